@@ -1,0 +1,248 @@
+//! The inventory computation: plans resolved once per key, then one pass over the records.
+
+use crate::metrics::*;
+use crate::options::{Boundary, InventoryOptions};
+use crate::plan::{province_chains, Plan, PlanKey, Planner};
+use factors::Library;
+use model::{Dataset, Dimension, FacilityType, RecordRef, UNITS};
+use serde::Serialize;
+
+pub const N_TYPES: usize = FacilityType::ALL.len();
+const N_DIMS: usize = 8;
+const N_PROVINCES: usize = 31;
+
+/// Why the inventory could not be computed, with how many records it affects and where the first is.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanError {
+    pub message: String,
+    pub records: usize,
+    pub first_record: RecordRef,
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: {} ({} record{} affected)",
+            self.first_record.file,
+            self.first_record.line,
+            self.message,
+            self.records,
+            if self.records == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// How much of a facility's activity the inventory books, and what it leaves out and why.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Shares {
+    /// Booked: allocation share × boundary share.
+    pub booked: f64,
+    /// Allocated to the other party of a shared site: (1 − allocation share) × boundary share.
+    pub allocated_away: f64,
+    /// Outside the organisational boundary: allocation share × (1 − boundary share).
+    pub excluded: f64,
+}
+
+pub(crate) fn dim_index(d: Dimension) -> usize {
+    d as usize
+}
+
+fn key_index(carrier: u16, province: u8, mobile: bool, dim: usize) -> usize {
+    ((carrier as usize * N_PROVINCES + province as usize) * 2 + mobile as usize) * N_DIMS + dim
+}
+
+/// A computed inventory: figures per (org, facility type, month) cell, the plans that produced them,
+/// and the identity of the factor library used.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub options: InventoryOptions,
+    pub library_version: String,
+    pub library_fingerprint: String,
+    pub plans: Vec<Plan>,
+    plan_index: Vec<u32>,
+    pub shares: Vec<Shares>,
+    pub cells: Vec<Metrics>,
+    pub n_orgs: usize,
+    pub records: usize,
+    pub warnings: Vec<String>,
+}
+
+impl Inventory {
+    pub fn cell_index(org: usize, kind: FacilityType, month: u8) -> usize {
+        (org * N_TYPES + kind as usize) * 12 + (month as usize - 1)
+    }
+
+    /// The plan used for record `row` of `ds`.
+    pub fn plan_for(&self, ds: &Dataset, row: usize) -> &Plan {
+        let a = &ds.activity;
+        let fac = &ds.facilities[a.facility[row] as usize];
+        let k = key_index(
+            a.carrier[row],
+            fac.province,
+            fac.kind.is_mobile(),
+            dim_index(UNITS[a.unit[row] as usize].dimension),
+        );
+        &self.plans[self.plan_index[k] as usize]
+    }
+
+    /// The figures one record contributes, exactly as they were accumulated.
+    pub fn record_metrics(&self, ds: &Dataset, row: usize) -> Metrics {
+        let plan = self.plan_for(ds, row);
+        let shares = &self.shares[ds.activity.facility[row] as usize];
+        let mut m = Metrics::default();
+        contribute(&mut m, plan, ds.activity.quantity[row], shares);
+        m
+    }
+}
+
+#[inline]
+fn contribute(cell: &mut Metrics, plan: &Plan, q: f64, s: &Shares) {
+    let mut s12 = 0.0;
+    let mut kwh = 0.0;
+    for &(m, c) in &plan.coef {
+        let v = q * c;
+        cell.0[m] += fixed(v * s.booked);
+        match m {
+            S1_STATIONARY | S1_MOBILE | S1_FUGITIVE | S2_LOCATION => s12 += v,
+            ELECTRICITY_KWH => kwh += v,
+            _ => {}
+        }
+    }
+    if s.allocated_away != 0.0 {
+        cell.0[ALLOCATED_AWAY_CO2E] += fixed(s12 * s.allocated_away);
+        cell.0[ALLOCATED_AWAY_KWH] += fixed(kwh * s.allocated_away);
+    }
+    if s.excluded != 0.0 {
+        cell.0[EXCLUDED_CO2E] += fixed(s12 * s.excluded);
+    }
+}
+
+pub fn facility_shares(ds: &Dataset, boundary: Boundary) -> Vec<Shares> {
+    ds.facilities
+        .iter()
+        .map(|f| {
+            let b = match boundary {
+                Boundary::OperationalControl => {
+                    if ds.orgs.under_operational_control(f.org) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Boundary::EquityShare => ds.orgs.equity_factor(f.org),
+            };
+            Shares {
+                booked: f.allocation_share * b,
+                allocated_away: (1.0 - f.allocation_share) * b,
+                excluded: f.allocation_share * (1.0 - b),
+            }
+        })
+        .collect()
+}
+
+/// Computes the inventory of `ds` with `lib`. Fails, listing every problem, rather than leave out
+/// any record it cannot compute.
+pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<Inventory, Vec<PlanError>> {
+    let a = &ds.activity;
+    let n_keys = ds.carriers.len().max(1) * N_PROVINCES * 2 * N_DIMS;
+    // Pass 1: which plan keys occur, how often, and their first record.
+    let mut used: Vec<(usize, usize)> = vec![(0, usize::MAX); n_keys];
+    let fac_key: Vec<(u8, bool)> = ds.facilities.iter().map(|f| (f.province, f.kind.is_mobile())).collect();
+    for r in 0..a.len() {
+        let (p, m) = fac_key[a.facility[r] as usize];
+        let k = key_index(a.carrier[r], p, m, dim_index(UNITS[a.unit[r] as usize].dimension));
+        let u = &mut used[k];
+        if u.0 == 0 {
+            u.1 = r;
+        }
+        u.0 += 1;
+    }
+    // Pass 2: a plan for every key in use.
+    let planner = Planner { lib, opts, chains: province_chains() };
+    let mut plans = Vec::new();
+    let mut plan_index = vec![u32::MAX; n_keys];
+    let mut errors: Vec<PlanError> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for (k, &(count, first)) in used.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let carrier = a.carrier[first];
+        let fac = &ds.facilities[a.facility[first] as usize];
+        let key = PlanKey {
+            carrier,
+            province: fac.province,
+            mobile: fac.kind.is_mobile(),
+            dimension: UNITS[a.unit[first] as usize].dimension,
+        };
+        match planner.plan(key, &ds.carriers[carrier as usize]) {
+            Ok(plan) => {
+                for w in &plan.warnings {
+                    if !warnings.contains(w) {
+                        warnings.push(w.clone());
+                    }
+                }
+                plan_index[k] = plans.len() as u32;
+                plans.push(plan);
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if let Some(pe) = errors.iter_mut().find(|pe| pe.message == message) {
+                    pe.records += count;
+                } else {
+                    errors.push(PlanError { message, records: count, first_record: ds.record_ref(first) });
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let shares = facility_shares(ds, opts.boundary);
+    let n_orgs = ds.orgs.orgs.len();
+    let n_cells = n_orgs * N_TYPES * 12;
+    let cell_base: Vec<usize> = ds.facilities.iter().map(|f| Inventory::cell_index(f.org as usize, f.kind, 1)).collect();
+    // Pass 3: accumulate, in parallel over row ranges. Integer accumulation makes the merge exact.
+    let accumulate = |range: std::ops::Range<usize>| {
+        let mut cells = vec![Metrics::default(); n_cells];
+        for r in range {
+            let f = a.facility[r] as usize;
+            let (p, m) = fac_key[f];
+            let k = key_index(a.carrier[r], p, m, dim_index(UNITS[a.unit[r] as usize].dimension));
+            let plan = &plans[plan_index[k] as usize];
+            let cell = &mut cells[cell_base[f] + a.month[r] as usize - 1];
+            contribute(cell, plan, a.quantity[r], &shares[f]);
+        }
+        cells
+    };
+    let threads = opts.threads.max(1).min(a.len().max(1));
+    let chunk = a.len().div_ceil(threads).max(1);
+    let partials: Vec<Vec<Metrics>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * chunk).min(a.len())..((t + 1) * chunk).min(a.len());
+                s.spawn(move || accumulate(range))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("accumulator thread")).collect()
+    });
+    let mut cells = vec![Metrics::default(); n_cells];
+    for part in partials {
+        for (c, p) in cells.iter_mut().zip(part.iter()) {
+            c.add(p);
+        }
+    }
+    Ok(Inventory {
+        options: opts.clone(),
+        library_version: lib.version(),
+        library_fingerprint: lib.fingerprint(),
+        plans,
+        plan_index,
+        shares,
+        cells,
+        n_orgs,
+        records: a.len(),
+        warnings,
+    })
+}

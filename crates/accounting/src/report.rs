@@ -1,0 +1,349 @@
+//! Inventory reports: totals, scope breakdowns, by-gas figures and grouped rows, in tonnes.
+//! Reporting rounds only when printing; the figures here keep full precision.
+
+use crate::engine::{Inventory, N_TYPES};
+use crate::metrics::*;
+use factors::Library;
+use model::{Dataset, FacilityType};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// Orgs at depth 1 (provincial subsidiaries).
+    Province,
+    /// Orgs at depth 2 (city subsidiaries).
+    City,
+    FacilityType,
+    Month,
+    /// Every node of the org tree with its subtree total.
+    Org,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "province" => GroupBy::Province,
+            "city" => GroupBy::City,
+            "facility-type" => GroupBy::FacilityType,
+            "month" => GroupBy::Month,
+            "org" => GroupBy::Org,
+            _ => return None,
+        })
+    }
+}
+
+/// Headline figures (tCO2e, tce, MWh).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Totals {
+    pub scope1: f64,
+    pub scope2_location: f64,
+    pub scope2_market: f64,
+    pub scope3: f64,
+    pub energy_tce: f64,
+    pub total_location: f64,
+    pub total_market: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scope1Detail {
+    pub stationary_combustion: f64,
+    pub mobile_combustion: f64,
+    pub fugitive_refrigerants: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scope3Detail {
+    pub cat1_purchased_goods: f64,
+    pub cat4_upstream_transport: f64,
+    pub cat6_business_travel: f64,
+    pub cat7_commuting: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GasFigure {
+    /// Mass of the gas in tonnes.
+    pub tonnes: f64,
+    pub tco2e: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Memo {
+    /// HCFC emissions (Montreal Protocol gases), reported outside the scopes.
+    pub montreal_gases_tco2e: f64,
+    /// Scope 1 + location-based Scope 2 of shared sites booked by the other party (共建共享).
+    pub allocated_away_tco2e: f64,
+    pub allocated_away_mwh: f64,
+    /// Scope 1 + location-based Scope 2 outside the organisational boundary.
+    pub excluded_by_boundary_tco2e: f64,
+    pub electricity_mwh: f64,
+    pub green_certified_mwh: f64,
+    pub green_uncertified_mwh: f64,
+    pub pv_self_mwh: f64,
+    /// Green certified + self-generated PV over all electricity.
+    pub green_power_share: f64,
+}
+
+/// All figures of one group of cells.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Figures {
+    pub totals: Totals,
+    pub scope1: Scope1Detail,
+    pub scope3: Scope3Detail,
+    /// Scope 1 and location-based Scope 2 by gas.
+    pub by_gas: BTreeMap<&'static str, GasFigure>,
+    pub memo: Memo,
+}
+
+impl Figures {
+    pub fn from_metrics(m: &Metrics) -> Figures {
+        let t = |i: usize| to_thousands(m.0[i]);
+        let s1 = to_thousands(m.scope1());
+        let s3 = to_thousands(m.scope3());
+        let s2l = t(S2_LOCATION);
+        let s2m = t(S2_MARKET);
+        let elec = t(ELECTRICITY_KWH);
+        let green = t(GREEN_CERTIFIED_KWH) + t(PV_SELF_KWH);
+        let mut by_gas = BTreeMap::new();
+        by_gas.insert("CO2", GasFigure { tonnes: t(GAS_CO2_KG), tco2e: t(CO2E_CO2) });
+        by_gas.insert("CH4", GasFigure { tonnes: t(GAS_CH4_KG), tco2e: t(CO2E_CH4) });
+        by_gas.insert("N2O", GasFigure { tonnes: t(GAS_N2O_KG), tco2e: t(CO2E_N2O) });
+        by_gas.insert("HFCs", GasFigure { tonnes: t(GAS_FGAS_KG), tco2e: t(CO2E_FGAS) });
+        Figures {
+            totals: Totals {
+                scope1: s1,
+                scope2_location: s2l,
+                scope2_market: s2m,
+                scope3: s3,
+                energy_tce: t(ENERGY_KGCE),
+                total_location: to_thousands(m.scope1() + m.0[S2_LOCATION] + m.scope3()),
+                total_market: to_thousands(m.scope1() + m.0[S2_MARKET] + m.scope3()),
+            },
+            scope1: Scope1Detail {
+                stationary_combustion: t(S1_STATIONARY),
+                mobile_combustion: t(S1_MOBILE),
+                fugitive_refrigerants: t(S1_FUGITIVE),
+            },
+            scope3: Scope3Detail {
+                cat1_purchased_goods: t(S3_CAT1),
+                cat4_upstream_transport: t(S3_CAT4),
+                cat6_business_travel: t(S3_CAT6),
+                cat7_commuting: t(S3_CAT7),
+            },
+            by_gas,
+            memo: Memo {
+                montreal_gases_tco2e: t(MEMO_MONTREAL),
+                allocated_away_tco2e: t(ALLOCATED_AWAY_CO2E),
+                allocated_away_mwh: t(ALLOCATED_AWAY_KWH),
+                excluded_by_boundary_tco2e: t(EXCLUDED_CO2E),
+                electricity_mwh: elec,
+                green_certified_mwh: t(GREEN_CERTIFIED_KWH),
+                green_uncertified_mwh: t(GREEN_UNCERTIFIED_KWH),
+                pv_self_mwh: t(PV_SELF_KWH),
+                green_power_share: if elec > 0.0 { green / elec } else { 0.0 },
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRow {
+    pub key: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A factor used by the inventory, with its source, for the report's factor list.
+#[derive(Debug, Clone, Serialize)]
+pub struct FactorUse {
+    pub id: String,
+    pub parameter: String,
+    pub carrier: String,
+    pub region: String,
+    pub year: Option<i32>,
+    pub value: f64,
+    pub unit: String,
+    pub source: String,
+    pub url: String,
+    pub edition: String,
+    pub set: String,
+    pub set_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InventoryReport {
+    pub year: i32,
+    pub org: String,
+    pub org_name: String,
+    pub options: crate::options::InventoryOptions,
+    pub library_version: String,
+    pub library_fingerprint: String,
+    pub records: usize,
+    pub totals: Totals,
+    pub scope1: Scope1Detail,
+    pub scope3: Scope3Detail,
+    pub by_gas: BTreeMap<&'static str, GasFigure>,
+    pub memo: Memo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<GroupRow>,
+    pub factors_used: Vec<FactorUse>,
+    pub warnings: Vec<String>,
+}
+
+impl Inventory {
+    /// Per org: the figures of the org's own facilities (not its subtree).
+    pub fn org_own(&self) -> Vec<Metrics> {
+        let mut out = vec![Metrics::default(); self.n_orgs];
+        for (o, slot) in out.iter_mut().enumerate() {
+            for c in &self.cells[o * N_TYPES * 12..(o + 1) * N_TYPES * 12] {
+                slot.add(c);
+            }
+        }
+        out
+    }
+
+    /// Per org: the figures of its whole subtree. Orgs are stored parents first, so one backward
+    /// pass adds every node into its parent.
+    pub fn org_subtree(&self, ds: &Dataset) -> Vec<Metrics> {
+        let mut out = self.org_own();
+        for o in (1..self.n_orgs).rev() {
+            if let Some(p) = ds.orgs.orgs[o].parent {
+                let child = out[o];
+                out[p as usize].add(&child);
+            }
+        }
+        out
+    }
+
+    /// Figures of cells below `org` (its subtree), split by facility type and month when asked.
+    pub fn subtree_cells(&self, ds: &Dataset, org: u32) -> Vec<(usize, FacilityType, u8, Metrics)> {
+        let mut out = Vec::new();
+        for o in 0..self.n_orgs {
+            if !ds.orgs.is_within(o as u32, org) {
+                continue;
+            }
+            for (ti, t) in FacilityType::ALL.iter().enumerate() {
+                for m in 1..=12u8 {
+                    let c = self.cells[(o * N_TYPES + ti) * 12 + m as usize - 1];
+                    if c != Metrics::default() {
+                        out.push((o, *t, m, c));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn factors_used(&self, lib: &Library) -> Vec<FactorUse> {
+        let mut ids: Vec<usize> = self.plans.iter().flat_map(|p| p.steps.iter().filter_map(|s| s.factor)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|i| {
+                let f = &lib.factors[i];
+                let set = lib.set_of(f);
+                FactorUse {
+                    id: f.row.id.clone(),
+                    parameter: f.row.parameter.code().to_string(),
+                    carrier: f.row.carrier.clone(),
+                    region: f.row.region.clone(),
+                    year: f.row.year,
+                    value: f.row.value,
+                    unit: f.row.unit.clone(),
+                    source: f.row.source.clone(),
+                    url: f.row.url.clone(),
+                    edition: f.row.edition.clone(),
+                    set: set.header.id.clone(),
+                    set_version: set.header.version.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The report for `org` (the root when `None`), grouped as asked.
+    pub fn report(&self, ds: &Dataset, lib: &Library, org: Option<u32>, by: Option<GroupBy>) -> InventoryReport {
+        let org = org.unwrap_or(ds.orgs.root());
+        let subtree = self.org_subtree(ds);
+        let top = Figures::from_metrics(&subtree[org as usize]);
+        let mut rows = Vec::new();
+        let org_row = |o: usize| GroupRow {
+            key: ds.orgs.orgs[o].code.clone(),
+            name: ds.orgs.orgs[o].name.clone(),
+            figures: Figures::from_metrics(&subtree[o]),
+        };
+        match by {
+            Some(GroupBy::Org) => {
+                rows = (0..self.n_orgs).filter(|&o| ds.orgs.is_within(o as u32, org)).map(org_row).collect();
+            }
+            Some(g @ (GroupBy::Province | GroupBy::City)) => {
+                let depth = if g == GroupBy::Province { 1 } else { 2 };
+                rows = (0..self.n_orgs)
+                    .filter(|&o| ds.orgs.orgs[o].depth == depth && ds.orgs.is_within(o as u32, org))
+                    .map(org_row)
+                    .collect();
+                // Facilities attached above that depth (e.g. a data centre of the province org when
+                // grouping by city) are shown on their own row so that rows add up to the total.
+                let mut rest = subtree[org as usize];
+                for r in &rows {
+                    let o = ds.orgs.get(&r.key).expect("row org") as usize;
+                    for i in 0..N_METRICS {
+                        rest.0[i] -= subtree[o].0[i];
+                    }
+                }
+                if rest != Metrics::default() && ds.orgs.orgs[org as usize].depth < depth {
+                    rows.push(GroupRow {
+                        key: format!("(above {})", if depth == 1 { "province" } else { "city" }),
+                        name: "facilities attached to higher levels".into(),
+                        figures: Figures::from_metrics(&rest),
+                    });
+                }
+            }
+            Some(GroupBy::FacilityType) => {
+                let mut per = vec![Metrics::default(); N_TYPES];
+                for (_, t, _, c) in self.subtree_cells(ds, org) {
+                    per[t as usize].add(&c);
+                }
+                rows = FacilityType::ALL
+                    .iter()
+                    .filter(|t| per[**t as usize] != Metrics::default())
+                    .map(|t| GroupRow { key: t.code().into(), name: t.code().into(), figures: Figures::from_metrics(&per[*t as usize]) })
+                    .collect();
+            }
+            Some(GroupBy::Month) => {
+                let mut per = [Metrics::default(); 12];
+                for (_, _, m, c) in self.subtree_cells(ds, org) {
+                    per[m as usize - 1].add(&c);
+                }
+                rows = (1..=12)
+                    .map(|m| GroupRow {
+                        key: format!("{}-{m:02}", ds.year),
+                        name: format!("{}-{m:02}", ds.year),
+                        figures: Figures::from_metrics(&per[m - 1]),
+                    })
+                    .collect();
+            }
+            None => {}
+        }
+        InventoryReport {
+            year: ds.year,
+            org: ds.orgs.orgs[org as usize].code.clone(),
+            org_name: ds.orgs.orgs[org as usize].name.clone(),
+            options: self.options.clone(),
+            library_version: self.library_version.clone(),
+            library_fingerprint: self.library_fingerprint.clone(),
+            records: self.records,
+            totals: top.totals,
+            scope1: top.scope1,
+            scope3: top.scope3,
+            by_gas: top.by_gas,
+            memo: top.memo,
+            by: by.map(|b| format!("{b:?}").to_lowercase()),
+            rows,
+            factors_used: self.factors_used(lib),
+            warnings: self.warnings.clone(),
+        }
+    }
+}

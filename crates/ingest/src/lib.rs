@@ -1,0 +1,99 @@
+//! Ingest: reads a data directory (`orgs.csv`, `facilities.csv`, `activity.csv`, optional
+//! `factors/`) into a validated [`model::Dataset`] and factor [`factors::Library`]. Every problem
+//! of every file is reported at once, naming file, line, column, value and reason; a directory
+//! with any problem yields no dataset, so nothing is computed from data that was partly skipped.
+
+mod activity;
+mod error;
+mod tables;
+
+pub use activity::{check_duplicate_keys, load_activity};
+pub use error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
+pub use tables::{load_facilities, load_orgs};
+
+use factors::Library;
+use model::Dataset;
+use rustc_hash::FxHashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadStats {
+    pub orgs: usize,
+    pub facilities: usize,
+    pub activity_rows: usize,
+}
+
+/// Loads the data directory for inventory year `year`.
+pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadStats), ValidationReport> {
+    let mut report = ValidationReport::default();
+    if !dir.is_dir() {
+        report.push(RowError {
+            file: dir.display().to_string(),
+            line: 0,
+            column: String::new(),
+            value: String::new(),
+            reason: "not a directory: give the folder holding orgs.csv, facilities.csv and activity.csv".into(),
+        });
+        return Err(report);
+    }
+    let orgs = load_orgs(&dir.join("orgs.csv"), &mut report);
+    let facilities = load_facilities(&dir.join("facilities.csv"), orgs.as_ref(), &mut report);
+    let mut ds = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
+    let mut stats = LoadStats::default();
+    if let (Some(orgs), Some(facilities)) = (orgs, facilities) {
+        stats.orgs = orgs.orgs.len();
+        stats.facilities = facilities.len();
+        ds.orgs = orgs;
+        ds.facilities = facilities;
+        ds.facility_index = ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
+        let by_bytes: FxHashMap<&[u8], u32> = ds.facilities.iter().enumerate().map(|(i, f)| (f.code.as_bytes(), i as u32)).collect();
+        // Activity goes into a second dataset while the map borrows the facility codes of the first.
+        let mut loaded = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
+        stats.activity_rows = load_activity(&dir.join("activity.csv"), &mut loaded, &by_bytes, threads, &mut report);
+        drop(by_bytes);
+        ds.activity = loaded.activity;
+        ds.carriers = loaded.carriers;
+        ds.files = loaded.files;
+        ds.strings = loaded.strings;
+        if report.is_empty() {
+            check_duplicate_keys(&ds, &mut report);
+        }
+    } else {
+        report.push(RowError {
+            file: dir.join("activity.csv").display().to_string(),
+            line: 0,
+            column: String::new(),
+            value: String::new(),
+            reason: "not read: fix orgs.csv and facilities.csv first (activity rows refer to them)".into(),
+        });
+    }
+    if report.is_empty() {
+        Ok((ds, stats))
+    } else {
+        Err(report)
+    }
+}
+
+/// The shipped library plus the user factor sets in `dir/factors/` (if present) and in `extra`.
+pub fn load_library(dir: Option<&Path>, extra: Option<&Path>) -> Result<Library, ValidationReport> {
+    let mut lib = Library::shipped();
+    let mut report = ValidationReport::default();
+    for folder in [dir.map(|d| d.join("factors")), extra.map(Path::to_path_buf)].into_iter().flatten() {
+        if !folder.is_dir() {
+            if Some(folder.as_path()) == extra {
+                report.push(RowError { file: folder.display().to_string(), line: 0, column: String::new(), value: String::new(), reason: "factor folder does not exist".into() });
+            }
+            continue;
+        }
+        if let Err(errs) = lib.add_user_dir(&folder) {
+            for e in errs {
+                report.push(RowError { file: e.file, line: 0, column: e.field, value: e.factor, reason: e.reason });
+            }
+        }
+    }
+    if report.is_empty() {
+        Ok(lib)
+    } else {
+        Err(report)
+    }
+}

@@ -1,0 +1,253 @@
+//! orgs.csv and facilities.csv: small enough for the csv crate, validated field by field.
+
+use crate::error::{RowError, ValidationReport};
+use model::{parse_province, Facility, FacilityType, OrgRow, OrgTree};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Column positions found in a header, by name.
+pub(crate) struct Columns {
+    index: HashMap<String, usize>,
+}
+
+impl Columns {
+    pub fn new(header: &[String]) -> Columns {
+        let index = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
+            .collect();
+        Columns { index }
+    }
+    pub fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    /// Positions of `required` columns, or one error naming every missing one.
+    pub fn require(&self, file: &str, required: &[&str], header: &[String]) -> Result<Vec<usize>, RowError> {
+        let missing: Vec<&str> = required.iter().copied().filter(|c| self.get(c).is_none()).collect();
+        if missing.is_empty() {
+            Ok(required.iter().map(|c| self.index[*c]).collect())
+        } else {
+            Err(RowError {
+                file: file.to_string(),
+                line: 1,
+                column: missing.join(","),
+                value: header.join(","),
+                reason: format!("missing required column(s) {}; the header must name {}", missing.join(", "), required.join(", ")),
+            })
+        }
+    }
+}
+
+pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(Vec<String>, Vec<(u64, Vec<String>)>)> {
+    let file = path.display().to_string();
+    let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
+        Ok(r) => r,
+        Err(e) => {
+            report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: format!("cannot open: {e}") });
+            return None;
+        }
+    };
+    let mut header = None;
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        match rec {
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line());
+                let fields: Vec<String> = r.iter().map(|s| s.to_string()).collect();
+                if header.is_none() {
+                    header = Some(fields);
+                } else if !(fields.len() == 1 && fields[0].trim().is_empty()) {
+                    rows.push((line, fields));
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                report.push(RowError { file: file.clone(), line, column: String::new(), value: String::new(), reason: format!("unreadable CSV: {e}") });
+            }
+        }
+    }
+    match header {
+        Some(h) => Some((h, rows)),
+        None => {
+            report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: "empty file: a header row is required".into() });
+            None
+        }
+    }
+}
+
+fn field<'a>(row: &'a [String], i: usize) -> &'a str {
+    row.get(i).map_or("", |s| s.trim())
+}
+
+/// A share in (0, 1], written as a fraction (0.5) or a percentage (50%). Empty means 1.
+pub(crate) fn parse_share(text: &str) -> Result<Option<f64>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| "not a number (write 0.5 or 50%)".to_string())?;
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(Some(v))
+    } else {
+        Err("a share must be greater than 0 and at most 1 (100%)".into())
+    }
+}
+
+fn parse_bool(text: &str) -> Result<Option<bool>, String> {
+    match text.trim().to_lowercase().as_str() {
+        "" => Ok(None),
+        "yes" | "y" | "true" | "1" | "是" => Ok(Some(true)),
+        "no" | "n" | "false" | "0" | "否" => Ok(Some(false)),
+        _ => Err("expected yes or no".into()),
+    }
+}
+
+pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> {
+    let file = path.display().to_string();
+    let (header, rows) = read_rows(path, report)?;
+    let cols = Columns::new(&header);
+    let req = match cols.require(&file, &["org_code", "name", "parent_code"], &header) {
+        Ok(r) => r,
+        Err(e) => {
+            report.push(e);
+            return None;
+        }
+    };
+    let (equity, control) = (cols.get("equity_share"), cols.get("operational_control"));
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    let mut bad = 0;
+    for (line, row) in &rows {
+        let err = |column: &str, value: &str, reason: String| RowError { file: file.clone(), line: *line, column: column.into(), value: value.into(), reason };
+        let before = report.total;
+        let code = field(row, req[0]);
+        if code.is_empty() {
+            report.push(err("org_code", code, "empty org code".into()));
+        }
+        let equity_share = match equity.map(|i| (field(row, i), parse_share(field(row, i)))) {
+            Some((v, Err(reason))) => {
+                report.push(err("equity_share", v, reason));
+                None
+            }
+            Some((_, Ok(s))) => s,
+            None => None,
+        };
+        let operational_control = match control.map(|i| (field(row, i), parse_bool(field(row, i)))) {
+            Some((v, Err(reason))) => {
+                report.push(err("operational_control", v, reason));
+                None
+            }
+            Some((_, Ok(b))) => b,
+            None => None,
+        };
+        if report.total > before {
+            bad += 1;
+            continue;
+        }
+        let parent = field(row, req[2]);
+        out.push(OrgRow {
+            code: code.to_string(),
+            name: field(row, req[1]).to_string(),
+            parent_code: (!parent.is_empty()).then(|| parent.to_string()),
+            equity_share,
+            operational_control,
+        });
+        lines.push(*line);
+    }
+    report.count_rejected(&file, bad);
+    if bad > 0 {
+        return None;
+    }
+    match OrgTree::build(out) {
+        Ok(t) => Some(t),
+        Err(errs) => {
+            for (i, e) in errs {
+                let column = match e {
+                    model::OrgTreeError::UnknownParent(_) | model::OrgTreeError::Cycle(_) | model::OrgTreeError::SecondRoot { .. } => "parent_code",
+                    _ => "org_code",
+                };
+                report.push(RowError {
+                    file: file.clone(),
+                    line: lines.get(i).copied().unwrap_or(0),
+                    column: column.into(),
+                    value: rows.get(i).map(|(_, r)| field(r, if column == "parent_code" { req[2] } else { req[0] }).to_string()).unwrap_or_default(),
+                    reason: e.to_string(),
+                });
+            }
+            None
+        }
+    }
+}
+
+pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut ValidationReport) -> Option<Vec<Facility>> {
+    let file = path.display().to_string();
+    let (header, rows) = read_rows(path, report)?;
+    let cols = Columns::new(&header);
+    let req = match cols.require(&file, &["facility_code", "name", "type", "org_code", "province"], &header) {
+        Ok(r) => r,
+        Err(e) => {
+            report.push(e);
+            return None;
+        }
+    };
+    let (share_col, shared_col) = (cols.get("allocation_share"), cols.get("shared_with"));
+    let mut out = Vec::with_capacity(rows.len());
+    let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
+    let mut bad = 0;
+    for (line, row) in &rows {
+        let err = |column: &str, value: &str, reason: String| RowError { file: file.clone(), line: *line, column: column.into(), value: value.into(), reason };
+        let before = report.total;
+        let code = field(row, req[0]);
+        if code.is_empty() {
+            report.push(err("facility_code", code, "empty facility code".into()));
+        } else if let Some(first) = seen.insert(code.to_string(), *line) {
+            report.push(err("facility_code", code, format!("duplicate facility code, first defined on line {first}")));
+        }
+        let kind_text = field(row, req[2]);
+        let kind = FacilityType::parse(kind_text);
+        if kind.is_none() {
+            let known: Vec<_> = FacilityType::ALL.iter().map(|t| t.code()).collect();
+            report.push(err("type", kind_text, format!("unknown facility type; expected one of {}", known.join(", "))));
+        }
+        let org_text = field(row, req[3]);
+        let org = orgs.and_then(|t| t.get(org_text));
+        if orgs.is_some() && org.is_none() {
+            report.push(err("org_code", org_text, "unknown org: not an org_code in orgs.csv".into()));
+        }
+        let prov_text = field(row, req[4]);
+        let province = parse_province(prov_text);
+        if province.is_none() {
+            report.push(err("province", prov_text, "unknown province: write the Chinese name (北京) or the pinyin (Beijing)".into()));
+        }
+        let share = match share_col.map(|i| (field(row, i), parse_share(field(row, i)))) {
+            Some((v, Err(reason))) => {
+                report.push(err("allocation_share", v, reason));
+                1.0
+            }
+            Some((_, Ok(s))) => s.unwrap_or(1.0),
+            None => 1.0,
+        };
+        if report.total > before {
+            bad += 1;
+            continue;
+        }
+        if let (Some(kind), Some(org), Some(province)) = (kind, org, province) {
+            out.push(Facility {
+                code: code.to_string(),
+                name: field(row, req[1]).to_string(),
+                kind,
+                org,
+                province,
+                allocation_share: share,
+                shared_with: shared_col.map(|i| field(row, i).to_string()).unwrap_or_default(),
+            });
+        }
+    }
+    report.count_rejected(&file, bad);
+    (bad == 0 && orgs.is_some()).then_some(out)
+}
