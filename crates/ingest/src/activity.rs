@@ -176,7 +176,7 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
             std::str::from_utf8(unit_b)
                 .ok()
                 .and_then(model::parse_unit)
-                .map(|u| UNITS.iter().position(|x| std::ptr::eq(x, u)).expect("unit in table") as u8)
+                .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8)
         });
         match unit {
             None => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),

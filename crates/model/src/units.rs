@@ -62,7 +62,7 @@ pub struct Unit {
 
 /// Every unit the platform accepts. Codes are matched case-sensitively first (so `Mt` and `mt`
 /// could never be confused), then through the aliases below.
-pub const UNITS: &[Unit] = &[
+pub static UNITS: &[Unit] = &[
     Unit { code: "MJ", dimension: Dimension::Energy, in_base: 1.0 },
     Unit { code: "GJ", dimension: Dimension::Energy, in_base: 1_000.0 },
     Unit { code: "TJ", dimension: Dimension::Energy, in_base: 1_000_000.0 },
