@@ -202,7 +202,8 @@ pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<I
     let shares = facility_shares(ds, opts.boundary);
     let n_orgs = ds.orgs.orgs.len();
     let n_cells = n_orgs * N_TYPES * 12;
-    let cell_base: Vec<usize> = ds.facilities.iter().map(|f| Inventory::cell_index(f.org as usize, f.kind, 1)).collect();
+    let cell_base: Vec<usize> =
+        ds.facilities.iter().map(|f| Inventory::cell_index(f.org as usize, f.kind, 1)).collect();
     // Pass 3: accumulate, in parallel over row ranges. Integer accumulation makes the merge exact.
     let accumulate = |range: std::ops::Range<usize>| {
         let mut cells = vec![Metrics::default(); n_cells];

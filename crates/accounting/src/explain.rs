@@ -30,7 +30,9 @@ impl ExplainScope {
     fn columns(self) -> Vec<(&'static str, Vec<usize>)> {
         match self {
             ExplainScope::Scope1 => vec![("scope1_kgco2e", vec![S1_STATIONARY, S1_MOBILE, S1_FUGITIVE])],
-            ExplainScope::Scope2 => vec![("scope2_location_kgco2e", vec![S2_LOCATION]), ("scope2_market_kgco2e", vec![S2_MARKET])],
+            ExplainScope::Scope2 => {
+                vec![("scope2_location_kgco2e", vec![S2_LOCATION]), ("scope2_market_kgco2e", vec![S2_MARKET])]
+            }
             ExplainScope::Scope3 => vec![("scope3_kgco2e", vec![S3_CAT1, S3_CAT4, S3_CAT6, S3_CAT7])],
             ExplainScope::Energy => vec![("energy_kgce", vec![ENERGY_KGCE])],
         }
@@ -169,7 +171,11 @@ impl Inventory {
                             reason: s.reason.clone(),
                             source: s.factor.map(|i| {
                                 let f = &lib.factors[i].row;
-                                if f.url.is_empty() { f.source.clone() } else { format!("{} <{}>", f.source, f.url) }
+                                if f.url.is_empty() {
+                                    f.source.clone()
+                                } else {
+                                    format!("{} <{}>", f.source, f.url)
+                                }
                             }),
                             set: s.factor.map(|i| {
                                 let set = lib.set_of(&lib.factors[i]);

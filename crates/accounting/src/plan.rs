@@ -88,13 +88,7 @@ impl Builder<'_> {
     }
 
     fn note(&mut self, label: &str, value: f64, unit: &str, reason: &str) {
-        self.steps.push(Step {
-            label: label.into(),
-            factor: None,
-            value,
-            unit: unit.into(),
-            reason: reason.into(),
-        });
+        self.steps.push(Step { label: label.into(), factor: None, value, unit: unit.into(), reason: reason.into() });
     }
 
     fn put(&mut self, metric: usize, c: f64) {
@@ -105,21 +99,13 @@ impl Builder<'_> {
 
     fn gwp(&mut self, gas: &str) -> Result<f64, NoFactor> {
         let set = self.planner.opts.gwp.clone();
-        Ok(self
-            .lookup(&format!("GWP {gas} ({set})"), Parameter::Gwp, gas, &set, None, "")?
-            .1)
+        Ok(self.lookup(&format!("GWP {gas} ({set})"), Parameter::Gwp, gas, &set, None, "")?.1)
     }
 }
 
 impl Planner<'_> {
     pub fn plan(&self, key: PlanKey, carrier: &Carrier) -> Result<Plan, NoFactor> {
-        let mut b = Builder {
-            planner: self,
-            key,
-            coef: Vec::new(),
-            steps: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let mut b = Builder { planner: self, key, coef: Vec::new(), steps: Vec::new(), warnings: Vec::new() };
         match &carrier.kind {
             CarrierKind::Electricity(src) => self.electricity(&mut b, *src, carrier)?,
             CarrierKind::Fuel(fuel) => self.fuel(&mut b, *fuel, carrier)?,
@@ -138,7 +124,12 @@ impl Planner<'_> {
                 // HCFCs are Montreal Protocol gases: reported separately, outside the scopes
                 // (GHG Protocol Corporate Standard ch. 4).
                 if gas.starts_with("HCFC") {
-                    b.note("reported as memo item", 0.0, "", "HCFCs are Montreal Protocol gases, kept outside Scope 1 totals");
+                    b.note(
+                        "reported as memo item",
+                        0.0,
+                        "",
+                        "HCFCs are Montreal Protocol gases, kept outside Scope 1 totals",
+                    );
                     b.put(MEMO_MONTREAL, gwp);
                 } else {
                     b.put(S1_FUGITIVE, gwp);
@@ -153,7 +144,8 @@ impl Planner<'_> {
             | CarrierKind::Freight(_)
             | CarrierKind::BusinessTravel(_)
             | CarrierKind::Commuting(_) => {
-                let (fi, ef) = b.lookup("emission factor", Parameter::EmissionFactor, &carrier.code, "", Some("CO2e"), "")?;
+                let (fi, ef) =
+                    b.lookup("emission factor", Parameter::EmissionFactor, &carrier.code, "", Some("CO2e"), "")?;
                 let per = self.lib.factors[fi].per_dimension();
                 if per != Some(key.dimension) {
                     return Err(self.dimension_mismatch(&carrier.code, key, fi));
@@ -167,13 +159,7 @@ impl Planner<'_> {
                 b.put(metric, ef);
             }
         }
-        Ok(Plan {
-            key,
-            carrier_code: carrier.code.clone(),
-            coef: b.coef,
-            steps: b.steps,
-            warnings: b.warnings,
-        })
+        Ok(Plan { key, carrier_code: carrier.code.clone(), coef: b.coef, steps: b.steps, warnings: b.warnings })
     }
 
     fn dimension_mismatch(&self, carrier: &str, key: PlanKey, fi: usize) -> NoFactor {
@@ -200,18 +186,29 @@ impl Planner<'_> {
         let tce = self.tce_per_base(b, "electricity", &self.opts.electricity_tce.clone(), Dimension::Energy, None)?;
         b.put(ENERGY_KGCE, tce);
         if src == ElectricitySource::PvSelf {
-            b.note("zero emissions", 0.0, "", "self-generated renewable electricity consumed on site: no Scope 2 (location and market)");
+            b.note(
+                "zero emissions",
+                0.0,
+                "",
+                "self-generated renewable electricity consumed on site: no Scope 2 (location and market)",
+            );
             b.put(PV_SELF_KWH, kwh_per_mj);
             return Ok(());
         }
         let series = self.opts.grid_series.clone();
-        let (_, loc) = b.lookup("location-based grid factor", Parameter::EmissionFactor, "electricity", &series, Some("CO2"), "")?;
+        let (_, loc) =
+            b.lookup("location-based grid factor", Parameter::EmissionFactor, "electricity", &series, Some("CO2"), "")?;
         b.put(S2_LOCATION, loc);
         b.put(GAS_CO2_KG, loc);
         b.put(CO2E_CO2, loc);
         match src {
             ElectricitySource::GreenCertified => {
-                b.note("market-based factor", 0.0, "kgCO2/kWh", "green power with retired certificates (GEC) counts at zero (GHG Protocol Scope 2 Guidance)");
+                b.note(
+                    "market-based factor",
+                    0.0,
+                    "kgCO2/kWh",
+                    "green power with retired certificates (GEC) counts at zero (GHG Protocol Scope 2 Guidance)",
+                );
                 b.put(GREEN_CERTIFIED_KWH, kwh_per_mj);
             }
             _ => {
@@ -284,7 +281,11 @@ impl Planner<'_> {
                 Some(x) => Ok(k * x),
                 None => Err(NoFactor {
                     parameter: Parameter::Density,
-                    carrier: format!("{carrier} (to convert {} to the {} basis of its tce coefficient)", dim.name(), target.name()),
+                    carrier: format!(
+                        "{carrier} (to convert {} to the {} basis of its tce coefficient)",
+                        dim.name(),
+                        target.name()
+                    ),
                     series: String::new(),
                     gas: String::new(),
                     regions: self.chains[b.key.province as usize].clone(),
@@ -330,7 +331,15 @@ impl Planner<'_> {
             ("CH4", Parameter::Ch4PerEnergy, GAS_CH4_KG, CO2E_CH4),
             ("N2O", Parameter::N2oPerEnergy, GAS_N2O_KG, CO2E_N2O),
         ] {
-            match self.optional(b, &format!("{gas} per heat ({context})"), parameter, code, "ipcc2006", Some(gas), context) {
+            match self.optional(
+                b,
+                &format!("{gas} per heat ({context})"),
+                parameter,
+                code,
+                "ipcc2006",
+                Some(gas),
+                context,
+            ) {
                 Some(per_mj) => {
                     let gwp = b.gwp(gas)?;
                     let mass = energy_per_base * per_mj;

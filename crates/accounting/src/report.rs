@@ -309,7 +309,11 @@ impl Inventory {
                 rows = FacilityType::ALL
                     .iter()
                     .filter(|t| per[**t as usize] != Metrics::default())
-                    .map(|t| GroupRow { key: t.code().into(), name: t.code().into(), figures: Figures::from_metrics(&per[*t as usize]) })
+                    .map(|t| GroupRow {
+                        key: t.code().into(),
+                        name: t.code().into(),
+                        figures: Figures::from_metrics(&per[*t as usize]),
+                    })
                     .collect();
             }
             Some(GroupBy::Month) => {

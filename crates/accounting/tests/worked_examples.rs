@@ -78,7 +78,8 @@ fn close(a: f64, b: f64, tol: f64) {
 #[test]
 fn grid_electricity_at_the_mee_reporting_factor() {
     // 1,000,000 kWh at 0.5703 tCO2/MWh → 570.3 tCO2.
-    let ds = dataset(&[("S1", FacilityType::Office, "北京", "BJ-1", 1.0)], &[rec("S1", "electricity", 1_000_000.0, "kWh")]);
+    let ds =
+        dataset(&[("S1", FacilityType::Office, "北京", "BJ-1", 1.0)], &[rec("S1", "electricity", 1_000_000.0, "kWh")]);
     let lib = Library::shipped();
     let mut o = opts();
     o.grid_series = "mee_reporting".into();
@@ -105,7 +106,14 @@ fn diesel_from_ncv_carbon_content_and_oxidation() {
     let tj = 42.652e-3;
     close(r.by_gas["CH4"].tonnes, tj * 10.0 / 1000.0, 1e-9); // fixed point: 1 mg
     close(r.by_gas["N2O"].tonnes, tj * 0.6 / 1000.0, 1e-9);
-    let gwp = |gas: &str| lib.factors.iter().find(|f| f.row.parameter == Parameter::Gwp && f.row.series == "AR6" && f.row.carrier == gas).unwrap().row.value;
+    let gwp = |gas: &str| {
+        lib.factors
+            .iter()
+            .find(|f| f.row.parameter == Parameter::Gwp && f.row.series == "AR6" && f.row.carrier == gas)
+            .unwrap()
+            .row
+            .value
+    };
     let expect = co2 + tj * 10.0 / 1000.0 * gwp("CH4") + tj * 0.6 / 1000.0 * gwp("N2O");
     close(r.scope1.stationary_combustion, expect, 1e-9);
     close(r.totals.scope1, expect, 1e-9);
@@ -133,7 +141,10 @@ fn diesel_in_litres_uses_the_density_and_fleet_is_mobile() {
 #[test]
 fn refrigerant_leak_at_its_gwp() {
     // 10 kg R-410A: AR5 1,923.5 → 19.235 tCO2e; AR6 2,255.5 → 22.555 tCO2e.
-    let ds = dataset(&[("DC", FacilityType::DataCenter, "广东", "GD-1", 1.0)], &[rec("DC", "refrigerant:R-410A", 10.0, "kg")]);
+    let ds = dataset(
+        &[("DC", FacilityType::DataCenter, "广东", "GD-1", 1.0)],
+        &[rec("DC", "refrigerant:R-410A", 10.0, "kg")],
+    );
     let lib = Library::shipped();
     let mut o = opts();
     o.gwp = "AR5".into();
@@ -147,7 +158,8 @@ fn refrigerant_leak_at_its_gwp() {
 
 #[test]
 fn hcfc22_is_a_memo_item_outside_scope1() {
-    let ds = dataset(&[("DC", FacilityType::DataCenter, "广东", "GD-1", 1.0)], &[rec("DC", "refrigerant:R-22", 2.0, "kg")]);
+    let ds =
+        dataset(&[("DC", FacilityType::DataCenter, "广东", "GD-1", 1.0)], &[rec("DC", "refrigerant:R-22", 2.0, "kg")]);
     let lib = Library::shipped();
     let mut o = opts();
     o.gwp = "AR5".into();
@@ -200,7 +212,10 @@ fn purchased_heat() {
 
 #[test]
 fn shared_site_books_its_share_and_reports_the_rest() {
-    let ds = dataset(&[("BS", FacilityType::BaseStation5g, "北京", "BJ-1", 0.5)], &[rec("BS", "electricity", 10_000.0, "kWh")]);
+    let ds = dataset(
+        &[("BS", FacilityType::BaseStation5g, "北京", "BJ-1", 0.5)],
+        &[rec("BS", "electricity", 10_000.0, "kWh")],
+    );
     let lib = Library::shipped();
     let mut o = opts();
     o.grid_series = "mee_reporting".into();
@@ -213,7 +228,10 @@ fn shared_site_books_its_share_and_reports_the_rest() {
 
 #[test]
 fn equity_share_and_operational_control_boundaries() {
-    let mut ds = dataset(&[("BS", FacilityType::BaseStation4g, "北京", "BJ-1", 1.0)], &[rec("BS", "electricity", 10_000.0, "kWh")]);
+    let mut ds = dataset(
+        &[("BS", FacilityType::BaseStation4g, "北京", "BJ-1", 1.0)],
+        &[rec("BS", "electricity", 10_000.0, "kWh")],
+    );
     let bj1 = ds.orgs.get("BJ-1").unwrap() as usize;
     ds.orgs.orgs[bj1].equity_share = 0.51;
     let lib = Library::shipped();
@@ -237,7 +255,11 @@ fn pinned_factor_overrides_selection() {
     let ds = dataset(&[("S", FacilityType::Office, "广东", "GD-1", 1.0)], &[rec("S", "electricity", 1000.0, "MWh")]);
     let lib = Library::shipped();
     let mut o = opts();
-    o.pins.push(Pin { carrier: "electricity".into(), parameter: Parameter::EmissionFactor, factor_id: "elec.mee_reporting.CN.2022".into() });
+    o.pins.push(Pin {
+        carrier: "electricity".into(),
+        parameter: Parameter::EmissionFactor,
+        factor_id: "elec.mee_reporting.CN.2022".into(),
+    });
     let r = compute(&ds, &lib, &o).unwrap().report(&ds, &lib, None, None);
     close(r.totals.scope2_location, 570.3, 1e-6);
 }
@@ -257,7 +279,10 @@ fn missing_scope3_factor_fails_with_count_and_location() {
 
 #[test]
 fn scope3_from_a_user_factor_set() {
-    let ds = dataset(&[("OF", FacilityType::Office, "北京", "BJ-1", 1.0)], &[rec("OF", "business_travel:air", 1000.0, "pkm")]);
+    let ds = dataset(
+        &[("OF", FacilityType::Office, "北京", "BJ-1", 1.0)],
+        &[rec("OF", "business_travel:air", 1000.0, "pkm")],
+    );
     let mut lib = Library::shipped();
     let mut errors = Vec::new();
     lib.add_file(
@@ -282,7 +307,13 @@ fn mixed() -> Dataset {
     ];
     let mut recs = Vec::new();
     for m in 1..=12u8 {
-        recs.push(Rec { facility: "B1", month: m, carrier: "electricity", qty: 2_500.0 + m as f64 * 17.3, unit: "kWh" });
+        recs.push(Rec {
+            facility: "B1",
+            month: m,
+            carrier: "electricity",
+            qty: 2_500.0 + m as f64 * 17.3,
+            unit: "kWh",
+        });
         recs.push(Rec { facility: "B2", month: m, carrier: "electricity", qty: 1_300.0 + m as f64 * 3.1, unit: "kWh" });
         recs.push(Rec { facility: "D1", month: m, carrier: "electricity", qty: 3_000.0 + m as f64, unit: "MWh" });
         recs.push(Rec { facility: "D1", month: m, carrier: "electricity_green_certified", qty: 500.0, unit: "MWh" });

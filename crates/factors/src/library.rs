@@ -262,7 +262,11 @@ impl Library {
                 errors.push(err(&row.id, "source", "every factor needs a source".into()));
             }
             if !matches!(row.context.as_str(), "" | "stationary" | "mobile") {
-                errors.push(err(&row.id, "context", format!("{:?} is not \"\", \"stationary\" or \"mobile\"", row.context)));
+                errors.push(err(
+                    &row.id,
+                    "context",
+                    format!("{:?} is not \"\", \"stationary\" or \"mobile\"", row.context),
+                ));
             }
             if seen_in_file.insert(row.id.clone(), ()).is_some() {
                 errors.push(err(&row.id, "id", "id appears twice in this file".into()));
@@ -270,7 +274,11 @@ impl Library {
             let replaces = match self.by_id.get(&row.id) {
                 Some(&i) if user && !self.sets[self.factors[i].set].user => Some(row.id.clone()),
                 Some(&i) => {
-                    errors.push(err(&row.id, "id", format!("id already defined in {}", self.sets[self.factors[i].set].origin)));
+                    errors.push(err(
+                        &row.id,
+                        "id",
+                        format!("id already defined in {}", self.sets[self.factors[i].set].origin),
+                    ));
                     None
                 }
                 None => None,
@@ -300,11 +308,7 @@ impl Library {
 
     /// The library version: every set as `id@version`, in load order.
     pub fn version(&self) -> String {
-        self.sets
-            .iter()
-            .map(|s| format!("{}@{}", s.header.id, s.header.version))
-            .collect::<Vec<_>>()
-            .join("+")
+        self.sets.iter().map(|s| format!("{}@{}", s.header.id, s.header.version)).collect::<Vec<_>>().join("+")
     }
 
     /// A fingerprint of every factor's identity and value (FNV-1a 64), so that a snapshot can tell

@@ -124,11 +124,8 @@ impl Library {
                     None => "undated default".to_string(),
                 };
                 let skipped = &q.regions[..q.regions.iter().position(|r| r == region).unwrap_or(0)];
-                let skipped_word = if skipped.is_empty() {
-                    String::new()
-                } else {
-                    format!("; none for {}", skipped.join(", "))
-                };
+                let skipped_word =
+                    if skipped.is_empty() { String::new() } else { format!("; none for {}", skipped.join(", ")) };
                 return Ok(Choice {
                     factor: i,
                     reason: format!(

@@ -46,8 +46,7 @@ pub fn parse_factor_unit(text: &str) -> Result<FactorUnit, String> {
     if !matches!(label.as_str(), "" | "C" | "ce" | "CO2" | "CO2e" | "CH4" | "N2O") {
         return Err(format!("unit {t:?}: numerator label {label:?} is not one of CO2, CO2e, CH4, N2O, C, ce"));
     }
-    let denominator = parse_unit(den)
-        .ok_or_else(|| format!("unit {t:?}: denominator {den:?} is not a known unit"))?;
+    let denominator = parse_unit(den).ok_or_else(|| format!("unit {t:?}: denominator {den:?} is not a known unit"))?;
     Ok(FactorUnit { numerator: Some(unit(code)), label, denominator: Some(denominator) })
 }
 

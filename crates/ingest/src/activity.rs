@@ -92,7 +92,8 @@ fn text(b: &[u8]) -> String {
 
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
 fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
-    let ok = b.len() == 7 && b[4] == b'-' && b[..4].iter().all(u8::is_ascii_digit) && b[5..].iter().all(u8::is_ascii_digit);
+    let ok =
+        b.len() == 7 && b[4] == b'-' && b[..4].iter().all(u8::is_ascii_digit) && b[5..].iter().all(u8::is_ascii_digit);
     if !ok {
         return Err("period must be written YYYY-MM, e.g. 2024-03".into());
     }
@@ -105,7 +106,8 @@ fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
 }
 
 fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
-    let mut p = Parsed { table: Default::default(), pool: StringPool::new(), report: ValidationReport::default(), bad_rows: 0 };
+    let mut p =
+        Parsed { table: Default::default(), pool: StringPool::new(), report: ValidationReport::default(), bad_rows: 0 };
     p.table.reserve(data.len() / 48);
     let mut carrier_cache: FxHashMap<Vec<u8>, Result<u16, String>> = FxHashMap::default();
     let mut unit_cache: FxHashMap<Vec<u8>, Option<u8>> = FxHashMap::default();
@@ -122,7 +124,13 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
         split_fields(line, &mut fields);
         let before = p.report.total;
         let mut err = |column: &str, value: &[u8], reason: String| {
-            p.report.push(RowError { file: sh.file.to_string(), line: line_here, column: column.into(), value: text(value), reason })
+            p.report.push(RowError {
+                file: sh.file.to_string(),
+                line: line_here,
+                column: column.into(),
+                value: text(value),
+                reason,
+            })
         };
         if fields.len() < c.width {
             err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
@@ -150,7 +158,10 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
         let carrier = match carrier_cache.get(carrier_b) {
             Some(r) => r.clone(),
             None => {
-                let r = match std::str::from_utf8(carrier_b).map_err(|_| "not UTF-8".to_string()).and_then(|s| Carrier::parse(s).map_err(|e| e.to_string())) {
+                let r = match std::str::from_utf8(carrier_b)
+                    .map_err(|_| "not UTF-8".to_string())
+                    .and_then(|s| Carrier::parse(s).map_err(|e| e.to_string()))
+                {
                     Ok(carrier) => {
                         let mut reg = sh.registry.lock().expect("carrier registry");
                         let id = match reg.carriers.iter().position(|k| *k == carrier) {
@@ -187,7 +198,17 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
                     let dim = UNITS[ui as usize].dimension;
                     if !car.accepted_dimensions().contains(&dim) {
                         let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
-                        err("unit", unit_b, format!("{} is a unit of {}, but {} is measured in {}", UNITS[ui as usize].code, dim.name(), car.code, accepted.join(" or ")));
+                        err(
+                            "unit",
+                            unit_b,
+                            format!(
+                                "{} is a unit of {}, but {} is measured in {}",
+                                UNITS[ui as usize].code,
+                                dim.name(),
+                                car.code,
+                                accepted.join(" or ")
+                            ),
+                        );
                     }
                 }
             }
@@ -233,12 +254,24 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
 
 /// Reads `path` into `ds.activity`, registering carriers in `ds.carriers`. `facilities` maps
 /// facility codes to ids. Returns the number of rows read (accepted or not).
-pub fn load_activity(path: &Path, ds: &mut Dataset, facilities: &FxHashMap<&[u8], u32>, threads: usize, report: &mut ValidationReport) -> usize {
+pub fn load_activity(
+    path: &Path,
+    ds: &mut Dataset,
+    facilities: &FxHashMap<&[u8], u32>,
+    threads: usize,
+    report: &mut ValidationReport,
+) -> usize {
     let file = path.display().to_string();
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: format!("cannot open: {e}") });
+            report.push(RowError {
+                file,
+                line: 0,
+                column: String::new(),
+                value: String::new(),
+                reason: format!("cannot open: {e}"),
+            });
             return 0;
         }
     };
@@ -256,13 +289,25 @@ pub fn load_activity(path: &Path, ds: &mut Dataset, facilities: &FxHashMap<&[u8]
             Ok(0) => break if filled > 0 { Some(filled) } else { None },
             Ok(n) => filled += n,
             Err(e) => {
-                report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: format!("read error: {e}") });
+                report.push(RowError {
+                    file,
+                    line: 0,
+                    column: String::new(),
+                    value: String::new(),
+                    reason: format!("read error: {e}"),
+                });
                 return 0;
             }
         }
     };
     let Some(header_end) = header_end else {
-        report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: "empty file: a header row is required".into() });
+        report.push(RowError {
+            file,
+            line: 0,
+            column: String::new(),
+            value: String::new(),
+            reason: "empty file: a header row is required".into(),
+        });
         return 0;
     };
     let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
@@ -286,7 +331,14 @@ pub fn load_activity(path: &Path, ds: &mut Dataset, facilities: &FxHashMap<&[u8]
         unit: req[4],
         source_document: cols_by_name.get("source_document"),
         evidence: cols_by_name.get("evidence_ref"),
-        width: req.iter().copied().chain(cols_by_name.get("source_document")).chain(cols_by_name.get("evidence_ref")).max().unwrap_or(0) + 1,
+        width: req
+            .iter()
+            .copied()
+            .chain(cols_by_name.get("source_document"))
+            .chain(cols_by_name.get("evidence_ref"))
+            .max()
+            .unwrap_or(0)
+            + 1,
     };
     ds.files.push(file.clone());
     let file_id = (ds.files.len() - 1) as u16;
@@ -381,7 +433,13 @@ pub fn load_activity(path: &Path, ds: &mut Dataset, facilities: &FxHashMap<&[u8]
         bad_rows = bad;
     });
     if let Some(e) = read_error {
-        report.push(RowError { file: file.clone(), line: 0, column: String::new(), value: String::new(), reason: format!("read error: {e}") });
+        report.push(RowError {
+            file: file.clone(),
+            line: 0,
+            column: String::new(),
+            value: String::new(),
+            reason: format!("read error: {e}"),
+        });
     }
     ds.carriers = registry.into_inner().expect("carrier registry").carriers;
     report.count_rejected(&file, bad_rows);

@@ -46,7 +46,8 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
         ds.orgs = orgs;
         ds.facilities = facilities;
         ds.facility_index = ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
-        let by_bytes: FxHashMap<&[u8], u32> = ds.facilities.iter().enumerate().map(|(i, f)| (f.code.as_bytes(), i as u32)).collect();
+        let by_bytes: FxHashMap<&[u8], u32> =
+            ds.facilities.iter().enumerate().map(|(i, f)| (f.code.as_bytes(), i as u32)).collect();
         // Activity goes into a second dataset while the map borrows the facility codes of the first.
         let mut loaded = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
         stats.activity_rows = load_activity(&dir.join("activity.csv"), &mut loaded, &by_bytes, threads, &mut report);
@@ -81,7 +82,13 @@ pub fn load_library(dir: Option<&Path>, extra: Option<&Path>) -> Result<Library,
     for folder in [dir.map(|d| d.join("factors")), extra.map(Path::to_path_buf)].into_iter().flatten() {
         if !folder.is_dir() {
             if Some(folder.as_path()) == extra {
-                report.push(RowError { file: folder.display().to_string(), line: 0, column: String::new(), value: String::new(), reason: "factor folder does not exist".into() });
+                report.push(RowError {
+                    file: folder.display().to_string(),
+                    line: 0,
+                    column: String::new(),
+                    value: String::new(),
+                    reason: "factor folder does not exist".into(),
+                });
             }
             continue;
         }

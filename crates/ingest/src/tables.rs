@@ -12,11 +12,8 @@ pub(crate) struct Columns {
 
 impl Columns {
     pub fn new(header: &[String]) -> Columns {
-        let index = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
-            .collect();
+        let index =
+            header.iter().enumerate().map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i)).collect();
         Columns { index }
     }
     pub fn get(&self, name: &str) -> Option<usize> {
@@ -33,7 +30,11 @@ impl Columns {
                 line: 1,
                 column: missing.join(","),
                 value: header.join(","),
-                reason: format!("missing required column(s) {}; the header must name {}", missing.join(", "), required.join(", ")),
+                reason: format!(
+                    "missing required column(s) {}; the header must name {}",
+                    missing.join(", "),
+                    required.join(", ")
+                ),
             })
         }
     }
@@ -44,7 +45,13 @@ pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(V
     let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
         Ok(r) => r,
         Err(e) => {
-            report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: format!("cannot open: {e}") });
+            report.push(RowError {
+                file,
+                line: 0,
+                column: String::new(),
+                value: String::new(),
+                reason: format!("cannot open: {e}"),
+            });
             return None;
         }
     };
@@ -63,14 +70,26 @@ pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(V
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                report.push(RowError { file: file.clone(), line, column: String::new(), value: String::new(), reason: format!("unreadable CSV: {e}") });
+                report.push(RowError {
+                    file: file.clone(),
+                    line,
+                    column: String::new(),
+                    value: String::new(),
+                    reason: format!("unreadable CSV: {e}"),
+                });
             }
         }
     }
     match header {
         Some(h) => Some((h, rows)),
         None => {
-            report.push(RowError { file, line: 0, column: String::new(), value: String::new(), reason: "empty file: a header row is required".into() });
+            report.push(RowError {
+                file,
+                line: 0,
+                column: String::new(),
+                value: String::new(),
+                reason: "empty file: a header row is required".into(),
+            });
             None
         }
     }
@@ -123,7 +142,13 @@ pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> 
     let mut lines = Vec::new();
     let mut bad = 0;
     for (line, row) in &rows {
-        let err = |column: &str, value: &str, reason: String| RowError { file: file.clone(), line: *line, column: column.into(), value: value.into(), reason };
+        let err = |column: &str, value: &str, reason: String| RowError {
+            file: file.clone(),
+            line: *line,
+            column: column.into(),
+            value: value.into(),
+            reason,
+        };
         let before = report.total;
         let code = field(row, req[0]);
         if code.is_empty() {
@@ -168,14 +193,19 @@ pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> 
         Err(errs) => {
             for (i, e) in errs {
                 let column = match e {
-                    model::OrgTreeError::UnknownParent(_) | model::OrgTreeError::Cycle(_) | model::OrgTreeError::SecondRoot { .. } => "parent_code",
+                    model::OrgTreeError::UnknownParent(_)
+                    | model::OrgTreeError::Cycle(_)
+                    | model::OrgTreeError::SecondRoot { .. } => "parent_code",
                     _ => "org_code",
                 };
                 report.push(RowError {
                     file: file.clone(),
                     line: lines.get(i).copied().unwrap_or(0),
                     column: column.into(),
-                    value: rows.get(i).map(|(_, r)| field(r, if column == "parent_code" { req[2] } else { req[0] }).to_string()).unwrap_or_default(),
+                    value: rows
+                        .get(i)
+                        .map(|(_, r)| field(r, if column == "parent_code" { req[2] } else { req[0] }).to_string())
+                        .unwrap_or_default(),
                     reason: e.to_string(),
                 });
             }
@@ -200,7 +230,13 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
     let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
     let mut bad = 0;
     for (line, row) in &rows {
-        let err = |column: &str, value: &str, reason: String| RowError { file: file.clone(), line: *line, column: column.into(), value: value.into(), reason };
+        let err = |column: &str, value: &str, reason: String| RowError {
+            file: file.clone(),
+            line: *line,
+            column: column.into(),
+            value: value.into(),
+            reason,
+        };
         let before = report.total;
         let code = field(row, req[0]);
         if code.is_empty() {
@@ -222,7 +258,11 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
         let prov_text = field(row, req[4]);
         let province = parse_province(prov_text);
         if province.is_none() {
-            report.push(err("province", prov_text, "unknown province: write the Chinese name (北京) or the pinyin (Beijing)".into()));
+            report.push(err(
+                "province",
+                prov_text,
+                "unknown province: write the Chinese name (北京) or the pinyin (Beijing)".into(),
+            ));
         }
         let share = match share_col.map(|i| (field(row, i), parse_share(field(row, i)))) {
             Some((v, Err(reason))) => {

@@ -165,18 +165,11 @@ impl std::error::Error for CarrierError {}
 impl Carrier {
     pub fn parse(text: &str) -> Result<Carrier, CarrierError> {
         let t = text.trim();
-        let simple = |kind: CarrierKind| Carrier {
-            code: t.to_string(),
-            kind,
-        };
+        let simple = |kind: CarrierKind| Carrier { code: t.to_string(), kind };
         let kind = match t {
             "electricity" => CarrierKind::Electricity(ElectricitySource::Grid),
-            "electricity_green_certified" => {
-                CarrierKind::Electricity(ElectricitySource::GreenCertified)
-            }
-            "electricity_green_uncertified" => {
-                CarrierKind::Electricity(ElectricitySource::GreenUncertified)
-            }
+            "electricity_green_certified" => CarrierKind::Electricity(ElectricitySource::GreenCertified),
+            "electricity_green_uncertified" => CarrierKind::Electricity(ElectricitySource::GreenUncertified),
             "electricity_pv_self" => CarrierKind::Electricity(ElectricitySource::PvSelf),
             "heat" => CarrierKind::Heat,
             "water" => CarrierKind::Water,
@@ -204,10 +197,7 @@ impl Carrier {
                         "commuting" => CarrierKind::Commuting(detail.to_string()),
                         _ => return Err(CarrierError::Unknown(t.to_string())),
                     };
-                    return Ok(Carrier {
-                        code: format!("{}:{detail}", prefix.trim()),
-                        kind,
-                    });
+                    return Ok(Carrier { code: format!("{}:{detail}", prefix.trim()), kind });
                 } else {
                     return Err(CarrierError::Unknown(t.to_string()));
                 }
@@ -239,10 +229,9 @@ impl Carrier {
 
     pub fn scope3_category(&self) -> Option<Scope3Category> {
         match &self.kind {
-            CarrierKind::Water
-            | CarrierKind::Paper
-            | CarrierKind::PurchasedGoods(_)
-            | CarrierKind::Spend(_) => Some(Scope3Category::PurchasedGoods),
+            CarrierKind::Water | CarrierKind::Paper | CarrierKind::PurchasedGoods(_) | CarrierKind::Spend(_) => {
+                Some(Scope3Category::PurchasedGoods)
+            }
             CarrierKind::Freight(_) => Some(Scope3Category::UpstreamTransport),
             CarrierKind::BusinessTravel(_) => Some(Scope3Category::BusinessTravel),
             CarrierKind::Commuting(_) => Some(Scope3Category::Commuting),

@@ -55,20 +55,15 @@ impl OrgTree {
     }
     /// The ancestor of `id` at `depth` (itself if it is at that depth); `None` if `id` is shallower.
     pub fn ancestor_at_depth(&self, id: OrgId, depth: u16) -> Option<OrgId> {
-        self.path_to_root(id)
-            .find(|&o| self.orgs[o as usize].depth == depth)
+        self.path_to_root(id).find(|&o| self.orgs[o as usize].depth == depth)
     }
     /// Product of equity shares from `id` up to (not including) the root.
     pub fn equity_factor(&self, id: OrgId) -> f64 {
-        self.path_to_root(id)
-            .filter(|&o| o != self.root())
-            .map(|o| self.orgs[o as usize].equity_share)
-            .product()
+        self.path_to_root(id).filter(|&o| o != self.root()).map(|o| self.orgs[o as usize].equity_share).product()
     }
     /// Whether the group controls `id` operationally: every node on the path must be controlled.
     pub fn under_operational_control(&self, id: OrgId) -> bool {
-        self.path_to_root(id)
-            .all(|o| self.orgs[o as usize].operational_control)
+        self.path_to_root(id).all(|o| self.orgs[o as usize].operational_control)
     }
     /// Builds the tree from rows in any order. Errors name the row (0-based index in `rows`).
     pub fn build(rows: Vec<OrgRow>) -> Result<OrgTree, Vec<(usize, OrgTreeError)>> {
@@ -88,7 +83,10 @@ impl OrgTree {
             0 => errors.push((0, OrgTreeError::Empty)),
             _ => {
                 for &r in &roots[1..] {
-                    errors.push((r, OrgTreeError::SecondRoot { code: rows[r].code.clone(), root: rows[roots[0]].code.clone() }));
+                    errors.push((
+                        r,
+                        OrgTreeError::SecondRoot { code: rows[r].code.clone(), root: rows[roots[0]].code.clone() },
+                    ));
                 }
             }
         }
@@ -179,10 +177,16 @@ pub enum OrgTreeError {
 impl std::fmt::Display for OrgTreeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OrgTreeError::Empty => write!(f, "no organisations: the tree needs one root (a row with an empty parent_code)"),
+            OrgTreeError::Empty => {
+                write!(f, "no organisations: the tree needs one root (a row with an empty parent_code)")
+            }
             OrgTreeError::NoRoot => write!(f, "no root: exactly one org must have an empty parent_code"),
-            OrgTreeError::DuplicateCode { code, first_row } => write!(f, "org code {code:?} is already defined on data row {}", first_row + 1),
-            OrgTreeError::SecondRoot { code, root } => write!(f, "org {code:?} has no parent but {root:?} is already the root; give it a parent_code"),
+            OrgTreeError::DuplicateCode { code, first_row } => {
+                write!(f, "org code {code:?} is already defined on data row {}", first_row + 1)
+            }
+            OrgTreeError::SecondRoot { code, root } => {
+                write!(f, "org {code:?} has no parent but {root:?} is already the root; give it a parent_code")
+            }
             OrgTreeError::UnknownParent(p) => write!(f, "parent_code {p:?} is not an org code in orgs.csv"),
             OrgTreeError::Cycle(c) => write!(f, "org {c:?} is part of a parent cycle and never reaches the root"),
         }
@@ -361,10 +365,7 @@ impl Dataset {
         (self.carriers.len() - 1) as CarrierId
     }
     pub fn record_ref(&self, row: usize) -> RecordRef {
-        RecordRef {
-            file: self.files[self.activity.file[row] as usize].clone(),
-            line: self.activity.line[row],
-        }
+        RecordRef { file: self.files[self.activity.file[row] as usize].clone(), line: self.activity.line[row] }
     }
 }
 
@@ -406,13 +407,9 @@ mod tests {
 
     #[test]
     fn reports_every_tree_error() {
-        let errs = OrgTree::build(vec![
-            row("g", None),
-            row("g2", None),
-            row("a", Some("nowhere")),
-            row("a", Some("g")),
-        ])
-        .unwrap_err();
+        let errs =
+            OrgTree::build(vec![row("g", None), row("g2", None), row("a", Some("nowhere")), row("a", Some("g"))])
+                .unwrap_err();
         assert!(errs.iter().any(|(_, e)| matches!(e, OrgTreeError::SecondRoot { .. })));
         assert!(errs.iter().any(|(_, e)| matches!(e, OrgTreeError::UnknownParent(_))));
         assert!(errs.iter().any(|(i, e)| *i == 3 && matches!(e, OrgTreeError::DuplicateCode { .. })));

@@ -128,19 +128,11 @@ pub fn parse_province(text: &str) -> Option<ProvinceId> {
     if t.is_empty() {
         return None;
     }
-    let folded: String = t
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded: String =
+        t.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
     let code = folded.strip_prefix("cn").filter(|s| s.len() == 2).unwrap_or(&folded);
     for (i, p) in PROVINCES.iter().enumerate() {
-        let pinyin: String = p
-            .pinyin
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect();
+        let pinyin: String = p.pinyin.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
         if t.starts_with(p.name_zh)
             || folded == pinyin
             || code.eq_ignore_ascii_case(p.code)

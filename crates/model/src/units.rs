@@ -139,10 +139,7 @@ pub fn parse_unit(text: &str) -> Option<&'static Unit> {
 /// Looks a unit up by its exact code; panics on a code that is not in [`UNITS`] because that is a
 /// programming error, not user input.
 pub fn unit(code: &str) -> &'static Unit {
-    UNITS
-        .iter()
-        .find(|u| u.code == code)
-        .unwrap_or_else(|| panic!("unknown unit code {code:?} in source"))
+    UNITS.iter().find(|u| u.code == code).unwrap_or_else(|| panic!("unknown unit code {code:?} in source"))
 }
 
 /// A value in some unit, not yet typed by dimension: what a parser hands over.
@@ -159,10 +156,7 @@ impl Measured {
     }
     /// Converts to another unit of the same dimension; `None` if the dimensions differ.
     pub fn convert(&self, to: &'static Unit) -> Option<Measured> {
-        (to.dimension == self.unit.dimension).then(|| Measured {
-            value: self.in_base() / to.in_base,
-            unit: to,
-        })
+        (to.dimension == self.unit.dimension).then(|| Measured { value: self.in_base() / to.in_base, unit: to })
     }
 }
 

@@ -1,0 +1,206 @@
+//! The command line end to end, as a user runs it.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run dualcarbon")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn small_operator(dir: &Path) {
+    fs::write(
+        dir.join("orgs.csv"),
+        "org_code,name,parent_code\nG,示例集团,\nBJ,北京分公司,G\nGD,广东分公司,G\nGZ,广州分公司,GD\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("facilities.csv"),
+        "facility_code,name,type,org_code,province,allocation_share,shared_with\n\
+         BS1,站1,base_station_5g,BJ,北京,0.5,China Unicom\n\
+         DC1,数据中心,data_center,GD,Guangdong,,\n\
+         CAR,车队,fleet,GZ,广东,,\n",
+    )
+    .unwrap();
+    let mut act = String::from("facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n");
+    for m in 1..=12 {
+        act.push_str(&format!("BS1,2024-{m:02},electricity,2600,kWh,BILL-BS1,\n"));
+        act.push_str(&format!("DC1,2024-{m:02},electricity,4000,MWh,BILL-DC1,\n"));
+        act.push_str(&format!("DC1,2024-{m:02},electricity_green_certified,1000,MWh,GEC-{m},\n"));
+        act.push_str(&format!("CAR,2024-{m:02},gasoline,3000,L,FUEL-{m},\n"));
+    }
+    act.push_str("DC1,2024-07,refrigerant:R-410A,50,kg,REF-1,\n");
+    act.push_str("CAR,2024-05,business_travel:air,12000,pkm,TRIP-1,\n");
+    fs::write(dir.join("activity.csv"), act).unwrap();
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(&stdout(o)).expect("json output")
+}
+
+#[test]
+fn inventory_json_contract_and_rollups() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let v = json(&run(&["inventory", "--data", data, "--year", "2024", "--by", "province", "--format", "json"]));
+    let t = &v["totals"];
+    for k in ["scope1", "scope2_location", "scope2_market", "scope3", "energy_tce"] {
+        assert!(t[k].as_f64().unwrap() > 0.0, "{k} missing or zero: {t}");
+    }
+    // Provinces add up to the group.
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let sum: f64 = rows.iter().map(|r| r["totals"]["scope2_location"].as_f64().unwrap()).sum();
+    assert!((sum - t["scope2_location"].as_f64().unwrap()).abs() < 1e-6);
+    // Beijing: half of 31,200 kWh booked at the provincial factor; the other half allocated away.
+    let bj = rows.iter().find(|r| r["key"] == "BJ").unwrap();
+    let booked = bj["totals"]["scope2_location"].as_f64().unwrap();
+    assert!((booked - 15.6 * 0.5580).abs() < 1e-6, "{booked}");
+    assert!((bj["memo"]["allocated_away_tco2e"].as_f64().unwrap() - booked).abs() < 1e-6);
+    assert!(v["factors_used"].as_array().unwrap().iter().all(|f| f["source"].as_str().is_some_and(|s| !s.is_empty())));
+    assert!(v["library_version"].as_str().unwrap().contains("cn-grid@"));
+}
+
+#[test]
+fn table_csv_and_explain_agree() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let table = run(&["inventory", "--data", data, "--year", "2024"]);
+    assert!(table.status.success());
+    let text = stdout(&table);
+    assert!(text.contains("Scope 2 market-based") && text.contains("tCO2e"));
+    let csv = stdout(&run(&["inventory", "--data", data, "--year", "2024", "--by", "month", "--format", "csv"]));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 12 + 1);
+    assert!(lines[0].starts_with("key,name,scope1_tco2e,scope2_location_tco2e"));
+    let inv = json(&run(&["inventory", "--data", data, "--year", "2024", "--org", "GD", "--format", "json"]));
+    let ex =
+        json(&run(&["explain", "--data", data, "--year", "2024", "--org", "GD", "--scope", "2", "--format", "json"]));
+    assert_eq!(ex["totals"][0], inv["totals"]["scope2_location"]);
+    assert_eq!(ex["totals"][1], inv["totals"]["scope2_market"]);
+    assert_eq!(ex["record_count"], 24);
+    let text = stdout(&run(&["explain", "--data", data, "--year", "2024", "--org", "GD", "--scope", "1"]));
+    assert!(text.contains("net calorific value") && text.contains("source:"), "{text}");
+}
+
+#[test]
+fn bad_rows_fail_the_run_with_every_reason() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let mut act = fs::read_to_string(d.path().join("activity.csv")).unwrap();
+    act.push_str(
+        "NOPE,2024-01,electricity,1,kWh,X,\nBS1,2024-02,electricity,-3,kWh,Y,\nBS1,2024-02,electricity,3,parsec,Z,\n",
+    );
+    fs::write(d.path().join("activity.csv"), act).unwrap();
+    let errors_csv = d.path().join("errors.csv");
+    let o = run(&[
+        "inventory",
+        "--data",
+        d.path().to_str().unwrap(),
+        "--year",
+        "2024",
+        "--errors-out",
+        errors_csv.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(":52: column facility_code")
+            && err.contains(":53: column quantity")
+            && err.contains(":54: column unit"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "no inventory may be printed");
+    let written = fs::read_to_string(errors_csv).unwrap();
+    assert_eq!(written.lines().count(), 4);
+}
+
+#[test]
+fn user_factor_set_overrides_and_pins() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let base = json(&run(&["inventory", "--data", data, "--year", "2024", "--org", "BJ", "--format", "json"]));
+    fs::create_dir(d.path().join("factors")).unwrap();
+    fs::write(
+        d.path().join("factors/bj.toml"),
+        "[set]\nid=\"bj-own\"\nversion=\"2024.1\"\ntitle=\"Beijing measured\"\n[[factor]]\nid=\"bj.grid\"\nparameter=\"emission_factor\"\ncarrier=\"electricity\"\nseries=\"nbs_average\"\nregion=\"CN-BJ\"\nyear=2023\ngas=\"CO2\"\nvalue=0.5\nunit=\"kgCO2/kWh\"\nsource=\"our study\"\n",
+    )
+    .unwrap();
+    let own = json(&run(&["inventory", "--data", data, "--year", "2024", "--org", "BJ", "--format", "json"]));
+    assert!((own["totals"]["scope2_location"].as_f64().unwrap() - 15.6 * 0.5).abs() < 1e-6);
+    assert_ne!(own["totals"], base["totals"]);
+    assert!(own["library_version"].as_str().unwrap().contains("bj-own@2024.1"));
+    let pinned = json(&run(&[
+        "inventory",
+        "--data",
+        data,
+        "--year",
+        "2024",
+        "--org",
+        "BJ",
+        "--format",
+        "json",
+        "--pin",
+        "electricity=elec.mee_reporting.CN.2022",
+    ]));
+    assert!((pinned["totals"]["scope2_location"].as_f64().unwrap() - 15.6 * 0.5703).abs() < 1e-6);
+}
+
+#[test]
+fn factors_list_and_show() {
+    let list = run(&["factors", "list", "--carrier", "electricity", "--region", "CN-GD", "--format", "csv"]);
+    assert!(list.status.success());
+    let text = stdout(&list);
+    assert!(text.contains("elec.nbs_average.CN-GD.2022") && text.contains("0.4403"));
+    let show = stdout(&run(&["factors", "show", "elec.mee_reporting.CN.2022"]));
+    assert!(show.contains("0.5703") && show.contains("source:"));
+    let missing = run(&["factors", "show", "no.such.factor"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no.such.factor"));
+}
+
+#[test]
+fn demo_generate_then_inventory() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("demo");
+    let g = run(&["demo", "generate", "--sites", "3000", "--year", "2024", "--out", out.to_str().unwrap()]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let v = json(&run(&[
+        "inventory",
+        "--data",
+        out.to_str().unwrap(),
+        "--year",
+        "2024",
+        "--by",
+        "province",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(v["rows"].as_array().unwrap().len(), 31);
+    let t = &v["totals"];
+    for k in ["scope1", "scope2_location", "scope2_market", "scope3", "energy_tce"] {
+        assert!(t[k].as_f64().unwrap() > 0.0, "{k}: {t}");
+    }
+    assert!(v["memo"]["allocated_away_tco2e"].as_f64().unwrap() > 0.0);
+    assert!(v["memo"]["green_certified_mwh"].as_f64().unwrap() > 0.0);
+    let sum: f64 = v["rows"].as_array().unwrap().iter().map(|r| r["totals"]["total_location"].as_f64().unwrap()).sum();
+    assert!((sum - t["total_location"].as_f64().unwrap()).abs() < 1e-6 * t["total_location"].as_f64().unwrap());
+    let val = run(&["validate", "--data", out.to_str().unwrap(), "--year", "2024"]);
+    assert!(stdout(&val).contains("all valid"));
+}
