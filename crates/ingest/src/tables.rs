@@ -230,7 +230,10 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
     };
     let (share_col, shared_col) = (cols.get("allocation_share"), cols.get("shared_with"));
     let mut out = Vec::with_capacity(rows.len());
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
+    let mut seen: rustc_hash::FxHashMap<String, u64> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+    // A few dozen spellings serve millions of facilities: parse each once.
+    let mut province_cache: rustc_hash::FxHashMap<String, Option<model::ProvinceId>> = Default::default();
     let mut bad = 0;
     for (line, row) in &rows {
         let err = |column: &str, value: &str, reason: String| RowError {
@@ -259,7 +262,10 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
             report.push(err("org_code", org_text, "unknown org: not an org_code in orgs.csv".into()));
         }
         let prov_text = field(row, req[4]);
-        let province = parse_province(prov_text);
+        let province = match province_cache.get(prov_text) {
+            Some(&p) => p,
+            None => *province_cache.entry(prov_text.to_string()).or_insert_with(|| parse_province(prov_text)),
+        };
         if province.is_none() {
             report.push(err(
                 "province",
