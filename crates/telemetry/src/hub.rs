@@ -1,0 +1,250 @@
+//! The in-memory telemetry state: the meter registry, each meter's readings, and what the latest
+//! batch did. Everything downstream (roll-ups, real-time PUE, meter-derived activity, alerts) reads it.
+
+use crate::batch::{BatchError, RawReading};
+use crate::meter::{MeterId, MeterKind, MeterRegistry, Role};
+use crate::rollup::{facility_role_quarters, roll, Period};
+use crate::series::{Admission, Cell, MeterSeries};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A reading checked against the registry, as the reading log stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Reading {
+    pub meter: MeterId,
+    pub ts_ms: i64,
+    pub value: f64,
+}
+
+/// What happened to a batch: counts, and every reading not stored with its reason.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct IngestReport {
+    pub received: usize,
+    pub appended: usize,
+    pub late: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+    pub rejected: usize,
+    /// Rejections and conflicts, one line each (position in the batch, 1-based).
+    pub problems: Vec<BatchError>,
+}
+
+impl IngestReport {
+    pub fn stored(&self) -> usize {
+        self.appended + self.late
+    }
+    pub fn merge(&mut self, other: &IngestReport) {
+        self.received += other.received;
+        self.appended += other.appended;
+        self.late += other.late;
+        self.duplicates += other.duplicates;
+        self.conflicts += other.conflicts;
+        self.rejected += other.rejected;
+        self.problems.extend(other.problems.iter().cloned());
+    }
+}
+
+/// Earliest plausible reading: 2000-01-01T00:00:00Z. Anything before is a clock that was never set.
+pub const EARLIEST_MS: i64 = 946_684_800_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct Telemetry {
+    pub registry: MeterRegistry,
+    pub series: Vec<MeterSeries>,
+    /// Meters of each facility, in registry order.
+    pub by_facility: BTreeMap<String, Vec<MeterId>>,
+}
+
+impl Telemetry {
+    pub fn new(registry: MeterRegistry) -> Telemetry {
+        let mut by_facility: BTreeMap<String, Vec<MeterId>> = BTreeMap::new();
+        for (i, m) in registry.meters.iter().enumerate() {
+            by_facility.entry(m.facility.clone()).or_default().push(i as MeterId);
+        }
+        let series = vec![MeterSeries::default(); registry.len()];
+        Telemetry { registry, series, by_facility }
+    }
+
+    /// Checks raw readings against the registry and the value rules; returns the valid ones and
+    /// the report of the invalid ones. `not_after_ms` (the receiver's clock plus a tolerance)
+    /// rejects readings from the future. `positions` receives each valid reading's index in `raw`.
+    pub fn validate(
+        &self,
+        raw: &[RawReading],
+        not_after_ms: Option<i64>,
+        report: &mut IngestReport,
+        positions: &mut Vec<usize>,
+    ) -> Vec<Reading> {
+        let mut ok = Vec::with_capacity(raw.len());
+        report.received += raw.len();
+        for (i, r) in raw.iter().enumerate() {
+            let mut reject = |field: &str, value: String, reason: String| {
+                report.rejected += 1;
+                report.problems.push(BatchError { line: i + 1, field: field.into(), value, reason });
+            };
+            let Some(id) = self.registry.get(&r.meter) else {
+                reject("meter", r.meter.clone(), "unknown meter: not in the meter registry".into());
+                continue;
+            };
+            let meter = self.registry.meter(id);
+            if r.ts_ms < EARLIEST_MS || not_after_ms.is_some_and(|n| r.ts_ms > n) {
+                reject(
+                    "ts",
+                    crate::time::format_shanghai(r.ts_ms),
+                    "timestamp before 2000 or in the future: the meter's clock is wrong".into(),
+                );
+                continue;
+            }
+            if !r.value.is_finite() || r.value < 0.0 {
+                reject("value", r.value.to_string(), "readings are non-negative (kWh or kW)".into());
+                continue;
+            }
+            if let Some(max) = meter.counter_max_kwh {
+                if r.value > max {
+                    reject("value", r.value.to_string(), format!("above the register's maximum {max} kWh"));
+                    continue;
+                }
+            }
+            ok.push(Reading { meter: id, ts_ms: r.ts_ms, value: r.value });
+            positions.push(i);
+        }
+        ok
+    }
+
+    /// Stores validated readings (any order) and counts what happened to them; `positions` (from
+    /// `validate`) numbers the problems by their place in the original batch.
+    pub fn apply(&mut self, readings: &[Reading], positions: Option<&[usize]>, report: &mut IngestReport) {
+        for (i, r) in readings.iter().enumerate() {
+            match self.series[r.meter as usize].admit(r.ts_ms, r.value) {
+                Admission::Appended => report.appended += 1,
+                Admission::Late => report.late += 1,
+                Admission::Duplicate => report.duplicates += 1,
+                Admission::Conflict { stored } => {
+                    report.conflicts += 1;
+                    report.problems.push(BatchError {
+                        line: positions.map_or(i, |p| p[i]) + 1,
+                        field: "value".into(),
+                        value: r.value.to_string(),
+                        reason: format!(
+                            "meter {} already has {stored} at {}: the first value is kept",
+                            self.registry.meter(r.meter).code,
+                            crate::time::format_shanghai(r.ts_ms)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Validate + apply.
+    pub fn ingest(&mut self, raw: &[RawReading], not_after_ms: Option<i64>) -> IngestReport {
+        let mut report = IngestReport::default();
+        let mut positions = Vec::with_capacity(raw.len());
+        let ok = self.validate(raw, not_after_ms, &mut report, &mut positions);
+        self.apply(&ok, Some(&positions), &mut report);
+        report
+    }
+
+    /// Energy of `facility`'s meters with `role` per `period` over `[from, to)`; `None` when the
+    /// facility has no meter with that role.
+    pub fn facility_energy(
+        &self,
+        facility: &str,
+        role: Role,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> Option<BTreeMap<i64, Cell>> {
+        let meters = self.by_facility.get(facility)?;
+        let (quarters, count) = facility_role_quarters(&self.registry, &self.series, meters, role, from, to);
+        (count > 0).then(|| roll(&quarters, period))
+    }
+
+    /// The facility's current power by role (kW): the latest sample of power meters, the average
+    /// power of the latest interval of counters; with the time it refers to.
+    pub fn current_power(&self, facility: &str, role: Role) -> Option<(f64, i64)> {
+        let meters = self.by_facility.get(facility)?;
+        let mut total = 0.0;
+        let mut at = i64::MIN;
+        let mut any = false;
+        for &m in meters {
+            let meter = self.registry.meter(m);
+            if meter.role != role {
+                continue;
+            }
+            let s = &self.series[m as usize];
+            let power = match meter.kind {
+                MeterKind::Power => s.last(),
+                MeterKind::Counter => {
+                    let mut it = s.points().rev();
+                    match (it.next(), it.next()) {
+                        (Some((t1, v1)), Some((t0, v0))) if v1 >= v0 && t1 > t0 => {
+                            Some((t1, (v1 - v0) / ((t1 - t0) as f64 / 3_600_000.0)))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            if let Some((t, p)) = power {
+                total += p;
+                at = at.max(t);
+                any = true;
+            }
+        }
+        any.then_some((total, at))
+    }
+
+    /// The newest reading of each meter (for silence alerts).
+    pub fn last_seen(&self) -> impl Iterator<Item = (MeterId, Option<i64>)> + '_ {
+        self.series.iter().enumerate().map(|(i, s)| (i as MeterId, s.last().map(|p| p.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::parse_csv_lines;
+    use crate::time::{parse_timestamp, HOUR_MS};
+
+    fn registry() -> MeterRegistry {
+        let csv = "meter_code,facility_code,role,kind,counter_max_kwh\n\
+                   DC1-TOT,DC1,total_facility,counter,\nDC1-IT,DC1,it_load,counter,\nDC1-ITP,DC1,it_load,power,\n\
+                   DC1-PV,DC1,pv,counter,1000\n";
+        MeterRegistry::read(csv.as_bytes(), |_| true).unwrap()
+    }
+
+    #[test]
+    fn ingest_reports_each_outcome() {
+        let mut tel = Telemetry::new(registry());
+        let (raw, errs) = parse_csv_lines(
+            "DC1-TOT,2024-05-01T00:00:00+08:00,100\nDC1-TOT,2024-05-01T01:00:00+08:00,250\n\
+             DC1-TOT,2024-05-01T00:30:00+08:00,170\nDC1-TOT,2024-05-01T00:30:00+08:00,170\n\
+             DC1-TOT,2024-05-01T00:30:00+08:00,171\nNOPE,2024-05-01T00:00:00+08:00,1\n\
+             DC1-PV,2024-05-01T00:00:00+08:00,1200\nDC1-IT,1999-12-31T00:00:00Z,5\nDC1-IT,2024-05-01T00:00:00Z,-1\n",
+        );
+        assert!(errs.is_empty());
+        let rep = tel.ingest(&raw, None);
+        assert_eq!(
+            (rep.received, rep.appended, rep.late, rep.duplicates, rep.conflicts, rep.rejected),
+            (9, 2, 1, 1, 1, 4)
+        );
+        let lines: Vec<usize> = rep.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![6, 7, 8, 9, 5]);
+        let start = parse_timestamp("2024-05-01T00:00:00+08:00").unwrap();
+        let e = tel.facility_energy("DC1", Role::TotalFacility, Period::Hour, start, start + HOUR_MS).unwrap();
+        assert_eq!(e[&start].energy_kwh(), 150.0);
+        assert!(tel.facility_energy("DC1", Role::Cooling, Period::Hour, start, start + HOUR_MS).is_none());
+    }
+
+    #[test]
+    fn current_power_sums_meters_of_a_role() {
+        let mut tel = Telemetry::new(registry());
+        let (raw, _) = parse_csv_lines(
+            "DC1-IT,2024-05-01T00:00:00+08:00,1000\nDC1-IT,2024-05-01T00:15:00+08:00,1050\nDC1-ITP,2024-05-01T00:14:00+08:00,30\n",
+        );
+        tel.ingest(&raw, None);
+        let (p, at) = tel.current_power("DC1", Role::ItLoad).unwrap();
+        assert_eq!(p, 200.0 + 30.0);
+        assert_eq!(at, parse_timestamp("2024-05-01T00:15:00+08:00").unwrap());
+    }
+}
