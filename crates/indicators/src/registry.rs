@@ -1,0 +1,341 @@
+//! The indicator registry: every indicator defined once, as a ratio of summed components (or a
+//! plain sum), with its unit, aggregation rule and names in Chinese and English.
+//!
+//! Roll-ups are ratios of sums: a province's PUE is Σ total facility energy / Σ IT energy of its data
+//! centres, never an average of PUEs (which would weigh a 10-rack room like a hyperscale campus).
+
+use serde::Serialize;
+
+/// An additive base quantity. Facilities and orgs report components; indicators combine them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    /// Data-centre total facility energy, kWh (utility meter: IT, cooling, power losses, lighting).
+    DcTotalKwh,
+    /// Data-centre IT equipment energy, kWh.
+    DcItKwh,
+    /// CO2 from data-centre energy, kg.
+    DcCo2Kg,
+    /// Data-centre site water use, litres.
+    DcWaterL,
+    /// New large and hyperscale data centres only (for the 2025 PUE target on new builds).
+    NewLargeDcTotalKwh,
+    NewLargeDcItKwh,
+    /// Data centres counted, and those that are large or hyperscale (GB/T classes by rack count).
+    DcCount,
+    LargeDcCount,
+    /// 5G base-station traffic carried, GB, and electricity, kWh.
+    Bs5gTrafficGb,
+    Bs5gKwh,
+    /// New 5G stations: electricity saved against the reference design, and the reference, kWh.
+    NewBs5gSavedKwh,
+    NewBs5gReferenceKwh,
+    /// Comprehensive energy consumption (综合能耗), tce.
+    EnergyTce,
+    /// Scope 1 + 2 (location-based) emissions, tCO2e.
+    EmissionsTco2e,
+    /// Telecom business volume (电信业务总量), 10^4 yuan at the constant prices of the plan period.
+    BusinessVolume10kYuan,
+    /// Operating revenue, 10^4 yuan.
+    Revenue10kYuan,
+    /// Electricity consumed, kWh, and the part that is green (certified green power and own PV).
+    ElectricityKwh,
+    GreenElectricityKwh,
+    /// Electricity saved by 4G/5G co-building and sharing (共建共享), kWh.
+    SharingSavedKwh,
+    /// Newly admitted 5G radio equipment: energy per unit under the test profile, kWh, and units.
+    NewRadio5gKwh,
+    NewRadio5gUnits,
+    /// Newly admitted servers: energy, kWh, and compute delivered (in the operator's compute unit).
+    NewServerKwh,
+    NewServerCompute,
+}
+
+impl Component {
+    pub const ALL: [Component; 23] = [
+        Component::DcTotalKwh,
+        Component::DcItKwh,
+        Component::DcCo2Kg,
+        Component::DcWaterL,
+        Component::NewLargeDcTotalKwh,
+        Component::NewLargeDcItKwh,
+        Component::DcCount,
+        Component::LargeDcCount,
+        Component::Bs5gTrafficGb,
+        Component::Bs5gKwh,
+        Component::NewBs5gSavedKwh,
+        Component::NewBs5gReferenceKwh,
+        Component::EnergyTce,
+        Component::EmissionsTco2e,
+        Component::BusinessVolume10kYuan,
+        Component::Revenue10kYuan,
+        Component::ElectricityKwh,
+        Component::GreenElectricityKwh,
+        Component::SharingSavedKwh,
+        Component::NewRadio5gKwh,
+        Component::NewRadio5gUnits,
+        Component::NewServerKwh,
+        Component::NewServerCompute,
+    ];
+    pub fn code(self) -> &'static str {
+        match self {
+            Component::DcTotalKwh => "dc_total_kwh",
+            Component::DcItKwh => "dc_it_kwh",
+            Component::DcCo2Kg => "dc_co2_kg",
+            Component::DcWaterL => "dc_water_l",
+            Component::NewLargeDcTotalKwh => "new_large_dc_total_kwh",
+            Component::NewLargeDcItKwh => "new_large_dc_it_kwh",
+            Component::DcCount => "dc_count",
+            Component::LargeDcCount => "large_dc_count",
+            Component::Bs5gTrafficGb => "bs5g_traffic_gb",
+            Component::Bs5gKwh => "bs5g_kwh",
+            Component::NewBs5gSavedKwh => "new_bs5g_saved_kwh",
+            Component::NewBs5gReferenceKwh => "new_bs5g_reference_kwh",
+            Component::EnergyTce => "energy_tce",
+            Component::EmissionsTco2e => "emissions_tco2e",
+            Component::BusinessVolume10kYuan => "business_volume_10k_yuan",
+            Component::Revenue10kYuan => "revenue_10k_yuan",
+            Component::ElectricityKwh => "electricity_kwh",
+            Component::GreenElectricityKwh => "green_electricity_kwh",
+            Component::SharingSavedKwh => "sharing_saved_kwh",
+            Component::NewRadio5gKwh => "new_radio5g_kwh",
+            Component::NewRadio5gUnits => "new_radio5g_units",
+            Component::NewServerKwh => "new_server_kwh",
+            Component::NewServerCompute => "new_server_compute",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Component> {
+        Component::ALL.into_iter().find(|c| c.code() == text.trim())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Σ numerator / Σ denominator over everything below a node.
+    RatioOfSums,
+    /// Σ numerator.
+    Sum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Indicator {
+    pub code: &'static str,
+    pub name_zh: &'static str,
+    pub name_en: &'static str,
+    pub numerator: Component,
+    pub denominator: Option<Component>,
+    /// Multiplies the ratio into `unit` (e.g. 100 for a percentage; 1 otherwise).
+    pub scale: f64,
+    pub unit: &'static str,
+    pub aggregation: Aggregation,
+    pub better: Better,
+    /// The definition with its source.
+    pub formula: &'static str,
+}
+
+use Component as C;
+
+/// Every indicator, once.
+pub static INDICATORS: &[Indicator] = &[
+    Indicator {
+        code: "pue",
+        name_zh: "电能利用效率",
+        name_en: "Power usage effectiveness",
+        numerator: C::DcTotalKwh,
+        denominator: Some(C::DcItKwh),
+        scale: 1.0,
+        unit: "ratio",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "total facility energy / IT equipment energy (The Green Grid WP#49; GB 40879-2021 RM2 = E/EIT)",
+    },
+    Indicator {
+        code: "pue_new_large_dc",
+        name_zh: "新建大型、超大型数据中心PUE",
+        name_en: "PUE of new large and hyperscale data centres",
+        numerator: C::NewLargeDcTotalKwh,
+        denominator: Some(C::NewLargeDcItKwh),
+        scale: 1.0,
+        unit: "ratio",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "Σ total facility energy / Σ IT energy of new large and hyperscale data centres",
+    },
+    Indicator {
+        code: "cue",
+        name_zh: "碳利用效率",
+        name_en: "Carbon usage effectiveness",
+        numerator: C::DcCo2Kg,
+        denominator: Some(C::DcItKwh),
+        scale: 1.0,
+        unit: "kgCO2/kWh",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "CO2 from data-centre energy (kg) / IT equipment energy (kWh) (The Green Grid CUE)",
+    },
+    Indicator {
+        code: "wue",
+        name_zh: "水资源利用效率",
+        name_en: "Water usage effectiveness",
+        numerator: C::DcWaterL,
+        denominator: Some(C::DcItKwh),
+        scale: 1.0,
+        unit: "L/kWh",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "site water use (L) / IT equipment energy (kWh) (The Green Grid WUE)",
+    },
+    Indicator {
+        code: "bs5g_energy_efficiency",
+        name_zh: "5G基站能效",
+        name_en: "5G base-station energy efficiency",
+        numerator: C::Bs5gTrafficGb,
+        denominator: Some(C::Bs5gKwh),
+        scale: 1.0,
+        unit: "GB/kWh",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "traffic carried (GB) / base-station electricity (kWh) (white paper: 5G基站能效 = 流量/电耗)",
+    },
+    Indicator {
+        code: "new_bs5g_saving_share",
+        name_zh: "新建5G基站节电比例",
+        name_en: "Electricity saving of new 5G stations",
+        numerator: C::NewBs5gSavedKwh,
+        denominator: Some(C::NewBs5gReferenceKwh),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "electricity saved by new 5G stations / electricity of the reference design × 100",
+    },
+    Indicator {
+        code: "energy_per_business",
+        name_zh: "单位电信业务总量综合能耗",
+        name_en: "Energy per unit of telecom business volume",
+        numerator: C::EnergyTce,
+        denominator: Some(C::BusinessVolume10kYuan),
+        scale: 1.0,
+        unit: "tce/10^4 yuan",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "comprehensive energy (tce, GB/T 2589) / telecom business volume (10^4 yuan, constant prices)",
+    },
+    Indicator {
+        code: "carbon_per_business",
+        name_zh: "单位电信业务总量碳排放",
+        name_en: "Carbon per unit of telecom business volume",
+        numerator: C::EmissionsTco2e,
+        denominator: Some(C::BusinessVolume10kYuan),
+        scale: 1.0,
+        unit: "tCO2e/10^4 yuan",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "Scope 1 + 2 emissions (tCO2e) / telecom business volume (10^4 yuan, constant prices)",
+    },
+    Indicator {
+        code: "carbon_per_revenue",
+        name_zh: "单位营业收入碳排放",
+        name_en: "Carbon intensity per revenue",
+        numerator: C::EmissionsTco2e,
+        denominator: Some(C::Revenue10kYuan),
+        scale: 1.0,
+        unit: "tCO2e/10^4 yuan",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "Scope 1 + 2 emissions (tCO2e) / operating revenue (10^4 yuan)",
+    },
+    Indicator {
+        code: "green_power_share",
+        name_zh: "绿电占比",
+        name_en: "Green-power share",
+        numerator: C::GreenElectricityKwh,
+        denominator: Some(C::ElectricityKwh),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "certified green electricity and own PV (kWh) / electricity consumed (kWh) × 100",
+    },
+    Indicator {
+        code: "sharing_savings",
+        name_zh: "共建共享节电量",
+        name_en: "Network-sharing electricity savings",
+        numerator: C::SharingSavedKwh,
+        denominator: None,
+        scale: 1.0,
+        unit: "kWh",
+        aggregation: Aggregation::Sum,
+        better: Better::Higher,
+        formula: "Σ electricity saved by 4G/5G co-building and sharing (kWh)",
+    },
+    Indicator {
+        code: "large_dc_share",
+        name_zh: "大型、超大型数据中心数量占比",
+        name_en: "Share of large and hyperscale data centres",
+        numerator: C::LargeDcCount,
+        denominator: Some(C::DcCount),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "large and hyperscale data centres / all data centres × 100 (by count)",
+    },
+    Indicator {
+        code: "new_radio5g_energy",
+        name_zh: "新入网5G无线设备能耗",
+        name_en: "Energy of newly admitted 5G radio equipment",
+        numerator: C::NewRadio5gKwh,
+        denominator: Some(C::NewRadio5gUnits),
+        scale: 1.0,
+        unit: "kWh/unit",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "energy of newly admitted 5G radio units under the test profile (kWh) / units",
+    },
+    Indicator {
+        code: "server_energy_per_compute",
+        name_zh: "新入网服务器单位算力能耗",
+        name_en: "Server energy per unit of compute",
+        numerator: C::NewServerKwh,
+        denominator: Some(C::NewServerCompute),
+        scale: 1.0,
+        unit: "kWh/compute unit",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "energy of newly admitted servers (kWh) / compute delivered (operator's compute unit)",
+    },
+];
+
+pub fn indicator(code: &str) -> Option<&'static Indicator> {
+    INDICATORS.iter().find(|i| i.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_indicator_once_with_names_and_known_components() {
+        let mut codes: Vec<&str> = INDICATORS.iter().map(|i| i.code).collect();
+        codes.sort_unstable();
+        let n = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), n, "an indicator is defined twice");
+        for i in INDICATORS {
+            assert!(!i.name_zh.is_empty() && !i.name_en.is_empty() && !i.formula.is_empty(), "{}", i.code);
+            assert_eq!(i.denominator.is_some(), i.aggregation == Aggregation::RatioOfSums, "{}", i.code);
+        }
+        for c in Component::ALL {
+            assert_eq!(Component::parse(c.code()), Some(c));
+        }
+    }
+}
