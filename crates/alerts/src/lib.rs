@@ -1,0 +1,455 @@
+//! Alerts (监): rules evaluated incrementally as values arrive, as a pure engine. Delivery (webhook,
+//! live console) belongs to the server; the engine returns the events to deliver.
+//!
+//! - `threshold`: a metric of a subject above (or below) a limit continuously for a duration, e.g.
+//!   a data centre's PUE above 1.5 for an hour. Opens when the breach has lasted `for_minutes`;
+//!   resolves at the first value back within the limit.
+//! - `silence`: a subject (a meter) with no data for `minutes`. Checked by `tick(now)`; resolves
+//!   when data arrives again.
+//! - `spike`: a value above `factor` × the mean of the subject's last `window` normal values (at
+//!   least `min_history` of them). Spiking values do not enter the history, so a spike does not
+//!   become the new normal. Resolves at the first normal value.
+//!
+//! One active alert per rule and subject. Lifecycle: open → acknowledged → resolved (open →
+//! resolved directly when the condition clears first). Subjects and metrics are strings
+//! (`facility:DC-GZ-01`, `org:CT-GD`, `meter:DC-GZ-01-TOT`; `pue`, `power_kw`); a rule's subject is
+//! exact or ends with `*` to match a prefix. Values of one subject are taken in arrival order;
+//! a value older than the newest one seen for that subject and metric is ignored by the rules.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+pub const MINUTE_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Above,
+    Below,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    Threshold {
+        id: String,
+        subject: String,
+        metric: String,
+        #[serde(default = "above")]
+        direction: Direction,
+        limit: f64,
+        for_minutes: f64,
+    },
+    Silence {
+        id: String,
+        subject: String,
+        minutes: f64,
+    },
+    Spike {
+        id: String,
+        subject: String,
+        metric: String,
+        factor: f64,
+        window: usize,
+        min_history: usize,
+    },
+}
+
+fn above() -> Direction {
+    Direction::Above
+}
+
+impl Rule {
+    pub fn id(&self) -> &str {
+        match self {
+            Rule::Threshold { id, .. } | Rule::Silence { id, .. } | Rule::Spike { id, .. } => id,
+        }
+    }
+    fn subject(&self) -> &str {
+        match self {
+            Rule::Threshold { subject, .. } | Rule::Silence { subject, .. } | Rule::Spike { subject, .. } => subject,
+        }
+    }
+    fn matches(&self, subject: &str) -> bool {
+        let pattern = self.subject();
+        match pattern.strip_suffix('*') {
+            Some(prefix) => subject.starts_with(prefix),
+            None => subject == pattern,
+        }
+    }
+}
+
+/// The default rules of the issue: PUE above 1.5 for an hour, a meter silent for 30 minutes, a
+/// facility's power three times its recent mean.
+pub const DEFAULT_RULES: &str = r#"
+[[rule]]
+kind = "threshold"
+id = "pue_above_1_5_for_1h"
+subject = "facility:*"
+metric = "pue"
+direction = "above"
+limit = 1.5
+for_minutes = 60
+
+[[rule]]
+kind = "silence"
+id = "meter_silent_30min"
+subject = "meter:*"
+minutes = 30
+
+[[rule]]
+kind = "spike"
+id = "power_spike_3x"
+subject = "facility:*"
+metric = "power_kw"
+factor = 3.0
+window = 96
+min_history = 8
+"#;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(rename = "rule")]
+    rules: Vec<Rule>,
+}
+
+/// Parses a rule file (`[[rule]]` tables), checking ids are unique and parameters sensible.
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, Vec<String>> {
+    let file: RuleFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    for (i, r) in file.rules.iter().enumerate() {
+        if file.rules[..i].iter().any(|o| o.id() == r.id()) {
+            errors.push(format!("rule {:?}: id used twice", r.id()));
+        }
+        let ok = match r {
+            Rule::Threshold { limit, for_minutes, .. } => limit.is_finite() && *for_minutes >= 0.0,
+            Rule::Silence { minutes, .. } => *minutes > 0.0,
+            Rule::Spike { factor, window, min_history, .. } => *factor > 1.0 && *window > 0 && *min_history <= *window,
+        };
+        if !ok {
+            errors.push(format!(
+                "rule {:?}: parameters out of range (for_minutes ≥ 0, minutes > 0, factor > 1, min_history ≤ window)",
+                r.id()
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(file.rules)
+    } else {
+        Err(errors)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: u64,
+    pub rule: String,
+    pub subject: String,
+    pub state: State,
+    pub opened_ms: i64,
+    pub acknowledged_ms: Option<i64>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_ms: Option<i64>,
+    /// The value that opened it (PUE, kW, or minutes of silence).
+    pub value: f64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Opened,
+    Acknowledged,
+    Resolved,
+}
+
+/// A change to deliver (webhook, live stream).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub alert: Alert,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    breach_since: Option<i64>,
+    last_ts: Option<i64>,
+    history: VecDeque<f64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Engine {
+    rules: Vec<Rule>,
+    alerts: BTreeMap<u64, Alert>,
+    active: HashMap<(usize, String), u64>,
+    tracks: HashMap<(usize, String), Track>,
+    last_seen: HashMap<String, i64>,
+    next_id: u64,
+}
+
+impl Engine {
+    pub fn new(rules: Vec<Rule>) -> Engine {
+        Engine { rules, next_id: 1, ..Engine::default() }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    fn open(&mut self, rule: usize, subject: &str, at: i64, value: f64, message: String) -> Option<Event> {
+        let key = (rule, subject.to_string());
+        if self.active.contains_key(&key) {
+            return None;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let alert = Alert {
+            id,
+            rule: self.rules[rule].id().to_string(),
+            subject: subject.to_string(),
+            state: State::Open,
+            opened_ms: at,
+            acknowledged_ms: None,
+            acknowledged_by: None,
+            resolved_ms: None,
+            value,
+            message,
+        };
+        self.active.insert(key, id);
+        self.alerts.insert(id, alert.clone());
+        Some(Event { kind: EventKind::Opened, alert })
+    }
+
+    fn resolve(&mut self, rule: usize, subject: &str, at: i64) -> Option<Event> {
+        let id = self.active.remove(&(rule, subject.to_string()))?;
+        let alert = self.alerts.get_mut(&id).expect("active alerts are stored");
+        alert.state = State::Resolved;
+        alert.resolved_ms = Some(at);
+        Some(Event { kind: EventKind::Resolved, alert: alert.clone() })
+    }
+
+    /// A subject to watch for silence from `since_ms` even if it never sends anything (a registered meter).
+    pub fn watch(&mut self, subject: &str, since_ms: i64) {
+        self.last_seen.entry(subject.to_string()).or_insert(since_ms);
+    }
+
+    /// Data arrived for `subject` at `ts_ms` (any metric): clears its silence alerts.
+    pub fn seen(&mut self, subject: &str, ts_ms: i64) -> Vec<Event> {
+        let last = self.last_seen.entry(subject.to_string()).or_insert(ts_ms);
+        *last = (*last).max(ts_ms);
+        let mut events = Vec::new();
+        for i in 0..self.rules.len() {
+            if matches!(self.rules[i], Rule::Silence { .. }) && self.rules[i].matches(subject) {
+                events.extend(self.resolve(i, subject, ts_ms));
+            }
+        }
+        events
+    }
+
+    /// A new value of `metric` for `subject`.
+    pub fn observe(&mut self, subject: &str, metric: &str, ts_ms: i64, value: f64) -> Vec<Event> {
+        let mut events = self.seen(subject, ts_ms);
+        for i in 0..self.rules.len() {
+            let rule = self.rules[i].clone();
+            if !rule.matches(subject) {
+                continue;
+            }
+            let key = (i, subject.to_string());
+            match &rule {
+                Rule::Threshold { metric: m, direction, limit, for_minutes, .. } if m == metric => {
+                    let track = self.tracks.entry(key).or_default();
+                    if track.last_ts.is_some_and(|t| ts_ms <= t) {
+                        continue;
+                    }
+                    track.last_ts = Some(ts_ms);
+                    let breach = match direction {
+                        Direction::Above => value > *limit,
+                        Direction::Below => value < *limit,
+                    };
+                    if breach {
+                        let since = *track.breach_since.get_or_insert(ts_ms);
+                        let lasted = ts_ms - since;
+                        if lasted as f64 >= for_minutes * MINUTE_MS as f64 {
+                            let msg = format!(
+                                "{metric} of {subject} {} {limit} for {:.0} minutes (now {value:.3})",
+                                if *direction == Direction::Above { "above" } else { "below" },
+                                lasted as f64 / MINUTE_MS as f64
+                            );
+                            events.extend(self.open(i, subject, ts_ms, value, msg));
+                        }
+                    } else {
+                        track.breach_since = None;
+                        events.extend(self.resolve(i, subject, ts_ms));
+                    }
+                }
+                Rule::Spike { metric: m, factor, window, min_history, .. } if m == metric => {
+                    let track = self.tracks.entry(key).or_default();
+                    if track.last_ts.is_some_and(|t| ts_ms <= t) {
+                        continue;
+                    }
+                    track.last_ts = Some(ts_ms);
+                    let mean = (track.history.len() >= *min_history && !track.history.is_empty())
+                        .then(|| track.history.iter().sum::<f64>() / track.history.len() as f64);
+                    let spike = mean.is_some_and(|mean| value > factor * mean && mean >= 0.0);
+                    if !spike {
+                        track.history.push_back(value);
+                        if track.history.len() > *window {
+                            track.history.pop_front();
+                        }
+                    }
+                    if spike {
+                        let msg = format!(
+                            "{metric} of {subject} is {value:.3}, more than {factor} × its recent mean {:.3}",
+                            mean.unwrap_or(0.0)
+                        );
+                        events.extend(self.open(i, subject, ts_ms, value, msg));
+                    } else {
+                        events.extend(self.resolve(i, subject, ts_ms));
+                    }
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+
+    /// The clock moved to `now_ms`: opens silence alerts for subjects quiet for too long.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut seen: Vec<(String, i64)> = self.last_seen.iter().map(|(s, &t)| (s.clone(), t)).collect();
+        seen.sort();
+        for i in 0..self.rules.len() {
+            let Rule::Silence { minutes, .. } = self.rules[i] else { continue };
+            for (subject, last) in &seen {
+                let quiet = now_ms - last;
+                if self.rules[i].matches(subject) && quiet as f64 >= minutes * MINUTE_MS as f64 {
+                    let msg = format!("no data from {subject} for {:.0} minutes", quiet as f64 / MINUTE_MS as f64);
+                    events.extend(self.open(i, subject, now_ms, quiet as f64 / MINUTE_MS as f64, msg));
+                }
+            }
+        }
+        events
+    }
+
+    /// An operator takes an open alert in hand.
+    pub fn acknowledge(&mut self, id: u64, by: &str, at_ms: i64) -> Result<Event, String> {
+        let alert = self.alerts.get_mut(&id).ok_or_else(|| format!("no alert {id}"))?;
+        match alert.state {
+            State::Open => {
+                alert.state = State::Acknowledged;
+                alert.acknowledged_ms = Some(at_ms);
+                alert.acknowledged_by = Some(by.to_string());
+                Ok(Event { kind: EventKind::Acknowledged, alert: alert.clone() })
+            }
+            State::Acknowledged => Err(format!("alert {id} is already acknowledged")),
+            State::Resolved => Err(format!("alert {id} is resolved")),
+        }
+    }
+
+    pub fn alert(&self, id: u64) -> Option<&Alert> {
+        self.alerts.get(&id)
+    }
+
+    /// Alerts, newest first, optionally only those in `state`.
+    pub fn alerts(&self, state: Option<State>) -> Vec<&Alert> {
+        self.alerts.values().rev().filter(|a| state.is_none_or(|s| a.state == s)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 60 * MINUTE_MS;
+
+    fn engine() -> Engine {
+        Engine::new(parse_rules(DEFAULT_RULES).unwrap())
+    }
+
+    #[test]
+    fn pue_above_limit_for_an_hour_opens_once_and_resolves() {
+        let mut e = engine();
+        let s = "facility:DC1";
+        assert!(e.observe(s, "pue", 0, 1.6).is_empty());
+        assert!(e.observe(s, "pue", 30 * MINUTE_MS, 1.7).is_empty());
+        let ev = e.observe(s, "pue", H, 1.55);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            (ev[0].kind, ev[0].alert.rule.as_str(), ev[0].alert.opened_ms),
+            (EventKind::Opened, "pue_above_1_5_for_1h", H)
+        );
+        assert!(e.observe(s, "pue", H + 15 * MINUTE_MS, 1.8).is_empty(), "one alert per rule and subject");
+        let id = ev[0].alert.id;
+        assert_eq!(e.acknowledge(id, "ops@gd", H + 20 * MINUTE_MS).unwrap().kind, EventKind::Acknowledged);
+        assert!(e.acknowledge(id, "ops@gd", H + 21 * MINUTE_MS).is_err());
+        let ev = e.observe(s, "pue", H + 30 * MINUTE_MS, 1.4);
+        assert_eq!(ev[0].kind, EventKind::Resolved);
+        assert_eq!(e.alert(id).unwrap().state, State::Resolved);
+        assert_eq!(e.alert(id).unwrap().acknowledged_by.as_deref(), Some("ops@gd"));
+        assert!(e.acknowledge(id, "x", H + 31 * MINUTE_MS).is_err());
+    }
+
+    #[test]
+    fn breach_interrupted_restarts_the_clock() {
+        let mut e = engine();
+        let s = "facility:DC1";
+        e.observe(s, "pue", 0, 1.6);
+        e.observe(s, "pue", 50 * MINUTE_MS, 1.4);
+        e.observe(s, "pue", 55 * MINUTE_MS, 1.6);
+        assert!(e.observe(s, "pue", 110 * MINUTE_MS, 1.6).is_empty());
+        assert_eq!(e.observe(s, "pue", 115 * MINUTE_MS, 1.6).len(), 1);
+        // Late (older) values are ignored by the rule.
+        assert!(e.observe(s, "pue", 10 * MINUTE_MS, 1.0).is_empty());
+    }
+
+    #[test]
+    fn silent_meter_opens_on_tick_and_resolves_on_data() {
+        let mut e = engine();
+        e.watch("meter:M1", 0);
+        e.seen("meter:M2", 20 * MINUTE_MS);
+        assert!(e.tick(29 * MINUTE_MS).is_empty());
+        let ev = e.tick(30 * MINUTE_MS);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].alert.subject, "meter:M1");
+        assert!(e.tick(35 * MINUTE_MS).is_empty());
+        let ev = e.tick(50 * MINUTE_MS);
+        assert_eq!(ev.iter().map(|x| x.alert.subject.as_str()).collect::<Vec<_>>(), vec!["meter:M2"]);
+        let ev = e.seen("meter:M1", 51 * MINUTE_MS);
+        assert_eq!((ev[0].kind, ev[0].alert.subject.as_str()), (EventKind::Resolved, "meter:M1"));
+        assert_eq!(e.alerts(Some(State::Open)).len(), 1);
+    }
+
+    #[test]
+    fn spike_against_history() {
+        let mut e = engine();
+        let s = "facility:BS1";
+        for i in 0..8 {
+            assert!(e.observe(s, "power_kw", i * 15 * MINUTE_MS, 2.0 + (i % 2) as f64 * 0.2).is_empty());
+        }
+        let ev = e.observe(s, "power_kw", 8 * 15 * MINUTE_MS, 7.0);
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0].alert.message.contains("3 × its recent mean 2.100"), "{}", ev[0].alert.message);
+        // Still high: no second alert, and the spike did not raise the baseline.
+        assert!(e.observe(s, "power_kw", 9 * 15 * MINUTE_MS, 7.0).is_empty());
+        assert_eq!(e.observe(s, "power_kw", 10 * 15 * MINUTE_MS, 2.1)[0].kind, EventKind::Resolved);
+    }
+
+    #[test]
+    fn bad_rule_files_are_refused() {
+        let errs = parse_rules(
+            "[[rule]]\nkind='silence'\nid='a'\nsubject='*'\nminutes=0\n[[rule]]\nkind='silence'\nid='a'\nsubject='*'\nminutes=5\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(parse_rules("[[rule]]\nkind='nope'\nid='a'\n").is_err());
+    }
+}
