@@ -2,6 +2,7 @@
 //! parses arguments, reads files through `ingest`, computes with `accounting`, and prints.
 
 mod format;
+mod monitoring_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,11 @@ enum Command {
     Factors {
         #[command(subcommand)]
         command: FactorsCommand,
+    },
+    /// Monitoring and indicators: meter roll-ups, meter-derived activity, indicators, targets, scoreboard.
+    Monitor {
+        #[command(subcommand)]
+        command: monitoring_cmd::MonitorCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -110,6 +116,8 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sustained ingestion of meter readings into the crash-safe reading log, against VictoriaMetrics.
+    Telemetry(monitoring_cmd::BenchTelemetryArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -252,6 +260,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Factors { command } => factors_cmd(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
+        Command::Monitor { command } => monitoring_cmd::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Bench { command: BenchCommand::Telemetry(args) } => {
+            monitoring_cmd::bench_telemetry(args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
