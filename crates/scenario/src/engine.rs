@@ -138,8 +138,15 @@ fn compound(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64>
     v
 }
 
+/// Levels per year; the base year is observed, so the Monte Carlo shift starts the year after.
 fn level(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64> {
-    (0..n).map(|k| d.value(key, base + k as i32) + shift).collect()
+    (0..n).map(|k| d.value(key, base + k as i32) + if k == 0 { 0.0 } else { shift }).collect()
+}
+
+/// Levels relative to the base year (shares added to the calibrated ones).
+fn added(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64> {
+    let v0 = d.value(key, base);
+    level(d, key, base, n, shift).into_iter().map(|x| x - v0).collect()
 }
 
 /// Share of the effect reached in `year` for a measure starting in `start` with `ramp` years.
@@ -184,11 +191,11 @@ impl Series {
             None => vec![1.0; n],
         });
         let mut pv = per_class(&|_| vec![0.0; n]);
-        let mut green_bought: Vec<f64> = level(d, "green_share_extra", base, n, shift("green_share_extra"))
+        let mut green_bought: Vec<f64> = added(d, "green_share_extra", base, n, shift("green_share_extra"))
             .into_iter()
             .map(|x| x.clamp(0.0, 1.0))
             .collect();
-        let mut ev_share = level(d, "fleet_ev_share", base, n, shift("fleet_ev_share"));
+        let mut ev_share = added(d, "fleet_ev_share", base, n, shift("fleet_ev_share"));
         let mut offset_share = vec![0.0; n];
         for (m, s) in measures {
             let r = s.ramp_years.unwrap_or(m.ramp_years);
