@@ -343,7 +343,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn obs(p: &str, c: Class, a: f64, e: f64, pue: f64, gf: f64, g: f64, s1: f64) -> Observation {
+    fn obs(p: &str, c: Class, [a, e, pue, gf, g, s1]: [f64; 6]) -> Observation {
         Observation {
             province: p.into(),
             class: c,
@@ -372,8 +372,8 @@ mod tests {
 
     #[test]
     fn a_single_factor_change_is_attributed_to_that_factor_only() {
-        let a = [obs("GD", Class::DataCenter, 10.0, 1000.0, 1.6, 0.5, 0.1, 5.0)];
-        let b = [obs("GD", Class::DataCenter, 10.0, 1000.0 * 1.3 / 1.6, 1.3, 0.5, 0.1, 5.0)];
+        let a = [obs("GD", Class::DataCenter, [10.0, 1000.0, 1.6, 0.5, 0.1, 5.0])];
+        let b = [obs("GD", Class::DataCenter, [10.0, 1000.0 * 1.3 / 1.6, 1.3, 0.5, 0.1, 5.0])];
         let d = decompose(2023, &a, 2024, &b).unwrap();
         assert!(exact(&d));
         assert!(d.total.pue < 0.0);
@@ -384,16 +384,16 @@ mod tests {
     #[test]
     fn zero_values_use_the_analytical_limits() {
         // A class that appears: all of it is activity.
-        let a = [obs("GD", Class::Wireless, 100.0, 1200.0, 1.0, 0.44, 0.0, 2.0)];
+        let a = [obs("GD", Class::Wireless, [100.0, 1200.0, 1.0, 0.44, 0.0, 2.0])];
         let b = [
-            obs("GD", Class::Wireless, 100.0, 1200.0, 1.0, 0.44, 0.0, 2.0),
-            obs("GD", Class::DataCenter, 2.0, 500.0, 1.5, 0.44, 0.0, 0.0),
+            obs("GD", Class::Wireless, [100.0, 1200.0, 1.0, 0.44, 0.0, 2.0]),
+            obs("GD", Class::DataCenter, [2.0, 500.0, 1.5, 0.44, 0.0, 0.0]),
         ];
         let d = decompose(2023, &a, 2024, &b).unwrap();
         assert!(exact(&d), "{d:?}");
         assert!((d.total.activity - 500.0 * 0.44).abs() < 1e-9);
         // A class that goes fully green: its whole Scope 2 leaves through the green-power effect.
-        let c = [obs("GD", Class::Wireless, 100.0, 1200.0, 1.0, 0.44, 1.0, 2.0)];
+        let c = [obs("GD", Class::Wireless, [100.0, 1200.0, 1.0, 0.44, 1.0, 2.0])];
         let d = decompose(2023, &a, 2024, &c).unwrap();
         assert!(exact(&d), "{d:?}");
         assert!((d.total.green_power + 1200.0 * 0.44).abs() < 1e-9);
@@ -403,7 +403,7 @@ mod tests {
         assert!(exact(&d));
         assert!((d.total.activity + 500.0 * 0.44).abs() < 1e-9);
         // Both zero: nothing.
-        let z = [obs("GD", Class::Office, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0)];
+        let z = [obs("GD", Class::Office, [0.0, 0.0, 1.0, 0.5, 0.0, 0.0])];
         let d = decompose(2023, &z, 2024, &z).unwrap();
         assert_eq!(d.total, Effects::default());
     }
@@ -442,7 +442,7 @@ mod tests {
                 let p = format!("P{}", i / 5);
                 let mk = |t: &(f64, f64, f64, f64, f64, f64)| {
                     let e = if t.0 == 0.0 { 0.0 } else { t.1 };
-                    obs(&p, c, t.0, e, t.2, t.3, t.4, t.5)
+                    obs(&p, c, [t.0, e, t.2, t.3, t.4, t.5])
                 };
                 a.push(mk(x));
                 b.push(mk(y));

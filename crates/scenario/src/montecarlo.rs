@@ -96,26 +96,28 @@ fn quantiles(v: &mut [f64]) -> Quantiles {
     Quantiles { p10: quantile_sorted(v, 0.1), p50: quantile_sorted(v, 0.5), p90: quantile_sorted(v, 0.9) }
 }
 
-/// One path: its gross emissions per year.
-fn path(
-    model: &Model,
-    sc: &Scenario,
-    measures: &[(&crate::Measure, crate::Selected)],
-    uncertain: &[(String, f64)],
-    opts: &McOptions,
-    i: usize,
-    grid: &mut [f64],
-    out: &mut [f64],
-) {
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    rng.set_stream(i as u64);
-    let shifts: Vec<f64> = uncertain.iter().map(|(_, s)| triangular(rng.random::<f64>(), *s)).collect();
-    for g in grid.iter_mut() {
-        *g = triangular(rng.random::<f64>(), opts.province_grid_spread);
+/// What every path shares.
+struct Ctx<'a> {
+    model: &'a Model<'a>,
+    sc: &'a Scenario,
+    measures: &'a [(&'a crate::Measure, crate::Selected)],
+    uncertain: &'a [(String, f64)],
+    opts: &'a McOptions,
+}
+
+impl Ctx<'_> {
+    /// Path `i`: its gross emissions per year into `out`.
+    fn path(&self, i: usize, grid: &mut [f64], out: &mut [f64]) {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.opts.seed);
+        rng.set_stream(i as u64);
+        let shifts: Vec<f64> = self.uncertain.iter().map(|(_, s)| triangular(rng.random::<f64>(), *s)).collect();
+        for g in grid.iter_mut() {
+            *g = triangular(rng.random::<f64>(), self.opts.province_grid_spread);
+        }
+        let shift = |key: &str| self.uncertain.iter().position(|(k, _)| k == key).map_or(0.0, |j| shifts[j]);
+        let s = Series::build(&self.sc.drivers, self.measures, self.model.baseline.base_year, self.sc.horizon, &shift);
+        self.model.prepared.gross_path(&s, Some(grid), out);
     }
-    let shift = |key: &str| uncertain.iter().position(|(k, _)| k == key).map_or(0.0, |j| shifts[j]);
-    let s = Series::build(&sc.drivers, measures, model.baseline.base_year, sc.horizon, &shift);
-    model.prepared.gross_path(&s, Some(grid), out);
 }
 
 pub fn run(model: &Model, sc: &Scenario, opts: &McOptions) -> Result<Bands, RunError> {
@@ -134,11 +136,11 @@ pub fn run(model: &Model, sc: &Scenario, opts: &McOptions) -> Result<Bands, RunE
     let chunk = paths.div_ceil(threads);
     std::thread::scope(|scope| {
         for (t, rows) in all.chunks_mut(chunk * n_years).enumerate() {
-            let (measures, uncertain) = (&measures, &uncertain);
+            let ctx = Ctx { model, sc, measures: &measures, uncertain: &uncertain, opts };
             scope.spawn(move || {
                 let mut grid = vec![0.0; n_prov];
                 for (j, out) in rows.chunks_mut(n_years).enumerate() {
-                    path(model, sc, measures, uncertain, opts, t * chunk + j, &mut grid, out);
+                    ctx.path(t * chunk + j, &mut grid, out);
                 }
             });
         }
