@@ -190,7 +190,7 @@ impl LinearModel {
                 }
                 continue;
             }
-            p.add_constraint(terms.as_slice(), ComparisonOp::Ge, c.rhs / 1e3 + TOL_T / 1e4);
+            p.add_constraint(terms.as_slice(), ComparisonOp::Ge, c.rhs / 1e3);
         }
         match p.solve() {
             Ok(outcome) => {
