@@ -1,0 +1,779 @@
+//! `dualcarbon scenario ...`: scenarios (场). Reads files and data directories, calls the
+//! `scenario` crate, prints. No modelling here.
+
+use crate::format::{table, thousands};
+use accounting::metrics::*;
+use accounting::{InventoryOptions, ResidualBasis};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use scenario::engine::{Model, RunResult, Scenario};
+use scenario::montecarlo::{self, Bands, McOptions};
+use scenario::optimise;
+use scenario::spec::{self, ScenarioFile};
+use scenario::{lmdi, trend, Baseline, Catalogue, Class, Drivers};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Out {
+    Table,
+    Json,
+}
+
+#[derive(Args, Clone)]
+pub struct BaseArgs {
+    /// Data directory to calibrate the base year from (overrides the file's `data`/`baseline`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Base year of `--data`.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Baseline JSON from `dualcarbon scenario calibrate` (overrides the file's `baseline`).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ScenarioCommand {
+    /// Run a scenario file: emission path to the horizon, peak, targets, cumulative emissions,
+    /// measure costs, and Monte Carlo bands when the file has [monte_carlo] or --paths is given.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        base: BaseArgs,
+        /// Monte Carlo paths (0 = none; default: the file's [monte_carlo]).
+        #[arg(long)]
+        paths: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Calibrate the base year from a data directory's inventory and write it as JSON.
+    Calibrate {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        year: i32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the drivers with their labels, default paths and sources.
+    Drivers {
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// List the measure catalogue with effects and costs.
+    Measures {
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Marginal abatement cost curve: every catalogue measure started in one year, cheapest first.
+    Macc {
+        file: PathBuf,
+        #[command(flatten)]
+        base: BaseArgs,
+        /// Start year of every measure (default: the year after the base year).
+        #[arg(long)]
+        start: Option<i32>,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Least-cost plan: measures and start years meeting the peak and intensity targets.
+    Optimise {
+        file: PathBuf,
+        #[command(flatten)]
+        base: BaseArgs,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// LMDI decomposition of the change of emissions between two years.
+    Lmdi {
+        /// History CSV (year,province,class,activity,electricity_mwh,pue,grid_factor,green_share,scope1_tco2e).
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// First year (with --history), or the base year of --from-data.
+        #[arg(long)]
+        from: i32,
+        #[arg(long)]
+        to: i32,
+        /// Data directory of the first year (instead of --history).
+        #[arg(long)]
+        from_data: Option<PathBuf>,
+        #[arg(long)]
+        to_data: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Trend analysis of a monthly series: decomposition, forecast with intervals, backtest.
+    Trend {
+        /// CSV with a `period` column (YYYY-MM) and a value column.
+        #[arg(long)]
+        series: Option<PathBuf>,
+        /// Value column of --series.
+        #[arg(long, default_value = "value")]
+        column: String,
+        /// YEAR=DIR data directories whose monthly inventories form the series (repeatable).
+        #[arg(long)]
+        input: Vec<String>,
+        /// With --input: emissions (Scope 1 + market Scope 2, t), scope1, scope2, electricity (MWh), energy (tce).
+        #[arg(long, default_value = "emissions")]
+        metric: String,
+        /// With --input: the org whose subtree is analysed (default: the group).
+        #[arg(long)]
+        org: Option<String>,
+        /// Months to forecast.
+        #[arg(long, default_value_t = 12)]
+        horizon: usize,
+        /// Prediction-interval coverage.
+        #[arg(long, default_value_t = 0.8)]
+        level: f64,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Benchmark: Monte Carlo paths × provinces to 2060, and the deterministic re-run.
+    Bench {
+        /// Data directory to calibrate from (default: a synthetic 31-province baseline).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        year: Option<i32>,
+        #[arg(long, default_value_t = 10_000)]
+        paths: usize,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
+    match cmd {
+        ScenarioCommand::Run { file, base, paths, format } => run_file(&file, &base, paths, format),
+        ScenarioCommand::Calibrate { data, year, out } => {
+            let b = calibrate_dir(&data, year)?;
+            std::fs::write(&out, serde_json::to_string_pretty(&b)?)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{}: base year {year}, {} provinces, {} tCO2e (Scope 1 + market-based Scope 2) written to {}",
+                data.display(),
+                b.provinces.len(),
+                thousands(b.total_tco2e(), 0),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Drivers { format } => {
+            let d = Drivers::shipped();
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                let rows: Vec<Vec<String>> = d
+                    .list
+                    .iter()
+                    .map(|x| {
+                        let path: Vec<String> = x.path.iter().map(|(y, v)| format!("{y}:{v}")).collect();
+                        vec![
+                            x.key.clone(),
+                            x.zh.clone(),
+                            x.en.clone(),
+                            x.unit.clone(),
+                            path.join(" "),
+                            x.spread.to_string(),
+                            x.status.clone(),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["driver", "中文", "English", "unit", "path", "spread", "status"], &rows));
+                println!("\nsources: `dualcarbon scenario drivers --format json` or crates/scenario/data/drivers.toml");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Measures { format } => {
+            let c = Catalogue::shipped();
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                let rows: Vec<Vec<String>> = c
+                    .measures
+                    .iter()
+                    .map(|m| {
+                        let eff: Vec<String> = m
+                            .effects
+                            .iter()
+                            .map(|e| {
+                                format!(
+                                    "{:?}{} {}",
+                                    e.kind,
+                                    e.class.map(|c| format!("({})", c.code())).unwrap_or_default(),
+                                    e.value
+                                )
+                            })
+                            .collect();
+                        vec![
+                            m.id.clone(),
+                            m.zh.clone(),
+                            eff.join(", "),
+                            m.ramp_years.to_string(),
+                            format!("{:?}", m.cost_basis),
+                            m.capex_per_unit.to_string(),
+                            m.opex_per_unit_year.to_string(),
+                            m.price_per_volume.to_string(),
+                            m.status.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(
+                        &[
+                            "measure",
+                            "中文",
+                            "effects",
+                            "ramp",
+                            "cost basis",
+                            "capex/unit",
+                            "opex/unit/yr",
+                            "price/vol",
+                            "status"
+                        ],
+                        &rows
+                    )
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Macc { file, base, start, format } => {
+            let (f, sc, b, cat) = load_all(&file, &base)?;
+            let _ = f;
+            let model = Model::new(&b, &cat)?;
+            let rows = optimise::macc(&model, &sc, start.unwrap_or(b.base_year + 1))?;
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let t: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.clone(),
+                            r.zh.clone(),
+                            r.yuan_per_tco2e.map_or("-".into(), |v| thousands(v as f64, 0)),
+                            thousands(r.abatement_tco2e, 0),
+                            thousands(r.cumulative_abatement_tco2e, 0),
+                            thousands(r.abatement_in_target_year_tco2e, 0),
+                            thousands(r.net_cost_yuan as f64, 0),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "Marginal abatement cost curve, {} to {} (each measure alone, started {}):",
+                    b.base_year,
+                    sc.horizon,
+                    start.unwrap_or(b.base_year + 1)
+                );
+                print!(
+                    "{}",
+                    table(
+                        &[
+                            "measure",
+                            "中文",
+                            "yuan/tCO2e",
+                            "abatement t",
+                            "cumulative t",
+                            "in peak year t",
+                            "net cost yuan"
+                        ],
+                        &t
+                    )
+                );
+                println!(
+                    "Negative cost: the measure saves more on bills than it costs (undiscounted, constant prices)."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Optimise { file, base, format } => {
+            let (f, sc, b, cat) = load_all(&file, &base)?;
+            let model = Model::new(&b, &cat)?;
+            let opts = f.optimise.clone().unwrap_or_default();
+            let t = Instant::now();
+            let plan = optimise::least_cost_plan(&model, &sc, &opts)?;
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                println!("{}", plan.explanation);
+                println!("(solved in {:.2} s, {} round(s))", t.elapsed().as_secs_f64(), plan.rounds);
+                if let Some(r) = &plan.run {
+                    print!("\n{}", run_table(r));
+                }
+            }
+            Ok(if plan.found { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        ScenarioCommand::Lmdi { history, from, to, from_data, to_data, format } => {
+            let (a, b) = match (history, from_data, to_data) {
+                (Some(h), None, None) => {
+                    let text = std::fs::read_to_string(&h).with_context(|| format!("reading {}", h.display()))?;
+                    let mut by_year = lmdi::parse_history(&text)
+                        .map_err(|errs| anyhow::anyhow!("{}:\n{}", h.display(), errs.join("\n")))?;
+                    let a =
+                        by_year.remove(&from).with_context(|| format!("{}: no rows for year {from}", h.display()))?;
+                    let b = by_year.remove(&to).with_context(|| format!("{}: no rows for year {to}", h.display()))?;
+                    (a, b)
+                }
+                (None, Some(fd), Some(td)) => {
+                    let d = Drivers::shipped();
+                    let a = lmdi::observations_from_baseline(&calibrate_dir(&fd, from)?, &d);
+                    let b = lmdi::observations_from_baseline(&calibrate_dir(&td, to)?, &d);
+                    (a, b)
+                }
+                _ => bail!("give either --history FILE, or both --from-data DIR and --to-data DIR"),
+            };
+            let d = lmdi::decompose(from, &a, to, &b)?;
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                println!("{}\n", d.summary);
+                let row = |k: String, e: &lmdi::Effects| {
+                    let mut v = vec![k];
+                    for x in [e.activity, e.intensity, e.pue, e.grid_factor, e.green_power, e.scope1, e.sum()] {
+                        v.push(thousands(x, 0));
+                    }
+                    v
+                };
+                let mut rows: Vec<Vec<String>> = d.by_class.iter().map(|(c, e)| row(c.code().to_string(), e)).collect();
+                rows.push(row("TOTAL".into(), &d.total));
+                print!(
+                    "{}",
+                    table(
+                        &["class", "activity", "intensity", "PUE", "grid factor", "green power", "scope 1", "sum t"],
+                        &rows
+                    )
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Trend { series, column, input, metric, org, horizon, level, format } => {
+            let (name, periods, values) = match (series, input.is_empty()) {
+                (Some(p), true) => read_series(&p, &column)?,
+                (None, false) => series_from_inventories(&input, &metric, org.as_deref())?,
+                _ => bail!("give either --series FILE or one or more --input YEAR=DIR"),
+            };
+            if !(0.0 < level && level < 1.0) {
+                bail!("--level {level}: expected a coverage between 0 and 1, e.g. 0.8");
+            }
+            let r = trend::analyse(&name, &periods, &values, horizon, level).map_err(anyhow::Error::msg)?;
+            if format == Out::Json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_trend(&r);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScenarioCommand::Bench { data, year, paths, repeat, threads } => bench(data, year, paths, repeat, threads),
+    }
+}
+
+fn calibrate_dir(dir: &Path, year: i32) -> Result<Baseline> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (ds, _) = ingest::load_dir(dir, year, threads).map_err(|r| anyhow::anyhow!("{}:\n{r}", dir.display()))?;
+    let lib = ingest::load_library(Some(dir), None).map_err(|r| anyhow::anyhow!("factor sets are invalid:\n{r}"))?;
+    let mut o = InventoryOptions::new(year);
+    o.threads = threads;
+    // The model values grey electricity at the grid factor: market-based with the location residual.
+    o.residual = ResidualBasis::Location;
+    let inv = accounting::compute(&ds, &lib, &o)
+        .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let source = format!(
+        "inventory of {} for {year}: Scope 1 + market-based Scope 2 (location residual), library {} [{}], {} records",
+        dir.display(),
+        inv.library_version,
+        inv.library_fingerprint,
+        inv.records
+    );
+    Ok(scenario::calibrate(&ds, &inv, &source)?)
+}
+
+fn load_all(file: &Path, base: &BaseArgs) -> Result<(ScenarioFile, Scenario, Baseline, Catalogue)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let f = spec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let sc = f.scenario().map_err(|errs| anyhow::anyhow!("{}:\n{}", file.display(), errs.join("\n")))?;
+    let rel = |p: &str| file.parent().unwrap_or(Path::new(".")).join(p);
+    let b = if let Some(dir) = &base.data {
+        let year = base.year.context("--data needs --year")?;
+        calibrate_dir(dir, year)?
+    } else if let Some(p) = &base.baseline {
+        read_baseline(p)?
+    } else if let Some(p) = &f.baseline {
+        read_baseline(&rel(p))?
+    } else if let Some(d) = &f.data {
+        calibrate_dir(&rel(&d.dir), d.year)?
+    } else {
+        bail!("{}: no base year: give `baseline = \"...json\"` or `data = {{ dir = \"...\", year = ... }}` in the file, or --data DIR --year Y", file.display());
+    };
+    let cat = match &f.catalogue {
+        Some(p) => {
+            let p = rel(p);
+            let t = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            Catalogue::parse(&t).map_err(|e| anyhow::anyhow!("{}:\n{e}", p.display()))?
+        }
+        None => Catalogue::shipped(),
+    };
+    Ok((f, sc, b, cat))
+}
+
+fn read_baseline(p: &Path) -> Result<Baseline> {
+    let t = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let b: Baseline = serde_json::from_str(&t).with_context(|| format!("{}: not a baseline JSON", p.display()))?;
+    b.validate().map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    Ok(b)
+}
+
+#[derive(serde::Serialize)]
+struct RunOutput<'a> {
+    run: &'a RunResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monte_carlo: Option<&'a Bands>,
+}
+
+fn run_file(file: &Path, base: &BaseArgs, paths: Option<usize>, format: Out) -> Result<ExitCode> {
+    let (f, sc, b, cat) = load_all(file, base)?;
+    let model = Model::new(&b, &cat)?;
+    let r = model.run(&sc)?;
+    let mut mc = f.mc_options();
+    if let Some(n) = paths {
+        mc = if n == 0 { None } else { Some(McOptions { paths: n, ..mc.unwrap_or_default() }) };
+    }
+    let bands = match &mc {
+        Some(o) => Some(montecarlo::run(&model, &sc, o)?),
+        None => None,
+    };
+    if format == Out::Json {
+        println!("{}", serde_json::to_string_pretty(&RunOutput { run: &r, monte_carlo: bands.as_ref() })?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", run_table(&r));
+    if let Some(bd) = &bands {
+        println!(
+            "\nMonte Carlo: {} paths (seed {}), drivers drawn: {}",
+            bd.paths,
+            bd.seed,
+            bd.uncertain_drivers.iter().map(|(k, s)| format!("{k} ±{s}")).collect::<Vec<_>>().join(", ")
+        );
+        let rows: Vec<Vec<String>> = bd
+            .years
+            .iter()
+            .enumerate()
+            .filter(|(_, y)| *y % 5 == 0 || **y == bd.years[0])
+            .map(|(k, y)| {
+                vec![y.to_string(), thousands(bd.p10[k], 0), thousands(bd.p50[k], 0), thousands(bd.p90[k], 0)]
+            })
+            .collect();
+        print!("{}", table(&["year", "P10 t", "P50 t", "P90 t"], &rows));
+        println!(
+            "peak year P10/P50/P90: {:.0} / {:.0} / {:.0}; peak level P50 {} t",
+            bd.peak_year.p10,
+            bd.peak_year.p50,
+            bd.peak_year.p90,
+            thousands(bd.peak_tco2e.p50, 0)
+        );
+        if let (Some(t), Some(p)) = (bd.peak_target_year, bd.probability_peak_by_target) {
+            println!("probability of peaking by {t}: {:.1}%", p * 100.0);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_table(r: &RunResult) -> String {
+    let mut s =
+        format!("Scenario {} — {} to {}; base year from: {}\n\n", r.name, r.base_year, r.horizon, r.baseline_source);
+    let rows: Vec<Vec<String>> = r
+        .years
+        .iter()
+        .filter(|y| y.year % 5 == 0 || y.year == r.base_year || y.year == r.peak.year || y.year == r.horizon)
+        .map(|y| {
+            let mut v = vec![
+                y.year.to_string(),
+                thousands(y.scope1_tco2e, 0),
+                thousands(y.scope2_tco2e, 0),
+                thousands(y.gross_tco2e, 0),
+                thousands(y.net_tco2e, 0),
+                thousands(y.electricity_mwh, 0),
+                format!("{:.1}%", y.green_share * 100.0),
+                format!("{:.3}", y.intensity_index),
+            ];
+            for c in Class::ALL {
+                v.push(thousands(y.by_class_tco2e[c as usize], 0));
+            }
+            v
+        })
+        .collect();
+    let mut header =
+        vec!["year", "scope 1 t", "scope 2 t", "gross t", "net t", "electricity MWh", "green", "intensity"];
+    header.extend(Class::ALL.iter().map(|c| c.code()));
+    s.push_str(&table(&header, &rows));
+    s.push_str(&format!(
+        "\npeak: {} at {} tCO2e{}\ncumulative {}–{}: gross {} t, net {} t\n",
+        r.peak.year,
+        thousands(r.peak.tco2e, 0),
+        if r.peak.at_horizon { " (still rising at the horizon: not a peak)" } else { "" },
+        r.base_year,
+        r.horizon,
+        thousands(r.cumulative_gross_tco2e, 0),
+        thousands(r.cumulative_net_tco2e, 0)
+    ));
+    for t in &r.targets {
+        s.push_str(&format!(
+            "target {}: {} ({})\n",
+            t.target,
+            if t.met { "met".to_string() } else { format!("MISSED, gap {} t", thousands(t.gap_tco2e, 0)) },
+            t.detail
+        ));
+    }
+    if !r.measures.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .measures
+            .iter()
+            .map(|m| {
+                vec![
+                    m.id.clone(),
+                    m.start.to_string(),
+                    format!("{}", m.scale),
+                    thousands(m.abatement_tco2e, 0),
+                    thousands(m.capex_yuan as f64, 0),
+                    thousands(m.opex_yuan as f64, 0),
+                    thousands(m.purchases_yuan as f64, 0),
+                    thousands(m.savings_yuan as f64, 0),
+                    thousands(m.net_cost_yuan as f64, 0),
+                    m.yuan_per_tco2e.map_or("-".into(), |v| thousands(v as f64, 0)),
+                ]
+            })
+            .collect();
+        s.push_str("\nmeasures (each alone against the baseline; yuan, undiscounted, constant prices):\n");
+        s.push_str(&table(
+            &[
+                "measure",
+                "start",
+                "scale",
+                "abatement t",
+                "capex",
+                "opex",
+                "purchases",
+                "bill savings",
+                "net cost",
+                "yuan/t",
+            ],
+            &rows,
+        ));
+        s.push_str(&format!("total net cost: {} yuan\n", thousands(r.total_net_cost_yuan as f64, 0)));
+    }
+    s
+}
+
+fn read_series(p: &Path, column: &str) -> Result<(String, Vec<String>, Vec<f64>)> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().with_context(|| format!("{}: empty file", p.display()))?;
+    let cols: Vec<&str> = header.trim_start_matches('\u{feff}').split(',').map(str::trim).collect();
+    let pi = cols
+        .iter()
+        .position(|c| *c == "period")
+        .with_context(|| format!("{}: line 1: no `period` column", p.display()))?;
+    let vi = cols
+        .iter()
+        .position(|c| *c == column)
+        .with_context(|| format!("{}: line 1: no `{column}` column", p.display()))?;
+    let (mut periods, mut values, mut errs) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, l) in lines {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        let period = f.get(pi).copied().unwrap_or("");
+        let v = f.get(vi).copied().unwrap_or("");
+        match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => values.push(x),
+            _ => errs.push(format!("{}:{}: column {column}: value \"{v}\": not a number", p.display(), i + 1)),
+        }
+        if trend::add_months(period, 0).is_none() {
+            errs.push(format!("{}:{}: column period: value \"{period}\": expected YYYY-MM", p.display(), i + 1));
+        }
+        periods.push(period.to_string());
+    }
+    if !errs.is_empty() {
+        bail!("{}", errs.join("\n"));
+    }
+    Ok((format!("{} ({column})", p.display()), periods, values))
+}
+
+fn series_from_inventories(
+    inputs: &[String],
+    metric: &str,
+    org: Option<&str>,
+) -> Result<(String, Vec<String>, Vec<f64>)> {
+    let mut parts: Vec<(i32, PathBuf)> = inputs
+        .iter()
+        .map(|s| {
+            let (y, d) = s.split_once('=').with_context(|| format!("--input {s:?}: expected YEAR=DIR"))?;
+            Ok((y.parse::<i32>().with_context(|| format!("--input {s:?}: {y:?} is not a year"))?, PathBuf::from(d)))
+        })
+        .collect::<Result<_>>()?;
+    parts.sort();
+    let pick: fn(&Metrics) -> f64 = match metric {
+        "emissions" => |m| (m.scope1() + m.0[S2_MARKET]) as f64 / SCALE / 1000.0,
+        "scope1" => |m| m.scope1() as f64 / SCALE / 1000.0,
+        "scope2" => |m| m.0[S2_MARKET] as f64 / SCALE / 1000.0,
+        "electricity" => |m| m.0[ELECTRICITY_KWH] as f64 / SCALE / 1000.0,
+        "energy" => |m| m.0[ENERGY_KGCE] as f64 / SCALE / 1000.0,
+        _ => bail!("--metric {metric:?}: expected emissions, scope1, scope2, electricity or energy"),
+    };
+    let (mut periods, mut values) = (Vec::new(), Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (year, dir) in &parts {
+        let (ds, _) = ingest::load_dir(dir, *year, threads).map_err(|r| anyhow::anyhow!("{}:\n{r}", dir.display()))?;
+        let lib =
+            ingest::load_library(Some(dir), None).map_err(|r| anyhow::anyhow!("factor sets are invalid:\n{r}"))?;
+        let mut o = InventoryOptions::new(*year);
+        o.threads = threads;
+        o.residual = ResidualBasis::Location;
+        let inv = accounting::compute(&ds, &lib, &o)
+            .map_err(|e| anyhow::anyhow!("{}", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n")))?;
+        let root = match org {
+            Some(c) => ds.orgs.get(c).with_context(|| format!("--org {c:?} is not in {}/orgs.csv", dir.display()))?,
+            None => ds.orgs.root(),
+        };
+        let mut per = [Metrics::default(); 12];
+        for (_, _, m, c) in inv.subtree_cells(&ds, root) {
+            per[m as usize - 1].add(&c);
+        }
+        for (i, m) in per.iter().enumerate() {
+            periods.push(format!("{year}-{:02}", i + 1));
+            values.push(pick(m));
+        }
+    }
+    Ok((format!("{metric} of {}", org.unwrap_or("the group")), periods, values))
+}
+
+fn print_trend(r: &trend::TrendReport) {
+    println!("Trend of {} ({} months, {} to {})", r.name, r.values.len(), r.periods[0], r.periods[r.periods.len() - 1]);
+    if let Some(d) = &r.decomposition {
+        let idx: Vec<String> = d.seasonal.iter().take(12).map(|v| thousands(*v, 1)).collect();
+        println!(
+            "seasonal pattern (from {}; strength {:.0}%): {}",
+            r.periods[0],
+            d.seasonal_strength * 100.0,
+            idx.join(" ")
+        );
+        let first = d.trend.iter().flatten().next().copied().unwrap_or(f64::NAN);
+        let last = d.trend.iter().flatten().last().copied().unwrap_or(f64::NAN);
+        println!("trend (12-month centred average): {} → {}", thousands(first, 1), thousands(last, 1));
+    } else {
+        println!("seasonal decomposition needs at least 24 months");
+    }
+    let p = r.fit.params;
+    println!(
+        "model: additive Holt-Winters, damped trend{} (α {:.3}, β {:.3}, γ {:.3}, φ {:.3}; σ {})",
+        if r.fit.period == 0 { ", no season (under 26 months)" } else { ", 12-month season" },
+        p.alpha,
+        p.beta,
+        p.gamma,
+        p.phi,
+        thousands(r.fit.sigma, 2)
+    );
+    let rows: Vec<Vec<String>> = r
+        .forecast_periods
+        .iter()
+        .enumerate()
+        .map(|(i, per)| {
+            vec![
+                per.clone(),
+                thousands(r.forecast.lower[i], 1),
+                thousands(r.forecast.mean[i], 1),
+                thousands(r.forecast.upper[i], 1),
+            ]
+        })
+        .collect();
+    let lo = format!("P{:.0}", (1.0 - r.forecast.level) / 2.0 * 100.0);
+    let hi = format!("P{:.0}", (1.0 + r.forecast.level) / 2.0 * 100.0);
+    print!("{}", table(&["period", &lo, "forecast", &hi], &rows));
+    match &r.backtest {
+        Some(b) => println!(
+            "backtest: MAPE {:.2}%, sMAPE {:.2}% (seasonal naive: {:.2}% / {:.2}%), interval coverage {:.0}%\n{}",
+            b.mape,
+            b.smape,
+            b.naive_mape,
+            b.naive_smape,
+            b.interval_coverage * 100.0,
+            b.verdict
+        ),
+        None => println!(
+            "backtest: not enough history (needs about 26 months plus the horizon); treat the forecast with caution"
+        ),
+    }
+}
+
+fn bench(
+    data: Option<PathBuf>,
+    year: Option<i32>,
+    paths: usize,
+    repeat: usize,
+    threads: Option<usize>,
+) -> Result<ExitCode> {
+    let b = match data {
+        Some(d) => calibrate_dir(&d, year.context("--data needs --year")?)?,
+        None => scenario::synthetic::national_baseline(year.unwrap_or(2024), 60_000),
+    };
+    let cat = Catalogue::shipped();
+    let model = Model::new(&b, &cat)?;
+    let mut sc = Scenario::baseline("bench");
+    // A typical console scenario: five measures with timing.
+    for (id, start) in [
+        ("ai_bs_energy_saving", 2026),
+        ("dc_pue_upgrade", 2027),
+        ("rooftop_pv", 2027),
+        ("green_power_purchase", 2028),
+        ("fleet_electrification", 2028),
+    ] {
+        sc.measures.push(scenario::Selected { id: id.into(), start, ramp_years: None, scale: 1.0 });
+    }
+    let years = sc.horizon - b.base_year + 1;
+    let mut opts = McOptions { paths, ..Default::default() };
+    if let Some(t) = threads {
+        opts.threads = t.max(1);
+    }
+    println!(
+        "baseline: {} ({} provinces), {} measures, years {}–{} ({years})",
+        b.source,
+        b.provinces.len(),
+        sc.measures.len(),
+        b.base_year,
+        sc.horizon
+    );
+    let mut best_det = f64::INFINITY;
+    let mut best_mc = f64::INFINITY;
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let r = model.run(&sc)?;
+        best_det = best_det.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let bands = montecarlo::run(&model, &sc, &opts)?;
+        best_mc = best_mc.min(t.elapsed().as_secs_f64());
+        last = Some((r, bands));
+    }
+    let (r, bands) = last.expect("at least one repeat");
+    println!(
+        "deterministic run (path + each measure alone for costs): best of {repeat}: {:.1} ms  (target ≤ 100 ms)",
+        best_det * 1000.0
+    );
+    println!(
+        "Monte Carlo: {paths} paths × {} provinces × {years} years on {} threads: best of {repeat}: {:.3} s  (target ≤ 2 s)",
+        b.provinces.len(),
+        opts.threads,
+        best_mc
+    );
+    println!(
+        "check: peak {} at {} t; P50 {} t in {}; P(peak by 2030) {:.1}%",
+        r.peak.year,
+        thousands(r.peak.tco2e, 0),
+        thousands(bands.p50[bands.p50.len() - 1], 0),
+        sc.horizon,
+        bands.probability_peak_by_target.unwrap_or(0.0) * 100.0
+    );
+    Ok(ExitCode::SUCCESS)
+}
