@@ -66,6 +66,10 @@ pub fn macc(model: &Model, sc: &Scenario, start: i32) -> Result<Vec<MaccRow>, Ru
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     pub id: String,
+    /// Candidates of one group are alternatives: at most one is chosen. A group is one measure's
+    /// start years, and all measures setting the PUE of the same class (only the lowest PUE
+    /// counts, so a second one would be paid for nothing).
+    pub group: String,
     pub start: i32,
     pub cost_yuan: i64,
     /// Reduction of gross emissions per year (index = year − base year), t.
@@ -105,10 +109,10 @@ impl LinearModel {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut ids: Vec<&str> = Vec::new();
         for (j, c) in candidates.iter().enumerate() {
-            match ids.iter().position(|i| *i == c.id) {
+            match ids.iter().position(|i| *i == c.group) {
                 Some(g) => groups[g].push(j),
                 None => {
-                    ids.push(&c.id);
+                    ids.push(&c.group);
                     groups.push(vec![j]);
                 }
             }
@@ -271,7 +275,14 @@ pub fn candidates(
             let abatement = alone
                 .map(|a| base.years.iter().zip(&a.years).map(|(x, y)| x.gross_tco2e - y.gross_tco2e).collect())
                 .unwrap_or_default();
-            Candidate { id: s.id.clone(), start: s.start, cost_yuan: o.net_cost_yuan, abatement }
+            let m = model.catalogue.get(&s.id).expect("resolved above");
+            let group = m
+                .effects
+                .iter()
+                .find(|e| e.kind == crate::measures::EffectKind::Pue)
+                .and_then(|e| e.class)
+                .map_or_else(|| s.id.clone(), |c| format!("pue:{}", c.code()));
+            Candidate { id: s.id.clone(), group, start: s.start, cost_yuan: o.net_cost_yuan, abatement }
         })
         .collect();
     Ok((base_gross, cands))
@@ -408,7 +419,7 @@ fn explain(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds:
             lm.groups.iter().filter(|g| !g.iter().any(|&j| x[j])).map(|g| lm.candidates[g[0]].id.as_str()).collect();
         if !unused.is_empty() {
             s.push_str(&format!(
-                " Not needed: {} (they cost more than the cheaper measures chosen for the same tonnes).",
+                " Not chosen: {} (dearer per tonne than the measures chosen, or an alternative to one of them).",
                 unused.join(", ")
             ));
         }
@@ -427,7 +438,7 @@ mod tests {
     use super::*;
 
     fn cand(id: &str, start: i32, cost: i64, ab: &[f64]) -> Candidate {
-        Candidate { id: id.into(), start, cost_yuan: cost, abatement: ab.to_vec() }
+        Candidate { id: id.into(), group: id.into(), start, cost_yuan: cost, abatement: ab.to_vec() }
     }
 
     #[test]

@@ -57,6 +57,7 @@ fn solver_matches_brute_force_on_random_small_programmes() {
                 let cost = rng.random_range(-2_000..20_000i64);
                 candidates.push(Candidate {
                     id: format!("m{m}"),
+                    group: format!("m{m}"),
                     start: 2025 + s as i32,
                     cost_yuan: cost,
                     abatement: vec![],
