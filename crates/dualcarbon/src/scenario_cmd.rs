@@ -32,6 +32,9 @@ pub struct BaseArgs {
     /// Baseline JSON from `dualcarbon scenario calibrate` (overrides the file's `baseline`).
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// History CSV calibrating the drivers from the base year (overrides the file's `history`).
+    #[arg(long)]
+    history: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -47,6 +50,23 @@ pub enum ScenarioCommand {
         paths: Option<usize>,
         #[arg(long, value_enum, default_value_t = Out::Table)]
         format: Out,
+    },
+    /// Compare scenario files side by side: gross emissions every five years, peak, targets, cost.
+    Compare {
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        base: BaseArgs,
+        #[arg(long, value_enum, default_value_t = Out::Table)]
+        format: Out,
+    },
+    /// Write a history CSV (the `lmdi --history` and `history =` format) from several years'
+    /// inventories; activity is the number of facilities of each class.
+    History {
+        /// YEAR=DIR (repeatable).
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Calibrate the base year from a data directory's inventory and write it as JSON.
     Calibrate {
@@ -149,6 +169,30 @@ pub enum ScenarioCommand {
 pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
     match cmd {
         ScenarioCommand::Run { file, base, paths, format } => run_file(&file, &base, paths, format),
+        ScenarioCommand::Compare { files, base, format } => compare(&files, &base, format),
+        ScenarioCommand::History { input, out } => {
+            let d = Drivers::shipped();
+            let mut csv =
+                String::from("year,province,class,activity,electricity_mwh,pue,grid_factor,green_share,scope1_tco2e\n");
+            for (year, dir) in parse_inputs(&input)? {
+                for o in lmdi::observations_from_baseline(&calibrate_dir(&dir, year)?, &d) {
+                    csv.push_str(&format!(
+                        "{year},{},{},{},{},{},{},{},{}\n",
+                        o.province,
+                        o.class.code(),
+                        o.activity,
+                        o.electricity_mwh,
+                        o.pue,
+                        o.grid_factor,
+                        o.green_share,
+                        o.scope1_tco2e
+                    ));
+                }
+            }
+            std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
+            println!("history of {} year(s) written to {}", input.len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
         ScenarioCommand::Calibrate { data, year, out } => {
             let b = calibrate_dir(&data, year)?;
             std::fs::write(&out, serde_json::to_string_pretty(&b)?)
@@ -395,7 +439,8 @@ fn calibrate_dir(dir: &Path, year: i32) -> Result<Baseline> {
 fn load_all(file: &Path, base: &BaseArgs) -> Result<(ScenarioFile, Scenario, Baseline, Catalogue)> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let f = spec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let sc = f.scenario().map_err(|errs| anyhow::anyhow!("{}:\n{}", file.display(), errs.join("\n")))?;
+    // Checked before any data is read, so a typo is reported at once.
+    f.scenario().map_err(|errs| anyhow::anyhow!("{}:\n{}", file.display(), errs.join("\n")))?;
     let rel = |p: &str| file.parent().unwrap_or(Path::new(".")).join(p);
     let b = if let Some(dir) = &base.data {
         let year = base.year.context("--data needs --year")?;
@@ -417,6 +462,18 @@ fn load_all(file: &Path, base: &BaseArgs) -> Result<(ScenarioFile, Scenario, Bas
         }
         None => Catalogue::shipped(),
     };
+    let mut drivers = Drivers::shipped();
+    let history = base.history.clone().or_else(|| f.history.as_deref().map(rel));
+    if let Some(h) = history {
+        let t = std::fs::read_to_string(&h).with_context(|| format!("reading {}", h.display()))?;
+        let obs = lmdi::parse_history(&t).map_err(|errs| anyhow::anyhow!("{}:\n{}", h.display(), errs.join("\n")))?;
+        let set = scenario::history::calibrate_drivers(&obs, b.base_year, &mut drivers)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", h.display()))?;
+        for c in set {
+            eprintln!("calibrated {} = {:.4} from {} ({})", c.driver, c.value, h.display(), c.note);
+        }
+    }
+    let sc = f.scenario_on(drivers).map_err(|errs| anyhow::anyhow!("{}:\n{}", file.display(), errs.join("\n")))?;
     Ok((f, sc, b, cat))
 }
 
@@ -606,14 +663,7 @@ fn series_from_inventories(
     metric: &str,
     org: Option<&str>,
 ) -> Result<(String, Vec<String>, Vec<f64>)> {
-    let mut parts: Vec<(i32, PathBuf)> = inputs
-        .iter()
-        .map(|s| {
-            let (y, d) = s.split_once('=').with_context(|| format!("--input {s:?}: expected YEAR=DIR"))?;
-            Ok((y.parse::<i32>().with_context(|| format!("--input {s:?}: {y:?} is not a year"))?, PathBuf::from(d)))
-        })
-        .collect::<Result<_>>()?;
-    parts.sort();
+    let parts = parse_inputs(inputs)?;
     let pick: fn(&Metrics) -> f64 = match metric {
         "emissions" => |m| (m.scope1() + m.0[S2_MARKET]) as f64 / SCALE / 1000.0,
         "scope1" => |m| m.scope1() as f64 / SCALE / 1000.0,
@@ -776,4 +826,55 @@ fn bench(
         bands.probability_peak_by_target.unwrap_or(0.0) * 100.0
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn compare(files: &[PathBuf], base: &BaseArgs, format: Out) -> Result<ExitCode> {
+    if files.len() < 2 {
+        bail!("give two or more scenario files to compare");
+    }
+    let mut runs = Vec::new();
+    for f in files {
+        let (_, sc, b, cat) = load_all(f, base)?;
+        let model = Model::new(&b, &cat)?;
+        runs.push(model.run(&sc)?);
+    }
+    if format == Out::Json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let years: Vec<i32> =
+        runs[0].years.iter().map(|y| y.year).filter(|y| *y % 5 == 0 || *y == runs[0].base_year).collect();
+    let mut header: Vec<String> = vec!["scenario".into()];
+    header.extend(years.iter().map(|y| y.to_string()));
+    header.extend(["peak".into(), "cumulative t".into(), "targets met".into(), "net cost yuan".into()]);
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let mut v = vec![r.name.clone()];
+            for y in &years {
+                v.push(r.years.iter().find(|x| x.year == *y).map_or("-".into(), |x| thousands(x.gross_tco2e, 0)));
+            }
+            v.push(format!("{} ({})", r.peak.year, thousands(r.peak.tco2e, 0)));
+            v.push(thousands(r.cumulative_gross_tco2e, 0));
+            v.push(format!("{}/{}", r.targets.iter().filter(|t| t.met).count(), r.targets.len()));
+            v.push(thousands(r.total_net_cost_yuan as f64, 0));
+            v
+        })
+        .collect();
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    println!("Gross emissions (tCO2e, Scope 1 + 2):");
+    print!("{}", table(&h, &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_inputs(inputs: &[String]) -> Result<Vec<(i32, PathBuf)>> {
+    let mut parts: Vec<(i32, PathBuf)> = inputs
+        .iter()
+        .map(|s| {
+            let (y, d) = s.split_once('=').with_context(|| format!("--input {s:?}: expected YEAR=DIR"))?;
+            Ok((y.parse::<i32>().with_context(|| format!("--input {s:?}: {y:?} is not a year"))?, PathBuf::from(d)))
+        })
+        .collect::<Result<_>>()?;
+    parts.sort();
+    Ok(parts)
 }

@@ -109,6 +109,40 @@ fn calibrate_run_macc_optimise_lmdi_and_trend() {
         .sum();
     assert!((sum - change).abs() <= 1e-6 * l["to_tco2e"].as_f64().unwrap());
 
+    // History from two inventories calibrates the drivers; the file's edits still win.
+    let hist = tmp.path().join("history.csv");
+    ok(&run(&[
+        "scenario",
+        "history",
+        "--input",
+        &format!("2023={}", d23.display()),
+        "--input",
+        &format!("2024={}", d24.display()),
+        "--out",
+        hist.to_str().unwrap(),
+    ]));
+    let o = run(&[
+        "scenario",
+        "run",
+        file.to_str().unwrap(),
+        "--paths",
+        "0",
+        "--history",
+        hist.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let calibrated = ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("calibrated grid_factor_change"));
+    let c: serde_json::Value = serde_json::from_str(&calibrated).unwrap();
+    assert_eq!(
+        c["run"]["years"][0]["gross_tco2e"], j["run"]["years"][0]["gross_tco2e"],
+        "history changes the future, not the base year"
+    );
+    assert_ne!(c["run"]["years"][10]["gross_tco2e"], j["run"]["years"][10]["gross_tco2e"]);
+    let cmp = ok(&run(&["scenario", "compare", file.to_str().unwrap(), file.to_str().unwrap()]));
+    assert_eq!(cmp.lines().filter(|l| l.starts_with("t ")).count(), 2, "{cmp}");
+
     let tr = ok(&run(&[
         "scenario",
         "trend",

@@ -164,6 +164,16 @@ impl Drivers {
         check(d)
     }
 
+    /// Sets the value from `year` on to an observed figure, keeping the later anchors of the path.
+    pub fn calibrate_from(&mut self, key: &str, year: i32, value: f64, source: String) -> Result<(), DriverError> {
+        let d = self.list.iter_mut().find(|d| d.key == key).ok_or_else(|| DriverError::Unknown(key.into()))?;
+        d.path.retain(|(y, _)| *y > year);
+        d.path.insert(0, (year, value));
+        d.status = "calibrated".into();
+        d.source = format!("{source}; later anchors: {}", d.source);
+        check(d)
+    }
+
     pub fn set_spread(&mut self, key: &str, spread: f64) -> Result<(), DriverError> {
         let d = self.list.iter_mut().find(|d| d.key == key).ok_or_else(|| DriverError::Unknown(key.into()))?;
         d.spread = spread;

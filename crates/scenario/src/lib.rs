@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod drivers;
 pub mod engine;
+pub mod history;
 pub mod lmdi;
 pub mod measures;
 pub mod montecarlo;

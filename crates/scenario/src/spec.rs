@@ -46,6 +46,8 @@ pub struct ScenarioFile {
     pub data: Option<DataRef>,
     /// A measures TOML replacing the shipped catalogue.
     pub catalogue: Option<String>,
+    /// History CSV (the LMDI format) whose recent years calibrate the drivers from the base year.
+    pub history: Option<String>,
     #[serde(default)]
     pub drivers: BTreeMap<String, PathSpec>,
     /// Monte Carlo half-widths by driver key.
@@ -65,7 +67,11 @@ pub fn parse(text: &str) -> Result<ScenarioFile, String> {
 impl ScenarioFile {
     /// The scenario with every driver edit applied; all problems are reported at once.
     pub fn scenario(&self) -> Result<Scenario, Vec<String>> {
-        let mut drivers = Drivers::shipped();
+        self.scenario_on(Drivers::shipped())
+    }
+
+    /// The same on given drivers (e.g. calibrated from history); the file's edits win.
+    pub fn scenario_on(&self, mut drivers: Drivers) -> Result<Scenario, Vec<String>> {
         let mut errs = Vec::new();
         for (k, p) in &self.drivers {
             let path = match p {
