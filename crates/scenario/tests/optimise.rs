@@ -169,3 +169,51 @@ fn a_baseline_that_meets_its_targets_needs_no_measure() {
         assert!(cand.cost_yuan < 0, "{c:?} chosen without need at a cost");
     }
 }
+
+/// On a small case, every combination of measures and start years is run in the full model: no
+/// plan that meets the targets there is cheaper than the optimiser's.
+#[test]
+fn no_cheaper_plan_exists_in_the_full_model_on_a_small_case() {
+    let b = national_baseline(2024, 4_000);
+    let cat = Catalogue::shipped();
+    let m = Model::new(&b, &cat).unwrap();
+    let mut sc = tight_scenario();
+    // Without bill savings every measure costs money, so the optimiser has to choose.
+    sc.drivers.set_path("electricity_price", vec![(2024, 0.0)]).unwrap();
+    let ids = ["ai_bs_energy_saving", "dc_pue_upgrade", "green_power_purchase", "rooftop_pv"];
+    let starts = [2025, 2028];
+    let opts = OptimiseOptions {
+        measures: Some(ids.iter().map(|s| s.to_string()).collect()),
+        starts: Some(starts.to_vec()),
+        max_rounds: 12,
+    };
+    let plan = least_cost_plan(&m, &sc, &opts).unwrap();
+    let (_, cands) = candidates(&m, &sc, &opts).unwrap();
+    let cost_of = |id: &str, start: i32| cands.iter().find(|c| c.id == id && c.start == start).unwrap().cost_yuan;
+    let mut best: Option<i64> = None;
+    let mut feasible = 0;
+    for code in 0..3usize.pow(ids.len() as u32) {
+        let mut sel = Vec::new();
+        let mut c = code;
+        for id in ids {
+            let pick = c % 3;
+            c /= 3;
+            if pick > 0 {
+                sel.push(Selected { id: id.into(), start: starts[pick - 1], ramp_years: None, scale: 1.0 });
+            }
+        }
+        let mut s = sc.clone();
+        s.measures = sel.clone();
+        let r = m.run(&s).unwrap();
+        if r.targets.iter().all(|t| t.met) {
+            feasible += 1;
+            let cost: i64 = sel.iter().map(|x| cost_of(&x.id, x.start)).sum();
+            best = Some(best.map_or(cost, |b| b.min(cost)));
+        }
+    }
+    let best = best.expect("the small case has a feasible plan");
+    assert!(plan.found, "{}", plan.explanation);
+    assert!(feasible > 1 && feasible < 81, "{feasible} of 81 plans feasible: the case must discriminate");
+    assert!(!plan.chosen.is_empty() && plan.chosen.len() < ids.len());
+    assert_eq!(plan.net_cost_yuan, best, "{}", plan.explanation);
+}
