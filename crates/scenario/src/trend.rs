@@ -479,4 +479,37 @@ mod tests {
         let p: Vec<String> = ["2023-01", "2023-02", "2023-04", "2023-05"].iter().map(|s| s.to_string()).collect();
         assert!(analyse("x", &p, &[1.0, 2.0, 3.0, 4.0], 3, 0.8).unwrap_err().contains("2023-04"));
     }
+
+    /// Series drawn from a local-level model with a season: the 80% intervals of one-to-six-step
+    /// forecasts should hold about 80% of the outcomes.
+    #[test]
+    fn prediction_intervals_have_about_their_nominal_coverage() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+        let mut normal = || {
+            let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        };
+        let (mut inside, mut total) = (0, 0);
+        for _ in 0..150 {
+            let mut level = 100.0;
+            let y: Vec<f64> = (0..66)
+                .map(|t| {
+                    let e = normal();
+                    let v = level + 8.0 * (2.0 * std::f64::consts::PI * t as f64 / 12.0).cos() + e;
+                    level += 0.4 * e;
+                    v
+                })
+                .collect();
+            let f = fit(&y[..60], 12).unwrap().forecast(6, 0.8);
+            for h in 0..6 {
+                total += 1;
+                if y[60 + h] >= f.lower[h] && y[60 + h] <= f.upper[h] {
+                    inside += 1;
+                }
+            }
+        }
+        let cov = inside as f64 / total as f64;
+        assert!((0.7..=0.9).contains(&cov), "coverage {cov}");
+    }
 }
