@@ -305,6 +305,7 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                             thousands(r.cumulative_abatement_tco2e, 0),
                             thousands(r.abatement_in_target_year_tco2e, 0),
                             thousands(r.net_cost_yuan as f64, 0),
+                            thousands(r.present_value_yuan as f64, 0),
                         ]
                     })
                     .collect();
@@ -324,13 +325,14 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                             "abatement t",
                             "cumulative t",
                             "in peak year t",
-                            "net cost yuan"
+                            "net cost yuan",
+                            "present value"
                         ],
                         &t
                     )
                 );
                 println!(
-                    "Negative cost: the measure saves more on bills than it costs (undiscounted, constant prices)."
+                    "Negative cost: the measure saves more on bills than it costs. Constant prices; yuan/t is the present value at the `discount_rate` driver (0 = undiscounted) per tonne."
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -600,6 +602,7 @@ fn run_table(r: &RunResult) -> String {
                     thousands(m.purchases_yuan as f64, 0),
                     thousands(m.savings_yuan as f64, 0),
                     thousands(m.net_cost_yuan as f64, 0),
+                    thousands(m.present_value_yuan as f64, 0),
                     m.yuan_per_tco2e.map_or("-".into(), |v| thousands(v as f64, 0)),
                 ]
             })
@@ -616,11 +619,16 @@ fn run_table(r: &RunResult) -> String {
                 "purchases",
                 "bill savings",
                 "net cost",
+                "present value",
                 "yuan/t",
             ],
             &rows,
         ));
-        s.push_str(&format!("total net cost: {} yuan\n", thousands(r.total_net_cost_yuan as f64, 0)));
+        s.push_str(&format!(
+            "total net cost: {} yuan; present value {} yuan (yuan/t = present value per tonne)\n",
+            thousands(r.total_net_cost_yuan as f64, 0),
+            thousands(r.total_present_value_yuan as f64, 0)
+        ));
     }
     s
 }

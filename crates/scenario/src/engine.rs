@@ -387,7 +387,10 @@ pub struct MeasureOutcome {
     pub savings_yuan: i64,
     /// capex + opex + purchases − savings, undiscounted, constant prices.
     pub net_cost_yuan: i64,
-    /// Net cost per tonne abated (whole yuan, rounded toward zero); none without abatement.
+    /// The yearly net costs discounted to the base year at `discount_rate`, each year rounded to
+    /// whole yuan (equal to `net_cost_yuan` at rate 0).
+    pub present_value_yuan: i64,
+    /// Present value per tonne abated (whole yuan, rounded toward zero); none without abatement.
     pub yuan_per_tco2e: Option<i64>,
     /// Year-by-year abatement when applied alone (index = year − base year).
     #[serde(skip)]
@@ -417,6 +420,8 @@ pub struct RunResult {
     pub measures: Vec<MeasureOutcome>,
     /// Sum of the measures' net costs, whole yuan.
     pub total_net_cost_yuan: i64,
+    /// Sum of their present values at `discount_rate`.
+    pub total_present_value_yuan: i64,
     pub by_province: Vec<ProvincePath>,
 }
 
@@ -631,6 +636,9 @@ pub fn outcome(
     }
     let abatement: f64 = abatement_by_year.iter().sum();
     let net = capex + opex + purchases - savings;
+    let rate = d.value("discount_rate", y0);
+    let pv: i64 =
+        cost_by_year.iter().enumerate().map(|(k, c)| (*c as f64 / (1.0 + rate).powi(k as i32)).round() as i64).sum();
     let in_target = peak_year.and_then(|p| abatement_by_year.get((p - y0) as usize).copied()).unwrap_or(0.0);
     MeasureOutcome {
         id: m.id.clone(),
@@ -645,7 +653,8 @@ pub fn outcome(
         purchases_yuan: purchases,
         savings_yuan: savings,
         net_cost_yuan: net,
-        yuan_per_tco2e: if abatement >= 0.5 { Some((net as f64 / abatement) as i64) } else { None },
+        present_value_yuan: pv,
+        yuan_per_tco2e: if abatement >= 0.5 { Some((pv as f64 / abatement) as i64) } else { None },
         abatement_by_year,
         cost_by_year,
     }
@@ -711,6 +720,7 @@ impl<'a> Model<'a> {
             cumulative_net_tco2e: path.years.iter().map(|y| y.net_tco2e).sum(),
             targets: check_targets(&sc.targets, &path.years),
             total_net_cost_yuan: measures.iter().map(|m| m.net_cost_yuan).sum(),
+            total_present_value_yuan: measures.iter().map(|m| m.present_value_yuan).sum(),
             measures,
             by_province: self
                 .baseline

@@ -25,6 +25,7 @@ pub struct MaccRow {
     pub cumulative_abatement_tco2e: f64,
     pub abatement_in_target_year_tco2e: f64,
     pub net_cost_yuan: i64,
+    pub present_value_yuan: i64,
 }
 
 /// The MACC with every catalogue measure starting in `start` at full scale, cheapest first.
@@ -49,6 +50,7 @@ pub fn macc(model: &Model, sc: &Scenario, start: i32) -> Result<Vec<MaccRow>, Ru
             cumulative_abatement_tco2e: 0.0,
             abatement_in_target_year_tco2e: o.abatement_in_target_year_tco2e,
             net_cost_yuan: o.net_cost_yuan,
+            present_value_yuan: o.present_value_yuan,
         })
         .collect();
     rows.sort_by_key(|r| (r.yuan_per_tco2e.is_none(), r.yuan_per_tco2e.unwrap_or(0)));
@@ -234,7 +236,8 @@ pub struct Plan {
     /// Whether a plan meeting the targets was found (in the full model).
     pub found: bool,
     pub chosen: Vec<Selected>,
-    /// Sum of the chosen candidates' stand-alone net costs, whole yuan.
+    /// Sum of the chosen candidates' stand-alone present values (net costs when the discount
+    /// rate is 0), whole yuan: what the plan minimises.
     pub net_cost_yuan: i64,
     pub rounds: usize,
     pub explanation: String,
@@ -282,7 +285,7 @@ pub fn candidates(
                 .find(|e| e.kind == crate::measures::EffectKind::Pue)
                 .and_then(|e| e.class)
                 .map_or_else(|| s.id.clone(), |c| format!("pue:{}", c.code()));
-            Candidate { id: s.id.clone(), group, start: s.start, cost_yuan: o.net_cost_yuan, abatement }
+            Candidate { id: s.id.clone(), group, start: s.start, cost_yuan: o.present_value_yuan, abatement }
         })
         .collect();
     Ok((base_gross, cands))
@@ -412,8 +415,13 @@ fn explain(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds:
         }
         let total = lm.cost(x);
         s.push_str(&format!(
-            "Total net cost {total} yuan (undiscounted, constant prices). Peak in {} at {:.0} t.",
-            run.peak.year, run.peak.tco2e
+            "Total net cost {total} yuan ({}constant prices). Peak in {} at {:.0} t.",
+            match sc.drivers.value("discount_rate", run.base_year) {
+                r if r > 0.0 => format!("present value at {:.1}%/yr, ", r * 100.0),
+                _ => "undiscounted, ".to_string(),
+            },
+            run.peak.year,
+            run.peak.tco2e
         ));
         let unused: Vec<&str> =
             lm.groups.iter().filter(|g| !g.iter().any(|&j| x[j])).map(|g| lm.candidates[g[0]].id.as_str()).collect();

@@ -127,3 +127,29 @@ fn bad_scenarios_are_refused_with_reasons() {
     sc.measures = vec![Selected { id: "offsets".into(), start: 2024, ramp_years: None, scale: 1.0 }];
     assert!(m.run(&sc).unwrap_err().to_string().contains("after the base year"));
 }
+
+#[test]
+fn present_value_discounts_later_years() {
+    let b = national_baseline(2024, 3_000);
+    let cat = Catalogue::shipped();
+    let m = Model::new(&b, &cat).unwrap();
+    let mut sc = Scenario::baseline("pv");
+    sc.measures = vec![
+        Selected { id: "offsets".into(), start: 2030, ramp_years: None, scale: 1.0 },
+        Selected { id: "dc_pue_upgrade".into(), start: 2026, ramp_years: None, scale: 1.0 },
+    ];
+    let r0 = m.run(&sc).unwrap();
+    for o in &r0.measures {
+        assert_eq!(o.present_value_yuan, o.net_cost_yuan, "rate 0 is undiscounted");
+    }
+    sc.drivers.set_path("discount_rate", vec![(2024, 0.08)]).unwrap();
+    let r = m.run(&sc).unwrap();
+    let off = &r.measures[0];
+    // Offsets are bought every year from 2030: all cost, so discounting shrinks it.
+    assert!(off.net_cost_yuan > 0 && off.present_value_yuan > 0 && off.present_value_yuan < off.net_cost_yuan);
+    let pue = &r.measures[1];
+    // Capex first, savings later: discounting makes the upgrade look dearer than undiscounted.
+    assert!(pue.present_value_yuan > pue.net_cost_yuan);
+    assert_eq!(r.total_present_value_yuan, off.present_value_yuan + pue.present_value_yuan);
+    assert_eq!(r.years, r0.years, "the discount rate changes money, not emissions");
+}
