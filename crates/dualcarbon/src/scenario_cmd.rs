@@ -625,8 +625,9 @@ fn run_table(r: &RunResult) -> String {
             &rows,
         ));
         s.push_str(&format!(
-            "total net cost: {} yuan; present value {} yuan (yuan/t = present value per tonne)\n",
+            "total net cost: {} yuan (bill savings of overlapping measures counted once: {} yuan less); present value {} yuan (yuan/t = present value per tonne)\n",
             thousands(r.total_net_cost_yuan as f64, 0),
+            thousands(r.overlapping_savings_yuan as f64, 0),
             thousands(r.total_present_value_yuan as f64, 0)
         ));
     }

@@ -397,6 +397,8 @@ pub struct MeasureOutcome {
     pub abatement_by_year: Vec<f64>,
     #[serde(skip)]
     pub cost_by_year: Vec<i64>,
+    #[serde(skip)]
+    pub savings_by_year: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -418,9 +420,12 @@ pub struct RunResult {
     pub cumulative_net_tco2e: f64,
     pub targets: Vec<TargetCheck>,
     pub measures: Vec<MeasureOutcome>,
-    /// Sum of the measures' net costs, whole yuan.
+    /// Bill savings counted by more than one measure (two savings on the same energy), whole yuan:
+    /// the sum of the measures' stand-alone savings minus the savings of all measures together.
+    pub overlapping_savings_yuan: i64,
+    /// The measures' net costs with the bill savings of the combined run: Σ net cost + overlap.
     pub total_net_cost_yuan: i64,
-    /// Sum of their present values at `discount_rate`.
+    /// The same discounted at `discount_rate`.
     pub total_present_value_yuan: i64,
     pub by_province: Vec<ProvincePath>,
 }
@@ -598,6 +603,7 @@ pub fn outcome(
     let r = i64::from(s.ramp_years.unwrap_or(m.ramp_years).max(1));
     let capex_total = units * m.capex_per_unit;
     let mut cost_by_year = vec![0i64; n];
+    let mut savings_by_year = vec![0i64; n];
     let (mut capex, mut opex, mut purchases, mut savings) = (0i64, 0i64, 0i64, 0i64);
     let mut abatement_by_year = vec![0.0; n];
     for k in 1..n {
@@ -626,9 +632,8 @@ pub fn outcome(
         let buy = (green_mwh + offset_t) * m.price_per_volume;
         purchases += buy;
         c += buy;
-        let saved_mwh = (bt.purchased_mwh - at.purchased_mwh).round() as i64;
-        let fuel_t = (at.fuel_avoided_t - bt.fuel_avoided_t).round() as i64;
-        let save = saved_mwh * price(d, "electricity_price", year) + fuel_t * price(d, "fuel_cost_per_tco2", year);
+        let save = bill_savings(d, year, bt, at);
+        savings_by_year[k] = save;
         savings += save;
         c -= save;
         cost_by_year[k] = c;
@@ -657,7 +662,21 @@ pub fn outcome(
         yuan_per_tco2e: if abatement >= 0.5 { Some((pv as f64 / abatement) as i64) } else { None },
         abatement_by_year,
         cost_by_year,
+        savings_by_year,
     }
+}
+
+/// Electricity and fuel bills saved in `year` by path `with` against path `without`, whole yuan:
+/// quantities rounded to whole MWh and tonnes, then priced.
+fn bill_savings(d: &Drivers, year: i32, without: &Cell, with: &Cell) -> i64 {
+    let saved_mwh = (without.purchased_mwh - with.purchased_mwh).round() as i64;
+    let fuel_t = (with.fuel_avoided_t - without.fuel_avoided_t).round() as i64;
+    saved_mwh * price(d, "electricity_price", year) + fuel_t * price(d, "fuel_cost_per_tco2", year)
+}
+
+fn discount(d: &Drivers, base_year: i32, by_year: &[i64]) -> i64 {
+    let rate = d.value("discount_rate", base_year);
+    by_year.iter().enumerate().map(|(k, c)| (*c as f64 / (1.0 + rate).powi(k as i32)).round() as i64).sum()
 }
 
 /// The model bound to a baseline, a catalogue and the baseline (no-measure) path: cheap to re-run
@@ -705,11 +724,23 @@ impl<'a> Model<'a> {
         let path = self.path(sc, &sc.measures)?;
         let base = if sc.measures.is_empty() { path.clone() } else { self.path(sc, &[])? };
         let measures = self.outcomes(sc, &base, &sc.measures)?;
-        Ok(self.result(sc, path, measures))
+        Ok(self.result(sc, &base, path, measures))
     }
 
-    pub fn result(&self, sc: &Scenario, path: Path, measures: Vec<MeasureOutcome>) -> RunResult {
+    pub fn result(&self, sc: &Scenario, base: &Path, path: Path, measures: Vec<MeasureOutcome>) -> RunResult {
         let pk = peak(&path.years);
+        let y0 = self.baseline.base_year;
+        // Overlap per year: stand-alone savings summed minus the combined run's savings.
+        let overlap: Vec<i64> = (0..path.years.len())
+            .map(|k| {
+                if k == 0 || measures.is_empty() {
+                    return 0;
+                }
+                let alone: i64 = measures.iter().map(|m| m.savings_by_year[k]).sum();
+                alone - bill_savings(&sc.drivers, y0 + k as i32, &base.cells_total[k], &path.cells_total[k])
+            })
+            .collect();
+        let overlap_total: i64 = overlap.iter().sum();
         RunResult {
             name: sc.name.clone(),
             base_year: self.baseline.base_year,
@@ -719,8 +750,10 @@ impl<'a> Model<'a> {
             cumulative_gross_tco2e: path.years.iter().map(|y| y.gross_tco2e).sum(),
             cumulative_net_tco2e: path.years.iter().map(|y| y.net_tco2e).sum(),
             targets: check_targets(&sc.targets, &path.years),
-            total_net_cost_yuan: measures.iter().map(|m| m.net_cost_yuan).sum(),
-            total_present_value_yuan: measures.iter().map(|m| m.present_value_yuan).sum(),
+            overlapping_savings_yuan: overlap_total,
+            total_net_cost_yuan: measures.iter().map(|m| m.net_cost_yuan).sum::<i64>() + overlap_total,
+            total_present_value_yuan: measures.iter().map(|m| m.present_value_yuan).sum::<i64>()
+                + discount(&sc.drivers, y0, &overlap),
             measures,
             by_province: self
                 .baseline

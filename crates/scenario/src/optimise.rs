@@ -415,11 +415,13 @@ fn explain(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds:
         }
         let total = lm.cost(x);
         s.push_str(&format!(
-            "Total net cost {total} yuan ({}constant prices). Peak in {} at {:.0} t.",
+            "Total net cost {total} yuan as the measures' stand-alone costs ({}constant prices); {} yuan with \
+             bill savings of overlapping measures counted once. Peak in {} at {:.0} t.",
             match sc.drivers.value("discount_rate", run.base_year) {
                 r if r > 0.0 => format!("present value at {:.1}%/yr, ", r * 100.0),
                 _ => "undiscounted, ".to_string(),
             },
+            run.total_present_value_yuan,
             run.peak.year,
             run.peak.tco2e
         ));

@@ -153,3 +153,26 @@ fn present_value_discounts_later_years() {
     assert_eq!(r.total_present_value_yuan, off.present_value_yuan + pue.present_value_yuan);
     assert_eq!(r.years, r0.years, "the discount rate changes money, not emissions");
 }
+
+#[test]
+fn overlapping_bill_savings_are_counted_once_in_the_total() {
+    let b = national_baseline(2024, 3_000);
+    let cat = Catalogue::shipped();
+    let m = Model::new(&b, &cat).unwrap();
+    let mut sc = Scenario::baseline("overlap");
+    // Both set the data-centre PUE; only the lower one counts in the combined run.
+    sc.measures = vec![
+        Selected { id: "dc_pue_upgrade".into(), start: 2026, ramp_years: None, scale: 1.0 },
+        Selected { id: "dc_liquid_cooling".into(), start: 2026, ramp_years: None, scale: 1.0 },
+    ];
+    let r = m.run(&sc).unwrap();
+    let alone: i64 = r.measures.iter().map(|x| x.savings_yuan).sum();
+    assert!(r.overlapping_savings_yuan > 0 && r.overlapping_savings_yuan < alone);
+    let net: i64 = r.measures.iter().map(|x| x.net_cost_yuan).sum();
+    assert_eq!(r.total_net_cost_yuan, net + r.overlapping_savings_yuan);
+    // The liquid-cooling run alone saves what both together save.
+    let mut lc = Scenario::baseline("lc");
+    lc.measures = vec![sc.measures[1].clone()];
+    let lc = m.run(&lc).unwrap();
+    assert_eq!(alone - r.overlapping_savings_yuan, lc.measures[0].savings_yuan);
+}
