@@ -78,12 +78,18 @@ pub struct Candidate {
     pub abatement: Vec<f64>,
 }
 
-/// A linear constraint Σ coef[j] × x[j] ≥ rhs over the candidates.
+/// A linear constraint Σ coef[j] × x[j] ≥ rhs over the candidates. A row with a `choice` only has
+/// to hold when that choice is taken: exactly one choice is taken among those rows (the year the
+/// emissions peak in), written for the solver with one binary per choice and a big M.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Constraint {
     pub label: String,
     pub coef: Vec<f64>,
     pub rhs: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<usize>,
+    /// The row's left-hand side on a real path: Σ sign × (baseline − path) in these years.
+    pub at: Vec<(i32, f64)>,
 }
 
 /// The programme the solver sees. Public so tests can check its answer by enumeration.
@@ -93,6 +99,8 @@ pub struct LinearModel {
     /// Candidates of one measure (at most one of them is chosen).
     pub groups: Vec<Vec<usize>>,
     pub constraints: Vec<Constraint>,
+    /// Number of choices used by rows with a `choice` (0 when there are none).
+    pub choices: usize,
 }
 
 /// Tonnes of slack accepted by the feasibility check (rounding of the solver).
@@ -121,15 +129,22 @@ impl LinearModel {
         }
         let k = |y: i32| (y - base_year) as usize;
         let mut constraints = Vec::new();
+        let mut choices = 0;
         if let Some(p) = sc.targets.peak_by {
-            if p > base_year && p < sc.horizon {
-                for y in p + 1..=sc.horizon {
-                    // E(y) − A(y) ≤ E(p) − A(p)  ⇔  A(y) − A(p) ≥ E(y) − E(p)
-                    constraints.push(Constraint {
-                        label: format!("{y} not above {p}"),
-                        coef: candidates.iter().map(|c| c.abatement[k(y)] - c.abatement[k(p)]).collect(),
-                        rhs: base[k(y)] - base[k(p)],
-                    });
+            if p >= base_year && p < sc.horizon {
+                // Peak by p: some year t ≤ p is at least as high as every year after p. One choice per t:
+                // E(y) − A(y) ≤ E(t) − A(t)  ⇔  A(y) − A(t) ≥ E(y) − E(t), for all y > p.
+                for (ci, t) in (base_year..=p).enumerate() {
+                    for y in p + 1..=sc.horizon {
+                        constraints.push(Constraint {
+                            label: format!("{y} not above {t}"),
+                            coef: candidates.iter().map(|c| c.abatement[k(y)] - c.abatement[k(t)]).collect(),
+                            rhs: base[k(y)] - base[k(t)],
+                            choice: Some(ci),
+                            at: vec![(y, 1.0), (t, -1.0)],
+                        });
+                    }
+                    choices = ci + 1;
                 }
             }
         }
@@ -143,31 +158,38 @@ impl LinearModel {
                     label: format!("intensity −{:.1}% by {y}", r * 100.0),
                     coef: candidates.iter().map(|c| c.abatement[k(y)]).collect(),
                     rhs: base[k(y)] - allowed,
+                    choice: None,
+                    at: vec![(y, 1.0)],
                 });
             }
         }
         for (c, m) in constraints.iter_mut().zip(margins) {
             c.rhs += m;
         }
-        LinearModel { candidates, groups, constraints }
+        LinearModel { candidates, groups, constraints, choices }
     }
 
     pub fn cost(&self, x: &[bool]) -> i64 {
         self.candidates.iter().zip(x).filter(|(_, on)| **on).map(|(c, _)| c.cost_yuan).sum()
     }
 
+    fn holds(c: &Constraint, x: &[bool]) -> bool {
+        let lhs: f64 = c.coef.iter().zip(x).filter(|(_, on)| **on).map(|(a, _)| a).sum();
+        lhs >= c.rhs - TOL_T
+    }
+
     pub fn feasible(&self, x: &[bool]) -> bool {
         self.groups.iter().all(|g| g.iter().filter(|&&j| x[j]).count() <= 1)
-            && self.constraints.iter().all(|c| {
-                let lhs: f64 = c.coef.iter().zip(x).filter(|(_, on)| **on).map(|(a, _)| a).sum();
-                lhs >= c.rhs - TOL_T
-            })
+            && self.constraints.iter().filter(|c| c.choice.is_none()).all(|c| Self::holds(c, x))
+            && (self.choices == 0
+                || (0..self.choices)
+                    .any(|ch| self.constraints.iter().filter(|c| c.choice == Some(ch)).all(|c| Self::holds(c, x))))
     }
 
     /// Solves the MILP; `None` when no choice meets the constraints.
     pub fn solve(&self) -> Result<Option<Vec<bool>>, String> {
         let n = self.candidates.len();
-        if self.constraints.iter().all(|c| c.rhs <= 0.0) && self.candidates.iter().all(|c| c.cost_yuan >= 0) {
+        if self.candidates.iter().all(|c| c.cost_yuan >= 0) && self.feasible(&vec![false; n]) {
             return Ok(Some(vec![false; n]));
         }
         let mut p = Problem::new(OptimizationDirection::Minimize);
@@ -178,6 +200,11 @@ impl LinearModel {
                 let terms: Vec<_> = g.iter().map(|&j| (vars[j], 1.0)).collect();
                 p.add_constraint(terms.as_slice(), ComparisonOp::Le, 1.0);
             }
+        }
+        let picks: Vec<_> = (0..self.choices).map(|_| p.add_binary_var(0.0)).collect();
+        if !picks.is_empty() {
+            let terms: Vec<_> = picks.iter().map(|v| (*v, 1.0)).collect();
+            p.add_constraint(terms.as_slice(), ComparisonOp::Eq, 1.0);
         }
         for c in &self.constraints {
             let big = c.coef.iter().fold(0.0f64, |m, a| m.max(a.abs()));
@@ -190,6 +217,15 @@ impl LinearModel {
                 .filter(|(_, a)| a.abs() > big * 1e-7)
                 .map(|(j, a)| (vars[j], a / 1e3))
                 .collect();
+            if let Some(ch) = c.choice {
+                // Σ a x + M w ≥ rhs + M − … : with w = 1 the row holds, with w = 0 it is slack
+                // because Σ a x ≥ −Σ|a| ≥ rhs − M for this M.
+                let m = c.rhs.max(0.0) + c.coef.iter().map(|a| a.abs()).sum::<f64>() + 1.0;
+                let mut terms = terms;
+                terms.push((picks[ch], -m / 1e3));
+                p.add_constraint(terms.as_slice(), ComparisonOp::Ge, (c.rhs - m) / 1e3);
+                continue;
+            }
             if terms.is_empty() {
                 if c.rhs > TOL_T {
                     return Ok(None);
@@ -340,18 +376,40 @@ pub fn least_cost_plan(model: &Model, sc: &Scenario, opts: &OptimiseOptions) -> 
         plan_sc.measures = chosen.clone();
         let run = model.run(&plan_sc)?;
         let gross: Vec<f64> = run.years.iter().map(|y| y.gross_tco2e).collect();
-        // Shortfall of each constraint in the full model: its row evaluated on the real path.
+        // Each row evaluated on the real path: the plan meets the targets when the rows without a
+        // choice hold and all rows of some choice (a peak year) hold.
         let exact = LinearModel::build(&base, b, sc, vec![], &[]);
+        let gaps: Vec<f64> =
+            exact.constraints.iter().map(|c| c.rhs - achieved_reduction(c, &base, &gross, b)).collect();
+        let ok_row = |i: usize| gaps[i] <= TOL_T;
+        let met = exact.constraints.iter().enumerate().filter(|(_, c)| c.choice.is_none()).all(|(i, _)| ok_row(i))
+            && (exact.choices == 0
+                || (0..exact.choices).any(|ch| {
+                    exact.constraints.iter().enumerate().filter(|(_, c)| c.choice == Some(ch)).all(|(i, _)| ok_row(i))
+                }));
         let mut short = false;
-        for (i, c) in exact.constraints.iter().enumerate() {
-            // rhs − (reduction achieved) on the real path, constraint by constraint.
-            let achieved = achieved_reduction(c, &base, &gross, b, sc);
-            let gap = c.rhs - achieved;
-            if gap > TOL_T {
+        if !met {
+            for (i, c) in exact.constraints.iter().enumerate() {
+                if ok_row(i) {
+                    continue;
+                }
                 // The linear row credited this plan with `claimed`; the full model gives `achieved`.
                 // A margin of their difference rules the plan out unless more is added.
                 let claimed: f64 = lm.constraints[i].coef.iter().zip(&x).filter(|(_, on)| **on).map(|(a, _)| a).sum();
-                margins[i] = (margins[i] + gap).max(claimed - achieved + 1.0);
+                let achieved = c.rhs - gaps[i];
+                if claimed > achieved || c.choice.is_none() {
+                    margins[i] = (margins[i] + gaps[i]).max(claimed - achieved + 1.0);
+                    short = true;
+                }
+            }
+            if !short {
+                // Nothing to tighten: the linear model already saw every row of this plan as violated
+                // for the choices it did not take, and the taken one holds in it; widen that one.
+                for (i, m) in margins.iter_mut().enumerate() {
+                    if !ok_row(i) {
+                        *m += gaps[i] + 1.0;
+                    }
+                }
                 short = true;
             }
         }
@@ -379,16 +437,8 @@ pub fn least_cost_plan(model: &Model, sc: &Scenario, opts: &OptimiseOptions) -> 
 }
 
 /// The reduction a path achieves on a constraint's left-hand side (the abatement terms).
-fn achieved_reduction(c: &Constraint, base: &[f64], gross: &[f64], b: i32, sc: &Scenario) -> f64 {
-    let k = |y: i32| (y - b) as usize;
-    let red = |y: i32| base[k(y)] - gross[k(y)];
-    if c.label.starts_with("intensity") {
-        red(sc.targets.intensity_year.unwrap_or(b))
-    } else {
-        let y: i32 = c.label[..4].parse().unwrap_or(b);
-        let p = sc.targets.peak_by.unwrap_or(b);
-        red(y) - red(p)
-    }
+fn achieved_reduction(c: &Constraint, base: &[f64], gross: &[f64], b: i32) -> f64 {
+    c.at.iter().map(|(y, sign)| sign * (base[(y - b) as usize] - gross[(y - b) as usize])).sum()
 }
 
 fn explain(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds: usize, notes: &[String]) -> String {
@@ -434,7 +484,7 @@ fn explain(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds:
             ));
         }
         if let Some(p) = sc.targets.peak_by {
-            s.push_str(&format!(" Peak target read as: no year after {p} above {p}'s emissions."));
+            s.push_str(&format!(" Peak target read as: no year after {p} above the highest year up to {p}."));
         }
     }
     if rounds > 1 {
@@ -457,7 +507,14 @@ mod tests {
         let lm = LinearModel {
             candidates: vec![cand("a", 1, 10, &[5.0]), cand("a", 2, 10, &[5.0]), cand("b", 1, 100, &[8.0])],
             groups: vec![vec![0, 1], vec![2]],
-            constraints: vec![Constraint { label: "x".into(), coef: vec![5.0, 5.0, 8.0], rhs: 8.0 }],
+            constraints: vec![Constraint {
+                label: "x".into(),
+                coef: vec![5.0, 5.0, 8.0],
+                rhs: 8.0,
+                choice: None,
+                at: vec![],
+            }],
+            choices: 0,
         };
         let x = lm.solve().unwrap().unwrap();
         assert_eq!(x, vec![false, false, true]);
@@ -469,7 +526,8 @@ mod tests {
         let lm = LinearModel {
             candidates: vec![cand("a", 1, 10, &[5.0])],
             groups: vec![vec![0]],
-            constraints: vec![Constraint { label: "x".into(), coef: vec![5.0], rhs: 8.0 }],
+            constraints: vec![Constraint { label: "x".into(), coef: vec![5.0], rhs: 8.0, choice: None, at: vec![] }],
+            choices: 0,
         };
         assert_eq!(lm.solve().unwrap(), None);
     }

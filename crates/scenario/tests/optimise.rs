@@ -70,9 +70,16 @@ fn solver_matches_brute_force_on_random_small_programmes() {
                 label: format!("row {r}"),
                 coef: (0..candidates.len()).map(|_| rng.random_range(-200.0..1_000.0f64).round()).collect(),
                 rhs: rng.random_range(-100.0..1_500.0f64).round(),
+                // Some rows belong to one of two alternatives (as the candidate peak years do).
+                choice: match rng.random_range(0..3u8) {
+                    0 => None,
+                    c => Some(usize::from(c - 1)),
+                },
+                at: vec![],
             })
-            .collect();
-        let lm = LinearModel { candidates, groups, constraints };
+            .collect::<Vec<_>>();
+        let choices = if constraints.iter().any(|c| c.choice.is_some()) { 2 } else { 0 };
+        let lm = LinearModel { candidates, groups, constraints, choices };
         let brute = brute_force(&lm);
         let milp = lm.solve().unwrap();
         match (&brute, &milp) {
