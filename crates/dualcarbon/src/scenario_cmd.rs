@@ -287,8 +287,7 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ScenarioCommand::Macc { file, base, start, format } => {
-            let (f, sc, b, cat) = load_all(&file, &base)?;
-            let _ = f;
+            let (_, sc, b, cat) = load_all(&file, &base)?;
             let model = Model::new(&b, &cat)?;
             let rows = optimise::macc(&model, &sc, start.unwrap_or(b.base_year + 1))?;
             if format == Out::Json {

@@ -97,6 +97,8 @@ pub enum RunError {
     BadHorizon { horizon: i32, base: i32 },
     #[error("baseline: {0}")]
     Baseline(String),
+    #[error("measure catalogue: {0}")]
+    Catalogue(String),
 }
 
 /// Year series of the drivers after measures, index k = year − base year.
@@ -206,19 +208,19 @@ impl Series {
                     continue;
                 }
                 for e in &m.effects {
-                    let ci = e.class.map(|c| c as usize);
-                    match e.kind {
-                        EffectKind::Intensity => intensity[ci.unwrap()][k] *= 1.0 - e.value * w,
-                        EffectKind::Pue => {
-                            let c = ci.unwrap();
+                    // A class-bound effect without a class is refused by `Catalogue::validate`.
+                    match (e.kind, e.class.map(|c| c as usize)) {
+                        (EffectKind::Intensity, Some(c)) => intensity[c][k] *= 1.0 - e.value * w,
+                        (EffectKind::Pue, Some(c)) => {
                             let p0 = pue[c][0];
                             let target = p0 - (p0 - e.value).max(0.0) * w;
                             pue[c][k] = pue[c][k].min(target);
                         }
-                        EffectKind::Pv => pv[ci.unwrap()][k] += e.value * w,
-                        EffectKind::GreenPurchase => green_bought[k] += e.value * w,
-                        EffectKind::Ev => ev_share[k] += e.value * w,
-                        EffectKind::Offset => offset_share[k] += e.value * w,
+                        (EffectKind::Pv, Some(c)) => pv[c][k] += e.value * w,
+                        (EffectKind::GreenPurchase, _) => green_bought[k] += e.value * w,
+                        (EffectKind::Ev, _) => ev_share[k] += e.value * w,
+                        (EffectKind::Offset, _) => offset_share[k] += e.value * w,
+                        (EffectKind::Intensity | EffectKind::Pue | EffectKind::Pv, None) => {}
                     }
                 }
             }
@@ -693,6 +695,7 @@ pub struct Model<'a> {
 impl<'a> Model<'a> {
     pub fn new(baseline: &'a Baseline, catalogue: &'a Catalogue) -> Result<Model<'a>, RunError> {
         baseline.validate().map_err(RunError::Baseline)?;
+        catalogue.validate().map_err(RunError::Catalogue)?;
         Ok(Model { baseline, catalogue, prepared: Prepared::new(baseline) })
     }
 

@@ -67,6 +67,13 @@ impl Catalogue {
 
     pub fn parse(text: &str) -> Result<Catalogue, String> {
         let c: Catalogue = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Every problem of the catalogue, one per line.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = self;
         let mut errs = Vec::new();
         for (i, m) in c.measures.iter().enumerate() {
             if c.measures[..i].iter().any(|o| o.id == m.id) {
@@ -96,7 +103,7 @@ impl Catalogue {
             }
         }
         if errs.is_empty() {
-            Ok(c)
+            Ok(())
         } else {
             Err(errs.join("\n"))
         }
