@@ -7,6 +7,7 @@
 //! platform can expose them over HTTP and the console can re-run the deterministic model on every
 //! slider change.
 
+pub mod api;
 pub mod baseline;
 pub mod drivers;
 pub mod engine;
