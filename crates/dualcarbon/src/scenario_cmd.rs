@@ -141,6 +141,9 @@ pub enum ScenarioCommand {
         /// With --input: the org whose subtree is analysed (default: the group).
         #[arg(long)]
         org: Option<String>,
+        /// With --input: one analysis per province (org at depth 1), summarised in one table.
+        #[arg(long)]
+        by_province: bool,
         /// Months to forecast.
         #[arg(long, default_value_t = 12)]
         horizon: usize,
@@ -396,20 +399,25 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ScenarioCommand::Trend { series, column, input, metric, org, horizon, level, format } => {
-            let (name, periods, values) = match (series, input.is_empty()) {
-                (Some(p), true) => read_series(&p, &column)?,
-                (None, false) => series_from_inventories(&input, &metric, org.as_deref())?,
-                _ => bail!("give either --series FILE or one or more --input YEAR=DIR"),
-            };
+        ScenarioCommand::Trend { series, column, input, metric, org, by_province, horizon, level, format } => {
             if !(0.0 < level && level < 1.0) {
                 bail!("--level {level}: expected a coverage between 0 and 1, e.g. 0.8");
             }
-            let r = trend::analyse(&name, &periods, &values, horizon, level).map_err(anyhow::Error::msg)?;
-            if format == Out::Json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                print_trend(&r);
+            let all = match (series, input.is_empty()) {
+                (Some(p), true) if !by_province => vec![read_series(&p, &column)?],
+                (None, false) => series_from_inventories(&input, &metric, org.as_deref(), by_province)?,
+                _ => bail!("give either --series FILE or one or more --input YEAR=DIR (--by-province needs --input)"),
+            };
+            let reports = all
+                .iter()
+                .map(|(name, periods, values)| trend::analyse(name, periods, values, horizon, level))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            match (format, by_province) {
+                (Out::Json, false) => println!("{}", serde_json::to_string_pretty(&reports[0])?),
+                (Out::Json, true) => println!("{}", serde_json::to_string_pretty(&reports)?),
+                (Out::Table, false) => print_trend(&reports[0]),
+                (Out::Table, true) => print_trend_summary(&reports),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -666,11 +674,16 @@ fn read_series(p: &Path, column: &str) -> Result<(String, Vec<String>, Vec<f64>)
     Ok((format!("{} ({column})", p.display()), periods, values))
 }
 
+type Series = (String, Vec<String>, Vec<f64>);
+
+/// Monthly series from the inventories of several years: of `org` (default the group), or of each
+/// province below it.
 fn series_from_inventories(
     inputs: &[String],
     metric: &str,
     org: Option<&str>,
-) -> Result<(String, Vec<String>, Vec<f64>)> {
+    by_province: bool,
+) -> Result<Vec<Series>> {
     let parts = parse_inputs(inputs)?;
     let pick: fn(&Metrics) -> f64 = match metric {
         "emissions" => |m| (m.scope1() + m.0[S2_MARKET]) as f64 / SCALE / 1000.0,
@@ -680,9 +693,10 @@ fn series_from_inventories(
         "energy" => |m| m.0[ENERGY_KGCE] as f64 / SCALE / 1000.0,
         _ => bail!("--metric {metric:?}: expected emissions, scope1, scope2, electricity or energy"),
     };
-    let (mut periods, mut values) = (Vec::new(), Vec::new());
+    // Org code -> (periods, values), in the order of the first year's org tree.
+    let mut out: Vec<(String, Vec<String>, Vec<f64>)> = Vec::new();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for (year, dir) in &parts {
+    for (i, (year, dir)) in parts.iter().enumerate() {
         let (ds, _) = ingest::load_dir(dir, *year, threads).map_err(|r| anyhow::anyhow!("{}:\n{r}", dir.display()))?;
         let lib =
             ingest::load_library(Some(dir), None).map_err(|r| anyhow::anyhow!("factor sets are invalid:\n{r}"))?;
@@ -691,20 +705,92 @@ fn series_from_inventories(
         o.residual = ResidualBasis::Location;
         let inv = accounting::compute(&ds, &lib, &o)
             .map_err(|e| anyhow::anyhow!("{}", e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n")))?;
-        let root = match org {
+        let top = match org {
             Some(c) => ds.orgs.get(c).with_context(|| format!("--org {c:?} is not in {}/orgs.csv", dir.display()))?,
             None => ds.orgs.root(),
         };
-        let mut per = [Metrics::default(); 12];
-        for (_, _, m, c) in inv.subtree_cells(&ds, root) {
-            per[m as usize - 1].add(&c);
-        }
-        for (i, m) in per.iter().enumerate() {
-            periods.push(format!("{year}-{:02}", i + 1));
-            values.push(pick(m));
+        let targets: Vec<u32> = if by_province {
+            (0..ds.orgs.orgs.len() as u32)
+                .filter(|&o| ds.orgs.orgs[o as usize].depth == 1 && ds.orgs.is_within(o, top))
+                .collect()
+        } else {
+            vec![top]
+        };
+        for t in targets {
+            let code = ds.orgs.orgs[t as usize].code.clone();
+            let slot = match out.iter().position(|(c, _, _)| *c == code) {
+                Some(p) => p,
+                None if i == 0 => {
+                    out.push((code.clone(), Vec::new(), Vec::new()));
+                    out.len() - 1
+                }
+                None => bail!("{}: org {code} is not in the first year's data; series need every year", dir.display()),
+            };
+            let mut per = [Metrics::default(); 12];
+            for (_, _, m, c) in inv.subtree_cells(&ds, t) {
+                per[m as usize - 1].add(&c);
+            }
+            for (k, m) in per.iter().enumerate() {
+                out[slot].1.push(format!("{year}-{:02}", k + 1));
+                out[slot].2.push(pick(m));
+            }
         }
     }
-    Ok((format!("{metric} of {}", org.unwrap_or("the group")), periods, values))
+    Ok(out
+        .into_iter()
+        .map(|(code, p, v)| {
+            let name = if !by_province && org.is_none() {
+                format!("{metric} of the group")
+            } else {
+                format!("{metric} of {code}")
+            };
+            (name, p, v)
+        })
+        .collect())
+}
+
+fn print_trend_summary(reports: &[trend::TrendReport]) {
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            let last12: f64 = r.values.iter().rev().take(12).sum();
+            let next: f64 = r.forecast.mean.iter().take(12).sum();
+            let (mape, naive, cov) = r.backtest.as_ref().map_or(("-".into(), "-".into(), "-".into()), |b| {
+                (
+                    format!("{:.2}%", b.mape),
+                    format!("{:.2}%", b.naive_mape),
+                    format!("{:.0}%", b.interval_coverage * 100.0),
+                )
+            });
+            let trust = r.backtest.as_ref().map_or("too short", |b| if b.mape <= b.naive_mape { "yes" } else { "no" });
+            vec![
+                r.name.clone(),
+                thousands(last12, 0),
+                thousands(next, 0),
+                if last12 != 0.0 { format!("{:+.1}%", (next / last12 - 1.0) * 100.0) } else { "-".into() },
+                mape,
+                naive,
+                cov,
+                trust.into(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "series",
+                "last 12 months",
+                "next 12 (forecast)",
+                "change",
+                "MAPE",
+                "naive MAPE",
+                "coverage",
+                "beats naive"
+            ],
+            &rows
+        )
+    );
 }
 
 fn print_trend(r: &trend::TrendReport) {

@@ -154,6 +154,20 @@ fn calibrate_run_macc_optimise_lmdi_and_trend() {
         "electricity",
     ]));
     assert!(tr.contains("2025-01") && tr.contains("seasonal pattern"), "{tr}");
+    let by = ok(&run(&[
+        "scenario",
+        "trend",
+        "--input",
+        &format!("2023={}", d23.display()),
+        "--input",
+        &format!("2024={}", d24.display()),
+        "--by-province",
+        "--format",
+        "json",
+    ]));
+    let by: serde_json::Value = serde_json::from_str(&by).unwrap();
+    assert_eq!(by.as_array().unwrap().len(), 31);
+    assert_eq!(by[0]["values"].as_array().unwrap().len(), 24);
 }
 
 #[test]

@@ -395,7 +395,8 @@ pub fn analyse(name: &str, periods: &[String], y: &[f64], h: usize, level: f64) 
         forecast: f.forecast(h, level),
         fit: f,
         forecast_periods: (1..=h).filter_map(|k| add_months(&last, k)).collect(),
-        backtest: backtest(y, 12, h.min(12), level),
+        // The longest backtest horizon (up to a year) the history allows, at least a quarter.
+        backtest: (3..=h.min(12)).rev().find_map(|hb| backtest(y, 12, hb, level)),
     })
 }
 
