@@ -3,6 +3,7 @@
 
 mod format;
 mod monitoring_cmd;
+mod scenario_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -46,6 +47,11 @@ enum Command {
     Monitor {
         #[command(subcommand)]
         command: monitoring_cmd::MonitorCommand,
+    },
+    /// Scenarios (场): trends, peak forecast to 2060, measures, Monte Carlo, LMDI, MACC, least-cost plan.
+    Scenario {
+        #[command(subcommand)]
+        command: scenario_cmd::ScenarioCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -258,6 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inventory(args) => inventory(args),
         Command::Explain(args) => explain(args),
         Command::Factors { command } => factors_cmd(command),
+        Command::Scenario { command } => scenario_cmd::run(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
         Command::Monitor { command } => monitoring_cmd::run(command).map(|()| ExitCode::SUCCESS),
