@@ -1,0 +1,347 @@
+//! The live monitoring service (监): one place that takes reading batches (from the HTTP endpoint or
+//! the MQTT subscription), makes them durable in the reading log before acknowledging, applies them
+//! to the in-memory series, recomputes real-time power and trailing-hour PUE of the facilities they
+//! touch and of the orgs above them, runs the alert rules, and publishes live events (for the
+//! console's stream and for webhooks). No HTTP server here: front ends call `ingest`.
+
+pub mod webhook;
+
+use alerts::{Engine, Event as AlertEvent, Rule};
+use model::{OrgId, OrgTree};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+use telemetry::log::ReadingLog;
+use telemetry::time::HOUR_MS;
+use telemetry::{IngestReport, MeterRegistry, Period, RawReading, Role, Telemetry};
+
+/// Real-time state of one facility (or the sum over an org's facilities).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Live {
+    /// Newest reading time considered (ms).
+    pub at_ms: i64,
+    /// Current power by role (kW), for the roles the facility meters.
+    pub power_kw: BTreeMap<Role, f64>,
+    /// Energy of the trailing hour ending at `at_ms`, by role (kWh).
+    pub energy_1h_kwh: BTreeMap<Role, f64>,
+    /// Σ total facility / Σ IT energy over the trailing hour; `None` without both.
+    pub pue_1h: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// A batch was stored (counts only).
+    Batch {
+        source: String,
+        stored: usize,
+        duplicates: usize,
+        rejected: usize,
+    },
+    Facility {
+        facility: String,
+        org: Option<String>,
+        live: Live,
+    },
+    Org {
+        org: String,
+        live: Live,
+    },
+    Alert {
+        event: AlertEvent,
+    },
+}
+
+impl LiveEvent {
+    /// The org codes an event concerns (for access scoping of the stream); `None` = everyone may see it.
+    pub fn org(&self) -> Option<&str> {
+        match self {
+            LiveEvent::Batch { .. } => None,
+            LiveEvent::Facility { org, .. } => org.as_deref(),
+            LiveEvent::Org { org, .. } => Some(org),
+            LiveEvent::Alert { .. } => None,
+        }
+    }
+}
+
+pub struct Monitor {
+    pub orgs: OrgTree,
+    /// Facility code → org, for the facilities the registry meters.
+    facility_org: HashMap<String, OrgId>,
+    telemetry: RwLock<Telemetry>,
+    log: ReadingLog,
+    alerts: Mutex<Engine>,
+    live: RwLock<HashMap<String, Live>>,
+    events: tokio::sync::broadcast::Sender<LiveEvent>,
+}
+
+fn subject_facility(f: &str) -> String {
+    format!("facility:{f}")
+}
+
+impl Monitor {
+    /// Opens the reading log in `log_dir` and replays it into memory. Readings of meters no longer
+    /// in the registry are counted and reported, never dropped from the log.
+    pub fn open(
+        registry: MeterRegistry,
+        orgs: OrgTree,
+        facility_org: HashMap<String, OrgId>,
+        rules: Vec<Rule>,
+        log_dir: &Path,
+    ) -> std::io::Result<(Monitor, Recovered)> {
+        let mut tel = Telemetry::new(registry);
+        let mut unknown: BTreeMap<String, u64> = BTreeMap::new();
+        let mut replayed = Vec::new();
+        let (log, recovery) = ReadingLog::open(log_dir, |code, ts, value| match tel.registry.get(code) {
+            Some(meter) => replayed.push(telemetry::Reading { meter, ts_ms: ts, value }),
+            None => *unknown.entry(code.to_string()).or_default() += 1,
+        })?;
+        let mut report = IngestReport::default();
+        tel.apply(&replayed, None, &mut report);
+        let mut engine = Engine::new(rules);
+        for (i, m) in tel.registry.meters.iter().enumerate() {
+            if let Some((last, _)) = tel.series[i].last() {
+                engine.watch(&format!("meter:{}", m.code), last);
+            }
+        }
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let monitor = Monitor {
+            orgs,
+            facility_org,
+            telemetry: RwLock::new(tel),
+            log,
+            alerts: Mutex::new(engine),
+            live: RwLock::new(HashMap::new()),
+            events,
+        };
+        let facilities: Vec<String> = monitor.telemetry.read().unwrap().by_facility.keys().cloned().collect();
+        monitor.refresh(&facilities, false);
+        Ok((
+            monitor,
+            Recovered {
+                readings: recovery.readings,
+                truncated_bytes: recovery.truncated_bytes,
+                unknown_meters: unknown,
+            },
+        ))
+    }
+
+    /// Watches every registered meter for silence from `since_ms` (e.g. server start).
+    pub fn watch_all_meters(&self, since_ms: i64) {
+        let tel = self.telemetry.read().unwrap();
+        let mut engine = self.alerts.lock().unwrap();
+        for m in &tel.registry.meters {
+            engine.watch(&format!("meter:{}", m.code), since_ms);
+        }
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    fn publish(&self, e: LiveEvent) {
+        // No subscriber is not an error: events are for whoever listens now.
+        let _ = self.events.send(e);
+    }
+
+    /// Validates a batch, makes the valid readings durable (the acknowledgement), then applies them,
+    /// updates real-time state and alerts, and publishes events. `source` names the front end.
+    pub fn ingest(&self, raw: &[RawReading], now_ms: i64, source: &str) -> std::io::Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let mut positions = Vec::with_capacity(raw.len());
+        let valid = {
+            let tel = self.telemetry.read().unwrap();
+            tel.validate(raw, Some(now_ms + 60_000), &mut report, &mut positions)
+        };
+        if !valid.is_empty() {
+            let tel = self.telemetry.read().unwrap();
+            self.log.append(&valid, |m| tel.registry.meter(m).code.clone())?;
+        }
+        let touched: Vec<String> = {
+            let mut tel = self.telemetry.write().unwrap();
+            tel.apply(&valid, Some(&positions), &mut report);
+            let set: BTreeSet<String> = valid.iter().map(|r| tel.registry.meter(r.meter).facility.clone()).collect();
+            let mut engine = self.alerts.lock().unwrap();
+            let mut alert_events = Vec::new();
+            let mut seen: BTreeMap<u32, i64> = BTreeMap::new();
+            for r in &valid {
+                let e = seen.entry(r.meter).or_insert(r.ts_ms);
+                *e = (*e).max(r.ts_ms);
+            }
+            for (m, ts) in seen {
+                alert_events.extend(engine.seen(&format!("meter:{}", tel.registry.meter(m).code), ts));
+            }
+            drop(engine);
+            for e in alert_events {
+                self.publish(LiveEvent::Alert { event: e });
+            }
+            set.into_iter().collect()
+        };
+        self.publish(LiveEvent::Batch {
+            source: source.to_string(),
+            stored: report.stored(),
+            duplicates: report.duplicates,
+            rejected: report.rejected,
+        });
+        self.refresh(&touched, true);
+        Ok(report)
+    }
+
+    /// Recomputes live state of `facilities` and their orgs; with `publish`, sends events and runs
+    /// the PUE and power rules.
+    fn refresh(&self, facilities: &[String], publish: bool) {
+        let mut updates = Vec::new();
+        {
+            let tel = self.telemetry.read().unwrap();
+            for f in facilities {
+                updates.push((f.clone(), facility_live(&tel, f)));
+            }
+        }
+        let mut orgs_touched: BTreeSet<OrgId> = BTreeSet::new();
+        {
+            let mut live = self.live.write().unwrap();
+            for (f, l) in &updates {
+                if let Some(&org) = self.facility_org.get(f) {
+                    orgs_touched.extend(self.orgs.path_to_root(org));
+                }
+                live.insert(f.clone(), l.clone());
+            }
+        }
+        if !publish {
+            return;
+        }
+        let mut alert_events = Vec::new();
+        {
+            let mut engine = self.alerts.lock().unwrap();
+            for (f, l) in &updates {
+                let subject = subject_facility(f);
+                if let Some(p) = l.pue_1h {
+                    alert_events.extend(engine.observe(&subject, "pue", l.at_ms, p));
+                }
+                if let Some(p) = l.power_kw.get(&Role::TotalFacility).or(l.power_kw.get(&Role::GridImport)) {
+                    alert_events.extend(engine.observe(&subject, "power_kw", l.at_ms, *p));
+                }
+            }
+        }
+        for (f, l) in updates {
+            let org = self.facility_org.get(&f).map(|&o| self.orgs.org(o).code.clone());
+            self.publish(LiveEvent::Facility { facility: f, org, live: l });
+        }
+        for o in orgs_touched {
+            let code = self.orgs.org(o).code.clone();
+            if let Some(l) = self.org_live(&code) {
+                self.publish(LiveEvent::Org { org: code, live: l });
+            }
+        }
+        for e in alert_events {
+            self.publish(LiveEvent::Alert { event: e });
+        }
+    }
+
+    /// Live state of a facility.
+    pub fn facility_live(&self, facility: &str) -> Option<Live> {
+        self.live.read().unwrap().get(facility).cloned()
+    }
+
+    /// Live state of an org: power and trailing-hour energies summed over the facilities of its
+    /// subtree; PUE as Σ total / Σ IT over those with both (never an average of PUEs).
+    pub fn org_live(&self, org_code: &str) -> Option<Live> {
+        let org = self.orgs.get(org_code)?;
+        let live = self.live.read().unwrap();
+        let mut sum = Live::default();
+        let (mut pue_total, mut pue_it) = (0.0, 0.0);
+        let mut any = false;
+        for (f, l) in live.iter() {
+            let Some(&fo) = self.facility_org.get(f) else { continue };
+            if !self.orgs.is_within(fo, org) {
+                continue;
+            }
+            any = true;
+            sum.at_ms = sum.at_ms.max(l.at_ms);
+            for (r, p) in &l.power_kw {
+                *sum.power_kw.entry(*r).or_default() += p;
+            }
+            for (r, e) in &l.energy_1h_kwh {
+                *sum.energy_1h_kwh.entry(*r).or_default() += e;
+            }
+            if let (Some(t), Some(i)) = (l.energy_1h_kwh.get(&Role::TotalFacility), l.energy_1h_kwh.get(&Role::ItLoad))
+            {
+                pue_total += t;
+                pue_it += i;
+            }
+        }
+        sum.pue_1h = (pue_it > 0.0).then(|| pue_total / pue_it);
+        any.then_some(sum)
+    }
+
+    /// Runs the silence rules at `now_ms` and publishes what opens.
+    pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+        let events = self.alerts.lock().unwrap().tick(now_ms);
+        for e in &events {
+            self.publish(LiveEvent::Alert { event: e.clone() });
+        }
+        events
+    }
+
+    pub fn acknowledge(&self, id: u64, by: &str, at_ms: i64) -> Result<AlertEvent, String> {
+        let e = self.alerts.lock().unwrap().acknowledge(id, by, at_ms)?;
+        self.publish(LiveEvent::Alert { event: e.clone() });
+        Ok(e)
+    }
+
+    pub fn alerts(&self, state: Option<alerts::State>) -> Vec<alerts::Alert> {
+        self.alerts.lock().unwrap().alerts(state).into_iter().cloned().collect()
+    }
+
+    /// Energy roll-up of a facility's meters with `role`.
+    pub fn rollup(
+        &self,
+        facility: &str,
+        role: Role,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> Option<Vec<telemetry::RollupRow>> {
+        let tel = self.telemetry.read().unwrap();
+        tel.facility_energy(facility, role, period, from, to).map(|c| telemetry::rollup::rows(&c, period))
+    }
+
+    /// The org of a metered facility.
+    pub fn facility_org(&self, facility: &str) -> Option<OrgId> {
+        self.facility_org.get(facility).copied()
+    }
+
+    /// Read access to the telemetry state (roll-ups, meter-derived activity).
+    pub fn with_telemetry<T>(&self, f: impl FnOnce(&Telemetry) -> T) -> T {
+        f(&self.telemetry.read().unwrap())
+    }
+}
+
+/// What `Monitor::open` recovered from the log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recovered {
+    pub readings: u64,
+    pub truncated_bytes: u64,
+    /// Meters in the log but not in the registry: readings kept in the log, not loaded.
+    pub unknown_meters: BTreeMap<String, u64>,
+}
+
+fn facility_live(tel: &Telemetry, facility: &str) -> Live {
+    let mut live = Live::default();
+    let Some(meters) = tel.by_facility.get(facility) else { return live };
+    let at = meters.iter().filter_map(|&m| tel.series[m as usize].last().map(|p| p.0)).max().unwrap_or(0);
+    live.at_ms = at;
+    for role in Role::ALL {
+        if let Some((p, _)) = tel.current_power(facility, role) {
+            live.power_kw.insert(role, p);
+        }
+        if let Some(cells) = tel.facility_energy(facility, role, Period::Quarter, at - HOUR_MS, at) {
+            live.energy_1h_kwh.insert(role, cells.values().map(|c| c.energy_kwh()).sum());
+        }
+    }
+    if let (Some(t), Some(i)) = (live.energy_1h_kwh.get(&Role::TotalFacility), live.energy_1h_kwh.get(&Role::ItLoad)) {
+        live.pue_1h = (*i > 0.0).then(|| t / i);
+    }
+    live
+}
