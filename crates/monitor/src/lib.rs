@@ -4,6 +4,7 @@
 //! touch and of the orgs above them, runs the alert rules, and publishes live events (for the
 //! console's stream and for webhooks). No HTTP server here: front ends call `ingest`.
 
+pub mod mqtt;
 pub mod webhook;
 
 use alerts::{Engine, Event as AlertEvent, Rule};
