@@ -6,6 +6,7 @@
 pub mod pv;
 pub mod solar;
 // The coefficient table contains published values close to π; they are data, not the constant.
+pub mod controller;
 #[allow(clippy::approx_constant)]
 mod spa_terms;
 pub mod weather;
