@@ -6,7 +6,9 @@
 pub mod pv;
 pub mod solar;
 // The coefficient table contains published values close to π; they are data, not the constant.
+pub mod bs;
 pub mod controller;
+pub mod sim;
 #[allow(clippy::approx_constant)]
 mod spa_terms;
 pub mod weather;

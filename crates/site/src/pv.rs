@@ -173,6 +173,14 @@ pub struct PvArray {
     pub inverter_pac0_w: Option<f64>,
     #[serde(default = "default_eta_nom")]
     pub inverter_eta_nom: f64,
+    /// Efficiency of the MPPT charge controller that puts PV DC on a site's DC bus (simulation only; the
+    /// PVWatts chain stops at the inverter).
+    #[serde(default = "default_mppt")]
+    pub mppt_efficiency: f64,
+}
+
+fn default_mppt() -> f64 {
+    0.98
 }
 
 fn default_gamma() -> f64 {

@@ -56,6 +56,7 @@ fn pvwatts_chain_matches_pvlib() {
         losses: PvwattsLosses::default(),
         inverter_pac0_w: Some(4000.0),
         inverter_eta_nom: 0.96,
+        mppt_efficiency: 0.98,
     };
     let steps = array.run(&weather);
 
