@@ -308,10 +308,10 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
             let upper = |i: usize| fc[i].map(|(l, e)| (l + policy.band_k * e).min(1.0));
             let mut modes = vec![CellMode::SymbolSleep; st.cells.len()];
             let mut coverage_upper = upper(0);
-            for i in 1..st.cells.len() {
+            for (i, mode) in modes.iter_mut().enumerate().skip(1) {
                 let (Some(u), Some(cov)) = (upper(i), coverage_upper) else { continue };
                 if cov + u <= 1.0 - policy.capacity_headroom {
-                    modes[i] = CellMode::CarrierShutdown;
+                    *mode = CellMode::CarrierShutdown;
                     coverage_upper = Some(cov + u);
                 }
             }
