@@ -234,6 +234,12 @@ pub struct SchedulerPolicy {
     pub set: Tr38864Set,
     /// Watts per TR 38.864 relative power unit (the TR has no absolute scale).
     pub power_unit_w: f64,
+    /// What savings are measured against: `active` (a legacy cell whose PA stays biased in idle
+    /// symbols) or `symbol_sleep` (a network that already sleeps in idle symbols, TR 38.864's own
+    /// baseline: then only carrier shutdown and deep sleep count).
+    pub baseline: CellMode,
+    /// Whether the scheduler uses symbol sleep in idle symbols.
+    pub symbol_sleep: bool,
 }
 
 impl Default for SchedulerPolicy {
@@ -249,6 +255,8 @@ impl Default for SchedulerPolicy {
             // EARTH macro at full load is 1344 W for 3 sectors × 2 antennas: 448 W per sector-cell;
             // TR 38.864 Cat1/Set1 full-load DL is 280 units → 1.6 W per unit (our calibration).
             power_unit_w: 448.0 / 280.0,
+            baseline: CellMode::Active,
+            symbol_sleep: true,
         }
     }
 }
@@ -282,6 +290,35 @@ pub struct SavingReport {
     pub grid_factor_id: String,
     pub grid_factor_kg_per_kwh: f64,
     pub saved_tco2: f64,
+    /// Per station: the measured saving that becomes the site's indicator.
+    pub by_station: Vec<StationSaving>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StationSaving {
+    pub station: String,
+    pub hours: usize,
+    pub baseline_kwh: f64,
+    pub saved_kwh: f64,
+    pub saved_tco2: f64,
+}
+
+impl SavingReport {
+    /// Converts the savings to tCO2 with a grid factor of the library (kgCO2/kWh or tCO2/MWh), named
+    /// by id.
+    pub fn apply_grid_factor(&mut self, lib: &factors::Library, id: &str) -> Result<(), String> {
+        let f = lib.get(id).ok_or_else(|| format!("factor {id} is not in the library"))?;
+        if !["kgCO2/kWh", "tCO2/MWh"].contains(&f.row.unit.as_str()) {
+            return Err(format!("factor {id} has unit {}, expected kgCO2/kWh or tCO2/MWh", f.row.unit));
+        }
+        self.grid_factor_id = id.to_string();
+        self.grid_factor_kg_per_kwh = f.row.value;
+        self.saved_tco2 = self.saved_kwh * f.row.value / 1000.0;
+        for s in &mut self.by_station {
+            s.saved_tco2 = s.saved_kwh * f.row.value / 1000.0;
+        }
+        Ok(())
+    }
 }
 
 /// Runs the forecaster and scheduler hour by hour over the stations' traffic (decisions use only
@@ -294,7 +331,9 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
         report.hours_by_mode.insert(mode.name().to_string(), 0);
     }
     let (mut baseline, mut scheduled, mut abs_err, mut n_err) = (0.0, 0.0, 0.0, 0u64);
+    let unit_kwh = policy.power_unit_w / 1000.0;
     for st in stations {
+        let (station_base, station_sched) = (baseline, scheduled);
         report.stations += 1;
         report.cells += st.cells.len();
         let mut forecasters: Vec<TrafficForecaster> =
@@ -306,7 +345,12 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
             // Decide: coverage cell never sleeps; capacity cells shut while the coverage cell can take
             // their traffic; any cell deep-sleeps when its upper band is ~0 and wake-up fits the budget.
             let upper = |i: usize| fc[i].map(|(l, e)| (l + policy.band_k * e).min(1.0));
-            let mut modes = vec![CellMode::SymbolSleep; st.cells.len()];
+            let floor = if policy.baseline == CellMode::Active && !policy.symbol_sleep {
+                CellMode::Active
+            } else {
+                CellMode::SymbolSleep
+            };
+            let mut modes = vec![floor; st.cells.len()];
             let mut coverage_upper = upper(0);
             for (i, mode) in modes.iter_mut().enumerate().skip(1) {
                 let (Some(u), Some(cov)) = (upper(i), coverage_upper) else { continue };
@@ -326,7 +370,7 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
             let moved: f64 =
                 (1..st.cells.len()).filter(|&i| modes[i] == CellMode::CarrierShutdown).map(|i| actual[i]).sum();
             for (i, mode) in modes.iter().enumerate() {
-                baseline += cell_relative_power(&m, CellMode::Active, actual[i]);
+                baseline += cell_relative_power(&m, policy.baseline, actual[i]);
                 let load = if i == 0 { actual[0] + moved } else { actual[i] };
                 scheduled += cell_relative_power(&m, *mode, load);
                 *report.hours_by_mode.get_mut(mode.name()).unwrap() += 1;
@@ -346,9 +390,16 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
                 f.observe(hod, actual[i]);
             }
         }
+        report.by_station.push(StationSaving {
+            station: st.station.clone(),
+            hours: st.hours_of_day.len(),
+            baseline_kwh: (baseline - station_base) * unit_kwh,
+            saved_kwh: ((baseline - station_base) - (scheduled - station_sched)) * unit_kwh,
+            saved_tco2: 0.0,
+        });
     }
-    report.baseline_kwh = baseline * policy.power_unit_w / 1000.0;
-    report.scheduled_kwh = scheduled * policy.power_unit_w / 1000.0;
+    report.baseline_kwh = baseline * unit_kwh;
+    report.scheduled_kwh = scheduled * unit_kwh;
     report.saved_kwh = report.baseline_kwh - report.scheduled_kwh;
     report.saved_percent = if baseline > 0.0 { 100.0 * report.saved_kwh / report.baseline_kwh } else { 0.0 };
     report.forecast_mae = if n_err > 0 { abs_err / n_err as f64 } else { 0.0 };

@@ -8,6 +8,7 @@ pub mod solar;
 // The coefficient table contains published values close to π; they are data, not the constant.
 pub mod bs;
 pub mod controller;
+pub mod itu;
 pub mod sim;
 #[allow(clippy::approx_constant)]
 mod spa_terms;
