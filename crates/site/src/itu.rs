@@ -132,12 +132,14 @@ pub struct EsEffect {
 }
 
 /// Per single-cell station: its hours as (load, energy, es_modes).
-fn single_cell_hours(data: &ItuData) -> BTreeMap<&str, Vec<(f64, f64, [f64; 6])>> {
+type StationHours<'a> = BTreeMap<&'a str, Vec<(f64, f64, [f64; 6])>>;
+
+fn single_cell_hours(data: &ItuData) -> StationHours<'_> {
     let mut cells_per_station: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
     for c in &data.cells {
         cells_per_station.entry(&c.station).or_default().insert(&c.cell);
     }
-    let mut out: BTreeMap<&str, Vec<(f64, f64, [f64; 6])>> = BTreeMap::new();
+    let mut out = StationHours::new();
     for c in &data.cells {
         if c.cell != "Cell0" || cells_per_station[c.station.as_str()].len() != 1 {
             continue;
