@@ -2,6 +2,7 @@
 //! parses arguments, reads files through `ingest`, computes with `accounting`, and prints.
 
 mod format;
+mod site_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,11 @@ enum Command {
     Factors {
         #[command(subcommand)]
         command: FactorsCommand,
+    },
+    /// Off-grid site energy systems (PV + fuel cell + battery) and base-station energy saving.
+    Site {
+        #[command(subcommand)]
+        command: site_cmd::SiteCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -109,6 +115,8 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Time a one-year simulation of many off-grid sites.
+    Site(site_cmd::BenchSiteArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -251,6 +259,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Factors { command } => factors_cmd(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
+        Command::Site { command } => site_cmd::run(command),
+        Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
     }
 }
 

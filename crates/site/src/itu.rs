@@ -35,6 +35,42 @@ fn parse_hour(s: &str) -> Option<u32> {
     (days >= 0 && h < 24).then(|| days as u32 * 24 + h)
 }
 
+/// Reads per-cell hourly load in the CLdata layout: `Time,BS,CellName,load[,ESMode1..ESMode6]`, time as
+/// `M/D/YYYY H:MM` in January 2023 or later; ESMode columns are optional (0 when absent). Every bad row
+/// is reported.
+pub fn parse_cells(file: &str, text: &str, errors: &mut Vec<String>) -> Vec<CellHour> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    if header.get(..4) != Some(&["Time", "BS", "CellName", "load"][..]) {
+        errors.push(format!("{file}:1: header must start with Time,BS,CellName,load (found {header:?})"));
+        return out;
+    }
+    let es_cols = header.len().saturating_sub(4).min(6);
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let parsed = (|| {
+            let hour = parse_hour(f.first()?)?;
+            let load: f64 = f.get(3)?.trim().parse().ok()?;
+            if !(0.0..=1.0).contains(&load) {
+                return None;
+            }
+            let mut es = [0.0; 6];
+            for (k, v) in es.iter_mut().enumerate().take(es_cols) {
+                *v = f.get(4 + k)?.trim().parse().ok()?;
+            }
+            Some(CellHour { hour, station: f.get(1)?.to_string(), cell: f.get(2)?.to_string(), load, es_modes: es })
+        })();
+        match parsed {
+            Some(c) => out.push(c),
+            None => {
+                errors.push(format!("{file}:{}: cannot read row '{line}' (time M/D/YYYY H:MM, load in [0, 1])", i + 2))
+            }
+        }
+    }
+    out
+}
+
 /// Reads CLdata.csv and ECdata.csv from the dataset folder; every bad row is reported.
 pub fn load(dir: &Path) -> Result<ItuData, Vec<String>> {
     let mut errors = Vec::new();
@@ -47,21 +83,8 @@ pub fn load(dir: &Path) -> Result<ItuData, Vec<String>> {
         }
     };
     let cl = read("CLdata.csv", &mut errors);
-    for (i, line) in cl.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let parsed = (|| {
-            let hour = parse_hour(f.first()?)?;
-            let load: f64 = f.get(3)?.parse().ok()?;
-            let mut es = [0.0; 6];
-            for (k, v) in es.iter_mut().enumerate() {
-                *v = f.get(4 + k)?.parse().ok()?;
-            }
-            Some(CellHour { hour, station: f.get(1)?.to_string(), cell: f.get(2)?.to_string(), load, es_modes: es })
-        })();
-        match parsed {
-            Some(c) => data.cells.push(c),
-            None => errors.push(format!("CLdata.csv:{}: cannot read row '{line}'", i + 1)),
-        }
+    if !cl.is_empty() {
+        data.cells = parse_cells("CLdata.csv", &cl, &mut errors);
     }
     let ec = read("ECdata.csv", &mut errors);
     for (i, line) in ec.lines().enumerate().skip(1) {

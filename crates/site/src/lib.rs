@@ -6,6 +6,7 @@
 pub mod pv;
 pub mod solar;
 // The coefficient table contains published values close to π; they are data, not the constant.
+pub mod bench;
 pub mod bs;
 pub mod controller;
 pub mod itu;

@@ -336,6 +336,17 @@ pub fn run(
     load_w: &[f64],
     dt_s: f64,
     refill_below_l: f64,
+    each: impl FnMut(usize, &StepOutputs, SupplyMode, FuelCellState),
+) -> RunTotals {
+    run_iter(controller, pv_w.iter().copied().zip(load_w.iter().copied()), dt_s, refill_below_l, each)
+}
+
+/// [`run`] over (PV W, load W) pairs from an iterator, so callers need not store per-step series.
+pub fn run_iter(
+    controller: &mut Controller,
+    inputs: impl Iterator<Item = (f64, f64)>,
+    dt_s: f64,
+    refill_below_l: f64,
     mut each: impl FnMut(usize, &StepOutputs, SupplyMode, FuelCellState),
 ) -> RunTotals {
     let mut t = RunTotals { soc_min: controller.soc(), soc_max: controller.soc(), ..Default::default() };
@@ -344,7 +355,7 @@ pub fn run(
     let hours = dt_s / 3600.0;
     let kwh = hours / 1000.0;
     let e = &mut t.energy_kwh;
-    for (i, (&pv, &load)) in pv_w.iter().zip(load_w).enumerate() {
+    for (i, (pv, load)) in inputs.enumerate() {
         let refuel_l = if controller.state.fuel_l < refill_below_l && controller.fuel_cell.tank_l > 0.0 {
             t.refills += 1;
             let add = controller.fuel_cell.tank_l - controller.state.fuel_l;
@@ -396,16 +407,21 @@ pub fn pv_bus_w(pv: &PvArray, weather: &Weather) -> Vec<f64> {
     pv.run(weather).iter().map(|s| s.pdc * pv.mppt_efficiency).collect()
 }
 
-/// Load per weather step from the 24-hour local profile, W.
-pub fn load_series_w(hourly: &[f64; 24], weather: &Weather) -> Vec<f64> {
+/// Local hour of day (0..23) of the middle of each weather step.
+pub fn load_series_hours(weather: &Weather) -> Vec<u8> {
     weather
         .records
         .iter()
         .map(|r| {
             let local_mid = r.unix_end - weather.interval_s as f64 / 2.0 + weather.tz_hours * 3600.0;
-            hourly[((local_mid / 3600.0).floor() as i64).rem_euclid(24) as usize]
+            ((local_mid / 3600.0).floor() as i64).rem_euclid(24) as u8
         })
         .collect()
+}
+
+/// Load per weather step from the 24-hour local profile, W.
+pub fn load_series_w(hourly: &[f64; 24], weather: &Weather) -> Vec<f64> {
+    load_series_hours(weather).into_iter().map(|h| hourly[h as usize]).collect()
 }
 
 /// One line of a computation with the factor that entered it.
