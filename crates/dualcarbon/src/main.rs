@@ -107,8 +107,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// Write the resolved coefficients (per carrier, province, combustion kind and unit) and the
-    /// province-name table as CSV, so a peer engine can compute the same totals from the same files.
+    /// Write the resolved coefficients (per carrier, province, combustion kind and unit), the
+    /// province-name table and each org's boundary share as CSV, so a peer engine can compute the
+    /// same totals from the same files.
     ExportCoefficients {
         #[command(flatten)]
         calc: CalcArgs,
@@ -792,7 +793,23 @@ fn export_coefficients(calc: CalcArgs, out: PathBuf) -> Result<ExitCode> {
         }
     }
     std::fs::write(out.join("provinces.csv"), names)?;
-    println!("wrote {} and {}", out.join("coefficients.csv").display(), out.join("provinces.csv").display());
+    // The organisational boundary, per org node, as the engine applies it to a facility's share.
+    let mut boundary = String::from("org_code,boundary_share\n");
+    for (id, org) in ds.orgs.orgs.iter().enumerate() {
+        let id = id as model::OrgId;
+        let share = match o.boundary {
+            Boundary::OperationalControl => f64::from(u8::from(ds.orgs.under_operational_control(id))),
+            Boundary::EquityShare => ds.orgs.equity_factor(id),
+        };
+        boundary.push_str(&format!("{},{share:e}\n", csv_field(&org.code)));
+    }
+    std::fs::write(out.join("org_boundary.csv"), boundary)?;
+    println!(
+        "wrote {}, {} and {}",
+        out.join("coefficients.csv").display(),
+        out.join("provinces.csv").display(),
+        out.join("org_boundary.csv").display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

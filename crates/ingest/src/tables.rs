@@ -40,7 +40,10 @@ impl Columns {
     }
 }
 
-pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(Vec<String>, Vec<(u64, Vec<String>)>)> {
+/// A CSV file read whole: the header and every data row with its line number.
+pub(crate) type Rows = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<Rows> {
     let file = path.display().to_string();
     let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
         Ok(r) => r,
@@ -95,7 +98,7 @@ pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(V
     }
 }
 
-fn field<'a>(row: &'a [String], i: usize) -> &'a str {
+fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", |s| s.trim())
 }
 
@@ -227,7 +230,10 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
     };
     let (share_col, shared_col) = (cols.get("allocation_share"), cols.get("shared_with"));
     let mut out = Vec::with_capacity(rows.len());
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
+    let mut seen: rustc_hash::FxHashMap<String, u64> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+    // A few dozen spellings serve millions of facilities: parse each once.
+    let mut province_cache: rustc_hash::FxHashMap<String, Option<model::ProvinceId>> = Default::default();
     let mut bad = 0;
     for (line, row) in &rows {
         let err = |column: &str, value: &str, reason: String| RowError {
@@ -256,7 +262,10 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
             report.push(err("org_code", org_text, "unknown org: not an org_code in orgs.csv".into()));
         }
         let prov_text = field(row, req[4]);
-        let province = parse_province(prov_text);
+        let province = match province_cache.get(prov_text) {
+            Some(&p) => p,
+            None => *province_cache.entry(prov_text.to_string()).or_insert_with(|| parse_province(prov_text)),
+        };
         if province.is_none() {
             report.push(err(
                 "province",
