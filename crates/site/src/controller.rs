@@ -61,6 +61,14 @@ pub struct FuelCellSpec {
     pub startup_methanol_l: f64,
     /// Tank capacity, L.
     pub tank_l: f64,
+    /// Methanol mass per litre of fuel, kg/L: pure methanol 0.791; premix of 61.5 % methanol by weight
+    /// (MBR's H2Go, ≈ 0.87 kg/L) 0.535. Used for the fuel's CO2 (44.01/32.04 kg CO2 per kg methanol).
+    #[serde(default = "pure_methanol")]
+    pub methanol_kg_per_l: f64,
+}
+
+fn pure_methanol() -> f64 {
+    0.791
 }
 
 /// What the platform may set remotely (远程调试). All SoC values are fractions of nominal energy.

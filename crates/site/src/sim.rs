@@ -367,8 +367,14 @@ pub fn run_iter(
         let out = controller.step(StepInputs { pv_available_w: pv, load_w: load, refuel_l }, dt_s);
         let mode = out.mode(controller.state.fuel_cell);
         // A step that ends the warm-up reports Running already; count its share of warm-up as starting.
-        let mode = if out.fc_started && out.fc_output_w == 0.0 { SupplyMode::FuelCellStarting } else { mode };
-        t.mode_hours[mode as usize] += hours;
+        if out.fc_started && mode != SupplyMode::Unserved {
+            // The step of a start: its warm-up part counts as starting, the rest as what followed.
+            let warm = controller.fuel_cell.startup_s.min(dt_s) / 3600.0;
+            t.mode_hours[SupplyMode::FuelCellStarting as usize] += warm;
+            t.mode_hours[mode as usize] += hours - warm;
+        } else {
+            t.mode_hours[mode as usize] += hours;
+        }
         e.load += out.load_w * kwh;
         e.unserved += out.unserved_w * kwh;
         e.pv_available += out.pv_available_w * kwh;
@@ -447,8 +453,6 @@ pub struct Emissions {
     pub factors: Vec<FactorUse>,
 }
 
-/// Methanol density at 20 °C, kg/L (standard property, reference §4.4: 0.791).
-pub const METHANOL_DENSITY_KG_PER_L: f64 = 0.791;
 /// CO2 per kg of methanol burnt or reformed completely: M(CO2)/M(CH3OH) = 44.01/32.04.
 pub const METHANOL_CO2_PER_KG: f64 = 44.01 / 32.04;
 
@@ -480,6 +484,7 @@ pub fn emissions(
     dt_s: f64,
     peak_load_w: f64,
     methanol_l: f64,
+    methanol_kg_per_l: f64,
 ) -> Result<Emissions, Vec<String>> {
     let mut errors = Vec::new();
     let grid = factor(lib, &cmp.grid_factor, &["kgCO2/kWh", "tCO2/MWh"], &mut errors);
@@ -504,8 +509,7 @@ pub fn emissions(
     let diesel_kg = diesel_l * density.value;
     let diesel_co2_kg = diesel_kg * ncv.value * cc.value / 1000.0 * of.value * 44.0 / 12.0;
     let grid_co2_kg = served_kwh * grid.value;
-    let methanol_co2_kg =
-        if cmp.methanol_fossil { methanol_l * METHANOL_DENSITY_KG_PER_L * METHANOL_CO2_PER_KG } else { 0.0 };
+    let methanol_co2_kg = if cmp.methanol_fossil { methanol_l * methanol_kg_per_l * METHANOL_CO2_PER_KG } else { 0.0 };
     Ok(Emissions {
         methanol_co2_kg,
         diesel_baseline_fuel_l: diesel_l,
@@ -568,7 +572,8 @@ pub fn simulate(
         hourly(i, out, mode, fc);
     });
     let peak = profile.iter().cloned().fold(0.0, f64::max);
-    let emissions = emissions(&site.comparison, lib, &served, dt, peak, totals.methanol_l)?;
+    let emissions =
+        emissions(&site.comparison, lib, &served, dt, peak, totals.methanol_l, site.fuel_cell.methanol_kg_per_l)?;
     let e = totals.energy_kwh;
     let bus_residual = e.pv_available + e.fc_output + e.battery_discharge
         - (e.served + e.battery_charge + e.pv_curtailed + e.fc_dumped);

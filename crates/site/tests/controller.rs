@@ -15,6 +15,7 @@ fn fuel_cell() -> FuelCellSpec {
         startup_s: 2_700.0,
         startup_methanol_l: 0.3,
         tank_l: 100.0,
+        methanol_kg_per_l: 0.791,
     }
 }
 

@@ -78,6 +78,9 @@ fn sized_site_serves_every_hour_and_energy_closes() {
     assert!(report.worst_step_imbalance_w < 1e-6);
     let hours: f64 = report.hours_by_state.values().sum();
     assert!((hours - 8760.0).abs() < 1e-6);
+    // Each start spends its 45-minute warm-up in the starting state.
+    let starting = report.hours_by_state["fuel_cell_starting"];
+    assert!((starting - report.fuel_cell_starts as f64 * 0.75).abs() < 1e-9, "{starting}");
     // The typhoon drains the battery: the fuel cell starts and carries the site.
     assert!(report.fuel_cell_starts >= 1);
     assert!(fc_hours_in_typhoon > 24, "{fc_hours_in_typhoon}");
@@ -129,6 +132,8 @@ fn emissions_name_their_factors_and_add_up() {
     assert!((per_l - 0.84 * 42.652 * 20.2 / 1000.0 * 0.98 * 44.0 / 12.0).abs() < 1e-9, "{per_l}");
     assert!(em.avoided_vs_diesel_kg > 0.0 && em.avoided_vs_grid_kg > 0.0);
     assert!((em.avoided_vs_grid_kg - (em.grid_baseline_co2_kg - em.methanol_co2_kg)).abs() < 1e-9);
+    // Premix fuel: 0.535 kg methanol per litre, 44.01/32.04 kg CO2 per kg methanol.
+    assert!((em.methanol_co2_kg - report.methanol_l * 0.535 * 44.01 / 32.04).abs() < 1e-9);
     // An unknown factor id is an error that names it.
     let mut bad = site.clone();
     bad.comparison.grid_factor = "elec.nowhere".into();
