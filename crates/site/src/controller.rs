@@ -295,6 +295,26 @@ impl StepOutputs {
     }
 }
 
+/// Per-step constants derived from a controller's specs, set points and step length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepConstants {
+    pub dt_s: f64,
+    pub hours: f64,
+    pub eta: f64,
+    pub inv_eta: f64,
+    pub inv_capacity: f64,
+    pub e_min: f64,
+    pub e_max: f64,
+    /// Bus power that fills one Wh of room in the step.
+    pub charge_w_per_wh: f64,
+    /// Bus power one stored Wh gives over the step.
+    pub discharge_w_per_wh: f64,
+    /// Fuel-cell power one litre sustains over the step.
+    pub fuel_w_per_l: f64,
+    /// Litres one watt burns over the step.
+    pub fuel_l_per_w: f64,
+}
+
 /// A record of a set-point change from the platform (who, when, why, before and after).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetpointChange {
@@ -313,9 +333,6 @@ pub struct Controller {
     pub setpoints: Setpoints,
     pub state: ControllerState,
 }
-
-/// Float slack for energy comparisons, Wh.
-const EPS_WH: f64 = 1e-9;
 
 impl Controller {
     /// A controller with the battery at `initial_soc` and a full tank; the set points must be valid.
@@ -379,16 +396,51 @@ impl Controller {
         Ok(change)
     }
 
+    /// The constants of a step of `dt_s` seconds (efficiencies, energy window, per-step scalings),
+    /// so a long run computes them once.
+    pub fn constants(&self, dt_s: f64) -> StepConstants {
+        let bat = &self.battery;
+        let eta = bat.one_way_efficiency();
+        let hours = dt_s / 3600.0;
+        let fc = &self.fuel_cell;
+        StepConstants {
+            dt_s,
+            hours,
+            eta,
+            inv_eta: 1.0 / eta,
+            inv_capacity: 1.0 / bat.capacity_wh,
+            e_min: self.setpoints.soc_min * bat.capacity_wh,
+            e_max: self.setpoints.soc_max * bat.capacity_wh,
+            charge_w_per_wh: if hours > 0.0 { 1.0 / (eta * hours) } else { 0.0 },
+            discharge_w_per_wh: if hours > 0.0 { eta / hours } else { 0.0 },
+            fuel_w_per_l: if fc.methanol_l_per_kwh > 0.0 && hours > 0.0 {
+                1000.0 / (fc.methanol_l_per_kwh * hours)
+            } else {
+                f64::INFINITY
+            },
+            fuel_l_per_w: hours / 1000.0 * fc.methanol_l_per_kwh,
+        }
+    }
+
     /// One control step of `dt_s` seconds: decide the fuel cell's state from the state at the start of
     /// the step, then dispatch PV → load, fuel cell → load, battery → load, surplus → battery.
     pub fn step(&mut self, input: StepInputs, dt_s: f64) -> StepOutputs {
+        let k = self.constants(dt_s);
+        self.step_with(input, &k)
+    }
+
+    /// [`Controller::step`] with constants from [`Controller::constants`] for the same specs, set points
+    /// and step length.
+    // Inlined into run loops so the step's outputs stay in registers.
+    #[inline(always)]
+    pub fn step_with(&mut self, input: StepInputs, k: &StepConstants) -> StepOutputs {
+        let dt_s = k.dt_s;
         let sp = &self.setpoints;
         let bat = &self.battery;
         let fc = &self.fuel_cell;
         let st = &mut self.state;
-        let hours = dt_s / 3600.0;
         st.fuel_l = (st.fuel_l + input.refuel_l.max(0.0)).min(fc.tank_l);
-        let soc = st.battery_wh / bat.capacity_wh;
+        let soc = st.battery_wh * k.inv_capacity;
 
         // Battery-low alarm with hysteresis.
         if soc <= sp.soc_alarm {
@@ -446,13 +498,9 @@ impl Controller {
         };
 
         // Battery limits for this step, at the bus.
-        let eta = bat.one_way_efficiency();
-        let e_min = sp.soc_min * bat.capacity_wh;
-        let e_max = sp.soc_max * bat.capacity_wh;
-        let charge_room_w =
-            if hours > 0.0 { ((e_max - st.battery_wh).max(0.0) / (eta * hours)).min(bat.max_charge_w) } else { 0.0 };
-        let discharge_room_w =
-            if hours > 0.0 { ((st.battery_wh - e_min).max(0.0) * eta / hours).min(bat.max_discharge_w) } else { 0.0 };
+        let (e_min, e_max) = (k.e_min, k.e_max);
+        let charge_room_w = ((e_max - st.battery_wh).max(0.0) * k.charge_w_per_wh).min(bat.max_charge_w);
+        let discharge_room_w = ((st.battery_wh - e_min).max(0.0) * k.discharge_w_per_wh).min(bat.max_discharge_w);
 
         // PV first.
         let pv = input.pv_available_w.max(0.0);
@@ -467,11 +515,7 @@ impl Controller {
         // Fuel cell: cycle charging — it covers the deficit and charges the battery as fast as the
         // battery takes it, within its rating and its fuel.
         if fc_share > 0.0 {
-            let fuel_limit_w = if fc.methanol_l_per_kwh > 0.0 && hours > 0.0 {
-                st.fuel_l / fc.methanol_l_per_kwh * 1000.0 / hours
-            } else {
-                f64::INFINITY
-            };
+            let fuel_limit_w = st.fuel_l * k.fuel_w_per_l;
             let cap = (fc.rated_w * fc_share).min(fuel_limit_w);
             let floor = (fc.min_w * fc_share).min(cap);
             let output = (deficit + charge_room_left).clamp(floor, cap);
@@ -480,7 +524,7 @@ impl Controller {
             deficit -= out.fc_to_load_w;
             out.fc_to_battery_w = (output - out.fc_to_load_w).min(charge_room_left);
             out.fc_dumped_w = output - out.fc_to_load_w - out.fc_to_battery_w;
-            let fuel = output * hours / 1000.0 * fc.methanol_l_per_kwh;
+            let fuel = output * k.fuel_l_per_w;
             let fuel = fuel.min(st.fuel_l);
             st.fuel_l -= fuel;
             out.methanol_l += fuel;
@@ -492,14 +536,9 @@ impl Controller {
         if out.unserved_w < 1e-9 {
             out.unserved_w = 0.0;
         }
-        st.battery_wh += (out.battery_charge_w() * eta - out.battery_discharge_w / eta) * hours;
-        // Snap float dust only; the limits above keep the energy in the window.
-        if (st.battery_wh - e_min).abs() < EPS_WH {
-            st.battery_wh = e_min;
-        }
-        if (st.battery_wh - e_max).abs() < EPS_WH {
-            st.battery_wh = e_max;
-        }
+        st.battery_wh += (out.battery_charge_w() * k.eta - out.battery_discharge_w * k.inv_eta) * k.hours;
+        // The limits above keep the energy in the window; the clamp only removes float dust.
+        st.battery_wh = st.battery_wh.max(e_min).min(e_max);
 
         // Timers advance at the end of the step.
         if st.fuel_cell == FuelCellState::Starting && st.fc_state_s + dt_s >= fc.startup_s {
@@ -511,7 +550,7 @@ impl Controller {
         if st.alarm {
             st.alarm_s += dt_s;
         }
-        out.soc_after = st.battery_wh / bat.capacity_wh;
+        out.soc_after = st.battery_wh * k.inv_capacity;
         out
     }
 

@@ -4,7 +4,8 @@
 
 use crate::bs::EarthType;
 use crate::controller::{
-    BatterySpec, Controller, FuelCellSpec, FuelCellState, SetpointError, Setpoints, StepInputs, StepOutputs, SupplyMode,
+    BatterySpec, Controller, FuelCellSpec, FuelCellState, SetpointError, Setpoints, StepConstants, StepInputs,
+    StepOutputs, SupplyMode,
 };
 use crate::pv::PvArray;
 use crate::weather::{Place, Weather};
@@ -349,14 +350,50 @@ pub fn run_iter(
     refill_below_l: f64,
     mut each: impl FnMut(usize, &StepOutputs, SupplyMode, FuelCellState),
 ) -> RunTotals {
-    let mut t = RunTotals { soc_min: controller.soc(), soc_max: controller.soc(), ..Default::default() };
-    let eta = controller.battery.one_way_efficiency();
-    let start_wh = controller.state.battery_wh;
-    let hours = dt_s / 3600.0;
-    let kwh = hours / 1000.0;
-    let e = &mut t.energy_kwh;
+    let mut runner = Runner::new(controller, dt_s, refill_below_l);
     for (i, (pv, load)) in inputs.enumerate() {
-        let refuel_l = if controller.state.fuel_l < refill_below_l && controller.fuel_cell.tank_l > 0.0 {
+        let (out, mode) = runner.step(controller, pv, load);
+        each(i, &out, mode, controller.state.fuel_cell);
+    }
+    runner.finish(controller)
+}
+
+/// Runs a controller step by step and keeps the run's totals (refills by the simulation policy).
+/// Several runners can be advanced in lockstep, which lets the processor overlap independent sites.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    k: StepConstants,
+    refill_below_l: f64,
+    warm_hours: f64,
+    start_wh: f64,
+    /// Powers summed in W over steps, scaled to kWh once at the end (the step length is fixed).
+    sum: EnergyTotals,
+    /// Steps in each supply mode, and of those the steps in which the fuel cell started.
+    mode_steps: [u32; 5],
+    start_steps: [u32; 5],
+    unserved_steps: u32,
+    totals: RunTotals,
+}
+
+impl Runner {
+    pub fn new(controller: &Controller, dt_s: f64, refill_below_l: f64) -> Runner {
+        Runner {
+            k: controller.constants(dt_s),
+            refill_below_l,
+            warm_hours: controller.fuel_cell.startup_s.min(dt_s) / 3600.0,
+            start_wh: controller.state.battery_wh,
+            sum: EnergyTotals::default(),
+            mode_steps: [0; 5],
+            start_steps: [0; 5],
+            unserved_steps: 0,
+            totals: RunTotals { soc_min: controller.soc(), soc_max: controller.soc(), ..Default::default() },
+        }
+    }
+
+    #[inline]
+    pub fn step(&mut self, controller: &mut Controller, pv: f64, load: f64) -> (StepOutputs, SupplyMode) {
+        let t = &mut self.totals;
+        let refuel_l = if controller.state.fuel_l < self.refill_below_l && controller.fuel_cell.tank_l > 0.0 {
             t.refills += 1;
             let add = controller.fuel_cell.tank_l - controller.state.fuel_l;
             t.refilled_l += add;
@@ -364,48 +401,66 @@ pub fn run_iter(
         } else {
             0.0
         };
-        let out = controller.step(StepInputs { pv_available_w: pv, load_w: load, refuel_l }, dt_s);
+        let out = controller.step_with(StepInputs { pv_available_w: pv, load_w: load, refuel_l }, &self.k);
         let mode = out.mode(controller.state.fuel_cell);
-        // A step that ends the warm-up reports Running already; count its share of warm-up as starting.
-        if out.fc_started && mode != SupplyMode::Unserved {
-            // The step of a start: its warm-up part counts as starting, the rest as what followed.
-            let warm = controller.fuel_cell.startup_s.min(dt_s) / 3600.0;
-            t.mode_hours[SupplyMode::FuelCellStarting as usize] += warm;
-            t.mode_hours[mode as usize] += hours - warm;
-        } else {
-            t.mode_hours[mode as usize] += hours;
-        }
-        e.load += out.load_w * kwh;
-        e.unserved += out.unserved_w * kwh;
-        e.pv_available += out.pv_available_w * kwh;
-        e.pv_to_load += out.pv_to_load_w * kwh;
-        e.pv_to_battery += out.pv_to_battery_w * kwh;
-        e.pv_curtailed += out.pv_curtailed_w * kwh;
-        e.fc_output += out.fc_output_w * kwh;
-        e.fc_to_load += out.fc_to_load_w * kwh;
-        e.fc_to_battery += out.fc_to_battery_w * kwh;
-        e.fc_dumped += out.fc_dumped_w * kwh;
+        self.mode_steps[mode as usize] += 1;
+        self.start_steps[mode as usize] += out.fc_started as u32;
+        self.unserved_steps += (out.unserved_w > 0.0) as u32;
+        // Totals that are sums of others (PV available, fuel-cell output, charge) are derived at the end.
+        let sum = &mut self.sum;
+        sum.load += out.load_w;
+        sum.unserved += out.unserved_w;
+        sum.pv_to_load += out.pv_to_load_w;
+        sum.pv_to_battery += out.pv_to_battery_w;
+        sum.pv_curtailed += out.pv_curtailed_w;
+        sum.fc_to_load += out.fc_to_load_w;
+        sum.fc_to_battery += out.fc_to_battery_w;
+        sum.fc_dumped += out.fc_dumped_w;
+        sum.battery_discharge += out.battery_discharge_w;
         let charge = out.pv_to_battery_w + out.fc_to_battery_w;
-        e.battery_charge += charge * kwh;
-        e.battery_discharge += out.battery_discharge_w * kwh;
-        e.battery_losses += (charge * (1.0 - eta) + out.battery_discharge_w * (1.0 / eta - 1.0)) * kwh;
         t.methanol_l += out.methanol_l;
-        if out.fc_started {
-            t.fc_starts += 1;
-        }
-        if out.unserved_w > 0.0 {
-            t.unserved_hours += hours;
-        }
         t.soc_min = t.soc_min.min(out.soc_after);
         t.soc_max = t.soc_max.max(out.soc_after);
         let imbalance = (out.pv_available_w + out.fc_output_w + out.battery_discharge_w)
             - (out.load_w - out.unserved_w + charge + out.pv_curtailed_w + out.fc_dumped_w);
         t.worst_step_imbalance_w = t.worst_step_imbalance_w.max(imbalance.abs());
-        each(i, &out, mode, controller.state.fuel_cell);
+        (out, mode)
     }
-    e.served = e.load - e.unserved;
-    e.battery_delta = (controller.state.battery_wh - start_wh) / 1000.0;
-    t
+
+    pub fn finish(self, controller: &Controller) -> RunTotals {
+        let (sum, eta, hours) = (self.sum, self.k.eta, self.k.hours);
+        let kwh = hours / 1000.0;
+        let mut t = self.totals;
+        for m in SupplyMode::ALL {
+            let i = m as usize;
+            // A start's warm-up counts as starting (unless load went unserved in that step), the rest of
+            // the step as what followed.
+            let warm = if m == SupplyMode::Unserved { 0.0 } else { self.start_steps[i] as f64 * self.warm_hours };
+            t.mode_hours[i] += self.mode_steps[i] as f64 * hours - warm;
+            t.mode_hours[SupplyMode::FuelCellStarting as usize] += warm;
+            t.fc_starts += self.start_steps[i] as u64;
+        }
+        t.unserved_hours = self.unserved_steps as f64 * hours;
+        let charge = sum.pv_to_battery + sum.fc_to_battery;
+        t.energy_kwh = EnergyTotals {
+            load: sum.load * kwh,
+            served: (sum.load - sum.unserved) * kwh,
+            unserved: sum.unserved * kwh,
+            pv_available: (sum.pv_to_load + sum.pv_to_battery + sum.pv_curtailed) * kwh,
+            pv_to_load: sum.pv_to_load * kwh,
+            pv_to_battery: sum.pv_to_battery * kwh,
+            pv_curtailed: sum.pv_curtailed * kwh,
+            fc_output: (sum.fc_to_load + sum.fc_to_battery + sum.fc_dumped) * kwh,
+            fc_to_load: sum.fc_to_load * kwh,
+            fc_to_battery: sum.fc_to_battery * kwh,
+            fc_dumped: sum.fc_dumped * kwh,
+            battery_charge: charge * kwh,
+            battery_discharge: sum.battery_discharge * kwh,
+            battery_losses: (charge * (1.0 - eta) + sum.battery_discharge * (1.0 / eta - 1.0)) * kwh,
+            battery_delta: (controller.state.battery_wh - self.start_wh) / 1000.0,
+        };
+        t
+    }
 }
 
 /// PV power on the DC bus per weather step, W.
