@@ -325,12 +325,17 @@ fn size(a: SizeArgs) -> Result<ExitCode> {
                 thousands(c.battery_wh as f64, 0),
                 thousands(c.fuel_cell_w as f64, 0),
                 thousands(c.capex_cny as f64, 0),
+                thousands(c.cost_fen as f64 / 100.0, 2),
                 thousands(c.methanol_l, 1),
                 c.fuel_cell_starts.to_string(),
             ]
         })
         .collect();
-    println!("{}", table(&["PV W", "battery Wh", "fuel cell W", "capex CNY", "methanol L", "FC starts"], &rows));
+    let cost = format!("capex + {} y fuel CNY", sizing.years);
+    println!(
+        "{}",
+        table(&["PV W", "battery Wh", "fuel cell W", "capex CNY", &cost, "methanol L/y", "FC starts/y"], &rows)
+    );
     match r.best {
         Some(b) => {
             println!(

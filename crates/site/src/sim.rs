@@ -184,6 +184,12 @@ pub struct SizingConfig {
     pub pv_cny_per_kw: i64,
     pub battery_cny_per_kwh: i64,
     pub fuel_cell_cny_per_kw: i64,
+    /// Fuel price in fen (0.01 CNY) per litre and the years of fuel to count with the capital cost;
+    /// both 0 (the default) rank by capital cost alone.
+    #[serde(default)]
+    pub fuel_fen_per_l: i64,
+    #[serde(default)]
+    pub years: u32,
 }
 
 /// A problem with a site file.
@@ -670,6 +676,8 @@ pub struct SizingCandidate {
     pub battery_wh: u64,
     pub fuel_cell_w: u64,
     pub capex_cny: i64,
+    /// Capital cost plus `years` of fuel, in fen (0.01 CNY): what candidates are ranked by.
+    pub cost_fen: i64,
     pub unserved_kwh: f64,
     pub methanol_l: f64,
     pub fuel_cell_starts: u64,
@@ -679,7 +687,8 @@ pub struct SizingCandidate {
 pub struct SizingReport {
     pub evaluated: usize,
     pub feasible: usize,
-    /// The cheapest combination with zero unserved load (ties: less methanol), if any.
+    /// The cheapest combination (capital plus fuel over `years`) with zero unserved load (ties: less
+    /// methanol), if any.
     pub best: Option<SizingCandidate>,
     /// The cheapest feasible combinations, best first (up to 10).
     pub cheapest_feasible: Vec<SizingCandidate>,
@@ -735,11 +744,15 @@ pub fn size(site: &SiteConfig, sizing: &SizingConfig, weather: &Weather) -> Resu
                     .controller()
                     .map_err(|e| e.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>())?;
                 let t = run(&mut c, &pv, &load, dt, s.refill_below_l(), |_, _, _, _| {});
+                let capex = capex_cny(sizing, pv_w, battery_wh, fuel_cell_w);
+                // Litres are physical (f64); the fuel bill is rounded once to a whole fen.
+                let fuel_fen = (t.methanol_l * sizing.fuel_fen_per_l as f64).round() as i64 * sizing.years as i64;
                 all.push(SizingCandidate {
                     pv_w,
                     battery_wh,
                     fuel_cell_w,
-                    capex_cny: capex_cny(sizing, pv_w, battery_wh, fuel_cell_w),
+                    capex_cny: capex,
+                    cost_fen: capex * 100 + fuel_fen,
                     unserved_kwh: t.energy_kwh.unserved,
                     methanol_l: t.methanol_l,
                     fuel_cell_starts: t.fc_starts,
@@ -749,7 +762,7 @@ pub fn size(site: &SiteConfig, sizing: &SizingConfig, weather: &Weather) -> Resu
     }
     let evaluated = all.len();
     let mut feasible: Vec<SizingCandidate> = all.into_iter().filter(|c| c.unserved_kwh == 0.0).collect();
-    feasible.sort_by(|a, b| a.capex_cny.cmp(&b.capex_cny).then(a.methanol_l.total_cmp(&b.methanol_l)));
+    feasible.sort_by(|a, b| a.cost_fen.cmp(&b.cost_fen).then(a.methanol_l.total_cmp(&b.methanol_l)));
     Ok(SizingReport {
         evaluated,
         feasible: feasible.len(),

@@ -148,13 +148,15 @@ fn sizing_finds_the_cheapest_zero_unserved_combination() {
     let r = sim::size(&site, &sizing, &weather).unwrap();
     assert_eq!(r.evaluated, sizing.pv_w.len() * sizing.battery_wh.len() * sizing.fuel_cell_w.len());
     let best = r.best.clone().expect("a feasible size");
-    // Nothing cheaper in the grid serves every hour: re-simulate each cheaper candidate independently.
+    // Nothing cheaper (capital + 10 years of fuel) serves every hour: re-simulate every candidate.
     for &pv in &sizing.pv_w {
         for &bat in &sizing.battery_wh {
             for &fc in &sizing.fuel_cell_w {
-                if sim::capex_cny(&sizing, pv, bat, fc) < best.capex_cny {
-                    let s = sim::resized(&site, pv, bat, fc);
-                    let rep = sim::simulate(&s, &weather, &factors::Library::shipped(), |_, _, _, _| {}).unwrap();
+                let s = sim::resized(&site, pv, bat, fc);
+                let rep = sim::simulate(&s, &weather, &factors::Library::shipped(), |_, _, _, _| {}).unwrap();
+                let fuel_fen = (rep.methanol_l * sizing.fuel_fen_per_l as f64).round() as i64 * sizing.years as i64;
+                let cost = sim::capex_cny(&sizing, pv, bat, fc) * 100 + fuel_fen;
+                if cost < best.cost_fen {
                     assert!(rep.energy_kwh.unserved > 0.0, "cheaper {pv}/{bat}/{fc} also serves everything");
                 }
             }
