@@ -270,9 +270,11 @@ fn threads(d: &DataArgs) -> usize {
 }
 
 /// Loads and validates the data directory; on failure prints every error and returns exit code 1.
-fn load(d: &DataArgs) -> std::result::Result<(model::Dataset, ingest::LoadStats), ExitCode> {
+/// The dataset lives until the process exits: freeing tens of millions of records one by one at
+/// the end of a command cost more than the OS reclaiming the memory at once.
+fn load(d: &DataArgs) -> std::result::Result<(&'static model::Dataset, ingest::LoadStats), ExitCode> {
     match ingest::load_dir(&d.data, d.year, threads(d)) {
-        Ok(x) => Ok(x),
+        Ok((ds, stats)) => Ok((Box::leak(Box::new(ds)), stats)),
         Err(report) => {
             eprintln!("{report}");
             if let Some(path) = &d.errors_out {
@@ -348,7 +350,7 @@ fn inventory(args: InventoryArgs) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -365,7 +367,7 @@ fn inventory(args: InventoryArgs) -> Result<ExitCode> {
         By::Month => GroupBy::Month,
         By::Org => GroupBy::Org,
     });
-    let report = inv.report(&ds, &lib, org, by);
+    let report = inv.report(ds, &lib, org, by);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Csv => print!("{}", report_csv(&report)),
@@ -521,11 +523,11 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let org = ds.orgs.get(&args.org).with_context(|| format!("--org {:?} is not an org code in orgs.csv", args.org))?;
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
-    let ex = inv.explain(&ds, &lib, org, scope, args.limit);
+    let ex = inv.explain(ds, &lib, org, scope, args.limit);
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&ex)?);
         return Ok(ExitCode::SUCCESS);
@@ -705,7 +707,7 @@ fn bench_inventory(calc: CalcArgs, repeat: usize) -> Result<ExitCode> {
     let mut inv = None;
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        let i = match compute_or_report(&ds, &lib, &o) {
+        let i = match compute_or_report(ds, &lib, &o) {
             Ok(i) => i,
             Err(code) => return Ok(code),
         };
@@ -713,7 +715,7 @@ fn bench_inventory(calc: CalcArgs, repeat: usize) -> Result<ExitCode> {
         inv = Some(i);
     }
     let inv = inv.expect("ran at least once");
-    let report = inv.report(&ds, &lib, None, None);
+    let report = inv.report(ds, &lib, None, None);
     let out = serde_json::json!({
         "records": ds.activity.len(),
         "facilities": ds.facilities.len(),
@@ -747,7 +749,7 @@ fn export_coefficients(calc: CalcArgs, out: PathBuf) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };

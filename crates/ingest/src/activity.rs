@@ -30,7 +30,7 @@ struct CarrierRegistry {
 }
 
 struct Shared<'a> {
-    facilities: &'a FxHashMap<&'a [u8], u32>,
+    facilities: &'a FxHashMap<String, u32>,
     year: i32,
     file_id: u16,
     file: &'a str,
@@ -162,7 +162,7 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
         let facility = if !fac_b.is_empty() && fac_b == last_facility.0.as_slice() {
             last_facility.1
         } else {
-            let f = sh.facilities.get(fac_b).copied();
+            let f = std::str::from_utf8(fac_b).ok().and_then(|code| sh.facilities.get(code)).copied();
             last_facility.0.clear();
             last_facility.0.extend_from_slice(fac_b);
             last_facility.1 = f;
@@ -297,7 +297,7 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
 pub fn load_activity(
     path: &Path,
     ds: &mut Dataset,
-    facilities: &FxHashMap<&[u8], u32>,
+    facilities: &FxHashMap<String, u32>,
     threads: usize,
     report: &mut ValidationReport,
 ) -> usize {

@@ -30,7 +30,7 @@ pub struct Org {
 pub struct OrgTree {
     pub orgs: Vec<Org>,
     #[serde(skip)]
-    pub by_code: HashMap<String, OrgId>,
+    pub by_code: rustc_hash::FxHashMap<String, OrgId>,
     #[serde(skip)]
     pub children: Vec<Vec<OrgId>>,
 }
