@@ -292,6 +292,19 @@ pub struct SavingReport {
     pub saved_tco2: f64,
     /// Per station: the measured saving that becomes the site's indicator.
     pub by_station: Vec<StationSaving>,
+    /// The measured result in the form of a scenario measure effect (the scenario catalogue's
+    /// `ai_bs_energy_saving`: an intensity reduction of the wireless class).
+    pub measure_result: MeasureResult,
+}
+
+/// A measured saving expressed as a scenario measure's effect.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MeasureResult {
+    pub measure_id: String,
+    pub effect_kind: String,
+    pub class: String,
+    /// Fraction of the baseline energy saved.
+    pub value: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -403,6 +416,12 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
     report.saved_kwh = report.baseline_kwh - report.scheduled_kwh;
     report.saved_percent = if baseline > 0.0 { 100.0 * report.saved_kwh / report.baseline_kwh } else { 0.0 };
     report.forecast_mae = if n_err > 0 { abs_err / n_err as f64 } else { 0.0 };
+    report.measure_result = MeasureResult {
+        measure_id: "ai_bs_energy_saving".into(),
+        effect_kind: "intensity".into(),
+        class: "wireless".into(),
+        value: report.saved_percent / 100.0,
+    };
     report
 }
 
@@ -498,6 +517,8 @@ mod tests {
         assert_eq!(shut, 10 * 11, "{r:?}");
         assert_eq!(r.quality_violations, 0);
         assert!(r.saved_kwh > 0.0 && r.saved_percent > 5.0, "{r:?}");
+        assert_eq!(r.measure_result.measure_id, "ai_bs_energy_saving");
+        assert!((r.measure_result.value - r.saved_kwh / r.baseline_kwh).abs() < 1e-12);
     }
 
     #[test]

@@ -100,3 +100,43 @@ fn pvwatts_chain_matches_pvlib() {
     assert!(worst_dc < 0.01, "hourly DC differs by {} %", worst_dc * 100.0);
     assert!(annual < 0.005, "annual AC differs by {} %", annual * 100.0);
 }
+
+/// The white paper's switching on two real TMY3 years shipped with pvlib: Greensboro, NC (1,566 kWh/m²
+/// a year) and Sand Point, AK (829 kWh/m², long dark storms). The darker site must lean on the fuel
+/// cell far more, and both, properly sized, serve every hour with the energy balance closed.
+#[test]
+fn dark_weather_starts_the_fuel_cell_more_often() {
+    let Some(python) = python() else {
+        assert!(!in_ci(), "CI=true but no pvlib python: set DUALCARBON_PVLIB_PYTHON (.ci/run installs it)");
+        eprintln!("SKIPPED: no pvlib python");
+        return;
+    };
+    let out = Command::new(&python)
+        .args(["-c", "import os, pvlib; print(os.path.join(os.path.dirname(pvlib.__file__), 'data'))"])
+        .output()
+        .expect("run python");
+    let data = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let site = site::sim::SiteConfig::from_toml(include_str!("../data/island-site.toml")).unwrap();
+    let lib = factors::Library::shipped();
+    let run = |file: &str| {
+        let w = read_weather(&data.join(file), None, 2023).unwrap_or_else(|e| panic!("{e:?}"));
+        site::sim::simulate(&site, &w, &lib, |_, _, _, _| {}).unwrap()
+    };
+    let sunny = run("723170TYA.CSV");
+    let dark = run("703165TY.csv");
+    for r in [&sunny, &dark] {
+        assert_eq!(r.energy_kwh.unserved, 0.0, "{}", r.weather);
+        assert!(r.balance_residual_kwh.abs() < 1e-6 && r.storage_residual_kwh.abs() < 1e-6);
+        assert!(r.soc_min >= site.setpoints.soc_min - 1e-12);
+    }
+    assert!(dark.energy_kwh.pv_available < 0.7 * sunny.energy_kwh.pv_available);
+    assert!(
+        dark.energy_kwh.fc_output > 2.0 * sunny.energy_kwh.fc_output,
+        "{:?} vs {:?}",
+        dark.energy_kwh,
+        sunny.energy_kwh
+    );
+    assert!(dark.fuel_cell_starts > sunny.fuel_cell_starts);
+    assert!(dark.methanol_refills > sunny.methanol_refills);
+    assert!(dark.hours_by_state["fuel_cell"] > 2.0 * sunny.hours_by_state["fuel_cell"]);
+}
