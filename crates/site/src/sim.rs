@@ -3,6 +3,7 @@
 //! against a diesel generator and the grid (factors from the `factors` library, named by id).
 
 use crate::bs::EarthType;
+use crate::controller::{fmax, fmin};
 use crate::controller::{
     BatterySpec, Controller, FuelCellSpec, FuelCellState, SetpointError, Setpoints, StepConstants, StepInputs,
     StepOutputs, SupplyMode,
@@ -425,11 +426,11 @@ impl Runner {
         sum.battery_discharge += out.battery_discharge_w;
         let charge = out.pv_to_battery_w + out.fc_to_battery_w;
         t.methanol_l += out.methanol_l;
-        t.soc_min = t.soc_min.min(out.soc_after);
-        t.soc_max = t.soc_max.max(out.soc_after);
+        t.soc_min = fmin(t.soc_min, out.soc_after);
+        t.soc_max = fmax(t.soc_max, out.soc_after);
         let imbalance = (out.pv_available_w + out.fc_output_w + out.battery_discharge_w)
             - (out.load_w - out.unserved_w + charge + out.pv_curtailed_w + out.fc_dumped_w);
-        t.worst_step_imbalance_w = t.worst_step_imbalance_w.max(imbalance.abs());
+        t.worst_step_imbalance_w = fmax(t.worst_step_imbalance_w, imbalance.abs());
         (out, mode)
     }
 
