@@ -184,3 +184,28 @@ fn bad_site_file_lists_every_problem() {
     let errors = SiteConfig::from_toml(&two_loads).unwrap_err();
     assert!(errors.iter().any(|e| e.field == "load"), "{errors:?}");
 }
+
+#[test]
+fn quarter_hour_weather_gives_the_same_year() {
+    let (site, hourly) = island();
+    // The same weather at 15-minute resolution (each hour's values over its four quarters).
+    let mut fine = hourly.clone();
+    fine.interval_s = 900;
+    fine.records = hourly
+        .records
+        .iter()
+        .flat_map(|r| (0..4).map(move |q| WeatherRecord { unix_end: r.unix_end - 2700.0 + 900.0 * q as f64, ..*r }))
+        .collect();
+    let lib = factors::Library::shipped();
+    let a = sim::simulate(&site, &hourly, &lib, |_, _, _, _| {}).unwrap();
+    let b = sim::simulate(&site, &fine, &lib, |_, _, _, _| {}).unwrap();
+    assert_eq!(b.steps, 4 * 8760);
+    assert!((a.energy_kwh.load - b.energy_kwh.load).abs() < 1e-6, "same load profile");
+    assert_eq!(b.energy_kwh.unserved, 0.0);
+    assert!(b.balance_residual_kwh.abs() < 1e-6 && b.storage_residual_kwh.abs() < 1e-6);
+    // The sun moves within the hour: PV differs a little, not much.
+    let rel = (a.energy_kwh.pv_available - b.energy_kwh.pv_available).abs() / a.energy_kwh.pv_available;
+    assert!(rel < 0.03, "PV differs by {rel}");
+    let hours: f64 = b.hours_by_state.values().sum();
+    assert!((hours - 8760.0).abs() < 1e-6);
+}
