@@ -295,6 +295,9 @@ impl StepOutputs {
     }
 }
 
+/// A time longer than any set point, s (about 31,700 years).
+const LONG_AGO_S: f64 = 1e12;
+
 /// max for values that are never NaN here: one instruction instead of `f64::max`'s NaN handling,
 /// which matters in a loop of a billion steps.
 #[inline(always)]
@@ -380,7 +383,8 @@ impl Controller {
             battery_wh: initial_soc * battery.capacity_wh,
             fuel_l: fuel_cell.tank_l,
             fuel_cell: FuelCellState::Off,
-            fc_state_s: f64::INFINITY,
+            // Off "for ever": no minimum off-time holds at start-up (finite, so the state serialises).
+            fc_state_s: LONG_AGO_S,
             alarm: false,
             alarm_s: 0.0,
             fc_starts: 0,
@@ -558,8 +562,8 @@ impl Controller {
             out.unserved_w = 0.0;
         }
         st.battery_wh += (out.battery_charge_w() * k.eta - out.battery_discharge_w * k.inv_eta) * k.hours;
-        // The limits above keep the energy in the window; the clamp only removes float dust.
-        st.battery_wh = fmin(fmax(st.battery_wh, e_min), e_max);
+        // No clamp: the limits above keep the energy in the window (to float rounding), and after a
+        // remote change narrows the window the battery returns into it by use, never by energy vanishing.
 
         // Timers advance at the end of the step.
         if st.fuel_cell == FuelCellState::Starting && st.fc_state_s + dt_s >= fc.startup_s {

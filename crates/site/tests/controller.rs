@@ -295,6 +295,23 @@ fn remote_setpoints_are_validated_and_audited() {
 }
 
 #[test]
+fn narrowing_the_window_remotely_loses_no_energy() {
+    let mut c = controller(0.95);
+    let new = Setpoints { soc_max: 0.9, ..Setpoints::default() };
+    c.apply_setpoints(new, "ops", 0, "battery ageing").unwrap();
+    let before = c.state.battery_wh;
+    // Sun and no load: nothing may go into the battery (above its new ceiling), nothing may vanish.
+    let out = c.step(input(2_000.0, 0.0), 3600.0);
+    assert_eq!(out.pv_to_battery_w, 0.0);
+    assert_eq!(out.pv_curtailed_w, 2_000.0);
+    assert_eq!(c.state.battery_wh, before);
+    // At night it discharges back into the window.
+    let out = c.step(input(0.0, 1_000.0), 3600.0);
+    assert_eq!(out.battery_discharge_w, 1_000.0);
+    assert!(c.soc() < 0.9);
+}
+
+#[test]
 fn force_on_override_starts_without_alarm() {
     let mut c = controller(0.9);
     c.setpoints.fc_override = Override::ForceOn;
