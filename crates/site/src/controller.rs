@@ -273,6 +273,9 @@ pub struct StepOutputs {
     pub methanol_l: f64,
     pub fc_started: bool,
     pub soc_after: f64,
+    /// An input was negative or not a number and was taken as 0 (set by [`Controller::step`]).
+    #[serde(default)]
+    pub invalid_input: bool,
 }
 
 impl StepOutputs {
@@ -449,9 +452,16 @@ impl Controller {
 
     /// One control step of `dt_s` seconds: decide the fuel cell's state from the state at the start of
     /// the step, then dispatch PV → load, fuel cell → load, battery → load, surplus → battery.
+    ///
+    /// A measurement that is negative or not a number is taken as 0 for this step and flagged in
+    /// `invalid_input`, so a bad sensor on a gateway is visible in telemetry rather than silently used.
     pub fn step(&mut self, input: StepInputs, dt_s: f64) -> StepOutputs {
         let k = self.constants(dt_s);
-        self.step_with(input, &k)
+        let valid = |v: f64| v.is_finite() && v >= 0.0;
+        let invalid = !(valid(input.pv_available_w) && valid(input.load_w) && valid(input.refuel_l));
+        let mut out = self.step_with(input, &k);
+        out.invalid_input = invalid;
+        out
     }
 
     /// [`Controller::step`] with constants from [`Controller::constants`] for the same specs, set points
@@ -476,7 +486,11 @@ impl Controller {
         }
 
         // Fuel-cell state machine.
-        let mut out = StepOutputs { pv_available_w: input.pv_available_w, load_w: input.load_w, ..Default::default() };
+        let mut out = StepOutputs {
+            pv_available_w: fmax(input.pv_available_w, 0.0),
+            load_w: fmax(input.load_w, 0.0),
+            ..Default::default()
+        };
         let has_start_fuel = st.fuel_l >= fc.startup_methanol_l + sp.fuel_reserve_l && st.fuel_l > 0.0;
         match st.fuel_cell {
             FuelCellState::Off => {
@@ -557,10 +571,8 @@ impl Controller {
 
         // Battery covers what is left; what it cannot is unserved.
         out.battery_discharge_w = fmin(deficit, discharge_room_w);
+        // Exactly zero when the battery covers the deficit (min returns the deficit itself).
         out.unserved_w = deficit - out.battery_discharge_w;
-        if out.unserved_w < 1e-9 {
-            out.unserved_w = 0.0;
-        }
         st.battery_wh += (out.battery_charge_w() * k.eta - out.battery_discharge_w * k.inv_eta) * k.hours;
         // No clamp: the limits above keep the energy in the window (to float rounding), and after a
         // remote change narrows the window the battery returns into it by use, never by energy vanishing.

@@ -318,3 +318,20 @@ fn force_on_override_starts_without_alarm() {
     let out = c.step(input(0.0, 500.0), 60.0);
     assert!(out.fc_started);
 }
+
+#[test]
+fn bad_measurements_are_flagged_and_taken_as_zero() {
+    let mut c = controller(0.5);
+    let before = c.state.battery_wh;
+    let out = c.step(input(f64::NAN, 1_000.0), 3600.0);
+    assert!(out.invalid_input);
+    assert_eq!(out.pv_available_w, 0.0);
+    assert_eq!(out.battery_discharge_w, 1_000.0);
+    assert!(c.state.battery_wh < before);
+    let out = c.step(input(500.0, -3.0), 3600.0);
+    assert!(out.invalid_input);
+    assert_eq!(out.load_w, 0.0);
+    assert_eq!(out.pv_to_battery_w, 500.0);
+    let out = c.step(input(500.0, 300.0), 3600.0);
+    assert!(!out.invalid_input);
+}
