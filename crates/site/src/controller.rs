@@ -607,6 +607,7 @@ impl Controller {
             fuel_l: self.state.fuel_l,
             battery_low_alarm: self.state.alarm,
             fuel_low_alarm: self.state.fuel_l < self.fuel_cell.startup_methanol_l + self.setpoints.fuel_reserve_l,
+            invalid_input: out.invalid_input,
         }
     }
 }
@@ -629,4 +630,6 @@ pub struct Telemetry {
     pub fuel_l: f64,
     pub battery_low_alarm: bool,
     pub fuel_low_alarm: bool,
+    /// A measurement of this step was negative or not a number (taken as 0).
+    pub invalid_input: bool,
 }
