@@ -209,3 +209,31 @@ fn quarter_hour_weather_gives_the_same_year() {
     let hours: f64 = b.hours_by_state.values().sum();
     assert!((hours - 8760.0).abs() < 1e-6);
 }
+
+#[test]
+fn bench_sites_do_not_depend_on_thread_count_and_match_single_runs() {
+    let (site, weather) = island();
+    let one = site::bench::run(&site, &weather, 24, 1).unwrap();
+    let three = site::bench::run(&site, &weather, 24, 3).unwrap();
+    assert_eq!(one.fuel_cell_starts, three.fuel_cell_starts);
+    assert_eq!(one.sites_with_unserved, three.sites_with_unserved);
+    assert!((one.total_load_mwh - three.total_load_mwh).abs() < 1e-9 * one.total_load_mwh);
+    assert!((one.total_methanol_l - three.total_methanol_l).abs() < 1e-9 * one.total_methanol_l);
+    // The lockstep runners give what a plain simulation of each variant gives.
+    let (mut starts, mut methanol) = (0, 0.0);
+    for i in 0..24 {
+        let (s, load_scale) = site::bench::variant(&site, i);
+        let mut s = s;
+        let profile = s.load.hourly_w().unwrap();
+        s.load = sim::LoadConfig {
+            constant_w: None,
+            daily_profile_w: Some(profile.iter().map(|w| w * load_scale).collect()),
+            earth: None,
+        };
+        let r = sim::simulate(&s, &weather, &factors::Library::shipped(), |_, _, _, _| {}).unwrap();
+        starts += r.fuel_cell_starts;
+        methanol += r.methanol_l;
+    }
+    assert_eq!(starts, one.fuel_cell_starts);
+    assert!((methanol - one.total_methanol_l).abs() < 1e-6 * methanol, "{methanol} vs {}", one.total_methanol_l);
+}
