@@ -90,6 +90,20 @@ fn scheduler_saves_energy_on_real_traffic_without_breaking_quality() {
     assert!(r.hours_by_mode["carrier_shutdown"] > 0);
     // The forecaster is used: violations stay rare (< 1 % of cell-hours).
     assert!((r.quality_violations as f64) < 0.01 * r.cell_hours as f64, "{r:?}");
+    // The hour-of-day forecaster beats "the value 24 rows earlier" (the same hour yesterday where the
+    // station has no gap) on the same cells.
+    let (mut err, mut n) = (0.0, 0usize);
+    for st in &stations {
+        for (_, loads) in &st.cells {
+            for t in 24..loads.len() {
+                err += (loads[t] - loads[t - 24]).abs();
+                n += 1;
+            }
+        }
+    }
+    let naive = err / n as f64;
+    eprintln!("forecast MAE {:.4} vs 24 rows earlier {naive:.4}", r.forecast_mae);
+    assert!(r.forecast_mae < naive, "forecaster {} vs naive {naive}", r.forecast_mae);
     // A stricter headroom shuts fewer carriers.
     let strict = schedule(&stations, &SchedulerPolicy { capacity_headroom: 0.5, ..policy.clone() });
     assert!(strict.hours_by_mode["carrier_shutdown"] < r.hours_by_mode["carrier_shutdown"]);
