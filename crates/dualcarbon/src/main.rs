@@ -2,6 +2,7 @@
 //! parses arguments, reads files through `ingest`, computes with `accounting`, and prints.
 
 mod format;
+mod scenario_cmd;
 mod site_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
@@ -41,6 +42,11 @@ enum Command {
     Factors {
         #[command(subcommand)]
         command: FactorsCommand,
+    },
+    /// Scenarios (场): trends, peak forecast to 2060, measures, Monte Carlo, LMDI, MACC, least-cost plan.
+    Scenario {
+        #[command(subcommand)]
+        command: scenario_cmd::ScenarioCommand,
     },
     /// Off-grid site energy systems (PV + fuel cell + battery) and base-station energy saving.
     Site {
@@ -258,6 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inventory(args) => inventory(args),
         Command::Explain(args) => explain(args),
         Command::Factors { command } => factors_cmd(command),
+        Command::Scenario { command } => scenario_cmd::run(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
         Command::Site { command } => site_cmd::run(command),
