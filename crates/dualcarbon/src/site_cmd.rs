@@ -191,7 +191,7 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
                 "{i},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.6},{:.6}",
                 weather.records[i].unix_end,
                 mode.name(),
-                serde_json::to_value(fc).map(|v| v.as_str().unwrap_or("").to_string()).unwrap_or_default(),
+                fc.name(),
                 o.pv_available_w,
                 o.pv_to_load_w,
                 o.pv_to_battery_w,

@@ -189,6 +189,16 @@ pub enum FuelCellState {
     Running,
 }
 
+impl FuelCellState {
+    pub fn name(self) -> &'static str {
+        match self {
+            FuelCellState::Off => "off",
+            FuelCellState::Starting => "starting",
+            FuelCellState::Running => "running",
+        }
+    }
+}
+
 /// What supplied the load during a step (the state shown on the site diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

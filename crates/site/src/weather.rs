@@ -317,6 +317,38 @@ mod tests {
         assert!(fields.contains(&(4, "time")), "{errs:?}");
     }
 
+    fn tmy3_text() -> String {
+        let mut t = String::from("723170,\"TEST\",NC,-5.0,36.100,-79.950,273\n");
+        t.push_str("Date (MM/DD/YYYY),Time (HH:MM),GHI (W/m^2),DNI (W/m^2),DHI (W/m^2),Dry-bulb (C),Wspd (m/s)\n");
+        for d in 0..365 {
+            let (_, m, day) = civil_from_days(days_from_civil(1999, 1, 1) + d);
+            for h in 1..=24 {
+                t.push_str(&format!("{m:02}/{day:02}/1988,{h:02}:00,100,200,50,10.5,3\n"));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn tmy3_reads_a_year_and_reports_every_bad_row() {
+        let w = parse_tmy3("t.csv", &tmy3_text(), 2023).unwrap();
+        assert_eq!(w.records.len(), 8760);
+        assert_eq!((w.latitude, w.longitude, w.elevation_m, w.tz_hours), (36.1, -79.95, 273.0, -5.0));
+        // 1 January 01:00 at UTC−5 ends at 06:00 UTC.
+        assert_eq!(w.records[0].unix_end, (days_from_civil(2023, 1, 1) * 86400 + 6 * 3600) as f64);
+        assert_eq!(w.records[8759].unix_end, (days_from_civil(2024, 1, 1) * 86400 + 5 * 3600) as f64);
+
+        let bad = tmy3_text().replacen("01/01/1988,05:00,100", "01/01/1988,05:00,-7", 1).replacen(
+            "03/02/1988,07:00",
+            "03/02/1988,08:00",
+            1,
+        );
+        let errors = parse_tmy3("t.csv", &bad, 2023).unwrap_err();
+        let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(found, [(7, "GHI"), (3 + (31 + 28 + 1) * 24 + 6, "Date/Time")], "{errors:?}");
+        assert!(parse_tmy3("t.csv", &tmy3_text(), 2024).is_err(), "a leap year cannot hold a TMY3 year");
+    }
+
     #[test]
     fn plain_csv_times_are_utc_end_of_interval() {
         let text = "time,ghi,dni,dhi,temp_air,wind_speed\n2023-01-01T09:00,0,0,0,5,1\n2023-01-01T10:00,100,0,100,5,1\n";
