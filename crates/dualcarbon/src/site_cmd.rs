@@ -4,7 +4,7 @@
 use crate::format::{table, thousands};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use site::bs::{schedule, CellMode, SchedulerPolicy, Tr38864Category, Tr38864Set};
+use site::bs::{schedule, CellMode, EarthType, PowerModel, SchedulerPolicy, Tr38864Category, Tr38864Set};
 use site::sim::{self, SiteConfig};
 use site::weather::{read_weather, Weather};
 use std::io::Write;
@@ -87,6 +87,15 @@ pub struct BsSavingArgs {
     /// Watts per TR 38.864 relative power unit.
     #[arg(long, default_value_t = 1.6)]
     power_unit_w: f64,
+    /// Power model for the energy: TR 38.864 relative powers, or EARTH watts.
+    #[arg(long, value_parser = ["tr38864", "earth"], default_value = "tr38864")]
+    model: String,
+    /// EARTH base-station type (with --model earth).
+    #[arg(long, value_parser = ["macro", "rrh", "micro", "pico", "femto"], default_value = "macro")]
+    earth_type: String,
+    /// Transceiver chains per cell (with --model earth; an EARTH macro site is 3 cells × 2).
+    #[arg(long, default_value_t = 2)]
+    trx_per_cell: u32,
     /// Grid emission factor id for tCO2.
     #[arg(long, default_value = "elec.nbs_average.CN.2022")]
     grid_factor: String,
@@ -374,6 +383,20 @@ fn bs_saving(a: BsSavingArgs) -> Result<ExitCode> {
             _ => Tr38864Set::Set3,
         },
         power_unit_w: a.power_unit_w,
+        model: if a.model == "earth" {
+            PowerModel::Earth {
+                bs_type: match a.earth_type.as_str() {
+                    "macro" => EarthType::Macro,
+                    "rrh" => EarthType::Rrh,
+                    "micro" => EarthType::Micro,
+                    "pico" => EarthType::Pico,
+                    _ => EarthType::Femto,
+                },
+                trx_per_cell: a.trx_per_cell,
+            }
+        } else {
+            PowerModel::Tr38864
+        },
         baseline: match a.baseline {
             Baseline::Active => CellMode::Active,
             Baseline::SymbolSleep => CellMode::SymbolSleep,

@@ -140,6 +140,14 @@ fn bs_saving_reports_kwh_and_tco2_per_station() {
     let b2 = rows.lines().find(|l| l.starts_with("B_2,")).unwrap();
     assert_eq!(b2.split(',').nth(3).unwrap().parse::<f64>().unwrap(), 0.0, "{rows}");
 
+    // The same schedule in EARTH watts: 14 days × 24 h × 3 cells of a 2-chain macro sector.
+    let o = run(&["site", "bs-saving", "--cells", cells.to_str().unwrap(), "--model", "earth", "--format", "json"]);
+    assert!(o.status.success());
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let base = e["baseline_kwh"].as_f64().unwrap();
+    assert!(base > 14.0 * 24.0 * 3.0 * 0.260 && base < 14.0 * 24.0 * 3.0 * 0.448, "{base}");
+    assert!(e["saved_kwh"].as_f64().unwrap() > 0.0);
+
     fs::write(&cells, "Time,BS,CellName,load\n1/1/2023 0:00,B_1,Cell0,1.7\nx,B_1,Cell0,0.1\n").unwrap();
     let o = run(&["site", "bs-saving", "--cells", cells.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

@@ -183,6 +183,26 @@ pub fn cell_relative_power(m: &Tr38864, mode: CellMode, load: f64) -> f64 {
     }
 }
 
+/// EARTH power of one cell (a sector with `trx` transceiver chains) for an hour, W. EARTH has no
+/// symbol sleep: `symbol_sleep` costs what `active` does; a shut or deep-sleeping cell draws P_sleep.
+pub fn cell_earth_power_w(p: &EarthParams, trx: u32, mode: CellMode, load: f64) -> f64 {
+    let per_trx = match mode {
+        CellMode::Active | CellMode::SymbolSleep => p.p0_w + p.delta_p * load.clamp(0.0, 1.0) * p.p_max_w,
+        CellMode::CarrierShutdown | CellMode::DeepSleep => p.p_sleep_w,
+    };
+    trx as f64 * per_trx
+}
+
+/// Which power model the scheduler's energy is computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerModel {
+    /// TR 38.864 relative powers × `power_unit_w`.
+    Tr38864,
+    /// EARTH watts for a cell of `trx_per_cell` chains of this base-station type.
+    Earth { bs_type: EarthType, trx_per_cell: u32 },
+}
+
 /// Per-cell traffic forecaster: a seasonal (hour-of-day) exponentially smoothed profile with a smoothed
 /// absolute error per hour, used as the uncertainty band. Forecasts the next hour from the past only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +260,7 @@ pub struct SchedulerPolicy {
     pub baseline: CellMode,
     /// Whether the scheduler uses symbol sleep in idle symbols.
     pub symbol_sleep: bool,
+    pub model: PowerModel,
 }
 
 impl Default for SchedulerPolicy {
@@ -257,6 +278,7 @@ impl Default for SchedulerPolicy {
             power_unit_w: 448.0 / 280.0,
             baseline: CellMode::Active,
             symbol_sleep: true,
+            model: PowerModel::Tr38864,
         }
     }
 }
@@ -344,7 +366,15 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
         report.hours_by_mode.insert(mode.name().to_string(), 0);
     }
     let (mut baseline, mut scheduled, mut abs_err, mut n_err) = (0.0, 0.0, 0.0, 0u64);
-    let unit_kwh = policy.power_unit_w / 1000.0;
+    // Energy of a cell-hour in kWh under the chosen model.
+    let earth = match policy.model {
+        PowerModel::Earth { bs_type, trx_per_cell } => Some((bs_type.params(), trx_per_cell)),
+        PowerModel::Tr38864 => None,
+    };
+    let cell_kwh = |mode: CellMode, load: f64| match earth {
+        Some((p, trx)) => cell_earth_power_w(&p, trx, mode, load) / 1000.0,
+        None => cell_relative_power(&m, mode, load) * policy.power_unit_w / 1000.0,
+    };
     for st in stations {
         let (station_base, station_sched) = (baseline, scheduled);
         report.stations += 1;
@@ -383,9 +413,9 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
             let moved: f64 =
                 (1..st.cells.len()).filter(|&i| modes[i] == CellMode::CarrierShutdown).map(|i| actual[i]).sum();
             for (i, mode) in modes.iter().enumerate() {
-                baseline += cell_relative_power(&m, policy.baseline, actual[i]);
+                baseline += cell_kwh(policy.baseline, actual[i]);
                 let load = if i == 0 { actual[0] + moved } else { actual[i] };
-                scheduled += cell_relative_power(&m, *mode, load);
+                scheduled += cell_kwh(*mode, load);
                 *report.hours_by_mode.get_mut(mode.name()).unwrap() += 1;
                 report.cell_hours += 1;
                 if *mode == CellMode::DeepSleep && actual[i] > 0.0 {
@@ -406,13 +436,13 @@ pub fn schedule(stations: &[StationTraffic], policy: &SchedulerPolicy) -> Saving
         report.by_station.push(StationSaving {
             station: st.station.clone(),
             hours: st.hours_of_day.len(),
-            baseline_kwh: (baseline - station_base) * unit_kwh,
-            saved_kwh: ((baseline - station_base) - (scheduled - station_sched)) * unit_kwh,
+            baseline_kwh: baseline - station_base,
+            saved_kwh: (baseline - station_base) - (scheduled - station_sched),
             saved_tco2: 0.0,
         });
     }
-    report.baseline_kwh = baseline * unit_kwh;
-    report.scheduled_kwh = scheduled * unit_kwh;
+    report.baseline_kwh = baseline;
+    report.scheduled_kwh = scheduled;
     report.saved_kwh = report.baseline_kwh - report.scheduled_kwh;
     report.saved_percent = if baseline > 0.0 { 100.0 * report.saved_kwh / report.baseline_kwh } else { 0.0 };
     report.forecast_mae = if n_err > 0 { abs_err / n_err as f64 } else { 0.0 };
@@ -519,6 +549,35 @@ mod tests {
         assert!(r.saved_kwh > 0.0 && r.saved_percent > 5.0, "{r:?}");
         assert_eq!(r.measure_result.measure_id, "ai_bs_energy_saving");
         assert!((r.measure_result.value - r.saved_kwh / r.baseline_kwh).abs() < 1e-12);
+    }
+
+    #[test]
+    fn earth_model_gives_watts_and_saves_only_by_shutting_cells() {
+        let p = EarthType::Macro.params();
+        // A macro sector of 2 chains: 2·(130 + 4.7·0.5·20) = 354 W at half load; asleep 2·75 = 150 W.
+        assert!((cell_earth_power_w(&p, 2, CellMode::Active, 0.5) - 354.0).abs() < 1e-12);
+        assert_eq!(
+            cell_earth_power_w(&p, 2, CellMode::SymbolSleep, 0.5),
+            cell_earth_power_w(&p, 2, CellMode::Active, 0.5)
+        );
+        assert!((cell_earth_power_w(&p, 2, CellMode::CarrierShutdown, 0.5) - 150.0).abs() < 1e-12);
+        let n = 24 * 14;
+        let day = |h: usize| (8..22).contains(&h);
+        let cov: Vec<f64> = (0..n).map(|t| if day(t % 24) { 0.7 } else { 0.3 }).collect();
+        let cap: Vec<f64> = (0..n).map(|t| if day(t % 24) { 0.5 } else { 0.1 }).collect();
+        let policy = SchedulerPolicy {
+            model: PowerModel::Earth { bs_type: EarthType::Macro, trx_per_cell: 2 },
+            ..SchedulerPolicy::default()
+        };
+        let r = schedule(&[station(vec![cov.clone(), cap.clone()])], &policy);
+        // Baseline: every hour both cells awake at their load.
+        let base: f64 =
+            (0..n).map(|t| 2.0 * (130.0 + 4.7 * 20.0 * cov[t]) + 2.0 * (130.0 + 4.7 * 20.0 * cap[t])).sum::<f64>()
+                / 1000.0;
+        assert!((r.baseline_kwh - base).abs() < 1e-9, "{} vs {base}", r.baseline_kwh);
+        // Each of the 110 shut hours saves the capacity cell's 2·(130 + 9.4) − 150 = 128.8 W and adds its
+        // 0.1 load to the coverage cell: + 2·4.7·20·0.1 = 18.8 W.
+        assert!((r.saved_kwh - 110.0 * (128.8 - 18.8) / 1000.0).abs() < 1e-9, "{r:?}");
     }
 
     #[test]
