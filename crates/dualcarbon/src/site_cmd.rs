@@ -45,6 +45,12 @@ pub struct SimulateArgs {
     /// Write every step (flows, state, SoC, fuel) as CSV to this file.
     #[arg(long)]
     hourly: Option<PathBuf>,
+    /// Write every step as telemetry in the monitoring batch format (meter,timestamp,value; kW).
+    #[arg(long)]
+    telemetry: Option<PathBuf>,
+    /// Site code used for the telemetry meters (default: the site file's name without extension).
+    #[arg(long)]
+    site_code: Option<String>,
     /// Add the user factor sets in this folder.
     #[arg(long)]
     factors: Option<PathBuf>,
@@ -192,8 +198,29 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let mut telemetry = match &a.telemetry {
+        Some(p) => {
+            let mut f =
+                std::io::BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?);
+            writeln!(f, "meter,timestamp,value")?;
+            Some(f)
+        }
+        None => None,
+    };
+    let code = a
+        .site_code
+        .clone()
+        .unwrap_or_else(|| a.site.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     let mut write_error = None;
+    let mut lines = String::new();
     let report = sim::simulate(&site, &weather, &lib, |i, o, mode, fc| {
+        if let Some(f) = telemetry.as_mut() {
+            lines.clear();
+            o.meter_lines(&code, weather.records[i].unix_end as i64, &mut lines);
+            if let Err(e) = f.write_all(lines.as_bytes()) {
+                write_error.get_or_insert(e);
+            }
+        }
         if let Some(f) = hourly.as_mut() {
             let r = writeln!(
                 f,
@@ -233,6 +260,9 @@ fn simulate(a: SimulateArgs) -> Result<ExitCode> {
         return Err(e).context("writing the hourly CSV");
     }
     if let Some(mut f) = hourly {
+        f.flush()?;
+    }
+    if let Some(mut f) = telemetry {
         f.flush()?;
     }
     if a.format == OutFormat::Json {

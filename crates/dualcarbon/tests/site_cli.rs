@@ -35,6 +35,7 @@ fn simulate_prints_report_json_and_hourly_csv() {
     let site = dir.path().join("site.toml");
     let weather = dir.path().join("weather.csv");
     let hourly = dir.path().join("hourly.csv");
+    let telemetry = dir.path().join("telemetry.csv");
     fs::write(&site, SITE).unwrap();
     fs::write(&weather, weather_csv()).unwrap();
 
@@ -54,6 +55,10 @@ fn simulate_prints_report_json_and_hourly_csv() {
         "json",
         "--hourly",
         hourly.to_str().unwrap(),
+        "--telemetry",
+        telemetry.to_str().unwrap(),
+        "--site-code",
+        "GX-HDL-01",
     ]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -68,6 +73,16 @@ fn simulate_prints_report_json_and_hourly_csv() {
     let csv = fs::read_to_string(&hourly).unwrap();
     assert_eq!(csv.lines().count(), 73);
     assert!(csv.lines().nth(13).unwrap().contains(",solar,"), "{}", csv.lines().nth(13).unwrap());
+    // Telemetry: six power meters a step, kW, epoch ms; the load meter sums to the report's load.
+    let t = fs::read_to_string(&telemetry).unwrap();
+    assert_eq!(t.lines().next(), Some("meter,timestamp,value"));
+    assert_eq!(t.lines().count(), 1 + 6 * 72);
+    let load_kwh: f64 = t
+        .lines()
+        .filter(|l| l.starts_with("GX-HDL-01.load,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((load_kwh - load).abs() < 1e-3, "{load_kwh} vs {load}");
 }
 
 #[test]

@@ -289,6 +289,26 @@ pub struct StepOutputs {
 }
 
 impl StepOutputs {
+    /// The step's flows as power-meter readings in the monitoring ingestion's batch format
+    /// `meter,timestamp,value` (epoch milliseconds, kW): one meter per flow, named `SITE.pv` (PV used),
+    /// `SITE.load`, `SITE.fuel_cell`, `SITE.battery_charge`, `SITE.battery_discharge`, `SITE.unserved`.
+    pub fn meter_lines(&self, site: &str, unix: i64, buf: &mut String) {
+        use std::fmt::Write;
+        let ms = unix * 1000;
+        let flows = [
+            ("pv", self.pv_to_load_w + self.pv_to_battery_w),
+            ("load", self.load_w),
+            ("fuel_cell", self.fc_output_w),
+            ("battery_charge", self.battery_charge_w()),
+            ("battery_discharge", self.battery_discharge_w),
+            ("unserved", self.unserved_w),
+        ];
+        for (name, w) in flows {
+            // Writing to a String cannot fail.
+            let _ = writeln!(buf, "{site}.{name},{ms},{:.6}", w / 1000.0);
+        }
+    }
+
     /// Power into the battery at the bus, W.
     pub fn battery_charge_w(&self) -> f64 {
         self.pv_to_battery_w + self.fc_to_battery_w

@@ -292,6 +292,14 @@ fn remote_setpoints_are_validated_and_audited() {
     let json = serde_json::to_value(&t).unwrap();
     assert_eq!(json["mode"], "solar");
     assert_eq!(json["pv_w"], 1000.0);
+    let mut lines = String::new();
+    out.meter_lines(&t.site, t.unix, &mut lines);
+    assert_eq!(
+        lines,
+        "GX-FCG-0001.pv,1700000060000,1.000000\nGX-FCG-0001.load,1700000060000,0.500000\n\
+         GX-FCG-0001.fuel_cell,1700000060000,0.000000\nGX-FCG-0001.battery_charge,1700000060000,0.500000\n\
+         GX-FCG-0001.battery_discharge,1700000060000,0.000000\nGX-FCG-0001.unserved,1700000060000,0.000000\n"
+    );
 }
 
 #[test]
