@@ -23,7 +23,7 @@ pub struct BenchResult {
 }
 
 /// Sites advanced together by one worker.
-const LANES: usize = 4;
+const LANES: usize = 2;
 
 /// SplitMix64: a fixed, documented generator so every run simulates the same sites.
 fn splitmix(mut x: u64) -> u64 {

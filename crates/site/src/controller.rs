@@ -521,9 +521,9 @@ impl Controller {
             load_w: fmax(input.load_w, 0.0),
             ..Default::default()
         };
-        let has_start_fuel = st.fuel_l >= fc.startup_methanol_l + sp.fuel_reserve_l && st.fuel_l > 0.0;
         match st.fuel_cell {
             FuelCellState::Off => {
+                let has_start_fuel = st.fuel_l >= fc.startup_methanol_l + sp.fuel_reserve_l && st.fuel_l > 0.0;
                 let auto_start = st.alarm && st.alarm_s >= sp.alarm_delay_s && st.fc_state_s >= sp.fc_min_off_s;
                 let wanted = match sp.fc_override {
                     Override::Auto => auto_start,
