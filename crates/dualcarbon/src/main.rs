@@ -4,6 +4,7 @@
 mod format;
 mod monitoring_cmd;
 mod scenario_cmd;
+mod site_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -52,6 +53,11 @@ enum Command {
     Scenario {
         #[command(subcommand)]
         command: scenario_cmd::ScenarioCommand,
+    },
+    /// Off-grid site energy systems (PV + fuel cell + battery) and base-station energy saving.
+    Site {
+        #[command(subcommand)]
+        command: site_cmd::SiteCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -124,6 +130,8 @@ enum BenchCommand {
     },
     /// Sustained ingestion of meter readings into the crash-safe reading log, against VictoriaMetrics.
     Telemetry(monitoring_cmd::BenchTelemetryArgs),
+    /// Time a one-year simulation of many off-grid sites.
+    Site(site_cmd::BenchSiteArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -271,6 +279,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { command: BenchCommand::Telemetry(args) } => {
             monitoring_cmd::bench_telemetry(args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Site { command } => site_cmd::run(command),
+        Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
     }
 }
 
