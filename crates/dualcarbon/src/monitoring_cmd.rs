@@ -99,6 +99,12 @@ pub struct IndicatorInput {
     targets: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutFormat::Json)]
     format: OutFormat,
+    /// With --readings: data-centre energy (dc_total_kwh, dc_it_kwh) per month from the meters,
+    /// for data centres that do not report it in --values.
+    #[arg(long, requires = "readings")]
+    meters: Option<PathBuf>,
+    #[arg(long, requires = "meters")]
+    readings: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -277,9 +283,13 @@ fn load_indicator_input(input: &IndicatorInput) -> Result<IndicatorContext> {
         anyhow::anyhow!("{} has errors; run `dualcarbon validate` ({} problems)", input.data.display(), r.errors.len())
     })?;
     let file = std::fs::File::open(&input.values).with_context(|| format!("opening {}", input.values.display()))?;
-    let obs =
+    let mut obs =
         Observations::read_csv(file, &ds.orgs, |f| ds.facility_index.get(f).map(|&i| ds.facilities[i as usize].org))
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    if let Some(meters) = &input.meters {
+        let tel = load_telemetry(&TelemetryInput { meters: meters.clone(), readings: input.readings.clone() })?;
+        add_meter_components(&tel, &ds, input.year, &mut obs);
+    }
     let set = match &input.targets {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -292,6 +302,42 @@ fn load_indicator_input(input: &IndicatorInput) -> Result<IndicatorContext> {
         bail!("target overrides name orgs not in orgs.csv: {}", unknown.join(", "));
     }
     Ok(IndicatorContext { ds, obs, set })
+}
+
+/// Monthly data-centre energy from the meters of each `data_center` facility, as indicator components.
+fn add_meter_components(tel: &Telemetry, ds: &model::Dataset, year: i32, obs: &mut Observations) {
+    use indicators::{Component, Observation, PeriodKey};
+    let (from, to) = (telemetry::time::month_start_of(year, 1), telemetry::time::month_start_of(year + 1, 1));
+    for (fac, meters) in &tel.by_facility {
+        let Some(&fid) = ds.facility_index.get(fac) else { continue };
+        let facility = &ds.facilities[fid as usize];
+        if facility.kind != model::FacilityType::DataCenter {
+            continue;
+        }
+        for (role, component) in [(Role::TotalFacility, Component::DcTotalKwh), (Role::ItLoad, Component::DcItKwh)] {
+            let Some(months) = tel.facility_energy(fac, role, Period::Month, from, to) else { continue };
+            let codes: Vec<&str> = meters
+                .iter()
+                .map(|&m| tel.registry.meter(m))
+                .filter(|m| m.role == role)
+                .map(|m| m.code.as_str())
+                .collect();
+            for (start, cell) in months {
+                let (_, month) = telemetry::time::year_month(start);
+                let o = Observation {
+                    org: facility.org,
+                    facility: Some(fac.clone()),
+                    period: PeriodKey { year, month: month as u8 },
+                    component,
+                    value: indicators::values::micro_from_f64(cell.energy_kwh()),
+                    source: format!("METER:{}", codes.join("+")),
+                };
+                if let Err(reason) = obs.add_derived(o) {
+                    eprintln!("{reason}");
+                }
+            }
+        }
+    }
 }
 
 fn org_id(ds: &model::Dataset, org: &Option<String>) -> Result<model::OrgId> {

@@ -184,3 +184,42 @@ fn bench_telemetry_ingests_and_verifies_every_reading() {
     assert!(out.contains("dualcarbon reading log: 20000 readings in"), "{out}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("reopened and verified 20000 readings"));
 }
+
+#[test]
+fn data_centre_energy_from_meters_gives_pue_unless_reported() {
+    let d = tempfile::tempdir().unwrap();
+    operator(d.path());
+    let p = |f: &str| d.path().join(f).to_string_lossy().into_owned();
+    fs::write(d.path().join("indicator-data.csv"), "org_code,period,component,value\nGD,2024,dc_water_l,260\n")
+        .unwrap();
+    let args = |values: &str| {
+        run(&[
+            "monitor",
+            "values",
+            "--data",
+            &p(""),
+            "--values",
+            &p(values),
+            "--year",
+            "2024",
+            "--org",
+            "GD",
+            "--meters",
+            &p("meters.csv"),
+            "--readings",
+            &p("readings.csv"),
+        ])
+    };
+    let v: serde_json::Value = serde_json::from_str(&ok(&args("indicator-data.csv"))).unwrap();
+    let get = |v: &serde_json::Value, code: &str| {
+        v.as_array().unwrap().iter().find(|r| r["indicator"] == code).unwrap()["value"].as_f64()
+    };
+    assert_eq!(get(&v, "pue"), Some(1.3));
+    assert_eq!(get(&v, "wue"), Some(2.6));
+    // A reported IT energy wins over the meters for that year; the refusal is said.
+    fs::write(d.path().join("reported.csv"), "facility_code,period,component,value\nDC1,2024,dc_it_kwh,104\n").unwrap();
+    let o = args("reported.csv");
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(get(&v, "pue"), Some(1.25));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("DC1 dc_it_kwh 2024: already reported"));
+}

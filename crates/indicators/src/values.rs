@@ -271,6 +271,27 @@ impl Observations {
         }
     }
 
+    /// Adds values derived elsewhere (meter roll-ups, inventory totals) unless the same org or
+    /// facility already reports that component for that year: then the derived value is refused with
+    /// the reason (a reported value wins and nothing counts twice).
+    pub fn add_derived(&mut self, o: Observation) -> Result<(), String> {
+        let clash = self.rows.iter().any(|r| {
+            r.org == o.org && r.facility == o.facility && r.component == o.component && r.period.year == o.period.year
+        });
+        if clash {
+            return Err(format!(
+                "{} {} {}: already reported for {}; the derived value ({}) is not used",
+                o.facility.as_deref().unwrap_or("org"),
+                o.component.code(),
+                o.period.year,
+                o.period.year,
+                o.source
+            ));
+        }
+        self.rows.push(o);
+        Ok(())
+    }
+
     /// Sums per org over its whole subtree, for `year` (and one month, or the whole year when `month` is 0).
     pub fn rollup(&self, tree: &OrgTree, year: i32, month: u8) -> Vec<Sums> {
         let mut sums = vec![Sums::default(); tree.orgs.len()];
@@ -364,6 +385,27 @@ pub(crate) mod tests {
         assert!((gd - (2.0 + 1.25) / 2.0).abs() > 0.3, "must not be the average of PUEs");
         assert_eq!(sums[t.get("G").unwrap() as usize].get(Component::DcTotalKwh), Some(125_200 * MICRO));
         assert_eq!(sums[t.get("JS").unwrap() as usize].indicator(pue), None);
+    }
+
+    #[test]
+    fn derived_values_never_double_a_reported_one() {
+        let t = tree();
+        let gd = t.get("GD").unwrap();
+        let csv = "facility_code,period,component,value\nDC-A,2024,dc_total_kwh,100\n";
+        let mut obs = Observations::read_csv(csv.as_bytes(), &t, |_| Some(gd)).unwrap();
+        let derived = |fac: &str, c: Component| Observation {
+            org: gd,
+            facility: Some(fac.into()),
+            period: PeriodKey { year: 2024, month: 3 },
+            component: c,
+            value: 5 * MICRO,
+            source: "METER:X".into(),
+        };
+        assert!(obs.add_derived(derived("DC-A", Component::DcTotalKwh)).is_err());
+        assert!(obs.add_derived(derived("DC-A", Component::DcItKwh)).is_ok());
+        assert!(obs.add_derived(derived("DC-B", Component::DcTotalKwh)).is_ok());
+        let sums = obs.rollup(&t, 2024, 0);
+        assert_eq!(sums[gd as usize].get(Component::DcTotalKwh), Some(105 * MICRO));
     }
 
     #[test]
