@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 use telemetry::log::ReadingLog;
-use telemetry::time::HOUR_MS;
+use telemetry::time::{DAY_MS, HOUR_MS, QUARTER_MS};
 use telemetry::{IngestReport, MeterRegistry, Period, RawReading, Role, Telemetry};
 
 /// Real-time state of one facility (or the sum over an org's facilities).
@@ -200,6 +200,10 @@ impl Monitor {
             }
         }
         let mut orgs_touched: BTreeSet<OrgId> = BTreeSet::new();
+        let previous_at: Vec<Option<i64>> = {
+            let live = self.live.read().unwrap();
+            updates.iter().map(|(f, _)| live.get(f).map(|l| l.at_ms).filter(|&t| t > 0)).collect()
+        };
         {
             let mut live = self.live.write().unwrap();
             for (f, l) in &updates {
@@ -212,16 +216,34 @@ impl Monitor {
         if !publish {
             return;
         }
+        // The PUE rule sees the trailing-hour PUE at every quarter-hour the batch covered (a batch of
+        // a day's readings is a day of PUE values, not one), at most a day back.
+        let mut pue_points: Vec<(String, i64, f64)> = Vec::new();
+        {
+            let tel = self.telemetry.read().unwrap();
+            for ((f, l), prev) in updates.iter().zip(&previous_at) {
+                let first = prev.map_or(l.at_ms - DAY_MS, |p| p + QUARTER_MS).max(l.at_ms - DAY_MS);
+                let mut t = first.div_euclid(QUARTER_MS) * QUARTER_MS;
+                while t < l.at_ms {
+                    if let Some(p) = pue_at(&tel, f, t) {
+                        pue_points.push((f.clone(), t, p));
+                    }
+                    t += QUARTER_MS;
+                }
+                if let Some(p) = l.pue_1h {
+                    pue_points.push((f.clone(), l.at_ms, p));
+                }
+            }
+        }
         let mut alert_events = Vec::new();
         {
             let mut engine = self.alerts.lock().unwrap();
+            for (f, t, p) in &pue_points {
+                alert_events.extend(engine.observe(&subject_facility(f), "pue", *t, *p));
+            }
             for (f, l) in &updates {
-                let subject = subject_facility(f);
-                if let Some(p) = l.pue_1h {
-                    alert_events.extend(engine.observe(&subject, "pue", l.at_ms, p));
-                }
                 if let Some(p) = l.power_kw.get(&Role::TotalFacility).or(l.power_kw.get(&Role::GridImport)) {
-                    alert_events.extend(engine.observe(&subject, "power_kw", l.at_ms, *p));
+                    alert_events.extend(engine.observe(&subject_facility(f), "power_kw", l.at_ms, *p));
                 }
             }
         }
@@ -326,6 +348,16 @@ pub struct Recovered {
     pub truncated_bytes: u64,
     /// Meters in the log but not in the registry: readings kept in the log, not loaded.
     pub unknown_meters: BTreeMap<String, u64>,
+}
+
+/// Trailing-hour PUE of a facility ending at `t`.
+fn pue_at(tel: &Telemetry, facility: &str, t: i64) -> Option<f64> {
+    let energy = |role| {
+        tel.facility_energy(facility, role, Period::Quarter, t - HOUR_MS, t)
+            .map(|c| c.values().map(|c| c.energy_kwh()).sum::<f64>())
+    };
+    let (total, it) = (energy(Role::TotalFacility)?, energy(Role::ItLoad)?);
+    (it > 0.0).then(|| total / it)
 }
 
 fn facility_live(tel: &Telemetry, facility: &str) -> Live {
