@@ -10,6 +10,7 @@ READINGS=${READINGS:-20000000}
 METERS=${METERS:-200000}
 BATCH=${BATCH:-10000}
 WRITERS=${WRITERS:-4}
+PATHS=${PATHS:-both}
 PORT=${PORT:-18428}
 OUT=${OUT:-bench-data/telemetry}
 if ! command -v victoria-metrics >/dev/null; then
@@ -32,4 +33,4 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 "$BIN" bench telemetry --readings "$READINGS" --meters "$METERS" --batch "$BATCH" --writers "$WRITERS" \
-  --dir "$OUT/reading-log" --vm-url "http://127.0.0.1:$PORT" 2> >(tee "$OUT/result.log" >&2)
+  --dir "$OUT/reading-log" --path "$PATHS" --vm-url "http://127.0.0.1:$PORT" 2> >(tee "$OUT/result.log" >&2)

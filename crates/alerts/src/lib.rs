@@ -206,6 +206,19 @@ impl Engine {
     }
 
     fn open(&mut self, rule: usize, subject: &str, at: i64, value: f64, message: String) -> Option<Event> {
+        let rule_id = self.rules.get(rule).map(|r| r.id().to_string());
+        self.open_as(rule, rule_id.unwrap_or_default(), subject, at, value, message)
+    }
+
+    fn open_as(
+        &mut self,
+        rule: usize,
+        rule_id: String,
+        subject: &str,
+        at: i64,
+        value: f64,
+        message: String,
+    ) -> Option<Event> {
         let key = (rule, subject.to_string());
         if self.active.contains_key(&key) {
             return None;
@@ -214,7 +227,7 @@ impl Engine {
         self.next_id += 1;
         let alert = Alert {
             id,
-            rule: self.rules[rule].id().to_string(),
+            rule: rule_id,
             subject: subject.to_string(),
             state: State::Open,
             opened_ms: at,
@@ -258,9 +271,10 @@ impl Engine {
     /// A new value of `metric` for `subject`.
     pub fn observe(&mut self, subject: &str, metric: &str, ts_ms: i64, value: f64) -> Vec<Event> {
         let mut events = self.seen(subject, ts_ms);
-        for i in 0..self.rules.len() {
-            let rule = self.rules[i].clone();
-            if !rule.matches(subject) {
+        // Rules are taken out for the loop so each can be read while alerts are opened (no clone per value).
+        let rules = std::mem::take(&mut self.rules);
+        for (i, rule) in rules.iter().enumerate() {
+            if !rule.matches(subject) || matches!(rule, Rule::Silence { .. }) {
                 continue;
             }
             let key = (i, subject.to_string());
@@ -284,7 +298,7 @@ impl Engine {
                                 if *direction == Direction::Above { "above" } else { "below" },
                                 lasted as f64 / MINUTE_MS as f64
                             );
-                            events.extend(self.open(i, subject, ts_ms, value, msg));
+                            events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
                         }
                     } else {
                         track.breach_since = None;
@@ -311,7 +325,7 @@ impl Engine {
                             "{metric} of {subject} is {value:.3}, more than {factor} × its recent mean {:.3}",
                             mean.unwrap_or(0.0)
                         );
-                        events.extend(self.open(i, subject, ts_ms, value, msg));
+                        events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
                     } else {
                         events.extend(self.resolve(i, subject, ts_ms));
                     }
@@ -319,6 +333,7 @@ impl Engine {
                 _ => {}
             }
         }
+        self.rules = rules;
         events
     }
 

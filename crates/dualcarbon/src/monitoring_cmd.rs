@@ -127,6 +127,19 @@ pub struct BenchTelemetryArgs {
     /// VictoriaMetrics base URL on loopback (e.g. http://127.0.0.1:18428); the peer is skipped without it.
     #[arg(long)]
     vm_url: Option<String>,
+    /// `log`: parse, validate, append durably (the store's write path); `service`: the whole live
+    /// service (`monitor::Monitor::ingest`: also applied to the in-memory series, live power/PUE and
+    /// alert rules updated, events published).
+    #[arg(long, value_enum, default_value_t = BenchPath::Log)]
+    path: BenchPath,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum BenchPath {
+    Log,
+    Service,
+    /// Both, one after the other, on the same batches.
+    Both,
 }
 
 pub fn run(cmd: MonitorCommand) -> Result<()> {
@@ -481,6 +494,93 @@ fn run_writers(writers: usize, batches: &[String], work: impl Fn(usize, &str) ->
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// One DualCarbon run over the batches along `path`; the log is emptied first and verified after.
+fn bench_ours(
+    args: &BenchTelemetryArgs,
+    path: BenchPath,
+    registry: &MeterRegistry,
+    batches: &[String],
+    now_ms: i64,
+) -> Result<(f64, serde_json::Value)> {
+    // DualCarbon: parse, check against the registry, append to the log; a batch counts once its
+    // append returned, i.e. after fdatasync.
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir).with_context(|| format!("emptying {}", args.dir.display()))?;
+    }
+    let acked = AtomicUsize::new(0);
+    let secs = match path {
+        BenchPath::Log => {
+            let tel = Telemetry::new(registry.clone());
+            let (log, _) = ReadingLog::open(&args.dir, |_, _, _| {})?;
+            run_writers(args.writers, batches, |_, text| {
+                let (raw, errs) = telemetry::parse_csv_lines(text);
+                if !errs.is_empty() {
+                    bail!("bench batch does not parse: {}", errs[0]);
+                }
+                let mut report = telemetry::IngestReport::default();
+                let mut positions = Vec::new();
+                let ok = tel.validate(&raw, Some(now_ms + 60_000), &mut report, &mut positions);
+                if report.rejected > 0 {
+                    bail!("bench batch rejected: {}", report.problems[0]);
+                }
+                log.append(&ok, |m| tel.registry.meter(m).code.clone())?;
+                acked.fetch_add(ok.len(), Ordering::Relaxed);
+                Ok(())
+            })?
+        }
+        BenchPath::Both => unreachable!("split by the caller"),
+        BenchPath::Service => {
+            let tree = model::OrgTree::build(vec![model::OrgRow {
+                code: "G".into(),
+                name: "G".into(),
+                parent_code: None,
+                equity_share: None,
+                operational_control: None,
+            }])
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let facility_org = registry.meters.iter().map(|m| (m.facility.clone(), tree.root())).collect();
+            let rules = alerts::parse_rules(alerts::DEFAULT_RULES).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+            let (monitor, _) = monitor::Monitor::open(registry.clone(), tree, facility_org, rules, &args.dir)?;
+            let secs = run_writers(args.writers, batches, |_, text| {
+                let (raw, errs) = telemetry::parse_csv_lines(text);
+                if !errs.is_empty() {
+                    bail!("bench batch does not parse: {}", errs[0]);
+                }
+                let report = monitor.ingest(&raw, now_ms, "bench")?;
+                if report.rejected > 0 {
+                    bail!("bench batch rejected: {}", report.problems[0]);
+                }
+                acked.fetch_add(report.stored(), Ordering::Relaxed);
+                Ok(())
+            })?;
+            drop(monitor);
+            secs
+        }
+    };
+    let ours = acked.load(Ordering::Relaxed) as f64 / secs;
+    let t = Instant::now();
+    let (_, rec) = ReadingLog::open(&args.dir, |_, _, _| {})?;
+    if rec.readings != args.readings as u64 {
+        bail!("the log holds {} readings after reopening, expected {}", rec.readings, args.readings);
+    }
+    let log_bytes: u64 = std::fs::read_dir(&args.dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    eprintln!("reopened and verified {} readings in {:.2} s", rec.readings, t.elapsed().as_secs_f64());
+
+    let what = match path {
+        BenchPath::Log => "reading log",
+        BenchPath::Service => "live service (log + series + live PUE + alerts)",
+        BenchPath::Both => unreachable!("split by the caller"),
+    };
+    println!(
+        "dualcarbon {what}: {} readings in {:.2} s = {:.0} readings/s ({} writers, batches of {})",
+        args.readings, secs, ours, args.writers, args.batch
+    );
+    Ok((
+        ours,
+        serde_json::json!({"path": format!("{path:?}").to_lowercase(), "seconds": secs, "readings_per_s": ours, "log_bytes": log_bytes, "durability": "fdatasync before acknowledgement"}),
+    ))
+}
+
 pub fn bench_telemetry(args: BenchTelemetryArgs) -> Result<()> {
     if args.meters == 0 || args.batch == 0 || args.writers == 0 || args.readings == 0 {
         bail!("--readings, --meters, --batch and --writers must be positive");
@@ -498,47 +598,18 @@ pub fn bench_telemetry(args: BenchTelemetryArgs) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    // DualCarbon: parse, check against the registry, append to the log; a batch counts once its
-    // append returned, i.e. after fdatasync.
-    if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir).with_context(|| format!("emptying {}", args.dir.display()))?;
+    let paths = match args.path {
+        BenchPath::Both => vec![BenchPath::Log, BenchPath::Service],
+        p => vec![p],
+    };
+    let mut ours_runs = Vec::new();
+    for p in paths {
+        ours_runs.push(bench_ours(&args, p, &registry, &batches, now_ms)?);
     }
-    let tel = Telemetry::new(registry);
-    let (log, _) = ReadingLog::open(&args.dir, |_, _, _| {})?;
-    let acked = AtomicUsize::new(0);
-    let secs = run_writers(args.writers, &batches, |_, text| {
-        let (raw, errs) = telemetry::parse_csv_lines(text);
-        if !errs.is_empty() {
-            bail!("bench batch does not parse: {}", errs[0]);
-        }
-        let mut report = telemetry::IngestReport::default();
-        let mut positions = Vec::new();
-        let ok = tel.validate(&raw, Some(now_ms + 60_000), &mut report, &mut positions);
-        if report.rejected > 0 {
-            bail!("bench batch rejected: {}", report.problems[0]);
-        }
-        log.append(&ok, |m| tel.registry.meter(m).code.clone())?;
-        acked.fetch_add(ok.len(), Ordering::Relaxed);
-        Ok(())
-    })?;
-    drop(log);
-    let ours = acked.load(Ordering::Relaxed) as f64 / secs;
-    let t = Instant::now();
-    let (_, rec) = ReadingLog::open(&args.dir, |_, _, _| {})?;
-    if rec.readings != args.readings as u64 {
-        bail!("the log holds {} readings after reopening, expected {}", rec.readings, args.readings);
-    }
-    let log_bytes: u64 = std::fs::read_dir(&args.dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
-    eprintln!("reopened and verified {} readings in {:.2} s", rec.readings, t.elapsed().as_secs_f64());
-
     let mut result = serde_json::json!({
         "readings": args.readings, "meters": args.meters, "batch": args.batch, "writers": args.writers,
-        "dualcarbon": {"seconds": secs, "readings_per_s": ours, "log_bytes": log_bytes, "durability": "fdatasync before acknowledgement"},
+        "dualcarbon": ours_runs.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
     });
-    println!(
-        "dualcarbon reading log: {} readings in {:.2} s = {:.0} readings/s ({} writers, batches of {})",
-        args.readings, secs, ours, args.writers, args.batch
-    );
 
     if let Some(url) = &args.vm_url {
         let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
@@ -591,9 +662,11 @@ pub fn bench_telemetry(args: BenchTelemetryArgs) -> Result<()> {
             counted.map(|c| format!("{c:.0}")).unwrap_or_else(|| format!("? ({body})")),
             visible_s
         );
-        println!("ratio dualcarbon / VictoriaMetrics = {:.2}", ours / vm);
+        for (rate, r) in &ours_runs {
+            println!("ratio dualcarbon {} / VictoriaMetrics = {:.2}", r["path"].as_str().unwrap_or(""), rate / vm);
+        }
         result["victoria_metrics"] = serde_json::json!({"seconds": vm_secs, "readings_per_s": vm, "samples_counted": counted, "all_searchable_after_s": visible_s, "durability": "acknowledged when buffered in memory (flushed to disk about every second)"});
-        result["ratio"] = serde_json::json!(ours / vm);
+        result["ratio"] = serde_json::json!(ours_runs.iter().map(|(rate, _)| rate / vm).collect::<Vec<_>>());
     }
     eprintln!("{}", serde_json::to_string(&result)?);
     Ok(())

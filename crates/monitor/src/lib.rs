@@ -75,6 +75,10 @@ pub struct Monitor {
     alerts: Mutex<Engine>,
     live: RwLock<HashMap<String, Live>>,
     events: tokio::sync::broadcast::Sender<LiveEvent>,
+    /// Orgs whose live state changed since their last event, and when org events were last sent:
+    /// an org's sum runs over all its facilities, so org events go out at most once a second
+    /// (facility events go out with every batch; `org_live` is always current).
+    pending_orgs: Mutex<(BTreeSet<OrgId>, Option<std::time::Instant>)>,
 }
 
 fn subject_facility(f: &str) -> String {
@@ -115,6 +119,7 @@ impl Monitor {
             alerts: Mutex::new(engine),
             live: RwLock::new(HashMap::new()),
             events,
+            pending_orgs: Mutex::new((BTreeSet::new(), None)),
         };
         let facilities: Vec<String> = monitor.telemetry.read().unwrap().by_facility.keys().cloned().collect();
         monitor.refresh(&facilities, false);
@@ -222,6 +227,10 @@ impl Monitor {
         {
             let tel = self.telemetry.read().unwrap();
             for ((f, l), prev) in updates.iter().zip(&previous_at) {
+                if !(l.energy_1h_kwh.contains_key(&Role::TotalFacility) && l.energy_1h_kwh.contains_key(&Role::ItLoad))
+                {
+                    continue;
+                }
                 let first = prev.map_or(l.at_ms - DAY_MS, |p| p + QUARTER_MS).max(l.at_ms - DAY_MS);
                 let mut t = first.div_euclid(QUARTER_MS) * QUARTER_MS;
                 while t < l.at_ms {
@@ -251,12 +260,7 @@ impl Monitor {
             let org = self.facility_org.get(&f).map(|&o| self.orgs.org(o).code.clone());
             self.publish(LiveEvent::Facility { facility: f, org, live: l });
         }
-        for o in orgs_touched {
-            let code = self.orgs.org(o).code.clone();
-            if let Some(l) = self.org_live(&code) {
-                self.publish(LiveEvent::Org { org: code, live: l });
-            }
-        }
+        self.publish_orgs(orgs_touched, false);
         for e in alert_events {
             self.publish(LiveEvent::Alert { event: e });
         }
@@ -265,6 +269,44 @@ impl Monitor {
     /// Live state of a facility.
     pub fn facility_live(&self, facility: &str) -> Option<Live> {
         self.live.read().unwrap().get(facility).cloned()
+    }
+
+    /// Sends org events for `touched` (and orgs pending from earlier batches) when a second has
+    /// passed since the last ones, or when `force`d.
+    fn publish_orgs(&self, touched: BTreeSet<OrgId>, force: bool) {
+        let due = {
+            let mut p = self.pending_orgs.lock().unwrap();
+            p.0.extend(touched);
+            let due = force || p.1.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1));
+            if !due || p.0.is_empty() {
+                return;
+            }
+            p.1 = Some(std::time::Instant::now());
+            std::mem::take(&mut p.0)
+        };
+        for (o, l) in self.orgs_live(&due) {
+            self.publish(LiveEvent::Org { org: self.orgs.org(o).code.clone(), live: l });
+        }
+    }
+
+    /// Live state of several orgs in one pass over the facilities (each facility adds to every
+    /// requested org on its path to the root).
+    fn orgs_live(&self, orgs: &BTreeSet<OrgId>) -> Vec<(OrgId, Live)> {
+        let live = self.live.read().unwrap();
+        let mut acc: BTreeMap<OrgId, (Live, f64, f64)> = BTreeMap::new();
+        for (f, l) in live.iter() {
+            let Some(&fo) = self.facility_org.get(f) else { continue };
+            for o in self.orgs.path_to_root(fo).filter(|o| orgs.contains(o)) {
+                let (sum, total, it) = acc.entry(o).or_default();
+                add_live(sum, total, it, l);
+            }
+        }
+        acc.into_iter()
+            .map(|(o, (mut sum, total, it))| {
+                sum.pue_1h = (it > 0.0).then(|| total / it);
+                (o, sum)
+            })
+            .collect()
     }
 
     /// Live state of an org: power and trailing-hour energies summed over the facilities of its
@@ -281,25 +323,15 @@ impl Monitor {
                 continue;
             }
             any = true;
-            sum.at_ms = sum.at_ms.max(l.at_ms);
-            for (r, p) in &l.power_kw {
-                *sum.power_kw.entry(*r).or_default() += p;
-            }
-            for (r, e) in &l.energy_1h_kwh {
-                *sum.energy_1h_kwh.entry(*r).or_default() += e;
-            }
-            if let (Some(t), Some(i)) = (l.energy_1h_kwh.get(&Role::TotalFacility), l.energy_1h_kwh.get(&Role::ItLoad))
-            {
-                pue_total += t;
-                pue_it += i;
-            }
+            add_live(&mut sum, &mut pue_total, &mut pue_it, l);
         }
         sum.pue_1h = (pue_it > 0.0).then(|| pue_total / pue_it);
         any.then_some(sum)
     }
 
-    /// Runs the silence rules at `now_ms` and publishes what opens.
+    /// Runs the silence rules at `now_ms` and publishes what opens; sends pending org events.
     pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+        self.publish_orgs(BTreeSet::new(), true);
         let events = self.alerts.lock().unwrap().tick(now_ms);
         for e in &events {
             self.publish(LiveEvent::Alert { event: e.clone() });
@@ -350,6 +382,21 @@ pub struct Recovered {
     pub unknown_meters: BTreeMap<String, u64>,
 }
 
+/// Adds a facility's live state to an org's sum; PUE parts only from facilities metering both.
+fn add_live(sum: &mut Live, pue_total: &mut f64, pue_it: &mut f64, l: &Live) {
+    sum.at_ms = sum.at_ms.max(l.at_ms);
+    for (r, p) in &l.power_kw {
+        *sum.power_kw.entry(*r).or_default() += p;
+    }
+    for (r, e) in &l.energy_1h_kwh {
+        *sum.energy_1h_kwh.entry(*r).or_default() += e;
+    }
+    if let (Some(t), Some(i)) = (l.energy_1h_kwh.get(&Role::TotalFacility), l.energy_1h_kwh.get(&Role::ItLoad)) {
+        *pue_total += t;
+        *pue_it += i;
+    }
+}
+
 /// Trailing-hour PUE of a facility ending at `t`.
 fn pue_at(tel: &Telemetry, facility: &str, t: i64) -> Option<f64> {
     let energy = |role| {
@@ -365,7 +412,10 @@ fn facility_live(tel: &Telemetry, facility: &str) -> Live {
     let Some(meters) = tel.by_facility.get(facility) else { return live };
     let at = meters.iter().filter_map(|&m| tel.series[m as usize].last().map(|p| p.0)).max().unwrap_or(0);
     live.at_ms = at;
-    for role in Role::ALL {
+    let mut roles: Vec<Role> = meters.iter().map(|&m| tel.registry.meter(m).role).collect();
+    roles.sort_unstable();
+    roles.dedup();
+    for role in roles {
         if let Some((p, _)) = tel.current_power(facility, role) {
             live.power_kw.insert(role, p);
         }

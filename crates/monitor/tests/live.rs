@@ -83,7 +83,8 @@ fn realtime_pue_alerts_and_recovery() {
     }
     assert_eq!(kinds["batch"], 6);
     assert_eq!(kinds["facility"], 12);
-    assert!(kinds["org"] >= 12);
+    // Org events go out at most once a second: the first batch's, for GD and the group.
+    assert!(kinds["org"] >= 2);
     assert_eq!(opened, vec!["facility:DCA"]);
     let open = m.alerts(Some(alerts::State::Open));
     assert_eq!(open.len(), 1);
