@@ -16,8 +16,9 @@
 //! exact or ends with `*` to match a prefix. Values of one subject are taken in arrival order;
 //! a value older than the newest one seen for that subject and metric is ignored by the rules.
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 pub const MINUTE_MS: i64 = 60_000;
 
@@ -243,6 +244,10 @@ impl Engine {
     }
 
     fn resolve(&mut self, rule: usize, subject: &str, at: i64) -> Option<Event> {
+        // Most values resolve nothing: skip building the key when no alert is active.
+        if self.active.is_empty() {
+            return None;
+        }
         let id = self.active.remove(&(rule, subject.to_string()))?;
         let alert = self.alerts.get_mut(&id).expect("active alerts are stored");
         alert.state = State::Resolved;

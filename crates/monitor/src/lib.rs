@@ -409,7 +409,7 @@ fn pue_at(tel: &Telemetry, facility: &str, t: i64) -> Option<f64> {
 
 fn facility_live(tel: &Telemetry, facility: &str) -> Live {
     let mut live = Live::default();
-    let Some(meters) = tel.by_facility.get(facility) else { return live };
+    let Some(meters) = tel.meters_of(facility) else { return live };
     let at = meters.iter().filter_map(|&m| tel.series[m as usize].last().map(|p| p.0)).max().unwrap_or(0);
     live.at_ms = at;
     let mut roles: Vec<Role> = meters.iter().map(|&m| tel.registry.meter(m).role).collect();
