@@ -1,1 +1,702 @@
+//! A realistic synthetic operator, written as the CSV files of a data directory (docs/formats.md).
+//!
+//! The operator is fictional ("示例电信集团"); its shape and magnitudes follow public facts about
+//! Chinese operators so that every page, report and benchmark has believable numbers:
+//! - 31 provincial subsidiaries with the real number of prefecture-level cities (~340 city
+//!   subsidiaries), sites spread in proportion to provincial population;
+//! - 5G base stations drawing 3.0–4.2 kW and 4G stations 1.1–2.0 kW (issue "accounting core":
+//!   "a 5G site draws about 3-4 kW"), read on 2–3 sub-meters per site (分路计量: main equipment,
+//!   cooling, 5G AAU retrofit), with a summer cooling peak; about a third co-built with another
+//!   operator (共建共享, share 0.5) and some hosted by the tower company;
+//! - data centres of 0.3–6 MW IT load at PUE 1.25–1.6 (a large one uses tens of GWh a year),
+//!   green power with and without certificates in the provinces that trade it, rooftop PV,
+//!   diesel for generator tests, refrigerant top-ups, cooling water;
+//! - machine rooms, offices (gas, district heat in the north, paper, water, business travel,
+//!   commuting), retail halls, warehouses (electric forklifts, road freight), and a vehicle fleet per city.
+//!   No LPG: the shipped standard-coal table has no sourced LPG coefficient yet.
+//!
+//! Output depends only on (sites, year, seed): each facility draws from its own random stream, so
+//! the files are identical whatever the number of threads.
 
+use model::PROVINCES;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Physical sites (base stations, machine rooms, data centres, offices, halls, warehouses).
+    /// Vehicle fleets come on top: one per city and one per province.
+    pub sites: usize,
+    pub year: i32,
+    pub seed: u64,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoSummary {
+    pub orgs: usize,
+    pub facilities: usize,
+    pub activity_rows: u64,
+}
+
+/// Group code of the demo operator; provinces are `CT-<code>` (e.g. `CT-GD`), cities `CT-GD-01`.
+pub const GROUP_CODE: &str = "CT";
+
+/// Prefecture-level cities per province (GB/T 2260 order, as `model::PROVINCES`); municipalities
+/// count as one. Source: the administrative division list of the Ministry of Civil Affairs.
+const CITIES: [u8; 31] =
+    [1, 1, 11, 11, 12, 14, 9, 13, 1, 13, 11, 16, 9, 11, 16, 17, 13, 14, 21, 14, 4, 1, 21, 9, 16, 7, 10, 14, 8, 5, 14];
+
+/// Resident population in millions (National Bureau of Statistics, 2020 census, rounded): sites
+/// are spread in proportion to it.
+const POPULATION: [u16; 31] = [
+    22, 14, 75, 35, 24, 43, 24, 32, 25, 85, 65, 61, 42, 45, 102, 99, 58, 66, 126, 50, 10, 32, 84, 39, 47, 4, 40, 25, 6,
+    7, 26,
+];
+
+/// Provinces with district heating in the office heating season (north of the Qinling–Huaihe line).
+const HEATED: [&str; 15] = ["BJ", "TJ", "HE", "SX", "NM", "LN", "JL", "HL", "SD", "SN", "GS", "QH", "NX", "XJ", "XZ"];
+
+/// Provinces where the demo operator buys traded green power (绿电) for its data centres: the ones
+/// with active green-power trading and large renewable capacity.
+const GREEN_TRADING: [&str; 12] = ["BJ", "SH", "JS", "ZJ", "GD", "NM", "GS", "QH", "NX", "YN", "SC", "GZ"];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Bs5g,
+    Bs4g,
+    MachineRoom,
+    DataCenter,
+    Office,
+    Retail,
+    Warehouse,
+    Fleet,
+}
+
+impl Kind {
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Bs5g => "base_station_5g",
+            Kind::Bs4g => "base_station_4g",
+            Kind::MachineRoom => "machine_room",
+            Kind::DataCenter => "data_center",
+            Kind::Office => "office",
+            Kind::Retail => "retail",
+            Kind::Warehouse => "warehouse",
+            Kind::Fleet => "fleet",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::Bs5g => "BS5",
+            Kind::Bs4g => "BS4",
+            Kind::MachineRoom => "MR",
+            Kind::DataCenter => "DC",
+            Kind::Office => "OF",
+            Kind::Retail => "RT",
+            Kind::Warehouse => "WH",
+            Kind::Fleet => "FL",
+        }
+    }
+    fn name_zh(self) -> &'static str {
+        match self {
+            Kind::Bs5g => "5G基站",
+            Kind::Bs4g => "4G基站",
+            Kind::MachineRoom => "通信机房",
+            Kind::DataCenter => "数据中心",
+            Kind::Office => "办公楼",
+            Kind::Retail => "营业厅",
+            Kind::Warehouse => "仓库",
+            Kind::Fleet => "车队",
+        }
+    }
+}
+
+struct Facility {
+    kind: Kind,
+    province: u8,
+    /// Index into the org list (a city, or a province for province-level facilities).
+    org: u32,
+    /// Sharing arrangement: 0 none, 1 co-built with another operator, 2 tower-hosted.
+    shared: u8,
+}
+
+struct Org {
+    code: String,
+    name: String,
+    parent: String,
+    equity_share: &'static str,
+    operational_control: &'static str,
+}
+
+/// SplitMix64: tiny, fast, and good enough for synthetic data (not for cryptography).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, stream: u64) -> Rng {
+        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        r.next_u64();
+        r
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// Generates the operator into `out` (created if needed): orgs.csv, facilities.csv, activity.csv.
+pub fn generate(opts: &DemoOptions, out: &Path) -> io::Result<DemoSummary> {
+    if opts.sites < 31 * 4 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--sites {}: the demo operator needs at least {} sites (4 per province)", opts.sites, 31 * 4),
+        ));
+    }
+    if !(2000..=2100).contains(&opts.year) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("--year {}: expected 2000..2100", opts.year)));
+    }
+    std::fs::create_dir_all(out)?;
+    let seed = opts.seed ^ (opts.year as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let (orgs, city_range) = build_orgs();
+    let facilities = build_facilities(opts.sites, seed, &city_range);
+    write_orgs(&out.join("orgs.csv"), &orgs)?;
+    write_facilities(&out.join("facilities.csv"), &facilities, &orgs)?;
+    let activity_rows = write_activity(&out.join("activity.csv"), &facilities, &orgs, opts.year, seed)?;
+    Ok(DemoSummary { orgs: orgs.len(), facilities: facilities.len(), activity_rows })
+}
+
+/// The org tree: group, 31 provinces, their cities, and one minority-held joint venture outside
+/// operational control (so the boundary options have something to show). Returns the orgs and,
+/// per province, the index range of its cities in the list.
+fn build_orgs() -> (Vec<Org>, Vec<std::ops::Range<u32>>) {
+    let mut orgs = vec![Org {
+        code: GROUP_CODE.into(),
+        name: "示例电信集团".into(),
+        parent: String::new(),
+        equity_share: "",
+        operational_control: "",
+    }];
+    for p in PROVINCES {
+        orgs.push(Org {
+            code: format!("{GROUP_CODE}-{}", p.code),
+            name: format!("{}分公司", p.name_zh),
+            parent: GROUP_CODE.into(),
+            equity_share: "",
+            operational_control: "",
+        });
+    }
+    let mut ranges = Vec::with_capacity(31);
+    for (i, p) in PROVINCES.iter().enumerate() {
+        let start = orgs.len() as u32;
+        for c in 1..=CITIES[i] {
+            // One city per large province is a joint venture at 51 %: shows equity-share roll-ups.
+            let jv = c == 2 && CITIES[i] >= 12;
+            orgs.push(Org {
+                code: format!("{GROUP_CODE}-{}-{c:02}", p.code),
+                name: format!("{}第{c}地市分公司", p.name_zh),
+                parent: format!("{GROUP_CODE}-{}", p.code),
+                equity_share: if jv { "51%" } else { "" },
+                operational_control: "",
+            });
+        }
+        ranges.push(start..orgs.len() as u32);
+    }
+    orgs.push(Org {
+        code: format!("{GROUP_CODE}-SH-JV"),
+        name: "上海云数据合资公司（参股40%）".into(),
+        parent: format!("{GROUP_CODE}-SH"),
+        equity_share: "0.4",
+        operational_control: "no",
+    });
+    (orgs, ranges)
+}
+
+fn province_org(p: usize) -> u32 {
+    1 + p as u32
+}
+
+fn build_facilities(sites: usize, seed: u64, cities: &[std::ops::Range<u32>]) -> Vec<Facility> {
+    let total_pop: u64 = POPULATION.iter().map(|&x| x as u64).sum();
+    // Every province gets a provincial data centre, a head office and a provincial fleet; the
+    // joint venture gets one data centre. The rest is spread by population.
+    let fixed = 31 * 2 + 1;
+    let spread = sites - fixed;
+    let mut counts: Vec<usize> = POPULATION.iter().map(|&w| spread * w as usize / total_pop as usize).collect();
+    let mut left = spread - counts.iter().sum::<usize>();
+    for c in counts.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        *c += 1;
+        left -= 1;
+    }
+    let mut out = Vec::with_capacity(sites + 400);
+    let mut rng = Rng::new(seed, 0xFAC);
+    for p in 0..31 {
+        let porg = province_org(p);
+        out.push(Facility { kind: Kind::DataCenter, province: p as u8, org: porg, shared: 0 });
+        out.push(Facility { kind: Kind::Office, province: p as u8, org: porg, shared: 0 });
+        out.push(Facility { kind: Kind::Fleet, province: p as u8, org: porg, shared: 0 });
+        let cr = &cities[p];
+        for c in cr.clone() {
+            out.push(Facility { kind: Kind::Fleet, province: p as u8, org: c, shared: 0 });
+        }
+        for _ in 0..counts[p] {
+            let org = cr.start + rng.below((cr.end - cr.start) as u64) as u32;
+            let x = rng.unit();
+            let kind = match x {
+                x if x < 0.55 => Kind::Bs5g,
+                x if x < 0.88 => Kind::Bs4g,
+                x if x < 0.965 => Kind::MachineRoom,
+                x if x < 0.983 => Kind::Retail,
+                x if x < 0.995 => Kind::Office,
+                x if x < 0.998 => Kind::Warehouse,
+                _ => Kind::DataCenter,
+            };
+            let shared = match kind {
+                Kind::Bs5g if rng.chance(0.35) => 1,
+                Kind::Bs4g if rng.chance(0.25) => 2,
+                _ => 0,
+            };
+            out.push(Facility { kind, province: p as u8, org, shared });
+        }
+    }
+    let sh = PROVINCES.iter().position(|p| p.code == "SH").expect("Shanghai") as u8;
+    let jv = 1 + 31 + CITIES.iter().map(|&c| c as u32).sum::<u32>();
+    out.push(Facility { kind: Kind::DataCenter, province: sh, org: jv, shared: 0 });
+    out
+}
+
+fn facility_code(i: usize, f: &Facility) -> String {
+    format!("{}-{}-{:07}", f.kind.prefix(), PROVINCES[f.province as usize].code, i)
+}
+
+fn write_orgs(path: &Path, orgs: &[Org]) -> io::Result<()> {
+    let mut w = BufWriter::new(File::create(path)?);
+    writeln!(w, "org_code,name,parent_code,equity_share,operational_control")?;
+    for o in orgs {
+        writeln!(w, "{},{},{},{},{}", o.code, o.name, o.parent, o.equity_share, o.operational_control)?;
+    }
+    w.flush()
+}
+
+fn write_facilities(path: &Path, facilities: &[Facility], orgs: &[Org]) -> io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    writeln!(w, "facility_code,name,type,org_code,province,allocation_share,shared_with")?;
+    for (i, f) in facilities.iter().enumerate() {
+        let p = &PROVINCES[f.province as usize];
+        // Provinces are written the ways users write them: Chinese, pinyin, or the code.
+        let province = match i % 10 {
+            7 => p.pinyin.to_string(),
+            9 => p.region_code(),
+            _ => p.name_zh.to_string(),
+        };
+        let (share, with) = match f.shared {
+            1 => (if i % 2 == 0 { "0.5" } else { "50%" }, "China Unicom"),
+            2 => ("0.5", "China Tower"),
+            _ => ("", ""),
+        };
+        writeln!(
+            w,
+            "{},{}{}{:07},{},{},{},{},{}",
+            facility_code(i, f),
+            p.name_zh,
+            f.kind.name_zh(),
+            i,
+            f.kind.code(),
+            orgs[f.org as usize].code,
+            province,
+            share,
+            with
+        )?;
+    }
+    w.flush()
+}
+
+/// Facilities per work unit: small enough to balance threads, large enough to amortise.
+const CHUNK: usize = 8192;
+
+fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], year: i32, seed: u64) -> io::Result<u64> {
+    let mut w = BufWriter::with_capacity(1 << 22, File::create(path)?);
+    w.write_all(b"facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunks: Vec<std::ops::Range<usize>> =
+        (0..facilities.len()).step_by(CHUNK).map(|s| s..(s + CHUNK).min(facilities.len())).collect();
+    let mut rows = 0u64;
+    // A batch of chunks is generated in parallel, then written in order.
+    for batch in chunks.chunks(threads * 2) {
+        let results: Vec<(Vec<u8>, u64)> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|r| {
+                    let r = r.clone();
+                    s.spawn(move || {
+                        let mut g = Gen { buf: Vec::with_capacity(r.len() * 40 * 64), rows: 0, year };
+                        for i in r {
+                            g.facility(i, &facilities[i], orgs, seed);
+                        }
+                        (g.buf, g.rows)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("generator thread")).collect()
+        });
+        for (buf, n) in results {
+            w.write_all(&buf)?;
+            rows += n;
+        }
+    }
+    w.flush()?;
+    Ok(rows)
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Cooling load over the year: peak in July–August, trough in January (a few per cent more in the
+/// south, where summers are long).
+fn cooling_season(month: u32, south: bool) -> f64 {
+    let amp = if south { 0.12 } else { 0.08 };
+    1.0 + amp * (std::f64::consts::PI * (month as f64 - 7.5) / 6.0).cos()
+}
+
+struct Gen {
+    buf: Vec<u8>,
+    rows: u64,
+    year: i32,
+}
+
+impl Gen {
+    /// One activity row. `decimals` is the precision the bill is written with.
+    #[allow(clippy::too_many_arguments)]
+    fn row(&mut self, code: &str, month: u32, carrier: &str, qty: f64, decimals: u32, unit: &str, doc: &str, ev: &str) {
+        let b = &mut self.buf;
+        b.extend_from_slice(code.as_bytes());
+        b.push(b',');
+        push_uint(b, self.year as u64);
+        b.push(b'-');
+        if month < 10 {
+            b.push(b'0');
+        }
+        push_uint(b, month as u64);
+        b.push(b',');
+        b.extend_from_slice(carrier.as_bytes());
+        b.push(b',');
+        push_fixed(b, qty, decimals);
+        b.push(b',');
+        b.extend_from_slice(unit.as_bytes());
+        b.push(b',');
+        b.extend_from_slice(doc.as_bytes());
+        b.push(b',');
+        b.extend_from_slice(ev.as_bytes());
+        b.push(b'\n');
+        self.rows += 1;
+    }
+
+    fn facility(&mut self, i: usize, f: &Facility, orgs: &[Org], seed: u64) {
+        let mut rng = Rng::new(seed, i as u64 + 1);
+        let code = facility_code(i, f);
+        let p = &PROVINCES[f.province as usize];
+        let south = matches!(p.grid, model::GridRegion::South | model::GridRegion::Southwest)
+            || matches!(p.code, "SH" | "ZJ" | "FJ" | "JX" | "HN" | "HB");
+        let year = self.year;
+        let hours = |m: u32| 24.0 * days_in_month(year, m) as f64;
+        let ym = |m: u32| format!("{year}{m:02}");
+        match f.kind {
+            Kind::Bs5g | Kind::Bs4g => {
+                let kw = if f.kind == Kind::Bs5g { rng.range(3.0, 4.2) } else { rng.range(1.1, 2.0) };
+                // 分路计量: main equipment and cooling meters; 5G sites also an AAU retrofit meter.
+                let split: &[(f64, &str)] = if f.kind == Kind::Bs5g {
+                    &[(0.52, "M1"), (0.26, "AC"), (0.22, "AAU")]
+                } else {
+                    &[(0.72, "M1"), (0.28, "AC")]
+                };
+                let pv = rng.chance(0.08).then(|| rng.range(0.08, 0.2)); // 叠光: share of load from rooftop PV
+                let diesel_month = rng.chance(0.05).then(|| 1 + rng.below(12) as u32);
+                for m in 1..=12 {
+                    let total = kw * hours(m) * cooling_season(m, south) * rng.range(0.96, 1.04);
+                    let grid = total * (1.0 - pv.unwrap_or(0.0));
+                    for &(share, meter) in split {
+                        let s = if meter == "AC" { share * cooling_season(m, south) } else { share };
+                        self.row(&code, m, "electricity", grid * s, 0, "kWh", &format!("EB{}-{meter}", ym(m)), "");
+                    }
+                    if let Some(pv) = pv {
+                        self.row(&code, m, "electricity_pv_self", total * pv, 0, "kWh", &format!("PV{}", ym(m)), "");
+                    }
+                    if diesel_month == Some(m) {
+                        // Backup generator run during a grid outage.
+                        self.row(&code, m, "diesel", rng.range(20.0, 120.0), 0, "L", &format!("FUEL{}", ym(m)), "");
+                    }
+                }
+            }
+            Kind::MachineRoom => {
+                let kw = rng.range(8.0, 40.0);
+                for m in 1..=12 {
+                    let total = kw * hours(m) * cooling_season(m, south) * rng.range(0.97, 1.03);
+                    self.row(&code, m, "electricity", total * 0.7, 0, "kWh", &format!("EB{}-M1", ym(m)), "");
+                    self.row(&code, m, "electricity", total * 0.3, 0, "kWh", &format!("EB{}-AC", ym(m)), "");
+                }
+                if rng.chance(0.12) {
+                    let gas = if rng.chance(0.4) { "refrigerant:HCFC-22" } else { "refrigerant:R-410A" };
+                    let m = 5 + rng.below(4) as u32;
+                    self.row(&code, m, gas, rng.range(2.0, 10.0), 1, "kg", &format!("RF{}", ym(m)), "");
+                }
+                if rng.chance(0.1) {
+                    let m = 1 + rng.below(12) as u32;
+                    self.row(&code, m, "diesel", rng.range(50.0, 200.0), 0, "L", &format!("FUEL{}", ym(m)), "");
+                }
+            }
+            Kind::DataCenter => {
+                // Log-uniform IT load: many small, a few large (tens of GWh a year).
+                let it_mw = (rng.range(0.3f64.ln(), 6.0f64.ln())).exp();
+                let pue = rng.range(1.25, 1.6);
+                let green = GREEN_TRADING.contains(&p.code);
+                let (cert, uncert) = if green { (rng.range(0.15, 0.4), rng.range(0.0, 0.12)) } else { (0.0, 0.0) };
+                let pv_kw = rng.range(50.0, 400.0);
+                for m in 1..=12 {
+                    let mwh = it_mw * pue * hours(m) * cooling_season(m, south).sqrt() * rng.range(0.98, 1.02);
+                    let pv_kwh = pv_kw * hours(m) * 0.15;
+                    let grid = mwh - pv_kwh / 1000.0;
+                    let doc = ym(m);
+                    self.row(&code, m, "electricity", grid * (1.0 - cert - uncert), 3, "MWh", &format!("EB{doc}"), "");
+                    if cert > 0.0 {
+                        let ev = format!("GEC-{code}-{doc}");
+                        self.row(
+                            &code,
+                            m,
+                            "electricity_green_certified",
+                            grid * cert,
+                            3,
+                            "MWh",
+                            &format!("GP{doc}"),
+                            &ev,
+                        );
+                    }
+                    if uncert > 0.0 {
+                        self.row(
+                            &code,
+                            m,
+                            "electricity_green_uncertified",
+                            grid * uncert,
+                            3,
+                            "MWh",
+                            &format!("GT{doc}"),
+                            "",
+                        );
+                    }
+                    self.row(&code, m, "electricity_pv_self", pv_kwh, 0, "kWh", &format!("PV{doc}"), "");
+                    // Monthly generator load tests.
+                    self.row(&code, m, "diesel", it_mw * rng.range(80.0, 300.0), 0, "L", &format!("FUEL{doc}"), "");
+                    // Evaporative cooling water, WUE about 1.2–1.8 L/kWh of IT energy.
+                    let water_m3 = it_mw * hours(m) * rng.range(1.2, 1.8);
+                    self.row(&code, m, "water", water_m3, 0, "m3", &format!("WB{doc}"), "");
+                }
+                for (k, gas) in ["refrigerant:R-134a", "refrigerant:R-410A"].iter().enumerate() {
+                    let m = 4 + 4 * k as u32 + rng.below(3) as u32;
+                    let kg = it_mw * rng.range(3.0, 12.0);
+                    self.row(&code, m, gas, kg, 1, "kg", &format!("RF{}", ym(m)), &format!("MAINT-{code}-{m}"));
+                }
+            }
+            Kind::Office => {
+                let area_k = rng.range(2.0, 15.0); // thousand m²
+                let staff = area_k * rng.range(30.0, 60.0);
+                let heated = HEATED.contains(&p.code);
+                for m in 1..=12 {
+                    let doc = ym(m);
+                    let kwh = area_k * 1000.0 * rng.range(7.0, 11.0) * cooling_season(m, south);
+                    self.row(&code, m, "electricity", kwh, 0, "kWh", &format!("EB{doc}"), "");
+                    self.row(&code, m, "natural_gas", staff * rng.range(1.5, 3.0), 0, "m3", &format!("GAS{doc}"), "");
+                    if heated && matches!(m, 1..=3 | 11 | 12) {
+                        self.row(&code, m, "heat", area_k * rng.range(30.0, 45.0), 1, "GJ", &format!("HT{doc}"), "");
+                    }
+                    self.row(&code, m, "water", staff * rng.range(1.5, 2.5), 0, "m3", &format!("WB{doc}"), "");
+                    self.row(&code, m, "paper", staff * rng.range(0.3, 0.6), 1, "kg", &format!("PP{doc}"), "");
+                    let trips = staff * rng.range(0.05, 0.12);
+                    self.row(&code, m, "business_travel:air", trips * 1400.0, 0, "pkm", &format!("TA{doc}"), "");
+                    self.row(&code, m, "business_travel:rail", trips * 900.0, 0, "pkm", &format!("TR{doc}"), "");
+                    let commute = staff * 21.0 * 2.0 * rng.range(8.0, 14.0);
+                    self.row(&code, m, "commuting:metro", commute * 0.55, 0, "pkm", &format!("CM{doc}"), "");
+                    self.row(&code, m, "commuting:bus", commute * 0.25, 0, "pkm", &format!("CB{doc}"), "");
+                }
+            }
+            Kind::Retail => {
+                let kw = rng.range(3.0, 9.0);
+                for m in 1..=12 {
+                    let kwh = kw * hours(m) * cooling_season(m, south) * rng.range(0.97, 1.03);
+                    self.row(&code, m, "electricity", kwh, 0, "kWh", &format!("EB{}", ym(m)), "");
+                }
+                if rng.chance(0.15) {
+                    self.row(&code, 6, "refrigerant:R-32", rng.range(0.5, 3.0), 1, "kg", &format!("RF{}", ym(6)), "");
+                }
+            }
+            Kind::Warehouse => {
+                let kw = rng.range(8.0, 25.0);
+                for m in 1..=12 {
+                    let doc = ym(m);
+                    self.row(
+                        &code,
+                        m,
+                        "electricity",
+                        kw * hours(m) * rng.range(0.95, 1.05),
+                        0,
+                        "kWh",
+                        &format!("EB{doc}"),
+                        "",
+                    );
+                    self.row(
+                        &code,
+                        m,
+                        "freight:road",
+                        rng.range(20_000.0, 150_000.0),
+                        0,
+                        "tkm",
+                        &format!("FR{doc}"),
+                        "",
+                    );
+                }
+            }
+            Kind::Fleet => {
+                // A city fleet of 20–120 vehicles; the provincial fleet is larger.
+                let provincial = orgs[f.org as usize].parent == GROUP_CODE;
+                let vehicles = if provincial { rng.range(100.0, 300.0) } else { rng.range(20.0, 120.0) };
+                for m in 1..=12 {
+                    let doc = ym(m);
+                    let ev = format!("FUELCARD-{code}-{doc}");
+                    self.row(&code, m, "gasoline", vehicles * rng.range(100.0, 150.0), 0, "L", &format!("G{doc}"), &ev);
+                    self.row(
+                        &code,
+                        m,
+                        "diesel",
+                        vehicles * 0.15 * rng.range(180.0, 260.0),
+                        0,
+                        "L",
+                        &format!("D{doc}"),
+                        &ev,
+                    );
+                }
+                self.row(&code, 7, "refrigerant:R-134a", vehicles * 0.1 * 0.4, 1, "kg", &format!("RF{}", ym(7)), "");
+            }
+        }
+    }
+}
+
+fn push_uint(b: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&tmp[i..]);
+}
+
+/// Writes a non-negative quantity with `decimals` places (no exponent, `.` decimal point).
+fn push_fixed(b: &mut Vec<u8>, v: f64, decimals: u32) {
+    let scale = 10u64.pow(decimals);
+    let n = (v.max(0.0) * scale as f64).round() as u64;
+    push_uint(b, n / scale);
+    if decimals > 0 {
+        b.push(b'.');
+        let frac = n % scale;
+        let mut digits = [b'0'; 6];
+        let mut f = frac;
+        for d in (0..decimals as usize).rev() {
+            digits[d] = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        b.extend_from_slice(&digits[..decimals as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_point_formatting() {
+        let mut b = Vec::new();
+        push_fixed(&mut b, 1234.5678, 3);
+        b.push(b' ');
+        push_fixed(&mut b, 0.05, 1);
+        b.push(b' ');
+        push_fixed(&mut b, 7.0, 0);
+        b.push(b' ');
+        push_fixed(&mut b, 2.999_96, 3);
+        assert_eq!(String::from_utf8(b).unwrap(), "1234.568 0.1 7 3.000");
+    }
+
+    #[test]
+    fn output_is_deterministic_and_complete() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let o = DemoOptions { sites: 600, year: 2024, seed: 7 };
+        let sa = generate(&o, a.path()).unwrap();
+        let sb = generate(&o, b.path()).unwrap();
+        assert_eq!(sa, sb);
+        for f in ["orgs.csv", "facilities.csv", "activity.csv"] {
+            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f}");
+        }
+        let act = std::fs::read_to_string(a.path().join("activity.csv")).unwrap();
+        assert_eq!(act.lines().count() as u64, sa.activity_rows + 1);
+        let fac = std::fs::read_to_string(a.path().join("facilities.csv")).unwrap();
+        assert_eq!(fac.lines().count(), sa.facilities + 1);
+        // A different year gives different numbers.
+        let c = tempfile::tempdir().unwrap();
+        generate(&DemoOptions { year: 2023, ..o }, c.path()).unwrap();
+        assert_ne!(std::fs::read(c.path().join("activity.csv")).unwrap(), act.as_bytes());
+    }
+
+    #[test]
+    fn base_station_magnitudes_are_realistic() {
+        let d = tempfile::tempdir().unwrap();
+        generate(&DemoOptions { sites: 2000, year: 2024, seed: 1 }, d.path()).unwrap();
+        let act = std::fs::read_to_string(d.path().join("activity.csv")).unwrap();
+        let mut per_site: std::collections::HashMap<&str, f64> = Default::default();
+        for l in act.lines().skip(1) {
+            let c: Vec<&str> = l.split(',').collect();
+            if c[0].starts_with("BS5-") && c[2].starts_with("electricity") {
+                *per_site.entry(c[0]).or_default() += c[3].parse::<f64>().unwrap();
+            }
+        }
+        assert!(per_site.len() > 500);
+        for (site, kwh) in per_site {
+            let kw = kwh / 8784.0;
+            assert!((2.7..4.8).contains(&kw), "{site}: {kw} kW average");
+        }
+    }
+
+    #[test]
+    fn too_few_sites_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let e = generate(&DemoOptions { sites: 10, year: 2024, seed: 1 }, d.path()).unwrap_err();
+        assert!(e.to_string().contains("at least 124"), "{e}");
+    }
+}

@@ -112,11 +112,8 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
     let mut carrier_cache: FxHashMap<Vec<u8>, Result<u16, String>> = FxHashMap::default();
     let mut unit_cache: FxHashMap<Vec<u8>, Option<u8>> = FxHashMap::default();
     let mut fields = Vec::with_capacity(16);
-    let mut line_no = first_line;
     let c = sh.cols;
-    for raw in data.split(|&b| b == b'\n') {
-        let line_here = line_no;
-        line_no += 1;
+    for (line_here, raw) in (first_line..).zip(data.split(|&b| b == b'\n')) {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if trim(line).is_empty() {
             continue;

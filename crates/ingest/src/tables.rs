@@ -40,7 +40,10 @@ impl Columns {
     }
 }
 
-pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(Vec<String>, Vec<(u64, Vec<String>)>)> {
+/// A CSV file read whole: the header and every data row with its line number.
+pub(crate) type Rows = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<Rows> {
     let file = path.display().to_string();
     let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
         Ok(r) => r,
@@ -95,7 +98,7 @@ pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<(V
     }
 }
 
-fn field<'a>(row: &'a [String], i: usize) -> &'a str {
+fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", |s| s.trim())
 }
 
