@@ -2,6 +2,7 @@
 //! parses arguments, reads files through `ingest`, computes with `accounting`, and prints.
 
 mod format;
+mod platform_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -26,9 +27,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Demo data: a realistic synthetic operator.
+    /// The demo: without a subcommand, the platform pre-loaded with the demo operator.
+    #[command(args_conflicts_with_subcommands = true)]
     Demo {
         #[command(subcommand)]
-        command: DemoCommand,
+        command: Option<DemoCommand>,
+        #[command(flatten)]
+        run: platform_cmd::DemoRunArgs,
     },
     /// Compute the GHG inventory of a data directory for one year.
     Inventory(InventoryArgs),
@@ -46,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    #[command(flatten)]
+    Platform(platform_cmd::PlatformCommand),
 }
 
 #[derive(Subcommand)]
@@ -215,7 +222,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo { command: DemoCommand::Generate { sites, year, out, seed } } => {
+        Command::Demo { command: None, run } => platform_cmd::demo(run),
+        Command::Platform(cmd) => platform_cmd::run(cmd),
+        Command::Demo { command: Some(DemoCommand::Generate { sites, year, out, seed }), .. } => {
             let t = Instant::now();
             let s = demo::generate(&demo::DemoOptions { sites, year, seed }, &out)?;
             println!(

@@ -208,27 +208,23 @@ fn insert_rejected(c: &mut dyn Conn, filing_id: i64, upload_id: i64, rows: &[Rej
 }
 
 impl Store {
-    /// Opens a new filing (version 1, draft) for `org_code` and `period`. One org's month is filed
-    /// once: a second filing for it, or one for an org above or below it in the tree for the same
-    /// month, is refused, because the two could hold the same facility's records twice.
+    /// Opens a new filing (version 1, draft) for `org_code` and `period`. One org's month is one
+    /// filing (later changes are uploads into it or restatements of it). Filings of nested orgs may
+    /// coexist; a facility's month can only be in one of them (see [`Store::record_upload`]).
     pub fn create_filing(&self, actor: &str, org_code: &str, period: &str) -> Result<Filing> {
         if !valid_period(period) {
             return Err(StoreError::Invalid(format!("period {period:?} must be YYYY-MM")));
         }
         let kind = self.kind();
         self.tx(|c| {
-            let org = c.query("SELECT path FROM orgs WHERE code = $1", &[org_code.into()])?;
-            let path = org.first().map(|r| r.text(0)).ok_or_else(|| StoreError::NotFound(format!("org {org_code}")))?;
-            let overlapping = c.query(
-                "SELECT f.id, f.org_code FROM filings f JOIN orgs o ON o.code = f.org_code WHERE f.period = $1 \
-                 AND (o.path LIKE $2 ESCAPE '\\' OR substr($3, 1, length(o.path)) = o.path) LIMIT 1",
-                &[period.into(), crate::like_prefix(&path).into(), path.as_str().into()],
-            )?;
-            if let Some(r) = overlapping.first() {
+            if c.query("SELECT path FROM orgs WHERE code = $1", &[org_code.into()])?.is_empty() {
+                return Err(StoreError::NotFound(format!("org {org_code}")));
+            }
+            let existing = c.query("SELECT id FROM filings WHERE org_code = $1 AND period = $2 ORDER BY version LIMIT 1", &[org_code.into(), period.into()])?;
+            if let Some(r) = existing.first() {
                 return Err(StoreError::Conflict(format!(
-                    "filing {} of org {} already covers {period} for this part of the org tree; file into it (or restate it)",
-                    r.int(0),
-                    r.text(1)
+                    "filing {} already holds {org_code}'s {period}; upload into it (or restate it)",
+                    r.int(0)
                 )));
             }
             let now = crate::now();
@@ -262,6 +258,19 @@ impl Store {
         Ok(rows.iter().map(filing).collect())
     }
 
+    /// Facilities that already have rows for this filing's month in a filing of another org (a
+    /// nested or enclosing org), with that filing's id: their rows here would count twice.
+    pub fn filed_elsewhere(&self, filing_id: i64) -> Result<std::collections::HashMap<String, i64>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT DISTINCT a.facility_code, a.filing_id FROM activity a JOIN filings g ON g.id = a.filing_id \
+                 JOIN filings f ON f.id = $1 WHERE g.period = f.period AND g.org_code <> f.org_code",
+                &[filing_id.into()],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.text(0), r.int(1))).collect())
+    }
+
     /// The upload of this exact file (by SHA-256) into this filing, if there was one.
     pub fn find_upload(&self, filing_id: i64, sha256: &str) -> Result<Option<Upload>> {
         Ok(self
@@ -291,14 +300,15 @@ impl Store {
     /// Records one uploaded file: accepted rows go into the filing (replacing rows with the same
     /// key), rejected rows into quarantine; quarantined rows of earlier uploads whose key is now
     /// accepted leave quarantine. All in one transaction. The filing must be a draft or returned
-    /// (it becomes a draft); the same file twice returns the first upload and changes nothing.
+    /// (it becomes a draft); the same file twice returns the first upload and changes nothing. An
+    /// `Err` from `rows` (the file cannot be read further) cancels the whole upload.
     pub fn record_upload(
         &self,
         actor: &str,
         filing_id: i64,
         sha256: &str,
         file_name: &str,
-        rows: &mut dyn Iterator<Item = Outcome>,
+        rows: &mut dyn Iterator<Item = std::result::Result<Outcome, String>>,
     ) -> Result<(Upload, bool)> {
         let kind = self.kind();
         self.tx(|c| {
@@ -325,7 +335,8 @@ impl Store {
             let mut batch = Vec::with_capacity(BATCH);
             let mut bad = Vec::new();
             for o in rows {
-                match o {
+                // A file that turns out unreadable half-way records nothing (the transaction rolls back).
+                match o.map_err(StoreError::Invalid)? {
                     Outcome::Accepted(r) => {
                         accepted += 1;
                         batch.push(r);
@@ -346,6 +357,20 @@ impl Store {
             }
             insert_activity(c, filing_id, upload_id, &batch)?;
             insert_rejected(c, filing_id, upload_id, &bad)?;
+            // The server refuses such rows before; this guards against a concurrent upload elsewhere.
+            let clash = c.query(
+                "SELECT a.facility_code, g.id FROM activity a JOIN activity b ON b.facility_code = a.facility_code AND b.period = a.period \
+                 JOIN filings g ON g.id = b.filing_id WHERE a.filing_id = $1 AND a.upload_id = $2 AND g.org_code <> $3 LIMIT 1",
+                &[filing_id.into(), upload_id.into(), f.org_code.as_str().into()],
+            )?;
+            if let Some(r) = clash.first() {
+                return Err(StoreError::Conflict(format!(
+                    "facility {} already has {} rows in filing {}; it cannot be filed twice",
+                    r.text(0),
+                    f.period,
+                    r.int(1)
+                )));
+            }
             c.exec(
                 "DELETE FROM quarantine WHERE filing_id = $1 AND upload_id <> $2 AND EXISTS (SELECT 1 FROM activity a WHERE a.filing_id = $1 \
                  AND a.upload_id = $2 AND a.facility_code = quarantine.facility_code AND a.period = quarantine.period \

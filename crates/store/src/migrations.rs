@@ -81,6 +81,7 @@ CREATE TABLE activity (
     line BIGINT NOT NULL,
     UNIQUE (filing_id, facility_code, period, carrier, source_document)
 );
+CREATE INDEX activity_facility_period ON activity(facility_code, period);
 CREATE TABLE quarantine (
     id {pk},
     filing_id BIGINT NOT NULL REFERENCES filings(id),

@@ -203,6 +203,19 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("snapshot {id}")))
     }
 
+    /// The org a snapshot belongs to (access checks, without loading the result).
+    pub fn snapshot_org(&self, id: i64) -> Result<String> {
+        self.read(|c| c.query("SELECT org_code FROM snapshots WHERE id = $1", &[id.into()]))?
+            .first()
+            .map(|r| r.text(0))
+            .ok_or_else(|| StoreError::NotFound(format!("snapshot {id}")))
+    }
+
+    /// Every snapshot without its result, oldest first.
+    pub fn snapshot_list(&self) -> Result<Vec<Snapshot>> {
+        self.snapshots_within("/")
+    }
+
     /// Snapshots of the orgs within the subtree with root `path` (without results, which can be large).
     pub fn snapshots_within(&self, path: &str) -> Result<Vec<Snapshot>> {
         let cols = SNAP_COLS

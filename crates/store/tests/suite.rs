@@ -49,8 +49,8 @@ fn row(fac: &str, period: &str, qty: &str, doc: &str) -> ActivityRow {
     }
 }
 
-fn ok(r: ActivityRow) -> Outcome {
-    Outcome::Accepted(r)
+fn ok(r: ActivityRow) -> Result<Outcome, String> {
+    Ok(Outcome::Accepted(r))
 }
 
 #[test]
@@ -88,16 +88,17 @@ fn filing_workflow_uploads_quarantine_idempotence_and_restatement() {
         seed(&s);
         let f = s.create_filing("filer", "CT_GD", "2024-03").unwrap();
         assert_eq!((f.status.as_str(), f.version), ("draft", 1));
-        // A filing for the same month above or below in the tree would overlap.
-        assert!(matches!(s.create_filing("filer", "CT_GD_GZ", "2024-03"), Err(StoreError::Conflict(_))), "{name}");
-        assert!(matches!(s.create_filing("filer", "CT", "2024-03"), Err(StoreError::Conflict(_))), "{name}");
+        // One filing per org and month; nested orgs may file the same month (rows are checked).
+        assert!(matches!(s.create_filing("filer", "CT_GD", "2024-03"), Err(StoreError::Conflict(_))), "{name}");
+        assert!(matches!(s.create_filing("filer", "CT_GD", "2024-3"), Err(StoreError::Invalid(_))), "{name}");
+        let city = s.create_filing("filer", "CT_GD_GZ", "2024-03").unwrap();
         s.create_filing("filer", "CTXGD", "2024-03").expect("a sibling subtree files on its own");
 
         let bad = RejectedRow { row: row("F9", "2024-03", "5", "bill-9"), reasons: "facility_code: unknown".into() };
         let mut rows = vec![
             ok(row("F1", "2024-03", "100", "bill-1")),
             ok(row("F2", "2024-03", "200", "bill-2")),
-            Outcome::Rejected(bad),
+            Ok(Outcome::Rejected(bad)),
         ]
         .into_iter();
         let (u, new) = s.record_upload("filer", f.id, "sha-a", "march.csv", &mut rows).unwrap();
@@ -120,6 +121,21 @@ fn filing_workflow_uploads_quarantine_idempotence_and_restatement() {
         assert_eq!(rows.len(), 3, "{name}: F1 replaced, F9 added");
         assert_eq!(rows.iter().find(|r| r.facility_code == "F1").unwrap().quantity, "110");
         assert!(s.quarantine(f.id).unwrap().is_empty(), "{name}");
+
+        // F1's March is in the province's filing: the city filing cannot take it again.
+        assert_eq!(s.filed_elsewhere(city.id).unwrap().get("F1"), Some(&f.id), "{name}");
+        let mut twice = vec![ok(row("F1", "2024-03", "100", "bill-1"))].into_iter();
+        assert!(
+            matches!(s.record_upload("filer", city.id, "sha-x", "c.csv", &mut twice), Err(StoreError::Conflict(_))),
+            "{name}"
+        );
+        assert_eq!(s.activity_count(city.id).unwrap(), 0, "{name}: the refused upload left nothing");
+        let mut broken = vec![ok(row("GZ", "2024-03", "1", "z")), Err("line 3: bad quoting".to_string())].into_iter();
+        assert!(
+            matches!(s.record_upload("filer", city.id, "sha-y", "b.csv", &mut broken), Err(StoreError::Invalid(_))),
+            "{name}"
+        );
+        assert!(s.uploads(city.id).unwrap().is_empty(), "{name}: nothing recorded");
 
         // Workflow.
         assert!(matches!(s.transition("rev", f.id, "approve", ""), Err(StoreError::Conflict(_))));
