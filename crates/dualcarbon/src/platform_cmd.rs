@@ -182,9 +182,14 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let store = open(&args.db)?;
     bootstrap(&store)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
-    runtime()?.block_on(server::serve(app, args.listen, |addr| {
+    let rt = runtime()?;
+    let served = rt.block_on(server::serve(app.clone(), args.listen, |addr| {
         println!("DualCarbon platform on http://{addr}/  (API: http://{addr}/api/v1/openapi.json, metrics: /metrics)")
-    }))?;
+    }));
+    // The PostgreSQL client closes its connections with blocking calls: drop it outside the runtime.
+    drop(rt);
+    drop(app);
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

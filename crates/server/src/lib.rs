@@ -71,12 +71,12 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .layer(axum::middleware::from_fn_with_state(app, metrics::track))
 }
 
-/// Starts logging as JSON lines (`DUALCARBON_LOG=json`) or text, filtered by `RUST_LOG`.
+/// Starts logging to stderr as JSON lines (`DUALCARBON_LOG=json`) or text, filtered by `RUST_LOG`.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("DUALCARBON_LOG").is_ok_and(|v| v == "json");
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
     let _ = if json { b.json().try_init() } else { b.try_init() };
 }
 
