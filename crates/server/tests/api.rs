@@ -698,3 +698,12 @@ fn logins_tokens_cookies_and_user_management() {
         assert_eq!(h.get("/api/v1/me", &gz).await.status, StatusCode::UNAUTHORIZED);
     });
 }
+
+#[test]
+fn docs_platform_md_lists_every_route() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/platform.md")).unwrap();
+    for r in ROUTES {
+        let row = format!("| {} | `{}` |", r.method.to_uppercase(), r.path);
+        assert!(doc.contains(&row), "docs/platform.md does not document {row}");
+    }
+}
