@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod quality;
 pub mod routes;
+pub mod xlsx;
 
 use error::{ApiError, ApiResult};
 use std::net::SocketAddr;
