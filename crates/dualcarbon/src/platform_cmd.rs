@@ -67,6 +67,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// First start only: the code of the root org (the group) created with the admin user; use
+    /// the root of the orgs.csv you will load.
+    #[arg(long, default_value = "GROUP")]
+    pub group_code: String,
 }
 
 #[derive(Args, Clone)]
@@ -136,7 +140,7 @@ pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
 
 /// On a database without users: the group org (if there is no org yet) and an `admin` user with
 /// a random password, printed once.
-fn bootstrap(store: &Store) -> Result<()> {
+fn bootstrap(store: &Store, group_code: &str) -> Result<()> {
     if has_users(store)? {
         return Ok(());
     }
@@ -144,8 +148,8 @@ fn bootstrap(store: &Store) -> Result<()> {
         store.upsert_reference(
             "system",
             &[store::reference::OrgRecord {
-                code: "GROUP".into(),
-                name: "Group".into(),
+                code: group_code.into(),
+                name: group_code.into(),
                 parent_code: None,
                 equity_share: String::new(),
                 operational_control: String::new(),
@@ -180,7 +184,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     server::init_logging();
     let store = open(&args.db)?;
-    bootstrap(&store)?;
+    bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
     let rt = runtime()?;
     let served = rt.block_on(server::serve(app.clone(), args.listen, |addr| {

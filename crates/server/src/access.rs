@@ -62,6 +62,8 @@ pub enum Perm {
     ManageUsers,
     /// Add or correct factor sets.
     ManageFactors,
+    /// Add or update orgs and facilities.
+    ManageReference,
     /// Read the audit log.
     Audit,
 }
@@ -76,7 +78,7 @@ impl Perm {
             Perm::Review => matches!(role, GroupAdmin | OrgAdmin | Reviewer),
             Perm::Analyze => matches!(role, GroupAdmin | OrgAdmin | Reviewer),
             Perm::ManageUsers => matches!(role, GroupAdmin | OrgAdmin),
-            Perm::ManageFactors => role == GroupAdmin,
+            Perm::ManageFactors | Perm::ManageReference => role == GroupAdmin,
             Perm::Audit => matches!(role, GroupAdmin | OrgAdmin | Auditor),
         }
     }
@@ -90,6 +92,7 @@ impl Perm {
             Perm::Analyze => "run inventories",
             Perm::ManageUsers => "manage users",
             Perm::ManageFactors => "change factor sets",
+            Perm::ManageReference => "change orgs and facilities",
             Perm::Audit => "read the audit log",
         }
     }

@@ -15,6 +15,7 @@ pub mod load;
 pub mod metrics;
 pub mod openapi;
 pub mod quality;
+pub mod reference;
 pub mod routes;
 pub mod xlsx;
 

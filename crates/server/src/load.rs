@@ -43,7 +43,15 @@ fn getter(header: &[String]) -> impl Fn(&csv::StringRecord, &str) -> String + '_
 
 /// Stores the org tree and facilities of `dir` (orgs.csv, facilities.csv, validated by the caller).
 pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<OrgRecord>, Vec<FacilityRecord>)> {
-    let (h, rows) = read_csv(&dir.join("orgs.csv"))?;
+    let (orgs, _) = read_reference_orgs(&dir.join("orgs.csv"))?;
+    let facilities = read_reference_facilities(&dir.join("facilities.csv"))?;
+    store.upsert_reference(actor, &orgs, &facilities)?;
+    Ok((orgs, facilities))
+}
+
+/// The rows of an orgs.csv (validated before) as filed.
+pub fn read_reference_orgs(path: &Path) -> ApiResult<(Vec<OrgRecord>, usize)> {
+    let (h, rows) = read_csv(path)?;
     let g = getter(&h);
     let orgs: Vec<OrgRecord> = rows
         .iter()
@@ -55,9 +63,15 @@ pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<
             operational_control: g(r, "operational_control"),
         })
         .collect();
-    let (h, rows) = read_csv(&dir.join("facilities.csv"))?;
+    let n = orgs.len();
+    Ok((orgs, n))
+}
+
+/// The rows of a facilities.csv (validated before) as filed.
+pub fn read_reference_facilities(path: &Path) -> ApiResult<Vec<FacilityRecord>> {
+    let (h, rows) = read_csv(path)?;
     let g = getter(&h);
-    let facilities: Vec<FacilityRecord> = rows
+    Ok(rows
         .iter()
         .map(|r| FacilityRecord {
             code: g(r, "facility_code"),
@@ -68,9 +82,7 @@ pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<
             allocation_share: g(r, "allocation_share"),
             shared_with: g(r, "shared_with"),
         })
-        .collect();
-    store.upsert_reference(actor, &orgs, &facilities)?;
-    Ok((orgs, facilities))
+        .collect())
 }
 
 /// Loads `dir` for `year` as `actor`. Fails, with every input error, before storing anything if

@@ -44,6 +44,12 @@ pub fn document() -> Value {
                     json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
                 );
             }
+            "csv_or_xlsx" => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
+                );
+            }
             _ => {}
         }
         let media = match r.returns {

@@ -5,7 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::ApiResult;
-use crate::{auth, filing, inventory, quality, App};
+use crate::{auth, filing, inventory, quality, reference, App};
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ pub struct RouteSpec {
     pub perm: Perm,
     pub target: Target,
     pub summary: &'static str,
-    /// Request body: "json", "csv" or "" for none.
+    /// Request body: "json", "csv", "csv_or_xlsx" or "" for none.
     pub body: &'static str,
     /// Response body: "json", "csv", "xlsx" or "text".
     pub returns: &'static str,
@@ -62,6 +62,8 @@ routes! {
     post "/api/v1/users" => auth::create_user, ManageUsers, None, "json" -> "json", "Create a user (username, password, role, org_code) in the caller's subtree";
     get "/api/v1/orgs" => list_orgs, Dashboard, None, "" -> "json", "Orgs within the caller's subtree";
     get "/api/v1/orgs/{code}/facilities" => list_facilities, Read, Org, "" -> "json", "Facilities of an org's subtree";
+    post "/api/v1/reference/orgs" => reference::put_orgs, ManageReference, None, "csv" -> "json", "Add or update the org tree from an orgs.csv body";
+    post "/api/v1/reference/facilities" => reference::put_facilities, ManageReference, None, "csv" -> "json", "Add or update facilities from a facilities.csv body";
     get "/api/v1/orgs/{code}/dashboard" => inventory::dashboard, Dashboard, Org, "" -> "json", "Headline figures of an org (?year=) from the newest snapshot covering it";
     get "/api/v1/orgs/{code}/quality" => quality::quality, Read, Org, "" -> "json", "Data quality per org and month (?year=): completeness, outliers, range, quarantine, score";
     get "/api/v1/filings" => filing::list, Read, None, "" -> "json", "Filings within the caller's subtree (?period=YYYY-MM)";
@@ -69,7 +71,7 @@ routes! {
     get "/api/v1/filings/{id}" => filing::get, Read, Filing, "" -> "json", "A filing with its row and quarantine counts and uploads";
     get "/api/v1/filings/{id}/template.csv" => filing::template_csv, Read, Filing, "" -> "csv", "The filing's CSV template: one line per facility";
     get "/api/v1/filings/{id}/template.xlsx" => filing::template_xlsx, Read, Filing, "" -> "xlsx", "The same template as an XLSX workbook";
-    post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv" -> "json", "Upload a CSV or XLSX file: accepted rows, and every rejected row with its reasons";
+    post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv_or_xlsx" -> "json", "Upload a CSV or XLSX file: accepted rows, and every rejected row with its reasons";
     get "/api/v1/filings/{id}/rows" => filing::rows, Read, Filing, "" -> "json", "The filing's accepted rows (?offset=&limit=)";
     get "/api/v1/filings/{id}/quarantine.csv" => filing::quarantine_csv, Read, Filing, "" -> "csv", "Rejected rows with reasons, to fix and upload again";
     post "/api/v1/filings/{id}/submit" => filing::submit, File, Filing, "" -> "json", "Submit a draft or returned filing for review";

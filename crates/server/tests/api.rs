@@ -766,3 +766,50 @@ fn xlsx_template_and_upload() {
         );
     });
 }
+
+#[test]
+fn reference_data_over_the_api_is_validated_and_for_group_admins_only() {
+    both("reference", |h, backend| async move {
+        let admin = h.login("admin").await;
+        let gd_admin = h.login("gd-admin").await;
+        let post = |path: &'static str, token: String, body: &'static str| {
+            let h = &h;
+            async move { h.call("POST", path, Some(&token), Some(Body::from(body)), "text/csv").await }
+        };
+        let orgs = "org_code,name,parent_code\nCT,集团,\nCT-GD,广东,CT\nCT-GD-GZ,广州,CT-GD\nCT-BJ,北京,CT\nCT-SH,上海分公司,CT\n";
+        assert_eq!(
+            post("/api/v1/reference/orgs", gd_admin.clone(), orgs).await.status,
+            StatusCode::FORBIDDEN,
+            "{backend}"
+        );
+        let ok = post("/api/v1/reference/orgs", admin.clone(), orgs).await;
+        assert_eq!((ok.status, ok.json["orgs"].as_i64()), (StatusCode::OK, Some(5)), "{}", ok.text);
+        let other_root = post("/api/v1/reference/orgs", admin.clone(), "org_code,name,parent_code\nX,Other,\n").await;
+        assert_eq!(other_root.json["error"]["code"], json!("invalid_file"), "{}", other_root.text);
+        let cycle =
+            post("/api/v1/reference/orgs", admin.clone(), "org_code,name,parent_code\nCT,G,\nA,a,B\nB,b,A\n").await;
+        assert_eq!(cycle.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(cycle.json["error"]["detail"].as_array().map(Vec::len), Some(2), "{}", cycle.text);
+        let facs = "facility_code,name,type,org_code,province\nSH1,站,base_station_5g,CT-SH,上海\nSH2,站,rocket,CT-SH,上海\nSH3,站,office,CT-NOPE,上海\n";
+        let bad = post("/api/v1/reference/facilities", admin.clone(), facs).await;
+        assert_eq!(
+            (bad.status, bad.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file"))
+        );
+        let lines: Vec<i64> =
+            bad.json["error"]["detail"].as_array().unwrap().iter().map(|e| e["line"].as_i64().unwrap()).collect();
+        assert_eq!(lines, vec![3, 4], "{backend}: every bad row named: {}", bad.text);
+        let good = post(
+            "/api/v1/reference/facilities",
+            admin.clone(),
+            "facility_code,name,type,org_code,province\nSH1,站,base_station_5g,CT-SH,上海\n",
+        )
+        .await;
+        assert_eq!(good.json["facilities"].as_i64(), Some(1), "{}", good.text);
+        let listed = h.get("/api/v1/orgs/CT-SH/facilities", &admin).await;
+        assert_eq!(listed.json["facilities"][0]["code"], json!("SH1"));
+        // The new org is usable at once (the org cache notices a code it does not know).
+        let f = h.post("/api/v1/filings", &admin, json!({"org_code": "CT-SH", "period": "2024-01"})).await;
+        assert_eq!(f.status, StatusCode::CREATED, "{}", f.text);
+    });
+}
