@@ -161,6 +161,14 @@ pub async fn quarantine_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) ->
     Ok(csv_response(bytes, &format!("filing-{id}-quarantine.csv")))
 }
 
+/// Rows of a draft that later uploads replaced (same key), each with the replacing upload.
+pub async fn replaced(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let rows = app.db(move |s| s.replaced_rows(id)).await?;
+    let rows: Vec<serde_json::Value> =
+        rows.into_iter().map(|(by, row)| serde_json::json!({"replaced_by_upload": by, "row": row})).collect();
+    Ok(Json(serde_json::json!({"replaced": rows})))
+}
+
 #[derive(Deserialize)]
 pub struct Page {
     pub offset: Option<i64>,

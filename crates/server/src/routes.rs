@@ -73,6 +73,7 @@ routes! {
     get "/api/v1/filings/{id}/template.xlsx" => filing::template_xlsx, Read, Filing, "" -> "xlsx", "The same template as an XLSX workbook";
     post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv_or_xlsx" -> "json", "Upload a CSV or XLSX file: accepted rows, and every rejected row with its reasons";
     get "/api/v1/filings/{id}/rows" => filing::rows, Read, Filing, "" -> "json", "The filing's accepted rows (?offset=&limit=)";
+    get "/api/v1/filings/{id}/replaced" => filing::replaced, Read, Filing, "" -> "json", "Values that later uploads replaced in the draft, with the replacing upload";
     get "/api/v1/filings/{id}/quarantine.csv" => filing::quarantine_csv, Read, Filing, "" -> "csv", "Rejected rows with reasons, to fix and upload again";
     post "/api/v1/filings/{id}/submit" => filing::submit, File, Filing, "" -> "json", "Submit a draft or returned filing for review";
     post "/api/v1/filings/{id}/approve" => filing::approve, Review, Filing, "" -> "json", "Approve a submitted filing (it is locked)";

@@ -407,6 +407,21 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
         assert_eq!(detail.json["rows"].as_i64(), Some(4));
         assert_eq!(detail.json["quarantined"].as_i64(), Some(2), "{backend}: the April row and the duplicate stay");
 
+        // A corrected value for a row already filed replaces it; the old value stays readable.
+        let corr = h
+            .upload(
+                id,
+                &filer,
+                "facility_code,period,carrier,quantity,unit,source_document\nGD5,2024-03,diesel,25,L,b5\n",
+            )
+            .await;
+        assert_eq!(corr.json["accepted"].as_i64(), Some(1), "{}", corr.text);
+        let replaced = h.get(&format!("/api/v1/filings/{id}/replaced"), &filer).await;
+        assert_eq!(replaced.json["replaced"].as_array().unwrap().len(), 1, "{backend}: {}", replaced.text);
+        assert_eq!(replaced.json["replaced"][0]["row"]["quantity"], json!("20"));
+        assert_eq!(replaced.json["replaced"][0]["replaced_by_upload"], corr.json["upload"]["id"]);
+        assert_eq!(h.get(&format!("/api/v1/filings/{id}"), &filer).await.json["rows"].as_i64(), Some(4));
+
         // Roles: the filer cannot approve, the auditor and employees cannot write.
         assert_eq!(
             h.post(&format!("/api/v1/filings/{id}/submit"), &auditor, json!({})).await.status,

@@ -140,6 +140,43 @@ fn state(f: &Filing) -> serde_json::Value {
 /// Rows are written this many at a time (one statement), well below both backends' parameter limits.
 const BATCH: usize = 500;
 
+/// Copies the rows of the filing that `rows` will replace (same key, different values) into
+/// activity_replaced; returns how many.
+fn keep_replaced(c: &mut dyn Conn, filing_id: i64, upload_id: i64, rows: &[ActivityRow]) -> Result<u64> {
+    let mut sql = String::from(
+        "WITH n (facility_code, period, carrier, source_document, quantity, unit, evidence_ref) AS (VALUES ",
+    );
+    let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 7 + 2);
+    params.push(filing_id.into());
+    params.push(upload_id.into());
+    for (k, r) in rows.iter().enumerate() {
+        if k > 0 {
+            sql.push(',');
+        }
+        let b = 2 + k * 7;
+        sql.push_str(&format!(
+            "(CAST(${} AS TEXT),CAST(${} AS TEXT),CAST(${} AS TEXT),CAST(${} AS TEXT),CAST(${} AS TEXT),CAST(${} AS TEXT),CAST(${} AS TEXT))",
+            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+        ));
+        params.extend([
+            r.facility_code.as_str().into(),
+            r.period.as_str().into(),
+            r.carrier.as_str().into(),
+            r.source_document.as_str().into(),
+            r.quantity.as_str().into(),
+            r.unit.as_str().into(),
+            r.evidence_ref.as_str().into(),
+        ]);
+    }
+    sql.push_str(
+        ") INSERT INTO activity_replaced (filing_id, replaced_by_upload, facility_code, period, carrier, quantity, unit, source_document, evidence_ref, upload_id, line) \
+         SELECT a.filing_id, $2, a.facility_code, a.period, a.carrier, a.quantity, a.unit, a.source_document, a.evidence_ref, a.upload_id, a.line \
+         FROM activity a JOIN n ON a.facility_code = n.facility_code AND a.period = n.period AND a.carrier = n.carrier AND a.source_document = n.source_document \
+         WHERE a.filing_id = $1 AND (a.quantity <> n.quantity OR a.unit <> n.unit OR a.evidence_ref <> n.evidence_ref)",
+    );
+    c.exec(&sql, &params)
+}
+
 fn insert_activity(c: &mut dyn Conn, filing_id: i64, upload_id: i64, rows: &[ActivityRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -331,7 +368,9 @@ impl Store {
                 &[filing_id.into(), sha256.into(), file_name.into(), actor.into(), now.as_str().into()],
             )?[0]
                 .int(0);
-            let (mut accepted, mut rejected) = (0i64, 0i64);
+            let (mut accepted, mut rejected, mut replaced) = (0i64, 0i64, 0u64);
+            // Only a filing that already has rows can see rows replaced (a fresh import skips the check).
+            let had_rows = !c.query("SELECT id FROM activity WHERE filing_id = $1 LIMIT 1", &[filing_id.into()])?.is_empty();
             let mut batch = Vec::with_capacity(BATCH);
             let mut bad = Vec::new();
             for o in rows {
@@ -341,6 +380,9 @@ impl Store {
                         accepted += 1;
                         batch.push(r);
                         if batch.len() == BATCH {
+                            if had_rows {
+                                replaced += keep_replaced(c, filing_id, upload_id, &batch)?;
+                            }
                             insert_activity(c, filing_id, upload_id, &batch)?;
                             batch.clear();
                         }
@@ -354,6 +396,9 @@ impl Store {
                         }
                     }
                 }
+            }
+            if had_rows && !batch.is_empty() {
+                replaced += keep_replaced(c, filing_id, upload_id, &batch)?;
             }
             insert_activity(c, filing_id, upload_id, &batch)?;
             insert_rejected(c, filing_id, upload_id, &bad)?;
@@ -399,7 +444,7 @@ impl Store {
                     entity: format!("filing/{filing_id}"),
                     org_code: &f.org_code,
                     before: state(&f),
-                    after: serde_json::json!({"status": "draft", "upload": u}),
+                    after: serde_json::json!({"status": "draft", "upload": u, "rows_replaced": replaced}),
                 },
             )?;
             Ok((u, true))
@@ -532,6 +577,22 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Rows of a filing that later uploads replaced, oldest first, each with the replacing upload.
+    pub fn replaced_rows(&self, filing_id: i64) -> Result<Vec<(i64, ActivityRow)>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!(
+                        "SELECT replaced_by_upload, {ACT_COLS} FROM activity_replaced WHERE filing_id = $1 ORDER BY id"
+                    ),
+                    &[filing_id.into()],
+                )
+            })?
+            .iter()
+            .map(|r| (r.int(0), activity(&Row(r.0[1..].to_vec()))))
+            .collect())
     }
 
     pub fn activity_count(&self, filing_id: i64) -> Result<i64> {

@@ -138,6 +138,25 @@ CREATE TABLE audit (
 CREATE TABLE audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 "#,
+    // 2: rows of a draft that a later upload replaced (same key), kept with the replacing upload,
+    // so that no filed value disappears even before approval.
+    r#"
+CREATE TABLE activity_replaced (
+    id {pk},
+    filing_id BIGINT NOT NULL REFERENCES filings(id),
+    replaced_by_upload BIGINT NOT NULL,
+    facility_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source_document TEXT NOT NULL,
+    evidence_ref TEXT NOT NULL,
+    upload_id BIGINT NOT NULL,
+    line BIGINT NOT NULL
+);
+CREATE INDEX activity_replaced_filing ON activity_replaced(filing_id);
+"#,
 ];
 
 impl Store {

@@ -121,6 +121,11 @@ fn filing_workflow_uploads_quarantine_idempotence_and_restatement() {
         assert_eq!(rows.len(), 3, "{name}: F1 replaced, F9 added");
         assert_eq!(rows.iter().find(|r| r.facility_code == "F1").unwrap().quantity, "110");
         assert!(s.quarantine(f.id).unwrap().is_empty(), "{name}");
+        // The replaced value is kept, with the upload that replaced it.
+        let replaced = s.replaced_rows(f.id).unwrap();
+        assert_eq!(replaced.len(), 1, "{name}: only F1 changed value");
+        assert_eq!((replaced[0].1.facility_code.as_str(), replaced[0].1.quantity.as_str()), ("F1", "100"), "{name}");
+        assert_eq!(replaced[0].0, s.uploads(f.id).unwrap().last().unwrap().id);
 
         // F1's March is in the province's filing: the city filing cannot take it again.
         assert_eq!(s.filed_elsewhere(city.id).unwrap().get("F1"), Some(&f.id), "{name}");
