@@ -203,7 +203,6 @@ pub const DEMO_PASSWORD: &str = "dualcarbon-demo";
 /// `dualcarbon demo`: generate the demo operator into the data dir (first start), load it, run the
 /// group's inventory, create one user per role, and serve.
 pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
-    server::init_logging();
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
     if !source.join("activity.csv").exists() {
@@ -213,8 +212,16 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let store = Store::open_sqlite_dir(&data_dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if store.user_by_name("admin")?.is_none() {
+        if !store.orgs()?.is_empty() {
+            bail!(
+                "{} holds a partly loaded demo (was the first start interrupted?): remove the directory and start again",
+                data_dir.display()
+            );
+        }
         load_demo(&store, &source, args.year, &data_dir.join("spool"), threads)?;
     }
+    // Logging starts with serving: the load above reports in a few lines of its own.
+    server::init_logging();
     let app = server::App::new(store, data_dir.join("spool"));
     let year = args.year;
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {

@@ -187,3 +187,45 @@ fn backup_and_restore_through_the_command_line() {
         bin().args(["backup", "--data-dir", dir.path().join("nope").to_str().unwrap(), "--out", "x"]).output().unwrap();
     assert!(!missing.status.success());
 }
+
+#[test]
+fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = bin()
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--sites", "200", "--listen", "127.0.0.1:0"])
+        // Request logs go to stderr, which this test only reads at the end: keep them few.
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut addr, mut printed) = (None, String::new());
+    for _ in 0..20 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        if let Some(a) = line.split("demo platform: http://").nth(1) {
+            addr = Some(a.trim().trim_end_matches('/').to_string());
+        }
+        if line.contains("password dualcarbon-demo") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no URL printed:\n{printed}"));
+    assert!(printed.contains("filings approved") && printed.contains("inventory snapshot"), "{printed}");
+    let (status, body) =
+        http(&addr, "POST", "/api/v1/auth/login", None, "{\"username\":\"gd-filer\",\"password\":\"dualcarbon-demo\"}");
+    assert_eq!(status, 200, "{body}");
+    let token = body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (status, body) = http(&addr, "GET", "/api/v1/orgs/CT-GD/dashboard?year=2024", Some(&token), "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"scope2_location\""), "the demo's snapshot is there: {body}");
+    let (status, _) = http(&addr, "GET", "/api/v1/orgs/CT-BJ/dashboard?year=2024", Some(&token), "");
+    assert_eq!(status, 403, "a Guangdong filer does not see Beijing");
+    child.stdout = Some(out.into_inner());
+    stop(child);
+}
