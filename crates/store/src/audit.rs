@@ -110,8 +110,7 @@ fn entry(r: &crate::Row) -> AuditEntry {
 const COLUMNS: &str = "seq, at, actor, action, entity, org_code, before_json, after_json, prev_hash, hash";
 
 impl Store {
-    /// Entries after `after_seq`, oldest first, at most `limit`; `org_paths` limits them to the
-    /// orgs whose code is listed (None: all).
+    /// Entries after `after_seq`, oldest first, at most `limit`.
     pub fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = self.read(|c| {
             c.query(

@@ -130,29 +130,46 @@ impl Store {
 /// backup is a sound DualCarbon database (integrity check, migrations table, audit chain). The
 /// platform must be stopped. The database being replaced is kept beside it as `*.before-restore`.
 pub fn restore_sqlite(from: &Path, data_dir: &Path) -> Result<audit::Verification> {
-    let check = Store { backend: Box::new(sqlite::Sqlite::open(from)?) };
-    let ok = check.read(|c| c.query("PRAGMA integrity_check", &[]))?;
-    if ok.first().map(|r| r.text(0)).as_deref() != Some("ok") {
-        return Err(StoreError::Invalid(format!("{} fails SQLite's integrity check", from.display())));
-    }
-    let version = check.read(|c| c.query("SELECT MAX(version) FROM schema_migrations", &[])).map_err(|_| {
-        StoreError::Invalid(format!("{} is not a DualCarbon database (no schema_migrations)", from.display()))
-    })?;
-    if version.first().and_then(|r| r.opt_int(0)).unwrap_or(0) > migrations::MIGRATIONS.len() as i64 {
-        return Err(StoreError::Invalid("the backup comes from a newer DualCarbon; upgrade first".into()));
-    }
-    let verification = check.verify_audit()?;
-    drop(check);
-    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Database(e.to_string()))?;
-    let live = data_dir.join(SQLITE_FILE);
-    if live.exists() {
-        let keep = data_dir.join(format!("{SQLITE_FILE}.before-restore"));
-        std::fs::rename(&live, &keep).map_err(|e| StoreError::Database(e.to_string()))?;
+    let io = |e: std::io::Error| StoreError::Database(e.to_string());
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    // Check a copy (opening a database may change its journal mode; the backup stays untouched),
+    // then swap it in with a rename.
+    let staged = data_dir.join(format!("{SQLITE_FILE}.restoring"));
+    std::fs::copy(from, &staged).map_err(|e| StoreError::Database(format!("copying {}: {e}", from.display())))?;
+    let verification = (|| {
+        let check = Store { backend: Box::new(sqlite::Sqlite::open(&staged)?) };
+        let ok = check.read(|c| c.query("PRAGMA integrity_check", &[]))?;
+        if ok.first().map(|r| r.text(0)).as_deref() != Some("ok") {
+            return Err(StoreError::Invalid(format!("{} fails SQLite's integrity check", from.display())));
+        }
+        let version = check.read(|c| c.query("SELECT MAX(version) FROM schema_migrations", &[])).map_err(|_| {
+            StoreError::Invalid(format!("{} is not a DualCarbon database (no schema_migrations)", from.display()))
+        })?;
+        if version.first().and_then(|r| r.opt_int(0)).unwrap_or(0) > migrations::MIGRATIONS.len() as i64 {
+            return Err(StoreError::Invalid("the backup comes from a newer DualCarbon; upgrade first".into()));
+        }
+        check.verify_audit()
+    })();
+    let verification = match verification {
+        Ok(v) => v,
+        Err(e) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}.restoring{suffix}")));
+            }
+            return Err(e);
+        }
+    };
+    // The replaced database keeps its write-ahead log beside it, so nothing it held is lost.
+    for suffix in ["", "-wal", "-shm"] {
+        let live = data_dir.join(format!("{SQLITE_FILE}{suffix}"));
+        if live.exists() {
+            std::fs::rename(&live, data_dir.join(format!("{SQLITE_FILE}.before-restore{suffix}"))).map_err(io)?;
+        }
     }
     for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}{suffix}")));
+        let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}.restoring{suffix}")));
     }
-    std::fs::copy(from, &live).map_err(|e| StoreError::Database(format!("copying {}: {e}", from.display())))?;
+    std::fs::rename(&staged, data_dir.join(SQLITE_FILE)).map_err(io)?;
     Ok(verification)
 }
 

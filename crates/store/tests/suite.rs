@@ -273,7 +273,12 @@ fn sqlite_backup_and_restore_round_trip() {
     assert!(s.filings_within("/CT/", None).unwrap().is_empty(), "the filing made after the backup is gone");
     assert!(data.join("dualcarbon.sqlite3.before-restore").exists());
     // Garbage is refused.
+    let untouched = std::fs::read(&backup).unwrap();
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"not a database at all, not at all, no").unwrap();
     assert!(store::restore_sqlite(&junk, &data).is_err());
+    // A refused restore leaves the live database in place; the backup file itself is never changed.
+    assert_eq!(Store::open_sqlite_dir(&data).unwrap().facility_count().unwrap(), 3);
+    assert!(!data.join("dualcarbon.sqlite3.restoring").exists());
+    assert_eq!(std::fs::read(&backup).unwrap(), untouched);
 }
