@@ -4,6 +4,7 @@
 mod format;
 mod platform_cmd;
 mod scenario_cmd;
+mod site_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -51,6 +52,11 @@ enum Command {
     Scenario {
         #[command(subcommand)]
         command: scenario_cmd::ScenarioCommand,
+    },
+    /// Off-grid site energy systems (PV + fuel cell + battery) and base-station energy saving.
+    Site {
+        #[command(subcommand)]
+        command: site_cmd::SiteCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -125,6 +131,8 @@ enum BenchCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Time a one-year simulation of many off-grid sites.
+    Site(site_cmd::BenchSiteArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -271,6 +279,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scenario { command } => scenario_cmd::run(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
+        Command::Site { command } => site_cmd::run(command),
+        Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
     }
 }
 

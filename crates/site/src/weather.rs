@@ -1,0 +1,360 @@
+//! Weather series: NREL TMY3 files (the format pvlib ships, e.g. `pvlib/data/723170TYA.CSV`) and a plain
+//! CSV (`time,ghi,dni,dhi,temp_air,wind_speed`). Every bad field of every row is reported at once.
+
+use std::fmt;
+use std::path::Path;
+
+/// One record; irradiance in W/m², temperature in °C, wind in m/s. Values are averages over the
+/// interval that ends at `unix_end` (seconds, UTC), the TMY convention.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeatherRecord {
+    pub unix_end: f64,
+    pub ghi: f64,
+    pub dni: f64,
+    pub dhi: f64,
+    pub temp_air: f64,
+    pub wind_speed: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weather {
+    pub name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub elevation_m: f64,
+    /// Offset of the file's local standard time from UTC, hours.
+    pub tz_hours: f64,
+    /// Length of each record's interval, seconds.
+    pub interval_s: u32,
+    pub records: Vec<WeatherRecord>,
+}
+
+/// A problem in a weather file: where and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeatherError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for WeatherError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file, self.line, self.field, self.reason)
+    }
+}
+
+/// Where the site is, for weather files that do not say (the plain CSV).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Place {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub elevation_m: f64,
+    pub tz_hours: f64,
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil algorithm).
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year as i64 - 1 } else { year as i64 };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + if month <= 2 { 1 } else { 0 }) as i32;
+    (year, month, day)
+}
+
+/// UTC (year, month) of a Unix time.
+pub fn year_month(unix: i64) -> (i32, u32) {
+    let (y, m, _) = civil_from_days(unix.div_euclid(86400));
+    (y, m)
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+struct Errors {
+    file: String,
+    list: Vec<WeatherError>,
+}
+
+impl Errors {
+    fn push(&mut self, line: usize, field: &str, reason: impl Into<String>) {
+        self.list.push(WeatherError { file: self.file.clone(), line, field: field.to_string(), reason: reason.into() });
+    }
+    fn number(&mut self, line: usize, field: &str, text: Option<&str>, min: f64, max: f64) -> f64 {
+        match text.map(str::trim) {
+            None | Some("") => {
+                self.push(line, field, "missing value");
+                f64::NAN
+            }
+            Some(t) => match t.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= min && v <= max => v,
+                Ok(v) => {
+                    self.push(line, field, format!("{v} is outside [{min}, {max}]"));
+                    f64::NAN
+                }
+                Err(_) => {
+                    self.push(line, field, format!("'{t}' is not a number"));
+                    f64::NAN
+                }
+            },
+        }
+    }
+}
+
+/// Reads a weather file: TMY3 (recognised by its two header lines) or the plain CSV.
+/// A TMY3 file is a typical year assembled from several years; it is placed in `year` (which must not be
+/// a leap year, as TMY3 has 8760 hours) so the sun is computed for one consistent calendar.
+pub fn read_weather(path: &Path, place: Option<Place>, year: i32) -> Result<Weather, Vec<WeatherError>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![WeatherError { file: file.clone(), line: 0, field: String::new(), reason: format!("cannot read: {e}") }]
+    })?;
+    let second = text.lines().nth(1).unwrap_or("");
+    if second.starts_with("Date (MM/DD/YYYY)") {
+        parse_tmy3(&file, &text, year)
+    } else {
+        match place {
+            Some(place) => parse_plain(&file, &text, place),
+            None => Err(vec![WeatherError {
+                file,
+                line: 1,
+                field: String::new(),
+                reason: "a plain weather CSV has no location: give [location] in the site file".into(),
+            }]),
+        }
+    }
+}
+
+/// TMY3: line 1 is `USAF,name,state,TZ,latitude,longitude,elevation`; line 2 the 71 column names; then
+/// 8760 hourly rows `MM/DD/YYYY,HH:MM,...` in local standard time, stamped at the end of the hour
+/// (01:00 … 24:00). Rows must run hour by hour from 1 January 01:00 to 31 December 24:00.
+pub fn parse_tmy3(file: &str, text: &str, year: i32) -> Result<Weather, Vec<WeatherError>> {
+    let mut errors = Errors { file: file.to_string(), list: Vec::new() };
+    if is_leap(year) {
+        errors.push(0, "year", format!("{year} is a leap year; a TMY3 year has 8760 hours"));
+        return Err(errors.list);
+    }
+    let mut lines = text.lines();
+    let meta: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let tz_hours = errors.number(1, "TZ", meta.get(3).copied(), -12.0, 14.0);
+    let latitude = errors.number(1, "latitude", meta.get(4).copied(), -90.0, 90.0);
+    let longitude = errors.number(1, "longitude", meta.get(5).copied(), -180.0, 180.0);
+    let elevation_m = errors.number(1, "elevation", meta.get(6).copied(), -500.0, 9000.0);
+    let name = meta.get(1).map(|s| s.trim_matches('"').to_string()).unwrap_or_default();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str, errors: &mut Errors| -> usize {
+        header.iter().position(|h| *h == name).unwrap_or_else(|| {
+            errors.push(2, name, "column missing");
+            usize::MAX
+        })
+    };
+    let c_ghi = col("GHI (W/m^2)", &mut errors);
+    let c_dni = col("DNI (W/m^2)", &mut errors);
+    let c_dhi = col("DHI (W/m^2)", &mut errors);
+    let c_temp = col("Dry-bulb (C)", &mut errors);
+    let c_wind = col("Wspd (m/s)", &mut errors);
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    let start = (days_from_civil(year, 1, 1) * 86400) as f64 - tz_hours * 3600.0;
+    let mut records = Vec::with_capacity(8760);
+    for (i, row) in lines.enumerate() {
+        let line = i + 3;
+        if row.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = row.split(',').collect();
+        let expected_end = start + (records.len() as f64 + 1.0) * 3600.0;
+        // The stamp must be the next hour of the typical year (month, day and hour; the source year varies).
+        let (_, m, d) = civil_from_days(((expected_end + tz_hours * 3600.0 - 1.0) / 86400.0).floor() as i64);
+        let hour_end = ((expected_end + tz_hours * 3600.0) as i64).rem_euclid(86400) / 3600;
+        let hour_end = if hour_end == 0 { 24 } else { hour_end };
+        let want = (format!("{m:02}/{d:02}"), format!("{hour_end:02}:00"));
+        let date = f.first().copied().unwrap_or("");
+        let time = f.get(1).copied().unwrap_or("");
+        if date.get(..5) != Some(want.0.as_str()) || time != want.1 {
+            errors.push(
+                line,
+                "Date/Time",
+                format!("'{date} {time}' is not the next hour (expected {} {})", want.0, want.1),
+            );
+        }
+        let ghi = errors.number(line, "GHI", f.get(c_ghi).copied(), 0.0, 1500.0);
+        let dni = errors.number(line, "DNI", f.get(c_dni).copied(), 0.0, 1500.0);
+        let dhi = errors.number(line, "DHI", f.get(c_dhi).copied(), 0.0, 1500.0);
+        let temp_air = errors.number(line, "Dry-bulb", f.get(c_temp).copied(), -90.0, 70.0);
+        let wind_speed = errors.number(line, "Wspd", f.get(c_wind).copied(), 0.0, 100.0);
+        records.push(WeatherRecord { unix_end: expected_end, ghi, dni, dhi, temp_air, wind_speed });
+    }
+    if records.len() != 8760 {
+        errors.push(0, "rows", format!("{} hourly rows, a TMY3 year has 8760", records.len()));
+    }
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    Ok(Weather { name, latitude, longitude, elevation_m, tz_hours, interval_s: 3600, records })
+}
+
+/// Plain CSV: header `time,ghi,dni,dhi,temp_air,wind_speed`; `time` is `YYYY-MM-DDTHH:MM` (or with a
+/// space) in local standard time at the end of the interval; intervals must be equal and consecutive.
+pub fn parse_plain(file: &str, text: &str, place: Place) -> Result<Weather, Vec<WeatherError>> {
+    let mut errors = Errors { file: file.to_string(), list: Vec::new() };
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap_or("").split(',').map(|s| s.trim().to_string()).collect();
+    let names = ["time", "ghi", "dni", "dhi", "temp_air", "wind_speed"];
+    let mut cols = [0usize; 6];
+    for (k, n) in names.iter().enumerate() {
+        match header.iter().position(|h| h == n) {
+            Some(c) => cols[k] = c,
+            None => errors.push(1, n, "column missing"),
+        }
+    }
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    let mut records: Vec<WeatherRecord> = Vec::new();
+    for (i, row) in lines.enumerate() {
+        let line = i + 2;
+        if row.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = row.split(',').collect();
+        let time = f.get(cols[0]).copied().unwrap_or("").trim();
+        let unix_end = match parse_local_time(time) {
+            Some(local) => local - place.tz_hours * 3600.0,
+            None => {
+                errors.push(line, "time", format!("'{time}' is not YYYY-MM-DDTHH:MM"));
+                f64::NAN
+            }
+        };
+        let ghi = errors.number(line, "ghi", f.get(cols[1]).copied(), 0.0, 1500.0);
+        let dni = errors.number(line, "dni", f.get(cols[2]).copied(), 0.0, 1500.0);
+        let dhi = errors.number(line, "dhi", f.get(cols[3]).copied(), 0.0, 1500.0);
+        let temp_air = errors.number(line, "temp_air", f.get(cols[4]).copied(), -90.0, 70.0);
+        let wind_speed = errors.number(line, "wind_speed", f.get(cols[5]).copied(), 0.0, 100.0);
+        records.push(WeatherRecord { unix_end, ghi, dni, dhi, temp_air, wind_speed });
+    }
+    let interval = if records.len() >= 2 { records[1].unix_end - records[0].unix_end } else { 3600.0 };
+    if !((60.0..=3600.0).contains(&interval) && interval.fract() == 0.0) {
+        errors.push(3, "time", format!("interval of {interval} s: must be whole seconds between 60 and 3600"));
+    } else {
+        for (i, w) in records.windows(2).enumerate() {
+            if w[1].unix_end - w[0].unix_end != interval {
+                errors.push(i + 3, "time", format!("not {interval} s after the previous row"));
+            }
+        }
+    }
+    if records.is_empty() {
+        errors.push(2, "rows", "no data rows");
+    }
+    if !errors.list.is_empty() {
+        return Err(errors.list);
+    }
+    Ok(Weather {
+        name: file.to_string(),
+        latitude: place.latitude,
+        longitude: place.longitude,
+        elevation_m: place.elevation_m,
+        tz_hours: place.tz_hours,
+        interval_s: interval as u32,
+        records,
+    })
+}
+
+fn parse_local_time(s: &str) -> Option<f64> {
+    let (date, time) = s.split_once(['T', ' '])?;
+    let mut d = date.split('-');
+    let y: i32 = d.next()?.parse().ok()?;
+    let m: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    let (h, min) = time.split_once(':')?;
+    let h: i64 = h.parse().ok()?;
+    let min: i64 = min.get(..2)?.parse().ok()?;
+    if !(1..=12).contains(&m) || day == 0 || day > 31 || h > 24 || min > 59 {
+        return None;
+    }
+    Some((days_from_civil(y, m, day) * 86400 + h * 3600 + min * 60) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-1000, 0, 19000, 19723, 20000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_from_civil(2023, 1, 1), 19358);
+    }
+
+    #[test]
+    fn plain_csv_reports_every_bad_field() {
+        let text = "time,ghi,dni,dhi,temp_air,wind_speed\n2023-01-01T01:00,0,0,0,5,1\n2023-01-01T02:00,x,0,-3,5,1\n2023-01-01T04:00,0,0,0,5,1\n";
+        let place = Place { latitude: 30.0, longitude: 110.0, elevation_m: 0.0, tz_hours: 8.0 };
+        let errs = parse_plain("w.csv", text, place).unwrap_err();
+        let fields: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert!(fields.contains(&(3, "ghi")), "{errs:?}");
+        assert!(fields.contains(&(3, "dhi")), "{errs:?}");
+        assert!(fields.contains(&(4, "time")), "{errs:?}");
+    }
+
+    fn tmy3_text() -> String {
+        let mut t = String::from("723170,\"TEST\",NC,-5.0,36.100,-79.950,273\n");
+        t.push_str("Date (MM/DD/YYYY),Time (HH:MM),GHI (W/m^2),DNI (W/m^2),DHI (W/m^2),Dry-bulb (C),Wspd (m/s)\n");
+        for d in 0..365 {
+            let (_, m, day) = civil_from_days(days_from_civil(1999, 1, 1) + d);
+            for h in 1..=24 {
+                t.push_str(&format!("{m:02}/{day:02}/1988,{h:02}:00,100,200,50,10.5,3\n"));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn tmy3_reads_a_year_and_reports_every_bad_row() {
+        let w = parse_tmy3("t.csv", &tmy3_text(), 2023).unwrap();
+        assert_eq!(w.records.len(), 8760);
+        assert_eq!((w.latitude, w.longitude, w.elevation_m, w.tz_hours), (36.1, -79.95, 273.0, -5.0));
+        // 1 January 01:00 at UTC−5 ends at 06:00 UTC.
+        assert_eq!(w.records[0].unix_end, (days_from_civil(2023, 1, 1) * 86400 + 6 * 3600) as f64);
+        assert_eq!(w.records[8759].unix_end, (days_from_civil(2024, 1, 1) * 86400 + 5 * 3600) as f64);
+
+        let bad = tmy3_text().replacen("01/01/1988,05:00,100", "01/01/1988,05:00,-7", 1).replacen(
+            "03/02/1988,07:00",
+            "03/02/1988,08:00",
+            1,
+        );
+        let errors = parse_tmy3("t.csv", &bad, 2023).unwrap_err();
+        let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(found, [(7, "GHI"), (3 + (31 + 28 + 1) * 24 + 6, "Date/Time")], "{errors:?}");
+        assert!(parse_tmy3("t.csv", &tmy3_text(), 2024).is_err(), "a leap year cannot hold a TMY3 year");
+    }
+
+    #[test]
+    fn plain_csv_times_are_utc_end_of_interval() {
+        let text = "time,ghi,dni,dhi,temp_air,wind_speed\n2023-01-01T09:00,0,0,0,5,1\n2023-01-01T10:00,100,0,100,5,1\n";
+        let place = Place { latitude: 30.0, longitude: 110.0, elevation_m: 0.0, tz_hours: 8.0 };
+        let w = parse_plain("w.csv", text, place).unwrap();
+        assert_eq!(w.records[0].unix_end, (19358 * 86400 + 3600) as f64);
+        assert_eq!(w.interval_s, 3600);
+    }
+}
