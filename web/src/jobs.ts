@@ -25,7 +25,7 @@ function schedule() {
 /** Polls one job until it ends; `onUpdate` sees every state. */
 export async function follow(id: number, onUpdate: (j: Job) => void): Promise<Job> {
   for (;;) {
-    const j = (await api.get<{ job: Job }>(`/api/v1/console/jobs/${id}`)).job
+    const j = (await api.get<{ jobs: Job[] }>(`/api/v1/console/jobs?id=${id}`)).jobs[0]
     onUpdate(j)
     if (j.status !== 'running') {
       refreshJobs()

@@ -17,7 +17,7 @@ export interface PageSpec {
 export const PAGES: PageSpec[] = [
   { path: '/overview/:code?', name: 'overview', menu: 'nav.overview', icon: '◎', perm: 'dashboard', component: () => import('./pages/Overview.vue') },
   { path: '/orgs/:code?', name: 'orgs', menu: 'nav.orgs', icon: '⌂', perm: 'read', component: () => import('./pages/Orgs.vue') },
-  { path: '/facilities/:code', name: 'facility', perm: 'read', component: () => import('./pages/Facility.vue') },
+  { path: '/facilities/:org/:code', name: 'facility', perm: 'read', component: () => import('./pages/Facility.vue') },
   { path: '/inventory/:id?', name: 'inventory', menu: 'nav.inventory', icon: '∑', perm: 'read', component: () => import('./pages/Inventory.vue') },
   { path: '/filings/:id?', name: 'filings', menu: 'nav.filings', icon: '⇪', perm: 'read', component: () => import('./pages/Filings.vue') },
   { path: '/quality', name: 'quality', menu: 'nav.quality', icon: '✓', perm: 'read', component: () => import('./pages/Quality.vue') },

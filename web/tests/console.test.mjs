@@ -136,7 +136,7 @@ test('org tree drill-down from the group to a facility and its chart', { skip },
   await shot(page, 'orgs')
   const code = (await page.locator('[data-test=facility-link]').first().textContent()).trim()
   await page.locator('[data-test=facility-link]').first().click()
-  await page.waitForURL(new RegExp(`/facilities/${code}$`))
+  await page.waitForURL(new RegExp(`/facilities/CT-GD-01/${code}$`))
   assert.match(await page.textContent('[data-test=facility-name]'), new RegExp(code))
   assert.ok((await chartPoints(page, '[data-test=facility-chart]')) >= 12, 'a year of monthly activity')
   await page.waitForSelector('[data-test=telemetry-pending]')

@@ -53,6 +53,8 @@ pub struct Job {
     pub title: String,
     pub owner: String,
     pub org_code: String,
+    #[serde(skip)]
+    pub org_path: String,
     /// What it works on, for pages that show their own jobs: "filing/12", "org/CT-GD", "snapshot/3".
     pub target: String,
     /// "running", "done" or "failed".
@@ -74,7 +76,8 @@ impl ConsoleState {
         kind: &'static str,
         title: String,
         owner: &str,
-        org_code: &str,
+        // The org's code and path.
+        org: (&str, &str),
         target: String,
         steps_total: u32,
     ) -> i64 {
@@ -84,7 +87,8 @@ impl ConsoleState {
             kind,
             title,
             owner: owner.to_string(),
-            org_code: org_code.to_string(),
+            org_code: org.0.to_string(),
+            org_path: org.1.to_string(),
             target,
             status: "running",
             stage: "queued".into(),
@@ -184,7 +188,7 @@ fn aggregate_file(app: &App, id: i64) -> std::path::PathBuf {
 
 /// The aggregates of a snapshot: ready (from memory or the file beside the database), or a job
 /// computing them (started here if none runs).
-fn aggregates(app: &Arc<App>, snap: &Snapshot, actor: &str) -> Aggregate {
+fn aggregates(app: &Arc<App>, snap: &Snapshot, snap_org_path: &str, actor: &str) -> Aggregate {
     let id = snap.id;
     let mut map = app.console.aggregates.lock().expect("aggregates lock");
     if let Some(a) = map.get(&id) {
@@ -202,7 +206,7 @@ fn aggregates(app: &Arc<App>, snap: &Snapshot, actor: &str) -> Aggregate {
         "aggregate",
         format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
         actor,
-        &snap.org_code,
+        (&snap.org_code, snap_org_path),
         format!("snapshot/{id}"),
         2,
     );
@@ -269,11 +273,17 @@ pub async fn overview(
             let org = store.org(&c3)?.ok_or_else(|| ApiError::not_found(format!("org {c3}")))?;
             let kids: Vec<store::reference::Org> =
                 store.orgs_within(&org.path)?.into_iter().filter(|o| o.parent_code.as_deref() == Some(&c3)).collect();
-            let snap = covering_snapshot(&store, &org.path, year)?;
+            let snap = match covering_snapshot(&store, &org.path, year)? {
+                Some(s) => {
+                    let path = store.org(&s.org_code)?.map(|o| o.path).unwrap_or_default();
+                    Some((s, path))
+                }
+                None => None,
+            };
             Ok((org, kids, snap))
         })
         .await?;
-    let Some(snap) = snap else {
+    let Some((snap, snap_org_path)) = snap else {
         return Ok(Json(json!({"org": org, "snapshot": null})));
     };
     let rows: HashMap<String, &Value> = snap.result["rows"]
@@ -291,7 +301,7 @@ pub async fn overview(
         let t = |v: &Value| v["totals"]["total_market"].as_f64().unwrap_or(0.0);
         t(b).total_cmp(&t(a))
     });
-    let monthly = match aggregates(&app, &snap, &caller.user.username) {
+    let monthly = match aggregates(&app, &snap, &snap_org_path, &caller.user.username) {
         Aggregate::Ready(v) => {
             json!({"status": "ready", "months": v["orgs"][&code]["months"], "facility_types": v["orgs"][&code]["facility_types"]})
         }
@@ -311,18 +321,27 @@ pub async fn overview(
     })))
 }
 
-/// A facility and its filed activity for a year (newest approved version of each filing that can
-/// hold it: its org's, or an org's above it), one line per record with the filing and line it
-/// came from.
+/// A facility of an org's subtree (the guard checked the org) and its filed activity for a year
+/// (newest approved version of each filing that can hold it: its org's, or an org's above it), one
+/// line per record with the filing and line it came from.
 pub async fn facility(
     State(app): State<Arc<App>>,
-    Extension(caller): Extension<Caller>,
-    Path(code): Path<String>,
+    Path((code, facility)): Path<(String, String)>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
-    let c2 = code.clone();
-    let fac = app.db(move |s| s.facility(&c2)).await?.ok_or_else(|| ApiError::not_found(format!("facility {code}")))?;
-    let org = caller.require_org(&app, &fac.org_code).await?;
+    let (f2, c2) = (facility.clone(), code.clone());
+    let (fac, org, scope) = app
+        .db(move |s| {
+            Ok((s.facility(&f2)?, s.org(&s.facility(&f2)?.map(|f| f.org_code).unwrap_or_default())?, s.org(&c2)?))
+        })
+        .await?;
+    let (Some(fac), Some(org), Some(scope)) = (fac, org, scope) else {
+        return Err(ApiError::not_found(format!("facility {facility}")));
+    };
+    if !org.path.starts_with(&scope.path) {
+        return Err(ApiError::not_found(format!("facility {facility} in the subtree of org {code}")));
+    }
+    let code = facility;
     let year = q.year.ok_or_else(|| ApiError::bad_request("give the year: ?year=YYYY"))?;
     let store = app.store.clone();
     let path = org.path.clone();
@@ -400,7 +419,7 @@ pub async fn start_inventory_job(
         "inventory",
         format!("inventory {} {}", org.code, body.year),
         &actor,
-        &org.code,
+        (&org.code, &org.path),
         format!("org/{}", org.code),
         1,
     );
@@ -452,7 +471,7 @@ pub async fn start_import_job(
         "import",
         format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
         &actor,
-        &filing.org_code,
+        (&filing.org_code, &filing.org_path),
         format!("filing/{id}"),
         1,
     );
@@ -476,8 +495,18 @@ pub async fn start_import_job(
     Ok((StatusCode::ACCEPTED, Json(json!({"job": app.console.job(job)}))))
 }
 
-/// The caller's jobs, newest first (a group admin sees every job of their subtree's users too).
-pub async fn jobs(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+pub struct JobsQuery {
+    pub id: Option<i64>,
+}
+
+/// The caller's jobs, newest first, and the pre-aggregation jobs of snapshots that cover the
+/// caller's org (they hold progress only, no figures); `?id=` for one of them.
+pub async fn jobs(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<JobsQuery>,
+) -> ApiResult<Json<Value>> {
     let list: Vec<Job> = app
         .console
         .jobs
@@ -485,26 +514,17 @@ pub async fn jobs(State(app): State<Arc<App>>, Extension(caller): Extension<Call
         .expect("jobs lock")
         .iter()
         .rev()
-        .filter(|j| j.owner == caller.user.username)
+        .filter(|j| q.id.is_none_or(|id| j.id == id))
+        .filter(|j| {
+            j.owner == caller.user.username
+                || (j.kind == "aggregate" && (caller.within(&j.org_path) || caller.org_path.starts_with(&j.org_path)))
+        })
         .cloned()
         .collect();
-    Ok(Json(json!({"jobs": list})))
-}
-
-pub async fn job(
-    State(app): State<Arc<App>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    match app.console.job(id) {
-        // A job is its owner's; the aggregate jobs (started by whoever first opened an overview)
-        // are visible to anyone who may see their org.
-        Some(j) if j.owner == caller.user.username => Ok(Json(json!({"job": j}))),
-        // Aggregate jobs are started by whoever first opens an overview of a snapshot and hold no
-        // figures, only progress: anyone logged in may follow them.
-        Some(j) if j.kind == "aggregate" => Ok(Json(json!({"job": j}))),
-        _ => Err(ApiError::not_found(format!("job {id}"))),
+    if let (Some(id), true) = (q.id, list.is_empty()) {
+        return Err(ApiError::not_found(format!("job {id}")));
     }
+    Ok(Json(json!({"jobs": list})))
 }
 
 /// `/` and every console route: the embedded console, or a page saying how to build it. Unknown

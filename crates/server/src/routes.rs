@@ -87,12 +87,11 @@ routes! {
     get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=)";
     get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain";
     get "/api/v1/console/orgs/{code}/overview" => console_api::overview, Dashboard, Org, "" -> "json", "Console overview of an org (?year=): figures, children ranked, months and facility types, from the newest snapshot covering it";
-    get "/api/v1/console/facilities/{code}" => console_api::facility, Read, None, "" -> "json", "A facility and its filed activity records (?year=), each with its filing and line";
+    get "/api/v1/console/orgs/{code}/facilities/{facility}" => console_api::facility, Read, Org, "" -> "json", "A facility of the org's subtree and its filed activity records (?year=), each with its filing and line";
     get "/api/v1/console/factors" => console_api::factor_library, Read, None, "" -> "json", "The factor library in use: shipped and current user sets, every factor with its source";
-    post "/api/v1/console/jobs/inventory" => console_api::start_inventory_job, Analyze, None, "json" -> "json", "Start an inventory run (org_code, year, options) as a job; follow it at /api/v1/console/jobs/{id}";
-    post "/api/v1/console/filings/{id}/import" => console_api::start_import_job, File, Filing, "csv" -> "json", "Start importing a CSV file into a filing as a job; the job's result is the upload report";
-    get "/api/v1/console/jobs" => console_api::jobs, Dashboard, None, "" -> "json", "The caller's jobs, newest first, with stage and progress";
-    get "/api/v1/console/jobs/{id}" => console_api::job, Dashboard, None, "" -> "json", "One job: stage, progress, result or error";
+    post "/api/v1/console/inventory-jobs" => console_api::start_inventory_job, Analyze, None, "json" -> "json", "Start an inventory run (org_code, year, options) as a job; follow it in /api/v1/console/jobs";
+    post "/api/v1/filings/{id}/import-job" => console_api::start_import_job, File, Filing, "csv" -> "json", "Start importing a CSV file into a filing as a job; the job's result is the upload report";
+    get "/api/v1/console/jobs" => console_api::jobs, Dashboard, None, "" -> "json", "The caller's jobs, newest first, with stage and progress (?id= for one)";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
