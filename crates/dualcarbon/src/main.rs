@@ -100,6 +100,8 @@ enum FactorsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Time one filing of N rows uploaded through the platform's HTTP API (see BENCHMARKS.md).
+    Import(platform_cmd::ImportBenchArgs),
     /// Time loading and computing an inventory (phases reported separately).
     Inventory {
         #[command(flatten)]
@@ -224,6 +226,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo { command: None, run } => platform_cmd::demo(run),
         Command::Platform(cmd) => platform_cmd::run(cmd),
+        Command::Bench { command: BenchCommand::Import(args) } => platform_cmd::bench_import(args),
         Command::Demo { command: Some(DemoCommand::Generate { sites, year, out, seed }), .. } => {
             let t = Instant::now();
             let s = demo::generate(&demo::DemoOptions { sites, year, seed }, &out)?;

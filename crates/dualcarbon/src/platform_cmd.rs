@@ -255,3 +255,126 @@ fn load_demo(store: &Store, source: &Path, year: i32, spool: &Path, threads: usi
     println!("  inventory snapshot {} of {root} for {year} stored", snap.id);
     Ok(())
 }
+
+#[derive(Args, Clone)]
+pub struct ImportBenchArgs {
+    /// Rows in the filing file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Sites of the demo operator whose facilities the rows refer to.
+    #[arg(long, default_value_t = 50_000)]
+    pub sites: usize,
+    /// Working directory (reference data, the filing file, the SQLite database).
+    #[arg(long, default_value = "bench-data/import")]
+    pub work: PathBuf,
+    /// Import into this (empty) PostgreSQL database instead of a new embedded database.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// `dualcarbon bench import`: one filing of `rows` rows uploaded over HTTP (loopback) into a
+/// running platform, timed from the first byte sent to the answer listing accepted and rejected
+/// rows; the peak memory of the whole process during the import is reported beside it.
+pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
+    use std::io::{BufRead, Read, Write};
+    std::fs::create_dir_all(&args.work)?;
+    let reference = args.work.join(format!("demo-{}", args.sites));
+    if !reference.join("facilities.csv").exists() {
+        demo::generate(&demo::DemoOptions { sites: args.sites, year: 2024, seed: 20_211_229 }, &reference)?;
+    }
+    let store = match &args.database_url {
+        Some(url) => Store::open_url(url)?,
+        None => {
+            let db = args.work.join("db");
+            let _ = std::fs::remove_dir_all(&db);
+            Store::open_sqlite_dir(&db)?
+        }
+    };
+    if store.facility_count()? > 0 {
+        bail!("the database is not empty: the benchmark needs a fresh one");
+    }
+    let (orgs, facilities) = server::load::load_reference(&store, &reference, "bench")
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let root = orgs.iter().find(|o| o.parent_code.is_none()).context("no root org")?.code.clone();
+    // The filing: every facility of the group, round-robin, each row its own meter reading.
+    let file = args.work.join(format!("filing-{}.csv", args.rows));
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        writeln!(w, "facility_code,period,carrier,quantity,unit,source_document,evidence_ref")?;
+        for i in 0..args.rows {
+            let f = &facilities[i % facilities.len()];
+            let reading = i / facilities.len();
+            writeln!(
+                w,
+                "{},2025-01,electricity,{}.{},kWh,READING-{reading:06},meter-export-2025-01",
+                f.code,
+                800 + i % 400,
+                i % 10
+            )?;
+        }
+        w.flush()?;
+    }
+    let size = std::fs::metadata(&file)?.len();
+    let hash = server::auth::hash_password("bench-password").map_err(|e| anyhow::anyhow!(e.message))?;
+    let user = store.create_user("bench", "bench", &hash, "group_admin", &root)?;
+    store.add_token(user.id, "bench-token", "2999-01-01T00:00:00.000Z")?;
+    let filing = store.create_filing("bench", &root, "2025-01")?;
+    let backend = store.kind();
+    let app = server::App::new(store, args.work.join("spool"));
+    let rt = runtime()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let router = server::router(app.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    // Reset the peak-memory mark (Linux: writing 5 to clear_refs), so the peak is the import's.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let t = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "POST /api/v1/filings/{}/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token\r\nContent-Type: text/csv\r\nX-File-Name: {}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
+        filing.id,
+        file.display()
+    )?;
+    std::io::copy(&mut std::fs::File::open(&file)?, &mut s)?;
+    let mut reader = std::io::BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let peak = peak_rss_mb();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if !status.contains(" 200 ") {
+        bail!("upload failed: {status} {body}");
+    }
+    let stored = app.store.activity_count(filing.id)?;
+    drop(rt);
+    drop(app);
+    let out = serde_json::json!({
+        "backend": backend,
+        "rows": args.rows,
+        "file_mb": size as f64 / 1e6,
+        "accepted": json["accepted"],
+        "rejected": json["rejected"],
+        "rows_stored": stored,
+        "seconds": seconds,
+        "rows_per_second": args.rows as f64 / seconds,
+        "peak_rss_mb": peak,
+        "target_seconds": 20,
+        "ratio_to_target": seconds / 20.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if stored != args.rows as i64 {
+        bail!("{stored} rows stored, expected {}", args.rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -115,6 +115,8 @@ pub struct Caller {
     pub role: Role,
     /// The path of the caller's org: everything they may see lies at or below it.
     pub org_path: String,
+    /// When the caller's token expires (RFC 3339).
+    pub expires_at: String,
 }
 
 impl Caller {
@@ -124,7 +126,7 @@ impl Caller {
     /// The org named by a request (body or query), if it is within the caller's subtree.
     pub async fn require_org(&self, app: &App, code: &str) -> ApiResult<store::reference::Org> {
         let c = code.to_string();
-        let org = app.db(move |s| s.org(&c)).await?.ok_or_else(|| ApiError::not_found(format!("no org {code:?}")))?;
+        let org = app.org(&c).await?.ok_or_else(|| ApiError::not_found(format!("no org {code:?}")))?;
         if !self.within(&org.path) {
             return Err(ApiError::out_of_scope(&format!("org {code}")));
         }
@@ -162,12 +164,27 @@ fn token_of(req: &Request) -> Option<String> {
 
 pub async fn authenticate(app: &App, token: Option<String>) -> ApiResult<Caller> {
     let token = token.ok_or_else(ApiError::unauthenticated)?;
-    let user = app.db(move |s| s.user_by_token(&token)).await?.ok_or_else(ApiError::unauthenticated)?;
+    if let Ok(cache) = app.sessions.lock() {
+        if let Some((at, caller)) = cache.get(&token) {
+            if at.elapsed().as_secs() < crate::CACHE_SECONDS && caller.expires_at > store::now() {
+                return Ok(caller.clone());
+            }
+        }
+    }
+    let t = token.clone();
+    let (user, expires_at) = app.db(move |s| s.user_by_token(&t)).await?.ok_or_else(ApiError::unauthenticated)?;
     let role =
         Role::parse(&user.role).ok_or_else(|| ApiError::internal(format!("user has unknown role {}", user.role)))?;
     let code = user.org_code.clone();
-    let org = app.db(move |s| s.org(&code)).await?.ok_or_else(|| ApiError::internal("user's org is missing"))?;
-    Ok(Caller { user, role, org_path: org.path })
+    let org = app.org(&code).await?.ok_or_else(|| ApiError::internal("user's org is missing"))?;
+    let caller = Caller { user, role, org_path: org.path, expires_at };
+    if let Ok(mut cache) = app.sessions.lock() {
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(token, (std::time::Instant::now(), caller.clone()));
+    }
+    Ok(caller)
 }
 
 /// Runs before every route (see `routes.rs`): authentication, role permission, and the subtree
@@ -187,7 +204,8 @@ pub async fn guard(
     match (target, param) {
         (Target::None, _) | (_, None) => {}
         (Target::Org, Some(code)) => {
-            caller.require_org(&app, &code).await?;
+            let org = caller.require_org(&app, &code).await?;
+            req.extensions_mut().insert(org);
         }
         (Target::Filing, Some(id)) => {
             let id: i64 = id.parse().map_err(|_| ApiError::bad_request(format!("filing id {id:?} is not a number")))?;
@@ -200,8 +218,7 @@ pub async fn guard(
             let id: i64 =
                 id.parse().map_err(|_| ApiError::bad_request(format!("snapshot id {id:?} is not a number")))?;
             let snap_org = app.db(move |s| s.snapshot_org(id)).await?;
-            let org =
-                app.db(move |s| s.org(&snap_org)).await?.ok_or_else(|| ApiError::internal("snapshot org missing"))?;
+            let org = app.org(&snap_org).await?.ok_or_else(|| ApiError::internal("snapshot org missing"))?;
             if !caller.within(&org.path) {
                 return Err(ApiError::out_of_scope(&format!("snapshot {id}")));
             }

@@ -83,6 +83,9 @@ pub async fn logout(State(app): State<Arc<App>>, req: axum::extract::Request) ->
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     if let Some(t) = token {
+        if let Ok(mut cache) = app.sessions.lock() {
+            cache.remove(&t);
+        }
         app.db(move |s| s.revoke_token(&t)).await?;
     }
     Ok((

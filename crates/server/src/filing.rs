@@ -76,6 +76,39 @@ pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> A
     Ok(csv_response(bytes, &format!("filing-{}-{}-{}.csv", f.org_code, f.period, f.id)))
 }
 
+/// The template as an XLSX workbook (same columns and lines as `template.csv`).
+pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let f = app.db(move |s| s.filing(id)).await?;
+    let path = f.org_path.clone();
+    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
+    let mut rows = vec![TEMPLATE_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()];
+    for fac in &facilities {
+        rows.push(
+            [fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        );
+    }
+    let bytes = app
+        .blocking(move || crate::xlsx::workbook("activity", &rows).map_err(|e| ApiError::internal(e.to_string())))
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::openapi::XLSX_MEDIA.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"filing-{}-{}-{}.xlsx\"", f.org_code, f.period, f.id),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// An XLSX upload is read whole (a zip needs random access), so it is limited; CSV is streamed.
+pub const MAX_XLSX_BYTES: u64 = 200 << 20;
+
 /// Columns of the template and of the quarantine download (extra columns are ignored on upload).
 pub const TEMPLATE_COLUMNS: [&str; 8] =
     ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref", "facility_name"];
@@ -178,9 +211,27 @@ pub async fn upload(
     let threads = app.threads;
     let report = app
         .blocking(move || {
-            let r = import_file(&store, &actor, id, spool.path(), &sha, &file_name, threads);
-            drop(spool);
-            r
+            let mut head = [0u8; 4];
+            let xlsx = std::fs::File::open(spool.path())
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok()
+                && crate::xlsx::is_xlsx(&head);
+            if !xlsx {
+                return import_file(&store, &actor, id, spool.path(), &sha, &file_name, threads);
+            }
+            if size > MAX_XLSX_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("XLSX uploads are limited to {} MB; send large filings as CSV", MAX_XLSX_BYTES >> 20),
+                ));
+            }
+            let bytes = std::fs::read(spool.path()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let csv = tempfile::NamedTempFile::new_in(spool.path().parent().unwrap_or(std::path::Path::new(".")))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            crate::xlsx::first_sheet_to_csv(bytes, csv.path())
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", e))?;
+            import_file(&store, &actor, id, csv.path(), &sha, &file_name, threads)
         })
         .await?;
     if report.new {
@@ -232,7 +283,9 @@ pub fn import_file(
         ))
         .into());
     }
+    let started = std::time::Instant::now();
     let verdicts = validate(store, &filing, path, threads)?;
+    let validated = started.elapsed().as_secs_f64();
     let mut rejected = Vec::new();
     let mut outcomes = OutcomeReader::open(path, verdicts)?.inspect(|o| {
         if let Ok(Outcome::Rejected(r)) = o {
@@ -242,6 +295,14 @@ pub fn import_file(
         }
     });
     let (upload, new) = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes)?;
+    tracing::info!(
+        filing = filing_id,
+        accepted = upload.accepted,
+        rejected = upload.rejected,
+        validate_s = validated,
+        store_s = started.elapsed().as_secs_f64() - validated,
+        "upload recorded"
+    );
     Ok(ImportReport { upload, new, rejected })
 }
 

@@ -357,7 +357,7 @@ pub async fn explain(
     let snap_org = app.db(move |s| s.snapshot_org(id)).await?;
     let code = q.org.unwrap_or(snap_org.clone());
     let org = caller.require_org(&app, &code).await?;
-    let root = app.db(move |s| s.org(&snap_org)).await?.ok_or_else(|| ApiError::internal("snapshot org missing"))?;
+    let root = app.org(&snap_org).await?.ok_or_else(|| ApiError::internal("snapshot org missing"))?;
     if !org.path.starts_with(&root.path) {
         return Err(ApiError::bad_request(format!("org {code} is not part of this snapshot (org {})", root.code)));
     }
@@ -383,18 +383,86 @@ pub async fn explain(
     .await
 }
 
-/// Dashboard figures per (org, year), from the newest snapshot covering the org; cleared when a
-/// snapshot is added.
+/// Dashboard figures: the current (not superseded) snapshots, and per snapshot its rows by org,
+/// each loaded once (a new snapshot clears them). A burst of requests after a new snapshot waits
+/// for one load instead of each parsing the snapshot.
 #[derive(Default)]
 pub struct DashboardCache {
-    entries: RwLock<HashMap<(String, i32), Arc<Value>>>,
+    current: RwLock<Option<Arc<Vec<SnapshotMeta>>>>,
+    rows: RwLock<HashMap<i64, Arc<SnapshotRows>>>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+struct SnapshotMeta {
+    id: i64,
+    year: i64,
+    org_path: String,
+}
+
+struct SnapshotRows {
+    year: i64,
+    library_version: String,
+    by_org: HashMap<String, Value>,
 }
 
 impl DashboardCache {
     pub fn invalidate(&self) {
-        if let Ok(mut e) = self.entries.write() {
-            e.clear();
+        if let Ok(mut c) = self.current.write() {
+            *c = None;
         }
+        if let Ok(mut r) = self.rows.write() {
+            r.clear();
+        }
+    }
+
+    async fn current(&self, app: &App) -> ApiResult<Arc<Vec<SnapshotMeta>>> {
+        if let Some(c) = self.current.read().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(c) = self.current.read().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let list = app
+            .db(|s| {
+                let superseded = s.superseded_snapshots()?;
+                let paths: HashMap<String, String> = s.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+                Ok(s.snapshot_list()?
+                    .into_iter()
+                    .filter(|x| !superseded.contains(&x.id))
+                    .map(|x| SnapshotMeta {
+                        id: x.id,
+                        year: x.year,
+                        org_path: paths.get(&x.org_code).cloned().unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        let list = Arc::new(list);
+        if let Ok(mut c) = self.current.write() {
+            *c = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    async fn rows(&self, app: &App, id: i64) -> ApiResult<Arc<SnapshotRows>> {
+        if let Some(r) = self.rows.read().ok().and_then(|r| r.get(&id).cloned()) {
+            return Ok(r);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(r) = self.rows.read().ok().and_then(|r| r.get(&id).cloned()) {
+            return Ok(r);
+        }
+        let s = app.db(move |s| s.snapshot(id)).await?;
+        let by_org = s.result["rows"]
+            .as_array()
+            .map(|rows| rows.iter().map(|r| (r["key"].as_str().unwrap_or("").to_string(), r.clone())).collect())
+            .unwrap_or_default();
+        let rows = Arc::new(SnapshotRows { year: s.year, library_version: s.library_version, by_org });
+        if let Ok(mut r) = self.rows.write() {
+            r.insert(id, rows.clone());
+        }
+        Ok(rows)
     }
 }
 
@@ -407,38 +475,27 @@ pub struct YearQuery {
 /// it (its row in that snapshot is this org's subtree total).
 pub async fn dashboard(
     State(app): State<Arc<App>>,
-    Path(code): Path<String>,
+    Extension(org): Extension<store::reference::Org>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
-    let year = q.year.unwrap_or(0);
-    if let Some(v) = app.dashboards.entries.read().ok().and_then(|e| e.get(&(code.clone(), year)).cloned()) {
-        return Ok(Json((*v).clone()));
-    }
-    let store = app.store.clone();
-    let c2 = code.clone();
-    let v = app
-        .blocking(move || {
-            let org = store.org(&c2)?.ok_or_else(|| ApiError::not_found(format!("org {c2}")))?;
-            let superseded = store.superseded_snapshots()?;
-            let paths: HashMap<String, String> = store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
-            let best = store
-                .snapshot_list()?
-                .into_iter()
-                .filter(|s| !superseded.contains(&s.id) && (year == 0 || s.year == year as i64))
-                .filter(|s| paths.get(&s.org_code).is_some_and(|p| org.path.starts_with(p.as_str())))
-                .max_by_key(|s| (s.year, s.id));
-            let Some(best) = best else {
-                return Ok(json!({"org": c2, "year": year, "snapshot": null, "figures": null}));
-            };
-            let s = store.snapshot(best.id)?;
-            let row = s.result["rows"].as_array().and_then(|rows| rows.iter().find(|r| r["key"] == json!(c2))).cloned();
-            Ok(json!({"org": c2, "name": org.name, "year": s.year, "snapshot": s.id, "library_version": s.library_version, "figures": row}))
-        })
-        .await?;
-    if let Ok(mut e) = app.dashboards.entries.write() {
-        e.insert((code, year), Arc::new(v.clone()));
-    }
-    Ok(Json(v))
+    let year = q.year.unwrap_or(0) as i64;
+    let current = app.dashboards.current(&app).await?;
+    let best = current
+        .iter()
+        .filter(|s| (year == 0 || s.year == year) && org.path.starts_with(&s.org_path))
+        .max_by_key(|s| (s.year, s.id));
+    let Some(best) = best else {
+        return Ok(Json(json!({"org": org.code, "name": org.name, "year": year, "snapshot": null, "figures": null})));
+    };
+    let rows = app.dashboards.rows(&app, best.id).await?;
+    Ok(Json(json!({
+        "org": org.code,
+        "name": org.name,
+        "year": rows.year,
+        "snapshot": best.id,
+        "library_version": rows.library_version,
+        "figures": rows.by_org.get(&org.code),
+    })))
 }
 
 pub async fn factor_sets(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
@@ -585,4 +642,40 @@ pub async fn recompute(
         .await?;
     app.dashboards.invalidate();
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_each_changed_org_and_figure() {
+        let before = json!({"totals": {"scope1": 1.0, "scope2_location": 2.0}, "rows": [{"key": "A", "totals": {"scope1": 1.0}}]});
+        let after = json!({"totals": {"scope1": 1.0, "scope2_location": 2.5}, "rows": [{"key": "A", "totals": {"scope1": 0.5}}, {"key": "B", "totals": {"scope1": 3.0}}]});
+        let d = differences(&before, &after);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert_eq!(
+            d[0],
+            json!({"org": "TOTAL", "figure": "scope2_location", "before": 2.0, "after": 2.5, "change": 0.5})
+        );
+        assert_eq!(d[1]["org"], json!("A"));
+        assert_eq!((d[2]["org"].clone(), d[2]["before"].clone()), (json!("B"), Value::Null), "a new org row");
+        assert!(differences(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn options_take_the_command_line_spellings_and_refuse_others() {
+        let o = parse_options(
+            2024,
+            &json!({"gwp": "AR5", "grid_series": "mee-reporting", "boundary": "equity-share", "fuel_defaults": "ipcc"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.gwp.as_str(), o.grid_series.as_str(), o.fuel_defaults.as_str()),
+            ("AR5", "mee_reporting", "ipcc2006")
+        );
+        assert_eq!(o.boundary, Boundary::EquityShare);
+        assert!(parse_options(2024, &json!({"residual": "magic"})).is_err());
+        assert_eq!(parse_options(2024, &json!({})).unwrap().gwp, "AR6");
+    }
 }

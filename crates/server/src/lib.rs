@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod quality;
 pub mod routes;
+pub mod xlsx;
 
 use error::{ApiError, ApiResult};
 use std::net::SocketAddr;
@@ -35,7 +36,15 @@ pub struct App {
     pub threads: usize,
     /// The web console's jobs and pre-aggregated overviews.
     pub console: console_api::ConsoleState,
+    /// Orgs by code, reloaded when older than [`CACHE_SECONDS`] or when a code is not in it.
+    orgs: std::sync::RwLock<(std::time::Instant, Arc<std::collections::HashMap<String, store::reference::Org>>)>,
+    /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
+    /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
+    pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
 }
+
+/// How long org and login lookups are reused before the database is asked again.
+pub const CACHE_SECONDS: u64 = 30;
 
 impl App {
     pub fn new(store: Store, spool_dir: PathBuf) -> Arc<App> {
@@ -46,7 +55,28 @@ impl App {
             dashboards: Default::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             console: Default::default(),
+            orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
+            sessions: Default::default(),
         })
+    }
+
+    /// The org with `code` (from a short-lived cache of the org table).
+    pub async fn org(&self, code: &str) -> ApiResult<Option<store::reference::Org>> {
+        if let Ok(c) = self.orgs.read() {
+            if c.0.elapsed().as_secs() < CACHE_SECONDS {
+                if let Some(o) = c.1.get(code) {
+                    return Ok(Some(o.clone()));
+                }
+            }
+        }
+        let all = self.db(|s| s.orgs()).await?;
+        let map: std::collections::HashMap<String, store::reference::Org> =
+            all.into_iter().map(|o| (o.code.clone(), o)).collect();
+        let found = map.get(code).cloned();
+        if let Ok(mut c) = self.orgs.write() {
+            *c = (std::time::Instant::now(), Arc::new(map));
+        }
+        Ok(found)
     }
 
     /// Runs a store call on a blocking worker thread (the store's clients are synchronous).

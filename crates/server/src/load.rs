@@ -41,21 +41,8 @@ fn getter(header: &[String]) -> impl Fn(&csv::StringRecord, &str) -> String + '_
     move |r, name| header.iter().position(|h| h == name).and_then(|i| r.get(i)).unwrap_or("").trim().to_string()
 }
 
-/// Loads `dir` for `year` as `actor`. Fails, with every input error, before storing anything if
-/// the directory does not validate.
-pub fn load_dir(
-    store: &Store,
-    dir: &Path,
-    year: i32,
-    actor: &str,
-    spool: &Path,
-    threads: usize,
-) -> ApiResult<LoadSummary> {
-    if let Err(report) = ingest::load_dir(dir, year, threads) {
-        let mut e = ApiError::bad_request(format!("{} does not validate:\n{report}", dir.display()));
-        e.detail = Some(serde_json::to_value(&report.errors).unwrap_or_default());
-        return Err(e);
-    }
+/// Stores the org tree and facilities of `dir` (orgs.csv, facilities.csv, validated by the caller).
+pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<OrgRecord>, Vec<FacilityRecord>)> {
     let (h, rows) = read_csv(&dir.join("orgs.csv"))?;
     let g = getter(&h);
     let orgs: Vec<OrgRecord> = rows
@@ -83,6 +70,25 @@ pub fn load_dir(
         })
         .collect();
     store.upsert_reference(actor, &orgs, &facilities)?;
+    Ok((orgs, facilities))
+}
+
+/// Loads `dir` for `year` as `actor`. Fails, with every input error, before storing anything if
+/// the directory does not validate.
+pub fn load_dir(
+    store: &Store,
+    dir: &Path,
+    year: i32,
+    actor: &str,
+    spool: &Path,
+    threads: usize,
+) -> ApiResult<LoadSummary> {
+    if let Err(report) = ingest::load_dir(dir, year, threads) {
+        let mut e = ApiError::bad_request(format!("{} does not validate:\n{report}", dir.display()));
+        e.detail = Some(serde_json::to_value(&report.errors).unwrap_or_default());
+        return Err(e);
+    }
+    let (orgs, facilities) = load_reference(store, dir, actor)?;
     // The filing org of each facility: its depth-1 ancestor (province), or the group itself.
     let paths: HashMap<String, String> = store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
     let filing_org: HashMap<&str, String> = facilities

@@ -4,6 +4,8 @@ use crate::access::Perm;
 use crate::routes::ROUTES;
 use serde_json::{json, Map, Value};
 
+pub const XLSX_MEDIA: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     for r in ROUTES {
@@ -46,6 +48,7 @@ pub fn document() -> Value {
         }
         let media = match r.returns {
             "csv" => "text/csv",
+            "xlsx" => XLSX_MEDIA,
             "text" => "text/plain",
             _ => "application/json",
         };

@@ -19,7 +19,7 @@ pub struct RouteSpec {
     pub summary: &'static str,
     /// Request body: "json", "csv" or "" for none.
     pub body: &'static str,
-    /// Response body: "json", "csv" or "text".
+    /// Response body: "json", "csv", "xlsx" or "text".
     pub returns: &'static str,
 }
 
@@ -68,7 +68,8 @@ routes! {
     post "/api/v1/filings" => filing::create, File, None, "json" -> "json", "Open a monthly filing (org_code, period) as a draft";
     get "/api/v1/filings/{id}" => filing::get, Read, Filing, "" -> "json", "A filing with its row and quarantine counts and uploads";
     get "/api/v1/filings/{id}/template.csv" => filing::template_csv, Read, Filing, "" -> "csv", "The filing's CSV template: one line per facility";
-    post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv" -> "json", "Upload a CSV file: accepted rows, and every rejected row with its reasons";
+    get "/api/v1/filings/{id}/template.xlsx" => filing::template_xlsx, Read, Filing, "" -> "xlsx", "The same template as an XLSX workbook";
+    post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv" -> "json", "Upload a CSV or XLSX file: accepted rows, and every rejected row with its reasons";
     get "/api/v1/filings/{id}/rows" => filing::rows, Read, Filing, "" -> "json", "The filing's accepted rows (?offset=&limit=)";
     get "/api/v1/filings/{id}/quarantine.csv" => filing::quarantine_csv, Read, Filing, "" -> "csv", "Rejected rows with reasons, to fix and upload again";
     post "/api/v1/filings/{id}/submit" => filing::submit, File, Filing, "" -> "json", "Submit a draft or returned filing for review";

@@ -698,3 +698,71 @@ fn logins_tokens_cookies_and_user_management() {
         assert_eq!(h.get("/api/v1/me", &gz).await.status, StatusCode::UNAUTHORIZED);
     });
 }
+
+#[test]
+fn docs_platform_md_lists_every_route() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/platform.md")).unwrap();
+    for r in ROUTES {
+        let row = format!("| {} | `{}` |", r.method.to_uppercase(), r.path);
+        assert!(doc.contains(&row), "docs/platform.md does not document {row}");
+    }
+}
+
+#[test]
+fn xlsx_template_and_upload() {
+    both("xlsx", |h, backend| async move {
+        let filer = h.login("gd-filer").await;
+        let r = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD-GZ", "period": "2024-05"})).await;
+        let id = r.json["filing"]["id"].as_i64().unwrap();
+        // The workbook template holds what the CSV template holds.
+        let req = Request::builder()
+            .uri(format!("/api/v1/filings/{id}/template.xlsx"))
+            .header("authorization", format!("Bearer {filer}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        server::xlsx::first_sheet_to_csv(bytes, &dir.path().join("t.csv")).unwrap();
+        let from_xlsx = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
+        let csv = h.get(&format!("/api/v1/filings/{id}/template.csv"), &filer).await.text;
+        assert_eq!(from_xlsx, csv, "{backend}");
+        // A filled-in workbook: two good rows, one bad quantity on sheet row 4.
+        let rows: Vec<Vec<String>> = [
+            vec!["facility_code", "period", "carrier", "quantity", "unit", "source_document"],
+            vec!["GD1", "2024-05", "electricity", "3100.5", "kWh", "bill-1"],
+            vec!["GD2", "2024-05", "electricity", "2900", "kWh", "bill-2"],
+            vec!["GD3", "2024-05", "electricity", "lots", "kWh", "bill-3"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let book = server::xlsx::workbook("activity", &rows).unwrap();
+        let up = h
+            .call(
+                "POST",
+                &format!("/api/v1/filings/{id}/upload"),
+                Some(&filer),
+                Some(Body::from(book)),
+                server::openapi::XLSX_MEDIA,
+            )
+            .await;
+        assert_eq!(
+            (up.json["accepted"].as_i64(), up.json["rejected"].as_i64()),
+            (Some(2), Some(1)),
+            "{backend}: {}",
+            up.text
+        );
+        assert_eq!(up.json["rejected_rows"][0]["row"]["line"].as_i64(), Some(4));
+        let stored = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
+        assert_eq!(stored.json["rows"][0]["quantity"], json!("3100.5"));
+        let junk = h.upload(id, &filer, "PK\u{3}\u{4} this is no workbook").await;
+        assert_eq!(
+            (junk.status, junk.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file")),
+            "{}",
+            junk.text
+        );
+    });
+}

@@ -357,19 +357,26 @@ impl Store {
             }
             insert_activity(c, filing_id, upload_id, &batch)?;
             insert_rejected(c, filing_id, upload_id, &bad)?;
-            // The server refuses such rows before; this guards against a concurrent upload elsewhere.
-            let clash = c.query(
-                "SELECT a.facility_code, g.id FROM activity a JOIN activity b ON b.facility_code = a.facility_code AND b.period = a.period \
-                 JOIN filings g ON g.id = b.filing_id WHERE a.filing_id = $1 AND a.upload_id = $2 AND g.org_code <> $3 LIMIT 1",
-                &[filing_id.into(), upload_id.into(), f.org_code.as_str().into()],
+            // The server refuses such rows before; this guards against a concurrent upload into
+            // another org's filing of the same month (only those filings need to be looked at).
+            let others = c.query(
+                "SELECT id FROM filings WHERE period = $1 AND org_code <> $2",
+                &[f.period.as_str().into(), f.org_code.as_str().into()],
             )?;
-            if let Some(r) = clash.first() {
-                return Err(StoreError::Conflict(format!(
-                    "facility {} already has {} rows in filing {}; it cannot be filed twice",
-                    r.text(0),
-                    f.period,
-                    r.int(1)
-                )));
+            if !others.is_empty() {
+                let clash = c.query(
+                    "SELECT a.facility_code, b.filing_id FROM activity a JOIN activity b ON b.facility_code = a.facility_code AND b.period = a.period \
+                     WHERE a.filing_id = $1 AND a.upload_id = $2 AND b.filing_id IN (SELECT id FROM filings WHERE period = $3 AND org_code <> $4) LIMIT 1",
+                    &[filing_id.into(), upload_id.into(), f.period.as_str().into(), f.org_code.as_str().into()],
+                )?;
+                if let Some(r) = clash.first() {
+                    return Err(StoreError::Conflict(format!(
+                        "facility {} already has {} rows in filing {}; it cannot be filed twice",
+                        r.text(0),
+                        f.period,
+                        r.int(1)
+                    )));
+                }
             }
             c.exec(
                 "DELETE FROM quarantine WHERE filing_id = $1 AND upload_id <> $2 AND EXISTS (SELECT 1 FROM activity a WHERE a.filing_id = $1 \

@@ -4,14 +4,25 @@
 use crate::backend::{Backend, Conn, Kind, Row, Value};
 use crate::StoreError;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub struct Postgres {
-    pool: Vec<Mutex<Client>>,
+    pool: Vec<Mutex<Session>>,
     next: AtomicUsize,
 }
+
+/// A client with its prepared statements, so that a repeated query (an import's batch insert,
+/// a dashboard read) is parsed and planned once per connection.
+struct Session {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// Prepared statements kept per connection at most (the cache is cleared when full).
+const STATEMENT_CACHE: usize = 256;
 
 const POOL: usize = 8;
 
@@ -55,13 +66,31 @@ impl Postgres {
     /// Connects to `url` (`postgres://user:pass@host:port/db`).
     pub fn connect(url: &str) -> Result<Postgres, StoreError> {
         let pool = (0..POOL)
-            .map(|_| Client::connect(url, NoTls).map(Mutex::new).map_err(err))
+            .map(|_| {
+                Client::connect(url, NoTls)
+                    .map(|client| Mutex::new(Session { client, statements: HashMap::new() }))
+                    .map_err(err)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Postgres { pool, next: AtomicUsize::new(0) })
     }
 }
 
-struct PgConn<'a>(&'a mut Client);
+struct PgConn<'a>(&'a mut Session);
+
+impl PgConn<'_> {
+    fn prepare(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(st) = self.0.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.0.client.prepare(sql).map_err(err)?;
+        if self.0.statements.len() >= STATEMENT_CACHE {
+            self.0.statements.clear();
+        }
+        self.0.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
 
 fn params(p: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
@@ -69,12 +98,12 @@ fn params(p: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 
 impl Conn for PgConn<'_> {
     fn exec(&mut self, sql: &str, p: &[Value]) -> Result<u64, StoreError> {
-        let st = self.0.prepare(sql).map_err(err)?;
-        self.0.execute(&st, &params(p)).map_err(err)
+        let st = self.prepare(sql)?;
+        self.0.client.execute(&st, &params(p)).map_err(err)
     }
     fn query(&mut self, sql: &str, p: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let st = self.0.prepare(sql).map_err(err)?;
-        let rows = self.0.query(&st, &params(p)).map_err(err)?;
+        let st = self.prepare(sql)?;
+        let rows = self.0.client.query(&st, &params(p)).map_err(err)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let mut v = Vec::with_capacity(r.len());
@@ -98,7 +127,7 @@ impl Conn for PgConn<'_> {
         Ok(out)
     }
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.0.batch_execute(sql).map_err(err)
+        self.0.client.batch_execute(sql).map_err(err)
     }
 }
 

@@ -106,18 +106,18 @@ impl Store {
         })
     }
 
-    /// The user a token belongs to, if the token exists and has not expired.
-    pub fn user_by_token(&self, token: &str) -> Result<Option<User>> {
+    /// The user a token belongs to and when the token expires, if it exists and has not expired.
+    pub fn user_by_token(&self, token: &str) -> Result<Option<(User, String)>> {
         let cols = COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
         Ok(self
             .read(|c| {
                 c.query(
-                    &format!("SELECT {cols} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"),
+                    &format!("SELECT {cols}, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2"),
                     &[sha256_hex(token.as_bytes()).into(), crate::now().into()],
                 )
             })?
             .first()
-            .map(user))
+            .map(|r| (user(r), r.text(6))))
     }
 
     pub fn revoke_token(&self, token: &str) -> Result<()> {

@@ -215,7 +215,10 @@ fn users_tokens_and_snapshot_versions() {
         assert!(s.create_user("admin", "nobody", "x", "data_filer", "NOPE").is_err());
         s.add_token(u.id, "secret-token", "2999-01-01T00:00:00.000Z").unwrap();
         s.add_token(u.id, "old-token", "2000-01-01T00:00:00.000Z").unwrap();
-        assert_eq!(s.user_by_token("secret-token").unwrap().map(|u| u.username), Some("gd".into()));
+        assert_eq!(
+            s.user_by_token("secret-token").unwrap().map(|u| (u.0.username, u.1)),
+            Some(("gd".into(), "2999-01-01T00:00:00.000Z".into()))
+        );
         assert!(s.user_by_token("old-token").unwrap().is_none(), "{name}: expired");
         assert!(s.user_by_token("guess").unwrap().is_none());
         s.revoke_token("secret-token").unwrap();
