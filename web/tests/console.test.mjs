@@ -1,6 +1,6 @@
 // Browser tests of the web console: Debian's chromium driven by playwright-core against a real
 // `dualcarbon demo` server (embedded console, SQLite, a small generated operator) started here on
-// 127.0.0.1. Run with `npm run test:browser` after building the console and the binary
+// 127.0.0.1. Run with `npm test` after building the console and the binary
 // (scripts/test-all does both). With CI=true a missing chromium or binary fails the suite.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
