@@ -2,7 +2,8 @@
 """Peer benchmark: the same inventory totals computed by DuckDB with SQL over the same CSV files.
 
 DuckDB gets the coefficients DualCarbon resolved (per carrier, province, combustion kind and unit,
-written by `dualcarbon bench export-coefficients`) and the province-name table, so both engines do the
+written by `dualcarbon bench export-coefficients`), the province-name table and each org's boundary
+share (operational control 1/0, or the equity product), so both engines do the
 same work: parse the files, join activity to facilities and coefficients, apply shares, aggregate.
 
 usage: duckdb_inventory.py DATA_DIR COEF_DIR DUALCARBON_JSON
@@ -25,9 +26,10 @@ FAC = f"""
   SELECT f.facility_code, p.code AS province, CASE WHEN f.type = 'fleet' THEN 1 ELSE 0 END AS mobile,
          CASE WHEN coalesce(f.allocation_share, '') = '' THEN 1.0
               WHEN f.allocation_share LIKE '%\\%%' ESCAPE '\\' THEN CAST(replace(f.allocation_share, '%', '') AS DOUBLE) / 100
-              ELSE CAST(f.allocation_share AS DOUBLE) END AS share
+              ELSE CAST(f.allocation_share AS DOUBLE) END * CAST(b.boundary_share AS DOUBLE) AS share
   FROM read_csv('{data}/facilities.csv', header=true, all_varchar=true) f
   JOIN read_csv('{coef}/provinces.csv', header=true, all_varchar=true) p ON p.name = f.province
+  JOIN read_csv('{coef}/org_boundary.csv', header=true, all_varchar=true) b ON b.org_code = f.org_code
 """
 COEF = f"""SELECT carrier, province, CAST(mobile AS INTEGER) AS mobile, unit,
   CAST(scope1_t AS DOUBLE) s1, CAST(scope2_location_t AS DOUBLE) s2l, CAST(scope2_market_t AS DOUBLE) s2m,

@@ -26,12 +26,14 @@ pub fn thousands(v: f64, decimals: usize) -> String {
     }
 }
 
-/// A plain-text table with right-aligned numeric columns.
+/// A plain-text table with right-aligned numeric columns. A row with more cells than the header
+/// widens the table (unnamed columns) rather than fail.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let n = header.len();
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0).max(header.len());
+    let mut width: Vec<usize> = header.iter().map(|h| display_width(h)).collect();
+    width.resize(n, 0);
     for r in rows {
-        for (i, c) in r.iter().enumerate().take(n) {
+        for (i, c) in r.iter().enumerate() {
             width[i] = width[i].max(display_width(c));
         }
     }
@@ -73,5 +75,14 @@ mod tests {
         assert_eq!(thousands(-1234.5, 1), "-1,234.5");
         assert_eq!(thousands(999.0, 0), "999");
         assert_eq!(thousands(-0.0001, 2), "0.00");
+    }
+
+    #[test]
+    fn table_aligns_and_tolerates_extra_cells() {
+        let t = table(&["名称", "value"], &[vec!["a".into(), "1".into()], vec!["bb".into(), "22".into(), "x".into()]]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "名称  value");
+        assert_eq!(lines[2], "a         1");
+        assert_eq!(lines[3], "bb       22  x");
     }
 }

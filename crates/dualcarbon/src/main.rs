@@ -3,6 +3,7 @@
 
 mod format;
 mod platform_cmd;
+mod scenario_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -45,6 +46,11 @@ enum Command {
     Factors {
         #[command(subcommand)]
         command: FactorsCommand,
+    },
+    /// Scenarios (场): trends, peak forecast to 2060, measures, Monte Carlo, LMDI, MACC, least-cost plan.
+    Scenario {
+        #[command(subcommand)]
+        command: scenario_cmd::ScenarioCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -110,8 +116,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// Write the resolved coefficients (per carrier, province, combustion kind and unit) and the
-    /// province-name table as CSV, so a peer engine can compute the same totals from the same files.
+    /// Write the resolved coefficients (per carrier, province, combustion kind and unit), the
+    /// province-name table and each org's boundary share as CSV, so a peer engine can compute the
+    /// same totals from the same files.
     ExportCoefficients {
         #[command(flatten)]
         calc: CalcArgs,
@@ -261,6 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inventory(args) => inventory(args),
         Command::Explain(args) => explain(args),
         Command::Factors { command } => factors_cmd(command),
+        Command::Scenario { command } => scenario_cmd::run(command),
         Command::Bench { command: BenchCommand::Inventory { calc, repeat } } => bench_inventory(calc, repeat),
         Command::Bench { command: BenchCommand::ExportCoefficients { calc, out } } => export_coefficients(calc, out),
     }
@@ -271,9 +279,11 @@ fn threads(d: &DataArgs) -> usize {
 }
 
 /// Loads and validates the data directory; on failure prints every error and returns exit code 1.
-fn load(d: &DataArgs) -> std::result::Result<(model::Dataset, ingest::LoadStats), ExitCode> {
+/// The dataset lives until the process exits: freeing tens of millions of records one by one at
+/// the end of a command cost more than the OS reclaiming the memory at once.
+fn load(d: &DataArgs) -> std::result::Result<(&'static model::Dataset, ingest::LoadStats), ExitCode> {
     match ingest::load_dir(&d.data, d.year, threads(d)) {
-        Ok(x) => Ok(x),
+        Ok((ds, stats)) => Ok((Box::leak(Box::new(ds)), stats)),
         Err(report) => {
             eprintln!("{report}");
             if let Some(path) = &d.errors_out {
@@ -349,7 +359,7 @@ fn inventory(args: InventoryArgs) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -366,7 +376,7 @@ fn inventory(args: InventoryArgs) -> Result<ExitCode> {
         By::Month => GroupBy::Month,
         By::Org => GroupBy::Org,
     });
-    let report = inv.report(&ds, &lib, org, by);
+    let report = inv.report(ds, &lib, org, by);
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Csv => print!("{}", report_csv(&report)),
@@ -522,11 +532,11 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let org = ds.orgs.get(&args.org).with_context(|| format!("--org {:?} is not an org code in orgs.csv", args.org))?;
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
-    let ex = inv.explain(&ds, &lib, org, scope, args.limit);
+    let ex = inv.explain(ds, &lib, org, scope, args.limit);
     if args.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&ex)?);
         return Ok(ExitCode::SUCCESS);
@@ -706,7 +716,7 @@ fn bench_inventory(calc: CalcArgs, repeat: usize) -> Result<ExitCode> {
     let mut inv = None;
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        let i = match compute_or_report(&ds, &lib, &o) {
+        let i = match compute_or_report(ds, &lib, &o) {
             Ok(i) => i,
             Err(code) => return Ok(code),
         };
@@ -714,7 +724,7 @@ fn bench_inventory(calc: CalcArgs, repeat: usize) -> Result<ExitCode> {
         inv = Some(i);
     }
     let inv = inv.expect("ran at least once");
-    let report = inv.report(&ds, &lib, None, None);
+    let report = inv.report(ds, &lib, None, None);
     let out = serde_json::json!({
         "records": ds.activity.len(),
         "facilities": ds.facilities.len(),
@@ -748,7 +758,7 @@ fn export_coefficients(calc: CalcArgs, out: PathBuf) -> Result<ExitCode> {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let inv = match compute_or_report(&ds, &lib, &o) {
+    let inv = match compute_or_report(ds, &lib, &o) {
         Ok(i) => i,
         Err(code) => return Ok(code),
     };
@@ -794,7 +804,23 @@ fn export_coefficients(calc: CalcArgs, out: PathBuf) -> Result<ExitCode> {
         }
     }
     std::fs::write(out.join("provinces.csv"), names)?;
-    println!("wrote {} and {}", out.join("coefficients.csv").display(), out.join("provinces.csv").display());
+    // The organisational boundary, per org node, as the engine applies it to a facility's share.
+    let mut boundary = String::from("org_code,boundary_share\n");
+    for (id, org) in ds.orgs.orgs.iter().enumerate() {
+        let id = id as model::OrgId;
+        let share = match o.boundary {
+            Boundary::OperationalControl => f64::from(u8::from(ds.orgs.under_operational_control(id))),
+            Boundary::EquityShare => ds.orgs.equity_factor(id),
+        };
+        boundary.push_str(&format!("{},{share:e}\n", csv_field(&org.code)));
+    }
+    std::fs::write(out.join("org_boundary.csv"), boundary)?;
+    println!(
+        "wrote {}, {} and {}",
+        out.join("coefficients.csv").display(),
+        out.join("provinces.csv").display(),
+        out.join("org_boundary.csv").display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -204,3 +204,62 @@ fn demo_generate_then_inventory() {
     let val = run(&["validate", "--data", out.to_str().unwrap(), "--year", "2024"]);
     assert!(stdout(&val).contains("all valid"));
 }
+
+#[test]
+fn electricity_at_coal_equivalent_needs_and_uses_a_user_factor() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let base = json(&run(&["inventory", "--data", data, "--year", "2024", "--format", "json"]));
+    // Without a coal-equivalent factor the run fails and says what to add, rather than guess one.
+    let missing = run(&["inventory", "--data", data, "--year", "2024", "--electricity-tce", "coal-equivalent"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("coal_equivalent"), "{}", stderr(&missing));
+    fs::create_dir(d.path().join("factors")).unwrap();
+    fs::write(
+        d.path().join("factors/coal-eq.toml"),
+        r#"[set]
+id = "company-coal-eq"
+version = "1"
+title = "Power-generation coal equivalent of electricity, as published for our reporting"
+
+[[factor]]
+id = "tce.coal_equivalent.electricity.company"
+parameter = "tce_coefficient"
+carrier = "electricity"
+series = "coal_equivalent"
+region = "CN"
+gas = ""
+value = 0.3
+unit = "kgce/kWh"
+source = "test: company energy statistics convention"
+url = "document reference: test"
+edition = "2024"
+licence = "test"
+status = "S"
+"#,
+    )
+    .unwrap();
+    let eq = json(&run(&[
+        "inventory",
+        "--data",
+        data,
+        "--year",
+        "2024",
+        "--electricity-tce",
+        "coal-equivalent",
+        "--format",
+        "json",
+    ]));
+    // Only electricity changes: its kWh × (0.3 − 0.1229) kgce more.
+    // electricity_mwh is all electricity booked (grid, green, PV).
+    let mwh = base["memo"]["electricity_mwh"].as_f64().unwrap();
+    let delta = eq["totals"]["energy_tce"].as_f64().unwrap() - base["totals"]["energy_tce"].as_f64().unwrap();
+    assert!((delta - mwh * (0.3 - 0.1229)).abs() < 1e-6 * mwh, "delta {delta}, electricity {mwh} MWh");
+    assert_eq!(eq["totals"]["scope2_location"], base["totals"]["scope2_location"]);
+    assert!(eq["factors_used"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "tce.coal_equivalent.electricity.company"));
+}

@@ -30,7 +30,7 @@ struct CarrierRegistry {
 }
 
 struct Shared<'a> {
-    facilities: &'a FxHashMap<&'a [u8], u32>,
+    facilities: &'a FxHashMap<String, u32>,
     year: i32,
     file_id: u16,
     file: &'a str,
@@ -48,7 +48,12 @@ struct Parsed {
 fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
     out.clear();
     if memchr::memchr(b'"', line).is_none() {
-        out.extend(line.split(|&b| b == b',').map(std::borrow::Cow::Borrowed));
+        let mut start = 0;
+        for comma in memchr::memchr_iter(b',', line) {
+            out.push(std::borrow::Cow::Borrowed(&line[start..comma]));
+            start = comma + 1;
+        }
+        out.push(std::borrow::Cow::Borrowed(&line[start..]));
         return;
     }
     // RFC 4180 quoting: "a,b" and "" inside quotes.
@@ -90,6 +95,15 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Interns a field without allocating when it is valid UTF-8 and already known (the common case).
+fn intern(pool: &mut StringPool, b: &[u8]) -> u32 {
+    match std::str::from_utf8(b) {
+        Ok("") => 0,
+        Ok(s) => pool.intern(s),
+        Err(_) => pool.intern(&text(b)),
+    }
+}
+
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
 fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     let ok =
@@ -111,9 +125,19 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
     p.table.reserve(data.len() / 48);
     let mut carrier_cache: FxHashMap<Vec<u8>, Result<u16, String>> = FxHashMap::default();
     let mut unit_cache: FxHashMap<Vec<u8>, Option<u8>> = FxHashMap::default();
+    let mut dim_cache: FxHashMap<(u16, u8), Option<String>> = FxHashMap::default();
     let mut fields = Vec::with_capacity(16);
     let c = sh.cols;
-    for (line_here, raw) in (first_line..).zip(data.split(|&b| b == b'\n')) {
+    // Rows of one facility come together in practice: remember the last lookup.
+    let mut last_facility: (Vec<u8>, Option<u32>) = (Vec::with_capacity(64), None);
+    let mut line_start = 0;
+    let line_ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+    for (line_here, end) in (first_line..).zip(line_ends) {
+        if line_start > data.len() {
+            break;
+        }
+        let raw = &data[line_start..end];
+        line_start = end + 1;
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if trim(line).is_empty() {
             continue;
@@ -135,7 +159,15 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
             continue;
         }
         let fac_b = trim(&fields[c.facility]);
-        let facility = sh.facilities.get(fac_b).copied();
+        let facility = if !fac_b.is_empty() && fac_b == last_facility.0.as_slice() {
+            last_facility.1
+        } else {
+            let f = std::str::from_utf8(fac_b).ok().and_then(|code| sh.facilities.get(code)).copied();
+            last_facility.0.clear();
+            last_facility.0.extend_from_slice(fac_b);
+            last_facility.1 = f;
+            f
+        };
         if facility.is_none() {
             err("facility_code", fac_b, "unknown facility: not a facility_code in facilities.csv".into());
         }
@@ -180,32 +212,43 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
             err("carrier", carrier_b, reason.clone());
         }
         let unit_b = trim(&fields[c.unit]);
-        let unit = *unit_cache.entry(unit_b.to_vec()).or_insert_with(|| {
-            std::str::from_utf8(unit_b)
-                .ok()
-                .and_then(model::parse_unit)
-                .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8)
-        });
+        // Look up before inserting: `entry` would allocate a key on every row.
+        let unit = match unit_cache.get(unit_b) {
+            Some(&u) => u,
+            None => {
+                let u = std::str::from_utf8(unit_b)
+                    .ok()
+                    .and_then(model::parse_unit)
+                    .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8);
+                unit_cache.insert(unit_b.to_vec(), u);
+                u
+            }
+        };
         match unit {
             None => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),
             Some(ui) => {
                 if let Ok(cid) = carrier {
-                    let reg = sh.registry.lock().expect("carrier registry");
-                    let car = &reg.carriers[cid as usize];
-                    let dim = UNITS[ui as usize].dimension;
-                    if !car.accepted_dimensions().contains(&dim) {
-                        let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
-                        err(
-                            "unit",
-                            unit_b,
-                            format!(
+                    // Per (carrier, unit) pair, decided once per block: locking the shared
+                    // registry on every row serialised the parser threads.
+                    let verdict = dim_cache.entry((cid, ui)).or_insert_with(|| {
+                        let reg = sh.registry.lock().expect("carrier registry");
+                        let car = &reg.carriers[cid as usize];
+                        let dim = UNITS[ui as usize].dimension;
+                        if car.accepted_dimensions().contains(&dim) {
+                            None
+                        } else {
+                            let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
+                            Some(format!(
                                 "{} is a unit of {}, but {} is measured in {}",
                                 UNITS[ui as usize].code,
                                 dim.name(),
                                 car.code,
                                 accepted.join(" or ")
-                            ),
-                        );
+                            ))
+                        }
+                    });
+                    if let Some(reason) = verdict {
+                        err("unit", unit_b, reason.clone());
                     }
                 }
             }
@@ -243,8 +286,8 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
         t.line.push(line_here as u32);
         let doc = c.source_document.map_or(&[][..], |i| trim(&fields[i]));
         let ev = c.evidence.map_or(&[][..], |i| trim(&fields[i]));
-        t.source_document.push(if doc.is_empty() { 0 } else { p.pool.intern(&text(doc)) });
-        t.evidence.push(if ev.is_empty() { 0 } else { p.pool.intern(&text(ev)) });
+        t.source_document.push(intern(&mut p.pool, doc));
+        t.evidence.push(intern(&mut p.pool, ev));
     }
     p
 }
@@ -254,7 +297,7 @@ fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
 pub fn load_activity(
     path: &Path,
     ds: &mut Dataset,
-    facilities: &FxHashMap<&[u8], u32>,
+    facilities: &FxHashMap<String, u32>,
     threads: usize,
     report: &mut ValidationReport,
 ) -> usize {

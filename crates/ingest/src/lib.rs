@@ -13,7 +13,6 @@ pub use tables::{load_facilities, load_orgs};
 
 use factors::Library;
 use model::Dataset;
-use rustc_hash::FxHashMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, Default)]
@@ -40,18 +39,16 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
     let facilities = load_facilities(&dir.join("facilities.csv"), orgs.as_ref(), &mut report);
     let mut ds = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
     let mut stats = LoadStats::default();
-    if let (Some(orgs), Some(facilities)) = (orgs, facilities) {
+    if let (Some(orgs), Some((facilities, index))) = (orgs, facilities) {
         stats.orgs = orgs.orgs.len();
         stats.facilities = facilities.len();
         ds.orgs = orgs;
         ds.facilities = facilities;
-        ds.facility_index = ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
-        let by_bytes: FxHashMap<&[u8], u32> =
-            ds.facilities.iter().enumerate().map(|(i, f)| (f.code.as_bytes(), i as u32)).collect();
-        // Activity goes into a second dataset while the map borrows the facility codes of the first.
+        ds.facility_index = index;
+        // Activity goes into a second dataset while the parser borrows the facility index of the first.
         let mut loaded = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-        stats.activity_rows = load_activity(&dir.join("activity.csv"), &mut loaded, &by_bytes, threads, &mut report);
-        drop(by_bytes);
+        stats.activity_rows =
+            load_activity(&dir.join("activity.csv"), &mut loaded, &ds.facility_index, threads, &mut report);
         ds.activity = loaded.activity;
         ds.carriers = loaded.carriers;
         ds.files = loaded.files;

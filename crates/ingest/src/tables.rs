@@ -1,7 +1,7 @@
 //! orgs.csv and facilities.csv: small enough for the csv crate, validated field by field.
 
 use crate::error::{RowError, ValidationReport};
-use model::{parse_province, Facility, FacilityType, OrgRow, OrgTree};
+use model::{parse_province, Facility, FacilityId, FacilityType, OrgRow, OrgTree};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -40,66 +40,83 @@ impl Columns {
     }
 }
 
-/// A CSV file read whole: the header and every data row with its line number.
-pub(crate) type Rows = (Vec<String>, Vec<(u64, Vec<String>)>);
+/// A CSV file read row by row into one reused record: facilities.csv has millions of rows, and
+/// allocating a String per field dominated its load.
+pub(crate) struct CsvRows {
+    rdr: csv::Reader<std::fs::File>,
+    file: String,
+    pub header: Vec<String>,
+}
 
-pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<Rows> {
-    let file = path.display().to_string();
-    let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(RowError {
-                file,
-                line: 0,
-                column: String::new(),
-                value: String::new(),
-                reason: format!("cannot open: {e}"),
-            });
-            return None;
-        }
-    };
-    let mut header = None;
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        match rec {
-            Ok(r) => {
-                let line = r.position().map_or(0, |p| p.line());
-                let fields: Vec<String> = r.iter().map(|s| s.to_string()).collect();
-                if header.is_none() {
-                    header = Some(fields);
-                } else if !(fields.len() == 1 && fields[0].trim().is_empty()) {
-                    rows.push((line, fields));
-                }
-            }
+impl CsvRows {
+    /// Opens `path` and reads its header; reports and returns None if that fails.
+    pub fn open(path: &Path, report: &mut ValidationReport) -> Option<CsvRows> {
+        let file = path.display().to_string();
+        let fail = |report: &mut ValidationReport, line: u64, reason: String| {
+            report.push(RowError { file: file.clone(), line, column: String::new(), value: String::new(), reason });
+        };
+        let mut rdr = match csv::ReaderBuilder::new().has_headers(false).flexible(true).from_path(path) {
+            Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                report.push(RowError {
-                    file: file.clone(),
-                    line,
-                    column: String::new(),
-                    value: String::new(),
-                    reason: format!("unreadable CSV: {e}"),
-                });
+                fail(report, 0, format!("cannot open: {e}"));
+                return None;
+            }
+        };
+        let mut rec = csv::StringRecord::new();
+        loop {
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {
+                    let header = rec.iter().map(|s| s.to_string()).collect();
+                    return Some(CsvRows { rdr, file, header });
+                }
+                Ok(false) => {
+                    fail(report, 0, "empty file: a header row is required".into());
+                    return None;
+                }
+                Err(e) => fail(report, e.position().map_or(0, |p| p.line()), format!("unreadable CSV: {e}")),
             }
         }
     }
-    match header {
-        Some(h) => Some((h, rows)),
-        None => {
-            report.push(RowError {
-                file,
-                line: 0,
-                column: String::new(),
-                value: String::new(),
-                reason: "empty file: a header row is required".into(),
-            });
-            None
+
+    /// Reads the next non-blank row into `rec` and returns its line, or None at the end. Rows the
+    /// CSV reader cannot read are reported and skipped, so every problem is listed at once.
+    pub fn next_row(&mut self, rec: &mut csv::StringRecord, report: &mut ValidationReport) -> Option<u64> {
+        loop {
+            match self.rdr.read_record(rec) {
+                Ok(false) => return None,
+                Ok(true) if rec.len() == 1 && rec[0].trim().is_empty() => continue,
+                Ok(true) => return Some(rec.position().map_or(0, |p| p.line())),
+                Err(e) => report.push(RowError {
+                    file: self.file.clone(),
+                    line: e.position().map_or(0, |p| p.line()),
+                    column: String::new(),
+                    value: String::new(),
+                    reason: format!("unreadable CSV: {e}"),
+                }),
+            }
         }
     }
 }
 
+/// A CSV file read whole: the header and every data row with its line number.
+pub(crate) type Rows = (Vec<String>, Vec<(u64, Vec<String>)>);
+
+pub(crate) fn read_rows(path: &Path, report: &mut ValidationReport) -> Option<Rows> {
+    let mut csv = CsvRows::open(path, report)?;
+    let mut rec = csv::StringRecord::new();
+    let mut rows = Vec::new();
+    while let Some(line) = csv.next_row(&mut rec, report) {
+        rows.push((line, rec.iter().map(|s| s.to_string()).collect()));
+    }
+    Some((csv.header, rows))
+}
+
 fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", |s| s.trim())
+}
+
+fn field_of(rec: &csv::StringRecord, i: usize) -> &str {
+    rec.get(i).map_or("", str::trim)
 }
 
 /// A share in (0, 1], written as a fraction (0.5) or a percentage (50%). Empty means 1.
@@ -217,9 +234,13 @@ pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> 
     }
 }
 
-pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut ValidationReport) -> Option<Vec<Facility>> {
+/// Facilities and the index from code to id (also the duplicate-code check).
+pub type Facilities = (Vec<Facility>, rustc_hash::FxHashMap<String, FacilityId>);
+
+pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut ValidationReport) -> Option<Facilities> {
     let file = path.display().to_string();
-    let (header, rows) = read_rows(path, report)?;
+    let mut csv = CsvRows::open(path, report)?;
+    let header = std::mem::take(&mut csv.header);
     let cols = Columns::new(&header);
     let req = match cols.require(&file, &["facility_code", "name", "type", "org_code", "province"], &header) {
         Ok(r) => r,
@@ -229,37 +250,55 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
         }
     };
     let (share_col, shared_col) = (cols.get("allocation_share"), cols.get("shared_with"));
-    let mut out = Vec::with_capacity(rows.len());
-    let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
+    // Sized from the file (a facility row is rarely under 50 bytes): growing a table of millions
+    // of entries step by step cost more than filling it.
+    let expected = std::fs::metadata(path).map_or(0, |m| m.len() as usize / 50);
+    let mut out = Vec::with_capacity(expected);
+    let mut index: rustc_hash::FxHashMap<String, FacilityId> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
+    let mut lines: Vec<u64> = Vec::with_capacity(expected);
+    // A few dozen spellings serve millions of facilities: parse each once.
+    let mut province_cache: rustc_hash::FxHashMap<String, Option<model::ProvinceId>> = Default::default();
     let mut bad = 0;
-    for (line, row) in &rows {
+    let mut rec = csv::StringRecord::new();
+    while let Some(line) = csv.next_row(&mut rec, report) {
+        let row = &rec;
         let err = |column: &str, value: &str, reason: String| RowError {
             file: file.clone(),
-            line: *line,
+            line,
             column: column.into(),
             value: value.into(),
             reason,
         };
         let before = report.total;
-        let code = field(row, req[0]);
+        let code = field_of(row, req[0]);
         if code.is_empty() {
             report.push(err("facility_code", code, "empty facility code".into()));
-        } else if let Some(first) = seen.insert(code.to_string(), *line) {
+        } else if let Some(&first) = index.get(code) {
+            let first = lines[first as usize];
             report.push(err("facility_code", code, format!("duplicate facility code, first defined on line {first}")));
+        } else {
+            // Codes of rejected rows are registered too, so a later duplicate is still reported.
+            // When every row is accepted (the only case that yields facilities) the slot is the id.
+            index.insert(code.to_string(), lines.len() as FacilityId);
+            lines.push(line);
         }
-        let kind_text = field(row, req[2]);
+        let kind_text = field_of(row, req[2]);
         let kind = FacilityType::parse(kind_text);
         if kind.is_none() {
             let known: Vec<_> = FacilityType::ALL.iter().map(|t| t.code()).collect();
             report.push(err("type", kind_text, format!("unknown facility type; expected one of {}", known.join(", "))));
         }
-        let org_text = field(row, req[3]);
+        let org_text = field_of(row, req[3]);
         let org = orgs.and_then(|t| t.get(org_text));
         if orgs.is_some() && org.is_none() {
             report.push(err("org_code", org_text, "unknown org: not an org_code in orgs.csv".into()));
         }
-        let prov_text = field(row, req[4]);
-        let province = parse_province(prov_text);
+        let prov_text = field_of(row, req[4]);
+        let province = match province_cache.get(prov_text) {
+            Some(&p) => p,
+            None => *province_cache.entry(prov_text.to_string()).or_insert_with(|| parse_province(prov_text)),
+        };
         if province.is_none() {
             report.push(err(
                 "province",
@@ -267,7 +306,7 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
                 "unknown province: write the Chinese name (北京) or the pinyin (Beijing)".into(),
             ));
         }
-        let share = match share_col.map(|i| (field(row, i), parse_share(field(row, i)))) {
+        let share = match share_col.map(|i| (field_of(row, i), parse_share(field_of(row, i)))) {
             Some((v, Err(reason))) => {
                 report.push(err("allocation_share", v, reason));
                 1.0
@@ -282,15 +321,15 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
         if let (Some(kind), Some(org), Some(province)) = (kind, org, province) {
             out.push(Facility {
                 code: code.to_string(),
-                name: field(row, req[1]).to_string(),
+                name: field_of(row, req[1]).to_string(),
                 kind,
                 org,
                 province,
                 allocation_share: share,
-                shared_with: shared_col.map(|i| field(row, i).to_string()).unwrap_or_default(),
+                shared_with: shared_col.map(|i| field_of(row, i).to_string()).unwrap_or_default(),
             });
         }
     }
     report.count_rejected(&file, bad);
-    (bad == 0 && orgs.is_some()).then_some(out)
+    (bad == 0 && orgs.is_some()).then_some((out, index))
 }

@@ -180,3 +180,21 @@ fn user_factor_folder_errors_name_file_and_factor() {
     assert_eq!(r.errors[0].value, "f1");
     assert_eq!(r.errors[0].column, "unit");
 }
+
+#[test]
+fn crlf_blank_lines_and_no_final_newline_keep_line_numbers() {
+    let d = tempfile::tempdir().unwrap();
+    // CRLF line ends, a blank line, rows of one facility then another then the first again (the
+    // parser remembers the last facility looked up), and no newline at the end.
+    let act = HEADER.replace('\n', "\r\n")
+        + "S1,2024-01,electricity,1,kWh,A,\r\n\r\nS1,2024-02,electricity,2,kWh,A,\r\nS2,2024-02,electricity,3,kWh,A,\r\nS1,2024-03,electricity,4,kWh,A,";
+    write(d.path(), ORGS, FACILITIES, &act);
+    let (ds, _) = load_dir(d.path(), 2024, 2).unwrap();
+    assert_eq!(ds.activity.line, vec![2, 4, 5, 6]);
+    assert_eq!(ds.activity.facility, vec![0, 0, 1, 0]);
+    let errs = errors_of(&format!(
+        "{HEADER}S1,2024-01,electricity,1,kWh,A,\nNOPE,2024-01,electricity,1,kWh,A,\nS1,2024-13,electricity,1,kWh,B,"
+    ));
+    assert_eq!(find(&errs, 3, "facility_code").value, "NOPE");
+    assert_eq!(find(&errs, 4, "period").value, "2024-13");
+}

@@ -30,7 +30,7 @@ pub struct Org {
 pub struct OrgTree {
     pub orgs: Vec<Org>,
     #[serde(skip)]
-    pub by_code: HashMap<String, OrgId>,
+    pub by_code: rustc_hash::FxHashMap<String, OrgId>,
     #[serde(skip)]
     pub children: Vec<Vec<OrgId>>,
 }
@@ -256,7 +256,8 @@ pub struct Facility {
 #[derive(Debug, Clone, Default)]
 pub struct StringPool {
     pub strings: Vec<String>,
-    index: HashMap<String, u32>,
+    // Fx: interning runs once per activity row, and SipHash dominated the parse.
+    index: rustc_hash::FxHashMap<String, u32>,
 }
 
 impl StringPool {
@@ -349,7 +350,7 @@ pub struct Dataset {
     pub year: i32,
     pub orgs: OrgTree,
     pub facilities: Vec<Facility>,
-    pub facility_index: HashMap<String, FacilityId>,
+    pub facility_index: rustc_hash::FxHashMap<String, FacilityId>,
     pub carriers: Vec<Carrier>,
     pub activity: ActivityTable,
     pub files: Vec<String>,

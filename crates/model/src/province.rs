@@ -132,9 +132,10 @@ pub fn parse_province(text: &str) -> Option<ProvinceId> {
         t.chars().filter(|c| !c.is_whitespace() && *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
     let code = folded.strip_prefix("cn").filter(|s| s.len() == 2).unwrap_or(&folded);
     for (i, p) in PROVINCES.iter().enumerate() {
-        let pinyin: String = p.pinyin.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+        // Compared as iterators: this runs for every facility row, so it must not allocate.
+        let pinyin = p.pinyin.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase);
         if t.starts_with(p.name_zh)
-            || folded == pinyin
+            || pinyin.eq(folded.chars())
             || code.eq_ignore_ascii_case(p.code)
             || pinyin_alias(&folded) == Some(p.code)
         {

@@ -329,11 +329,11 @@ fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usi
             shared_with: String::new(),
         })
         .collect();
-    let codes: Vec<Vec<u8>> = ds.facilities.iter().map(|f| f.code.as_bytes().to_vec()).collect();
-    let by_bytes: FxHashMap<&[u8], u32> = codes.iter().enumerate().map(|(i, c)| (c.as_slice(), i as u32)).collect();
+    let by_code: FxHashMap<String, u32> =
+        ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
     let mut report = ingest::ValidationReport::default();
     let mut loaded = model::Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-    ingest::load_activity(path, &mut loaded, &by_bytes, threads, &mut report);
+    ingest::load_activity(path, &mut loaded, &by_code, threads, &mut report);
     let whole_file: Vec<&ingest::RowError> = report.errors.iter().filter(|e| e.line <= 1).collect();
     if !whole_file.is_empty() {
         let mut e = ApiError::new(
