@@ -34,7 +34,7 @@ export const api = {
   get: <T = any>(path: string) => call<T>('GET', path),
   post: <T = any>(path: string, body?: object) => call<T>('POST', path, body ?? {}),
   postCsv: <T = any>(path: string, file: Blob, name: string) =>
-    call<T>('POST', path, file, { 'content-type': 'text/csv', 'x-file-name': encodeURIComponent(name) }),
+    call<T>('POST', path, file, { 'content-type': file.type || 'text/csv', 'x-file-name': encodeURIComponent(name) }),
 }
 
 export interface Totals {

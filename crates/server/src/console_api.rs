@@ -478,7 +478,7 @@ pub async fn start_import_job(
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
         app2.console.stage(job, &format!("validating {size} bytes and recording rows"), 0);
-        let r = crate::filing::import_file(&app2.store, &actor, id, spool.path(), &sha, &file_name, app2.threads);
+        let r = import_spooled(&app2, &actor, id, spool.path(), size, &sha, &file_name);
         drop(spool);
         let out = r.map(|report| {
             if report.new {
@@ -493,6 +493,41 @@ pub async fn start_import_job(
         app2.console.finish(job, out);
     });
     Ok((StatusCode::ACCEPTED, Json(json!({"job": app.console.job(job)}))))
+}
+
+/// Imports a received file like the upload route does: CSV as it is, an XLSX workbook's first
+/// sheet converted to CSV first (within the same size limit).
+fn import_spooled(
+    app: &App,
+    actor: &str,
+    filing: i64,
+    path: &std::path::Path,
+    size: u64,
+    sha: &str,
+    file_name: &str,
+) -> ApiResult<crate::filing::ImportReport> {
+    let mut head = [0u8; 4];
+    let is_xlsx = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+        && crate::xlsx::is_xlsx(&head);
+    if !is_xlsx {
+        return crate::filing::import_file(&app.store, actor, filing, path, sha, file_name, app.threads);
+    }
+    if size > crate::filing::MAX_XLSX_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "XLSX uploads are limited to {} MB; send large filings as CSV",
+                crate::filing::MAX_XLSX_BYTES >> 20
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ApiError::internal(e.to_string()))?;
+    let csv = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(std::path::Path::new(".")))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    crate::xlsx::first_sheet_to_csv(bytes, csv.path())
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", e))?;
+    crate::filing::import_file(&app.store, actor, filing, csv.path(), sha, file_name, app.threads)
 }
 
 #[derive(Deserialize)]

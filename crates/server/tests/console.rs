@@ -29,6 +29,16 @@ struct Harness {
 
 impl Harness {
     async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>, ct: &str) -> Reply {
+        self.call_bytes(method, path, token, body.map(String::into_bytes), ct).await
+    }
+    async fn call_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        ct: &str,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(path).header("content-type", ct);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -343,5 +353,32 @@ fn the_console_is_served_at_the_root_with_a_single_page_fallback() {
         assert_eq!((api.status, api.json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
         let missing = h.call("GET", "/assets/missing-0000.js", None, None, "").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{backend}");
+    });
+}
+
+#[test]
+fn an_import_job_reads_an_xlsx_workbook_like_the_upload_route() {
+    both("console_xlsx", |h, backend| async move {
+        let gd = h.login("gd-filer").await;
+        let draft = h.post("/api/v1/filings", &gd, json!({"org_code": "CT-GD", "period": "2024-06"})).await;
+        let id = draft.json["filing"]["id"].as_i64().unwrap();
+        let rows: Vec<Vec<String>> = [
+            ["facility_code", "period", "carrier", "quantity", "unit"],
+            ["GD1", "2024-06", "electricity", "3100.5", "kWh"],
+            ["GD2", "2024-06", "electricity", "lots", "kWh"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let book = server::xlsx::workbook("activity", &rows).unwrap();
+        let path = format!("/api/v1/filings/{id}/import-job");
+        let r = h.call_bytes("POST", &path, Some(&gd), Some(book), server::openapi::XLSX_MEDIA).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{backend}: {}", r.text);
+        let job = h.wait_job(r.json["job"]["id"].as_i64().unwrap(), &gd).await;
+        assert_eq!(job["status"], json!("done"), "{backend}: {job}");
+        assert_eq!((job["result"]["accepted"].as_i64(), job["result"]["rejected"].as_i64()), (Some(1), Some(1)));
+        assert_eq!(job["result"]["rejected_rows"][0]["row"]["line"], json!(3), "{backend}: {job}");
+        let rows = h.get(&format!("/api/v1/filings/{id}/rows"), &gd).await;
+        assert_eq!(rows.json["rows"][0]["quantity"], json!("3100.5"), "{backend}: {}", rows.text);
     });
 }
