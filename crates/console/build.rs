@@ -25,7 +25,13 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../web/dist"));
     println!("cargo:rerun-if-env-changed=DUALCARBON_CONSOLE_DIST");
-    println!("cargo:rerun-if-changed={}", dist.display());
+    // A missing path would make cargo rerun this script on every build; until the console is
+    // built, watch the folder it will appear in (web/), so that building it later is noticed.
+    let watched =
+        if dist.exists() { Some(dist.clone()) } else { dist.parent().filter(|p| p.exists()).map(|p| p.to_path_buf()) };
+    if let Some(w) = watched {
+        println!("cargo:rerun-if-changed={}", w.display());
+    }
     let mut files = Vec::new();
     collect(&dist, &dist, &mut files);
     files.sort();
