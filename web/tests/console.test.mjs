@@ -169,6 +169,11 @@ test('filing: upload a file with a bad row, see its reason, submit; a reviewer a
   assert.match(reason, /negative quantity/)
   assert.match(reason, /^\s*3/, 'the rejected row is line 3 of the file')
   await shot(filer, 'filing-upload')
+  // The import ran as a job on the server: leaving the page and coming back shows its report again.
+  await filer.click('[data-test=nav-overview]')
+  await filer.waitForSelector('[data-test=overview]')
+  await filer.goto(`${base}/filings/${id}`)
+  assert.match(await filer.textContent('[data-test=rejected-rows]'), /negative quantity/)
   await filer.click('[data-test=submit]')
   await filer.waitForSelector('[data-test=filing-status] >> text=待审核')
   assert.equal(await filer.locator('[data-test=approve]').count(), 0, 'a filer cannot approve')
