@@ -315,8 +315,8 @@ pub async fn overview(
         "figures": figures,
         "children": ranked,
         "monthly": monthly,
-        // Indicators against targets arrive with the monitoring issue; until then the console shows
-        // what the snapshot itself holds (green power share, energy, intensity per site).
+        // Indicators against targets arrive with the monitoring issue (extension point); until then
+        // the console shows what the snapshot itself holds (energy, electricity, green power share).
         "indicators": [],
     })))
 }
