@@ -121,6 +121,12 @@ test('group overview: figures, charts rendered with data, province grid; languag
   await shot(page, 'overview-en')
   await page.click('[data-test=lang-switch]')
   await page.waitForSelector('text=集团总览')
+  // A province tile opens that province's overview, and its parent link leads back.
+  await page.click('[data-test=org-tile][title=CT-GD]')
+  await page.waitForURL(/\/overview\/CT-GD$/)
+  assert.match(await page.textContent('[data-test=org-name]'), /广东分公司/)
+  await page.click('[data-test=overview-up]')
+  await page.waitForURL(/\/overview\/CT$/)
   await page.context().close()
 })
 
@@ -192,6 +198,7 @@ test('a province user sees only its subtree and cannot open another province', {
   const page = await login('gd-admin')
   await page.waitForSelector('[data-test=overview]')
   assert.match(await page.textContent('[data-test=org-name]'), /广东分公司/)
+  assert.equal(await page.locator('[data-test=overview-up]').count(), 0, 'no way up out of the subtree')
   await page.goto(base + '/overview/CT-BJ')
   const err = await page.textContent('[data-test=page-error]')
   assert.match(err, /无权访问/)
