@@ -3,6 +3,7 @@
 
 mod format;
 mod monitoring_cmd;
+mod platform_cmd;
 mod scenario_cmd;
 mod site_cmd;
 
@@ -29,9 +30,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Demo data: a realistic synthetic operator.
+    /// The demo: without a subcommand, the platform pre-loaded with the demo operator.
+    #[command(args_conflicts_with_subcommands = true)]
     Demo {
         #[command(subcommand)]
-        command: DemoCommand,
+        command: Option<DemoCommand>,
+        #[command(flatten)]
+        run: platform_cmd::DemoRunArgs,
     },
     /// Compute the GHG inventory of a data directory for one year.
     Inventory(InventoryArgs),
@@ -64,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    #[command(flatten)]
+    Platform(platform_cmd::PlatformCommand),
 }
 
 #[derive(Subcommand)]
@@ -111,6 +118,8 @@ enum FactorsCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Time one filing of N rows uploaded through the platform's HTTP API (see BENCHMARKS.md).
+    Import(platform_cmd::ImportBenchArgs),
     /// Time loading and computing an inventory (phases reported separately).
     Inventory {
         #[command(flatten)]
@@ -238,7 +247,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo { command: DemoCommand::Generate { sites, year, out, seed } } => {
+        Command::Demo { command: None, run } => platform_cmd::demo(run),
+        Command::Platform(cmd) => platform_cmd::run(cmd),
+        Command::Bench { command: BenchCommand::Import(args) } => platform_cmd::bench_import(args),
+        Command::Demo { command: Some(DemoCommand::Generate { sites, year, out, seed }), .. } => {
             let t = Instant::now();
             let s = demo::generate(&demo::DemoOptions { sites, year, seed }, &out)?;
             println!(

@@ -1,0 +1,400 @@
+//! The platform's commands: `serve`, `demo` (without a subcommand: the platform pre-loaded with the
+//! demo operator), `audit verify`, `backup`, `restore`. A thin shell over `server` and `store`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use store::Store;
+
+#[derive(Subcommand)]
+pub enum PlatformCommand {
+    /// Run the platform (HTTP API) on the embedded SQLite database, or on PostgreSQL.
+    Serve(ServeArgs),
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Copy the embedded database to a file (safe while the platform runs).
+    Backup {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the embedded database with a backup (stop the platform first).
+    Restore {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The backup file written by `dualcarbon backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exit code 1 if history was edited.
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct DataDirArg {
+    /// The platform's data directory (holds dualcarbon.sqlite3).
+    #[arg(long, default_value = "dualcarbon-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Use PostgreSQL instead of the embedded database, e.g. postgres://user:pass@host/db.
+    #[arg(long, env = "DUALCARBON_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// First start only: the code of the root org (the group) created with the admin user; use
+    /// the root of the orgs.csv you will load.
+    #[arg(long, default_value = "GROUP")]
+    pub group_code: String,
+}
+
+#[derive(Args, Clone)]
+pub struct DemoRunArgs {
+    /// Data directory of the demo platform (created on first start).
+    #[arg(long, default_value = "dualcarbon-demo")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Sites of the generated demo operator (first start only).
+    #[arg(long, default_value_t = 2_000)]
+    pub sites: usize,
+    /// Inventory year of the demo data.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+}
+
+fn open(db: &DatabaseArgs) -> Result<Store> {
+    match &db.database_url {
+        Some(url) => Store::open_url(url).with_context(|| "opening the PostgreSQL database"),
+        None => Store::open_sqlite_dir(&db.data.data_dir)
+            .with_context(|| format!("opening the embedded database in {}", db.data.data_dir.display())),
+    }
+}
+
+pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
+    match cmd {
+        PlatformCommand::Serve(args) => serve(args),
+        PlatformCommand::Audit { command: AuditCommand::Verify { db } } => {
+            let store = open(&db)?;
+            let v = store.verify_audit()?;
+            if v.ok {
+                println!("audit log intact: {} entries, every hash and link verified", v.entries);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("AUDIT LOG BROKEN: {} problem(s) in {} entries", v.problems.len(), v.entries);
+                for p in &v.problems {
+                    println!("- {p}");
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        PlatformCommand::Backup { data, out } => {
+            if !data.data_dir.join(store::SQLITE_FILE).exists() {
+                bail!("no database in {} (give --data-dir)", data.data_dir.display());
+            }
+            let store = Store::open_sqlite_dir(&data.data_dir)?;
+            store.backup_sqlite(&out)?;
+            println!("backed up {} to {}", data.data_dir.join(store::SQLITE_FILE).display(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        PlatformCommand::Restore { data, from } => {
+            let v = store::restore_sqlite(&from, &data.data_dir)?;
+            println!(
+                "restored {} into {} ({} audit entries, chain {}); the previous database is kept as {}.before-restore",
+                from.display(),
+                data.data_dir.display(),
+                v.entries,
+                if v.ok { "intact" } else { "BROKEN: run `dualcarbon audit verify`" },
+                store::SQLITE_FILE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// On a database without users: the group org (if there is no org yet) and an `admin` user with
+/// a random password, printed once.
+fn bootstrap(store: &Store, group_code: &str) -> Result<()> {
+    if has_users(store)? {
+        return Ok(());
+    }
+    if store.orgs()?.is_empty() {
+        store.upsert_reference(
+            "system",
+            &[store::reference::OrgRecord {
+                code: group_code.into(),
+                name: group_code.into(),
+                parent_code: None,
+                equity_share: String::new(),
+                operational_control: String::new(),
+            }],
+            &[],
+        )?;
+    }
+    let root = store.orgs()?.into_iter().find(|o| o.depth == 0).context("no root org")?;
+    let password = random_password();
+    let hash = server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    store.create_user("system", "admin", &hash, "group_admin", &root.code)?;
+    println!("first start: created user admin (group admin of {}) with password {password}", root.code);
+    println!("(shown once; create more users with POST /api/v1/users)");
+    Ok(())
+}
+
+fn has_users(store: &Store) -> Result<bool> {
+    Ok(!store.users_within("/")?.is_empty())
+}
+
+fn random_password() -> String {
+    let mut b = [0u8; 12];
+    use rand_core::RngCore;
+    rand_core::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    server::init_logging();
+    let store = open(&args.db)?;
+    bootstrap(&store, &args.group_code)?;
+    let app = server::App::new(store, args.db.data.data_dir.join("spool"));
+    if server::monitoring::attach(&app, &args.db.data.data_dir)
+        .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?
+        .is_some()
+    {
+        println!(
+            "monitoring: meters.csv loaded; readings logged in {}",
+            args.db.data.data_dir.join("readings").display()
+        );
+    }
+    let rt = runtime()?;
+    let served = rt.block_on(server::serve(app.clone(), args.listen, |addr| {
+        println!("DualCarbon platform on http://{addr}/  (API: http://{addr}/api/v1/openapi.json, metrics: /metrics)")
+    }));
+    // The PostgreSQL client closes its connections with blocking calls: drop it outside the runtime.
+    drop(rt);
+    drop(app);
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Demo logins: every role, all with this password.
+pub const DEMO_PASSWORD: &str = "dualcarbon-demo";
+
+/// `dualcarbon demo`: generate the demo operator into the data dir (first start), load it, run the
+/// group's inventory, create one user per role, and serve.
+pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
+    let data_dir = args.data_dir.clone();
+    let source = data_dir.join("demo-data");
+    if !source.join("activity.csv").exists() {
+        println!("generating the demo operator ({} sites, {}) into {} ...", args.sites, args.year, source.display());
+        demo::generate(&demo::DemoOptions { sites: args.sites, year: args.year, seed: 20_211_229 }, &source)?;
+    }
+    let store = Store::open_sqlite_dir(&data_dir)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if store.user_by_name("admin")?.is_none() {
+        if !store.orgs()?.is_empty() {
+            bail!(
+                "{} holds a partly loaded demo (was the first start interrupted?): remove the directory and start again",
+                data_dir.display()
+            );
+        }
+        load_demo(&store, &source, args.year, &data_dir.join("spool"), threads)?;
+    }
+    // Logging starts with serving: the load above reports in a few lines of its own.
+    server::init_logging();
+    let app = server::App::new(store, data_dir.join("spool"));
+    let year = args.year;
+    runtime()?.block_on(server::serve(app, args.listen, move |addr| {
+        println!();
+        println!("DualCarbon demo platform: http://{addr}/");
+        println!("  log in:  curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\");
+        println!("             -d '{{\"username\":\"admin\",\"password\":\"{DEMO_PASSWORD}\"}}'");
+        println!("  users:   admin (group admin), gd-filer, gd-reviewer, gd-admin (广东), auditor, employee; password {DEMO_PASSWORD}");
+        println!("  then:    curl -s -H 'authorization: Bearer TOKEN' http://{addr}/api/v1/orgs/CT-GD/dashboard?year={year}");
+        println!("  API:     http://{addr}/api/v1/openapi.json   metrics: http://{addr}/metrics   (Ctrl-C stops)");
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_demo(store: &Store, source: &Path, year: i32, spool: &Path, threads: usize) -> Result<()> {
+    let t = std::time::Instant::now();
+    println!("loading the demo operator into the platform (validated and filed per province and month) ...");
+    let s = server::load::load_dir(store, source, year, "demo-loader", spool, threads)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "  {} orgs, {} facilities, {} filings approved, {} activity rows in {:.1} s",
+        s.orgs,
+        s.facilities,
+        s.filings,
+        s.rows,
+        t.elapsed().as_secs_f64()
+    );
+    let hash = server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.message))?;
+    let root = demo::GROUP_CODE;
+    for (user, role, org) in [
+        ("admin", "group_admin", root),
+        ("auditor", "auditor", root),
+        ("employee", "employee", root),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("gd-reviewer", "reviewer", "CT-GD"),
+    ] {
+        store.create_user("demo-loader", user, &hash, role, org)?;
+    }
+    let snap = server::inventory::run_blocking(store, "demo-loader", root, year, serde_json::json!({}), threads)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!("  inventory snapshot {} of {root} for {year} stored", snap.id);
+    Ok(())
+}
+
+#[derive(Args, Clone)]
+pub struct ImportBenchArgs {
+    /// Rows in the filing file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    /// Sites of the demo operator whose facilities the rows refer to.
+    #[arg(long, default_value_t = 50_000)]
+    pub sites: usize,
+    /// Working directory (reference data, the filing file, the SQLite database).
+    #[arg(long, default_value = "bench-data/import")]
+    pub work: PathBuf,
+    /// Import into this (empty) PostgreSQL database instead of a new embedded database.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MB.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// `dualcarbon bench import`: one filing of `rows` rows uploaded over HTTP (loopback) into a
+/// running platform, timed from the first byte sent to the answer listing accepted and rejected
+/// rows; the peak memory of the whole process during the import is reported beside it.
+pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
+    use std::io::{BufRead, Read, Write};
+    std::fs::create_dir_all(&args.work)?;
+    let reference = args.work.join(format!("demo-{}", args.sites));
+    if !reference.join("facilities.csv").exists() {
+        demo::generate(&demo::DemoOptions { sites: args.sites, year: 2024, seed: 20_211_229 }, &reference)?;
+    }
+    let store = match &args.database_url {
+        Some(url) => Store::open_url(url)?,
+        None => {
+            let db = args.work.join("db");
+            let _ = std::fs::remove_dir_all(&db);
+            Store::open_sqlite_dir(&db)?
+        }
+    };
+    if store.facility_count()? > 0 {
+        bail!("the database is not empty: the benchmark needs a fresh one");
+    }
+    let (orgs, facilities) = server::load::load_reference(&store, &reference, "bench")
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let root = orgs.iter().find(|o| o.parent_code.is_none()).context("no root org")?.code.clone();
+    // The filing: every facility of the group, round-robin, each row its own meter reading.
+    let file = args.work.join(format!("filing-{}.csv", args.rows));
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        writeln!(w, "facility_code,period,carrier,quantity,unit,source_document,evidence_ref")?;
+        for i in 0..args.rows {
+            let f = &facilities[i % facilities.len()];
+            let reading = i / facilities.len();
+            writeln!(
+                w,
+                "{},2025-01,electricity,{}.{},kWh,READING-{reading:06},meter-export-2025-01",
+                f.code,
+                800 + i % 400,
+                i % 10
+            )?;
+        }
+        w.flush()?;
+    }
+    let size = std::fs::metadata(&file)?.len();
+    let hash = server::auth::hash_password("bench-password").map_err(|e| anyhow::anyhow!(e.message))?;
+    let user = store.create_user("bench", "bench", &hash, "group_admin", &root)?;
+    store.add_token(user.id, "bench-token", "2999-01-01T00:00:00.000Z")?;
+    let filing = store.create_filing("bench", &root, "2025-01")?;
+    let backend = store.kind();
+    let app = server::App::new(store, args.work.join("spool"));
+    let rt = runtime()?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let router = server::router(app.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    // Reset the peak-memory mark (Linux: writing 5 to clear_refs), so the peak is the import's.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let t = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "POST /api/v1/filings/{}/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token\r\nContent-Type: text/csv\r\nX-File-Name: {}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
+        filing.id,
+        file.display()
+    )?;
+    std::io::copy(&mut std::fs::File::open(&file)?, &mut s)?;
+    let mut reader = std::io::BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let peak = peak_rss_mb();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if !status.contains(" 200 ") {
+        bail!("upload failed: {status} {body}");
+    }
+    let stored = app.store.activity_count(filing.id)?;
+    drop(rt);
+    drop(app);
+    let out = serde_json::json!({
+        "backend": backend,
+        "rows": args.rows,
+        "file_mb": size as f64 / 1e6,
+        "accepted": json["accepted"],
+        "rejected": json["rejected"],
+        "rows_stored": stored,
+        "seconds": seconds,
+        "rows_per_second": args.rows as f64 / seconds,
+        "peak_rss_mb": peak,
+        "target_seconds": 20,
+        "ratio_to_target": seconds / 20.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if stored != args.rows as i64 {
+        bail!("{stored} rows stored, expected {}", args.rows);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,231 @@
+//! The platform's commands end to end: serve (first start, login, graceful stop), audit verify
+//! detecting an edit of history, backup and restore.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use store::Store;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
+}
+
+/// A minimal HTTP/1.1 exchange (Connection: close) returning status and body.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // Small JSON answers come in one chunk: strip the chunk-size framing if present.
+    let body = match body.split_once("\r\n") {
+        Some((size, rest)) if usize::from_str_radix(size.trim(), 16).is_ok() && rest.ends_with("\r\n0\r\n\r\n") => {
+            rest.trim_end_matches("\r\n0\r\n\r\n").to_string()
+        }
+        _ => body,
+    };
+    (status, body)
+}
+
+/// Starts `dualcarbon serve ARGS --listen 127.0.0.1:0`; returns the process, the first-start admin
+/// password and the address it listens on.
+fn start(args: &[&str]) -> (std::process::Child, String, String) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut password, mut addr) = (None, None);
+    for _ in 0..10 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(p) = line.split("with password ").nth(1) {
+            password = Some(p.trim().to_string());
+        }
+        if let Some(a) = line.split("platform on http://").nth(1) {
+            addr = Some(a.split('/').next().unwrap().to_string());
+            break;
+        }
+    }
+    (child, password.expect("first start prints the admin password"), addr.expect("prints the URL"))
+}
+
+fn login(addr: &str, password: &str) -> String {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        &format!("{{\"username\":\"admin\",\"password\":\"{password}\"}}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+fn stop(mut child: std::process::Child) -> String {
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    log
+}
+
+#[test]
+fn serve_starts_on_a_new_data_dir_answers_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("platform");
+    let (child, password, addr) = start(&["--data-dir", data.to_str().unwrap()]);
+    assert!(data.join("dualcarbon.sqlite3").exists(), "the data directory and database are created");
+    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"sqlite\""), "{body}");
+    let token = login(&addr, &password);
+    let (status, body) = http(&addr, "GET", "/api/v1/orgs", Some(&token), "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"GROUP\""), "{body}");
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    assert!(
+        metrics
+            .contains("dualcarbon_http_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    // SIGTERM: the server finishes and exits cleanly.
+    let log = stop(child);
+    assert!(log.contains("stopped cleanly"), "{log}");
+    let out = bin().args(["audit", "verify", "--data-dir", data.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn serve_runs_the_same_platform_on_postgresql() {
+    let Some(url) = store::testing::fresh_postgres("cli_serve") else { return };
+    let (child, password, addr) = start(&["--database-url", &url]);
+    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"postgres\""), "{body}");
+    let token = login(&addr, &password);
+    let (status, body) =
+        http(&addr, "POST", "/api/v1/filings", Some(&token), "{\"org_code\":\"GROUP\",\"period\":\"2024-01\"}");
+    assert_eq!(status, 201, "{body}");
+    stop(child);
+    let out = bin().args(["audit", "verify", "--database-url", &url]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("intact: 3 entries"), "{text}");
+}
+
+fn audited_store(dir: &std::path::Path) {
+    let s = Store::open_sqlite_dir(dir).unwrap();
+    s.upsert_reference(
+        "alice",
+        &[store::reference::OrgRecord {
+            code: "G".into(),
+            name: "G".into(),
+            parent_code: None,
+            equity_share: String::new(),
+            operational_control: String::new(),
+        }],
+        &[],
+    )
+    .unwrap();
+    s.create_filing("alice", "G", "2024-01").unwrap();
+    s.create_filing("bob", "G", "2024-02").unwrap();
+}
+
+#[test]
+fn audit_verify_detects_an_edit_of_history() {
+    let dir = tempfile::tempdir().unwrap();
+    audited_store(dir.path());
+    let verify = || bin().args(["audit", "verify", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
+    let ok = verify();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 entries"));
+    // Someone with database access rewrites who created filing 2.
+    let s = Store::open_sqlite_dir(dir.path()).unwrap();
+    s.tx(|c| c.exec("UPDATE audit SET actor = 'alice' WHERE seq = 3", &[])).unwrap();
+    drop(s);
+    let bad = verify();
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(text.contains("AUDIT LOG BROKEN") && text.contains("entry 3"), "{text}");
+}
+
+#[test]
+fn backup_and_restore_through_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    audited_store(&data);
+    let file = dir.path().join("backup.sqlite3");
+    let d = data.to_str().unwrap();
+    let b = bin().args(["backup", "--data-dir", d, "--out", file.to_str().unwrap()]).output().unwrap();
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let again = bin().args(["backup", "--data-dir", d, "--out", file.to_str().unwrap()]).output().unwrap();
+    assert!(!again.status.success(), "never overwrites a backup");
+    let s = Store::open_sqlite_dir(&data).unwrap();
+    s.create_filing("carol", "G", "2024-03").unwrap();
+    drop(s);
+    let r = bin().args(["restore", "--data-dir", d, "--from", file.to_str().unwrap()]).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("chain intact"));
+    let s = Store::open_sqlite_dir(&data).unwrap();
+    let periods: Vec<String> = s.filings_within("/", None).unwrap().into_iter().map(|f| f.period).collect();
+    assert_eq!(periods, vec!["2024-02", "2024-01"], "the filing made after the backup is gone");
+    let missing =
+        bin().args(["backup", "--data-dir", dir.path().join("nope").to_str().unwrap(), "--out", "x"]).output().unwrap();
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = bin()
+        .args(["demo", "--data-dir", data.to_str().unwrap(), "--sites", "200", "--listen", "127.0.0.1:0"])
+        // Request logs go to stderr, which this test only reads at the end: keep them few.
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut addr, mut printed) = (None, String::new());
+    for _ in 0..20 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        if let Some(a) = line.split("demo platform: http://").nth(1) {
+            addr = Some(a.trim().trim_end_matches('/').to_string());
+        }
+        if line.contains("password dualcarbon-demo") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no URL printed:\n{printed}"));
+    assert!(printed.contains("filings approved") && printed.contains("inventory snapshot"), "{printed}");
+    let (status, body) =
+        http(&addr, "POST", "/api/v1/auth/login", None, "{\"username\":\"gd-filer\",\"password\":\"dualcarbon-demo\"}");
+    assert_eq!(status, 200, "{body}");
+    let token = body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (status, body) = http(&addr, "GET", "/api/v1/orgs/CT-GD/dashboard?year=2024", Some(&token), "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"scope2_location\""), "the demo's snapshot is there: {body}");
+    let (status, _) = http(&addr, "GET", "/api/v1/orgs/CT-BJ/dashboard?year=2024", Some(&token), "");
+    assert_eq!(status, 403, "a Guangdong filer does not see Beijing");
+    child.stdout = Some(out.into_inner());
+    stop(child);
+}

@@ -1,0 +1,519 @@
+//! Data filing: monthly templates, uploads validated row by row with `ingest` (accepted rows go
+//! into the filing, rejected ones into quarantine with every reason), the workflow and restatements.
+//! An upload is streamed to a spool file while its SHA-256 is computed, so a file of any size is
+//! never held in memory; validation keeps ~40 bytes per row (ingest's columnar table).
+
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::App;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures_util::StreamExt;
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use sha2::Digest;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use store::filings::{ActivityRow, Filing, Outcome, RejectedRow, Upload};
+use store::Store;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    pub period: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let path = caller.org_path.clone();
+    let filings = app.db(move |s| s.filings_within(&path, q.period.as_deref())).await?;
+    Ok(Json(serde_json::json!({"filings": filings})))
+}
+
+#[derive(Deserialize)]
+pub struct NewFiling {
+    pub org_code: String,
+    pub period: String,
+}
+
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<NewFiling>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require_org(&app, &body.org_code).await?;
+    let actor = caller.user.username.clone();
+    let f = app.db(move |s| s.create_filing(&actor, &body.org_code, &body.period)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"filing": f}))))
+}
+
+pub async fn get(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let (f, rows, quarantined, uploads) =
+        app.db(move |s| Ok((s.filing(id)?, s.activity_count(id)?, s.quarantine(id)?.len(), s.uploads(id)?))).await?;
+    Ok(Json(serde_json::json!({"filing": f, "rows": rows, "quarantined": quarantined, "uploads": uploads})))
+}
+
+/// The CSV template of a filing: the columns of activity.csv (docs/formats.md) plus the facility's
+/// name, one line per facility of the filing's org subtree with the period filled in.
+pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let f = app.db(move |s| s.filing(id)).await?;
+    let path = f.org_path.clone();
+    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| ApiError::internal(e.to_string());
+    w.write_record(TEMPLATE_COLUMNS).map_err(io)?;
+    for fac in &facilities {
+        w.write_record([fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name]).map_err(io)?;
+    }
+    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(csv_response(bytes, &format!("filing-{}-{}-{}.csv", f.org_code, f.period, f.id)))
+}
+
+/// The template as an XLSX workbook (same columns and lines as `template.csv`).
+pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let f = app.db(move |s| s.filing(id)).await?;
+    let path = f.org_path.clone();
+    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
+    let mut rows = vec![TEMPLATE_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()];
+    for fac in &facilities {
+        rows.push(
+            [fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        );
+    }
+    let bytes = app
+        .blocking(move || crate::xlsx::workbook("activity", &rows).map_err(|e| ApiError::internal(e.to_string())))
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::openapi::XLSX_MEDIA.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"filing-{}-{}-{}.xlsx\"", f.org_code, f.period, f.id),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// An XLSX upload is read whole (a zip needs random access), so it is limited; CSV is streamed.
+pub const MAX_XLSX_BYTES: u64 = 200 << 20;
+
+/// Columns of the template and of the quarantine download (extra columns are ignored on upload).
+pub const TEMPLATE_COLUMNS: [&str; 8] =
+    ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref", "facility_name"];
+
+fn csv_response(bytes: Vec<u8>, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// Rejected rows as CSV: the activity columns (fix them and upload the file again), the line in
+/// the uploaded file, and every reason.
+pub async fn quarantine_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let rows = app.db(move |s| s.quarantine(id)).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| ApiError::internal(e.to_string());
+    w.write_record([
+        "facility_code",
+        "period",
+        "carrier",
+        "quantity",
+        "unit",
+        "source_document",
+        "evidence_ref",
+        "line",
+        "reasons",
+    ])
+    .map_err(io)?;
+    for r in &rows {
+        let a = &r.row;
+        w.write_record([
+            a.facility_code.as_str(),
+            &a.period,
+            &a.carrier,
+            &a.quantity,
+            &a.unit,
+            &a.source_document,
+            &a.evidence_ref,
+            &a.line.to_string(),
+            &r.reasons,
+        ])
+        .map_err(io)?;
+    }
+    let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(csv_response(bytes, &format!("filing-{id}-quarantine.csv")))
+}
+
+/// Rows of a draft that later uploads replaced (same key), each with the replacing upload.
+pub async fn replaced(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<serde_json::Value>> {
+    let rows = app.db(move |s| s.replaced_rows(id)).await?;
+    let rows: Vec<serde_json::Value> =
+        rows.into_iter().map(|(by, row)| serde_json::json!({"replaced_by_upload": by, "row": row})).collect();
+    Ok(Json(serde_json::json!({"replaced": rows})))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    pub offset: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub async fn rows(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    Query(p): Query<Page>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (offset, limit) = (p.offset.unwrap_or(0).max(0), p.limit.unwrap_or(1000).clamp(1, 10_000));
+    let rows = app.db(move |s| s.activity_rows(id, offset, limit)).await?;
+    Ok(Json(serde_json::json!({"offset": offset, "rows": rows})))
+}
+
+/// Accepts a CSV body (any size, streamed). Answers with what was accepted and, for every
+/// rejected row, the reasons. Sending the same file again returns the first answer unchanged.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<serde_json::Value>> {
+    let file_name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload.csv").to_string();
+    tokio::fs::create_dir_all(&app.spool_dir).await.map_err(|e| ApiError::internal(format!("spool dir: {e}")))?;
+    let spool =
+        tempfile::NamedTempFile::new_in(&app.spool_dir).map_err(|e| ApiError::internal(format!("spool file: {e}")))?;
+    let mut file = tokio::fs::File::create(spool.path()).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    file.flush().await.map_err(|e| ApiError::internal(e.to_string()))?;
+    drop(file);
+    if size == 0 {
+        return Err(ApiError::bad_request("the upload is empty: send the CSV file as the request body"));
+    }
+    let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let store = app.store.clone();
+    let actor = caller.user.username.clone();
+    let threads = app.threads;
+    let report = app
+        .blocking(move || {
+            let mut head = [0u8; 4];
+            let xlsx = std::fs::File::open(spool.path())
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                .is_ok()
+                && crate::xlsx::is_xlsx(&head);
+            if !xlsx {
+                return import_file(&store, &actor, id, spool.path(), &sha, &file_name, threads);
+            }
+            if size > MAX_XLSX_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("XLSX uploads are limited to {} MB; send large filings as CSV", MAX_XLSX_BYTES >> 20),
+                ));
+            }
+            let bytes = std::fs::read(spool.path()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let csv = tempfile::NamedTempFile::new_in(spool.path().parent().unwrap_or(std::path::Path::new(".")))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            crate::xlsx::first_sheet_to_csv(bytes, csv.path())
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", e))?;
+            import_file(&store, &actor, id, csv.path(), &sha, &file_name, threads)
+        })
+        .await?;
+    if report.new {
+        app.metrics.rows_accepted.fetch_add(report.upload.accepted as u64, Ordering::Relaxed);
+        app.metrics.rows_rejected.fetch_add(report.upload.rejected as u64, Ordering::Relaxed);
+    }
+    let shown: Vec<&RejectedRow> = report.rejected.iter().take(MAX_SHOWN).collect();
+    Ok(Json(serde_json::json!({
+        "upload": report.upload,
+        "new": report.new,
+        "accepted": report.upload.accepted,
+        "rejected": report.upload.rejected,
+        "rejected_rows": shown,
+        "rejected_rows_truncated": report.rejected.len() > MAX_SHOWN,
+        "quarantine": format!("/api/v1/filings/{id}/quarantine.csv"),
+    })))
+}
+
+/// Rejected rows listed in an upload's answer; all of them are in the quarantine download.
+const MAX_SHOWN: usize = 10_000;
+
+pub struct ImportReport {
+    pub upload: Upload,
+    pub new: bool,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Validates `path` against the filing (its org subtree's facilities, its month) with `ingest`,
+/// then records accepted and rejected rows in one transaction. A header problem (a required
+/// column missing) rejects the whole file with nothing recorded.
+pub fn import_file(
+    store: &Store,
+    actor: &str,
+    filing_id: i64,
+    path: &std::path::Path,
+    sha: &str,
+    file_name: &str,
+    threads: usize,
+) -> ApiResult<ImportReport> {
+    let filing = store.filing(filing_id)?;
+    if let Some(u) = store.find_upload(filing_id, sha)? {
+        let rejected = store.quarantine(filing_id)?.into_iter().filter(|_| u.rejected > 0).collect();
+        return Ok(ImportReport { upload: u, new: false, rejected });
+    }
+    if filing.status != "draft" && filing.status != "returned" {
+        return Err(store::StoreError::Conflict(format!(
+            "filing {filing_id} is {}; only a draft or returned filing takes uploads (restate an approved one)",
+            filing.status
+        ))
+        .into());
+    }
+    let started = std::time::Instant::now();
+    let verdicts = validate(store, &filing, path, threads)?;
+    let validated = started.elapsed().as_secs_f64();
+    let mut rejected = Vec::new();
+    let mut outcomes = OutcomeReader::open(path, verdicts)?.inspect(|o| {
+        if let Ok(Outcome::Rejected(r)) = o {
+            if rejected.len() < MAX_SHOWN {
+                rejected.push(r.clone());
+            }
+        }
+    });
+    let (upload, new) = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes)?;
+    tracing::info!(
+        filing = filing_id,
+        accepted = upload.accepted,
+        rejected = upload.rejected,
+        validate_s = validated,
+        store_s = started.elapsed().as_secs_f64() - validated,
+        "upload recorded"
+    );
+    Ok(ImportReport { upload, new, rejected })
+}
+
+/// Per line of the file: accepted, or the reasons it was rejected.
+struct Verdicts {
+    accepted: Vec<bool>,
+    reasons: FxHashMap<u64, Vec<String>>,
+}
+
+fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usize) -> ApiResult<Verdicts> {
+    let year: i32 = filing.period[..4].parse().map_err(|_| ApiError::internal("bad filing period"))?;
+    let month: u8 = filing.period[5..].parse().map_err(|_| ApiError::internal("bad filing period"))?;
+    let facilities = store.facilities_within(&filing.org_path)?;
+    let mut ds = model::Dataset { year, strings: model::StringPool::new(), ..Default::default() };
+    ds.facilities = facilities
+        .iter()
+        .map(|f| model::Facility {
+            code: f.code.clone(),
+            name: f.name.clone(),
+            kind: model::FacilityType::parse(&f.kind).unwrap_or(model::FacilityType::Office),
+            org: 0,
+            province: model::parse_province(&f.province).unwrap_or(0),
+            allocation_share: 1.0,
+            shared_with: String::new(),
+        })
+        .collect();
+    let by_code: FxHashMap<String, u32> =
+        ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
+    let mut report = ingest::ValidationReport::default();
+    let mut loaded = model::Dataset { year, strings: model::StringPool::new(), ..Default::default() };
+    ingest::load_activity(path, &mut loaded, &by_code, threads, &mut report);
+    let whole_file: Vec<&ingest::RowError> = report.errors.iter().filter(|e| e.line <= 1).collect();
+    if !whole_file.is_empty() {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_file",
+            whole_file.iter().map(|e| e.reason.clone()).collect::<Vec<_>>().join("; "),
+        );
+        e.detail = Some(serde_json::to_value(&whole_file).unwrap_or_default());
+        return Err(e);
+    }
+    ds.activity = loaded.activity;
+    ds.carriers = loaded.carriers;
+    ds.files = loaded.files;
+    ds.strings = loaded.strings;
+    let mut reasons: FxHashMap<u64, Vec<String>> = FxHashMap::default();
+    let mut outside: HashMap<String, Option<String>> = HashMap::new();
+    for e in &report.errors {
+        let mut reason = e.reason.clone();
+        if e.column == "facility_code" {
+            // Say why a known facility is refused: it belongs to another part of the org tree.
+            let owner = outside
+                .entry(e.value.clone())
+                .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().map(|f| f.org_code))
+                .clone();
+            if let Some(org) = owner {
+                reason = format!("facility belongs to org {org}, outside this filing's org {}", filing.org_code);
+            }
+        }
+        let reason = reason.replace(
+            "not a facility_code in facilities.csv",
+            "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
+        );
+        reasons.entry(e.line).or_default().push(format!("{}: {reason} (value {:?})", e.column, e.value));
+    }
+    let mut dups = ingest::ValidationReport::default();
+    ingest::check_duplicate_keys(&ds, &mut dups);
+    for e in &dups.errors {
+        // ingest names the first occurrence as FILE:LINE; the file here is the upload itself.
+        let reason = e.reason.replace(&format!("{}:", path.display()), "line ");
+        reasons.entry(e.line).or_default().push(format!("{}: {reason}", e.column));
+    }
+    let elsewhere = store.filed_elsewhere(filing.id)?;
+    let max_line = ds.activity.line.iter().copied().max().unwrap_or(0) as usize;
+    let mut accepted = vec![false; max_line + 1];
+    for (r, &line) in ds.activity.line.iter().enumerate() {
+        if ds.activity.month[r] != month {
+            reasons.entry(line as u64).or_default().push(format!(
+                "period: {year}-{:02} is not this filing's month {} (file each month into its own filing)",
+                ds.activity.month[r], filing.period
+            ));
+        } else if let Some(other) = elsewhere.get(&ds.facilities[ds.activity.facility[r] as usize].code) {
+            reasons.entry(line as u64).or_default().push(format!(
+                "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
+                filing.period
+            ));
+        } else if !reasons.contains_key(&(line as u64)) {
+            accepted[line as usize] = true;
+        }
+    }
+    Ok(Verdicts { accepted, reasons })
+}
+
+/// Reads the uploaded file again, turning each row into an accepted or rejected outcome.
+struct OutcomeReader {
+    records: csv::StringRecordsIntoIter<std::fs::File>,
+    cols: [Option<usize>; 7],
+    verdicts: Verdicts,
+}
+
+impl OutcomeReader {
+    fn open(path: &std::path::Path, verdicts: Verdicts) -> ApiResult<OutcomeReader> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| ApiError::internal(format!("reopening the upload: {e}")))?;
+        let header = rdr.records().next().and_then(Result::ok).unwrap_or_default();
+        let find = |name: &str| header.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
+        let cols =
+            ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"].map(find);
+        Ok(OutcomeReader { records: rdr.into_records(), cols, verdicts })
+    }
+}
+
+impl Iterator for OutcomeReader {
+    type Item = Result<Outcome, String>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let rec = match self.records.next()? {
+                Ok(r) => r,
+                Err(e) => return Some(Err(format!("the file is not readable CSV: {e}"))),
+            };
+            let line = rec.position().map_or(0, |p| p.line());
+            // A blank line is skipped by ingest too; one that ingest flagged is rejected below.
+            if rec.iter().all(|f| f.trim().is_empty()) && !self.verdicts.reasons.contains_key(&line) {
+                continue;
+            }
+            let field = |i: usize| self.cols[i].and_then(|c| rec.get(c)).unwrap_or("").trim().to_string();
+            let row = ActivityRow {
+                facility_code: field(0),
+                period: field(1),
+                carrier: field(2),
+                quantity: field(3),
+                unit: field(4),
+                source_document: field(5),
+                evidence_ref: field(6),
+                line: line as i64,
+            };
+            if self.verdicts.accepted.get(line as usize).copied().unwrap_or(false) {
+                return Some(Ok(Outcome::Accepted(row)));
+            }
+            let reasons = self.verdicts.reasons.get(&line).map_or_else(
+                || "rejected by validation (more than 100,000 errors in the file: reason not kept)".to_string(),
+                |r| r.join("; "),
+            );
+            return Some(Ok(Outcome::Rejected(RejectedRow { row, reasons })));
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct Comment {
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+async fn transition(
+    app: Arc<App>,
+    caller: Caller,
+    id: i64,
+    action: &'static str,
+    comment: String,
+) -> ApiResult<Json<serde_json::Value>> {
+    let actor = caller.user.username.clone();
+    let f = app.db(move |s| s.transition(&actor, id, action, &comment)).await?;
+    Ok(Json(serde_json::json!({"filing": f})))
+}
+
+pub async fn submit(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    transition(app, caller, id, "submit", String::new()).await
+}
+
+pub async fn approve(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    transition(app, caller, id, "approve", String::new()).await
+}
+
+pub async fn return_filing(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Json(body): Json<Comment>,
+) -> ApiResult<Json<serde_json::Value>> {
+    transition(app, caller, id, "return", body.comment).await
+}
+
+pub async fn restate(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Json(body): Json<Comment>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let actor = caller.user.username.clone();
+    let f = app.db(move |s| s.restate(&actor, id, &body.reason)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"filing": f}))))
+}

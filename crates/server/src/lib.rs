@@ -1,0 +1,151 @@
+//! Server: the DualCarbon platform's HTTP API (axum, JSON, `/api/v1/...`). Subsidiaries file
+//! their monthly activity here; the platform validates it with `ingest`, keeps it versioned in the
+//! `store`, computes inventories with `accounting` into immutable snapshots, scores data quality,
+//! and logs every change in a hash-chained audit log. The server itself does no accounting.
+//!
+//! Route registration lives in `routes.rs` (one table that also produces the OpenAPI document);
+//! access control in `access.rs`.
+
+pub mod access;
+pub mod auth;
+pub mod console_api;
+pub mod error;
+pub mod filing;
+pub mod inventory;
+pub mod load;
+pub mod metrics;
+pub mod monitoring;
+pub mod openapi;
+pub mod quality;
+pub mod reference;
+pub mod routes;
+pub mod xlsx;
+
+use error::{ApiError, ApiResult};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::{Store, StoreError};
+
+/// Shared state of the running platform.
+pub struct App {
+    pub store: Arc<Store>,
+    pub metrics: metrics::Metrics,
+    /// Where uploads are spooled before validation (never held in memory whole).
+    pub spool_dir: PathBuf,
+    pub dashboards: inventory::DashboardCache,
+    /// Worker threads for ingest validation and accounting.
+    pub threads: usize,
+    /// The web console's jobs and pre-aggregated overviews.
+    pub console: console_api::ConsoleState,
+    /// Orgs by code, reloaded when older than [`CACHE_SECONDS`] or when a code is not in it.
+    orgs: std::sync::RwLock<(std::time::Instant, Arc<std::collections::HashMap<String, store::reference::Org>>)>,
+    /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
+    /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
+    pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
+    /// Monitoring and indicators (issue 2), when attached at start (`monitoring::attach`).
+    pub monitoring: std::sync::OnceLock<Arc<monitoring::Monitoring>>,
+}
+
+/// How long org and login lookups are reused before the database is asked again.
+pub const CACHE_SECONDS: u64 = 30;
+
+impl App {
+    pub fn new(store: Store, spool_dir: PathBuf) -> Arc<App> {
+        Arc::new(App {
+            store: Arc::new(store),
+            metrics: metrics::Metrics::default(),
+            spool_dir,
+            dashboards: Default::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            console: Default::default(),
+            orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
+            sessions: Default::default(),
+            monitoring: Default::default(),
+        })
+    }
+
+    /// The org with `code` (from a short-lived cache of the org table).
+    pub async fn org(&self, code: &str) -> ApiResult<Option<store::reference::Org>> {
+        if let Ok(c) = self.orgs.read() {
+            if c.0.elapsed().as_secs() < CACHE_SECONDS {
+                if let Some(o) = c.1.get(code) {
+                    return Ok(Some(o.clone()));
+                }
+            }
+        }
+        let all = self.db(|s| s.orgs()).await?;
+        let map: std::collections::HashMap<String, store::reference::Org> =
+            all.into_iter().map(|o| (o.code.clone(), o)).collect();
+        let found = map.get(code).cloned();
+        if let Ok(mut c) = self.orgs.write() {
+            *c = (std::time::Instant::now(), Arc::new(map));
+        }
+        Ok(found)
+    }
+
+    /// Runs a store call on a blocking worker thread (the store's clients are synchronous).
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> ApiResult<T> {
+        let s = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&s))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(Into::into)
+    }
+
+    /// Runs CPU or IO work that returns an API result on a blocking worker thread.
+    pub async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+        tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(e.to_string()))?
+    }
+}
+
+/// The whole HTTP application: the API routes, `/metrics`, request metrics and logs.
+pub fn router(app: Arc<App>) -> axum::Router {
+    routes::api_router(app.clone())
+        .route("/metrics", axum::routing::get(metrics::render).with_state(app.clone()))
+        .fallback(console_api::console_file)
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(app, metrics::track))
+}
+
+/// Starts logging to stderr as JSON lines (`DUALCARBON_LOG=json`) or text, filtered by `RUST_LOG`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("DUALCARBON_LOG").is_ok_and(|v| v == "json");
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if json { b.json().try_init() } else { b.try_init() };
+}
+
+/// Serves until Ctrl-C or SIGTERM, then stops taking connections and lets running requests finish.
+pub async fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = ?app.store.kind(), "DualCarbon platform listening");
+    on_ready(addr);
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: finishing running requests");
+}

@@ -1,0 +1,524 @@
+//! Monitoring and indicators over the API (issue 2): telemetry batches in, live PUE and power out
+//! (JSON and an SSE stream), roll-ups, alerts, indicators, targets and the scoreboard. The domain
+//! work is in the `monitor`, `telemetry`, `indicators` and `alerts` crates; here are the HTTP faces
+//! and the scope checks for what a path does not name (meters in a batch, alert subjects, stream
+//! events), all through `Caller::within`. Monitoring is attached at start when the data directory
+//! has a `meters.csv` (see `attach`); until then these routes answer `monitoring_off`.
+
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::App;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::{Extension, Json};
+use indicators::{Observations, Override, TargetSet};
+use monitor::{LiveEvent, Monitor};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use store::reference::Org;
+
+pub struct Monitoring {
+    pub monitor: Arc<Monitor>,
+    /// Org code → path (for `Caller::within`), from the store at start.
+    org_paths: HashMap<String, String>,
+    /// Every facility of the store → org id in `monitor.orgs` (indicator data names any facility).
+    facility_org: HashMap<String, u32>,
+    observations: RwLock<Observations>,
+    targets: RwLock<TargetSet>,
+    data_dir: PathBuf,
+    pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
+    pub mqtt: Option<monitor::mqtt::Subscription>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Builds the monitoring state from the store's orgs and facilities and `DATA_DIR/meters.csv`,
+/// replays `DATA_DIR/readings/` (the reading log), loads `indicator-data.csv` and `targets.toml`
+/// when present, and starts webhook delivery (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs)
+/// and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`, e.g.
+/// `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meters.csv.
+pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
+    let meters = data_dir.join("meters.csv");
+    if !meters.exists() {
+        return Ok(None);
+    }
+    let orgs = app.store.orgs().map_err(|e| e.to_string())?;
+    let facilities = app.store.facilities_within("/").map_err(|e| e.to_string())?;
+    let rows = orgs
+        .iter()
+        .map(|o| model::OrgRow {
+            code: o.code.clone(),
+            name: o.name.clone(),
+            parent_code: o.parent_code.clone(),
+            equity_share: None,
+            operational_control: None,
+        })
+        .collect();
+    let tree = model::OrgTree::build(rows).map_err(|e| format!("org tree: {e:?}"))?;
+    let facility_org: HashMap<String, u32> =
+        facilities.iter().filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o))).collect();
+    let registry = telemetry::MeterRegistry::load(&meters, |f| facility_org.contains_key(f))
+        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let rules = match std::fs::read_to_string(data_dir.join("alert-rules.toml")) {
+        Ok(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
+        Err(_) => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
+    };
+    let metered: HashMap<String, u32> = facility_org.clone();
+    let (monitor, recovered) = Monitor::open(registry, tree, metered, rules, &data_dir.join("readings"))
+        .map_err(|e| format!("reading log: {e}"))?;
+    tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
+    let monitor = Arc::new(monitor);
+    monitor.watch_all_meters(now_ms());
+    let mut observations = Observations::default();
+    if let Ok(f) = std::fs::File::open(data_dir.join("indicator-data.csv")) {
+        observations = Observations::read_csv(f, &monitor.orgs, |c| facility_org.get(c).copied())
+            .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    }
+    let targets = match std::fs::read_to_string(data_dir.join("targets.toml")) {
+        Ok(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
+        Err(_) => TargetSet::default_set(),
+    };
+    let urls: Vec<monitor::webhook::WebhookUrl> = std::env::var("DUALCARBON_WEBHOOKS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|u| monitor::webhook::WebhookUrl::parse(u.trim()))
+        .collect::<Result<_, _>>()?;
+    let webhooks = (!urls.is_empty()).then(|| monitor::webhook::spawn(&monitor, urls));
+    let tick = monitor.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        tick.tick(now_ms());
+    });
+    let mqtt = match std::env::var("DUALCARBON_MQTT") {
+        Ok(spec) if !spec.trim().is_empty() => {
+            let (addr, topic) = spec.trim().split_once('/').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
+            let (host, port) = addr.rsplit_once(':').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
+            let port: u16 = port.parse().map_err(|_| format!("DUALCARBON_MQTT: bad port {port:?}"))?;
+            Some(monitor::mqtt::subscribe(
+                monitor.clone(),
+                monitor::mqtt::MqttConfig {
+                    host: host.to_string(),
+                    port,
+                    topic: topic.to_string(),
+                    client_id: format!("dualcarbon-{}", std::process::id()),
+                },
+            ))
+        }
+        _ => None,
+    };
+    let m = Arc::new(Monitoring {
+        monitor,
+        org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
+        facility_org,
+        observations: RwLock::new(observations),
+        targets: RwLock::new(targets),
+        data_dir: data_dir.to_path_buf(),
+        webhooks,
+        mqtt,
+    });
+    let _ = app.monitoring.set(m.clone());
+    Ok(Some(m))
+}
+
+fn mon(app: &App) -> ApiResult<Arc<Monitoring>> {
+    app.monitoring.get().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "monitoring_off",
+            "monitoring is not configured: put meters.csv in the data directory and restart",
+        )
+    })
+}
+
+impl Monitoring {
+    fn org_within(&self, caller: &Caller, org_code: &str) -> bool {
+        self.org_paths.get(org_code).is_some_and(|p| caller.within(p))
+    }
+    fn facility_within(&self, caller: &Caller, facility: &str) -> bool {
+        self.facility_org.get(facility).is_some_and(|&o| self.org_within(caller, &self.monitor.orgs.org(o).code))
+    }
+    fn subject_within(&self, caller: &Caller, subject: &str) -> bool {
+        if let Some(f) = subject.strip_prefix("facility:") {
+            return self.facility_within(caller, f);
+        }
+        if let Some(m) = subject.strip_prefix("meter:") {
+            let fac =
+                self.monitor.with_telemetry(|t| t.registry.get(m).map(|id| t.registry.meter(id).facility.clone()));
+            return fac.is_some_and(|f| self.facility_within(caller, &f));
+        }
+        subject.strip_prefix("org:").is_some_and(|o| self.org_within(caller, o))
+    }
+    fn event_within(&self, caller: &Caller, e: &LiveEvent) -> bool {
+        match e {
+            LiveEvent::Batch { .. } => true,
+            LiveEvent::Facility { facility, .. } => self.facility_within(caller, facility),
+            LiveEvent::Org { org, .. } => self.org_within(caller, org),
+            LiveEvent::Alert { event } => self.subject_within(caller, &event.alert.subject),
+        }
+    }
+}
+
+/// POST /api/v1/telemetry/readings: a batch as JSON or CSV lines (by Content-Type; `text/csv` or
+/// `text/plain` = CSV). Readings of meters outside the caller's subtree are rejected with that reason.
+pub async fn ingest(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (raw, parse_errors) = if ctype.starts_with("text/") {
+        telemetry::parse_csv_lines(&body)
+    } else {
+        let (r, e) = telemetry::parse_json(&body);
+        if r.is_empty() && e.iter().any(|e| e.field == "body" || e.field == "readings") {
+            return Err(ApiError::bad_request(e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")));
+        }
+        (r, e)
+    };
+    let mut allowed = Vec::with_capacity(raw.len());
+    let mut positions = Vec::with_capacity(raw.len());
+    let mut out_of_scope = Vec::new();
+    m.monitor.with_telemetry(|t| {
+        for (i, r) in raw.iter().enumerate() {
+            let fac = t.registry.get(&r.meter).map(|id| t.registry.meter(id).facility.clone());
+            match fac {
+                Some(f) if !m.facility_within(&caller, &f) => out_of_scope.push(telemetry::BatchError {
+                    line: i + 1,
+                    field: "meter".into(),
+                    value: r.meter.clone(),
+                    reason: format!("meter of facility {f}, outside your organisation's subtree"),
+                }),
+                _ => {
+                    allowed.push(r.clone());
+                    positions.push(i);
+                }
+            }
+        }
+    });
+    let source = format!("http:{}", caller.user.username);
+    let mon2 = m.clone();
+    let mut report = app
+        .blocking(move || {
+            mon2.monitor
+                .ingest(&allowed, now_ms(), &source)
+                .map_err(|e| ApiError::internal(format!("reading log: {e}")))
+        })
+        .await?;
+    for p in &mut report.problems {
+        p.line = positions.get(p.line - 1).map_or(p.line, |&i| i + 1);
+    }
+    report.received += out_of_scope.len() + parse_errors.len();
+    report.rejected += out_of_scope.len() + parse_errors.len();
+    report.problems.extend(out_of_scope);
+    report.problems.extend(parse_errors);
+    report.problems.sort_by_key(|p| p.line);
+    Ok(Json(json!({"stored": report.stored(), "report": report})))
+}
+
+/// GET /api/v1/telemetry/stream: live events (SSE) within the caller's subtree.
+pub async fn stream(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>> {
+    let m = mon(&app)?;
+    let rx = m.monitor.subscribe();
+    let s = futures_util::stream::unfold((rx, m, caller), |(mut rx, m, caller)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if m.event_within(&caller, &e) => {
+                    let kind = match &e {
+                        LiveEvent::Batch { .. } => "batch",
+                        LiveEvent::Facility { .. } => "facility",
+                        LiveEvent::Org { .. } => "org",
+                        LiveEvent::Alert { .. } => "alert",
+                    };
+                    let ev = Event::default().event(kind).json_data(&e).unwrap_or_default();
+                    return Some((Ok(ev), (rx, m, caller)));
+                }
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    let ev = Event::default().event("lagged").data(n.to_string());
+                    return Some((Ok(ev), (rx, m, caller)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(s).keep_alive(KeepAlive::default()))
+}
+
+/// GET /api/v1/orgs/{code}/realtime: live power and PUE of the org and of each metered facility below it.
+pub async fn realtime(State(app): State<Arc<App>>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let org = m.monitor.orgs.get(&code).ok_or_else(|| ApiError::not_found(format!("no org {code:?}")))?;
+    let facilities: Vec<Value> = m
+        .monitor
+        .with_telemetry(|t| t.by_facility.keys().cloned().collect::<Vec<_>>())
+        .into_iter()
+        .filter(|f| m.monitor.facility_org(f).is_some_and(|o| m.monitor.orgs.is_within(o, org)))
+        .map(|f| json!({"facility": f, "live": m.monitor.facility_live(&f)}))
+        .collect();
+    Ok(Json(json!({"org": code, "live": m.monitor.org_live(&code), "facilities": facilities})))
+}
+
+#[derive(Deserialize)]
+pub struct RollupQuery {
+    facility: String,
+    role: String,
+    #[serde(default = "hour")]
+    period: String,
+    from: String,
+    to: String,
+}
+
+fn hour() -> String {
+    "hour".into()
+}
+
+/// GET /api/v1/telemetry/rollup?facility=&role=&period=15min|hour|day|month&from=&to=
+pub async fn rollup(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<RollupQuery>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    if !m.facility_within(&caller, &q.facility) {
+        return Err(ApiError::out_of_scope(&format!("facility {}", q.facility)));
+    }
+    let role = telemetry::Role::parse(&q.role)
+        .ok_or_else(|| ApiError::bad_request("role: total_facility, it_load, cooling, pv or grid_import"))?;
+    let period = telemetry::Period::parse(&q.period)
+        .ok_or_else(|| ApiError::bad_request("period: 15min, hour, day or month"))?;
+    let from = telemetry::time::parse_timestamp(&q.from).map_err(|e| ApiError::bad_request(format!("from: {e}")))?;
+    let to = telemetry::time::parse_timestamp(&q.to).map_err(|e| ApiError::bad_request(format!("to: {e}")))?;
+    let (from, to) = (period.start(from), to);
+    let rows = m
+        .monitor
+        .rollup(&q.facility, role, period, from, to)
+        .ok_or_else(|| ApiError::not_found(format!("facility {} has no {} meter", q.facility, role.code())))?;
+    Ok(Json(json!({"facility": q.facility, "role": role, "period": period.code(), "rows": rows})))
+}
+
+#[derive(Deserialize)]
+pub struct AlertQuery {
+    state: Option<String>,
+}
+
+/// GET /api/v1/alerts?state=open|acknowledged|resolved
+pub async fn list_alerts(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AlertQuery>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some("open") => Some(alerts::State::Open),
+        Some("acknowledged") => Some(alerts::State::Acknowledged),
+        Some("resolved") => Some(alerts::State::Resolved),
+        Some(s) => return Err(ApiError::bad_request(format!("state {s:?}: open, acknowledged or resolved"))),
+    };
+    let list: Vec<alerts::Alert> =
+        m.monitor.alerts(state).into_iter().filter(|a| m.subject_within(&caller, &a.subject)).collect();
+    let deliveries = m.webhooks.as_ref().map(|w| w.lock().map(|d| d.clone()).unwrap_or_default());
+    let mqtt = m.mqtt.as_ref().map(|s| s.stats.lock().map(|x| x.clone()).unwrap_or_default());
+    Ok(Json(json!({"alerts": list, "webhook_deliveries": deliveries, "mqtt": mqtt})))
+}
+
+#[derive(Deserialize)]
+pub struct AckBody {
+    id: u64,
+}
+
+/// POST /api/v1/alerts/acknowledge {"id": N}
+pub async fn acknowledge(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(b): Json<AckBody>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let alert = m
+        .monitor
+        .alerts(None)
+        .into_iter()
+        .find(|a| a.id == b.id && m.subject_within(&caller, &a.subject))
+        .ok_or_else(|| ApiError::not_found(format!("no alert {} in your subtree", b.id)))?;
+    let e = m
+        .monitor
+        .acknowledge(alert.id, &caller.user.username, now_ms())
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
+    Ok(Json(json!({"alert": e.alert})))
+}
+
+/// GET /api/v1/indicators: the registry.
+pub async fn list_indicators() -> Json<Value> {
+    Json(
+        json!({"indicators": indicators::INDICATORS, "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>()}),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct YearQuery {
+    year: i32,
+}
+
+fn org_id(m: &Monitoring, code: &str) -> ApiResult<u32> {
+    m.monitor.orgs.get(code).ok_or_else(|| ApiError::not_found(format!("no org {code:?}")))
+}
+
+/// GET /api/v1/orgs/{code}/indicators?year=
+pub async fn org_indicators(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let id = org_id(&m, &code)?;
+    let sums = m.observations.read().unwrap().rollup(&m.monitor.orgs, q.year, 0)[id as usize];
+    let values: Vec<Value> = indicators::INDICATORS
+        .iter()
+        .map(|i| json!({"indicator": i.code, "name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit, "value": sums.indicator(i)}))
+        .collect();
+    Ok(Json(json!({"org": code, "year": q.year, "indicators": values})))
+}
+
+/// GET /api/v1/orgs/{code}/targets?year=: the org's resolved targets and progress.
+pub async fn org_targets(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let id = org_id(&m, &code)?;
+    let obs = m.observations.read().unwrap();
+    let set = m.targets.read().unwrap();
+    let mut series = indicators::OrgSeries::new(&obs, &m.monitor.orgs);
+    let resolved = set.resolve(&m.monitor.orgs, id);
+    let progress: Vec<indicators::Progress> =
+        resolved.iter().map(|t| indicators::evaluate(t, id, q.year, &mut series)).collect();
+    Ok(Json(json!({"org": code, "year": q.year, "set": set.set, "targets": resolved, "progress": progress})))
+}
+
+#[derive(Deserialize)]
+pub struct TargetEdit {
+    target: String,
+    value: Option<f64>,
+    base_year: Option<i32>,
+    year: Option<i32>,
+    weight: Option<f64>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// PUT /api/v1/orgs/{code}/targets {"target", "value"?, "base_year"?, "year"?, "weight"?, "reason"}
+pub async fn edit_target(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    Json(b): Json<TargetEdit>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    org_id(&m, &code)?;
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("a target change needs a reason"));
+    }
+    let o = Override {
+        org: code.clone(),
+        target: b.target,
+        value: b.value,
+        base_year: b.base_year,
+        year: b.year,
+        weight: b.weight,
+        reason: format!("{} ({})", b.reason, caller.user.username),
+    };
+    let text = {
+        let mut set = m.targets.write().unwrap();
+        set.set_override(o.clone()).map_err(ApiError::bad_request)?;
+        toml::to_string(&*set).map_err(|e| ApiError::internal(e.to_string()))?
+    };
+    let path = m.data_dir.join("targets.toml");
+    app.blocking(move || std::fs::write(&path, text).map_err(|e| ApiError::internal(format!("saving targets: {e}"))))
+        .await?;
+    Ok(Json(json!({"override": o})))
+}
+
+/// GET /api/v1/orgs/{code}/scoreboard?year=: its children ranked (考核).
+pub async fn scoreboard(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<YearQuery>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let id = org_id(&m, &code)?;
+    let obs = m.observations.read().unwrap();
+    let set = m.targets.read().unwrap();
+    let rows = indicators::scoreboard(&set, &m.monitor.orgs, &obs, id, q.year);
+    Ok(Json(json!({"org": code, "year": q.year, "rows": rows})))
+}
+
+/// POST /api/v1/indicator-data: indicator-data.csv rows (all valid and within the caller's subtree,
+/// or nothing is added); kept in DATA_DIR/indicator-data.csv.
+pub async fn add_indicator_data(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let parsed = Observations::read_csv(body.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied()).map_err(
+        |errs| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+            )
+        },
+    )?;
+    if let Some(o) = parsed.rows.iter().find(|o| !m.org_within(&caller, &m.monitor.orgs.org(o.org).code)) {
+        return Err(ApiError::out_of_scope(&format!("org {}", m.monitor.orgs.org(o.org).code)));
+    }
+    let added = parsed.rows.len();
+    let mut all = m.observations.write().unwrap();
+    // The file is rewritten whole in one format and read back, so a clash between uploads (a
+    // component given for a year and for its months) is refused like one inside a file.
+    let serialise = |o: &indicators::Observation| {
+        let (org, fac) = match &o.facility {
+            Some(f) => (String::new(), f.clone()),
+            None => (m.monitor.orgs.org(o.org).code.clone(), String::new()),
+        };
+        let period = if o.period.month == 0 {
+            o.period.year.to_string()
+        } else {
+            format!("{}-{:02}", o.period.year, o.period.month)
+        };
+        let v = o.value;
+        let value = format!("{}{}.{:06}", if v < 0 { "-" } else { "" }, v.abs() / 1_000_000, v.abs() % 1_000_000);
+        let source = o.source.replace([',', '"', '\n'], " ");
+        format!("{org},{fac},{period},{},{value},{source}\n", o.component.code())
+    };
+    let mut text = String::from("org_code,facility_code,period,component,value,source\n");
+    for o in all.rows.iter().chain(parsed.rows.iter()) {
+        text.push_str(&serialise(o));
+    }
+    let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied()).map_err(
+        |errs| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+            )
+        },
+    )?;
+    let path = m.data_dir.join("indicator-data.csv");
+    std::fs::write(&path, &text).map_err(|e| ApiError::internal(format!("saving indicator data: {e}")))?;
+    *all = merged;
+    Ok(Json(json!({"added": added, "total_rows": all.rows.len()})))
+}

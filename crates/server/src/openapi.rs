@@ -1,0 +1,100 @@
+//! The OpenAPI 3 document, generated from the route table (so it lists exactly the real routes).
+
+use crate::access::Perm;
+use crate::routes::ROUTES;
+use serde_json::{json, Map, Value};
+
+pub const XLSX_MEDIA: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(r.summary));
+        op.insert(
+            "operationId".into(),
+            json!(format!(
+                "{}_{}",
+                r.method,
+                r.path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '.', '-'], "_")
+            )),
+        );
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| {
+                let ty = if name == "id" { "integer" } else { "string" };
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": ty}})
+            })
+            .collect();
+        if !params.is_empty() {
+            op.insert("parameters".into(), json!(params));
+        }
+        match r.body {
+            "json" => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}}),
+                );
+            }
+            "csv" => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
+                );
+            }
+            "csv_or_xlsx" => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
+                );
+            }
+            _ => {}
+        }
+        let media = match r.returns {
+            "csv" => "text/csv",
+            "xlsx" => XLSX_MEDIA,
+            "text" => "text/plain",
+            _ => "application/json",
+        };
+        op.insert(
+            "responses".into(),
+            json!({
+                "200": {"description": "success", "content": {media: {"schema": {"type": if media == "application/json" {"object"} else {"string"}}}}},
+                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }),
+        );
+        if r.perm == Perm::Public {
+            op.insert("security".into(), json!([]));
+        } else {
+            op.insert("x-roles".into(), json!(r.perm.roles()));
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = Value::Object(op);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "DualCarbon platform API",
+            "version": "v1",
+            "description": "Filing, import, data governance, inventory snapshots, audit and access control. See docs/platform.md."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::access::SESSION_COOKIE}
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"}, "detail": {}
+                    }, "required": ["code", "message"]}}
+                }
+            }
+        },
+        "security": [{"bearer": []}, {"session": []}]
+    })
+}

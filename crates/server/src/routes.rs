@@ -1,0 +1,170 @@
+//! The route table: every API route with its method, path, permission, the resource its path names
+//! (checked against the caller's subtree by `access::guard`) and a summary. The same table builds
+//! the axum router and the OpenAPI document, so the document always matches the real routes. To
+//! add routes (e.g. the web console), add lines here or merge another router in `crate::router`.
+
+use crate::access::{guard, Caller, Perm, Target};
+use crate::error::ApiResult;
+use crate::{auth, console_api, filing, inventory, monitoring, quality, reference, App};
+use axum::extract::{Query, State};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub perm: Perm,
+    pub target: Target,
+    pub summary: &'static str,
+    /// Request body: "json", "csv", "csv_or_xlsx" or "" for none.
+    pub body: &'static str,
+    /// Response body: "json", "csv", "xlsx" or "text".
+    pub returns: &'static str,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $perm:ident, $target:ident, $body:literal -> $returns:literal, $summary:literal; )*) => {
+        pub const ROUTES: &[RouteSpec] = &[ $( RouteSpec {
+            method: stringify!($method),
+            path: $path,
+            perm: Perm::$perm,
+            target: Target::$target,
+            summary: $summary,
+            body: $body,
+            returns: $returns,
+        } ),* ];
+
+        /// The API router: each route wrapped in the access guard with its permission and target.
+        pub fn api_router(app: Arc<App>) -> Router {
+            let mut r: Router<Arc<App>> = Router::new();
+            $(
+                r = r.route(
+                    $path,
+                    axum::routing::$method($handler).route_layer(axum::middleware::from_fn_with_state(
+                        (app.clone(), Perm::$perm, Target::$target),
+                        guard,
+                    )),
+                );
+            )*
+            r.layer(axum::extract::DefaultBodyLimit::disable()).with_state(app)
+        }
+    };
+}
+
+routes! {
+    get "/api/v1/health" => health, Public, None, "" -> "json", "Liveness and the database backend";
+    get "/api/v1/openapi.json" => openapi, Public, None, "" -> "json", "This API's OpenAPI 3 document";
+    post "/api/v1/auth/login" => auth::login, Public, None, "json" -> "json", "Log in with username and password: a bearer token and the session cookie";
+    post "/api/v1/auth/logout" => auth::logout, Public, None, "" -> "json", "Revoke the bearer token and clear the session cookie";
+    get "/api/v1/me" => auth::me, Dashboard, None, "" -> "json", "The caller, their role and org";
+    get "/api/v1/users" => auth::list_users, ManageUsers, None, "" -> "json", "Users within the caller's subtree";
+    post "/api/v1/users" => auth::create_user, ManageUsers, None, "json" -> "json", "Create a user (username, password, role, org_code) in the caller's subtree";
+    get "/api/v1/orgs" => list_orgs, Dashboard, None, "" -> "json", "Orgs within the caller's subtree";
+    get "/api/v1/orgs/{code}/facilities" => list_facilities, Read, Org, "" -> "json", "Facilities of an org's subtree";
+    post "/api/v1/reference/orgs" => reference::put_orgs, ManageReference, None, "csv" -> "json", "Add or update the org tree from an orgs.csv body";
+    post "/api/v1/reference/facilities" => reference::put_facilities, ManageReference, None, "csv" -> "json", "Add or update facilities from a facilities.csv body";
+    get "/api/v1/orgs/{code}/dashboard" => inventory::dashboard, Dashboard, Org, "" -> "json", "Headline figures of an org (?year=) from the newest snapshot covering it";
+    get "/api/v1/orgs/{code}/quality" => quality::quality, Read, Org, "" -> "json", "Data quality per org and month (?year=): completeness, outliers, range, quarantine, score";
+    get "/api/v1/filings" => filing::list, Read, None, "" -> "json", "Filings within the caller's subtree (?period=YYYY-MM)";
+    post "/api/v1/filings" => filing::create, File, None, "json" -> "json", "Open a monthly filing (org_code, period) as a draft";
+    get "/api/v1/filings/{id}" => filing::get, Read, Filing, "" -> "json", "A filing with its row and quarantine counts and uploads";
+    get "/api/v1/filings/{id}/template.csv" => filing::template_csv, Read, Filing, "" -> "csv", "The filing's CSV template: one line per facility";
+    get "/api/v1/filings/{id}/template.xlsx" => filing::template_xlsx, Read, Filing, "" -> "xlsx", "The same template as an XLSX workbook";
+    post "/api/v1/filings/{id}/upload" => filing::upload, File, Filing, "csv_or_xlsx" -> "json", "Upload a CSV or XLSX file: accepted rows, and every rejected row with its reasons";
+    get "/api/v1/filings/{id}/rows" => filing::rows, Read, Filing, "" -> "json", "The filing's accepted rows (?offset=&limit=)";
+    get "/api/v1/filings/{id}/replaced" => filing::replaced, Read, Filing, "" -> "json", "Values that later uploads replaced in the draft, with the replacing upload";
+    get "/api/v1/filings/{id}/quarantine.csv" => filing::quarantine_csv, Read, Filing, "" -> "csv", "Rejected rows with reasons, to fix and upload again";
+    post "/api/v1/filings/{id}/submit" => filing::submit, File, Filing, "" -> "json", "Submit a draft or returned filing for review";
+    post "/api/v1/filings/{id}/approve" => filing::approve, Review, Filing, "" -> "json", "Approve a submitted filing (it is locked)";
+    post "/api/v1/filings/{id}/return" => filing::return_filing, Review, Filing, "json" -> "json", "Return a submitted filing with a comment";
+    post "/api/v1/filings/{id}/restate" => filing::restate, File, Filing, "json" -> "json", "Restate an approved filing: a new draft version with a reason";
+    post "/api/v1/inventories" => inventory::run, Analyze, None, "json" -> "json", "Run an inventory (org_code, year, options) into a new snapshot";
+    get "/api/v1/snapshots" => inventory::list, Read, None, "" -> "json", "Snapshots within the caller's subtree";
+    get "/api/v1/snapshots/affected" => inventory::affected, Read, None, "" -> "json", "Current snapshots whose figures change with the current factor sets";
+    get "/api/v1/snapshots/{id}" => inventory::get, Read, Snapshot, "" -> "json", "A snapshot: inputs (filing and factor-set versions, library version) and result";
+    post "/api/v1/snapshots/{id}/rerun" => inventory::rerun, Read, Snapshot, "" -> "json", "Compute a snapshot again from its recorded inputs and compare";
+    get "/api/v1/snapshots/{id}/explain" => inventory::explain, Read, Snapshot, "" -> "json", "Records × factors behind a figure (?org=&scope=1|2|3|energy&limit=)";
+    post "/api/v1/snapshots/{id}/recompute" => inventory::recompute, Analyze, Snapshot, "json" -> "json", "Recompute with the current factor sets as a new version; differences line by line";
+    get "/api/v1/factor-sets" => inventory::factor_sets, Read, None, "" -> "json", "The current user factor sets";
+    post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
+    get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=)";
+    get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain";
+    get "/api/v1/console/orgs/{code}/overview" => console_api::overview, Dashboard, Org, "" -> "json", "Console overview of an org (?year=): figures, children ranked, months and facility types, from the newest snapshot covering it";
+    get "/api/v1/console/orgs/{code}/facilities/{facility}" => console_api::facility, Read, Org, "" -> "json", "A facility of the org's subtree and its filed activity records (?year=), each with its filing and line";
+    get "/api/v1/console/factors" => console_api::factor_library, Read, None, "" -> "json", "The factor library in use: shipped and current user sets, every factor with its source";
+    post "/api/v1/console/inventory-jobs" => console_api::start_inventory_job, Analyze, None, "json" -> "json", "Start an inventory run (org_code, year, options) as a job; follow it in /api/v1/console/jobs";
+    post "/api/v1/filings/{id}/import-job" => console_api::start_import_job, File, Filing, "csv" -> "json", "Start importing a CSV file into a filing as a job; the job's result is the upload report";
+    get "/api/v1/console/jobs" => console_api::jobs, Dashboard, None, "" -> "json", "The caller's jobs, newest first, with stage and progress (?id= for one)";
+    post "/api/v1/telemetry/readings" => monitoring::ingest, File, None, "json" -> "json", "A batch of meter readings (JSON, or CSV lines meter,timestamp,value with Content-Type text/csv): stored durably, then acknowledged with the batch report";
+    get "/api/v1/telemetry/stream" => monitoring::stream, Dashboard, None, "" -> "text", "Live events (SSE): batches, facility and org power and PUE, alerts, within the caller's subtree";
+    get "/api/v1/telemetry/rollup" => monitoring::rollup, Read, None, "" -> "json", "Energy of a facility's meters of one role per 15min/hour/day/month (?facility=&role=&period=&from=&to=) with coverage and flags";
+    get "/api/v1/orgs/{code}/realtime" => monitoring::realtime, Dashboard, Org, "" -> "json", "Live power and trailing-hour PUE of an org and its metered facilities";
+    get "/api/v1/alerts" => monitoring::list_alerts, Read, None, "" -> "json", "Alerts within the caller's subtree (?state=open|acknowledged|resolved) and webhook deliveries";
+    post "/api/v1/alerts/acknowledge" => monitoring::acknowledge, Review, None, "json" -> "json", "Acknowledge an open alert ({id})";
+    get "/api/v1/indicators" => monitoring::list_indicators, Dashboard, None, "" -> "json", "The indicator registry: code, names, formula, unit, aggregation";
+    post "/api/v1/indicator-data" => monitoring::add_indicator_data, File, None, "csv" -> "json", "Add indicator-data.csv rows (components per org or facility and period)";
+    get "/api/v1/orgs/{code}/indicators" => monitoring::org_indicators, Dashboard, Org, "" -> "json", "Indicator values of an org's subtree (?year=), ratios of sums";
+    get "/api/v1/orgs/{code}/targets" => monitoring::org_targets, Dashboard, Org, "" -> "json", "An org's targets (with its overrides), progress and trajectory (?year=)";
+    put "/api/v1/orgs/{code}/targets" => monitoring::edit_target, Analyze, Org, "json" -> "json", "Override one target for an org and its subtree ({target, value, base_year, year, weight, reason})";
+    get "/api/v1/orgs/{code}/scoreboard" => monitoring::scoreboard, Dashboard, Org, "" -> "json", "The 考核 scoreboard: an org's children ranked by progress towards their targets (?year=)";
+}
+
+async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ok": true, "backend": app.store.kind(), "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}
+
+async fn list_orgs(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let path = caller.org_path.clone();
+    let orgs = app.db(move |s| s.orgs_within(&path)).await?;
+    Ok(Json(serde_json::json!({"orgs": orgs})))
+}
+
+async fn list_facilities(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let facs = app
+        .db(move |s| {
+            let org = s.org(&code)?.ok_or_else(|| store::StoreError::NotFound(format!("org {code}")))?;
+            s.facilities_within(&org.path)
+        })
+        .await?;
+    Ok(Json(serde_json::json!({"facilities": facs})))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit_log(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(500).clamp(1, 10_000));
+    let path = caller.org_path.clone();
+    let (entries, mine) = app
+        .db(move |s| {
+            let mine: Vec<String> = s.orgs_within(&path)?.into_iter().map(|o| o.code).collect();
+            Ok((s.audit_entries(after, limit)?, mine))
+        })
+        .await?;
+    let next = entries.last().map(|e| e.seq);
+    let visible: Vec<_> = entries.into_iter().filter(|e| mine.contains(&e.org_code)).collect();
+    Ok(Json(serde_json::json!({"entries": visible, "next_after": next})))
+}
+
+async fn audit_verify(State(app): State<Arc<App>>) -> ApiResult<Json<serde_json::Value>> {
+    let v = app.db(|s| s.verify_audit()).await?;
+    Ok(Json(serde_json::json!({"verification": v})))
+}

@@ -1,0 +1,830 @@
+//! The platform's HTTP integration suite. Every test runs the real router against SQLite and
+//! against PostgreSQL (see store::testing), with real users, argon2 logins and tokens.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use server::routes::ROUTES;
+use server::App;
+use std::sync::Arc;
+use store::reference::{FacilityRecord, OrgRecord};
+use store::Store;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Harness {
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    json: Value,
+    text: String,
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+        content_type: &str,
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req = req.header("content-type", content_type);
+        let req = req.body(body.unwrap_or_else(Body::empty)).unwrap();
+        let res = server::router(self.app.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        Reply { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    }
+    async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, Some(token), None, "application/json").await
+    }
+    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", path, Some(token), Some(Body::from(body.to_string())), "application/json").await
+    }
+    async fn upload(&self, filing: i64, token: &str, csv: &str) -> Reply {
+        self.call(
+            "POST",
+            &format!("/api/v1/filings/{filing}/upload"),
+            Some(token),
+            Some(Body::from(csv.to_string())),
+            "text/csv",
+        )
+        .await
+    }
+    async fn login(&self, user: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(Body::from(json!({"username": user, "password": PASSWORD}).to_string())),
+                "application/json",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text);
+        r.json["token"].as_str().unwrap().to_string()
+    }
+}
+
+fn org(code: &str, parent: Option<&str>) -> OrgRecord {
+    OrgRecord {
+        code: code.into(),
+        name: format!("{code} 分公司"),
+        parent_code: parent.map(Into::into),
+        equity_share: String::new(),
+        operational_control: String::new(),
+    }
+}
+
+fn fac(code: &str, org: &str, province: &str) -> FacilityRecord {
+    FacilityRecord {
+        code: code.into(),
+        name: code.into(),
+        kind: "base_station_5g".into(),
+        org_code: org.into(),
+        province: province.into(),
+        allocation_share: String::new(),
+        shared_with: String::new(),
+    }
+}
+
+/// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-BJ, six 5G sites each, and one user of
+/// every role (province roles for GD, plus a BJ filer).
+fn seed(store: &Store) {
+    let mut facs = Vec::new();
+    for i in 1..=6 {
+        facs.push(fac(&format!("GD{i}"), if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
+        facs.push(fac(&format!("BJ{i}"), "CT-BJ", "北京"));
+    }
+    store
+        .upsert_reference(
+            "test",
+            &[org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))],
+            &facs,
+        )
+        .unwrap();
+    let hash = server::auth::hash_password(PASSWORD).unwrap();
+    for (u, role, o) in [
+        ("admin", "group_admin", "CT"),
+        ("auditor", "auditor", "CT"),
+        ("employee", "employee", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("gd-reviewer", "reviewer", "CT-GD"),
+        ("gd-auditor", "auditor", "CT-GD"),
+        ("bj-filer", "data_filer", "CT-BJ"),
+        ("bj-admin", "org_admin", "CT-BJ"),
+    ] {
+        store.create_user("test", u, &hash, role, o).unwrap();
+    }
+}
+
+/// Runs `test` against a fresh SQLite store and, when configured, a fresh PostgreSQL database.
+fn both<F, Fut>(name: &str, test: F)
+where
+    F: Fn(Harness, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stores = store::testing::stores(name, &dir.path().join("db"));
+    for (backend, store) in stores {
+        seed(&store);
+        let spool = tempfile::tempdir().unwrap();
+        let app = App::new(store, spool.path().to_path_buf());
+        rt.block_on(test(Harness { app: app.clone(), _dir: spool }, backend));
+        // The PostgreSQL client must be dropped outside the runtime.
+        drop(app);
+    }
+}
+
+fn month_csv(rows: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
+    for (f, p, q) in rows {
+        s.push_str(&format!("{f},{p},electricity,{q},kWh,bill-{f}-{p}\n"));
+    }
+    s
+}
+
+/// Files, submits and approves one month for a province (as its filer and its admin).
+async fn file_month(
+    h: &Harness,
+    filer: &str,
+    approver: &str,
+    org: &str,
+    period: &str,
+    rows: &[(&str, &str, &str)],
+) -> i64 {
+    let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json["filing"]["id"].as_i64().unwrap();
+    let up = h.upload(id, filer, &month_csv(rows)).await;
+    assert_eq!(up.json["rejected"], json!(0), "{}", up.text);
+    assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
+    let a = h.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    id
+}
+
+#[test]
+fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
+    both("openapi", |h, backend| async move {
+        let doc = h.call("GET", "/api/v1/openapi.json", None, None, "application/json").await;
+        assert_eq!(doc.status, StatusCode::OK);
+        assert_eq!(doc.json["openapi"], json!("3.0.3"));
+        let paths = doc.json["paths"].as_object().unwrap();
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(documented, ROUTES.len(), "{backend}");
+        let admin = h.login("admin").await;
+        for (path, ops) in paths {
+            for method in ops.as_object().unwrap().keys() {
+                let concrete = path.replace("{code}", "CT-GD").replace("{id}", "999999");
+                let m = method.to_uppercase();
+                // Routed: an unknown route or method answers no_route / method_not_allowed.
+                let r = h.call(&m, &concrete, Some(&admin), Some(Body::from("{}")), "application/json").await;
+                assert!(
+                    !matches!(r.json["error"]["code"].as_str(), Some("no_route" | "method_not_allowed")),
+                    "{backend}: {m} {concrete} is documented but not routed ({})",
+                    r.status
+                );
+                if r.status.is_client_error() || r.status.is_server_error() {
+                    assert!(
+                        r.json["error"]["code"].is_string(),
+                        "{backend}: {m} {concrete}: error is not JSON: {}",
+                        r.text
+                    );
+                }
+                // Without a token every non-public route refuses.
+                let public = ops[method].get("security").is_some();
+                let anon = h.call(&m, &concrete, None, Some(Body::from("{}")), "application/json").await;
+                if !public {
+                    assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{backend}: {m} {concrete} without login");
+                    assert_eq!(anon.json["error"]["code"], json!("unauthenticated"));
+                }
+            }
+        }
+        // (The loop above logged the admin out through /auth/logout.)
+        assert_eq!(h.get("/api/v1/me", &admin).await.status, StatusCode::UNAUTHORIZED);
+        let admin = h.login("admin").await;
+        let unknown = h.get("/api/v1/nothing-here", &admin).await;
+        assert_eq!((unknown.status, unknown.json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
+        let wrong = h.call("DELETE", "/api/v1/filings", Some(&admin), None, "application/json").await;
+        assert_eq!(wrong.json["error"]["code"].as_str(), Some("method_not_allowed"));
+        let garbled =
+            h.call("POST", "/api/v1/filings", Some(&admin), Some(Body::from("{not json")), "application/json").await;
+        assert_eq!(
+            (garbled.status, garbled.json["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request"))
+        );
+        let m = h.call("GET", "/metrics", None, None, "text/plain").await;
+        assert!(
+            m.text.contains(
+                "dualcarbon_http_requests_total{method=\"GET\",route=\"/api/v1/openapi.json\",status=\"200\"}"
+            ),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("dualcarbon_audit_entries"));
+    });
+}
+
+#[test]
+fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
+    both("scope", |h, backend| async move {
+        let admin = h.login("admin").await;
+        let bj = h.login("bj-filer").await;
+        let bj_admin = h.login("bj-admin").await;
+        let bj_filing = file_month(&h, &bj, &bj_admin, "CT-BJ", "2024-01", &[("BJ1", "2024-01", "100")]).await;
+        let snap = h.post("/api/v1/inventories", &bj_admin, json!({"org_code": "CT-BJ", "year": 2024})).await;
+        assert_eq!(snap.status, StatusCode::CREATED, "{}", snap.text);
+        let bj_snapshot = snap.json["snapshot"]["id"].as_i64().unwrap();
+        let group = h.post("/api/v1/inventories", &admin, json!({"org_code": "CT", "year": 2024})).await;
+        let group_snapshot = group.json["snapshot"]["id"].as_i64().unwrap();
+        // The GD org admin has every permission but factor management; each GD role is tried.
+        for user in ["gd-admin", "gd-filer", "gd-reviewer", "gd-auditor"] {
+            let gd = h.login(user).await;
+            for r in ROUTES.iter().filter(|r| r.path.contains('{')) {
+                for target in [
+                    bj_filing.to_string(),
+                    bj_snapshot.to_string(),
+                    group_snapshot.to_string(),
+                    "CT-BJ".into(),
+                    "CT".into(),
+                ] {
+                    let is_id = target.parse::<i64>().is_ok();
+                    if r.path.contains("{id}") != is_id {
+                        continue;
+                    }
+                    if r.path.starts_with("/api/v1/filings/") && target != bj_filing.to_string() {
+                        continue;
+                    }
+                    let path = r.path.replace("{code}", &target).replace("{id}", &target);
+                    let path = if path.contains("dashboard") || path.contains("quality") {
+                        format!("{path}?year=2024")
+                    } else {
+                        path
+                    };
+                    let body = json!({"comment": "x", "reason": "x"}).to_string();
+                    let res = h
+                        .call(&r.method.to_uppercase(), &path, Some(&gd), Some(Body::from(body)), "application/json")
+                        .await;
+                    assert_eq!(
+                        res.status,
+                        StatusCode::FORBIDDEN,
+                        "{backend}: {user} {} {path}: {}",
+                        r.method,
+                        res.text
+                    );
+                    assert!(
+                        matches!(res.json["error"]["code"].as_str(), Some("out_of_scope" | "forbidden")),
+                        "{}",
+                        res.text
+                    );
+                }
+            }
+            // Org codes in request bodies are checked too.
+            let f = h.post("/api/v1/filings", &gd, json!({"org_code": "CT-BJ", "period": "2024-02"})).await;
+            assert_eq!(f.status, StatusCode::FORBIDDEN, "{backend}: {user}");
+            let i = h.post("/api/v1/inventories", &gd, json!({"org_code": "CT", "year": 2024})).await;
+            assert_eq!(i.status, StatusCode::FORBIDDEN, "{backend}: {user}");
+            let u = h
+                .post(
+                    "/api/v1/users",
+                    &gd,
+                    json!({"username": "x", "password": "long enough pw", "role": "employee", "org_code": "CT-BJ"}),
+                )
+                .await;
+            assert_eq!(u.status, StatusCode::FORBIDDEN, "{backend}: {user}");
+            // Lists show the own subtree only.
+            let text = [
+                h.get("/api/v1/filings", &gd).await.text,
+                h.get("/api/v1/snapshots", &gd).await.text,
+                h.get("/api/v1/orgs", &gd).await.text,
+                h.get("/api/v1/audit", &gd).await.text,
+                h.get("/api/v1/users", &gd).await.text,
+                h.get("/api/v1/snapshots/affected", &gd).await.text,
+            ]
+            .join("\n");
+            assert!(!text.contains("CT-BJ") && !text.contains("BJ1"), "{backend}: {user} sees Beijing: {text}");
+            // A GD facility's rows cannot be filed into Beijing's filing either (and vice versa).
+        }
+        let gd_filer = h.login("gd-filer").await;
+        let mine = h.post("/api/v1/filings", &gd_filer, json!({"org_code": "CT-GD", "period": "2024-01"})).await;
+        let id = mine.json["filing"]["id"].as_i64().unwrap();
+        let up = h.upload(id, &gd_filer, &month_csv(&[("BJ2", "2024-01", "5"), ("GD1", "2024-01", "5")])).await;
+        assert_eq!((up.json["accepted"].as_i64(), up.json["rejected"].as_i64()), (Some(1), Some(1)), "{}", up.text);
+        assert!(up.text.contains("outside this filing's org CT-GD"), "{}", up.text);
+    });
+}
+
+#[test]
+fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
+    both("filing", |h, backend| async move {
+        let filer = h.login("gd-filer").await;
+        let reviewer = h.login("gd-reviewer").await;
+        let auditor = h.login("auditor").await;
+        let employee = h.login("employee").await;
+        let r = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD", "period": "2024-03"})).await;
+        let id = r.json["filing"]["id"].as_i64().unwrap();
+        assert_eq!(r.json["filing"]["status"], json!("draft"));
+        let again = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD", "period": "2024-03"})).await;
+        assert_eq!((again.status, again.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+        let bad_period = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD", "period": "March"})).await;
+        assert_eq!(bad_period.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let template = h.get(&format!("/api/v1/filings/{id}/template.csv"), &filer).await;
+        let lines: Vec<&str> = template.text.lines().collect();
+        assert_eq!(lines[0], "facility_code,period,carrier,quantity,unit,source_document,evidence_ref,facility_name");
+        assert_eq!(lines.len(), 7, "{backend}: one line per GD facility (6)");
+        assert!(lines[1..].iter().all(|l| l.contains(",2024-03,electricity,,kWh,")));
+
+        let file = "facility_code,period,carrier,quantity,unit,source_document\n\
+                    GD1,2024-03,electricity,1000,kWh,b1\n\
+                    GD2,2024-03,electricity,abc,kWh,b2\n\
+                    GD3,2024-03,electricity,5,kg,b3\n\
+                    GD4,2024-04,electricity,5,kWh,b4\n\
+                    GD1,2024-03,electricity,1000,kWh,b1\n\
+                    GD5,2024-03,diesel,20,L,b5\n";
+        let up = h.upload(id, &filer, file).await;
+        assert_eq!(up.status, StatusCode::OK, "{}", up.text);
+        assert_eq!(
+            (up.json["accepted"].as_i64(), up.json["rejected"].as_i64()),
+            (Some(2), Some(4)),
+            "{backend}: {}",
+            up.text
+        );
+        let reasons: Vec<(i64, String)> = up.json["rejected_rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["row"]["line"].as_i64().unwrap(), r["reasons"].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(reasons.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3, 4, 5, 6]);
+        assert!(reasons[0].1.contains("quantity") && reasons[1].1.contains("unit") && reasons[2].1.contains("2024-03"));
+        assert!(reasons[3].1.contains("duplicated record key") && reasons[3].1.contains("line 2"), "{}", reasons[3].1);
+
+        // The same file again: same answer, nothing counted twice.
+        let twice = h.upload(id, &filer, file).await;
+        assert_eq!(
+            (twice.json["new"].as_bool(), twice.json["upload"]["id"].clone()),
+            (Some(false), up.json["upload"]["id"].clone())
+        );
+        let detail = h.get(&format!("/api/v1/filings/{id}"), &filer).await;
+        assert_eq!(
+            (detail.json["rows"].as_i64(), detail.json["quarantined"].as_i64()),
+            (Some(2), Some(4)),
+            "{backend}"
+        );
+
+        // Quarantine: download, fix, upload again.
+        let q = h.get(&format!("/api/v1/filings/{id}/quarantine.csv"), &filer).await;
+        assert_eq!(q.text.lines().count(), 5, "{}", q.text);
+        let fixed = q.text.replace(",abc,", ",2000,").replace(",5,kg,", ",5,kWh,");
+        let fixed: String = fixed
+            .lines()
+            .filter(|l| !l.contains("2024-04") && !l.contains("duplicated"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let up2 = h.upload(id, &filer, &fixed).await;
+        assert_eq!(
+            (up2.json["accepted"].as_i64(), up2.json["rejected"].as_i64()),
+            (Some(2), Some(0)),
+            "{backend}: {}",
+            up2.text
+        );
+        let detail = h.get(&format!("/api/v1/filings/{id}"), &filer).await;
+        assert_eq!(detail.json["rows"].as_i64(), Some(4));
+        assert_eq!(detail.json["quarantined"].as_i64(), Some(2), "{backend}: the April row and the duplicate stay");
+
+        // A corrected value for a row already filed replaces it; the old value stays readable.
+        let corr = h
+            .upload(
+                id,
+                &filer,
+                "facility_code,period,carrier,quantity,unit,source_document\nGD5,2024-03,diesel,25,L,b5\n",
+            )
+            .await;
+        assert_eq!(corr.json["accepted"].as_i64(), Some(1), "{}", corr.text);
+        let replaced = h.get(&format!("/api/v1/filings/{id}/replaced"), &filer).await;
+        assert_eq!(replaced.json["replaced"].as_array().unwrap().len(), 1, "{backend}: {}", replaced.text);
+        assert_eq!(replaced.json["replaced"][0]["row"]["quantity"], json!("20"));
+        assert_eq!(replaced.json["replaced"][0]["replaced_by_upload"], corr.json["upload"]["id"]);
+        assert_eq!(h.get(&format!("/api/v1/filings/{id}"), &filer).await.json["rows"].as_i64(), Some(4));
+
+        // Roles: the filer cannot approve, the auditor and employees cannot write.
+        assert_eq!(
+            h.post(&format!("/api/v1/filings/{id}/submit"), &auditor, json!({})).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(h.upload(id, &employee, file).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(h.get("/api/v1/filings", &employee).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), &filer, json!({})).await.status, StatusCode::OK);
+        let f = h.post(&format!("/api/v1/filings/{id}/approve"), &filer, json!({})).await;
+        assert_eq!((f.status, f.json["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let ret = h
+            .post(&format!("/api/v1/filings/{id}/return"), &reviewer, json!({"comment": "GD2 is twice last month"}))
+            .await;
+        assert_eq!(ret.json["filing"]["status"], json!("returned"));
+        assert_eq!(ret.json["filing"]["comment"], json!("GD2 is twice last month"));
+        h.post(&format!("/api/v1/filings/{id}/submit"), &filer, json!({})).await;
+        let ok = h.post(&format!("/api/v1/filings/{id}/approve"), &reviewer, json!({})).await;
+        assert_eq!(ok.json["filing"]["status"], json!("approved"), "{}", ok.text);
+        // Locked.
+        let late = h.upload(id, &filer, &month_csv(&[("GD6", "2024-03", "1")])).await;
+        assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text);
+
+        // Restatement: a new version with a reason; the approved one stays readable.
+        let no_reason = h.post(&format!("/api/v1/filings/{id}/restate"), &filer, json!({})).await;
+        assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let v2 = h.post(&format!("/api/v1/filings/{id}/restate"), &filer, json!({"reason": "GD1 meter misread"})).await;
+        assert_eq!(v2.status, StatusCode::CREATED, "{}", v2.text);
+        let v2id = v2.json["filing"]["id"].as_i64().unwrap();
+        assert_eq!(
+            (v2.json["filing"]["version"].as_i64(), v2.json["filing"]["supersedes"].as_i64()),
+            (Some(2), Some(id))
+        );
+        h.upload(v2id, &filer, &month_csv(&[("GD1", "2024-03", "1500")])).await;
+        let old_rows = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
+        let new_rows = h.get(&format!("/api/v1/filings/{v2id}/rows"), &filer).await;
+        let qty = |r: &Reply, f: &str| {
+            r.json["rows"].as_array().unwrap().iter().find(|x| x["facility_code"] == json!(f)).unwrap()["quantity"]
+                .clone()
+        };
+        assert_eq!(qty(&old_rows, "GD1"), json!("1000"));
+        assert_eq!(
+            new_rows.json["rows"].as_array().unwrap().len(),
+            5,
+            "{backend}: 4 copied + 1 new key (bill differs)"
+        );
+
+        // The auditor sees who did what, with before and after.
+        let log = h.get("/api/v1/audit", &auditor).await;
+        let entries = log.json["entries"].as_array().unwrap();
+        let ret_entry = entries.iter().find(|e| e["action"] == json!("filing.return")).expect("return is audited");
+        assert_eq!(ret_entry["actor"], json!("gd-reviewer"));
+        assert!(
+            ret_entry["before"].as_str().unwrap().contains("submitted")
+                && ret_entry["after"].as_str().unwrap().contains("returned")
+        );
+        let v = h.get("/api/v1/audit/verify", &auditor).await;
+        assert_eq!(v.json["verification"]["ok"], json!(true), "{}", v.text);
+    });
+}
+
+#[test]
+fn snapshots_rerun_to_the_same_numbers_explain_and_recompute_after_a_factor_update() {
+    both("snapshots", |h, backend| async move {
+        let admin = h.login("admin").await;
+        let filer = h.login("gd-filer").await;
+        let gd_admin = h.login("gd-admin").await;
+        for (m, q) in [("2024-01", "3000"), ("2024-02", "2800")] {
+            let rows: Vec<(String, String, String)> =
+                (1..=6).map(|i| (format!("GD{i}"), m.to_string(), q.to_string())).collect();
+            let rows: Vec<(&str, &str, &str)> =
+                rows.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+            file_month(&h, &filer, &gd_admin, "CT-GD", m, &rows).await;
+        }
+        let s = h
+            .post(
+                "/api/v1/inventories",
+                &gd_admin,
+                json!({"org_code": "CT-GD", "year": 2024, "options": {"gwp": "AR5"}}),
+            )
+            .await;
+        assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
+        let snap = &s.json["snapshot"];
+        let id = snap["id"].as_i64().unwrap();
+        assert_eq!(snap["filings"].as_array().unwrap().len(), 2);
+        assert!(snap["library_version"].as_str().unwrap().contains("cn-grid@"));
+        let s2 = snap["result"]["totals"]["scope2_location"].as_f64().unwrap();
+        assert!(s2 > 0.0);
+        let rows = snap["result"]["rows"].as_array().unwrap();
+        let city =
+            rows.iter().find(|r| r["key"] == json!("CT-GD-GZ")).unwrap()["totals"]["scope2_location"].as_f64().unwrap();
+        assert!((city - s2 / 2.0).abs() < 1e-9, "{backend}: GZ holds half the sites");
+        let bad = h
+            .post(
+                "/api/v1/inventories",
+                &gd_admin,
+                json!({"org_code": "CT-GD", "year": 2024, "options": {"gwp": "AR9"}}),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+        let rerun = h.post(&format!("/api/v1/snapshots/{id}/rerun"), &gd_admin, json!({})).await;
+        assert_eq!(rerun.json["identical"], json!(true), "{backend}: {}", rerun.text);
+
+        let ex = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD-GZ&scope=2&limit=100"), &gd_admin).await;
+        assert_eq!(ex.status, StatusCode::OK, "{}", ex.text);
+        let e = &ex.json["explanation"];
+        assert_eq!(e["record_count"].as_u64(), Some(6), "{backend}: 3 sites × 2 months");
+        assert!((e["totals"][0].as_f64().unwrap() - city).abs() < 1e-9, "explanation sums to the figure");
+        let line = &e["lines"][0]["record"];
+        assert!(line["filing_id"].as_i64().is_some() && line["line"].as_i64() == Some(2), "{backend}: {line}");
+
+        // Dashboard for the org and its city.
+        let d = h.get("/api/v1/orgs/CT-GD-GZ/dashboard?year=2024", &h.login("employee").await).await;
+        assert_eq!(d.json["figures"]["totals"]["scope2_location"].as_f64(), Some(city), "{}", d.text);
+
+        // A corrected grid factor for Guangdong 2024: the snapshot is affected and recomputed.
+        let toml = r#"
+[set]
+id = "corrections"
+version = "1"
+title = "Our corrections"
+
+[[factor]]
+id = "elec.nbs_average.CN-GD.2022"
+parameter = "emission_factor"
+carrier = "electricity"
+series = "nbs_average"
+region = "CN-GD"
+year = 2022
+gas = "CO2"
+value = 0.5
+unit = "kgCO2/kWh"
+source = "Test correction"
+url = "https://example.org/test"
+edition = "2026"
+licence = "test"
+status = "official"
+"#;
+        let gd_try = h.post("/api/v1/factor-sets", &gd_admin, json!({"toml": toml, "reason": "x"})).await;
+        assert_eq!(gd_try.status, StatusCode::FORBIDDEN);
+        let broken = h.post("/api/v1/factor-sets", &admin, json!({"toml": "[set]\nid = 1", "reason": "typo"})).await;
+        assert_eq!(
+            (broken.status, broken.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_factors")),
+            "{}",
+            broken.text
+        );
+        let fs = h.post("/api/v1/factor-sets", &admin, json!({"toml": toml, "reason": "official correction"})).await;
+        assert_eq!(fs.status, StatusCode::CREATED, "{backend}: {}", fs.text);
+        let affected = fs.json["affected_snapshots"].as_array().unwrap();
+        assert_eq!(
+            affected.iter().map(|a| a["snapshot"].as_i64().unwrap()).collect::<Vec<_>>(),
+            vec![id],
+            "{}",
+            fs.text
+        );
+        let rc = h
+            .post(&format!("/api/v1/snapshots/{id}/recompute"), &gd_admin, json!({"reason": "grid factor corrected"}))
+            .await;
+        assert_eq!(rc.status, StatusCode::CREATED, "{}", rc.text);
+        let new = &rc.json["snapshot"];
+        assert_eq!((new["version"].as_i64(), new["supersedes"].as_i64()), (Some(2), Some(id)));
+        let diffs = rc.json["differences"].as_array().unwrap();
+        let total = diffs
+            .iter()
+            .find(|d| d["org"] == json!("TOTAL") && d["figure"] == json!("scope2_location"))
+            .expect("scope 2 changed");
+        assert_eq!(total["before"].as_f64(), Some(s2));
+        let kwh = 6.0 * 3000.0 + 6.0 * 2800.0;
+        assert!((total["after"].as_f64().unwrap() - kwh * 0.5 / 1000.0).abs() < 1e-6, "{backend}: {total}");
+        // The old snapshot is unchanged, and the new one is not affected any more.
+        let old = h.get(&format!("/api/v1/snapshots/{id}"), &gd_admin).await;
+        assert_eq!(old.json["snapshot"]["result"]["totals"]["scope2_location"].as_f64(), Some(s2));
+        let again = h.get("/api/v1/snapshots/affected", &admin).await;
+        assert_eq!(again.json["affected_snapshots"], json!([]), "{}", again.text);
+        let twice = h.post(&format!("/api/v1/snapshots/{id}/recompute"), &gd_admin, json!({"reason": "again"})).await;
+        assert_eq!(twice.status, StatusCode::CONFLICT);
+    });
+}
+
+#[test]
+fn quality_shows_missing_facilities_outliers_and_a_score() {
+    both("quality", |h, backend| async move {
+        let filer = h.login("gd-filer").await;
+        let gd_admin = h.login("gd-admin").await;
+        for m in 1..=4 {
+            let period = format!("2024-{m:02}");
+            // GD6 never reports; GD1 reports 50× its usual in April.
+            let mut rows = vec![];
+            for i in 1..=5 {
+                let q = if i == 1 && m == 4 { "150000" } else { "3000" };
+                rows.push((format!("GD{i}"), period.clone(), q.to_string()));
+            }
+            let rows: Vec<(&str, &str, &str)> =
+                rows.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+            file_month(&h, &filer, &gd_admin, "CT-GD", &period, &rows).await;
+        }
+        let q = h.get("/api/v1/orgs/CT-GD/quality?year=2024", &filer).await;
+        assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+        let gd = q.json["orgs"].as_array().unwrap().iter().find(|o| o["org"] == json!("CT-GD")).unwrap();
+        let jan = &gd["months"][0];
+        assert_eq!((jan["facilities"].as_u64(), jan["reported"].as_u64()), (Some(6), Some(5)), "{backend}");
+        assert_eq!(jan["missing"], json!(["GD6"]));
+        assert_eq!(jan["findings_count"].as_u64(), Some(0));
+        let apr = &gd["months"][3];
+        let checks: Vec<&str> =
+            apr["findings"].as_array().unwrap().iter().map(|f| f["check"].as_str().unwrap()).collect();
+        assert!(
+            checks.contains(&"own_history") && checks.contains(&"range") && checks.contains(&"peers"),
+            "{backend}: {checks:?}"
+        );
+        assert!(apr["score"].as_f64().unwrap() < jan["score"].as_f64().unwrap());
+        assert_eq!(jan["score"].as_f64(), Some((100.0f64 * 5.0 / 6.0).round()));
+        let may = &gd["months"][4];
+        assert_eq!((may["reported"].as_u64(), may["score"].as_f64()), (Some(0), Some(0.0)));
+        let city = q.json["orgs"].as_array().unwrap().iter().find(|o| o["org"] == json!("CT-GD-GZ")).unwrap();
+        assert_eq!(city["months"][0]["facilities"].as_u64(), Some(3));
+    });
+}
+
+#[test]
+fn logins_tokens_cookies_and_user_management() {
+    both("auth", |h, backend| async move {
+        let wrong = h
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(Body::from(json!({"username": "admin", "password": "nope"}).to_string())),
+                "application/json",
+            )
+            .await;
+        assert_eq!(
+            (wrong.status, wrong.json["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad_credentials"))
+        );
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"username": "gd-admin", "password": PASSWORD}).to_string()))
+            .unwrap();
+        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
+        let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.starts_with("dualcarbon_session="), "{cookie}");
+        let session = cookie.split(';').next().unwrap().to_string();
+        // The console's cookie works like the bearer token.
+        let req = Request::builder().uri("/api/v1/me").header("cookie", &session).body(Body::empty()).unwrap();
+        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{backend}");
+        let gd_admin = h.login("gd-admin").await;
+        let me = h.get("/api/v1/me", &gd_admin).await;
+        assert_eq!(
+            (me.json["role"].as_str(), me.json["user"]["org_code"].as_str()),
+            (Some("org_admin"), Some("CT-GD"))
+        );
+        assert!(me.json["user"].get("password_hash").is_none());
+        // An org admin creates users below, but no group admins.
+        let u = h
+            .post(
+                "/api/v1/users",
+                &gd_admin,
+                json!({"username": "gz-filer", "password": PASSWORD, "role": "data_filer", "org_code": "CT-GD-GZ"}),
+            )
+            .await;
+        assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+        let ga = h
+            .post(
+                "/api/v1/users",
+                &gd_admin,
+                json!({"username": "boss", "password": PASSWORD, "role": "group_admin", "org_code": "CT-GD"}),
+            )
+            .await;
+        assert_eq!(ga.status, StatusCode::FORBIDDEN);
+        let short = h
+            .post(
+                "/api/v1/users",
+                &gd_admin,
+                json!({"username": "s", "password": "short", "role": "employee", "org_code": "CT-GD"}),
+            )
+            .await;
+        assert_eq!(short.status, StatusCode::BAD_REQUEST);
+        let gz = h.login("gz-filer").await;
+        let f = h.post("/api/v1/filings", &gz, json!({"org_code": "CT-GD", "period": "2024-01"})).await;
+        assert_eq!(f.status, StatusCode::FORBIDDEN, "{backend}: a city user cannot file for its province");
+        // Logout revokes the token.
+        let out = h.call("POST", "/api/v1/auth/logout", Some(&gz), None, "application/json").await;
+        assert_eq!(out.status, StatusCode::OK);
+        assert_eq!(h.get("/api/v1/me", &gz).await.status, StatusCode::UNAUTHORIZED);
+    });
+}
+
+#[test]
+fn docs_platform_md_lists_every_route() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/platform.md")).unwrap();
+    for r in ROUTES {
+        let row = format!("| {} | `{}` |", r.method.to_uppercase(), r.path);
+        assert!(doc.contains(&row), "docs/platform.md does not document {row}");
+    }
+}
+
+#[test]
+fn xlsx_template_and_upload() {
+    both("xlsx", |h, backend| async move {
+        let filer = h.login("gd-filer").await;
+        let r = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD-GZ", "period": "2024-05"})).await;
+        let id = r.json["filing"]["id"].as_i64().unwrap();
+        // The workbook template holds what the CSV template holds.
+        let req = Request::builder()
+            .uri(format!("/api/v1/filings/{id}/template.xlsx"))
+            .header("authorization", format!("Bearer {filer}"))
+            .body(Body::empty())
+            .unwrap();
+        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        server::xlsx::first_sheet_to_csv(bytes, &dir.path().join("t.csv")).unwrap();
+        let from_xlsx = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
+        let csv = h.get(&format!("/api/v1/filings/{id}/template.csv"), &filer).await.text;
+        assert_eq!(from_xlsx, csv, "{backend}");
+        // A filled-in workbook: two good rows, one bad quantity on sheet row 4.
+        let rows: Vec<Vec<String>> = [
+            vec!["facility_code", "period", "carrier", "quantity", "unit", "source_document"],
+            vec!["GD1", "2024-05", "electricity", "3100.5", "kWh", "bill-1"],
+            vec!["GD2", "2024-05", "electricity", "2900", "kWh", "bill-2"],
+            vec!["GD3", "2024-05", "electricity", "lots", "kWh", "bill-3"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let book = server::xlsx::workbook("activity", &rows).unwrap();
+        let up = h
+            .call(
+                "POST",
+                &format!("/api/v1/filings/{id}/upload"),
+                Some(&filer),
+                Some(Body::from(book)),
+                server::openapi::XLSX_MEDIA,
+            )
+            .await;
+        assert_eq!(
+            (up.json["accepted"].as_i64(), up.json["rejected"].as_i64()),
+            (Some(2), Some(1)),
+            "{backend}: {}",
+            up.text
+        );
+        assert_eq!(up.json["rejected_rows"][0]["row"]["line"].as_i64(), Some(4));
+        let stored = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
+        assert_eq!(stored.json["rows"][0]["quantity"], json!("3100.5"));
+        let junk = h.upload(id, &filer, "PK\u{3}\u{4} this is no workbook").await;
+        assert_eq!(
+            (junk.status, junk.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file")),
+            "{}",
+            junk.text
+        );
+    });
+}
+
+#[test]
+fn reference_data_over_the_api_is_validated_and_for_group_admins_only() {
+    both("reference", |h, backend| async move {
+        let admin = h.login("admin").await;
+        let gd_admin = h.login("gd-admin").await;
+        let post = |path: &'static str, token: String, body: &'static str| {
+            let h = &h;
+            async move { h.call("POST", path, Some(&token), Some(Body::from(body)), "text/csv").await }
+        };
+        let orgs = "org_code,name,parent_code\nCT,集团,\nCT-GD,广东,CT\nCT-GD-GZ,广州,CT-GD\nCT-BJ,北京,CT\nCT-SH,上海分公司,CT\n";
+        assert_eq!(
+            post("/api/v1/reference/orgs", gd_admin.clone(), orgs).await.status,
+            StatusCode::FORBIDDEN,
+            "{backend}"
+        );
+        let ok = post("/api/v1/reference/orgs", admin.clone(), orgs).await;
+        assert_eq!((ok.status, ok.json["orgs"].as_i64()), (StatusCode::OK, Some(5)), "{}", ok.text);
+        let other_root = post("/api/v1/reference/orgs", admin.clone(), "org_code,name,parent_code\nX,Other,\n").await;
+        assert_eq!(other_root.json["error"]["code"], json!("invalid_file"), "{}", other_root.text);
+        let cycle =
+            post("/api/v1/reference/orgs", admin.clone(), "org_code,name,parent_code\nCT,G,\nA,a,B\nB,b,A\n").await;
+        assert_eq!(cycle.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(cycle.json["error"]["detail"].as_array().map(Vec::len), Some(2), "{}", cycle.text);
+        let facs = "facility_code,name,type,org_code,province\nSH1,站,base_station_5g,CT-SH,上海\nSH2,站,rocket,CT-SH,上海\nSH3,站,office,CT-NOPE,上海\n";
+        let bad = post("/api/v1/reference/facilities", admin.clone(), facs).await;
+        assert_eq!(
+            (bad.status, bad.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_file"))
+        );
+        let lines: Vec<i64> =
+            bad.json["error"]["detail"].as_array().unwrap().iter().map(|e| e["line"].as_i64().unwrap()).collect();
+        assert_eq!(lines, vec![3, 4], "{backend}: every bad row named: {}", bad.text);
+        let good = post(
+            "/api/v1/reference/facilities",
+            admin.clone(),
+            "facility_code,name,type,org_code,province\nSH1,站,base_station_5g,CT-SH,上海\n",
+        )
+        .await;
+        assert_eq!(good.json["facilities"].as_i64(), Some(1), "{}", good.text);
+        let listed = h.get("/api/v1/orgs/CT-SH/facilities", &admin).await;
+        assert_eq!(listed.json["facilities"][0]["code"], json!("SH1"));
+        // The new org is usable at once (the org cache notices a code it does not know).
+        let f = h.post("/api/v1/filings", &admin, json!({"org_code": "CT-SH", "period": "2024-01"})).await;
+        assert_eq!(f.status, StatusCode::CREATED, "{}", f.text);
+    });
+}

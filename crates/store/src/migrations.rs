@@ -1,0 +1,197 @@
+//! Schema migrations, applied in order on start. Written in the SQL both backends understand;
+//! `{pk}` becomes the backend's auto-increment primary key. A migration is never edited once
+//! released: a change is a new migration at the end.
+
+use crate::{Store, StoreError};
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: reference data, users, filings with their rows, quarantine, factor sets, snapshots, audit.
+    r#"
+CREATE TABLE orgs (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    parent_code TEXT,
+    path TEXT NOT NULL,
+    depth BIGINT NOT NULL,
+    equity_share TEXT NOT NULL,
+    operational_control TEXT NOT NULL
+);
+CREATE TABLE facilities (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    province TEXT NOT NULL,
+    allocation_share TEXT NOT NULL,
+    shared_with TEXT NOT NULL
+);
+CREATE INDEX facilities_org ON facilities(org_code);
+CREATE TABLE users (
+    id {pk},
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE filings (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    period TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    supersedes BIGINT REFERENCES filings(id),
+    reason TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (org_code, period, version)
+);
+CREATE INDEX filings_period ON filings(period);
+CREATE TABLE uploads (
+    id {pk},
+    filing_id BIGINT NOT NULL REFERENCES filings(id),
+    sha256 TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    rows_read BIGINT NOT NULL,
+    accepted BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (filing_id, sha256)
+);
+CREATE TABLE activity (
+    id {pk},
+    filing_id BIGINT NOT NULL REFERENCES filings(id),
+    facility_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source_document TEXT NOT NULL,
+    evidence_ref TEXT NOT NULL,
+    upload_id BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    UNIQUE (filing_id, facility_code, period, carrier, source_document)
+);
+CREATE INDEX activity_facility_period ON activity(facility_code, period);
+CREATE TABLE quarantine (
+    id {pk},
+    filing_id BIGINT NOT NULL REFERENCES filings(id),
+    upload_id BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    facility_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source_document TEXT NOT NULL,
+    evidence_ref TEXT NOT NULL,
+    reasons TEXT NOT NULL
+);
+CREATE INDEX quarantine_filing ON quarantine(filing_id);
+CREATE TABLE factor_sets (
+    id {pk},
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    toml TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE TABLE snapshots (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    year BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    supersedes BIGINT REFERENCES snapshots(id),
+    reason TEXT NOT NULL,
+    options TEXT NOT NULL,
+    filings TEXT NOT NULL,
+    factor_sets TEXT NOT NULL,
+    library_version TEXT NOT NULL,
+    library_fingerprint TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    org_code TEXT NOT NULL,
+    before_json TEXT NOT NULL,
+    after_json TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+"#,
+    // 2: rows of a draft that a later upload replaced (same key), kept with the replacing upload,
+    // so that no filed value disappears even before approval.
+    r#"
+CREATE TABLE activity_replaced (
+    id {pk},
+    filing_id BIGINT NOT NULL REFERENCES filings(id),
+    replaced_by_upload BIGINT NOT NULL,
+    facility_code TEXT NOT NULL,
+    period TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    source_document TEXT NOT NULL,
+    evidence_ref TEXT NOT NULL,
+    upload_id BIGINT NOT NULL,
+    line BIGINT NOT NULL
+);
+CREATE INDEX activity_replaced_filing ON activity_replaced(filing_id);
+"#,
+];
+
+impl Store {
+    /// Applies the migrations not yet applied, each in its own transaction.
+    pub(crate) fn migrate(&self) -> Result<(), StoreError> {
+        let pk = self.backend.serial_pk();
+        self.tx(|c| {
+            c.batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+            )
+        })?;
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            self.tx(|c| {
+                let done = c.query("SELECT version FROM schema_migrations WHERE version = $1", &[version.into()])?;
+                if done.is_empty() {
+                    c.batch(&sql.replace("{pk}", pk))?;
+                    c.exec(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                        &[version.into(), crate::now().into()],
+                    )?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies migrations again (a no-op when all are applied); tests use it to show that.
+    pub fn migrate_again_for_test(&self) {
+        self.migrate().expect("migrations are idempotent")
+    }
+
+    /// The number of the last applied migration.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.read(|c| c.query("SELECT MAX(version) FROM schema_migrations", &[]))?[0].opt_int(0).unwrap_or(0))
+    }
+}
