@@ -301,7 +301,13 @@ fn load_indicator_input(input: &IndicatorInput) -> Result<IndicatorContext> {
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     if let Some(meters) = &input.meters {
         let tel = load_telemetry(&TelemetryInput { meters: meters.clone(), readings: input.readings.clone() })?;
-        add_meter_components(&tel, &ds, input.year, &mut obs);
+        let data_centre = |f: &str| {
+            let fac = &ds.facilities[*ds.facility_index.get(f)? as usize];
+            (fac.kind == model::FacilityType::DataCenter).then_some(fac.org)
+        };
+        for reason in monitor::add_meter_components(&tel, input.year, data_centre, &mut obs) {
+            eprintln!("{reason}");
+        }
     }
     let set = match &input.targets {
         Some(p) => {
@@ -315,42 +321,6 @@ fn load_indicator_input(input: &IndicatorInput) -> Result<IndicatorContext> {
         bail!("target overrides name orgs not in orgs.csv: {}", unknown.join(", "));
     }
     Ok(IndicatorContext { ds, obs, set })
-}
-
-/// Monthly data-centre energy from the meters of each `data_center` facility, as indicator components.
-fn add_meter_components(tel: &Telemetry, ds: &model::Dataset, year: i32, obs: &mut Observations) {
-    use indicators::{Component, Observation, PeriodKey};
-    let (from, to) = (telemetry::time::month_start_of(year, 1), telemetry::time::month_start_of(year + 1, 1));
-    for (fac, meters) in &tel.by_facility {
-        let Some(&fid) = ds.facility_index.get(fac) else { continue };
-        let facility = &ds.facilities[fid as usize];
-        if facility.kind != model::FacilityType::DataCenter {
-            continue;
-        }
-        for (role, component) in [(Role::TotalFacility, Component::DcTotalKwh), (Role::ItLoad, Component::DcItKwh)] {
-            let Some(months) = tel.facility_energy(fac, role, Period::Month, from, to) else { continue };
-            let codes: Vec<&str> = meters
-                .iter()
-                .map(|&m| tel.registry.meter(m))
-                .filter(|m| m.role == role)
-                .map(|m| m.code.as_str())
-                .collect();
-            for (start, cell) in months {
-                let (_, month) = telemetry::time::year_month(start);
-                let o = Observation {
-                    org: facility.org,
-                    facility: Some(fac.clone()),
-                    period: PeriodKey { year, month: month as u8 },
-                    component,
-                    value: indicators::values::micro_from_f64(cell.energy_kwh()),
-                    source: format!("METER:{}", codes.join("+")),
-                };
-                if let Err(reason) = obs.add_derived(o) {
-                    eprintln!("{reason}");
-                }
-            }
-        }
-    }
 }
 
 fn org_id(ds: &model::Dataset, org: &Option<String>) -> Result<model::OrgId> {

@@ -428,3 +428,45 @@ fn facility_live(tel: &Telemetry, facility: &str) -> Live {
     }
     live
 }
+
+/// Monthly data-centre energy from meters as indicator components: `dc_total_kwh` from
+/// `total_facility` meters and `dc_it_kwh` from `it_load` meters of every facility for which
+/// `data_centre(facility)` gives its org, for `year`. Added with `Observations::add_derived`, so a
+/// value the facility reports itself wins; the refusals are returned.
+pub fn add_meter_components(
+    tel: &Telemetry,
+    year: i32,
+    data_centre: impl Fn(&str) -> Option<OrgId>,
+    obs: &mut indicators::Observations,
+) -> Vec<String> {
+    use indicators::{Component, Observation, PeriodKey};
+    let (from, to) = (telemetry::time::month_start_of(year, 1), telemetry::time::month_start_of(year + 1, 1));
+    let mut refused = Vec::new();
+    for (fac, meters) in &tel.by_facility {
+        let Some(org) = data_centre(fac) else { continue };
+        for (role, component) in [(Role::TotalFacility, Component::DcTotalKwh), (Role::ItLoad, Component::DcItKwh)] {
+            let Some(months) = tel.facility_energy(fac, role, Period::Month, from, to) else { continue };
+            let codes: Vec<&str> = meters
+                .iter()
+                .map(|&m| tel.registry.meter(m))
+                .filter(|m| m.role == role)
+                .map(|m| m.code.as_str())
+                .collect();
+            for (start, cell) in months {
+                let (_, month) = telemetry::time::year_month(start);
+                let o = Observation {
+                    org,
+                    facility: Some(fac.clone()),
+                    period: PeriodKey { year, month: month as u8 },
+                    component,
+                    value: indicators::values::micro_from_f64(cell.energy_kwh()),
+                    source: format!("METER:{}", codes.join("+")),
+                };
+                if let Err(reason) = obs.add_derived(o) {
+                    refused.push(reason);
+                }
+            }
+        }
+    }
+    refused
+}

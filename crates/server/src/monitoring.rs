@@ -28,6 +28,8 @@ pub struct Monitoring {
     /// Every facility of the store → org id in `monitor.orgs` (indicator data names any facility).
     facility_org: HashMap<String, u32>,
     observations: RwLock<Observations>,
+    /// Data centres (facility type `data_center`) → org id: their meters feed dc_total_kwh/dc_it_kwh.
+    data_centres: HashMap<String, u32>,
     targets: RwLock<TargetSet>,
     data_dir: PathBuf,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
@@ -63,6 +65,11 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
     let tree = model::OrgTree::build(rows).map_err(|e| format!("org tree: {e:?}"))?;
     let facility_org: HashMap<String, u32> =
         facilities.iter().filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o))).collect();
+    let data_centres: HashMap<String, u32> = facilities
+        .iter()
+        .filter(|f| f.kind == "data_center")
+        .filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o)))
+        .collect();
     let registry = telemetry::MeterRegistry::load(&meters, |f| facility_org.contains_key(f))
         .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
     let rules = match std::fs::read_to_string(data_dir.join("alert-rules.toml")) {
@@ -118,6 +125,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
         facility_org,
         observations: RwLock::new(observations),
+        data_centres,
         targets: RwLock::new(targets),
         data_dir: data_dir.to_path_buf(),
         webhooks,
@@ -138,6 +146,17 @@ fn mon(app: &App) -> ApiResult<Arc<Monitoring>> {
 }
 
 impl Monitoring {
+    /// Stored indicator data plus the data centres' metered energy for `years` (a reported value wins).
+    fn observations(&self, years: std::ops::RangeInclusive<i32>) -> Observations {
+        let mut obs = self.observations.read().unwrap().clone();
+        self.monitor.with_telemetry(|t| {
+            for year in years {
+                monitor::add_meter_components(t, year, |f| self.data_centres.get(f).copied(), &mut obs);
+            }
+        });
+        obs
+    }
+
     fn org_within(&self, caller: &Caller, org_code: &str) -> bool {
         self.org_paths.get(org_code).is_some_and(|p| caller.within(p))
     }
@@ -383,7 +402,7 @@ pub async fn org_indicators(
 ) -> ApiResult<Json<Value>> {
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
-    let sums = m.observations.read().unwrap().rollup(&m.monitor.orgs, q.year, 0)[id as usize];
+    let sums = m.observations(q.year..=q.year).rollup(&m.monitor.orgs, q.year, 0)[id as usize];
     let values: Vec<Value> = indicators::INDICATORS
         .iter()
         .map(|i| json!({"indicator": i.code, "name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit, "value": sums.indicator(i)}))
@@ -399,7 +418,7 @@ pub async fn org_targets(
 ) -> ApiResult<Json<Value>> {
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
-    let obs = m.observations.read().unwrap();
+    let obs = m.observations(q.year - 10..=q.year);
     let set = m.targets.read().unwrap();
     let mut series = indicators::OrgSeries::new(&obs, &m.monitor.orgs);
     let resolved = set.resolve(&m.monitor.orgs, id);
@@ -459,7 +478,7 @@ pub async fn scoreboard(
 ) -> ApiResult<Json<Value>> {
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
-    let obs = m.observations.read().unwrap();
+    let obs = m.observations(q.year - 10..=q.year);
     let set = m.targets.read().unwrap();
     let rows = indicators::scoreboard(&set, &m.monitor.orgs, &obs, id, q.year);
     Ok(Json(json!({"org": code, "year": q.year, "rows": rows})))

@@ -139,6 +139,11 @@ fn telemetry_realtime_alerts_and_scope() {
         let (s, v, _) = h.call("POST", "/api/v1/telemetry/readings", Some(&gd), body.to_string(), "application/json").await;
         assert_eq!((s, v["stored"].as_u64()), (StatusCode::OK, Some(2)));
 
+        // The data centres' metered energy feeds the year's indicators: PUE as Σ total / Σ IT.
+        let (_, v, text) = h.get("/api/v1/orgs/CT-GD/indicators?year=2024", &gd).await;
+        let pue = v["indicators"].as_array().unwrap().iter().find(|i| i["indicator"] == "pue").unwrap()["value"].as_f64();
+        assert!((pue.unwrap() - (960.0 + 6000.0) / (600.0 + 5000.0)).abs() < 1e-9, "{text}");
+
         let (s, v, text) = h.get("/api/v1/orgs/CT-GD/realtime", &gd).await;
         assert_eq!(s, StatusCode::OK, "{text}");
         let pue = v["live"]["pue_1h"].as_f64().unwrap();
