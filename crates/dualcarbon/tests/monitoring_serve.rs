@@ -58,6 +58,7 @@ fn start(data: &std::path::Path) -> (Child, Vec<String>, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not print its URL: {lines:?}");
 }
 
