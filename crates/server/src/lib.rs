@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod console_api;
 pub mod error;
 pub mod filing;
 pub mod inventory;
@@ -34,6 +35,8 @@ pub struct App {
     pub dashboards: inventory::DashboardCache,
     /// Worker threads for ingest validation and accounting.
     pub threads: usize,
+    /// The web console's jobs and pre-aggregated overviews.
+    pub console: console_api::ConsoleState,
     /// Orgs by code, reloaded when older than [`CACHE_SECONDS`] or when a code is not in it.
     orgs: std::sync::RwLock<(std::time::Instant, Arc<std::collections::HashMap<String, store::reference::Org>>)>,
     /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
@@ -55,6 +58,7 @@ impl App {
             spool_dir,
             dashboards: Default::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            console: Default::default(),
             orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
             sessions: Default::default(),
             explained: Default::default(),
@@ -120,6 +124,7 @@ impl App {
 pub fn router(app: Arc<App>) -> axum::Router {
     routes::api_router(app.clone())
         .route("/metrics", axum::routing::get(metrics::render).with_state(app.clone()))
+        .fallback(console_api::console_file)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(app, metrics::track))
 }

@@ -5,7 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::ApiResult;
-use crate::{auth, filing, inventory, quality, reference, App};
+use crate::{auth, console_api, filing, inventory, quality, reference, App};
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -90,6 +90,12 @@ routes! {
     post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
     get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=)";
     get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain";
+    get "/api/v1/console/orgs/{code}/overview" => console_api::overview, Dashboard, Org, "" -> "json", "Console overview of an org (?year=): figures, children ranked, months and facility types, from the newest snapshot covering it";
+    get "/api/v1/console/orgs/{code}/facilities/{facility}" => console_api::facility, Read, Org, "" -> "json", "A facility of the org's subtree and its filed activity records (?year=), each with its filing and line";
+    get "/api/v1/console/factors" => console_api::factor_library, Read, None, "" -> "json", "The factor library in use: shipped and current user sets, every factor with its source";
+    post "/api/v1/console/inventory-jobs" => console_api::start_inventory_job, Analyze, None, "json" -> "json", "Start an inventory run (org_code, year, options) as a job; follow it in /api/v1/console/jobs";
+    post "/api/v1/filings/{id}/import-job" => console_api::start_import_job, File, Filing, "csv" -> "json", "Start importing a CSV file into a filing as a job; the job's result is the upload report";
+    get "/api/v1/console/jobs" => console_api::jobs, Dashboard, None, "" -> "json", "The caller's jobs, newest first, with stage and progress (?id= for one)";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

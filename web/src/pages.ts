@@ -1,0 +1,31 @@
+// The console's page registry: one line per page. A later issue adds its page (scenarios, carbon
+// market, 碳普惠, supply chain, site energy, reports) by adding a line here with its menu label
+// (an i18n key) and the permission it needs; the router and the menu are built from this list.
+import type { RouteRecordRaw } from 'vue-router'
+import type { Perm } from './session'
+
+export interface PageSpec {
+  path: string
+  name: string
+  /** i18n key of the menu label; pages without one are reached by links only. */
+  menu?: string
+  icon?: string
+  perm: Perm
+  component: () => Promise<unknown>
+}
+
+export const PAGES: PageSpec[] = [
+  { path: '/overview/:code?', name: 'overview', menu: 'nav.overview', icon: '◎', perm: 'dashboard', component: () => import('./pages/Overview.vue') },
+  { path: '/orgs/:code?', name: 'orgs', menu: 'nav.orgs', icon: '⌂', perm: 'read', component: () => import('./pages/Orgs.vue') },
+  { path: '/facilities/:org/:code', name: 'facility', perm: 'read', component: () => import('./pages/Facility.vue') },
+  { path: '/inventory/:id?', name: 'inventory', menu: 'nav.inventory', icon: '∑', perm: 'read', component: () => import('./pages/Inventory.vue') },
+  { path: '/filings/:id?', name: 'filings', menu: 'nav.filings', icon: '⇪', perm: 'read', component: () => import('./pages/Filings.vue') },
+  { path: '/quality', name: 'quality', menu: 'nav.quality', icon: '✓', perm: 'read', component: () => import('./pages/Quality.vue') },
+  { path: '/audit', name: 'audit', menu: 'nav.audit', icon: '§', perm: 'audit', component: () => import('./pages/Audit.vue') },
+  { path: '/factors', name: 'factors', menu: 'nav.factors', icon: 'ƒ', perm: 'read', component: () => import('./pages/Factors.vue') },
+  { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
+]
+
+export function routes(): RouteRecordRaw[] {
+  return PAGES.map((p) => ({ path: p.path, name: p.name, component: p.component as any, meta: { perm: p.perm } }))
+}

@@ -1,0 +1,256 @@
+// Browser tests of the web console: Debian's chromium driven by playwright-core against a real
+// `dualcarbon demo` server (embedded console, SQLite, a small generated operator) started here on
+// 127.0.0.1. Run with `npm test` after building the console and the binary
+// (scripts/test-all does both). With CI=true a missing chromium or binary fails the suite.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { chromium } from 'playwright-core'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const BIN = process.env.DUALCARBON_BIN ?? join(ROOT, 'target/debug/dualcarbon')
+const SHOTS = process.env.SCREENSHOT_DIR ? resolve(process.env.SCREENSHOT_DIR) : null
+const PASSWORD = 'dualcarbon-demo'
+const YEAR = 2024
+
+const missing = [CHROMIUM, BIN].filter((p) => !existsSync(p))
+const skip = missing.length && process.env.CI !== 'true' ? `missing ${missing.join(', ')}` : false
+
+let server, base, browser, dataDir
+
+before(async () => {
+  if (skip) return
+  assert.deepEqual(missing, [], `needed for the browser tests: ${missing.join(', ')} (install chromium; build the binary)`)
+  dataDir = mkdtempSync(join(tmpdir(), 'dualcarbon-console-test-'))
+  server = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--sites', '600', '--year', String(YEAR)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let log = ''
+  server.stderr.on('data', (d) => (log += d))
+  base = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the demo server did not start in 300 s:\n${log}`)), 300_000)
+    server.stdout.on('data', (d) => {
+      log += d
+      const m = /DualCarbon demo platform: (http:\/\/127\.0\.0\.1:\d+)\//.exec(log)
+      if (m) { clearTimeout(timer); ok(m[1]) }
+    })
+    server.on('exit', (code) => fail(new Error(`the demo server exited with ${code}:\n${log}`)))
+  })
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    // playwright-core starts chromium with a fresh --user-data-dir of its own (a temporary profile).
+  })
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true })
+})
+
+after(async () => {
+  await browser?.close()
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM')
+    await new Promise((r) => server.on('exit', r))
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+})
+
+/** A fresh browser context (own cookies) logged in as `user`, on the page after login. */
+async function login(user, locale = 'zh-CN') {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale, timezoneId: 'Europe/London' })
+  const page = await ctx.newPage()
+  page.messages = []
+  page.on('console', (m) => page.messages.push(m.text()))
+  page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
+  await page.goto(base + '/')
+  await page.waitForURL(/\/login/)
+  await page.fill('input[name=username]', user)
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('[data-test=login-submit]')
+  await page.waitForSelector('[data-test=user]')
+  return page
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: false })
+}
+
+/** Waits until the chart drew data and returns how many points. */
+async function chartPoints(page, selector) {
+  await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 0, selector, { timeout: 120_000 })
+  return Number(await page.getAttribute(selector, 'data-points'))
+}
+
+test('the login page refuses a wrong password with the server reason', { skip }, async () => {
+  const ctx = await browser.newContext()
+  const page = await ctx.newPage()
+  await page.goto(base + '/login')
+  await page.fill('input[name=username]', 'admin')
+  await page.fill('input[name=password]', 'wrong password')
+  await page.click('[data-test=login-submit]')
+  const err = await page.textContent('[data-test=login-error]')
+  assert.match(err, /wrong password|unknown user/)
+  await shot(page, 'login')
+  await ctx.close()
+})
+
+test('group overview: figures, charts rendered with data, province grid; language switch', { skip }, async () => {
+  const page = await login('admin')
+  await page.waitForSelector('[data-test=overview]')
+  assert.match(await page.textContent('[data-test=org-name]'), /示例电信集团/)
+  const tiles = await page.locator('[data-test=org-tile]').count()
+  assert.equal(tiles, 31, 'one tile per provincial subsidiary')
+  assert.ok((await chartPoints(page, '[data-test=scope-chart]')) === 3)
+  // The monthly figures are pre-aggregated per snapshot by a job on first view.
+  assert.equal(await chartPoints(page, '[data-test=monthly-chart]'), 48, '12 months × (3 scopes + energy)')
+  const kpi = await page.locator('.kpi-value').first().textContent()
+  assert.match(kpi, /^\d{1,3}(,\d{3})+ tCO₂e$/, `thousands separators and unit: ${kpi}`)
+  const loads = page.messages.filter((m) => m.startsWith('overview-loaded'))
+  console.log(`# ${loads.join('; ')}`)
+  await shot(page, 'overview-zh')
+
+  await page.click('[data-test=lang-switch]')
+  await page.waitForSelector('text=Group overview')
+  assert.match(await page.textContent('.sidebar'), /Inventory/)
+  assert.match(await page.textContent('[data-test=overview]'), /Total emissions \(market-based\)/)
+  await chartPoints(page, '[data-test=monthly-chart]')
+  await shot(page, 'overview-en')
+  await page.click('[data-test=lang-switch]')
+  await page.waitForSelector('text=集团总览')
+  // A province tile opens that province's overview, and its parent link leads back.
+  await page.click('[data-test=org-tile][title=CT-GD]')
+  await page.waitForURL(/\/overview\/CT-GD$/)
+  assert.match(await page.textContent('[data-test=org-name]'), /广东分公司/)
+  await page.click('[data-test=overview-up]')
+  await page.waitForURL(/\/overview\/CT$/)
+  await page.context().close()
+})
+
+test('org tree drill-down from the group to a facility and its chart', { skip }, async () => {
+  const page = await login('admin')
+  await page.click('[data-test=nav-orgs]')
+  await page.click('[data-test=child-link] >> text=CT-GD')
+  await page.waitForURL(/\/orgs\/CT-GD$/)
+  await page.click('[data-test=child-link] >> text=CT-GD-01')
+  await page.waitForURL(/\/orgs\/CT-GD-01$/)
+  assert.match(await page.textContent('[data-test=breadcrumb]'), /示例电信集团.*广东分公司.*广东第1地市分公司/s)
+  await page.waitForSelector('[data-test=facility-link]')
+  await shot(page, 'orgs')
+  const code = (await page.locator('[data-test=facility-link]').first().textContent()).trim()
+  await page.locator('[data-test=facility-link]').first().click()
+  await page.waitForURL(new RegExp(`/facilities/CT-GD-01/${code}$`))
+  assert.match(await page.textContent('[data-test=facility-name]'), new RegExp(code))
+  assert.ok((await chartPoints(page, '[data-test=facility-chart]')) >= 12, 'a year of monthly activity')
+  await page.waitForSelector('[data-test=telemetry-pending]')
+  await shot(page, 'facility')
+  await page.context().close()
+})
+
+test('filing: upload a file with a bad row, see its reason, submit; a reviewer approves', { skip }, async () => {
+  const filer = await login('gd-filer')
+  await filer.goto(base + '/filings')
+  await filer.selectOption('[data-test=new-org]', 'CT-GD')
+  await filer.fill('[data-test=new-period]', '2025-01')
+  await filer.click('[data-test=create-filing]')
+  await filer.waitForURL(/\/filings\/\d+$/)
+  const id = Number(/\/filings\/(\d+)$/.exec(filer.url())[1])
+  // A real facility of the province from the filing's template, and a row with a negative quantity.
+  const template = await (await filer.request.get(`${base}/api/v1/filings/${id}/template.csv`)).text()
+  const facility = template.split('\n')[1].split(',')[0]
+  const csv = 'facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n' +
+    `${facility},2025-01,electricity,1234.5,kWh,EB202501,\n` +
+    `${facility},2025-01,diesel,-40,L,FUEL202501,\n`
+  const file = join(dataDir, 'upload.csv')
+  writeFileSync(file, csv)
+  await filer.setInputFiles('[data-test=upload]', file)
+  await filer.waitForSelector('[data-test=rejected-rows]')
+  const report = await filer.textContent('[data-test=upload-report]')
+  assert.match(report, /接受 1 行/)
+  assert.match(report, /拒绝 1 行/)
+  const reason = await filer.textContent('[data-test=rejected-rows] tbody tr')
+  assert.match(reason, /negative quantity/)
+  assert.match(reason, /^\s*3/, 'the rejected row is line 3 of the file')
+  await shot(filer, 'filing-upload')
+  // The import ran as a job on the server: leaving the page and coming back shows its report again.
+  await filer.click('[data-test=nav-overview]')
+  await filer.waitForSelector('[data-test=overview]')
+  await filer.goto(`${base}/filings/${id}`)
+  assert.match(await filer.textContent('[data-test=rejected-rows]'), /negative quantity/)
+  await filer.click('[data-test=submit]')
+  await filer.waitForSelector('[data-test=filing-status] >> text=待审核')
+  assert.equal(await filer.locator('[data-test=approve]').count(), 0, 'a filer cannot approve')
+  await filer.context().close()
+
+  const reviewer = await login('gd-reviewer')
+  await reviewer.goto(`${base}/filings/${id}`)
+  await reviewer.click('[data-test=approve]')
+  await reviewer.waitForSelector('[data-test=filing-status] >> text=已通过')
+  await reviewer.waitForSelector('[data-test=versions] >> text=v1')
+  await shot(reviewer, 'filing-approved')
+  await reviewer.context().close()
+})
+
+test('a province user sees only its subtree and cannot open another province', { skip }, async () => {
+  const page = await login('gd-admin')
+  await page.waitForSelector('[data-test=overview]')
+  assert.match(await page.textContent('[data-test=org-name]'), /广东分公司/)
+  assert.equal(await page.locator('[data-test=overview-up]').count(), 0, 'no way up out of the subtree')
+  await page.goto(base + '/overview/CT-BJ')
+  const err = await page.textContent('[data-test=page-error]')
+  assert.match(err, /无权访问/)
+  assert.match(err, /outside your organisation's subtree/)
+  await page.goto(base + '/orgs/CT-BJ')
+  assert.match(await page.textContent('[data-test=page-error]'), /out_of_scope/)
+  await page.goto(base + '/filings')
+  await page.waitForSelector('[data-test=filings]')
+  const orgsShown = await page.locator('[data-test=filings] tbody td:nth-child(2)').allTextContents()
+  assert.ok(orgsShown.length > 0 && orgsShown.every((c) => c.startsWith('CT-GD')), `only 广东's filings: ${[...new Set(orgsShown)]}`)
+  await page.context().close()
+})
+
+test('an auditor reads the audit log and cannot edit', { skip }, async () => {
+  const page = await login('auditor')
+  await page.click('[data-test=nav-audit]')
+  await page.waitForSelector('[data-test=audit] tbody tr')
+  await page.click('[data-test=verify]')
+  assert.match(await page.textContent('[data-test=verification]'), /审计链完整/)
+  await shot(page, 'audit')
+  await page.goto(base + '/filings/1')
+  await page.waitForSelector('[data-test=filing]')
+  for (const b of ['upload', 'submit', 'approve', 'return', 'restate', 'create-filing']) {
+    assert.equal(await page.locator(`[data-test=${b}]`).count(), 0, `an auditor has no ${b} control`)
+  }
+  await page.context().close()
+})
+
+test('inventory: explain a number down to records × factors; a run as a job; factor library', { skip }, async () => {
+  const page = await login('admin')
+  await page.click('[data-test=nav-inventory]')
+  await page.click('[data-test=snapshots] >> text=#1')
+  await page.waitForSelector('[data-test=snapshot-rows]')
+  await page.locator('[data-test=explain]').nth(1).click()
+  const sum = await page.textContent('[data-test=explain-sum]', { timeout: 120_000 })
+  assert.match(sum, /kgCO₂e/)
+  await shot(page, 'inventory-explain')
+  await page.click('[data-test=explain-panel] >> text=关闭')
+  await page.click('[data-test=run-inventory]')
+  await page.waitForSelector('[data-test=run-job]')
+  // When the job is done the page opens the new snapshot.
+  await page.waitForURL((u) => /^\/inventory\/\d+$/.test(u.pathname) && u.pathname !== '/inventory/1', { timeout: 300_000 })
+  await page.click('[data-test=nav-jobs]')
+  await page.waitForSelector('[data-test=job] >> text=inventory CT 2024')
+  await page.click('[data-test=nav-factors]')
+  await page.waitForSelector('[data-test=factors] tbody tr')
+  await page.fill('[data-test=factor-search]', 'CN-GD')
+  assert.ok((await page.locator('[data-test=factors] tbody tr').count()) > 0)
+  await shot(page, 'factors')
+  await page.click('[data-test=nav-quality]')
+  await page.waitForSelector('[data-test=quality] tbody tr')
+  await shot(page, 'quality')
+  assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
