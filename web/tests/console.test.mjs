@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -145,7 +145,7 @@ test('org tree drill-down from the group to a facility and its chart', { skip },
   await page.waitForURL(new RegExp(`/facilities/CT-GD-01/${code}$`))
   assert.match(await page.textContent('[data-test=facility-name]'), new RegExp(code))
   assert.ok((await chartPoints(page, '[data-test=facility-chart]')) >= 12, 'a year of monthly activity')
-  await page.waitForSelector('[data-test=telemetry-pending]')
+  await page.waitForSelector('[data-test=live-telemetry]') // the live panel (this site has no meters: it waits for telemetry)
   await shot(page, 'facility')
   await page.context().close()
 })
@@ -253,4 +253,101 @@ test('inventory: explain a number down to records × factors; a run as a job; fa
   await shot(page, 'quality')
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
   await page.context().close()
+})
+
+// ---- Monitoring pages (live power/PUE, alerts, scoreboard). `dualcarbon demo` writes a meters.csv
+// with a total-facility and an IT-load power meter per data centre, so the server has monitoring.
+
+/** The first metered data centre (meters.csv) of 广东 (the demo's province users), with its org (facilities.csv). */
+function meteredDataCentre() {
+  const metered = new Set(readFileSync(join(dataDir, 'meters.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[1]))
+  const rows = readFileSync(join(dataDir, 'demo-data', 'facilities.csv'), 'utf8').trim().split('\n')
+  const head = rows[0].split(',')
+  const [code, org] = [head.indexOf('facility_code'), head.indexOf('org_code')]
+  const row = rows.slice(1).map((l) => l.split(',')).find((r) => metered.has(r[code]) && r[org].startsWith('CT-GD'))
+  assert.ok(row, 'the demo has a data centre in 广东')
+  return { facility: row[code], org: row[org] }
+}
+
+/** POSTs CSV readings (meter,timestamp,value) as the admin through the HTTP endpoint; returns the report. */
+async function postReadings(lines) {
+  const login = await fetch(base + '/api/v1/auth/login', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+  })
+  const { token } = await login.json()
+  const res = await fetch(base + '/api/v1/telemetry/readings', {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: lines.join('\n') + '\n',
+  })
+  const body = await res.json()
+  assert.equal(res.status, 200, JSON.stringify(body))
+  return body.report
+}
+
+const QUARTER = 15 * 60_000
+/** Two hours of quarter-hourly readings ending at the last whole quarter: 1,600 kW total, 1,000 kW IT (PUE 1.6). */
+function historyLines(facility) {
+  const end = Math.floor(Date.now() / QUARTER) * QUARTER
+  const lines = []
+  for (let ts = end - 8 * QUARTER; ts <= end; ts += QUARTER) lines.push(`${facility}-TOT,${ts},1600`, `${facility}-IT,${ts},1000`)
+  return lines
+}
+
+test('facility page: live power and PUE chart updated by readings posted to the HTTP endpoint', { skip }, async () => {
+  const { facility, org } = meteredDataCentre()
+  const report = await postReadings(historyLines(facility))
+  assert.equal(report.rejected, 0, JSON.stringify(report))
+  const page = await login('admin')
+  await page.goto(`${base}/facilities/${org}/${facility}`)
+  const before = await chartPoints(page, '[data-test=live-chart]')
+  assert.equal(before, 2, 'the current power and PUE from the real-time state')
+  assert.match(await page.textContent('[data-test=live-latest]'), /1,600\.0 kW · PUE 1\.600/)
+  // A new reading pair arrives while the page is open: the SSE stream adds a point (power and PUE).
+  const now = Date.now()
+  await postReadings([`${facility}-TOT,${now},1500`, `${facility}-IT,${now},1000`])
+  await page.waitForFunction(() => Number(document.querySelector('[data-test=live-chart]')?.getAttribute('data-points')) === 4, null, { timeout: 30_000 })
+  assert.match(await page.textContent('[data-test=live-latest]'), /1,500\.0 kW/)
+  await shot(page, 'facility-live')
+  await page.context().close()
+})
+
+test('alerts: a PUE above 1.5 for an hour opens an alert; a reviewer acknowledges it', { skip }, async () => {
+  const { facility } = meteredDataCentre()
+  await postReadings(historyLines(facility)) // duplicates when the facility test ran first: the alert is open either way
+  const page = await login('gd-reviewer')
+  await page.click('[data-test=nav-alerts]')
+  await page.waitForSelector('[data-test=alerts]')
+  const row = page.locator(`[data-test=alert-row][data-state=open]`, { hasText: `facility:${facility}` }).first()
+  await row.waitFor({ timeout: 30_000 })
+  assert.match(await row.textContent(), /pue/i)
+  await shot(page, 'alerts')
+  const id = await row.getAttribute('data-id')
+  await row.locator('[data-test=alert-ack]').click()
+  await page.waitForSelector(`[data-test=alert-row][data-id="${id}"][data-state=acknowledged]`)
+  assert.match(await page.textContent(`[data-test=alert-row][data-id="${id}"]`), /gd-reviewer/)
+  // An auditor reads alerts but has no acknowledge button.
+  const auditor = await login('auditor')
+  await auditor.click('[data-test=nav-alerts]')
+  await auditor.waitForSelector('[data-test=alert-row]')
+  assert.equal(await auditor.locator('[data-test=alert-ack]').count(), 0)
+  await auditor.context().close()
+  await page.context().close()
+})
+
+test('scoreboard: subsidiaries ranked against the 2025 targets; a province user sees only its own', { skip }, async () => {
+  const page = await login('admin')
+  await page.click('[data-test=nav-scoreboard]')
+  await page.waitForSelector('[data-test=scoreboard]')
+  const ranks = await page.locator('[data-test=score-row] td:first-child').allTextContents()
+  assert.deepEqual(ranks, Array.from({ length: 31 }, (_, i) => String(i + 1)), 'the 31 provinces ranked 1..31')
+  assert.ok((await page.locator('[data-test=target-row]').count()) >= 8, 'the white paper 2025 targets')
+  assert.match(await page.textContent('[data-test=targets]'), /pue_new_large_dc/)
+  await shot(page, 'scoreboard')
+  await page.context().close()
+  const gd = await login('gd-admin')
+  await gd.goto(base + '/scoreboard')
+  await gd.waitForSelector('[data-test=scoreboard]')
+  assert.match(await gd.textContent('[data-test=scoreboard-page]'), /CT-GD/)
+  await gd.goto(base + '/scoreboard/CT-BJ')
+  await gd.waitForSelector('[data-test=page-error].forbidden')
+  await gd.context().close()
 })

@@ -1,6 +1,7 @@
 //! `dualcarbon`: the command line of the DualCarbon platform. A thin shell over the crates: it
 //! parses arguments, reads files through `ingest`, computes with `accounting`, and prints.
 
+mod demo_meters;
 mod format;
 mod monitoring_cmd;
 mod platform_cmd;
