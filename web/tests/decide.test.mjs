@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -155,6 +155,14 @@ test('site energy: simulate a site, see its states and daily chart; set points a
   await page.click('[data-test=sp-save]')
   await page.waitForFunction(() => document.querySelectorAll('[data-test=sp-changes] tr').length === 1, null, { timeout: 30_000 })
   assert.match(await page.textContent('[data-test=sp-changes]'), /雨季提高最低SoC/)
+  // Base-station saving on the first day of real ITU 2023 traffic (the data beside the repository).
+  const itu = join(ROOT, '../shared/data/itu-5g-energy-2023/CLdata.csv')
+  if (existsSync(itu)) {
+    const head = readFileSync(itu, 'utf8').split('\n').slice(0, 3000).join('\n')
+    await page.setInputFiles('[data-test=cells-file]', { name: 'cells.csv', mimeType: 'text/csv', buffer: Buffer.from(head) })
+    await page.waitForSelector('[data-test=bs-report]', { timeout: 60_000 })
+    assert.match(await page.textContent('[data-test=bs-report]'), /\d kWh/)
+  }
   await shot(page, 'site-zh')
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
   await page.context().close()
