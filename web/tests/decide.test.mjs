@@ -102,6 +102,9 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   console.log(`# ${reruns.join('; ')}`)
 
   assert.ok((await chartPoints(page, '[data-test=macc-chart]')) > 0)
+  // The demo has one year: 12 months and 12 forecast months (mean, interval), and no backtest yet.
+  assert.ok((await chartPoints(page, '[data-test=trend-chart]')) >= 12 + 3 * 12)
+  assert.match(await page.textContent('[data-test=backtest]'), /12/)
   await page.click('[data-test=run-mc]')
   assert.equal(await chartPoints(page, '[data-test=fan-chart]') % 3, 0, 'P10, band and P50 for every year')
   assert.match(await page.textContent('[data-test=peak-probability]'), /\d+(\.\d)?%/)
