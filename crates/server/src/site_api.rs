@@ -306,3 +306,68 @@ pub async fn put_setpoints(
         .await?;
     Ok(Json(json!({"facility": f.code, "setpoints": new, "audit_seq": seq})))
 }
+
+/// The newest state report of each site, per platform instance (keyed by the store it serves, so
+/// that two platforms in one process never mix). Held in memory only: a live view that the next
+/// report (a gateway reports every step) refreshes; after a restart a site shows no state until it
+/// reports again. The monitoring issue's telemetry ingestion is meant to replace this with stored
+/// series; on several instances behind one PostgreSQL each sees the reports it received.
+type StateKey = (usize, String);
+static STATES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<StateKey, (String, Value)>>> =
+    std::sync::OnceLock::new();
+
+fn state_key(app: &App, facility: &str) -> StateKey {
+    (Arc::as_ptr(&app.store) as usize, facility.to_string())
+}
+
+/// POST /api/v1/orgs/{code}/sites/{facility}/state: a gateway reports its controller's state (the
+/// `site::controller::Telemetry` JSON) and gets the site's current set points back, so a change made
+/// on the platform reaches the site with its next report.
+pub async fn post_state(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Path((_, facility)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let mut errors = Vec::new();
+    match serde_json::from_value::<site::controller::Telemetry>(body.clone()) {
+        Ok(t) => {
+            if t.site != f.code {
+                errors.push(format!("site: the report is for {:?}, the route names {}", t.site, f.code));
+            }
+            for (field, v) in [("soc", t.soc), ("pv_w", t.pv_w), ("load_w", t.load_w), ("fuel_l", t.fuel_l)] {
+                if !v.is_finite() || v < 0.0 {
+                    errors.push(format!("{field}: {v} is not a non-negative number"));
+                }
+            }
+            if t.soc > 1.0 {
+                errors.push(format!("soc: {} is above 1", t.soc));
+            }
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    if !errors.is_empty() {
+        return Err(unprocessable("invalid_state", "the state report", errors));
+    }
+    if let Ok(mut m) = STATES.get_or_init(Default::default).lock() {
+        m.insert(state_key(&app, &f.code), (store::now(), body));
+    }
+    let code = f.code.clone();
+    let h = app.db(move |s| s.read(|c| history(c, &code))).await?;
+    Ok(Json(json!({"accepted": true, "setpoints": current(&h)?})))
+}
+
+/// GET /api/v1/orgs/{code}/sites/{facility}/state: the site's newest state report and when it came.
+pub async fn get_state(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Path((_, facility)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let got = STATES.get_or_init(Default::default).lock().ok().and_then(|m| m.get(&state_key(&app, &f.code)).cloned());
+    Ok(Json(match got {
+        Some((at, state)) => json!({"facility": f.code, "received_at": at, "state": state}),
+        None => json!({"facility": f.code, "received_at": null, "state": null}),
+    }))
+}

@@ -442,10 +442,29 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(h.get("/api/v1/orgs/CT-BJ/sites/GD1/setpoints", &bj).await.status, StatusCode::NOT_FOUND);
         assert_eq!(h.get("/api/v1/orgs/CT-GD/sites/BJ1/setpoints", &gd_admin).await.status, StatusCode::NOT_FOUND);
+        // A gateway (here a filer's token) reports the site's state and gets the set points back.
+        let state_url = "/api/v1/orgs/CT-GD/sites/GD1/state";
+        assert_eq!(h.get(state_url, &gd_admin).await.json["state"], Value::Null);
+        let telemetry = json!({"site": "GD1", "unix": 1_700_000_000, "mode": "fuel_cell", "fuel_cell": "running",
+            "soc": 0.31, "pv_w": 0.0, "load_w": 900.0, "fc_w": 1500.0, "battery_w": 600.0, "unserved_w": 0.0,
+            "fuel_l": 80.0, "battery_low_alarm": true, "fuel_low_alarm": false, "invalid_input": false});
+        let gd_filer = h.login("gd-filer").await;
+        let r = h.post(state_url, &gd_filer, telemetry.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["setpoints"]["soc_alarm"], json!(0.35), "the changed set points travel back");
+        let g = h.get(state_url, &gd_admin).await;
+        assert_eq!(g.json["state"], telemetry);
+        let mut wrong = telemetry.clone();
+        wrong["site"] = json!("GD2");
+        wrong["soc"] = json!(1.5);
+        let r = h.post(state_url, &gd_filer, wrong).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json["error"]["detail"].as_array().unwrap().len(), 2, "{}", r.text);
+        assert_eq!(h.post(state_url, &h.login("bj-filer").await, telemetry).await.status, StatusCode::FORBIDDEN);
+
         // A filer reads but may not change set points.
-        let filer = h.login("gd-filer").await;
-        assert_eq!(h.get(url, &filer).await.status, StatusCode::OK);
-        let r = h.call("PUT", url, &filer, Some(json!({"setpoints": sp, "reason": "x"}))).await;
+        assert_eq!(h.get(url, &gd_filer).await.status, StatusCode::OK);
+        let r = h.call("PUT", url, &gd_filer, Some(json!({"setpoints": sp, "reason": "x"}))).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
     });
 }
