@@ -23,6 +23,8 @@ export const PAGES: PageSpec[] = [
   { path: '/quality', name: 'quality', menu: 'nav.quality', icon: '✓', perm: 'read', component: () => import('./pages/Quality.vue') },
   { path: '/audit', name: 'audit', menu: 'nav.audit', icon: '§', perm: 'audit', component: () => import('./pages/Audit.vue') },
   { path: '/factors', name: 'factors', menu: 'nav.factors', icon: 'ƒ', perm: 'read', component: () => import('./pages/Factors.vue') },
+  { path: '/scenarios', name: 'scenarios', menu: 'nav.scenarios', icon: '↗', perm: 'read', component: () => import('./pages/Scenarios.vue') },
+  { path: '/site', name: 'site', menu: 'nav.site', icon: '☀', perm: 'read', component: () => import('./pages/Site.vue') },
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
 ]
 
