@@ -25,6 +25,8 @@ export const PAGES: PageSpec[] = [
   { path: '/factors', name: 'factors', menu: 'nav.factors', icon: 'ƒ', perm: 'read', component: () => import('./pages/Factors.vue') },
   { path: '/alerts', name: 'alerts', menu: 'nav.alerts', icon: '⚠', perm: 'read', component: () => import('./pages/Alerts.vue') },
   { path: '/scoreboard/:code?', name: 'scoreboard', menu: 'nav.scoreboard', icon: '★', perm: 'dashboard', component: () => import('./pages/Scoreboard.vue') },
+  { path: '/scenarios', name: 'scenarios', menu: 'nav.scenarios', icon: '↗', perm: 'read', component: () => import('./pages/Scenarios.vue') },
+  { path: '/site', name: 'site', menu: 'nav.site', icon: '☀', perm: 'read', component: () => import('./pages/Site.vue') },
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
 ]
 

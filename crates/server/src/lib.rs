@@ -19,6 +19,8 @@ pub mod openapi;
 pub mod quality;
 pub mod reference;
 pub mod routes;
+pub mod scenario_api;
+pub mod site_api;
 pub mod xlsx;
 
 use error::{ApiError, ApiResult};

@@ -5,7 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::ApiResult;
-use crate::{auth, console_api, filing, inventory, monitoring, quality, reference, App};
+use crate::{auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, App};
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -108,6 +108,21 @@ routes! {
     get "/api/v1/orgs/{code}/targets" => monitoring::org_targets, Dashboard, Org, "" -> "json", "An org's targets (with its overrides), progress and trajectory (?year=)";
     put "/api/v1/orgs/{code}/targets" => monitoring::edit_target, Analyze, Org, "json" -> "json", "Override one target for an org and its subtree ({target, value, base_year, year, weight, reason})";
     get "/api/v1/orgs/{code}/scoreboard" => monitoring::scoreboard, Dashboard, Org, "" -> "json", "The 考核 scoreboard: an org's children ranked by progress towards their targets (?year=)";
+    get "/api/v1/snapshots/{id}/scenario/baseline" => scenario_api::baseline, Read, Snapshot, "" -> "json", "Scenario baseline calibrated on a snapshot (market-based Scope 2 on the location residual), with the shipped drivers and measures";
+    get "/api/v1/snapshots/{id}/scenario/lmdi" => scenario_api::lmdi, Read, Snapshot, "" -> "json", "LMDI decomposition of the change between this snapshot's year and another's (?to=ID)";
+    get "/api/v1/orgs/{code}/scenario/trend" => scenario_api::trend, Read, Org, "" -> "json", "Monthly emissions and energy of an org from its snapshots: seasonal decomposition, forecast with intervals, backtest (?horizon=)";
+    post "/api/v1/scenario/run" => scenario_api::run, Read, None, "json" -> "json", "Run a scenario (baseline, scenario, drivers, catalogue) deterministically; bands too when it asks for Monte Carlo";
+    post "/api/v1/scenario/montecarlo" => scenario_api::montecarlo, Read, None, "json" -> "json", "Monte Carlo bands P10/P50/P90 and the probability of peaking by the target (?paths ≤ 20,000 in the body)";
+    post "/api/v1/scenario/compare" => scenario_api::compare, Read, None, "json" -> "json", "Several scenarios on one baseline, side by side";
+    post "/api/v1/scenario/macc" => scenario_api::macc, Read, None, "json" -> "json", "Marginal abatement cost curve of the measure catalogue, cheapest first";
+    post "/api/v1/scenario/plan" => scenario_api::plan, Read, None, "json" -> "json", "Least-cost plan meeting the scenario's targets (MILP), explained in plain words";
+    post "/api/v1/site/simulate" => site_api::simulate, Read, None, "json" -> "json", "Simulate a PV + battery + fuel-cell site (site_toml, weather_csv): energy by source, hours by state, methanol, emissions avoided, daily series";
+    post "/api/v1/site/size" => site_api::size, Read, None, "json" -> "json", "Cheapest PV / battery / fuel-cell size with zero unserved load over the weather";
+    post "/api/v1/site/bs-saving" => site_api::bs_saving, Read, None, "json" -> "json", "Base-station saving report from per-cell traffic (cells_csv, policy, grid_factor): kWh and tCO2 per station";
+    get "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::get_setpoints, Read, Org, "" -> "json", "A site's current set points and every change (from the audit log)";
+    put "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::put_setpoints, Analyze, Org, "json" -> "json", "Change a site's set points (setpoints, reason): every broken rule at once; audited";
+    post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON); the answer carries the current set points";
+    get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state report (held in memory) and when it came";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -1,0 +1,381 @@
+//! Scenario routes (场): the `scenario` crate over HTTP. The platform's own part is reading an org's
+//! inventory snapshots (calibration, LMDI between two snapshots, monthly trends); everything else
+//! is the crate's JSON-in/JSON-out API (`scenario::api`), which carries the calibrated baseline in
+//! the request. So a slider change in the console is one stateless, deterministic request that
+//! touches no database: the caller sends the baseline it was given by the calibration route.
+//!
+//! Access: routes that read stored data name a snapshot or an org in their path and go through the
+//! guard; the computing routes read nothing stored, so there is nothing to scope.
+
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::inventory::{self, Inputs};
+use crate::App;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use scenario::api::Request;
+use scenario::montecarlo::McOptions;
+use scenario::spec::ScenarioFile;
+use scenario::{Baseline, Class, Drivers};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Monte Carlo paths one request may ask for: the benchmark size (10,000) with room.
+pub const MAX_PATHS: usize = 20_000;
+/// Scenarios one comparison may hold.
+pub const MAX_COMPARED: usize = 8;
+
+fn invalid(errors: Vec<String>) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_scenario",
+        format!("{} problem(s) with the scenario: {}", errors.len(), errors.join("; ")),
+    );
+    e.detail = Some(json!(errors));
+    e
+}
+
+/// File references of a scenario file are for the command line; the platform never opens a path
+/// named in a request, so they are refused with what to send instead.
+fn no_paths(f: &ScenarioFile, errors: &mut Vec<String>) {
+    for (field, set, instead) in [
+        ("baseline", f.baseline.is_some(), "send the calibrated baseline as `baseline` beside `scenario`"),
+        ("data", f.data.is_some(), "calibrate with GET /api/v1/snapshots/{id}/scenario/baseline"),
+        ("catalogue", f.catalogue.is_some(), "send the catalogue as `catalogue` beside `scenario`"),
+        ("history", f.history.is_some(), "send calibrated drivers as `drivers` beside `scenario`"),
+    ] {
+        if set {
+            errors.push(format!("scenario.{field}: the platform reads no files named in a request; {instead}"));
+        }
+    }
+}
+
+fn check(req: &Request) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    no_paths(&req.scenario, &mut errors);
+    if let Err(e) = req.baseline.validate() {
+        errors.push(format!("baseline: {e}"));
+    }
+    if let Some(p) = req.scenario.monte_carlo.as_ref().and_then(|m| m.paths) {
+        if p == 0 || p > MAX_PATHS {
+            errors.push(format!("scenario.monte_carlo.paths = {p}: expected 1 to {MAX_PATHS}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(errors))
+    }
+}
+
+fn from_api(e: scenario::api::ApiError) -> ApiError {
+    invalid(e.errors)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The inputs recorded with a snapshot, with market-based Scope 2 on the location residual: the
+/// scenario model values grey electricity at the grid factor (see docs/scenarios.md).
+fn calibration_inputs(store: &store::Store, id: i64) -> ApiResult<(store::snapshots::Snapshot, Inputs)> {
+    let s = store.snapshot(id)?;
+    let ids: Vec<i64> =
+        s.filings.as_array().map(|a| a.iter().filter_map(|f| f["id"].as_i64()).collect()).unwrap_or_default();
+    let filings = ids.iter().map(|&id| store.filing(id)).collect::<Result<Vec<_>, _>>()?;
+    let mut options = s.options.clone();
+    if !options.is_object() {
+        options = json!({});
+    }
+    options["residual"] = json!("location");
+    let inputs = Inputs {
+        org_code: s.org_code.clone(),
+        year: s.year as i32,
+        options,
+        filings,
+        factor_sets: s.factor_sets.clone(),
+    };
+    Ok((s, inputs))
+}
+
+/// Calibrates the scenario baseline on a snapshot's recorded inputs, limited to the snapshot's org
+/// subtree: facilities of other orgs (which file nothing into this snapshot) are not counted.
+pub fn baseline_of_snapshot(store: &store::Store, id: i64, threads: usize) -> ApiResult<Baseline> {
+    let (s, inputs) = calibration_inputs(store, id)?;
+    let c = inventory::compute(store, &inputs, threads)?;
+    let source = format!(
+        "snapshot {id} of {} for {} (library {}), market-based Scope 2 on the location residual",
+        s.org_code, s.year, s.library_fingerprint
+    );
+    let mut b = scenario::calibrate(&c.ds, &c.inventory, &source).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut counts = vec![vec![0u64; Class::ALL.len()]; b.provinces.len()];
+    for f in &c.ds.facilities {
+        if !c.ds.orgs.is_within(f.org, c.org_id) {
+            continue;
+        }
+        let anchor = c.ds.orgs.ancestor_at_depth(f.org, 1).unwrap_or(c.ds.orgs.root());
+        let code = &c.ds.orgs.orgs[anchor as usize].code;
+        if let Some(row) = b.provinces.iter().position(|p| &p.code == code) {
+            counts[row][Class::of_facility(f.kind) as usize] += 1;
+        }
+    }
+    for (p, n) in b.provinces.iter_mut().zip(counts) {
+        for (cb, n) in p.classes.iter_mut().zip(n) {
+            cb.facilities = n;
+        }
+    }
+    b.provinces.retain(|p| p.classes.iter().any(|c| *c != scenario::ClassBase::default()));
+    if b.provinces.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_baseline",
+            format!("snapshot {id} has no emissions, electricity or facilities to calibrate on"),
+        ));
+    }
+    Ok(b)
+}
+
+/// GET /api/v1/snapshots/{id}/scenario/baseline
+pub async fn baseline(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let (store, threads) = (app.store.clone(), app.threads);
+    let b = app.blocking(move || baseline_of_snapshot(&store, id, threads)).await?;
+    Ok(Json(json!({
+        "snapshot": id,
+        "baseline": b,
+        "total_tco2e": b.total_tco2e(),
+        "drivers": Drivers::shipped(),
+        "catalogue": scenario::Catalogue::shipped(),
+    })))
+}
+
+/// POST /api/v1/scenario/run: the deterministic run (the console's sliders), plus bands when the
+/// scenario asks for Monte Carlo.
+pub async fn run(State(app): State<Arc<App>>, Json(req): Json<Request>) -> ApiResult<Json<Value>> {
+    check(&req)?;
+    let started = std::time::Instant::now();
+    let r = app.blocking(move || scenario::api::run(&req).map_err(from_api)).await?;
+    let mut out = to_json(&r)?;
+    out["elapsed_ms"] = json!(started.elapsed().as_secs_f64() * 1000.0);
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+pub struct McRequest {
+    #[serde(flatten)]
+    request: Request,
+    #[serde(default)]
+    paths: Option<usize>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+/// POST /api/v1/scenario/montecarlo: P10/P50/P90 bands and the probability of peaking by the
+/// target year; at most [`MAX_PATHS`] paths per request.
+pub async fn montecarlo(State(app): State<Arc<App>>, Json(req): Json<McRequest>) -> ApiResult<Json<Value>> {
+    check(&req.request)?;
+    let mut opts = req.request.scenario.mc_options().unwrap_or_default();
+    if let Some(p) = req.paths {
+        opts.paths = p;
+    }
+    if let Some(s) = req.seed {
+        opts.seed = s;
+    }
+    if opts.paths == 0 || opts.paths > MAX_PATHS {
+        return Err(invalid(vec![format!("paths = {}: expected 1 to {MAX_PATHS}", opts.paths)]));
+    }
+    opts.threads = app.threads;
+    let started = std::time::Instant::now();
+    let o: McOptions = opts;
+    let bands = app.blocking(move || scenario::api::bands(&req.request, &o).map_err(from_api)).await?;
+    Ok(Json(json!({"bands": bands, "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0})))
+}
+
+#[derive(Deserialize)]
+pub struct CompareRequest {
+    baseline: Baseline,
+    scenarios: Vec<ScenarioFile>,
+    #[serde(default)]
+    catalogue: Option<scenario::Catalogue>,
+    #[serde(default)]
+    drivers: Option<Drivers>,
+}
+
+/// POST /api/v1/scenario/compare: several scenarios on one baseline, side by side.
+pub async fn compare(State(app): State<Arc<App>>, Json(req): Json<CompareRequest>) -> ApiResult<Json<Value>> {
+    if req.scenarios.is_empty() || req.scenarios.len() > MAX_COMPARED {
+        return Err(invalid(vec![format!("{} scenarios: expected 1 to {MAX_COMPARED}", req.scenarios.len())]));
+    }
+    let requests: Vec<Request> = req
+        .scenarios
+        .into_iter()
+        .map(|scenario| Request {
+            baseline: req.baseline.clone(),
+            scenario,
+            catalogue: req.catalogue.clone(),
+            drivers: req.drivers.clone(),
+        })
+        .collect();
+    // Every problem of every scenario at once, each prefixed with its scenario.
+    let mut errors = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        if let Err(e) = check(r) {
+            let list: Vec<String> = serde_json::from_value(e.detail.unwrap_or_default()).unwrap_or_default();
+            errors.extend(list.into_iter().map(|m| format!("scenarios[{i}]: {m}")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let runs = app
+        .blocking(move || {
+            let mut runs = Vec::new();
+            let mut errors = Vec::new();
+            for (i, r) in requests.iter().enumerate() {
+                let mut plain = r.clone();
+                plain.scenario.monte_carlo = None;
+                match scenario::api::run(&plain) {
+                    Ok(x) => runs.push(x.run),
+                    Err(e) => errors.extend(e.errors.into_iter().map(|m| format!("scenarios[{i}]: {m}"))),
+                }
+            }
+            if errors.is_empty() {
+                Ok(runs)
+            } else {
+                Err(invalid(errors))
+            }
+        })
+        .await?;
+    Ok(Json(json!({"runs": runs})))
+}
+
+#[derive(Deserialize)]
+pub struct MaccRequest {
+    #[serde(flatten)]
+    request: Request,
+    #[serde(default)]
+    start: Option<i32>,
+}
+
+/// POST /api/v1/scenario/macc: the marginal abatement cost curve, cheapest first.
+pub async fn macc(State(app): State<Arc<App>>, Json(req): Json<MaccRequest>) -> ApiResult<Json<Value>> {
+    check(&req.request)?;
+    let rows = app.blocking(move || scenario::api::macc(&req.request, req.start).map_err(from_api)).await?;
+    Ok(Json(json!({"macc": rows})))
+}
+
+/// POST /api/v1/scenario/plan: the least-cost plan meeting the scenario's targets (MILP), with
+/// its explanation in plain words and the full run of the plan.
+pub async fn plan(State(app): State<Arc<App>>, Json(req): Json<Request>) -> ApiResult<Json<Value>> {
+    check(&req)?;
+    let plan = app.blocking(move || scenario::api::optimise(&req).map_err(from_api)).await?;
+    Ok(Json(json!({"plan": plan})))
+}
+
+#[derive(Deserialize)]
+pub struct LmdiQuery {
+    to: i64,
+}
+
+/// GET /api/v1/snapshots/{id}/scenario/lmdi?to=ID: the change from one snapshot's year to
+/// another's decomposed (LMDI) into activity, intensity, PUE, grid factor, green power and Scope 1.
+/// The guard checked `{id}`; the `to` snapshot is checked here against the caller's subtree.
+pub async fn lmdi(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Query(q): Query<LmdiQuery>,
+) -> ApiResult<Json<Value>> {
+    let to = q.to;
+    let to_org = app.db(move |s| s.snapshot_org(to)).await?;
+    let org = app.org(&to_org).await?.ok_or_else(|| ApiError::internal("snapshot org missing"))?;
+    if !caller.within(&org.path) {
+        return Err(ApiError::out_of_scope(&format!("snapshot {to}")));
+    }
+    let (store, threads) = (app.store.clone(), app.threads);
+    let d = app
+        .blocking(move || {
+            let a = baseline_of_snapshot(&store, id, threads)?;
+            let b = baseline_of_snapshot(&store, to, threads)?;
+            if a.base_year == b.base_year {
+                return Err(ApiError::bad_request(format!(
+                    "snapshots {id} and {to} are both of {}: choose two years",
+                    a.base_year
+                )));
+            }
+            let (a, b) = if a.base_year < b.base_year { (a, b) } else { (b, a) };
+            let drivers = Drivers::shipped();
+            let from = scenario::lmdi::observations_from_baseline(&a, &drivers);
+            let until = scenario::lmdi::observations_from_baseline(&b, &drivers);
+            scenario::lmdi::decompose(a.base_year, &from, b.base_year, &until)
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_history", e.to_string()))
+        })
+        .await?;
+    Ok(Json(json!({"decomposition": d, "residual_tco2e": d.to_tco2e - d.from_tco2e - d.total.sum()})))
+}
+
+#[derive(Deserialize)]
+pub struct TrendQuery {
+    #[serde(default)]
+    horizon: Option<usize>,
+}
+
+/// GET /api/v1/orgs/{code}/scenario/trend?horizon=12: monthly emissions (market-based) and energy
+/// of the org from its current snapshots, year after year, with seasonal decomposition, an ETS
+/// forecast with 80 % prediction intervals and a backtest (MAPE, sMAPE).
+pub async fn trend(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Query(q): Query<TrendQuery>,
+) -> ApiResult<Json<Value>> {
+    let h = q.horizon.unwrap_or(12).clamp(1, 36);
+    let (store, threads) = (app.store.clone(), app.threads);
+    let code = org.code.clone();
+    let out = app
+        .blocking(move || {
+            let superseded = store.superseded_snapshots()?;
+            let mut snaps: Vec<_> = store
+                .snapshot_list()?
+                .into_iter()
+                .filter(|s| s.org_code == code && !superseded.contains(&s.id))
+                .collect();
+            // The newest snapshot of each year.
+            snaps.sort_by_key(|s| (s.year, s.id));
+            let mut by_year: std::collections::BTreeMap<i64, i64> = Default::default();
+            for s in &snaps {
+                by_year.insert(s.year, s.id);
+            }
+            if by_year.is_empty() {
+                return Err(ApiError::not_found(format!("org {code} has no inventory snapshot: run one first")));
+            }
+            let mut periods: Vec<String> = Vec::new();
+            let (mut emissions, mut energy) = (Vec::new(), Vec::new());
+            let mut used = Vec::new();
+            for (year, id) in &by_year {
+                if let Some(last) = periods.last() {
+                    if scenario::trend::add_months(last, 1) != Some(format!("{year}-01")) {
+                        return Err(ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "gap",
+                            format!("org {code} has no snapshot for the year before {year}: the series must be monthly without gaps"),
+                        ));
+                    }
+                }
+                let agg = crate::console_api::aggregate_snapshot(&store, *id, threads)?;
+                let months = agg["orgs"][&code]["months"].as_array().cloned().unwrap_or_default();
+                for m in months {
+                    periods.push(m["key"].as_str().unwrap_or_default().to_string());
+                    emissions.push(m["totals"]["total_market"].as_f64().unwrap_or(f64::NAN));
+                    energy.push(m["totals"]["energy_tce"].as_f64().unwrap_or(f64::NAN));
+                }
+                used.push(json!({"year": year, "snapshot": id}));
+            }
+            let bad = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_short", e);
+            let e = scenario::trend::analyse("emissions_tco2e", &periods, &emissions, h, 0.8).map_err(bad)?;
+            let n = scenario::trend::analyse("energy_tce", &periods, &energy, h, 0.8).map_err(bad)?;
+            Ok(json!({"org": code, "snapshots": used, "series": [e, n]}))
+        })
+        .await?;
+    Ok(Json(out))
+}

@@ -1,0 +1,373 @@
+//! Site energy routes (光氢储, base-station saving): the `site` crate over HTTP, and the remote set
+//! points of a registered site (远程调试).
+//!
+//! Simulation, sizing and the base-station saving report compute on what the request carries (a
+//! site file, a weather file, per-cell traffic) and read nothing stored. Set points belong to a
+//! facility of the org tree: the route names the org (checked by the guard) and the facility must
+//! lie in that org's subtree. Every change is an entry of the hash-chained audit log (who, when,
+//! reason, before and after), and the audit log is also where the current set points are read
+//! from: the newest `site.setpoints` entry of the site, else the defaults. So the history of a
+//! site's set points cannot differ from the audit trail, and no table of its own is needed.
+
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::App;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use site::bs::{schedule, SchedulerPolicy};
+use site::controller::Setpoints;
+use site::sim::SiteConfig;
+use site::weather::Weather;
+use std::sync::Arc;
+
+/// The audit action of a set-point change.
+pub const SETPOINTS_ACTION: &str = "site.setpoints";
+
+fn unprocessable(code: &'static str, what: &str, errors: Vec<String>) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        code,
+        format!(
+            "{} problem(s) in {what}: {}",
+            errors.len(),
+            errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ),
+    );
+    e.detail = Some(json!(errors));
+    e
+}
+
+#[derive(Deserialize)]
+pub struct SiteRequest {
+    /// The site file (`site.toml`) as text.
+    site_toml: String,
+    /// A TMY3 file or a plain weather CSV (`time,ghi,dni,dhi,temp_air,wind_speed`) as text.
+    weather_csv: String,
+    #[serde(default)]
+    weather_name: Option<String>,
+}
+
+/// Parses the site file and its weather; every problem of both at once.
+fn load(req: &SiteRequest) -> ApiResult<(SiteConfig, Weather)> {
+    let name = req.weather_name.clone().unwrap_or_else(|| "weather.csv".into());
+    let config = SiteConfig::from_toml(&req.site_toml);
+    let mut errors: Vec<String> = match &config {
+        Ok(_) => Vec::new(),
+        Err(list) => list.iter().map(|e| format!("site.toml: {e}")).collect(),
+    };
+    let tmy3 = req.weather_csv.lines().nth(1).is_some_and(|l| l.starts_with("Date (MM/DD/YYYY)"));
+    let weather = match (&config, tmy3) {
+        (_, true) => {
+            let year = config.as_ref().map_or(2023, |c| c.simulation.weather_year);
+            site::weather::parse_tmy3(&name, &req.weather_csv, year)
+                .map_err(|e| e.iter().map(|e| e.to_string()).collect())
+        }
+        (Ok(c), false) => match c.location {
+            Some(l) => site::weather::parse_plain(&name, &req.weather_csv, l.place())
+                .map_err(|e| e.iter().map(|e| e.to_string()).collect()),
+            None => Err(vec![format!("{name}: a plain weather CSV needs [location] in the site file")]),
+        },
+        (Err(_), false) => Err(vec![]),
+    };
+    if let Err(list) = &weather {
+        errors.extend(list.iter().cloned());
+    }
+    match (config, weather) {
+        (Ok(c), Ok(w)) if errors.is_empty() => Ok((c, w)),
+        _ => Err(unprocessable("invalid_site", "the site file or weather", errors)),
+    }
+}
+
+/// POST /api/v1/site/simulate: a year (or the weather's span) of the controller with PV, battery
+/// and fuel cell; the report plus daily energy by source and SoC range for the charts.
+pub async fn simulate(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>) -> ApiResult<Json<Value>> {
+    let (config, weather) = load(&req)?;
+    let out = app
+        .blocking(move || {
+            let lib = factors::Library::shipped();
+            let steps_per_day = (86_400 / weather.interval_s.max(1)) as usize;
+            let dt_h = weather.interval_s as f64 / 3600.0;
+            let mut daily: Vec<[f64; 8]> = Vec::new();
+            let report = site::sim::simulate(&config, &weather, &lib, |i, out, mode, _| {
+                let d = i / steps_per_day.max(1);
+                if daily.len() <= d {
+                    daily.push([0.0, 0.0, 0.0, 0.0, 0.0, f64::INFINITY, f64::NEG_INFINITY, 0.0]);
+                }
+                let row = &mut daily[d];
+                row[0] += (out.pv_to_load_w + out.pv_to_battery_w) * dt_h / 1000.0;
+                row[1] += out.fc_output_w * dt_h / 1000.0;
+                row[2] += out.battery_discharge_w * dt_h / 1000.0;
+                row[3] += (out.load_w - out.unserved_w) * dt_h / 1000.0;
+                row[4] += out.unserved_w * dt_h / 1000.0;
+                row[5] = row[5].min(out.soc_after);
+                row[6] = row[6].max(out.soc_after);
+                if mode == site::controller::SupplyMode::FuelCell {
+                    row[7] += dt_h;
+                }
+            })
+            .map_err(|e| unprocessable("invalid_site", "the site", e))?;
+            let days: Vec<Value> = daily
+                .iter()
+                .enumerate()
+                .map(|(d, r)| {
+                    json!({"day": d + 1, "pv_kwh": r[0], "fuel_cell_kwh": r[1], "battery_kwh": r[2],
+                           "served_kwh": r[3], "unserved_kwh": r[4], "soc_min": r[5], "soc_max": r[6],
+                           "fuel_cell_hours": r[7]})
+                })
+                .collect();
+            Ok(json!({"report": report, "daily": days, "setpoints": config.setpoints}))
+        })
+        .await?;
+    Ok(Json(out))
+}
+
+/// POST /api/v1/site/size: the cheapest PV / battery / fuel-cell combination of the site file's
+/// `[sizing]` candidates with zero unserved load over the weather.
+pub async fn size(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>) -> ApiResult<Json<Value>> {
+    let (config, weather) = load(&req)?;
+    let sizing = config.sizing.clone().ok_or_else(|| {
+        unprocessable("invalid_site", "the site file", vec!["site.toml: [sizing] is needed to size a site".into()])
+    })?;
+    let r = app
+        .blocking(move || {
+            site::sim::size(&config, &sizing, &weather).map_err(|e| unprocessable("invalid_site", "the sizing", e))
+        })
+        .await?;
+    Ok(Json(json!({"sizing": r})))
+}
+
+#[derive(Deserialize)]
+pub struct SavingRequest {
+    /// Per-cell hourly load in the ITU 2023 format (`Time,BS,CellName,load,...`).
+    cells_csv: String,
+    #[serde(default)]
+    policy: Option<SchedulerPolicy>,
+    #[serde(default)]
+    grid_factor: Option<String>,
+}
+
+/// The grid factor base-station savings are converted with unless the request names another.
+pub const DEFAULT_GRID_FACTOR: &str = "elec.nbs_average.CN.2022";
+
+/// POST /api/v1/site/bs-saving: forecast traffic per cell, schedule carrier shutdown, symbol and
+/// deep sleep under the quality constraint, and report the saving in kWh and tCO2 per station.
+pub async fn bs_saving(State(app): State<Arc<App>>, Json(req): Json<SavingRequest>) -> ApiResult<Json<Value>> {
+    let r = app
+        .blocking(move || {
+            let mut errors = Vec::new();
+            let cells = site::itu::parse_cells("cells.csv", &req.cells_csv, &mut errors);
+            let policy = req.policy.unwrap_or_default();
+            let grid = req.grid_factor.unwrap_or_else(|| DEFAULT_GRID_FACTOR.into());
+            let lib = factors::Library::shipped();
+            if lib.get(&grid).is_none() {
+                errors.push(format!("grid_factor: {grid} is not in the factor library"));
+            }
+            if cells.is_empty() && errors.is_empty() {
+                errors.push("cells.csv: no cell-hours".into());
+            }
+            if !errors.is_empty() {
+                return Err(unprocessable("invalid_traffic", "the traffic file", errors));
+            }
+            let data = site::itu::ItuData { cells, energy: Default::default() };
+            let mut report = schedule(&site::itu::stations(&data), &policy);
+            report
+                .apply_grid_factor(&lib, &grid)
+                .map_err(|e| unprocessable("invalid_traffic", "the request", vec![e]))?;
+            Ok(report)
+        })
+        .await?;
+    Ok(Json(json!({"saving": r})))
+}
+
+/// The facility `code` if it lies within `org`'s subtree.
+async fn site_of(app: &App, org: &store::reference::Org, code: String) -> ApiResult<store::reference::FacilityRecord> {
+    let c = code.clone();
+    let f =
+        app.db(move |s| s.facility(&c)).await?.ok_or_else(|| ApiError::not_found(format!("no facility {code:?}")))?;
+    let owner = app.org(&f.org_code).await?.ok_or_else(|| ApiError::internal("facility's org missing"))?;
+    if !owner.path.starts_with(&org.path) {
+        return Err(ApiError::not_found(format!("facility {code} is not in org {}", org.code)));
+    }
+    Ok(f)
+}
+
+fn entity(facility: &str) -> String {
+    format!("site:{facility}")
+}
+
+/// The set-point history of a site from the audit log, oldest first.
+fn history(c: &mut dyn store::Conn, facility: &str) -> store::Result<Vec<Value>> {
+    let rows = c.query(
+        "SELECT seq, at, actor, before_json, after_json FROM audit WHERE entity = $1 AND action = $2 ORDER BY seq",
+        &[entity(facility).into(), SETPOINTS_ACTION.into()],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let parse = |t: String| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null);
+            json!({"seq": r.int(0), "at": r.text(1), "by": r.text(2), "before": parse(r.text(3)), "after": parse(r.text(4))})
+        })
+        .collect())
+}
+
+fn current(history: &[Value]) -> ApiResult<Setpoints> {
+    match history.last() {
+        Some(h) => serde_json::from_value(h["after"]["setpoints"].clone())
+            .map_err(|e| ApiError::internal(format!("stored set points do not read: {e}"))),
+        None => Ok(Setpoints::default()),
+    }
+}
+
+/// GET /api/v1/orgs/{code}/sites/{facility}/setpoints: the site's current set points (the
+/// defaults until the platform changes them) and every change with who, when and why.
+pub async fn get_setpoints(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Path((_, facility)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let code = f.code.clone();
+    let h = app.db(move |s| s.read(|c| history(c, &code))).await?;
+    let cur = current(&h)?;
+    Ok(Json(json!({"facility": f.code, "org_code": f.org_code, "setpoints": cur, "changes": h})))
+}
+
+#[derive(Deserialize)]
+pub struct SetpointsBody {
+    setpoints: Value,
+    reason: String,
+}
+
+/// PUT /api/v1/orgs/{code}/sites/{facility}/setpoints: new set points with a reason. Every broken
+/// rule is reported at once; the change and the audit entry are one transaction.
+pub async fn put_setpoints(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Extension(caller): Extension<Caller>,
+    Path((_, facility)): Path<(String, String)>,
+    Json(body): Json<SetpointsBody>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let mut errors: Vec<Value> = Vec::new();
+    if body.reason.trim().is_empty() {
+        errors.push(json!({"field": "reason", "reason": "say why the set points change"}));
+    }
+    let new: Option<Setpoints> = match serde_json::from_value(body.setpoints) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(json!({"field": "setpoints", "reason": e.to_string()}));
+            None
+        }
+    };
+    if let Some(s) = &new {
+        errors.extend(s.validate().into_iter().map(|e| json!({"field": e.field, "reason": e.reason})));
+    }
+    let new = match new {
+        Some(s) if errors.is_empty() => s,
+        _ => {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_setpoints",
+                format!("{} problem(s) with the set points", errors.len()),
+            );
+            e.detail = Some(json!(errors));
+            return Err(e);
+        }
+    };
+    let (code, org_code, actor, reason) =
+        (f.code.clone(), f.org_code.clone(), caller.user.username.clone(), body.reason);
+    let after = new.clone();
+    let seq = app
+        .db(move |s| {
+            let kind = s.kind();
+            s.tx(|c| {
+                let h = history(c, &code)?;
+                let before = match h.last() {
+                    Some(x) => x["after"]["setpoints"].clone(),
+                    None => serde_json::to_value(Setpoints::default()).unwrap_or_default(),
+                };
+                store::audit::append(
+                    c,
+                    kind,
+                    store::audit::Change {
+                        actor: &actor,
+                        action: SETPOINTS_ACTION,
+                        entity: entity(&code),
+                        org_code: &org_code,
+                        before: json!({"setpoints": before}),
+                        after: json!({"setpoints": after, "reason": reason}),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(Json(json!({"facility": f.code, "setpoints": new, "audit_seq": seq})))
+}
+
+/// The newest state report of each site, per platform instance (keyed by the store it serves, so
+/// that two platforms in one process never mix). Held in memory only: a live view that the next
+/// report (a gateway reports every step) refreshes; after a restart a site shows no state until it
+/// reports again. The monitoring issue's telemetry ingestion is meant to replace this with stored
+/// series; on several instances behind one PostgreSQL each sees the reports it received.
+type StateKey = (usize, String);
+static STATES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<StateKey, (String, Value)>>> =
+    std::sync::OnceLock::new();
+
+fn state_key(app: &App, facility: &str) -> StateKey {
+    (Arc::as_ptr(&app.store) as usize, facility.to_string())
+}
+
+/// POST /api/v1/orgs/{code}/sites/{facility}/state: a gateway reports its controller's state (the
+/// `site::controller::Telemetry` JSON) and gets the site's current set points back, so a change made
+/// on the platform reaches the site with its next report.
+pub async fn post_state(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Path((_, facility)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let mut errors = Vec::new();
+    match serde_json::from_value::<site::controller::Telemetry>(body.clone()) {
+        Ok(t) => {
+            if t.site != f.code {
+                errors.push(format!("site: the report is for {:?}, the route names {}", t.site, f.code));
+            }
+            for (field, v) in [("soc", t.soc), ("pv_w", t.pv_w), ("load_w", t.load_w), ("fuel_l", t.fuel_l)] {
+                if !v.is_finite() || v < 0.0 {
+                    errors.push(format!("{field}: {v} is not a non-negative number"));
+                }
+            }
+            if t.soc > 1.0 {
+                errors.push(format!("soc: {} is above 1", t.soc));
+            }
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    if !errors.is_empty() {
+        return Err(unprocessable("invalid_state", "the state report", errors));
+    }
+    if let Ok(mut m) = STATES.get_or_init(Default::default).lock() {
+        m.insert(state_key(&app, &f.code), (store::now(), body));
+    }
+    let code = f.code.clone();
+    let h = app.db(move |s| s.read(|c| history(c, &code))).await?;
+    Ok(Json(json!({"accepted": true, "setpoints": current(&h)?})))
+}
+
+/// GET /api/v1/orgs/{code}/sites/{facility}/state: the site's newest state report and when it came.
+pub async fn get_state(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+    Path((_, facility)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let f = site_of(&app, &org, facility).await?;
+    let got = STATES.get_or_init(Default::default).lock().ok().and_then(|m| m.get(&state_key(&app, &f.code)).cloned());
+    Ok(Json(match got {
+        Some((at, state)) => json!({"facility": f.code, "received_at": at, "state": state}),
+        None => json!({"facility": f.code, "received_at": null, "state": null}),
+    }))
+}

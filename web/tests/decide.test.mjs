@@ -1,0 +1,190 @@
+// Browser tests of the Scenarios and Site energy pages: Debian's chromium driven by playwright-core
+// against a real `dualcarbon demo` server (embedded console, SQLite, a small generated operator with
+// its inventory snapshot) on 127.0.0.1, as tests/console.test.mjs does.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { chromium } from 'playwright-core'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const BIN = process.env.DUALCARBON_BIN ?? join(ROOT, 'target/debug/dualcarbon')
+const SHOTS = process.env.SCREENSHOT_DIR ? resolve(process.env.SCREENSHOT_DIR) : null
+const PASSWORD = 'dualcarbon-demo'
+
+const missing = [CHROMIUM, BIN].filter((p) => !existsSync(p))
+const skip = missing.length && process.env.CI !== 'true' ? `missing ${missing.join(', ')}` : false
+
+let server, base, browser, dataDir
+
+before(async () => {
+  if (skip) return
+  assert.deepEqual(missing, [], `needed for the browser tests: ${missing.join(', ')}`)
+  dataDir = mkdtempSync(join(tmpdir(), 'dualcarbon-decide-test-'))
+  server = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--sites', '200', '--year', '2024'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let log = ''
+  server.stderr.on('data', (d) => (log += d))
+  base = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the demo server did not start in 300 s:\n${log}`)), 300_000)
+    server.stdout.on('data', (d) => {
+      log += d
+      const m = /DualCarbon demo platform: (http:\/\/127\.0\.0\.1:\d+)\//.exec(log)
+      if (m) { clearTimeout(timer); ok(m[1]) }
+    })
+    server.on('exit', (code) => fail(new Error(`the demo server exited with ${code}:\n${log}`)))
+  })
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  })
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true })
+})
+
+after(async () => {
+  await browser?.close()
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM')
+    await new Promise((r) => server.on('exit', r))
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+})
+
+async function login(user, locale = 'zh-CN') {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale, timezoneId: 'Europe/London' })
+  const page = await ctx.newPage()
+  page.messages = []
+  page.on('console', (m) => page.messages.push(m.text()))
+  page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
+  await page.goto(base + '/')
+  await page.waitForURL(/\/login/)
+  await page.fill('input[name=username]', user)
+  await page.fill('input[name=password]', PASSWORD)
+  await page.click('[data-test=login-submit]')
+  await page.waitForSelector('[data-test=user]')
+  return page
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true })
+}
+
+async function chartPoints(page, selector) {
+  await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 0, selector, { timeout: 120_000 })
+  return Number(await page.getAttribute(selector, 'data-points'))
+}
+
+test('scenarios: a slider re-runs the scenario and the chart changes; fan chart, MACC, plan', { skip }, async () => {
+  const page = await login('admin')
+  await page.click('[data-test=nav-scenarios]')
+  await page.waitForSelector('[data-test=scenario-chart]', { timeout: 120_000 })
+  const points = await chartPoints(page, '[data-test=scenario-chart]')
+  assert.equal(points % 2, 0, 'two paths of the same years')
+  assert.ok(points >= 2 * 30, `base year to 2060: ${points}`)
+  const before = Number(await page.getAttribute('[data-test=scenario-chart]', 'data-last'))
+  assert.ok(before > 0)
+
+  // Faster traffic growth: the edited path ends higher.
+  await page.locator('[data-test=slider-traffic_growth]').fill('0.3')
+  await page.waitForFunction((b) => Number(document.querySelector('[data-test=scenario-chart]').getAttribute('data-last')) > b, before, { timeout: 30_000 })
+  // A measure brings it down again.
+  const raised = Number(await page.getAttribute('[data-test=scenario-chart]', 'data-last'))
+  await page.check('[data-test=measure-green_power_purchase]')
+  await page.waitForFunction((b) => Number(document.querySelector('[data-test=scenario-chart]').getAttribute('data-last')) < b, raised, { timeout: 30_000 })
+  const reruns = page.messages.filter((m) => m.startsWith('scenario-rerun'))
+  assert.ok(reruns.length >= 3, reruns.join('; '))
+  console.log(`# ${reruns.join('; ')}`)
+
+  assert.ok((await chartPoints(page, '[data-test=macc-chart]')) > 0)
+  // The demo has one year: 12 months and 12 forecast months (mean, interval), and no backtest yet.
+  assert.ok((await chartPoints(page, '[data-test=trend-chart]')) >= 12 + 3 * 12)
+  assert.match(await page.textContent('[data-test=backtest]'), /12/)
+  await page.click('[data-test=run-mc]')
+  assert.equal(await chartPoints(page, '[data-test=fan-chart]') % 3, 0, 'P10, band and P50 for every year')
+  assert.match(await page.textContent('[data-test=peak-probability]'), /\d+(\.\d)?%/)
+  await page.click('[data-test=run-plan]')
+  await page.waitForSelector('[data-test=plan-text]', { timeout: 120_000 })
+  assert.ok((await page.textContent('[data-test=plan-text]')).length > 20)
+  await shot(page, 'scenarios-zh')
+
+  await page.click('[data-test=lang-switch]')
+  await page.waitForSelector('text=Emission paths compared')
+  await shot(page, 'scenarios-en')
+  assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
+
+/** `days` hourly days of plain weather: a fortnight of sun, then rain. */
+function weatherCsv(days) {
+  const rows = ['time,ghi,dni,dhi,temp_air,wind_speed']
+  const start = Date.UTC(2023, 0, 1)
+  for (let i = 1; i <= days * 24; i++) {
+    const t = new Date(start + i * 3600_000)
+    const hour = ((i - 1) % 24) + 0.5
+    const sun = Math.max(0, Math.sin(((hour - 6) / 12) * Math.PI))
+    const sunny = i <= 14 * 24
+    const [ghi, dni, dhi] = sunny ? [900 * sun, 700 * sun, 150 * sun] : [120 * sun, 0, 120 * sun]
+    rows.push(`${t.toISOString().slice(0, 16)},${ghi.toFixed(1)},${dni.toFixed(1)},${dhi.toFixed(1)},25,2`)
+  }
+  return rows.join('\n') + '\n'
+}
+
+test('site energy: simulate a site, see its states and daily chart; set points are validated and audited', { skip }, async () => {
+  const page = await login('gd-admin')
+  await page.click('[data-test=nav-site]')
+  await page.waitForSelector('[data-test=site-page]')
+  await page.setInputFiles('[data-test=weather-file]', { name: 'weather.csv', mimeType: 'text/csv', buffer: Buffer.from(weatherCsv(21)) })
+  await page.click('[data-test=simulate]')
+  assert.equal(await chartPoints(page, '[data-test=daily-chart]'), 21 * 5, '21 days × (4 sources + SoC)')
+  const diagram = await page.textContent('[data-test=state-diagram]')
+  assert.match(diagram, /光伏供电\s*\d+ h/)
+  assert.match(diagram, /燃料电池供电\s*\d+ h/)
+
+  // Set points: an invalid change lists every problem; a valid one is audited.
+  await page.waitForSelector('[data-test=sp-soc_min]')
+  await page.fill('[data-test=sp-soc_min]', '0.9')
+  await page.fill('[data-test=sp-reason]', '')
+  await page.click('[data-test=sp-save]')
+  await page.waitForSelector('[data-test=sp-errors]')
+  assert.ok((await page.locator('[data-test=sp-errors] li').count()) >= 2)
+  await page.fill('[data-test=sp-soc_min]', '0.2')
+  await page.fill('[data-test=sp-reason]', '雨季提高最低SoC')
+  await page.click('[data-test=sp-save]')
+  await page.waitForFunction(() => document.querySelectorAll('[data-test=sp-changes] tr').length === 1, null, { timeout: 30_000 })
+  assert.match(await page.textContent('[data-test=sp-changes]'), /雨季提高最低SoC/)
+  // Base-station saving on the first day of real ITU 2023 traffic (the data beside the repository).
+  const itu = join(ROOT, '../shared/data/itu-5g-energy-2023/CLdata.csv')
+  if (existsSync(itu)) {
+    const head = readFileSync(itu, 'utf8').split('\n').slice(0, 3000).join('\n')
+    await page.setInputFiles('[data-test=cells-file]', { name: 'cells.csv', mimeType: 'text/csv', buffer: Buffer.from(head) })
+    await page.waitForSelector('[data-test=bs-report]', { timeout: 60_000 })
+    assert.match(await page.textContent('[data-test=bs-report]'), /\d kWh/)
+  }
+  // A gateway reports the site's state: the page shows it live (polled) with the state marked.
+  const site = await page.inputValue('[data-test=sp-facility]')
+  const org = await page.evaluate(async (code) => {
+    const token = JSON.parse(sessionStorage.getItem('dualcarbon.session')).token
+    const facs = await (await fetch('/api/v1/orgs/CT-GD/facilities', { headers: { authorization: `Bearer ${token}` } })).json()
+    const f = facs.facilities.find((x) => x.code === code)
+    const r = await fetch(`/api/v1/orgs/${f.org_code}/sites/${code}/state`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ site: code, unix: 1700000000, mode: 'fuel_cell', fuel_cell: 'running', soc: 0.31, pv_w: 0, load_w: 900,
+        fc_w: 1500, battery_w: 600, unserved_w: 0, fuel_l: 80, battery_low_alarm: true, fuel_low_alarm: false, invalid_input: false }),
+    })
+    return r.status
+  }, site)
+  assert.equal(org, 200)
+  await page.selectOption('[data-test=sp-facility]', site)
+  await page.dispatchEvent('[data-test=sp-facility]', 'change')
+  await page.waitForSelector('[data-state=fuel_cell].live', { timeout: 30_000 })
+  assert.match(await page.textContent('[data-test=live-state]'), /燃料电池供电 · SoC 31/)
+  await shot(page, 'site-zh')
+  assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
