@@ -33,6 +33,7 @@ async function call<T>(method: string, path: string, body?: BodyInit | object, h
 export const api = {
   get: <T = any>(path: string) => call<T>('GET', path),
   post: <T = any>(path: string, body?: object) => call<T>('POST', path, body ?? {}),
+  put: <T = any>(path: string, body?: object) => call<T>('PUT', path, body ?? {}),
   postCsv: <T = any>(path: string, file: Blob, name: string) =>
     call<T>('POST', path, file, { 'content-type': file.type || 'text/csv', 'x-file-name': encodeURIComponent(name) }),
 }
