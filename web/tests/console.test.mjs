@@ -269,18 +269,23 @@ function meteredDataCentre() {
   return { facility: row[code], org: row[org] }
 }
 
-/** POSTs CSV readings (meter,timestamp,value) as the admin through the HTTP endpoint; returns the report. */
-async function postReadings(lines) {
+/** POSTs CSV lines as the admin to an API path; returns the answer. */
+async function postCsvAsAdmin(path, lines) {
   const login = await fetch(base + '/api/v1/auth/login', {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }),
   })
   const { token } = await login.json()
-  const res = await fetch(base + '/api/v1/telemetry/readings', {
+  const res = await fetch(base + path, {
     method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: lines.join('\n') + '\n',
   })
   const body = await res.json()
   assert.equal(res.status, 200, JSON.stringify(body))
-  return body.report
+  return body
+}
+
+/** POSTs CSV readings (meter,timestamp,value) through the HTTP endpoint; returns the batch report. */
+async function postReadings(lines) {
+  return (await postCsvAsAdmin('/api/v1/telemetry/readings', lines)).report
 }
 
 const QUARTER = 15 * 60_000
@@ -334,11 +339,22 @@ test('alerts: a PUE above 1.5 for an hour opens an alert; a reviewer acknowledge
 })
 
 test('scoreboard: subsidiaries ranked against the 2025 targets; a province user sees only its own', { skip }, async () => {
+  // Data-centre counts (the large/hyperscale share target, > 80 %): 广东 90 % in 2024 (met, progress
+  // 100); 北京 from 20 % in 2020 to 50 % in 2024 (halfway from 20 to 80: 50).
+  await postCsvAsAdmin('/api/v1/indicator-data', [
+    'org_code,period,component,value,source',
+    'CT-GD,2024,large_dc_count,9,console test', 'CT-GD,2024,dc_count,10,console test',
+    'CT-BJ,2020,large_dc_count,2,console test', 'CT-BJ,2020,dc_count,10,console test',
+    'CT-BJ,2024,large_dc_count,5,console test', 'CT-BJ,2024,dc_count,10,console test',
+  ])
   const page = await login('admin')
   await page.click('[data-test=nav-scoreboard]')
   await page.waitForSelector('[data-test=scoreboard]')
   const ranks = await page.locator('[data-test=score-row] td:first-child').allTextContents()
   assert.deepEqual(ranks, Array.from({ length: 31 }, (_, i) => String(i + 1)), 'the 31 provinces ranked 1..31')
+  const top = await page.locator('[data-test=score-row]').evaluateAll((rows) => rows.slice(0, 2).map((r) => r.textContent.replace(/\s+/g, ' ')))
+  assert.match(top[0], /CT-GD.*100\.0/)
+  assert.match(top[1], /CT-BJ.*50\.0/)
   assert.ok((await page.locator('[data-test=target-row]').count()) >= 8, 'the white paper 2025 targets')
   assert.match(await page.textContent('[data-test=targets]'), /pue_new_large_dc/)
   await shot(page, 'scoreboard')
