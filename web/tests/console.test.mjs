@@ -306,6 +306,8 @@ test('facility page: live power and PUE chart updated by readings posted to the 
   const before = await chartPoints(page, '[data-test=live-chart]')
   assert.equal(before, 2, 'the current power and PUE from the real-time state')
   assert.match(await page.textContent('[data-test=live-latest]'), /1,600\.0 kW · PUE 1\.600/)
+  // History: the server's hourly roll-ups of both roles over the two hours posted (bars per hour and role).
+  assert.ok((await chartPoints(page, '[data-test=history-chart]')) >= 4, 'hourly energy of total facility and IT load')
   // A new reading pair arrives while the page is open: the SSE stream adds a point (power and PUE).
   const now = Date.now()
   await postReadings([`${facility}-TOT,${now},1500`, `${facility}-IT,${now},1000`])
