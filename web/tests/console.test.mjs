@@ -331,11 +331,16 @@ test('alerts: a PUE above 1.5 for an hour opens an alert; a reviewer acknowledge
   await row.locator('[data-test=alert-ack]').click()
   await page.waitForSelector(`[data-test=alert-row][data-id="${id}"][data-state=acknowledged]`)
   assert.match(await page.textContent(`[data-test=alert-row][data-id="${id}"]`), /gd-reviewer/)
-  // An auditor reads alerts but has no acknowledge button.
+  // Resolved by hand: the row says so and who did it; no button is left on it.
+  await page.locator(`[data-test=alert-row][data-id="${id}"] [data-test=alert-resolve]`).click()
+  await page.waitForSelector(`[data-test=alert-row][data-id="${id}"][data-state=resolved]`)
+  assert.equal(await page.locator(`[data-test=alert-row][data-id="${id}"] button`).count(), 0)
+  // An auditor reads alerts but has no acknowledge or resolve button.
   const auditor = await login('auditor')
   await auditor.click('[data-test=nav-alerts]')
   await auditor.waitForSelector('[data-test=alert-row]')
   assert.equal(await auditor.locator('[data-test=alert-ack]').count(), 0)
+  assert.equal(await auditor.locator('[data-test=alert-resolve]').count(), 0)
   await auditor.context().close()
   await page.context().close()
 })

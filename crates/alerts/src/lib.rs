@@ -160,6 +160,8 @@ pub struct Alert {
     pub acknowledged_ms: Option<i64>,
     pub acknowledged_by: Option<String>,
     pub resolved_ms: Option<i64>,
+    /// Who resolved it by hand; None when the data resolved it (the condition cleared).
+    pub resolved_by: Option<String>,
     /// The value that opened it (PUE, kW, or minutes of silence).
     pub value: f64,
     pub message: String,
@@ -235,6 +237,7 @@ impl Engine {
             acknowledged_ms: None,
             acknowledged_by: None,
             resolved_ms: None,
+            resolved_by: None,
             value,
             message,
         };
@@ -375,6 +378,29 @@ impl Engine {
         }
     }
 
+    /// Resolves an open or acknowledged alert by hand (the cause was fixed, or it was a false
+    /// alarm). The rule's clock for that subject starts again, so a condition that still holds
+    /// opens a new alert once it has held for the rule's duration: a hand resolution never hides a
+    /// live problem for long, and never makes one flap either.
+    pub fn resolve_by_hand(&mut self, id: u64, by: &str, at_ms: i64) -> Result<Event, String> {
+        let alert = self.alerts.get_mut(&id).ok_or_else(|| format!("no alert {id}"))?;
+        if alert.state == State::Resolved {
+            return Err(format!("alert {id} is already resolved"));
+        }
+        alert.state = State::Resolved;
+        alert.resolved_ms = Some(at_ms);
+        alert.resolved_by = Some(by.to_string());
+        let event = Event { kind: EventKind::Resolved, alert: alert.clone() };
+        let keys: Vec<(usize, String)> = self.active.iter().filter(|(_, &v)| v == id).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            self.active.remove(&key);
+            if let Some(track) = self.tracks.get_mut(&key) {
+                track.breach_since = None;
+            }
+        }
+        Ok(event)
+    }
+
     pub fn alert(&self, id: u64) -> Option<&Alert> {
         self.alerts.get(&id)
     }
@@ -416,6 +442,29 @@ mod tests {
         assert_eq!(e.alert(id).unwrap().state, State::Resolved);
         assert_eq!(e.alert(id).unwrap().acknowledged_by.as_deref(), Some("ops@gd"));
         assert!(e.acknowledge(id, "x", H + 31 * MINUTE_MS).is_err());
+    }
+
+    #[test]
+    fn resolved_by_hand_restarts_the_rule_clock() {
+        let mut e = engine();
+        let s = "facility:DC1";
+        e.observe(s, "pue", 0, 1.6);
+        let id = e.observe(s, "pue", H, 1.6)[0].alert.id;
+        let ev = e.resolve_by_hand(id, "ops@gd", H + MINUTE_MS).unwrap();
+        assert_eq!((ev.kind, ev.alert.resolved_by.as_deref()), (EventKind::Resolved, Some("ops@gd")));
+        assert!(e.resolve_by_hand(id, "ops@gd", H + 2 * MINUTE_MS).is_err(), "already resolved");
+        assert!(e.acknowledge(id, "ops@gd", H + 2 * MINUTE_MS).is_err());
+        // Still above the limit: no flapping right away, a new alert once it held for an hour again.
+        assert!(e.observe(s, "pue", H + 15 * MINUTE_MS, 1.6).is_empty());
+        assert!(e.observe(s, "pue", 2 * H, 1.6).is_empty());
+        let again = e.observe(s, "pue", 2 * H + 15 * MINUTE_MS, 1.6);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].kind, EventKind::Opened);
+        assert_ne!(again[0].alert.id, id);
+        // Data resolution leaves resolved_by empty.
+        let auto = e.observe(s, "pue", 2 * H + 30 * MINUTE_MS, 1.2);
+        assert_eq!((auto[0].kind, auto[0].alert.resolved_by.clone()), (EventKind::Resolved, None));
+        assert!(e.resolve_by_hand(999, "x", 0).is_err());
     }
 
     #[test]

@@ -345,6 +345,12 @@ impl Monitor {
         Ok(e)
     }
 
+    pub fn resolve(&self, id: u64, by: &str, at_ms: i64) -> Result<AlertEvent, String> {
+        let e = self.alerts.lock().unwrap().resolve_by_hand(id, by, at_ms)?;
+        self.publish(LiveEvent::Alert { event: e.clone() });
+        Ok(e)
+    }
+
     pub fn alerts(&self, state: Option<alerts::State>) -> Vec<alerts::Alert> {
         self.alerts.lock().unwrap().alerts(state).into_iter().cloned().collect()
     }

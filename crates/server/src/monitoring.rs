@@ -378,6 +378,26 @@ pub async fn acknowledge(
     Ok(Json(json!({"alert": e.alert})))
 }
 
+/// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand.
+pub async fn resolve(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(b): Json<AckBody>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(&app)?;
+    let alert = m
+        .monitor
+        .alerts(None)
+        .into_iter()
+        .find(|a| a.id == b.id && m.subject_within(&caller, &a.subject))
+        .ok_or_else(|| ApiError::not_found(format!("no alert {} in your subtree", b.id)))?;
+    let e = m
+        .monitor
+        .resolve(alert.id, &caller.user.username, now_ms())
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
+    Ok(Json(json!({"alert": e.alert})))
+}
+
 /// GET /api/v1/indicators: the registry.
 pub async fn list_indicators() -> Json<Value> {
     Json(

@@ -102,6 +102,7 @@ routes! {
     get "/api/v1/orgs/{code}/realtime" => monitoring::realtime, Dashboard, Org, "" -> "json", "Live power and trailing-hour PUE of an org and its metered facilities";
     get "/api/v1/alerts" => monitoring::list_alerts, Read, None, "" -> "json", "Alerts within the caller's subtree (?state=open|acknowledged|resolved) and webhook deliveries";
     post "/api/v1/alerts/acknowledge" => monitoring::acknowledge, Review, None, "json" -> "json", "Acknowledge an open alert ({id})";
+    post "/api/v1/alerts/resolve" => monitoring::resolve, Review, None, "json" -> "json", "Resolve an open or acknowledged alert by hand ({id}); the rule's clock restarts, so a condition that still holds opens a new alert";
     get "/api/v1/indicators" => monitoring::list_indicators, Dashboard, None, "" -> "json", "The indicator registry: code, names, formula, unit, aggregation";
     post "/api/v1/indicator-data" => monitoring::add_indicator_data, File, None, "csv" -> "json", "Add indicator-data.csv rows (components per org or facility and period)";
     get "/api/v1/orgs/{code}/indicators" => monitoring::org_indicators, Dashboard, Org, "" -> "json", "Indicator values of an org's subtree (?year=), ratios of sums";

@@ -174,7 +174,17 @@ fn telemetry_realtime_alerts_and_scope() {
         let gd_admin = h.login("gd-admin").await;
         let (s, v, text) = ack(gd_admin.clone()).await;
         assert_eq!((s, v["alert"]["state"].as_str()), (StatusCode::OK, Some("acknowledged")), "{text}");
-        assert_eq!(ack(gd_admin).await.0, StatusCode::CONFLICT);
+        assert_eq!(ack(gd_admin.clone()).await.0, StatusCode::CONFLICT);
+        let resolve = |t: String| {
+            let h = &h;
+            async move { h.call("POST", "/api/v1/alerts/resolve", Some(&t), json!({"id": id}).to_string(), "application/json").await }
+        };
+        assert_eq!(resolve(bj.clone()).await.0, StatusCode::NOT_FOUND, "outside the subtree");
+        assert_eq!(resolve(gd.clone()).await.0, StatusCode::FORBIDDEN, "a data filer may not resolve");
+        let (s, v, text) = resolve(gd_admin.clone()).await;
+        assert_eq!((s, v["alert"]["state"].as_str()), (StatusCode::OK, Some("resolved")), "{text}");
+        assert_eq!(v["alert"]["resolved_by"].as_str(), Some("gd-admin"));
+        assert_eq!(resolve(gd_admin).await.0, StatusCode::CONFLICT, "already resolved");
     });
 }
 
