@@ -364,9 +364,12 @@ pub async fn explain(
     let store = app.store.clone();
     let threads = app.threads;
     let limit = q.limit.unwrap_or(100).min(100_000);
+    let cache = app.clone();
     app.blocking(move || {
-        let s = store.snapshot(id)?;
-        let c = compute(&store, &recorded_inputs(&store, &s)?, threads)?;
+        let c = cache.computed_snapshot(id, || {
+            let s = store.snapshot(id)?;
+            compute(&store, &recorded_inputs(&store, &s)?, threads)
+        })?;
         let target = c.ds.orgs.get(&code).ok_or_else(|| ApiError::not_found(format!("org {code}")))?;
         let ex = c.inventory.explain(&c.ds, &c.lib, target, scope, limit);
         let mut v = serde_json::to_value(&ex).map_err(|e| ApiError::internal(e.to_string()))?;

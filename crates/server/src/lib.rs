@@ -42,6 +42,9 @@ pub struct App {
     /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
     /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
+    /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
+    /// org then costs one recomputation (snapshots never change, so it cannot go stale).
+    explained: std::sync::Mutex<Option<(i64, Arc<inventory::Computed>)>>,
 }
 
 /// How long org and login lookups are reused before the database is asked again.
@@ -58,7 +61,26 @@ impl App {
             console: Default::default(),
             orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
             sessions: Default::default(),
+            explained: Default::default(),
         })
+    }
+
+    /// The recomputation of snapshot `id`, from the cache or made by `make`.
+    pub fn computed_snapshot(
+        &self,
+        id: i64,
+        make: impl FnOnce() -> ApiResult<inventory::Computed>,
+    ) -> ApiResult<Arc<inventory::Computed>> {
+        if let Some((cached, c)) = self.explained.lock().ok().and_then(|g| g.clone()) {
+            if cached == id {
+                return Ok(c);
+            }
+        }
+        let c = Arc::new(make()?);
+        if let Ok(mut g) = self.explained.lock() {
+            *g = Some((id, c.clone()));
+        }
+        Ok(c)
     }
 
     /// The org with `code` (from a short-lived cache of the org table).
