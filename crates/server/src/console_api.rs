@@ -16,16 +16,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::Digest;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use store::snapshots::Snapshot;
 use store::Store;
-use tokio::io::AsyncWriteExt;
 
 /// The console's server-side state: long jobs and the per-snapshot aggregates.
 #[derive(Default)]
@@ -446,25 +443,7 @@ pub async fn start_import_job(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let file_name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload.csv").to_string();
-    tokio::fs::create_dir_all(&app.spool_dir).await.map_err(|e| ApiError::internal(format!("spool dir: {e}")))?;
-    let spool =
-        tempfile::NamedTempFile::new_in(&app.spool_dir).map_err(|e| ApiError::internal(format!("spool file: {e}")))?;
-    let mut file = tokio::fs::File::create(spool.path()).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut stream = body.into_data_stream();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-        file.write_all(&chunk).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    }
-    file.flush().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    drop(file);
-    if size == 0 {
-        return Err(ApiError::bad_request("the upload is empty: send the CSV file as the request body"));
-    }
-    let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let (spool, sha, size) = crate::filing::spool_upload(&app, body).await?;
     let filing = app.db(move |s| s.filing(id)).await?;
     let actor = caller.user.username.clone();
     let job = app.console.start(

@@ -185,16 +185,10 @@ pub async fn rows(
     Ok(Json(serde_json::json!({"offset": offset, "rows": rows})))
 }
 
-/// Accepts a CSV body (any size, streamed). Answers with what was accepted and, for every
-/// rejected row, the reasons. Sending the same file again returns the first answer unchanged.
-pub async fn upload(
-    State(app): State<Arc<App>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<i64>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Json<serde_json::Value>> {
-    let file_name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload.csv").to_string();
+/// Streams an upload into a spool file (never held in memory whole), hashing it on the way: the
+/// hash is what recognises the same file uploaded twice. Refuses an empty body. Returns the spool
+/// file, the SHA-256 in hex and the size in bytes.
+pub(crate) async fn spool_upload(app: &App, body: Body) -> ApiResult<(tempfile::NamedTempFile, String, u64)> {
     tokio::fs::create_dir_all(&app.spool_dir).await.map_err(|e| ApiError::internal(format!("spool dir: {e}")))?;
     let spool =
         tempfile::NamedTempFile::new_in(&app.spool_dir).map_err(|e| ApiError::internal(format!("spool file: {e}")))?;
@@ -214,6 +208,20 @@ pub async fn upload(
         return Err(ApiError::bad_request("the upload is empty: send the CSV file as the request body"));
     }
     let sha: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((spool, sha, size))
+}
+
+/// Accepts a CSV body (any size, streamed). Answers with what was accepted and, for every
+/// rejected row, the reasons. Sending the same file again returns the first answer unchanged.
+pub async fn upload(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<serde_json::Value>> {
+    let file_name = headers.get("x-file-name").and_then(|v| v.to_str().ok()).unwrap_or("upload.csv").to_string();
+    let (spool, sha, size) = spool_upload(&app, body).await?;
     let store = app.store.clone();
     let actor = caller.user.username.clone();
     let threads = app.threads;

@@ -358,24 +358,13 @@ pub struct AckBody {
     id: u64,
 }
 
-/// POST /api/v1/alerts/acknowledge {"id": N}
+/// POST /api/v1/alerts/acknowledge: acknowledge an open alert.
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    let m = mon(&app)?;
-    let alert = m
-        .monitor
-        .alerts(None)
-        .into_iter()
-        .find(|a| a.id == b.id && m.subject_within(&caller, &a.subject))
-        .ok_or_else(|| ApiError::not_found(format!("no alert {} in your subtree", b.id)))?;
-    let e = m
-        .monitor
-        .acknowledge(alert.id, &caller.user.username, now_ms())
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
-    Ok(Json(json!({"alert": e.alert})))
+    alert_action(&app, &caller, b.id, Monitor::acknowledge)
 }
 
 /// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand.
@@ -384,16 +373,25 @@ pub async fn resolve(
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    let m = mon(&app)?;
+    alert_action(&app, &caller, b.id, Monitor::resolve)
+}
+
+/// One alert of the caller's subtree changed by `action` (who, when); an alert outside the subtree
+/// is not found, a change its state does not allow is a conflict.
+fn alert_action(
+    app: &App,
+    caller: &Caller,
+    id: u64,
+    action: fn(&Monitor, u64, &str, i64) -> Result<alerts::Event, String>,
+) -> ApiResult<Json<Value>> {
+    let m = mon(app)?;
     let alert = m
         .monitor
         .alerts(None)
         .into_iter()
-        .find(|a| a.id == b.id && m.subject_within(&caller, &a.subject))
-        .ok_or_else(|| ApiError::not_found(format!("no alert {} in your subtree", b.id)))?;
-    let e = m
-        .monitor
-        .resolve(alert.id, &caller.user.username, now_ms())
+        .find(|a| a.id == id && m.subject_within(caller, &a.subject))
+        .ok_or_else(|| ApiError::not_found(format!("no alert {id} in your subtree")))?;
+    let e = action(&m.monitor, alert.id, &caller.user.username, now_ms())
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
     Ok(Json(json!({"alert": e.alert})))
 }
