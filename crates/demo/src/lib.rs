@@ -18,6 +18,7 @@
 //! Output depends only on (sites, year, seed): each facility draws from its own random stream, so
 //! the files are identical whatever the number of threads.
 
+use model::calendar::days_in_month;
 use model::PROVINCES;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -366,15 +367,6 @@ fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], year: i32,
     }
     w.flush()?;
     Ok(rows)
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 /// Cooling load over the year: peak in July–August, trough in January (a few per cent more in the

@@ -1,5 +1,6 @@
 //! Domain types of DualCarbon. Pure data and rules: no IO, no HTTP, no SQL.
 
+pub mod calendar;
 pub mod carrier;
 pub mod dataset;
 pub mod province;

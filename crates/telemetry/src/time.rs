@@ -10,30 +10,7 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// Asia/Shanghai offset from UTC.
 pub const SHANGHAI_OFFSET_MS: i64 = 8 * HOUR_MS;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year as i64 - 1 } else { year as i64 };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = month as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date (year, month, day) of a day number since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y as i32, m, d)
-}
+pub use model::calendar::{civil_from_days, days_from_civil, days_in_month};
 
 /// Start (UTC ms) of the Shanghai calendar day containing `t`.
 pub fn day_start(t: i64) -> i64 {
@@ -156,15 +133,6 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     };
     let days = days_from_civil(y as i32, mo as u32, d as u32);
     Ok(days * DAY_MS + h * HOUR_MS + mi * MINUTE_MS + sec * 1000 + millis - offset_ms)
-}
-
-pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        _ => 28,
-    }
 }
 
 #[cfg(test)]
