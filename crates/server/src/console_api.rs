@@ -394,19 +394,11 @@ pub async fn factor_library(State(app): State<Arc<App>>) -> ApiResult<Json<Value
     .await
 }
 
-#[derive(Deserialize)]
-pub struct InventoryJobRequest {
-    pub org_code: String,
-    pub year: i32,
-    #[serde(default)]
-    pub options: Value,
-}
-
 /// Starts an inventory run (the same work as POST /api/v1/inventories) as a job.
 pub async fn start_inventory_job(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
-    Json(body): Json<InventoryJobRequest>,
+    Json(body): Json<inventory::RunRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org = caller.require_org(&app, &body.org_code).await?;
     let options = if body.options.is_null() { json!({}) } else { body.options };
