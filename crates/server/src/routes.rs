@@ -122,8 +122,8 @@ routes! {
     post "/api/v1/site/bs-saving" => site_api::bs_saving, Read, None, "json" -> "json", "Base-station saving report from per-cell traffic (cells_csv, policy, grid_factor): kWh and tCO2 per station";
     get "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::get_setpoints, Read, Org, "" -> "json", "A site's current set points and every change (from the audit log)";
     put "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::put_setpoints, Analyze, Org, "json" -> "json", "Change a site's set points (setpoints, reason): every broken rule at once; audited";
-    post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON); the answer carries the current set points";
-    get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state report (held in memory) and when it came";
+    post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON) as readings of the site's registered meters through the monitoring ingestion; the answer carries the ingestion report and the current set points";
+    get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state rebuilt from its meters' newest readings, when it came, and ?hours= of history per meter";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
