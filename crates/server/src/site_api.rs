@@ -476,3 +476,42 @@ pub async fn get_state(
     });
     Ok(Json(out))
 }
+
+/// GET /api/v1/orgs/{code}/sites: the off-grid sites of an org's subtree — facilities whose site
+/// meters are registered (a `supply_mode` gauge) — with a summary of each one's newest state.
+pub async fn list_sites(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+) -> ApiResult<Json<Value>> {
+    let m = crate::monitoring::mon(&app)?;
+    let root = m.monitor.orgs.get(&org.code);
+    let sites: Vec<Value> = m.monitor.with_telemetry(|t| {
+        t.registry
+            .meters
+            .iter()
+            .filter(|meter| meter.role == telemetry::Role::SupplyMode)
+            .filter(|meter| {
+                let fo = m.monitor.facility_org(&meter.facility);
+                matches!((fo, root), (Some(fo), Some(root)) if m.monitor.orgs.is_within(fo, root))
+            })
+            .map(|meter| {
+                let f = &meter.facility;
+                let gauge = |role| t.latest(f, role);
+                let power = |role| t.current_power(f, role).map(|(p, _)| p);
+                let mode = gauge(telemetry::Role::SupplyMode);
+                json!({
+                    "facility": f,
+                    "org_code": m.monitor.facility_org(f).map(|o| m.monitor.orgs.org(o).code.clone()),
+                    "at_ms": mode.map(|(t, _)| t),
+                    "received_at": mode.map(|(t, _)| telemetry::time::format_shanghai(t)),
+                    "mode": mode.and_then(|(_, c)| site::controller::SupplyMode::ALL.get(c as usize)).map(|m| m.name()),
+                    "soc": gauge(telemetry::Role::Soc).map(|(_, v)| v),
+                    "fuel_l": gauge(telemetry::Role::FuelLevel).map(|(_, v)| v),
+                    "load_kw": power(telemetry::Role::SiteLoad),
+                    "unserved_kw": power(telemetry::Role::Unserved),
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({"org": org.code, "sites": sites})))
+}

@@ -485,6 +485,16 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         let gd1 = live.json["facilities"].as_array().unwrap().iter().find(|f| f["facility"] == "GD1").cloned();
         assert_eq!(gd1.unwrap()["live"]["gauges"]["soc"]["value"], json!(0.31), "{}", live.text);
         assert_eq!(live.json["live"]["power_kw"]["site_load"], json!(0.9), "{}", live.text);
+        // The org's site list shows the registered site with its newest state; Beijing has none.
+        let sites = h.get("/api/v1/orgs/CT-GD/sites", &gd_admin).await;
+        assert_eq!(sites.json["sites"].as_array().map(|a| a.len()), Some(1), "{}", sites.text);
+        assert_eq!(
+            (sites.json["sites"][0]["facility"].as_str(), sites.json["sites"][0]["mode"].as_str()),
+            (Some("GD1"), Some("fuel_cell"))
+        );
+        assert_eq!(sites.json["sites"][0]["soc"], json!(0.31));
+        let bj_sites = h.get("/api/v1/orgs/CT-BJ/sites", &h.login("bj-admin").await).await;
+        assert_eq!(bj_sites.json["sites"], json!([]), "{}", bj_sites.text);
         // Load not served an hour later opens the site alert.
         let mut short = telemetry.clone();
         short["unix"] = json!(unix + 3600);
