@@ -39,9 +39,12 @@ fn meters_csv(facilities: &[store::reference::FacilityRecord]) -> String {
 /// provincial team has one site whose gateway can report state (`dualcarbon site gateway`). Their
 /// filed electricity bills are the generator's and stay as they are: only the site meters are added.
 pub fn demo_off_grid_sites(facilities: &[store::reference::FacilityRecord]) -> Vec<String> {
-    let mut first: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    let mut first: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
     for f in facilities.iter().filter(|f| f.kind.starts_with("base_station")) {
-        let e = first.entry(f.province.as_str()).or_insert(f.code.as_str());
+        // The demo spells provinces several ways (广东, Guangdong, ...): group by the province itself.
+        let province =
+            model::province::parse_province(&f.province).map_or_else(|| f.province.clone(), |p| p.to_string());
+        let e = first.entry(province).or_insert(f.code.as_str());
         if f.code.as_str() < *e {
             *e = f.code.as_str();
         }
@@ -71,6 +74,7 @@ mod tests {
             facility("DC-1", "data_center"),
             facility("BS-2", "base_station_5g"),
             facility("BS-1", "base_station_4g"),
+            store::reference::FacilityRecord { province: "Guangdong".into(), ..facility("BS-3", "base_station_4g") },
             facility("OF-1", "office"),
         ]);
         let lines: Vec<&str> = csv.lines().collect();
