@@ -307,19 +307,21 @@ pub async fn put_setpoints(
     Ok(Json(json!({"facility": f.code, "setpoints": new, "audit_seq": seq})))
 }
 
-/// The site's meters missing from the meter registry (or registered to another facility), as
-/// `meters.csv` rows to add.
+/// The site's meters missing from the meter registry (or registered to another facility or role),
+/// as the `meters.csv` rows to add (for a gateway reporting every 15 minutes).
 fn unregistered(t: &telemetry::Telemetry, facility: &str) -> Vec<String> {
+    let rows = site::meters::registry_rows(facility, 15);
     site::meters::SITE_METERS
         .iter()
-        .filter(|m| {
+        .zip(rows.lines())
+        .filter(|(m, _)| {
             let code = site::meters::meter_code(facility, m.suffix);
             t.registry.get(&code).is_none_or(|id| {
                 let meter = t.registry.meter(id);
                 meter.facility != facility || meter.role.code() != m.role
             })
         })
-        .map(|m| format!("{},{facility},{},{},,,30", site::meters::meter_code(facility, m.suffix), m.role, m.kind))
+        .map(|(_, row)| row.to_string())
         .collect()
 }
 
