@@ -1,5 +1,5 @@
-//! Ingest: reads a data directory (`orgs.csv`, `facilities.csv`, `activity.csv`, optional
-//! `factors/`) into a validated [`model::Dataset`] and factor [`factors::Library`]. Every problem
+//! Ingest: reads a data directory (`orgs.csv`, `facilities.csv`, `activity.csv` or one
+//! `activity-YYYY.csv` per year (see [`activity_path`]), optional `factors/`) into a validated [`model::Dataset`] and factor [`factors::Library`]. Every problem
 //! of every file is reported at once, naming file, line, column, value and reason; a directory
 //! with any problem yields no dataset, so nothing is computed from data that was partly skipped.
 
@@ -47,8 +47,12 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
         ds.facility_index = index;
         // Activity goes into a second dataset while the parser borrows the facility index of the first.
         let mut loaded = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-        stats.activity_rows =
-            load_activity(&dir.join("activity.csv"), &mut loaded, &ds.facility_index, threads, &mut report);
+        match activity_path(dir, year) {
+            Ok(path) => {
+                stats.activity_rows = load_activity(&path, &mut loaded, &ds.facility_index, threads, &mut report)
+            }
+            Err(e) => report.push(e),
+        }
         ds.activity = loaded.activity;
         ds.carriers = loaded.carriers;
         ds.files = loaded.files;
@@ -58,7 +62,7 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
         }
     } else {
         report.push(RowError {
-            file: dir.join("activity.csv").display().to_string(),
+            file: activity_path(dir, year).unwrap_or_else(|_| dir.join("activity.csv")).display().to_string(),
             line: 0,
             column: String::new(),
             value: String::new(),
@@ -70,6 +74,30 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
     } else {
         Err(report)
     }
+}
+
+/// The activity file of `year` in `dir`: `activity-YYYY.csv` when the directory holds one for the
+/// year (a multi-year directory, e.g. `dualcarbon demo generate --years`), else `activity.csv`.
+/// Both at once is an error: a year's records live in one file, so none can be left out unseen.
+pub fn activity_path(dir: &Path, year: i32) -> Result<std::path::PathBuf, RowError> {
+    let single = dir.join("activity.csv");
+    let per_year = dir.join(format!("activity-{year}.csv"));
+    if !per_year.exists() {
+        return Ok(single);
+    }
+    if single.exists() {
+        return Err(RowError {
+            file: single.display().to_string(),
+            line: 0,
+            column: String::new(),
+            value: String::new(),
+            reason: format!(
+                "the directory holds both activity.csv and activity-{year}.csv: keep a year's records in one file \
+                 (rename activity.csv to activity-<its year>.csv)"
+            ),
+        });
+    }
+    Ok(per_year)
 }
 
 /// The shipped library plus the user factor sets in `dir/factors/` (if present) and in `extra`.

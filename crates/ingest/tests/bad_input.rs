@@ -198,3 +198,28 @@ fn crlf_blank_lines_and_no_final_newline_keep_line_numbers() {
     assert_eq!(find(&errs, 3, "facility_code").value, "NOPE");
     assert_eq!(find(&errs, 4, "period").value, "2024-13");
 }
+
+#[test]
+fn a_multi_year_directory_reads_the_years_own_activity_file() {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("orgs.csv"), ORGS).unwrap();
+    fs::write(d.path().join("facilities.csv"), FACILITIES).unwrap();
+    fs::write(d.path().join("activity-2023.csv"), format!("{HEADER}S1,2023-01,electricity,100,kWh,B1,\n")).unwrap();
+    fs::write(
+        d.path().join("activity-2024.csv"),
+        format!("{HEADER}S1,2024-01,electricity,200,kWh,B1,\nS2,2024-02,electricity,300,kWh,B2,\n"),
+    )
+    .unwrap();
+    let (ds, stats) = load_dir(d.path(), 2023, 2).unwrap();
+    assert_eq!((stats.activity_rows, ds.activity.len()), (1, 1));
+    assert!(ds.files[0].ends_with("activity-2023.csv"), "{:?}", ds.files);
+    let (_, stats) = load_dir(d.path(), 2024, 2).unwrap();
+    assert_eq!(stats.activity_rows, 2);
+    // A year without a file of its own falls back to activity.csv, which is absent here.
+    let errs = load_dir(d.path(), 2022, 2).unwrap_err().errors;
+    assert!(errs.iter().any(|e| e.file.ends_with("activity.csv")), "{errs:#?}");
+    // activity.csv beside a year's file: which holds the year is ambiguous, so it is an error.
+    fs::write(d.path().join("activity.csv"), format!("{HEADER}S1,2024-03,electricity,1,kWh,B3,\n")).unwrap();
+    let errs = load_dir(d.path(), 2024, 2).unwrap_err().errors;
+    assert!(errs.iter().any(|e| e.reason.contains("both activity.csv and activity-2024.csv")), "{errs:#?}");
+}
