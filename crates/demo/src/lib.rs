@@ -15,7 +15,12 @@
 //!   commuting), retail halls, warehouses (electric forklifts, road freight), and a vehicle fleet per city.
 //!   No LPG: the shipped standard-coal table has no sourced LPG coefficient yet.
 //!
-//! Output depends only on (sites, year, seed): each facility draws from its own random stream, so
+//! Several years (`first_year..=year`) share one orgs.csv and facilities.csv: the last year is the
+//! base, generated exactly as a single year, and earlier years run back from it along the documented
+//! trends of [`year_factors`] (5G traffic growth, PUE and other efficiency gains, green power, fleet
+//! electrification), with their own month-to-month noise and events (docs/formats.md).
+//!
+//! Output depends only on (sites, years, seed): each facility draws from its own random streams, so
 //! the files are identical whatever the number of threads.
 
 use model::calendar::days_in_month;
@@ -30,16 +35,143 @@ pub struct DemoOptions {
     /// Physical sites (base stations, machine rooms, data centres, offices, halls, warehouses).
     /// Vehicle fleets come on top: one per city and one per province.
     pub sites: usize,
+    /// First year of the span; equal to `year` for one year.
+    pub first_year: i32,
+    /// Last year of the span: the base year, generated as a single year would be; the years before
+    /// it follow the trends of [`year_factors`] backwards.
     pub year: i32,
     pub seed: u64,
 }
 
+impl DemoOptions {
+    /// One year (`first_year` = `year`).
+    pub fn one_year(sites: usize, year: i32, seed: u64) -> DemoOptions {
+        DemoOptions { sites, first_year: year, year, seed }
+    }
+}
+
 /// What was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSummary {
     pub orgs: usize,
     pub facilities: usize,
+    /// Rows over all years.
     pub activity_rows: u64,
+    /// Per year: the year and its activity rows, oldest first.
+    pub rows_by_year: Vec<(i32, u64)>,
+}
+
+/// The activity file of `year` in a demo directory spanning `first_year..=last_year`:
+/// `activity.csv` for a single year (the layout of every data directory), `activity-YYYY.csv` per
+/// year for several (what `ingest::activity_path` reads for `--year YYYY`).
+pub fn activity_file(out: &Path, first_year: i32, last_year: i32, year: i32) -> std::path::PathBuf {
+    if first_year == last_year {
+        out.join("activity.csv")
+    } else {
+        out.join(format!("activity-{year}.csv"))
+    }
+}
+
+/// Parses a span of years, `2022-2024` or a single `2024`, into (first, last).
+pub fn parse_years(s: &str) -> Result<(i32, i32), String> {
+    let bad = || format!("--years {s}: expected FIRST-LAST (e.g. 2022-2024) or one year");
+    let (a, b) = match s.trim().split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (s.trim(), s.trim()),
+    };
+    let (a, b) = (a.parse::<i32>().map_err(|_| bad())?, b.parse::<i32>().map_err(|_| bad())?);
+    if a > b {
+        return Err(format!("--years {s}: the first year is after the last"));
+    }
+    Ok((a, b))
+}
+
+/// Mobile internet traffic growth into `year` (fraction): MIIT statistics as collected in
+/// shared/reference/carbon-market-inclusive-forecast.md §D3 (2021 +33.9 %, 2022 +18.1 %, 2023
+/// +15.2 %, 2024 +11.6 %); other years +10 %, an illustrative assumption (growth keeps slowing).
+pub fn traffic_growth(year: i32) -> f64 {
+    match year {
+        2021 => 0.339,
+        2022 => 0.181,
+        2023 => 0.152,
+        2024 => 0.116,
+        _ => 0.10,
+    }
+}
+
+/// Share of a base station's energy that follows its traffic (the load-dependent part of the EARTH
+/// power model, P = P0 + Δp·Pout: macro P0 130 W, Δp·Pmax 94 W, shared/reference/
+/// base-station-and-site-power.md, about a quarter at half load). Illustrative.
+pub const BS_LOAD_SHARE: f64 = 0.25;
+
+/// Year-on-year rates of the demo operator (growth into a year from the year before); see
+/// docs/formats.md for their basis. Rates without a source there are illustrative assumptions.
+pub mod rates {
+    /// 4G site electricity a year: traffic moves to 5G, carriers sleep at night (illustrative).
+    pub const BS4G_ELECTRICITY: f64 = -0.02;
+    /// Machine-room electricity a year: old equipment retired, rooms renovated (white paper
+    /// 老旧设施清理 / 老旧机房改造, no rate given: illustrative).
+    pub const MACHINE_ROOM_ELECTRICITY: f64 = -0.03;
+    /// Data-centre IT load a year (东数西算, cloud growth; illustrative).
+    pub const DC_IT_LOAD: f64 = 0.10;
+    /// Data-centre PUE change a year: the Uptime Institute global average fell 1.59 → 1.57 → 1.55
+    /// (2020–2022, shared/reference/emission-factors.md §6); white paper and MIIT: new large DCs
+    /// below 1.3 by 2025.
+    pub const DC_PUE: f64 = -0.02;
+    /// Certified green power (绿证) share of a data centre's grid electricity, percentage points a
+    /// year (white paper: "逐步提升绿电使用比例", no rate: illustrative).
+    pub const GREEN_CERTIFIED_SHARE: f64 = 0.05;
+    /// Uncertified green power share, percentage points a year (illustrative).
+    pub const GREEN_UNCERTIFIED_SHARE: f64 = 0.02;
+    /// Office electricity a year (white paper 绿色办公 / 建筑节能; illustrative).
+    pub const OFFICE_ELECTRICITY: f64 = -0.02;
+    /// Office paper a year (white paper 无纸化办公; illustrative).
+    pub const PAPER: f64 = -0.10;
+    /// Fleet gasoline a year: cars replaced by electric ones (white paper 逐步采购电动汽车, no rate:
+    /// illustrative).
+    pub const FLEET_GASOLINE: f64 = -0.08;
+    /// Fleet diesel a year: vans and trucks electrify more slowly (illustrative).
+    pub const FLEET_DIESEL: f64 = -0.05;
+}
+
+/// How one year of the demo differs from the base (last) year: multipliers of the base year's
+/// per-facility quantities, and offsets of its PUE and green shares. All 1 (or 0) in the base year.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct YearFactors {
+    /// Electricity of a 5G site: grows with traffic, `BS_LOAD_SHARE × traffic_growth`.
+    pub bs5g_electricity: f64,
+    pub bs4g_electricity: f64,
+    pub machine_room_electricity: f64,
+    pub dc_it_load: f64,
+    /// Added to a data centre's base-year PUE.
+    pub dc_pue_offset: f64,
+    /// Added to a data centre's base-year certified green share (negative before; floored at 0).
+    pub green_certified_offset: f64,
+    pub green_uncertified_offset: f64,
+    pub office_electricity: f64,
+    pub paper: f64,
+    pub fleet_gasoline: f64,
+    pub fleet_diesel: f64,
+}
+
+/// The factors of `year` relative to `base_year` (≥ `year`): each rate compounded back over the
+/// years after `year` up to the base year.
+pub fn year_factors(year: i32, base_year: i32) -> YearFactors {
+    let back = |rate: &dyn Fn(i32) -> f64| ((year + 1)..=base_year).map(|z| 1.0 / (1.0 + rate(z))).product::<f64>();
+    let steps = (base_year - year).max(0) as f64;
+    YearFactors {
+        bs5g_electricity: back(&|z| BS_LOAD_SHARE * traffic_growth(z)),
+        bs4g_electricity: back(&|_| rates::BS4G_ELECTRICITY),
+        machine_room_electricity: back(&|_| rates::MACHINE_ROOM_ELECTRICITY),
+        dc_it_load: back(&|_| rates::DC_IT_LOAD),
+        dc_pue_offset: -rates::DC_PUE * steps,
+        green_certified_offset: -rates::GREEN_CERTIFIED_SHARE * steps,
+        green_uncertified_offset: -rates::GREEN_UNCERTIFIED_SHARE * steps,
+        office_electricity: back(&|_| rates::OFFICE_ELECTRICITY),
+        paper: back(&|_| rates::PAPER),
+        fleet_gasoline: back(&|_| rates::FLEET_GASOLINE),
+        fleet_diesel: back(&|_| rates::FLEET_DIESEL),
+    }
 }
 
 /// Group code of the demo operator; provinces are `CT-<code>` (e.g. `CT-GD`), cities `CT-GD-01`.
@@ -163,7 +295,8 @@ impl Rng {
     }
 }
 
-/// Generates the operator into `out` (created if needed): orgs.csv, facilities.csv, activity.csv.
+/// Generates the operator into `out` (created if needed): orgs.csv, facilities.csv and the activity
+/// of each year ([`activity_file`]).
 pub fn generate(opts: &DemoOptions, out: &Path) -> io::Result<DemoSummary> {
     if opts.sites < 31 * 4 {
         return Err(io::Error::new(
@@ -174,14 +307,66 @@ pub fn generate(opts: &DemoOptions, out: &Path) -> io::Result<DemoSummary> {
     if !(2000..=2100).contains(&opts.year) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("--year {}: expected 2000..2100", opts.year)));
     }
+    if !(2000..=opts.year).contains(&opts.first_year) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--years {}-{}: expected a first year from 2000 to the last year", opts.first_year, opts.year),
+        ));
+    }
     std::fs::create_dir_all(out)?;
+    // The base (last) year seeds the facilities and their parameters, so a span ending in Y has the
+    // facilities of a single year Y, and Y's activity is the single year's, byte for byte.
     let seed = opts.seed ^ (opts.year as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     let (orgs, city_range) = build_orgs();
     let facilities = build_facilities(opts.sites, seed, &city_range);
     write_orgs(&out.join("orgs.csv"), &orgs)?;
     write_facilities(&out.join("facilities.csv"), &facilities, &orgs)?;
-    let activity_rows = write_activity(&out.join("activity.csv"), &facilities, &orgs, opts.year, seed)?;
-    Ok(DemoSummary { orgs: orgs.len(), facilities: facilities.len(), activity_rows })
+    let mut summary =
+        DemoSummary { orgs: orgs.len(), facilities: facilities.len(), activity_rows: 0, rows_by_year: Vec::new() };
+    for year in opts.first_year..=opts.year {
+        let y = YearGen {
+            year,
+            factors: year_factors(year, opts.year),
+            // Earlier years draw their noise and events from a stream of their own.
+            noise_seed: (year != opts.year).then(|| seed ^ (year as u64).wrapping_mul(0xA24B_AED4_963E_E407)),
+        };
+        let path = activity_file(out, opts.first_year, opts.year, year);
+        let rows = write_activity(&path, &facilities, &orgs, &y, seed)?;
+        summary.activity_rows += rows;
+        summary.rows_by_year.push((year, rows));
+    }
+    Ok(summary)
+}
+
+/// One year to generate.
+struct YearGen {
+    year: i32,
+    factors: YearFactors,
+    /// `None` in the base year: noise comes from the facility's parameter stream, as for one year.
+    noise_seed: Option<u64>,
+}
+
+/// A facility's draws: parameters (the same every year) from its own stream; yearly noise and
+/// events from the year's stream where there is one. The parameter stream is consumed the same way
+/// in every year (a yearly draw takes its value from it too and discards it), so every parameter
+/// comes out the same whatever the year.
+struct Draws {
+    main: Rng,
+    year: Option<Rng>,
+}
+
+impl Draws {
+    /// A yearly draw: noise, or an event of the year.
+    fn yearly<T>(&mut self, f: impl Fn(&mut Rng) -> T) -> T {
+        let v = f(&mut self.main);
+        match &mut self.year {
+            Some(r) => f(r),
+            None => v,
+        }
+    }
+    fn noise(&mut self, lo: f64, hi: f64) -> f64 {
+        self.yearly(|r| r.range(lo, hi))
+    }
 }
 
 /// The org tree: group, 31 provinces, their cities, and one minority-held joint venture outside
@@ -335,7 +520,7 @@ fn write_facilities(path: &Path, facilities: &[Facility], orgs: &[Org]) -> io::R
 /// Facilities per work unit: small enough to balance threads, large enough to amortise.
 const CHUNK: usize = 8192;
 
-fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], year: i32, seed: u64) -> io::Result<u64> {
+fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], y: &YearGen, seed: u64) -> io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 22, File::create(path)?);
     w.write_all(b"facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -350,9 +535,13 @@ fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], year: i32,
                 .map(|r| {
                     let r = r.clone();
                     s.spawn(move || {
-                        let mut g = Gen { buf: Vec::with_capacity(r.len() * 40 * 64), rows: 0, year };
+                        let mut g = Gen { buf: Vec::with_capacity(r.len() * 40 * 64), rows: 0, year: y.year };
                         for i in r {
-                            g.facility(i, &facilities[i], orgs, seed);
+                            let mut d = Draws {
+                                main: Rng::new(seed, i as u64 + 1),
+                                year: y.noise_seed.map(|s| Rng::new(s, i as u64 + 1)),
+                            };
+                            g.facility(i, &facilities[i], orgs, &mut d, &y.factors);
                         }
                         (g.buf, g.rows)
                     })
@@ -409,8 +598,10 @@ impl Gen {
         self.rows += 1;
     }
 
-    fn facility(&mut self, i: usize, f: &Facility, orgs: &[Org], seed: u64) {
-        let mut rng = Rng::new(seed, i as u64 + 1);
+    /// One facility's year. `r.main` draws what stays the same every year (size, PUE, shares,
+    /// sharing); `r.noise` and `r.yearly` draw what changes (monthly noise, outages, top-ups);
+    /// `t` scales the base year's quantities to this year.
+    fn facility(&mut self, i: usize, f: &Facility, orgs: &[Org], r: &mut Draws, t: &YearFactors) {
         let code = facility_code(i, f);
         let p = &PROVINCES[f.province as usize];
         let south = matches!(p.grid, model::GridRegion::South | model::GridRegion::Southwest)
@@ -420,17 +611,21 @@ impl Gen {
         let ym = |m: u32| format!("{year}{m:02}");
         match f.kind {
             Kind::Bs5g | Kind::Bs4g => {
-                let kw = if f.kind == Kind::Bs5g { rng.range(3.0, 4.2) } else { rng.range(1.1, 2.0) };
+                let kw = if f.kind == Kind::Bs5g {
+                    r.main.range(3.0, 4.2) * t.bs5g_electricity
+                } else {
+                    r.main.range(1.1, 2.0) * t.bs4g_electricity
+                };
                 // 分路计量: main equipment and cooling meters; 5G sites also an AAU retrofit meter.
                 let split: &[(f64, &str)] = if f.kind == Kind::Bs5g {
                     &[(0.52, "M1"), (0.26, "AC"), (0.22, "AAU")]
                 } else {
                     &[(0.72, "M1"), (0.28, "AC")]
                 };
-                let pv = rng.chance(0.08).then(|| rng.range(0.08, 0.2)); // 叠光: share of load from rooftop PV
-                let diesel_month = rng.chance(0.05).then(|| 1 + rng.below(12) as u32);
+                let pv = r.main.chance(0.08).then(|| r.main.range(0.08, 0.2)); // 叠光: share of load from rooftop PV
+                let diesel_month = r.yearly(|g| g.chance(0.05).then(|| 1 + g.below(12) as u32));
                 for m in 1..=12 {
-                    let total = kw * hours(m) * cooling_season(m, south) * rng.range(0.96, 1.04);
+                    let total = kw * hours(m) * cooling_season(m, south) * r.noise(0.96, 1.04);
                     let grid = total * (1.0 - pv.unwrap_or(0.0));
                     for &(share, meter) in split {
                         let s = if meter == "AC" { share * cooling_season(m, south) } else { share };
@@ -441,36 +636,44 @@ impl Gen {
                     }
                     if diesel_month == Some(m) {
                         // Backup generator run during a grid outage.
-                        self.row(&code, m, "diesel", rng.range(20.0, 120.0), 0, "L", &format!("FUEL{}", ym(m)), "");
+                        self.row(&code, m, "diesel", r.noise(20.0, 120.0), 0, "L", &format!("FUEL{}", ym(m)), "");
                     }
                 }
             }
             Kind::MachineRoom => {
-                let kw = rng.range(8.0, 40.0);
+                let kw = r.main.range(8.0, 40.0) * t.machine_room_electricity;
                 for m in 1..=12 {
-                    let total = kw * hours(m) * cooling_season(m, south) * rng.range(0.97, 1.03);
+                    let total = kw * hours(m) * cooling_season(m, south) * r.noise(0.97, 1.03);
                     self.row(&code, m, "electricity", total * 0.7, 0, "kWh", &format!("EB{}-M1", ym(m)), "");
                     self.row(&code, m, "electricity", total * 0.3, 0, "kWh", &format!("EB{}-AC", ym(m)), "");
                 }
-                if rng.chance(0.12) {
-                    let gas = if rng.chance(0.4) { "refrigerant:HCFC-22" } else { "refrigerant:R-410A" };
-                    let m = 5 + rng.below(4) as u32;
-                    self.row(&code, m, gas, rng.range(2.0, 10.0), 1, "kg", &format!("RF{}", ym(m)), "");
+                let topup = r.yearly(|g| {
+                    g.chance(0.12).then(|| {
+                        let gas = if g.chance(0.4) { "refrigerant:HCFC-22" } else { "refrigerant:R-410A" };
+                        let m = 5 + g.below(4) as u32;
+                        (gas, m, g.range(2.0, 10.0))
+                    })
+                });
+                if let Some((gas, m, kg)) = topup {
+                    self.row(&code, m, gas, kg, 1, "kg", &format!("RF{}", ym(m)), "");
                 }
-                if rng.chance(0.1) {
-                    let m = 1 + rng.below(12) as u32;
-                    self.row(&code, m, "diesel", rng.range(50.0, 200.0), 0, "L", &format!("FUEL{}", ym(m)), "");
+                let run = r.yearly(|g| g.chance(0.1).then(|| (1 + g.below(12) as u32, g.range(50.0, 200.0))));
+                if let Some((m, litres)) = run {
+                    self.row(&code, m, "diesel", litres, 0, "L", &format!("FUEL{}", ym(m)), "");
                 }
             }
             Kind::DataCenter => {
                 // Log-uniform IT load: many small, a few large (tens of GWh a year).
-                let it_mw = (rng.range(0.3f64.ln(), 6.0f64.ln())).exp();
-                let pue = rng.range(1.25, 1.6);
+                let it_mw = (r.main.range(0.3f64.ln(), 6.0f64.ln())).exp() * t.dc_it_load;
+                let pue = r.main.range(1.25, 1.6) + t.dc_pue_offset;
                 let green = GREEN_TRADING.contains(&p.code);
-                let (cert, uncert) = if green { (rng.range(0.15, 0.4), rng.range(0.0, 0.12)) } else { (0.0, 0.0) };
-                let pv_kw = rng.range(50.0, 400.0);
+                let (cert, uncert) =
+                    if green { (r.main.range(0.15, 0.4), r.main.range(0.0, 0.12)) } else { (0.0, 0.0) };
+                let cert = (cert + t.green_certified_offset).max(0.0);
+                let uncert = (uncert + t.green_uncertified_offset).max(0.0);
+                let pv_kw = r.main.range(50.0, 400.0);
                 for m in 1..=12 {
-                    let mwh = it_mw * pue * hours(m) * cooling_season(m, south).sqrt() * rng.range(0.98, 1.02);
+                    let mwh = it_mw * pue * hours(m) * cooling_season(m, south).sqrt() * r.noise(0.98, 1.02);
                     let pv_kwh = pv_kw * hours(m) * 0.15;
                     let grid = mwh - pv_kwh / 1000.0;
                     let doc = ym(m);
@@ -502,93 +705,71 @@ impl Gen {
                     }
                     self.row(&code, m, "electricity_pv_self", pv_kwh, 0, "kWh", &format!("PV{doc}"), "");
                     // Monthly generator load tests.
-                    self.row(&code, m, "diesel", it_mw * rng.range(80.0, 300.0), 0, "L", &format!("FUEL{doc}"), "");
+                    self.row(&code, m, "diesel", it_mw * r.noise(80.0, 300.0), 0, "L", &format!("FUEL{doc}"), "");
                     // Evaporative cooling water, WUE about 1.2–1.8 L/kWh of IT energy.
-                    let water_m3 = it_mw * hours(m) * rng.range(1.2, 1.8);
+                    let water_m3 = it_mw * hours(m) * r.noise(1.2, 1.8);
                     self.row(&code, m, "water", water_m3, 0, "m3", &format!("WB{doc}"), "");
                 }
                 for (k, gas) in ["refrigerant:R-134a", "refrigerant:R-410A"].iter().enumerate() {
-                    let m = 4 + 4 * k as u32 + rng.below(3) as u32;
-                    let kg = it_mw * rng.range(3.0, 12.0);
+                    let m = 4 + 4 * k as u32 + r.yearly(|g| g.below(3)) as u32;
+                    let kg = it_mw * r.noise(3.0, 12.0);
                     self.row(&code, m, gas, kg, 1, "kg", &format!("RF{}", ym(m)), &format!("MAINT-{code}-{m}"));
                 }
             }
             Kind::Office => {
-                let area_k = rng.range(2.0, 15.0); // thousand m²
-                let staff = area_k * rng.range(30.0, 60.0);
+                let area_k = r.main.range(2.0, 15.0); // thousand m²
+                let staff = area_k * r.main.range(30.0, 60.0);
                 let heated = HEATED.contains(&p.code);
                 for m in 1..=12 {
                     let doc = ym(m);
-                    let kwh = area_k * 1000.0 * rng.range(7.0, 11.0) * cooling_season(m, south);
+                    let kwh = area_k * 1000.0 * r.noise(7.0, 11.0) * cooling_season(m, south) * t.office_electricity;
                     self.row(&code, m, "electricity", kwh, 0, "kWh", &format!("EB{doc}"), "");
-                    self.row(&code, m, "natural_gas", staff * rng.range(1.5, 3.0), 0, "m3", &format!("GAS{doc}"), "");
+                    self.row(&code, m, "natural_gas", staff * r.noise(1.5, 3.0), 0, "m3", &format!("GAS{doc}"), "");
                     if heated && matches!(m, 1..=3 | 11 | 12) {
-                        self.row(&code, m, "heat", area_k * rng.range(30.0, 45.0), 1, "GJ", &format!("HT{doc}"), "");
+                        self.row(&code, m, "heat", area_k * r.noise(30.0, 45.0), 1, "GJ", &format!("HT{doc}"), "");
                     }
-                    self.row(&code, m, "water", staff * rng.range(1.5, 2.5), 0, "m3", &format!("WB{doc}"), "");
-                    self.row(&code, m, "paper", staff * rng.range(0.3, 0.6), 1, "kg", &format!("PP{doc}"), "");
-                    let trips = staff * rng.range(0.05, 0.12);
+                    self.row(&code, m, "water", staff * r.noise(1.5, 2.5), 0, "m3", &format!("WB{doc}"), "");
+                    let paper = staff * r.noise(0.3, 0.6) * t.paper;
+                    self.row(&code, m, "paper", paper, 1, "kg", &format!("PP{doc}"), "");
+                    let trips = staff * r.noise(0.05, 0.12);
                     self.row(&code, m, "business_travel:air", trips * 1400.0, 0, "pkm", &format!("TA{doc}"), "");
                     self.row(&code, m, "business_travel:rail", trips * 900.0, 0, "pkm", &format!("TR{doc}"), "");
-                    let commute = staff * 21.0 * 2.0 * rng.range(8.0, 14.0);
+                    let commute = staff * 21.0 * 2.0 * r.noise(8.0, 14.0);
                     self.row(&code, m, "commuting:metro", commute * 0.55, 0, "pkm", &format!("CM{doc}"), "");
                     self.row(&code, m, "commuting:bus", commute * 0.25, 0, "pkm", &format!("CB{doc}"), "");
                 }
             }
             Kind::Retail => {
-                let kw = rng.range(3.0, 9.0);
+                let kw = r.main.range(3.0, 9.0);
                 for m in 1..=12 {
-                    let kwh = kw * hours(m) * cooling_season(m, south) * rng.range(0.97, 1.03);
+                    let kwh = kw * hours(m) * cooling_season(m, south) * r.noise(0.97, 1.03);
                     self.row(&code, m, "electricity", kwh, 0, "kWh", &format!("EB{}", ym(m)), "");
                 }
-                if rng.chance(0.15) {
-                    self.row(&code, 6, "refrigerant:R-32", rng.range(0.5, 3.0), 1, "kg", &format!("RF{}", ym(6)), "");
+                if let Some(kg) = r.yearly(|g| g.chance(0.15).then(|| g.range(0.5, 3.0))) {
+                    self.row(&code, 6, "refrigerant:R-32", kg, 1, "kg", &format!("RF{}", ym(6)), "");
                 }
             }
             Kind::Warehouse => {
-                let kw = rng.range(8.0, 25.0);
+                let kw = r.main.range(8.0, 25.0);
                 for m in 1..=12 {
                     let doc = ym(m);
-                    self.row(
-                        &code,
-                        m,
-                        "electricity",
-                        kw * hours(m) * rng.range(0.95, 1.05),
-                        0,
-                        "kWh",
-                        &format!("EB{doc}"),
-                        "",
-                    );
-                    self.row(
-                        &code,
-                        m,
-                        "freight:road",
-                        rng.range(20_000.0, 150_000.0),
-                        0,
-                        "tkm",
-                        &format!("FR{doc}"),
-                        "",
-                    );
+                    let kwh = kw * hours(m) * r.noise(0.95, 1.05);
+                    self.row(&code, m, "electricity", kwh, 0, "kWh", &format!("EB{doc}"), "");
+                    let tkm = r.noise(20_000.0, 150_000.0);
+                    self.row(&code, m, "freight:road", tkm, 0, "tkm", &format!("FR{doc}"), "");
                 }
             }
             Kind::Fleet => {
                 // A city fleet of 20–120 vehicles; the provincial fleet is larger.
                 let provincial = orgs[f.org as usize].parent == GROUP_CODE;
-                let vehicles = if provincial { rng.range(100.0, 300.0) } else { rng.range(20.0, 120.0) };
+                let vehicles = if provincial { r.main.range(100.0, 300.0) } else { r.main.range(20.0, 120.0) };
                 for m in 1..=12 {
                     let doc = ym(m);
                     let ev = format!("FUELCARD-{code}-{doc}");
-                    self.row(&code, m, "gasoline", vehicles * rng.range(100.0, 150.0), 0, "L", &format!("G{doc}"), &ev);
-                    self.row(
-                        &code,
-                        m,
-                        "diesel",
-                        vehicles * 0.15 * rng.range(180.0, 260.0),
-                        0,
-                        "L",
-                        &format!("D{doc}"),
-                        &ev,
-                    );
+                    let gasoline = vehicles * r.noise(100.0, 150.0) * t.fleet_gasoline;
+                    self.row(&code, m, "gasoline", gasoline, 0, "L", &format!("G{doc}"), &ev);
+                    let diesel = vehicles * 0.15 * r.noise(180.0, 260.0) * t.fleet_diesel;
+                    self.row(&code, m, "diesel", diesel, 0, "L", &format!("D{doc}"), &ev);
                 }
                 self.row(&code, 7, "refrigerant:R-134a", vehicles * 0.1 * 0.4, 1, "kg", &format!("RF{}", ym(7)), "");
             }
@@ -649,7 +830,7 @@ mod tests {
     fn output_is_deterministic_and_complete() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        let o = DemoOptions { sites: 600, year: 2024, seed: 7 };
+        let o = DemoOptions::one_year(600, 2024, 7);
         let sa = generate(&o, a.path()).unwrap();
         let sb = generate(&o, b.path()).unwrap();
         assert_eq!(sa, sb);
@@ -662,14 +843,14 @@ mod tests {
         assert_eq!(fac.lines().count(), sa.facilities + 1);
         // A different year gives different numbers.
         let c = tempfile::tempdir().unwrap();
-        generate(&DemoOptions { year: 2023, ..o }, c.path()).unwrap();
+        generate(&DemoOptions::one_year(600, 2023, 7), c.path()).unwrap();
         assert_ne!(std::fs::read(c.path().join("activity.csv")).unwrap(), act.as_bytes());
     }
 
     #[test]
     fn base_station_magnitudes_are_realistic() {
         let d = tempfile::tempdir().unwrap();
-        generate(&DemoOptions { sites: 2000, year: 2024, seed: 1 }, d.path()).unwrap();
+        generate(&DemoOptions::one_year(2000, 2024, 1), d.path()).unwrap();
         let act = std::fs::read_to_string(d.path().join("activity.csv")).unwrap();
         let mut per_site: std::collections::HashMap<&str, f64> = Default::default();
         for l in act.lines().skip(1) {
@@ -688,7 +869,7 @@ mod tests {
     #[test]
     fn too_few_sites_is_a_clear_error() {
         let d = tempfile::tempdir().unwrap();
-        let e = generate(&DemoOptions { sites: 10, year: 2024, seed: 1 }, d.path()).unwrap_err();
+        let e = generate(&DemoOptions::one_year(10, 2024, 1), d.path()).unwrap_err();
         assert!(e.to_string().contains("at least 124"), "{e}");
     }
 }

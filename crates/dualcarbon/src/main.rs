@@ -76,12 +76,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DemoCommand {
-    /// Write orgs.csv, facilities.csv and activity.csv of a synthetic operator.
+    /// Write orgs.csv, facilities.csv and activity.csv of a synthetic operator (with --years over
+    /// several years: one activity-YYYY.csv per year, the same orgs and facilities).
     Generate {
         #[arg(long, default_value_t = 50_000)]
         sites: usize,
-        #[arg(long, default_value_t = 2024)]
+        /// One year (the same as --years YEAR-YEAR).
+        #[arg(long, default_value_t = 2024, conflicts_with = "years")]
         year: i32,
+        /// Several years, FIRST-LAST (e.g. 2022-2024): the last is generated as one year would be,
+        /// the earlier ones follow the documented trends back from it (docs/formats.md).
+        #[arg(long, value_parser = demo_years)]
+        years: Option<(i32, i32)>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 20_211_229)]
@@ -276,16 +282,23 @@ fn restore_default_sigpipe() {
 #[cfg(not(unix))]
 fn restore_default_sigpipe() {}
 
+/// `--years FIRST-LAST` (or one year).
+pub(crate) fn demo_years(s: &str) -> std::result::Result<(i32, i32), String> {
+    demo::parse_years(s)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo { command: None, run } => platform_cmd::demo(run),
         Command::Platform(cmd) => platform_cmd::run(cmd),
         Command::Bench { command: BenchCommand::Import(args) } => platform_cmd::bench_import(args),
-        Command::Demo { command: Some(DemoCommand::Generate { sites, year, out, seed }), .. } => {
+        Command::Demo { command: Some(DemoCommand::Generate { sites, year, years, out, seed }), .. } => {
             let t = Instant::now();
-            let s = demo::generate(&demo::DemoOptions { sites, year, seed }, &out)?;
+            let (first_year, year) = years.unwrap_or((year, year));
+            let s = demo::generate(&demo::DemoOptions { sites, first_year, year, seed }, &out)?;
+            let span = if first_year == year { year.to_string() } else { format!("{first_year}-{year}") };
             println!(
-                "wrote {} orgs, {} facilities, {} activity rows for {year} to {} in {:.1} s",
+                "wrote {} orgs, {} facilities, {} activity rows for {span} to {} in {:.1} s",
                 s.orgs,
                 s.facilities,
                 s.activity_rows,

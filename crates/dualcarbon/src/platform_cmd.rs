@@ -84,9 +84,13 @@ pub struct DemoRunArgs {
     /// Sites of the generated demo operator (first start only).
     #[arg(long, default_value_t = 2_000)]
     pub sites: usize,
-    /// Inventory year of the demo data.
-    #[arg(long, default_value_t = 2024)]
+    /// Last inventory year of the demo data.
+    #[arg(long, default_value_t = 2024, conflicts_with = "years")]
     pub year: i32,
+    /// Years of the demo data, FIRST-LAST (first start only; default: the three years ending at
+    /// --year): every year is filed and gets a group inventory snapshot, so trends and LMDI have history.
+    #[arg(long, value_parser = crate::demo_years)]
+    pub years: Option<(i32, i32)>,
 }
 
 fn open(db: &DatabaseArgs) -> Result<Store> {
@@ -209,15 +213,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
 /// Demo logins: every role, all with this password.
 pub const DEMO_PASSWORD: &str = "dualcarbon-demo";
 
-/// `dualcarbon demo`: generate the demo operator into the data dir (first start), load it, run the
-/// group's inventory, create one user per role, and serve.
+/// `dualcarbon demo`: generate the demo operator into the data dir (first start), load every year of
+/// it, run the group's inventory of each year, create one user per role, and serve.
 pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
-    if !source.join("activity.csv").exists() {
-        println!("generating the demo operator ({} sites, {}) into {} ...", args.sites, args.year, source.display());
-        demo::generate(&demo::DemoOptions { sites: args.sites, year: args.year, seed: 20_211_229 }, &source)?;
-    }
+    let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
     let store = Store::open_sqlite_dir(&data_dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if store.user_by_name("admin")?.is_none() {
@@ -227,7 +228,19 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
                 data_dir.display()
             );
         }
-        load_demo(&store, &source, args.year, &data_dir.join("spool"), threads)?;
+        let complete = source.join("facilities.csv").exists()
+            && (first..=year).all(|y| demo::activity_file(&source, first, year, y).exists());
+        if !complete {
+            // Generated files only: a span of other years would leave activity files that do not belong.
+            if source.exists() {
+                std::fs::remove_dir_all(&source).with_context(|| format!("removing {}", source.display()))?;
+            }
+            let span = if first == year { year.to_string() } else { format!("{first}-{year}") };
+            println!("generating the demo operator ({} sites, {span}) into {} ...", args.sites, source.display());
+            let opts = demo::DemoOptions { sites: args.sites, first_year: first, year, seed: 20_211_229 };
+            demo::generate(&opts, &source)?;
+        }
+        load_demo(&store, &source, first, year, &data_dir.join("spool"), threads)?;
     }
     // Logging starts with serving: the load above reports in a few lines of its own.
     server::init_logging();
@@ -239,7 +252,6 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     }
     let app = server::App::new(store, data_dir.join("spool"));
     server::monitoring::attach(&app, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
-    let year = args.year;
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {
         println!();
         println!("DualCarbon demo platform: http://{addr}/");
@@ -252,19 +264,23 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_demo(store: &Store, source: &Path, year: i32, spool: &Path, threads: usize) -> Result<()> {
-    let t = std::time::Instant::now();
+/// Files every year of the demo (`first..=last`), creates the users and stores one group inventory
+/// snapshot per year (oldest first).
+fn load_demo(store: &Store, source: &Path, first: i32, last: i32, spool: &Path, threads: usize) -> Result<()> {
     println!("loading the demo operator into the platform (validated and filed per province and month) ...");
-    let s = server::load::load_dir(store, source, year, "demo-loader", spool, threads)
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-    println!(
-        "  {} orgs, {} facilities, {} filings approved, {} activity rows in {:.1} s",
-        s.orgs,
-        s.facilities,
-        s.filings,
-        s.rows,
-        t.elapsed().as_secs_f64()
-    );
+    for year in first..=last {
+        let t = std::time::Instant::now();
+        let s = server::load::load_dir(store, source, year, "demo-loader", spool, threads)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        println!(
+            "  {year}: {} orgs, {} facilities, {} filings approved, {} activity rows in {:.1} s",
+            s.orgs,
+            s.facilities,
+            s.filings,
+            s.rows,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let hash = server::auth::hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.message))?;
     let root = demo::GROUP_CODE;
     for (user, role, org) in [
@@ -277,9 +293,12 @@ fn load_demo(store: &Store, source: &Path, year: i32, spool: &Path, threads: usi
     ] {
         store.create_user("demo-loader", user, &hash, role, org)?;
     }
-    let snap = server::inventory::run_blocking(store, "demo-loader", root, year, serde_json::json!({}), threads)
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-    println!("  inventory snapshot {} of {root} for {year} stored", snap.id);
+    for year in first..=last {
+        let t = std::time::Instant::now();
+        let snap = server::inventory::run_blocking(store, "demo-loader", root, year, serde_json::json!({}), threads)
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        println!("  inventory snapshot {} of {root} for {year} stored in {:.1} s", snap.id, t.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 
@@ -314,7 +333,7 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.work)?;
     let reference = args.work.join(format!("demo-{}", args.sites));
     if !reference.join("facilities.csv").exists() {
-        demo::generate(&demo::DemoOptions { sites: args.sites, year: 2024, seed: 20_211_229 }, &reference)?;
+        demo::generate(&demo::DemoOptions::one_year(args.sites, 2024, 20_211_229), &reference)?;
     }
     let store = match &args.database_url {
         Some(url) => Store::open_url(url)?,

@@ -7,7 +7,7 @@ use scenario::{calibrate, Catalogue, Drivers};
 
 fn baseline(sites: usize, year: i32, seed: u64) -> (scenario::Baseline, accounting::InventoryReport) {
     let dir = tempfile::tempdir().unwrap();
-    demo::generate(&demo::DemoOptions { sites, year, seed }, dir.path()).unwrap();
+    demo::generate(&demo::DemoOptions::one_year(sites, year, seed), dir.path()).unwrap();
     let (ds, _) = ingest::load_dir(dir.path(), year, 2).unwrap();
     let lib = ingest::load_library(Some(dir.path()), None).unwrap();
     let mut o = InventoryOptions::new(year);

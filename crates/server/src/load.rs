@@ -1,4 +1,4 @@
-//! Loading a data directory (orgs.csv, facilities.csv, activity.csv: docs/formats.md) into the
+//! Loading a data directory (orgs.csv, facilities.csv, the year's activity file: docs/formats.md) into the
 //! platform, e.g. the demo operator: the whole directory is validated with `ingest` first; then the
 //! org tree and facilities are stored, and the activity is filed month by month per province
 //! (facilities attached to the group in the group's own filing) through the same import path as an
@@ -111,12 +111,13 @@ pub fn load_dir(
             (f.code.as_str(), parts.get(1).or(parts.first()).map(|s| s.to_string()).unwrap_or_default())
         })
         .collect();
-    // Split activity.csv into one file per (filing org, month), streaming.
+    // Split the year's activity file into one file per (filing org, month), streaming.
+    let activity = ingest::activity_path(dir, year).map_err(|e| ApiError::bad_request(e.reason))?;
     std::fs::create_dir_all(spool).map_err(|e| ApiError::internal(e.to_string()))?;
     let parts_dir = tempfile::tempdir_in(spool).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_path(dir.join("activity.csv"))
+        .from_path(&activity)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let header = rdr.headers().map_err(|e| ApiError::bad_request(e.to_string()))?.clone();
     let clean: Vec<String> = header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
@@ -154,7 +155,7 @@ pub fn load_dir(
         let sha = store::sha256_hex(&bytes);
         drop(bytes);
         let filing = store.create_filing(actor, &org, &period)?;
-        let r = import_file(store, actor, filing.id, &path, &sha, &format!("{}/activity.csv", dir.display()), threads)?;
+        let r = import_file(store, actor, filing.id, &path, &sha, &activity.display().to_string(), threads)?;
         if r.upload.rejected > 0 {
             return Err(ApiError::internal(format!(
                 "{org} {period}: {} rows rejected although the directory validated: {:?}",
