@@ -97,7 +97,7 @@ fn years_share_facilities_and_follow_the_documented_trends() {
     }
     // Offices (few, noisy; billed per month, not per hour): electricity and paper over the span.
     let (a, b) = (&years[&FIRST].0, &years[&LAST].0);
-    let n = (LAST - FIRST) as i32;
+    let n = LAST - FIRST;
     let office = row(b, "office").memo.electricity_mwh / row(a, "office").memo.electricity_mwh;
     assert_near("office electricity", office, (1.0 + rates::OFFICE_ELECTRICITY).powi(n), 0.015);
     let paper = row(b, "office").scope3.cat1_purchased_goods / row(a, "office").scope3.cat1_purchased_goods;
