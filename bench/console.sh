@@ -21,7 +21,7 @@ cargo build --release -p dualcarbon
 BIN=target/release/dualcarbon
 
 echo "== platform with $SITES sites ($DATA)"
-RUST_LOG=warn "$BIN" demo --data-dir "$DATA" --sites "$SITES" --listen "127.0.0.1:$PORT" >"$OUT/demo-$SITES.log" 2>&1 &
+RUST_LOG=warn "$BIN" demo --data-dir "$DATA" --sites "$SITES" --years 2024 --listen "127.0.0.1:$PORT" >"$OUT/demo-$SITES.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 14400); do

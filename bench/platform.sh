@@ -32,7 +32,7 @@ fi
 
 echo "== dashboard: $CLIENTS concurrent clients for $DURATION"
 rm -rf bench-data/demo-platform
-RUST_LOG=warn "$BIN" demo --data-dir bench-data/demo-platform --sites "$SITES" --listen "127.0.0.1:$PORT" >"$OUT/demo.log" 2>&1 &
+RUST_LOG=warn "$BIN" demo --data-dir bench-data/demo-platform --sites "$SITES" --years 2024 --listen "127.0.0.1:$PORT" >"$OUT/demo.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do

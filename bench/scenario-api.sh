@@ -14,7 +14,7 @@ if [ -z "${BIN:-}" ]; then
   BIN=target/release/dualcarbon
 fi
 DATA=$(mktemp -d)
-RUST_LOG=warn "$BIN" demo --data-dir "$DATA" --sites "$SITES" --year 2024 --listen "127.0.0.1:$PORT" >"$DATA/demo.log" 2>&1 &
+RUST_LOG=warn "$BIN" demo --data-dir "$DATA" --sites "$SITES" --years 2024 --listen "127.0.0.1:$PORT" >"$DATA/demo.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 3600); do

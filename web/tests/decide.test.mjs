@@ -102,9 +102,13 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   console.log(`# ${reruns.join('; ')}`)
 
   assert.ok((await chartPoints(page, '[data-test=macc-chart]')) > 0)
-  // The demo has one year: 12 months and 12 forecast months (mean, interval), and no backtest yet.
-  assert.ok((await chartPoints(page, '[data-test=trend-chart]')) >= 12 + 3 * 12)
-  assert.match(await page.textContent('[data-test=backtest]'), /12/)
+  // The demo files three years with a snapshot each: 36 months of actuals, then a 12-month
+  // forecast drawn as its mean and its 80 % interval (lower edge and width), and a backtest.
+  const trendPoints = await chartPoints(page, '[data-test=trend-chart]')
+  assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-actual'), '36', 'months of 2022-2024')
+  assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-forecast'), '12', 'forecast months')
+  assert.equal(trendPoints, 36 + 3 * 12, 'every forecast month drawn: mean, lower edge and interval')
+  assert.match(await page.textContent('[data-test=backtest]'), /MAPE \d+(\.\d)?%/)
   await page.click('[data-test=run-mc]')
   assert.equal(await chartPoints(page, '[data-test=fan-chart]') % 3, 0, 'P10, band and P50 for every year')
   assert.match(await page.textContent('[data-test=peak-probability]'), /\d+(\.\d)?%/)
