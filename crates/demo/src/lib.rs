@@ -88,7 +88,8 @@ pub fn parse_years(s: &str) -> Result<(i32, i32), String> {
 
 /// Mobile internet traffic growth into `year` (fraction): MIIT statistics as collected in
 /// shared/reference/carbon-market-inclusive-forecast.md §D3 (2021 +33.9 %, 2022 +18.1 %, 2023
-/// +15.2 %, 2024 +11.6 %); other years +10 %, an illustrative assumption (growth keeps slowing).
+/// +15.2 % verified; 2021, 2022 and 2024 marked "to check" there, 2024 +11.6 % against a verified
+/// Jan–Nov +12 %); other years +10 %, an illustrative assumption (growth keeps slowing).
 pub fn traffic_growth(year: i32) -> f64 {
     match year {
         2021 => 0.339,

@@ -206,6 +206,33 @@ fn demo_generate_then_inventory() {
 }
 
 #[test]
+fn demo_generate_years_then_inventory_of_each_year() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("demo");
+    let o = out.to_str().unwrap();
+    let g = run(&["demo", "generate", "--sites", "300", "--years", "2023-2024", "--out", o]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    assert!(stdout(&g).contains("for 2023-2024"), "{}", stdout(&g));
+    assert!(out.join("activity-2023.csv").exists() && out.join("activity-2024.csv").exists());
+    let total = |year: &str| {
+        let v = json(&run(&["inventory", "--data", o, "--year", year, "--format", "json"]));
+        assert_eq!(v["year"], serde_json::json!(year.parse::<i32>().unwrap()));
+        v["memo"]["green_power_share"].as_f64().unwrap()
+    };
+    // The demo's certified green power grows year on year (docs/formats.md).
+    assert!(total("2024") > total("2023"));
+    // A year outside the span has no activity file: the error names the file it looked for.
+    let e = run(&["inventory", "--data", o, "--year", "2022"]);
+    assert!(!e.status.success());
+    assert!(stderr(&e).contains("activity.csv") || stdout(&e).contains("activity.csv"), "{}", stderr(&e));
+    // --year and --years together are refused.
+    let both = run(&["demo", "generate", "--year", "2024", "--years", "2023-2024", "--out", o]);
+    assert!(!both.status.success());
+    let bad = run(&["demo", "generate", "--years", "2024-2023", "--out", o]);
+    assert!(stderr(&bad).contains("first year is after the last"), "{}", stderr(&bad));
+}
+
+#[test]
 fn electricity_at_coal_equivalent_needs_and_uses_a_user_factor() {
     let d = tempfile::tempdir().unwrap();
     small_operator(d.path());
