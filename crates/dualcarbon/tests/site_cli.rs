@@ -168,3 +168,333 @@ fn bs_saving_reports_kwh_and_tco2_per_station() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("2 problems"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `dualcarbon site meters` and `dualcarbon site gateway` against a real platform: the server crate
+// in process on 127.0.0.1 (SQLite, and PostgreSQL when DUALCARBON_TEST_POSTGRES_URL is set), with
+// meters.csv written from `dualcarbon site meters`, real users and logins.
+
+use serde_json::{json, Value};
+use site::controller::Setpoints;
+use site::sim::{Runner, SiteConfig};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Three days without sun (long bad weather): PV is exactly zero, so the run depends on the load
+/// profile, the battery and the set points alone.
+fn dark_weather_csv() -> String {
+    weather_csv()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { format!("{l}\n") } else { format!("{},0,0,0,28,2\n", l.split(',').next().unwrap()) })
+        .collect()
+}
+
+fn rfc3339(t: i64) -> String {
+    let (y, m, d) = site::weather::civil_from_days(t.div_euclid(86_400));
+    let s = t.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// One JSON exchange with the platform: status and body.
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(body.map(|b| b.to_string()).unwrap_or_default()).unwrap();
+    let mut res = agent.run(req).unwrap();
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn login(base: &str, user: &str) -> String {
+    let (s, v) =
+        call("POST", &format!("{base}/api/v1/auth/login"), None, Some(json!({"username": user, "password": PASSWORD})));
+    assert_eq!(s, 200, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// A platform with org CT-GX and its sites GX1 (meters registered) and GX2 (not registered), run
+/// on each backend in turn; `test` gets the base URL and the data directory.
+fn platforms(name: &str, test: impl Fn(&str, &std::path::Path, &str)) {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
+        let org = |code: &str, parent: Option<&str>| store::reference::OrgRecord {
+            code: code.into(),
+            name: code.into(),
+            parent_code: parent.map(Into::into),
+            equity_share: String::new(),
+            operational_control: String::new(),
+        };
+        let fac = |code: &str| store::reference::FacilityRecord {
+            code: code.into(),
+            name: format!("{code} 海岛基站"),
+            kind: "base_station_5g".into(),
+            org_code: "CT-GX".into(),
+            province: "广西".into(),
+            allocation_share: String::new(),
+            shared_with: String::new(),
+        };
+        store
+            .upsert_reference("test", &[org("CT", None), org("CT-GX", Some("CT"))], &[fac("GX1"), fac("GX2")])
+            .unwrap();
+        let hash = server::auth::hash_password(PASSWORD).unwrap();
+        store.create_user("test", "gx-admin", &hash, "org_admin", "CT-GX").unwrap();
+        store.create_user("test", "gx-gateway", &hash, "data_filer", "CT-GX").unwrap();
+        // The site's meters, registered as the docs say: rows from `dualcarbon site meters`.
+        let data = tempfile::tempdir().unwrap();
+        let o = run(&["site", "meters", "GX1", "--header", "--report-minutes", "60"]);
+        assert!(o.status.success());
+        fs::write(data.path().join("meters.csv"), &o.stdout).unwrap();
+        let spool = tempfile::tempdir().unwrap();
+        let app = server::App::new(store, spool.path().to_path_buf());
+        assert!(server::monitoring::attach(&app, data.path()).unwrap().is_some());
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = rt.spawn(async move {
+            axum::serve(listener, server::router(app))
+                .with_graceful_shutdown(async {
+                    stopped.await.ok();
+                })
+                .await
+        });
+        test(&format!("http://{addr}"), data.path(), &backend);
+        stop.send(()).unwrap();
+        rt.block_on(server).unwrap().unwrap();
+    }
+}
+
+fn gateway(args: &[&str], token: &str) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
+        .args(["site", "gateway"])
+        .args(args)
+        .env("DUALCARBON_TOKEN", token)
+        .output()
+        .expect("run dualcarbon site gateway");
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The island site run by the controller itself over the dark days, step by step from the step
+/// ending `first_end`: the platform's set points (when given) apply from the second step, as the
+/// gateway takes them from the first answer. Returns (SoC, fuel cell off?) after each step.
+fn controller_run(first_end: i64, steps: usize, platform: Option<&Setpoints>) -> Vec<(f64, bool)> {
+    let site = SiteConfig::from_toml(SITE).unwrap();
+    let profile = site.load.hourly_w().unwrap();
+    let mut c = site.controller().unwrap();
+    let mut runner = Runner::new(&c, 3600.0, site.refill_below_l());
+    let mut out = Vec::new();
+    for k in 0..steps {
+        let end = first_end + 3600 * k as i64;
+        // The load of the local hour (UTC+8) the step lies in.
+        let hour = ((end - 1800 + 8 * 3600).div_euclid(3600)).rem_euclid(24) as usize;
+        let (o, _) = runner.step(&mut c, 0.0, profile[hour]);
+        out.push((o.soc_after, c.state.fuel_cell == site::controller::FuelCellState::Off));
+        if let (0, Some(sp)) = (k, platform) {
+            c.apply_setpoints(sp.clone(), "platform", end, "remote set points").unwrap();
+            runner = Runner::new(&c, 3600.0, site.refill_below_l());
+        }
+    }
+    out
+}
+
+fn first_start(run: &[(f64, bool)]) -> Option<usize> {
+    run.iter().position(|(_, off)| !off)
+}
+
+#[test]
+fn site_meters_prints_registry_rows() {
+    let o = run(&["site", "meters", "S1", "S2", "--header", "--report-minutes", "15"]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "meter_code,facility_code,role,kind,counter_max_kwh,max_power_kw,max_gap_minutes");
+    assert_eq!(lines.len(), 1 + 2 * site::meters::SITE_METERS.len());
+    assert!(lines.contains(&"S2.soc,S2,soc,gauge,,,30") && lines.contains(&"S1.load,S1,site_load,power,,,30"), "{out}");
+    let o = run(&["site", "meters", "S 1", "S,2", "--report-minutes", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 3, "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meters() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_file = dir.path().join("site.toml");
+    let weather = dir.path().join("dark.csv");
+    fs::write(&site_file, SITE).unwrap();
+    fs::write(&weather, dark_weather_csv()).unwrap();
+    let (site_file, weather) = (site_file.to_str().unwrap().to_string(), weather.to_str().unwrap().to_string());
+    platforms("site_gateway", |base, _data, backend| {
+        let admin = login(base, "gx-admin");
+        let token = login(base, "gx-gateway");
+        let state_file = dir.path().join(format!("gx1-{backend}.json"));
+        let state_file = state_file.to_str().unwrap();
+        // (a) The platform raises the battery-low alarm before the gateway first reports.
+        let raised = Setpoints { soc_alarm: 0.5, soc_alarm_clear: 0.6, ..Setpoints::default() };
+        let sp_url = format!("{base}/api/v1/orgs/CT-GX/sites/GX1/setpoints");
+        let (s, v) = call(
+            "PUT",
+            &sp_url,
+            Some(&admin),
+            Some(json!({"setpoints": raised, "reason": "typhoon season: start the fuel cell earlier"})),
+        );
+        assert_eq!(s, 200, "{backend}: {v}");
+        // Sixteen hourly steps from two days ago (all in the past).
+        let start = (now_unix() / 3600 - 48) * 3600;
+        let first_end = start + 3600;
+        const N: usize = 16;
+        let common = ["--weather", &weather, "--platform", base, "--org", "CT-GX"];
+        let (code, out, err) = gateway(
+            &[
+                &[site_file.as_str()][..],
+                &common,
+                &["--facility", "GX1", "--start", &rfc3339(start), "--steps", "16", "--state-file", state_file],
+            ]
+            .concat(),
+            &token,
+        );
+        assert_eq!(code, Some(0), "{backend}: {out}{err}");
+        assert!(
+            out.contains("set points from the platform applied")
+                && out.contains("soc_alarm 0.3 → 0.5")
+                && out.contains("soc_alarm_clear 0.4 → 0.6"),
+            "{out}"
+        );
+        assert_eq!(out.matches("set points from the platform applied").count(), 1, "{out}");
+        assert!(
+            out.contains(&format!(
+                "summary: {N} steps, {N} reports acknowledged ({} readings stored, 0 duplicate",
+                N * 11
+            )),
+            "{out}"
+        );
+        assert!(out.contains("1 set-point changes applied"), "{out}");
+        // The platform's view, rebuilt from the stored readings, is the controller's run with the
+        // raised alarm from the second step; the fuel cell starts earlier than without the change.
+        let (s, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state?hours=48"), Some(&admin), None);
+        assert_eq!(s, 200, "{st}");
+        let expected = controller_run(first_end, N + 4, Some(&raised));
+        let plain = controller_run(first_end, 48, None);
+        let soc: Vec<f64> =
+            st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        let fc: Vec<f64> =
+            st["history"]["fc_state"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        // (b) N points of history, the newest state is the gateway's last step.
+        assert_eq!((soc.len(), fc.len()), (N, N), "{st}");
+        assert_eq!(st["state"]["unix"], json!(first_end + 3600 * (N as i64 - 1)), "{st}");
+        assert!((st["state"]["soc"].as_f64().unwrap() - expected[N - 1].0).abs() < 1e-9, "{st}");
+        for k in 0..N {
+            assert!(
+                (soc[k] - expected[k].0).abs() < 1e-9,
+                "step {k}: platform {} vs controller {}",
+                soc[k],
+                expected[k].0
+            );
+        }
+        let started = fc.iter().position(|c| *c != 0.0).expect("the fuel cell starts within the run");
+        assert_eq!(Some(started), first_start(&expected[..N]));
+        let plain_start = first_start(&plain).expect("the plain run starts it too, later");
+        assert!(started < plain_start, "raised alarm: start at step {started}, plain run at {plain_start}");
+        assert!(out.contains("fuel cell running"), "{out}");
+
+        // (c) A restart with the same state file resumes after the last acknowledged step: four new
+        // steps, nothing sent twice, and the controller carries on as if it had never stopped.
+        let (code, out, err) = gateway(
+            &[&[site_file.as_str()][..], &common, &["--facility", "GX1", "--steps", "4", "--state-file", state_file]]
+                .concat(),
+            &token,
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains(&format!("resuming GX1 after the step ending {}", rfc3339(first_end + 3600 * (N as i64 - 1)))),
+            "{out}"
+        );
+        assert!(out.contains("summary: 4 steps, 4 reports acknowledged (44 readings stored, 0 duplicate"), "{out}");
+        assert!(out.contains("0 set-point changes applied"), "the state file kept the platform's set points: {out}");
+        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state?hours=48"), Some(&admin), None);
+        let soc: Vec<f64> =
+            st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        assert_eq!(soc.len(), N + 4);
+        for k in N..N + 4 {
+            assert!(
+                (soc[k] - expected[k].0).abs() < 1e-9,
+                "step {k}: platform {} vs controller {}",
+                soc[k],
+                expected[k].0
+            );
+        }
+        let saved: Value = serde_json::from_str(&fs::read_to_string(state_file).unwrap()).unwrap();
+        assert_eq!(saved["last_unix"], json!(first_end + 3600 * (N as i64 + 3)));
+        assert_eq!(saved["setpoints"]["soc_alarm"], json!(0.5));
+
+        // Without the state file, the same steps again are duplicates on the platform, never stored twice.
+        let (code, out, err) = gateway(
+            &[&[site_file.as_str()][..], &common, &["--facility", "GX1", "--start", &rfc3339(start), "--steps", "3"]]
+                .concat(),
+            &token,
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains("3 reports acknowledged (0 readings stored, 33 duplicate readings in 3 duplicate reports)"),
+            "{out}"
+        );
+
+        // (d) A site whose meters are not registered: the gateway stops, naming the rows to add.
+        let (code, out, err) =
+            gateway(&[&[site_file.as_str()][..], &common, &["--facility", "GX2", "--steps", "2"]].concat(), &token);
+        assert_eq!(code, Some(3), "{out}{err}");
+        assert!(err.contains("GX2.soc,GX2,soc,gauge") && err.contains("dualcarbon site meters GX2"), "{err}");
+        assert!(out.contains("summary: 1 steps, 0 reports acknowledged"), "{out}");
+    });
+}
+
+#[test]
+fn gateway_retries_while_the_platform_is_down_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_file = dir.path().join("site.toml");
+    let weather = dir.path().join("dark.csv");
+    fs::write(&site_file, SITE).unwrap();
+    fs::write(&weather, dark_weather_csv()).unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let t0 = Instant::now();
+    let (code, out, err) = gateway(
+        &[
+            site_file.to_str().unwrap(),
+            "--weather",
+            weather.to_str().unwrap(),
+            "--platform",
+            &format!("http://127.0.0.1:{port}"),
+            "--org",
+            "CT-GX",
+            "--facility",
+            "GX1",
+            "--steps",
+            "2",
+            "--max-retries",
+            "2",
+        ],
+        "some-token",
+    );
+    assert_eq!(code, Some(4), "{out}{err}");
+    assert!(
+        err.contains("platform unreachable") && err.contains("retry 1 of 2") && err.contains("retry 2 of 2"),
+        "{err}"
+    );
+    assert!(err.contains("gave up after 3 attempts (2 reports not sent)"), "{err}");
+    assert!(
+        out.contains("summary: 2 steps, 0 reports acknowledged") && out.contains("2 reports not acknowledged"),
+        "{out}"
+    );
+    // The backoff waited (0.5 s, then 1 s) between the attempts.
+    assert!(t0.elapsed() >= Duration::from_millis(1500), "{:?}", t0.elapsed());
+}
