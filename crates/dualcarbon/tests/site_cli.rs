@@ -261,6 +261,9 @@ fn platforms(name: &str, test: impl Fn(&str, &std::path::Path, &str)) {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // The test keeps the last handle of the app, so the store (a blocking PostgreSQL client) is
+        // dropped outside the runtime.
+        let keep = app.clone();
         let server = rt.spawn(async move {
             axum::serve(listener, server::router(app))
                 .with_graceful_shutdown(async {
@@ -271,6 +274,8 @@ fn platforms(name: &str, test: impl Fn(&str, &std::path::Path, &str)) {
         test(&format!("http://{addr}"), data.path(), &backend);
         stop.send(()).unwrap();
         rt.block_on(server).unwrap().unwrap();
+        drop(rt);
+        drop(keep);
     }
 }
 
