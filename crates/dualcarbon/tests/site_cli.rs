@@ -453,6 +453,43 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
             "{out}"
         );
 
+        // --follow: the gateway catches up from its state file to the latest whole step, then waits in
+        // real time for the next one; Ctrl-C (SIGINT) ends it with its summary, nothing in the future sent.
+        let latest = now_unix() / 3600 * 3600;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
+            .args(["site", "gateway", site_file.as_str()])
+            .args(common)
+            .args(["--facility", "GX1", "--follow", "--state-file", state_file])
+            .env("DUALCARBON_TOKEN", &token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.starts_with(&rfc3339(latest)) && line.ends_with("stored (11 readings)") {
+                break;
+            }
+            assert!(!line.starts_with("summary"), "{seen:#?}");
+        }
+        assert!(seen.iter().any(|l| l.contains("following in real time until Ctrl-C")), "{seen:#?}");
+        assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+        seen.extend(lines.map(|l| l.unwrap()));
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?} {seen:#?}");
+        let caught_up = (latest - (first_end + 3600 * (N as i64 + 3))) / 3600;
+        assert!(seen.iter().any(|l| l == "interrupted"), "{seen:#?}");
+        let summary = seen.iter().find(|l| l.starts_with("summary:")).unwrap();
+        assert!(
+            summary.starts_with(&format!("summary: {caught_up} steps, {caught_up} reports acknowledged")),
+            "{seen:#?}"
+        );
+        let saved: Value = serde_json::from_str(&fs::read_to_string(state_file).unwrap()).unwrap();
+        assert_eq!(saved["last_unix"], json!(latest));
+
         // (d) A site whose meters are not registered: the gateway stops, naming the rows to add.
         let (code, out, err) =
             gateway(&[&[site_file.as_str()][..], &common, &["--facility", "GX2", "--steps", "2"]].concat(), &token);
