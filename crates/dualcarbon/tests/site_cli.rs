@@ -480,15 +480,17 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         seen.extend(lines.map(|l| l.unwrap()));
         let status = child.wait().unwrap();
         assert!(status.success(), "{status:?} {seen:#?}");
-        let caught_up = (latest - (first_end + 3600 * (N as i64 + 3))) / 3600;
         assert!(seen.iter().any(|l| l == "interrupted"), "{seen:#?}");
         let summary = seen.iter().find(|l| l.starts_with("summary:")).unwrap();
-        assert!(
-            summary.starts_with(&format!("summary: {caught_up} steps, {caught_up} reports acknowledged")),
-            "{seen:#?}"
-        );
         let saved: Value = serde_json::from_str(&fs::read_to_string(state_file).unwrap()).unwrap();
-        assert_eq!(saved["last_unix"], json!(latest));
+        // (Unless an hour began while the test ran: then one more step was due.)
+        if now_unix() / 3600 * 3600 == latest {
+            let caught_up = (latest - (first_end + 3600 * (N as i64 + 3))) / 3600;
+            let head = format!("summary: {caught_up} steps, {caught_up} reports acknowledged");
+            assert!(summary.starts_with(&head), "{seen:#?}");
+            assert_eq!(saved["last_unix"], json!(latest));
+        }
+        assert!(saved["last_unix"].as_i64().unwrap() <= now_unix(), "nothing in the future");
 
         // (d) A site whose meters are not registered: the gateway stops, naming the rows to add.
         let (code, out, err) =
