@@ -181,6 +181,9 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// The platform is on 127.0.0.1: no proxy from the environment in between.
+const NO_PROXY: [(&str, &str); 2] = [("NO_PROXY", "*"), ("no_proxy", "*")];
+
 /// Three days without sun (long bad weather): PV is exactly zero, so the run depends on the load
 /// profile, the battery and the set points alone.
 fn dark_weather_csv() -> String {
@@ -203,7 +206,7 @@ fn now_unix() -> i64 {
 
 /// One JSON exchange with the platform: status and body.
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).proxy(None).build().into();
     let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -284,6 +287,7 @@ fn gateway(args: &[&str], token: &str) -> (Option<i32>, String, String) {
         .args(["site", "gateway"])
         .args(args)
         .env("DUALCARBON_TOKEN", token)
+        .envs(NO_PROXY)
         .output()
         .expect("run dualcarbon site gateway");
     (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
@@ -461,6 +465,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
             .args(common)
             .args(["--facility", "GX1", "--follow", "--state-file", state_file])
             .env("DUALCARBON_TOKEN", &token)
+            .envs(NO_PROXY)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
