@@ -225,9 +225,44 @@ fn login(base: &str, user: &str) -> String {
     v["token"].as_str().unwrap().to_string()
 }
 
+/// The platform served in process on one 127.0.0.1 port, which can be stopped and started again
+/// (the same store, reading log and sessions: a platform restart).
+struct Served {
+    rt: tokio::runtime::Runtime,
+    app: std::sync::Arc<server::App>,
+    addr: std::net::SocketAddr,
+    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)>,
+}
+
+impl Served {
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    fn start(&mut self) {
+        let listener = self.rt.block_on(tokio::net::TcpListener::bind(self.addr)).unwrap();
+        self.addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = self.app.clone();
+        let handle = self.rt.spawn(async move {
+            axum::serve(listener, server::router(app))
+                .with_graceful_shutdown(async {
+                    stopped.await.ok();
+                })
+                .await
+        });
+        self.running = Some((stop, handle));
+    }
+    fn stop(&mut self) {
+        if let Some((stop, handle)) = self.running.take() {
+            stop.send(()).unwrap();
+            self.rt.block_on(handle).unwrap().unwrap();
+        }
+    }
+}
+
 /// A platform with org CT-GX and its sites GX1 (meters registered) and GX2 (not registered), run
-/// on each backend in turn; `test` gets the base URL and the data directory.
-fn platforms(name: &str, test: impl Fn(&str, &std::path::Path, &str)) {
+/// on each backend in turn; `test` gets the running platform and the backend's name.
+fn platforms(name: &str, test: impl Fn(&mut Served, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
         let org = |code: &str, parent: Option<&str>| store::reference::OrgRecord {
@@ -261,24 +296,15 @@ fn platforms(name: &str, test: impl Fn(&str, &std::path::Path, &str)) {
         let app = server::App::new(store, spool.path().to_path_buf());
         assert!(server::monitoring::attach(&app, data.path()).unwrap().is_some());
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        // The test keeps the last handle of the app, so the store (a blocking PostgreSQL client) is
+        let mut served = Served { rt, app, addr: "127.0.0.1:0".parse().unwrap(), running: None };
+        served.start();
+        test(&mut served, &backend);
+        served.stop();
+        // The test holds the last handle of the app, so the store (a blocking PostgreSQL client) is
         // dropped outside the runtime.
-        let keep = app.clone();
-        let server = rt.spawn(async move {
-            axum::serve(listener, server::router(app))
-                .with_graceful_shutdown(async {
-                    stopped.await.ok();
-                })
-                .await
-        });
-        test(&format!("http://{addr}"), data.path(), &backend);
-        stop.send(()).unwrap();
-        rt.block_on(server).unwrap().unwrap();
+        let Served { rt, app, .. } = served;
         drop(rt);
-        drop(keep);
+        drop(app);
     }
 }
 
@@ -342,7 +368,8 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
     fs::write(&site_file, SITE).unwrap();
     fs::write(&weather, dark_weather_csv()).unwrap();
     let (site_file, weather) = (site_file.to_str().unwrap().to_string(), weather.to_str().unwrap().to_string());
-    platforms("site_gateway", |base, _data, backend| {
+    platforms("site_gateway", |served, backend| {
+        let base = &served.base();
         let admin = login(base, "gx-admin");
         let token = login(base, "gx-gateway");
         let state_file = dir.path().join(format!("gx1-{backend}.json"));
@@ -546,4 +573,57 @@ fn gateway_retries_while_the_platform_is_down_and_says_so() {
     );
     // The backoff waited (0.5 s, then 1 s) between the attempts.
     assert!(t0.elapsed() >= Duration::from_millis(1500), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn gateway_queues_reports_while_the_platform_is_down_and_delivers_them_in_order_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let site_file = dir.path().join("site.toml");
+    let weather = dir.path().join("dark.csv");
+    fs::write(&site_file, SITE).unwrap();
+    fs::write(&weather, dark_weather_csv()).unwrap();
+    platforms("site_gateway_down", |served, backend| {
+        let base = served.base();
+        let token = login(&base, "gx-gateway");
+        let admin = login(&base, "gx-admin");
+        // The platform stops (a restart, a network cut); the gateway starts meanwhile.
+        served.stop();
+        let start = (now_unix() / 3600 - 10) * 3600;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
+            .args(["site", "gateway", site_file.to_str().unwrap(), "--weather", weather.to_str().unwrap()])
+            .args(["--platform", &base, "--org", "CT-GX", "--facility", "GX1", "--start", &rfc3339(start)])
+            .args(["--steps", "6"])
+            .env("DUALCARBON_TOKEN", &token)
+            .envs(NO_PROXY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut errors = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let mut seen = Vec::new();
+        for line in errors.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.contains("retry 2 in") {
+                break;
+            }
+        }
+        assert!(seen.iter().all(|l| l.starts_with("platform unreachable:")), "{backend}: {seen:#?}");
+        // Back on the same address: the queued reports go first, in order, and none is lost.
+        served.start();
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{out}{seen:#?}");
+        let stored: Vec<&str> = out.lines().filter(|l| l.ends_with("stored (11 readings)")).collect();
+        let times: Vec<String> = (1..=6).map(|k| rfc3339(start + 3600 * k)).collect();
+        assert_eq!(stored.len(), 6, "{out}");
+        for (line, t) in stored.iter().zip(&times) {
+            assert!(line.starts_with(t.as_str()), "{line} should be the step ending {t}\n{out}");
+        }
+        assert!(out.contains("summary: 6 steps, 6 reports acknowledged (66 readings stored, 0 duplicate"), "{out}");
+        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state"), Some(&admin), None);
+        let points = st["history"]["soc"]["points"].as_array().unwrap();
+        assert_eq!(points.len(), 6, "{st}");
+        assert_eq!(st["state"]["unix"], json!(start + 6 * 3600));
+    });
 }

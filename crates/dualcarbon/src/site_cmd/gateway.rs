@@ -282,6 +282,55 @@ fn changed_fields(before: &Setpoints, after: &Setpoints) -> Vec<String> {
         .collect()
 }
 
+/// What the set points of an answer did to the controller.
+#[derive(Debug, PartialEq)]
+enum SetpointOutcome {
+    /// The controller already runs on them (or they were refused before).
+    Same,
+    /// Applied; the line names each change.
+    Applied(String),
+    /// The controller refused them (every broken rule); it keeps its current ones.
+    Refused(String),
+    Unreadable(String),
+}
+
+/// Applies the platform's set points (`answer.setpoints`) when they differ from the controller's,
+/// as of the step ending `at`. Set points refused once are not tried (or printed) again until the
+/// platform's change.
+fn take_setpoints(
+    controller: &mut site::controller::Controller,
+    answer: &Value,
+    at: i64,
+    refused: &mut Option<Setpoints>,
+) -> SetpointOutcome {
+    let sp = match serde_json::from_value::<Setpoints>(answer.clone()) {
+        Ok(sp) => sp,
+        Err(e) => {
+            return SetpointOutcome::Unreadable(format!("the platform's answer carries no readable set points: {e}"))
+        }
+    };
+    if sp == controller.setpoints || refused.as_ref() == Some(&sp) {
+        return SetpointOutcome::Same;
+    }
+    match controller.apply_setpoints(sp.clone(), "platform", at, "remote set points") {
+        Ok(change) => {
+            *refused = None;
+            SetpointOutcome::Applied(format!(
+                "set points from the platform applied after the step ending {}: {}",
+                rfc3339(at),
+                changed_fields(&change.before, &change.after).join(", ")
+            ))
+        }
+        Err(errors) => {
+            *refused = Some(sp);
+            SetpointOutcome::Refused(format!(
+                "set points from the platform refused, keeping the current ones: {}",
+                errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; ")
+            ))
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     steps: u64,
@@ -482,35 +531,15 @@ pub fn run(a: GatewayArgs) -> Result<ExitCode> {
                     }
                     queue.pop_front();
                     // The platform's set points rule; a change applies from the next step.
-                    match serde_json::from_value::<Setpoints>(answer["setpoints"].clone()) {
-                        Ok(sp) if sp != controller.setpoints && refused_setpoints.as_ref() != Some(&sp) => {
-                            let at = next_end - dt;
-                            match controller.apply_setpoints(sp.clone(), "platform", at, "remote set points") {
-                                Ok(change) => {
-                                    c.setpoint_changes += 1;
-                                    refused_setpoints = None;
-                                    runner = Runner::new(&controller, dt as f64, refill_below);
-                                    println!(
-                                        "set points from the platform applied after the step ending {}: {}",
-                                        rfc3339(at),
-                                        changed_fields(&change.before, &change.after).join(", ")
-                                    );
-                                }
-                                Err(errors) => {
-                                    println!(
-                                        "set points from the platform refused, keeping the current ones: {}",
-                                        errors
-                                            .iter()
-                                            .map(|e| format!("{}: {}", e.field, e.reason))
-                                            .collect::<Vec<_>>()
-                                            .join("; ")
-                                    );
-                                    refused_setpoints = Some(sp);
-                                }
-                            }
+                    let at = next_end - dt;
+                    match take_setpoints(&mut controller, &answer["setpoints"], at, &mut refused_setpoints) {
+                        SetpointOutcome::Same => {}
+                        SetpointOutcome::Applied(line) => {
+                            c.setpoint_changes += 1;
+                            runner = Runner::new(&controller, dt as f64, refill_below);
+                            println!("{line}");
                         }
-                        Ok(_) => {}
-                        Err(e) => println!("the platform's answer carries no readable set points: {e}"),
+                        SetpointOutcome::Refused(line) | SetpointOutcome::Unreadable(line) => println!("{line}"),
                     }
                     continue;
                 }
@@ -654,6 +683,37 @@ mod tests {
         let b = Setpoints { soc_alarm: 0.5, soc_alarm_clear: 0.6, ..a.clone() };
         assert_eq!(changed_fields(&a, &b), vec!["soc_alarm 0.3 → 0.5", "soc_alarm_clear 0.4 → 0.6"]);
         assert!(changed_fields(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn platform_setpoints_are_applied_once_and_invalid_ones_refused_with_every_reason() {
+        let site = site::sim::SiteConfig::from_toml(include_str!("../../../site/data/island-site.toml")).unwrap();
+        let mut c = site.controller().unwrap();
+        let mut refused = None;
+        let same = serde_json::to_value(&c.setpoints).unwrap();
+        assert_eq!(take_setpoints(&mut c, &same, 3600, &mut refused), SetpointOutcome::Same);
+        let raised = serde_json::json!({"soc_alarm": 0.5, "soc_alarm_clear": 0.6});
+        let SetpointOutcome::Applied(line) = take_setpoints(&mut c, &raised, 3600, &mut refused) else { panic!() };
+        assert_eq!(
+            line,
+            "set points from the platform applied after the step ending 1970-01-01T01:00:00Z: \
+             soc_alarm 0.3 → 0.5, soc_alarm_clear 0.4 → 0.6"
+        );
+        assert_eq!(c.setpoints.soc_alarm, 0.5);
+        assert_eq!(take_setpoints(&mut c, &raised, 7200, &mut refused), SetpointOutcome::Same);
+        // Broken rules: all named, nothing changes, and the same refusal is not repeated.
+        let bad = serde_json::json!({"soc_min": 0.6, "soc_alarm": 0.5, "soc_alarm_clear": 0.45, "fc_min_on_s": -1.0});
+        let SetpointOutcome::Refused(line) = take_setpoints(&mut c, &bad, 7200, &mut refused) else { panic!() };
+        for field in ["soc_alarm:", "soc_alarm_clear:", "fc_min_on_s:"] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+        assert_eq!((c.setpoints.soc_min, c.setpoints.soc_alarm), (0.15, 0.5));
+        assert_eq!(take_setpoints(&mut c, &bad, 10800, &mut refused), SetpointOutcome::Same);
+        let SetpointOutcome::Unreadable(_) =
+            take_setpoints(&mut c, &serde_json::json!({"soc_mni": 1}), 0, &mut refused)
+        else {
+            panic!()
+        };
     }
 
     #[test]
