@@ -524,6 +524,14 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         }
         assert!(saved["last_unix"].as_i64().unwrap() <= now_unix(), "nothing in the future");
 
+        // A state file is for one site and one step length.
+        let (code, _, err) = gateway(
+            &[&[site_file.as_str()][..], &common, &["--facility", "GX2", "--state-file", state_file]].concat(),
+            &token,
+        );
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("facility: the file is for \"GX1\", --facility is \"GX2\""), "{err}");
+
         // (d) A site whose meters are not registered: the gateway stops, naming the rows to add.
         let (code, out, err) =
             gateway(&[&[site_file.as_str()][..], &common, &["--facility", "GX2", "--steps", "2"]].concat(), &token);

@@ -380,6 +380,17 @@ pub fn run(a: GatewayArgs) -> Result<ExitCode> {
     let now = now_unix();
     let latest_end = now - (now - phase).rem_euclid(dt);
     let first_end = if let Some(s) = &saved {
+        if (s.last_unix - phase).rem_euclid(dt) != 0 {
+            eprintln!(
+                "{}: last_unix {} is not on the weather's {dt}-s grid (another weather file?)",
+                a.state_file.as_deref().unwrap_or(Path::new("")).display(),
+                s.last_unix
+            );
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+        if a.start.is_some() {
+            println!("--start ignored: the state file says where to resume");
+        }
         controller.state = s.controller.clone();
         controller.setpoints = s.setpoints.clone();
         println!(
@@ -406,7 +417,7 @@ pub fn run(a: GatewayArgs) -> Result<ExitCode> {
                 let start = t + (phase - t).rem_euclid(dt);
                 start + dt
             }
-            None => latest_end - (a.steps.unwrap_or(DEFAULT_BACKFILL) as i64 - 1) * dt,
+            None => latest_end.saturating_sub((a.steps.unwrap_or(DEFAULT_BACKFILL) as i64 - 1).saturating_mul(dt)),
         }
     };
     // How many steps this run computes: None = until Ctrl-C.
