@@ -282,14 +282,18 @@ fn platforms(name: &str, test: impl Fn(&mut Served, &str)) {
             shared_with: String::new(),
         };
         store
-            .upsert_reference("test", &[org("CT", None), org("CT-GX", Some("CT"))], &[fac("GX1"), fac("GX2")])
+            .upsert_reference(
+                "test",
+                &[org("CT", None), org("CT-GX", Some("CT"))],
+                &[fac("GX1"), fac("GX2"), fac("GX3")],
+            )
             .unwrap();
         let hash = server::auth::hash_password(PASSWORD).unwrap();
         store.create_user("test", "gx-admin", &hash, "org_admin", "CT-GX").unwrap();
         store.create_user("test", "gx-gateway", &hash, "data_filer", "CT-GX").unwrap();
         // The site's meters, registered as the docs say: rows from `dualcarbon site meters`.
         let data = tempfile::tempdir().unwrap();
-        let o = run(&["site", "meters", "GX1", "--header", "--report-minutes", "60"]);
+        let o = run(&["site", "meters", "GX1", "GX3", "--header", "--report-minutes", "60"]);
         assert!(o.status.success());
         fs::write(data.path().join("meters.csv"), &o.stdout).unwrap();
         let spool = tempfile::tempdir().unwrap();
@@ -323,7 +327,11 @@ fn gateway(args: &[&str], token: &str) -> (Option<i32>, String, String) {
 /// ending `first_end`: the platform's set points (when given) apply from the second step, as the
 /// gateway takes them from the first answer. Returns (SoC, fuel cell off?) after each step.
 fn controller_run(first_end: i64, steps: usize, platform: Option<&Setpoints>) -> Vec<(f64, bool)> {
-    let site = SiteConfig::from_toml(SITE).unwrap();
+    controller_run_of(SITE, first_end, steps, platform)
+}
+
+fn controller_run_of(site_text: &str, first_end: i64, steps: usize, platform: Option<&Setpoints>) -> Vec<(f64, bool)> {
+    let site = SiteConfig::from_toml(site_text).unwrap();
     let profile = site.load.hourly_w().unwrap();
     let mut c = site.controller().unwrap();
     let mut runner = Runner::new(&c, 3600.0, site.refill_below_l());
@@ -471,6 +479,35 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         let saved: Value = serde_json::from_str(&fs::read_to_string(state_file).unwrap()).unwrap();
         assert_eq!(saved["last_unix"], json!(first_end + 3600 * (N as i64 + 3)));
         assert_eq!(saved["setpoints"]["soc_alarm"], json!(0.5));
+
+        // A site the platform has never set points for keeps its own site file's (here a raised
+        // alarm), rather than take the platform's defaults.
+        let own = SITE
+            .replace("soc_alarm = 0.30", "soc_alarm = 0.45")
+            .replace("soc_alarm_clear = 0.40", "soc_alarm_clear = 0.55");
+        assert_ne!(own, SITE);
+        let own_file = dir.path().join(format!("own-{backend}.toml"));
+        fs::write(&own_file, &own).unwrap();
+        let (code, out, err) = gateway(
+            &[
+                &[own_file.to_str().unwrap()][..],
+                &common,
+                &["--facility", "GX3", "--start", &rfc3339(start), "--steps", "12"],
+            ]
+            .concat(),
+            &token,
+        );
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(out.contains("0 set-point changes applied") && !out.contains("applied after"), "{out}");
+        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX3/state?hours=48"), Some(&admin), None);
+        let soc: Vec<f64> =
+            st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
+        let own_run = controller_run_of(&own, first_end, 12, None);
+        assert_eq!(soc.len(), 12, "{st}");
+        for (k, (platform, (controller, _))) in soc.iter().zip(&own_run).enumerate() {
+            assert!((platform - controller).abs() < 1e-9, "step {k}: platform {platform} vs site file's {controller}");
+        }
+        assert_ne!(first_start(&own_run), first_start(&plain[..12]), "the site file's alarm makes a difference here");
 
         // Without the state file, the same steps again are duplicates on the platform, never stored twice.
         let (code, out, err) = gateway(

@@ -463,6 +463,7 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         let r = h.post(state_url, &gd_filer, telemetry.clone()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.json["setpoints"]["soc_alarm"], json!(0.35), "the changed set points travel back");
+        assert!(r.json["setpoints_audit_seq"].as_i64().is_some(), "with the audit entry of the change: {}", r.text);
         let n = site::meters::SITE_METERS.len() as u64;
         assert_eq!((r.json["ingest"]["appended"].as_u64(), r.json["accepted"].clone()), (Some(n), json!(true)));
         // A retried report is counted as duplicates, never twice.
@@ -514,6 +515,7 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         let mut gd2 = telemetry.clone();
         gd2["site"] = json!("GD2");
         let r = h.post("/api/v1/orgs/CT-GD/sites/GD2/state", &gd_filer, gd2).await;
+        // (GD2's set points were never changed: a report of it would carry setpoints_audit_seq null.)
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.text.contains("GD2.soc,GD2,soc,gauge"), "{}", r.text);
         assert_eq!(h.post(state_url, &h.login("bj-filer").await, telemetry).await.status, StatusCode::FORBIDDEN);

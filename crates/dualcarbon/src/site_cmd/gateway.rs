@@ -543,7 +543,14 @@ pub fn run(a: GatewayArgs) -> Result<ExitCode> {
                     queue.pop_front();
                     // The platform's set points rule; a change applies from the next step.
                     let at = next_end - dt;
-                    match take_setpoints(&mut controller, &answer["setpoints"], at, &mut refused_setpoints) {
+                    // Until the platform changes them (an audit entry), its set points are the
+                    // defaults: the site file's own stay.
+                    let outcome = if answer["setpoints_audit_seq"].is_null() {
+                        SetpointOutcome::Same
+                    } else {
+                        take_setpoints(&mut controller, &answer["setpoints"], at, &mut refused_setpoints)
+                    };
+                    match outcome {
                         SetpointOutcome::Same => {}
                         SetpointOutcome::Applied(line) => {
                             c.setpoint_changes += 1;
