@@ -515,7 +515,6 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         let mut gd2 = telemetry.clone();
         gd2["site"] = json!("GD2");
         let r = h.post("/api/v1/orgs/CT-GD/sites/GD2/state", &gd_filer, gd2).await;
-        // (GD2's set points were never changed: a report of it would carry setpoints_audit_seq null.)
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.text.contains("GD2.soc,GD2,soc,gauge"), "{}", r.text);
         assert_eq!(h.post(state_url, &h.login("bj-filer").await, telemetry).await.status, StatusCode::FORBIDDEN);
