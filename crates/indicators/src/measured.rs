@@ -115,7 +115,10 @@ mod tests {
         let gd = measured(&obs, &t, t.get("GD").unwrap());
         assert_eq!(gd.len(), 1);
         let m = &gd[0];
-        assert_eq!((m.measure_id.as_str(), m.effect_kind.as_str(), m.class.as_str()), ("ai_bs_energy_saving", "intensity", "wireless"));
+        assert_eq!(
+            (m.measure_id.as_str(), m.effect_kind.as_str(), m.class.as_str()),
+            ("ai_bs_energy_saving", "intensity", "wireless")
+        );
         assert!((m.value.unwrap() - 110.0 / 1100.0).abs() < 1e-15, "{m:?}");
         assert_eq!((m.saved_kwh, m.reference_kwh, m.facilities), (110.0, 1100.0, 2));
         assert_eq!(m.periods, ["2024-03", "2024-04", "2024-05"]);
@@ -124,12 +127,16 @@ mod tests {
         assert!((g[0].value.unwrap() - 111.0 / 1102.0).abs() < 1e-15);
         assert_eq!(g[0].facilities, 3);
         // No value in a subtree: no measured result; a zero reference: no value.
-        let empty = Observations::read_csv("org_code,period,component,value\nJS,2024,dc_it_kwh,1\n".as_bytes(), &t, |_| None)
-            .unwrap();
-        assert!(measured(&empty, &t, t.get("G").unwrap()).is_empty());
-        let zero =
-            Observations::read_csv("org_code,period,component,value\nJS,2024,bs_ai_saved_kwh,1\n".as_bytes(), &t, |_| None)
+        let empty =
+            Observations::read_csv("org_code,period,component,value\nJS,2024,dc_it_kwh,1\n".as_bytes(), &t, |_| None)
                 .unwrap();
+        assert!(measured(&empty, &t, t.get("G").unwrap()).is_empty());
+        let zero = Observations::read_csv(
+            "org_code,period,component,value\nJS,2024,bs_ai_saved_kwh,1\n".as_bytes(),
+            &t,
+            |_| None,
+        )
+        .unwrap();
         assert_eq!(measured(&zero, &t, t.get("G").unwrap())[0].value, None);
     }
 }
