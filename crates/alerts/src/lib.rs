@@ -81,7 +81,8 @@ impl Rule {
 }
 
 /// The default rules of the issue: PUE above 1.5 for an hour, a meter silent for 30 minutes, a
-/// facility's power three times its recent mean.
+/// facility's power three times its recent mean; and for off-grid sites (光氢储) a battery below 20 %
+/// for an hour (the fuel cell has not taken over) and any load not served.
 pub const DEFAULT_RULES: &str = r#"
 [[rule]]
 kind = "threshold"
@@ -106,6 +107,24 @@ metric = "power_kw"
 factor = 3.0
 window = 96
 min_history = 8
+
+[[rule]]
+kind = "threshold"
+id = "site_soc_below_0_2_for_1h"
+subject = "facility:*"
+metric = "soc"
+direction = "below"
+limit = 0.2
+for_minutes = 60
+
+[[rule]]
+kind = "threshold"
+id = "site_load_unserved"
+subject = "facility:*"
+metric = "unserved_kw"
+direction = "above"
+limit = 0.0
+for_minutes = 0
 "#;
 
 #[derive(Debug, Deserialize)]

@@ -237,6 +237,9 @@ struct ExplainArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if writes_a_report(&cli.command) {
+        restore_default_sigpipe();
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -245,6 +248,33 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Commands that print a report and end: piped into `head` or `less` and cut short, they should
+/// end quietly as other command-line tools do, not panic on a broken pipe. Servers keep Rust's
+/// default (SIGPIPE ignored), so a client hanging up never kills them.
+fn writes_a_report(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Inventory(_)
+            | Command::Explain(_)
+            | Command::Validate(_)
+            | Command::Factors { .. }
+            | Command::Monitor { .. }
+            | Command::Scenario { .. }
+            | Command::Site { .. }
+    )
+}
+
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in main, before any thread is started; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

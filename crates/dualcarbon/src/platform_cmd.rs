@@ -232,7 +232,10 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     // Logging starts with serving: the load above reports in a few lines of its own.
     server::init_logging();
     if let Some(n) = crate::demo_meters::write_if_absent(&store, &data_dir)? {
-        println!("  meters.csv: {n} data-centre meters (total facility and IT load) for the monitoring API");
+        println!(
+            "  meters.csv: {n} meters for the monitoring API (data centres: total facility and IT load; one \
+             off-grid site per province: `dualcarbon site meters` rows)"
+        );
     }
     let app = server::App::new(store, data_dir.join("spool"));
     server::monitoring::attach(&app, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;

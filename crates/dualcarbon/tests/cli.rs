@@ -263,3 +263,25 @@ status = "S"
         .iter()
         .any(|f| f["id"] == "tce.coal_equivalent.electricity.company"));
 }
+
+/// A report cut short by its reader (`dualcarbon factors list --format json | head -1`; 190 kB, more
+/// than a pipe holds, so the writer meets the closed pipe) ends quietly, without a
+/// panic on the broken pipe.
+#[test]
+fn a_report_piped_into_a_reader_that_stops_ends_without_a_panic() {
+    use std::io::Read;
+    let mut child = bin()
+        .args(["factors", "list", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dualcarbon");
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "stderr: {err}");
+    assert!(!status.success() || err.is_empty(), "{status:?} {err}");
+}

@@ -28,6 +28,17 @@ pub struct Live {
     pub energy_1h_kwh: BTreeMap<Role, f64>,
     /// Σ total facility / Σ IT energy over the trailing hour; `None` without both.
     pub pue_1h: Option<f64>,
+    /// Newest value of each gauge role the facility meters (an off-grid site's state of charge,
+    /// tank level, mode codes), with its time (ms). Never summed over orgs: a state does not add up.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gauges: BTreeMap<Role, Gauge>,
+}
+
+/// The newest sample of a gauge.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Gauge {
+    pub at_ms: i64,
+    pub value: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,6 +265,14 @@ impl Monitor {
                 if let Some(p) = l.power_kw.get(&Role::TotalFacility).or(l.power_kw.get(&Role::GridImport)) {
                     alert_events.extend(engine.observe(&subject_facility(f), "power_kw", l.at_ms, *p));
                 }
+                // Off-grid sites: the battery's state of charge and load not served (default rules
+                // site_soc_below_0_2_for_1h and site_load_unserved).
+                if let Some(g) = l.gauges.get(&Role::Soc) {
+                    alert_events.extend(engine.observe(&subject_facility(f), "soc", g.at_ms, g.value));
+                }
+                if let Some(p) = l.power_kw.get(&Role::Unserved) {
+                    alert_events.extend(engine.observe(&subject_facility(f), "unserved_kw", l.at_ms, *p));
+                }
             }
         }
         for (f, l) in updates {
@@ -422,6 +441,12 @@ fn facility_live(tel: &Telemetry, facility: &str) -> Live {
     roles.sort_unstable();
     roles.dedup();
     for role in roles {
+        if role.is_gauge() {
+            if let Some((at_ms, value)) = tel.latest(facility, role) {
+                live.gauges.insert(role, Gauge { at_ms, value });
+            }
+            continue;
+        }
         if let Some((p, _)) = tel.current_power(facility, role) {
             live.power_kw.insert(role, p);
         }

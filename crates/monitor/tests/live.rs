@@ -163,3 +163,55 @@ fn webhook_delivers_alert_events_to_a_real_receiver() {
     assert!(m.acknowledge(id, "noc", T0 + 32 * 60_000).is_ok());
     assert!(webhook::WebhookUrl::parse("https://x/y").is_err());
 }
+
+/// An off-grid site reports its state as telemetry: power roles become live power, gauges the live
+/// state (never summed into the org), the site rules open alerts, and a restart recovers the state
+/// from the reading log.
+#[test]
+fn off_grid_site_state_is_live_alerted_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |dir: &std::path::Path| {
+        let tree = model::OrgTree::build(vec![model::OrgRow {
+            code: "G".into(),
+            name: "G".into(),
+            parent_code: None,
+            equity_share: None,
+            operational_control: None,
+        }])
+        .unwrap();
+        let registry = MeterRegistry::read(
+            "meter_code,facility_code,role,kind,max_gap_minutes\nS.load,S,site_load,power,120\n\
+             S.unserved,S,unserved,power,120\nS.soc,S,soc,gauge,\nS.mode,S,supply_mode,gauge,\n"
+                .as_bytes(),
+            |_| true,
+        )
+        .unwrap();
+        let fo: HashMap<String, u32> = [("S".to_string(), tree.get("G").unwrap())].into();
+        Monitor::open(registry, tree, fo, alerts::parse_rules(alerts::DEFAULT_RULES).unwrap(), dir).unwrap()
+    };
+    let (m, _) = open(dir.path());
+    const H: i64 = 3_600_000;
+    // Hourly reports: the battery runs down below 20 % for two hours, then load goes unserved.
+    let soc = [0.5, 0.3, 0.19, 0.15, 0.12, 0.1];
+    for (i, s) in soc.iter().enumerate() {
+        let ts = T0 + i as i64 * H;
+        let unserved = if i == 5 { 0.4 } else { 0.0 };
+        let lines = format!("S.load,{ts},1.2\nS.unserved,{ts},{unserved}\nS.soc,{ts},{s}\nS.mode,{ts},1\n");
+        let (raw, errs) = parse_csv_lines(&lines);
+        assert!(errs.is_empty());
+        assert_eq!(m.ingest(&raw, T0 + 10 * H, "test").unwrap().stored(), 4);
+    }
+    let live = m.facility_live("S").unwrap();
+    assert_eq!(live.gauges[&Role::Soc].value, 0.1);
+    assert_eq!(live.gauges[&Role::SupplyMode].value, 1.0);
+    assert_eq!(live.power_kw[&Role::SiteLoad], 1.2);
+    assert!(!live.power_kw.contains_key(&Role::Soc) && !live.energy_1h_kwh.contains_key(&Role::Soc));
+    assert!(m.org_live("G").unwrap().gauges.is_empty(), "states are not summed over an org");
+    let open_rules: Vec<String> = m.alerts(None).iter().map(|a| a.rule.clone()).collect();
+    assert!(open_rules.contains(&"site_soc_below_0_2_for_1h".to_string()), "{open_rules:?}");
+    assert!(open_rules.contains(&"site_load_unserved".to_string()), "{open_rules:?}");
+    drop(m);
+    let (m, rec) = open(dir.path());
+    assert_eq!(rec.readings, 24);
+    assert_eq!(m.facility_live("S").unwrap().gauges[&Role::Soc].value, 0.1, "state recovered from the log");
+}

@@ -314,7 +314,13 @@ pub async fn rollup(
         return Err(ApiError::out_of_scope(&format!("facility {}", q.facility)));
     }
     let role = telemetry::Role::parse(&q.role)
-        .ok_or_else(|| ApiError::bad_request("role: total_facility, it_load, cooling, pv or grid_import"))?;
+        .ok_or_else(|| ApiError::bad_request(format!("role: one of {}", telemetry::Role::codes())))?;
+    if role.is_gauge() {
+        return Err(ApiError::bad_request(format!(
+            "role: {} is a state value (gauge) and has no energy roll-up; see the site state route",
+            role.code()
+        )));
+    }
     let period = telemetry::Period::parse(&q.period)
         .ok_or_else(|| ApiError::bad_request("period: 15min, hour, day or month"))?;
     let from = telemetry::time::parse_timestamp(&q.from).map_err(|e| ApiError::bad_request(format!("from: {e}")))?;

@@ -122,10 +122,11 @@ routes! {
     post "/api/v1/site/simulate" => site_api::simulate, Read, None, "json" -> "json", "Simulate a PV + battery + fuel-cell site (site_toml, weather_csv): energy by source, hours by state, methanol, emissions avoided, daily series";
     post "/api/v1/site/size" => site_api::size, Read, None, "json" -> "json", "Cheapest PV / battery / fuel-cell size with zero unserved load over the weather";
     post "/api/v1/site/bs-saving" => site_api::bs_saving, Read, None, "json" -> "json", "Base-station saving report from per-cell traffic (cells_csv, policy, grid_factor): kWh and tCO2 per station";
+    get "/api/v1/orgs/{code}/sites" => site_api::list_sites, Read, Org, "" -> "json", "The off-grid sites of an org's subtree (facilities with registered site meters) and each one's newest state";
     get "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::get_setpoints, Read, Org, "" -> "json", "A site's current set points and every change (from the audit log)";
     put "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::put_setpoints, Analyze, Org, "json" -> "json", "Change a site's set points (setpoints, reason): every broken rule at once; audited";
-    post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON); the answer carries the current set points";
-    get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state report (held in memory) and when it came";
+    post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON) as readings of the site's registered meters through the monitoring ingestion; the answer carries the ingestion report and the current set points";
+    get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state rebuilt from its meters' newest readings, when it came, and ?hours= of history per meter";
     post "/api/v1/orgs/{code}/sites/bs-saving" => site_saving::record, File, Org, "json" -> "json", "Record a base-station saving run (cells_csv, policy, grid_factor, period) as indicator data of its stations: report, recorded rows, audit_seq";
     get "/api/v1/orgs/{code}/scenario/measured" => site_saving::measured, Read, Org, "" -> "json", "Measured results of scenario measures in an org's subtree (Σ saved / Σ reference from indicator data)";
 }

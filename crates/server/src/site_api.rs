@@ -307,67 +307,213 @@ pub async fn put_setpoints(
     Ok(Json(json!({"facility": f.code, "setpoints": new, "audit_seq": seq})))
 }
 
-/// The newest state report of each site, per platform instance (keyed by the store it serves, so
-/// that two platforms in one process never mix). Held in memory only: a live view that the next
-/// report (a gateway reports every step) refreshes; after a restart a site shows no state until it
-/// reports again. The monitoring issue's telemetry ingestion is meant to replace this with stored
-/// series; on several instances behind one PostgreSQL each sees the reports it received.
-type StateKey = (usize, String);
-static STATES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<StateKey, (String, Value)>>> =
-    std::sync::OnceLock::new();
-
-fn state_key(app: &App, facility: &str) -> StateKey {
-    (Arc::as_ptr(&app.store) as usize, facility.to_string())
+/// The site's meters missing from the meter registry (or registered to another facility or role),
+/// as the `meters.csv` rows to add (for a gateway reporting every 15 minutes).
+fn unregistered(t: &telemetry::Telemetry, facility: &str) -> Vec<String> {
+    let rows = site::meters::registry_rows(facility, 15);
+    site::meters::SITE_METERS
+        .iter()
+        .zip(rows.lines())
+        .filter(|(m, _)| {
+            let code = site::meters::meter_code(facility, m.suffix);
+            t.registry.get(&code).is_none_or(|id| {
+                let meter = t.registry.meter(id);
+                meter.facility != facility || meter.role.code() != m.role
+            })
+        })
+        .map(|(_, row)| row.to_string())
+        .collect()
 }
 
 /// POST /api/v1/orgs/{code}/sites/{facility}/state: a gateway reports its controller's state (the
-/// `site::controller::Telemetry` JSON) and gets the site's current set points back, so a change made
-/// on the platform reaches the site with its next report.
+/// `site::controller::Telemetry` JSON). The report is checked whole (nothing is stored when any part
+/// is wrong), becomes readings of the site's meters (`site::meters`) at the report's time, and goes
+/// through the monitoring ingestion like any batch: durable in the reading log before the answer,
+/// live state, alert rules, the event stream. The answer carries the ingestion report and the site's
+/// current set points, so a change made on the platform reaches the site with its next report. A
+/// repeated report (a gateway retrying) is counted as duplicates, never twice.
 pub async fn post_state(
     State(app): State<Arc<App>>,
     Extension(org): Extension<store::reference::Org>,
+    Extension(caller): Extension<Caller>,
     Path((_, facility)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Value>> {
     let f = site_of(&app, &org, facility).await?;
+    let m = crate::monitoring::mon(&app)?;
     let mut errors = Vec::new();
-    match serde_json::from_value::<site::controller::Telemetry>(body.clone()) {
+    let report = match serde_json::from_value::<site::controller::Telemetry>(body) {
         Ok(t) => {
             if t.site != f.code {
                 errors.push(format!("site: the report is for {:?}, the route names {}", t.site, f.code));
             }
-            for (field, v) in [("soc", t.soc), ("pv_w", t.pv_w), ("load_w", t.load_w), ("fuel_l", t.fuel_l)] {
+            for (field, v) in [
+                ("soc", t.soc),
+                ("pv_w", t.pv_w),
+                ("load_w", t.load_w),
+                ("fc_w", t.fc_w),
+                ("unserved_w", t.unserved_w),
+                ("fuel_l", t.fuel_l),
+            ] {
                 if !v.is_finite() || v < 0.0 {
                     errors.push(format!("{field}: {v} is not a non-negative number"));
                 }
             }
+            if !t.battery_w.is_finite() {
+                errors.push(format!("battery_w: {} is not a number", t.battery_w));
+            }
             if t.soc > 1.0 {
                 errors.push(format!("soc: {} is above 1", t.soc));
             }
+            let ts = t.unix.saturating_mul(1000);
+            if ts < telemetry::hub::EARLIEST_MS || ts > now_ms() + 60_000 {
+                errors.push(format!("unix: {} is before 2000 or in the future: the gateway's clock is wrong", t.unix));
+            }
+            Some(t)
         }
-        Err(e) => errors.push(e.to_string()),
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    let missing = m.monitor.with_telemetry(|t| unregistered(t, &f.code));
+    if !missing.is_empty() {
+        errors.push(format!(
+            "the site's meters are not in the meter registry: add these rows to meters.csv and restart: {}",
+            missing.join(" | ")
+        ));
     }
-    if !errors.is_empty() {
-        return Err(unprocessable("invalid_state", "the state report", errors));
-    }
-    if let Ok(mut m) = STATES.get_or_init(Default::default).lock() {
-        m.insert(state_key(&app, &f.code), (store::now(), body));
-    }
+    let report = match report {
+        Some(r) if errors.is_empty() => r,
+        _ => return Err(unprocessable("invalid_state", "the state report", errors)),
+    };
+    let ts_ms = report.unix * 1000;
+    let raw: Vec<telemetry::RawReading> = report
+        .readings()
+        .into_iter()
+        .map(|(suffix, value)| telemetry::RawReading { meter: site::meters::meter_code(&f.code, suffix), ts_ms, value })
+        .collect();
+    let source = format!("site-state:{}", caller.user.username);
+    let ingest = app
+        .blocking(move || {
+            m.monitor.ingest(&raw, now_ms(), &source).map_err(|e| ApiError::internal(format!("reading log: {e}")))
+        })
+        .await?;
     let code = f.code.clone();
     let h = app.db(move |s| s.read(|c| history(c, &code))).await?;
-    Ok(Json(json!({"accepted": true, "setpoints": current(&h)?})))
+    Ok(Json(json!({
+        "accepted": ingest.rejected == 0 && ingest.conflicts == 0,
+        "ingest": ingest,
+        "setpoints": current(&h)?,
+    })))
 }
 
-/// GET /api/v1/orgs/{code}/sites/{facility}/state: the site's newest state report and when it came.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[derive(Deserialize)]
+pub struct StateQuery {
+    /// Hours of history before the newest report (default 24, at most 744).
+    #[serde(default)]
+    hours: Option<u32>,
+}
+
+/// The most points of one meter's history in an answer: longer histories are thinned evenly.
+const MAX_HISTORY_POINTS: usize = 1000;
+
+/// GET /api/v1/orgs/{code}/sites/{facility}/state: the site's newest state, rebuilt from the newest
+/// reading of each of its meters (so it survives restarts and reads the same whether it came
+/// through this route, the readings endpoint or MQTT), when it came, and `?hours=` of history per
+/// meter for the charts.
 pub async fn get_state(
     State(app): State<Arc<App>>,
     Extension(org): Extension<store::reference::Org>,
     Path((_, facility)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<StateQuery>,
 ) -> ApiResult<Json<Value>> {
     let f = site_of(&app, &org, facility).await?;
-    let got = STATES.get_or_init(Default::default).lock().ok().and_then(|m| m.get(&state_key(&app, &f.code)).cloned());
-    Ok(Json(match got {
-        Some((at, state)) => json!({"facility": f.code, "received_at": at, "state": state}),
-        None => json!({"facility": f.code, "received_at": null, "state": null}),
-    }))
+    let m = crate::monitoring::mon(&app)?;
+    let hours = q.hours.unwrap_or(24).min(744) as i64;
+    let code = f.code.clone();
+    let out = m.monitor.with_telemetry(|t| {
+        let mut newest: Option<i64> = None;
+        let mut last: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+        let mut ids = Vec::new();
+        for sm in &site::meters::SITE_METERS {
+            let id = t.registry.get(&site::meters::meter_code(&code, sm.suffix));
+            if let Some((ts, v)) = id.and_then(|id| t.series[id as usize].last()) {
+                newest = Some(newest.map_or(ts, |n: i64| n.max(ts)));
+                last.insert(sm.suffix, v);
+            }
+            ids.push((sm, id));
+        }
+        let Some(at) = newest else {
+            return json!({"facility": code, "received_at": null, "state": null, "history": {},
+                          "registered": ids.iter().all(|(_, id)| id.is_some())});
+        };
+        let state = site::controller::Telemetry::from_readings(&code, at.div_euclid(1000), |s| last.get(s).copied());
+        let from = at - hours * 3_600_000;
+        let mut history = serde_json::Map::new();
+        for (sm, id) in &ids {
+            let Some(id) = id else { continue };
+            let pts: Vec<(i64, f64)> = t.series[*id as usize].points().filter(|(ts, _)| *ts >= from).collect();
+            let stride = pts.len().div_ceil(MAX_HISTORY_POINTS).max(1);
+            let thinned: Vec<Value> = pts.iter().step_by(stride).map(|(ts, v)| json!([ts, v])).collect();
+            history.insert(sm.suffix.to_string(), json!({"unit": sm.unit, "points": thinned}));
+        }
+        let (state, incomplete) = match state {
+            Ok(s) => (json!(s), Vec::new()),
+            Err(e) => (Value::Null, e),
+        };
+        json!({
+            "facility": code,
+            "received_at": telemetry::time::format_shanghai(at),
+            "at_ms": at,
+            "state": state,
+            "incomplete": incomplete,
+            "history": history,
+            "registered": ids.iter().all(|(_, id)| id.is_some()),
+        })
+    });
+    Ok(Json(out))
+}
+
+/// GET /api/v1/orgs/{code}/sites: the off-grid sites of an org's subtree — facilities whose site
+/// meters are registered (a `supply_mode` gauge) — with a summary of each one's newest state.
+pub async fn list_sites(
+    State(app): State<Arc<App>>,
+    Extension(org): Extension<store::reference::Org>,
+) -> ApiResult<Json<Value>> {
+    let m = crate::monitoring::mon(&app)?;
+    let root = m.monitor.orgs.get(&org.code);
+    let sites: Vec<Value> = m.monitor.with_telemetry(|t| {
+        t.registry
+            .meters
+            .iter()
+            .filter(|meter| meter.role == telemetry::Role::SupplyMode)
+            .filter(|meter| {
+                let fo = m.monitor.facility_org(&meter.facility);
+                matches!((fo, root), (Some(fo), Some(root)) if m.monitor.orgs.is_within(fo, root))
+            })
+            .map(|meter| {
+                let f = &meter.facility;
+                let gauge = |role| t.latest(f, role);
+                let power = |role| t.current_power(f, role).map(|(p, _)| p);
+                let mode = gauge(telemetry::Role::SupplyMode);
+                json!({
+                    "facility": f,
+                    "org_code": m.monitor.facility_org(f).map(|o| m.monitor.orgs.org(o).code.clone()),
+                    "at_ms": mode.map(|(t, _)| t),
+                    "received_at": mode.map(|(t, _)| telemetry::time::format_shanghai(t)),
+                    "mode": mode.and_then(|(_, c)| site::controller::SupplyMode::ALL.get(c as usize)).map(|m| m.name()),
+                    "soc": gauge(telemetry::Role::Soc).map(|(_, v)| v),
+                    "fuel_l": gauge(telemetry::Role::FuelLevel).map(|(_, v)| v),
+                    "load_kw": power(telemetry::Role::SiteLoad),
+                    "unserved_kw": power(telemetry::Role::Unserved),
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({"org": org.code, "sites": sites})))
 }

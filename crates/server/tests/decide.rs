@@ -114,6 +114,14 @@ where
         seed(&store);
         let spool = tempfile::tempdir().unwrap();
         let app = App::new(store, spool.path().to_path_buf());
+        // Monitoring, with the meters of one off-grid site (GD1) registered, as an operator would.
+        let data = tempfile::tempdir().unwrap();
+        let meters = format!(
+            "meter_code,facility_code,role,kind,counter_max_kwh,max_power_kw,max_gap_minutes\n{}",
+            site::meters::registry_rows("GD1", 60)
+        );
+        std::fs::write(data.path().join("meters.csv"), meters).unwrap();
+        assert!(server::monitoring::attach(&app, data.path()).unwrap().is_some());
         rt.block_on(test(Harness { app: app.clone() }, backend));
         drop(app);
     }
@@ -442,24 +450,72 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(h.get("/api/v1/orgs/CT-BJ/sites/GD1/setpoints", &bj).await.status, StatusCode::NOT_FOUND);
         assert_eq!(h.get("/api/v1/orgs/CT-GD/sites/BJ1/setpoints", &gd_admin).await.status, StatusCode::NOT_FOUND);
-        // A gateway (here a filer's token) reports the site's state and gets the set points back.
+        // A gateway (here a filer's token) reports the site's state and gets the set points back. The
+        // report goes through the monitoring ingestion as readings of the site's registered meters.
         let state_url = "/api/v1/orgs/CT-GD/sites/GD1/state";
-        assert_eq!(h.get(state_url, &gd_admin).await.json["state"], Value::Null);
-        let telemetry = json!({"site": "GD1", "unix": 1_700_000_000, "mode": "fuel_cell", "fuel_cell": "running",
+        let g = h.get(state_url, &gd_admin).await;
+        assert_eq!((g.json["state"].clone(), g.json["registered"].clone()), (Value::Null, json!(true)), "{}", g.text);
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 7200;
+        let telemetry = json!({"site": "GD1", "unix": unix, "mode": "fuel_cell", "fuel_cell": "running",
             "soc": 0.31, "pv_w": 0.0, "load_w": 900.0, "fc_w": 1500.0, "battery_w": 600.0, "unserved_w": 0.0,
             "fuel_l": 80.0, "battery_low_alarm": true, "fuel_low_alarm": false, "invalid_input": false});
         let gd_filer = h.login("gd-filer").await;
         let r = h.post(state_url, &gd_filer, telemetry.clone()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.json["setpoints"]["soc_alarm"], json!(0.35), "the changed set points travel back");
+        let n = site::meters::SITE_METERS.len() as u64;
+        assert_eq!((r.json["ingest"]["appended"].as_u64(), r.json["accepted"].clone()), (Some(n), json!(true)));
+        // A retried report is counted as duplicates, never twice.
+        let again = h.post(state_url, &gd_filer, telemetry.clone()).await;
+        assert_eq!(
+            (again.json["ingest"]["appended"].as_u64(), again.json["ingest"]["duplicates"].as_u64()),
+            (Some(0), Some(n))
+        );
         let g = h.get(state_url, &gd_admin).await;
-        assert_eq!(g.json["state"], telemetry);
+        let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-9,
+            _ => a == b,
+        };
+        for (k, v) in telemetry.as_object().unwrap() {
+            assert!(same(&g.json["state"][k], v), "{k}: {} vs {v}", g.json["state"][k]);
+        }
+        assert_eq!(g.json["history"]["soc"]["points"][0][1], json!(0.31), "{}", g.text);
+        // The same state is what the monitoring API shows: gauges in the facility's live state.
+        let live = h.get("/api/v1/orgs/CT-GD/realtime", &gd_admin).await;
+        let gd1 = live.json["facilities"].as_array().unwrap().iter().find(|f| f["facility"] == "GD1").cloned();
+        assert_eq!(gd1.unwrap()["live"]["gauges"]["soc"]["value"], json!(0.31), "{}", live.text);
+        assert_eq!(live.json["live"]["power_kw"]["site_load"], json!(0.9), "{}", live.text);
+        // The org's site list shows the registered site with its newest state; Beijing has none.
+        let sites = h.get("/api/v1/orgs/CT-GD/sites", &gd_admin).await;
+        assert_eq!(sites.json["sites"].as_array().map(|a| a.len()), Some(1), "{}", sites.text);
+        assert_eq!(
+            (sites.json["sites"][0]["facility"].as_str(), sites.json["sites"][0]["mode"].as_str()),
+            (Some("GD1"), Some("fuel_cell"))
+        );
+        assert_eq!(sites.json["sites"][0]["soc"], json!(0.31));
+        let bj_sites = h.get("/api/v1/orgs/CT-BJ/sites", &h.login("bj-admin").await).await;
+        assert_eq!(bj_sites.json["sites"], json!([]), "{}", bj_sites.text);
+        // Load not served an hour later opens the site alert.
+        let mut short = telemetry.clone();
+        short["unix"] = json!(unix + 3600);
+        short["mode"] = json!("unserved");
+        short["unserved_w"] = json!(250.0);
+        assert_eq!(h.post(state_url, &gd_filer, short).await.status, StatusCode::OK);
+        let alerts = h.get("/api/v1/alerts", &gd_admin).await;
+        assert!(alerts.text.contains("site_load_unserved") && alerts.text.contains("facility:GD1"), "{}", alerts.text);
+        // Every problem at once, and nothing stored.
         let mut wrong = telemetry.clone();
         wrong["site"] = json!("GD2");
         wrong["soc"] = json!(1.5);
         let r = h.post(state_url, &gd_filer, wrong).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.json["error"]["detail"].as_array().unwrap().len(), 2, "{}", r.text);
+        // A site whose meters are not registered is told which rows meters.csv needs.
+        let mut gd2 = telemetry.clone();
+        gd2["site"] = json!("GD2");
+        let r = h.post("/api/v1/orgs/CT-GD/sites/GD2/state", &gd_filer, gd2).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text.contains("GD2.soc,GD2,soc,gauge"), "{}", r.text);
         assert_eq!(h.post(state_url, &h.login("bj-filer").await, telemetry).await.status, StatusCode::FORBIDDEN);
 
         // A filer reads but may not change set points.

@@ -291,7 +291,8 @@ pub struct StepOutputs {
 impl StepOutputs {
     /// The step's flows as power-meter readings in the monitoring ingestion's batch format
     /// `meter,timestamp,value` (epoch milliseconds, kW): one meter per flow, named `SITE.pv` (PV used),
-    /// `SITE.load`, `SITE.fuel_cell`, `SITE.battery_charge`, `SITE.battery_discharge`, `SITE.unserved`.
+    /// `SITE.load`, `SITE.fuel_cell`, `SITE.battery_charge`, `SITE.battery_discharge`, `SITE.unserved`
+    /// (the power meters of `crate::meters::SITE_METERS`).
     pub fn meter_lines(&self, site: &str, unix: i64, buf: &mut String) {
         use std::fmt::Write;
         let ms = unix * 1000;

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bs;
 pub mod controller;
 pub mod itu;
+pub mod meters;
 pub mod sim;
 #[allow(clippy::approx_constant)]
 mod spa_terms;

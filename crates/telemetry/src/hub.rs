@@ -99,7 +99,16 @@ impl Telemetry {
                 continue;
             }
             if !r.value.is_finite() || r.value < 0.0 {
-                reject("value", r.value.to_string(), "readings are non-negative (kWh or kW)".into());
+                reject("value", r.value.to_string(), "readings are non-negative (kWh, kW or a state value)".into());
+                continue;
+            }
+            if meter.role == Role::Soc && r.value > 1.0 {
+                reject("value", r.value.to_string(), "a state of charge is a fraction from 0 to 1".into());
+                continue;
+            }
+            if matches!(meter.role, Role::SupplyMode | Role::FuelCellState | Role::SiteStatus) && r.value.fract() != 0.0
+            {
+                reject("value", r.value.to_string(), format!("{} is a whole-number code", meter.role.code()));
                 continue;
             }
             if let Some(max) = meter.counter_max_kwh {
@@ -158,6 +167,9 @@ impl Telemetry {
         from: i64,
         to: i64,
     ) -> Option<BTreeMap<i64, Cell>> {
+        if role.is_gauge() {
+            return None;
+        }
         let meters = self.meters_of.get(facility)?;
         let (quarters, count) = facility_role_quarters(&self.registry, &self.series, meters, role, from, to);
         (count > 0).then(|| roll(&quarters, period))
@@ -177,6 +189,7 @@ impl Telemetry {
             }
             let s = &self.series[m as usize];
             let power = match meter.kind {
+                MeterKind::Gauge => None,
                 MeterKind::Power => s.last(),
                 MeterKind::Counter => {
                     let mut it = s.points().rev();
@@ -195,6 +208,20 @@ impl Telemetry {
             }
         }
         any.then_some((total, at))
+    }
+
+    /// The newest sample of the facility's gauge meters with `role` (the newest over several such
+    /// meters), with its time; `None` for energy roles or without a sample.
+    pub fn latest(&self, facility: &str, role: Role) -> Option<(i64, f64)> {
+        if !role.is_gauge() {
+            return None;
+        }
+        let meters = self.meters_of.get(facility)?;
+        meters
+            .iter()
+            .filter(|&&m| self.registry.meter(m).role == role)
+            .filter_map(|&m| self.series[m as usize].last())
+            .max_by_key(|&(t, _)| t)
     }
 
     /// The meters of a facility.
@@ -254,5 +281,27 @@ mod tests {
         let (p, at) = tel.current_power("DC1", Role::ItLoad).unwrap();
         assert_eq!(p, 200.0 + 30.0);
         assert_eq!(at, parse_timestamp("2024-05-01T00:15:00+08:00").unwrap());
+    }
+
+    #[test]
+    fn gauges_keep_their_newest_state_and_carry_no_energy() {
+        let csv = "meter_code,facility_code,role,kind\nS.soc,S,soc,gauge\nS.mode,S,supply_mode,gauge\nS.load,S,site_load,power\n";
+        let mut tel = Telemetry::new(MeterRegistry::read(csv.as_bytes(), |_| true).unwrap());
+        let (raw, errs) = parse_csv_lines(
+            "S.soc,2024-05-01T01:00:00+08:00,0.62\nS.soc,2024-05-01T00:00:00+08:00,0.70\nS.soc,2024-05-01T02:00:00+08:00,1.2\n\
+             S.mode,2024-05-01T01:00:00+08:00,2.5\nS.mode,2024-05-01T01:00:00+08:00,3\nS.load,2024-05-01T01:00:00+08:00,1.5\n",
+        );
+        assert!(errs.is_empty());
+        let rep = tel.ingest(&raw, None);
+        assert_eq!((rep.appended + rep.late, rep.rejected), (4, 2), "{:?}", rep.problems);
+        let reasons: Vec<&str> = rep.problems.iter().map(|p| p.reason.as_str()).collect();
+        assert!(reasons[0].contains("fraction") && reasons[1].contains("whole-number"), "{reasons:?}");
+        let t1 = parse_timestamp("2024-05-01T01:00:00+08:00").unwrap();
+        assert_eq!(tel.latest("S", Role::Soc), Some((t1, 0.62)), "the newest sample, not the last to arrive");
+        assert_eq!(tel.latest("S", Role::SupplyMode), Some((t1, 3.0)));
+        assert_eq!(tel.latest("S", Role::SiteLoad), None, "energy roles have no gauge value");
+        assert!(tel.facility_energy("S", Role::Soc, Period::Hour, t1 - HOUR_MS, t1 + HOUR_MS).is_none());
+        assert!(tel.current_power("S", Role::Soc).is_none());
+        assert_eq!(tel.current_power("S", Role::SiteLoad), Some((1.5, t1)));
     }
 }

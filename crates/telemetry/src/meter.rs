@@ -20,10 +20,47 @@ pub enum Role {
     Pv,
     /// Electricity drawn from the grid: what a utility bill would show.
     GridImport,
+    /// The load of an off-grid site (光氢储), served from its own PV, battery and fuel cell. Not grid
+    /// electricity: it never becomes an electricity activity row.
+    SiteLoad,
+    /// Output of a site's fuel cell.
+    FuelCell,
+    /// Power into a site's battery (at the DC bus).
+    BatteryCharge,
+    /// Power out of a site's battery (at the DC bus).
+    BatteryDischarge,
+    /// Load a site could not serve.
+    Unserved,
+    /// Gauge: a site battery's state of charge, a fraction 0–1.
+    Soc,
+    /// Gauge: methanol in a site's tank, litres.
+    FuelLevel,
+    /// Gauge: what supplies a site's load, as a code (docs/site-energy.md).
+    SupplyMode,
+    /// Gauge: a site fuel cell's state, as a code (docs/site-energy.md).
+    FuelCellState,
+    /// Gauge: a site gateway's status bits (docs/site-energy.md).
+    SiteStatus,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::TotalFacility, Role::ItLoad, Role::Cooling, Role::Pv, Role::GridImport];
+    pub const ALL: [Role; 15] = [
+        Role::TotalFacility,
+        Role::ItLoad,
+        Role::Cooling,
+        Role::Pv,
+        Role::GridImport,
+        Role::SiteLoad,
+        Role::FuelCell,
+        Role::BatteryCharge,
+        Role::BatteryDischarge,
+        Role::Unserved,
+        Role::Soc,
+        Role::FuelLevel,
+        Role::SupplyMode,
+        Role::FuelCellState,
+        Role::SiteStatus,
+    ];
     pub fn code(self) -> &'static str {
         match self {
             Role::TotalFacility => "total_facility",
@@ -31,10 +68,29 @@ impl Role {
             Role::Cooling => "cooling",
             Role::Pv => "pv",
             Role::GridImport => "grid_import",
+            Role::SiteLoad => "site_load",
+            Role::FuelCell => "fuel_cell",
+            Role::BatteryCharge => "battery_charge",
+            Role::BatteryDischarge => "battery_discharge",
+            Role::Unserved => "unserved",
+            Role::Soc => "soc",
+            Role::FuelLevel => "fuel_level",
+            Role::SupplyMode => "supply_mode",
+            Role::FuelCellState => "fuel_cell_state",
+            Role::SiteStatus => "site_status",
         }
     }
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.code() == text.trim().to_ascii_lowercase())
+    }
+    /// A gauge role measures a state (a fraction, litres, a code), not energy or power: its meters
+    /// are of kind `gauge`, and it has no energy roll-up.
+    pub fn is_gauge(self) -> bool {
+        matches!(self, Role::Soc | Role::FuelLevel | Role::SupplyMode | Role::FuelCellState | Role::SiteStatus)
+    }
+    /// Every role code, for error messages.
+    pub fn codes() -> String {
+        Role::ALL.map(Role::code).join(", ")
     }
 }
 
@@ -47,6 +103,9 @@ pub enum MeterKind {
     /// Instantaneous active power in kW: energy between two samples is their trapezoid, only when the
     /// samples are close enough (`max_gap`).
     Power,
+    /// A state value (state of charge, tank level, a mode code): kept and shown as sampled, never
+    /// turned into energy. Only for gauge roles.
+    Gauge,
 }
 
 impl MeterKind {
@@ -54,6 +113,7 @@ impl MeterKind {
         match text.trim().to_ascii_lowercase().as_str() {
             "counter" | "energy" | "cumulative" => Some(MeterKind::Counter),
             "power" | "instantaneous" => Some(MeterKind::Power),
+            "gauge" => Some(MeterKind::Gauge),
             _ => None,
         }
     }
@@ -61,6 +121,7 @@ impl MeterKind {
         match self {
             MeterKind::Counter => "counter",
             MeterKind::Power => "power",
+            MeterKind::Gauge => "gauge",
         }
     }
 }
@@ -217,11 +278,15 @@ impl MeterRegistry {
             }
             let role = Role::parse(&field(c_role));
             if role.is_none() {
-                err("role", field(c_role), "expected total_facility, it_load, cooling, pv or grid_import".into());
+                err("role", field(c_role), format!("expected one of {}", Role::codes()));
             }
             let kind = MeterKind::parse(&field(c_kind));
             if kind.is_none() {
-                err("kind", field(c_kind), "expected counter (cumulative kWh) or power (instantaneous kW)".into());
+                err(
+                    "kind",
+                    field(c_kind),
+                    "expected counter (cumulative kWh), power (instantaneous kW) or gauge (a state value)".into(),
+                );
             }
             let mut positive = |c: Option<usize>, name: &str| -> Option<f64> {
                 let text = c.map(field).unwrap_or_default();
@@ -248,6 +313,30 @@ impl MeterRegistry {
                     value: c_max.map(field).unwrap_or_default(),
                     reason: "a power meter has no counter to wrap".into(),
                 });
+            }
+            if let (Some(role), Some(kind)) = (role, kind) {
+                // A gauge is a state, not energy: the two must agree, or a state of charge would be
+                // integrated into kWh (or power shown as a state).
+                if role.is_gauge() != (kind == MeterKind::Gauge) {
+                    errors.push(RegistryError {
+                        line,
+                        column: "kind".into(),
+                        value: field(c_kind),
+                        reason: if role.is_gauge() {
+                            format!("role {} is a state value: its kind is gauge", role.code())
+                        } else {
+                            format!("a gauge has a state role (soc, fuel_level, supply_mode, fuel_cell_state, site_status), not {}", role.code())
+                        },
+                    });
+                }
+                if kind == MeterKind::Gauge && counter_max_kwh.is_some() {
+                    errors.push(RegistryError {
+                        line,
+                        column: "counter_max_kwh".into(),
+                        value: c_max.map(field).unwrap_or_default(),
+                        reason: "a gauge has no counter to wrap".into(),
+                    });
+                }
             }
             if let (Some(role), Some(kind), false, false) = (role, kind, code.is_empty(), duplicate) {
                 let _ = registry.add(Meter { code, facility, role, kind, counter_max_kwh, max_power_kw, max_gap_ms });
@@ -293,6 +382,20 @@ mod tests {
                 (4, "counter_max_kwh")
             ]
         );
+    }
+
+    #[test]
+    fn gauges_take_state_roles_only() {
+        let good = "meter_code,facility_code,role,kind\nS.soc,S,soc,gauge\nS.load,S,site_load,power\n";
+        let reg = MeterRegistry::read(good.as_bytes(), |_| true).unwrap();
+        assert_eq!(reg.meter(reg.get("S.soc").unwrap()).kind, MeterKind::Gauge);
+        let bad = "meter_code,facility_code,role,kind,counter_max_kwh\nA,S,soc,power,\nB,S,pv,gauge,\nC,S,fuel_level,gauge,9\n";
+        let errs = MeterRegistry::read(bad.as_bytes(), |_| true).unwrap_err();
+        let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.column.as_str())).collect();
+        assert_eq!(got, vec![(2, "kind"), (3, "kind"), (4, "counter_max_kwh")], "{errs:?}");
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.code()), Some(r));
+        }
     }
 
     #[test]

@@ -190,6 +190,8 @@ fn segment(meter: &Meter, (t0, v0): (i64, f64), (t1, v1): (i64, f64)) -> Segment
                 }
             }
         }
+        // A state value carries no energy; roll-ups never ask for a gauge (Telemetry::facility_energy).
+        MeterKind::Gauge => None,
         MeterKind::Power => {
             if gap {
                 flags |= flag::MISSING;
