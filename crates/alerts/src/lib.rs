@@ -437,8 +437,9 @@ impl Engine {
     /// The clock moved to `now_ms`: opens silence alerts for subjects quiet for too long.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Event> {
         if self.by_name_stale {
-            let mut ids: Vec<SubjectId> =
-                (0..self.subjects.len() as SubjectId).filter(|&i| self.subjects[i as usize].last_seen.is_some()).collect();
+            let mut ids: Vec<SubjectId> = (0..self.subjects.len() as SubjectId)
+                .filter(|&i| self.subjects[i as usize].last_seen.is_some())
+                .collect();
             ids.sort_unstable_by(|&a, &b| self.subjects[a as usize].name.cmp(&self.subjects[b as usize].name));
             self.by_name = ids;
             self.by_name_stale = false;

@@ -171,6 +171,21 @@ impl Telemetry {
             return None;
         }
         let meters = self.meters_of.get(facility)?;
+        self.meters_energy(meters, role, period, from, to)
+    }
+
+    /// `facility_energy` over a given set of meters (a facility's, from `meters_of`).
+    pub fn meters_energy(
+        &self,
+        meters: &[MeterId],
+        role: Role,
+        period: Period,
+        from: i64,
+        to: i64,
+    ) -> Option<BTreeMap<i64, Cell>> {
+        if role.is_gauge() {
+            return None;
+        }
         let (quarters, count) = facility_role_quarters(&self.registry, &self.series, meters, role, from, to);
         (count > 0).then(|| roll(&quarters, period))
     }
@@ -178,7 +193,11 @@ impl Telemetry {
     /// The facility's current power by role (kW): the latest sample of power meters, the average
     /// power of the latest interval of counters; with the time it refers to.
     pub fn current_power(&self, facility: &str, role: Role) -> Option<(f64, i64)> {
-        let meters = self.meters_of.get(facility)?;
+        self.meters_power(self.meters_of.get(facility)?, role)
+    }
+
+    /// `current_power` over a given set of meters.
+    pub fn meters_power(&self, meters: &[MeterId], role: Role) -> Option<(f64, i64)> {
         let mut total = 0.0;
         let mut at = i64::MIN;
         let mut any = false;
@@ -216,7 +235,14 @@ impl Telemetry {
         if !role.is_gauge() {
             return None;
         }
-        let meters = self.meters_of.get(facility)?;
+        self.meters_latest(self.meters_of.get(facility)?, role)
+    }
+
+    /// `latest` over a given set of meters.
+    pub fn meters_latest(&self, meters: &[MeterId], role: Role) -> Option<(i64, f64)> {
+        if !role.is_gauge() {
+            return None;
+        }
         meters
             .iter()
             .filter(|&&m| self.registry.meter(m).role == role)
