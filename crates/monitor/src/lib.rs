@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 use telemetry::log::ReadingLog;
-use telemetry::time::{DAY_MS, HOUR_MS, QUARTER_MS};
+use telemetry::time::{DAY_MS, QUARTER_MS};
 use telemetry::{IngestReport, MeterId, MeterRegistry, Period, RawReading, Role, Telemetry};
 
 /// Real-time state of one facility (or the sum over an org's facilities).
@@ -479,7 +479,7 @@ fn pue_at(tel: &Telemetry, meters: &[MeterId], t: i64) -> Option<f64> {
 /// Energy (kWh) of the meters with `role` over the quarters starting in `[t − 1 h, t)`, summed
 /// quarter by quarter in time order; `None` when no meter has the role.
 fn trailing_energy(tel: &Telemetry, meters: &[MeterId], role: Role, t: i64) -> Option<f64> {
-    tel.meters_energy(meters, role, Period::Quarter, t - HOUR_MS, t).map(|c| c.values().map(|c| c.energy_kwh()).sum())
+    tel.meters_trailing_hour_kwh(meters, role, t)
 }
 
 /// Live state of a facility from its meters' series.
