@@ -166,3 +166,129 @@ proptest! {
         }
     }
 }
+
+/// The alert rules as the live service ran them before facilities and subjects became integer ids:
+/// string subjects, every facility's state from the string-keyed `Telemetry` queries. The monitor
+/// must open and resolve exactly the same alerts, in the same order, with the same ids and texts.
+struct Reference {
+    tel: telemetry::Telemetry,
+    engine: alerts::Engine,
+    previous_at: HashMap<String, i64>,
+}
+
+impl Reference {
+    fn new() -> Reference {
+        let mut csv = String::from("meter_code,facility_code,role,kind\n");
+        for (m, f, r, k) in METERS {
+            csv.push_str(&format!("{m},{f},{r},{k}\n"));
+        }
+        Reference {
+            tel: telemetry::Telemetry::new(MeterRegistry::read(csv.as_bytes(), |_| true).unwrap()),
+            engine: alerts::Engine::new(alerts::parse_rules(alerts::DEFAULT_RULES).unwrap()),
+            previous_at: HashMap::new(),
+        }
+    }
+
+    fn trailing(&self, f: &str, role: telemetry::Role, t: i64) -> Option<f64> {
+        self.tel
+            .facility_energy(f, role, telemetry::Period::Quarter, t - 4 * Q, t)
+            .map(|c| c.values().map(|c| c.energy_kwh()).sum())
+    }
+
+    fn ingest(&mut self, raw: &[RawReading], now: i64) -> Vec<alerts::Event> {
+        use telemetry::Role;
+        let mut report = telemetry::IngestReport::default();
+        let valid = self.tel.validate(raw, Some(now + 60_000), &mut report, &mut Vec::new());
+        self.tel.apply(&valid, None, &mut report);
+        let mut events = Vec::new();
+        let mut seen: std::collections::BTreeMap<u32, i64> = Default::default();
+        for r in &valid {
+            let e = seen.entry(r.meter).or_insert(r.ts_ms);
+            *e = (*e).max(r.ts_ms);
+        }
+        for (m, ts) in seen {
+            events.extend(self.engine.seen(&format!("meter:{}", self.tel.registry.meter(m).code), ts));
+        }
+        let touched: BTreeSet<String> =
+            valid.iter().map(|r| self.tel.registry.meter(r.meter).facility.clone()).collect();
+        let mut observations: Vec<(String, &str, i64, f64)> = Vec::new();
+        let mut later = Vec::new();
+        for f in &touched {
+            let meters = self.tel.meters_of(f).unwrap();
+            let at = meters.iter().filter_map(|&m| self.tel.series[m as usize].last().map(|p| p.0)).max().unwrap();
+            let subject = format!("facility:{f}");
+            let (total, it) = (self.trailing(f, Role::TotalFacility, at), self.trailing(f, Role::ItLoad, at));
+            let prev = self.previous_at.insert(f.clone(), at);
+            if total.is_some() && it.is_some() {
+                let first = prev.map_or(at - 96 * Q, |p| p + Q).max(at - 96 * Q);
+                let mut t = first.div_euclid(Q) * Q;
+                while t < at {
+                    let (tt, ti) = (self.trailing(f, Role::TotalFacility, t), self.trailing(f, Role::ItLoad, t));
+                    if let (Some(tt), Some(ti)) = (tt, ti) {
+                        if ti > 0.0 {
+                            observations.push((subject.clone(), "pue", t, tt / ti));
+                        }
+                    }
+                    t += Q;
+                }
+                if it.unwrap() > 0.0 {
+                    observations.push((subject.clone(), "pue", at, total.unwrap() / it.unwrap()));
+                }
+            }
+            let power = |role| self.tel.current_power(f, role).map(|p| p.0);
+            if let Some(p) = power(Role::TotalFacility).or(power(Role::GridImport)) {
+                later.push((subject.clone(), "power_kw", at, p));
+            }
+            if let Some((t, v)) = self.tel.latest(f, Role::Soc) {
+                later.push((subject.clone(), "soc", t, v));
+            }
+            if let Some(p) = power(Role::Unserved) {
+                later.push((subject.clone(), "unserved_kw", at, p));
+            }
+        }
+        observations.extend(later);
+        for (s, metric, t, v) in observations {
+            events.extend(self.engine.observe(&s, metric, t, v));
+        }
+        events
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn alerts_are_those_of_the_string_keyed_rules(
+        readings in prop::collection::vec((0..METERS.len(), 0i64..40, 0i64..3, prop::bool::weighted(0.05)), 1..200),
+        cuts in prop::collection::vec(1usize..40, 1..12),
+    ) {
+        let raw: Vec<RawReading> = readings.iter().map(|&(m, q, min, c)| reading(m, q, min, c)).collect();
+        let now = T0 + 60 * Q;
+        let dir = tempfile::tempdir().unwrap();
+        let m = open(dir.path());
+        m.watch_all_meters(T0);
+        let mut reference = Reference::new();
+        for meter in METERS {
+            reference.engine.watch(&format!("meter:{}", meter.0), T0);
+        }
+        let mut rx = m.subscribe();
+        let mut rest = &raw[..];
+        for c in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (b, r) = rest.split_at((*c).min(rest.len()));
+            rest = r;
+            m.ingest(b, now, "test").unwrap();
+            let expected = reference.ingest(b, now);
+            let mut got = Vec::new();
+            while let Ok(e) = rx.try_recv() {
+                if let LiveEvent::Alert { event } = e {
+                    got.push(event);
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+        prop_assert_eq!(m.tick(now + 45 * 60_000), reference.engine.tick(now + 45 * 60_000));
+    }
+}
