@@ -221,7 +221,7 @@ impl Reference {
             let subject = format!("facility:{f}");
             let (total, it) = (self.trailing(f, Role::TotalFacility, at), self.trailing(f, Role::ItLoad, at));
             let prev = self.previous_at.insert(f.clone(), at);
-            if total.is_some() && it.is_some() {
+            if let (Some(total), Some(it)) = (total, it) {
                 let first = prev.map_or(at - 96 * Q, |p| p + Q).max(at - 96 * Q);
                 let mut t = first.div_euclid(Q) * Q;
                 while t < at {
@@ -233,8 +233,8 @@ impl Reference {
                     }
                     t += Q;
                 }
-                if it.unwrap() > 0.0 {
-                    observations.push((subject.clone(), "pue", at, total.unwrap() / it.unwrap()));
+                if it > 0.0 {
+                    observations.push((subject.clone(), "pue", at, total / it));
                 }
             }
             let power = |role| self.tel.current_power(f, role).map(|p| p.0);
