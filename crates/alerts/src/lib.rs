@@ -215,8 +215,9 @@ pub type SubjectId = u32;
 #[derive(Debug)]
 struct Subject {
     name: String,
-    /// Indices of the rules whose subject pattern matches, ascending (rules never change).
-    rules: Vec<usize>,
+    /// The rules whose subject pattern matches: an index into `Engine::rule_sets` (subjects of one
+    /// kind share a set, so it stays in cache on the live path).
+    rules: u32,
     /// Newest data time, for silence rules; `None` until watched or seen.
     last_seen: Option<i64>,
 }
@@ -229,6 +230,9 @@ pub struct Engine {
     tracks: HashMap<(usize, SubjectId), Track>,
     subjects: Vec<Subject>,
     subject_ids: HashMap<String, SubjectId>,
+    /// Distinct lists of matching rule indices, ascending (rules never change).
+    rule_sets: Vec<Vec<usize>>,
+    rule_set_ids: HashMap<Vec<usize>, u32>,
     /// Subjects with a `last_seen`, sorted by name (the order `tick` opens silence alerts in);
     /// rebuilt when a subject gets its first `last_seen`.
     by_name: Vec<SubjectId>,
@@ -251,7 +255,16 @@ impl Engine {
             return id;
         }
         let id = self.subjects.len() as SubjectId;
-        let rules = (0..self.rules.len()).filter(|&i| self.rules[i].matches(subject)).collect();
+        let set: Vec<usize> = (0..self.rules.len()).filter(|&i| self.rules[i].matches(subject)).collect();
+        let rules = match self.rule_set_ids.get(&set) {
+            Some(&r) => r,
+            None => {
+                let r = self.rule_sets.len() as u32;
+                self.rule_sets.push(set.clone());
+                self.rule_set_ids.insert(set, r);
+                r
+            }
+        };
         self.subjects.push(Subject { name: subject.to_string(), rules, last_seen: None });
         self.subject_ids.insert(subject.to_string(), id);
         id
@@ -347,8 +360,9 @@ impl Engine {
         if self.active.is_empty() {
             return;
         }
-        for k in 0..self.subjects[subject as usize].rules.len() {
-            let i = self.subjects[subject as usize].rules[k];
+        let set = self.subjects[subject as usize].rules as usize;
+        for k in 0..self.rule_sets[set].len() {
+            let i = self.rule_sets[set][k];
             if matches!(self.rules[i], Rule::Silence { .. }) {
                 events.extend(self.resolve(i, subject, ts_ms));
             }
@@ -368,8 +382,9 @@ impl Engine {
         self.seen_id(subject, ts_ms, events);
         // Rules are taken out for the loop so each can be read while alerts are opened (no clone per value).
         let rules = std::mem::take(&mut self.rules);
-        for k in 0..self.subjects[subject as usize].rules.len() {
-            let i = self.subjects[subject as usize].rules[k];
+        let set = self.subjects[subject as usize].rules as usize;
+        for k in 0..self.rule_sets[set].len() {
+            let i = self.rule_sets[set][k];
             let rule = &rules[i];
             let key = (i, subject);
             match rule {
@@ -453,7 +468,7 @@ impl Engine {
                 let Some(last) = s.last_seen else { continue };
                 let quiet = now_ms - last;
                 if quiet as f64 >= minutes * MINUTE_MS as f64
-                    && s.rules.binary_search(&i).is_ok()
+                    && self.rule_sets[s.rules as usize].binary_search(&i).is_ok()
                     && !self.active.contains_key(&(i, id))
                 {
                     let msg = format!("no data from {} for {:.0} minutes", s.name, quiet as f64 / MINUTE_MS as f64);
