@@ -319,6 +319,12 @@ const zh: Dict = {
   'site.quality': '违反质量约束的小区小时',
   'site.mode': '模式',
   'site.cellHours': '小区小时',
+  'site.period': '期间（YYYY-MM 或 YYYY）',
+  'site.record': '记为指标',
+  'site.recorded': '已记为 {0} 个指标值（审计日志 #{1}）',
+  'sc.measuredValue': '目录值 {0} · 实测值 {1}',
+  'sc.useMeasured': '使用实测值',
+  'sc.measuredInUse': '已使用实测值',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -626,6 +632,12 @@ const en: Dict = {
   'site.quality': 'Cell-hours breaking the quality constraint',
   'site.mode': 'Mode',
   'site.cellHours': 'Cell-hours',
+  'site.period': 'Period (YYYY-MM or YYYY)',
+  'site.record': 'Record as indicator',
+  'site.recorded': 'Recorded as {0} indicator values (audit log #{1})',
+  'sc.measuredValue': 'catalogue {0} · measured {1}',
+  'sc.useMeasured': 'Use measured value',
+  'sc.measuredInUse': 'measured value in use',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 

@@ -124,6 +124,21 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   await page.context().close()
 })
 
+/** Three days of hourly load of two cells per station (ITU 2023 layout), stations named by facility code. */
+function cellsCsv(stations) {
+  const rows = ['Time,BS,CellName,load']
+  for (const st of stations) {
+    for (let day = 1; day <= 3; day++) {
+      for (let h = 0; h < 24; h++) {
+        const sun = Math.max(0, Math.sin(((h - 6) / 12) * Math.PI))
+        rows.push(`7/${day}/2024 ${h}:00,${st},Cell0,${(0.15 + 0.25 * sun).toFixed(4)}`)
+        rows.push(`7/${day}/2024 ${h}:00,${st},Cell1,${(0.02 + 0.4 * sun).toFixed(4)}`)
+      }
+    }
+  }
+  return rows.join('\n') + '\n'
+}
+
 /** `days` hourly days of plain weather: a fortnight of sun, then rain. */
 function weatherCsv(days) {
   const rows = ['time,ghi,dni,dhi,temp_air,wind_speed']
@@ -198,7 +213,68 @@ test('site energy: simulate a site, see its states and daily chart; set points a
   await page.waitForSelector('[data-test=live-chart] canvas', { timeout: 30_000 })
   await page.waitForFunction((code) => document.querySelector('[data-test=site-list]')?.textContent.includes(code), site, { timeout: 30_000 })
   assert.match(await page.textContent('[data-test=site-list]'), /31/)
+
+  // Record a saving run as indicator data of the user's org: every error listed, then the values.
+  const stations = await page.evaluate(async () => {
+    const token = JSON.parse(sessionStorage.getItem('dualcarbon.session')).token
+    const facs = await (await fetch('/api/v1/orgs/CT-GD/facilities', { headers: { authorization: `Bearer ${token}` } })).json()
+    return facs.facilities.filter((f) => String(f.type ?? f.kind).startsWith('base_station')).slice(0, 2).map((f) => f.code)
+  })
+  assert.equal(stations.length, 2)
+  const upload = async (names) => {
+    const done = page.waitForResponse((r) => r.url().endsWith('/api/v1/site/bs-saving'))
+    await page.setInputFiles('[data-test=cells-file]', { name: 'cells.csv', mimeType: 'text/csv', buffer: Buffer.from(cellsCsv(names)) })
+    await done
+    await page.waitForSelector('[data-test=bs-record]:not([disabled])')
+  }
+  await upload([...stations, 'NOPE-1'])
+  await page.fill('[data-test=bs-period]', '2024-07')
+  await page.click('[data-test=bs-record]')
+  await page.waitForSelector('[data-test=bs-record-errors]')
+  assert.match(await page.textContent('[data-test=bs-record-errors]'), /NOPE-1/)
+  await upload(stations)
+  await page.click('[data-test=bs-record]')
+  await page.waitForSelector('[data-test=bs-recorded]')
+  assert.match(await page.textContent('[data-test=bs-recorded]'), /已记为 4 个指标值（审计日志 #\d+）/)
+  assert.equal(await page.locator('[data-test=bs-recorded-rows] tr').count(), 4)
+  // The same period again is refused, with each value already recorded.
+  await page.click('[data-test=bs-record]')
+  await page.waitForSelector('[data-test=bs-record-errors]')
+  assert.equal(await page.locator('[data-test=bs-record-errors] li').count(), 4)
+  assert.match(await page.textContent('[data-test=bs-record-errors]'), new RegExp(stations[0]))
   await shot(page, 'site-zh')
+  assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
+
+test('scenarios: the measured saving stands beside the catalogue value and "use measured value" sends it with the runs', { skip }, async () => {
+  // Runs after the site test, which recorded a saving run for CT-GD.
+  const page = await login('admin')
+  await page.click('[data-test=nav-scenarios]')
+  await page.waitForSelector('[data-test=measured-ai_bs_energy_saving]', { timeout: 120_000 })
+  const measured = await page.evaluate(async () => {
+    const s = JSON.parse(sessionStorage.getItem('dualcarbon.session'))
+    const r = await fetch(`/api/v1/orgs/${s.user.org_code}/scenario/measured`, { headers: { authorization: `Bearer ${s.token}` } })
+    return (await r.json()).measured.find((m) => m.measure_id === 'ai_bs_energy_saving').value
+  })
+  assert.ok(measured > 0 && measured < 1, String(measured))
+  const text = await page.textContent('[data-test=measured-ai_bs_energy_saving]')
+  assert.match(text, /目录值 15\.0% · 实测值 \d+\.\d%/)
+  assert.match(text, /使用实测值/)
+  await page.check('[data-test=measure-ai_bs_energy_saving]')
+  const sent = page.waitForRequest((r) => {
+    if (!r.url().endsWith('/api/v1/scenario/compare')) return false
+    const m = r.postDataJSON().catalogue?.measure?.find((x) => x.id === 'ai_bs_energy_saving')
+    return !!m && m.effects[0].value !== 0.15
+  }, { timeout: 30_000 })
+  await page.click('[data-test=use-measured-ai_bs_energy_saving]')
+  const req = await sent
+  const effect = req.postDataJSON().catalogue.measure.find((x) => x.id === 'ai_bs_energy_saving').effects[0]
+  assert.equal(effect.value, measured)
+  assert.equal(effect.kind, 'intensity')
+  await page.waitForSelector('text=已使用实测值')
+  assert.equal(await page.locator('[data-test=use-measured-ai_bs_energy_saving]').count(), 0)
+  await shot(page, 'scenarios-measured-zh')
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
   await page.context().close()
 })

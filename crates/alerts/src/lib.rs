@@ -208,13 +208,35 @@ struct Track {
     history: VecDeque<f64>,
 }
 
+/// A subject interned by the engine (`Engine::subject`): the live path names meters and facilities
+/// by these integers instead of building and hashing `meter:…` strings per value.
+pub type SubjectId = u32;
+
+#[derive(Debug)]
+struct Subject {
+    name: String,
+    /// The rules whose subject pattern matches: an index into `Engine::rule_sets` (subjects of one
+    /// kind share a set, so it stays in cache on the live path).
+    rules: u32,
+    /// Newest data time, for silence rules; `None` until watched or seen.
+    last_seen: Option<i64>,
+}
+
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Rule>,
     alerts: BTreeMap<u64, Alert>,
-    active: HashMap<(usize, String), u64>,
-    tracks: HashMap<(usize, String), Track>,
-    last_seen: HashMap<String, i64>,
+    active: HashMap<(usize, SubjectId), u64>,
+    tracks: HashMap<(usize, SubjectId), Track>,
+    subjects: Vec<Subject>,
+    subject_ids: HashMap<String, SubjectId>,
+    /// Distinct lists of matching rule indices, ascending (rules never change).
+    rule_sets: Vec<Vec<usize>>,
+    rule_set_ids: HashMap<Vec<usize>, u32>,
+    /// Subjects with a `last_seen`, sorted by name (the order `tick` opens silence alerts in);
+    /// rebuilt when a subject gets its first `last_seen`.
+    by_name: Vec<SubjectId>,
+    by_name_stale: bool,
     next_id: u64,
 }
 
@@ -227,7 +249,33 @@ impl Engine {
         &self.rules
     }
 
-    fn open(&mut self, rule: usize, subject: &str, at: i64, value: f64, message: String) -> Option<Event> {
+    /// The id of `subject`, interning it (and the rules that match it) on first use.
+    pub fn subject(&mut self, subject: &str) -> SubjectId {
+        if let Some(&id) = self.subject_ids.get(subject) {
+            return id;
+        }
+        let id = self.subjects.len() as SubjectId;
+        let set: Vec<usize> = (0..self.rules.len()).filter(|&i| self.rules[i].matches(subject)).collect();
+        let rules = match self.rule_set_ids.get(&set) {
+            Some(&r) => r,
+            None => {
+                let r = self.rule_sets.len() as u32;
+                self.rule_sets.push(set.clone());
+                self.rule_set_ids.insert(set, r);
+                r
+            }
+        };
+        self.subjects.push(Subject { name: subject.to_string(), rules, last_seen: None });
+        self.subject_ids.insert(subject.to_string(), id);
+        id
+    }
+
+    /// The name of an interned subject.
+    pub fn subject_name(&self, id: SubjectId) -> &str {
+        &self.subjects[id as usize].name
+    }
+
+    fn open(&mut self, rule: usize, subject: SubjectId, at: i64, value: f64, message: String) -> Option<Event> {
         let rule_id = self.rules.get(rule).map(|r| r.id().to_string());
         self.open_as(rule, rule_id.unwrap_or_default(), subject, at, value, message)
     }
@@ -236,12 +284,12 @@ impl Engine {
         &mut self,
         rule: usize,
         rule_id: String,
-        subject: &str,
+        subject: SubjectId,
         at: i64,
         value: f64,
         message: String,
     ) -> Option<Event> {
-        let key = (rule, subject.to_string());
+        let key = (rule, subject);
         if self.active.contains_key(&key) {
             return None;
         }
@@ -250,7 +298,7 @@ impl Engine {
         let alert = Alert {
             id,
             rule: rule_id,
-            subject: subject.to_string(),
+            subject: self.subjects[subject as usize].name.clone(),
             state: State::Open,
             opened_ms: at,
             acknowledged_ms: None,
@@ -265,12 +313,11 @@ impl Engine {
         Some(Event { kind: EventKind::Opened, alert })
     }
 
-    fn resolve(&mut self, rule: usize, subject: &str, at: i64) -> Option<Event> {
-        // Most values resolve nothing: skip building the key when no alert is active.
+    fn resolve(&mut self, rule: usize, subject: SubjectId, at: i64) -> Option<Event> {
         if self.active.is_empty() {
             return None;
         }
-        let id = self.active.remove(&(rule, subject.to_string()))?;
+        let id = self.active.remove(&(rule, subject))?;
         let alert = self.alerts.get_mut(&id).expect("active alerts are stored");
         alert.state = State::Resolved;
         alert.resolved_ms = Some(at);
@@ -279,33 +326,68 @@ impl Engine {
 
     /// A subject to watch for silence from `since_ms` even if it never sends anything (a registered meter).
     pub fn watch(&mut self, subject: &str, since_ms: i64) {
-        self.last_seen.entry(subject.to_string()).or_insert(since_ms);
+        let id = self.subject(subject);
+        self.watch_id(id, since_ms);
+    }
+
+    /// `watch` by interned id.
+    pub fn watch_id(&mut self, subject: SubjectId, since_ms: i64) {
+        let s = &mut self.subjects[subject as usize];
+        if s.last_seen.is_none() {
+            s.last_seen = Some(since_ms);
+            self.by_name_stale = true;
+        }
     }
 
     /// Data arrived for `subject` at `ts_ms` (any metric): clears its silence alerts.
     pub fn seen(&mut self, subject: &str, ts_ms: i64) -> Vec<Event> {
-        let last = self.last_seen.entry(subject.to_string()).or_insert(ts_ms);
-        *last = (*last).max(ts_ms);
+        let id = self.subject(subject);
         let mut events = Vec::new();
-        for i in 0..self.rules.len() {
-            if matches!(self.rules[i], Rule::Silence { .. }) && self.rules[i].matches(subject) {
+        self.seen_id(id, ts_ms, &mut events);
+        events
+    }
+
+    /// `seen` by interned id; events are appended to `events`.
+    pub fn seen_id(&mut self, subject: SubjectId, ts_ms: i64, events: &mut Vec<Event>) {
+        let s = &mut self.subjects[subject as usize];
+        match &mut s.last_seen {
+            Some(last) => *last = (*last).max(ts_ms),
+            None => {
+                s.last_seen = Some(ts_ms);
+                self.by_name_stale = true;
+            }
+        }
+        if self.active.is_empty() {
+            return;
+        }
+        let set = self.subjects[subject as usize].rules as usize;
+        for k in 0..self.rule_sets[set].len() {
+            let i = self.rule_sets[set][k];
+            if matches!(self.rules[i], Rule::Silence { .. }) {
                 events.extend(self.resolve(i, subject, ts_ms));
             }
         }
-        events
     }
 
     /// A new value of `metric` for `subject`.
     pub fn observe(&mut self, subject: &str, metric: &str, ts_ms: i64, value: f64) -> Vec<Event> {
-        let mut events = self.seen(subject, ts_ms);
+        let id = self.subject(subject);
+        let mut events = Vec::new();
+        self.observe_id(id, metric, ts_ms, value, &mut events);
+        events
+    }
+
+    /// `observe` by interned id; events are appended to `events`.
+    pub fn observe_id(&mut self, subject: SubjectId, metric: &str, ts_ms: i64, value: f64, events: &mut Vec<Event>) {
+        self.seen_id(subject, ts_ms, events);
         // Rules are taken out for the loop so each can be read while alerts are opened (no clone per value).
         let rules = std::mem::take(&mut self.rules);
-        for (i, rule) in rules.iter().enumerate() {
-            if !rule.matches(subject) || matches!(rule, Rule::Silence { .. }) {
-                continue;
-            }
-            let key = (i, subject.to_string());
-            match &rule {
+        let set = self.subjects[subject as usize].rules as usize;
+        for k in 0..self.rule_sets[set].len() {
+            let i = self.rule_sets[set][k];
+            let rule = &rules[i];
+            let key = (i, subject);
+            match rule {
                 Rule::Threshold { metric: m, direction, limit, for_minutes, .. } if m == metric => {
                     let track = self.tracks.entry(key).or_default();
                     if track.last_ts.is_some_and(|t| ts_ms <= t) {
@@ -319,9 +401,10 @@ impl Engine {
                     if breach {
                         let since = *track.breach_since.get_or_insert(ts_ms);
                         let lasted = ts_ms - since;
-                        if lasted as f64 >= for_minutes * MINUTE_MS as f64 {
+                        if lasted as f64 >= for_minutes * MINUTE_MS as f64 && !self.active.contains_key(&key) {
                             let msg = format!(
-                                "{metric} of {subject} {} {limit} for {:.0} minutes (now {value:.3})",
+                                "{metric} of {} {} {limit} for {:.0} minutes (now {value:.3})",
+                                self.subjects[subject as usize].name,
                                 if *direction == Direction::Above { "above" } else { "below" },
                                 lasted as f64 / MINUTE_MS as f64
                             );
@@ -348,11 +431,14 @@ impl Engine {
                         }
                     }
                     if spike {
-                        let msg = format!(
-                            "{metric} of {subject} is {value:.3}, more than {factor} × its recent mean {:.3}",
-                            mean.unwrap_or(0.0)
-                        );
-                        events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
+                        if !self.active.contains_key(&key) {
+                            let msg = format!(
+                                "{metric} of {} is {value:.3}, more than {factor} × its recent mean {:.3}",
+                                self.subjects[subject as usize].name,
+                                mean.unwrap_or(0.0)
+                            );
+                            events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
+                        }
                     } else {
                         events.extend(self.resolve(i, subject, ts_ms));
                     }
@@ -361,24 +447,36 @@ impl Engine {
             }
         }
         self.rules = rules;
-        events
     }
 
     /// The clock moved to `now_ms`: opens silence alerts for subjects quiet for too long.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Event> {
+        if self.by_name_stale {
+            let mut ids: Vec<SubjectId> = (0..self.subjects.len() as SubjectId)
+                .filter(|&i| self.subjects[i as usize].last_seen.is_some())
+                .collect();
+            ids.sort_unstable_by(|&a, &b| self.subjects[a as usize].name.cmp(&self.subjects[b as usize].name));
+            self.by_name = ids;
+            self.by_name_stale = false;
+        }
         let mut events = Vec::new();
-        let mut seen: Vec<(String, i64)> = self.last_seen.iter().map(|(s, &t)| (s.clone(), t)).collect();
-        seen.sort();
+        let by_name = std::mem::take(&mut self.by_name);
         for i in 0..self.rules.len() {
             let Rule::Silence { minutes, .. } = self.rules[i] else { continue };
-            for (subject, last) in &seen {
+            for &id in &by_name {
+                let s = &self.subjects[id as usize];
+                let Some(last) = s.last_seen else { continue };
                 let quiet = now_ms - last;
-                if self.rules[i].matches(subject) && quiet as f64 >= minutes * MINUTE_MS as f64 {
-                    let msg = format!("no data from {subject} for {:.0} minutes", quiet as f64 / MINUTE_MS as f64);
-                    events.extend(self.open(i, subject, now_ms, quiet as f64 / MINUTE_MS as f64, msg));
+                if quiet as f64 >= minutes * MINUTE_MS as f64
+                    && self.rule_sets[s.rules as usize].binary_search(&i).is_ok()
+                    && !self.active.contains_key(&(i, id))
+                {
+                    let msg = format!("no data from {} for {:.0} minutes", s.name, quiet as f64 / MINUTE_MS as f64);
+                    events.extend(self.open(i, id, now_ms, quiet as f64 / MINUTE_MS as f64, msg));
                 }
             }
         }
+        self.by_name = by_name;
         events
     }
 
@@ -410,7 +508,7 @@ impl Engine {
         alert.resolved_ms = Some(at_ms);
         alert.resolved_by = Some(by.to_string());
         let event = Event { kind: EventKind::Resolved, alert: alert.clone() };
-        let keys: Vec<(usize, String)> = self.active.iter().filter(|(_, &v)| v == id).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<(usize, SubjectId)> = self.active.iter().filter(|(_, &v)| v == id).map(|(k, _)| *k).collect();
         for key in keys {
             self.active.remove(&key);
             if let Some(track) = self.tracks.get_mut(&key) {
@@ -514,6 +612,28 @@ mod tests {
         let ev = e.seen("meter:M1", 51 * MINUTE_MS);
         assert_eq!((ev[0].kind, ev[0].alert.subject.as_str()), (EventKind::Resolved, "meter:M1"));
         assert_eq!(e.alerts(Some(State::Open)).len(), 1);
+    }
+
+    #[test]
+    fn interned_subjects_are_not_watched_and_tick_goes_by_name() {
+        let mut e = engine();
+        // Interning alone (the live path interns every meter at start) does not watch a subject.
+        let quiet = e.subject("meter:Z-never");
+        let b = e.subject("meter:B");
+        assert_eq!(e.subject("meter:B"), b, "interning is idempotent");
+        assert_eq!(e.subject_name(quiet), "meter:Z-never");
+        e.watch_id(b, 0);
+        e.watch("meter:A", 0);
+        let mut sink = Vec::new();
+        e.seen_id(b, 5 * MINUTE_MS, &mut sink);
+        assert!(sink.is_empty());
+        let ev = e.tick(40 * MINUTE_MS);
+        let subjects: Vec<&str> = ev.iter().map(|x| x.alert.subject.as_str()).collect();
+        assert_eq!(subjects, vec!["meter:A", "meter:B"], "opened in name order, never the unwatched one");
+        assert_eq!(ev[1].alert.value, 35.0, "silence counted from the newest data");
+        // By id and by name reach the same alert.
+        let ev = e.seen("meter:B", 41 * MINUTE_MS);
+        assert_eq!((ev[0].kind, ev[0].alert.id), (EventKind::Resolved, 2));
     }
 
     #[test]

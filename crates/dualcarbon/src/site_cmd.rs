@@ -11,6 +11,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod gateway;
+
 #[derive(Subcommand)]
 pub enum SiteCommand {
     /// Simulate an off-grid PV + fuel cell + battery site over a weather year.
@@ -19,6 +21,10 @@ pub enum SiteCommand {
     Size(SizeArgs),
     /// Forecast traffic per cell, schedule sleep modes under a quality constraint, report savings.
     BsSaving(BsSavingArgs),
+    /// Print the meters.csv rows that register off-grid sites' meters (for the platform's state reports).
+    Meters(MetersArgs),
+    /// Run a site's controller step by step, report each step to the platform, take its set points.
+    Gateway(gateway::GatewayArgs),
     /// Check the base-station power models against the ITU 2023 energy dataset.
     ItuCheck {
         /// Folder with CLdata.csv and ECdata.csv.
@@ -55,6 +61,22 @@ pub struct SimulateArgs {
     #[arg(long)]
     factors: Option<PathBuf>,
 }
+
+#[derive(Args)]
+pub struct MetersArgs {
+    /// Facility codes of the sites.
+    #[arg(required = true)]
+    facilities: Vec<String>,
+    /// How often the site reports, minutes (a meter is flagged silent after twice this).
+    #[arg(long, default_value_t = 15)]
+    report_minutes: u32,
+    /// Print meters.csv's header line first.
+    #[arg(long)]
+    header: bool,
+}
+
+/// The header of the platform's meter registry (`meters.csv`, docs/monitoring.md).
+const METERS_HEADER: &str = "meter_code,facility_code,role,kind,counter_max_kwh,max_power_kw,max_gap_minutes";
 
 #[derive(Args)]
 pub struct SizeArgs {
@@ -171,8 +193,38 @@ pub fn run(command: SiteCommand) -> Result<ExitCode> {
         SiteCommand::Simulate(a) => simulate(a),
         SiteCommand::Size(a) => size(a),
         SiteCommand::BsSaving(a) => bs_saving(a),
+        SiteCommand::Meters(a) => meters(a),
+        SiteCommand::Gateway(a) => gateway::run(a),
         SiteCommand::ItuCheck { data } => itu_check(&data),
     }
+}
+
+fn meters(a: MetersArgs) -> Result<ExitCode> {
+    let mut problems = Vec::new();
+    if a.report_minutes == 0 {
+        problems.push("--report-minutes: must be at least 1".to_string());
+    }
+    for f in &a.facilities {
+        if f.is_empty() || f.chars().any(|c| c == ',' || c == '"' || c.is_whitespace()) {
+            problems.push(format!("{f:?}: a facility code is not empty and has no comma, quote or space"));
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let mut out = String::new();
+    if a.header {
+        out.push_str(METERS_HEADER);
+        out.push('\n');
+    }
+    for f in &a.facilities {
+        out.push_str(&site::meters::registry_rows(f, a.report_minutes));
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn kwh(v: f64) -> String {

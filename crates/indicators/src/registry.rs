@@ -49,10 +49,15 @@ pub enum Component {
     /// Newly admitted servers: energy, kWh, and compute delivered (in the operator's compute unit).
     NewServerKwh,
     NewServerCompute,
+    /// Electricity saved at base stations by AI energy saving (carrier shutdown, symbol and deep
+    /// sleep scheduled on forecast traffic), measured on their traffic, kWh.
+    BsAiSavedKwh,
+    /// The same stations' electricity without AI energy saving over the same traffic, kWh.
+    BsAiReferenceKwh,
 }
 
 impl Component {
-    pub const ALL: [Component; 23] = [
+    pub const ALL: [Component; 25] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,
@@ -76,6 +81,8 @@ impl Component {
         Component::NewRadio5gUnits,
         Component::NewServerKwh,
         Component::NewServerCompute,
+        Component::BsAiSavedKwh,
+        Component::BsAiReferenceKwh,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -102,6 +109,8 @@ impl Component {
             Component::NewRadio5gUnits => "new_radio5g_units",
             Component::NewServerKwh => "new_server_kwh",
             Component::NewServerCompute => "new_server_compute",
+            Component::BsAiSavedKwh => "bs_ai_saved_kwh",
+            Component::BsAiReferenceKwh => "bs_ai_reference_kwh",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
@@ -313,6 +322,32 @@ pub static INDICATORS: &[Indicator] = &[
         better: Better::Lower,
         formula: "energy of newly admitted servers (kWh) / compute delivered (operator's compute unit)",
     },
+    Indicator {
+        code: "bs_ai_saving_share",
+        name_zh: "基站AI节能节电比例",
+        name_en: "Base-station AI energy-saving share",
+        numerator: C::BsAiSavedKwh,
+        denominator: Some(C::BsAiReferenceKwh),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "electricity saved by AI energy saving at base stations / the same stations' electricity without it × 100, \
+                  both measured on their traffic (white paper: AI energy saving on base stations; 3GPP TR 38.864 power model)",
+    },
+    Indicator {
+        code: "bs_ai_saved_kwh",
+        name_zh: "基站AI节能节电量",
+        name_en: "Electricity saved by base-station AI energy saving",
+        numerator: C::BsAiSavedKwh,
+        denominator: None,
+        scale: 1.0,
+        unit: "kWh",
+        aggregation: Aggregation::Sum,
+        better: Better::Higher,
+        formula: "Σ electricity saved by AI energy saving at base stations, measured on their traffic (kWh) \
+                  (white paper: AI energy saving on base stations; 3GPP TR 38.864 power model)",
+    },
 ];
 
 pub fn indicator(code: &str) -> Option<&'static Indicator> {
@@ -334,8 +369,10 @@ mod tests {
             assert!(!i.name_zh.is_empty() && !i.name_en.is_empty() && !i.formula.is_empty(), "{}", i.code);
             assert_eq!(i.denominator.is_some(), i.aggregation == Aggregation::RatioOfSums, "{}", i.code);
         }
-        for c in Component::ALL {
+        for (i, c) in Component::ALL.into_iter().enumerate() {
             assert_eq!(Component::parse(c.code()), Some(c));
+            assert_eq!(c as usize, i, "ALL is in declaration order (Sums indexes by it)");
         }
+        assert!(Component::ALL.len() <= 32, "Sums::present is a u32 bit set");
     }
 }

@@ -7,15 +7,16 @@
 pub mod mqtt;
 pub mod webhook;
 
-use alerts::{Engine, Event as AlertEvent, Rule};
+use alerts::{Engine, Event as AlertEvent, Rule, SubjectId};
 use model::{OrgId, OrgTree};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 use telemetry::log::ReadingLog;
-use telemetry::time::{DAY_MS, HOUR_MS, QUARTER_MS};
-use telemetry::{IngestReport, MeterRegistry, Period, RawReading, Role, Telemetry};
+use telemetry::time::{DAY_MS, QUARTER_MS};
+use telemetry::{IngestReport, MeterId, MeterRegistry, Period, RawReading, Role, Telemetry};
 
 /// Real-time state of one facility (or the sum over an org's facilities).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -81,15 +82,57 @@ pub struct Monitor {
     pub orgs: OrgTree,
     /// Facility code → org, for the facilities the registry meters.
     facility_org: HashMap<String, OrgId>,
+    /// The registry's facilities by integer id (fixed at open: the registry does not change).
+    fac: Facilities,
     telemetry: RwLock<Telemetry>,
     log: ReadingLog,
     alerts: Mutex<Engine>,
-    live: RwLock<HashMap<String, Live>>,
+    /// Live state by facility id.
+    live: RwLock<Vec<Live>>,
     events: tokio::sync::broadcast::Sender<LiveEvent>,
     /// Orgs whose live state changed since their last event, and when org events were last sent:
     /// an org's sum runs over all its facilities, so org events go out at most once a second
     /// (facility events go out with every batch; `org_live` is always current).
     pending_orgs: Mutex<(BTreeSet<OrgId>, Option<std::time::Instant>)>,
+}
+
+/// Index of a facility in `Facilities` (facilities numbered in code order, so id order is code order).
+type FacId = u32;
+
+/// What the live path needs of each facility, by integer id, computed once: no code strings are
+/// hashed, formatted or cloned per reading.
+struct Facilities {
+    codes: Vec<String>,
+    index: FxHashMap<String, FacId>,
+    meters: Vec<Vec<MeterId>>,
+    /// The facility of each meter.
+    of_meter: Vec<FacId>,
+    /// The org of each facility and the orgs above it (empty without an org).
+    org_path: Vec<Vec<OrgId>>,
+    org_code: Vec<Option<String>>,
+    /// Alert subjects `facility:CODE` and `meter:CODE`, interned in the engine.
+    subject: Vec<SubjectId>,
+    meter_subject: Vec<SubjectId>,
+}
+
+impl Facilities {
+    fn new(tel: &Telemetry, orgs: &OrgTree, facility_org: &HashMap<String, OrgId>, engine: &mut Engine) -> Self {
+        let codes: Vec<String> = tel.by_facility.keys().cloned().collect();
+        let index = codes.iter().enumerate().map(|(i, c)| (c.clone(), i as FacId)).collect();
+        let meters: Vec<Vec<MeterId>> = tel.by_facility.values().cloned().collect();
+        let mut of_meter = vec![0; tel.registry.len()];
+        for (f, ms) in meters.iter().enumerate() {
+            for &m in ms {
+                of_meter[m as usize] = f as FacId;
+            }
+        }
+        let org_path =
+            codes.iter().map(|c| facility_org.get(c).map_or(Vec::new(), |&o| orgs.path_to_root(o).collect())).collect();
+        let org_code = codes.iter().map(|c| facility_org.get(c).map(|&o| orgs.org(o).code.clone())).collect();
+        let subject = codes.iter().map(|c| engine.subject(&subject_facility(c))).collect();
+        let meter_subject = tel.registry.meters.iter().map(|m| engine.subject(&format!("meter:{}", m.code))).collect();
+        Facilities { codes, index, meters, of_meter, org_path, org_code, subject, meter_subject }
+    }
 }
 
 fn subject_facility(f: &str) -> String {
@@ -116,24 +159,26 @@ impl Monitor {
         let mut report = IngestReport::default();
         tel.apply(&replayed, None, &mut report);
         let mut engine = Engine::new(rules);
-        for (i, m) in tel.registry.meters.iter().enumerate() {
-            if let Some((last, _)) = tel.series[i].last() {
-                engine.watch(&format!("meter:{}", m.code), last);
+        let fac = Facilities::new(&tel, &orgs, &facility_org, &mut engine);
+        for (i, s) in tel.series.iter().enumerate() {
+            if let Some((last, _)) = s.last() {
+                engine.watch_id(fac.meter_subject[i], last);
             }
         }
         let (events, _) = tokio::sync::broadcast::channel(4096);
+        let all: Vec<FacId> = (0..fac.codes.len() as FacId).collect();
         let monitor = Monitor {
             orgs,
             facility_org,
+            live: RwLock::new(vec![Live::default(); fac.codes.len()]),
+            fac,
             telemetry: RwLock::new(tel),
             log,
             alerts: Mutex::new(engine),
-            live: RwLock::new(HashMap::new()),
             events,
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
         };
-        let facilities: Vec<String> = monitor.telemetry.read().unwrap().by_facility.keys().cloned().collect();
-        monitor.refresh(&facilities, false);
+        monitor.refresh(&all, false);
         Ok((
             monitor,
             Recovered {
@@ -146,10 +191,9 @@ impl Monitor {
 
     /// Watches every registered meter for silence from `since_ms` (e.g. server start).
     pub fn watch_all_meters(&self, since_ms: i64) {
-        let tel = self.telemetry.read().unwrap();
         let mut engine = self.alerts.lock().unwrap();
-        for m in &tel.registry.meters {
-            engine.watch(&format!("meter:{}", m.code), since_ms);
+        for &s in &self.fac.meter_subject {
+            engine.watch_id(s, since_ms);
         }
     }
 
@@ -175,26 +219,27 @@ impl Monitor {
             let tel = self.telemetry.read().unwrap();
             self.log.append(&valid, |m| tel.registry.meter(m).code.clone())?;
         }
-        let touched: Vec<String> = {
+        // Newest time per meter (meter order), and the facilities touched (code order).
+        let mut seen: Vec<(MeterId, i64)> = valid.iter().map(|r| (r.meter, r.ts_ms)).collect();
+        seen.sort_unstable();
+        seen.reverse();
+        seen.dedup_by_key(|p| p.0);
+        seen.reverse();
+        let mut touched: Vec<FacId> = seen.iter().map(|&(m, _)| self.fac.of_meter[m as usize]).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut alert_events = Vec::new();
+        {
             let mut tel = self.telemetry.write().unwrap();
             tel.apply(&valid, Some(&positions), &mut report);
-            let set: BTreeSet<String> = valid.iter().map(|r| tel.registry.meter(r.meter).facility.clone()).collect();
             let mut engine = self.alerts.lock().unwrap();
-            let mut alert_events = Vec::new();
-            let mut seen: BTreeMap<u32, i64> = BTreeMap::new();
-            for r in &valid {
-                let e = seen.entry(r.meter).or_insert(r.ts_ms);
-                *e = (*e).max(r.ts_ms);
+            for &(m, ts) in &seen {
+                engine.seen_id(self.fac.meter_subject[m as usize], ts, &mut alert_events);
             }
-            for (m, ts) in seen {
-                alert_events.extend(engine.seen(&format!("meter:{}", tel.registry.meter(m).code), ts));
-            }
-            drop(engine);
-            for e in alert_events {
-                self.publish(LiveEvent::Alert { event: e });
-            }
-            set.into_iter().collect()
-        };
+        }
+        for e in alert_events {
+            self.publish(LiveEvent::Alert { event: e });
+        }
         self.publish(LiveEvent::Batch {
             source: source.to_string(),
             stored: report.stored(),
@@ -207,77 +252,72 @@ impl Monitor {
 
     /// Recomputes live state of `facilities` and their orgs; with `publish`, sends events and runs
     /// the PUE and power rules.
-    fn refresh(&self, facilities: &[String], publish: bool) {
-        let mut updates = Vec::new();
-        {
-            let tel = self.telemetry.read().unwrap();
-            for f in facilities {
-                updates.push((f.clone(), facility_live(&tel, f)));
-            }
-        }
+    fn refresh(&self, facilities: &[FacId], publish: bool) {
+        let tel = self.telemetry.read().unwrap();
+        let updates: Vec<(FacId, Live)> =
+            facilities.iter().map(|&f| (f, facility_live(&tel, &self.fac.meters[f as usize]))).collect();
         let mut orgs_touched: BTreeSet<OrgId> = BTreeSet::new();
         let previous_at: Vec<Option<i64>> = {
-            let live = self.live.read().unwrap();
-            updates.iter().map(|(f, _)| live.get(f).map(|l| l.at_ms).filter(|&t| t > 0)).collect()
-        };
-        {
             let mut live = self.live.write().unwrap();
-            for (f, l) in &updates {
-                if let Some(&org) = self.facility_org.get(f) {
-                    orgs_touched.extend(self.orgs.path_to_root(org));
-                }
-                live.insert(f.clone(), l.clone());
-            }
-        }
+            updates
+                .iter()
+                .map(|(f, l)| {
+                    let slot = &mut live[*f as usize];
+                    let prev = Some(slot.at_ms).filter(|&t| t > 0);
+                    *slot = l.clone();
+                    orgs_touched.extend(self.fac.org_path[*f as usize].iter().copied());
+                    prev
+                })
+                .collect()
+        };
         if !publish {
             return;
         }
         // The PUE rule sees the trailing-hour PUE at every quarter-hour the batch covered (a batch of
         // a day's readings is a day of PUE values, not one), at most a day back.
-        let mut pue_points: Vec<(String, i64, f64)> = Vec::new();
-        {
-            let tel = self.telemetry.read().unwrap();
-            for ((f, l), prev) in updates.iter().zip(&previous_at) {
-                if !(l.energy_1h_kwh.contains_key(&Role::TotalFacility) && l.energy_1h_kwh.contains_key(&Role::ItLoad))
-                {
-                    continue;
+        let mut pue_points: Vec<(FacId, i64, f64)> = Vec::new();
+        for ((f, l), prev) in updates.iter().zip(&previous_at) {
+            if !(l.energy_1h_kwh.contains_key(&Role::TotalFacility) && l.energy_1h_kwh.contains_key(&Role::ItLoad)) {
+                continue;
+            }
+            let first = prev.map_or(l.at_ms - DAY_MS, |p| p + QUARTER_MS).max(l.at_ms - DAY_MS);
+            let mut t = first.div_euclid(QUARTER_MS) * QUARTER_MS;
+            while t < l.at_ms {
+                if let Some(p) = pue_at(&tel, &self.fac.meters[*f as usize], t) {
+                    pue_points.push((*f, t, p));
                 }
-                let first = prev.map_or(l.at_ms - DAY_MS, |p| p + QUARTER_MS).max(l.at_ms - DAY_MS);
-                let mut t = first.div_euclid(QUARTER_MS) * QUARTER_MS;
-                while t < l.at_ms {
-                    if let Some(p) = pue_at(&tel, f, t) {
-                        pue_points.push((f.clone(), t, p));
-                    }
-                    t += QUARTER_MS;
-                }
-                if let Some(p) = l.pue_1h {
-                    pue_points.push((f.clone(), l.at_ms, p));
-                }
+                t += QUARTER_MS;
+            }
+            if let Some(p) = l.pue_1h {
+                pue_points.push((*f, l.at_ms, p));
             }
         }
+        drop(tel);
         let mut alert_events = Vec::new();
         {
             let mut engine = self.alerts.lock().unwrap();
+            let subject = |f: &FacId| self.fac.subject[*f as usize];
             for (f, t, p) in &pue_points {
-                alert_events.extend(engine.observe(&subject_facility(f), "pue", *t, *p));
+                engine.observe_id(subject(f), "pue", *t, *p, &mut alert_events);
             }
             for (f, l) in &updates {
                 if let Some(p) = l.power_kw.get(&Role::TotalFacility).or(l.power_kw.get(&Role::GridImport)) {
-                    alert_events.extend(engine.observe(&subject_facility(f), "power_kw", l.at_ms, *p));
+                    engine.observe_id(subject(f), "power_kw", l.at_ms, *p, &mut alert_events);
                 }
                 // Off-grid sites: the battery's state of charge and load not served (default rules
                 // site_soc_below_0_2_for_1h and site_load_unserved).
                 if let Some(g) = l.gauges.get(&Role::Soc) {
-                    alert_events.extend(engine.observe(&subject_facility(f), "soc", g.at_ms, g.value));
+                    engine.observe_id(subject(f), "soc", g.at_ms, g.value, &mut alert_events);
                 }
                 if let Some(p) = l.power_kw.get(&Role::Unserved) {
-                    alert_events.extend(engine.observe(&subject_facility(f), "unserved_kw", l.at_ms, *p));
+                    engine.observe_id(subject(f), "unserved_kw", l.at_ms, *p, &mut alert_events);
                 }
             }
         }
         for (f, l) in updates {
-            let org = self.facility_org.get(&f).map(|&o| self.orgs.org(o).code.clone());
-            self.publish(LiveEvent::Facility { facility: f, org, live: l });
+            let facility = self.fac.codes[f as usize].clone();
+            let org = self.fac.org_code[f as usize].clone();
+            self.publish(LiveEvent::Facility { facility, org, live: l });
         }
         self.publish_orgs(orgs_touched, false);
         for e in alert_events {
@@ -287,7 +327,8 @@ impl Monitor {
 
     /// Live state of a facility.
     pub fn facility_live(&self, facility: &str) -> Option<Live> {
-        self.live.read().unwrap().get(facility).cloned()
+        let &f = self.fac.index.get(facility)?;
+        Some(self.live.read().unwrap()[f as usize].clone())
     }
 
     /// Sends org events for `touched` (and orgs pending from earlier batches) when a second has
@@ -309,14 +350,13 @@ impl Monitor {
     }
 
     /// Live state of several orgs in one pass over the facilities (each facility adds to every
-    /// requested org on its path to the root).
+    /// requested org on its path to the root), in facility code order.
     fn orgs_live(&self, orgs: &BTreeSet<OrgId>) -> Vec<(OrgId, Live)> {
         let live = self.live.read().unwrap();
         let mut acc: BTreeMap<OrgId, (Live, f64, f64)> = BTreeMap::new();
-        for (f, l) in live.iter() {
-            let Some(&fo) = self.facility_org.get(f) else { continue };
-            for o in self.orgs.path_to_root(fo).filter(|o| orgs.contains(o)) {
-                let (sum, total, it) = acc.entry(o).or_default();
+        for (l, path) in live.iter().zip(&self.fac.org_path) {
+            for o in path.iter().filter(|o| orgs.contains(o)) {
+                let (sum, total, it) = acc.entry(*o).or_default();
                 add_live(sum, total, it, l);
             }
         }
@@ -329,16 +369,16 @@ impl Monitor {
     }
 
     /// Live state of an org: power and trailing-hour energies summed over the facilities of its
-    /// subtree; PUE as Σ total / Σ IT over those with both (never an average of PUEs).
+    /// subtree (in facility code order); PUE as Σ total / Σ IT over those with both (never an
+    /// average of PUEs).
     pub fn org_live(&self, org_code: &str) -> Option<Live> {
         let org = self.orgs.get(org_code)?;
         let live = self.live.read().unwrap();
         let mut sum = Live::default();
         let (mut pue_total, mut pue_it) = (0.0, 0.0);
         let mut any = false;
-        for (f, l) in live.iter() {
-            let Some(&fo) = self.facility_org.get(f) else { continue };
-            if !self.orgs.is_within(fo, org) {
+        for (l, path) in live.iter().zip(&self.fac.org_path) {
+            if !path.contains(&org) {
                 continue;
             }
             any = true;
@@ -346,6 +386,13 @@ impl Monitor {
         }
         sum.pue_1h = (pue_it > 0.0).then(|| pue_total / pue_it);
         any.then_some(sum)
+    }
+
+    /// Live state of a facility recomputed from the series now, whatever the stored state says
+    /// (what the state kept up to date batch by batch must equal; for tests and checks).
+    pub fn recompute_live(&self, facility: &str) -> Option<Live> {
+        let &f = self.fac.index.get(facility)?;
+        Some(facility_live(&self.telemetry.read().unwrap(), &self.fac.meters[f as usize]))
     }
 
     /// Runs the silence rules at `now_ms` and publishes what opens; sends pending org events.
@@ -422,19 +469,25 @@ fn add_live(sum: &mut Live, pue_total: &mut f64, pue_it: &mut f64, l: &Live) {
     }
 }
 
-/// Trailing-hour PUE of a facility ending at `t`.
-fn pue_at(tel: &Telemetry, facility: &str, t: i64) -> Option<f64> {
-    let energy = |role| {
-        tel.facility_energy(facility, role, Period::Quarter, t - HOUR_MS, t)
-            .map(|c| c.values().map(|c| c.energy_kwh()).sum::<f64>())
-    };
-    let (total, it) = (energy(Role::TotalFacility)?, energy(Role::ItLoad)?);
+/// Trailing-hour PUE of a facility (its meters) ending at `t`.
+fn pue_at(tel: &Telemetry, meters: &[MeterId], t: i64) -> Option<f64> {
+    let (total, it) =
+        (trailing_energy(tel, meters, Role::TotalFacility, t)?, trailing_energy(tel, meters, Role::ItLoad, t)?);
     (it > 0.0).then(|| total / it)
 }
 
-fn facility_live(tel: &Telemetry, facility: &str) -> Live {
+/// Energy (kWh) of the meters with `role` over the quarters starting in `[t − 1 h, t)`, summed
+/// quarter by quarter in time order; `None` when no meter has the role.
+fn trailing_energy(tel: &Telemetry, meters: &[MeterId], role: Role, t: i64) -> Option<f64> {
+    tel.meters_trailing_hour_kwh(meters, role, t)
+}
+
+/// Live state of a facility from its meters' series.
+fn facility_live(tel: &Telemetry, meters: &[MeterId]) -> Live {
     let mut live = Live::default();
-    let Some(meters) = tel.meters_of(facility) else { return live };
+    if meters.is_empty() {
+        return live;
+    }
     let at = meters.iter().filter_map(|&m| tel.series[m as usize].last().map(|p| p.0)).max().unwrap_or(0);
     live.at_ms = at;
     let mut roles: Vec<Role> = meters.iter().map(|&m| tel.registry.meter(m).role).collect();
@@ -442,16 +495,16 @@ fn facility_live(tel: &Telemetry, facility: &str) -> Live {
     roles.dedup();
     for role in roles {
         if role.is_gauge() {
-            if let Some((at_ms, value)) = tel.latest(facility, role) {
+            if let Some((at_ms, value)) = tel.meters_latest(meters, role) {
                 live.gauges.insert(role, Gauge { at_ms, value });
             }
             continue;
         }
-        if let Some((p, _)) = tel.current_power(facility, role) {
+        if let Some((p, _)) = tel.meters_power(meters, role) {
             live.power_kw.insert(role, p);
         }
-        if let Some(cells) = tel.facility_energy(facility, role, Period::Quarter, at - HOUR_MS, at) {
-            live.energy_1h_kwh.insert(role, cells.values().map(|c| c.energy_kwh()).sum());
+        if let Some(e) = trailing_energy(tel, meters, role, at) {
+            live.energy_1h_kwh.insert(role, e);
         }
     }
     if let (Some(t), Some(i)) = (live.energy_1h_kwh.get(&Role::TotalFacility), live.energy_1h_kwh.get(&Role::ItLoad)) {

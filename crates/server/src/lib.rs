@@ -21,6 +21,7 @@ pub mod reference;
 pub mod routes;
 pub mod scenario_api;
 pub mod site_api;
+pub mod site_saving;
 pub mod xlsx;
 
 use error::{ApiError, ApiResult};

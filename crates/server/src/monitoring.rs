@@ -516,52 +516,143 @@ pub async fn add_indicator_data(
     body: String,
 ) -> ApiResult<Json<Value>> {
     let m = mon(&app)?;
-    let parsed = Observations::read_csv(body.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied()).map_err(
-        |errs| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
-            )
-        },
-    )?;
-    if let Some(o) = parsed.rows.iter().find(|o| !m.org_within(&caller, &m.monitor.orgs.org(o.org).code)) {
+    let parsed = Observations::read_csv(body.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
+        .map_err(|errs| invalid_rows(&errs))?;
+    let added = parsed.rows.len();
+    let total = app.blocking(move || add_observations(&m, &caller, parsed.rows, Merge::Add, || Ok(()))).await?.0;
+    Ok(Json(json!({"added": added, "total_rows": total})))
+}
+
+fn invalid_rows(errs: &[indicators::values::DataError]) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+    )
+}
+
+/// How new indicator rows meet the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// Rows add to what is stored (several bills of a period add up); a component given for a whole
+    /// year and for months of it by the same org or facility is refused (it would count twice).
+    Add,
+    /// Also refused: a row for a component that its org or facility already has for the same or an
+    /// overlapping period (a measured result is recorded once, never added to a previous one).
+    Once,
+}
+
+impl Monitoring {
+    /// The org id (in the monitoring org tree) of a facility of the store, as of start.
+    pub(crate) fn facility_org_id(&self, facility: &str) -> Option<u32> {
+        self.facility_org.get(facility).copied()
+    }
+    /// The measured results of scenario measures in the subtree of `org` (an org code), from the
+    /// stored indicator data; `None` for an org the monitoring tree does not know.
+    pub(crate) fn measured(&self, org: &str) -> Option<Vec<indicators::MeasuredResult>> {
+        let id = self.monitor.orgs.get(org)?;
+        Some(indicators::measured(&self.observations.read().unwrap(), &self.monitor.orgs, id))
+    }
+}
+
+/// Adds `rows` to the stored indicator data, all or nothing: every row within the caller's subtree,
+/// the merged data valid (see [`Merge`]), DATA_DIR/indicator-data.csv rewritten whole (one format,
+/// read back, so a clash between uploads is refused like one inside a file). `commit` runs once the
+/// file is written and before the rows count (e.g. the audit entry of the change); if it fails, the
+/// file is put back and nothing is added. Blocking (file and `commit`): call from a blocking task.
+/// Returns the number of stored rows and what `commit` returned.
+pub(crate) fn add_observations<T>(
+    m: &Monitoring,
+    caller: &Caller,
+    rows: Vec<indicators::Observation>,
+    merge: Merge,
+    commit: impl FnOnce() -> ApiResult<T>,
+) -> ApiResult<(usize, T)> {
+    if let Some(o) = rows.iter().find(|o| !m.org_within(caller, &m.monitor.orgs.org(o.org).code)) {
         return Err(ApiError::out_of_scope(&format!("org {}", m.monitor.orgs.org(o.org).code)));
     }
-    let added = parsed.rows.len();
     let mut all = m.observations.write().unwrap();
-    // The file is rewritten whole in one format and read back, so a clash between uploads (a
-    // component given for a year and for its months) is refused like one inside a file.
+    let entity = |o: &indicators::Observation| match &o.facility {
+        Some(f) => f.clone(),
+        None => format!("org {}", m.monitor.orgs.org(o.org).code),
+    };
+    let period = |p: indicators::PeriodKey| {
+        if p.month == 0 {
+            p.year.to_string()
+        } else {
+            format!("{}-{:02}", p.year, p.month)
+        }
+    };
+    if merge == Merge::Once {
+        let clashes: Vec<String> = rows
+            .iter()
+            .filter_map(|n| {
+                let old = all.rows.iter().find(|o| {
+                    o.org == n.org
+                        && o.facility == n.facility
+                        && o.component == n.component
+                        && o.period.year == n.period.year
+                        && (o.period.month == n.period.month || o.period.month == 0 || n.period.month == 0)
+                })?;
+                Some(format!(
+                    "{} {} {}: already recorded for {} (source {:?}); it is not added twice",
+                    entity(n),
+                    n.component.code(),
+                    period(n.period),
+                    period(old.period),
+                    old.source
+                ))
+            })
+            .collect();
+        if !clashes.is_empty() {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "{} value(s) already recorded: {}",
+                    clashes.len(),
+                    clashes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                ),
+            );
+            e.detail = Some(json!(clashes));
+            return Err(e);
+        }
+    }
     let serialise = |o: &indicators::Observation| {
         let (org, fac) = match &o.facility {
             Some(f) => (String::new(), f.clone()),
             None => (m.monitor.orgs.org(o.org).code.clone(), String::new()),
         };
-        let period = if o.period.month == 0 {
-            o.period.year.to_string()
-        } else {
-            format!("{}-{:02}", o.period.year, o.period.month)
-        };
         let v = o.value;
         let value = format!("{}{}.{:06}", if v < 0 { "-" } else { "" }, v.abs() / 1_000_000, v.abs() % 1_000_000);
         let source = o.source.replace([',', '"', '\n'], " ");
-        format!("{org},{fac},{period},{},{value},{source}\n", o.component.code())
+        format!("{org},{fac},{},{},{value},{source}\n", period(o.period), o.component.code())
     };
     let mut text = String::from("org_code,facility_code,period,component,value,source\n");
-    for o in all.rows.iter().chain(parsed.rows.iter()) {
+    for o in all.rows.iter().chain(rows.iter()) {
         text.push_str(&serialise(o));
     }
-    let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied()).map_err(
-        |errs| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
-            )
-        },
-    )?;
+    let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
+        .map_err(|errs| invalid_rows(&errs))?;
     let path = m.data_dir.join("indicator-data.csv");
-    std::fs::write(&path, &text).map_err(|e| ApiError::internal(format!("saving indicator data: {e}")))?;
+    let before = std::fs::read(&path).ok();
+    let tmp = m.data_dir.join("indicator-data.csv.tmp");
+    std::fs::write(&tmp, &text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| ApiError::internal(format!("saving indicator data: {e}")))?;
+    let done = match commit() {
+        Ok(t) => t,
+        Err(e) => {
+            let restored = match &before {
+                Some(b) => std::fs::write(&path, b),
+                None => std::fs::remove_file(&path),
+            };
+            if let Err(r) = restored {
+                tracing::error!(error = %r, "indicator data could not be put back after a failed commit");
+            }
+            return Err(e);
+        }
+    };
     *all = merged;
-    Ok(Json(json!({"added": added, "total_rows": all.rows.len()})))
+    Ok((all.rows.len(), done))
 }

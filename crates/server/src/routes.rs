@@ -5,7 +5,9 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::ApiResult;
-use crate::{auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, App};
+use crate::{
+    auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, site_saving, App,
+};
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -125,6 +127,8 @@ routes! {
     put "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::put_setpoints, Analyze, Org, "json" -> "json", "Change a site's set points (setpoints, reason): every broken rule at once; audited";
     post "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::post_state, File, Org, "json" -> "json", "A site gateway reports its controller state (Telemetry JSON) as readings of the site's registered meters through the monitoring ingestion; the answer carries the ingestion report and the current set points";
     get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state rebuilt from its meters' newest readings, when it came, and ?hours= of history per meter";
+    post "/api/v1/orgs/{code}/sites/bs-saving" => site_saving::record, File, Org, "json" -> "json", "Record a base-station saving run (cells_csv, policy, grid_factor, period) as indicator data of its stations: report, recorded rows, audit_seq";
+    get "/api/v1/orgs/{code}/scenario/measured" => site_saving::measured, Read, Org, "" -> "json", "Measured results of scenario measures in an org's subtree (Σ saved / Σ reference from indicator data)";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -140,8 +140,10 @@ pub fn baseline_of_snapshot(store: &store::Store, id: i64, threads: usize) -> Ap
 /// GET /api/v1/snapshots/{id}/scenario/baseline
 pub async fn baseline(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let (store, threads) = (app.store.clone(), app.threads);
-    let b = app.blocking(move || baseline_of_snapshot(&store, id, threads)).await?;
+    let (b, org_code) =
+        app.blocking(move || Ok((baseline_of_snapshot(&store, id, threads)?, store.snapshot_org(id)?))).await?;
     Ok(Json(json!({
+        "measured": crate::site_saving::measured_of(&app, &org_code),
         "snapshot": id,
         "baseline": b,
         "total_tco2e": b.total_tco2e(),

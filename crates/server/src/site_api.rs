@@ -401,10 +401,13 @@ pub async fn post_state(
         .await?;
     let code = f.code.clone();
     let h = app.db(move |s| s.read(|c| history(c, &code))).await?;
+    // `setpoints_audit_seq` is null while the platform has never changed them: the set points are
+    // then the defaults, and a gateway keeps its own site file's rather than take those.
     Ok(Json(json!({
         "accepted": ingest.rejected == 0 && ingest.conflicts == 0,
         "ingest": ingest,
         "setpoints": current(&h)?,
+        "setpoints_audit_seq": h.last().map(|x| x["seq"].clone()),
     })))
 }
 

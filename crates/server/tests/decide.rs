@@ -463,6 +463,7 @@ fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
         let r = h.post(state_url, &gd_filer, telemetry.clone()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.json["setpoints"]["soc_alarm"], json!(0.35), "the changed set points travel back");
+        assert!(r.json["setpoints_audit_seq"].as_i64().is_some(), "with the audit entry of the change: {}", r.text);
         let n = site::meters::SITE_METERS.len() as u64;
         assert_eq!((r.json["ingest"]["appended"].as_u64(), r.json["accepted"].clone()), (Some(n), json!(true)));
         // A retried report is counted as duplicates, never twice.

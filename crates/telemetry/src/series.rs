@@ -140,18 +140,23 @@ impl MeterSeries {
 
     /// Segments between consecutive readings overlapping `[from, to)`.
     pub fn segments(&self, meter: &Meter, from: i64, to: i64) -> Vec<Segment> {
+        let mut out = Vec::new();
+        self.for_each_segment(meter, from, to, |s| out.push(s));
+        out
+    }
+
+    /// `segments` without collecting them.
+    pub fn for_each_segment(&self, meter: &Meter, from: i64, to: i64, mut f: impl FnMut(Segment)) {
         let before = self.points.range(..from).next_back();
         let mut iter = before.into_iter().chain(self.points.range(from..)).map(|(&t, &v)| (t, v));
-        let mut out = Vec::new();
-        let Some(mut prev) = iter.next() else { return out };
+        let Some(mut prev) = iter.next() else { return };
         for cur in iter {
             if prev.0 >= to {
                 break;
             }
-            out.push(segment(meter, prev, cur));
+            f(segment(meter, prev, cur));
             prev = cur;
         }
-        out
     }
 
     /// Energy per quarter-hour (keyed by the quarter's start) over `[from, to)`; `from` and `to`
@@ -207,6 +212,11 @@ fn segment(meter: &Meter, (t0, v0): (i64, f64), (t1, v1): (i64, f64)) -> Segment
 /// Adds a segment's share to each quarter it overlaps within `[from, to)`. Parts are
 /// floor(E·elapsed/dt) differences, so the parts of a whole segment sum to E exactly.
 pub fn distribute(seg: &Segment, from: i64, to: i64, cells: &mut BTreeMap<i64, Cell>) {
+    distribute_with(seg, from, to, |q, part| cells.entry(q).or_default().add(&part));
+}
+
+/// `distribute`, handing each quarter's part (keyed by the quarter's start) to `add`.
+pub fn distribute_with(seg: &Segment, from: i64, to: i64, mut add: impl FnMut(i64, Cell)) {
     let dt = seg.end_ms - seg.start_ms;
     if dt <= 0 {
         return;
@@ -220,15 +230,15 @@ pub fn distribute(seg: &Segment, from: i64, to: i64, cells: &mut BTreeMap<i64, C
     while q < seg.end_ms {
         let (a, b) = (seg.start_ms.max(q), seg.end_ms.min(q + QUARTER_MS));
         if q >= from && q < to {
-            let cell = cells.entry(q).or_default();
             let part_ms = b - a;
+            let mut part = Cell { flags: seg.flags | if crosses { flag::SPLIT } else { 0 }, ..Cell::default() };
             if seg.energy_mwh.is_some() {
-                cell.energy_mwh += share(b - seg.start_ms) - share(a - seg.start_ms);
-                cell.covered_ms += part_ms;
+                part.energy_mwh = share(b - seg.start_ms) - share(a - seg.start_ms);
+                part.covered_ms = part_ms;
             } else {
-                cell.missing_ms += part_ms;
+                part.missing_ms = part_ms;
             }
-            cell.flags |= seg.flags | if crosses { flag::SPLIT } else { 0 };
+            add(q, part);
         }
         q += QUARTER_MS;
     }
