@@ -175,12 +175,58 @@ pub fn aggregate_snapshot(store: &Store, id: i64, threads: usize) -> ApiResult<V
             json!({"months": rows(GroupBy::Month), "facility_types": rows(GroupBy::FacilityType)}),
         );
     }
-    Ok(json!({"snapshot": id, "library_fingerprint": s.library_fingerprint, "orgs": orgs}))
+    Ok(json!({"snapshot": id, "library_fingerprint": s.library_fingerprint, "key": aggregate_key(&s), "orgs": orgs}))
+}
+
+/// What kept aggregates must match to belong to a snapshot: not the id alone (ids repeat after a
+/// restore of an older backup, or between two platforms sharing a folder) but the snapshot's
+/// identity and stored result.
+fn aggregate_key(s: &Snapshot) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [&s.id.to_string(), &s.org_code, &s.year.to_string(), &s.created_at, &s.library_fingerprint] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(s.result.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn kept_aggregates_match(v: &Value, snap: &Snapshot) -> bool {
+    v["snapshot"] == json!(snap.id) && v["key"] == json!(aggregate_key(snap))
 }
 
 fn aggregate_file(app: &App, id: i64) -> std::path::PathBuf {
     let base = app.spool_dir.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| app.spool_dir.clone());
     base.join("console-aggregates").join(format!("snapshot-{id}.json"))
+}
+
+/// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else the file
+/// beside the database, else computed here and kept in both, as the console's job keeps them. For
+/// routes that read several snapshots at once (the trend), so a repeated call recomputes nothing.
+pub fn snapshot_aggregates(app: &App, id: i64) -> ApiResult<Arc<Value>> {
+    if let Some(Aggregate::Ready(v)) = app.console.aggregates.lock().expect("aggregates lock").get(&id) {
+        return Ok(v.clone());
+    }
+    let snap = app.store.snapshot(id)?;
+    let file = aggregate_file(app, id);
+    let kept = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let v = match kept {
+        Some(v) if kept_aggregates_match(&v, &snap) => v,
+        _ => {
+            let v = aggregate_snapshot(&app.store, id, app.threads)?;
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(e) = std::fs::write(&file, v.to_string()) {
+                tracing::warn!(file = %file.display(), error = %e, "could not keep the console aggregates");
+            }
+            v
+        }
+    };
+    let v = Arc::new(v);
+    app.console.aggregates.lock().expect("aggregates lock").insert(id, Aggregate::Ready(v.clone()));
+    Ok(v)
 }
 
 /// The aggregates of a snapshot: ready (from memory or the file beside the database), or a job
@@ -193,7 +239,7 @@ fn aggregates(app: &Arc<App>, snap: &Snapshot, snap_org_path: &str, actor: &str)
     }
     let file = aggregate_file(app, id);
     if let Some(v) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-        if v["library_fingerprint"] == json!(snap.library_fingerprint) && v["snapshot"] == json!(id) {
+        if kept_aggregates_match(&v, snap) {
             let a = Aggregate::Ready(Arc::new(v));
             map.insert(id, a.clone());
             return a;
@@ -550,5 +596,40 @@ pub async fn console_file(uri: axum::http::Uri) -> Response {
         None => {
             (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "not found").into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod aggregate_key_tests {
+    use super::*;
+
+    fn snap(result: Value) -> Snapshot {
+        Snapshot {
+            id: 1,
+            org_code: "CT".into(),
+            year: 2024,
+            version: 1,
+            supersedes: None,
+            reason: String::new(),
+            options: json!({}),
+            filings: json!([]),
+            factor_sets: vec![],
+            library_version: "v".into(),
+            library_fingerprint: "f".into(),
+            result,
+            created_by: "t".into(),
+            created_at: "2026-11-25T12:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn kept_aggregates_belong_to_one_snapshot_not_to_an_id() {
+        let a = snap(json!({"total": 1}));
+        let kept = json!({"snapshot": 1, "library_fingerprint": "f", "key": aggregate_key(&a)});
+        assert!(kept_aggregates_match(&kept, &a));
+        // Same id and library, another result (a restored older database, another platform's folder).
+        assert!(!kept_aggregates_match(&kept, &snap(json!({"total": 2}))));
+        assert!(!kept_aggregates_match(&kept, &Snapshot { created_at: "2026-11-26T00:00:00Z".into(), ..a.clone() }));
+        assert!(!kept_aggregates_match(&json!({"snapshot": 1, "library_fingerprint": "f"}), &a), "files without a key");
     }
 }

@@ -332,7 +332,7 @@ pub async fn trend(
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<Json<Value>> {
     let h = q.horizon.unwrap_or(12).clamp(1, 36);
-    let (store, threads) = (app.store.clone(), app.threads);
+    let (store, app2) = (app.store.clone(), app.clone());
     let code = org.code.clone();
     let out = app
         .blocking(move || {
@@ -364,7 +364,8 @@ pub async fn trend(
                         ));
                     }
                 }
-                let agg = crate::console_api::aggregate_snapshot(&store, *id, threads)?;
+                // The console's kept monthly figures of the snapshot (computed once, then read).
+                let agg = crate::console_api::snapshot_aggregates(&app2, *id)?;
                 let months = agg["orgs"][&code]["months"].as_array().cloned().unwrap_or_default();
                 for m in months {
                     periods.push(m["key"].as_str().unwrap_or_default().to_string());
