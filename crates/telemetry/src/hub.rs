@@ -167,9 +167,6 @@ impl Telemetry {
         from: i64,
         to: i64,
     ) -> Option<BTreeMap<i64, Cell>> {
-        if role.is_gauge() {
-            return None;
-        }
         let meters = self.meters_of.get(facility)?;
         self.meters_energy(meters, role, period, from, to)
     }
