@@ -1,84 +1,13 @@
 //! HTTP tests of the scenario and site routes (issues 4 and 5), against SQLite and, when
 //! configured, PostgreSQL (store::testing), with real users, logins and filed data.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use server::App;
-use std::sync::Arc;
-use store::reference::{FacilityRecord, OrgRecord};
 use store::Store;
-use tower::ServiceExt;
 
-const PASSWORD: &str = "correct horse battery";
-
-struct Harness {
-    app: Arc<App>,
-}
-
-struct Reply {
-    status: StatusCode,
-    json: Value,
-    text: String,
-}
-
-impl Harness {
-    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-            .unwrap();
-        let res = server::router(self.app.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        Reply { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text }
-    }
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.call("GET", path, token, None).await
-    }
-    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call("POST", path, token, Some(body)).await
-    }
-    async fn login(&self, user: &str) -> String {
-        let req = Request::builder()
-            .method("POST")
-            .uri("/api/v1/auth/login")
-            .header("content-type", "application/json")
-            .body(Body::from(json!({"username": user, "password": PASSWORD}).to_string()))
-            .unwrap();
-        let res = server::router(self.app.clone()).oneshot(req).await.unwrap();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["token"].as_str().unwrap_or_else(|| panic!("login {user}: {v}")).to_string()
-    }
-}
-
-fn org(code: &str, parent: Option<&str>) -> OrgRecord {
-    OrgRecord {
-        code: code.into(),
-        name: format!("{code} 分公司"),
-        parent_code: parent.map(Into::into),
-        equity_share: String::new(),
-        operational_control: String::new(),
-    }
-}
-
-fn fac(code: &str, kind: &str, org: &str, province: &str) -> FacilityRecord {
-    FacilityRecord {
-        code: code.into(),
-        name: code.into(),
-        kind: kind.into(),
-        org_code: org.into(),
-        province: province.into(),
-        allocation_share: String::new(),
-        shared_with: String::new(),
-    }
-}
+mod common;
+use common::{fac, org, Harness, PASSWORD};
 
 fn seed(store: &Store) {
     let mut facs = Vec::new();
@@ -142,15 +71,8 @@ async fn year_of_data(h: &Harness, filer: &str, admin: &str, org: &str, facs: &[
             let q = ((1000.0 + 400.0 * i as f64) * season * scale).round();
             csv.push_str(&format!("{f},{period},electricity,{q},kWh,bill-{f}-{period}\n"));
         }
-        let req = Request::builder()
-            .method("POST")
-            .uri(format!("/api/v1/filings/{id}/upload"))
-            .header("authorization", format!("Bearer {filer}"))
-            .header("content-type", "text/csv")
-            .body(Body::from(csv))
-            .unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(filer), csv, "text/csv").await;
+        assert_eq!(up.status, StatusCode::OK, "{}", up.text);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), admin, json!({})).await.status, StatusCode::OK);
     }

@@ -3,79 +3,17 @@
 //! data of its stations (org indicators as ratios of sums), is refused a second time, refuses
 //! stations outside the org, is audited, and becomes the measured result of the scenario measure.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use server::App;
-use std::sync::Arc;
-use store::reference::{FacilityRecord, OrgRecord};
-use tower::ServiceExt;
 
-const PASSWORD: &str = "correct horse battery";
-
-struct H {
-    app: Arc<App>,
-}
-
-struct Reply {
-    status: StatusCode,
-    json: Value,
-    text: String,
-}
-
-impl H {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: String, ctype: &str) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", ctype);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let res = server::router(self.app.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        Reply { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text }
-    }
-    async fn get(&self, path: &str, t: &str) -> Reply {
-        self.call("GET", path, Some(t), String::new(), "application/json").await
-    }
-    async fn post(&self, path: &str, t: &str, body: Value) -> Reply {
-        self.call("POST", path, Some(t), body.to_string(), "application/json").await
-    }
-    async fn login(&self, user: &str) -> String {
-        let body = json!({"username": user, "password": PASSWORD}).to_string();
-        let r = self.call("POST", "/api/v1/auth/login", None, body, "application/json").await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        r.json["token"].as_str().unwrap().to_string()
-    }
-}
-
-fn org(code: &str, parent: Option<&str>) -> OrgRecord {
-    OrgRecord {
-        code: code.into(),
-        name: code.into(),
-        parent_code: parent.map(Into::into),
-        equity_share: String::new(),
-        operational_control: String::new(),
-    }
-}
-
-fn fac(code: &str, kind: &str, org: &str, province: &str) -> FacilityRecord {
-    FacilityRecord {
-        code: code.into(),
-        name: code.into(),
-        kind: kind.into(),
-        org_code: org.into(),
-        province: province.into(),
-        allocation_share: String::new(),
-        shared_with: String::new(),
-    }
-}
+mod common;
+use common::{fac, org, Harness, Reply, PASSWORD};
 
 /// Runs `test` on each backend with a seeded store and monitoring attached to a fresh data directory.
 fn both<F, Fut>(name: &str, test: F)
 where
-    F: Fn(H, String, std::path::PathBuf) -> Fut,
+    F: Fn(Harness, String, std::path::PathBuf) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -113,7 +51,7 @@ where
         .unwrap();
         let app = App::new(store, dir.path().join(format!("spool-{backend}")));
         assert!(server::monitoring::attach(&app, &data).unwrap().is_some());
-        rt.block_on(test(H { app: app.clone() }, backend, data));
+        rt.block_on(test(Harness { app: app.clone() }, backend, data));
         drop(app);
     }
 }
@@ -275,7 +213,7 @@ fn a_recorded_saving_run_becomes_indicators_and_the_measured_result_once() {
         let csv =
             "facility_code,period,carrier,quantity,unit,source_document\nGD1,2024-03,electricity,1200,kWh,bill-1\n\
                    GZ1,2024-03,electricity,900,kWh,bill-2\n";
-        let up = h.call("POST", &format!("/api/v1/filings/{id}/upload"), Some(&filer), csv.into(), "text/csv").await;
+        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(&filer), csv.into(), "text/csv").await;
         assert_eq!(up.status, StatusCode::OK, "{}", up.text);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), &filer, json!({})).await.status, StatusCode::OK);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), &gd_admin, json!({})).await.status, StatusCode::OK);
