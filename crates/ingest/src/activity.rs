@@ -1,16 +1,30 @@
-//! activity.csv: tens of millions of rows, so it is read in blocks and parsed on every core, with a
-//! hand-written field splitter (quoted fields take a slower path). Every bad field of every row is
-//! reported; accepted rows keep their file and line for lineage.
+//! activity.csv: tens of millions of rows. The file is cut into chunks at line boundaries; every
+//! worker reads its chunks itself (positioned reads into a buffer it reuses, so there is no serial
+//! reader and no copy per block) and parses them with a hand-written field splitter (quoted fields
+//! take a slower path) and number parser. Chunks are merged in file order as they complete, by
+//! whichever worker finds the next one ready. A chunk keeps each run of equal facility codes once;
+//! codes are looked up after the parse, so facilities.csv can load while activity.csv is parsed.
+//! Every bad field of every row is reported; accepted rows keep their file and line for lineage.
 
-use crate::error::{RowError, ValidationReport};
-use model::{Carrier, Dataset, StringPool, UNITS};
+use crate::error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
+use crate::number::parse_f64;
+use model::{ActivityTable, Carrier, Dataset, StringPool, UNITS};
 use rustc_hash::FxHashMap;
-use std::io::Read;
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub const REQUIRED: [&str; 5] = ["facility_code", "period", "carrier", "quantity", "unit"];
-const BLOCK: usize = 8 << 20;
+/// Chunk size bounds: large enough that per-chunk work is negligible, small enough that the
+/// workers stay balanced and a small file still spreads over every worker.
+const MAX_CHUNK: u64 = 8 << 20;
+const MIN_CHUNK: u64 = 64 << 10;
+/// Bytes read past a chunk's end to finish its last line (more is read if that is not enough).
+const MARGIN: u64 = 4 << 10;
+/// Run id of a row too short to have a facility code.
+const NO_RUN: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct Cols {
@@ -29,20 +43,811 @@ struct CarrierRegistry {
     carriers: Vec<Carrier>,
 }
 
+/// A rejected row: its errors are in the error list from `first_error` on (None: beyond the errors
+/// kept); `run` is its facility code, checked once codes are resolved.
+#[derive(Clone, Copy)]
+struct BadRow {
+    line: u64,
+    run: u32,
+    first_error: Option<usize>,
+}
+
+/// Runs of equal facility codes: codes back to back, and where each ends.
+#[derive(Default)]
+struct Runs {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Runs {
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+    fn last(&self) -> Option<&[u8]> {
+        self.ends.len().checked_sub(1).map(|i| self.get(i))
+    }
+    fn push(&mut self, code: &[u8]) -> u32 {
+        self.bytes.extend_from_slice(code);
+        self.ends.push(self.bytes.len());
+        (self.ends.len() - 1) as u32
+    }
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+/// What one chunk yields. Lines count from the chunk's first line (0), facilities are indexes into
+/// the chunk's runs and strings into its own pool; the merge makes all three global. The buffers
+/// are reused from chunk to chunk.
+#[derive(Default)]
+struct ChunkOut {
+    table: ActivityTable,
+    runs: Runs,
+    /// Source documents and evidence references by their bytes; id 0 is the empty string.
+    strings: FxHashMap<Vec<u8>, u32>,
+    bad: Vec<BadRow>,
+    errors: Vec<RowError>,
+    error_total: usize,
+    lines: u64,
+}
+
+impl ChunkOut {
+    fn clear(&mut self) {
+        let t = &mut self.table;
+        t.facility.clear();
+        t.month.clear();
+        t.carrier.clear();
+        t.quantity.clear();
+        t.unit.clear();
+        t.file.clear();
+        t.line.clear();
+        t.source_document.clear();
+        t.evidence.clear();
+        self.runs.clear();
+        self.strings.clear();
+        self.bad.clear();
+        self.errors.clear();
+        self.error_total = 0;
+        self.lines = 0;
+    }
+
+    fn intern(&mut self, b: &[u8]) -> u32 {
+        if b.is_empty() {
+            return 0;
+        }
+        if let Some(&i) = self.strings.get(b) {
+            return i;
+        }
+        let i = self.strings.len() as u32 + 1;
+        self.strings.insert(b.to_vec(), i);
+        i
+    }
+}
+
+/// The chunks merged in file order so far. Facilities are run ids until [`resolve`].
+struct Merged {
+    next: usize,
+    /// Line number of the next chunk's first line.
+    line_base: u64,
+    table: ActivityTable,
+    runs: Runs,
+    pool: StringPool,
+    bad: Vec<BadRow>,
+    errors: Vec<RowError>,
+    error_total: usize,
+}
+
+impl Merged {
+    fn absorb(&mut self, c: &ChunkOut) {
+        let run_base = self.runs.len() as u32;
+        let line_base = self.line_base;
+        let t = &mut self.table;
+        t.facility.extend(c.table.facility.iter().map(|&r| r + run_base));
+        t.line.extend(c.table.line.iter().map(|&l| (l as u64 + line_base) as u32));
+        t.month.extend_from_slice(&c.table.month);
+        t.carrier.extend_from_slice(&c.table.carrier);
+        t.quantity.extend_from_slice(&c.table.quantity);
+        t.unit.extend_from_slice(&c.table.unit);
+        let mut local: Vec<(u32, &Vec<u8>)> = c.strings.iter().map(|(k, &v)| (v, k)).collect();
+        local.sort_unstable();
+        let mut remap = Vec::with_capacity(local.len() + 1);
+        remap.push(0);
+        // Same text as the parser used to intern (invalid UTF-8 replaced), in first-seen order.
+        remap.extend(local.iter().map(|(_, b)| self.pool.intern(&String::from_utf8_lossy(b))));
+        t.source_document.extend(c.table.source_document.iter().map(|&s| remap[s as usize]));
+        t.evidence.extend(c.table.evidence.iter().map(|&s| remap[s as usize]));
+        self.runs.bytes.extend_from_slice(&c.runs.bytes);
+        let byte_base = self.runs.ends.last().copied().unwrap_or(0);
+        self.runs.ends.extend(c.runs.ends.iter().map(|&e| e + byte_base));
+        let error_base = self.errors.len();
+        let room = MAX_KEPT_ERRORS.saturating_sub(error_base);
+        for b in &c.bad {
+            self.bad.push(BadRow {
+                line: b.line + line_base,
+                run: if b.run == NO_RUN { NO_RUN } else { b.run + run_base },
+                first_error: b.first_error.filter(|&i| i < room).map(|i| i + error_base),
+            });
+        }
+        for e in c.errors.iter().take(room) {
+            self.errors.push(RowError { line: e.line + line_base, ..e.clone() });
+        }
+        self.error_total += c.error_total;
+        self.line_base += c.lines;
+        self.next += 1;
+    }
+}
+
+/// The carrier and unit of a row, decided once per distinct pair.
+#[derive(Clone)]
+struct Verdict {
+    carrier: Result<u16, String>,
+    unit: Option<u8>,
+    /// The unit's dimension is not one the carrier is measured in.
+    mismatch: Option<String>,
+}
+
+/// A worker's caches, kept across its chunks.
+#[derive(Default)]
+struct Caches {
+    carriers: FxHashMap<Vec<u8>, Result<u16, String>>,
+    units: FxHashMap<Vec<u8>, Option<u8>>,
+    /// Keyed by carrier length (4 bytes), carrier, unit.
+    pairs: FxHashMap<Vec<u8>, Verdict>,
+    key: Vec<u8>,
+    last_pair: Option<(Vec<u8>, Vec<u8>, Verdict)>,
+}
+
 struct Shared<'a> {
-    facilities: &'a FxHashMap<String, u32>,
     year: i32,
-    file_id: u16,
     file: &'a str,
     cols: Cols,
     registry: &'a Mutex<CarrierRegistry>,
 }
 
-struct Parsed {
-    table: model::ActivityTable,
+impl Shared<'_> {
+    fn carrier(&self, caches: &mut Caches, b: &[u8]) -> Result<u16, String> {
+        if let Some(r) = caches.carriers.get(b) {
+            return r.clone();
+        }
+        let r = match std::str::from_utf8(b)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|s| Carrier::parse(s).map_err(|e| e.to_string()))
+        {
+            Ok(carrier) => {
+                let mut reg = self.registry.lock().expect("carrier registry");
+                let id = match reg.carriers.iter().position(|k| *k == carrier) {
+                    Some(i) => i,
+                    None => {
+                        reg.carriers.push(carrier);
+                        reg.carriers.len() - 1
+                    }
+                };
+                Ok(id as u16)
+            }
+            Err(e) => Err(e),
+        };
+        caches.carriers.insert(b.to_vec(), r.clone());
+        r
+    }
+
+    fn verdict(&self, caches: &mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> Verdict {
+        if let Some((c, u, v)) = &caches.last_pair {
+            if c.as_slice() == carrier_b && u.as_slice() == unit_b {
+                return v.clone();
+            }
+        }
+        caches.key.clear();
+        caches.key.extend_from_slice(&(carrier_b.len() as u32).to_le_bytes());
+        caches.key.extend_from_slice(carrier_b);
+        caches.key.extend_from_slice(unit_b);
+        let v = match caches.pairs.get(caches.key.as_slice()) {
+            Some(v) => v.clone(),
+            None => {
+                let carrier = self.carrier(caches, carrier_b);
+                let unit = match caches.units.get(unit_b) {
+                    Some(&u) => u,
+                    None => {
+                        let u = std::str::from_utf8(unit_b)
+                            .ok()
+                            .and_then(model::parse_unit)
+                            .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8);
+                        caches.units.insert(unit_b.to_vec(), u);
+                        u
+                    }
+                };
+                let mismatch = match (&carrier, unit) {
+                    (Ok(cid), Some(ui)) => {
+                        let reg = self.registry.lock().expect("carrier registry");
+                        let car = &reg.carriers[*cid as usize];
+                        let dim = UNITS[ui as usize].dimension;
+                        if car.accepted_dimensions().contains(&dim) {
+                            None
+                        } else {
+                            let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
+                            Some(format!(
+                                "{} is a unit of {}, but {} is measured in {}",
+                                UNITS[ui as usize].code,
+                                dim.name(),
+                                car.code,
+                                accepted.join(" or ")
+                            ))
+                        }
+                    }
+                    _ => None,
+                };
+                let v = Verdict { carrier, unit, mismatch };
+                caches.pairs.insert(caches.key.clone(), v.clone());
+                v
+            }
+        };
+        caches.last_pair = Some((carrier_b.to_vec(), unit_b.to_vec(), v.clone()));
+        v
+    }
+
+    /// Validates one non-blank line split into `fields`, appending it to `out` or recording why not.
+    fn row(&self, caches: &mut Caches, out: &mut ChunkOut, line_no: u64, line: &[u8], fields: &[&[u8]]) {
+        let c = self.cols;
+        let first_error = out.errors.len();
+        let before = out.error_total;
+        let file = self.file;
+        let (errors, error_total) = (&mut out.errors, &mut out.error_total);
+        let mut err = |column: &str, value: &[u8], reason: String| {
+            *error_total += 1;
+            if errors.len() < MAX_KEPT_ERRORS {
+                errors.push(RowError {
+                    file: file.to_string(),
+                    line: line_no,
+                    column: column.into(),
+                    value: text(value),
+                    reason,
+                });
+            }
+        };
+        if fields.len() < c.width {
+            err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
+            out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
+            return;
+        }
+        // Rows of one facility come together in practice: a run of equal codes is kept once.
+        let fac_b = trim(fields[c.facility]);
+        let run = match out.runs.last() {
+            Some(last) if last == fac_b => (out.runs.len() - 1) as u32,
+            _ => out.runs.push(fac_b),
+        };
+        let period_b = trim(fields[c.period]);
+        let month = match parse_period(period_b) {
+            Ok((y, m)) if y == self.year => Some(m),
+            Ok((y, _)) => {
+                err("period", period_b, format!("period is in {y}, outside the inventory year {}", self.year));
+                None
+            }
+            Err(reason) => {
+                err("period", period_b, reason);
+                None
+            }
+        };
+        let carrier_b = trim(fields[c.carrier]);
+        let unit_b = trim(fields[c.unit]);
+        let v = self.verdict(caches, carrier_b, unit_b);
+        if let Err(reason) = &v.carrier {
+            err("carrier", carrier_b, reason.clone());
+        }
+        match (&v.unit, &v.mismatch) {
+            (None, _) => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),
+            (Some(_), Some(reason)) => err("unit", unit_b, reason.clone()),
+            (Some(_), None) => {}
+        }
+        let qty_b = trim(fields[c.quantity]);
+        let quantity = match parse_f64(qty_b) {
+            Some(q) if !q.is_finite() => {
+                err("quantity", qty_b, "not a finite number".into());
+                None
+            }
+            Some(q) if q < 0.0 => {
+                err("quantity", qty_b, "negative quantity: corrections are restatements, not negative rows".into());
+                None
+            }
+            Some(q) => Some(q),
+            None => {
+                err("quantity", qty_b, "not a number".into());
+                None
+            }
+        };
+        if out.error_total > before {
+            out.bad.push(BadRow { line: line_no, run, first_error: Some(first_error) });
+            return;
+        }
+        let (Some(m), Ok(cid), Some(ui), Some(q)) = (month, v.carrier, v.unit, quantity) else {
+            unreachable!("every missing value pushed an error")
+        };
+        let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
+        let ev = c.evidence.map_or(&[][..], |i| trim(fields[i]));
+        let doc = out.intern(doc);
+        let ev = out.intern(ev);
+        let t = &mut out.table;
+        t.facility.push(run);
+        t.month.push(m);
+        t.carrier.push(cid);
+        t.quantity.push(q * UNITS[ui as usize].in_base);
+        t.unit.push(ui);
+        t.line.push(line_no as u32);
+        t.source_document.push(doc);
+        t.evidence.push(ev);
+    }
+
+    /// Parses the lines of `data` (whole lines: a chunk's own) into `out`.
+    fn parse(&self, caches: &mut Caches, data: &[u8], out: &mut ChunkOut) {
+        let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
+        let mut line_no = 0u64;
+        if memchr::memchr(b'"', data).is_none() {
+            // No quotes anywhere: one pass over commas and newlines.
+            let (mut line_start, mut field_start) = (0, 0);
+            for p in memchr::memchr2_iter(b',', b'\n', data) {
+                if data[p] == b',' {
+                    fields.push(&data[field_start..p]);
+                    field_start = p + 1;
+                    continue;
+                }
+                let line = &data[line_start..p];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !trim(line).is_empty() {
+                    let last = &data[field_start..p];
+                    fields.push(last.strip_suffix(b"\r").unwrap_or(last));
+                    self.row(caches, out, line_no, line, &fields);
+                }
+                fields.clear();
+                line_no += 1;
+                line_start = p + 1;
+                field_start = p + 1;
+            }
+            if line_start < data.len() {
+                let line = &data[line_start..];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !trim(line).is_empty() {
+                    let last = &data[field_start..];
+                    fields.push(last.strip_suffix(b"\r").unwrap_or(last));
+                    self.row(caches, out, line_no, line, &fields);
+                }
+                line_no += 1;
+            }
+        } else {
+            let mut owned = Vec::with_capacity(16);
+            let mut line_start = 0;
+            while line_start < data.len() {
+                let end = memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |i| line_start + i);
+                let line = &data[line_start..end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !trim(line).is_empty() {
+                    split_fields(line, &mut owned);
+                    let refs: Vec<&[u8]> = owned.iter().map(|f| f.as_ref()).collect();
+                    self.row(caches, out, line_no, line, &refs);
+                }
+                line_no += 1;
+                line_start = end + 1;
+            }
+        }
+        out.lines = line_no;
+    }
+}
+
+/// `std::os::unix::fs::FileExt::read_exact_at`, and its equivalent elsewhere.
+fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(f, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads file bytes `from..to` into `buf` (reused: it only grows), returning them.
+fn read_range<'b>(f: &File, buf: &'b mut Vec<u8>, from: u64, to: u64) -> std::io::Result<&'b [u8]> {
+    let n = (to - from) as usize;
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    read_exact_at(f, &mut buf[..n], from)?;
+    Ok(&buf[..n])
+}
+
+/// The whole lines of chunk `[start, end)` of a file of `len` bytes: the lines that begin in
+/// it (a line belongs to the chunk where its first byte is). Reads into `buf`; returns the byte
+/// range of those lines within `buf`.
+fn chunk_lines(
+    f: &File,
+    buf: &mut Vec<u8>,
+    first: bool,
+    start: u64,
+    end: u64,
+    len: u64,
+) -> std::io::Result<std::ops::Range<usize>> {
+    // From the byte before the chunk, to know whether a line begins at `start`.
+    let from = if first { start } else { start - 1 };
+    let mut to = (end + MARGIN).min(len);
+    let data = read_range(f, buf, from, to)?;
+    let a = if first {
+        0
+    } else {
+        match memchr::memchr(b'\n', data) {
+            Some(i) => i + 1,
+            // No line begins in the chunk (nor in the margin past it).
+            None => return Ok(0..0),
+        }
+    };
+    let own_end = (end - from) as usize;
+    if a >= own_end {
+        return Ok(0..0);
+    }
+    // The last line: up to the first newline at or after the chunk's last byte.
+    let mut search = own_end - 1;
+    loop {
+        let data = &buf[..(to - from) as usize];
+        if let Some(i) = memchr::memchr(b'\n', &data[search..]) {
+            return Ok(a..search + i + 1);
+        }
+        if to == len {
+            return Ok(a..data.len());
+        }
+        search = data.len();
+        let more = (to - from).max(MARGIN);
+        let old = (to - from) as usize;
+        to = (to + more).min(len);
+        if buf.len() < (to - from) as usize {
+            buf.resize((to - from) as usize, 0);
+        }
+        read_exact_at(f, &mut buf[old..(to - from) as usize], from + old as u64)?;
+    }
+}
+
+/// Everything the parse of activity.csv yields before facility codes are resolved.
+pub(crate) struct ParsedActivity {
+    file: String,
+    /// Whole-file problems found before the rows (cannot open, no header, missing columns).
+    early: ValidationReport,
+    /// Read errors met while parsing.
+    late: ValidationReport,
+    header_ok: bool,
+    merged: Option<Merged>,
+    carriers: Vec<Carrier>,
     pool: StringPool,
-    report: ValidationReport,
-    bad_rows: usize,
+    rows: usize,
+}
+
+/// Reads and validates every row of `path` except its facility codes, on `threads` workers.
+/// Carriers found are added to `carriers`, strings to `pool`. Stops early if `cancel` is set.
+pub(crate) fn parse_activity(
+    path: &Path,
+    year: i32,
+    carriers: Vec<Carrier>,
+    pool: StringPool,
+    threads: usize,
+    cancel: &AtomicBool,
+) -> ParsedActivity {
+    let file = path.display().to_string();
+    let mut p = ParsedActivity {
+        file: file.clone(),
+        early: ValidationReport::default(),
+        late: ValidationReport::default(),
+        header_ok: false,
+        merged: None,
+        carriers,
+        pool,
+        rows: 0,
+    };
+    let whole_file =
+        |reason: String| RowError { file: file.clone(), line: 0, column: String::new(), value: String::new(), reason };
+    let f = match File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
+        Ok(f) => f,
+        Err(e) => {
+            p.early.push(whole_file(format!("cannot open: {e}")));
+            return p;
+        }
+    };
+    let (f, len) = f;
+    // Header: read until the first newline.
+    let mut buf = Vec::new();
+    let mut to = len.min(MIN_CHUNK);
+    let header_end = loop {
+        let data = match read_range(&f, &mut buf, 0, to) {
+            Ok(d) => d,
+            Err(e) => {
+                p.early.push(whole_file(format!("read error: {e}")));
+                return p;
+            }
+        };
+        if let Some(i) = memchr::memchr(b'\n', data) {
+            break i;
+        }
+        if to == len {
+            break data.len();
+        }
+        to = (to * 2).min(len);
+    };
+    if len == 0 {
+        p.early.push(whole_file("empty file: a header row is required".into()));
+        return p;
+    }
+    let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
+    let header_line = header_line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header_line);
+    let mut hf = Vec::new();
+    split_fields(header_line, &mut hf);
+    let header: Vec<String> = hf.iter().map(|h| text(trim(h))).collect();
+    let cols_by_name = crate::tables::Columns::new(&header);
+    let req = match cols_by_name.require(&file, &REQUIRED, &header) {
+        Ok(r) => r,
+        Err(e) => {
+            p.early.push(e);
+            return p;
+        }
+    };
+    p.header_ok = true;
+    let cols = Cols {
+        facility: req[0],
+        period: req[1],
+        carrier: req[2],
+        quantity: req[3],
+        unit: req[4],
+        source_document: cols_by_name.get("source_document"),
+        evidence: cols_by_name.get("evidence_ref"),
+        width: req
+            .iter()
+            .copied()
+            .chain(cols_by_name.get("source_document"))
+            .chain(cols_by_name.get("evidence_ref"))
+            .max()
+            .unwrap_or(0)
+            + 1,
+    };
+    drop(buf);
+    let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut p.carriers) });
+    let shared = Shared { year, file: &file, cols, registry: &registry };
+    let data_start = (header_end as u64 + 1).min(len);
+    let threads = threads.max(1);
+    let chunk = ((len - data_start) / (threads as u64 * 8)).clamp(MIN_CHUNK, MAX_CHUNK);
+    let n_chunks = (len - data_start).div_ceil(chunk) as usize;
+    let next_chunk = AtomicUsize::new(0);
+    let pending: Mutex<BTreeMap<usize, ChunkOut>> = Mutex::new(BTreeMap::new());
+    let free: Mutex<Vec<ChunkOut>> = Mutex::new(Vec::new());
+    let merged = Mutex::new(Merged {
+        next: 0,
+        line_base: 2,
+        table: ActivityTable::default(),
+        runs: Runs::default(),
+        pool: std::mem::take(&mut p.pool),
+        bad: Vec::new(),
+        errors: Vec::new(),
+        error_total: 0,
+    });
+    let read_error: Mutex<Option<String>> = Mutex::new(None);
+    // Merges the chunks that are next in file order, unless another worker is doing so.
+    let try_merge = || {
+        while let Ok(mut m) = merged.try_lock() {
+            loop {
+                let Some(mut c) = pending.lock().expect("pending chunks").remove(&m.next) else { break };
+                m.absorb(&c);
+                c.clear();
+                free.lock().expect("free chunks").push(c);
+            }
+            let again = pending.lock().expect("pending chunks").contains_key(&m.next);
+            drop(m);
+            if !again {
+                break;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(n_chunks) {
+            s.spawn(|| {
+                let mut caches = Caches::default();
+                let mut buf = Vec::new();
+                loop {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next_chunk.fetch_add(1, Ordering::Relaxed);
+                    if i >= n_chunks {
+                        break;
+                    }
+                    let start = data_start + i as u64 * chunk;
+                    let end = (start + chunk).min(len);
+                    let mut out = free.lock().expect("free chunks").pop().unwrap_or_default();
+                    match chunk_lines(&f, &mut buf, i == 0, start, end, len) {
+                        Ok(range) => shared.parse(&mut caches, &buf[range], &mut out),
+                        Err(e) => {
+                            read_error.lock().expect("read error").get_or_insert(e.to_string());
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    pending.lock().expect("pending chunks").insert(i, out);
+                    try_merge();
+                }
+            });
+        }
+    });
+    try_merge();
+    let mut m = merged.into_inner().expect("merged chunks");
+    if let Some(e) = read_error.into_inner().expect("read error") {
+        p.late.push(whole_file(format!("read error: {e}")));
+    }
+    p.rows = (m.line_base - 2) as usize;
+    m.table.file.clear();
+    p.merged = Some(m);
+    p.carriers = registry.into_inner().expect("carrier registry").carriers;
+    p
+}
+
+/// Looks up the facility codes of a parse: rows with an unknown code are rejected (their error
+/// comes first among the row's errors, as the code is its first field). Puts the accepted rows,
+/// carriers and strings into `ds` and every problem into `report`; returns the rows read.
+pub(crate) fn resolve_activity(
+    p: ParsedActivity,
+    facilities: &FxHashMap<String, u32>,
+    threads: usize,
+    ds: &mut Dataset,
+    report: &mut ValidationReport,
+) -> usize {
+    report.merge(p.early);
+    ds.carriers = p.carriers;
+    let Some(m) = p.merged.filter(|_| p.header_ok) else {
+        ds.strings = p.pool;
+        report.merge(p.late);
+        return 0;
+    };
+    ds.files.push(p.file.clone());
+    let file_id = (ds.files.len() - 1) as u16;
+    let Merged { mut table, runs, pool, bad, errors, error_total, .. } = m;
+    let ids: Vec<Option<u32>> = (0..runs.len())
+        .map(|i| std::str::from_utf8(runs.get(i)).ok().and_then(|code| facilities.get(code)).copied())
+        .collect();
+    let mut rows = ValidationReport { errors, total: error_total, rejected_rows: Vec::new() };
+    let mut bad_rows = bad.len();
+    if ids.iter().any(Option::is_none) {
+        bad_rows += reject_unknown_facilities(&mut table, &mut rows, &bad, &ids, &runs, &p.file);
+    }
+    let threads = threads.max(1);
+    let per = table.facility.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for part in table.facility.chunks_mut(per) {
+            let ids = &ids;
+            s.spawn(move || {
+                for f in part {
+                    *f = ids[*f as usize].expect("unknown facilities were rejected");
+                }
+            });
+        }
+    });
+    table.file = vec![file_id; table.facility.len()];
+    if ds.activity.is_empty() {
+        ds.activity = table;
+    } else {
+        ds.activity.append(table);
+    }
+    ds.strings = pool;
+    report.merge(rows);
+    report.merge(p.late);
+    report.count_rejected(&p.file, bad_rows);
+    p.rows
+}
+
+/// The slow path of [`resolve_activity`], when some facility code is unknown: reports each such
+/// row (the code is its first error) and removes the accepted ones from `table`. Returns the number
+/// of accepted rows so rejected.
+fn reject_unknown_facilities(
+    table: &mut ActivityTable,
+    rows: &mut ValidationReport,
+    bad: &[BadRow],
+    ids: &[Option<u32>],
+    runs: &Runs,
+    file: &str,
+) -> usize {
+    let unknown = |run: u32| run != NO_RUN && ids[run as usize].is_none();
+    let error = |line: u64, run: u32| RowError {
+        file: file.to_string(),
+        line,
+        column: "facility_code".into(),
+        value: text(runs.get(run as usize)),
+        reason: "unknown facility: not a facility_code in facilities.csv".into(),
+    };
+    let kept = std::mem::take(&mut rows.errors);
+    // Errors past the last one kept are only counted.
+    let truncated = rows.total > kept.len();
+    let last_kept_line = kept.last().map_or(0, |e| e.line);
+    let mut out = Vec::with_capacity(kept.len());
+    let mut keep_row = vec![true; table.len()];
+    let mut newly_bad = 0;
+    let mut b = 0;
+    // Kept errors of bad row `i` end where the next bad row's kept errors begin.
+    let mut span_ends = vec![kept.len(); bad.len()];
+    for i in (1..bad.len()).rev() {
+        span_ends[i - 1] = bad[i].first_error.unwrap_or(span_ends[i]);
+    }
+    let push_bad = |i: usize, out: &mut Vec<RowError>, total: &mut usize| {
+        let r = bad[i];
+        if unknown(r.run) {
+            *total += 1;
+            if r.first_error.is_some() {
+                out.push(error(r.line, r.run));
+            }
+        }
+        if let Some(first) = r.first_error {
+            out.extend_from_slice(&kept[first..span_ends[i]]);
+        }
+    };
+    for (r, keep) in keep_row.iter_mut().enumerate() {
+        let line = table.line[r] as u64;
+        while b < bad.len() && bad[b].line < line {
+            push_bad(b, &mut out, &mut rows.total);
+            b += 1;
+        }
+        let run = table.facility[r];
+        if unknown(run) {
+            *keep = false;
+            newly_bad += 1;
+            rows.total += 1;
+            if !truncated || line < last_kept_line {
+                out.push(error(line, run));
+            }
+        }
+    }
+    while b < bad.len() {
+        push_bad(b, &mut out, &mut rows.total);
+        b += 1;
+    }
+    out.truncate(MAX_KEPT_ERRORS);
+    rows.errors = out;
+    let t = std::mem::take(table);
+    fn keep<T: Copy>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+        v.into_iter().zip(keep).filter(|(_, &k)| k).map(|(x, _)| x).collect()
+    }
+    *table = ActivityTable {
+        facility: keep(t.facility, &keep_row),
+        month: keep(t.month, &keep_row),
+        carrier: keep(t.carrier, &keep_row),
+        quantity: keep(t.quantity, &keep_row),
+        unit: keep(t.unit, &keep_row),
+        file: Vec::new(),
+        line: keep(t.line, &keep_row),
+        source_document: keep(t.source_document, &keep_row),
+        evidence: keep(t.evidence, &keep_row),
+    };
+    newly_bad
+}
+
+/// Reads `path` into `ds.activity`, registering carriers in `ds.carriers`. `facilities` maps
+/// facility codes to ids. Returns the number of rows read (accepted or not).
+pub fn load_activity(
+    path: &Path,
+    ds: &mut Dataset,
+    facilities: &FxHashMap<String, u32>,
+    threads: usize,
+    report: &mut ValidationReport,
+) -> usize {
+    let parsed = parse_activity(
+        path,
+        ds.year,
+        std::mem::take(&mut ds.carriers),
+        std::mem::take(&mut ds.strings),
+        threads,
+        &AtomicBool::new(false),
+    );
+    resolve_activity(parsed, facilities, threads, ds, report)
 }
 
 fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
@@ -95,15 +900,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Interns a field without allocating when it is valid UTF-8 and already known (the common case).
-fn intern(pool: &mut StringPool, b: &[u8]) -> u32 {
-    match std::str::from_utf8(b) {
-        Ok("") => 0,
-        Ok(s) => pool.intern(s),
-        Err(_) => pool.intern(&text(b)),
-    }
-}
-
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
 fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     let ok =
@@ -117,373 +913,6 @@ fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
         return Err(format!("month {month:02} is outside 01-12"));
     }
     Ok((year, month))
-}
-
-fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
-    let mut p =
-        Parsed { table: Default::default(), pool: StringPool::new(), report: ValidationReport::default(), bad_rows: 0 };
-    p.table.reserve(data.len() / 48);
-    let mut carrier_cache: FxHashMap<Vec<u8>, Result<u16, String>> = FxHashMap::default();
-    let mut unit_cache: FxHashMap<Vec<u8>, Option<u8>> = FxHashMap::default();
-    let mut dim_cache: FxHashMap<(u16, u8), Option<String>> = FxHashMap::default();
-    let mut fields = Vec::with_capacity(16);
-    let c = sh.cols;
-    // Rows of one facility come together in practice: remember the last lookup.
-    let mut last_facility: (Vec<u8>, Option<u32>) = (Vec::with_capacity(64), None);
-    let mut line_start = 0;
-    let line_ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-    for (line_here, end) in (first_line..).zip(line_ends) {
-        if line_start > data.len() {
-            break;
-        }
-        let raw = &data[line_start..end];
-        line_start = end + 1;
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if trim(line).is_empty() {
-            continue;
-        }
-        split_fields(line, &mut fields);
-        let before = p.report.total;
-        let mut err = |column: &str, value: &[u8], reason: String| {
-            p.report.push(RowError {
-                file: sh.file.to_string(),
-                line: line_here,
-                column: column.into(),
-                value: text(value),
-                reason,
-            })
-        };
-        if fields.len() < c.width {
-            err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
-            p.bad_rows += 1;
-            continue;
-        }
-        let fac_b = trim(&fields[c.facility]);
-        let facility = if !fac_b.is_empty() && fac_b == last_facility.0.as_slice() {
-            last_facility.1
-        } else {
-            let f = std::str::from_utf8(fac_b).ok().and_then(|code| sh.facilities.get(code)).copied();
-            last_facility.0.clear();
-            last_facility.0.extend_from_slice(fac_b);
-            last_facility.1 = f;
-            f
-        };
-        if facility.is_none() {
-            err("facility_code", fac_b, "unknown facility: not a facility_code in facilities.csv".into());
-        }
-        let period_b = trim(&fields[c.period]);
-        let month = match parse_period(period_b) {
-            Ok((y, m)) if y == sh.year => Some(m),
-            Ok((y, _)) => {
-                err("period", period_b, format!("period is in {y}, outside the inventory year {}", sh.year));
-                None
-            }
-            Err(reason) => {
-                err("period", period_b, reason);
-                None
-            }
-        };
-        let carrier_b = trim(&fields[c.carrier]);
-        let carrier = match carrier_cache.get(carrier_b) {
-            Some(r) => r.clone(),
-            None => {
-                let r = match std::str::from_utf8(carrier_b)
-                    .map_err(|_| "not UTF-8".to_string())
-                    .and_then(|s| Carrier::parse(s).map_err(|e| e.to_string()))
-                {
-                    Ok(carrier) => {
-                        let mut reg = sh.registry.lock().expect("carrier registry");
-                        let id = match reg.carriers.iter().position(|k| *k == carrier) {
-                            Some(i) => i,
-                            None => {
-                                reg.carriers.push(carrier);
-                                reg.carriers.len() - 1
-                            }
-                        };
-                        Ok(id as u16)
-                    }
-                    Err(e) => Err(e),
-                };
-                carrier_cache.insert(carrier_b.to_vec(), r.clone());
-                r
-            }
-        };
-        if let Err(reason) = &carrier {
-            err("carrier", carrier_b, reason.clone());
-        }
-        let unit_b = trim(&fields[c.unit]);
-        // Look up before inserting: `entry` would allocate a key on every row.
-        let unit = match unit_cache.get(unit_b) {
-            Some(&u) => u,
-            None => {
-                let u = std::str::from_utf8(unit_b)
-                    .ok()
-                    .and_then(model::parse_unit)
-                    .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8);
-                unit_cache.insert(unit_b.to_vec(), u);
-                u
-            }
-        };
-        match unit {
-            None => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),
-            Some(ui) => {
-                if let Ok(cid) = carrier {
-                    // Per (carrier, unit) pair, decided once per block: locking the shared
-                    // registry on every row serialised the parser threads.
-                    let verdict = dim_cache.entry((cid, ui)).or_insert_with(|| {
-                        let reg = sh.registry.lock().expect("carrier registry");
-                        let car = &reg.carriers[cid as usize];
-                        let dim = UNITS[ui as usize].dimension;
-                        if car.accepted_dimensions().contains(&dim) {
-                            None
-                        } else {
-                            let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
-                            Some(format!(
-                                "{} is a unit of {}, but {} is measured in {}",
-                                UNITS[ui as usize].code,
-                                dim.name(),
-                                car.code,
-                                accepted.join(" or ")
-                            ))
-                        }
-                    });
-                    if let Some(reason) = verdict {
-                        err("unit", unit_b, reason.clone());
-                    }
-                }
-            }
-        }
-        let qty_b = trim(&fields[c.quantity]);
-        let quantity = match std::str::from_utf8(qty_b).ok().and_then(|s| s.parse::<f64>().ok()) {
-            Some(q) if !q.is_finite() => {
-                err("quantity", qty_b, "not a finite number".into());
-                None
-            }
-            Some(q) if q < 0.0 => {
-                err("quantity", qty_b, "negative quantity: corrections are restatements, not negative rows".into());
-                None
-            }
-            Some(q) => Some(q),
-            None => {
-                err("quantity", qty_b, "not a number".into());
-                None
-            }
-        };
-        if p.report.total > before {
-            p.bad_rows += 1;
-            continue;
-        }
-        let (Some(f), Some(m), Ok(cid), Some(ui), Some(q)) = (facility, month, carrier, unit, quantity) else {
-            unreachable!("every missing value pushed an error")
-        };
-        let t = &mut p.table;
-        t.facility.push(f);
-        t.month.push(m);
-        t.carrier.push(cid);
-        t.quantity.push(q * UNITS[ui as usize].in_base);
-        t.unit.push(ui);
-        t.file.push(sh.file_id);
-        t.line.push(line_here as u32);
-        let doc = c.source_document.map_or(&[][..], |i| trim(&fields[i]));
-        let ev = c.evidence.map_or(&[][..], |i| trim(&fields[i]));
-        t.source_document.push(intern(&mut p.pool, doc));
-        t.evidence.push(intern(&mut p.pool, ev));
-    }
-    p
-}
-
-/// Reads `path` into `ds.activity`, registering carriers in `ds.carriers`. `facilities` maps
-/// facility codes to ids. Returns the number of rows read (accepted or not).
-pub fn load_activity(
-    path: &Path,
-    ds: &mut Dataset,
-    facilities: &FxHashMap<String, u32>,
-    threads: usize,
-    report: &mut ValidationReport,
-) -> usize {
-    let file = path.display().to_string();
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            report.push(RowError {
-                file,
-                line: 0,
-                column: String::new(),
-                value: String::new(),
-                reason: format!("cannot open: {e}"),
-            });
-            return 0;
-        }
-    };
-    // Header: read until the first newline.
-    let mut buf = vec![0u8; BLOCK];
-    let mut filled = 0;
-    let header_end = loop {
-        if let Some(i) = memchr::memchr(b'\n', &buf[..filled]) {
-            break Some(i);
-        }
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        match f.read(&mut buf[filled..]) {
-            Ok(0) => break if filled > 0 { Some(filled) } else { None },
-            Ok(n) => filled += n,
-            Err(e) => {
-                report.push(RowError {
-                    file,
-                    line: 0,
-                    column: String::new(),
-                    value: String::new(),
-                    reason: format!("read error: {e}"),
-                });
-                return 0;
-            }
-        }
-    };
-    let Some(header_end) = header_end else {
-        report.push(RowError {
-            file,
-            line: 0,
-            column: String::new(),
-            value: String::new(),
-            reason: "empty file: a header row is required".into(),
-        });
-        return 0;
-    };
-    let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
-    let header_line = header_line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header_line);
-    let mut hf = Vec::new();
-    split_fields(header_line, &mut hf);
-    let header: Vec<String> = hf.iter().map(|h| text(trim(h))).collect();
-    let cols_by_name = crate::tables::Columns::new(&header);
-    let req = match cols_by_name.require(&file, &REQUIRED, &header) {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(e);
-            return 0;
-        }
-    };
-    let cols = Cols {
-        facility: req[0],
-        period: req[1],
-        carrier: req[2],
-        quantity: req[3],
-        unit: req[4],
-        source_document: cols_by_name.get("source_document"),
-        evidence: cols_by_name.get("evidence_ref"),
-        width: req
-            .iter()
-            .copied()
-            .chain(cols_by_name.get("source_document"))
-            .chain(cols_by_name.get("evidence_ref"))
-            .max()
-            .unwrap_or(0)
-            + 1,
-    };
-    ds.files.push(file.clone());
-    let file_id = (ds.files.len() - 1) as u16;
-    let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut ds.carriers) });
-    let shared = Shared { facilities, year: ds.year, file_id, file: &file, cols, registry: &registry };
-    let start = header_end + 1;
-    buf.copy_within(start..filled, 0);
-    filled -= start;
-    let mut rows = 0usize;
-    let mut bad_rows = 0usize;
-    let threads = threads.max(1);
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, u64)>(threads * 2);
-    let work_rx = Mutex::new(work_rx);
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
-    let mut read_error = None;
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let done_tx = done_tx.clone();
-            let work_rx = &work_rx;
-            let shared = &shared;
-            s.spawn(move || loop {
-                let job = work_rx.lock().expect("work queue").recv();
-                let Ok((seq, data, first_line)) = job else { break };
-                let parsed = parse_block(shared, &data, first_line);
-                if done_tx.send((seq, parsed)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(done_tx);
-        let mut table = std::mem::take(&mut ds.activity);
-        let mut pool = std::mem::take(&mut ds.strings);
-        let merger = s.spawn(move || {
-            let mut pending = std::collections::BTreeMap::new();
-            let mut next = 0usize;
-            let mut rep = ValidationReport::default();
-            let mut bad = 0usize;
-            for (seq, parsed) in done_rx.iter() {
-                pending.insert(seq, parsed);
-                while let Some(mut p) = pending.remove(&next) {
-                    let remap: Vec<u32> = p.pool.strings.iter().map(|s| pool.intern(s)).collect();
-                    for v in p.table.source_document.iter_mut().chain(p.table.evidence.iter_mut()) {
-                        *v = remap[*v as usize];
-                    }
-                    table.append(p.table);
-                    rep.merge(p.report);
-                    bad += p.bad_rows;
-                    next += 1;
-                }
-            }
-            (table, pool, rep, bad)
-        });
-        let mut seq = 0usize;
-        let mut next_line = 2u64;
-        let mut eof = false;
-        while !eof {
-            while filled < buf.len() {
-                match f.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) => {
-                        read_error = Some(e.to_string());
-                        eof = true;
-                        break;
-                    }
-                }
-            }
-            let cut = if eof { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1) };
-            if cut == 0 && !eof {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            let block = buf[..cut].to_vec();
-            let lines_in_block = memchr::memchr_iter(b'\n', &block).count() as u64;
-            rows += lines_in_block as usize + usize::from(!block.is_empty() && block.last() != Some(&b'\n'));
-            if !block.is_empty() && work_tx.send((seq, block, next_line)).is_err() {
-                break;
-            }
-            seq += 1;
-            next_line += lines_in_block;
-            buf.copy_within(cut..filled, 0);
-            filled -= cut;
-        }
-        drop(work_tx);
-        let (table, pool, rep, bad) = merger.join().expect("merge thread");
-        ds.activity = table;
-        ds.strings = pool;
-        report.merge(rep);
-        bad_rows = bad;
-    });
-    if let Some(e) = read_error {
-        report.push(RowError {
-            file: file.clone(),
-            line: 0,
-            column: String::new(),
-            value: String::new(),
-            reason: format!("read error: {e}"),
-        });
-    }
-    ds.carriers = registry.into_inner().expect("carrier registry").carriers;
-    report.count_rejected(&file, bad_rows);
-    rows
 }
 
 /// Finds records that share the key (facility, period, carrier, source_document). Rows are grouped
