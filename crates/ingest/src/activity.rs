@@ -237,7 +237,7 @@ impl Shared<'_> {
 
     fn verdict(&self, caches: &mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> Verdict {
         if let Some((c, u, v)) = &caches.last_pair {
-            if c.as_slice() == carrier_b && u.as_slice() == unit_b {
+            if same(c, carrier_b) && same(u, unit_b) {
                 return v.clone();
             }
         }
@@ -316,7 +316,7 @@ impl Shared<'_> {
         // Rows of one facility come together in practice: a run of equal codes is kept once.
         let fac_b = trim(fields[c.facility]);
         let run = match out.runs.last() {
-            Some(last) if last == fac_b => (out.runs.len() - 1) as u32,
+            Some(last) if same(last, fac_b) => (out.runs.len() - 1) as u32,
             _ => out.runs.push(fac_b),
         };
         let period_b = trim(fields[c.period]);
@@ -949,6 +949,24 @@ fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
     out.push(std::borrow::Cow::Owned(field));
 }
 
+/// `a == b` for the short fields of a row, without a call to `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        // Two overlapping words cover the whole field.
+        let w = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8)
+    } else if n < 8 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
 fn trim(b: &[u8]) -> &[u8] {
     let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
     let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
@@ -974,60 +992,103 @@ fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     Ok((year, month))
 }
 
-/// Finds records that share the key (facility, period, carrier, source_document). Rows are grouped
-/// by facility with a counting sort, then each facility's few rows are compared.
+/// Finds records that share the key (facility, period, carrier, source_document).
 pub fn check_duplicate_keys(ds: &Dataset, report: &mut ValidationReport) -> usize {
+    check_duplicates(ds, report, 1)
+}
+
+/// [`check_duplicate_keys`] on `threads` threads. Each facility's rows are found (a range when the
+/// file keeps them together, as files do; else by a counting sort), then facilities are checked in
+/// parallel, a block of facilities per thread, and the errors reported in facility order.
+pub(crate) fn check_duplicates(ds: &Dataset, report: &mut ValidationReport, threads: usize) -> usize {
     let a = &ds.activity;
     let n_fac = ds.facilities.len();
     let mut start = vec![0u32; n_fac + 1];
-    for &f in &a.facility {
+    let mut first = vec![u32::MAX; n_fac];
+    // Each facility's rows are one range iff there are as many runs of equal facility as facilities.
+    let (mut runs, mut present) = (0usize, 0usize);
+    let mut prev = None;
+    for (r, &f) in a.facility.iter().enumerate() {
         start[f as usize + 1] += 1;
+        if first[f as usize] == u32::MAX {
+            first[f as usize] = r as u32;
+            present += 1;
+        }
+        if prev != Some(f) {
+            runs += 1;
+            prev = Some(f);
+        }
     }
+    let contiguous = runs == present;
     for i in 0..n_fac {
         start[i + 1] += start[i];
     }
-    let mut pos = start.clone();
-    let mut order = vec![0u32; a.len()];
-    for (r, &f) in a.facility.iter().enumerate() {
-        order[pos[f as usize] as usize] = r as u32;
-        pos[f as usize] += 1;
-    }
-    let mut dups = 0;
-    let mut keys: Vec<(u8, u16, u32, u32)> = Vec::new();
-    for f in 0..n_fac {
-        let rows = &order[start[f] as usize..start[f + 1] as usize];
-        if rows.len() < 2 {
-            continue;
+    // Rows of facility f: order[start[f]..start[f + 1]], or first[f].. when contiguous.
+    let order: Vec<u32> = if contiguous {
+        Vec::new()
+    } else {
+        let mut pos = start.clone();
+        let mut order = vec![0u32; a.len()];
+        for (r, &f) in a.facility.iter().enumerate() {
+            order[pos[f as usize] as usize] = r as u32;
+            pos[f as usize] += 1;
         }
-        keys.clear();
-        keys.extend(rows.iter().map(|&r| {
-            let r = r as usize;
-            (a.month[r], a.carrier[r], a.source_document[r], r as u32)
-        }));
-        keys.sort_unstable();
-        for w in keys.windows(2) {
-            if (w[0].0, w[0].1, w[0].2) == (w[1].0, w[1].1, w[1].2) {
-                dups += 1;
-                let (first, dup) = (w[0].3 as usize, w[1].3 as usize);
-                report.push(RowError {
-                    file: ds.files[a.file[dup] as usize].clone(),
-                    line: a.line[dup] as u64,
-                    column: "facility_code,period,carrier,source_document".into(),
-                    value: format!(
-                        "{},{}-{:02},{},{}",
-                        ds.facilities[f].code,
-                        ds.year,
-                        a.month[dup],
-                        ds.carriers[a.carrier[dup] as usize].code,
-                        ds.strings.get(a.source_document[dup])
-                    ),
-                    reason: format!(
-                        "duplicated record key: same facility, period, carrier and source_document as {}:{}",
-                        ds.files[a.file[first] as usize], a.line[first]
-                    ),
-                });
+        order
+    };
+    let check = |facilities: std::ops::Range<usize>| {
+        let mut out = ValidationReport::default();
+        let mut keys: Vec<(u8, u16, u32, u32)> = Vec::new();
+        for f in facilities {
+            let n = (start[f + 1] - start[f]) as usize;
+            if n < 2 {
+                continue;
+            }
+            keys.clear();
+            let key = |r: usize| (a.month[r], a.carrier[r], a.source_document[r], r as u32);
+            if contiguous {
+                let lo = first[f] as usize;
+                keys.extend((lo..lo + n).map(key));
+            } else {
+                keys.extend(order[start[f] as usize..start[f + 1] as usize].iter().map(|&r| key(r as usize)));
+            }
+            keys.sort_unstable();
+            for w in keys.windows(2) {
+                if (w[0].0, w[0].1, w[0].2) == (w[1].0, w[1].1, w[1].2) {
+                    let (first, dup) = (w[0].3 as usize, w[1].3 as usize);
+                    out.push(RowError {
+                        file: ds.files[a.file[dup] as usize].clone(),
+                        line: a.line[dup] as u64,
+                        column: "facility_code,period,carrier,source_document".into(),
+                        value: format!(
+                            "{},{}-{:02},{},{}",
+                            ds.facilities[f].code,
+                            ds.year,
+                            a.month[dup],
+                            ds.carriers[a.carrier[dup] as usize].code,
+                            ds.strings.get(a.source_document[dup])
+                        ),
+                        reason: format!(
+                            "duplicated record key: same facility, period, carrier and source_document as {}:{}",
+                            ds.files[a.file[first] as usize], a.line[first]
+                        ),
+                    });
+                }
             }
         }
+        out
+    };
+    let threads = threads.clamp(1, n_fac.max(1));
+    let per = n_fac.div_ceil(threads);
+    let parts: Vec<ValidationReport> = std::thread::scope(|s| {
+        let check = &check;
+        let handles: Vec<_> =
+            (0..threads).map(|t| s.spawn(move || check(t * per..((t + 1) * per).min(n_fac)))).collect();
+        handles.into_iter().map(|h| h.join().expect("duplicate check thread")).collect()
+    });
+    let mut dups = 0;
+    for part in parts {
+        dups += part.total;
+        report.merge(part);
     }
     dups
 }

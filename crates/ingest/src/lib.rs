@@ -94,7 +94,7 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
         ds.files = loaded.files;
         ds.strings = loaded.strings;
         if report.is_empty() {
-            check_duplicate_keys(&ds, &mut report);
+            activity::check_duplicates(&ds, &mut report, threads);
         }
     } else {
         report.push(not_read(dir));
