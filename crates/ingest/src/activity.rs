@@ -384,41 +384,50 @@ impl Shared<'_> {
     fn parse(&self, caches: &mut Caches, data: &[u8], out: &mut ChunkOut) {
         let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
         let mut line_no = 0u64;
-        if memchr::memchr(b'"', data).is_none() {
-            // No quotes anywhere: one pass over commas and newlines, 64 bytes at a time.
-            let (mut line_start, mut field_start) = (0, 0);
-            let mut tail = [0u8; 64];
-            for base in (0..data.len()).step_by(64) {
-                let mut m = match data.get(base..base + 64) {
-                    Some(block) => delimiters(block.try_into().expect("64 bytes")),
-                    None => {
-                        let rest = &data[base..];
-                        tail[..rest.len()].copy_from_slice(rest);
-                        tail[rest.len()..].fill(0);
-                        delimiters(&tail)
-                    }
-                };
-                while m != 0 {
-                    let p = base + m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    if data[p] == b',' {
+        // One pass over commas, newlines and quotes, 64 bytes at a time, until the first quote:
+        // lines from the one holding it on take the slower path that understands quoting.
+        let (mut line_start, mut field_start) = (0, 0);
+        let mut quoted = false;
+        let mut tail = [0u8; 64];
+        'scan: for base in (0..data.len()).step_by(64) {
+            let mut m = match data.get(base..base + 64) {
+                Some(block) => specials(block.try_into().expect("64 bytes")),
+                None => {
+                    let rest = &data[base..];
+                    tail[..rest.len()].copy_from_slice(rest);
+                    tail[rest.len()..].fill(0);
+                    specials(&tail)
+                }
+            };
+            while m != 0 {
+                let p = base + m.trailing_zeros() as usize;
+                m &= m - 1;
+                match data[p] {
+                    b',' => {
                         fields.push(&data[field_start..p]);
                         field_start = p + 1;
-                        continue;
                     }
-                    let line = &data[line_start..p];
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    if !trim(line).is_empty() {
-                        let last = &data[field_start..p];
-                        fields.push(last.strip_suffix(b"\r").unwrap_or(last));
-                        self.row(caches, out, line_no, line, &fields);
+                    b'\n' => {
+                        let line = &data[line_start..p];
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if !trim(line).is_empty() {
+                            let last = &data[field_start..p];
+                            fields.push(last.strip_suffix(b"\r").unwrap_or(last));
+                            self.row(caches, out, line_no, line, &fields);
+                        }
+                        fields.clear();
+                        line_no += 1;
+                        line_start = p + 1;
+                        field_start = p + 1;
                     }
-                    fields.clear();
-                    line_no += 1;
-                    line_start = p + 1;
-                    field_start = p + 1;
+                    _ => {
+                        quoted = true;
+                        break 'scan;
+                    }
                 }
             }
+        }
+        if !quoted {
             if line_start < data.len() {
                 let line = &data[line_start..];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -431,7 +440,6 @@ impl Shared<'_> {
             }
         } else {
             let mut owned = Vec::with_capacity(16);
-            let mut line_start = 0;
             while line_start < data.len() {
                 let end = memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |i| line_start + i);
                 let line = &data[line_start..end];
@@ -449,20 +457,24 @@ impl Shared<'_> {
     }
 }
 
-/// Bit i is set where byte i of `block` is a comma or a newline.
+/// Bit i is set where byte i of `block` is a comma, a newline or a double quote.
 #[inline]
-fn delimiters(block: &[u8; 64]) -> u64 {
+fn specials(block: &[u8; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
         // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every CPU this
         // code runs on; the four unaligned 16-byte loads are within the 64-byte array.
         unsafe {
-            let (comma, newline) = (_mm_set1_epi8(b',' as i8), _mm_set1_epi8(b'\n' as i8));
+            let (comma, newline, quote) =
+                (_mm_set1_epi8(b',' as i8), _mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b'"' as i8));
             let mut m = 0u64;
             for i in 0..4 {
                 let v = _mm_loadu_si128(block.as_ptr().add(i * 16).cast());
-                let hits = _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, newline));
+                let hits = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, newline)),
+                    _mm_cmpeq_epi8(v, quote),
+                );
                 m |= (_mm_movemask_epi8(hits) as u32 as u64 & 0xffff) << (i * 16);
             }
             m
@@ -470,13 +482,13 @@ fn delimiters(block: &[u8; 64]) -> u64 {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        delimiters_swar(block)
+        specials_swar(block)
     }
 }
 
-/// [`delimiters`] with 64-bit integer arithmetic, 8 bytes at a time.
+/// [`specials`] with 64-bit integer arithmetic, 8 bytes at a time.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn delimiters_swar(block: &[u8; 64]) -> u64 {
+fn specials_swar(block: &[u8; 64]) -> u64 {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut m = 0u64;
@@ -487,7 +499,7 @@ fn delimiters_swar(block: &[u8; 64]) -> u64 {
             let x = w ^ (LOW * c as u64);
             !(((x & !HIGH) + !HIGH) | x) & HIGH
         };
-        let hits = (eq(b',') | eq(b'\n')) >> 7;
+        let hits = (eq(b',') | eq(b'\n') | eq(b'"')) >> 7;
         // Gathers bit 0 of each byte into the top byte, byte 0 lowest.
         m |= (hits.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (i * 8);
     }
@@ -1201,9 +1213,12 @@ mod tests {
             if round == 0 {
                 block = [b','; 64];
             }
-            let naive = block.iter().enumerate().fold(0u64, |m, (i, &c)| m | (u64::from(c == b',' || c == b'\n') << i));
-            assert_eq!(delimiters(&block), naive, "{block:?}");
-            assert_eq!(delimiters_swar(&block), naive, "{block:?}");
+            let naive = block
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (i, &c)| m | (u64::from(c == b',' || c == b'\n' || c == b'"') << i));
+            assert_eq!(specials(&block), naive, "{block:?}");
+            assert_eq!(specials_swar(&block), naive, "{block:?}");
         }
     }
 
