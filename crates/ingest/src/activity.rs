@@ -94,6 +94,8 @@ struct ChunkOut {
     errors: Vec<RowError>,
     error_total: usize,
     lines: u64,
+    /// Bytes of the file the chunk's lines take.
+    bytes: u64,
 }
 
 impl ChunkOut {
@@ -114,6 +116,7 @@ impl ChunkOut {
         self.errors.clear();
         self.error_total = 0;
         self.lines = 0;
+        self.bytes = 0;
     }
 
     fn intern(&mut self, b: &[u8]) -> u32 {
@@ -140,10 +143,35 @@ struct Merged {
     bad: Vec<BadRow>,
     errors: Vec<RowError>,
     error_total: usize,
+    /// Bytes of rows merged so far, and in the whole file: the table is sized from them.
+    bytes_done: u64,
+    bytes_total: u64,
 }
 
 impl Merged {
+    /// Room for `extra` more rows: the whole file's rows as estimated from the rows so far, so
+    /// the table is allocated once rather than grown step by step.
+    fn reserve(&mut self, extra: usize) {
+        let t = &mut self.table;
+        let (len, cap) = (t.facility.len(), t.facility.capacity());
+        if len + extra <= cap {
+            return;
+        }
+        let estimate = ((len + extra) as f64 * self.bytes_total as f64 / self.bytes_done.max(1) as f64 * 1.02) as usize;
+        let want = (len + extra).max(estimate).max(cap + cap / 4) - len;
+        t.facility.reserve_exact(want);
+        t.month.reserve_exact(want);
+        t.carrier.reserve_exact(want);
+        t.quantity.reserve_exact(want);
+        t.unit.reserve_exact(want);
+        t.line.reserve_exact(want);
+        t.source_document.reserve_exact(want);
+        t.evidence.reserve_exact(want);
+    }
+
     fn absorb(&mut self, c: &ChunkOut) {
+        self.bytes_done += c.bytes;
+        self.reserve(c.table.facility.len());
         let run_base = self.runs.len() as u32;
         let line_base = self.line_base;
         let t = &mut self.table;
@@ -779,6 +807,8 @@ pub(crate) fn parse_activity(
         bad: Vec::new(),
         errors: Vec::new(),
         error_total: 0,
+        bytes_done: 0,
+        bytes_total: len - data_start,
     });
     let read_error: Mutex<Option<String>> = Mutex::new(None);
     // Merges the chunks that are next in file order, unless another worker is doing so.
@@ -816,7 +846,10 @@ pub(crate) fn parse_activity(
                     let end = (start + chunk).min(len);
                     let mut out = free.lock().expect("free chunks").pop().unwrap_or_default();
                     match chunk_lines(&reader, &mut buf, i == 0, start, end) {
-                        Ok(range) => shared.parse(&mut caches, &buf[range], &mut out),
+                        Ok(range) => {
+                            out.bytes = range.len() as u64;
+                            shared.parse(&mut caches, &buf[range], &mut out)
+                        }
                         Err(e) => {
                             read_error.lock().expect("read error").get_or_insert(e.to_string());
                             cancel.store(true, Ordering::Relaxed);
