@@ -90,6 +90,9 @@ struct ChunkOut {
     runs: Runs,
     /// Source documents and evidence references by their bytes; id 0 is the empty string.
     strings: FxHashMap<Vec<u8>, u32>,
+    /// The last source document per (carrier, month) and its id: bills repeat from facility to
+    /// facility (EB202401 for every site's January electricity), so most rows skip the hash.
+    recent_docs: Vec<(u32, Vec<u8>)>,
     bad: Vec<BadRow>,
     errors: Vec<RowError>,
     error_total: usize,
@@ -112,11 +115,36 @@ impl ChunkOut {
         t.evidence.clear();
         self.runs.clear();
         self.strings.clear();
+        for d in &mut self.recent_docs {
+            d.0 = u32::MAX;
+        }
         self.bad.clear();
         self.errors.clear();
         self.error_total = 0;
         self.lines = 0;
         self.bytes = 0;
+    }
+
+    /// [`ChunkOut::intern`] of a source document, remembered for `carrier` and `month`.
+    fn intern_doc(&mut self, carrier: u16, month: u8, b: &[u8]) -> u32 {
+        if b.is_empty() {
+            return 0;
+        }
+        let key = carrier as usize * 13 + month as usize;
+        if let Some((id, bytes)) = self.recent_docs.get(key) {
+            if *id != u32::MAX && same(bytes, b) {
+                return *id;
+            }
+        }
+        let id = self.intern(b);
+        if key >= self.recent_docs.len() {
+            self.recent_docs.resize(key + 1, (u32::MAX, Vec::new()));
+        }
+        let slot = &mut self.recent_docs[key];
+        slot.0 = id;
+        slot.1.clear();
+        slot.1.extend_from_slice(b);
+        id
     }
 
     fn intern(&mut self, b: &[u8]) -> u32 {
@@ -395,7 +423,7 @@ impl Shared<'_> {
         };
         let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
         let ev = c.evidence.map_or(&[][..], |i| trim(fields[i]));
-        let doc = out.intern(doc);
+        let doc = out.intern_doc(cid, m, doc);
         let ev = out.intern(ev);
         let t = &mut out.table;
         t.facility.push(run);
@@ -893,15 +921,26 @@ pub(crate) fn resolve_activity(
     ds.files.push(p.file.clone());
     let file_id = (ds.files.len() - 1) as u16;
     let Merged { mut table, runs, pool, bad, errors, error_total, .. } = m;
-    let ids: Vec<Option<u32>> = (0..runs.len())
-        .map(|i| std::str::from_utf8(runs.get(i)).ok().and_then(|code| facilities.get(code)).copied())
-        .collect();
+    // Each run's code looked up once, on every thread (each probe of a big index is a cache miss).
+    let threads = threads.max(1);
+    let mut ids: Vec<Option<u32>> = vec![None; runs.len()];
+    let per = runs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (k, part) in ids.chunks_mut(per).enumerate() {
+            let runs = &runs;
+            s.spawn(move || {
+                for (j, id) in part.iter_mut().enumerate() {
+                    let code = runs.get(k * per + j);
+                    *id = std::str::from_utf8(code).ok().and_then(|code| facilities.get(code)).copied();
+                }
+            });
+        }
+    });
     let mut rows = ValidationReport { errors, total: error_total, rejected_rows: Vec::new() };
     let mut bad_rows = bad.len();
     if ids.iter().any(Option::is_none) {
         bad_rows += reject_unknown_facilities(&mut table, &mut rows, &bad, &ids, &runs, &p.file);
     }
-    let threads = threads.max(1);
     let per = table.facility.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for part in table.facility.chunks_mut(per) {
