@@ -90,9 +90,8 @@ struct ChunkOut {
     runs: Runs,
     /// Source documents and evidence references by their bytes; id 0 is the empty string.
     strings: FxHashMap<Vec<u8>, u32>,
-    /// The last source document per (carrier, month) and its id: bills repeat from facility to
-    /// facility (EB202401 for every site's January electricity), so most rows skip the hash.
-    recent_docs: Vec<(u32, Vec<u8>)>,
+    /// Recently interned strings and their ids, by a hash of their bytes (256 slots).
+    recent: Vec<(u32, Vec<u8>)>,
     bad: Vec<BadRow>,
     errors: Vec<RowError>,
     error_total: usize,
@@ -115,7 +114,7 @@ impl ChunkOut {
         t.evidence.clear();
         self.runs.clear();
         self.strings.clear();
-        for d in &mut self.recent_docs {
+        for d in &mut self.recent {
             d.0 = u32::MAX;
         }
         self.bad.clear();
@@ -125,25 +124,32 @@ impl ChunkOut {
         self.bytes = 0;
     }
 
-    /// [`ChunkOut::intern`] of a source document, remembered for `carrier` and `month`.
-    fn intern_doc(&mut self, carrier: u16, month: u8, b: &[u8]) -> u32 {
+    /// [`ChunkOut::intern`] through a small cache indexed by a cheap hash of the bytes: a few
+    /// hundred bills repeat from facility to facility (EB202401-AC), so most rows skip the map.
+    fn intern_cached(&mut self, b: &[u8]) -> u32 {
         if b.is_empty() {
             return 0;
         }
-        let key = carrier as usize * 13 + month as usize;
-        if let Some((id, bytes)) = self.recent_docs.get(key) {
-            if *id != u32::MAX && same(bytes, b) {
-                return *id;
-            }
+        let word = |s: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            u64::from_le_bytes(w)
+        };
+        let n = b.len();
+        let (head, last) = (word(&b[..n.min(8)]), word(&b[n.saturating_sub(8)..]));
+        let slot = ((head ^ last.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if self.recent.is_empty() {
+            self.recent.resize(256, (u32::MAX, Vec::new()));
+        }
+        let (id, bytes) = &self.recent[slot];
+        if *id != u32::MAX && same(bytes, b) {
+            return *id;
         }
         let id = self.intern(b);
-        if key >= self.recent_docs.len() {
-            self.recent_docs.resize(key + 1, (u32::MAX, Vec::new()));
-        }
-        let slot = &mut self.recent_docs[key];
-        slot.0 = id;
-        slot.1.clear();
-        slot.1.extend_from_slice(b);
+        let entry = &mut self.recent[slot];
+        entry.0 = id;
+        entry.1.clear();
+        entry.1.extend_from_slice(b);
         id
     }
 
@@ -423,8 +429,8 @@ impl Shared<'_> {
         };
         let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
         let ev = c.evidence.map_or(&[][..], |i| trim(fields[i]));
-        let doc = out.intern_doc(cid, m, doc);
-        let ev = out.intern(ev);
+        let doc = out.intern_cached(doc);
+        let ev = out.intern_cached(ev);
         let t = &mut out.table;
         t.facility.push(run);
         t.month.push(m);

@@ -257,6 +257,7 @@ fn every_line_accepted_once_or_rejected_whatever_the_chunking() {
         let mut act = String::from(HEADER);
         let mut expect_good: Vec<(u64, f64)> = Vec::new();
         let mut expect_bad: Vec<u64> = Vec::new();
+        let mut expect_docs: Vec<String> = Vec::new();
         let mut line = 1u64;
         while act.len() < 3 << 20 {
             line += 1;
@@ -276,11 +277,15 @@ fn every_line_accepted_once_or_rejected_whatever_the_chunking() {
                 4 => format!("{fac},2024-{month:02}"),
                 5 if quotes => {
                     good(&mut expect_good);
-                    format!("\"{fac}\",2024-{month:02},\"electricity\",\" {qty} \",kWh,\"D, {}\",", rnd(5))
+                    let doc = format!("D, {}", rnd(5));
+                    expect_docs.push(doc.clone());
+                    format!("\"{fac}\",2024-{month:02},\"electricity\",\" {qty} \",kWh,\"{doc}\",")
                 }
                 _ => {
                     good(&mut expect_good);
-                    format!("{fac},2024-{month:02},electricity, {qty},kWh,D{},E{}", rnd(7), rnd(3))
+                    let doc = format!("D{}-{}", rnd(7), "X".repeat(rnd(12) as usize));
+                    expect_docs.push(doc.clone());
+                    format!("{fac},2024-{month:02},electricity, {qty},kWh,{doc},E{}", rnd(3))
                 }
             };
             if expect_good.last().map(|g| g.0) != Some(line) {
@@ -303,6 +308,8 @@ fn every_line_accepted_once_or_rejected_whatever_the_chunking() {
             let a = &ds.activity;
             let got: Vec<(u64, f64)> = a.line.iter().zip(&a.quantity).map(|(&l, &q)| (l as u64, q / 3.6)).collect();
             assert_eq!(got.len(), expect_good.len());
+            let docs: Vec<&str> = a.source_document.iter().map(|&s| ds.strings.get(s)).collect();
+            assert!(docs == expect_docs, "source documents differ");
             for ((gl, gq), (el, eq)) in got.iter().zip(&expect_good) {
                 assert_eq!(gl, el);
                 assert!((gq - eq).abs() <= 1e-9 * eq.max(1.0), "line {gl}: {gq} vs {eq}");
