@@ -297,12 +297,16 @@ impl Shared<'_> {
         r
     }
 
-    fn verdict(&self, caches: &mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> Verdict {
-        if let Some((c, u, v)) = &caches.last_pair {
-            if same(c, carrier_b) && same(u, unit_b) {
-                return v.clone();
-            }
+    fn verdict<'c>(&self, caches: &'c mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> &'c Verdict {
+        let hit = matches!(&caches.last_pair, Some((c, u, _)) if same(c, carrier_b) && same(u, unit_b));
+        if !hit {
+            let v = self.decide(caches, carrier_b, unit_b);
+            caches.last_pair = Some((carrier_b.to_vec(), unit_b.to_vec(), v));
         }
+        &caches.last_pair.as_ref().expect("just set").2
+    }
+
+    fn decide(&self, caches: &mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> Verdict {
         caches.key.clear();
         caches.key.extend_from_slice(&(carrier_b.len() as u32).to_le_bytes());
         caches.key.extend_from_slice(carrier_b);
@@ -347,7 +351,6 @@ impl Shared<'_> {
                 v
             }
         };
-        caches.last_pair = Some((carrier_b.to_vec(), unit_b.to_vec(), v.clone()));
         v
     }
 
@@ -424,7 +427,7 @@ impl Shared<'_> {
             out.bad.push(BadRow { line: line_no, run, first_error: Some(first_error) });
             return;
         }
-        let (Some(m), Ok(cid), Some(ui), Some(q)) = (month, v.carrier, v.unit, quantity) else {
+        let (Some(m), Ok(&cid), Some(ui), Some(q)) = (month, v.carrier.as_ref(), v.unit, quantity) else {
             unreachable!("every missing value pushed an error")
         };
         let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
