@@ -330,3 +330,15 @@ fn every_line_accepted_once_or_rejected_whatever_the_chunking() {
         }
     }
 }
+
+#[test]
+fn header_only_files_load_with_no_rows() {
+    for act in ["facility_code,period,carrier,quantity,unit", "facility_code,period,carrier,quantity,unit\r\n"] {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), ORGS, FACILITIES, act);
+        let (ds, stats) = load_dir(d.path(), 2024, 2).unwrap();
+        assert_eq!((ds.activity.len(), stats.activity_rows), (0, 0));
+    }
+    let errs = errors_of("");
+    assert!(errs[0].reason.contains("empty file"));
+}
