@@ -1,16 +1,30 @@
-//! activity.csv: tens of millions of rows, so it is read in blocks and parsed on every core, with a
-//! hand-written field splitter (quoted fields take a slower path). Every bad field of every row is
-//! reported; accepted rows keep their file and line for lineage.
+//! activity.csv: tens of millions of rows. The file is cut into chunks at line boundaries; every
+//! worker reads its chunks itself (positioned reads into a buffer it reuses, so there is no serial
+//! reader and no copy per block) and parses them with a hand-written field splitter (quoted fields
+//! take a slower path) and number parser. Chunks are merged in file order as they complete, by
+//! whichever worker finds the next one ready. A chunk keeps each run of equal facility codes once;
+//! codes are looked up after the parse, so facilities.csv can load while activity.csv is parsed.
+//! Every bad field of every row is reported; accepted rows keep their file and line for lineage.
 
-use crate::error::{RowError, ValidationReport};
-use model::{Carrier, Dataset, StringPool, UNITS};
+use crate::error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
+use crate::number::parse_f64;
+use model::{ActivityTable, Carrier, Dataset, StringPool, UNITS};
 use rustc_hash::FxHashMap;
-use std::io::Read;
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub const REQUIRED: [&str; 5] = ["facility_code", "period", "carrier", "quantity", "unit"];
-const BLOCK: usize = 8 << 20;
+/// Chunk size bounds: large enough that per-chunk work is negligible, small enough that the
+/// workers stay balanced and a small file still spreads over every worker.
+const MAX_CHUNK: u64 = 8 << 20;
+const MIN_CHUNK: u64 = 64 << 10;
+/// Bytes read past a chunk's end to finish its last line (more is read if that is not enough).
+const MARGIN: u64 = 4 << 10;
+/// Run id of a row too short to have a facility code.
+const NO_RUN: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
 struct Cols {
@@ -29,20 +43,1039 @@ struct CarrierRegistry {
     carriers: Vec<Carrier>,
 }
 
+/// A rejected row: its errors are in the error list from `first_error` on (None: beyond the errors
+/// kept); `run` is its facility code, checked once codes are resolved.
+#[derive(Clone, Copy)]
+struct BadRow {
+    line: u64,
+    run: u32,
+    first_error: Option<usize>,
+}
+
+/// Runs of equal facility codes: codes back to back, and where each ends.
+#[derive(Default)]
+struct Runs {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Runs {
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+    fn last(&self) -> Option<&[u8]> {
+        self.ends.len().checked_sub(1).map(|i| self.get(i))
+    }
+    fn push(&mut self, code: &[u8]) -> u32 {
+        self.bytes.extend_from_slice(code);
+        self.ends.push(self.bytes.len());
+        (self.ends.len() - 1) as u32
+    }
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+/// What one chunk yields. Lines count from the chunk's first line (0), facilities are indexes into
+/// the chunk's runs and strings into its own pool; the merge makes all three global. The buffers
+/// are reused from chunk to chunk.
+#[derive(Default)]
+struct ChunkOut {
+    table: ActivityTable,
+    runs: Runs,
+    /// Source documents and evidence references by their bytes; id 0 is the empty string.
+    strings: FxHashMap<Vec<u8>, u32>,
+    /// Recently interned strings and their ids, by a hash of their bytes (256 slots).
+    recent: Vec<(u32, Vec<u8>)>,
+    bad: Vec<BadRow>,
+    errors: Vec<RowError>,
+    error_total: usize,
+    lines: u64,
+    /// Bytes of the file the chunk's lines take.
+    bytes: u64,
+}
+
+impl ChunkOut {
+    fn clear(&mut self) {
+        let t = &mut self.table;
+        t.facility.clear();
+        t.month.clear();
+        t.carrier.clear();
+        t.quantity.clear();
+        t.unit.clear();
+        t.file.clear();
+        t.line.clear();
+        t.source_document.clear();
+        t.evidence.clear();
+        self.runs.clear();
+        self.strings.clear();
+        for d in &mut self.recent {
+            d.0 = u32::MAX;
+        }
+        self.bad.clear();
+        self.errors.clear();
+        self.error_total = 0;
+        self.lines = 0;
+        self.bytes = 0;
+    }
+
+    /// [`ChunkOut::intern`] through a small cache indexed by a cheap hash of the bytes: a few
+    /// hundred bills repeat from facility to facility (EB202401-AC), so most rows skip the map.
+    fn intern_cached(&mut self, b: &[u8]) -> u32 {
+        if b.is_empty() {
+            return 0;
+        }
+        let word = |s: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            u64::from_le_bytes(w)
+        };
+        let n = b.len();
+        let (head, last) = (word(&b[..n.min(8)]), word(&b[n.saturating_sub(8)..]));
+        let slot = ((head ^ last.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if self.recent.is_empty() {
+            self.recent.resize(256, (u32::MAX, Vec::new()));
+        }
+        let (id, bytes) = &self.recent[slot];
+        if *id != u32::MAX && same(bytes, b) {
+            return *id;
+        }
+        let id = self.intern(b);
+        let entry = &mut self.recent[slot];
+        entry.0 = id;
+        entry.1.clear();
+        entry.1.extend_from_slice(b);
+        id
+    }
+
+    fn intern(&mut self, b: &[u8]) -> u32 {
+        if b.is_empty() {
+            return 0;
+        }
+        if let Some(&i) = self.strings.get(b) {
+            return i;
+        }
+        let i = self.strings.len() as u32 + 1;
+        self.strings.insert(b.to_vec(), i);
+        i
+    }
+}
+
+/// The chunks merged in file order so far. Facilities are run ids until [`resolve`].
+struct Merged {
+    next: usize,
+    /// Line number of the next chunk's first line.
+    line_base: u64,
+    table: ActivityTable,
+    runs: Runs,
+    pool: StringPool,
+    bad: Vec<BadRow>,
+    errors: Vec<RowError>,
+    error_total: usize,
+    /// Bytes of rows merged so far, and in the whole file: the table is sized from them.
+    bytes_done: u64,
+    bytes_total: u64,
+}
+
+impl Merged {
+    /// Room for `extra` more rows: the whole file's rows as estimated from the rows so far, so
+    /// the table is allocated once rather than grown step by step.
+    fn reserve(&mut self, extra: usize) {
+        let t = &mut self.table;
+        let (len, cap) = (t.facility.len(), t.facility.capacity());
+        if len + extra <= cap {
+            return;
+        }
+        let estimate = ((len + extra) as f64 * self.bytes_total as f64 / self.bytes_done.max(1) as f64 * 1.02) as usize;
+        let want = (len + extra).max(estimate).max(cap + cap / 4) - len;
+        t.facility.reserve_exact(want);
+        t.month.reserve_exact(want);
+        t.carrier.reserve_exact(want);
+        t.quantity.reserve_exact(want);
+        t.unit.reserve_exact(want);
+        t.line.reserve_exact(want);
+        t.source_document.reserve_exact(want);
+        t.evidence.reserve_exact(want);
+    }
+
+    fn absorb(&mut self, c: &ChunkOut) {
+        self.bytes_done += c.bytes;
+        self.reserve(c.table.facility.len());
+        let run_base = self.runs.len() as u32;
+        let line_base = self.line_base;
+        let t = &mut self.table;
+        t.facility.extend(c.table.facility.iter().map(|&r| r + run_base));
+        t.line.extend(c.table.line.iter().map(|&l| (l as u64 + line_base) as u32));
+        t.month.extend_from_slice(&c.table.month);
+        t.carrier.extend_from_slice(&c.table.carrier);
+        t.quantity.extend_from_slice(&c.table.quantity);
+        t.unit.extend_from_slice(&c.table.unit);
+        let mut local: Vec<(u32, &Vec<u8>)> = c.strings.iter().map(|(k, &v)| (v, k)).collect();
+        local.sort_unstable();
+        let mut remap = Vec::with_capacity(local.len() + 1);
+        remap.push(0);
+        // Same text as the parser used to intern (invalid UTF-8 replaced), in first-seen order.
+        remap.extend(local.iter().map(|(_, b)| self.pool.intern(&String::from_utf8_lossy(b))));
+        t.source_document.extend(c.table.source_document.iter().map(|&s| remap[s as usize]));
+        t.evidence.extend(c.table.evidence.iter().map(|&s| remap[s as usize]));
+        self.runs.bytes.extend_from_slice(&c.runs.bytes);
+        let byte_base = self.runs.ends.last().copied().unwrap_or(0);
+        self.runs.ends.extend(c.runs.ends.iter().map(|&e| e + byte_base));
+        let error_base = self.errors.len();
+        let room = MAX_KEPT_ERRORS.saturating_sub(error_base);
+        for b in &c.bad {
+            self.bad.push(BadRow {
+                line: b.line + line_base,
+                run: if b.run == NO_RUN { NO_RUN } else { b.run + run_base },
+                first_error: b.first_error.filter(|&i| i < room).map(|i| i + error_base),
+            });
+        }
+        for e in c.errors.iter().take(room) {
+            self.errors.push(RowError { line: e.line + line_base, ..e.clone() });
+        }
+        self.error_total += c.error_total;
+        self.line_base += c.lines;
+        self.next += 1;
+    }
+}
+
+/// The carrier and unit of a row, decided once per distinct pair.
+#[derive(Clone)]
+struct Verdict {
+    carrier: Result<u16, String>,
+    unit: Option<u8>,
+    /// The unit's dimension is not one the carrier is measured in.
+    mismatch: Option<String>,
+}
+
+/// A worker's caches, kept across its chunks.
+#[derive(Default)]
+struct Caches {
+    carriers: FxHashMap<Vec<u8>, Result<u16, String>>,
+    units: FxHashMap<Vec<u8>, Option<u8>>,
+    /// Keyed by carrier length (4 bytes), carrier, unit.
+    pairs: FxHashMap<Vec<u8>, Verdict>,
+    key: Vec<u8>,
+    last_pair: Option<(Vec<u8>, Vec<u8>, Verdict)>,
+}
+
 struct Shared<'a> {
-    facilities: &'a FxHashMap<String, u32>,
     year: i32,
-    file_id: u16,
     file: &'a str,
     cols: Cols,
     registry: &'a Mutex<CarrierRegistry>,
 }
 
-struct Parsed {
-    table: model::ActivityTable,
+impl Shared<'_> {
+    fn carrier(&self, caches: &mut Caches, b: &[u8]) -> Result<u16, String> {
+        if let Some(r) = caches.carriers.get(b) {
+            return r.clone();
+        }
+        let r = match std::str::from_utf8(b)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|s| Carrier::parse(s).map_err(|e| e.to_string()))
+        {
+            Ok(carrier) => {
+                let mut reg = self.registry.lock().expect("carrier registry");
+                let id = match reg.carriers.iter().position(|k| *k == carrier) {
+                    Some(i) => i,
+                    None => {
+                        reg.carriers.push(carrier);
+                        reg.carriers.len() - 1
+                    }
+                };
+                Ok(id as u16)
+            }
+            Err(e) => Err(e),
+        };
+        caches.carriers.insert(b.to_vec(), r.clone());
+        r
+    }
+
+    fn verdict<'c>(&self, caches: &'c mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> &'c Verdict {
+        let hit = matches!(&caches.last_pair, Some((c, u, _)) if same(c, carrier_b) && same(u, unit_b));
+        if !hit {
+            let v = self.decide(caches, carrier_b, unit_b);
+            caches.last_pair = Some((carrier_b.to_vec(), unit_b.to_vec(), v));
+        }
+        &caches.last_pair.as_ref().expect("just set").2
+    }
+
+    fn decide(&self, caches: &mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> Verdict {
+        caches.key.clear();
+        caches.key.extend_from_slice(&(carrier_b.len() as u32).to_le_bytes());
+        caches.key.extend_from_slice(carrier_b);
+        caches.key.extend_from_slice(unit_b);
+        let v = match caches.pairs.get(caches.key.as_slice()) {
+            Some(v) => v.clone(),
+            None => {
+                let carrier = self.carrier(caches, carrier_b);
+                let unit = match caches.units.get(unit_b) {
+                    Some(&u) => u,
+                    None => {
+                        let u = std::str::from_utf8(unit_b)
+                            .ok()
+                            .and_then(model::parse_unit)
+                            .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8);
+                        caches.units.insert(unit_b.to_vec(), u);
+                        u
+                    }
+                };
+                let mismatch = match (&carrier, unit) {
+                    (Ok(cid), Some(ui)) => {
+                        let reg = self.registry.lock().expect("carrier registry");
+                        let car = &reg.carriers[*cid as usize];
+                        let dim = UNITS[ui as usize].dimension;
+                        if car.accepted_dimensions().contains(&dim) {
+                            None
+                        } else {
+                            let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
+                            Some(format!(
+                                "{} is a unit of {}, but {} is measured in {}",
+                                UNITS[ui as usize].code,
+                                dim.name(),
+                                car.code,
+                                accepted.join(" or ")
+                            ))
+                        }
+                    }
+                    _ => None,
+                };
+                let v = Verdict { carrier, unit, mismatch };
+                caches.pairs.insert(caches.key.clone(), v.clone());
+                v
+            }
+        };
+        v
+    }
+
+    /// Validates one non-blank line split into `fields`, appending it to `out` or recording why not.
+    fn row(&self, caches: &mut Caches, out: &mut ChunkOut, line_no: u64, line: &[u8], fields: &[&[u8]]) {
+        let c = self.cols;
+        let first_error = out.errors.len();
+        let before = out.error_total;
+        let file = self.file;
+        let (errors, error_total) = (&mut out.errors, &mut out.error_total);
+        let mut err = |column: &str, value: &[u8], reason: String| {
+            *error_total += 1;
+            if errors.len() < MAX_KEPT_ERRORS {
+                errors.push(RowError {
+                    file: file.to_string(),
+                    line: line_no,
+                    column: column.into(),
+                    value: text(value),
+                    reason,
+                });
+            }
+        };
+        if fields.len() < c.width {
+            err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
+            out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
+            return;
+        }
+        // Rows of one facility come together in practice: a run of equal codes is kept once.
+        let fac_b = trim(fields[c.facility]);
+        let run = match out.runs.last() {
+            Some(last) if same(last, fac_b) => (out.runs.len() - 1) as u32,
+            _ => out.runs.push(fac_b),
+        };
+        let period_b = trim(fields[c.period]);
+        let month = match parse_period(period_b) {
+            Ok((y, m)) if y == self.year => Some(m),
+            Ok((y, _)) => {
+                err("period", period_b, format!("period is in {y}, outside the inventory year {}", self.year));
+                None
+            }
+            Err(reason) => {
+                err("period", period_b, reason);
+                None
+            }
+        };
+        let carrier_b = trim(fields[c.carrier]);
+        let unit_b = trim(fields[c.unit]);
+        let v = self.verdict(caches, carrier_b, unit_b);
+        if let Err(reason) = &v.carrier {
+            err("carrier", carrier_b, reason.clone());
+        }
+        match (&v.unit, &v.mismatch) {
+            (None, _) => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),
+            (Some(_), Some(reason)) => err("unit", unit_b, reason.clone()),
+            (Some(_), None) => {}
+        }
+        let qty_b = trim(fields[c.quantity]);
+        let quantity = match parse_f64(qty_b) {
+            Some(q) if !q.is_finite() => {
+                err("quantity", qty_b, "not a finite number".into());
+                None
+            }
+            Some(q) if q < 0.0 => {
+                err("quantity", qty_b, "negative quantity: corrections are restatements, not negative rows".into());
+                None
+            }
+            Some(q) => Some(q),
+            None => {
+                err("quantity", qty_b, "not a number".into());
+                None
+            }
+        };
+        if out.error_total > before {
+            out.bad.push(BadRow { line: line_no, run, first_error: Some(first_error) });
+            return;
+        }
+        let (Some(m), Ok(&cid), Some(ui), Some(q)) = (month, v.carrier.as_ref(), v.unit, quantity) else {
+            unreachable!("every missing value pushed an error")
+        };
+        let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
+        let ev = c.evidence.map_or(&[][..], |i| trim(fields[i]));
+        let doc = out.intern_cached(doc);
+        let ev = out.intern_cached(ev);
+        let t = &mut out.table;
+        t.facility.push(run);
+        t.month.push(m);
+        t.carrier.push(cid);
+        t.quantity.push(q * UNITS[ui as usize].in_base);
+        t.unit.push(ui);
+        t.line.push(line_no as u32);
+        t.source_document.push(doc);
+        t.evidence.push(ev);
+    }
+
+    /// Parses the lines of `data` (whole lines: a chunk's own) into `out`.
+    fn parse(&self, caches: &mut Caches, data: &[u8], out: &mut ChunkOut) {
+        let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
+        let mut line_no = 0u64;
+        // One pass over commas, newlines and quotes, 64 bytes at a time, until the first quote:
+        // lines from the one holding it on take the slower path that understands quoting.
+        let (mut line_start, mut field_start) = (0, 0);
+        let mut quoted = false;
+        let mut tail = [0u8; 64];
+        'scan: for base in (0..data.len()).step_by(64) {
+            let mut m = match data.get(base..base + 64) {
+                Some(block) => specials(block.try_into().expect("64 bytes")),
+                None => {
+                    let rest = &data[base..];
+                    tail[..rest.len()].copy_from_slice(rest);
+                    tail[rest.len()..].fill(0);
+                    specials(&tail)
+                }
+            };
+            while m != 0 {
+                let p = base + m.trailing_zeros() as usize;
+                m &= m - 1;
+                match data[p] {
+                    b',' => {
+                        fields.push(&data[field_start..p]);
+                        field_start = p + 1;
+                    }
+                    b'\n' => {
+                        let line = &data[line_start..p];
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if !trim(line).is_empty() {
+                            let last = &data[field_start..p];
+                            fields.push(last.strip_suffix(b"\r").unwrap_or(last));
+                            self.row(caches, out, line_no, line, &fields);
+                        }
+                        fields.clear();
+                        line_no += 1;
+                        line_start = p + 1;
+                        field_start = p + 1;
+                    }
+                    _ => {
+                        quoted = true;
+                        break 'scan;
+                    }
+                }
+            }
+        }
+        if !quoted {
+            if line_start < data.len() {
+                let line = &data[line_start..];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !trim(line).is_empty() {
+                    let last = &data[field_start..];
+                    fields.push(last.strip_suffix(b"\r").unwrap_or(last));
+                    self.row(caches, out, line_no, line, &fields);
+                }
+                line_no += 1;
+            }
+        } else {
+            let mut owned = Vec::with_capacity(16);
+            while line_start < data.len() {
+                let end = memchr::memchr(b'\n', &data[line_start..]).map_or(data.len(), |i| line_start + i);
+                let line = &data[line_start..end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !trim(line).is_empty() {
+                    split_fields(line, &mut owned);
+                    let refs: Vec<&[u8]> = owned.iter().map(|f| f.as_ref()).collect();
+                    self.row(caches, out, line_no, line, &refs);
+                }
+                line_no += 1;
+                line_start = end + 1;
+            }
+        }
+        out.lines = line_no;
+    }
+}
+
+/// Bit i is set where byte i of `block` is a comma, a newline or a double quote.
+#[inline]
+fn specials(block: &[u8; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+        // SAFETY: SSE2 is part of the x86_64 baseline, so these instructions exist on every CPU this
+        // code runs on; the four unaligned 16-byte loads are within the 64-byte array.
+        unsafe {
+            let (comma, newline, quote) =
+                (_mm_set1_epi8(b',' as i8), _mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b'"' as i8));
+            let mut m = 0u64;
+            for i in 0..4 {
+                let v = _mm_loadu_si128(block.as_ptr().add(i * 16).cast());
+                let hits = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, newline)),
+                    _mm_cmpeq_epi8(v, quote),
+                );
+                m |= (_mm_movemask_epi8(hits) as u32 as u64 & 0xffff) << (i * 16);
+            }
+            m
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        specials_swar(block)
+    }
+}
+
+/// [`specials`] with 64-bit integer arithmetic, 8 bytes at a time.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn specials_swar(block: &[u8; 64]) -> u64 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut m = 0u64;
+    for (i, word) in block.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // High bit of each byte equal to `c` (exact: no borrow crosses bytes).
+        let eq = |c: u8| {
+            let x = w ^ (LOW * c as u64);
+            !(((x & !HIGH) + !HIGH) | x) & HIGH
+        };
+        let hits = (eq(b',') | eq(b'\n') | eq(b'"')) >> 7;
+        // Gathers bit 0 of each byte into the top byte, byte 0 lowest.
+        m |= (hits.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (i * 8);
+    }
+    m
+}
+
+/// `std::os::unix::fs::FileExt::read_exact_at`, and its equivalent elsewhere.
+fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(f, buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads file bytes `from..to` into `buf` (reused: it only grows), returning them.
+fn read_range<'b>(f: &File, buf: &'b mut Vec<u8>, from: u64, to: u64) -> std::io::Result<&'b [u8]> {
+    let n = (to - from) as usize;
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    read_exact_at(f, &mut buf[..n], from)?;
+    Ok(&buf[..n])
+}
+
+/// Files at least this large are read around the page cache where the system allows (O_DIRECT):
+/// a multi-gigabyte file read once is mostly not cached anyway, and copying it through the cache
+/// cost more CPU than parsing a third of it.
+const DIRECT_MIN: u64 = 256 << 20;
+/// Alignment of offsets, lengths and memory for direct reads.
+const ALIGN: usize = 4096;
+
+/// Positioned reads of the activity file: direct when possible, else through the page cache.
+struct Reader {
+    file: File,
+    direct: Option<File>,
+    failed_direct: AtomicBool,
+    len: u64,
+}
+
+impl Reader {
+    fn new(file: File, path: &Path, len: u64) -> Reader {
+        let direct = if len >= DIRECT_MIN { open_direct(path) } else { None };
+        Reader { file, direct, failed_direct: AtomicBool::new(false), len }
+    }
+
+    /// Reads file bytes `from..to` (within the file) into `buf`, which only grows; returns where
+    /// they start in `buf`.
+    fn read(&self, buf: &mut Vec<u8>, from: u64, to: u64) -> std::io::Result<usize> {
+        let n = (to - from) as usize;
+        if let Some(direct) = self.direct.as_ref().filter(|_| !self.failed_direct.load(Ordering::Relaxed)) {
+            let lo = from - from % ALIGN as u64;
+            let hi = to.div_ceil(ALIGN as u64) * ALIGN as u64;
+            let span = (hi - lo) as usize;
+            if buf.len() < span + ALIGN {
+                buf.resize(span + ALIGN, 0);
+            }
+            let at = buf.as_ptr().align_offset(ALIGN);
+            let mut got = 0;
+            let ok = loop {
+                if got >= (to - lo) as usize {
+                    break true;
+                }
+                match read_at(direct, &mut buf[at + got..at + span], lo + got as u64) {
+                    Ok(0) => break false,
+                    Ok(k) => got += k,
+                    Err(_) => break false,
+                }
+            };
+            if ok {
+                return Ok(at + (from - lo) as usize);
+            }
+            // Not supported here after all (or the file changed): the page cache from now on.
+            self.failed_direct.store(true, Ordering::Relaxed);
+        }
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        read_exact_at(&self.file, &mut buf[..n], from)?;
+        Ok(0)
+    }
+}
+
+/// `path` opened for direct reads, if the system and file system allow it.
+fn open_direct(path: &Path) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(f, buf, offset)
+}
+
+/// The whole lines of chunk `[start, end)`: the lines that begin in it (a line belongs to the
+/// chunk where its first byte is). Reads into `buf`; returns where those lines are in `buf`.
+fn chunk_lines(
+    r: &Reader,
+    buf: &mut Vec<u8>,
+    first: bool,
+    start: u64,
+    end: u64,
+) -> std::io::Result<std::ops::Range<usize>> {
+    let len = r.len;
+    // From the byte before the chunk, to know whether a line begins at `start`.
+    let from = if first { start } else { start - 1 };
+    let mut to = (end + MARGIN).min(len);
+    let mut at = r.read(buf, from, to)?;
+    let a = if first {
+        0
+    } else {
+        match memchr::memchr(b'\n', &buf[at..at + (to - from) as usize]) {
+            Some(i) => i + 1,
+            // No line begins in the chunk (nor in the margin past it).
+            None => return Ok(0..0),
+        }
+    };
+    let own_end = (end - from) as usize;
+    if a >= own_end {
+        return Ok(0..0);
+    }
+    // The last line: up to the first newline at or after the chunk's last byte.
+    let mut search = own_end - 1;
+    loop {
+        let data = &buf[at..at + (to - from) as usize];
+        if let Some(i) = memchr::memchr(b'\n', &data[search..]) {
+            return Ok(at + a..at + search + i + 1);
+        }
+        if to == len {
+            return Ok(at + a..at + data.len());
+        }
+        search = data.len();
+        to = (to + (to - from).max(MARGIN)).min(len);
+        at = r.read(buf, from, to)?;
+    }
+}
+
+/// Everything the parse of activity.csv yields before facility codes are resolved.
+pub(crate) struct ParsedActivity {
+    file: String,
+    /// Whole-file problems found before the rows (cannot open, no header, missing columns).
+    early: ValidationReport,
+    /// Read errors met while parsing.
+    late: ValidationReport,
+    header_ok: bool,
+    merged: Option<Merged>,
+    carriers: Vec<Carrier>,
     pool: StringPool,
-    report: ValidationReport,
-    bad_rows: usize,
+    rows: usize,
+}
+
+/// Reads and validates every row of `path` except its facility codes, on `threads` workers.
+/// Carriers found are added to `carriers`, strings to `pool`. Stops early if `cancel` is set.
+pub(crate) fn parse_activity(
+    path: &Path,
+    year: i32,
+    carriers: Vec<Carrier>,
+    pool: StringPool,
+    threads: usize,
+    cancel: &AtomicBool,
+) -> ParsedActivity {
+    let file = path.display().to_string();
+    let mut p = ParsedActivity {
+        file: file.clone(),
+        early: ValidationReport::default(),
+        late: ValidationReport::default(),
+        header_ok: false,
+        merged: None,
+        carriers,
+        pool,
+        rows: 0,
+    };
+    let whole_file =
+        |reason: String| RowError { file: file.clone(), line: 0, column: String::new(), value: String::new(), reason };
+    let f = match File::open(path).and_then(|f| f.metadata().map(|m| (f, m.len()))) {
+        Ok(f) => f,
+        Err(e) => {
+            p.early.push(whole_file(format!("cannot open: {e}")));
+            return p;
+        }
+    };
+    let (f, len) = f;
+    let reader = Reader::new(f, path, len);
+    // Header: read until the first newline.
+    let mut buf = Vec::new();
+    let mut to = len.min(MIN_CHUNK);
+    let header_end = loop {
+        if let Err(e) = read_range(&reader.file, &mut buf, 0, to) {
+            p.early.push(whole_file(format!("read error: {e}")));
+            return p;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..to as usize]) {
+            break i;
+        }
+        if to == len {
+            break to as usize;
+        }
+        to = (to * 2).min(len);
+    };
+    if len == 0 {
+        p.early.push(whole_file("empty file: a header row is required".into()));
+        return p;
+    }
+    let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
+    let header_line = header_line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header_line);
+    let mut hf = Vec::new();
+    split_fields(header_line, &mut hf);
+    let header: Vec<String> = hf.iter().map(|h| text(trim(h))).collect();
+    let cols_by_name = crate::tables::Columns::new(&header);
+    let req = match cols_by_name.require(&file, &REQUIRED, &header) {
+        Ok(r) => r,
+        Err(e) => {
+            p.early.push(e);
+            return p;
+        }
+    };
+    p.header_ok = true;
+    let cols = Cols {
+        facility: req[0],
+        period: req[1],
+        carrier: req[2],
+        quantity: req[3],
+        unit: req[4],
+        source_document: cols_by_name.get("source_document"),
+        evidence: cols_by_name.get("evidence_ref"),
+        width: req
+            .iter()
+            .copied()
+            .chain(cols_by_name.get("source_document"))
+            .chain(cols_by_name.get("evidence_ref"))
+            .max()
+            .unwrap_or(0)
+            + 1,
+    };
+    drop(buf);
+    let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut p.carriers) });
+    let shared = Shared { year, file: &file, cols, registry: &registry };
+    let data_start = (header_end as u64 + 1).min(len);
+    let threads = threads.max(1);
+    let chunk = ((len - data_start) / (threads as u64 * 8)).clamp(MIN_CHUNK, MAX_CHUNK);
+    let n_chunks = (len - data_start).div_ceil(chunk) as usize;
+    let next_chunk = AtomicUsize::new(0);
+    let pending: Mutex<BTreeMap<usize, ChunkOut>> = Mutex::new(BTreeMap::new());
+    let free: Mutex<Vec<ChunkOut>> = Mutex::new(Vec::new());
+    let merged = Mutex::new(Merged {
+        next: 0,
+        line_base: 2,
+        table: ActivityTable::default(),
+        runs: Runs::default(),
+        pool: std::mem::take(&mut p.pool),
+        bad: Vec::new(),
+        errors: Vec::new(),
+        error_total: 0,
+        bytes_done: 0,
+        bytes_total: len - data_start,
+    });
+    let read_error: Mutex<Option<String>> = Mutex::new(None);
+    // Merges the chunks that are next in file order, unless another worker is doing so.
+    let try_merge = || {
+        while let Ok(mut m) = merged.try_lock() {
+            loop {
+                let Some(mut c) = pending.lock().expect("pending chunks").remove(&m.next) else { break };
+                m.absorb(&c);
+                c.clear();
+                free.lock().expect("free chunks").push(c);
+            }
+            let again = pending.lock().expect("pending chunks").contains_key(&m.next);
+            drop(m);
+            if !again {
+                break;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        // A direct read waits for the disk: one more worker keeps every core parsing meanwhile.
+        let workers = threads + usize::from(reader.direct.is_some());
+        for _ in 0..workers.min(n_chunks) {
+            s.spawn(|| {
+                let mut caches = Caches::default();
+                let mut buf = Vec::new();
+                loop {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next_chunk.fetch_add(1, Ordering::Relaxed);
+                    if i >= n_chunks {
+                        break;
+                    }
+                    let start = data_start + i as u64 * chunk;
+                    let end = (start + chunk).min(len);
+                    let mut out = free.lock().expect("free chunks").pop().unwrap_or_default();
+                    match chunk_lines(&reader, &mut buf, i == 0, start, end) {
+                        Ok(range) => {
+                            out.bytes = range.len() as u64;
+                            shared.parse(&mut caches, &buf[range], &mut out)
+                        }
+                        Err(e) => {
+                            read_error.lock().expect("read error").get_or_insert(e.to_string());
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    pending.lock().expect("pending chunks").insert(i, out);
+                    try_merge();
+                }
+            });
+        }
+    });
+    try_merge();
+    let mut m = merged.into_inner().expect("merged chunks");
+    if let Some(e) = read_error.into_inner().expect("read error") {
+        p.late.push(whole_file(format!("read error: {e}")));
+    }
+    p.rows = (m.line_base - 2) as usize;
+    m.table.file.clear();
+    p.merged = Some(m);
+    p.carriers = registry.into_inner().expect("carrier registry").carriers;
+    p
+}
+
+/// Looks up the facility codes of a parse: rows with an unknown code are rejected (their error
+/// comes first among the row's errors, as the code is its first field). Puts the accepted rows,
+/// carriers and strings into `ds` and every problem into `report`; returns the rows read.
+pub(crate) fn resolve_activity(
+    p: ParsedActivity,
+    facilities: &FxHashMap<String, u32>,
+    threads: usize,
+    ds: &mut Dataset,
+    report: &mut ValidationReport,
+) -> usize {
+    report.merge(p.early);
+    ds.carriers = p.carriers;
+    let Some(m) = p.merged.filter(|_| p.header_ok) else {
+        ds.strings = p.pool;
+        report.merge(p.late);
+        return 0;
+    };
+    ds.files.push(p.file.clone());
+    let file_id = (ds.files.len() - 1) as u16;
+    let Merged { mut table, runs, pool, bad, errors, error_total, .. } = m;
+    // Each run's code looked up once, on every thread (each probe of a big index is a cache miss).
+    let threads = threads.max(1);
+    let mut ids: Vec<Option<u32>> = vec![None; runs.len()];
+    let per = runs.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (k, part) in ids.chunks_mut(per).enumerate() {
+            let runs = &runs;
+            s.spawn(move || {
+                for (j, id) in part.iter_mut().enumerate() {
+                    let code = runs.get(k * per + j);
+                    *id = std::str::from_utf8(code).ok().and_then(|code| facilities.get(code)).copied();
+                }
+            });
+        }
+    });
+    let mut rows = ValidationReport { errors, total: error_total, rejected_rows: Vec::new() };
+    let mut bad_rows = bad.len();
+    if ids.iter().any(Option::is_none) {
+        bad_rows += reject_unknown_facilities(&mut table, &mut rows, &bad, &ids, &runs, &p.file);
+    }
+    let per = table.facility.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for part in table.facility.chunks_mut(per) {
+            let ids = &ids;
+            s.spawn(move || {
+                for f in part {
+                    *f = ids[*f as usize].expect("unknown facilities were rejected");
+                }
+            });
+        }
+    });
+    table.file = vec![file_id; table.facility.len()];
+    if ds.activity.is_empty() {
+        ds.activity = table;
+    } else {
+        ds.activity.append(table);
+    }
+    ds.strings = pool;
+    report.merge(rows);
+    report.merge(p.late);
+    report.count_rejected(&p.file, bad_rows);
+    p.rows
+}
+
+/// The slow path of [`resolve_activity`], when some facility code is unknown: reports each such
+/// row (the code is its first error) and removes the accepted ones from `table`. Returns the number
+/// of accepted rows so rejected.
+fn reject_unknown_facilities(
+    table: &mut ActivityTable,
+    rows: &mut ValidationReport,
+    bad: &[BadRow],
+    ids: &[Option<u32>],
+    runs: &Runs,
+    file: &str,
+) -> usize {
+    let unknown = |run: u32| run != NO_RUN && ids[run as usize].is_none();
+    let error = |line: u64, run: u32| RowError {
+        file: file.to_string(),
+        line,
+        column: "facility_code".into(),
+        value: text(runs.get(run as usize)),
+        reason: "unknown facility: not a facility_code in facilities.csv".into(),
+    };
+    let kept = std::mem::take(&mut rows.errors);
+    // Errors past the last one kept are only counted.
+    let truncated = rows.total > kept.len();
+    let last_kept_line = kept.last().map_or(0, |e| e.line);
+    let mut out = Vec::with_capacity(kept.len());
+    let mut keep_row = vec![true; table.len()];
+    let mut newly_bad = 0;
+    let mut b = 0;
+    // Kept errors of bad row `i` end where the next bad row's kept errors begin.
+    let mut span_ends = vec![kept.len(); bad.len()];
+    for i in (1..bad.len()).rev() {
+        span_ends[i - 1] = bad[i].first_error.unwrap_or(span_ends[i]);
+    }
+    let push_bad = |i: usize, out: &mut Vec<RowError>, total: &mut usize| {
+        let r = bad[i];
+        if unknown(r.run) {
+            *total += 1;
+            if r.first_error.is_some() {
+                out.push(error(r.line, r.run));
+            }
+        }
+        if let Some(first) = r.first_error {
+            out.extend_from_slice(&kept[first..span_ends[i]]);
+        }
+    };
+    for (r, keep) in keep_row.iter_mut().enumerate() {
+        let line = table.line[r] as u64;
+        while b < bad.len() && bad[b].line < line {
+            push_bad(b, &mut out, &mut rows.total);
+            b += 1;
+        }
+        let run = table.facility[r];
+        if unknown(run) {
+            *keep = false;
+            newly_bad += 1;
+            rows.total += 1;
+            if !truncated || line < last_kept_line {
+                out.push(error(line, run));
+            }
+        }
+    }
+    while b < bad.len() {
+        push_bad(b, &mut out, &mut rows.total);
+        b += 1;
+    }
+    out.truncate(MAX_KEPT_ERRORS);
+    rows.errors = out;
+    let t = std::mem::take(table);
+    fn keep<T: Copy>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+        v.into_iter().zip(keep).filter(|(_, &k)| k).map(|(x, _)| x).collect()
+    }
+    *table = ActivityTable {
+        facility: keep(t.facility, &keep_row),
+        month: keep(t.month, &keep_row),
+        carrier: keep(t.carrier, &keep_row),
+        quantity: keep(t.quantity, &keep_row),
+        unit: keep(t.unit, &keep_row),
+        file: Vec::new(),
+        line: keep(t.line, &keep_row),
+        source_document: keep(t.source_document, &keep_row),
+        evidence: keep(t.evidence, &keep_row),
+    };
+    newly_bad
+}
+
+/// Reads `path` into `ds.activity`, registering carriers in `ds.carriers`. `facilities` maps
+/// facility codes to ids. Returns the number of rows read (accepted or not).
+pub fn load_activity(
+    path: &Path,
+    ds: &mut Dataset,
+    facilities: &FxHashMap<String, u32>,
+    threads: usize,
+    report: &mut ValidationReport,
+) -> usize {
+    let parsed = parse_activity(
+        path,
+        ds.year,
+        std::mem::take(&mut ds.carriers),
+        std::mem::take(&mut ds.strings),
+        threads,
+        &AtomicBool::new(false),
+    );
+    resolve_activity(parsed, facilities, threads, ds, report)
 }
 
 fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
@@ -85,6 +1118,24 @@ fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
     out.push(std::borrow::Cow::Owned(field));
 }
 
+/// `a == b` for the short fields of a row, without a call to `memcmp`.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        // Two overlapping words cover the whole field.
+        let w = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8)
+    } else if n < 8 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
 fn trim(b: &[u8]) -> &[u8] {
     let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
     let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
@@ -93,15 +1144,6 @@ fn trim(b: &[u8]) -> &[u8] {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Interns a field without allocating when it is valid UTF-8 and already known (the common case).
-fn intern(pool: &mut StringPool, b: &[u8]) -> u32 {
-    match std::str::from_utf8(b) {
-        Ok("") => 0,
-        Ok(s) => pool.intern(s),
-        Err(_) => pool.intern(&text(b)),
-    }
 }
 
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
@@ -119,427 +1161,111 @@ fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     Ok((year, month))
 }
 
-fn parse_block(sh: &Shared, data: &[u8], first_line: u64) -> Parsed {
-    let mut p =
-        Parsed { table: Default::default(), pool: StringPool::new(), report: ValidationReport::default(), bad_rows: 0 };
-    p.table.reserve(data.len() / 48);
-    let mut carrier_cache: FxHashMap<Vec<u8>, Result<u16, String>> = FxHashMap::default();
-    let mut unit_cache: FxHashMap<Vec<u8>, Option<u8>> = FxHashMap::default();
-    let mut dim_cache: FxHashMap<(u16, u8), Option<String>> = FxHashMap::default();
-    let mut fields = Vec::with_capacity(16);
-    let c = sh.cols;
-    // Rows of one facility come together in practice: remember the last lookup.
-    let mut last_facility: (Vec<u8>, Option<u32>) = (Vec::with_capacity(64), None);
-    let mut line_start = 0;
-    let line_ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-    for (line_here, end) in (first_line..).zip(line_ends) {
-        if line_start > data.len() {
-            break;
-        }
-        let raw = &data[line_start..end];
-        line_start = end + 1;
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if trim(line).is_empty() {
-            continue;
-        }
-        split_fields(line, &mut fields);
-        let before = p.report.total;
-        let mut err = |column: &str, value: &[u8], reason: String| {
-            p.report.push(RowError {
-                file: sh.file.to_string(),
-                line: line_here,
-                column: column.into(),
-                value: text(value),
-                reason,
-            })
-        };
-        if fields.len() < c.width {
-            err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
-            p.bad_rows += 1;
-            continue;
-        }
-        let fac_b = trim(&fields[c.facility]);
-        let facility = if !fac_b.is_empty() && fac_b == last_facility.0.as_slice() {
-            last_facility.1
-        } else {
-            let f = std::str::from_utf8(fac_b).ok().and_then(|code| sh.facilities.get(code)).copied();
-            last_facility.0.clear();
-            last_facility.0.extend_from_slice(fac_b);
-            last_facility.1 = f;
-            f
-        };
-        if facility.is_none() {
-            err("facility_code", fac_b, "unknown facility: not a facility_code in facilities.csv".into());
-        }
-        let period_b = trim(&fields[c.period]);
-        let month = match parse_period(period_b) {
-            Ok((y, m)) if y == sh.year => Some(m),
-            Ok((y, _)) => {
-                err("period", period_b, format!("period is in {y}, outside the inventory year {}", sh.year));
-                None
-            }
-            Err(reason) => {
-                err("period", period_b, reason);
-                None
-            }
-        };
-        let carrier_b = trim(&fields[c.carrier]);
-        let carrier = match carrier_cache.get(carrier_b) {
-            Some(r) => r.clone(),
-            None => {
-                let r = match std::str::from_utf8(carrier_b)
-                    .map_err(|_| "not UTF-8".to_string())
-                    .and_then(|s| Carrier::parse(s).map_err(|e| e.to_string()))
-                {
-                    Ok(carrier) => {
-                        let mut reg = sh.registry.lock().expect("carrier registry");
-                        let id = match reg.carriers.iter().position(|k| *k == carrier) {
-                            Some(i) => i,
-                            None => {
-                                reg.carriers.push(carrier);
-                                reg.carriers.len() - 1
-                            }
-                        };
-                        Ok(id as u16)
-                    }
-                    Err(e) => Err(e),
-                };
-                carrier_cache.insert(carrier_b.to_vec(), r.clone());
-                r
-            }
-        };
-        if let Err(reason) = &carrier {
-            err("carrier", carrier_b, reason.clone());
-        }
-        let unit_b = trim(&fields[c.unit]);
-        // Look up before inserting: `entry` would allocate a key on every row.
-        let unit = match unit_cache.get(unit_b) {
-            Some(&u) => u,
-            None => {
-                let u = std::str::from_utf8(unit_b)
-                    .ok()
-                    .and_then(model::parse_unit)
-                    .map(|u| UNITS.iter().position(|x| x.code == u.code).expect("unit in table") as u8);
-                unit_cache.insert(unit_b.to_vec(), u);
-                u
-            }
-        };
-        match unit {
-            None => err("unit", unit_b, "unknown unit; see docs/formats.md for the accepted units".into()),
-            Some(ui) => {
-                if let Ok(cid) = carrier {
-                    // Per (carrier, unit) pair, decided once per block: locking the shared
-                    // registry on every row serialised the parser threads.
-                    let verdict = dim_cache.entry((cid, ui)).or_insert_with(|| {
-                        let reg = sh.registry.lock().expect("carrier registry");
-                        let car = &reg.carriers[cid as usize];
-                        let dim = UNITS[ui as usize].dimension;
-                        if car.accepted_dimensions().contains(&dim) {
-                            None
-                        } else {
-                            let accepted: Vec<_> = car.accepted_dimensions().iter().map(|d| d.name()).collect();
-                            Some(format!(
-                                "{} is a unit of {}, but {} is measured in {}",
-                                UNITS[ui as usize].code,
-                                dim.name(),
-                                car.code,
-                                accepted.join(" or ")
-                            ))
-                        }
-                    });
-                    if let Some(reason) = verdict {
-                        err("unit", unit_b, reason.clone());
-                    }
-                }
-            }
-        }
-        let qty_b = trim(&fields[c.quantity]);
-        let quantity = match std::str::from_utf8(qty_b).ok().and_then(|s| s.parse::<f64>().ok()) {
-            Some(q) if !q.is_finite() => {
-                err("quantity", qty_b, "not a finite number".into());
-                None
-            }
-            Some(q) if q < 0.0 => {
-                err("quantity", qty_b, "negative quantity: corrections are restatements, not negative rows".into());
-                None
-            }
-            Some(q) => Some(q),
-            None => {
-                err("quantity", qty_b, "not a number".into());
-                None
-            }
-        };
-        if p.report.total > before {
-            p.bad_rows += 1;
-            continue;
-        }
-        let (Some(f), Some(m), Ok(cid), Some(ui), Some(q)) = (facility, month, carrier, unit, quantity) else {
-            unreachable!("every missing value pushed an error")
-        };
-        let t = &mut p.table;
-        t.facility.push(f);
-        t.month.push(m);
-        t.carrier.push(cid);
-        t.quantity.push(q * UNITS[ui as usize].in_base);
-        t.unit.push(ui);
-        t.file.push(sh.file_id);
-        t.line.push(line_here as u32);
-        let doc = c.source_document.map_or(&[][..], |i| trim(&fields[i]));
-        let ev = c.evidence.map_or(&[][..], |i| trim(&fields[i]));
-        t.source_document.push(intern(&mut p.pool, doc));
-        t.evidence.push(intern(&mut p.pool, ev));
-    }
-    p
-}
-
-/// Reads `path` into `ds.activity`, registering carriers in `ds.carriers`. `facilities` maps
-/// facility codes to ids. Returns the number of rows read (accepted or not).
-pub fn load_activity(
-    path: &Path,
-    ds: &mut Dataset,
-    facilities: &FxHashMap<String, u32>,
-    threads: usize,
-    report: &mut ValidationReport,
-) -> usize {
-    let file = path.display().to_string();
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            report.push(RowError {
-                file,
-                line: 0,
-                column: String::new(),
-                value: String::new(),
-                reason: format!("cannot open: {e}"),
-            });
-            return 0;
-        }
-    };
-    // Header: read until the first newline.
-    let mut buf = vec![0u8; BLOCK];
-    let mut filled = 0;
-    let header_end = loop {
-        if let Some(i) = memchr::memchr(b'\n', &buf[..filled]) {
-            break Some(i);
-        }
-        if filled == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        match f.read(&mut buf[filled..]) {
-            Ok(0) => break if filled > 0 { Some(filled) } else { None },
-            Ok(n) => filled += n,
-            Err(e) => {
-                report.push(RowError {
-                    file,
-                    line: 0,
-                    column: String::new(),
-                    value: String::new(),
-                    reason: format!("read error: {e}"),
-                });
-                return 0;
-            }
-        }
-    };
-    let Some(header_end) = header_end else {
-        report.push(RowError {
-            file,
-            line: 0,
-            column: String::new(),
-            value: String::new(),
-            reason: "empty file: a header row is required".into(),
-        });
-        return 0;
-    };
-    let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
-    let header_line = header_line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header_line);
-    let mut hf = Vec::new();
-    split_fields(header_line, &mut hf);
-    let header: Vec<String> = hf.iter().map(|h| text(trim(h))).collect();
-    let cols_by_name = crate::tables::Columns::new(&header);
-    let req = match cols_by_name.require(&file, &REQUIRED, &header) {
-        Ok(r) => r,
-        Err(e) => {
-            report.push(e);
-            return 0;
-        }
-    };
-    let cols = Cols {
-        facility: req[0],
-        period: req[1],
-        carrier: req[2],
-        quantity: req[3],
-        unit: req[4],
-        source_document: cols_by_name.get("source_document"),
-        evidence: cols_by_name.get("evidence_ref"),
-        width: req
-            .iter()
-            .copied()
-            .chain(cols_by_name.get("source_document"))
-            .chain(cols_by_name.get("evidence_ref"))
-            .max()
-            .unwrap_or(0)
-            + 1,
-    };
-    ds.files.push(file.clone());
-    let file_id = (ds.files.len() - 1) as u16;
-    let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut ds.carriers) });
-    let shared = Shared { facilities, year: ds.year, file_id, file: &file, cols, registry: &registry };
-    let start = header_end + 1;
-    buf.copy_within(start..filled, 0);
-    filled -= start;
-    let mut rows = 0usize;
-    let mut bad_rows = 0usize;
-    let threads = threads.max(1);
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, u64)>(threads * 2);
-    let work_rx = Mutex::new(work_rx);
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Parsed)>();
-    let mut read_error = None;
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let done_tx = done_tx.clone();
-            let work_rx = &work_rx;
-            let shared = &shared;
-            s.spawn(move || loop {
-                let job = work_rx.lock().expect("work queue").recv();
-                let Ok((seq, data, first_line)) = job else { break };
-                let parsed = parse_block(shared, &data, first_line);
-                if done_tx.send((seq, parsed)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(done_tx);
-        let mut table = std::mem::take(&mut ds.activity);
-        let mut pool = std::mem::take(&mut ds.strings);
-        let merger = s.spawn(move || {
-            let mut pending = std::collections::BTreeMap::new();
-            let mut next = 0usize;
-            let mut rep = ValidationReport::default();
-            let mut bad = 0usize;
-            for (seq, parsed) in done_rx.iter() {
-                pending.insert(seq, parsed);
-                while let Some(mut p) = pending.remove(&next) {
-                    let remap: Vec<u32> = p.pool.strings.iter().map(|s| pool.intern(s)).collect();
-                    for v in p.table.source_document.iter_mut().chain(p.table.evidence.iter_mut()) {
-                        *v = remap[*v as usize];
-                    }
-                    table.append(p.table);
-                    rep.merge(p.report);
-                    bad += p.bad_rows;
-                    next += 1;
-                }
-            }
-            (table, pool, rep, bad)
-        });
-        let mut seq = 0usize;
-        let mut next_line = 2u64;
-        let mut eof = false;
-        while !eof {
-            while filled < buf.len() {
-                match f.read(&mut buf[filled..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => filled += n,
-                    Err(e) => {
-                        read_error = Some(e.to_string());
-                        eof = true;
-                        break;
-                    }
-                }
-            }
-            let cut = if eof { filled } else { memchr::memrchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1) };
-            if cut == 0 && !eof {
-                buf.resize(buf.len() * 2, 0);
-                continue;
-            }
-            let block = buf[..cut].to_vec();
-            let lines_in_block = memchr::memchr_iter(b'\n', &block).count() as u64;
-            rows += lines_in_block as usize + usize::from(!block.is_empty() && block.last() != Some(&b'\n'));
-            if !block.is_empty() && work_tx.send((seq, block, next_line)).is_err() {
-                break;
-            }
-            seq += 1;
-            next_line += lines_in_block;
-            buf.copy_within(cut..filled, 0);
-            filled -= cut;
-        }
-        drop(work_tx);
-        let (table, pool, rep, bad) = merger.join().expect("merge thread");
-        ds.activity = table;
-        ds.strings = pool;
-        report.merge(rep);
-        bad_rows = bad;
-    });
-    if let Some(e) = read_error {
-        report.push(RowError {
-            file: file.clone(),
-            line: 0,
-            column: String::new(),
-            value: String::new(),
-            reason: format!("read error: {e}"),
-        });
-    }
-    ds.carriers = registry.into_inner().expect("carrier registry").carriers;
-    report.count_rejected(&file, bad_rows);
-    rows
-}
-
-/// Finds records that share the key (facility, period, carrier, source_document). Rows are grouped
-/// by facility with a counting sort, then each facility's few rows are compared.
+/// Finds records that share the key (facility, period, carrier, source_document).
 pub fn check_duplicate_keys(ds: &Dataset, report: &mut ValidationReport) -> usize {
+    check_duplicates(ds, report, 1)
+}
+
+/// [`check_duplicate_keys`] on `threads` threads. Each facility's rows are found (a range when the
+/// file keeps them together, as files do; else by a counting sort), then facilities are checked in
+/// parallel, a block of facilities per thread, and the errors reported in facility order.
+pub(crate) fn check_duplicates(ds: &Dataset, report: &mut ValidationReport, threads: usize) -> usize {
     let a = &ds.activity;
     let n_fac = ds.facilities.len();
     let mut start = vec![0u32; n_fac + 1];
-    for &f in &a.facility {
+    let mut first = vec![u32::MAX; n_fac];
+    // Each facility's rows are one range iff there are as many runs of equal facility as facilities.
+    let (mut runs, mut present) = (0usize, 0usize);
+    let mut prev = None;
+    for (r, &f) in a.facility.iter().enumerate() {
         start[f as usize + 1] += 1;
+        if first[f as usize] == u32::MAX {
+            first[f as usize] = r as u32;
+            present += 1;
+        }
+        if prev != Some(f) {
+            runs += 1;
+            prev = Some(f);
+        }
     }
+    let contiguous = runs == present;
     for i in 0..n_fac {
         start[i + 1] += start[i];
     }
-    let mut pos = start.clone();
-    let mut order = vec![0u32; a.len()];
-    for (r, &f) in a.facility.iter().enumerate() {
-        order[pos[f as usize] as usize] = r as u32;
-        pos[f as usize] += 1;
-    }
-    let mut dups = 0;
-    let mut keys: Vec<(u8, u16, u32, u32)> = Vec::new();
-    for f in 0..n_fac {
-        let rows = &order[start[f] as usize..start[f + 1] as usize];
-        if rows.len() < 2 {
-            continue;
+    // Rows of facility f: order[start[f]..start[f + 1]], or first[f].. when contiguous.
+    let order: Vec<u32> = if contiguous {
+        Vec::new()
+    } else {
+        let mut pos = start.clone();
+        let mut order = vec![0u32; a.len()];
+        for (r, &f) in a.facility.iter().enumerate() {
+            order[pos[f as usize] as usize] = r as u32;
+            pos[f as usize] += 1;
         }
-        keys.clear();
-        keys.extend(rows.iter().map(|&r| {
-            let r = r as usize;
-            (a.month[r], a.carrier[r], a.source_document[r], r as u32)
-        }));
-        keys.sort_unstable();
-        for w in keys.windows(2) {
-            if (w[0].0, w[0].1, w[0].2) == (w[1].0, w[1].1, w[1].2) {
-                dups += 1;
-                let (first, dup) = (w[0].3 as usize, w[1].3 as usize);
-                report.push(RowError {
-                    file: ds.files[a.file[dup] as usize].clone(),
-                    line: a.line[dup] as u64,
-                    column: "facility_code,period,carrier,source_document".into(),
-                    value: format!(
-                        "{},{}-{:02},{},{}",
-                        ds.facilities[f].code,
-                        ds.year,
-                        a.month[dup],
-                        ds.carriers[a.carrier[dup] as usize].code,
-                        ds.strings.get(a.source_document[dup])
-                    ),
-                    reason: format!(
-                        "duplicated record key: same facility, period, carrier and source_document as {}:{}",
-                        ds.files[a.file[first] as usize], a.line[first]
-                    ),
-                });
+        order
+    };
+    let check = |facilities: std::ops::Range<usize>| {
+        let mut out = ValidationReport::default();
+        // (month, carrier, source document) packed in one word, and the row.
+        let mut keys: Vec<(u64, u32)> = Vec::new();
+        for f in facilities {
+            let n = (start[f + 1] - start[f]) as usize;
+            if n < 2 {
+                continue;
+            }
+            keys.clear();
+            let key = |r: usize| {
+                let k = (a.month[r] as u64) << 48 | (a.carrier[r] as u64) << 32 | a.source_document[r] as u64;
+                (k, r as u32)
+            };
+            if contiguous {
+                let lo = first[f] as usize;
+                keys.extend((lo..lo + n).map(key));
+            } else {
+                keys.extend(order[start[f] as usize..start[f + 1] as usize].iter().map(|&r| key(r as usize)));
+            }
+            // Files usually list a facility's records in key order already: then no key repeats.
+            if keys.windows(2).all(|w| w[0].0 < w[1].0) {
+                continue;
+            }
+            keys.sort_unstable();
+            for w in keys.windows(2) {
+                if w[0].0 == w[1].0 {
+                    let (first, dup) = (w[0].1 as usize, w[1].1 as usize);
+                    out.push(RowError {
+                        file: ds.files[a.file[dup] as usize].clone(),
+                        line: a.line[dup] as u64,
+                        column: "facility_code,period,carrier,source_document".into(),
+                        value: format!(
+                            "{},{}-{:02},{},{}",
+                            ds.facilities[f].code,
+                            ds.year,
+                            a.month[dup],
+                            ds.carriers[a.carrier[dup] as usize].code,
+                            ds.strings.get(a.source_document[dup])
+                        ),
+                        reason: format!(
+                            "duplicated record key: same facility, period, carrier and source_document as {}:{}",
+                            ds.files[a.file[first] as usize], a.line[first]
+                        ),
+                    });
+                }
             }
         }
+        out
+    };
+    let threads = threads.clamp(1, n_fac.max(1));
+    let per = n_fac.div_ceil(threads);
+    let parts: Vec<ValidationReport> = std::thread::scope(|s| {
+        let check = &check;
+        let handles: Vec<_> =
+            (0..threads).map(|t| s.spawn(move || check(t * per..((t + 1) * per).min(n_fac)))).collect();
+        handles.into_iter().map(|h| h.join().expect("duplicate check thread")).collect()
+    });
+    let mut dups = 0;
+    for part in parts {
+        dups += part.total;
+        report.merge(part);
     }
     dups
 }
@@ -556,6 +1282,88 @@ mod tests {
         split_fields(br#"a,"x, y","say ""hi""",d"#, &mut out);
         let v: Vec<String> = out.iter().map(|c| text(c)).collect();
         assert_eq!(v, vec!["a", "x, y", "say \"hi\"", "d"]);
+    }
+
+    #[test]
+    fn delimiter_masks() {
+        let mut block = [0u8; 64];
+        let mut seed = 7u64;
+        for round in 0..2000 {
+            for b in block.iter_mut() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                // Mostly delimiters and their neighbours in value, some anything.
+                *b = match (seed >> 60) % 4 {
+                    0 => b',',
+                    1 => b'\n',
+                    2 => [b'+', b'-', b'\t', b'\x0b', 0x8a, 0xac, b'"', b'\r'][(seed >> 40) as usize % 8],
+                    _ => (seed >> 32) as u8,
+                };
+            }
+            if round == 0 {
+                block = [b','; 64];
+            }
+            let naive = block
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (i, &c)| m | (u64::from(c == b',' || c == b'\n' || c == b'"') << i));
+            assert_eq!(specials(&block), naive, "{block:?}");
+            assert_eq!(specials_swar(&block), naive, "{block:?}");
+        }
+    }
+
+    /// Chunks cover every line exactly once, through the page cache and (where the file system
+    /// allows it) around it, whatever the chunk size.
+    #[test]
+    fn chunks_partition_the_lines_buffered_and_direct() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        let mut data = Vec::new();
+        let mut seed = 3u64;
+        while data.len() < 300_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // Lines of 0 to ~9000 bytes, some longer than a chunk's margin.
+            let n = if seed >> 61 == 0 { (seed >> 40) as usize % 9000 } else { (seed >> 40) as usize % 90 };
+            data.extend(std::iter::repeat_n(b'a' + (seed % 26) as u8, n));
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"no newline at the end");
+        std::fs::write(&path, &data).unwrap();
+        let len = data.len() as u64;
+        let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        let mut readers = vec![("buffered", Reader::new(File::open(&path).unwrap(), &path, len))];
+        match open_direct(&path) {
+            Some(d) => readers.push((
+                "direct",
+                Reader {
+                    file: File::open(&path).unwrap(),
+                    direct: Some(d),
+                    failed_direct: AtomicBool::new(false),
+                    len,
+                },
+            )),
+            None => eprintln!("direct reads not supported here; only the buffered path is checked"),
+        }
+        for (name, r) in &readers {
+            for chunk in [1u64, 97, 4096, 5000, 65536, 1 << 20].into_iter().filter(|&c| c > 1 || *name == "buffered") {
+                let mut got: Vec<u8> = Vec::new();
+                let mut buf = Vec::new();
+                let mut start = 0;
+                while start < len {
+                    let end = (start + chunk).min(len);
+                    let range = chunk_lines(r, &mut buf, start == 0, start, end).unwrap();
+                    got.extend_from_slice(&buf[range]);
+                    start = end;
+                }
+                let got_lines: Vec<&[u8]> = got.split(|&b| b == b'\n').collect();
+                assert!(got_lines == lines, "{name}, chunk {chunk}: lines differ");
+            }
+            assert!(!r.failed_direct.load(Ordering::Relaxed), "{name}: direct reads fell back");
+            let mut buf = Vec::new();
+            for (from, to) in [(0, 1), (1, 4097), (4095, 4097), (12345, 200_000), (len - 3, len), (0, len)] {
+                let at = r.read(&mut buf, from, to).unwrap();
+                assert_eq!(&buf[at..at + (to - from) as usize], &data[from as usize..to as usize], "{name}");
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod activity;
 mod error;
+mod number;
 mod tables;
 
 pub use activity::{check_duplicate_keys, load_activity};
@@ -14,12 +15,23 @@ pub use tables::{load_facilities, load_orgs};
 use factors::Library;
 use model::Dataset;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, Default)]
 pub struct LoadStats {
     pub orgs: usize,
     pub facilities: usize,
     pub activity_rows: usize,
+}
+
+fn not_read(dir: &Path, year: i32) -> RowError {
+    RowError {
+        file: activity_path(dir, year).unwrap_or_else(|_| dir.join("activity.csv")).display().to_string(),
+        line: 0,
+        column: String::new(),
+        value: String::new(),
+        reason: "not read: fix orgs.csv and facilities.csv first (activity rows refer to them)".into(),
+    }
 }
 
 /// Loads the data directory for inventory year `year`.
@@ -36,38 +48,62 @@ pub fn load_dir(dir: &Path, year: i32, threads: usize) -> Result<(Dataset, LoadS
         return Err(report);
     }
     let orgs = load_orgs(&dir.join("orgs.csv"), &mut report);
-    let facilities = load_facilities(&dir.join("facilities.csv"), orgs.as_ref(), &mut report);
     let mut ds = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
     let mut stats = LoadStats::default();
-    if let (Some(orgs), Some((facilities, index))) = (orgs, facilities) {
+    let Some(orgs) = orgs else {
+        // Facilities are still checked, so every problem is listed at once; activity is not read.
+        load_facilities(&dir.join("facilities.csv"), None, &mut report);
+        report.push(not_read(dir, year));
+        return Err(report);
+    };
+    // facilities.csv loads on its own thread while the workers parse activity.csv; activity rows
+    // refer to facilities by code, which is looked up once both are done.
+    // The year's own file (activity-YYYY.csv) in a multi-year directory, else activity.csv; a
+    // directory holding both for the year is refused (nothing is parsed then).
+    let activity_file = activity_path(dir, year);
+    let cancel = AtomicBool::new(false);
+    let (facilities, fac_report, parsed) = std::thread::scope(|s| {
+        let facilities = s.spawn(|| {
+            let mut r = ValidationReport::default();
+            let f = load_facilities(&dir.join("facilities.csv"), Some(&orgs), &mut r);
+            if f.is_none() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            (f, r)
+        });
+        let parsed = activity_file
+            .as_ref()
+            .ok()
+            .map(|path| activity::parse_activity(path, year, Vec::new(), model::StringPool::new(), threads, &cancel));
+        let (f, r) = facilities.join().expect("facilities thread");
+        (f, r, parsed)
+    });
+    report.merge(fac_report);
+    if let Some((facilities, index)) = facilities {
         stats.orgs = orgs.orgs.len();
         stats.facilities = facilities.len();
         ds.orgs = orgs;
         ds.facilities = facilities;
         ds.facility_index = index;
-        // Activity goes into a second dataset while the parser borrows the facility index of the first.
+        // Activity goes into a second dataset while the facility index of the first is borrowed.
         let mut loaded = Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-        match activity_path(dir, year) {
-            Ok(path) => {
-                stats.activity_rows = load_activity(&path, &mut loaded, &ds.facility_index, threads, &mut report)
+        match (parsed, activity_file) {
+            (Some(parsed), _) => {
+                stats.activity_rows =
+                    activity::resolve_activity(parsed, &ds.facility_index, threads, &mut loaded, &mut report)
             }
-            Err(e) => report.push(e),
+            (None, Err(e)) => report.push(e),
+            (None, Ok(_)) => unreachable!("activity is parsed whenever its file is known"),
         }
         ds.activity = loaded.activity;
         ds.carriers = loaded.carriers;
         ds.files = loaded.files;
         ds.strings = loaded.strings;
         if report.is_empty() {
-            check_duplicate_keys(&ds, &mut report);
+            activity::check_duplicates(&ds, &mut report, threads);
         }
     } else {
-        report.push(RowError {
-            file: activity_path(dir, year).unwrap_or_else(|_| dir.join("activity.csv")).display().to_string(),
-            line: 0,
-            column: String::new(),
-            value: String::new(),
-            reason: "not read: fix orgs.csv and facilities.csv first (activity rows refer to them)".into(),
-        });
+        report.push(not_read(dir, year));
     }
     if report.is_empty() {
         Ok((ds, stats))

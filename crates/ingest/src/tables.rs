@@ -274,14 +274,25 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
         let code = field_of(row, req[0]);
         if code.is_empty() {
             report.push(err("facility_code", code, "empty facility code".into()));
-        } else if let Some(&first) = index.get(code) {
-            let first = lines[first as usize];
-            report.push(err("facility_code", code, format!("duplicate facility code, first defined on line {first}")));
         } else {
-            // Codes of rejected rows are registered too, so a later duplicate is still reported.
-            // When every row is accepted (the only case that yields facilities) the slot is the id.
-            index.insert(code.to_string(), lines.len() as FacilityId);
-            lines.push(line);
+            // One lookup: the index has millions of entries, and each probe is a cache miss.
+            match index.entry(code.to_string()) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let first = lines[*e.get() as usize];
+                    report.push(err(
+                        "facility_code",
+                        code,
+                        format!("duplicate facility code, first defined on line {first}"),
+                    ));
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    // Codes of rejected rows are registered too, so a later duplicate is still
+                    // reported. When every row is accepted (the only case that yields facilities)
+                    // the slot is the id.
+                    v.insert(lines.len() as FacilityId);
+                    lines.push(line);
+                }
+            }
         }
         let kind_text = field_of(row, req[2]);
         let kind = FacilityType::parse(kind_text);

@@ -223,3 +223,147 @@ fn a_multi_year_directory_reads_the_years_own_activity_file() {
     let errs = load_dir(d.path(), 2024, 2).unwrap_err().errors;
     assert!(errs.iter().any(|e| e.reason.contains("both activity.csv and activity-2024.csv")), "{errs:#?}");
 }
+
+#[test]
+fn duplicates_found_when_a_facilitys_rows_are_apart() {
+    let d = tempfile::tempdir().unwrap();
+    let act = format!(
+        "{HEADER}S1,2024-01,electricity,5,kWh,BILL-1,\nS2,2024-01,electricity,6,kWh,BILL-1,\nS1,2024-01,electricity,7,kWh,BILL-1,\nS2,2024-02,electricity,6,kWh,BILL-1,\n"
+    );
+    write(d.path(), ORGS, FACILITIES, &act);
+    for threads in [1, 3] {
+        let report = load_dir(d.path(), 2024, threads).unwrap_err();
+        assert_eq!(report.total, 1, "{report}");
+        assert_eq!(report.errors[0].line, 4);
+        assert!(report.errors[0].reason.ends_with("activity.csv:2"), "{}", report.errors[0].reason);
+    }
+}
+
+#[test]
+fn unknown_facility_is_the_first_error_of_its_row_and_its_rows_are_not_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("activity.csv");
+    fs::write(
+        &path,
+        format!(
+            "{HEADER}S1,2024-01,electricity,1,kWh,A,\nNOPE,2024-13,electricity,1,kWh,A,\nNOPE,2024-02,electricity,2,kWh,A,\nS2,2024-03,electricity,3,kWh,A,\nS2,2024-03,electricity,-3,kWh,A,\n"
+        ),
+    )
+    .unwrap();
+    let index: rustc_hash::FxHashMap<String, u32> =
+        [("S1".to_string(), 7), ("S2".to_string(), 9)].into_iter().collect();
+    let mut ds = model::Dataset { year: 2024, strings: model::StringPool::new(), ..Default::default() };
+    let mut report = ingest::ValidationReport::default();
+    let rows = ingest::load_activity(&path, &mut ds, &index, 2, &mut report);
+    assert_eq!(rows, 5);
+    let got: Vec<(u64, &str)> = report.errors.iter().map(|e| (e.line, e.column.as_str())).collect();
+    assert_eq!(got, vec![(3, "facility_code"), (3, "period"), (4, "facility_code"), (6, "quantity")]);
+    assert_eq!(report.errors[2].value, "NOPE");
+    assert_eq!(report.total, 4);
+    assert_eq!(report.rejected_rows, vec![(path.display().to_string(), 3)]);
+    // Accepted rows only, with their facility ids, lines and file.
+    assert_eq!(ds.activity.line, vec![2, 5]);
+    assert_eq!(ds.activity.facility, vec![7, 9]);
+    assert_eq!(ds.activity.file, vec![0, 0]);
+    assert_eq!(ds.files, vec![path.display().to_string()]);
+}
+
+/// A file of many chunks mixing good rows, every kind of bad row, blank lines, CRLF and quoted
+/// fields: whatever the number of workers (and so the chunking), each line is either accepted once
+/// with its own values or rejected with its errors, in file order.
+#[test]
+fn every_line_accepted_once_or_rejected_whatever_the_chunking() {
+    let mut seed = 42u64;
+    let mut rnd = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for quotes in [false, true] {
+        let mut act = String::from(HEADER);
+        let mut expect_good: Vec<(u64, f64)> = Vec::new();
+        let mut expect_bad: Vec<u64> = Vec::new();
+        let mut expect_docs: Vec<String> = Vec::new();
+        let mut line = 1u64;
+        while act.len() < 3 << 20 {
+            line += 1;
+            let eol = if rnd(5) == 0 { "\r\n" } else { "\n" };
+            let fac = ["S1", "S2", "DC"][rnd(3) as usize];
+            let month = rnd(12) + 1;
+            let qty = format!("{}.{:03}", rnd(100_000), rnd(1000));
+            let good = |expect_good: &mut Vec<(u64, f64)>| expect_good.push((line, qty.parse::<f64>().unwrap()));
+            let row = match rnd(20) {
+                0 => {
+                    act.push_str(&format!("  {eol}"));
+                    continue;
+                }
+                1 => format!("NOPE{},2024-{month:02},electricity,{qty},kWh,D{},", rnd(9), rnd(5)),
+                2 => format!("{fac},2024-{month:02},electricity,-{qty},kWh,D,"),
+                3 => format!("{fac},2023-{month:02},electricity,{qty},parsecs,D,"),
+                4 => format!("{fac},2024-{month:02}"),
+                5 if quotes => {
+                    good(&mut expect_good);
+                    let doc = format!("D, {}", rnd(5));
+                    expect_docs.push(doc.clone());
+                    format!("\"{fac}\",2024-{month:02},\"electricity\",\" {qty} \",kWh,\"{doc}\",")
+                }
+                _ => {
+                    good(&mut expect_good);
+                    let doc = format!("D{}-{}", rnd(7), "X".repeat(rnd(12) as usize));
+                    expect_docs.push(doc.clone());
+                    format!("{fac},2024-{month:02},electricity, {qty},kWh,{doc},E{}", rnd(3))
+                }
+            };
+            if expect_good.last().map(|g| g.0) != Some(line) {
+                expect_bad.push(line);
+            }
+            act.push_str(&row);
+            act.push_str(eol);
+        }
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("activity.csv");
+        fs::write(&path, &act).unwrap();
+        let index: rustc_hash::FxHashMap<String, u32> =
+            [("S1".to_string(), 0), ("S2".to_string(), 1), ("DC".to_string(), 2)].into_iter().collect();
+        let mut first: Option<(Vec<u32>, Vec<f64>, Vec<ingest::RowError>)> = None;
+        for threads in [1, 2, 5] {
+            let mut ds = model::Dataset { year: 2024, strings: model::StringPool::new(), ..Default::default() };
+            let mut report = ingest::ValidationReport::default();
+            let rows = ingest::load_activity(&path, &mut ds, &index, threads, &mut report);
+            assert_eq!(rows as u64, line - 1);
+            let a = &ds.activity;
+            let got: Vec<(u64, f64)> = a.line.iter().zip(&a.quantity).map(|(&l, &q)| (l as u64, q / 3.6)).collect();
+            assert_eq!(got.len(), expect_good.len());
+            let docs: Vec<&str> = a.source_document.iter().map(|&s| ds.strings.get(s)).collect();
+            assert!(docs == expect_docs, "source documents differ");
+            for ((gl, gq), (el, eq)) in got.iter().zip(&expect_good) {
+                assert_eq!(gl, el);
+                assert!((gq - eq).abs() <= 1e-9 * eq.max(1.0), "line {gl}: {gq} vs {eq}");
+            }
+            let mut bad_lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+            assert!(bad_lines.windows(2).all(|w| w[0] <= w[1]), "errors in file order");
+            bad_lines.dedup();
+            assert!(bad_lines == expect_bad, "rejected lines differ from the bad lines written");
+            assert_eq!(report.rejected_rows, vec![(path.display().to_string(), expect_bad.len())]);
+            match &first {
+                None => first = Some((a.line.clone(), a.quantity.clone(), report.errors.clone())),
+                Some((l, q, e)) => {
+                    assert_eq!(l, &a.line);
+                    assert_eq!(q, &a.quantity);
+                    assert_eq!(e, &report.errors);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn header_only_files_load_with_no_rows() {
+    for act in ["facility_code,period,carrier,quantity,unit", "facility_code,period,carrier,quantity,unit\r\n"] {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), ORGS, FACILITIES, act);
+        let (ds, stats) = load_dir(d.path(), 2024, 2).unwrap();
+        assert_eq!((ds.activity.len(), stats.activity_rows), (0, 0));
+    }
+    let errs = errors_of("");
+    assert!(errs[0].reason.contains("empty file"));
+}
