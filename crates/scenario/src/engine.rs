@@ -363,6 +363,12 @@ pub struct Peak {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetCheck {
+    /// `peak`, `intensity` or `net_zero`: with `year` and `figures`, what a translated label and
+    /// detail are built from (`target` and `detail` are the English text).
+    pub kind: &'static str,
+    pub year: i32,
+    /// The numbers `detail` names, under stable keys.
+    pub figures: std::collections::BTreeMap<&'static str, f64>,
     pub target: String,
     pub met: bool,
     /// Tonnes still to abate in the binding year (0 when met).
@@ -523,6 +529,9 @@ pub fn check_targets(t: &Targets, years: &[YearRow]) -> Vec<TargetCheck> {
             let after = years.iter().filter(|y| y.year > p).map(|y| y.gross_tco2e).fold(f64::MIN, f64::max);
             let worst = (after - before).max(0.0);
             out.push(TargetCheck {
+                kind: "peak",
+                year: p,
+                figures: [("highest_up_to_year_t", before), ("highest_after_year_t", after)].into(),
                 target: format!("peak by {p}"),
                 met: worst <= 1e-9 * before.abs().max(1.0),
                 gap_tco2e: worst,
@@ -535,6 +544,15 @@ pub fn check_targets(t: &Targets, years: &[YearRow]) -> Vec<TargetCheck> {
             let allowed = years[0].gross_tco2e * row.business_volume_index * (1.0 - r);
             let gap = (row.gross_tco2e - allowed).max(0.0);
             out.push(TargetCheck {
+                kind: "intensity",
+                year: y,
+                figures: [
+                    ("reduction", r),
+                    ("intensity_index", row.intensity_index),
+                    ("allowed_t", allowed),
+                    ("emitted_t", row.gross_tco2e),
+                ]
+                .into(),
                 target: format!("intensity −{:.1}% by {y}", r * 100.0),
                 met: gap <= 1e-9 * allowed.abs().max(1.0),
                 gap_tco2e: gap,
@@ -551,6 +569,9 @@ pub fn check_targets(t: &Targets, years: &[YearRow]) -> Vec<TargetCheck> {
     if let Some(y) = t.neutral_by {
         if let Some(row) = at(y) {
             out.push(TargetCheck {
+                kind: "net_zero",
+                year: y,
+                figures: [("net_t", row.net_tco2e), ("offsets_t", row.offsets_tco2e)].into(),
                 target: format!("net zero by {y}"),
                 met: row.net_tco2e <= 0.0,
                 gap_tco2e: row.net_tco2e.max(0.0),

@@ -176,3 +176,31 @@ fn overlapping_bill_savings_are_counted_once_in_the_total() {
     let lc = m.run(&lc).unwrap();
     assert_eq!(alone - r.overlapping_savings_yuan, lc.measures[0].savings_yuan);
 }
+
+/// Each target check carries its kind, year and the figures its detail names, recomputable from
+/// the path, so a console can word it in any language.
+#[test]
+fn target_checks_carry_their_kind_year_and_figures() {
+    let b = national_baseline(2024, 5_000);
+    let cat = Catalogue::shipped();
+    let m = Model::new(&b, &cat).unwrap();
+    let mut sc = Scenario::baseline("t");
+    sc.drivers.set_path("traffic_growth", vec![(2025, 0.12), (2060, 0.02)]).unwrap();
+    sc.targets.peak_by = Some(2030);
+    sc.targets.intensity_year = Some(2030);
+    sc.targets.intensity_reduction = Some(0.2);
+    sc.targets.neutral_by = Some(2060);
+    let r = m.run(&sc).unwrap();
+    let kinds: Vec<(&str, i32)> = r.targets.iter().map(|c| (c.kind, c.year)).collect();
+    assert_eq!(kinds, vec![("peak", 2030), ("intensity", 2030), ("net_zero", 2060)]);
+    let up_to = r.years.iter().filter(|y| y.year <= 2030).map(|y| y.gross_tco2e).fold(f64::MIN, f64::max);
+    let after = r.years.iter().filter(|y| y.year > 2030).map(|y| y.gross_tco2e).fold(f64::MIN, f64::max);
+    let peak = &r.targets[0];
+    assert!(close(peak.figures["highest_up_to_year_t"], up_to) && close(peak.figures["highest_after_year_t"], after));
+    assert!(close(peak.gap_tco2e, (after - up_to).max(0.0)));
+    let intensity = &r.targets[1];
+    assert_eq!(intensity.figures["reduction"], 0.2);
+    let y2030 = r.years.iter().find(|y| y.year == 2030).unwrap();
+    assert!(close(intensity.figures["emitted_t"], y2030.gross_tco2e));
+    assert!(close(r.targets[2].figures["net_t"], r.years.last().unwrap().net_tco2e));
+}
