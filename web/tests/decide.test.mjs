@@ -109,6 +109,8 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-forecast'), '12', 'forecast months')
   assert.equal(trendPoints, 36 + 3 * 12, 'every forecast month drawn: mean, lower edge and interval')
   assert.match(await page.textContent('[data-test=backtest]'), /MAPE \d+(\.\d)?%/)
+  assert.match(await page.textContent('[data-test=backtest]'), /(可谨慎采信|不宜依赖).*次回测/)
+  assert.doesNotMatch(await page.textContent('[data-test=backtest]'), /Trust|Do not rely/)
   await page.click('[data-test=run-mc]')
   assert.equal(await chartPoints(page, '[data-test=fan-chart]') % 3, 0, 'P10, band and P50 for every year')
   assert.match(await page.textContent('[data-test=peak-probability]'), /\d+(\.\d)?%/)
