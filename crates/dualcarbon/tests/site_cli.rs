@@ -312,15 +312,24 @@ fn platforms(name: &str, test: impl Fn(&mut Served, &str)) {
     }
 }
 
+fn gateway_command(args: &[&str], token: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dualcarbon"));
+    c.args(["site", "gateway"]).args(args).env("DUALCARBON_TOKEN", token).envs(NO_PROXY);
+    c
+}
+
 fn gateway(args: &[&str], token: &str) -> (Option<i32>, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
-        .args(["site", "gateway"])
-        .args(args)
-        .env("DUALCARBON_TOKEN", token)
-        .envs(NO_PROXY)
-        .output()
-        .expect("run dualcarbon site gateway");
+    let o = gateway_command(args, token).output().expect("run dualcarbon site gateway");
     (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The gateway running in the background, its output piped to the test.
+fn spawn_gateway(args: &[&str], token: &str) -> std::process::Child {
+    gateway_command(args, token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dualcarbon site gateway")
 }
 
 /// The island site run by the controller itself over the dark days, step by step from the step
@@ -524,16 +533,11 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         // --follow: the gateway catches up from its state file to the latest whole step, then waits in
         // real time for the next one; Ctrl-C (SIGINT) ends it with its summary, nothing in the future sent.
         let latest = now_unix() / 3600 * 3600;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
-            .args(["site", "gateway", site_file.as_str()])
-            .args(common)
-            .args(["--facility", "GX1", "--follow", "--state-file", state_file])
-            .env("DUALCARBON_TOKEN", &token)
-            .envs(NO_PROXY)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_gateway(
+            &[&[site_file.as_str()][..], &common, &["--facility", "GX1", "--follow", "--state-file", state_file]]
+                .concat(),
+            &token,
+        );
         let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         let mut seen = Vec::new();
         for line in lines.by_ref() {
@@ -634,16 +638,25 @@ fn gateway_queues_reports_while_the_platform_is_down_and_delivers_them_in_order_
         // The platform stops (a restart, a network cut); the gateway starts meanwhile.
         served.stop();
         let start = (now_unix() / 3600 - 10) * 3600;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
-            .args(["site", "gateway", site_file.to_str().unwrap(), "--weather", weather.to_str().unwrap()])
-            .args(["--platform", &base, "--org", "CT-GX", "--facility", "GX1", "--start", &rfc3339(start)])
-            .args(["--steps", "6"])
-            .env("DUALCARBON_TOKEN", &token)
-            .envs(NO_PROXY)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let start_text = rfc3339(start);
+        let mut child = spawn_gateway(
+            &[
+                site_file.to_str().unwrap(),
+                "--weather",
+                weather.to_str().unwrap(),
+                "--platform",
+                &base,
+                "--org",
+                "CT-GX",
+                "--facility",
+                "GX1",
+                "--start",
+                &start_text,
+                "--steps",
+                "6",
+            ],
+            &token,
+        );
         let mut errors = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
         let mut seen = Vec::new();
         for line in errors.by_ref() {

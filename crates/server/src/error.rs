@@ -18,6 +18,20 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into(), detail: None }
     }
+    /// 422 with every problem of `what` in `detail` (a list of strings) and the first five in the message.
+    pub fn problems(code: &'static str, what: &str, errors: Vec<String>) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!(
+                "{} problem(s) in {what}: {}",
+                errors.len(),
+                errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        );
+        e.detail = Some(serde_json::json!(errors));
+        e
+    }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }

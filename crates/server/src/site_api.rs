@@ -26,20 +26,6 @@ use std::sync::Arc;
 /// The audit action of a set-point change.
 pub const SETPOINTS_ACTION: &str = "site.setpoints";
 
-fn unprocessable(code: &'static str, what: &str, errors: Vec<String>) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        code,
-        format!(
-            "{} problem(s) in {what}: {}",
-            errors.len(),
-            errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        ),
-    );
-    e.detail = Some(json!(errors));
-    e
-}
-
 #[derive(Deserialize)]
 pub struct SiteRequest {
     /// The site file (`site.toml`) as text.
@@ -77,7 +63,7 @@ fn load(req: &SiteRequest) -> ApiResult<(SiteConfig, Weather)> {
     }
     match (config, weather) {
         (Ok(c), Ok(w)) if errors.is_empty() => Ok((c, w)),
-        _ => Err(unprocessable("invalid_site", "the site file or weather", errors)),
+        _ => Err(ApiError::problems("invalid_site", "the site file or weather", errors)),
     }
 }
 
@@ -108,7 +94,7 @@ pub async fn simulate(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>)
                     row[7] += dt_h;
                 }
             })
-            .map_err(|e| unprocessable("invalid_site", "the site", e))?;
+            .map_err(|e| ApiError::problems("invalid_site", "the site", e))?;
             let days: Vec<Value> = daily
                 .iter()
                 .enumerate()
@@ -129,11 +115,11 @@ pub async fn simulate(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>)
 pub async fn size(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>) -> ApiResult<Json<Value>> {
     let (config, weather) = load(&req)?;
     let sizing = config.sizing.clone().ok_or_else(|| {
-        unprocessable("invalid_site", "the site file", vec!["site.toml: [sizing] is needed to size a site".into()])
+        ApiError::problems("invalid_site", "the site file", vec!["site.toml: [sizing] is needed to size a site".into()])
     })?;
     let r = app
         .blocking(move || {
-            site::sim::size(&config, &sizing, &weather).map_err(|e| unprocessable("invalid_site", "the sizing", e))
+            site::sim::size(&config, &sizing, &weather).map_err(|e| ApiError::problems("invalid_site", "the sizing", e))
         })
         .await?;
     Ok(Json(json!({"sizing": r})))
@@ -169,13 +155,13 @@ pub async fn bs_saving(State(app): State<Arc<App>>, Json(req): Json<SavingReques
                 errors.push("cells.csv: no cell-hours".into());
             }
             if !errors.is_empty() {
-                return Err(unprocessable("invalid_traffic", "the traffic file", errors));
+                return Err(ApiError::problems("invalid_traffic", "the traffic file", errors));
             }
             let data = site::itu::ItuData { cells, energy: Default::default() };
             let mut report = schedule(&site::itu::stations(&data), &policy);
             report
                 .apply_grid_factor(&lib, &grid)
-                .map_err(|e| unprocessable("invalid_traffic", "the request", vec![e]))?;
+                .map_err(|e| ApiError::problems("invalid_traffic", "the request", vec![e]))?;
             Ok(report)
         })
         .await?;
@@ -385,7 +371,7 @@ pub async fn post_state(
     }
     let report = match report {
         Some(r) if errors.is_empty() => r,
-        _ => return Err(unprocessable("invalid_state", "the state report", errors)),
+        _ => return Err(ApiError::problems("invalid_state", "the state report", errors)),
     };
     let ts_ms = report.unix * 1000;
     let raw: Vec<telemetry::RawReading> = report

@@ -47,20 +47,6 @@ fn model_name(p: &SchedulerPolicy) -> String {
     format!("model={} baseline={}", model.to_lowercase(), p.baseline.name())
 }
 
-fn invalid(errors: Vec<String>) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid",
-        format!(
-            "{} problem(s) with the saving run: {}",
-            errors.len(),
-            errors.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        ),
-    );
-    e.detail = Some(json!(errors));
-    e
-}
-
 /// POST /api/v1/orgs/{code}/sites/bs-saving: runs the base-station saving on the traffic and
 /// records each station's saving and reference as indicator data for the period (see the module
 /// documentation). Every problem at once (period, traffic, unknown or out-of-scope stations) and
@@ -131,7 +117,7 @@ pub async fn record(
         }
     }
     let (Some(report), Some(period), true) = (report, period, errors.is_empty()) else {
-        return Err(invalid(errors));
+        return Err(ApiError::problems("invalid", "the saving run", errors));
     };
 
     let hash = store::sha256_hex(req.cells_csv.as_bytes());
