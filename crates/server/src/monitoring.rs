@@ -36,7 +36,8 @@ pub struct Monitoring {
     pub mqtt: Option<monitor::mqtt::Subscription>,
 }
 
-fn now_ms() -> i64 {
+/// The receiver's clock, epoch milliseconds (what readings' timestamps are checked against).
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

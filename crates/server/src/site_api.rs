@@ -352,7 +352,7 @@ pub async fn post_state(
                 errors.push(format!("soc: {} is above 1", t.soc));
             }
             let ts = t.unix.saturating_mul(1000);
-            if ts < telemetry::hub::EARLIEST_MS || ts > now_ms() + 60_000 {
+            if ts < telemetry::hub::EARLIEST_MS || ts > crate::monitoring::now_ms() + 60_000 {
                 errors.push(format!("unix: {} is before 2000 or in the future: the gateway's clock is wrong", t.unix));
             }
             Some(t)
@@ -382,7 +382,9 @@ pub async fn post_state(
     let source = format!("site-state:{}", caller.user.username);
     let ingest = app
         .blocking(move || {
-            m.monitor.ingest(&raw, now_ms(), &source).map_err(|e| ApiError::internal(format!("reading log: {e}")))
+            m.monitor
+                .ingest(&raw, crate::monitoring::now_ms(), &source)
+                .map_err(|e| ApiError::internal(format!("reading log: {e}")))
         })
         .await?;
     let code = f.code.clone();
@@ -395,10 +397,6 @@ pub async fn post_state(
         "setpoints": current(&h)?,
         "setpoints_audit_seq": h.last().map(|x| x["seq"].clone()),
     })))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[derive(Deserialize)]
