@@ -493,7 +493,7 @@ pub async fn list_sites(
                     "org_code": m.monitor.facility_org(f).map(|o| m.monitor.orgs.org(o).code.clone()),
                     "at_ms": mode.map(|(t, _)| t),
                     "received_at": mode.map(|(t, _)| telemetry::time::format_shanghai(t)),
-                    "mode": mode.and_then(|(_, c)| site::controller::SupplyMode::ALL.get(c as usize)).map(|m| m.name()),
+                    "mode": mode.and_then(|(_, c)| site::meters::mode_of_code(c)).map(|m| m.name()),
                     "soc": gauge(telemetry::Role::Soc).map(|(_, v)| v),
                     "fuel_l": gauge(telemetry::Role::FuelLevel).map(|(_, v)| v),
                     "load_kw": power(telemetry::Role::SiteLoad),

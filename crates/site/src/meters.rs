@@ -65,6 +65,11 @@ pub fn mode_code(m: SupplyMode) -> u32 {
     SupplyMode::ALL.iter().position(|&x| x == m).unwrap_or(0) as u32
 }
 
+/// The supply mode of a `mode` gauge code; `None` for a code no mode has.
+pub fn mode_of_code(code: f64) -> Option<SupplyMode> {
+    (code >= 0.0 && code.fract() == 0.0).then(|| SupplyMode::ALL.get(code as usize).copied()).flatten()
+}
+
 pub const FUEL_CELL_STATES: [FuelCellState; 3] = [FuelCellState::Off, FuelCellState::Starting, FuelCellState::Running];
 
 pub fn fuel_cell_code(s: FuelCellState) -> u32 {
@@ -114,7 +119,7 @@ impl Telemetry {
         );
         let (soc, fuel, mode, fc_state, status) =
             (get("soc"), get("fuel"), get("mode"), get("fc_state"), get("status"));
-        let mode = SupplyMode::ALL.get(mode as usize).copied();
+        let mode = mode_of_code(mode);
         let fc_state = FUEL_CELL_STATES.get(fc_state as usize).copied();
         if mode.is_none() {
             missing.push(format!("{}: not a supply-mode code", meter_code(site, "mode")));
