@@ -7,6 +7,7 @@
 //! Every bad field of every row is reported; accepted rows keep their file and line for lineage.
 
 use crate::error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
+use crate::line::{line_problem, split_fields};
 use crate::number::parse_f64;
 use model::{ActivityTable, Carrier, Dataset, StringPool, UNITS};
 use rustc_hash::FxHashMap;
@@ -36,6 +37,8 @@ struct Cols {
     source_document: Option<usize>,
     evidence: Option<usize>,
     width: usize,
+    /// Fields the header names: a row with more is refused (a merged or shifted line).
+    header_fields: usize,
 }
 
 /// Carriers seen so far, shared by the parser threads.
@@ -373,8 +376,12 @@ impl Shared<'_> {
                 });
             }
         };
-        if fields.len() < c.width {
-            err("", line, format!("row has {} fields but the header names {}", fields.len(), c.width));
+        let shape = line_problem(line).or_else(|| {
+            (fields.len() > c.header_fields || fields.len() < c.width)
+                .then(|| format!("row has {} fields but the header names {}", fields.len(), c.header_fields))
+        });
+        if let Some(reason) = shape {
+            err("", &line[..line.len().min(200)], reason);
             out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
             return;
         }
@@ -445,6 +452,23 @@ impl Shared<'_> {
         t.evidence.push(ev);
     }
 
+    /// Records a line that does not split into fields (a quote left open, ...).
+    fn unreadable(&self, out: &mut ChunkOut, line_no: u64, line: &[u8], reason: String) {
+        let first_error = out.errors.len();
+        out.error_total += 1;
+        if out.errors.len() < MAX_KEPT_ERRORS {
+            let reason = line_problem(line).unwrap_or(reason);
+            out.errors.push(RowError {
+                file: self.file.to_string(),
+                line: line_no,
+                column: String::new(),
+                value: text(&line[..line.len().min(200)]),
+                reason,
+            });
+        }
+        out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
+    }
+
     /// Parses the lines of `data` (whole lines: a chunk's own) into `out`.
     fn parse(&self, caches: &mut Caches, data: &[u8], out: &mut ChunkOut) {
         let mut fields: Vec<&[u8]> = Vec::with_capacity(16);
@@ -510,9 +534,13 @@ impl Shared<'_> {
                 let line = &data[line_start..end];
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
                 if !trim(line).is_empty() {
-                    split_fields(line, &mut owned);
-                    let refs: Vec<&[u8]> = owned.iter().map(|f| f.as_ref()).collect();
-                    self.row(caches, out, line_no, line, &refs);
+                    match split_fields(line, &mut owned) {
+                        Ok(()) => {
+                            let refs: Vec<&[u8]> = owned.iter().map(|f| f.as_ref()).collect();
+                            self.row(caches, out, line_no, line, &refs);
+                        }
+                        Err(reason) => self.unreadable(out, line_no, line, reason),
+                    }
                 }
                 line_no += 1;
                 line_start = end + 1;
@@ -794,11 +822,13 @@ pub(crate) fn parse_activity(
         p.early.push(whole_file("empty file: a header row is required".into()));
         return p;
     }
-    let header_line = buf[..header_end].strip_suffix(b"\r").unwrap_or(&buf[..header_end]);
-    let header_line = header_line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(header_line);
-    let mut hf = Vec::new();
-    split_fields(header_line, &mut hf);
-    let header: Vec<String> = hf.iter().map(|h| text(trim(h))).collect();
+    let header = match crate::line::header_names(crate::line::strip_ending(&buf[..header_end])) {
+        Ok(h) => h,
+        Err(reason) => {
+            p.early.push(RowError { line: 1, ..whole_file(format!("header: {reason}")) });
+            return p;
+        }
+    };
     let cols_by_name = crate::tables::Columns::new(&header);
     let req = match cols_by_name.require(&file, &REQUIRED, &header) {
         Ok(r) => r,
@@ -824,6 +854,7 @@ pub(crate) fn parse_activity(
             .max()
             .unwrap_or(0)
             + 1,
+        header_fields: header.len(),
     };
     drop(buf);
     let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut p.carriers) });
@@ -1076,46 +1107,6 @@ pub fn load_activity(
         &AtomicBool::new(false),
     );
     resolve_activity(parsed, facilities, threads, ds, report)
-}
-
-fn split_fields<'b>(line: &'b [u8], out: &mut Vec<std::borrow::Cow<'b, [u8]>>) {
-    out.clear();
-    if memchr::memchr(b'"', line).is_none() {
-        let mut start = 0;
-        for comma in memchr::memchr_iter(b',', line) {
-            out.push(std::borrow::Cow::Borrowed(&line[start..comma]));
-            start = comma + 1;
-        }
-        out.push(std::borrow::Cow::Borrowed(&line[start..]));
-        return;
-    }
-    // RFC 4180 quoting: "a,b" and "" inside quotes.
-    let mut field = Vec::new();
-    let mut in_quotes = false;
-    let mut i = 0;
-    while i < line.len() {
-        let c = line[i];
-        if in_quotes {
-            if c == b'"' {
-                if line.get(i + 1) == Some(&b'"') {
-                    field.push(b'"');
-                    i += 1;
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-        } else if c == b'"' {
-            in_quotes = true;
-        } else if c == b',' {
-            out.push(std::borrow::Cow::Owned(std::mem::take(&mut field)));
-        } else {
-            field.push(c);
-        }
-        i += 1;
-    }
-    out.push(std::borrow::Cow::Owned(field));
 }
 
 /// `a == b` for the short fields of a row, without a call to `memcmp`.

@@ -5,6 +5,7 @@
 
 mod activity;
 mod error;
+pub mod line;
 mod number;
 mod tables;
 

@@ -196,8 +196,35 @@ pub(crate) async fn spool_upload(app: &App, body: Body) -> ApiResult<(tempfile::
     let mut hasher = sha2::Sha256::new();
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
+    // A CSV line longer than ingest takes refuses the file here, before it is parsed: the parser
+    // would otherwise hold the whole line in memory. An XLSX (a zip) is binary and is checked
+    // by its own limits.
+    let mut head = Vec::with_capacity(4);
+    let (mut line_len, mut line_no) = (0usize, 1u64);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        if head.len() < 4 {
+            head.extend(chunk.iter().take(4 - head.len()));
+        }
+        if !crate::xlsx::is_xlsx(&head) {
+            for piece in chunk.split_inclusive(|&b| b == b'\n') {
+                line_len += piece.len();
+                if line_len > ingest::line::MAX_LINE_BYTES + 2 {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "line_too_long",
+                        format!(
+                            "line {line_no} is longer than {} bytes: not an activity CSV (nothing was recorded)",
+                            ingest::line::MAX_LINE_BYTES
+                        ),
+                    ));
+                }
+                if piece.last() == Some(&b'\n') {
+                    line_len = 0;
+                    line_no += 1;
+                }
+            }
+        }
         hasher.update(&chunk);
         size += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(|e| ApiError::internal(e.to_string()))?;
@@ -365,24 +392,29 @@ fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usi
     ds.files = loaded.files;
     ds.strings = loaded.strings;
     let mut reasons: FxHashMap<u64, Vec<String>> = FxHashMap::default();
-    let mut outside: HashMap<String, Option<String>> = HashMap::new();
+    let mut known_elsewhere: HashMap<String, bool> = HashMap::new();
     for e in &report.errors {
         let mut reason = e.reason.clone();
         if e.column == "facility_code" {
-            // Say why a known facility is refused: it belongs to another part of the org tree.
-            let owner = outside
+            // Say why a known facility is refused, without naming who owns it (the filer may not
+            // see that part of the org tree).
+            let known = *known_elsewhere
                 .entry(e.value.clone())
-                .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().map(|f| f.org_code))
-                .clone();
-            if let Some(org) = owner {
-                reason = format!("facility belongs to org {org}, outside this filing's org {}", filing.org_code);
+                .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().is_some());
+            if known {
+                reason = format!("facility is outside this filing's org {} and its subtree", filing.org_code);
             }
         }
         let reason = reason.replace(
             "not a facility_code in facilities.csv",
             "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
         );
-        reasons.entry(e.line).or_default().push(format!("{}: {reason} (value {:?})", e.column, e.value));
+        let shown = if e.column.is_empty() {
+            format!("{reason} (line starts {:?})", e.value)
+        } else {
+            format!("{}: {reason} (value {:?})", e.column, e.value)
+        };
+        reasons.entry(e.line).or_default().push(shown);
     }
     let mut dups = ingest::ValidationReport::default();
     ingest::check_duplicate_keys(&ds, &mut dups);
@@ -390,6 +422,13 @@ fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usi
         // ingest names the first occurrence as FILE:LINE; the file here is the upload itself.
         let reason = e.reason.replace(&format!("{}:", path.display()), "line ");
         reasons.entry(e.line).or_default().push(format!("{}: {reason}", e.column));
+    }
+    if ds.activity.is_empty() && reasons.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_rows",
+            "the file has a header but no rows: nothing to file",
+        ));
     }
     let elsewhere = store.filed_elsewhere(filing.id)?;
     let max_line = ds.activity.line.iter().copied().max().unwrap_or(0) as usize;
@@ -409,64 +448,76 @@ fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usi
             accepted[line as usize] = true;
         }
     }
+    let rejected = reasons.len().max(report.rejected_rows.iter().map(|(_, n)| *n).sum());
+    if rejected > MAX_REJECTED_ROWS || report.total > report.errors.len() {
+        let mut first: Vec<(&u64, &Vec<String>)> = reasons.iter().collect();
+        first.sort_unstable_by_key(|(line, _)| **line);
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_rejected",
+            format!(
+                "{rejected} rows of the file are rejected (more than {MAX_REJECTED_ROWS}): nothing was recorded; fix the file (the first problems are listed) and upload it again"
+            ),
+        );
+        e.detail = Some(serde_json::json!(first
+            .iter()
+            .take(100)
+            .map(|(line, r)| serde_json::json!({"line": line, "reasons": r}))
+            .collect::<Vec<_>>()));
+        return Err(e);
+    }
     Ok(Verdicts { accepted, reasons })
 }
 
-/// Reads the uploaded file again, turning each row into an accepted or rejected outcome.
+/// An upload with more rejected rows than this is refused whole: it is not a filing with a few
+/// mistakes but the wrong file, and its quarantine would only bury the filer.
+pub const MAX_REJECTED_ROWS: usize = 100_000;
+
+/// Reads the uploaded file's rows with ingest's own row reader (the lines, numbers and fields the
+/// validator saw), turning each into the outcome the validator gave its line.
 struct OutcomeReader {
-    records: csv::StringRecordsIntoIter<std::fs::File>,
-    cols: [Option<usize>; 7],
+    rows: ingest::line::ActivityRowReader<std::io::BufReader<std::fs::File>>,
     verdicts: Verdicts,
 }
 
 impl OutcomeReader {
     fn open(path: &std::path::Path, verdicts: Verdicts) -> ApiResult<OutcomeReader> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|e| ApiError::internal(format!("reopening the upload: {e}")))?;
-        let header = rdr.records().next().and_then(Result::ok).unwrap_or_default();
-        let find = |name: &str| header.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == name);
-        let cols =
-            ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"].map(find);
-        Ok(OutcomeReader { records: rdr.into_records(), cols, verdicts })
+        let file = std::fs::File::open(path).map_err(|e| ApiError::internal(format!("reopening the upload: {e}")))?;
+        let rows = ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?
+            // The validator accepted this header, so this does not happen.
+            .map_err(|e| ApiError::internal(format!("the upload's header: {e}")))?;
+        Ok(OutcomeReader { rows, verdicts })
     }
 }
 
 impl Iterator for OutcomeReader {
     type Item = Result<Outcome, String>;
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let rec = match self.records.next()? {
-                Ok(r) => r,
-                Err(e) => return Some(Err(format!("the file is not readable CSV: {e}"))),
-            };
-            let line = rec.position().map_or(0, |p| p.line());
-            // A blank line is skipped by ingest too; one that ingest flagged is rejected below.
-            if rec.iter().all(|f| f.trim().is_empty()) && !self.verdicts.reasons.contains_key(&line) {
-                continue;
-            }
-            let field = |i: usize| self.cols[i].and_then(|c| rec.get(c)).unwrap_or("").trim().to_string();
-            let row = ActivityRow {
-                facility_code: field(0),
-                period: field(1),
-                carrier: field(2),
-                quantity: field(3),
-                unit: field(4),
-                source_document: field(5),
-                evidence_ref: field(6),
-                line: line as i64,
-            };
-            if self.verdicts.accepted.get(line as usize).copied().unwrap_or(false) {
-                return Some(Ok(Outcome::Accepted(row)));
-            }
-            let reasons = self.verdicts.reasons.get(&line).map_or_else(
-                || "rejected by validation (more than 100,000 errors in the file: reason not kept)".to_string(),
-                |r| r.join("; "),
-            );
-            return Some(Ok(Outcome::Rejected(RejectedRow { row, reasons })));
+        let raw = match self.rows.next_row() {
+            Ok(r) => r?,
+            Err(e) => return Some(Err(format!("reading the upload: {e}"))),
+        };
+        let [facility_code, period, carrier, quantity, unit, source_document, evidence_ref] = raw.fields;
+        let line = raw.line;
+        let row = ActivityRow {
+            facility_code,
+            period,
+            carrier,
+            quantity,
+            unit,
+            source_document,
+            evidence_ref,
+            line: line as i64,
+        };
+        if self.verdicts.accepted.get(line as usize).copied().unwrap_or(false) {
+            return Some(Ok(Outcome::Accepted(row)));
         }
+        let reasons = self.verdicts.reasons.get(&line).map_or_else(
+            || "rejected by validation (more than 100,000 errors in the file: reason not kept)".to_string(),
+            |r| r.join("; "),
+        );
+        Some(Ok(Outcome::Rejected(RejectedRow { row, reasons })))
     }
 }
 
@@ -498,12 +549,77 @@ pub async fn submit(
     transition(app, caller, id, "submit", String::new()).await
 }
 
+/// Approves a submitted filing once its stored rows pass validation again: the rows that reach
+/// an inventory are the rows checked now, whatever stored them (an older release, a restore).
 pub async fn approve(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let (store, spool, threads) = (app.store.clone(), app.spool_dir.clone(), app.threads);
+    app.blocking(move || revalidate_stored(&store, id, &spool, threads)).await?;
     transition(app, caller, id, "approve", String::new()).await
+}
+
+/// Validates a filing's stored rows as an upload of them would be: every row must be accepted.
+pub fn revalidate_stored(store: &Store, filing_id: i64, spool: &std::path::Path, threads: usize) -> ApiResult<()> {
+    let filing = store.filing(filing_id)?;
+    if filing.status != "submitted" {
+        // The transition refuses it with the workflow's own message.
+        return Ok(());
+    }
+    std::fs::create_dir_all(spool).map_err(|e| ApiError::internal(format!("spool dir: {e}")))?;
+    let file = tempfile::NamedTempFile::new_in(spool).map_err(|e| ApiError::internal(format!("spool file: {e}")))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(
+        file.reopen().map_err(|e| ApiError::internal(e.to_string()))?,
+    ));
+    w.write_record(&TEMPLATE_COLUMNS[..7]).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut stored_lines = Vec::new();
+    store.for_each_activity(&[filing_id], &mut |_, r| {
+        stored_lines.push(r.line);
+        w.write_record([
+            &r.facility_code,
+            &r.period,
+            &r.carrier,
+            &r.quantity,
+            &r.unit,
+            &r.source_document,
+            &r.evidence_ref,
+        ])
+        .map_err(|e| store::StoreError::Database(e.to_string()))
+    })?;
+    w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    let refused = |problems: Vec<serde_json::Value>| {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            "stored_rows_invalid",
+            format!(
+                "filing {filing_id} holds {} row(s) that no longer pass validation: return it and restate or re-upload them",
+                problems.len()
+            ),
+        );
+        e.detail = Some(serde_json::json!(problems.into_iter().take(100).collect::<Vec<_>>()));
+        e
+    };
+    let verdicts = match validate(store, &filing, file.path(), threads) {
+        Ok(v) => v,
+        Err(e) => return Err(refused(vec![serde_json::json!({"line": 0, "reasons": [e.message]})])),
+    };
+    // Line n of the file written above is stored row n - 2.
+    let problems: Vec<serde_json::Value> = stored_lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !verdicts.accepted.get(i + 2).copied().unwrap_or(false))
+        .map(|(i, line)| {
+            let reasons = verdicts.reasons.get(&(i as u64 + 2)).cloned().unwrap_or_default();
+            serde_json::json!({"line": line, "reasons": reasons})
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(refused(problems))
+    }
 }
 
 pub async fn return_filing(

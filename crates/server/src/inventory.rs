@@ -168,11 +168,29 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> ApiResult<Comp
     })?;
     act.into_inner().map_err(csv_io)?.flush().map_err(csv_io)?;
     let (ds, _) = ingest::load_dir(dir.path(), inputs.year, threads).map_err(|r| {
-        invalid(
-            "invalid_data",
-            format!("the filed data does not load: {} error(s)", r.total),
-            serde_json::to_value(&r.errors).unwrap_or_default(),
-        )
+        // Each problem named by where it is stored (a filing's line, or the reference table), not
+        // by the working files, and without the values: the caller may not see every filing.
+        let detail: Vec<Value> = r
+            .errors
+            .iter()
+            .take(100)
+            .map(|e| {
+                let file = std::path::Path::new(&e.file).file_name().map(|f| f.to_string_lossy().into_owned());
+                match (file.as_deref(), lines.get((e.line as usize).wrapping_sub(2))) {
+                    (Some("activity.csv"), Some((filing, line))) if e.line >= 2 => {
+                        json!({"filing": filing, "line": line, "column": e.column, "reason": e.reason})
+                    }
+                    (Some("orgs.csv"), _) => {
+                        json!({"reference": "orgs", "column": e.column, "value": e.value, "reason": e.reason})
+                    }
+                    (Some("facilities.csv"), _) => {
+                        json!({"reference": "facilities", "column": e.column, "value": e.value, "reason": e.reason})
+                    }
+                    _ => json!({"column": e.column, "reason": e.reason}),
+                }
+            })
+            .collect();
+        invalid("invalid_data", format!("the filed data does not load: {} error(s)", r.total), json!(detail))
     })?;
     let org_id =
         ds.orgs.get(&inputs.org_code).ok_or_else(|| ApiError::not_found(format!("org {}", inputs.org_code)))?;

@@ -98,7 +98,7 @@ pub fn fac(code: &str, org: &str, province: &str) -> FacilityRecord {
     FacilityRecord {
         code: code.into(),
         name: code.into(),
-        kind: "bs_5g".into(),
+        kind: "base_station_5g".into(),
         org_code: org.into(),
         province: province.into(),
         allocation_share: String::new(),
