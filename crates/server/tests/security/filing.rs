@@ -143,7 +143,7 @@ fn a_header_only_or_blank_file_records_nothing() {
         let gd = h.login("gd-filer").await;
         let id = h.open_filing(&gd, "CT-GD", "2025-07").await;
         for body in
-            [format!("{HEADER}\n"), format!("{HEADER}"), format!("{HEADER}\n\n   \n\r\n{}", "\n".repeat(100_000))]
+            [format!("{HEADER}\n"), HEADER.to_string(), format!("{HEADER}\n\n   \n\r\n{}", "\n".repeat(100_000))]
         {
             let r = h.upload(id, &gd, body.as_bytes()).await;
             assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", h.backend, r.text);
