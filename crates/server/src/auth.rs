@@ -534,3 +534,35 @@ pub async fn enable_user(
 ) -> ApiResult<Json<serde_json::Value>> {
     set_disabled(app, caller, username, false).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordHasher;
+    use argon2::PasswordVerifier;
+
+    #[test]
+    fn hashes_are_standard_phc_strings_both_ways() {
+        // Hashes stored before (argon2's own hasher) verify with the reused buffers, and ours verify
+        // with argon2's own verifier.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default().hash_password(b"old password", &salt).unwrap().to_string();
+        let mut buf = Vec::new();
+        assert!(verify_with(b"old password", &theirs, &mut buf));
+        assert!(!verify_with(b"old passwore", &theirs, &mut buf));
+        let ours = hash_with(b"new password", &mut buf).unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"new password", &parsed).is_ok());
+        assert_ne!(ours, hash_with(b"new password", &mut buf).unwrap(), "a salt of its own each time");
+        // A stored hash with a larger cost gets memory of its own; the reused buffer stays the default size.
+        let big = Params::new(4 * Params::DEFAULT_M_COST, 1, 1, None).unwrap();
+        let costly = Argon2::new(Algorithm::Argon2id, Version::V0x13, big).hash_password(b"pw", &salt).unwrap();
+        assert!(verify_with(b"pw", &costly.to_string(), &mut buf));
+        assert_eq!(buf.len(), Params::DEFAULT.block_count());
+        assert!(!verify_with(b"pw", "not a hash", &mut buf));
+        let many = hash_passwords(&["a"; 5], 2).unwrap();
+        assert_eq!(many.iter().collect::<std::collections::HashSet<_>>().len(), 5);
+        assert!(many.iter().all(|h| verify_password("a", h)));
+    }
+}
