@@ -228,4 +228,13 @@ fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
     assert_eq!(status, 403, "a Guangdong filer does not see Beijing");
     child.stdout = Some(out.into_inner());
     stop(child);
+    // Issue 11: the demo users shared one hash and salt. Each has its own now.
+    let store = Store::open_sqlite_dir(&data).unwrap();
+    let users = store.users_within("/").unwrap();
+    assert_eq!(users.len(), 6, "{users:?}");
+    let hashes: std::collections::HashSet<&str> = users.iter().map(|u| u.password_hash.as_str()).collect();
+    let salts: std::collections::HashSet<&str> =
+        users.iter().map(|u| u.password_hash.split('$').nth(4).unwrap_or_default()).collect();
+    assert_eq!((hashes.len(), salts.len()), (6, 6), "every demo user has a hash and salt of its own");
+    assert!(users.iter().all(|u| server::auth::verify_password("dualcarbon-demo", &u.password_hash)));
 }

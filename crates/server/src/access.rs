@@ -147,11 +147,22 @@ impl Caller {
 pub const SESSION_COOKIE: &str = "dualcarbon_session";
 
 /// The token of a request: `Authorization: Bearer T`, else the session cookie.
-fn token_of(req: &Request) -> Option<String> {
+pub(crate) fn token_of(req: &Request) -> Option<String> {
     let h = req.headers();
-    if let Some(t) = h.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return t.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    if h.contains_key(axum::http::header::AUTHORIZATION) {
+        return bearer_token(h);
     }
+    cookie_token(h)
+}
+
+/// The token of an `Authorization: Bearer T` header.
+pub(crate) fn bearer_token(h: &axum::http::HeaderMap) -> Option<String> {
+    let t = h.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
+    t.strip_prefix("Bearer ").map(|t| t.trim().to_string())
+}
+
+/// The token of the session cookie.
+pub(crate) fn cookie_token(h: &axum::http::HeaderMap) -> Option<String> {
     let cookies = h.get_all(axum::http::header::COOKIE);
     for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
         for part in c.split(';') {

@@ -46,6 +46,10 @@ pub struct App {
     /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
     /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
+    /// Password hashing: one hash per core at a time with reused memory, and a bounded queue.
+    pub hashing: auth::Hashing,
+    /// When wrong passwords lock a username or a client address (docs/security.md).
+    pub login_policy: store::users::LoginPolicy,
     /// Monitoring and indicators (issue 2), when attached at start (`monitoring::attach`).
     pub monitoring: std::sync::OnceLock<Arc<monitoring::Monitoring>>,
     /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
@@ -58,15 +62,18 @@ pub const CACHE_SECONDS: u64 = 30;
 
 impl App {
     pub fn new(store: Store, spool_dir: PathBuf) -> Arc<App> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Arc::new(App {
             store: Arc::new(store),
             metrics: metrics::Metrics::default(),
             spool_dir,
             dashboards: Default::default(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads,
             console: Default::default(),
             orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
             sessions: Default::default(),
+            hashing: auth::Hashing::new(threads),
+            login_policy: Default::default(),
             monitoring: Default::default(),
             explained: Default::default(),
         })
@@ -151,7 +158,10 @@ pub async fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(Sock
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = ?app.store.kind(), "DualCarbon platform listening");
     on_ready(addr);
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Each connection's peer address is known to the handlers (login throttling per address).
+    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

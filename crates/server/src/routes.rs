@@ -58,10 +58,13 @@ routes! {
     get "/api/v1/health" => health, Public, None, "" -> "json", "Liveness and the database backend";
     get "/api/v1/openapi.json" => openapi, Public, None, "" -> "json", "This API's OpenAPI 3 document";
     post "/api/v1/auth/login" => auth::login, Public, None, "json" -> "json", "Log in with username and password: a bearer token and the session cookie";
-    post "/api/v1/auth/logout" => auth::logout, Public, None, "" -> "json", "Revoke the bearer token and clear the session cookie";
+    post "/api/v1/auth/logout" => auth::logout, Public, None, "" -> "json", "Revoke the credentials the request carries (bearer token and session cookie) and clear the cookie";
+    post "/api/v1/auth/password" => auth::change_password, Dashboard, None, "json" -> "json", "Change the caller's password ({current_password, new_password}); the caller's other tokens are revoked";
     get "/api/v1/me" => auth::me, Dashboard, None, "" -> "json", "The caller, their role and org";
     get "/api/v1/users" => auth::list_users, ManageUsers, None, "" -> "json", "Users within the caller's subtree";
     post "/api/v1/users" => auth::create_user, ManageUsers, None, "json" -> "json", "Create a user (username, password, role, org_code) in the caller's subtree";
+    post "/api/v1/users/{username}/disable" => auth::disable_user, ManageUsers, None, "" -> "json", "Disable a user of the caller's subtree (not a group admin unless the caller is one, not oneself): login refused, tokens revoked at once";
+    post "/api/v1/users/{username}/enable" => auth::enable_user, ManageUsers, None, "" -> "json", "Enable a disabled user again (their lockout is lifted too)";
     get "/api/v1/orgs" => list_orgs, Dashboard, None, "" -> "json", "Orgs within the caller's subtree";
     get "/api/v1/orgs/{code}/facilities" => list_facilities, Read, Org, "" -> "json", "Facilities of an org's subtree";
     post "/api/v1/reference/orgs" => reference::put_orgs, ManageReference, None, "csv" -> "json", "Add or update the org tree from an orgs.csv body";

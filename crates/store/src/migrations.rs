@@ -157,6 +157,19 @@ CREATE TABLE activity_replaced (
 );
 CREATE INDEX activity_replaced_filing ON activity_replaced(filing_id);
 "#,
+    // 3: disabled users (their tokens are refused and their login too), login throttling kept in
+    // the database so that a lockout holds across restarts and instances, and tokens by user (a
+    // password change or a disable revokes every token of the user).
+    r#"
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
+CREATE TABLE login_throttle (
+    throttle_key TEXT PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+"#,
 ];
 
 impl Store {

@@ -208,6 +208,67 @@ fn editing_audit_history_is_detected() {
 }
 
 #[test]
+fn login_lockout_windows_disabled_users_and_password_changes() {
+    use store::users::LoginPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("lockout", dir.path()) {
+        seed(&s);
+        let p = LoginPolicy { user_failures: 3, address_failures: 5, window_secs: 100, lock_secs: 60 };
+        let u = s.create_user("admin", "gd", "$argon2id$fake", "data_filer", "CT_GD").unwrap();
+        assert!(matches!(s.create_user("admin", "a\0<b>", "x", "employee", "CT"), Err(StoreError::Invalid(_))));
+        let t0 = 1_000_000;
+        // Two failures, then the window passes: the count starts again.
+        assert_eq!(s.login_failed(&p, "gd", None, t0).unwrap(), None);
+        assert_eq!(s.login_failed(&p, "gd", None, t0 + 10).unwrap(), None);
+        assert_eq!(s.login_failed(&p, "gd", None, t0 + 200).unwrap(), None, "{name}: a new window");
+        assert_eq!(s.login_failed(&p, "gd", None, t0 + 201).unwrap(), None);
+        assert_eq!(s.login_locked("gd", None, t0 + 201).unwrap(), None);
+        assert_eq!(s.login_failed(&p, "gd", None, t0 + 202).unwrap(), Some(60), "{name}: third in the window locks");
+        assert_eq!(s.login_locked("gd", None, t0 + 212).unwrap(), Some(50));
+        assert_eq!(s.login_locked("gd", Some("10.0.0.1"), t0 + 212).unwrap(), Some(50));
+        assert_eq!(s.login_locked("other", None, t0 + 212).unwrap(), None);
+        assert_eq!(s.login_locked("gd", None, t0 + 262).unwrap(), None, "{name}: the lock ends");
+        let lockouts: Vec<_> =
+            s.audit_entries(0, 1000).unwrap().into_iter().filter(|e| e.action == "auth.lockout").collect();
+        assert_eq!(lockouts.len(), 1, "{name}");
+        assert_eq!((lockouts[0].org_code.as_str(), lockouts[0].entity.clone()), ("CT_GD", format!("user/{}", u.id)));
+        // An address over many usernames; unknown usernames belong to the root org.
+        for i in 0..5 {
+            s.login_failed(&p, &format!("x{i}"), Some("10.0.0.9"), t0 + 1000).unwrap();
+        }
+        assert_eq!(s.login_locked("gd", Some("10.0.0.9"), t0 + 1001).unwrap(), Some(59), "{name}");
+        assert!(s.audit_entries(0, 1000).unwrap().iter().any(|e| e.entity == "address/10.0.0.9" && e.org_code == "CT"));
+        // A success resets the username's count.
+        s.login_failed(&p, "gd", None, t0 + 300).unwrap();
+        s.login_failed(&p, "gd", None, t0 + 301).unwrap();
+        s.login_succeeded("gd").unwrap();
+        assert_eq!(s.login_failed(&p, "gd", None, t0 + 302).unwrap(), None, "{name}");
+        // Disable: tokens refused and revoked; enable lifts a lockout.
+        s.add_token(u.id, "t1", "2999-01-01T00:00:00.000Z").unwrap();
+        s.add_token(u.id, "t2", "2999-01-01T00:00:00.000Z").unwrap();
+        let d = s.set_user_disabled("admin", u.id, true).unwrap();
+        assert!(d.disabled && s.user_by_token("t1").unwrap().is_none(), "{name}");
+        s.login_failed(&p, "gd", None, t0 + 303).unwrap();
+        s.login_failed(&p, "gd", None, t0 + 304).unwrap();
+        let e = s.set_user_disabled("admin", u.id, false).unwrap();
+        assert!(!e.disabled);
+        assert_eq!(s.login_locked("gd", None, t0 + 305).unwrap(), None);
+        assert!(s.user_by_token("t1").unwrap().is_none(), "{name}: revoked, not only hidden");
+        // A password change keeps the caller's token only.
+        s.add_token(u.id, "t3", "2999-01-01T00:00:00.000Z").unwrap();
+        s.add_token(u.id, "t4", "2999-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(s.set_password("gd", u.id, "$argon2id$new", Some("t3")).unwrap(), 1, "{name}");
+        assert!(s.user_by_token("t3").unwrap().is_some() && s.user_by_token("t4").unwrap().is_none());
+        assert_eq!(s.user_by_id(u.id).unwrap().unwrap().password_hash, "$argon2id$new");
+        let actions: Vec<String> = s.audit_entries(0, 1000).unwrap().into_iter().map(|e| e.action).collect();
+        for a in ["user.disable", "user.enable", "user.password"] {
+            assert!(actions.iter().any(|x| x == a), "{name}: {a}");
+        }
+        assert!(s.verify_audit().unwrap().ok);
+    }
+}
+
+#[test]
 fn users_tokens_and_snapshot_versions() {
     let dir = tempfile::tempdir().unwrap();
     for (name, s) in stores("users", dir.path()) {
