@@ -2,7 +2,7 @@
 //! text cells, written by hand: five small XML parts in a zip), and XLSX uploads, whose first sheet
 //! is turned into CSV and then validated exactly like a CSV upload (row numbers stay the sheet's).
 
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 
 /// The zip signature that starts every XLSX file.
 pub fn is_xlsx(first_bytes: &[u8]) -> bool {
@@ -104,38 +104,150 @@ fn serial_to_period(serial: f64) -> String {
     store::format_time(secs, 0)[..7].to_string()
 }
 
+/// Bounds on an uploaded workbook, checked before anything is allocated for it: a zip can claim
+/// or unpack to far more than it weighs, and a sheet's stated extent is not its content.
+pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
+/// The shared strings are held in memory whole by the reader, so they get a bound of their own.
+pub const MAX_SHARED_STRINGS_BYTES: u64 = 128 << 20;
+pub const MAX_ENTRIES: usize = 1_000;
+pub const MAX_CELLS: u64 = 50_000_000;
+/// Columns read: an activity sheet has eight; anything past this is not one.
+pub const MAX_COLUMNS: u32 = 256;
+
+/// Unpacks every part of the zip into nothing, counting: refuses a workbook over the bounds
+/// before the reader holds any of it.
+fn check_unpacked(bytes: &[u8]) -> Result<(), String> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("not a readable XLSX file: {e}"))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(format!("the workbook has {} parts, over the limit of {MAX_ENTRIES}", zip.len()));
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| format!("not a readable XLSX file: {e}"))?;
+        let shared = part.name().is_ok_and(|n| n.ends_with("sharedStrings.xml"));
+        let room = if shared { MAX_SHARED_STRINGS_BYTES } else { MAX_UNPACKED_BYTES - total };
+        let n = std::io::copy(&mut (&mut part).take(room + 1), &mut std::io::sink())
+            .map_err(|e| format!("not a readable XLSX file: {e}"))?;
+        if n > room {
+            return Err(if shared {
+                format!("the workbook's shared strings unpack to over {} MB", MAX_SHARED_STRINGS_BYTES >> 20)
+            } else {
+                format!("the workbook unpacks to over {} MB; send large filings as CSV", MAX_UNPACKED_BYTES >> 20)
+            });
+        }
+        total += n;
+        if total > MAX_UNPACKED_BYTES {
+            return Err(format!(
+                "the workbook unpacks to over {} MB; send large filings as CSV",
+                MAX_UNPACKED_BYTES >> 20
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A cell's reference as the spreadsheet shows it (A1).
+fn cell_ref(row: u32, col: u32) -> String {
+    format!("{}{}", column_name(col as usize), row as u64 + 1)
+}
+
 /// Writes the first sheet of an XLSX file as CSV (the sheet's first row is the header; row `n`
-/// of the sheet is line `n` of the CSV). Numbers keep their shortest exact decimal form.
+/// of the sheet is line `n` of the CSV, an empty row a blank line). Numbers keep their shortest
+/// exact decimal form. The sheet is read cell by cell, never as a grid of its stated extent.
 pub fn first_sheet_to_csv(bytes: Vec<u8>, out: &std::path::Path) -> Result<(), String> {
-    use calamine::{Data, Reader};
+    use calamine::{DataRef, Reader};
+    check_unpacked(&bytes)?;
     let mut book = calamine::Xlsx::new(Cursor::new(bytes)).map_err(|e| format!("not a readable XLSX file: {e}"))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or("the workbook has no sheet")?
-        .map_err(|e| format!("the first sheet is not readable: {e}"))?;
-    let mut w = csv::Writer::from_path(out).map_err(|e| e.to_string())?;
-    // The CSV starts at the sheet's first row, so that line numbers match the sheet's row numbers.
-    let (first_row, first_col) = range.start().unwrap_or((0, 0));
-    let width = range.width() + first_col as usize;
-    for _ in 0..first_row {
-        w.write_record(std::iter::repeat_n("", width)).map_err(|e| e.to_string())?;
+    let name = book.sheet_names().first().cloned().ok_or("the workbook has no sheet")?;
+    let mut cells = book.worksheet_cells_reader(&name).map_err(|e| format!("the first sheet is not readable: {e}"))?;
+    let file = std::fs::File::create(out).map_err(|e| e.to_string())?;
+    let mut w = std::io::BufWriter::new(file);
+    let (mut row_no, mut written, mut count) = (0u32, 0u32, 0u64);
+    let mut fields: Vec<String> = Vec::new();
+    let mut line = Vec::new();
+    let mut flush =
+        |w: &mut std::io::BufWriter<std::fs::File>, fields: &mut Vec<String>, row: u32| -> Result<(), String> {
+            // Empty rows before this one are blank lines, so line numbers stay the sheet's rows.
+            while written < row {
+                w.write_all(b"\n").map_err(|e| e.to_string())?;
+                written += 1;
+            }
+            if !fields.is_empty() {
+                line.clear();
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    csv_field(f, &mut line);
+                }
+                if line.len() > ingest::line::MAX_LINE_BYTES {
+                    return Err(format!(
+                        "row {} is longer than {} bytes: not an activity sheet",
+                        row + 1,
+                        ingest::line::MAX_LINE_BYTES
+                    ));
+                }
+                line.push(b'\n');
+                w.write_all(&line).map_err(|e| e.to_string())?;
+                written += 1;
+            }
+            fields.clear();
+            Ok(())
+        };
+    while let Some(cell) = cells.next_cell().map_err(|e| format!("the first sheet is not readable: {e}"))? {
+        let (row, col) = cell.get_position();
+        count += 1;
+        if count > MAX_CELLS {
+            return Err(format!("the sheet has over {MAX_CELLS} cells; send large filings as CSV"));
+        }
+        if col >= MAX_COLUMNS {
+            return Err(format!(
+                "cell {} is beyond column {}: not an activity sheet (clear the cells outside the template's columns)",
+                cell_ref(row, col),
+                column_name(MAX_COLUMNS as usize - 1)
+            ));
+        }
+        if row < row_no || (row == row_no && (col as usize) < fields.len() && !fields[col as usize].is_empty()) {
+            return Err(format!("cell {} is out of order in the sheet", cell_ref(row, col)));
+        }
+        if row > row_no {
+            flush(&mut w, &mut fields, row_no)?;
+            row_no = row;
+        }
+        let text = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::String(s) => s.clone(),
+            DataRef::SharedString(s) => s.to_string(),
+            DataRef::Float(f) => format!("{f}"),
+            DataRef::Int(i) => i.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            DataRef::DateTime(d) => serial_to_period(d.as_f64()),
+            DataRef::DateTimeIso(s) => s.get(..7).unwrap_or(s).to_string(),
+            DataRef::DurationIso(s) => s.clone(),
+            DataRef::Error(e) => format!("#{e:?}"),
+        };
+        if fields.len() <= col as usize {
+            fields.resize(col as usize + 1, String::new());
+        }
+        fields[col as usize] = text;
     }
-    for row in range.rows() {
-        let mut fields: Vec<String> = vec![String::new(); first_col as usize];
-        fields.extend(row.iter().map(|cell| match cell {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) => format!("{f}"),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(d) => serial_to_period(d.as_f64()),
-            Data::DateTimeIso(s) => s.get(..7).unwrap_or(s).to_string(),
-            Data::DurationIso(s) => s.clone(),
-            Data::Error(e) => format!("#{e:?}"),
-        }));
-        w.write_record(&fields).map_err(|e| e.to_string())?;
-    }
+    flush(&mut w, &mut fields, row_no)?;
     w.flush().map_err(|e| e.to_string())
+}
+
+/// Appends a cell as a CSV field of ingest's dialect (quoted when it holds a comma, a quote or
+/// edge spaces). A line break in a cell becomes a bare CR: the row stays on its own line and
+/// ingest refuses it with that reason, since a field of an activity file holds no line break.
+fn csv_field(cell: &str, out: &mut Vec<u8>) {
+    let cell = cell.replace("\r\n", "\r").replace('\n', "\r");
+    let quote = cell.contains([',', '"']) || cell.trim() != cell;
+    if !quote {
+        out.extend_from_slice(cell.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
+    out.push(b'"');
 }
 
 #[cfg(test)]

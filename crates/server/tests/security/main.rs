@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 mod auth;
 mod filing;
+mod xlsx;
 
 pub const PASSWORD: &str = "correct horse battery";
 
