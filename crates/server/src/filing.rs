@@ -70,7 +70,10 @@ pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> A
     let io = |e: csv::Error| ApiError::internal(e.to_string());
     w.write_record(TEMPLATE_COLUMNS).map_err(io)?;
     for fac in &facilities {
-        w.write_record([fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name]).map_err(io)?;
+        w.write_record(
+            [fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name].map(spreadsheet_safe),
+        )
+        .map_err(io)?;
     }
     let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(csv_response(bytes, &format!("filing-{}-{}-{}.csv", f.org_code, f.period, f.id)))
@@ -124,6 +127,18 @@ fn csv_response(bytes: Vec<u8>, name: &str) -> Response {
         .into_response()
 }
 
+/// A cell of a CSV download as a spreadsheet will not run it: text starting with `=`, `+`, `-`,
+/// `@`, a tab or a CR is a formula to Excel and LibreOffice (`=HYPERLINK(...)` in a rejected row
+/// would be live in the filer's sheet), so it gets a leading `'`. Numbers stay as they are.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, [u8]> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}").into_bytes())
+    } else {
+        std::borrow::Cow::Borrowed(cell.as_bytes())
+    }
+}
+
 /// Rejected rows as CSV: the activity columns (fix them and upload the file again), the line in
 /// the uploaded file, and every reason.
 pub async fn quarantine_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
@@ -144,17 +159,20 @@ pub async fn quarantine_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) ->
     .map_err(io)?;
     for r in &rows {
         let a = &r.row;
-        w.write_record([
-            a.facility_code.as_str(),
-            &a.period,
-            &a.carrier,
-            &a.quantity,
-            &a.unit,
-            &a.source_document,
-            &a.evidence_ref,
-            &a.line.to_string(),
-            &r.reasons,
-        ])
+        w.write_record(
+            [
+                a.facility_code.as_str(),
+                &a.period,
+                &a.carrier,
+                &a.quantity,
+                &a.unit,
+                &a.source_document,
+                &a.evidence_ref,
+                &a.line.to_string(),
+                &r.reasons,
+            ]
+            .map(spreadsheet_safe),
+        )
         .map_err(io)?;
     }
     let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;

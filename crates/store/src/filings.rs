@@ -117,6 +117,16 @@ fn upload(r: &Row) -> Upload {
 }
 
 /// `YYYY-MM` with a month 01-12.
+/// The first month that can be filed: before it there is no inventory to file for (the base
+/// years of China's targets are 2005 and later; the accounting rules are from 2013 on).
+pub const FIRST_PERIOD: &str = "1990-01";
+
+/// The current month in China (UTC+8) as YYYY-MM: the last month that can be filed.
+pub fn latest_period() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    crate::format_time(secs as i64 + 8 * 3600, 0)[..7].to_string()
+}
+
 pub fn valid_period(p: &str) -> bool {
     let b = p.as_bytes();
     b.len() == 7
@@ -251,6 +261,12 @@ impl Store {
     pub fn create_filing(&self, actor: &str, org_code: &str, period: &str) -> Result<Filing> {
         if !valid_period(period) {
             return Err(StoreError::Invalid(format!("period {period:?} must be YYYY-MM")));
+        }
+        let latest = latest_period();
+        if period < FIRST_PERIOD || period > latest.as_str() {
+            return Err(StoreError::Invalid(format!(
+                "period {period} is outside the months that can be filed ({FIRST_PERIOD} to {latest}, the current month in China)"
+            )));
         }
         let kind = self.kind();
         self.tx(|c| {

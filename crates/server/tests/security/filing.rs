@@ -208,3 +208,45 @@ fn stored_rows_are_validated_again_at_approval() {
         assert_eq!(f.json["filing"]["status"], json!("submitted"), "{}", f.text);
     });
 }
+
+#[test]
+fn filings_are_opened_only_for_months_that_exist() {
+    both("sec_periods", |h| async move {
+        let gd = h.login("gd-filer").await;
+        for period in ["2099-01", "0000-01", "1989-12", "2025-13"] {
+            let r = h.post("/api/v1/filings", &gd, json!({"org_code": "CT-GD", "period": period})).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{period}: {}", r.text);
+        }
+        h.open_filing(&gd, "CT-GD", "1990-01").await;
+    });
+}
+
+#[test]
+fn downloads_neutralise_spreadsheet_formulas() {
+    both("sec_csv_injection", |h| async move {
+        let gd = h.login("gd-filer").await;
+        let id = h.open_filing(&gd, "CT-GD", "2025-07").await;
+        let body = format!(
+            "{HEADER}\n=HYPERLINK(\"http://x\"),2025-07,electricity,5,kWh,a\nGD1,2025-07,electricity,-5,kWh,@SUM(A1)\n"
+        );
+        let r = h.upload(id, &gd, body.as_bytes()).await;
+        assert_eq!(r.json["rejected"], json!(2), "{}", r.text);
+        let q = h
+            .raw(
+                "GET",
+                &format!("/api/v1/filings/{id}/quarantine.csv"),
+                &[("authorization", &format!("Bearer {gd}"))],
+                vec![],
+            )
+            .await;
+        let mut rdr = csv::ReaderBuilder::new().from_reader(q.text.as_bytes());
+        let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][0], "'=HYPERLINK(\"http://x\")", "{}", q.text);
+        assert_eq!((&rows[1][3], &rows[1][5]), ("-5", "'@SUM(A1)"), "{}", q.text);
+        for row in &rows {
+            for cell in row {
+                assert!(!cell.starts_with(['=', '+', '@']), "{cell}: {}", q.text);
+            }
+        }
+    });
+}
