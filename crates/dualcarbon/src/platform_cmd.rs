@@ -181,12 +181,21 @@ pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
             }
             let v = store.verify_audit_with(&store::audit::VerifyOptions { anchors: anchor })?;
             let keyed = match (v.keyed_from, &key) {
-                (Some(k), _) if v.macs_checked => format!("; MACs verified from entry {k} (key id {})", v.key_id.as_deref().unwrap_or("")),
-                (Some(k), None) => format!("; keyed from entry {k}, MACs NOT checked: no audit key at {} (give --audit-key-file)", key_path.display()),
+                (Some(k), _) if v.macs_checked => {
+                    format!("; MACs verified from entry {k} (key id {})", v.key_id.as_deref().unwrap_or(""))
+                }
+                (Some(k), None) => format!(
+                    "; keyed from entry {k}, MACs NOT checked: no audit key at {} (give --audit-key-file)",
+                    key_path.display()
+                ),
                 (None, None) => "; not keyed (no audit key)".to_string(),
                 _ => String::new(),
             };
-            let anchors = if v.anchors_checked > 0 { format!("; {} anchor(s) found unchanged", v.anchors_checked) } else { String::new() };
+            let anchors = if v.anchors_checked > 0 {
+                format!("; {} anchor(s) found unchanged", v.anchors_checked)
+            } else {
+                String::new()
+            };
             if v.ok {
                 println!("audit log intact: {} entries, every hash and link verified{keyed}{anchors}", v.entries);
                 println!("head: {}", v.head.anchor());
@@ -326,8 +335,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
     let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
-    let store =
-        prepare(Store::open_sqlite_dir(&data_dir)?, &data_dir, &data_dir.join(store::datadir::AUDIT_KEY_FILE))?;
+    let store = prepare(Store::open_sqlite_dir(&data_dir)?, &data_dir, &data_dir.join(store::datadir::AUDIT_KEY_FILE))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if store.user_by_name("admin")?.is_none() {
         if !store.orgs()?.is_empty() {

@@ -212,7 +212,10 @@ impl ConsoleState {
         let outcome = outcome.map_err(|e| {
             let (e, reference) = e.public();
             let mut detail = e.detail;
-            if detail.as_ref().is_some_and(|d| serde_json::to_string(d).map_or(usize::MAX, |t| t.len()) > MAX_JOB_RESULT_BYTES) {
+            if detail
+                .as_ref()
+                .is_some_and(|d| serde_json::to_string(d).map_or(usize::MAX, |t| t.len()) > MAX_JOB_RESULT_BYTES)
+            {
                 detail = Some(json!("(too large to keep; run the work again through the API to see it)"));
             }
             json!({"code": e.code, "message": e.message, "detail": detail, "reference": reference})
@@ -727,7 +730,11 @@ mod job_tests {
         let running = jobs.iter().filter(|j| j.finished.is_none()).count();
         assert_eq!(running, (JOB_KEEP_FINISHED + 30).div_ceil(10), "running jobs are kept");
         assert_eq!(jobs.len() - running, JOB_KEEP_FINISHED);
-        assert_eq!(jobs.iter().find(|j| j.finished.is_some()).unwrap().summary, json!({"snapshot": 19}), "oldest go first");
+        assert_eq!(
+            jobs.iter().find(|j| j.finished.is_some()).unwrap().summary,
+            json!({"snapshot": 19}),
+            "oldest go first"
+        );
         evict(&mut jobs, now + std::time::Duration::from_secs(JOB_KEEP_SECONDS + 1));
         assert_eq!(jobs.len(), running, "finished jobs are forgotten after JOB_KEEP_SECONDS");
     }

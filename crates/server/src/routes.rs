@@ -191,10 +191,7 @@ struct VerifyQuery {
     anchor: Option<String>,
 }
 
-async fn audit_verify(
-    State(app): State<Arc<App>>,
-    Query(q): Query<VerifyQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+async fn audit_verify(State(app): State<Arc<App>>, Query(q): Query<VerifyQuery>) -> ApiResult<Json<serde_json::Value>> {
     let mut opts = store::audit::VerifyOptions::default();
     if let Some(a) = q.anchor {
         opts.anchors.push(a.parse().map_err(ApiError::bad_request)?);

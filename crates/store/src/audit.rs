@@ -84,7 +84,9 @@ impl AuditKey {
         }
         let key = AuditKey::generate()?;
         let hex: String = key.bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let io = |e: std::io::Error| StoreError::Database(format!("cannot write the audit key file {}: {e}", path.display()));
+        let io = |e: std::io::Error| {
+            StoreError::Database(format!("cannot write the audit key file {}: {e}", path.display()))
+        };
         let mut f = crate::datadir::create_new_private(path).map_err(io)?;
         std::io::Write::write_all(&mut f, format!("{hex}\n").as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
@@ -271,7 +273,9 @@ pub struct Anchor {
 impl std::str::FromStr for Anchor {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Anchor, String> {
-        let bad = || format!("{s:?} is not an anchor: expected SEQ:HASH (64 hex digits), as `dualcarbon audit head` prints it");
+        let bad = || {
+            format!("{s:?} is not an anchor: expected SEQ:HASH (64 hex digits), as `dualcarbon audit head` prints it")
+        };
         let (seq, hash) = s.trim().split_once(':').ok_or_else(bad)?;
         let seq: i64 = seq.parse().map_err(|_| bad())?;
         let hash = hash.to_ascii_lowercase();
@@ -378,7 +382,10 @@ impl Store {
                 }
                 if e.action == KEYED_ACTION {
                     if let Some(k) = keyed_from {
-                        problems.push(format!("entry {}: a second audit.keyed entry (the log is keyed from entry {k})", e.seq));
+                        problems.push(format!(
+                            "entry {}: a second audit.keyed entry (the log is keyed from entry {k})",
+                            e.seq
+                        ));
                     } else {
                         keyed_from = Some(e.seq);
                         let after: serde_json::Value = serde_json::from_str(&e.after).unwrap_or_default();
@@ -474,9 +481,8 @@ impl Store {
 
     /// The log's head now: the last entry's sequence number, hash and MAC.
     pub fn audit_head(&self) -> Result<Head> {
-        let rows = self.read(|c| {
-            c.query(&format!("SELECT {COLUMNS} FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)"), &[])
-        })?;
+        let rows = self
+            .read(|c| c.query(&format!("SELECT {COLUMNS} FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)"), &[]))?;
         Ok(rows.first().map(entry).map_or(Head { seq: 0, hash: String::new(), mac: String::new() }, |e| Head {
             seq: e.seq,
             hash: e.hash,

@@ -97,8 +97,7 @@ fn excluded(name: &str) -> bool {
 /// Every regular file under `root` worth backing up, as paths relative to `root`.
 fn platform_files(root: &Path) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<_> =
-            std::fs::read_dir(dir).map_err(io("cannot read", dir))?.flatten().collect::<Vec<_>>();
+        let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io("cannot read", dir))?.flatten().collect::<Vec<_>>();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name();
@@ -271,8 +270,7 @@ pub fn restore(from: &Path, data_dir: &Path, key: Option<&AuditKey>) -> Result<R
         files.push(rel);
     }
     let (staged, verification) = crate::stage_sqlite(&from.join(SQLITE_FILE), data_dir, key)?;
-    if verification.head.seq < m.audit_head.seq
-        || (m.audit_head.seq > 0 && verification.head.hash != m.audit_head.hash)
+    if verification.head.seq < m.audit_head.seq || (m.audit_head.seq > 0 && verification.head.hash != m.audit_head.hash)
     {
         crate::discard_staged(data_dir);
         return Err(StoreError::Invalid(format!(
@@ -289,7 +287,8 @@ pub fn restore(from: &Path, data_dir: &Path, key: Option<&AuditKey>) -> Result<R
         let stamp: String = crate::now().chars().filter(char::is_ascii_digit).collect();
         let aside = data_dir.join(format!("before-restore-{stamp}"));
         create_dir(&aside)?;
-        let mut tops: Vec<PathBuf> = current.iter().filter_map(|p| p.components().next()).map(|c| c.as_os_str().into()).collect();
+        let mut tops: Vec<PathBuf> =
+            current.iter().filter_map(|p| p.components().next()).map(|c| c.as_os_str().into()).collect();
         tops.dedup();
         for top in tops {
             std::fs::rename(data_dir.join(&top), aside.join(&top)).map_err(io("cannot move aside", &top))?;

@@ -5,7 +5,9 @@
 //!
 //! Rules kept here: activity of an approved filing is never changed (a restatement is a new
 //! version with a reason); every change appends an audit entry in the same transaction; the audit
-//! entries form a SHA-256 chain, so editing history is detectable ([`Store::verify_audit`]).
+//! entries form a SHA-256 chain, so editing history is detectable ([`Store::verify_audit`]), and
+//! carry an HMAC under a key kept outside the database ([`audit::AuditKey`]), so the chain cannot
+//! be recomputed by whoever can write the database. [`datadir`]: private modes and whole backups.
 
 pub mod audit;
 pub mod backend;
@@ -176,7 +178,8 @@ pub(crate) fn stage_sqlite(
     datadir::create_dir(data_dir)?;
     let staged = staged_path(data_dir);
     discard_staged(data_dir);
-    std::fs::copy(from, &staged).map_err(|e| StoreError::Invalid(format!("cannot read the backup {}: {e}", from.display())))?;
+    std::fs::copy(from, &staged)
+        .map_err(|e| StoreError::Invalid(format!("cannot read the backup {}: {e}", from.display())))?;
     datadir::secure_file(&staged);
     let verification = (|| {
         let check = Store { backend: Box::new(sqlite::Sqlite::open(&staged)?), audit_key: key.cloned() };
@@ -207,7 +210,7 @@ pub(crate) fn stage_sqlite(
         Ok(v) => Ok((staged, v)),
         Err(e) => {
             discard_staged(data_dir);
-                        Err(e)
+            Err(e)
         }
     }
 }

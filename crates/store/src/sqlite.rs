@@ -29,7 +29,8 @@ impl ToSql for Value {
 }
 
 /// What a violated constraint (a duplicate key, a missing reference) is reported as, on both backends.
-pub const CONSTRAINT_CONFLICT: &str = "the change conflicts with data stored already (a duplicate or a missing reference)";
+pub const CONSTRAINT_CONFLICT: &str =
+    "the change conflicts with data stored already (a duplicate or a missing reference)";
 
 fn err(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {

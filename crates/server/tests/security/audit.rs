@@ -39,8 +39,14 @@ fn rewrite_and_cut(store: &Store, seq: i64, actor: &str) {
     store
         .tx(|c| {
             c.exec("DELETE FROM audit WHERE seq > $1", &[seq.into()])?;
-            c.exec("UPDATE audit SET actor = $1, hash = $2 WHERE seq = $3", &[actor.into(), forged.hash.as_str().into(), seq.into()])?;
-            c.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[seq.into(), forged.hash.as_str().into()])?;
+            c.exec(
+                "UPDATE audit SET actor = $1, hash = $2 WHERE seq = $3",
+                &[actor.into(), forged.hash.as_str().into(), seq.into()],
+            )?;
+            c.exec(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[seq.into(), forged.hash.as_str().into()],
+            )?;
             Ok(())
         })
         .unwrap();
@@ -57,19 +63,26 @@ fn a_log_rewritten_and_cut_without_the_key_is_not_intact() {
         assert!(entries > 4, "{}", v.text);
         sync(|| rewrite_and_cut(&h.app.store, 3, "someone-else"));
         let v = h.get("/api/v1/audit/verify", &auditor).await;
-        assert_eq!(v.json["verification"]["ok"], json!(false), "{}: a recomputed chain is caught: {}", h.backend, v.text);
+        assert_eq!(
+            v.json["verification"]["ok"],
+            json!(false),
+            "{}: a recomputed chain is caught: {}",
+            h.backend,
+            v.text
+        );
         assert!(v.text.contains("entry 3: its MAC does not match"), "{}: {}", h.backend, v.text);
         // Stripping the MACs and the audit.keyed entry (the whole chain recomputed unkeyed) is caught too.
         let s = &h.app.store;
         sync(|| {
-        let all = s.audit_entries(0, 1000).unwrap();
-        s.tx(|c| c.exec("DELETE FROM audit", &[])).unwrap();
-        let mut prev = "0".repeat(64);
-        for (i, e) in all.into_iter().filter(|e| e.action != store::audit::KEYED_ACTION).enumerate() {
-            let mut e = store::audit::AuditEntry { seq: i as i64 + 1, prev_hash: prev.clone(), mac: String::new(), ..e };
-            e.hash = entry_hash(&e);
-            prev = e.hash.clone();
-            s.tx(|c| {
+            let all = s.audit_entries(0, 1000).unwrap();
+            s.tx(|c| c.exec("DELETE FROM audit", &[])).unwrap();
+            let mut prev = "0".repeat(64);
+            for (i, e) in all.into_iter().filter(|e| e.action != store::audit::KEYED_ACTION).enumerate() {
+                let mut e =
+                    store::audit::AuditEntry { seq: i as i64 + 1, prev_hash: prev.clone(), mac: String::new(), ..e };
+                e.hash = entry_hash(&e);
+                prev = e.hash.clone();
+                s.tx(|c| {
                 c.exec(
                     "INSERT INTO audit (seq, at, actor, action, entity, org_code, before_json, after_json, prev_hash, hash, mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'')",
                     &[e.seq.into(), e.at.into(), e.actor.into(), e.action.into(), e.entity.into(), e.org_code.into(), e.before.into(), e.after.into(), e.prev_hash.into(), e.hash.clone().into()],
@@ -77,10 +90,16 @@ fn a_log_rewritten_and_cut_without_the_key_is_not_intact() {
                 c.exec("UPDATE audit_head SET seq = $1, hash = $2, key_id = '' WHERE id = 1", &[e.seq.into(), e.hash.into()])
             })
             .unwrap();
-        }
+            }
         });
         let v = h.get("/api/v1/audit/verify", &auditor).await;
-        assert_eq!(v.json["verification"]["ok"], json!(false), "{}: a log stripped of its key is caught: {}", h.backend, v.text);
+        assert_eq!(
+            v.json["verification"]["ok"],
+            json!(false),
+            "{}: a log stripped of its key is caught: {}",
+            h.backend,
+            v.text
+        );
         assert!(v.text.contains("no entry of this log is keyed"), "{}: {}", h.backend, v.text);
     });
 }
@@ -103,7 +122,10 @@ fn an_anchor_recorded_elsewhere_catches_a_cut_tail() {
                 .store
                 .tx(|c| {
                     c.exec("DELETE FROM audit WHERE seq > $1", &[keep.into()])?;
-                    c.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[keep.into(), e.hash.as_str().into()])
+                    c.exec(
+                        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                        &[keep.into(), e.hash.as_str().into()],
+                    )
                 })
                 .unwrap()
         });
@@ -196,10 +218,22 @@ fn finished_console_jobs_are_evicted_and_listed_without_results() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
-        assert_eq!(full.json["jobs"][0]["result"]["rejected"], json!(1500), "{}: {}", h.backend, &full.text[..300.min(full.text.len())]);
+        assert_eq!(
+            full.json["jobs"][0]["result"]["rejected"],
+            json!(1500),
+            "{}: {}",
+            h.backend,
+            &full.text[..300.min(full.text.len())]
+        );
         assert_eq!(full.json["jobs"][0]["result"]["rejected_rows"].as_array().map(Vec::len), Some(1000));
         let list = h.get("/api/v1/console/jobs", &gd).await;
-        assert_eq!(list.json["jobs"][0]["summary"]["rejected"], json!(1500), "{}: {}", h.backend, list.text);
+        assert_eq!(
+            list.json["jobs"][0]["summary"]["rejected"],
+            json!(1500),
+            "{}: {} bytes",
+            h.backend,
+            list.text.len()
+        );
         assert!(list.text.len() < 4096, "{}: the list carries no results ({} bytes)", h.backend, list.text.len());
         // Many finished jobs: the oldest are forgotten beyond the limit.
         let admin = h.login("admin").await;
@@ -249,11 +283,13 @@ fn database_and_spool_errors_reach_clients_without_internals() {
         assert!(!r.text.contains("filings_gone"), "{}", r.text);
         sync(|| h.app.store.tx(|c| c.batch("ALTER TABLE filings_gone RENAME TO filings")).unwrap());
         // A constraint violation is a conflict in our words, not the database's.
-        let e = sync(|| h
+        let e = sync(|| {
+            h
             .app
             .store
             .tx(|c| c.exec("INSERT INTO orgs (code, name, parent_code, path, depth, equity_share, operational_control) VALUES ('CT','x',NULL,'/CT/',0,'','')", &[]))
-            .unwrap_err());
+            .unwrap_err()
+        });
         let api: server::error::ApiError = e.into();
         for w in ["UNIQUE", "duplicate key", "orgs", "pkey"] {
             assert!(!api.message.contains(w), "{}: {}", h.backend, api.message);
