@@ -87,7 +87,12 @@ impl AuditKey {
         let io = |e: std::io::Error| {
             StoreError::Database(format!("cannot write the audit key file {}: {e}", path.display()))
         };
-        let mut f = crate::datadir::create_new_private(path).map_err(io)?;
+        let mut f = match crate::datadir::create_new_private(path) {
+            Ok(f) => f,
+            // Another instance created it meanwhile: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok((AuditKey::read(path)?, false)),
+            Err(e) => return Err(io(e)),
+        };
         std::io::Write::write_all(&mut f, format!("{hex}\n").as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
         Ok((key, true))
