@@ -46,5 +46,10 @@ export interface Org { code: string; name: string; parent_code: string | null; p
 export interface Job {
   id: number; kind: string; title: string; owner: string; org_code: string; target: string
   status: 'running' | 'done' | 'failed'; stage: string; steps_done: number; steps_total: number
-  started_at: string; finished_at: string | null; result: any; error: { code: string; message: string; detail: any } | null
+  started_at: string; finished_at: string | null
+  /** The whole result: only in the answer for one job (`?id=`); the list carries `summary`. */
+  result: any
+  /** The result's scalar fields (snapshot id, accepted and rejected rows, ...). */
+  summary: Record<string, string | number | boolean> | null
+  error: { code: string; message: string; detail?: any; reference?: string } | null
 }

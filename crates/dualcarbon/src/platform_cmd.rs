@@ -1,5 +1,6 @@
 //! The platform's commands: `serve`, `demo` (without a subcommand: the platform pre-loaded with the
-//! demo operator), `audit verify`, `backup`, `restore`. A thin shell over `server` and `store`.
+//! demo operator), `audit verify`, `audit head`, `backup`, `restore`. A thin shell over `server`
+//! and `store`.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -17,28 +18,44 @@ pub enum PlatformCommand {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Copy the embedded database to a file (safe while the platform runs).
+    /// Back up the platform (safe while it runs): the embedded database and every file of the data
+    /// directory (reading log, meters, targets, indicator data, alert rules, ...) into a new
+    /// directory with a manifest of SHA-256 hashes. The audit key is not included.
     Backup {
         #[command(flatten)]
         data: DataDirArg,
-        /// The backup file to write (must not exist).
+        /// The backup directory to create (must not exist; outside the data directory).
         #[arg(long)]
         out: PathBuf,
     },
-    /// Replace the embedded database with a backup (stop the platform first).
+    /// Replace the embedded database and the data directory's files with a backup (stop the
+    /// platform first). Refuses (exit code 2, nothing changed) a backup whose audit log is broken.
     Restore {
         #[command(flatten)]
         data: DataDirArg,
-        /// The backup file written by `dualcarbon backup`.
+        /// The backup directory written by `dualcarbon backup` (or a database file of an older backup).
         #[arg(long)]
         from: PathBuf,
+        /// The audit key the backup's log is checked with (default: DATA_DIR/audit.key, when it exists).
+        #[arg(long)]
+        audit_key_file: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; exit code 1 if history was edited.
+    /// Check the audit log's hash chain and, with the audit key, every entry's MAC; exit code 1 if
+    /// history was edited or an anchor is not in the log any more.
     Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// A head recorded earlier (`dualcarbon audit head`), as SEQ:HASH; the log must still hold
+        /// it unchanged. Repeatable.
+        #[arg(long)]
+        anchor: Vec<store::audit::Anchor>,
+    },
+    /// Print the audit log's head (sequence number, hash, MAC) for an auditor to record elsewhere.
+    Head {
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -58,7 +75,58 @@ pub struct DatabaseArgs {
     /// Use PostgreSQL instead of the embedded database, e.g. postgres://user:pass@host/db.
     #[arg(long, env = "DUALCARBON_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The audit key file (default: DATA_DIR/audit.key; created 0600 on the first start). Every
+    /// instance on one PostgreSQL database needs the same key.
+    #[arg(long, env = "DUALCARBON_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
 }
+
+impl DatabaseArgs {
+    fn key_file(&self) -> PathBuf {
+        key_file(&self.data.data_dir, self.audit_key_file.as_deref())
+    }
+}
+
+fn key_file(data_dir: &Path, given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| data_dir.join(store::datadir::AUDIT_KEY_FILE), Path::to_path_buf)
+}
+
+/// The audit key at `path` when the file exists (commands that only check never create one).
+fn existing_key(path: &Path) -> Result<Option<store::audit::AuditKey>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(store::audit::AuditKey::read(path)?))
+}
+
+/// Before a platform starts: files it creates are private (umask 077), the data directory and
+/// everything in it is tightened to 0700/0600, the audit key is loaded or created, and the log
+/// keyed with it (the `audit.keyed` entry on an older log).
+fn prepare(store: Store, data_dir: &Path, key_path: &Path) -> Result<Store> {
+    private_umask();
+    store::datadir::create_dir(data_dir)?;
+    store::datadir::secure_tree(data_dir);
+    let (key, created) = store::audit::AuditKey::load_or_create(key_path)?;
+    if created {
+        println!("audit key created: {} (id {}); keep a copy apart from the backups", key_path.display(), key.id());
+    }
+    let store = store.with_audit_key(key);
+    if let Some(seq) = store.seal_audit()? {
+        println!("audit log keyed from entry {seq}: every entry from it on carries an HMAC under the audit key");
+    }
+    Ok(store)
+}
+
+#[cfg(unix)]
+fn private_umask() {
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+#[cfg(not(unix))]
+fn private_umask() {}
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
@@ -104,11 +172,33 @@ fn open(db: &DatabaseArgs) -> Result<Store> {
 pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
     match cmd {
         PlatformCommand::Serve(args) => serve(args),
-        PlatformCommand::Audit { command: AuditCommand::Verify { db } } => {
-            let store = open(&db)?;
-            let v = store.verify_audit()?;
+        PlatformCommand::Audit { command: AuditCommand::Verify { db, anchor } } => {
+            let key_path = db.key_file();
+            let key = existing_key(&key_path)?;
+            let mut store = open(&db)?;
+            if let Some(k) = key.clone() {
+                store = store.with_audit_key(k);
+            }
+            let v = store.verify_audit_with(&store::audit::VerifyOptions { anchors: anchor })?;
+            let keyed = match (v.keyed_from, &key) {
+                (Some(k), _) if v.macs_checked => {
+                    format!("; MACs verified from entry {k} (key id {})", v.key_id.as_deref().unwrap_or(""))
+                }
+                (Some(k), None) => format!(
+                    "; keyed from entry {k}, MACs NOT checked: no audit key at {} (give --audit-key-file)",
+                    key_path.display()
+                ),
+                (None, None) => "; not keyed (no audit key)".to_string(),
+                _ => String::new(),
+            };
+            let anchors = if v.anchors_checked > 0 {
+                format!("; {} anchor(s) found unchanged", v.anchors_checked)
+            } else {
+                String::new()
+            };
             if v.ok {
-                println!("audit log intact: {} entries, every hash and link verified", v.entries);
+                println!("audit log intact: {} entries, every hash and link verified{keyed}{anchors}", v.entries);
+                println!("head: {}", v.head.anchor());
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!("AUDIT LOG BROKEN: {} problem(s) in {} entries", v.problems.len(), v.entries);
@@ -118,24 +208,50 @@ pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
                 Ok(ExitCode::from(1))
             }
         }
-        PlatformCommand::Backup { data, out } => {
-            if !data.data_dir.join(store::SQLITE_FILE).exists() {
-                bail!("no database in {} (give --data-dir)", data.data_dir.display());
-            }
-            let store = Store::open_sqlite_dir(&data.data_dir)?;
-            store.backup_sqlite(&out)?;
-            println!("backed up {} to {}", data.data_dir.join(store::SQLITE_FILE).display(), out.display());
+        PlatformCommand::Audit { command: AuditCommand::Head { db } } => {
+            let store = open(&db)?;
+            let h = store.audit_head()?;
+            println!("seq: {}", h.seq);
+            println!("hash: {}", h.hash);
+            println!("mac: {}", if h.mac.is_empty() { "(none: the log is not keyed)" } else { &h.mac });
+            println!("anchor: {}", h.anchor());
             Ok(ExitCode::SUCCESS)
         }
-        PlatformCommand::Restore { data, from } => {
-            let v = store::restore_sqlite(&from, &data.data_dir)?;
+        PlatformCommand::Backup { data, out } => {
+            if !data.data_dir.join(store::SQLITE_FILE).exists() {
+                bail!(
+                    "no database in {} (give --data-dir; a platform on PostgreSQL is backed up with pg_dump)",
+                    data.data_dir.display()
+                );
+            }
+            private_umask();
+            let store = Store::open_sqlite_dir(&data.data_dir)?;
+            let m = store::datadir::backup(&store, &data.data_dir, &out)?;
             println!(
-                "restored {} into {} ({} audit entries, chain {}); the previous database is kept as {}.before-restore",
+                "backed up {} (database, {} audit entries, head {}) and {} file(s) of {} to {}",
+                store::SQLITE_FILE,
+                m.audit_head.seq,
+                m.audit_head.anchor(),
+                m.files.len(),
+                data.data_dir.display(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        PlatformCommand::Restore { data, from, audit_key_file } => {
+            private_umask();
+            let key = existing_key(&key_file(&data.data_dir, audit_key_file.as_deref()))?;
+            let r = store::datadir::restore(&from, &data.data_dir, key.as_ref())?;
+            let v = &r.verification;
+            println!(
+                "restored {} into {} ({} audit entries, chain intact{}; {} file(s)); the previous database is kept as {}.before-restore{}",
                 from.display(),
                 data.data_dir.display(),
                 v.entries,
-                if v.ok { "intact" } else { "BROKEN: run `dualcarbon audit verify`" },
-                store::SQLITE_FILE
+                if v.macs_checked { ", MACs verified" } else { "" },
+                r.files,
+                store::SQLITE_FILE,
+                r.set_aside.as_ref().map(|p| format!(", the previous files in {}", p.display())).unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -187,7 +303,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     server::init_logging();
-    let store = open(&args.db)?;
+    let store = prepare(open(&args.db)?, &args.db.data.data_dir, &args.db.key_file())?;
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
     if server::monitoring::attach(&app, &args.db.data.data_dir)
@@ -219,7 +335,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
     let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
-    let store = Store::open_sqlite_dir(&data_dir)?;
+    let store = prepare(Store::open_sqlite_dir(&data_dir)?, &data_dir, &data_dir.join(store::datadir::AUDIT_KEY_FILE))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if store.user_by_name("admin")?.is_none() {
         if !store.orgs()?.is_empty() {

@@ -113,7 +113,10 @@ fn serve_starts_on_a_new_data_dir_answers_and_stops_gracefully() {
 #[test]
 fn serve_runs_the_same_platform_on_postgresql() {
     let Some(url) = store::testing::fresh_postgres("cli_serve") else { return };
-    let (child, password, addr) = start(&["--database-url", &url]);
+    // The data directory holds the audit key and the spool, also on PostgreSQL.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (child, password, addr) = start(&["--database-url", &url, "--data-dir", data]);
     let (status, body) = http(&addr, "GET", "/api/v1/health", None, "");
     assert_eq!(status, 200);
     assert!(body.contains("\"postgres\""), "{body}");
@@ -122,9 +125,10 @@ fn serve_runs_the_same_platform_on_postgresql() {
         http(&addr, "POST", "/api/v1/filings", Some(&token), "{\"org_code\":\"GROUP\",\"period\":\"2024-01\"}");
     assert_eq!(status, 201, "{body}");
     stop(child);
-    let out = bin().args(["audit", "verify", "--database-url", &url]).output().unwrap();
+    let out = bin().args(["audit", "verify", "--database-url", &url, "--data-dir", data]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("intact: 3 entries"), "{text}");
+    // The audit.keyed entry (first start), the group org, the admin user, the filing.
+    assert!(out.status.success() && text.contains("intact: 4 entries") && text.contains("MACs verified"), "{text}");
 }
 
 fn audited_store(dir: &std::path::Path) {

@@ -1,5 +1,9 @@
 //! API errors: JSON `{"error": {"code": "...", "message": "..."}}` with a stable code (documented in
 //! docs/platform.md) and an HTTP status that follows from it.
+//!
+//! Internal and database errors never reach a client as they are (they can name files of the data
+//! directory or carry the database's own messages): they are logged in full with a reference id,
+//! and the client gets a generic message with that id (`"reference"`), see [`ApiError::public`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -62,21 +66,55 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(format!("not found: {m}")),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
-            StoreError::Database(m) => {
-                tracing::error!(error = %m, "database error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database", format!("database error: {m}"))
-            }
+            // The database's own message stays in the server's log (see `public`).
+            StoreError::Database(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database", m),
         }
+    }
+}
+
+/// A short random id that ties a client's error to the server's log line.
+fn reference_id() -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 6];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl ApiError {
+    /// Whether the message is the server's own business (internal and database errors).
+    pub fn is_internal(&self) -> bool {
+        matches!(self.code, "internal" | "database")
+    }
+
+    /// The error as a client may see it: an internal or database error is logged here in full
+    /// with a new reference id and becomes a generic message naming that id (the message, detail
+    /// and the database's words stay in the log). Other errors are returned as they are. The
+    /// reference, when there is one, is the second value.
+    pub fn public(self) -> (ApiError, Option<String>) {
+        if !self.is_internal() {
+            return (self, None);
+        }
+        let reference = reference_id();
+        tracing::error!(reference = %reference, code = self.code, status = self.status.as_u16(), error = %self.message, detail = ?self.detail, "request failed");
+        let message = match self.code {
+            "database" => format!("the database could not complete the request (reference {reference}); the details are in the server's log"),
+            _ => format!("internal error (reference {reference}); the details are in the server's log"),
+        };
+        (ApiError { status: self.status, code: self.code, message, detail: None }, Some(reference))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        if let Some(d) = self.detail {
+        let (e, reference) = self.public();
+        let mut body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
+        if let Some(d) = e.detail {
             body["error"]["detail"] = d;
         }
-        (self.status, axum::Json(body)).into_response()
+        if let Some(r) = reference {
+            body["error"]["reference"] = serde_json::json!(r);
+        }
+        (e.status, axum::Json(body)).into_response()
     }
 }
 

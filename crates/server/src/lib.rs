@@ -60,8 +60,28 @@ pub struct App {
 /// How long org and login lookups are reused before the database is asked again.
 pub const CACHE_SECONDS: u64 = 30;
 
+/// Empties the spool directory of files a previous process left (an upload cut short by a crash
+/// or a kill), creating it (0700) when missing. Run once when a platform starts, before any upload.
+pub fn clean_spool(spool_dir: &std::path::Path) -> std::io::Result<usize> {
+    let _ = store::datadir::create_dir(spool_dir);
+    let mut removed = 0;
+    for e in std::fs::read_dir(spool_dir)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 impl App {
+    /// The platform on `store`, spooling uploads in `spool_dir` (emptied of what a previous
+    /// process left there, see [`clean_spool`]).
     pub fn new(store: Store, spool_dir: PathBuf) -> Arc<App> {
+        match clean_spool(&spool_dir) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "spool: removed files left by a previous process"),
+            Err(e) => tracing::warn!(error = %e, "spool: could not clean"),
+        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Arc::new(App {
             store: Arc::new(store),

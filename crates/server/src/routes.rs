@@ -4,7 +4,7 @@
 //! add routes (e.g. the web console), add lines here or merge another router in `crate::router`.
 
 use crate::access::{guard, Caller, Perm, Target};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::{
     auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, site_saving, App,
 };
@@ -94,7 +94,7 @@ routes! {
     get "/api/v1/factor-sets" => inventory::factor_sets, Read, None, "" -> "json", "The current user factor sets";
     post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
     get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=)";
-    get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain";
+    get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain and, with the platform's audit key, every entry's MAC (?anchor=SEQ:HASH: the log still holds that head)";
     get "/api/v1/console/orgs/{code}/overview" => console_api::overview, Dashboard, Org, "" -> "json", "Console overview of an org (?year=): figures, children ranked, months and facility types, from the newest snapshot covering it";
     get "/api/v1/console/orgs/{code}/facilities/{facility}" => console_api::facility, Read, Org, "" -> "json", "A facility of the org's subtree and its filed activity records (?year=), each with its filing and line";
     get "/api/v1/console/factors" => console_api::factor_library, Read, None, "" -> "json", "The factor library in use: shipped and current user sets, every factor with its source";
@@ -188,7 +188,17 @@ async fn audit_log(
     Ok(Json(serde_json::json!({"entries": visible, "next_after": next})))
 }
 
-async fn audit_verify(State(app): State<Arc<App>>) -> ApiResult<Json<serde_json::Value>> {
-    let v = app.db(|s| s.verify_audit()).await?;
+#[derive(serde::Deserialize)]
+struct VerifyQuery {
+    /// A head recorded earlier, `SEQ:HASH` (as `dualcarbon audit head` prints it).
+    anchor: Option<String>,
+}
+
+async fn audit_verify(State(app): State<Arc<App>>, Query(q): Query<VerifyQuery>) -> ApiResult<Json<serde_json::Value>> {
+    let mut opts = store::audit::VerifyOptions::default();
+    if let Some(a) = q.anchor {
+        opts.anchors.push(a.parse().map_err(ApiError::bad_request)?);
+    }
+    let v = app.db(move |s| s.verify_audit_with(&opts)).await?;
     Ok(Json(serde_json::json!({"verification": v})))
 }

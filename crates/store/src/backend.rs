@@ -83,6 +83,32 @@ pub trait Conn {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
     /// Runs several statements without parameters (migrations, BEGIN/COMMIT).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// The audit key of the store this connection belongs to ([`crate::Store::with_audit_key`]):
+    /// what [`crate::audit::append`] makes the entries' MACs with.
+    fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
+        None
+    }
+}
+
+/// A backend's connection seen through a store that holds an audit key.
+pub(crate) struct Keyed<'a> {
+    pub inner: &'a mut dyn Conn,
+    pub key: Option<&'a crate::audit::AuditKey>,
+}
+
+impl Conn for Keyed<'_> {
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.inner.exec(sql, params)
+    }
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.inner.query(sql, params)
+    }
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.inner.batch(sql)
+    }
+    fn audit_key(&self) -> Option<&crate::audit::AuditKey> {
+        self.key
+    }
 }
 
 /// A database: hands out connections. Implemented by [`crate::sqlite::Sqlite`] and

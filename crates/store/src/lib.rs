@@ -5,10 +5,13 @@
 //!
 //! Rules kept here: activity of an approved filing is never changed (a restatement is a new
 //! version with a reason); every change appends an audit entry in the same transaction; the audit
-//! entries form a SHA-256 chain, so editing history is detectable ([`Store::verify_audit`]).
+//! entries form a SHA-256 chain, so editing history is detectable ([`Store::verify_audit`]), and
+//! carry an HMAC under a key kept outside the database ([`audit::AuditKey`]), so the chain cannot
+//! be recomputed by whoever can write the database. [`datadir`]: private modes and whole backups.
 
 pub mod audit;
 pub mod backend;
+pub mod datadir;
 pub mod filings;
 pub mod migrations;
 pub mod postgres;
@@ -39,26 +42,32 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The platform's database, behind either backend.
 pub struct Store {
     backend: Box<dyn Backend>,
+    /// The key the audit entries' MACs are made and checked with (kept outside the database).
+    audit_key: Option<audit::AuditKey>,
 }
 
 impl Store {
     /// Opens the embedded database `dir/dualcarbon.sqlite3` (creating `dir` and the file on first
     /// start) and applies pending migrations.
     pub fn open_sqlite_dir(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Database(format!("cannot create data directory {}: {e}", dir.display())))?;
+        datadir::create_dir(dir)?;
         Self::open_sqlite(&dir.join(SQLITE_FILE))
     }
 
+    /// Opens (or creates, mode 0600) the SQLite database `file`; its journal files take its mode.
     pub fn open_sqlite(file: &Path) -> Result<Store> {
-        let s = Store { backend: Box::new(sqlite::Sqlite::open(file)?) };
+        if !file.exists() {
+            let _ = datadir::create_new_private(file);
+        }
+        datadir::secure_file(file);
+        let s = Store { backend: Box::new(sqlite::Sqlite::open(file)?), audit_key: None };
         s.migrate()?;
         Ok(s)
     }
 
     /// Connects to PostgreSQL and applies pending migrations.
     pub fn open_postgres(url: &str) -> Result<Store> {
-        let s = Store { backend: Box::new(postgres::Postgres::connect(url)?) };
+        let s = Store { backend: Box::new(postgres::Postgres::connect(url)?), audit_key: None };
         s.migrate()?;
         Ok(s)
     }
@@ -70,6 +79,17 @@ impl Store {
         } else {
             Err(StoreError::Invalid(format!("unsupported database URL {url:?}: expected postgres://...")))
         }
+    }
+
+    /// This store makes and checks the audit entries' MACs with `key` (see [`audit`]); call
+    /// [`Store::seal_audit`] next when the platform starts.
+    pub fn with_audit_key(mut self, key: audit::AuditKey) -> Store {
+        self.audit_key = Some(key);
+        self
+    }
+
+    pub fn audit_key(&self) -> Option<&audit::AuditKey> {
+        self.audit_key.as_ref()
     }
 
     pub fn kind(&self) -> Kind {
@@ -84,9 +104,10 @@ impl Store {
     fn run<T>(&self, write: bool, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
         let mut f = Some(f);
         let mut out = None;
+        let key = self.audit_key.as_ref();
         self.backend.with_conn(write, &mut |c| {
             let f = f.take().expect("connection callback runs once");
-            out = Some(f(c)?);
+            out = Some(f(&mut backend::Keyed { inner: c, key })?);
             Ok(())
         })?;
         Ok(out.expect("callback produced a value"))
@@ -127,17 +148,41 @@ impl Store {
 }
 
 /// Replaces the embedded database in `data_dir` by the backup file `from` after checking that the
-/// backup is a sound DualCarbon database (integrity check, migrations table, audit chain). The
-/// platform must be stopped. The database being replaced is kept beside it as `*.before-restore`.
-pub fn restore_sqlite(from: &Path, data_dir: &Path) -> Result<audit::Verification> {
-    let io = |e: std::io::Error| StoreError::Database(e.to_string());
-    std::fs::create_dir_all(data_dir).map_err(io)?;
-    // Check a copy (opening a database may change its journal mode; the backup stays untouched),
-    // then swap it in with a rename.
-    let staged = data_dir.join(format!("{SQLITE_FILE}.restoring"));
-    std::fs::copy(from, &staged).map_err(|e| StoreError::Database(format!("copying {}: {e}", from.display())))?;
+/// backup is a sound DualCarbon database (integrity check, migrations table) whose audit chain is
+/// intact (with its MACs when `key` is given); otherwise nothing changes and the error says why.
+/// The platform must be stopped. The database being replaced is kept beside it as `*.before-restore`.
+pub fn restore_sqlite(from: &Path, data_dir: &Path, key: Option<&audit::AuditKey>) -> Result<audit::Verification> {
+    let (_, verification) = stage_sqlite(from, data_dir, key)?;
+    install_staged(data_dir)?;
+    Ok(verification)
+}
+
+fn staged_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(format!("{SQLITE_FILE}.restoring"))
+}
+
+pub(crate) fn discard_staged(data_dir: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}.restoring{suffix}")));
+    }
+}
+
+/// Copies the backup `from` into `data_dir` as `*.restoring` and checks it (the backup itself
+/// stays untouched: opening a database may change its journal mode). A backup that fails a check
+/// is removed again and the error names every problem of its audit log.
+pub(crate) fn stage_sqlite(
+    from: &Path,
+    data_dir: &Path,
+    key: Option<&audit::AuditKey>,
+) -> Result<(std::path::PathBuf, audit::Verification)> {
+    datadir::create_dir(data_dir)?;
+    let staged = staged_path(data_dir);
+    discard_staged(data_dir);
+    std::fs::copy(from, &staged)
+        .map_err(|e| StoreError::Invalid(format!("cannot read the backup {}: {e}", from.display())))?;
+    datadir::secure_file(&staged);
     let verification = (|| {
-        let check = Store { backend: Box::new(sqlite::Sqlite::open(&staged)?) };
+        let check = Store { backend: Box::new(sqlite::Sqlite::open(&staged)?), audit_key: key.cloned() };
         let ok = check.read(|c| c.query("PRAGMA integrity_check", &[]))?;
         if ok.first().map(|r| r.text(0)).as_deref() != Some("ok") {
             return Err(StoreError::Invalid(format!("{} fails SQLite's integrity check", from.display())));
@@ -148,18 +193,32 @@ pub fn restore_sqlite(from: &Path, data_dir: &Path) -> Result<audit::Verificatio
         if version.first().and_then(|r| r.opt_int(0)).unwrap_or(0) > migrations::MIGRATIONS.len() as i64 {
             return Err(StoreError::Invalid("the backup comes from a newer DualCarbon; upgrade first".into()));
         }
-        check.verify_audit()
-    })();
-    let verification = match verification {
-        Ok(v) => v,
-        Err(e) => {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}.restoring{suffix}")));
-            }
-            return Err(e);
+        // The check opened (and so migrated) the staged copy: the chain is verified as it would run.
+        let v = check.verify_audit()?;
+        if !v.ok {
+            return Err(StoreError::Invalid(format!(
+                "refusing to restore {}: its audit log is broken ({} problem(s) in {} entries): {}",
+                from.display(),
+                v.problems.len(),
+                v.entries,
+                v.problems.join("; ")
+            )));
         }
-    };
-    // The replaced database keeps its write-ahead log beside it, so nothing it held is lost.
+        Ok(v)
+    })();
+    match verification {
+        Ok(v) => Ok((staged, v)),
+        Err(e) => {
+            discard_staged(data_dir);
+            Err(e)
+        }
+    }
+}
+
+/// Swaps the staged database in; the replaced one keeps its write-ahead log beside it, so nothing
+/// it held is lost.
+pub(crate) fn install_staged(data_dir: &Path) -> Result<()> {
+    let io = |e: std::io::Error| StoreError::Database(e.to_string());
     for suffix in ["", "-wal", "-shm"] {
         let live = data_dir.join(format!("{SQLITE_FILE}{suffix}"));
         if live.exists() {
@@ -169,8 +228,8 @@ pub fn restore_sqlite(from: &Path, data_dir: &Path) -> Result<audit::Verificatio
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(data_dir.join(format!("{SQLITE_FILE}.restoring{suffix}")));
     }
-    std::fs::rename(&staged, data_dir.join(SQLITE_FILE)).map_err(io)?;
-    Ok(verification)
+    std::fs::rename(staged_path(data_dir), data_dir.join(SQLITE_FILE)).map_err(io)?;
+    Ok(())
 }
 
 /// The file name of the embedded database inside the data directory.

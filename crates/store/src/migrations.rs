@@ -170,6 +170,12 @@ CREATE TABLE login_throttle (
 );
 CREATE INDEX tokens_user ON tokens(user_id);
 "#,
+    // 4: the audit log keyed with a secret kept outside the database: each entry's HMAC, and the
+    // id of the key in the head (empty until the log is keyed; see store::audit).
+    r#"
+ALTER TABLE audit ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_head ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 impl Store {

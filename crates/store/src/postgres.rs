@@ -55,7 +55,8 @@ impl ToSql for Value {
 fn err(e: postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         if db.code().code().starts_with("23") {
-            return StoreError::Conflict(db.message().to_string());
+            // The database's words (constraint and column names) are not for clients.
+            return StoreError::Conflict(crate::sqlite::CONSTRAINT_CONFLICT.into());
         }
         return StoreError::Database(format!("{}: {}", db.code().code(), db.message()));
     }

@@ -28,10 +28,15 @@ impl ToSql for Value {
     }
 }
 
+/// What a violated constraint (a duplicate key, a missing reference) is reported as, on both backends.
+pub const CONSTRAINT_CONFLICT: &str =
+    "the change conflicts with data stored already (a duplicate or a missing reference)";
+
 fn err(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            return StoreError::Conflict(e.to_string());
+            // The database's words (table and column names) are not for clients.
+            return StoreError::Conflict(CONSTRAINT_CONFLICT.into());
         }
     }
     StoreError::Database(e.to_string())

@@ -327,7 +327,7 @@ fn sqlite_backup_and_restore_round_trip() {
     assert!(s.backup_sqlite(&backup).is_err(), "never overwrites");
     s.create_filing("x", "CT_GD", "2024-05").unwrap();
     drop(s);
-    let v = store::restore_sqlite(&backup, &data).unwrap();
+    let v = store::restore_sqlite(&backup, &data, None).unwrap();
     assert!(v.ok);
     let s = Store::open_sqlite_dir(&data).unwrap();
     assert_eq!(s.facility_count().unwrap(), 3);
@@ -337,7 +337,7 @@ fn sqlite_backup_and_restore_round_trip() {
     let untouched = std::fs::read(&backup).unwrap();
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"not a database at all, not at all, no").unwrap();
-    assert!(store::restore_sqlite(&junk, &data).is_err());
+    assert!(store::restore_sqlite(&junk, &data, None).is_err());
     // A refused restore leaves the live database in place; the backup file itself is never changed.
     assert_eq!(Store::open_sqlite_dir(&data).unwrap().facility_count().unwrap(), 3);
     assert!(!data.join("dualcarbon.sqlite3.restoring").exists());

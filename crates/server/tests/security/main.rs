@@ -15,6 +15,7 @@ use store::reference::{FacilityRecord, OrgRecord};
 use store::Store;
 use tower::ServiceExt;
 
+mod audit;
 mod auth;
 mod filing;
 mod xlsx;
