@@ -152,6 +152,11 @@ fn token_of(req: &Request) -> Option<String> {
     if let Some(t) = h.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         return t.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
+    session_cookie(h)
+}
+
+/// The session cookie's value, if the request carries it.
+pub fn session_cookie(h: &axum::http::HeaderMap) -> Option<String> {
     let cookies = h.get_all(axum::http::header::COOKIE);
     for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
         for part in c.split(';') {

@@ -197,7 +197,7 @@ pub(crate) async fn spool_upload(app: &App, body: Body) -> ApiResult<(tempfile::
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        let chunk = chunk.map_err(crate::transport::body_read_error)?;
         hasher.update(&chunk);
         size += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(|e| ApiError::internal(e.to_string()))?;
