@@ -16,6 +16,7 @@ use store::Store;
 use tower::ServiceExt;
 
 mod filing;
+mod web;
 
 pub const PASSWORD: &str = "correct horse battery";
 
