@@ -95,8 +95,10 @@ pub struct TransportArgs {
 }
 
 impl TransportArgs {
-    fn config(&self) -> server::transport::Config {
-        server::transport::Config {
+    /// The transport configuration; TLS files are read here, so that a bad one stops the start
+    /// before anything is created.
+    fn config(&self) -> Result<server::transport::Config> {
+        let config = server::transport::Config {
             max_upload_bytes: self.max_upload_bytes,
             tls: self
                 .tls_cert
@@ -105,7 +107,11 @@ impl TransportArgs {
                 .map(|(cert, key)| server::transport::TlsFiles { cert, key }),
             public_origin: self.public_origin.clone(),
             ..Default::default()
+        };
+        if let Some(files) = &config.tls {
+            server::transport::tls_config(files)?;
         }
+        Ok(config)
     }
     /// The scheme the platform's own address is printed with.
     fn scheme(&self) -> &'static str {
@@ -233,10 +239,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     server::init_logging();
+    let transport = args.transport.config()?;
     let store = open(&args.db)?;
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
-    app.configure_transport(args.transport.config()).map_err(|e| anyhow::anyhow!(e))?;
+    app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     if server::monitoring::attach(&app, &args.db.data.data_dir)
         .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?
         .is_some()
@@ -266,6 +273,7 @@ pub const DEMO_PASSWORD: &str = "dualcarbon-demo";
 /// `dualcarbon demo`: generate the demo operator into the data dir (first start), load every year of
 /// it, run the group's inventory of each year, create one user per role, and serve.
 pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
+    let transport = args.transport.config()?;
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
     let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
@@ -301,7 +309,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
         );
     }
     let app = server::App::new(store, data_dir.join("spool"));
-    app.configure_transport(args.transport.config()).map_err(|e| anyhow::anyhow!(e))?;
+    app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     server::monitoring::attach(&app, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
     let scheme = args.transport.scheme();
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {

@@ -185,7 +185,11 @@ pub fn is_limit_error(e: &axum::Error) -> bool {
 /// The error for a body whose reading failed: 413 at the route's limit, else 400.
 pub fn body_read_error(e: axum::Error) -> ApiError {
     if is_limit_error(&e) {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than this route's limit")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than this route's limit",
+        )
     } else {
         ApiError::bad_request(format!("reading the request body: {e}"))
     }
@@ -246,7 +250,9 @@ pub async fn check_origin(State(app): State<Arc<App>>, req: Request, next: Next)
             if own.as_deref() != Some(o.as_str()) {
                 return refuse(
                     "cross_origin",
-                    format!("a write from origin {o:?} is refused: only the platform's own pages may write with its cookie"),
+                    format!(
+                        "a write from origin {o:?} is refused: only the platform's own pages may write with its cookie"
+                    ),
                 );
             }
         }

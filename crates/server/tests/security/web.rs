@@ -158,10 +158,16 @@ fn every_route_has_a_body_limit_from_its_kind() {
 fn json_routes_are_capped_but_files_in_json_have_room() {
     both("sec_web_json_cap", |h| async move {
         let t = h.login("gd-filer").await;
-        let mut big = format!(r#"{{"org_code":"CT-GD","period":"2025-07","pad":"{}"}}"#, "x".repeat(9 << 20)).into_bytes();
+        let mut big =
+            format!(r#"{{"org_code":"CT-GD","period":"2025-07","pad":"{}"}}"#, "x".repeat(9 << 20)).into_bytes();
         let auth = format!("Bearer {t}");
         let r = h
-            .raw("POST", "/api/v1/filings", &[("authorization", &auth), ("content-type", "application/json")], big.clone())
+            .raw(
+                "POST",
+                "/api/v1/filings",
+                &[("authorization", &auth), ("content-type", "application/json")],
+                big.clone(),
+            )
             .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {}", h.backend, r.text);
         assert_eq!(r.json["error"]["code"], "body_too_large");
@@ -170,7 +176,12 @@ fn json_routes_are_capped_but_files_in_json_have_room() {
         let weather = "x".repeat(9 << 20);
         big.extend(json!({"site_toml": "", "weather_csv": weather}).to_string().into_bytes());
         let r = h
-            .raw("POST", "/api/v1/site/simulate", &[("authorization", &auth), ("content-type", "application/json")], big)
+            .raw(
+                "POST",
+                "/api/v1/site/simulate",
+                &[("authorization", &auth), ("content-type", "application/json")],
+                big,
+            )
             .await;
         assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     });
@@ -247,7 +258,8 @@ fn a_declared_oversized_body_is_answered_without_being_read() {
 /// Logs in like the console does; the session cookie (`name=value`).
 async fn cookie_of(h: &Harness, user: &str) -> String {
     let body = json!({"username": user, "password": PASSWORD}).to_string().into_bytes();
-    let r = h.raw("POST", "/api/v1/auth/login", &[("content-type", "application/json"), ("host", "dc.test")], body).await;
+    let r =
+        h.raw("POST", "/api/v1/auth/login", &[("content-type", "application/json"), ("host", "dc.test")], body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let set = r.headers["set-cookie"].to_str().unwrap();
     set.split(';').next().unwrap().to_string()
@@ -266,7 +278,12 @@ fn cookie_writes_from_a_foreign_origin_are_refused() {
             .raw(
                 "POST",
                 &upload,
-                &[("cookie", &cookie), ("host", "dc.test"), ("origin", "https://evil.example"), ("content-type", "text/plain")],
+                &[
+                    ("cookie", &cookie),
+                    ("host", "dc.test"),
+                    ("origin", "https://evil.example"),
+                    ("content-type", "text/plain"),
+                ],
                 csv.clone(),
             )
             .await;
@@ -338,7 +355,11 @@ fn cookie_writes_from_a_foreign_origin_are_refused() {
             .raw(
                 "POST",
                 &upload,
-                &[("authorization", &format!("Bearer {t}")), ("origin", "https://tool.example"), ("content-type", "text/csv")],
+                &[
+                    ("authorization", &format!("Bearer {t}")),
+                    ("origin", "https://tool.example"),
+                    ("content-type", "text/csv"),
+                ],
                 csv,
             )
             .await;
@@ -461,8 +482,11 @@ fn the_platform_serves_https_with_secure_cookies() {
         let server = Running::start(h.app.clone(), Config { tls: Some(files), ..Default::default() }).await;
         let host = format!("localhost:{}", server.addr.port());
         let mut s = tls_connect(server.addr, &root).await;
-        let a = exchange(&mut s, format!("GET /api/v1/health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes())
-            .await;
+        let a = exchange(
+            &mut s,
+            format!("GET /api/v1/health HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
         assert_eq!(a.status, 200, "{}{}", a.head, a.body);
         assert!(a.head.contains("strict-transport-security: max-age="), "{}", a.head);
         let mut s = tls_connect(server.addr, &root).await;
@@ -546,8 +570,11 @@ fn the_event_stream_outlives_the_header_timeout() {
     sqlite(|h| async move {
         let data = h.spool.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(data.join("meters.csv"), "meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n")
-            .unwrap();
+        std::fs::write(
+            data.join("meters.csv"),
+            "meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n",
+        )
+        .unwrap();
         assert!(server::monitoring::attach(&h.app, &data).unwrap().is_some());
         let server =
             Running::start(h.app.clone(), Config { header_read_timeout: Duration::from_secs(1), ..Default::default() })
@@ -555,7 +582,8 @@ fn the_event_stream_outlives_the_header_timeout() {
         let token = h.login("admin").await;
         let mut sse = TcpStream::connect(server.addr).await.unwrap();
         sse.write_all(
-            format!("GET /api/v1/telemetry/stream HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\r\n").as_bytes(),
+            format!("GET /api/v1/telemetry/stream HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\r\n")
+                .as_bytes(),
         )
         .await
         .unwrap();
