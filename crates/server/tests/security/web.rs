@@ -145,6 +145,13 @@ fn every_route_has_a_body_limit_from_its_kind() {
             assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{} {} ({kind:?}): {}", r.method, r.path, res.text);
             assert_eq!(res.json["error"]["code"], "body_too_large", "{}", res.text);
         }
+        // The API document states the limits.
+        let doc = h.get("/api/v1/openapi.json", &token).await.json;
+        assert_eq!(doc["paths"]["/api/v1/auth/login"]["post"]["x-max-body-bytes"], json!(16 * 1024));
+        assert_eq!(
+            doc["paths"]["/api/v1/filings/{id}/upload"]["post"]["x-max-body-bytes"],
+            json!(transport::DEFAULT_UPLOAD_BYTES)
+        );
         // The kinds: nothing large anonymous, JSON a few MiB, files in JSON and batches more.
         let t = h.app.transport();
         assert_eq!(t.limit(BodyKind::Small), 16 * 1024);
