@@ -9,8 +9,9 @@ export class ApiError extends Error {
 }
 
 async function call<T>(method: string, path: string, body?: BodyInit | object, headers: Record<string, string> = {}): Promise<T> {
+  // Authenticated by the HttpOnly session cookie; the browser's Origin header passes the server's
+  // check of cookie writes.
   const h: Record<string, string> = { ...headers }
-  if (session.token) h['authorization'] = `Bearer ${session.token}`
   let payload: BodyInit | undefined
   if (body !== undefined && !(typeof body === 'string' || body instanceof Blob || body instanceof ArrayBuffer)) {
     h['content-type'] = 'application/json'

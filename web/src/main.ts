@@ -23,4 +23,5 @@ router.beforeEach((to) => {
 })
 
 document.documentElement.lang = locale.value
-createApp(App).use(router).mount('#app')
+// The session cookie may still be valid (a reload): know the caller before the first route.
+session.restore().finally(() => createApp(App).use(router).mount('#app'))

@@ -1,5 +1,6 @@
-// Who is logged in. The server sets an HttpOnly session cookie at login; the console also keeps the
-// bearer token for this tab so that logging out revokes it. Permissions mirror the server's
+// Who is logged in. The server sets an HttpOnly session cookie at login and the console
+// authenticates with that cookie only: no token is readable by scripts or kept in web storage. On
+// start (and after a reload) the caller comes from GET /api/v1/me. Permissions mirror the server's
 // (crates/server/src/access.rs) only to hide what a role cannot do: the server enforces them.
 import { reactive } from 'vue'
 
@@ -18,27 +19,29 @@ const ALLOWED: Record<Perm, Role[]> = {
 
 interface User { id: number; username: string; role: Role; org_code: string }
 
-const stored = sessionStorage.getItem('dualcarbon.session')
-const initial = stored ? JSON.parse(stored) : null
-
 export const session = reactive({
-  token: (initial?.token ?? '') as string,
-  user: (initial?.user ?? null) as User | null,
-  orgPath: (initial?.orgPath ?? '') as string,
+  user: null as User | null,
+  orgPath: '',
   year: Number(localStorage.getItem('dualcarbon.year') ?? new Date().getFullYear() - 1),
   expired: false,
-  set(token: string, user: User, orgPath: string) {
-    this.token = token
+  set(user: User, orgPath: string) {
     this.user = user
     this.orgPath = orgPath
     this.expired = false
-    sessionStorage.setItem('dualcarbon.session', JSON.stringify({ token, user, orgPath }))
   },
   clear() {
-    this.token = ''
     this.user = null
     this.orgPath = ''
-    sessionStorage.removeItem('dualcarbon.session')
+  },
+  /** The caller of the session cookie, if it is still valid (after a reload). */
+  async restore() {
+    try {
+      const res = await fetch('/api/v1/me', { credentials: 'same-origin' })
+      if (res.ok) {
+        const me = await res.json()
+        this.set(me.user, me.org_path)
+      }
+    } catch { /* not logged in */ }
   },
   expire() {
     this.clear()

@@ -21,6 +21,7 @@ const missing = [CHROMIUM, BIN].filter((p) => !existsSync(p))
 const skip = missing.length && process.env.CI !== 'true' ? `missing ${missing.join(', ')}` : false
 
 let server, base, browser, dataDir
+const cspViolations = []
 
 before(async () => {
   if (skip) return
@@ -62,9 +63,15 @@ after(async () => {
 /** A fresh browser context (own cookies) logged in as `user`, on the page after login. */
 async function login(user, locale = 'zh-CN') {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale, timezoneId: 'Europe/London' })
+  // Every Content Security Policy violation of any page is collected (checked by the last test).
+  await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
+    console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)))
   const page = await ctx.newPage()
   page.messages = []
-  page.on('console', (m) => page.messages.push(m.text()))
+  page.on('console', (m) => {
+    page.messages.push(m.text())
+    if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`)
+  })
   page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
   await page.goto(base + '/')
   await page.waitForURL(/\/login/)
@@ -390,4 +397,34 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
   await gd.goto(base + '/scoreboard/CT-BJ')
   await gd.waitForSelector('[data-test=page-error].forbidden')
   await gd.context().close()
+})
+
+test('the session is the HttpOnly cookie only: nothing in web storage, a reload stays logged in', { skip }, async () => {
+  const page = await login('gd-filer')
+  const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }))
+  assert.doesNotMatch(stored, /token|[0-9a-f]{64}/, stored)
+  const cookies = await page.context().cookies()
+  const session = cookies.find((c) => c.name === 'dualcarbon_session')
+  assert.ok(session?.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies))
+  assert.equal(await page.evaluate(() => document.cookie.includes('dualcarbon_session')), false, 'not readable by scripts')
+  // A reload (or a link opened in the tab) asks the server who the cookie belongs to.
+  await page.reload()
+  await page.waitForSelector('[data-test=user]')
+  assert.match(await page.textContent('[data-test=user]'), /gd-filer/)
+  // The console's own writes carry its Origin and pass the server's check.
+  const status = await page.evaluate(async () =>
+    (await fetch('/api/v1/filings', { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ org_code: 'CT-GD', period: '2024-13' }) })).status)
+  assert.notEqual(status, 403, 'a same-origin cookie write is not refused as cross-origin')
+  const res = await page.goto(base + '/filings')
+  const h = res.headers()
+  assert.match(h['content-security-policy'] ?? '', /script-src 'self'/)
+  assert.equal(h['x-frame-options'], 'DENY')
+  assert.equal(h['x-content-type-options'], 'nosniff')
+  await page.waitForSelector('[data-test=user]')
+  await page.context().close()
+})
+
+test('no page broke the Content Security Policy', { skip }, () => {
+  assert.deepEqual(cspViolations, [])
 })

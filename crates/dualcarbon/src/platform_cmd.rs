@@ -139,6 +139,56 @@ pub struct ServeArgs {
     /// the root of the orgs.csv you will load.
     #[arg(long, default_value = "GROUP")]
     pub group_code: String,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// How browsers and clients reach the platform (docs/security.md).
+#[derive(Args, Clone)]
+pub struct TransportArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Behind a TLS-terminating proxy: the origin browsers use, e.g. https://carbon.example.com.
+    /// Cookie writes must come from it; with https the session cookie is Secure and HSTS is sent.
+    #[arg(long, value_name = "URL", value_parser = server::transport::parse_public_origin)]
+    pub public_origin: Option<String>,
+    /// The largest file upload (activity CSV/XLSX, import jobs, orgs.csv, facilities.csv), in bytes;
+    /// streamed to disk, so the cap is about disk space.
+    #[arg(long, value_name = "BYTES", default_value_t = server::transport::DEFAULT_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+}
+
+impl TransportArgs {
+    /// The transport configuration; TLS files are read here, so that a bad one stops the start
+    /// before anything is created.
+    fn config(&self) -> Result<server::transport::Config> {
+        let config = server::transport::Config {
+            max_upload_bytes: self.max_upload_bytes,
+            tls: self
+                .tls_cert
+                .clone()
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| server::transport::TlsFiles { cert, key }),
+            public_origin: self.public_origin.clone(),
+            ..Default::default()
+        };
+        if let Some(files) = &config.tls {
+            server::transport::tls_config(files)?;
+        }
+        Ok(config)
+    }
+    /// The scheme the platform's own address is printed with.
+    fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -159,6 +209,8 @@ pub struct DemoRunArgs {
     /// --year): every year is filed and gets a group inventory snapshot, so trends and LMDI have history.
     #[arg(long, value_parser = crate::demo_years)]
     pub years: Option<(i32, i32)>,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 fn open(db: &DatabaseArgs) -> Result<Store> {
@@ -303,9 +355,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     server::init_logging();
+    let transport = args.transport.config()?;
     let store = prepare(open(&args.db)?, &args.db.data.data_dir, &args.db.key_file())?;
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
+    app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     if server::monitoring::attach(&app, &args.db.data.data_dir)
         .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?
         .is_some()
@@ -316,8 +370,11 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let rt = runtime()?;
+    let scheme = args.transport.scheme();
     let served = rt.block_on(server::serve(app.clone(), args.listen, |addr| {
-        println!("DualCarbon platform on http://{addr}/  (API: http://{addr}/api/v1/openapi.json, metrics: /metrics)")
+        println!(
+            "DualCarbon platform on {scheme}://{addr}/  (API: {scheme}://{addr}/api/v1/openapi.json, metrics: /metrics)"
+        )
     }));
     // The PostgreSQL client closes its connections with blocking calls: drop it outside the runtime.
     drop(rt);
@@ -332,6 +389,7 @@ pub const DEMO_PASSWORD: &str = "dualcarbon-demo";
 /// `dualcarbon demo`: generate the demo operator into the data dir (first start), load every year of
 /// it, run the group's inventory of each year, create one user per role, and serve.
 pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
+    let transport = args.transport.config()?;
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
     let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
@@ -367,15 +425,17 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
         );
     }
     let app = server::App::new(store, data_dir.join("spool"));
+    app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     server::monitoring::attach(&app, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    let scheme = args.transport.scheme();
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {
         println!();
-        println!("DualCarbon demo platform: http://{addr}/");
-        println!("  log in:  curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' \\");
+        println!("DualCarbon demo platform: {scheme}://{addr}/");
+        println!("  log in:  curl -s -X POST {scheme}://{addr}/api/v1/auth/login -H 'content-type: application/json' \\");
         println!("             -d '{{\"username\":\"admin\",\"password\":\"{DEMO_PASSWORD}\"}}'");
         println!("  users:   admin (group admin), gd-filer, gd-reviewer, gd-admin (广东), auditor, employee; password {DEMO_PASSWORD}");
-        println!("  then:    curl -s -H 'authorization: Bearer TOKEN' http://{addr}/api/v1/orgs/CT-GD/dashboard?year={year}");
-        println!("  API:     http://{addr}/api/v1/openapi.json   metrics: http://{addr}/metrics   (Ctrl-C stops)");
+        println!("  then:    curl -s -H 'authorization: Bearer TOKEN' {scheme}://{addr}/api/v1/orgs/CT-GD/dashboard?year={year}");
+        println!("  API:     {scheme}://{addr}/api/v1/openapi.json   metrics: {scheme}://{addr}/metrics   (Ctrl-C stops)");
     }))?;
     Ok(ExitCode::SUCCESS)
 }

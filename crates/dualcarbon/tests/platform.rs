@@ -242,3 +242,34 @@ fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
     assert_eq!((hashes.len(), salts.len()), (6, 6), "every demo user has a hash and salt of its own");
     assert!(users.iter().all(|u| server::auth::verify_password("dualcarbon-demo", &u.password_hash)));
 }
+
+#[test]
+fn serve_transport_flags_are_checked_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("platform");
+    let data_arg = data.to_str().unwrap();
+    // A certificate without its key, or a public origin that is not an origin: refused by the parser.
+    let out = bin().args(["serve", "--data-dir", data_arg, "--tls-cert", "cert.pem"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+    let out = bin().args(["serve", "--data-dir", data_arg, "--public-origin", "carbon.example.com"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Unreadable TLS files stop the start with the file named, before anything is created.
+    let missing = dir.path().join("missing.pem");
+    let out = bin()
+        .args(["serve", "--data-dir", data_arg, "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&missing)
+        .arg("--tls-key")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!data.exists(), "no data directory for a start that cannot serve");
+    // --max-upload-bytes caps streamed uploads: 413 with its code.
+    let (child, _, addr) = start(&["--data-dir", data_arg, "--max-upload-bytes", "1000"]);
+    let (status, body) = http(&addr, "POST", "/api/v1/reference/orgs", None, &"x".repeat(2000));
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"), "{body}");
+    stop(child);
+}

@@ -152,7 +152,7 @@ pub(crate) fn token_of(req: &Request) -> Option<String> {
     if h.contains_key(axum::http::header::AUTHORIZATION) {
         return bearer_token(h);
     }
-    cookie_token(h)
+    session_cookie(h)
 }
 
 /// The token of an `Authorization: Bearer T` header.
@@ -162,7 +162,7 @@ pub(crate) fn bearer_token(h: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The token of the session cookie.
-pub(crate) fn cookie_token(h: &axum::http::HeaderMap) -> Option<String> {
+pub fn session_cookie(h: &axum::http::HeaderMap) -> Option<String> {
     let cookies = h.get_all(axum::http::header::COOKIE);
     for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
         for part in c.split(';') {

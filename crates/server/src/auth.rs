@@ -243,7 +243,7 @@ fn client_address(req: &Request) -> Option<String> {
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        "body_too_large",
         format!("this route takes a JSON body of at most {limit} bytes"),
     )
 }
@@ -368,7 +368,7 @@ pub async fn login(State(app): State<Arc<App>>, req: Request) -> AuthResult<Resp
 pub async fn logout(State(app): State<Arc<App>>, req: Request) -> ApiResult<Response> {
     let mut tokens = Vec::new();
     tokens.extend(crate::access::bearer_token(req.headers()));
-    tokens.extend(crate::access::cookie_token(req.headers()));
+    tokens.extend(crate::access::session_cookie(req.headers()));
     tokens.dedup();
     for t in tokens {
         if let Ok(mut cache) = app.sessions.lock() {

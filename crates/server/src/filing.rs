@@ -220,7 +220,7 @@ pub(crate) async fn spool_upload(app: &App, body: Body) -> ApiResult<(tempfile::
     let mut head = Vec::with_capacity(4);
     let (mut line_len, mut line_no) = (0usize, 1u64);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        let chunk = chunk.map_err(crate::transport::body_read_error)?;
         if head.len() < 4 {
             head.extend(chunk.iter().take(4 - head.len()));
         }

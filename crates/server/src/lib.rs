@@ -22,6 +22,7 @@ pub mod routes;
 pub mod scenario_api;
 pub mod site_api;
 pub mod site_saving;
+pub mod transport;
 pub mod xlsx;
 
 use error::{ApiError, ApiResult};
@@ -55,6 +56,8 @@ pub struct App {
     /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
     /// org then costs one recomputation (snapshots never change, so it cannot go stale).
     explained: std::sync::Mutex<Option<(i64, Arc<inventory::Computed>)>>,
+    /// How the platform is reached (limits, TLS, public origin), set once before serving.
+    transport: std::sync::OnceLock<transport::Config>,
 }
 
 /// How long org and login lookups are reused before the database is asked again.
@@ -96,7 +99,18 @@ impl App {
             login_policy: Default::default(),
             monitoring: Default::default(),
             explained: Default::default(),
+            transport: Default::default(),
         })
+    }
+
+    /// Sets how the platform is reached (before serving; once).
+    pub fn configure_transport(&self, config: transport::Config) -> Result<(), String> {
+        self.transport.set(config).map_err(|_| "the transport is already configured".to_string())
+    }
+
+    /// How the platform is reached: as configured, else the defaults (plain HTTP, default limits).
+    pub fn transport(&self) -> &transport::Config {
+        self.transport.get_or_init(transport::Config::default)
     }
 
     /// The recomputation of snapshot `id`, from the cache or made by `make`.
@@ -154,12 +168,15 @@ impl App {
     }
 }
 
-/// The whole HTTP application: the API routes, `/metrics`, request metrics and logs.
+/// The whole HTTP application: the API routes, `/metrics`, request metrics and logs, the Origin
+/// check of cookie writes and the security headers (`transport`).
 pub fn router(app: Arc<App>) -> axum::Router {
     routes::api_router(app.clone())
         .route("/metrics", axum::routing::get(metrics::render).with_state(app.clone()))
         .fallback(console_api::console_file)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), transport::check_origin))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), transport::security_headers))
         .layer(axum::middleware::from_fn_with_state(app, metrics::track))
 }
 
@@ -173,15 +190,28 @@ pub fn init_logging() {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then stops taking connections and lets running requests finish.
+/// Over TLS when the transport is configured with a certificate ([`App::configure_transport`]).
 pub async fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    serve_until(app, listen, on_ready, shutdown_signal()).await
+}
+
+/// [`serve`] until `shutdown` completes (tests stop a server this way).
+pub async fn serve_until(
+    app: Arc<App>,
+    listen: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let cfg = app.transport().clone();
+    let tls = match &cfg.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(transport::tls_config(files)?))),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend = ?app.store.kind(), "DualCarbon platform listening");
+    tracing::info!(%addr, backend = ?app.store.kind(), tls = tls.is_some(), "DualCarbon platform listening");
     on_ready(addr);
-    // Each connection's peer address is known to the handlers (login throttling per address).
-    axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    transport::accept_loop(listener, router(app), &cfg, tls, shutdown).await;
     tracing::info!("stopped cleanly");
     Ok(())
 }

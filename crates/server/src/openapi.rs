@@ -52,6 +52,11 @@ pub fn document() -> Value {
             }
             _ => {}
         }
+        if op.contains_key("requestBody") {
+            // The route's body limit (uploads: the default of --max-upload-bytes); docs/security.md.
+            let kind = crate::transport::BodyKind::of(r.perm, r.path, r.body);
+            op.insert("x-max-body-bytes".into(), json!(crate::transport::Config::default().limit(kind)));
+        }
         let media = match r.returns {
             "csv" => "text/csv",
             "xlsx" => XLSX_MEDIA,

@@ -22,7 +22,7 @@ async fn spool(app: &App, body: Body) -> ApiResult<tempfile::TempDir> {
         tokio::fs::File::create(dir.path().join("upload.csv")).await.map_err(|e| ApiError::internal(e.to_string()))?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        let chunk = chunk.map_err(crate::transport::body_read_error)?;
         file.write_all(&chunk).await.map_err(|e| ApiError::internal(e.to_string()))?;
     }
     file.flush().await.map_err(|e| ApiError::internal(e.to_string()))?;

@@ -5,6 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::{ApiError, ApiResult};
+use crate::transport::{limit_body, BodyKind};
 use crate::{
     auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, site_saving, App,
 };
@@ -37,18 +38,25 @@ macro_rules! routes {
             returns: $returns,
         } ),* ];
 
-        /// The API router: each route wrapped in the access guard with its permission and target.
+        /// The API router: each route wrapped in the access guard with its permission and target,
+        /// and in the body limit of its kind.
         pub fn api_router(app: Arc<App>) -> Router {
             let mut r: Router<Arc<App>> = Router::new();
             $(
                 r = r.route(
                     $path,
-                    axum::routing::$method($handler).route_layer(axum::middleware::from_fn_with_state(
-                        (app.clone(), Perm::$perm, Target::$target),
-                        guard,
-                    )),
+                    axum::routing::$method($handler)
+                        .route_layer(axum::middleware::from_fn_with_state(
+                            (app.clone(), Perm::$perm, Target::$target),
+                            guard,
+                        ))
+                        .route_layer(axum::middleware::from_fn_with_state(
+                            (app.clone(), BodyKind::of(Perm::$perm, $path, $body)),
+                            limit_body,
+                        )),
                 );
             )*
+            // Every route's limit is its own (`limit_body`, outermost so that it runs first).
             r.layer(axum::extract::DefaultBodyLimit::disable()).with_state(app)
         }
     };

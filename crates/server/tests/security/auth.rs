@@ -195,7 +195,15 @@ fn cookie_logout_revokes_the_session_at_once() {
         // A first call caches the session.
         let me = send(&h.app, "GET", "/api/v1/me", &[("cookie", &cookie)], Body::empty(), None).await;
         assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-        let out = send(&h.app, "POST", "/api/v1/auth/logout", &[("cookie", &cookie)], Body::empty(), None).await;
+        let out = send(
+            &h.app,
+            "POST",
+            "/api/v1/auth/logout",
+            &[("cookie", &cookie), ("host", "dc.test"), ("origin", "http://dc.test")],
+            Body::empty(),
+            None,
+        )
+        .await;
         assert_eq!(out.status, StatusCode::OK, "{}", out.text);
         let me = send(&h.app, "GET", "/api/v1/me", &[("cookie", &cookie)], Body::empty(), None).await;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}: the cookie still works after logout", h.backend);
@@ -368,7 +376,7 @@ fn login_reads_a_small_body_only() {
         )
         .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {}", h.backend, r.text);
-        assert_eq!(r.json["error"]["code"], "too_large", "{}", r.text);
+        assert_eq!(r.json["error"]["code"], "body_too_large", "{}", r.text);
         let read = pulled.load(std::sync::atomic::Ordering::Relaxed);
         assert!(read <= 256 * 1024, "{}: the login read {read} bytes of a 64 MiB body", h.backend);
         // A declared length above the limit is refused without reading.

@@ -18,6 +18,7 @@ use tower::ServiceExt;
 mod audit;
 mod auth;
 mod filing;
+mod web;
 mod xlsx;
 
 pub const PASSWORD: &str = "correct horse battery";
