@@ -177,7 +177,9 @@ impl Monitoring {
     }
     fn event_within(&self, caller: &Caller, e: &LiveEvent) -> bool {
         match e {
-            LiveEvent::Batch { .. } => true,
+            // A batch names its source (who sent it) and counts: only for those who may see every
+            // org it touched.
+            LiveEvent::Batch { orgs, .. } => !orgs.is_empty() && orgs.iter().all(|o| self.org_within(caller, o)),
             LiveEvent::Facility { facility, .. } => self.facility_within(caller, facility),
             LiveEvent::Org { org, .. } => self.org_within(caller, org),
             LiveEvent::Alert { event } => self.subject_within(caller, &event.alert.subject),

@@ -172,7 +172,8 @@ async fn audit_log(
     Extension(caller): Extension<Caller>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(500).clamp(1, 10_000));
+    let after = crate::bounds::count("after", q.after, 0, 0..=i64::MAX)?;
+    let limit = crate::bounds::count("limit", q.limit, 500, 1..=crate::bounds::MAX_LIMIT)?;
     let path = caller.org_path.clone();
     let (entries, mine) = app
         .db(move |s| {

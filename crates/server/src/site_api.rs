@@ -421,7 +421,7 @@ pub async fn get_state(
 ) -> ApiResult<Json<Value>> {
     let f = site_of(&app, &org, facility).await?;
     let m = crate::monitoring::mon(&app)?;
-    let hours = q.hours.unwrap_or(24).min(744) as i64;
+    let hours = crate::bounds::count("hours", q.hours, 24, crate::bounds::HOURS)? as i64;
     let code = f.code.clone();
     let out = m.monitor.with_telemetry(|t| {
         let mut newest: Option<i64> = None;

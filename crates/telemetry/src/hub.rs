@@ -106,6 +106,20 @@ impl Telemetry {
                 reject("value", r.value.to_string(), "a state of charge is a fraction from 0 to 1".into());
                 continue;
             }
+            let (range, unit) = meter.role.value_range(meter.kind);
+            if !range.contains(&r.value) {
+                reject(
+                    "value",
+                    r.value.to_string(),
+                    format!(
+                        "above the largest plausible {} reading of a {} meter ({} {unit}): a meter or transport fault",
+                        meter.role.code(),
+                        meter.kind.code(),
+                        range.end()
+                    ),
+                );
+                continue;
+            }
             if matches!(meter.role, Role::SupplyMode | Role::FuelCellState | Role::SiteStatus) && r.value.fract() != 0.0
             {
                 reject("value", r.value.to_string(), format!("{} is a whole-number code", meter.role.code()));
