@@ -419,9 +419,9 @@ pub async fn get_state(
     Path((_, facility)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<StateQuery>,
 ) -> ApiResult<Json<Value>> {
+    let hours = crate::bounds::count("hours", q.hours, 24, crate::bounds::HOURS)? as i64;
     let f = site_of(&app, &org, facility).await?;
     let m = crate::monitoring::mon(&app)?;
-    let hours = crate::bounds::count("hours", q.hours, 24, crate::bounds::HOURS)? as i64;
     let code = f.code.clone();
     let out = m.monitor.with_telemetry(|t| {
         let mut newest: Option<i64> = None;

@@ -15,6 +15,7 @@ use store::reference::{FacilityRecord, OrgRecord};
 use store::Store;
 use tower::ServiceExt;
 
+mod bounds;
 mod filing;
 
 pub const PASSWORD: &str = "correct horse battery";
