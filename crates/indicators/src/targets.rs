@@ -81,7 +81,8 @@ impl Target {
             }
         }
         if self.base_year >= self.year {
-            errors.push(format!("target {:?}: base_year {} must be before year {}", self.id, self.base_year, self.year));
+            errors
+                .push(format!("target {:?}: base_year {} must be before year {}", self.id, self.base_year, self.year));
         }
         let range = self.value_range();
         if !self.value.is_finite() || !range.contains(&self.value) {
@@ -183,9 +184,8 @@ impl TargetSet {
         for o in &self.overrides {
             match self.targets.iter().find(|t| t.id == o.target) {
                 None => errors.push(format!("override for org {:?}: unknown target {:?}", o.org, o.target)),
-                Some(t) => errors.extend(
-                    o.apply(t).problems().into_iter().map(|p| format!("override for org {:?}: {p}", o.org)),
-                ),
+                Some(t) => errors
+                    .extend(o.apply(t).problems().into_iter().map(|p| format!("override for org {:?}: {p}", o.org))),
             }
         }
         errors

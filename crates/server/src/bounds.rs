@@ -21,7 +21,11 @@ pub const HORIZON: RangeInclusive<usize> = 1..=36;
 pub const HOURS: RangeInclusive<u32> = 1..=744;
 
 /// The error for `parameter = value` outside `range`.
-pub fn out_of_range<T: Display + serde::Serialize>(parameter: &str, value: impl Display, range: &RangeInclusive<T>) -> ApiError {
+pub fn out_of_range<T: Display + serde::Serialize>(
+    parameter: &str,
+    value: impl Display,
+    range: &RangeInclusive<T>,
+) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::BAD_REQUEST,
         "out_of_range",
@@ -36,7 +40,11 @@ pub fn out_of_range<T: Display + serde::Serialize>(parameter: &str, value: impl 
 }
 
 /// `value` when it lies in `range`, else [`out_of_range`].
-pub fn within<T: PartialOrd + Display + Copy + serde::Serialize>(parameter: &str, value: T, range: RangeInclusive<T>) -> ApiResult<T> {
+pub fn within<T: PartialOrd + Display + Copy + serde::Serialize>(
+    parameter: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> ApiResult<T> {
     if range.contains(&value) {
         Ok(value)
     } else {

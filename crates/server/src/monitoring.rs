@@ -533,7 +533,8 @@ pub async fn edit_target(
             // One change at a time: each edit starts from the set the previous one left.
             let _one = m2.edits.lock().unwrap_or_else(|e| e.into_inner());
             let mut set = m2.targets.read().unwrap().clone();
-            let resolved = |set: &TargetSet| set.resolve(&m2.monitor.orgs, org_id).into_iter().find(|t| t.id == o2.target);
+            let resolved =
+                |set: &TargetSet| set.resolve(&m2.monitor.orgs, org_id).into_iter().find(|t| t.id == o2.target);
             let before = resolved(&set);
             let replaced = set
                 .set_override(o2.clone())
@@ -792,7 +793,11 @@ pub(crate) fn add_observations<T>(
         let mut e = ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
-            format!("{} value(s) {what}: {}", clashes.len(), clashes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")),
+            format!(
+                "{} value(s) {what}: {}",
+                clashes.len(),
+                clashes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            ),
         );
         e.detail = Some(json!(clashes));
         e
@@ -861,7 +866,13 @@ pub(crate) fn add_observations<T>(
             Some(f) => (String::new(), f.clone()),
             None => (m.monitor.orgs.org(o.org).code.clone(), String::new()),
         };
-        format!("{org},{fac},{},{},{},{}\n", period(o.period), o.component.code(), micro_text(o.value), stored_source(&o.source))
+        format!(
+            "{org},{fac},{},{},{},{}\n",
+            period(o.period),
+            o.component.code(),
+            micro_text(o.value),
+            stored_source(&o.source)
+        )
     };
     let mut text = String::from("org_code,facility_code,period,component,value,source\n");
     for o in all.rows.iter().chain(rows.iter()) {

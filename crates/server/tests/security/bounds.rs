@@ -111,7 +111,9 @@ fn a_scenario_baseline_year_is_bounded() {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", h.backend, r.text);
         assert!(r.text.contains("base_year"), "{}", r.text);
         let baseline = json!({"base_year": 2024, "provinces": [], "source": "probe"});
-        let r = h.post("/api/v1/scenario/macc", &admin, json!({"baseline": baseline, "scenario": {}, "start": 2147483647})).await;
+        let r = h
+            .post("/api/v1/scenario/macc", &admin, json!({"baseline": baseline, "scenario": {}, "start": 2147483647}))
+            .await;
         assert_out_of_range(&r, "start", "macc start");
     });
 }
@@ -136,9 +138,8 @@ fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
         assert_eq!(put(&h, path, &zj, edit.clone()).await.status, StatusCode::FORBIDDEN);
         let employee = h.login("employee").await;
         let r = h.get("/api/v1/orgs/CT-GD/targets?year=2024", &employee).await;
-        let goal = |v: &Value| {
-            v["targets"].as_array().unwrap().iter().find(|t| t["id"] == "new_bs5g_saving").unwrap().clone()
-        };
+        let goal =
+            |v: &Value| v["targets"].as_array().unwrap().iter().find(|t| t["id"] == "new_bs5g_saving").unwrap().clone();
         assert_eq!((goal(&r.json)["value"].as_f64(), goal(&r.json)["weight"].as_f64()), (Some(20.0), Some(1.0)));
         assert!(audited(&h, "indicators.target").await.is_empty());
 
@@ -158,7 +159,13 @@ fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
         assert!(audited(&h, "indicators.target").await.is_empty());
 
         // The parent sets it: changed, and one audit entry with the old and new value and the reason.
-        let r = put(&h, path, &admin, json!({"target": "new_bs5g_saving", "value": 25, "weight": 2, "reason": "2026 plan"})).await;
+        let r = put(
+            &h,
+            path,
+            &admin,
+            json!({"target": "new_bs5g_saving", "value": 25, "weight": 2, "reason": "2026 plan"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}: {}", h.backend, r.text);
         let r = h.get("/api/v1/orgs/CT-GD-GZ/targets?year=2024", &employee).await;
         assert_eq!((goal(&r.json)["value"].as_f64(), goal(&r.json)["weight"].as_f64()), (Some(25.0), Some(2.0)));
@@ -173,9 +180,21 @@ fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
         assert_eq!((entries[0]["actor"].as_str(), entries[0]["org_code"].as_str()), (Some("admin"), Some("CT-GD")));
         assert!(std::fs::read_to_string(data.join("targets.toml")).unwrap().contains("2026 plan"));
         // A province sets its city's; the group admin the group's own.
-        let r = put(&h, "/api/v1/orgs/CT-GD-GZ/targets", &gd_admin, json!({"target": "new_bs5g_saving", "value": 30, "reason": "city"})).await;
+        let r = put(
+            &h,
+            "/api/v1/orgs/CT-GD-GZ/targets",
+            &gd_admin,
+            json!({"target": "new_bs5g_saving", "value": 30, "reason": "city"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        let r = put(&h, "/api/v1/orgs/CT/targets", &admin, json!({"target": "new_bs5g_saving", "value": 22, "reason": "group"})).await;
+        let r = put(
+            &h,
+            "/api/v1/orgs/CT/targets",
+            &admin,
+            json!({"target": "new_bs5g_saving", "value": 22, "reason": "group"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(audited(&h, "indicators.target").await.len(), 3);
         let v = h.get("/api/v1/audit/verify", &admin).await;
@@ -198,13 +217,33 @@ fn indicator_data_is_audited_and_counted_once() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!((r.json["added"].as_u64(), r.json["unchanged"].as_u64()), (Some(0), Some(3)), "{}", r.text);
         let v = h.get("/api/v1/orgs/CT-GD/indicators?year=2024", &admin).await;
-        let epb = v.json["indicators"].as_array().unwrap().iter().find(|i| i["indicator"] == "energy_per_business").unwrap()["value"].as_f64();
+        let epb =
+            v.json["indicators"].as_array().unwrap().iter().find(|i| i["indicator"] == "energy_per_business").unwrap()
+                ["value"]
+                .as_f64();
         assert_eq!(epb, Some(85.0 / 1000.0), "{}", v.text);
         // Another value under the same key is a conflict, not a second count.
-        let r = csv(&h, "/api/v1/indicator-data", &admin, "org_code,period,component,value,source\nCT-GD,2024,energy_tce,81,bill-1\n").await;
-        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "{}", r.text);
+        let r = csv(
+            &h,
+            "/api/v1/indicator-data",
+            &admin,
+            "org_code,period,component,value,source\nCT-GD,2024,energy_tce,81,bill-1\n",
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict")),
+            "{}",
+            r.text
+        );
         // A value with its own source adds.
-        let r = csv(&h, "/api/v1/indicator-data", &admin, "org_code,period,component,value,source\nCT-GD,2024,energy_tce,10,bill-2\n").await;
+        let r = csv(
+            &h,
+            "/api/v1/indicator-data",
+            &admin,
+            "org_code,period,component,value,source\nCT-GD,2024,energy_tce,10,bill-2\n",
+        )
+        .await;
         assert_eq!(r.json["added"].as_u64(), Some(1), "{}", r.text);
         let entries = audited(&h, "indicators.data").await;
         assert_eq!(entries.len(), 2, "one entry per batch that added rows: {entries:?}");
@@ -222,10 +261,21 @@ fn implausible_readings_are_rejected_with_a_reason() {
         let body = format!("GD1-P,{ts},1e308\nGD1-P,{},3000000\nGD1-P,{},4.5\n", ts + 1000, ts + 2000);
         let r = csv(&h, "/api/v1/telemetry/readings", &gd, &body).await;
         assert_eq!(r.status, StatusCode::OK, "{}: {}", h.backend, r.text);
-        assert_eq!((r.json["stored"].as_u64(), r.json["report"]["rejected"].as_u64()), (Some(1), Some(2)), "{}", r.text);
+        assert_eq!(
+            (r.json["stored"].as_u64(), r.json["report"]["rejected"].as_u64()),
+            (Some(1), Some(2)),
+            "{}",
+            r.text
+        );
         let problems = r.json["report"]["problems"].as_array().unwrap();
-        assert!(problems.iter().all(|p| p["field"] == "value"
-            && p["reason"].as_str().unwrap().contains("largest plausible grid_import")), "{}", r.text);
+        assert!(
+            problems
+                .iter()
+                .all(|p| p["field"] == "value"
+                    && p["reason"].as_str().unwrap().contains("largest plausible grid_import")),
+            "{}",
+            r.text
+        );
     });
 }
 
@@ -255,11 +305,16 @@ fn the_event_stream_shows_only_batches_of_the_callers_subtree() {
         let mut seen = String::new();
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !seen.contains("http:gd-filer") {
-            let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("events in time").unwrap().unwrap();
+            let frame =
+                tokio::time::timeout_at(deadline, body.frame()).await.expect("events in time").unwrap().unwrap();
             if let Ok(d) = frame.into_data() {
                 seen.push_str(&String::from_utf8_lossy(&d));
             }
         }
-        assert!(!seen.contains("zj-filer") && !seen.contains("ZJ1") && !seen.contains("CT-ZJ"), "{}: Zhejiang leaked: {seen}", h.backend);
+        assert!(
+            !seen.contains("zj-filer") && !seen.contains("ZJ1") && !seen.contains("CT-ZJ"),
+            "{}: Zhejiang leaked: {seen}",
+            h.backend
+        );
     });
 }
