@@ -62,7 +62,7 @@ pub async fn record(
     let mut errors = Vec::new();
     let period = PeriodKey::parse(&req.period);
     if period.is_none() {
-        errors.push(format!("period: {:?} is not YYYY-MM or YYYY", req.period));
+        errors.push(format!("period: {:?} is not YYYY-MM or YYYY with a year from 1990 to 2100", req.period));
     }
     // The very computation of POST /api/v1/site/bs-saving, through its handler.
     let policy = req.policy.clone().unwrap_or_default();

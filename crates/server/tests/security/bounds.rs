@@ -236,6 +236,17 @@ fn indicator_data_is_audited_and_counted_once() {
             "{}",
             r.text
         );
+        // Years outside 1990–2100 are not periods.
+        for period in ["0000", "9999-12", "2101-01"] {
+            let r = csv(
+                &h,
+                "/api/v1/indicator-data",
+                &admin,
+                &format!("org_code,period,component,value\nCT-GD,{period},energy_tce,1\n"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{period}: {}", r.text);
+        }
         // A value with its own source adds.
         let r = csv(
             &h,
