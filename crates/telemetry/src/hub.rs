@@ -350,6 +350,24 @@ mod tests {
         assert_eq!(at, parse_timestamp("2024-05-01T00:15:00+08:00").unwrap());
     }
 
+    #[test]
+    fn readings_beyond_the_physical_range_of_their_role_are_rejected() {
+        let csv = "meter_code,facility_code,role,kind\nP,F,grid_import,power\nC,F,total_facility,counter\n\
+                   S,S1,site_load,power\nSOC,S1,soc,gauge\nMODE,S1,supply_mode,gauge\n";
+        let mut tel = Telemetry::new(MeterRegistry::read(csv.as_bytes(), |_| true).unwrap());
+        let (raw, _) = parse_csv_lines(
+            "P,2024-05-01T00:00:00+08:00,1e308\nP,2024-05-01T00:01:00+08:00,2000000\n\
+             C,2024-05-01T00:00:00+08:00,1e15\nC,2024-05-01T00:01:00+08:00,1e12\n\
+             S,2024-05-01T00:00:00+08:00,20000\nS,2024-05-01T00:01:00+08:00,3.5\n\
+             MODE,2024-05-01T00:00:00+08:00,256\nMODE,2024-05-01T00:01:00+08:00,2\nSOC,2024-05-01T00:00:00+08:00,0.5\n",
+        );
+        let rep = tel.ingest(&raw, None);
+        let rejected: Vec<usize> = rep.problems.iter().map(|p| p.line).collect();
+        assert_eq!(rejected, vec![1, 3, 5, 7], "{:?}", rep.problems);
+        assert!(rep.problems.iter().all(|p| p.reason.contains("largest plausible")), "{:?}", rep.problems);
+        assert_eq!(rep.appended, 5);
+    }
+
     proptest::proptest! {
         /// The live path's trailing-hour energy equals the sum of the roll-up's quarter cells, for
         /// any readings of several meters (counters with resets, power with gaps) and any end time.
