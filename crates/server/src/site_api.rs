@@ -146,6 +146,7 @@ pub async fn bs_saving(State(app): State<Arc<App>>, Json(req): Json<SavingReques
             let mut errors = Vec::new();
             let cells = site::itu::parse_cells("cells.csv", &req.cells_csv, &mut errors);
             let policy = req.policy.unwrap_or_default();
+            errors.extend(policy.problems());
             let grid = req.grid_factor.unwrap_or_else(|| DEFAULT_GRID_FACTOR.into());
             let lib = factors::Library::shipped();
             if lib.get(&grid).is_none() {

@@ -329,3 +329,27 @@ fn the_event_stream_shows_only_batches_of_the_callers_subtree() {
         );
     });
 }
+
+#[test]
+fn a_saving_policy_is_bounded_before_it_becomes_indicator_data() {
+    both("sec_bounds_bs_policy", |h| async move {
+        monitored(&h);
+        let filer = h.login("gd-filer").await;
+        let mut cells = String::from("Time,BS,CellName,load\n");
+        for hour in 0..24 {
+            cells.push_str(&format!("3/1/2024 {hour}:00,GD4,Cell0,0.3\n3/1/2024 {hour}:00,GD4,Cell1,0.05\n"));
+        }
+        // A power unit of 1e308 W made every station's saving astronomically large, and the recorded
+        // run stored it as indicator data.
+        let policy = json!({"power_unit_w": 1e308, "alpha": 0, "band_k": -1});
+        let r = h.post("/api/v1/site/bs-saving", &filer, json!({"cells_csv": cells, "policy": policy})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", h.backend, r.text);
+        assert_eq!(r.json["error"]["detail"].as_array().unwrap().len(), 3, "{}", r.text);
+        let url = "/api/v1/orgs/CT-GD/sites/bs-saving";
+        let r = h.post(url, &filer, json!({"cells_csv": cells, "policy": policy, "period": "2024-03"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.text.contains("power_unit_w"), "{}", r.text);
+        let r = h.post(url, &filer, json!({"cells_csv": cells, "period": "2024-03"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    });
+}
