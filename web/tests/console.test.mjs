@@ -376,19 +376,25 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
   assert.ok((await page.locator('[data-test=target-row]').count()) >= 8, 'the white paper 2025 targets')
   assert.match(await page.textContent('[data-test=targets]'), /pue_new_large_dc/)
   await shot(page, 'scoreboard')
+  // The group tightens a province's target for its subtree (an override with a reason, audited):
+  // targets are set by the parent org, never by the org itself.
+  await page.goto(base + '/scoreboard/CT-GD')
+  await page.waitForSelector('[data-test=target-edit]')
+  await page.selectOption('[data-test=target-edit] select[name=target]', 'new_large_dc_pue')
+  await page.fill('[data-test=target-edit] input[name=value]', '1.25')
+  await page.fill('[data-test=target-edit] input[name=reason]', '广东新建大型数据中心从严')
+  await page.click('[data-test=target-save]')
+  await page.waitForSelector('[data-test=target-saved]')
   await page.context().close()
   const gd = await login('gd-admin')
   await gd.goto(base + '/scoreboard')
   await gd.waitForSelector('[data-test=scoreboard]')
   assert.match(await gd.textContent('[data-test=scoreboard-page]'), /CT-GD/)
-  // A province admin tightens a target for its subtree (an override with a reason).
-  await gd.selectOption('[data-test=target-edit] select[name=target]', 'new_large_dc_pue')
-  await gd.fill('[data-test=target-edit] input[name=value]', '1.25')
-  await gd.fill('[data-test=target-edit] input[name=reason]', '广东新建大型数据中心从严')
-  await gd.click('[data-test=target-save]')
-  await gd.waitForSelector('[data-test=target-saved]')
   const row = gd.locator('[data-test=target-row]', { hasText: 'pue_new_large_dc' })
   assert.match(await row.textContent(), /1\.250/)
+  // The province does not set its own targets.
+  assert.equal(await gd.locator('[data-test=target-edit]').count(), 0)
+  await gd.waitForSelector('[data-test=target-set-by-parent]')
   // The overview's indicators-and-targets card shows the same targets.
   await gd.goto(base + '/overview/CT-GD')
   await gd.waitForSelector('[data-test=targets-card] .kpi')

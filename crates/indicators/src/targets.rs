@@ -43,6 +43,71 @@ fn one() -> f64 {
     1.0
 }
 
+/// The weights a target may carry in the scoreboard: 0 (not scored) to 100.
+pub const WEIGHTS: std::ops::RangeInclusive<f64> = 0.0..=100.0;
+
+/// Relative changes a `change_vs_base` target may ask for: −100 % to +1000 %.
+pub const CHANGES: std::ops::RangeInclusive<f64> = -1.0..=10.0;
+
+impl Target {
+    /// The values this target's goal may take: a relative change within [`CHANGES`]; a cumulative
+    /// amount from 0 to 10^15 of the indicator's unit; a threshold in percent from 0 to 100; a
+    /// ratio such as a PUE from 1 to 10; any other threshold from 0 to 10^15 (every indicator is
+    /// non-negative).
+    pub fn value_range(&self) -> std::ops::RangeInclusive<f64> {
+        let unit = indicator(&self.indicator).map_or("", |i| i.unit);
+        match self.kind {
+            TargetKind::ChangeVsBase => CHANGES,
+            TargetKind::Cumulative => 0.0..=1e15,
+            TargetKind::AtMost | TargetKind::AtLeast if unit == "%" => 0.0..=100.0,
+            TargetKind::AtMost | TargetKind::AtLeast if unit == "ratio" => 1.0..=10.0,
+            TargetKind::AtMost | TargetKind::AtLeast => 0.0..=1e15,
+        }
+    }
+
+    /// Every rule this target breaks: years within `model::calendar::YEARS` with the base year
+    /// first, a finite value within [`Target::value_range`], a weight within [`WEIGHTS`].
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let years = model::calendar::YEARS;
+        for (name, y) in [("base_year", self.base_year), ("year", self.year)] {
+            if !years.contains(&y) {
+                errors.push(format!(
+                    "target {:?}: {name} {y}: expected a year from {} to {}",
+                    self.id,
+                    years.start(),
+                    years.end()
+                ));
+            }
+        }
+        if self.base_year >= self.year {
+            errors
+                .push(format!("target {:?}: base_year {} must be before year {}", self.id, self.base_year, self.year));
+        }
+        let range = self.value_range();
+        if !self.value.is_finite() || !range.contains(&self.value) {
+            errors.push(format!(
+                "target {:?}: value {}: expected a number from {} to {} for a {:?} target",
+                self.id,
+                self.value,
+                range.start(),
+                range.end(),
+                self.kind
+            ));
+        }
+        if !self.weight.is_finite() || !WEIGHTS.contains(&self.weight) {
+            errors.push(format!(
+                "target {:?}: weight {}: expected {} to {}",
+                self.id,
+                self.weight,
+                WEIGHTS.start(),
+                WEIGHTS.end()
+            ));
+        }
+        errors
+    }
+}
+
 /// A change to one target for an org and everything below it (the nearest override wins).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +120,18 @@ pub struct Override {
     pub weight: Option<f64>,
     #[serde(default)]
     pub reason: String,
+}
+
+impl Override {
+    /// `target` with this override's fields in place of its own.
+    pub fn apply(&self, target: &Target) -> Target {
+        let mut t = target.clone();
+        t.value = self.value.unwrap_or(t.value);
+        t.base_year = self.base_year.unwrap_or(t.base_year);
+        t.year = self.year.unwrap_or(t.year);
+        t.weight = self.weight.unwrap_or(t.weight);
+        t
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,12 +169,7 @@ impl TargetSet {
             if t.source.trim().is_empty() {
                 errors.push(format!("target {:?}: a target needs its source", t.id));
             }
-            if t.base_year >= t.year {
-                errors.push(format!("target {:?}: base_year {} must be before year {}", t.id, t.base_year, t.year));
-            }
-            if !t.value.is_finite() || !t.weight.is_finite() || t.weight < 0.0 {
-                errors.push(format!("target {:?}: value and weight must be finite, weight non-negative", t.id));
-            }
+            errors.extend(t.problems());
         }
         errors.extend(set.check_overrides());
         if errors.is_empty() {
@@ -108,21 +180,32 @@ impl TargetSet {
     }
 
     fn check_overrides(&self) -> Vec<String> {
-        self.overrides
-            .iter()
-            .filter(|o| !self.targets.iter().any(|t| t.id == o.target))
-            .map(|o| format!("override for org {:?}: unknown target {:?}", o.org, o.target))
-            .collect()
+        let mut errors = Vec::new();
+        for o in &self.overrides {
+            match self.targets.iter().find(|t| t.id == o.target) {
+                None => errors.push(format!("override for org {:?}: unknown target {:?}", o.org, o.target)),
+                Some(t) => errors
+                    .extend(o.apply(t).problems().into_iter().map(|p| format!("override for org {:?}: {p}", o.org))),
+            }
+        }
+        errors
     }
 
-    /// Adds or replaces an org's override of one target (editing targets per org).
-    pub fn set_override(&mut self, o: Override) -> Result<(), String> {
-        if !self.targets.iter().any(|t| t.id == o.target) {
-            return Err(format!("unknown target {:?}", o.target));
+    /// Adds or replaces an org's override of one target (editing targets per org), after checking
+    /// the target it makes (see [`Target::problems`]): every problem, and nothing changed, when it
+    /// breaks a rule. Returns the override it replaced, if any.
+    pub fn set_override(&mut self, o: Override) -> Result<Option<Override>, Vec<String>> {
+        let Some(t) = self.targets.iter().find(|t| t.id == o.target) else {
+            return Err(vec![format!("unknown target {:?}", o.target)]);
+        };
+        let problems = o.apply(t).problems();
+        if !problems.is_empty() {
+            return Err(problems);
         }
-        self.overrides.retain(|x| !(x.org == o.org && x.target == o.target));
+        let old = self.overrides.iter().position(|x| x.org == o.org && x.target == o.target);
+        let old = old.map(|i| self.overrides.remove(i));
         self.overrides.push(o);
-        Ok(())
+        Ok(old)
     }
 
     /// The targets as they apply to `org`: each with the nearest override on its path to the root.
@@ -130,18 +213,15 @@ impl TargetSet {
         self.targets
             .iter()
             .map(|t| {
-                let mut t = t.clone();
+                let t = t.clone();
                 let nearest = tree.path_to_root(org).find_map(|o| {
                     let code = &tree.org(o).code;
                     self.overrides.iter().find(|x| &x.org == code && x.target == t.id)
                 });
-                if let Some(o) = nearest {
-                    t.value = o.value.unwrap_or(t.value);
-                    t.base_year = o.base_year.unwrap_or(t.base_year);
-                    t.year = o.year.unwrap_or(t.year);
-                    t.weight = o.weight.unwrap_or(t.weight);
+                match nearest {
+                    Some(o) => o.apply(&t),
+                    None => t,
                 }
-                t
             })
             .collect()
     }
@@ -180,11 +260,19 @@ pub struct OrgSeries<'a> {
     obs: &'a Observations,
     tree: &'a OrgTree,
     cache: std::collections::HashMap<i32, Vec<Sums>>,
+    years: Option<Vec<i32>>,
 }
 
 impl<'a> OrgSeries<'a> {
     pub fn new(obs: &'a Observations, tree: &'a OrgTree) -> Self {
-        OrgSeries { obs, tree, cache: Default::default() }
+        OrgSeries { obs, tree, cache: Default::default(), years: None }
+    }
+    /// The years of `from..=to` with any observation, oldest first: what a sum over years visits
+    /// (a year without data adds nothing), so its work follows the data, never the span asked for.
+    pub fn years_with_data(&mut self, from: i32, to: i32) -> Vec<i32> {
+        let obs = self.obs;
+        let years = self.years.get_or_insert_with(|| obs.years());
+        years.iter().copied().filter(|y| (from..=to).contains(y)).collect()
     }
     pub fn sums(&mut self, org: OrgId, year: i32) -> Sums {
         self.cache.entry(year).or_insert_with(|| self.obs.rollup(self.tree, year, 0))[org as usize]
@@ -199,7 +287,7 @@ pub fn evaluate(target: &Target, org: OrgId, year: i32, series: &mut OrgSeries) 
     let (baseline, current, goal) = match target.kind {
         TargetKind::Cumulative => {
             let mut sum = None;
-            for y in target.base_year..=year {
+            for y in series.years_with_data(target.base_year, year) {
                 if let Some(v) = series.value(ind, org, y) {
                     *sum.get_or_insert(0.0) += v;
                 }
@@ -235,8 +323,9 @@ pub fn evaluate(target: &Target, org: OrgId, year: i32, series: &mut OrgSeries) 
         (_, _, _, Some(false)) => Some(0.0),
         _ => None,
     };
-    let span = (target.year - target.base_year) as f64;
-    let expected_progress = ((year - target.base_year) as f64 / span).clamp(0.0, 1.0);
+    // In i64: years come from requests and files, and a difference of two i32 may not fit one.
+    let span = (i64::from(target.year) - i64::from(target.base_year)) as f64;
+    let expected_progress = ((i64::from(year) - i64::from(target.base_year)) as f64 / span).clamp(0.0, 1.0);
     let expected_value = match (baseline, goal) {
         (Some(b), Some(g)) => Some(b + (g - b) * expected_progress),
         _ => None,
@@ -438,5 +527,59 @@ target = "b"
         // JS: 50 % → 60 % of the way to > 80 %: progress 10/30.
         assert!((board[1].score.unwrap() - 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(board[0].targets_met, 1);
+    }
+
+    #[test]
+    fn a_far_year_costs_what_the_data_costs() {
+        // Issue 11: the cumulative sum walked every year from the base year to the year asked for,
+        // caching a roll-up per year (24 GB for year 2147483647).
+        let t = tree();
+        let o = obs("org_code,period,component,value\nGD,2021,sharing_saved_kwh,10\n");
+        let set = TargetSet::default_set();
+        let gd = t.get("GD").unwrap();
+        let mut s = OrgSeries::new(&o, &t);
+        let started = std::time::Instant::now();
+        for target in set.resolve(&t, gd) {
+            let p = evaluate(&target, gd, i32::MAX, &mut s);
+            assert_eq!(p.expected_progress, 1.0);
+            let p = evaluate(&target, gd, i32::MIN, &mut s);
+            assert_eq!(p.expected_progress, 0.0);
+        }
+        assert!(started.elapsed().as_secs() < 5);
+        assert!(s.cache.len() <= 4, "{} years rolled up", s.cache.len());
+    }
+
+    #[test]
+    fn overrides_are_checked_before_they_count() {
+        let mut set = TargetSet::default_set();
+        let edit = |value: Option<f64>, weight: Option<f64>, year: Option<i32>| Override {
+            org: "GD".into(),
+            target: "new_bs5g_saving".into(),
+            value,
+            base_year: None,
+            year,
+            weight,
+            reason: "x".into(),
+        };
+        for bad in [
+            edit(Some(1e308), None, None),
+            edit(Some(f64::NAN), None, None),
+            edit(Some(150.0), None, None),
+            edit(None, Some(-100.0), None),
+            edit(None, Some(101.0), None),
+            edit(None, None, Some(2019)),
+            edit(None, None, Some(i32::MAX)),
+        ] {
+            assert!(set.set_override(bad.clone()).is_err(), "{bad:?}");
+        }
+        assert!(set.overrides.is_empty());
+        assert_eq!(set.set_override(edit(Some(25.0), Some(2.0), None)).unwrap(), None);
+        let old = set.set_override(edit(Some(30.0), None, None)).unwrap().unwrap();
+        assert_eq!(old.value, Some(25.0));
+        assert_eq!(set.overrides.len(), 1);
+        let text = toml::to_string(&set).unwrap();
+        assert!(TargetSet::parse(&text).is_ok());
+        let bad = text.replace("value = 30.0", "value = 1e300");
+        assert!(TargetSet::parse(&bad).is_err(), "a file with a bad override does not load");
     }
 }

@@ -58,16 +58,18 @@ pub struct PeriodKey {
 }
 
 impl PeriodKey {
+    /// `YYYY` or `YYYY-MM`, the year within `model::calendar::YEARS` (1990–2100).
     pub fn parse(text: &str) -> Option<PeriodKey> {
         let t = text.trim();
-        match t.split_once('-') {
+        let p = match t.split_once('-') {
             None if t.len() == 4 => Some(PeriodKey { year: t.parse().ok()?, month: 0 }),
             Some((y, m)) if y.len() == 4 && m.len() == 2 => {
                 let month: u8 = m.parse().ok()?;
                 (1..=12).contains(&month).then_some(PeriodKey { year: y.parse().ok()?, month })
             }
             _ => None,
-        }
+        }?;
+        model::calendar::YEARS.contains(&p.year).then_some(p)
     }
 }
 
@@ -230,7 +232,7 @@ impl Observations {
             };
             let period = PeriodKey::parse(&field(Some(c_period)));
             if period.is_none() {
-                err("period", field(Some(c_period)), "expected YYYY or YYYY-MM".into());
+                err("period", field(Some(c_period)), "expected YYYY or YYYY-MM, a year from 1990 to 2100".into());
             }
             let component = Component::parse(&field(Some(c_comp)));
             if component.is_none() {
@@ -363,6 +365,10 @@ pub(crate) mod tests {
         assert!(parse_micro("1,000").is_err());
         assert!(parse_micro("1e3").is_err());
         assert!(parse_micro("").is_err());
+        assert_eq!(PeriodKey::parse("2024-03"), Some(PeriodKey { year: 2024, month: 3 }));
+        for bad in ["0000", "0000-01", "9999-12", "1989", "2101-01", "2024-13"] {
+            assert_eq!(PeriodKey::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! `days_from_civil` / `civil_from_days` algorithms). One copy for every crate that turns dates into
 //! instants: telemetry (Shanghai calendar periods), site weather years, demo months.
 
+/// The years the platform accepts anywhere (inventories, indicators, targets, telemetry ranges,
+/// query parameters): from the IPCC/UNFCCC base year 1990 to 2100, the end of every published
+/// pathway. A year outside is refused, never computed: loops and allocations over years stay small.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year as i64 - 1 } else { year as i64 };

@@ -45,9 +45,11 @@ pub struct Gauge {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
-    /// A batch was stored (counts only).
+    /// A batch was stored (counts only), with the orgs of the facilities whose readings it held:
+    /// a subscriber sees it only when every one of them lies within its subtree (none: nobody's).
     Batch {
         source: String,
+        orgs: Vec<String>,
         stored: usize,
         duplicates: usize,
         rejected: usize,
@@ -67,7 +69,8 @@ pub enum LiveEvent {
 }
 
 impl LiveEvent {
-    /// The org codes an event concerns (for access scoping of the stream); `None` = everyone may see it.
+    /// The org an event concerns (for access scoping of the stream); `None` for batches (scoped by
+    /// their `orgs`) and alerts (scoped by their subject).
     pub fn org(&self) -> Option<&str> {
         match self {
             LiveEvent::Batch { .. } => None,
@@ -240,8 +243,13 @@ impl Monitor {
         for e in alert_events {
             self.publish(LiveEvent::Alert { event: e });
         }
+        let mut batch_orgs: Vec<String> =
+            touched.iter().filter_map(|&f| self.fac.org_code[f as usize].clone()).collect();
+        batch_orgs.sort_unstable();
+        batch_orgs.dedup();
         self.publish(LiveEvent::Batch {
             source: source.to_string(),
+            orgs: batch_orgs,
             stored: report.stored(),
             duplicates: report.duplicates,
             rejected: report.rejected,

@@ -87,6 +87,12 @@ impl Baseline {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        // The model runs year by year from the base year: a base year outside the platform's
+        // years (1990–2100) would make that loop as long as the number sent.
+        if !model::calendar::YEARS.contains(&self.base_year) {
+            let (a, b) = (model::calendar::YEARS.start(), model::calendar::YEARS.end());
+            return Err(format!("base_year {}: expected a year from {a} to {b}", self.base_year));
+        }
         for p in &self.provinces {
             if p.classes.len() != N_CLASSES {
                 return Err(format!("province {}: {} classes, expected {N_CLASSES}", p.code, p.classes.len()));

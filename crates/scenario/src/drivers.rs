@@ -204,6 +204,9 @@ fn check(d: &Driver) -> Result<(), DriverError> {
     if d.path.windows(2).any(|w| w[1].0 <= w[0].0) {
         return bad("anchor years must increase");
     }
+    if d.path.iter().any(|(y, _)| !model::calendar::YEARS.contains(y)) {
+        return bad("anchor years lie from 1990 to 2100");
+    }
     if d.path.iter().any(|(_, v)| !v.is_finite()) || !d.spread.is_finite() || d.spread < 0.0 {
         return bad("values must be finite and the spread non-negative");
     }

@@ -419,7 +419,7 @@ pub async fn overview(
     Path(code): Path<String>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
-    let year = q.year.unwrap_or(0);
+    let year = crate::bounds::opt_year("year", q.year)?.unwrap_or(0);
     let store = app.store.clone();
     let c3 = code.clone();
     let (org, kids, snap) = app
@@ -497,6 +497,7 @@ pub async fn facility(
     }
     let code = facility;
     let year = q.year.ok_or_else(|| ApiError::bad_request("give the year: ?year=YYYY"))?;
+    crate::bounds::year("year", year)?;
     let store = app.store.clone();
     let path = org.path.clone();
     let code2 = code.clone();
@@ -557,6 +558,7 @@ pub async fn start_inventory_job(
     Extension(caller): Extension<Caller>,
     Json(body): Json<inventory::RunRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    crate::bounds::year("year", body.year)?;
     let org = caller.require_org(&app, &body.org_code).await?;
     let options = if body.options.is_null() { json!({}) } else { body.options };
     inventory::parse_options(body.year, &options)?;

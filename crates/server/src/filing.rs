@@ -198,7 +198,8 @@ pub async fn rows(
     Path(id): Path<i64>,
     Query(p): Query<Page>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (offset, limit) = (p.offset.unwrap_or(0).max(0), p.limit.unwrap_or(1000).clamp(1, 10_000));
+    let offset = crate::bounds::count("offset", p.offset, 0, 0..=i64::MAX)?;
+    let limit = crate::bounds::count("limit", p.limit, 1000, 1..=crate::bounds::MAX_LIMIT)?;
     let rows = app.db(move |s| s.activity_rows(id, offset, limit)).await?;
     Ok(Json(serde_json::json!({"offset": offset, "rows": rows})))
 }

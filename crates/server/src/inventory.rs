@@ -277,6 +277,7 @@ pub async fn run(
     Extension(caller): Extension<Caller>,
     Json(body): Json<RunRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    crate::bounds::year("year", body.year)?;
     let org = caller.require_org(&app, &body.org_code).await?;
     let options = if body.options.is_null() { json!({}) } else { body.options };
     parse_options(body.year, &options)?;
@@ -381,7 +382,7 @@ pub async fn explain(
     }
     let store = app.store.clone();
     let threads = app.threads;
-    let limit = q.limit.unwrap_or(100).min(100_000);
+    let limit = crate::bounds::count("limit", q.limit, 100, 1..=crate::bounds::MAX_EXPLAIN)?;
     let cache = app.clone();
     app.blocking(move || {
         let c = cache.computed_snapshot(id, || {
@@ -499,7 +500,7 @@ pub async fn dashboard(
     Extension(org): Extension<store::reference::Org>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
-    let year = q.year.unwrap_or(0) as i64;
+    let year = crate::bounds::opt_year("year", q.year)?.unwrap_or(0) as i64;
     let current = app.dashboards.current(&app).await?;
     let best = current
         .iter()

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod bounds;
 pub mod console_api;
 pub mod error;
 pub mod filing;

@@ -31,6 +31,8 @@ pub struct Monitoring {
     /// Data centres (facility type `data_center`) → org id: their meters feed dc_total_kwh/dc_it_kwh.
     data_centres: HashMap<String, u32>,
     targets: RwLock<TargetSet>,
+    /// Held while targets or indicator data change: one change at a time, each audited.
+    edits: Mutex<()>,
     data_dir: PathBuf,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
     pub mqtt: Option<monitor::mqtt::Subscription>,
@@ -128,6 +130,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         observations: RwLock::new(observations),
         data_centres,
         targets: RwLock::new(targets),
+        edits: Mutex::new(()),
         data_dir: data_dir.to_path_buf(),
         webhooks,
         mqtt,
@@ -177,7 +180,9 @@ impl Monitoring {
     }
     fn event_within(&self, caller: &Caller, e: &LiveEvent) -> bool {
         match e {
-            LiveEvent::Batch { .. } => true,
+            // A batch names its source (who sent it) and counts: only for those who may see every
+            // org it touched.
+            LiveEvent::Batch { orgs, .. } => !orgs.is_empty() && orgs.iter().all(|o| self.org_within(caller, o)),
             LiveEvent::Facility { facility, .. } => self.facility_within(caller, facility),
             LiveEvent::Org { org, .. } => self.org_within(caller, org),
             LiveEvent::Alert { event } => self.subject_within(caller, &event.alert.subject),
@@ -326,6 +331,11 @@ pub async fn rollup(
         .ok_or_else(|| ApiError::bad_request("period: 15min, hour, day or month"))?;
     let from = telemetry::time::parse_timestamp(&q.from).map_err(|e| ApiError::bad_request(format!("from: {e}")))?;
     let to = telemetry::time::parse_timestamp(&q.to).map_err(|e| ApiError::bad_request(format!("to: {e}")))?;
+    let from = crate::bounds::timestamp("from", from, &q.from)?;
+    let to = crate::bounds::timestamp("to", to, &q.to)?;
+    if from > to {
+        return Err(ApiError::bad_request(format!("from {} is after to {}", q.from, q.to)));
+    }
     let (from, to) = (period.start(from), to);
     let rows = m
         .monitor
@@ -425,6 +435,7 @@ pub async fn org_indicators(
     Path(code): Path<String>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
+    crate::bounds::year("year", q.year)?;
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
     let sums = m.observations(q.year..=q.year).rollup(&m.monitor.orgs, q.year, 0)[id as usize];
@@ -441,6 +452,7 @@ pub async fn org_targets(
     Path(code): Path<String>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
+    crate::bounds::year("year", q.year)?;
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
     let obs = m.observations(q.year - 10..=q.year);
@@ -463,15 +475,46 @@ pub struct TargetEdit {
     reason: String,
 }
 
-/// PUT /api/v1/orgs/{code}/targets {"target", "value"?, "base_year"?, "year"?, "weight"?, "reason"}
+/// The audit action of a target change.
+pub const TARGET_ACTION: &str = "indicators.target";
+/// The audit action of an accepted batch of indicator data.
+pub const INDICATOR_DATA_ACTION: &str = "indicators.data";
+
+/// Whether `caller` may set the targets of `org`: a user of an org above it (a group admin for
+/// the provinces, a province for its cities), with the Analyze permission (the route's); the
+/// group's own targets only a group admin. Nobody sets their own org's targets: a target is what
+/// the parent holds its child to.
+pub fn may_set_targets(caller: &Caller, org: &Org) -> bool {
+    let below = org.path != caller.org_path && caller.within(&org.path);
+    let root_by_group_admin =
+        org.parent_code.is_none() && caller.role == crate::access::Role::GroupAdmin && caller.within(&org.path);
+    below || root_by_group_admin
+}
+
+/// PUT /api/v1/orgs/{code}/targets {"target", "value"?, "base_year"?, "year"?, "weight"?, "reason"}:
+/// only by a parent org (see [`may_set_targets`]); years bounded (400 `out_of_range`), the target it
+/// makes checked by `indicators` (422 `invalid_target`, every problem); the targets file and the
+/// audit entry (`indicators.target`, old and new values, reason) change together or not at all.
 pub async fn edit_target(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
+    Extension(org): Extension<Org>,
     Path(code): Path<String>,
     Json(b): Json<TargetEdit>,
 ) -> ApiResult<Json<Value>> {
     let m = mon(&app)?;
-    org_id(&m, &code)?;
+    let org_id = org_id(&m, &code)?;
+    if !may_set_targets(&caller, &org) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the targets of org {code} are set by a user of an org above it (the group's own by a group admin), not from within {code}"
+            ),
+        ));
+    }
+    crate::bounds::opt_year("base_year", b.base_year)?;
+    crate::bounds::opt_year("year", b.year)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::bad_request("a target change needs a reason"));
     }
@@ -482,17 +525,93 @@ pub async fn edit_target(
         base_year: b.base_year,
         year: b.year,
         weight: b.weight,
-        reason: format!("{} ({})", b.reason, caller.user.username),
+        reason: format!("{} ({})", b.reason.trim(), caller.user.username),
     };
-    let text = {
-        let mut set = m.targets.write().unwrap();
-        set.set_override(o.clone()).map_err(ApiError::bad_request)?;
-        toml::to_string(&*set).map_err(|e| ApiError::internal(e.to_string()))?
-    };
-    let path = m.data_dir.join("targets.toml");
-    app.blocking(move || std::fs::write(&path, text).map_err(|e| ApiError::internal(format!("saving targets: {e}"))))
+    let (store, m2, o2) = (app.store.clone(), m.clone(), o.clone());
+    let seq = app
+        .blocking(move || {
+            // One change at a time: each edit starts from the set the previous one left.
+            let _one = m2.edits.lock().unwrap_or_else(|e| e.into_inner());
+            let mut set = m2.targets.read().unwrap().clone();
+            let resolved =
+                |set: &TargetSet| set.resolve(&m2.monitor.orgs, org_id).into_iter().find(|t| t.id == o2.target);
+            let before = resolved(&set);
+            let replaced = set
+                .set_override(o2.clone())
+                .map_err(|errors| ApiError::problems("invalid_target", "the target change", errors))?;
+            let after = resolved(&set);
+            let text = toml::to_string(&set).map_err(|e| ApiError::internal(e.to_string()))?;
+            let change = |c: &mut dyn store::Conn| {
+                store::audit::append(
+                    c,
+                    store.kind(),
+                    store::audit::Change {
+                        actor: &caller.user.username,
+                        action: TARGET_ACTION,
+                        entity: format!("target:{}:{}", o2.org, o2.target),
+                        org_code: &o2.org,
+                        before: json!({"override": replaced, "target": before}),
+                        after: json!({"override": o2, "target": after, "reason": o2.reason}),
+                    },
+                )
+            };
+            let seq = write_audited(&store, &m2.data_dir.join("targets.toml"), text.as_bytes(), change)?;
+            *m2.targets.write().unwrap() = set;
+            Ok(seq)
+        })
         .await?;
-    Ok(Json(json!({"override": o})))
+    Ok(Json(json!({"override": o, "audit_seq": seq})))
+}
+
+/// Replaces `path` by `bytes` inside the store transaction that appends an audit entry (`change`):
+/// the new file is written beside it first, renamed into place within the transaction, and put
+/// back if the transaction does not commit, so the file and the audit log change together or not
+/// at all. Blocking. Returns the audit entry's sequence number.
+pub(crate) fn write_audited<T>(
+    store: &store::Store,
+    path: &std::path::Path,
+    bytes: &[u8],
+    change: impl FnOnce(&mut dyn store::Conn) -> store::Result<T>,
+) -> ApiResult<T> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let failed = |e: std::io::Error| {
+        tracing::error!(error = %e, file = %path.display(), "saving a monitoring file failed");
+        ApiError::internal(format!("saving {name} failed"))
+    };
+    let before = std::fs::read(path).ok();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(failed)?;
+    let mut renamed = false;
+    let mut io_error = None;
+    let out = store.tx(|c| {
+        let seq = change(c)?;
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            io_error = Some(e);
+            return Err(store::StoreError::Invalid(format!("saving {name} failed")));
+        }
+        renamed = true;
+        Ok(seq)
+    });
+    match out {
+        Ok(seq) => Ok(seq),
+        Err(e) => {
+            if renamed {
+                let restored = match &before {
+                    Some(b) => std::fs::write(path, b),
+                    None => std::fs::remove_file(path),
+                };
+                if let Err(r) = restored {
+                    tracing::error!(error = %r, file = %path.display(), "could not put a file back after a failed commit");
+                }
+            } else {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            match io_error {
+                Some(io) => Err(failed(io)),
+                None => Err(e.into()),
+            }
+        }
+    }
 }
 
 /// GET /api/v1/orgs/{code}/scoreboard?year=: its children ranked (考核).
@@ -501,6 +620,7 @@ pub async fn scoreboard(
     Path(code): Path<String>,
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
+    crate::bounds::year("year", q.year)?;
     let m = mon(&app)?;
     let id = org_id(&m, &code)?;
     let obs = m.observations(q.year - 10..=q.year);
@@ -510,7 +630,11 @@ pub async fn scoreboard(
 }
 
 /// POST /api/v1/indicator-data: indicator-data.csv rows (all valid and within the caller's subtree,
-/// or nothing is added); kept in DATA_DIR/indicator-data.csv.
+/// or nothing is added); kept in DATA_DIR/indicator-data.csv. Idempotent: a value is identified by
+/// its org or facility, period, component and source, and a value already stored is not added
+/// again (`unchanged`); the same key with another value is a conflict (409, every key in
+/// `detail`). Each batch that adds anything is one audit entry (`indicators.data`) with its rows,
+/// in the same step as the file.
 pub async fn add_indicator_data(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -519,9 +643,36 @@ pub async fn add_indicator_data(
     let m = mon(&app)?;
     let parsed = Observations::read_csv(body.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
         .map_err(|errs| invalid_rows(&errs))?;
-    let added = parsed.rows.len();
-    let total = app.blocking(move || add_observations(&m, &caller, parsed.rows, Merge::Add, || Ok(()))).await?.0;
-    Ok(Json(json!({"added": added, "total_rows": total})))
+    let sent = parsed.rows.len();
+    let (store, actor, org_code) = (app.store.clone(), caller.user.username.clone(), caller.user.org_code.clone());
+    let sha = store::sha256_hex(body.as_bytes());
+    let m2 = m.clone();
+    let out = app
+        .blocking(move || {
+            add_observations(&store, &m2, &caller, parsed.rows, Merge::Add, |c, added| {
+                let rows: Vec<Value> = added.iter().map(|o| m2.describe(o)).collect();
+                store::audit::append(
+                    c,
+                    store.kind(),
+                    store::audit::Change {
+                        actor: &actor,
+                        action: INDICATOR_DATA_ACTION,
+                        entity: format!("indicator-data:{}", &sha[..16]),
+                        org_code: &org_code,
+                        before: Value::Null,
+                        after: json!({"body_sha256": sha, "rows": rows}),
+                    },
+                )
+            })
+        })
+        .await?;
+    Ok(Json(json!({
+        "received": sent,
+        "added": out.added,
+        "unchanged": out.unchanged,
+        "total_rows": out.total,
+        "audit_seq": out.done,
+    })))
 }
 
 fn invalid_rows(errs: &[indicators::values::DataError]) -> ApiError {
@@ -556,33 +707,100 @@ impl Monitoring {
     }
 }
 
+/// What [`add_observations`] did.
+pub(crate) struct Added<T> {
+    /// Rows stored now, in all.
+    pub total: usize,
+    /// Rows of the request stored by it.
+    pub added: usize,
+    /// Rows of the request whose value was stored already (not added again).
+    pub unchanged: usize,
+    /// What `commit` returned; `None` when there was nothing to add (and nothing was written).
+    pub done: Option<T>,
+}
+
+/// The identity of a stored indicator value: org, facility, period, component and source.
+type ValueKey = (u32, Option<String>, indicators::PeriodKey, indicators::Component, String);
+
+fn value_key(o: &indicators::Observation) -> ValueKey {
+    (o.org, o.facility.clone(), o.period, o.component, o.source.clone())
+}
+
+/// A source as the stored file keeps it (one CSV field, trimmed).
+fn stored_source(s: &str) -> String {
+    s.replace([',', '"', '\n', '\r'], " ").trim().to_string()
+}
+
+impl Monitoring {
+    fn entity(&self, o: &indicators::Observation) -> String {
+        match &o.facility {
+            Some(f) => f.clone(),
+            None => format!("org {}", self.monitor.orgs.org(o.org).code),
+        }
+    }
+    /// One stored value as JSON (audit entries, conflicts).
+    fn describe(&self, o: &indicators::Observation) -> Value {
+        json!({
+            "org": o.facility.is_none().then(|| self.monitor.orgs.org(o.org).code.clone()),
+            "facility": o.facility,
+            "period": period_text(o.period),
+            "component": o.component.code(),
+            "value": micro_text(o.value),
+            "source": o.source,
+        })
+    }
+}
+
+fn period_text(p: indicators::PeriodKey) -> String {
+    if p.month == 0 {
+        p.year.to_string()
+    } else {
+        format!("{}-{:02}", p.year, p.month)
+    }
+}
+
+fn micro_text(v: i128) -> String {
+    format!("{}{}.{:06}", if v < 0 { "-" } else { "" }, v.abs() / 1_000_000, v.abs() % 1_000_000)
+}
+
 /// Adds `rows` to the stored indicator data, all or nothing: every row within the caller's subtree,
 /// the merged data valid (see [`Merge`]), DATA_DIR/indicator-data.csv rewritten whole (one format,
-/// read back, so a clash between uploads is refused like one inside a file). `commit` runs once the
-/// file is written and before the rows count (e.g. the audit entry of the change); if it fails, the
-/// file is put back and nothing is added. Blocking (file and `commit`): call from a blocking task.
-/// Returns the number of stored rows and what `commit` returned.
+/// read back, so a clash between uploads is refused like one inside a file). With [`Merge::Add`], a
+/// value (see [`ValueKey`]; rows of one request with the same key add up to one value) that is
+/// stored already is not added again, and one stored with another value is a conflict. `commit`
+/// (e.g. the audit entry of the change) runs in the store transaction in which the file is put in
+/// place, with the rows added (see [`write_audited`]); when nothing is new it does not run and
+/// nothing is written. Blocking: call from a blocking task.
 pub(crate) fn add_observations<T>(
+    store: &store::Store,
     m: &Monitoring,
     caller: &Caller,
-    rows: Vec<indicators::Observation>,
+    mut rows: Vec<indicators::Observation>,
     merge: Merge,
-    commit: impl FnOnce() -> ApiResult<T>,
-) -> ApiResult<(usize, T)> {
+    commit: impl FnOnce(&mut dyn store::Conn, &[indicators::Observation]) -> store::Result<T>,
+) -> ApiResult<Added<T>> {
     if let Some(o) = rows.iter().find(|o| !m.org_within(caller, &m.monitor.orgs.org(o.org).code)) {
         return Err(ApiError::out_of_scope(&format!("org {}", m.monitor.orgs.org(o.org).code)));
     }
+    for r in &mut rows {
+        r.source = stored_source(&r.source);
+    }
+    let _one = m.edits.lock().unwrap_or_else(|e| e.into_inner());
     let mut all = m.observations.write().unwrap();
-    let entity = |o: &indicators::Observation| match &o.facility {
-        Some(f) => f.clone(),
-        None => format!("org {}", m.monitor.orgs.org(o.org).code),
-    };
-    let period = |p: indicators::PeriodKey| {
-        if p.month == 0 {
-            p.year.to_string()
-        } else {
-            format!("{}-{:02}", p.year, p.month)
-        }
+    let entity = |o: &indicators::Observation| m.entity(o);
+    let period = period_text;
+    let conflict = |clashes: Vec<String>, what: &str| {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "{} value(s) {what}: {}",
+                clashes.len(),
+                clashes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            ),
+        );
+        e.detail = Some(json!(clashes));
+        e
     };
     if merge == Merge::Once {
         let clashes: Vec<String> = rows
@@ -606,28 +824,55 @@ pub(crate) fn add_observations<T>(
             })
             .collect();
         if !clashes.is_empty() {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!(
-                    "{} value(s) already recorded: {}",
-                    clashes.len(),
-                    clashes.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
-                ),
-            );
-            e.detail = Some(json!(clashes));
-            return Err(e);
+            return Err(conflict(clashes, "already recorded"));
         }
+    }
+    // Values by key: stored, and sent (rows of one request with one key add up).
+    let mut stored: HashMap<ValueKey, i128> = HashMap::new();
+    for o in all.rows.iter() {
+        *stored.entry(value_key(o)).or_default() += o.value;
+    }
+    let mut sent: std::collections::BTreeMap<ValueKey, i128> = Default::default();
+    for o in &rows {
+        *sent.entry(value_key(o)).or_default() += o.value;
+    }
+    let clashes: Vec<String> = sent
+        .iter()
+        .filter_map(|(k, v)| {
+            let old = stored.get(k).filter(|old| *old != v)?;
+            let o = rows.iter().find(|o| &value_key(o) == k)?;
+            Some(format!(
+                "{} {} {} (source {:?}): stored {}, sent {}; a stored value is neither added to nor replaced (an additional value needs its own source)",
+                entity(o),
+                o.component.code(),
+                period(o.period),
+                o.source,
+                micro_text(*old),
+                micro_text(*v)
+            ))
+        })
+        .collect();
+    if !clashes.is_empty() {
+        return Err(conflict(clashes, "already stored with another value"));
+    }
+    let received = rows.len();
+    rows.retain(|o| !stored.contains_key(&value_key(o)));
+    let unchanged = received - rows.len();
+    if rows.is_empty() {
+        return Ok(Added { total: all.rows.len(), added: 0, unchanged, done: None });
     }
     let serialise = |o: &indicators::Observation| {
         let (org, fac) = match &o.facility {
             Some(f) => (String::new(), f.clone()),
             None => (m.monitor.orgs.org(o.org).code.clone(), String::new()),
         };
-        let v = o.value;
-        let value = format!("{}{}.{:06}", if v < 0 { "-" } else { "" }, v.abs() / 1_000_000, v.abs() % 1_000_000);
-        let source = o.source.replace([',', '"', '\n'], " ");
-        format!("{org},{fac},{},{},{value},{source}\n", period(o.period), o.component.code())
+        format!(
+            "{org},{fac},{},{},{},{}\n",
+            period(o.period),
+            o.component.code(),
+            micro_text(o.value),
+            stored_source(&o.source)
+        )
     };
     let mut text = String::from("org_code,facility_code,period,component,value,source\n");
     for o in all.rows.iter().chain(rows.iter()) {
@@ -636,24 +881,7 @@ pub(crate) fn add_observations<T>(
     let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
         .map_err(|errs| invalid_rows(&errs))?;
     let path = m.data_dir.join("indicator-data.csv");
-    let before = std::fs::read(&path).ok();
-    let tmp = m.data_dir.join("indicator-data.csv.tmp");
-    std::fs::write(&tmp, &text)
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(|e| ApiError::internal(format!("saving indicator data: {e}")))?;
-    let done = match commit() {
-        Ok(t) => t,
-        Err(e) => {
-            let restored = match &before {
-                Some(b) => std::fs::write(&path, b),
-                None => std::fs::remove_file(&path),
-            };
-            if let Err(r) = restored {
-                tracing::error!(error = %r, "indicator data could not be put back after a failed commit");
-            }
-            return Err(e);
-        }
-    };
+    let done = Some(write_audited(store, &path, text.as_bytes(), |c| commit(c, &rows))?);
     *all = merged;
-    Ok((all.rows.len(), done))
+    Ok(Added { total: all.rows.len(), added: rows.len(), unchanged, done })
 }

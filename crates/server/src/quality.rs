@@ -60,6 +60,7 @@ pub async fn quality(
     Query(q): Query<QualityQuery>,
 ) -> ApiResult<Json<Value>> {
     let store = app.store.clone();
+    crate::bounds::year("year", q.year)?;
     app.blocking(move || report(&store, &code, q.year).map(Json)).await
 }
 

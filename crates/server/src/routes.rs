@@ -117,10 +117,10 @@ routes! {
     post "/api/v1/alerts/acknowledge" => monitoring::acknowledge, Review, None, "json" -> "json", "Acknowledge an open alert ({id})";
     post "/api/v1/alerts/resolve" => monitoring::resolve, Review, None, "json" -> "json", "Resolve an open or acknowledged alert by hand ({id}); the rule's clock restarts, so a condition that still holds opens a new alert";
     get "/api/v1/indicators" => monitoring::list_indicators, Dashboard, None, "" -> "json", "The indicator registry: code, names, formula, unit, aggregation";
-    post "/api/v1/indicator-data" => monitoring::add_indicator_data, File, None, "csv" -> "json", "Add indicator-data.csv rows (components per org or facility and period)";
+    post "/api/v1/indicator-data" => monitoring::add_indicator_data, File, None, "csv" -> "json", "Add indicator-data.csv rows (components per org or facility and period); a stored value is not added again, another value for a stored key is a conflict; audited";
     get "/api/v1/orgs/{code}/indicators" => monitoring::org_indicators, Dashboard, Org, "" -> "json", "Indicator values of an org's subtree (?year=), ratios of sums";
     get "/api/v1/orgs/{code}/targets" => monitoring::org_targets, Dashboard, Org, "" -> "json", "An org's targets (with its overrides), progress and trajectory (?year=)";
-    put "/api/v1/orgs/{code}/targets" => monitoring::edit_target, Analyze, Org, "json" -> "json", "Override one target for an org and its subtree ({target, value, base_year, year, weight, reason})";
+    put "/api/v1/orgs/{code}/targets" => monitoring::edit_target, Analyze, Org, "json" -> "json", "Override one target for an org and its subtree ({target, value, base_year, year, weight, reason}); only by a user of an org above it (the group's own by a group admin); checked and audited";
     get "/api/v1/orgs/{code}/scoreboard" => monitoring::scoreboard, Dashboard, Org, "" -> "json", "The 考核 scoreboard: an org's children ranked by progress towards their targets (?year=)";
     get "/api/v1/snapshots/{id}/scenario/baseline" => scenario_api::baseline, Read, Snapshot, "" -> "json", "Scenario baseline calibrated on a snapshot (market-based Scope 2 on the location residual), with the shipped drivers and measures";
     get "/api/v1/snapshots/{id}/scenario/lmdi" => scenario_api::lmdi, Read, Snapshot, "" -> "json", "LMDI decomposition of the change between this snapshot's year and another's (?to=ID)";
@@ -183,7 +183,8 @@ async fn audit_log(
     Extension(caller): Extension<Caller>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (after, limit) = (q.after.unwrap_or(0), q.limit.unwrap_or(500).clamp(1, 10_000));
+    let after = crate::bounds::count("after", q.after, 0, 0..=i64::MAX)?;
+    let limit = crate::bounds::count("limit", q.limit, 500, 1..=crate::bounds::MAX_LIMIT)?;
     let path = caller.org_path.clone();
     let (entries, mine) = app
         .db(move |s| {

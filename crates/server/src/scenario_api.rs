@@ -262,6 +262,7 @@ pub struct MaccRequest {
 
 /// POST /api/v1/scenario/macc: the marginal abatement cost curve, cheapest first.
 pub async fn macc(State(app): State<Arc<App>>, Json(req): Json<MaccRequest>) -> ApiResult<Json<Value>> {
+    crate::bounds::opt_year("start", req.start)?;
     check(&req.request)?;
     let rows = app.blocking(move || scenario::api::macc(&req.request, req.start).map_err(from_api)).await?;
     Ok(Json(json!({"macc": rows})))
@@ -331,7 +332,7 @@ pub async fn trend(
     Extension(org): Extension<store::reference::Org>,
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<Json<Value>> {
-    let h = q.horizon.unwrap_or(12).clamp(1, 36);
+    let h = crate::bounds::count("horizon", q.horizon, 12, crate::bounds::HORIZON)?;
     let (store, app2) = (app.store.clone(), app.clone());
     let code = org.code.clone();
     let out = app

@@ -146,6 +146,7 @@ pub async fn bs_saving(State(app): State<Arc<App>>, Json(req): Json<SavingReques
             let mut errors = Vec::new();
             let cells = site::itu::parse_cells("cells.csv", &req.cells_csv, &mut errors);
             let policy = req.policy.unwrap_or_default();
+            errors.extend(policy.problems());
             let grid = req.grid_factor.unwrap_or_else(|| DEFAULT_GRID_FACTOR.into());
             let lib = factors::Library::shipped();
             if lib.get(&grid).is_none() {
@@ -419,9 +420,9 @@ pub async fn get_state(
     Path((_, facility)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<StateQuery>,
 ) -> ApiResult<Json<Value>> {
+    let hours = crate::bounds::count("hours", q.hours, 24, crate::bounds::HOURS)? as i64;
     let f = site_of(&app, &org, facility).await?;
     let m = crate::monitoring::mon(&app)?;
-    let hours = q.hours.unwrap_or(24).min(744) as i64;
     let code = f.code.clone();
     let out = m.monitor.with_telemetry(|t| {
         let mut newest: Option<i64> = None;

@@ -62,7 +62,7 @@ pub async fn record(
     let mut errors = Vec::new();
     let period = PeriodKey::parse(&req.period);
     if period.is_none() {
-        errors.push(format!("period: {:?} is not YYYY-MM or YYYY", req.period));
+        errors.push(format!("period: {:?} is not YYYY-MM or YYYY with a year from 1990 to 2100", req.period));
     }
     // The very computation of POST /api/v1/site/bs-saving, through its handler.
     let policy = req.policy.clone().unwrap_or_default();
@@ -151,29 +151,26 @@ pub async fn record(
     });
     let (store, actor, org_code) = (app.store.clone(), caller.user.username.clone(), org.code.clone());
     let entity = format!("bs-saving:{}:{period_text}", org.code);
-    let (_, seq) = app
+    let seq = app
         .blocking(move || {
-            monitoring::add_observations(&m, &caller, rows, Merge::Once, || {
-                let kind = store.kind();
-                store
-                    .tx(|c| {
-                        store::audit::append(
-                            c,
-                            kind,
-                            store::audit::Change {
-                                actor: &actor,
-                                action: BS_SAVING_ACTION,
-                                entity,
-                                org_code: &org_code,
-                                before: Value::Null,
-                                after,
-                            },
-                        )
-                    })
-                    .map_err(ApiError::from)
+            let kind = store.kind();
+            monitoring::add_observations(&store, &m, &caller, rows, Merge::Once, |c, _| {
+                store::audit::append(
+                    c,
+                    kind,
+                    store::audit::Change {
+                        actor: &actor,
+                        action: BS_SAVING_ACTION,
+                        entity,
+                        org_code: &org_code,
+                        before: Value::Null,
+                        after,
+                    },
+                )
             })
         })
-        .await?;
+        .await?
+        .done;
     Ok(Json(json!({"saving": report, "recorded": recorded, "audit_seq": seq})))
 }
 

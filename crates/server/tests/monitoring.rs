@@ -257,12 +257,14 @@ fn indicators_targets_and_scoreboard_over_the_api() {
         let (_, v, text) = h.get("/api/v1/orgs/CT-GD/targets?year=2024", &gd_admin).await;
         let p = v["progress"].as_array().unwrap().iter().find(|p| p["target"] == "energy_per_business_down").unwrap().clone();
         assert!((p["progress"].as_f64().unwrap() - 0.20 / 0.23).abs() < 1e-9, "{text}");
-        // GD sets itself −20 %: now met. A reason is required; Beijing cannot edit GD.
+        // The group sets GD −20 %: now met. A reason is required; Beijing cannot edit GD, and GD
+        // cannot set its own targets (issue 11: only a parent org sets them).
         let edit = json!({"target": "energy_per_business_down", "value": -0.20, "reason": "provincial plan"});
-        assert_eq!(h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&gd_admin), json!({"target": "energy_per_business_down", "value": -0.2}).to_string(), "application/json").await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&admin), json!({"target": "energy_per_business_down", "value": -0.2}).to_string(), "application/json").await.0, StatusCode::BAD_REQUEST);
         let bj = h.login("bj-admin").await;
         assert_eq!(h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&bj), edit.to_string(), "application/json").await.0, StatusCode::FORBIDDEN);
-        let (s, _, text) = h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&gd_admin), edit.to_string(), "application/json").await;
+        assert_eq!(h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&gd_admin), edit.to_string(), "application/json").await.0, StatusCode::FORBIDDEN);
+        let (s, _, text) = h.call("PUT", "/api/v1/orgs/CT-GD/targets", Some(&admin), edit.to_string(), "application/json").await;
         assert_eq!(s, StatusCode::OK, "{text}");
         let (_, v, _) = h.get("/api/v1/orgs/CT-GD/targets?year=2024", &gd_admin).await;
         let p = v["progress"].as_array().unwrap().iter().find(|p| p["target"] == "energy_per_business_down").unwrap().clone();

@@ -283,6 +283,37 @@ impl Default for SchedulerPolicy {
     }
 }
 
+impl SchedulerPolicy {
+    /// Every field outside its meaningful range: fractions (`capacity_headroom` below 1,
+    /// `deep_sleep_max_load`) from 0 to 1, `alpha` above 0 up to 1, `band_k` 0–10, a wake-up budget
+    /// of 0–3,600 s, `power_unit_w` above 0 up to 10,000 W, 1–64 EARTH chains per cell. A policy
+    /// outside them would turn into savings of any size (a request's numbers, never a station's).
+    pub fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut check = |name: &str, v: f64, ok: bool, expected: &str| {
+            if !v.is_finite() || !ok {
+                errors.push(format!("policy.{name} = {v}: expected {expected}"));
+            }
+        };
+        let h = self.capacity_headroom;
+        check("capacity_headroom", h, (0.0..1.0).contains(&h), "0 to below 1");
+        let d = self.deep_sleep_max_load;
+        check("deep_sleep_max_load", d, (0.0..=1.0).contains(&d), "0 to 1");
+        let w = self.wake_latency_budget_s;
+        check("wake_latency_budget_s", w, (0.0..=3600.0).contains(&w), "0 to 3600 s");
+        check("band_k", self.band_k, (0.0..=10.0).contains(&self.band_k), "0 to 10");
+        check("alpha", self.alpha, self.alpha > 0.0 && self.alpha <= 1.0, "above 0 up to 1");
+        let p = self.power_unit_w;
+        check("power_unit_w", p, p > 0.0 && p <= 10_000.0, "above 0 up to 10000 W");
+        if let PowerModel::Earth { trx_per_cell, .. } = self.model {
+            if !(1..=64).contains(&trx_per_cell) {
+                errors.push(format!("policy.model.trx_per_cell = {trx_per_cell}: expected 1 to 64"));
+            }
+        }
+        errors
+    }
+}
+
 /// Hourly DL loads of the cells of one base station; `cells[0]` is the coverage cell (always on).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StationTraffic {

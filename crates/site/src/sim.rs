@@ -175,6 +175,11 @@ impl Default for ComparisonConfig {
     }
 }
 
+/// Most candidates (pv_w × battery_wh × fuel_cell_w) one sizing may simulate.
+pub const MAX_SIZING_CANDIDATES: usize = 1_000;
+/// Most years of fuel a sizing may count with the capital cost.
+pub const MAX_SIZING_YEARS: u32 = 100;
+
 /// Candidate sizes and unit capital costs (integer CNY) for the sizing helper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +283,17 @@ impl SiteConfig {
             }
             if s.battery_wh.contains(&0) {
                 err("sizing.battery_wh", "a battery of 0 Wh is not a candidate".into());
+            }
+            // Each candidate is a whole simulation over the weather: their number bounds the work.
+            let n = s.pv_w.len().saturating_mul(s.battery_wh.len()).saturating_mul(s.fuel_cell_w.len());
+            if n > MAX_SIZING_CANDIDATES {
+                err(
+                    "sizing",
+                    format!("{n} candidates (pv_w × battery_wh × fuel_cell_w): at most {MAX_SIZING_CANDIDATES}"),
+                );
+            }
+            if s.years > MAX_SIZING_YEARS {
+                err("sizing.years", format!("{}: expected 0 to {MAX_SIZING_YEARS}", s.years));
             }
         }
         e

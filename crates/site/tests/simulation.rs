@@ -237,3 +237,17 @@ fn bench_sites_do_not_depend_on_thread_count_and_match_single_runs() {
     assert_eq!(starts, one.fuel_cell_starts);
     assert!((methanol - one.total_methanol_l).abs() < 1e-6 * methanol, "{methanol} vs {}", one.total_methanol_l);
 }
+
+#[test]
+fn a_sizing_is_bounded_in_candidates_and_years() {
+    // Every candidate is a year's simulation: 11 × 11 × 11 of them would be 1,331 simulations.
+    let many: Vec<String> = (1..=11).map(|i| (i * 1000).to_string()).collect();
+    let list = format!("[{}]", many.join(", "));
+    let text = ISLAND
+        .replace("pv_w = [2000, 3000, 4000, 5000, 6000, 8000]", &format!("pv_w = {list}"))
+        .replace("battery_wh = [5000, 10000, 15000, 20000, 30000]", &format!("battery_wh = {list}"))
+        .replace("fuel_cell_w = [0, 1000, 2000]", &format!("fuel_cell_w = {list}"));
+    let errors = site::sim::SiteConfig::from_toml(&text).unwrap_err();
+    assert!(errors.iter().any(|e| e.field == "sizing" && e.reason.contains("1331 candidates")), "{errors:?}");
+    assert!(site::sim::SiteConfig::from_toml(ISLAND).is_ok());
+}

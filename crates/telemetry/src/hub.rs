@@ -106,6 +106,20 @@ impl Telemetry {
                 reject("value", r.value.to_string(), "a state of charge is a fraction from 0 to 1".into());
                 continue;
             }
+            let (range, unit) = meter.role.value_range(meter.kind);
+            if !range.contains(&r.value) {
+                reject(
+                    "value",
+                    r.value.to_string(),
+                    format!(
+                        "above the largest plausible {} reading of a {} meter ({} {unit}): a meter or transport fault",
+                        meter.role.code(),
+                        meter.kind.code(),
+                        range.end()
+                    ),
+                );
+                continue;
+            }
             if matches!(meter.role, Role::SupplyMode | Role::FuelCellState | Role::SiteStatus) && r.value.fract() != 0.0
             {
                 reject("value", r.value.to_string(), format!("{} is a whole-number code", meter.role.code()));
@@ -334,6 +348,24 @@ mod tests {
         let (p, at) = tel.current_power("DC1", Role::ItLoad).unwrap();
         assert_eq!(p, 200.0 + 30.0);
         assert_eq!(at, parse_timestamp("2024-05-01T00:15:00+08:00").unwrap());
+    }
+
+    #[test]
+    fn readings_beyond_the_physical_range_of_their_role_are_rejected() {
+        let csv = "meter_code,facility_code,role,kind\nP,F,grid_import,power\nC,F,total_facility,counter\n\
+                   S,S1,site_load,power\nSOC,S1,soc,gauge\nMODE,S1,supply_mode,gauge\n";
+        let mut tel = Telemetry::new(MeterRegistry::read(csv.as_bytes(), |_| true).unwrap());
+        let (raw, _) = parse_csv_lines(
+            "P,2024-05-01T00:00:00+08:00,1e308\nP,2024-05-01T00:01:00+08:00,2000000\n\
+             C,2024-05-01T00:00:00+08:00,1e15\nC,2024-05-01T00:01:00+08:00,1e12\n\
+             S,2024-05-01T00:00:00+08:00,20000\nS,2024-05-01T00:01:00+08:00,3.5\n\
+             MODE,2024-05-01T00:00:00+08:00,256\nMODE,2024-05-01T00:01:00+08:00,2\nSOC,2024-05-01T00:00:00+08:00,0.5\n",
+        );
+        let rep = tel.ingest(&raw, None);
+        let rejected: Vec<usize> = rep.problems.iter().map(|p| p.line).collect();
+        assert_eq!(rejected, vec![1, 3, 5, 7], "{:?}", rep.problems);
+        assert!(rep.problems.iter().all(|p| p.reason.contains("largest plausible")), "{:?}", rep.problems);
+        assert_eq!(rep.appended, 5);
     }
 
     proptest::proptest! {

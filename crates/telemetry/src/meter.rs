@@ -88,6 +88,34 @@ impl Role {
     pub fn is_gauge(self) -> bool {
         matches!(self, Role::Soc | Role::FuelLevel | Role::SupplyMode | Role::FuelCellState | Role::SiteStatus)
     }
+    /// The largest power (kW) a circuit of this role can plausibly draw or deliver: 2 GW for the
+    /// roles of a data centre or a building (above the largest data-centre campus), 10 MW for the
+    /// roles of an off-grid site (a few kW in practice). A reading beyond it is a meter or transport
+    /// fault, never energy. Gauges have no power.
+    pub fn max_power_kw(self) -> Option<f64> {
+        match self {
+            Role::TotalFacility | Role::ItLoad | Role::Cooling | Role::Pv | Role::GridImport => Some(2_000_000.0),
+            Role::SiteLoad | Role::FuelCell | Role::BatteryCharge | Role::BatteryDischarge | Role::Unserved => {
+                Some(10_000.0)
+            }
+            Role::Soc | Role::FuelLevel | Role::SupplyMode | Role::FuelCellState | Role::SiteStatus => None,
+        }
+    }
+    /// The physically meaningful values of a reading of this role from a meter of `kind`, with
+    /// their unit: power up to [`Role::max_power_kw`] (kW); a counter register up to a century at
+    /// that power (kWh); a state of charge 0–1; a tank up to 100,000 L; mode and state codes
+    /// 0–255; status bits 0–2³²−1. Documented in docs/monitoring.md.
+    pub fn value_range(self, kind: MeterKind) -> (std::ops::RangeInclusive<f64>, &'static str) {
+        const CENTURY_H: f64 = 100.0 * 8_766.0;
+        match (self, self.max_power_kw()) {
+            (_, Some(kw)) if kind == MeterKind::Counter => (0.0..=kw * CENTURY_H, "kWh"),
+            (_, Some(kw)) => (0.0..=kw, "kW"),
+            (Role::Soc, _) => (0.0..=1.0, "(state of charge)"),
+            (Role::FuelLevel, _) => (0.0..=100_000.0, "L"),
+            (Role::SiteStatus, _) => (0.0..=u32::MAX as f64, "(status bits)"),
+            _ => (0.0..=255.0, "(code)"),
+        }
+    }
     /// Every role code, for error messages.
     pub fn codes() -> String {
         Role::ALL.map(Role::code).join(", ")

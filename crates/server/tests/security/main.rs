@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 mod audit;
 mod auth;
+mod bounds;
 mod filing;
 mod web;
 mod xlsx;
