@@ -11,7 +11,9 @@ use std::sync::Mutex;
 
 pub struct Sqlite {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// Fair: writers are served in the order they came, so a long import that writes in short
+    /// transactions lets a login or an approval in between instead of starving it.
+    writer: parking_lot::FairMutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -64,7 +66,12 @@ impl Sqlite {
         let readers = (0..READERS)
             .map(|_| open(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Sqlite { path: path.to_path_buf(), writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            writer: parking_lot::FairMutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -73,7 +80,7 @@ impl Sqlite {
 
     /// Copies the live database into `dest` with SQLite's online backup (consistent while serving).
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
-        let src = self.writer.lock().map_err(|_| StoreError::Database("writer lock poisoned".into()))?;
+        let src = self.writer.lock();
         src.backup(rusqlite::DatabaseName::Main, dest, None).map_err(err)
     }
 }
@@ -118,11 +125,11 @@ impl Backend for Sqlite {
         write: bool,
         f: &mut dyn FnMut(&mut dyn Conn) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let lock = if write {
-            &self.writer
-        } else {
-            &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len()]
-        };
+        if write {
+            let c = self.writer.lock();
+            return f(&mut SqliteConn(&c));
+        }
+        let lock = &self.readers[self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len()];
         let c = lock.lock().map_err(|_| StoreError::Database("connection lock poisoned".into()))?;
         f(&mut SqliteConn(&c))
     }
