@@ -589,25 +589,8 @@ pub fn revalidate_stored(store: &Store, filing_id: i64, spool: &std::path::Path,
     }
     std::fs::create_dir_all(spool).map_err(|e| ApiError::internal(format!("spool dir: {e}")))?;
     let file = tempfile::NamedTempFile::new_in(spool).map_err(|e| ApiError::internal(format!("spool file: {e}")))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(
-        file.reopen().map_err(|e| ApiError::internal(e.to_string()))?,
-    ));
-    w.write_record(&TEMPLATE_COLUMNS[..7]).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut stored_lines = Vec::new();
-    store.for_each_activity(&[filing_id], &mut |_, r| {
-        stored_lines.push(r.line);
-        w.write_record([
-            &r.facility_code,
-            &r.period,
-            &r.carrier,
-            &r.quantity,
-            &r.unit,
-            &r.source_document,
-            &r.evidence_ref,
-        ])
-        .map_err(|e| store::StoreError::Database(e.to_string()))
-    })?;
-    w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+    let stored_lines: Vec<i64> =
+        crate::inventory::write_activity(store, &[filing_id], file.path())?.into_iter().map(|(_, line)| line).collect();
     let refused = |problems: Vec<serde_json::Value>| {
         let mut e = ApiError::new(
             StatusCode::CONFLICT,

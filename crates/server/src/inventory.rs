@@ -121,6 +121,31 @@ fn csv_io(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Computes an inventory from `inputs`.
+/// Writes the stored rows of `filings` as an activity.csv at `path`; line `n` (n ≥ 2) of it is
+/// the returned `(filing id, line in its upload)` at `n - 2`.
+pub(crate) fn write_activity(store: &Store, filings: &[i64], path: &std::path::Path) -> ApiResult<Vec<(i64, i64)>> {
+    let file = std::fs::File::create(path).map_err(csv_io)?;
+    let mut act = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    act.write_record(["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"])
+        .map_err(csv_io)?;
+    let mut lines = Vec::new();
+    store.for_each_activity(filings, &mut |filing, r| {
+        lines.push((filing, r.line));
+        act.write_record([
+            &r.facility_code,
+            &r.period,
+            &r.carrier,
+            &r.quantity,
+            &r.unit,
+            &r.source_document,
+            &r.evidence_ref,
+        ])
+        .map_err(|e| store::StoreError::Database(e.to_string()))
+    })?;
+    act.into_inner().map_err(csv_io)?.flush().map_err(csv_io)?;
+    Ok(lines)
+}
+
 pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> ApiResult<Computed> {
     let lib = library(store, &inputs.factor_sets)?;
     let mut opts = parse_options(inputs.year, &inputs.options)?;
@@ -147,26 +172,8 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> ApiResult<Comp
             .map_err(csv_io)?;
     }
     facs.flush().map_err(csv_io)?;
-    let file = std::fs::File::create(dir.path().join("activity.csv")).map_err(csv_io)?;
-    let mut act = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    act.write_record(["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"])
-        .map_err(csv_io)?;
-    let mut lines = Vec::new();
     let ids: Vec<i64> = inputs.filings.iter().map(|f| f.id).collect();
-    store.for_each_activity(&ids, &mut |filing, r| {
-        lines.push((filing, r.line));
-        act.write_record([
-            &r.facility_code,
-            &r.period,
-            &r.carrier,
-            &r.quantity,
-            &r.unit,
-            &r.source_document,
-            &r.evidence_ref,
-        ])
-        .map_err(|e| store::StoreError::Database(e.to_string()))
-    })?;
-    act.into_inner().map_err(csv_io)?.flush().map_err(csv_io)?;
+    let lines = write_activity(store, &ids, &dir.path().join("activity.csv"))?;
     let (ds, _) = ingest::load_dir(dir.path(), inputs.year, threads).map_err(|r| {
         // Each problem named by where it is stored (a filing's line, or the reference table), not
         // by the working files, and without the values: the caller may not see every filing.

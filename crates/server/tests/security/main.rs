@@ -11,7 +11,6 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use server::App;
 use std::sync::Arc;
-use store::reference::{FacilityRecord, OrgRecord};
 use store::Store;
 use tower::ServiceExt;
 
@@ -22,7 +21,11 @@ mod filing;
 mod web;
 mod xlsx;
 
-pub const PASSWORD: &str = "correct horse battery";
+// The server tests' shared reference rows and password.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::PASSWORD;
+use common::{fac, org};
 
 pub struct Harness {
     pub app: Arc<App>,
@@ -89,35 +92,13 @@ impl Harness {
     }
 }
 
-pub fn org(code: &str, parent: Option<&str>) -> OrgRecord {
-    OrgRecord {
-        code: code.into(),
-        name: format!("{code} 分公司"),
-        parent_code: parent.map(Into::into),
-        equity_share: String::new(),
-        operational_control: String::new(),
-    }
-}
-
-pub fn fac(code: &str, org: &str, province: &str) -> FacilityRecord {
-    FacilityRecord {
-        code: code.into(),
-        name: code.into(),
-        kind: "base_station_5g".into(),
-        org_code: org.into(),
-        province: province.into(),
-        allocation_share: String::new(),
-        shared_with: String::new(),
-    }
-}
-
 /// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-ZJ, six 5G sites each, and one user of
 /// every role (province roles for GD, a filer and an admin for ZJ).
 pub fn seed(store: &Store) {
     let mut facs = Vec::new();
     for i in 1..=6 {
-        facs.push(fac(&format!("GD{i}"), if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
-        facs.push(fac(&format!("ZJ{i}"), "CT-ZJ", "浙江"));
+        facs.push(fac(&format!("GD{i}"), "base_station_5g", if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
+        facs.push(fac(&format!("ZJ{i}"), "base_station_5g", "CT-ZJ", "浙江"));
     }
     store
         .upsert_reference(
