@@ -6,7 +6,10 @@ use std::io::{Cursor, Read, Write};
 
 /// The template workbook with its first sheet's XML replaced by `sheet` (when given) and `extra`
 /// parts added, each written by its function.
-fn workbook_with(sheet: Option<&str>, extra: &[(&str, &dyn Fn(&mut dyn Write))]) -> Vec<u8> {
+/// A part added to a workbook: its name and what writes its bytes.
+type Part<'a> = (&'a str, &'a dyn Fn(&mut dyn Write));
+
+fn workbook_with(sheet: Option<&str>, extra: &[Part]) -> Vec<u8> {
     let base = server::xlsx::workbook("activity", &[vec!["x".to_string()]]).unwrap();
     let mut src = zip::ZipArchive::new(Cursor::new(base)).unwrap();
     let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
