@@ -494,6 +494,62 @@ pub struct ImportBenchArgs {
     /// Import into this (empty) PostgreSQL database instead of a new embedded database.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Then upload a correction of every row into the same draft (each row replaces one).
+    #[arg(long)]
+    pub correct: bool,
+}
+
+/// Uploads `file` into `filing` over HTTP as one streamed request while another thread writes a
+/// login token every 100 ms: (seconds, the answer, the longest of those writes, how many). The
+/// longest write shows whether the import holds the database's writer (issue 11 item 11).
+fn timed_upload(
+    app: &std::sync::Arc<server::App>,
+    addr: std::net::SocketAddr,
+    filing: i64,
+    user: i64,
+    file: &std::path::Path,
+) -> Result<(f64, serde_json::Value, f64, u64)> {
+    use std::io::{BufRead, Read, Write};
+    let size = std::fs::metadata(file)?.len();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (store, stop) = (app.store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut worst, mut writes) = (0f64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if store.add_token(user, &format!("probe-{n}"), "2999-01-01T00:00:00.000Z").is_ok() {
+                    writes += 1;
+                }
+                worst = f64::max(worst, t.elapsed().as_secs_f64());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            (worst, writes)
+        })
+    };
+    let t = std::time::Instant::now();
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "POST /api/v1/filings/{filing}/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token\r\nContent-Type: text/csv\r\nX-File-Name: {}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
+        file.display()
+    )?;
+    std::io::copy(&mut std::fs::File::open(file)?, &mut s)?;
+    let mut reader = std::io::BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer)?;
+    let seconds = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (worst, writes) = prober.join().map_err(|_| anyhow::anyhow!("the write prober panicked"))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if !status.contains(" 200 ") {
+        bail!("upload failed: {status} {body}");
+    }
+    Ok((seconds, serde_json::from_str(body).unwrap_or_default(), worst, writes))
 }
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in MB.
@@ -507,7 +563,7 @@ fn peak_rss_mb() -> Option<f64> {
 /// running platform, timed from the first byte sent to the answer listing accepted and rejected
 /// rows; the peak memory of the whole process during the import is reported beside it.
 pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
-    use std::io::{BufRead, Read, Write};
+    use std::io::Write;
     std::fs::create_dir_all(&args.work)?;
     let reference = args.work.join(format!("demo-{}", args.sites));
     if !reference.join("facilities.csv").exists() {
@@ -559,47 +615,29 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
     rt.spawn(async move { axum::serve(listener, router).await });
     // Reset the peak-memory mark (Linux: writing 5 to clear_refs), so the peak is the import's.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    // Another writer during the import (a login's token, every 100 ms): how long the longest one
-    // waited shows whether the import holds the database's writer (issue 11 item 11).
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let prober = {
-        let (store, stop) = (app.store.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let (mut worst, mut writes) = (0f64, 0u64);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = std::time::Instant::now();
-                if store.add_token(user.id, &format!("probe-{writes}"), "2999-01-01T00:00:00.000Z").is_ok() {
-                    writes += 1;
-                }
-                worst = f64::max(worst, t.elapsed().as_secs_f64());
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            (worst, writes)
-        })
-    };
-    let t = std::time::Instant::now();
-    let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "POST /api/v1/filings/{}/upload HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token\r\nContent-Type: text/csv\r\nX-File-Name: {}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
-        filing.id,
-        file.display()
-    )?;
-    std::io::copy(&mut std::fs::File::open(&file)?, &mut s)?;
-    let mut reader = std::io::BufReader::new(s);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    let mut answer = String::new();
-    reader.read_to_string(&mut answer)?;
-    let seconds = t.elapsed().as_secs_f64();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (worst_write, other_writes) = prober.join().map_err(|_| anyhow::anyhow!("the write prober panicked"))?;
+    let first = timed_upload(&app, addr, filing.id, user.id, &file)?;
     let peak = peak_rss_mb();
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    if !status.contains(" 200 ") {
-        bail!("upload failed: {status} {body}");
-    }
+    // A correction: the same keys with every quantity changed, into the same draft (each row
+    // replaces one stored row, which is kept as replaced).
+    let correction = if args.correct {
+        let fixed = args.work.join(format!("filing-{}-corrected.csv", args.rows));
+        let text = std::fs::read_to_string(&file)?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&fixed)?);
+        for (i, line) in text.lines().enumerate() {
+            if i == 0 {
+                writeln!(w, "{line}")?;
+                continue;
+            }
+            let f: Vec<&str> = line.split(',').collect();
+            writeln!(w, "{},{},{},1{},{},{},{}", f[0], f[1], f[2], f[3], f[4], f[5], f[6])?;
+        }
+        w.flush()?;
+        drop(w);
+        Some(timed_upload(&app, addr, filing.id, user.id, &fixed)?)
+    } else {
+        None
+    };
+    let (seconds, json, worst_write, other_writes) = first;
     let stored = app.store.activity_count(filing.id)?;
     drop(rt);
     drop(app);
@@ -617,6 +655,10 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
         "longest_other_write_seconds": worst_write,
         "target_seconds": 20,
         "ratio_to_target": seconds / 20.0,
+        "correction": correction.map(|(s, j, w, n)| serde_json::json!({
+            "seconds": s, "accepted": j["accepted"],
+            "other_writes": n, "longest_other_write_seconds": w,
+        })),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     if stored != args.rows as i64 {

@@ -176,30 +176,7 @@ CREATE INDEX tokens_user ON tokens(user_id);
 ALTER TABLE audit ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_head ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
 "#,
-    // 5: an upload's rows staged in short transactions before the one that records them, so that a
-    // large import does not hold the (SQLite) writer while its file is read (see store::filings).
-    r#"
-CREATE TABLE upload_stage (
-    id {pk},
-    stage TEXT NOT NULL,
-    accepted BIGINT NOT NULL,
-    line BIGINT NOT NULL,
-    facility_code TEXT NOT NULL,
-    period TEXT NOT NULL,
-    carrier TEXT NOT NULL,
-    quantity TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    source_document TEXT NOT NULL,
-    evidence_ref TEXT NOT NULL,
-    reasons TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX upload_stage_stage ON upload_stage(stage, id);
-"#,
 ];
-
-/// Staged upload rows older than this are removed when the store opens.
-pub const STALE_STAGE_SECONDS: i64 = 6 * 3600;
 
 impl Store {
     /// Applies the migrations not yet applied, each in its own transaction.
@@ -224,11 +201,6 @@ impl Store {
                 Ok(())
             })?;
         }
-        // Rows staged by an upload that a crash or a kill cut short (no upload records them): an
-        // upload stages for minutes at most, so a stage older than this belongs to none.
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        let cutoff = crate::format_time(secs as i64 - STALE_STAGE_SECONDS, 0);
-        self.tx(|c| c.exec("DELETE FROM upload_stage WHERE created_at < $1", &[cutoff.into()]))?;
         Ok(())
     }
 
