@@ -92,7 +92,7 @@ async function chartPoints(page, selector) {
   return Number(await page.getAttribute(selector, 'data-points'))
 }
 
-test('the login page refuses a wrong password with the server reason', { skip }, async () => {
+test('the login page refuses a wrong password with the server reason, in the page language', { skip }, async () => {
   const ctx = await browser.newContext()
   const page = await ctx.newPage()
   await page.goto(base + '/login')
@@ -100,7 +100,8 @@ test('the login page refuses a wrong password with the server reason', { skip },
   await page.fill('input[name=password]', 'wrong password')
   await page.click('[data-test=login-submit]')
   const err = await page.textContent('[data-test=login-error]')
-  assert.match(err, /wrong password|unknown user/)
+  // The server sends the code bad_credentials; the (Chinese by default) page words it.
+  assert.match(err, /用户名或密码错误/)
   await shot(page, 'login')
   await ctx.close()
 })
