@@ -124,6 +124,9 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   await page.click('[data-test=run-plan]')
   await page.waitForSelector('[data-test=plan-text]', { timeout: 120_000 })
   assert.ok((await page.textContent('[data-test=plan-text]')).length > 20)
+  // The plan is worded in the page's language from the server's summary (not its English text).
+  assert.match(await page.textContent('[data-test=plan-text]'), /最低成本|基准情景|无法实现|求解/)
+  assert.doesNotMatch(await page.textContent('[data-test=plan-text]'), /To meet|The baseline|No combination|yuan/)
   // Target checks are worded in the page's language (from their kind, year and figures).
   const targetChecks = async () => (await page.$$eval('[data-test=target-check]', (els) => els.map((e) => e.textContent))).join(' | ')
   assert.match(await targetChecks(), /2030年前达峰/)
@@ -134,6 +137,7 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   await page.click('[data-test=lang-switch]')
   await page.waitForSelector('text=Emission paths compared')
   assert.match(await targetChecks(), /peak by 2030/)
+  assert.match(await page.textContent('[data-test=plan-text]'), /To meet|The baseline already meets|No combination|No plan verified|The solver/)
   await shot(page, 'scenarios-en')
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
   await page.context().close()
