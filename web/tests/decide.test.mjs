@@ -323,7 +323,7 @@ test('scenarios: the untouched scenario is business as usual; the reconciliation
   const snap = await page.evaluate(async (id) => (await (await fetch(`/api/v1/snapshots/${id}`)).json()).snapshot, b.snapshot)
   assert.equal(rec.inventory_total_tco2e, snap.result.totals.total_market)
   assert.equal(rec.scenario_base_tco2e, b.total_tco2e)
-  const fmt = (v, loc) => new Intl.NumberFormat(loc, { maximumFractionDigits: 0 }).format(v)
+  const fmt = (v, loc) => new Intl.NumberFormat(loc, { maximumFractionDigits: 0 }).format(Math.abs(v) < 0.5 ? 0 : v)
   const check = async (loc, words) => {
     const text = await page.textContent('[data-test=reconciliation]')
     assert.ok(text.includes(fmt(rec.inventory_total_tco2e, loc)), text)
