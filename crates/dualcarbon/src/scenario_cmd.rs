@@ -197,7 +197,7 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ScenarioCommand::Calibrate { data, year, out } => {
-            let b = calibrate_dir(&data, year)?;
+            let (b, r) = calibrate_dir_with(&data, year, true)?;
             std::fs::write(&out, serde_json::to_string_pretty(&b)?)
                 .with_context(|| format!("writing {}", out.display()))?;
             println!(
@@ -207,6 +207,9 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
                 thousands(b.total_tco2e(), 0),
                 out.display()
             );
+            if let Some(r) = r {
+                print!("\n{}", reconciliation_lines(&r));
+            }
             Ok(ExitCode::SUCCESS)
         }
         ScenarioCommand::Drivers { format } => {
@@ -426,15 +429,29 @@ pub fn run(cmd: ScenarioCommand) -> Result<ExitCode> {
 }
 
 fn calibrate_dir(dir: &Path, year: i32) -> Result<Baseline> {
+    Ok(calibrate_dir_with(dir, year, false)?.0)
+}
+
+/// The baseline and, with `reconcile`, its reconciliation with the inventory that `dualcarbon
+/// inventory` reports for the same directory and year (default options: NBS residual, Scope 3).
+fn calibrate_dir_with(dir: &Path, year: i32, reconcile: bool) -> Result<(Baseline, Option<scenario::Reconciliation>)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (ds, _) = ingest::load_dir(dir, year, threads).map_err(|r| anyhow::anyhow!("{}:\n{r}", dir.display()))?;
     let lib = ingest::load_library(Some(dir), None).map_err(|r| anyhow::anyhow!("factor sets are invalid:\n{r}"))?;
     let mut o = InventoryOptions::new(year);
     o.threads = threads;
+    let errors = |errs: Vec<accounting::PlanError>| {
+        anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+    };
+    let reported = if reconcile {
+        let inv = accounting::compute(&ds, &lib, &o).map_err(errors)?;
+        Some(scenario::InventoryTotals::of(&inv.report(&ds, &lib, None, None).totals, o.residual))
+    } else {
+        None
+    };
     // The model values grey electricity at the grid factor: market-based with the location residual.
     o.residual = ResidualBasis::Location;
-    let inv = accounting::compute(&ds, &lib, &o)
-        .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
+    let inv = accounting::compute(&ds, &lib, &o).map_err(errors)?;
     let source = format!(
         "inventory of {} for {year}: Scope 1 + market-based Scope 2 (location residual), library {} [{}], {} records",
         dir.display(),
@@ -442,7 +459,38 @@ fn calibrate_dir(dir: &Path, year: i32) -> Result<Baseline> {
         inv.library_fingerprint,
         inv.records
     );
-    Ok(scenario::calibrate(&ds, &inv, &source)?)
+    let b = scenario::calibrate(&ds, &inv, &source)?;
+    let r = reported.map(|t| scenario::reconcile(&t, &b));
+    Ok((b, r))
+}
+
+/// The reconciliation as lines: from the inventory's total to the scenario base.
+fn reconciliation_lines(r: &scenario::Reconciliation) -> String {
+    let residual = match r.inventory_residual.as_str() {
+        "location" => "location residual",
+        _ => "NBS residual",
+    };
+    let mut rows = vec![vec![
+        format!("inventory total (Scope 1 + market-based Scope 2 on the {residual} + Scope 3)"),
+        thousands(r.inventory_total_tco2e, 3),
+    ]];
+    for s in &r.steps {
+        let what = match s.code.as_str() {
+            "scope3_left_out" => "Scope 3 left out (outside the model)",
+            "scope2_market_on_location_residual" => {
+                "market-based Scope 2 recomputed on the location residual (grey electricity at the grid factor)"
+            }
+            "rounding" => "rounding",
+            other => other,
+        };
+        let amount = thousands(s.tco2e, 3);
+        rows.push(vec![what.to_string(), if amount.starts_with('-') { amount } else { format!("+{amount}") }]);
+    }
+    rows.push(vec![
+        "= scenario base (Scope 1 + market-based Scope 2 on the location residual)".into(),
+        thousands(r.scenario_base_tco2e, 3),
+    ]);
+    table(&["reconciliation with the inventory", "tCO2e"], &rows)
 }
 
 fn load_all(file: &Path, base: &BaseArgs) -> Result<(ScenarioFile, Scenario, Baseline, Catalogue)> {

@@ -181,3 +181,71 @@ fn bad_scenario_files_list_every_problem() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("nope") && e.contains("pue_data_center"), "{e}");
 }
+
+/// Issue 13 through the command line: the untouched scenario is the baseline bit for bit; level
+/// drivers given as a number move the path (regression: they gave the baseline); `calibrate` prints
+/// the reconciliation from the inventory's total to the scenario base.
+#[test]
+fn untouched_scenario_is_the_baseline_and_level_drivers_move_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    demo(&d, 2024);
+    let baseline = tmp.path().join("baseline.json");
+    let (dir, bl) = (d.to_str().unwrap(), baseline.to_str().unwrap());
+    let out = ok(&run(&["scenario", "calibrate", "--data", dir, "--year", "2024", "--out", bl]));
+    // Reconciliation: the inventory's market-based total (what `inventory` reports), each
+    // difference, and the base.
+    let inv: serde_json::Value =
+        serde_json::from_str(&ok(&run(&["inventory", "--data", dir, "--year", "2024", "--format", "json"]))).unwrap();
+    let b: scenario::Baseline = serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let t = |v: f64| {
+        let s = format!("{:.3}", v.abs());
+        let (int, frac) = s.split_once('.').unwrap();
+        let mut g = String::new();
+        for (i, ch) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                g.push(',');
+            }
+            g.push(ch);
+        }
+        format!("{}{g}.{frac}", if v < 0.0 { "-" } else { "" })
+    };
+    for (label, v) in [
+        ("inventory total", inv["totals"]["total_market"].as_f64().unwrap()),
+        ("Scope 3 left out", -inv["totals"]["scope3"].as_f64().unwrap()),
+        ("= scenario base", b.total_tco2e()),
+    ] {
+        let line = out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{label}: {out}"));
+        assert!(line.ends_with(&t(v)), "{line} vs {}", t(v));
+    }
+    assert!(out.contains("market-based Scope 2 recomputed on the location residual"), "{out}");
+
+    let cat = scenario::Catalogue::shipped();
+    let model = scenario::Model::new(&b, &cat).unwrap();
+    let bau = serde_json::to_value(model.run(&scenario::Scenario::baseline("scenario")).unwrap()).unwrap();
+    let run_file = |text: &str| -> serde_json::Value {
+        let f = tmp.path().join("s.toml");
+        std::fs::write(&f, text).unwrap();
+        let out = ok(&run(&["scenario", "run", f.to_str().unwrap(), "--baseline", bl, "--format", "json"]));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["run"].clone()
+    };
+    for text in ["", "[drivers]\n", "measures = []\n"] {
+        let r = run_file(text);
+        assert_eq!(r["years"], bau["years"], "{text:?}");
+        assert_eq!(r["peak"], bau["peak"]);
+        assert_eq!(r["targets"], bau["targets"]);
+    }
+    let g = |r: &serde_json::Value, k: usize| r["years"][k]["gross_tco2e"].as_f64().unwrap();
+    for (text, lower) in [
+        ("[drivers]\npue_data_center = 1.2\n", true),
+        ("[drivers]\npue_data_center = 2.0\n", false),
+        ("[drivers]\ngreen_share_extra = 0.6\n", true),
+        ("[drivers]\nfleet_ev_share = 1.0\n", true),
+    ] {
+        let r = run_file(text);
+        assert_eq!(r["years"][0], bau["years"][0], "{text}: the base year stays calibrated");
+        for k in 1..r["years"].as_array().unwrap().len() {
+            assert!(if lower { g(&r, k) < g(&bau, k) } else { g(&r, k) > g(&bau, k) }, "{text} year {k}");
+        }
+    }
+}

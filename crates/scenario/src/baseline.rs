@@ -167,3 +167,81 @@ pub fn calibrate(ds: &Dataset, inv: &Inventory, source: &str) -> Result<Baseline
     provinces.retain(|p| p.classes.iter().any(|c| *c != ClassBase::default()));
     Ok(Baseline { base_year: ds.year, source: source.to_string(), provinces })
 }
+
+/// The inventory figures a scenario base is reconciled to, tCO2e: what the inventory report (and
+/// the platform's overview) shows for the same org and year.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryTotals {
+    /// Scope 1 + market-based Scope 2 + Scope 3 (the report's `total_market`).
+    pub total_market_tco2e: f64,
+    pub scope3_tco2e: f64,
+    /// Market-based Scope 2 on the inventory's residual basis.
+    pub scope2_market_tco2e: f64,
+    /// The inventory's residual basis: `nbs_residual` or `location`.
+    pub residual: String,
+}
+
+impl InventoryTotals {
+    pub fn of(totals: &accounting::report::Totals, residual: ResidualBasis) -> InventoryTotals {
+        InventoryTotals {
+            total_market_tco2e: totals.total_market,
+            scope3_tco2e: totals.scope3,
+            scope2_market_tco2e: totals.scope2_market,
+            residual: residual_code(residual).into(),
+        }
+    }
+}
+
+pub fn residual_code(r: ResidualBasis) -> &'static str {
+    match r {
+        ResidualBasis::NbsResidual => "nbs_residual",
+        ResidualBasis::Location => "location",
+    }
+}
+
+/// One difference between the inventory's total and the scenario base, tCO2e (signed: added to
+/// the running figure). Codes (stable, worded by the console and the CLI):
+/// - `scope3_left_out`: the model holds Scope 1 and Scope 2 only;
+/// - `scope2_market_on_location_residual`: market-based Scope 2 recomputed with the location
+///   factor for electricity without a certificate (the model values grey electricity at the grid
+///   factor), minus the inventory's market-based Scope 2 on its residual basis (0 when that basis
+///   is already `location`);
+/// - `rounding`: what is left (floating-point sums; 0 up to a gram).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconciliationStep {
+    pub code: String,
+    pub tco2e: f64,
+}
+
+/// From the inventory's total to the scenario base, step by step: `inventory_total_tco2e` plus the
+/// steps' amounts is `scenario_base_tco2e`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    pub inventory_total_tco2e: f64,
+    /// The inventory's residual basis of market-based Scope 2: `nbs_residual` or `location`.
+    pub inventory_residual: String,
+    pub steps: Vec<ReconciliationStep>,
+    /// Scope 1 + market-based Scope 2 on the location residual: the model's base year.
+    pub scenario_base_tco2e: f64,
+}
+
+/// Reconciles an inventory's total with the scenario base calibrated on the same data.
+pub fn reconcile(inv: &InventoryTotals, b: &Baseline) -> Reconciliation {
+    let scope2: f64 = b.provinces.iter().flat_map(|p| &p.classes).map(|c| c.scope2_tco2e).sum();
+    let base = b.total_tco2e();
+    let mut steps = vec![
+        ReconciliationStep { code: "scope3_left_out".into(), tco2e: -inv.scope3_tco2e },
+        ReconciliationStep {
+            code: "scope2_market_on_location_residual".into(),
+            tco2e: scope2 - inv.scope2_market_tco2e,
+        },
+    ];
+    let sum: f64 = inv.total_market_tco2e + steps.iter().map(|s| s.tco2e).sum::<f64>();
+    steps.push(ReconciliationStep { code: "rounding".into(), tco2e: base - sum });
+    Reconciliation {
+        inventory_total_tco2e: inv.total_market_tco2e,
+        inventory_residual: inv.residual.clone(),
+        steps,
+        scenario_base_tco2e: base,
+    }
+}

@@ -83,6 +83,17 @@ pub enum Kind {
     Level,
 }
 
+/// How gross emissions move when a driver alone is raised (documented per driver, checked by a
+/// property test over the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+    /// Moves costs, the intensity denominator, or acts only with another driver.
+    None,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Driver {
     pub key: String,
@@ -92,6 +103,9 @@ pub struct Driver {
     pub class: Option<Class>,
     pub unit: String,
     pub kind: Kind,
+    /// Effect on gross emissions when the driver alone is raised (every shipped driver has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
     /// `[year, value]` anchors, interpolated linearly, flat outside.
     pub path: Vec<(i32, f64)>,
     /// Monte Carlo half-width of a triangular shift added to the whole path.
@@ -99,11 +113,23 @@ pub struct Driver {
     pub spread: f64,
     pub status: String,
     pub source: String,
+    /// The path before the scenario's edit (shipped or calibrated from history), kept by
+    /// [`Drivers::set_path`]: its base-year value is the calibrated base value that an edited
+    /// level is relative to. Absent when the driver is not edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<Vec<(i32, f64)>>,
 }
 
 impl Driver {
     pub fn at(&self, year: i32) -> f64 {
         interpolate(&self.path, year)
+    }
+
+    /// The calibrated value in the base year `year`: the unedited path's value. The base year is
+    /// observed, so an edit never changes it; a level edited for the projected years acts relative
+    /// to it (a PUE as the ratio to it, an added share as the difference from it).
+    pub fn base_at(&self, year: i32) -> f64 {
+        interpolate(self.calibrated.as_deref().unwrap_or(&self.path), year)
     }
 }
 
@@ -155,9 +181,18 @@ impl Drivers {
         self.get(key).map_or(0.0, |d| d.at(year))
     }
 
+    /// The calibrated base-year value of a driver (see [`Driver::base_at`]).
+    pub fn base_value(&self, key: &str, base_year: i32) -> f64 {
+        self.get(key).map_or(0.0, |d| d.base_at(base_year))
+    }
+
     /// Replaces the path (and optionally the spread) of a driver.
     pub fn set_path(&mut self, key: &str, path: Vec<(i32, f64)>) -> Result<(), DriverError> {
         let d = self.list.iter_mut().find(|d| d.key == key).ok_or_else(|| DriverError::Unknown(key.into()))?;
+        // The first edit keeps the calibrated path: the base year stays what it was calibrated to.
+        if d.calibrated.is_none() {
+            d.calibrated = Some(std::mem::take(&mut d.path));
+        }
         d.path = path;
         d.status = "user".into();
         d.source = "set by the scenario".into();
@@ -169,6 +204,7 @@ impl Drivers {
         let d = self.list.iter_mut().find(|d| d.key == key).ok_or_else(|| DriverError::Unknown(key.into()))?;
         d.path.retain(|(y, _)| *y > year);
         d.path.insert(0, (year, value));
+        d.calibrated = None;
         d.status = "calibrated".into();
         d.source = format!("{source}; later anchors: {}", d.source);
         check(d)
@@ -197,26 +233,34 @@ impl Drivers {
 }
 
 fn check(d: &Driver) -> Result<(), DriverError> {
+    check_path(d, &d.path)?;
+    match &d.calibrated {
+        Some(p) => check_path(d, p),
+        None => Ok(()),
+    }
+}
+
+fn check_path(d: &Driver, path: &[(i32, f64)]) -> Result<(), DriverError> {
     let bad = |reason: &str| Err(DriverError::Invalid { key: d.key.clone(), reason: reason.into() });
-    if d.path.is_empty() {
+    if path.is_empty() {
         return bad("the path needs at least one [year, value] anchor");
     }
-    if d.path.windows(2).any(|w| w[1].0 <= w[0].0) {
+    if path.windows(2).any(|w| w[1].0 <= w[0].0) {
         return bad("anchor years must increase");
     }
-    if d.path.iter().any(|(y, _)| !model::calendar::YEARS.contains(y)) {
+    if path.iter().any(|(y, _)| !model::calendar::YEARS.contains(y)) {
         return bad("anchor years lie from 1990 to 2100");
     }
-    if d.path.iter().any(|(_, v)| !v.is_finite()) || !d.spread.is_finite() || d.spread < 0.0 {
+    if path.iter().any(|(_, v)| !v.is_finite()) || !d.spread.is_finite() || d.spread < 0.0 {
         return bad("values must be finite and the spread non-negative");
     }
-    if d.kind == Kind::Rate && d.path.iter().any(|(_, v)| *v <= -1.0) {
+    if d.kind == Kind::Rate && path.iter().any(|(_, v)| *v <= -1.0) {
         return bad("a rate must be above -100% a year");
     }
-    if d.key.starts_with("pue") && d.path.iter().any(|(_, v)| *v < 1.0) {
+    if d.key.starts_with("pue") && path.iter().any(|(_, v)| *v < 1.0) {
         return bad("a PUE is at least 1");
     }
-    if d.unit == "share" && d.path.iter().any(|(_, v)| !(0.0..=1.0).contains(v)) {
+    if d.unit == "share" && path.iter().any(|(_, v)| !(0.0..=1.0).contains(v)) {
         return bad("a share lies between 0 and 1");
     }
     Ok(())
@@ -231,6 +275,7 @@ mod tests {
         let d = Drivers::shipped();
         for x in &d.list {
             assert!(!x.zh.is_empty() && !x.en.is_empty() && !x.source.is_empty(), "{}", x.key);
+            assert!(x.direction.is_some() && x.calibrated.is_none(), "{}", x.key);
         }
         for c in Class::ALL {
             let (a, i, p) = c.driver_keys();

@@ -140,14 +140,18 @@ fn compound(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64>
     v
 }
 
-/// Levels per year; the base year is observed, so the Monte Carlo shift starts the year after.
+/// Levels per year. The base year is observed: index 0 is the driver's calibrated base value
+/// (never the edit, see [`crate::drivers::Driver::base_at`]) and the Monte Carlo shift starts the
+/// year after. A projected year takes the (edited) path's value, so an edit given as one number is
+/// that value in every projected year.
 fn level(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64> {
-    (0..n).map(|k| d.value(key, base + k as i32) + if k == 0 { 0.0 } else { shift }).collect()
+    (0..n).map(|k| if k == 0 { d.base_value(key, base) } else { d.value(key, base + k as i32) + shift }).collect()
 }
 
-/// Levels relative to the base year (shares added to the calibrated ones).
+/// Levels relative to the calibrated base value (shares added to the base year's): 0 in the base
+/// year, the path's value minus the calibrated base value after.
 fn added(d: &Drivers, key: &str, base: i32, n: usize, shift: f64) -> Vec<f64> {
-    let v0 = d.value(key, base);
+    let v0 = d.base_value(key, base);
     level(d, key, base, n, shift).into_iter().map(|x| x - v0).collect()
 }
 
@@ -593,7 +597,8 @@ pub fn cost_units(m: &Measure, b: &Baseline, d: &Drivers, scale: f64) -> i64 {
     let units = match m.cost_basis {
         CostBasis::Sites => t.facilities as f64,
         CostBasis::ItKw => {
-            let pue = d.get("pue_data_center").map_or(1.0, |x| x.at(base)).max(1.0);
+            // IT load of the base year: at the calibrated base-year PUE, whatever the scenario's edit.
+            let pue = d.get("pue_data_center").map_or(1.0, |x| x.base_at(base)).max(1.0);
             t.electricity_mwh / pue / 8.76
         }
         CostBasis::Mwh => t.electricity_mwh,

@@ -20,7 +20,7 @@ pub mod spec;
 pub mod synthetic;
 pub mod trend;
 
-pub use baseline::{calibrate, Baseline, ClassBase, ProvinceBase};
+pub use baseline::{calibrate, reconcile, Baseline, ClassBase, InventoryTotals, ProvinceBase, Reconciliation};
 pub use drivers::{Class, Driver, Drivers};
 pub use engine::{Model, RunResult, Scenario, Selected, Targets};
 pub use measures::{Catalogue, Measure};

@@ -241,7 +241,7 @@ pub fn observations_from_baseline(b: &Baseline, d: &Drivers) -> Vec<Observation>
                 continue;
             }
             let co = cb.coefficients();
-            let pue = c.driver_keys().2.map_or(1.0, |k| d.value(k, b.base_year).max(1.0));
+            let pue = c.driver_keys().2.map_or(1.0, |k| d.base_value(k, b.base_year).max(1.0));
             out.push(Observation {
                 province: p.code.clone(),
                 class: *c,

@@ -276,10 +276,73 @@ pub struct Plan {
     /// rate is 0), whole yuan: what the plan minimises.
     pub net_cost_yuan: i64,
     pub rounds: usize,
+    /// The plan in plain English words (the command line prints it).
     pub explanation: String,
+    /// The same as fields, for a reader in another language (the console words it).
+    pub summary: PlanSummary,
     /// The full-model run of the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<RunResult>,
+}
+
+/// What [`Plan::explanation`] says, as codes and numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct PlanSummary {
+    /// `no_measure_needed` (the baseline meets the targets), `plan` (measures chosen),
+    /// `infeasible` (no combination meets the targets), `not_verified` (no plan held in the full
+    /// model within `max_rounds`) or `solver_error`.
+    pub outcome: &'static str,
+    /// The targets planned for (peak and intensity; net zero is met with offsets, not planned).
+    pub goals: Vec<PlanGoal>,
+    /// The measures chosen, each with its stand-alone present value and abatement.
+    pub steps: Vec<PlanStep>,
+    /// Σ stand-alone present values (what the plan minimises), yuan.
+    pub total_cost_yuan: i64,
+    /// The plan's present value with the bill savings of overlapping measures counted once, yuan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlap_counted_once_yuan: Option<i64>,
+    pub discount_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_year: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_tco2e: Option<f64>,
+    /// Catalogue measures not chosen (dearer per tonne, or an alternative to a chosen one).
+    pub not_chosen: Vec<String>,
+    /// Number of candidate measures (for `infeasible`).
+    pub candidates: usize,
+    /// Rounds of the solver; more than one when overlaps made the additive estimate too hopeful.
+    pub rounds: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanGoal {
+    /// `peak` or `intensity`.
+    pub kind: &'static str,
+    pub year: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduction: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanStep {
+    pub id: String,
+    pub start: i32,
+    pub cost_yuan: i64,
+    pub abatement_tco2e: f64,
+}
+
+fn goals(sc: &Scenario, base_year: i32) -> Vec<PlanGoal> {
+    let within = |y: i32| y > base_year && y <= sc.horizon;
+    let mut g = Vec::new();
+    if let Some(p) = sc.targets.peak_by.filter(|p| within(*p)) {
+        g.push(PlanGoal { kind: "peak", year: p, reduction: None });
+    }
+    if let (Some(y), Some(r)) = (sc.targets.intensity_year, sc.targets.intensity_reduction) {
+        if within(y) {
+            g.push(PlanGoal { kind: "intensity", year: y, reduction: Some(r) });
+        }
+    }
+    g
 }
 
 pub fn candidates(
@@ -345,24 +408,41 @@ pub fn least_cost_plan(model: &Model, sc: &Scenario, opts: &OptimiseOptions) -> 
                     lm.groups.len(),
                     if round > 1 { " once their overlaps are accounted for" } else { "" }
                 );
+                let summary = PlanSummary {
+                    outcome: "infeasible",
+                    goals: goals(sc, b),
+                    candidates: lm.groups.len(),
+                    rounds: round,
+                    discount_rate: sc.drivers.value("discount_rate", b),
+                    ..PlanSummary::default()
+                };
                 return Ok(Plan {
                     found: false,
                     chosen: vec![],
                     net_cost_yuan: 0,
                     rounds: round,
                     explanation,
+                    summary,
                     run: None,
                 });
             }
             Err(e) => {
+                let summary = PlanSummary {
+                    outcome: "solver_error",
+                    goals: goals(sc, b),
+                    rounds: round,
+                    discount_rate: sc.drivers.value("discount_rate", b),
+                    ..PlanSummary::default()
+                };
                 return Ok(Plan {
                     found: false,
                     chosen: vec![],
                     net_cost_yuan: 0,
                     rounds: round,
                     explanation: e,
+                    summary,
                     run: None,
-                })
+                });
             }
         };
         let chosen: Vec<Selected> = lm
@@ -416,7 +496,16 @@ pub fn least_cost_plan(model: &Model, sc: &Scenario, opts: &OptimiseOptions) -> 
         let cost = lm.cost(&x);
         if !short {
             let explanation = explain(&lm, &x, sc, &run, round, &notes);
-            return Ok(Plan { found: true, chosen, net_cost_yuan: cost, rounds: round, explanation, run: Some(run) });
+            let summary = summarise(&lm, &x, sc, &run, round);
+            return Ok(Plan {
+                found: true,
+                chosen,
+                net_cost_yuan: cost,
+                rounds: round,
+                explanation,
+                summary,
+                run: Some(run),
+            });
         }
         notes.push(format!(
             "round {round}: the additive estimate overstated the combined effect (overlapping savings); tightened and solved again"
@@ -432,8 +521,48 @@ pub fn least_cost_plan(model: &Model, sc: &Scenario, opts: &OptimiseOptions) -> 
             opts.max_rounds,
             notes.join("; ")
         ),
+        summary: PlanSummary {
+            outcome: "not_verified",
+            goals: goals(sc, b),
+            rounds: opts.max_rounds,
+            discount_rate: sc.drivers.value("discount_rate", b),
+            ..PlanSummary::default()
+        },
         run: None,
     })
+}
+
+/// The fields of [`explain`]'s text for a plan found.
+fn summarise(lm: &LinearModel, x: &[bool], sc: &Scenario, run: &RunResult, rounds: usize) -> PlanSummary {
+    let any = x.iter().any(|on| *on);
+    PlanSummary {
+        outcome: if any { "plan" } else { "no_measure_needed" },
+        goals: goals(sc, run.base_year),
+        steps: lm
+            .candidates
+            .iter()
+            .zip(x)
+            .filter(|(_, on)| **on)
+            .map(|(c, _)| PlanStep {
+                id: c.id.clone(),
+                start: c.start,
+                cost_yuan: c.cost_yuan,
+                abatement_tco2e: c.abatement.iter().sum(),
+            })
+            .collect(),
+        total_cost_yuan: lm.cost(x),
+        overlap_counted_once_yuan: any.then_some(run.total_present_value_yuan),
+        discount_rate: sc.drivers.value("discount_rate", run.base_year),
+        peak_year: Some(run.peak.year),
+        peak_tco2e: Some(run.peak.tco2e),
+        not_chosen: if any {
+            lm.groups.iter().filter(|g| !g.iter().any(|&j| x[j])).map(|g| lm.candidates[g[0]].id.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        candidates: lm.groups.len(),
+        rounds,
+    }
 }
 
 /// The reduction a path achieves on a constraint's left-hand side (the abatement terms).

@@ -48,3 +48,35 @@ fn lmdi_between_two_inventories_sums_to_the_change() {
     assert!((dec.total.sum() - change).abs() <= 1e-6 * b.total_tco2e(), "{:?} vs {change}", dec.total);
     assert!(dec.total.activity > 0.0, "more sites: the activity effect adds emissions");
 }
+
+/// Issue 13, "the scenario base is not the overview's total": the reconciliation walks from the
+/// inventory's market-based total (default NBS residual, Scope 3 included) to the scenario base,
+/// each difference with its amount, and ends exactly at the base.
+#[test]
+fn reconciliation_walks_from_the_inventory_total_to_the_scenario_base() {
+    let year = 2024;
+    let dir = tempfile::tempdir().unwrap();
+    demo::generate(&demo::DemoOptions::one_year(400, year, 3), dir.path()).unwrap();
+    let (ds, _) = ingest::load_dir(dir.path(), year, 2).unwrap();
+    let lib = ingest::load_library(Some(dir.path()), None).unwrap();
+    let mut o = InventoryOptions::new(year);
+    o.threads = 2;
+    let default = accounting::compute(&ds, &lib, &o).unwrap().report(&ds, &lib, None, None);
+    o.residual = ResidualBasis::Location;
+    let loc = accounting::compute(&ds, &lib, &o).unwrap();
+    let b = calibrate(&ds, &loc, "demo").unwrap();
+    let r = scenario::reconcile(&scenario::InventoryTotals::of(&default.totals, ResidualBasis::NbsResidual), &b);
+    assert_eq!(r.inventory_total_tco2e, default.totals.total_market);
+    assert_eq!(r.inventory_residual, "nbs_residual");
+    let codes: Vec<&str> = r.steps.iter().map(|s| s.code.as_str()).collect();
+    assert_eq!(codes, ["scope3_left_out", "scope2_market_on_location_residual", "rounding"]);
+    assert!(default.totals.scope3 > 0.0, "the demo files Scope 3");
+    assert_eq!(r.steps[0].tco2e, -default.totals.scope3);
+    let loc_s2 = loc.report(&ds, &lib, None, None).totals.scope2_market;
+    assert!((r.steps[1].tco2e - (loc_s2 - default.totals.scope2_market)).abs() < 1e-6);
+    assert!(r.steps[1].tco2e.abs() > 1.0, "the residual bases differ on the demo");
+    assert!(r.steps[2].tco2e.abs() < 1e-3, "rounding {}", r.steps[2].tco2e);
+    let end = r.inventory_total_tco2e + r.steps.iter().map(|s| s.tco2e).sum::<f64>();
+    assert!((end - r.scenario_base_tco2e).abs() <= 1e-9 * end.abs());
+    assert_eq!(r.scenario_base_tco2e, b.total_tco2e());
+}

@@ -151,6 +151,20 @@ fn least_cost_plan_is_feasible_in_the_full_model_and_cheapest_in_the_linear_one(
     // The verified plan costs at least the linear optimum (overlaps only make it dearer).
     assert!(plan.net_cost_yuan >= best);
     assert!(!plan.explanation.is_empty());
+    // The explanation's content as fields (the console words them in zh and en).
+    let s = &plan.summary;
+    assert_eq!(s.outcome, "plan");
+    let steps: Vec<(&str, i32)> = s.steps.iter().map(|x| (x.id.as_str(), x.start)).collect();
+    let chosen: Vec<(&str, i32)> = plan.chosen.iter().map(|x| (x.id.as_str(), x.start)).collect();
+    assert_eq!(steps, chosen);
+    assert_eq!(s.total_cost_yuan, plan.net_cost_yuan);
+    assert_eq!(s.overlap_counted_once_yuan, Some(run.total_present_value_yuan));
+    assert_eq!((s.peak_year, s.rounds), (Some(run.peak.year), plan.rounds));
+    assert_eq!(s.goals.iter().map(|g| g.kind).collect::<Vec<_>>(), ["peak", "intensity"]);
+    assert_eq!(s.candidates, 4);
+    for id in &s.not_chosen {
+        assert!(!plan.chosen.iter().any(|c| &c.id == id) && plan.explanation.contains(id.as_str()));
+    }
 }
 
 #[test]
@@ -166,6 +180,8 @@ fn a_baseline_that_meets_its_targets_needs_no_measure() {
     let plan = least_cost_plan(&m, &sc, &opts).unwrap();
     assert!(plan.found);
     assert!(plan.chosen.is_empty(), "{:?}", plan.chosen);
+    assert_eq!(plan.summary.outcome, "no_measure_needed");
+    assert!(plan.summary.steps.is_empty());
     // Measures that pay for themselves are chosen even when no target asks for them.
     let opts =
         OptimiseOptions { measures: Some(vec!["dc_liquid_cooling".into(), "offsets".into()]), ..Default::default() };

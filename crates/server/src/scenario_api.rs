@@ -103,6 +103,15 @@ fn calibration_inputs(store: &store::Store, id: i64) -> ApiResult<(store::snapsh
 /// Calibrates the scenario baseline on a snapshot's recorded inputs, limited to the snapshot's org
 /// subtree: facilities of other orgs (which file nothing into this snapshot) are not counted.
 pub fn baseline_of_snapshot(store: &store::Store, id: i64, threads: usize) -> ApiResult<Baseline> {
+    Ok(calibrated_snapshot(store, id, threads)?.1)
+}
+
+/// The snapshot and the baseline calibrated on it.
+fn calibrated_snapshot(
+    store: &store::Store,
+    id: i64,
+    threads: usize,
+) -> ApiResult<(store::snapshots::Snapshot, Baseline)> {
     let (s, inputs) = calibration_inputs(store, id)?;
     let c = inventory::compute(store, &inputs, threads)?;
     let source = format!(
@@ -134,19 +143,49 @@ pub fn baseline_of_snapshot(store: &store::Store, id: i64, threads: usize) -> Ap
             format!("snapshot {id} has no emissions, electricity or facilities to calibrate on"),
         ));
     }
-    Ok(b)
+    Ok((s, b))
+}
+
+/// From the snapshot's stored total (what the overview shows: Scope 1 + market-based Scope 2 on
+/// the snapshot's residual + Scope 3) to the scenario base, each difference with its code and
+/// amount (`scenario::reconcile`); the console words the codes.
+fn reconciliation(s: &store::snapshots::Snapshot, b: &Baseline) -> ApiResult<scenario::Reconciliation> {
+    let residual = inventory::parse_options(s.year as i32, &s.options)?.residual;
+    let totals = &s.result["totals"];
+    let figure = |k: &str| {
+        totals[k].as_f64().ok_or_else(|| ApiError::internal(format!("snapshot {}: no stored totals.{k}", s.id)))
+    };
+    let inv = scenario::InventoryTotals {
+        total_market_tco2e: figure("total_market")?,
+        scope3_tco2e: figure("scope3")?,
+        scope2_market_tco2e: figure("scope2_market")?,
+        residual: scenario::baseline::residual_code(residual).into(),
+    };
+    Ok(scenario::reconcile(&inv, b))
 }
 
 /// GET /api/v1/snapshots/{id}/scenario/baseline
 pub async fn baseline(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let (store, threads) = (app.store.clone(), app.threads);
-    let (b, org_code) =
-        app.blocking(move || Ok((baseline_of_snapshot(&store, id, threads)?, store.snapshot_org(id)?))).await?;
+    let (s, b) = app.blocking(move || calibrated_snapshot(&store, id, threads)).await?;
+    let reconciliation = reconciliation(&s, &b)?;
     Ok(Json(json!({
-        "measured": crate::site_saving::measured_of(&app, &org_code),
+        "measured": crate::site_saving::measured_of(&app, &s.org_code),
         "snapshot": id,
         "baseline": b,
         "total_tco2e": b.total_tco2e(),
+        // What the calibration did, as fields the console words (`baseline.source` is the
+        // English text kept for traceability).
+        "calibration": {
+            "snapshot": id,
+            "org_code": s.org_code,
+            "year": s.year,
+            "version": s.version,
+            "library_version": s.library_version,
+            "library_fingerprint": s.library_fingerprint,
+            "scope2": "market_on_location_residual",
+        },
+        "reconciliation": reconciliation,
         "drivers": Drivers::shipped(),
         "catalogue": scenario::Catalogue::shipped(),
     })))

@@ -259,6 +259,83 @@ fn scenario_routes_calibrate_run_compare_bands_macc_plan_lmdi_trend_and_scope() 
 const SITE: &str = include_str!("../../site/data/island-site.toml");
 
 /// A plain weather CSV: `days` of hourly clear days (sunny ones) or overcast ones.
+/// Issue 13 through the API: level drivers given as a number move the path (regression), an
+/// untouched scenario is the baseline bit for bit (run and compare, and the model itself), and the
+/// baseline route reconciles the snapshot's total with the scenario base.
+#[test]
+fn scenario_drivers_untouched_scenario_and_reconciliation() {
+    both("decide_issue13", |h, backend| async move {
+        let (gd_filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
+        let s24 = year_of_data(&h, &gd_filer, &gd_admin, "CT-GD", &["GD1", "GD2", "GD3", "GDDC"], 2024, 1.0).await;
+        let b = h.get(&format!("/api/v1/snapshots/{s24}/scenario/baseline"), &gd_admin).await;
+        assert_eq!(b.status, StatusCode::OK, "{backend}: {}", b.text);
+        let baseline = b.json["baseline"].clone();
+
+        // Reconciliation: from the snapshot's stored total (the overview's figure) to the base.
+        let snap = h.get(&format!("/api/v1/snapshots/{s24}"), &gd_admin).await;
+        let totals = &snap.json["snapshot"]["result"]["totals"];
+        let r = &b.json["reconciliation"];
+        assert_eq!(r["inventory_total_tco2e"], totals["total_market"], "{backend}: {r}");
+        assert_eq!(r["inventory_residual"], json!("nbs_residual"));
+        let steps = r["steps"].as_array().unwrap();
+        let codes: Vec<&str> = steps.iter().map(|s| s["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["scope3_left_out", "scope2_market_on_location_residual", "rounding"]);
+        assert_eq!(steps[0]["tco2e"].as_f64().unwrap(), -totals["scope3"].as_f64().unwrap());
+        let base = b.json["total_tco2e"].as_f64().unwrap();
+        assert_eq!(r["scenario_base_tco2e"].as_f64().unwrap(), base);
+        let end = r["inventory_total_tco2e"].as_f64().unwrap()
+            + steps.iter().map(|s| s["tco2e"].as_f64().unwrap()).sum::<f64>();
+        assert!((end - base).abs() <= 1e-9 * base, "{end} vs {base}");
+        assert!(steps[2]["tco2e"].as_f64().unwrap().abs() < 1e-3);
+        // The calibration note as fields, not prose.
+        assert_eq!(b.json["calibration"]["snapshot"], json!(s24));
+        assert_eq!(b.json["calibration"]["scope2"], json!("market_on_location_residual"));
+
+        // Untouched: run and compare give the baseline bit for bit, and so does the model.
+        let run = |scenario: Value| {
+            let (h, baseline, admin) = (&h, baseline.clone(), gd_admin.clone());
+            async move {
+                let r =
+                    h.post("/api/v1/scenario/run", &admin, json!({"baseline": baseline, "scenario": scenario})).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+                r.json["run"].clone()
+            }
+        };
+        let bau = run(json!({"name": "bau"})).await;
+        let untouched = run(json!({"name": "bau", "drivers": {}, "measures": []})).await;
+        assert_eq!(bau["years"], untouched["years"]);
+        let model_baseline: scenario::Baseline = serde_json::from_value(baseline.clone()).unwrap();
+        let cat = scenario::Catalogue::shipped();
+        let model =
+            scenario::Model::new(&model_baseline, &cat).unwrap().run(&scenario::Scenario::baseline("bau")).unwrap();
+        assert_eq!(bau["years"], serde_json::to_value(&model.years).unwrap(), "{backend}");
+        let cmp = h
+            .post(
+                "/api/v1/scenario/compare",
+                &gd_admin,
+                json!({"baseline": baseline, "scenarios": [{"name": "a", "targets": {"peak_by": 2030}}, {"name": "b", "targets": {"peak_by": 2030}, "drivers": {}, "measures": []}]}),
+            )
+            .await;
+        assert_eq!(cmp.status, StatusCode::OK, "{}", cmp.text);
+        assert_eq!(cmp.json["runs"][0]["years"], cmp.json["runs"][1]["years"]);
+        assert_eq!(cmp.json["runs"][0]["targets"], cmp.json["runs"][1]["targets"]);
+
+        // Regression: a level driver given as a number moves every projected year, never the base.
+        for (drivers, lower) in [
+            (json!({"pue_data_center": 1.2}), true),
+            (json!({"pue_data_center": 2.0}), false),
+            (json!({"green_share_extra": 0.6}), true),
+        ] {
+            let e = run(json!({"name": "edited", "drivers": drivers})).await;
+            assert_eq!(e["years"][0], bau["years"][0], "{drivers}");
+            for y in 2025..=2060 {
+                let (a, z) = (gross(&bau, y), gross(&e, y));
+                assert!(if lower { z < a } else { z > a }, "{drivers} {y}: {a} → {z}");
+            }
+        }
+    });
+}
+
 fn weather(days: usize, sunny: impl Fn(usize) -> bool) -> String {
     let mut s = String::from("time,ghi,dni,dhi,temp_air,wind_speed\n");
     for d in 0..days {
