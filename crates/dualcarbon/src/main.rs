@@ -255,19 +255,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Commands that print a report and end: piped into `head` or `less` and cut short, they should
-/// end quietly as other command-line tools do, not panic on a broken pipe. Servers keep Rust's
-/// default (SIGPIPE ignored), so a client hanging up never kills them.
+/// Every command but a long-running service prints and ends: piped into `head` or `less` and cut
+/// short, it ends quietly as other command-line tools do (killed by SIGPIPE, no message), never
+/// panics on the broken pipe. A new command gets this by default. Services keep Rust's default
+/// (SIGPIPE ignored, a write to a closed socket is an error), so a client hanging up never kills
+/// them: the platform (`serve`, `demo` without a subcommand) and the site gateway.
 fn writes_a_report(c: &Command) -> bool {
-    matches!(
+    !matches!(
         c,
-        Command::Inventory(_)
-            | Command::Explain(_)
-            | Command::Validate(_)
-            | Command::Factors { .. }
-            | Command::Monitor { .. }
-            | Command::Scenario { .. }
-            | Command::Site { .. }
+        Command::Demo { command: None, .. }
+            | Command::Platform(platform_cmd::PlatformCommand::Serve(_))
+            | Command::Site { command: site_cmd::SiteCommand::Gateway(_) }
     )
 }
 

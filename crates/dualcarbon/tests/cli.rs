@@ -312,3 +312,44 @@ fn a_report_piped_into_a_reader_that_stops_ends_without_a_panic() {
     assert!(!err.contains("panicked"), "stderr: {err}");
     assert!(!status.success() || err.is_empty(), "{status:?} {err}");
 }
+
+/// Every subcommand that prints and ends, its output going into a pipe whose reader has already
+/// closed (`dualcarbon … | head` where head is done): each ends quietly (killed by SIGPIPE, as
+/// other command-line tools), none panics with "failed printing to stdout". The pipe is closed
+/// before the command starts, so its first write meets it whatever its output's size.
+#[test]
+fn every_printing_subcommand_ends_quietly_on_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let platform = tempfile::tempdir().unwrap();
+    let pdir = platform.path().join("p");
+    let pdir = pdir.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let demo_out = out.path().join("demo");
+    let backup = out.path().join("backup");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["demo", "generate", "--sites", "124", "--out", demo_out.to_str().unwrap()],
+        vec!["validate", "--data", data, "--year", "2024"],
+        vec!["inventory", "--data", data, "--year", "2024"],
+        vec!["explain", "--data", data, "--year", "2024", "--org", "GD", "--scope", "2"],
+        vec!["factors", "list"],
+        vec!["factors", "show", "elec.mee_reporting.CN.2022"],
+        vec!["audit", "head", "--data-dir", pdir],
+        vec!["audit", "verify", "--data-dir", pdir],
+        vec!["backup", "--data-dir", pdir, "--out", backup.to_str().unwrap()],
+    ];
+    let mut failures = Vec::new();
+    for args in &commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin().args(args).stdout(writer).output().expect("run dualcarbon");
+        let err = stderr(&o);
+        let quiet = o.status.success() || o.status.signal() == Some(libc::SIGPIPE);
+        if err.contains("panicked") || !quiet {
+            failures.push(format!("dualcarbon {}: {:?}\n{err}", args.join(" "), o.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
