@@ -338,7 +338,9 @@ pub async fn list(State(app): State<Arc<App>>, Extension(caller): Extension<Call
 
 pub async fn get(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let s = app.db(move |s| s.snapshot(id)).await?;
-    Ok(Json(json!({"snapshot": s})))
+    // The unit of every number of the result's figures (by field name), also for snapshots stored
+    // before results carried them.
+    Ok(Json(json!({"snapshot": s, "units": accounting::figure_units()})))
 }
 
 /// Computes a snapshot again from exactly the inputs it recorded and compares.
