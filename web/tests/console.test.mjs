@@ -73,6 +73,13 @@ async function login(user, locale = 'zh-CN') {
     if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`)
   })
   page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
+  // Every JSON answer of the API, by path and query: what the labelled figures are checked against.
+  page.api = new Map()
+  page.on('response', async (r) => {
+    const u = new URL(r.url())
+    if (!u.pathname.startsWith('/api/') || !(r.headers()['content-type'] ?? '').includes('json')) return
+    try { page.api.set(u.pathname + u.search, await r.json()) } catch { /* a body the page never read */ }
+  })
   await page.goto(base + '/')
   await page.waitForURL(/\/login/)
   await page.fill('input[name=username]', user)
@@ -245,8 +252,10 @@ test('inventory: explain a number down to records × factors; a run as a job; fa
   await first.click()
   await page.waitForSelector('[data-test=snapshot-rows]')
   await page.locator('[data-test=explain]').nth(1).click()
+  // The totals are tonnes (issue 13: they were labelled kgCO₂e); the record values kilograms.
   const sum = await page.textContent('[data-test=explain-sum]', { timeout: 120_000 })
-  assert.match(sum, /kgCO₂e/)
+  assert.match(sum, /\d tCO₂e/)
+  assert.doesNotMatch(sum, /kgCO₂e/)
   await shot(page, 'inventory-explain')
   await page.click('[data-test=explain-panel] >> text=关闭')
   await page.click('[data-test=run-inventory]')
@@ -264,6 +273,118 @@ test('inventory: explain a number down to records × factors; a run as a job; fa
   await page.waitForSelector('[data-test=quality] tbody tr')
   await shot(page, 'quality')
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
+
+// ---- Every figure with a unit is the server's value in the server's unit (issue 13: the explain
+// drawer labelled tonnes as kilograms). A figure the console prints carries the API response it
+// came from, the JSON path of the value and of its unit (web/src/figs.ts); the check reads them
+// back from the responses the page received, parses the number and unit printed, and compares.
+// Any number printed with a unit that is not tied to an API value fails too, so the next page
+// that formats a figure on its own is caught.
+
+const UNIT_TEXT = /\d[\d,]*(?:\.\d+)?\s*(?:[tk]g?CO₂e?|[tk]g?CO2e?|kgce|tce|[kMG]Wh)(?![\w])/
+
+/** The value at a dotted path (`a.b.0.c`) of a JSON value. */
+const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined : x[k]), v)
+/** A unit as the console prints it (figs.ts unitLabel). */
+const printed = (u) => (!u || u === '1' ? '' : u.replace('CO2', 'CO₂'))
+
+async function checkFigures(page, where) {
+  await page.waitForTimeout(500) // the response bodies are read asynchronously
+  const shown = await page.evaluate((pattern) => {
+    const unitText = new RegExp(pattern)
+    const figs = [...document.querySelectorAll('[data-fig],[data-fig-cell]')].map((el) => {
+      let header = null
+      if (el.dataset.figCell !== undefined) {
+        const cell = el.closest('td')
+        const idx = [...cell.parentElement.children].indexOf(cell)
+        header = cell.closest('table').querySelectorAll('thead th')[idx]?.innerText ?? ''
+      }
+      return { src: el.dataset.figSrc, path: el.dataset.fig ?? el.dataset.figCell, unit: el.dataset.figUnit, text: el.innerText.trim(), header }
+    })
+    const untagged = []
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const el = n.parentElement
+      if (!el || !el.offsetParent || el.closest('[data-fig],[data-fig-cell]')) continue
+      if (unitText.test(n.textContent)) untagged.push(n.textContent.trim())
+    }
+    return { figs, untagged }
+  }, UNIT_TEXT.source)
+  assert.deepEqual(shown.untagged, [], `${where}: numbers with a unit not tied to an API value`)
+  const problems = []
+  for (const f of shown.figs) {
+    const body = page.api.get(f.src)
+    if (!body) { problems.push(`${f.path}: no API response ${f.src}`); continue }
+    const value = at(body, f.path)
+    const unit = printed(at(body, f.unit))
+    if (value === null || value === undefined) {
+      if (!f.text.includes('—')) problems.push(`${f.path}: "${f.text}" but the API has no value`)
+      continue
+    }
+    if (typeof value !== 'number') { problems.push(`${f.path}: API value ${JSON.stringify(value)} is not a number`); continue }
+    let numText
+    if (f.header !== null) {
+      // A table cell: the number in the cell, the unit in its column header.
+      numText = /-?\d[\d,]*(?:\.\d+)?/.exec(f.text)?.[0]
+      if (unit && !f.header.includes(`(${unit})`)) problems.push(`${f.path}: header "${f.header}" does not name the unit ${unit}`)
+    } else if (unit) {
+      // The number printed right before the unit.
+      const i = f.text.lastIndexOf(' ' + unit)
+      const before = i < 0 ? '' : f.text.slice(0, i)
+      numText = /-?\d[\d,]*(?:\.\d+)?$/.exec(before)?.[0]
+      if (i < 0 || f.text.slice(i + 1 + unit.length).match(/^[\w₂]/)) problems.push(`${f.path}: "${f.text}" does not print the unit ${unit}`)
+    } else {
+      numText = /-?\d[\d,]*(?:\.\d+)?/.exec(f.text)?.[0]
+    }
+    if (!numText) { problems.push(`${f.path}: no number in "${f.text}"`); continue }
+    const n = Number(numText.replace(/,/g, ''))
+    const decimals = numText.includes('.') ? numText.split('.')[1].length : 0
+    if (Math.abs(n - value) > 0.5 * 10 ** -decimals + 1e-9 * Math.abs(value)) {
+      problems.push(`${f.path}: printed ${numText} ${unit}, the API says ${value} ${unit}`)
+    }
+  }
+  assert.deepEqual(problems, [], `${where}: ${shown.figs.length} figures checked`)
+  return shown.figs.length
+}
+
+test('every figure the console labels with a unit is the server\'s value in that unit', { skip }, async () => {
+  const page = await login('admin')
+  await page.waitForSelector('[data-test=overview] .kpi-value')
+  await page.waitForSelector('[data-test=targets-card], [data-test=targets] .muted')
+  const counts = { overview: await checkFigures(page, 'group overview') }
+  await page.click('[data-test=org-tile][title=CT-GD]')
+  await page.waitForURL(/\/overview\/CT-GD$/)
+  await page.waitForSelector('[data-test=overview] .kpi-value')
+  counts.province = await checkFigures(page, 'province overview')
+  await page.goto(base + '/orgs/CT')
+  await page.waitForSelector('[data-test=children] td[data-fig-cell]')
+  counts.orgs = await checkFigures(page, 'org tree')
+  await page.click('[data-test=nav-inventory]')
+  await page.locator('[data-test=snapshots] tbody tr a').first().click()
+  await page.waitForSelector('[data-test=snapshot-rows] td[data-fig-cell]')
+  counts.inventory = await checkFigures(page, 'inventory snapshot')
+  // The explain drawer of every scope for Guangdong (issue 13's figure) and the group.
+  for (const org of ['CT-GD', 'CT']) {
+    const row = page.locator('[data-test=snapshot-rows] tbody tr', { has: page.locator(`small:text-is("${org}")`) })
+    for (let s = 0; s < 4; s++) {
+      await row.locator('[data-test=explain]').nth(s).click()
+      await page.waitForSelector('[data-test=explain-total]', { timeout: 120_000 })
+      counts[`explain ${org} ${s}`] = await checkFigures(page, `explain ${org} scope ${s}`)
+      await page.click('[data-test=explain-panel] >> text=关闭')
+    }
+  }
+  // Scope 2 of Guangdong: market-based is above location-based, and the drawer says why, in parts
+  // that add up to the difference (the vintage part among them: 2022 provincial, 2023 residual).
+  const gd = page.locator('[data-test=snapshot-rows] tbody tr', { has: page.locator('small:text-is("CT-GD")') })
+  await gd.locator('[data-test=market-above]').click()
+  await page.waitForSelector('[data-test=scope2-gap]', { timeout: 120_000 })
+  assert.equal(await page.locator('[data-test=scope2-gap] [data-gap=residual_newer_vintage]').count(), 1)
+  assert.ok((await page.locator('[data-test=vintage]').count()) > 0, 'the factors of another year are flagged')
+  assert.ok((await page.locator('[data-test=vintages] li').count()) >= 2)
+  console.log(`# figures checked: ${JSON.stringify(counts)}`)
+  assert.ok(counts.overview >= 8 && counts.inventory > 100, JSON.stringify(counts))
   await page.context().close()
 })
 

@@ -26,15 +26,31 @@ impl ExplainScope {
             _ => return None,
         })
     }
-    /// The figures shown for this scope: (label, metric set).
+    /// The figures shown for this scope: (figure, metric set). A figure's name carries no unit:
+    /// the units travel beside the numbers ([`Explanation::totals_unit`], [`Explanation::values_unit`]).
     fn columns(self) -> Vec<(&'static str, Vec<usize>)> {
         match self {
-            ExplainScope::Scope1 => vec![("scope1_kgco2e", vec![S1_STATIONARY, S1_MOBILE, S1_FUGITIVE])],
-            ExplainScope::Scope2 => {
-                vec![("scope2_location_kgco2e", vec![S2_LOCATION]), ("scope2_market_kgco2e", vec![S2_MARKET])]
-            }
-            ExplainScope::Scope3 => vec![("scope3_kgco2e", vec![S3_CAT1, S3_CAT4, S3_CAT6, S3_CAT7])],
-            ExplainScope::Energy => vec![("energy_kgce", vec![ENERGY_KGCE])],
+            ExplainScope::Scope1 => vec![("scope1", vec![S1_STATIONARY, S1_MOBILE, S1_FUGITIVE])],
+            ExplainScope::Scope2 => vec![("scope2_location", vec![S2_LOCATION]), ("scope2_market", vec![S2_MARKET])],
+            ExplainScope::Scope3 => vec![("scope3", vec![S3_CAT1, S3_CAT4, S3_CAT6, S3_CAT7])],
+            ExplainScope::Energy => vec![("energy", vec![ENERGY_KGCE])],
+        }
+    }
+    /// Unit of the totals: the inventory's (tonnes).
+    pub fn totals_unit(self) -> &'static str {
+        if self == ExplainScope::Energy {
+            "tce"
+        } else {
+            "tCO2e"
+        }
+    }
+    /// Unit of each record's values and of a plan's `per_base_unit` (per base unit of activity):
+    /// kilograms, a thousandth of the totals' unit.
+    pub fn values_unit(self) -> &'static str {
+        if self == ExplainScope::Energy {
+            "kgce"
+        } else {
+            "kgCO2e"
         }
     }
 }
@@ -54,7 +70,7 @@ pub struct ExplainLine {
     pub booked_share: f64,
     /// Index into `plans` of the explanation.
     pub plan: usize,
-    /// One value per column, in kg (or kgce).
+    /// One value per column, in the explanation's `values_unit` (kgCO2e or kgce).
     pub values: Vec<f64>,
 }
 
@@ -67,6 +83,38 @@ pub struct ExplainStep {
     pub reason: String,
     pub source: Option<String>,
     pub set: Option<String>,
+    /// The factor's data year (`None`: undated or no factor).
+    pub factor_year: Option<i32>,
+    /// A code when the factor's year is not the inventory year: `factor_year_before_inventory` or
+    /// `factor_year_after_inventory` (docs/factor-selection.md, vintages).
+    pub vintage: Option<&'static str>,
+}
+
+/// One part of "why market-based Scope 2 differs from location-based", in the explanation's
+/// `totals_unit` (tCO2e), over the records of a kind: `code` is
+/// - `green_certified_zero`: certified green power counts at zero in market-based (negative);
+/// - `residual_vs_average`: the residual-mix factor (national, excluding market-traded non-fossil
+///   power) against the location-based grid average of the same year;
+/// - `residual_newer_vintage`: the residual factor is of a later year than the location factor;
+/// - `residual_vs_average_other_year`: the two factors differ in method and year and the library
+///   has no residual factor of the location factor's year to split them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GapPart {
+    pub code: &'static str,
+    pub value: f64,
+    /// Electricity of the records concerned, MWh.
+    pub mwh: f64,
+    pub location_year: Option<i32>,
+    pub market_year: Option<i32>,
+}
+
+/// Market-based minus location-based Scope 2 and its parts (they add up to it, up to the
+/// milligram rounding of each record).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scope2Gap {
+    /// `totals[1] - totals[0]`, in `totals_unit`.
+    pub market_minus_location: f64,
+    pub parts: Vec<GapPart>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +123,7 @@ pub struct ExplainPlan {
     pub province: String,
     pub combustion: &'static str,
     pub activity_dimension: String,
-    /// Per unit of activity in its base unit, for each column.
+    /// Per unit of activity in its base unit, for each column, in the explanation's `values_unit`.
     pub per_base_unit: Vec<f64>,
     pub base_unit: String,
     pub steps: Vec<ExplainStep>,
@@ -87,14 +135,23 @@ pub struct Explanation {
     pub org: String,
     pub org_name: String,
     pub scope: ExplainScope,
+    /// The figures explained (`scope2_location`, `scope2_market`, ...), without units.
     pub columns: Vec<&'static str>,
-    /// Column totals in tonnes (tCO2e or tce): equal to the inventory's figures.
+    /// Column totals in `totals_unit`: equal to the inventory's figures.
     pub totals: Vec<f64>,
+    /// Unit of `totals`: `tCO2e` (or `tce` for energy), the inventory's unit.
+    pub totals_unit: &'static str,
+    /// Unit of every line's `values` and every plan's `per_base_unit`: `kgCO2e` (or `kgce`).
+    /// The lines' values sum to the totals × 1000.
+    pub values_unit: &'static str,
     pub record_count: usize,
     pub lines: Vec<ExplainLine>,
     pub lines_truncated: bool,
     pub plans: Vec<ExplainPlan>,
     pub library_version: String,
+    /// Scope 2 only: why market-based differs from location-based.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope2_gap: Option<Scope2Gap>,
 }
 
 impl Inventory {
@@ -105,6 +162,8 @@ impl Inventory {
         let mut lines = Vec::new();
         let mut count = 0usize;
         let mut plan_ids: Vec<usize> = Vec::new();
+        // Booked kWh (millionths) per local plan, for the Scope 2 gap.
+        let mut plan_kwh: Vec<i128> = Vec::new();
         let a = &ds.activity;
         let within: Vec<bool> = (0..ds.orgs.orgs.len()).map(|o| ds.orgs.is_within(o as u32, org)).collect();
         for r in 0..a.len() {
@@ -128,9 +187,11 @@ impl Inventory {
                 Some(i) => i,
                 None => {
                     plan_ids.push(pi);
+                    plan_kwh.push(0);
                     plan_ids.len() - 1
                 }
             };
+            plan_kwh[local] += m.0[ELECTRICITY_KWH];
             if lines.len() < limit {
                 let u = a.unit_of(r);
                 lines.push(ExplainLine {
@@ -181,11 +242,46 @@ impl Inventory {
                                 let set = lib.set_of(&lib.factors[i]);
                                 format!("{}@{}", set.header.id, set.header.version)
                             }),
+                            factor_year: s.factor_year,
+                            vintage: s.vintage,
                         })
                         .collect(),
                 }
             })
             .collect();
+        let scope2_gap = (scope == ExplainScope::Scope2).then(|| {
+            let mut parts: Vec<GapPart> = Vec::new();
+            let mut add = |code: &'static str, kwh: f64, kg_per_kwh: f64, ly: Option<i32>, my: Option<i32>| {
+                let value = kwh * kg_per_kwh / 1e3;
+                if value == 0.0 {
+                    return;
+                }
+                match parts.iter_mut().find(|p| p.code == code && p.location_year == ly && p.market_year == my) {
+                    Some(p) => {
+                        p.value += value;
+                        p.mwh += kwh / 1e3;
+                    }
+                    None => parts.push(GapPart { code, value, mwh: kwh / 1e3, location_year: ly, market_year: my }),
+                }
+            };
+            for (local, &pi) in plan_ids.iter().enumerate() {
+                let Some(g) = self.plans[pi].market_gap else { continue };
+                let kwh = plan_kwh[local] as f64 / SCALE;
+                let (ly, my) = (g.location_year, g.market_year);
+                if g.green_certified {
+                    add("green_certified_zero", kwh, -g.location_kg_per_kwh, ly, None);
+                } else if let Some(r0) = g.residual_same_year_kg_per_kwh {
+                    add("residual_vs_average", kwh, r0 - g.location_kg_per_kwh, ly, ly);
+                    if my != ly {
+                        add("residual_newer_vintage", kwh, g.market_kg_per_kwh - r0, ly, my);
+                    }
+                } else {
+                    add("residual_vs_average_other_year", kwh, g.market_kg_per_kwh - g.location_kg_per_kwh, ly, my);
+                }
+            }
+            parts.sort_by(|a, b| b.value.abs().total_cmp(&a.value.abs()));
+            Scope2Gap { market_minus_location: to_thousands(totals[1] - totals[0]), parts }
+        });
         Explanation {
             year: ds.year,
             org: ds.orgs.orgs[org as usize].code.clone(),
@@ -193,11 +289,14 @@ impl Inventory {
             scope,
             columns: cols.iter().map(|(l, _)| *l).collect(),
             totals: totals.iter().map(|&t| to_thousands(t)).collect(),
+            totals_unit: scope.totals_unit(),
+            values_unit: scope.values_unit(),
             record_count: count,
             lines_truncated: count > lines.len(),
             lines,
             plans,
             library_version: self.library_version.clone(),
+            scope2_gap,
         }
     }
 }

@@ -27,6 +27,41 @@ pub struct Step {
     pub value: f64,
     pub unit: String,
     pub reason: String,
+    /// The data year of the factor (`None`: undated, or no factor).
+    pub factor_year: Option<i32>,
+    /// Set when the factor's year is not the inventory year (docs/factor-selection.md, vintages):
+    /// [`VINTAGE_OLDER`] or [`VINTAGE_NEWER`].
+    pub vintage: Option<&'static str>,
+}
+
+/// A factor of a year before the inventory year (the newest published at or before it).
+pub const VINTAGE_OLDER: &str = "factor_year_before_inventory";
+/// A factor of a year after the inventory year (nothing at or before it was published).
+pub const VINTAGE_NEWER: &str = "factor_year_after_inventory";
+
+/// The vintage code of a factor of `factor_year` used for an inventory of `year`.
+pub fn vintage_code(factor_year: Option<i32>, year: i32) -> Option<&'static str> {
+    match factor_year {
+        Some(y) if y < year => Some(VINTAGE_OLDER),
+        Some(y) if y > year => Some(VINTAGE_NEWER),
+        _ => None,
+    }
+}
+
+/// Why market-based Scope 2 differs from location-based for one kind of grid electricity: the
+/// factors on each side and, when the library has one, the residual factor of the location
+/// factor's year, which splits the factor gap into method (residual mix against the grid average
+/// of the same year) and vintage (a newer residual). kg CO2 per kWh.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MarketGap {
+    pub location_kg_per_kwh: f64,
+    pub location_year: Option<i32>,
+    /// 0 for certified green power.
+    pub market_kg_per_kwh: f64,
+    pub market_year: Option<i32>,
+    /// The residual series' factor of `location_year`, when published.
+    pub residual_same_year_kg_per_kwh: Option<f64>,
+    pub green_certified: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +72,8 @@ pub struct Plan {
     pub coef: Vec<(usize, f64)>,
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// Grid electricity only: the two Scope 2 factors side by side (see [`MarketGap`]).
+    pub market_gap: Option<MarketGap>,
 }
 
 impl Plan {
@@ -57,6 +94,7 @@ struct Builder<'p> {
     coef: Vec<(usize, f64)>,
     steps: Vec<Step>,
     warnings: Vec<String>,
+    market_gap: Option<MarketGap>,
 }
 
 impl Builder<'_> {
@@ -83,12 +121,22 @@ impl Builder<'_> {
             value: f.row.value,
             unit: f.row.unit.clone(),
             reason: c.reason,
+            factor_year: f.row.year,
+            vintage: vintage_code(f.row.year, p.opts.year),
         });
         Ok((c.factor, f.value_base))
     }
 
     fn note(&mut self, label: &str, value: f64, unit: &str, reason: &str) {
-        self.steps.push(Step { label: label.into(), factor: None, value, unit: unit.into(), reason: reason.into() });
+        self.steps.push(Step {
+            label: label.into(),
+            factor: None,
+            value,
+            unit: unit.into(),
+            reason: reason.into(),
+            factor_year: None,
+            vintage: None,
+        });
     }
 
     fn put(&mut self, metric: usize, c: f64) {
@@ -105,7 +153,8 @@ impl Builder<'_> {
 
 impl Planner<'_> {
     pub fn plan(&self, key: PlanKey, carrier: &Carrier) -> Result<Plan, NoFactor> {
-        let mut b = Builder { planner: self, key, coef: Vec::new(), steps: Vec::new(), warnings: Vec::new() };
+        let mut b =
+            Builder { planner: self, key, coef: Vec::new(), steps: Vec::new(), warnings: Vec::new(), market_gap: None };
         match &carrier.kind {
             CarrierKind::Electricity(src) => self.electricity(&mut b, *src, carrier)?,
             CarrierKind::Fuel(fuel) => self.fuel(&mut b, *fuel, carrier)?,
@@ -159,7 +208,14 @@ impl Planner<'_> {
                 b.put(metric, ef);
             }
         }
-        Ok(Plan { key, carrier_code: carrier.code.clone(), coef: b.coef, steps: b.steps, warnings: b.warnings })
+        Ok(Plan {
+            key,
+            carrier_code: carrier.code.clone(),
+            coef: b.coef,
+            steps: b.steps,
+            warnings: b.warnings,
+            market_gap: b.market_gap,
+        })
     }
 
     fn dimension_mismatch(&self, carrier: &str, key: PlanKey, fi: usize) -> NoFactor {
@@ -196,8 +252,11 @@ impl Planner<'_> {
             return Ok(());
         }
         let series = self.opts.grid_series.clone();
-        let (_, loc) =
+        let (loc_i, loc) =
             b.lookup("location-based grid factor", Parameter::EmissionFactor, "electricity", &series, Some("CO2"), "")?;
+        let loc_year = self.lib.factors[loc_i].row.year;
+        // kg/MJ → kg/kWh
+        let per_kwh = |kg_per_mj: f64| kg_per_mj * 3.6;
         b.put(S2_LOCATION, loc);
         b.put(GAS_CO2_KG, loc);
         b.put(CO2E_CO2, loc);
@@ -210,12 +269,22 @@ impl Planner<'_> {
                     "green power with retired certificates (GEC) counts at zero (GHG Protocol Scope 2 Guidance)",
                 );
                 b.put(GREEN_CERTIFIED_KWH, kwh_per_mj);
+                b.market_gap = Some(MarketGap {
+                    location_kg_per_kwh: per_kwh(loc),
+                    location_year: loc_year,
+                    market_kg_per_kwh: 0.0,
+                    market_year: None,
+                    residual_same_year_kg_per_kwh: None,
+                    green_certified: true,
+                });
             }
             _ => {
                 if src == ElectricitySource::GreenUncertified {
                     b.put(GREEN_UNCERTIFIED_KWH, kwh_per_mj);
                     b.note("no claimable attribute", 0.0, "", "green power traded without certificates fails the Scope 2 quality criteria; market-based uses the residual factor");
                 }
+                let mut market_year = loc_year;
+                let mut residual_same_year = None;
                 let market = match self.opts.residual {
                     ResidualBasis::Location => {
                         b.note("market-based factor", loc, "kg/MJ", "residual basis set to the location-based factor");
@@ -241,7 +310,23 @@ impl Planner<'_> {
                                     value: f.row.value,
                                     unit: f.row.unit.clone(),
                                     reason: c.reason,
+                                    factor_year: f.row.year,
+                                    vintage: vintage_code(f.row.year, self.opts.year),
                                 });
+                                market_year = f.row.year;
+                                // The residual of the location factor's own year, when published,
+                                // splits the gap into method and vintage.
+                                if let Some(ly) = loc_year.filter(|&ly| Some(ly) != f.row.year) {
+                                    let q0 = Query { year: ly, ..q.clone() };
+                                    if let Ok(c0) = self.lib.select(&q0, &[]) {
+                                        let f0 = &self.lib.factors[c0.factor];
+                                        if f0.row.year == Some(ly) {
+                                            residual_same_year = Some(per_kwh(f0.value_base));
+                                        }
+                                    }
+                                } else if loc_year.is_some() {
+                                    residual_same_year = Some(per_kwh(f.value_base));
+                                }
                                 f.value_base
                             }
                             _ => {
@@ -257,6 +342,14 @@ impl Planner<'_> {
                     }
                 };
                 b.put(S2_MARKET, market);
+                b.market_gap = Some(MarketGap {
+                    location_kg_per_kwh: per_kwh(loc),
+                    location_year: loc_year,
+                    market_kg_per_kwh: per_kwh(market),
+                    market_year,
+                    residual_same_year_kg_per_kwh: residual_same_year,
+                    green_certified: false,
+                });
             }
         }
         Ok(())

@@ -171,6 +171,20 @@ pub struct FactorUse {
     pub set_version: String,
 }
 
+/// A factor whose data year is not the inventory year, and the figures it feeds
+/// (docs/factor-selection.md, vintages).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FactorVintage {
+    pub factor_id: String,
+    pub factor_year: i32,
+    pub inventory_year: i32,
+    /// `factor_year_before_inventory` or `factor_year_after_inventory`.
+    pub code: &'static str,
+    /// Headline figures computed with it: `scope1`, `scope2_location`, `scope2_market`, `scope3`,
+    /// `energy`.
+    pub figures: Vec<&'static str>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct InventoryReport {
     pub year: i32,
@@ -180,6 +194,8 @@ pub struct InventoryReport {
     pub library_version: String,
     pub library_fingerprint: String,
     pub records: usize,
+    /// Unit of each figure, by field name ([`figure_units`]).
+    pub units: BTreeMap<&'static str, &'static str>,
     pub totals: Totals,
     pub scope1: Scope1Detail,
     pub scope3: Scope3Detail,
@@ -190,10 +206,98 @@ pub struct InventoryReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<GroupRow>,
     pub factors_used: Vec<FactorUse>,
+    /// Every factor of another year than the inventory's, with the figures it feeds.
+    pub factor_vintages: Vec<FactorVintage>,
     pub warnings: Vec<String>,
 }
 
+/// The unit of every number of [`Figures`] (and of the report's totals), by field name; `tonnes`
+/// and `tco2e` are those of `by_gas`. Sent with the figures (`units` of a report, of a snapshot
+/// and of the console's overview), so a client formats them and never guesses or converts.
+pub fn figure_units() -> BTreeMap<&'static str, &'static str> {
+    let mut m = BTreeMap::new();
+    for k in [
+        "scope1",
+        "scope2_location",
+        "scope2_market",
+        "scope3",
+        "total_location",
+        "total_market",
+        "stationary_combustion",
+        "mobile_combustion",
+        "fugitive_refrigerants",
+        "cat1_purchased_goods",
+        "cat4_upstream_transport",
+        "cat6_business_travel",
+        "cat7_commuting",
+        "tco2e",
+        "montreal_gases_tco2e",
+        "allocated_away_tco2e",
+        "excluded_by_boundary_tco2e",
+    ] {
+        m.insert(k, "tCO2e");
+    }
+    m.insert("energy_tce", "tce");
+    m.insert("tonnes", "t");
+    for k in ["allocated_away_mwh", "electricity_mwh", "green_certified_mwh", "green_uncertified_mwh", "pv_self_mwh"] {
+        m.insert(k, "MWh");
+    }
+    m.insert("green_power_share", "1");
+    m
+}
+
+/// The headline figure a metric belongs to.
+fn headline(metric: usize) -> Option<&'static str> {
+    Some(match metric {
+        S1_STATIONARY | S1_MOBILE | S1_FUGITIVE => "scope1",
+        S2_LOCATION => "scope2_location",
+        S2_MARKET => "scope2_market",
+        S3_CAT1 | S3_CAT4 | S3_CAT6 | S3_CAT7 => "scope3",
+        ENERGY_KGCE => "energy",
+        _ => return None,
+    })
+}
+
 impl Inventory {
+    /// Factors of another year than the inventory's. A grid factor feeds location-based Scope 2
+    /// (and market-based when that falls back to it); the residual factor feeds market-based.
+    pub fn factor_vintages(&self, lib: &Library) -> Vec<FactorVintage> {
+        let mut out: Vec<FactorVintage> = Vec::new();
+        for p in &self.plans {
+            let has_residual = p.steps.iter().any(|s| s.label == "market-based residual factor");
+            for s in &p.steps {
+                let (Some(fi), Some(code), Some(fy)) = (s.factor, s.vintage, s.factor_year) else { continue };
+                let figures: Vec<&'static str> = match s.label.as_str() {
+                    "location-based grid factor" if has_residual => vec!["scope2_location"],
+                    "location-based grid factor" => ["scope2_location", "scope2_market"]
+                        .into_iter()
+                        .filter(|f| *f == "scope2_location" || p.coef_of(S2_MARKET) != 0.0)
+                        .collect(),
+                    "market-based residual factor" => vec!["scope2_market"],
+                    _ => p.coef.iter().filter_map(|(m, _)| headline(*m)).collect(),
+                };
+                let id = &lib.factors[fi].row.id;
+                match out.iter_mut().find(|v| &v.factor_id == id) {
+                    Some(v) => v.figures.extend(figures),
+                    None => out.push(FactorVintage {
+                        factor_id: id.clone(),
+                        factor_year: fy,
+                        inventory_year: self.options.year,
+                        code,
+                        figures,
+                    }),
+                }
+            }
+        }
+        let order = ["scope1", "scope2_location", "scope2_market", "scope3", "energy"];
+        for v in &mut out {
+            v.figures.sort_by_key(|f| order.iter().position(|o| o == f));
+            v.figures.dedup();
+        }
+        out.sort_by(|a, b| a.factor_id.cmp(&b.factor_id));
+        out
+    }
+
     /// Per org: the figures of the org's own facilities (not its subtree).
     pub fn org_own(&self) -> Vec<Metrics> {
         let mut out = vec![Metrics::default(); self.n_orgs];
@@ -339,6 +443,7 @@ impl Inventory {
             library_version: self.library_version.clone(),
             library_fingerprint: self.library_fingerprint.clone(),
             records: self.records,
+            units: figure_units(),
             totals: top.totals,
             scope1: top.scope1,
             scope3: top.scope3,
@@ -347,6 +452,7 @@ impl Inventory {
             by: by.map(|b| format!("{b:?}").to_lowercase()),
             rows,
             factors_used: self.factors_used(lib),
+            factor_vintages: self.factor_vintages(lib),
             warnings: self.warnings.clone(),
         }
     }

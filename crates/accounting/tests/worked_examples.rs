@@ -185,6 +185,56 @@ fn market_based_with_certificates_and_residual_mix() {
     close(r.memo.green_power_share, 400.0 / 1400.0, 1e-12);
 }
 
+/// Factor vintages (issue 13): a 2024 inventory in Guangdong uses the 2022 provincial grid factor
+/// for location-based and the 2023 residual for market-based. Both are flagged with their year
+/// against the inventory year, on the figures they feed; the explanation splits market − location
+/// into the certified green power at zero, the residual mix against the 2022 average (0.5856 −
+/// 0.4403) and the newer residual vintage (0.6096 − 0.5856), adding up to the difference.
+#[test]
+fn factor_vintages_are_flagged_and_the_market_gap_is_explained() {
+    let ds = dataset(
+        &[("DC", FacilityType::DataCenter, "Guangdong", "GD-1", 1.0)],
+        &[rec("DC", "electricity", 1_000_000.0, "kWh"), rec("DC", "electricity_green_certified", 400.0, "MWh")],
+    );
+    let lib = Library::shipped();
+    let inv = compute(&ds, &lib, &opts()).unwrap();
+    let r = inv.report(&ds, &lib, None, None);
+    let v = |id: &str| {
+        r.factor_vintages.iter().find(|v| v.factor_id == id).unwrap_or_else(|| panic!("{id}: {:?}", r.factor_vintages))
+    };
+    let loc = v("elec.nbs_average.CN-GD.2022");
+    assert_eq!((loc.factor_year, loc.inventory_year, loc.code), (2022, 2024, "factor_year_before_inventory"));
+    assert_eq!(loc.figures, vec!["scope2_location"]);
+    let res = v("elec.nbs_residual.CN.2023");
+    assert_eq!(
+        (res.factor_year, res.code, res.figures.clone()),
+        (2023, "factor_year_before_inventory", vec!["scope2_market"])
+    );
+    // Undated factors (standard coal, GWPs) are never flagged.
+    assert!(r.factor_vintages.iter().all(|v| v.factor_id.starts_with("elec.")), "{:?}", r.factor_vintages);
+
+    let ex = inv.explain(&ds, &lib, ds.orgs.root(), ExplainScope::Scope2, 100);
+    assert_eq!((ex.totals_unit, ex.values_unit), ("tCO2e", "kgCO2e"));
+    assert_eq!(ex.columns, vec!["scope2_location", "scope2_market"]);
+    let loc_step = ex.plans.iter().flat_map(|p| &p.steps).find(|s| s.label == "location-based grid factor").unwrap();
+    assert_eq!((loc_step.factor_year, loc_step.vintage), (Some(2022), Some("factor_year_before_inventory")));
+    let gap = ex.scope2_gap.as_ref().expect("scope 2 gap");
+    close(gap.market_minus_location, r.totals.scope2_market - r.totals.scope2_location, 1e-9);
+    let part =
+        |code: &str| gap.parts.iter().find(|p| p.code == code).unwrap_or_else(|| panic!("{code}: {:?}", gap.parts));
+    close(part("green_certified_zero").value, -400.0 * 0.4403, 1e-6);
+    close(part("residual_vs_average").value, 1_000.0 * (0.5856 - 0.4403), 1e-6);
+    let vintage = part("residual_newer_vintage");
+    close(vintage.value, 1_000.0 * (0.6096 - 0.5856), 1e-6);
+    assert_eq!((vintage.location_year, vintage.market_year), (Some(2022), Some(2023)));
+    close(vintage.mwh, 1_000.0, 1e-9);
+    let sum: f64 = gap.parts.iter().map(|p| p.value).sum();
+    close(sum, gap.market_minus_location, 1e-6);
+    // The lines are in values_unit (kg), the totals in totals_unit (t).
+    let lines: f64 = ex.lines.iter().map(|l| l.values[0]).sum();
+    close(lines / 1000.0, ex.totals[0], 1e-9);
+}
+
 #[test]
 fn uncertified_green_power_and_pv() {
     let ds = dataset(

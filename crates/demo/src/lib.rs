@@ -8,7 +8,10 @@
 //!   "a 5G site draws about 3-4 kW"), read on 2–3 sub-meters per site (分路计量: main equipment,
 //!   cooling, 5G AAU retrofit), with a summer cooling peak; about a third co-built with another
 //!   operator (共建共享, share 0.5) and some hosted by the tower company;
-//! - data centres of 0.3–6 MW IT load at PUE 1.25–1.6 (a large one uses tens of GWh a year),
+//! - proportions and magnitudes of a real operator: at [`FULL_SCALE_SITES`] the booked totals are
+//!   China Telecom's published 2019 ones within 10 % ([`profile`], docs/demo.md), and fewer sites
+//!   are that operator scaled down;
+//! - data centres of 0.3–2.5 MW IT load at PUE 1.25–1.6 (a large one uses tens of GWh a year),
 //!   green power with and without certificates in the provinces that trade it, rooftop PV,
 //!   diesel for generator tests, refrigerant top-ups, cooling water;
 //! - machine rooms, offices (gas, district heat in the north, paper, water, business travel,
@@ -178,6 +181,49 @@ pub fn year_factors(year: i32, base_year: i32) -> YearFactors {
 /// Group code of the demo operator; provinces are `CT-<code>` (e.g. `CT-GD`), cities `CT-GD-01`.
 pub const GROUP_CODE: &str = "CT";
 
+/// The operator at its published scale (docs/demo.md): physical sites by kind, calibrated so that
+/// the booked totals of one base year land on China Telecom's published 2019 totals (electricity
+/// 19.50 TWh, energy 2,544,048.55 tce, Scope 1 about 0.21 Mt). `--sites N` is this operator scaled
+/// by N / [`FULL_SCALE_SITES`]: every kind in these proportions, and the facilities that every
+/// province keeps whatever the scale (a data centre, a head office, the fleets) shrunk in size so
+/// that their share of the totals stays the operator's.
+pub mod profile {
+    /// 5G base-station sites: 33.6 % of the base stations, the national 2024 share (4.251 M of
+    /// 12.65 M, MIIT, shared/reference/carbon-market-inclusive-forecast.md §D3).
+    pub const BS_5G: f64 = 197_000.0;
+    /// 4G base-station sites: the other 66.4 %. Base stations together (586,000) use about half of
+    /// the operator's electricity (booked, after the shares of co-built and tower-hosted sites).
+    pub const BS_4G: f64 = 389_000.0;
+    /// Machine rooms (core, transmission and access rooms, 8–40 kW): about 30 % of the electricity.
+    pub const MACHINE_ROOMS: f64 = 27_900.0;
+    /// Data centres (IDC), "a few hundred": 0.3–2.5 MW of IT load at PUE 1.25–1.6, about 15 %.
+    pub const DATA_CENTRES: f64 = 220.0;
+    /// Office buildings, including the 31 provincial head offices.
+    pub const OFFICES: f64 = 400.0;
+    /// Retail halls (营业厅).
+    pub const RETAIL: f64 = 12_000.0;
+    /// Warehouses.
+    pub const WAREHOUSES: f64 = 300.0;
+    /// Vehicles of the fleets (one fleet per city and per province): with the generator diesel,
+    /// office gas and refrigerants, Scope 1 of about 0.21 Mt.
+    pub const VEHICLES: f64 = 38_350.0;
+    /// Published totals the full-scale profile is calibrated on (China Telecom 2019, ESG indicator
+    /// table of the annual report).
+    pub const PUBLISHED_ELECTRICITY_MWH: f64 = 19_501_000.0;
+    pub const PUBLISHED_ENERGY_TCE: f64 = 2_544_048.55;
+    pub const PUBLISHED_SCOPE1_TCO2E: f64 = 210_000.0;
+}
+
+/// Physical sites of the full-scale profile: `--sites` at this value is the operator at its
+/// published scale.
+pub const FULL_SCALE_SITES: usize = (profile::BS_5G
+    + profile::BS_4G
+    + profile::MACHINE_ROOMS
+    + profile::DATA_CENTRES
+    + profile::OFFICES
+    + profile::RETAIL
+    + profile::WAREHOUSES) as usize;
+
 /// Prefecture-level cities per province (GB/T 2260 order, as `model::PROVINCES`); municipalities
 /// count as one. Source: the administrative division list of the Ministry of Civil Affairs.
 const CITIES: [u8; 31] =
@@ -257,6 +303,16 @@ struct Facility {
     shared: u8,
 }
 
+/// Size multipliers that keep a scaled-down operator in the profile's proportions: the facilities
+/// every province keeps (data centres, offices, fleets) are more than the scale's share of them,
+/// so each is smaller by the ratio (1 at full scale and above).
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    data_centre: f64,
+    office: f64,
+    fleet: f64,
+}
+
 struct Org {
     code: String,
     name: String,
@@ -320,6 +376,7 @@ pub fn generate(opts: &DemoOptions, out: &Path) -> io::Result<DemoSummary> {
     let seed = opts.seed ^ (opts.year as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
     let (orgs, city_range) = build_orgs();
     let facilities = build_facilities(opts.sites, seed, &city_range);
+    let sizes = sizes(opts.sites, &facilities, &city_range);
     write_orgs(&out.join("orgs.csv"), &orgs)?;
     write_facilities(&out.join("facilities.csv"), &facilities, &orgs)?;
     let mut summary =
@@ -332,7 +389,7 @@ pub fn generate(opts: &DemoOptions, out: &Path) -> io::Result<DemoSummary> {
             noise_seed: (year != opts.year).then(|| seed ^ (year as u64).wrapping_mul(0xA24B_AED4_963E_E407)),
         };
         let path = activity_file(out, opts.first_year, opts.year, year);
-        let rows = write_activity(&path, &facilities, &orgs, &y, seed)?;
+        let rows = write_activity(&path, &facilities, &orgs, &y, seed, sizes)?;
         summary.activity_rows += rows;
         summary.rows_by_year.push((year, rows));
     }
@@ -448,16 +505,7 @@ fn build_facilities(sites: usize, seed: u64, cities: &[std::ops::Range<u32>]) ->
         }
         for _ in 0..counts[p] {
             let org = cr.start + rng.below((cr.end - cr.start) as u64) as u32;
-            let x = rng.unit();
-            let kind = match x {
-                x if x < 0.55 => Kind::Bs5g,
-                x if x < 0.88 => Kind::Bs4g,
-                x if x < 0.965 => Kind::MachineRoom,
-                x if x < 0.983 => Kind::Retail,
-                x if x < 0.995 => Kind::Office,
-                x if x < 0.998 => Kind::Warehouse,
-                _ => Kind::DataCenter,
-            };
+            let kind = draw_kind(rng.unit());
             let shared = match kind {
                 Kind::Bs5g if rng.chance(0.35) => 1,
                 Kind::Bs4g if rng.chance(0.25) => 2,
@@ -470,6 +518,51 @@ fn build_facilities(sites: usize, seed: u64, cities: &[std::ops::Range<u32>]) ->
     let jv = 1 + 31 + CITIES.iter().map(|&c| c as u32).sum::<u32>();
     out.push(Facility { kind: Kind::DataCenter, province: sh, org: jv, shared: 0 });
     out
+}
+
+/// The data centres and offices every province has, whatever the scale (and the joint venture's
+/// data centre); the rest of the profile's are drawn like any site.
+const FIXED_DATA_CENTRES: f64 = 32.0;
+const FIXED_OFFICES: f64 = 31.0;
+
+/// The kind of a site drawn uniformly (`x` in [0, 1)): the profile's proportions of the sites
+/// that are not fixed per province.
+fn draw_kind(x: f64) -> Kind {
+    use profile::*;
+    let kinds = [
+        (Kind::Bs5g, BS_5G),
+        (Kind::Bs4g, BS_4G),
+        (Kind::MachineRoom, MACHINE_ROOMS),
+        (Kind::Retail, RETAIL),
+        (Kind::Office, OFFICES - FIXED_OFFICES),
+        (Kind::Warehouse, WAREHOUSES),
+        (Kind::DataCenter, DATA_CENTRES - FIXED_DATA_CENTRES),
+    ];
+    let total: f64 = kinds.iter().map(|k| k.1).sum();
+    let mut at = x * total;
+    for (kind, n) in kinds {
+        if at < n {
+            return kind;
+        }
+        at -= n;
+    }
+    Kind::DataCenter
+}
+
+/// The size multipliers of a demo of `sites` (see [`Sizes`]).
+fn sizes(sites: usize, facilities: &[Facility], cities: &[std::ops::Range<u32>]) -> Sizes {
+    let scale = sites as f64 / FULL_SCALE_SITES as f64;
+    let count = |k: Kind| facilities.iter().filter(|f| f.kind == k).count() as f64;
+    let ratio = |want: f64, have: f64| if have > want { want / have } else { 1.0 };
+    // Full-scale fleets: 40–140 vehicles a city, 150–350 a province (means 90 and 250).
+    let city_fleets: f64 = cities.iter().map(|c| (c.end - c.start) as f64).sum();
+    let vehicles = city_fleets * 90.0 + 31.0 * 250.0;
+    Sizes {
+        data_centre: ratio(profile::DATA_CENTRES * scale, count(Kind::DataCenter)),
+        office: ratio(profile::OFFICES * scale, count(Kind::Office)),
+        // Fleets are one per city and province at any scale: their size follows the operator's.
+        fleet: scale * profile::VEHICLES / vehicles,
+    }
 }
 
 fn facility_code(i: usize, f: &Facility) -> String {
@@ -521,7 +614,14 @@ fn write_facilities(path: &Path, facilities: &[Facility], orgs: &[Org]) -> io::R
 /// Facilities per work unit: small enough to balance threads, large enough to amortise.
 const CHUNK: usize = 8192;
 
-fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], y: &YearGen, seed: u64) -> io::Result<u64> {
+fn write_activity(
+    path: &Path,
+    facilities: &[Facility],
+    orgs: &[Org],
+    y: &YearGen,
+    seed: u64,
+    sizes: Sizes,
+) -> io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 22, File::create(path)?);
     w.write_all(b"facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -536,7 +636,7 @@ fn write_activity(path: &Path, facilities: &[Facility], orgs: &[Org], y: &YearGe
                 .map(|r| {
                     let r = r.clone();
                     s.spawn(move || {
-                        let mut g = Gen { buf: Vec::with_capacity(r.len() * 40 * 64), rows: 0, year: y.year };
+                        let mut g = Gen { buf: Vec::with_capacity(r.len() * 40 * 64), rows: 0, year: y.year, sizes };
                         for i in r {
                             let mut d = Draws {
                                 main: Rng::new(seed, i as u64 + 1),
@@ -570,6 +670,7 @@ struct Gen {
     buf: Vec<u8>,
     rows: u64,
     year: i32,
+    sizes: Sizes,
 }
 
 impl Gen {
@@ -665,14 +766,14 @@ impl Gen {
             }
             Kind::DataCenter => {
                 // Log-uniform IT load: many small, a few large (tens of GWh a year).
-                let it_mw = (r.main.range(0.3f64.ln(), 6.0f64.ln())).exp() * t.dc_it_load;
+                let it_mw = (r.main.range(0.3f64.ln(), 2.5f64.ln())).exp() * t.dc_it_load * self.sizes.data_centre;
                 let pue = r.main.range(1.25, 1.6) + t.dc_pue_offset;
                 let green = GREEN_TRADING.contains(&p.code);
                 let (cert, uncert) =
                     if green { (r.main.range(0.15, 0.4), r.main.range(0.0, 0.12)) } else { (0.0, 0.0) };
                 let cert = (cert + t.green_certified_offset).max(0.0);
                 let uncert = (uncert + t.green_uncertified_offset).max(0.0);
-                let pv_kw = r.main.range(50.0, 400.0);
+                let pv_kw = r.main.range(50.0, 400.0) * self.sizes.data_centre;
                 for m in 1..=12 {
                     let mwh = it_mw * pue * hours(m) * cooling_season(m, south).sqrt() * r.noise(0.98, 1.02);
                     let pv_kwh = pv_kw * hours(m) * 0.15;
@@ -718,7 +819,7 @@ impl Gen {
                 }
             }
             Kind::Office => {
-                let area_k = r.main.range(2.0, 15.0); // thousand m²
+                let area_k = r.main.range(2.0, 15.0) * self.sizes.office; // thousand m²
                 let staff = area_k * r.main.range(30.0, 60.0);
                 let heated = HEATED.contains(&p.code);
                 for m in 1..=12 {
@@ -761,9 +862,10 @@ impl Gen {
                 }
             }
             Kind::Fleet => {
-                // A city fleet of 20–120 vehicles; the provincial fleet is larger.
+                // A city fleet of 40–140 vehicles; the provincial fleet is larger (full scale).
                 let provincial = orgs[f.org as usize].parent == GROUP_CODE;
-                let vehicles = if provincial { r.main.range(100.0, 300.0) } else { r.main.range(20.0, 120.0) };
+                let vehicles = if provincial { r.main.range(150.0, 350.0) } else { r.main.range(40.0, 140.0) };
+                let vehicles = vehicles * self.sizes.fleet;
                 for m in 1..=12 {
                     let doc = ym(m);
                     let ev = format!("FUELCARD-{code}-{doc}");

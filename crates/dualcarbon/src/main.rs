@@ -255,19 +255,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Commands that print a report and end: piped into `head` or `less` and cut short, they should
-/// end quietly as other command-line tools do, not panic on a broken pipe. Servers keep Rust's
-/// default (SIGPIPE ignored), so a client hanging up never kills them.
+/// Every command but a long-running service prints and ends: piped into `head` or `less` and cut
+/// short, it ends quietly as other command-line tools do (killed by SIGPIPE, no message), never
+/// panics on the broken pipe. A new command gets this by default. Services keep Rust's default
+/// (SIGPIPE ignored, a write to a closed socket is an error), so a client hanging up never kills
+/// them: the platform (`serve`, `demo` without a subcommand) and the site gateway.
 fn writes_a_report(c: &Command) -> bool {
-    matches!(
+    !matches!(
         c,
-        Command::Inventory(_)
-            | Command::Explain(_)
-            | Command::Validate(_)
-            | Command::Factors { .. }
-            | Command::Monitor { .. }
-            | Command::Scenario { .. }
-            | Command::Site { .. }
+        Command::Demo { command: None, .. }
+            | Command::Platform(platform_cmd::PlatformCommand::Serve(_))
+            | Command::Site { command: site_cmd::SiteCommand::Gateway(_) }
     )
 }
 
@@ -575,6 +573,15 @@ fn report_table(r: &InventoryReport) -> String {
             &rows,
         ));
     }
+    if !r.factor_vintages.is_empty() {
+        out.push_str(&format!(
+            "\nFactors of another year than {} (rule: the newest published per series, docs/factor-selection.md)\n",
+            r.year
+        ));
+        for v in &r.factor_vintages {
+            out.push_str(&format!("- {} (year {}) → {}\n", v.factor_id, v.factor_year, v.figures.join(", ")));
+        }
+    }
     if !r.warnings.is_empty() {
         out.push_str("\nWarnings\n");
         for w in &r.warnings {
@@ -607,32 +614,56 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&ex)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let unit = if scope == ExplainScope::Energy { "tce" } else { "tCO2e" };
     let mut out = format!("{} — {} ({}), {:?}, {}\n", ex.year, ex.org_name, ex.org, ex.scope, ex.library_version);
     for (c, t) in ex.columns.iter().zip(&ex.totals) {
-        out.push_str(&format!("{c}: {} {unit}\n", thousands(*t, 3)));
+        out.push_str(&format!("{c}: {} {}\n", thousands(*t, 3), ex.totals_unit));
     }
     out.push_str(&format!("= the sum of {} activity records below, each quantity × booked share × factors\n\nHow each kind of record is computed\n", ex.record_count));
     for (i, p) in ex.plans.iter().enumerate() {
         out.push_str(&format!(
-            "[{}] {} in {} ({} combustion), per {} of activity → {:?} kg\n",
+            "[{}] {} in {} ({} combustion), per {} of activity → {:?} {}\n",
             i + 1,
             p.carrier,
             p.province,
             p.combustion,
             p.base_unit,
-            p.per_base_unit
+            p.per_base_unit,
+            ex.values_unit
         ));
         for s in &p.steps {
             out.push_str(&format!("    {}: {} {}", s.label, s.value, s.unit));
             if let Some(id) = &s.factor_id {
                 out.push_str(&format!("  [{id}, {}]", s.set.as_deref().unwrap_or("")));
             }
+            if let (Some(y), Some(_)) = (s.factor_year, s.vintage) {
+                out.push_str(&format!("  (factor year {y}, inventory year {})", ex.year));
+            }
             out.push('\n');
             out.push_str(&format!("        why: {}\n", s.reason));
             if let Some(src) = &s.source {
                 out.push_str(&format!("        source: {src}\n"));
             }
+        }
+    }
+    if let Some(g) = &ex.scope2_gap {
+        out.push_str(&format!(
+            "\nMarket-based minus location-based: {} {}\n",
+            thousands(g.market_minus_location, 3),
+            ex.totals_unit
+        ));
+        for p in &g.parts {
+            let years = match (p.location_year, p.market_year) {
+                (Some(l), Some(m)) if l != m => format!(" (location factor {l}, market factor {m})"),
+                (Some(l), _) => format!(" ({l})"),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "    {}: {} {} on {} MWh{years}\n",
+                p.code,
+                thousands(p.value, 3),
+                ex.totals_unit,
+                thousands(p.mwh, 3)
+            ));
         }
     }
     out.push_str("\nRecords\n");
@@ -654,8 +685,7 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         })
         .collect();
     let mut header = vec!["record", "facility", "period", "carrier", "quantity", "share", "how"];
-    let value_headers: Vec<String> =
-        ex.columns.iter().map(|c| c.replace("_kgco2e", " kgCO2e").replace("_kgce", " kgce")).collect();
+    let value_headers: Vec<String> = ex.columns.iter().map(|c| format!("{c} {}", ex.values_unit)).collect();
     header.extend(value_headers.iter().map(|s| s.as_str()));
     out.push_str(&table(&header, &rows));
     if ex.lines_truncated {

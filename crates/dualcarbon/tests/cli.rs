@@ -98,6 +98,49 @@ fn table_csv_and_explain_agree() {
     assert!(text.contains("net calorific value") && text.contains("source:"), "{text}");
 }
 
+/// Issue 13: an explanation labelled its tonnes totals with the kilogram unit of its lines. Every
+/// figure now travels with its unit: totals in `totals_unit` (the inventory's tCO2e), lines in
+/// `values_unit` (kgCO2e, summing to the totals × 1000); the text prints each with its own. For
+/// Guangdong 2024 the Scope 2 gap (market − location) is explained in parts that add up to it,
+/// among them the newer residual vintage, and the factors of another year are flagged.
+#[test]
+fn explain_figures_carry_their_units_and_the_scope2_gap() {
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let args = ["explain", "--data", data, "--year", "2024", "--org", "GD", "--scope", "2", "--limit", "1000"];
+    let ex = json(&run(&[&args[..], &["--format", "json"]].concat()));
+    assert_eq!((ex["totals_unit"].as_str(), ex["values_unit"].as_str()), (Some("tCO2e"), Some("kgCO2e")), "{ex}");
+    assert_eq!(ex["columns"], serde_json::json!(["scope2_location", "scope2_market"]));
+    for col in 0..2 {
+        let lines: f64 = ex["lines"].as_array().unwrap().iter().map(|l| l["values"][col].as_f64().unwrap()).sum();
+        let total = ex["totals"][col].as_f64().unwrap();
+        assert!((lines / 1000.0 - total).abs() <= 1e-9 * total, "column {col}: lines {lines} kg, total {total} t");
+    }
+    let gap = &ex["scope2_gap"];
+    let parts: f64 = gap["parts"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).sum();
+    let diff = ex["totals"][1].as_f64().unwrap() - ex["totals"][0].as_f64().unwrap();
+    assert!((gap["market_minus_location"].as_f64().unwrap() - diff).abs() < 1e-9 * diff.abs().max(1.0), "{gap}");
+    assert!((parts - diff).abs() < 1e-6 * diff.abs().max(1.0), "{gap}");
+    let vintage =
+        gap["parts"].as_array().unwrap().iter().find(|p| p["code"] == "residual_newer_vintage").expect("vintage part");
+    assert_eq!((vintage["location_year"].as_i64(), vintage["market_year"].as_i64()), (Some(2022), Some(2023)));
+    let steps: Vec<&serde_json::Value> =
+        ex["plans"].as_array().unwrap().iter().flat_map(|p| p["steps"].as_array().unwrap()).collect();
+    assert!(steps.iter().any(|s| s["factor_year"] == 2022 && s["vintage"] == "factor_year_before_inventory"));
+    let text = stdout(&run(&args));
+    let total = text.lines().find(|l| l.starts_with("scope2_location: ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(total.ends_with(" tCO2e"), "{total}");
+    assert!(text.contains("scope2_location kgCO2e") && text.contains("residual_newer_vintage"), "{text}");
+    assert!(text.contains("(factor year 2022, inventory year 2024)"), "{text}");
+    let inv = stdout(&run(&["inventory", "--data", data, "--year", "2024"]));
+    assert!(
+        inv.contains("Factors of another year than 2024")
+            && inv.contains("elec.nbs_residual.CN.2023 (year 2023) → scope2_market"),
+        "{inv}"
+    );
+}
+
 #[test]
 fn bad_rows_fail_the_run_with_every_reason() {
     let d = tempfile::tempdir().unwrap();
@@ -311,4 +354,45 @@ fn a_report_piped_into_a_reader_that_stops_ends_without_a_panic() {
     let status = child.wait().unwrap();
     assert!(!err.contains("panicked"), "stderr: {err}");
     assert!(!status.success() || err.is_empty(), "{status:?} {err}");
+}
+
+/// Every subcommand that prints and ends, its output going into a pipe whose reader has already
+/// closed (`dualcarbon … | head` where head is done): each ends quietly (killed by SIGPIPE, as
+/// other command-line tools), none panics with "failed printing to stdout". The pipe is closed
+/// before the command starts, so its first write meets it whatever its output's size.
+#[test]
+fn every_printing_subcommand_ends_quietly_on_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tempfile::tempdir().unwrap();
+    small_operator(d.path());
+    let data = d.path().to_str().unwrap();
+    let platform = tempfile::tempdir().unwrap();
+    let pdir = platform.path().join("p");
+    let pdir = pdir.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let demo_out = out.path().join("demo");
+    let backup = out.path().join("backup");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["demo", "generate", "--sites", "124", "--out", demo_out.to_str().unwrap()],
+        vec!["validate", "--data", data, "--year", "2024"],
+        vec!["inventory", "--data", data, "--year", "2024"],
+        vec!["explain", "--data", data, "--year", "2024", "--org", "GD", "--scope", "2"],
+        vec!["factors", "list"],
+        vec!["factors", "show", "elec.mee_reporting.CN.2022"],
+        vec!["audit", "head", "--data-dir", pdir],
+        vec!["audit", "verify", "--data-dir", pdir],
+        vec!["backup", "--data-dir", pdir, "--out", backup.to_str().unwrap()],
+    ];
+    let mut failures = Vec::new();
+    for args in &commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin().args(args).stdout(writer).output().expect("run dualcarbon");
+        let err = stderr(&o);
+        let quiet = o.status.success() || o.status.signal() == Some(libc::SIGPIPE);
+        if err.contains("panicked") || !quiet {
+            failures.push(format!("dualcarbon {}: {:?}\n{err}", args.join(" "), o.status));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -9,6 +9,10 @@
 //! 5. Then the nearest year at or before the inventory year; a factor without a year applies to any
 //!    year but ranks below a dated one. Only if no region has such a factor does the earliest later
 //!    year of the most specific region serve, and the choice says so.
+//!
+//! Vintages: each series takes its own newest year at or before the inventory year (location- and
+//! market-based Scope 2 are not held to a common year); a factor of another year than the
+//! inventory is flagged by the accounting plan, never silent (docs/factor-selection.md, vintages).
 
 use crate::library::{Factor, Library, Parameter};
 use model::{Province, PROVINCES};

@@ -467,6 +467,8 @@ pub async fn overview(
         "snapshot": {"id": snap.id, "org_code": snap.org_code, "year": snap.year, "version": snap.version,
                       "created_at": snap.created_at, "library_version": snap.library_version, "options": snap.options},
         "figures": figures,
+        // The unit of every number of `figures` and `children` (by field name).
+        "units": accounting::figure_units(),
         "children": ranked,
         "monthly": monthly,
         // Indicators against targets arrive with the monitoring issue (extension point); until then

@@ -214,10 +214,19 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> ApiResult<Comp
 }
 
 impl Computed {
-    /// The stored result: the org's report with one row per org of its subtree.
+    /// The stored result: the org's report with one row per org of its subtree. Its schema stays
+    /// the one snapshots were stored with, so a snapshot stored before still recomputes to its
+    /// stored result: the report's `units` and `factor_vintages` are served beside it by
+    /// `GET /snapshots/{id}` (units by field name; vintages from the stored `factors_used`).
     pub fn result(&self) -> Value {
-        serde_json::to_value(self.inventory.report(&self.ds, &self.lib, Some(self.org_id), Some(GroupBy::Org)))
-            .unwrap_or_default()
+        let mut v =
+            serde_json::to_value(self.inventory.report(&self.ds, &self.lib, Some(self.org_id), Some(GroupBy::Org)))
+                .unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("units");
+            o.remove("factor_vintages");
+        }
+        v
     }
 }
 
@@ -345,7 +354,28 @@ pub async fn list(State(app): State<Arc<App>>, Extension(caller): Extension<Call
 
 pub async fn get(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let s = app.db(move |s| s.snapshot(id)).await?;
-    Ok(Json(json!({"snapshot": s})))
+    let vintages = factor_vintages(&s.result, s.year as i32);
+    // The unit of every number of the result's figures (by field name), and the factors of
+    // another year than the snapshot's (docs/factor-selection.md, vintages).
+    Ok(Json(json!({"snapshot": s, "units": accounting::figure_units(), "factor_vintages": vintages})))
+}
+
+/// The factors of a stored result whose data year is not the inventory year: id, years, the
+/// vintage code, and the parameter and carrier they serve.
+pub fn factor_vintages(result: &Value, year: i32) -> Vec<Value> {
+    result["factors_used"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|f| {
+                    let fy = f["year"].as_i64()? as i32;
+                    let code = accounting::plan::vintage_code(Some(fy), year)?;
+                    Some(json!({"factor_id": f["id"], "factor_year": fy, "inventory_year": year, "code": code,
+                                "parameter": f["parameter"], "carrier": f["carrier"], "region": f["region"]}))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Computes a snapshot again from exactly the inputs it recorded and compares.
@@ -676,6 +706,23 @@ pub async fn recompute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn factor_vintages_come_from_the_stored_factors_and_the_snapshot_year() {
+        // A result stored before snapshots were served with vintages: only factors_used with years.
+        let result = json!({"factors_used": [
+            {"id": "elec.nbs_average.CN-GD.2022", "year": 2022, "parameter": "emission_factor", "carrier": "electricity", "region": "CN-GD"},
+            {"id": "elec.nbs_residual.CN.2023", "year": 2023, "parameter": "emission_factor", "carrier": "electricity", "region": "CN"},
+            {"id": "elec.x.2024", "year": 2024, "parameter": "emission_factor", "carrier": "electricity", "region": "CN"},
+            {"id": "gwp.ar6.CH4", "year": null, "parameter": "gwp", "carrier": "CH4", "region": "*"}
+        ]});
+        let v = factor_vintages(&result, 2024);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(v[0]["factor_id"], "elec.nbs_average.CN-GD.2022");
+        assert_eq!((v[0]["factor_year"].as_i64(), v[0]["inventory_year"].as_i64()), (Some(2022), Some(2024)));
+        assert_eq!(v[1]["code"], "factor_year_before_inventory");
+        assert_eq!(factor_vintages(&result, 2021)[0]["code"], "factor_year_after_inventory");
+    }
 
     #[test]
     fn differences_name_each_changed_org_and_figure() {
