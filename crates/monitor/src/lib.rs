@@ -425,6 +425,11 @@ impl Monitor {
         Ok(e)
     }
 
+    /// Takes back the alerts kept from an earlier run ([`alerts::Engine::restore`]).
+    pub fn restore_alerts(&self, kept: Vec<alerts::Alert>) {
+        self.alerts.lock().unwrap().restore(kept);
+    }
+
     pub fn alerts(&self, state: Option<alerts::State>) -> Vec<alerts::Alert> {
         self.alerts.lock().unwrap().alerts(state).into_iter().cloned().collect()
     }

@@ -17,7 +17,6 @@ use monitor::{LiveEvent, Monitor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use store::reference::Org;
 
@@ -33,7 +32,9 @@ pub struct Monitoring {
     targets: RwLock<TargetSet>,
     /// Held while targets or indicator data change: one change at a time, each audited.
     edits: Mutex<()>,
-    data_dir: PathBuf,
+    /// Held while the alert state is read from the monitor and stored, so that the newest state is
+    /// the one stored last.
+    alert_state: Arc<Mutex<()>>,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
     pub mqtt: Option<monitor::mqtt::Subscription>,
 }
@@ -49,10 +50,13 @@ pub(crate) fn now_ms() -> i64 {
 /// and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`, e.g.
 /// `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meters.csv.
 pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
-    let meters = data_dir.join("meters.csv");
-    if !meters.exists() {
+    let store = &app.store;
+    let Some(meters) = document(store, data_dir, store::documents::METERS)? else {
         return Ok(None);
-    }
+    };
+    let rules = document(store, data_dir, store::documents::ALERT_RULES)?;
+    let indicator_data = document(store, data_dir, store::documents::INDICATOR_DATA)?;
+    let targets = document(store, data_dir, store::documents::TARGETS)?;
     let orgs = app.store.orgs().map_err(|e| e.to_string())?;
     let facilities = app.store.facilities_within("/").map_err(|e| e.to_string())?;
     let rows = orgs
@@ -73,26 +77,48 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         .filter(|f| f.kind == "data_center")
         .filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o)))
         .collect();
-    let registry = telemetry::MeterRegistry::load(&meters, |f| facility_org.contains_key(f))
+    let registry = telemetry::MeterRegistry::read(meters.as_bytes(), |f| facility_org.contains_key(f))
         .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    let rules = match std::fs::read_to_string(data_dir.join("alert-rules.toml")) {
-        Ok(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
-        Err(_) => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
+    let rules = match rules {
+        Some(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
+        None => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
     };
     let metered: HashMap<String, u32> = facility_org.clone();
     let (monitor, recovered) = Monitor::open(registry, tree, metered, rules, &data_dir.join("readings"))
         .map_err(|e| format!("reading log: {e}"))?;
     tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
     let monitor = Arc::new(monitor);
+    // The alerts of the last run (open, acknowledged, resolved), kept in the database.
+    if let Some(text) = store.document(store::documents::ALERT_STATE).map_err(|e| format!("alert state: {e}"))? {
+        let kept: Vec<alerts::Alert> = serde_json::from_str(&text).map_err(|e| format!("alert state: {e}"))?;
+        monitor.restore_alerts(kept);
+    }
     monitor.watch_all_meters(now_ms());
+    let alert_state = Arc::new(Mutex::new(()));
+    {
+        // Alerts the data opens or resolves (readings, the silence check) are kept as they change.
+        let (monitor, store, lock) = (monitor.clone(), app.store.clone(), alert_state.clone());
+        let mut events = monitor.subscribe();
+        std::thread::spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(LiveEvent::Alert { .. }) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
+                        tracing::error!(error = %e.message, "keeping the alert state failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        });
+    }
     let mut observations = Observations::default();
-    if let Ok(f) = std::fs::File::open(data_dir.join("indicator-data.csv")) {
-        observations = Observations::read_csv(f, &monitor.orgs, |c| facility_org.get(c).copied())
+    if let Some(text) = indicator_data {
+        observations = Observations::read_csv(text.as_bytes(), &monitor.orgs, |c| facility_org.get(c).copied())
             .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
     }
-    let targets = match std::fs::read_to_string(data_dir.join("targets.toml")) {
-        Ok(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
-        Err(_) => TargetSet::default_set(),
+    let targets = match targets {
+        Some(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
+        None => TargetSet::default_set(),
     };
     let urls: Vec<monitor::webhook::WebhookUrl> = std::env::var("DUALCARBON_WEBHOOKS")
         .unwrap_or_default()
@@ -131,7 +157,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         data_centres,
         targets: RwLock::new(targets),
         edits: Mutex::new(()),
-        data_dir: data_dir.to_path_buf(),
+        alert_state,
         webhooks,
         mqtt,
     });
@@ -375,31 +401,36 @@ pub struct AckBody {
     id: u64,
 }
 
-/// POST /api/v1/alerts/acknowledge: acknowledge an open alert.
+/// POST /api/v1/alerts/acknowledge: acknowledge an open alert (audited `alerts.acknowledge`).
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    alert_action(&app, &caller, b.id, Monitor::acknowledge)
+    let app2 = app.clone();
+    app.blocking(move || alert_action(&app2, &caller, b.id, Monitor::acknowledge, "alerts.acknowledge")).await
 }
 
-/// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand.
+/// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand (audited
+/// `alerts.resolve`).
 pub async fn resolve(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    alert_action(&app, &caller, b.id, Monitor::resolve)
+    let app2 = app.clone();
+    app.blocking(move || alert_action(&app2, &caller, b.id, Monitor::resolve, "alerts.resolve")).await
 }
 
 /// One alert of the caller's subtree changed by `action` (who, when); an alert outside the subtree
-/// is not found, a change its state does not allow is a conflict.
+/// is not found, a change its state does not allow is a conflict. The alert state is stored with
+/// the change's audit entry in one transaction. Blocking.
 fn alert_action(
     app: &App,
     caller: &Caller,
     id: u64,
     action: fn(&Monitor, u64, &str, i64) -> Result<alerts::Event, String>,
+    audit_action: &str,
 ) -> ApiResult<Json<Value>> {
     let m = mon(app)?;
     let alert = m
@@ -410,7 +441,35 @@ fn alert_action(
         .ok_or_else(|| ApiError::not_found(format!("no alert {id} in your subtree")))?;
     let e = action(&m.monitor, alert.id, &caller.user.username, now_ms())
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
+    let change = store::audit::Change {
+        actor: &caller.user.username,
+        action: audit_action,
+        entity: format!("alert:{}", e.alert.id),
+        org_code: &caller.user.org_code,
+        before: json!({"state": alert.state}),
+        after: json!({"state": e.alert.state, "rule": e.alert.rule, "subject": e.alert.subject}),
+    };
+    save_alert_state(&app.store, &m.monitor, &m.alert_state, Some(change))?;
     Ok(Json(json!({"alert": e.alert})))
+}
+
+/// Stores the monitor's alerts (every state) as the `alert-state.json` document, with `change`'s
+/// audit entry in the same transaction when a user made the change. Blocking.
+fn save_alert_state(
+    store: &store::Store,
+    monitor: &Monitor,
+    lock: &Mutex<()>,
+    change: Option<store::audit::Change<'_>>,
+) -> ApiResult<()> {
+    let _one = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let text = serde_json::to_string(&monitor.alerts(None)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let kind = store.kind();
+    Ok(store.tx(|c| {
+        if let Some(change) = change {
+            store::audit::append(c, kind, change)?;
+        }
+        store::documents::put(c, store::documents::ALERT_STATE, &text)
+    })?)
 }
 
 /// GET /api/v1/indicators: the registry.
@@ -555,7 +614,7 @@ pub async fn edit_target(
                     },
                 )
             };
-            let seq = write_audited(&store, &m2.data_dir.join("targets.toml"), text.as_bytes(), change)?;
+            let seq = write_document(&store, store::documents::TARGETS, &text, change)?;
             *m2.targets.write().unwrap() = set;
             Ok(seq)
         })
@@ -563,55 +622,44 @@ pub async fn edit_target(
     Ok(Json(json!({"override": o, "audit_seq": seq})))
 }
 
-/// Replaces `path` by `bytes` inside the store transaction that appends an audit entry (`change`):
-/// the new file is written beside it first, renamed into place within the transaction, and put
-/// back if the transaction does not commit, so the file and the audit log change together or not
-/// at all. Blocking. Returns the audit entry's sequence number.
-pub(crate) fn write_audited<T>(
+/// Replaces the platform document `name` (a `store::documents` name, e.g. `targets.toml`) by
+/// `text` in the store transaction that appends its audit entry (`change`): the document and the
+/// audit log change together or not at all. Blocking. Returns what `change` returns (the entry's
+/// sequence number).
+pub(crate) fn write_document<T>(
     store: &store::Store,
-    path: &std::path::Path,
-    bytes: &[u8],
+    name: &str,
+    text: &str,
     change: impl FnOnce(&mut dyn store::Conn) -> store::Result<T>,
 ) -> ApiResult<T> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let failed = |e: std::io::Error| {
-        tracing::error!(error = %e, file = %path.display(), "saving a monitoring file failed");
-        ApiError::internal(format!("saving {name} failed"))
-    };
-    let before = std::fs::read(path).ok();
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(failed)?;
-    let mut renamed = false;
-    let mut io_error = None;
-    let out = store.tx(|c| {
-        let seq = change(c)?;
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            io_error = Some(e);
-            return Err(store::StoreError::Invalid(format!("saving {name} failed")));
+    Ok(store.tx(|c| {
+        let out = change(c)?;
+        store::documents::put(c, name, text)?;
+        Ok(out)
+    })?)
+}
+
+/// A platform document from the store. A data directory of an earlier release kept it as the file
+/// `DATA_DIR/NAME`: on first start that file is imported once (audited `platform.import`) and
+/// renamed `NAME.imported`, so it is never imported again and nothing reads it after. A file
+/// found when the database has the document already is not read: it is renamed
+/// `NAME.not-imported` (and a warning logged).
+pub(crate) fn document(store: &store::Store, data_dir: &std::path::Path, name: &str) -> Result<Option<String>, String> {
+    let file = data_dir.join(name);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let imported = store.import_document(name, &text).map_err(|e| format!("importing {name}: {e}"))?;
+        let aside = data_dir.join(format!("{name}.{}", if imported { "imported" } else { "not-imported" }));
+        if imported {
+            tracing::info!(file = name, "imported into the database; the file is kept as {name}.imported");
+        } else {
+            tracing::warn!(
+                file = name,
+                "the database has this document already: the file is set aside unread as {name}.not-imported"
+            );
         }
-        renamed = true;
-        Ok(seq)
-    });
-    match out {
-        Ok(seq) => Ok(seq),
-        Err(e) => {
-            if renamed {
-                let restored = match &before {
-                    Some(b) => std::fs::write(path, b),
-                    None => std::fs::remove_file(path),
-                };
-                if let Err(r) = restored {
-                    tracing::error!(error = %r, file = %path.display(), "could not put a file back after a failed commit");
-                }
-            } else {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            match io_error {
-                Some(io) => Err(failed(io)),
-                None => Err(e.into()),
-            }
-        }
+        std::fs::rename(&file, &aside).map_err(|e| format!("setting {name} aside: {e}"))?;
     }
+    store.document(name).map_err(|e| format!("reading {name}: {e}"))
 }
 
 /// GET /api/v1/orgs/{code}/scoreboard?year=: its children ranked (考核).
@@ -769,7 +817,7 @@ fn micro_text(v: i128) -> String {
 /// value (see [`ValueKey`]; rows of one request with the same key add up to one value) that is
 /// stored already is not added again, and one stored with another value is a conflict. `commit`
 /// (e.g. the audit entry of the change) runs in the store transaction in which the file is put in
-/// place, with the rows added (see [`write_audited`]); when nothing is new it does not run and
+/// place, with the rows added (see [`write_document`]); when nothing is new it does not run and
 /// nothing is written. Blocking: call from a blocking task.
 pub(crate) fn add_observations<T>(
     store: &store::Store,
@@ -880,8 +928,7 @@ pub(crate) fn add_observations<T>(
     }
     let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
         .map_err(|errs| invalid_rows(&errs))?;
-    let path = m.data_dir.join("indicator-data.csv");
-    let done = Some(write_audited(store, &path, text.as_bytes(), |c| commit(c, &rows))?);
+    let done = Some(write_document(store, store::documents::INDICATOR_DATA, &text, |c| commit(c, &rows))?);
     *all = merged;
     Ok(Added { total: all.rows.len(), added: rows.len(), unchanged, done })
 }
