@@ -36,7 +36,7 @@ pub struct Monitoring {
     /// the one stored last.
     alert_state: Arc<Mutex<()>>,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
-    pub mqtt: Option<monitor::mqtt::Subscription>,
+    pub mqtt: Option<Arc<monitor::mqtt::Subscription>>,
 }
 
 /// The receiver's clock, epoch milliseconds (what readings' timestamps are checked against).
@@ -44,21 +44,32 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Builds the monitoring state from the store's orgs and facilities and `DATA_DIR/meters.csv`,
-/// replays `DATA_DIR/readings/` (the reading log), loads `indicator-data.csv` and `targets.toml`
-/// when present, and starts webhook delivery (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs)
-/// and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`, e.g.
-/// `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meters.csv.
-pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
-    let store = &app.store;
-    let Some(meters) = document(store, data_dir, store::documents::METERS)? else {
+/// What monitoring derives from the store: the org tree, the facilities and the meter registry
+/// (the `meters.csv` document, checked against the store's facilities), the alert rules, indicator
+/// data and targets.
+struct Setup {
+    org_paths: HashMap<String, String>,
+    tree: model::OrgTree,
+    facility_org: HashMap<String, u32>,
+    data_centres: HashMap<String, u32>,
+    registry: telemetry::MeterRegistry,
+    rules: Vec<alerts::Rule>,
+    indicator_data: Option<String>,
+    targets: Option<String>,
+}
+
+fn lines<E: std::fmt::Display>(errs: &[E]) -> String {
+    errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads what monitoring needs from the store; `None` without a meter registry. Blocking.
+fn setup(store: &store::Store) -> Result<Option<Setup>, String> {
+    let Some(meters) = store.document(store::documents::METERS).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let rules = document(store, data_dir, store::documents::ALERT_RULES)?;
-    let indicator_data = document(store, data_dir, store::documents::INDICATOR_DATA)?;
-    let targets = document(store, data_dir, store::documents::TARGETS)?;
-    let orgs = app.store.orgs().map_err(|e| e.to_string())?;
-    let facilities = app.store.facilities_within("/").map_err(|e| e.to_string())?;
+    let doc = |name| store.document(name).map_err(|e| format!("reading {name}: {e}"));
+    let orgs = store.orgs().map_err(|e| e.to_string())?;
+    let facilities = store.facilities_within("/").map_err(|e| e.to_string())?;
     let rows = orgs
         .iter()
         .map(|o| model::OrgRow {
@@ -77,15 +88,82 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         .filter(|f| f.kind == "data_center")
         .filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o)))
         .collect();
-    let registry = telemetry::MeterRegistry::read(meters.as_bytes(), |f| facility_org.contains_key(f))
-        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    let rules = match rules {
+    let registry =
+        telemetry::MeterRegistry::read(meters.as_bytes(), |f| facility_org.contains_key(f)).map_err(|e| lines(&e))?;
+    let rules = match doc(store::documents::ALERT_RULES)? {
         Some(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
         None => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
     };
-    let metered: HashMap<String, u32> = facility_org.clone();
-    let (monitor, recovered) = Monitor::open(registry, tree, metered, rules, &data_dir.join("readings"))
-        .map_err(|e| format!("reading log: {e}"))?;
+    Ok(Some(Setup {
+        org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
+        tree,
+        facility_org,
+        data_centres,
+        registry,
+        rules,
+        indicator_data: doc(store::documents::INDICATOR_DATA)?,
+        targets: doc(store::documents::TARGETS)?,
+    }))
+}
+
+/// The monitoring state over `monitor` from `s`: indicator data read against the monitor's org
+/// tree, targets parsed.
+fn assemble(
+    s: Setup,
+    monitor: Arc<Monitor>,
+    alert_state: Arc<Mutex<()>>,
+    webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
+    mqtt: Option<Arc<monitor::mqtt::Subscription>>,
+) -> Result<Arc<Monitoring>, String> {
+    let facility_org = s.facility_org;
+    let mut observations = Observations::default();
+    if let Some(text) = s.indicator_data {
+        observations = Observations::read_csv(text.as_bytes(), &monitor.orgs, |c| facility_org.get(c).copied())
+            .map_err(|errs| lines(&errs))?;
+    }
+    let targets = match s.targets {
+        Some(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
+        None => TargetSet::default_set(),
+    };
+    Ok(Arc::new(Monitoring {
+        monitor,
+        org_paths: s.org_paths,
+        facility_org,
+        observations: RwLock::new(observations),
+        data_centres: s.data_centres,
+        targets: RwLock::new(targets),
+        edits: Mutex::new(()),
+        alert_state,
+        webhooks,
+        mqtt,
+    }))
+}
+
+/// Builds the monitoring state from the store's orgs and facilities and its platform documents
+/// (meter registry, alert rules, indicator data, targets, alert state; a data directory of an
+/// earlier release has its files imported first, see [`document`]), replays `DATA_DIR/readings/`
+/// (the reading log), and starts webhook delivery (`DUALCARBON_WEBHOOKS`, comma-separated `http://`
+/// URLs) and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`,
+/// e.g. `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meter registry; the
+/// first meters posted over the API then attach it ([`reload`]).
+pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
+    let store = &app.store;
+    let _ = app.monitoring_dir.set(data_dir.to_path_buf());
+    for name in [
+        store::documents::METERS,
+        store::documents::ALERT_RULES,
+        store::documents::INDICATOR_DATA,
+        store::documents::TARGETS,
+    ] {
+        document(store, data_dir, name)?;
+    }
+    let Some(s) = setup(store)? else {
+        return Ok(None);
+    };
+    let metered: HashMap<String, u32> = s.facility_org.clone();
+    let (monitor, recovered) =
+        Monitor::open(s.registry.clone(), s.tree.clone(), metered, s.rules.clone(), &data_dir.join("readings"))
+            .map_err(|e| format!("reading log: {e}"))?;
     tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
     let monitor = Arc::new(monitor);
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
@@ -97,6 +175,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
     let alert_state = Arc::new(Mutex::new(()));
     {
         // Alerts the data opens or resolves (readings, the silence check) are kept as they change.
+        // The channel is shared with the monitors that take over (`Monitor::successor`).
         let (monitor, store, lock) = (monitor.clone(), app.store.clone(), alert_state.clone());
         let mut events = monitor.subscribe();
         std::thread::spawn(move || loop {
@@ -111,15 +190,6 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
             }
         });
     }
-    let mut observations = Observations::default();
-    if let Some(text) = indicator_data {
-        observations = Observations::read_csv(text.as_bytes(), &monitor.orgs, |c| facility_org.get(c).copied())
-            .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    }
-    let targets = match targets {
-        Some(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
-        None => TargetSet::default_set(),
-    };
     let urls: Vec<monitor::webhook::WebhookUrl> = std::env::var("DUALCARBON_WEBHOOKS")
         .unwrap_or_default()
         .split(',')
@@ -137,7 +207,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
             let (addr, topic) = spec.trim().split_once('/').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
             let (host, port) = addr.rsplit_once(':').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
             let port: u16 = port.parse().map_err(|_| format!("DUALCARBON_MQTT: bad port {port:?}"))?;
-            Some(monitor::mqtt::subscribe(
+            Some(Arc::new(monitor::mqtt::subscribe(
                 monitor.clone(),
                 monitor::mqtt::MqttConfig {
                     host: host.to_string(),
@@ -145,28 +215,198 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
                     topic: topic.to_string(),
                     client_id: format!("dualcarbon-{}", std::process::id()),
                 },
-            ))
+            )))
         }
         _ => None,
     };
-    let m = Arc::new(Monitoring {
-        monitor,
-        org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
-        facility_org,
-        observations: RwLock::new(observations),
-        data_centres,
-        targets: RwLock::new(targets),
-        edits: Mutex::new(()),
-        alert_state,
-        webhooks,
-        mqtt,
-    });
-    let _ = app.monitoring.set(m.clone());
+    let m = assemble(s, monitor, alert_state, webhooks, mqtt)?;
+    *app.monitoring.write().unwrap() = Some(m.clone());
     Ok(Some(m))
 }
 
+/// Makes monitoring follow the store after a change of meters or reference data, without a
+/// restart: a new monitoring state over a successor of the running monitor (the same reading log,
+/// event stream, alerts, webhooks and MQTT subscription; `Monitor::successor`), with the org tree,
+/// facilities and meter registry read again, and indicator data and targets read against them.
+/// Attaches monitoring when the first meters arrive. A change of targets or indicator data waits
+/// for the reload (and the reload for it). Blocking.
+pub fn reload(app: &Arc<App>) -> Result<(), String> {
+    let _one = app.monitoring_reload.lock().unwrap_or_else(|e| e.into_inner());
+    let current = app.monitoring.read().unwrap().clone();
+    let Some(old) = current else {
+        return match app.monitoring_dir.get() {
+            Some(dir) => attach(app, &dir.clone()).map(|_| ()),
+            None => Ok(()),
+        };
+    };
+    let _edits = old.edits.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = setup(&app.store)? else { return Ok(()) };
+    let monitor = old.monitor.successor(s.registry.clone(), s.tree.clone(), s.facility_org.clone(), now_ms());
+    let m = assemble(s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
+    *app.monitoring.write().unwrap() = Some(m);
+    Ok(())
+}
+
+/// [`reload`] after a committed change: a failure is logged (the change stands; the next reload or
+/// a restart applies it).
+pub(crate) fn reload_after_change(app: &Arc<App>) {
+    if let Err(e) = reload(app) {
+        tracing::error!(error = %e, "monitoring could not follow a change of meters or reference data");
+    }
+}
+
+/// GET /api/v1/meters: the registered meters of facilities within the caller's subtree.
+pub async fn list_meters(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+    let path = caller.org_path.clone();
+    let (text, mine) = app
+        .db(move |s| {
+            let mine: std::collections::HashSet<String> =
+                s.facilities_within(&path)?.into_iter().map(|f| f.code).collect();
+            Ok((s.document(store::documents::METERS)?, mine))
+        })
+        .await?;
+    let registry = match text {
+        Some(t) => telemetry::MeterRegistry::read(t.as_bytes(), |_| true)
+            .map_err(|_| ApiError::internal("the stored meter registry does not read"))?,
+        None => telemetry::MeterRegistry::default(),
+    };
+    let meters: Vec<&telemetry::Meter> = registry.meters.iter().filter(|m| mine.contains(&m.facility)).collect();
+    Ok(Json(json!({"meters": meters, "monitoring": app.monitoring.read().unwrap().is_some()})))
+}
+
+/// The audit action of a change of the meter registry.
+pub const METERS_ACTION: &str = "reference.meters";
+
+/// POST /api/v1/meters: meters.csv rows (header and columns as docs/monitoring.md) added to the
+/// registry or replacing the meter of the same code; every row checked by the registry's rules
+/// (`telemetry::MeterRegistry`: 422 `invalid_meters`, every problem) against the platform's
+/// facilities, each facility within the caller's subtree (403 `out_of_scope`). The registry and
+/// its audit entry (`reference.meters`: codes added and changed, the body's SHA-256) are stored in
+/// one transaction, then monitoring follows without a restart ([`reload`]). Rows equal to the
+/// registered meter change nothing (`unchanged`).
+pub async fn add_meters(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    let app2 = app.clone();
+    app.blocking(move || {
+        let store = &app2.store;
+        let invalid = |errs: Vec<telemetry::meter::RegistryError>| {
+            ApiError::problems("invalid_meters", "the meters", errs.iter().map(|e| e.to_string()).collect())
+        };
+        let all: std::collections::HashSet<String> =
+            store.facilities_within("/")?.into_iter().map(|f| f.code).collect();
+        let sent = telemetry::MeterRegistry::read(body.as_bytes(), |f| all.contains(f)).map_err(invalid)?;
+        let mine: std::collections::HashSet<String> =
+            store.facilities_within(&caller.org_path)?.into_iter().map(|f| f.code).collect();
+        if let Some(m) = sent.meters.iter().find(|m| !mine.contains(&m.facility)) {
+            return Err(ApiError::out_of_scope(&format!("facility {} of meter {}", m.facility, m.code)));
+        }
+        // One registry change at a time, and none while monitoring reloads.
+        let _one = app2.monitoring_reload.lock().unwrap_or_else(|e| e.into_inner());
+        let current = store.document(store::documents::METERS)?;
+        let (text, added, changed) = merge_meters(current.as_deref(), &body).map_err(ApiError::bad_request)?;
+        let merged = telemetry::MeterRegistry::read(text.as_bytes(), |f| all.contains(f)).map_err(invalid)?;
+        let unchanged = sent.len() - added.len() - changed.len();
+        let mut seq = None;
+        if !added.is_empty() || !changed.is_empty() {
+            let sha = store::sha256_hex(body.as_bytes());
+            let kind = store.kind();
+            seq = Some(store.tx(|c| {
+                let seq = store::audit::append(
+                    c,
+                    kind,
+                    store::audit::Change {
+                        actor: &caller.user.username,
+                        action: METERS_ACTION,
+                        entity: format!("meters:{}", &sha[..16]),
+                        org_code: &caller.user.org_code,
+                        before: Value::Null,
+                        after: json!({"added": added, "changed": changed, "body_sha256": sha}),
+                    },
+                )?;
+                store::documents::put(c, store::documents::METERS, &text)?;
+                Ok(seq)
+            })?);
+        }
+        drop(_one);
+        if seq.is_some() {
+            reload(&app2).map_err(|e| {
+                tracing::error!(error = %e, "monitoring could not follow the meter registry");
+                ApiError::internal("the meters are stored; monitoring could not follow them (see the log)")
+            })?;
+        }
+        Ok(Json(json!({
+            "received": sent.len(),
+            "added": added,
+            "changed": changed,
+            "unchanged": unchanged,
+            "meters": merged.len(),
+            "audit_seq": seq,
+        })))
+    })
+    .await
+}
+
+/// The registry text with `body`'s rows added or replacing the rows of the same `meter_code`
+/// (columns: the union of both headers, in the registry's order then the body's new ones), and
+/// the codes added and changed.
+fn merge_meters(current: Option<&str>, body: &str) -> Result<(String, Vec<String>, Vec<String>), String> {
+    type Rows = (Vec<String>, Vec<std::collections::BTreeMap<String, String>>);
+    let read = |text: &str| -> Result<Rows, String> {
+        let mut r = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+        let header: Vec<String> = r
+            .headers()
+            .map_err(|e| format!("meters: {e}"))?
+            .iter()
+            .map(|c| c.trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            let rec = rec.map_err(|e| format!("meters: {e}"))?;
+            rows.push(
+                header.iter().cloned().zip(rec.iter().map(str::to_string)).filter(|(_, v)| !v.is_empty()).collect(),
+            );
+        }
+        Ok((header, rows))
+    };
+    let (mut header, mut rows) = match current {
+        Some(t) => read(t)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let (sent_header, sent) = read(body)?;
+    for h in sent_header {
+        if !header.contains(&h) {
+            header.push(h);
+        }
+    }
+    let (mut added, mut changed) = (Vec::new(), Vec::new());
+    for row in sent {
+        let code = row.get("meter_code").cloned().unwrap_or_default();
+        match rows.iter_mut().find(|r| r.get("meter_code") == Some(&code)) {
+            Some(r) if *r == row => {}
+            Some(r) => {
+                *r = row;
+                changed.push(code);
+            }
+            None => {
+                rows.push(row);
+                added.push(code);
+            }
+        }
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for r in &rows {
+        w.write_record(header.iter().map(|h| r.get(h).map_or("", String::as_str))).map_err(|e| e.to_string())?;
+    }
+    let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    Ok((text, added, changed))
+}
+
 pub(crate) fn mon(app: &App) -> ApiResult<Arc<Monitoring>> {
-    app.monitoring.get().cloned().ok_or_else(|| {
+    app.monitoring.read().unwrap().clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "monitoring_off",

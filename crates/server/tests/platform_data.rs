@@ -88,6 +88,39 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
             let gd_admin = h.login("gd-admin").await;
             let r = h.post("/api/v1/alerts/acknowledge", &gd_admin, json!({"id": id})).await;
             assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
+            // Meters over the API: checked, scoped, audited, and monitoring follows at once.
+            let post_meters = |token: String, body: &'static str| {
+                let h = &h;
+                async move { h.request("POST", "/api/v1/meters", Some(&token), body.to_string(), "text/csv").await }
+            };
+            let r = post_meters(gd_admin.clone(), "meter_code,facility_code,role,kind\nBJ-TOT,BJDC,total_facility,counter\n").await;
+            assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{backend}: reference data is the group admin's: {}", r.text);
+            let r = post_meters(admin.clone(), "meter_code,facility_code,role,kind\nBJ-TOT,NOWHERE,total_facility,counter\nBJ-X,BJDC,sideways,counter\n").await;
+            assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_meters")), "{backend}: {}", r.text);
+            assert_eq!(r.json["error"]["detail"].as_array().map(Vec::len), Some(2), "{backend}: every problem: {}", r.text);
+            let body = "meter_code,facility_code,role,kind\nBJ-TOT,BJDC,total_facility,counter\nGD-IT,GDDC,it_load,counter\n";
+            let r = post_meters(admin.clone(), body).await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
+            assert_eq!((r.json["added"].clone(), r.json["unchanged"].as_u64(), r.json["meters"].as_u64()), (json!(["BJ-TOT"]), Some(1), Some(3)), "{backend}: {}", r.text);
+            let again = post_meters(admin.clone(), body).await;
+            assert_eq!((again.json["added"].clone(), again.json["audit_seq"].clone()), (json!([]), Value::Null), "{backend}: idempotent: {}", again.text);
+            assert_eq!(audited(&h, &admin, "reference.meters").await.len(), 1, "{backend}");
+            let r = h.request("POST", "/api/v1/telemetry/readings", Some(&admin), format!("meter,ts,value\nBJ-TOT,{T0},5\nBJ-TOT,{},6\n", T0 + Q), "text/csv").await;
+            assert_eq!((r.status, r.json["stored"].as_u64()), (StatusCode::OK, Some(2)), "{backend}: the new meter without a restart: {}", r.text);
+            let r = h.get("/api/v1/orgs/CT-BJ/realtime", &admin).await;
+            assert_eq!(r.json["facilities"][0]["facility"], "BJDC", "{backend}: {}", r.text);
+            let r = h.get("/api/v1/orgs/CT-GD/realtime", &admin).await;
+            let pue = r.json["live"]["pue_1h"].as_f64().unwrap_or(0.0);
+            assert!((pue - 1.6).abs() < 1e-9, "{backend}: GD's readings applied again under the new registry: {}", r.text);
+            // GD's alert (acknowledged) went over to the new state.
+            let r = h.get("/api/v1/alerts?state=acknowledged", &admin).await;
+            assert_eq!(r.json["alerts"].as_array().map(Vec::len), Some(1), "{backend}: {}", r.text);
+            // A new org reaches monitoring without a restart: its indicator data is accepted.
+            let orgs = "org_code,name,parent_code\nCT,CT,\nCT-GD,CT-GD,CT\nCT-BJ,CT-BJ,CT\nCT-SH,CT-SH,CT\n";
+            let r = h.request("POST", "/api/v1/reference/orgs", Some(&admin), orgs.to_string(), "text/csv").await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
+            let r = h.request("POST", "/api/v1/indicator-data", Some(&admin), "org_code,period,component,value\nCT-SH,2024,dc_water_l,10\n".into(), "text/csv").await;
+            assert_eq!((r.status, r.json["added"].as_u64()), (StatusCode::OK, Some(1)), "{backend}: {}", r.text);
             let acks = audited(&h, &admin, "alerts.acknowledge").await;
             assert_eq!(acks.len(), 1, "{backend}: {acks:?}");
             assert_eq!(
@@ -110,6 +143,11 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
             assert_eq!(alerts[0]["id"].as_u64(), Some(id));
             assert_eq!(alerts[0]["state"], "acknowledged", "{backend}: {}", r.text);
             assert_eq!(alerts[0]["acknowledged_by"], "gd-admin", "{backend}");
+            // Meters added over the API are registered after the restart.
+            let r = h.get("/api/v1/meters", &admin).await;
+            let codes: Vec<&str> =
+                r.json["meters"].as_array().unwrap().iter().map(|m| m["code"].as_str().unwrap()).collect();
+            assert_eq!(codes, vec!["GD-TOT", "GD-IT", "BJ-TOT"], "{backend}: {}", r.text);
             // Indicator data imported once is still there, and nothing was imported again.
             let r = h.get("/api/v1/orgs/CT-GD/indicators?year=2024", &admin).await;
             let wue = r.json["indicators"].as_array().unwrap().iter().find(|i| i["indicator"] == "wue").unwrap()

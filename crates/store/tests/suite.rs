@@ -361,7 +361,11 @@ fn platform_documents_import_once_change_with_their_audit_entry_and_keep_aggrega
             .filter(|e| e.action == store::documents::IMPORT_ACTION)
             .collect();
         assert_eq!(imports.len(), 1, "{name}");
-        assert_eq!((imports[0].entity.as_str(), imports[0].org_code.as_str()), ("document:targets.toml", "CT"), "{name}");
+        assert_eq!(
+            (imports[0].entity.as_str(), imports[0].org_code.as_str()),
+            ("document:targets.toml", "CT"),
+            "{name}"
+        );
         // A change and its audit entry commit together, or neither does.
         let kind = s.kind();
         let change = |c: &mut dyn store::Conn, body: &str, fail: bool| {
