@@ -40,13 +40,9 @@ fn carriers_are_numbered_in_file_order_whatever_the_threads() {
     while act.len() - header.len() < 600_000 {
         let off = act.len() - header.len();
         let (k, r) = (off / CHUNK, off % CHUNK);
-        let c = if k % 2 == 0 && k / 2 < 4 && (CHUNK - 400..CHUNK - 350).contains(&r) {
-            1 + k
-        } else if k % 2 == 1 && k / 2 < 4 && (100..150).contains(&r) {
-            1 + k
-        } else {
-            0
-        };
+        let near_end = k % 2 == 0 && (CHUNK - 400..CHUNK - 350).contains(&r);
+        let near_start = k % 2 == 1 && (100..150).contains(&r);
+        let c = if k / 2 < 4 && (near_end || near_start) { 1 + k } else { 0 };
         let (carrier, unit) = CARRIERS[c];
         writeln!(act, "S1,2024-{:02},{carrier},{}.5,{unit},DOC-{i},", i % 12 + 1, i % 97 + 1).unwrap();
         i += 1;

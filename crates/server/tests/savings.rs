@@ -85,7 +85,7 @@ fn micro(v: f64) -> i128 {
 
 #[test]
 fn a_recorded_saving_run_becomes_indicators_and_the_measured_result_once() {
-    both("savings_record", |h, backend, data| async move {
+    both("savings_record", |h, backend, _data| async move {
         let filer = h.login("gd-filer").await;
         let url = "/api/v1/orgs/CT-GD/sites/bs-saving";
         let cells = cells_csv(&["GD1", "GZ1"]);

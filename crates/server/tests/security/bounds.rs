@@ -121,7 +121,7 @@ fn a_scenario_baseline_year_is_bounded() {
 #[test]
 fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
     both("sec_bounds_targets", |h| async move {
-        let data = monitored(&h);
+        monitored(&h);
         let path = "/api/v1/orgs/CT-GD/targets";
         let edit = json!({"target": "new_bs5g_saving", "value": 0.5, "weight": 0, "reason": "own target"});
         // Issue 11 item 10: the province's reviewer set its own target (goal 20 → 0.5, weight 1 → 0).
