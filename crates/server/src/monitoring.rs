@@ -35,6 +35,9 @@ pub struct Monitoring {
     /// Held while the alert state is read from the monitor and stored, so that the newest state is
     /// the one stored last.
     alert_state: Arc<Mutex<()>>,
+    /// Set (under `edits`) when a reload replaced this state: a change that waited for the reload
+    /// is refused rather than applied to a state no longer served.
+    retired: std::sync::atomic::AtomicBool,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
     pub mqtt: Option<Arc<monitor::mqtt::Subscription>>,
 }
@@ -134,6 +137,7 @@ fn assemble(
         targets: RwLock::new(targets),
         edits: Mutex::new(()),
         alert_state,
+        retired: Default::default(),
         webhooks,
         mqtt,
     }))
@@ -244,6 +248,7 @@ pub fn reload(app: &Arc<App>) -> Result<(), String> {
     let monitor = old.monitor.successor(s.registry.clone(), s.tree.clone(), s.facility_org.clone(), now_ms());
     let m = assemble(s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
     *app.monitoring.write().unwrap() = Some(m);
+    old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(())
 }
 
@@ -403,6 +408,20 @@ fn merge_meters(current: Option<&str>, body: &str) -> Result<(String, Vec<String
     }
     let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     Ok((text, added, changed))
+}
+
+impl Monitoring {
+    /// Refuses a change that waited for a reload (503 `reconfigured`: send it again).
+    fn still_current(&self) -> ApiResult<()> {
+        if self.retired.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reconfigured",
+                "monitoring was reconfigured while the change waited: send it again",
+            ));
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn mon(app: &App) -> ApiResult<Arc<Monitoring>> {
@@ -831,6 +850,7 @@ pub async fn edit_target(
         .blocking(move || {
             // One change at a time: each edit starts from the set the previous one left.
             let _one = m2.edits.lock().unwrap_or_else(|e| e.into_inner());
+            m2.still_current()?;
             let mut set = m2.targets.read().unwrap().clone();
             let resolved =
                 |set: &TargetSet| set.resolve(&m2.monitor.orgs, org_id).into_iter().find(|t| t.id == o2.target);
@@ -1074,6 +1094,7 @@ pub(crate) fn add_observations<T>(
         r.source = stored_source(&r.source);
     }
     let _one = m.edits.lock().unwrap_or_else(|e| e.into_inner());
+    m.still_current()?;
     let mut all = m.observations.write().unwrap();
     let entity = |o: &indicators::Observation| m.entity(o);
     let period = period_text;
