@@ -169,7 +169,7 @@ pub enum State {
     Resolved,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: u64,
     pub rule: String,
@@ -518,6 +518,24 @@ impl Engine {
         Ok(event)
     }
 
+    /// Takes back alerts kept from an earlier run (see `server::monitoring`: the alert state is
+    /// stored in the database): their states, who acknowledged or resolved them, and their ids
+    /// (new alerts are numbered after them). An alert not resolved is active again for its rule and
+    /// subject, so the same condition does not open a second one and its clearing resolves it; one
+    /// whose rule is gone stays listed as it was.
+    pub fn restore(&mut self, alerts: Vec<Alert>) {
+        for alert in alerts {
+            if alert.state != State::Resolved {
+                if let Some(rule) = self.rules.iter().position(|r| r.id() == alert.rule) {
+                    let subject = self.subject(&alert.subject);
+                    self.active.insert((rule, subject), alert.id);
+                }
+            }
+            self.next_id = self.next_id.max(alert.id + 1);
+            self.alerts.insert(alert.id, alert);
+        }
+    }
+
     pub fn alert(&self, id: u64) -> Option<&Alert> {
         self.alerts.get(&id)
     }
@@ -531,6 +549,30 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restored_alerts_keep_their_state_ids_and_activity() {
+        let mut a = engine();
+        a.observe("facility:DC1", "pue", 0, 2.5);
+        let events = a.observe("facility:DC1", "pue", 60 * H, 2.5);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let id = events[0].alert.id;
+        a.acknowledge(id, "ops", 61 * H).unwrap();
+        let kept: Vec<Alert> = serde_json::from_str(&serde_json::to_string(&a.alerts(None)).unwrap()).unwrap();
+        let mut b = engine();
+        b.restore(kept);
+        assert_eq!(
+            b.alert(id).map(|x| (x.state, x.acknowledged_by.clone())),
+            Some((State::Acknowledged, Some("ops".into())))
+        );
+        // Still active: the breach goes on without a second alert, and its clearing resolves it.
+        assert!(b.observe("facility:DC1", "pue", 62 * H, 2.5).is_empty());
+        let cleared = b.observe("facility:DC1", "pue", 63 * H, 1.2);
+        assert_eq!(cleared.iter().map(|e| (e.kind, e.alert.id)).collect::<Vec<_>>(), vec![(EventKind::Resolved, id)]);
+        b.observe("facility:DC1", "pue", 64 * H, 2.5);
+        let again = b.observe("facility:DC1", "pue", 124 * H, 2.5);
+        assert!(again.iter().all(|e| e.alert.id > id), "new alerts numbered after the kept ones: {again:?}");
+    }
 
     const H: i64 = 60 * MINUTE_MS;
 

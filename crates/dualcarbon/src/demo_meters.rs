@@ -1,6 +1,7 @@
 //! The demo platform's meter registry: `dualcarbon demo` writes `DATA_DIR/meters.csv` on its first
-//! start (never over an existing one, so a user's own registry stays), so the demo serves the
-//! monitoring API and the console's live pages. `demo generate`'s files are unchanged.
+//! start (never over an existing one, nor when the database has a registry already, so a user's own
+//! registry stays), which the platform imports into the database at start (docs/monitoring.md), so
+//! the demo serves the monitoring API and the console's live pages. `demo generate`'s files are unchanged.
 
 use anyhow::Result;
 use std::path::Path;
@@ -9,8 +10,8 @@ use std::path::Path;
 /// 动环 / DCIM system reports them: the pair that PUE needs; and the site meters of the demo's
 /// off-grid sites (`demo_off_grid_sites`). Returns how many meters were written.
 pub fn write_if_absent(store: &store::Store, data_dir: &Path) -> Result<Option<usize>> {
-    let path = data_dir.join("meters.csv");
-    if path.exists() {
+    let path = data_dir.join(store::documents::METERS);
+    if path.exists() || store.document(store::documents::METERS)?.is_some() {
         return Ok(None);
     }
     let text = meters_csv(&store.facilities_within("/")?);

@@ -857,6 +857,7 @@ pub(crate) fn parse_activity(
         header_fields: header.len(),
     };
     drop(buf);
+    let known = p.carriers.len();
     let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut p.carriers) });
     let shared = Shared { year, file: &file, cols, registry: &registry };
     let data_start = (header_end as u64 + 1).min(len);
@@ -936,9 +937,48 @@ pub(crate) fn parse_activity(
     }
     p.rows = (m.line_base - 2) as usize;
     m.table.file.clear();
+    let mut carriers = registry.into_inner().expect("carrier registry").carriers;
+    first_use_order(&mut carriers, known, &mut m.table.carrier);
     p.merged = Some(m);
-    p.carriers = registry.into_inner().expect("carrier registry").carriers;
+    p.carriers = carriers;
     p
+}
+
+/// Numbers the carriers this file added (ids from `known` on) in file order of first use, then the
+/// unused ones by code. Workers register a carrier when they first meet it, so the raw ids depend
+/// on which thread got there first; carrier ids order the calculation plans and the warnings of an
+/// inventory, so a recomputation must number them the same way whatever the thread timing.
+fn first_use_order(carriers: &mut Vec<Carrier>, known: usize, column: &mut [u16]) {
+    let n = carriers.len();
+    if n <= known + 1 {
+        return;
+    }
+    const UNSET: u16 = u16::MAX;
+    let mut new_id: Vec<u16> = (0..n).map(|i| if i < known { i as u16 } else { UNSET }).collect();
+    let mut next = known as u16;
+    for &c in column.iter() {
+        let slot = &mut new_id[c as usize];
+        if *slot == UNSET {
+            *slot = next;
+            next += 1;
+        }
+    }
+    let mut unused: Vec<usize> = (known..n).filter(|&i| new_id[i] == UNSET).collect();
+    unused.sort_by(|&a, &b| carriers[a].code.cmp(&carriers[b].code));
+    for i in unused {
+        new_id[i] = next;
+        next += 1;
+    }
+    if new_id.iter().enumerate().all(|(i, &id)| id as usize == i) {
+        return;
+    }
+    for c in column.iter_mut() {
+        *c = new_id[*c as usize];
+    }
+    let mut slots: Vec<Option<Carrier>> = std::mem::take(carriers).into_iter().map(Some).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| new_id[i]);
+    *carriers = order.into_iter().map(|i| slots[i].take().expect("each carrier once")).collect();
 }
 
 /// Looks up the facility codes of a parse: rows with an unknown code are rejected (their error

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use telemetry::log::ReadingLog;
 use telemetry::time::{DAY_MS, QUARTER_MS};
 use telemetry::{IngestReport, MeterId, MeterRegistry, Period, RawReading, Role, Telemetry};
@@ -88,7 +88,13 @@ pub struct Monitor {
     /// The registry's facilities by integer id (fixed at open: the registry does not change).
     fac: Facilities,
     telemetry: RwLock<Telemetry>,
-    log: ReadingLog,
+    log: Arc<ReadingLog>,
+    /// Held (shared) by every ingest from its checks to its state update, and (exclusive) while a
+    /// successor takes over ([`Monitor::successor`]), so no batch falls between the two.
+    gate: RwLock<()>,
+    /// The monitor that took over (a new registry or org tree): every ingest, tick and alert
+    /// action sent here after that goes to it.
+    next: OnceLock<Arc<Monitor>>,
     alerts: Mutex<Engine>,
     /// Live state by facility id.
     live: RwLock<Vec<Live>>,
@@ -176,7 +182,9 @@ impl Monitor {
             live: RwLock::new(vec![Live::default(); fac.codes.len()]),
             fac,
             telemetry: RwLock::new(tel),
-            log,
+            log: Arc::new(log),
+            gate: RwLock::new(()),
+            next: OnceLock::new(),
             alerts: Mutex::new(engine),
             events,
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
@@ -190,6 +198,65 @@ impl Monitor {
                 unknown_meters: unknown,
             },
         ))
+    }
+
+    /// A monitor for a changed meter registry or org tree that takes over from this one without a
+    /// restart: the same reading log (not opened again), the same event channel (subscribers and
+    /// webhooks go on), the same alert engine (alerts, their states and rule clocks go on; the new
+    /// meters and facilities are interned and watched for silence from `since_ms`). The readings in
+    /// memory are applied again under the new registry (those of meters no longer registered stay
+    /// in the log only, as at open). From now on this monitor hands every ingest, tick and alert
+    /// action to the successor; a batch in flight finishes here first.
+    pub fn successor(
+        &self,
+        registry: MeterRegistry,
+        orgs: OrgTree,
+        facility_org: HashMap<String, OrgId>,
+        since_ms: i64,
+    ) -> Arc<Monitor> {
+        let _gate = self.gate.write().unwrap();
+        if let Some(next) = self.next.get() {
+            return next.successor(registry, orgs, facility_org, since_ms);
+        }
+        let mut old = self.telemetry.write().unwrap();
+        let old = std::mem::replace(&mut *old, Telemetry::new(MeterRegistry::default()));
+        let mut tel = Telemetry::new(registry);
+        let mut readings = Vec::new();
+        for (i, meter) in old.registry.meters.iter().enumerate() {
+            if let Some(id) = tel.registry.get(&meter.code) {
+                readings.extend(old.series[i].points().map(|(ts_ms, value)| telemetry::Reading {
+                    meter: id,
+                    ts_ms,
+                    value,
+                }));
+            }
+        }
+        drop(old);
+        let mut report = IngestReport::default();
+        tel.apply(&readings, None, &mut report);
+        drop(readings);
+        let mut engine = std::mem::take(&mut *self.alerts.lock().unwrap());
+        let fac = Facilities::new(&tel, &orgs, &facility_org, &mut engine);
+        for (i, s) in tel.series.iter().enumerate() {
+            engine.watch_id(fac.meter_subject[i], s.last().map_or(since_ms, |(last, _)| last));
+        }
+        let all: Vec<FacId> = (0..fac.codes.len() as FacId).collect();
+        let next = Arc::new(Monitor {
+            orgs,
+            facility_org,
+            live: RwLock::new(vec![Live::default(); fac.codes.len()]),
+            fac,
+            telemetry: RwLock::new(tel),
+            log: self.log.clone(),
+            gate: RwLock::new(()),
+            next: OnceLock::new(),
+            alerts: Mutex::new(engine),
+            events: self.events.clone(),
+            pending_orgs: Mutex::new((BTreeSet::new(), None)),
+        });
+        next.refresh(&all, false);
+        let _ = self.next.set(next.clone());
+        next
     }
 
     /// Watches every registered meter for silence from `since_ms` (e.g. server start).
@@ -212,6 +279,11 @@ impl Monitor {
     /// Validates a batch, makes the valid readings durable (the acknowledgement), then applies them,
     /// updates real-time state and alerts, and publishes events. `source` names the front end.
     pub fn ingest(&self, raw: &[RawReading], now_ms: i64, source: &str) -> std::io::Result<IngestReport> {
+        let gate = self.gate.read().unwrap();
+        if let Some(next) = self.next.get() {
+            drop(gate);
+            return next.ingest(raw, now_ms, source);
+        }
         let mut report = IngestReport::default();
         let mut positions = Vec::with_capacity(raw.len());
         let valid = {
@@ -255,6 +327,7 @@ impl Monitor {
             rejected: report.rejected,
         });
         self.refresh(&touched, true);
+        drop(gate);
         Ok(report)
     }
 
@@ -399,12 +472,20 @@ impl Monitor {
     /// Live state of a facility recomputed from the series now, whatever the stored state says
     /// (what the state kept up to date batch by batch must equal; for tests and checks).
     pub fn recompute_live(&self, facility: &str) -> Option<Live> {
+        let _gate = self.gate.read().unwrap();
+        if let Some(next) = self.next.get() {
+            return next.recompute_live(facility);
+        }
         let &f = self.fac.index.get(facility)?;
         Some(facility_live(&self.telemetry.read().unwrap(), &self.fac.meters[f as usize]))
     }
 
     /// Runs the silence rules at `now_ms` and publishes what opens; sends pending org events.
     pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+        let _gate = self.gate.read().unwrap();
+        if let Some(next) = self.next.get() {
+            return next.tick(now_ms);
+        }
         self.publish_orgs(BTreeSet::new(), true);
         let events = self.alerts.lock().unwrap().tick(now_ms);
         for e in &events {
@@ -414,18 +495,32 @@ impl Monitor {
     }
 
     pub fn acknowledge(&self, id: u64, by: &str, at_ms: i64) -> Result<AlertEvent, String> {
+        if let Some(next) = self.next.get() {
+            return next.acknowledge(id, by, at_ms);
+        }
         let e = self.alerts.lock().unwrap().acknowledge(id, by, at_ms)?;
         self.publish(LiveEvent::Alert { event: e.clone() });
         Ok(e)
     }
 
     pub fn resolve(&self, id: u64, by: &str, at_ms: i64) -> Result<AlertEvent, String> {
+        if let Some(next) = self.next.get() {
+            return next.resolve(id, by, at_ms);
+        }
         let e = self.alerts.lock().unwrap().resolve_by_hand(id, by, at_ms)?;
         self.publish(LiveEvent::Alert { event: e.clone() });
         Ok(e)
     }
 
+    /// Takes back the alerts kept from an earlier run ([`alerts::Engine::restore`]).
+    pub fn restore_alerts(&self, kept: Vec<alerts::Alert>) {
+        self.alerts.lock().unwrap().restore(kept);
+    }
+
     pub fn alerts(&self, state: Option<alerts::State>) -> Vec<alerts::Alert> {
+        if let Some(next) = self.next.get() {
+            return next.alerts(state);
+        }
         self.alerts.lock().unwrap().alerts(state).into_iter().cloned().collect()
     }
 
@@ -438,6 +533,10 @@ impl Monitor {
         from: i64,
         to: i64,
     ) -> Option<Vec<telemetry::RollupRow>> {
+        let _gate = self.gate.read().unwrap();
+        if let Some(next) = self.next.get() {
+            return next.rollup(facility, role, period, from, to);
+        }
         let tel = self.telemetry.read().unwrap();
         tel.facility_energy(facility, role, period, from, to).map(|c| telemetry::rollup::rows(&c, period))
     }
@@ -449,6 +548,10 @@ impl Monitor {
 
     /// Read access to the telemetry state (roll-ups, meter-derived activity).
     pub fn with_telemetry<T>(&self, f: impl FnOnce(&Telemetry) -> T) -> T {
+        let _gate = self.gate.read().unwrap();
+        if let Some(next) = self.next.get() {
+            return next.with_telemetry(f);
+        }
         f(&self.telemetry.read().unwrap())
     }
 }

@@ -307,31 +307,41 @@ fn kept_aggregates_match(v: &Value, snap: &Snapshot) -> bool {
     v["snapshot"] == json!(snap.id) && v["key"] == json!(aggregate_key(snap))
 }
 
-fn aggregate_file(app: &App, id: i64) -> std::path::PathBuf {
-    let base = app.spool_dir.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| app.spool_dir.clone());
-    base.join("console-aggregates").join(format!("snapshot-{id}.json"))
+/// The aggregates kept in the store for `snap`, if they belong to it.
+fn kept_aggregates(store: &Store, snap: &Snapshot) -> Option<Value> {
+    let (key, body) = match store.snapshot_aggregates(snap.id) {
+        Ok(kept) => kept?,
+        Err(e) => {
+            tracing::warn!(snapshot = snap.id, error = %e, "could not read the kept console aggregates");
+            return None;
+        }
+    };
+    let v = serde_json::from_str::<Value>(&body).ok()?;
+    (key == aggregate_key(snap) && kept_aggregates_match(&v, snap)).then_some(v)
 }
 
-/// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else the file
-/// beside the database, else computed here and kept in both, as the console's job keeps them. For
-/// routes that read several snapshots at once (the trend), so a repeated call recomputes nothing.
+/// Keeps the aggregates of a snapshot in the store (table `snapshot_aggregates`), for the next
+/// request and the next start.
+fn keep_aggregates(app: &App, v: &Value) {
+    let (Some(id), Some(key)) = (v["snapshot"].as_i64(), v["key"].as_str()) else { return };
+    if let Err(e) = app.store.keep_snapshot_aggregates(id, key, &v.to_string()) {
+        tracing::warn!(snapshot = id, error = %e, "could not keep the console aggregates");
+    }
+}
+
+/// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else kept in
+/// the store, else computed here and kept in both, as the console's job keeps them. For routes
+/// that read several snapshots at once (the trend), so a repeated call recomputes nothing.
 pub fn snapshot_aggregates(app: &App, id: i64) -> ApiResult<Arc<Value>> {
     if let Some(Aggregate::Ready(v)) = app.console.aggregates.lock().expect("aggregates lock").get(&id) {
         return Ok(v.clone());
     }
     let snap = app.store.snapshot(id)?;
-    let file = aggregate_file(app, id);
-    let kept = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-    let v = match kept {
-        Some(v) if kept_aggregates_match(&v, &snap) => v,
-        _ => {
+    let v = match kept_aggregates(&app.store, &snap) {
+        Some(v) => v,
+        None => {
             let v = aggregate_snapshot(&app.store, id, app.threads)?;
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if let Err(e) = std::fs::write(&file, v.to_string()) {
-                tracing::warn!(file = %file.display(), error = %e, "could not keep the console aggregates");
-            }
+            keep_aggregates(app, &v);
             v
         }
     };
@@ -340,21 +350,18 @@ pub fn snapshot_aggregates(app: &App, id: i64) -> ApiResult<Arc<Value>> {
     Ok(v)
 }
 
-/// The aggregates of a snapshot: ready (from memory or the file beside the database), or a job
-/// computing them (started here if none runs).
-fn aggregates(app: &Arc<App>, snap: &Snapshot, snap_org_path: &str, actor: &str) -> Aggregate {
+/// The aggregates of a snapshot: ready (from memory, or `kept` in the store: read by the caller on
+/// a blocking thread), or a job computing them (started here if none runs).
+fn aggregates(app: &Arc<App>, snap: &Snapshot, snap_org_path: &str, actor: &str, kept: Option<Value>) -> Aggregate {
     let id = snap.id;
     let mut map = app.console.aggregates.lock().expect("aggregates lock");
     if let Some(a) = map.get(&id) {
         return a.clone();
     }
-    let file = aggregate_file(app, id);
-    if let Some(v) = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-        if kept_aggregates_match(&v, snap) {
-            let a = Aggregate::Ready(Arc::new(v));
-            map.insert(id, a.clone());
-            return a;
-        }
+    if let Some(v) = kept {
+        let a = Aggregate::Ready(Arc::new(v));
+        map.insert(id, a.clone());
+        return a;
     }
     let job = app.console.start(
         "aggregate",
@@ -373,12 +380,7 @@ fn aggregates(app: &Arc<App>, snap: &Snapshot, snap_org_path: &str, actor: &str)
         let entry = match &outcome {
             Ok(v) => {
                 app2.console.stage(job, "saving", 1);
-                if let Some(dir) = file.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                if let Err(e) = std::fs::write(&file, v.to_string()) {
-                    tracing::warn!(file = %file.display(), error = %e, "could not keep the console aggregates");
-                }
+                keep_aggregates(&app2, v);
                 Aggregate::Ready(Arc::new(v.clone()))
             }
             Err(e) => Aggregate::Failed(e.message.clone()),
@@ -422,7 +424,8 @@ pub async fn overview(
     let year = crate::bounds::opt_year("year", q.year)?.unwrap_or(0);
     let store = app.store.clone();
     let c3 = code.clone();
-    let (org, kids, snap) = app
+    let app2 = app.clone();
+    let (org, kids, snap, kept) = app
         .blocking(move || {
             let org = store.org(&c3)?.ok_or_else(|| ApiError::not_found(format!("org {c3}")))?;
             let kids: Vec<store::reference::Org> =
@@ -434,7 +437,16 @@ pub async fn overview(
                 }
                 None => None,
             };
-            Ok((org, kids, snap))
+            // The kept aggregates, unless they are in memory already.
+            let kept = snap.as_ref().and_then(|(s, _)| {
+                let in_memory = app2.console.aggregates.lock().expect("aggregates lock").contains_key(&s.id);
+                if in_memory {
+                    None
+                } else {
+                    kept_aggregates(&store, s)
+                }
+            });
+            Ok((org, kids, snap, kept))
         })
         .await?;
     let Some((snap, snap_org_path)) = snap else {
@@ -455,7 +467,7 @@ pub async fn overview(
         let t = |v: &Value| v["totals"]["total_market"].as_f64().unwrap_or(0.0);
         t(b).total_cmp(&t(a))
     });
-    let monthly = match aggregates(&app, &snap, &snap_org_path, &caller.user.username) {
+    let monthly = match aggregates(&app, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
             json!({"status": "ready", "months": v["orgs"][&code]["months"], "facility_types": v["orgs"][&code]["facility_types"]})
         }

@@ -53,7 +53,11 @@ pub struct App {
     /// When wrong passwords lock a username or a client address (docs/security.md).
     pub login_policy: store::users::LoginPolicy,
     /// Monitoring and indicators (issue 2), when attached at start (`monitoring::attach`).
-    pub monitoring: std::sync::OnceLock<Arc<monitoring::Monitoring>>,
+    /// Replaced without a restart when meters or reference data change (`monitoring::reload`).
+    pub monitoring: std::sync::RwLock<Option<Arc<monitoring::Monitoring>>>,
+    /// The data directory monitoring was attached from (its reading log), and one reload at a time.
+    pub(crate) monitoring_dir: std::sync::OnceLock<std::path::PathBuf>,
+    pub(crate) monitoring_reload: std::sync::Mutex<()>,
     /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
     /// org then costs one recomputation (snapshots never change, so it cannot go stale).
     explained: std::sync::Mutex<Option<(i64, Arc<inventory::Computed>)>>,
@@ -99,6 +103,8 @@ impl App {
             hashing: auth::Hashing::new(threads),
             login_policy: Default::default(),
             monitoring: Default::default(),
+            monitoring_dir: Default::default(),
+            monitoring_reload: Default::default(),
             explained: Default::default(),
             transport: Default::default(),
         })

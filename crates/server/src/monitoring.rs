@@ -17,7 +17,6 @@ use monitor::{LiveEvent, Monitor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use store::reference::Org;
 
@@ -33,9 +32,14 @@ pub struct Monitoring {
     targets: RwLock<TargetSet>,
     /// Held while targets or indicator data change: one change at a time, each audited.
     edits: Mutex<()>,
-    data_dir: PathBuf,
+    /// Held while the alert state is read from the monitor and stored, so that the newest state is
+    /// the one stored last.
+    alert_state: Arc<Mutex<()>>,
+    /// Set (under `edits`) when a reload replaced this state: a change that waited for the reload
+    /// is refused rather than applied to a state no longer served.
+    retired: std::sync::atomic::AtomicBool,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
-    pub mqtt: Option<monitor::mqtt::Subscription>,
+    pub mqtt: Option<Arc<monitor::mqtt::Subscription>>,
 }
 
 /// The receiver's clock, epoch milliseconds (what readings' timestamps are checked against).
@@ -43,18 +47,32 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Builds the monitoring state from the store's orgs and facilities and `DATA_DIR/meters.csv`,
-/// replays `DATA_DIR/readings/` (the reading log), loads `indicator-data.csv` and `targets.toml`
-/// when present, and starts webhook delivery (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs)
-/// and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`, e.g.
-/// `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meters.csv.
-pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
-    let meters = data_dir.join("meters.csv");
-    if !meters.exists() {
+/// What monitoring derives from the store: the org tree, the facilities and the meter registry
+/// (the `meters.csv` document, checked against the store's facilities), the alert rules, indicator
+/// data and targets.
+struct Setup {
+    org_paths: HashMap<String, String>,
+    tree: model::OrgTree,
+    facility_org: HashMap<String, u32>,
+    data_centres: HashMap<String, u32>,
+    registry: telemetry::MeterRegistry,
+    rules: Vec<alerts::Rule>,
+    indicator_data: Option<String>,
+    targets: Option<String>,
+}
+
+fn lines<E: std::fmt::Display>(errs: &[E]) -> String {
+    errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads what monitoring needs from the store; `None` without a meter registry. Blocking.
+fn setup(store: &store::Store) -> Result<Option<Setup>, String> {
+    let Some(meters) = store.document(store::documents::METERS).map_err(|e| e.to_string())? else {
         return Ok(None);
-    }
-    let orgs = app.store.orgs().map_err(|e| e.to_string())?;
-    let facilities = app.store.facilities_within("/").map_err(|e| e.to_string())?;
+    };
+    let doc = |name| store.document(name).map_err(|e| format!("reading {name}: {e}"));
+    let orgs = store.orgs().map_err(|e| e.to_string())?;
+    let facilities = store.facilities_within("/").map_err(|e| e.to_string())?;
     let rows = orgs
         .iter()
         .map(|o| model::OrgRow {
@@ -73,27 +91,109 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
         .filter(|f| f.kind == "data_center")
         .filter_map(|f| tree.get(&f.org_code).map(|o| (f.code.clone(), o)))
         .collect();
-    let registry = telemetry::MeterRegistry::load(&meters, |f| facility_org.contains_key(f))
-        .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    let rules = match std::fs::read_to_string(data_dir.join("alert-rules.toml")) {
-        Ok(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
-        Err(_) => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
+    let registry =
+        telemetry::MeterRegistry::read(meters.as_bytes(), |f| facility_org.contains_key(f)).map_err(|e| lines(&e))?;
+    let rules = match doc(store::documents::ALERT_RULES)? {
+        Some(text) => alerts::parse_rules(&text).map_err(|e| e.join("\n"))?,
+        None => alerts::parse_rules(alerts::DEFAULT_RULES).expect("default rules are valid (tested)"),
     };
-    let metered: HashMap<String, u32> = facility_org.clone();
-    let (monitor, recovered) = Monitor::open(registry, tree, metered, rules, &data_dir.join("readings"))
-        .map_err(|e| format!("reading log: {e}"))?;
+    Ok(Some(Setup {
+        org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
+        tree,
+        facility_org,
+        data_centres,
+        registry,
+        rules,
+        indicator_data: doc(store::documents::INDICATOR_DATA)?,
+        targets: doc(store::documents::TARGETS)?,
+    }))
+}
+
+/// The monitoring state over `monitor` from `s`: indicator data read against the monitor's org
+/// tree, targets parsed.
+fn assemble(
+    s: Setup,
+    monitor: Arc<Monitor>,
+    alert_state: Arc<Mutex<()>>,
+    webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
+    mqtt: Option<Arc<monitor::mqtt::Subscription>>,
+) -> Result<Arc<Monitoring>, String> {
+    let facility_org = s.facility_org;
+    let mut observations = Observations::default();
+    if let Some(text) = s.indicator_data {
+        observations = Observations::read_csv(text.as_bytes(), &monitor.orgs, |c| facility_org.get(c).copied())
+            .map_err(|errs| lines(&errs))?;
+    }
+    let targets = match s.targets {
+        Some(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
+        None => TargetSet::default_set(),
+    };
+    Ok(Arc::new(Monitoring {
+        monitor,
+        org_paths: s.org_paths,
+        facility_org,
+        observations: RwLock::new(observations),
+        data_centres: s.data_centres,
+        targets: RwLock::new(targets),
+        edits: Mutex::new(()),
+        alert_state,
+        retired: Default::default(),
+        webhooks,
+        mqtt,
+    }))
+}
+
+/// Builds the monitoring state from the store's orgs and facilities and its platform documents
+/// (meter registry, alert rules, indicator data, targets, alert state; a data directory of an
+/// earlier release has its files imported first, see [`document`]), replays `DATA_DIR/readings/`
+/// (the reading log), and starts webhook delivery (`DUALCARBON_WEBHOOKS`, comma-separated `http://`
+/// URLs) and the silence check, and the MQTT subscription (`DUALCARBON_MQTT=HOST:PORT/TOPIC-FILTER`,
+/// e.g. `127.0.0.1:1883/dualcarbon/readings/#`). Returns `Ok(None)` without a meter registry; the
+/// first meters posted over the API then attach it ([`reload`]).
+pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<Monitoring>>, String> {
+    let store = &app.store;
+    let _ = app.monitoring_dir.set(data_dir.to_path_buf());
+    for name in [
+        store::documents::METERS,
+        store::documents::ALERT_RULES,
+        store::documents::INDICATOR_DATA,
+        store::documents::TARGETS,
+    ] {
+        document(store, data_dir, name)?;
+    }
+    let Some(s) = setup(store)? else {
+        return Ok(None);
+    };
+    let metered: HashMap<String, u32> = s.facility_org.clone();
+    let (monitor, recovered) =
+        Monitor::open(s.registry.clone(), s.tree.clone(), metered, s.rules.clone(), &data_dir.join("readings"))
+            .map_err(|e| format!("reading log: {e}"))?;
     tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
     let monitor = Arc::new(monitor);
-    monitor.watch_all_meters(now_ms());
-    let mut observations = Observations::default();
-    if let Ok(f) = std::fs::File::open(data_dir.join("indicator-data.csv")) {
-        observations = Observations::read_csv(f, &monitor.orgs, |c| facility_org.get(c).copied())
-            .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    // The alerts of the last run (open, acknowledged, resolved), kept in the database.
+    if let Some(text) = store.document(store::documents::ALERT_STATE).map_err(|e| format!("alert state: {e}"))? {
+        let kept: Vec<alerts::Alert> = serde_json::from_str(&text).map_err(|e| format!("alert state: {e}"))?;
+        monitor.restore_alerts(kept);
     }
-    let targets = match std::fs::read_to_string(data_dir.join("targets.toml")) {
-        Ok(text) => TargetSet::parse(&text).map_err(|e| e.join("\n"))?,
-        Err(_) => TargetSet::default_set(),
-    };
+    monitor.watch_all_meters(now_ms());
+    let alert_state = Arc::new(Mutex::new(()));
+    {
+        // Alerts the data opens or resolves (readings, the silence check) are kept as they change.
+        // The channel is shared with the monitors that take over (`Monitor::successor`).
+        let (monitor, store, lock) = (monitor.clone(), app.store.clone(), alert_state.clone());
+        let mut events = monitor.subscribe();
+        std::thread::spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(LiveEvent::Alert { .. }) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
+                        tracing::error!(error = %e.message, "keeping the alert state failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        });
+    }
     let urls: Vec<monitor::webhook::WebhookUrl> = std::env::var("DUALCARBON_WEBHOOKS")
         .unwrap_or_default()
         .split(',')
@@ -111,7 +211,7 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
             let (addr, topic) = spec.trim().split_once('/').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
             let (host, port) = addr.rsplit_once(':').ok_or("DUALCARBON_MQTT: expected HOST:PORT/TOPIC")?;
             let port: u16 = port.parse().map_err(|_| format!("DUALCARBON_MQTT: bad port {port:?}"))?;
-            Some(monitor::mqtt::subscribe(
+            Some(Arc::new(monitor::mqtt::subscribe(
                 monitor.clone(),
                 monitor::mqtt::MqttConfig {
                     host: host.to_string(),
@@ -119,28 +219,213 @@ pub fn attach(app: &Arc<App>, data_dir: &std::path::Path) -> Result<Option<Arc<M
                     topic: topic.to_string(),
                     client_id: format!("dualcarbon-{}", std::process::id()),
                 },
-            ))
+            )))
         }
         _ => None,
     };
-    let m = Arc::new(Monitoring {
-        monitor,
-        org_paths: orgs.into_iter().map(|o: Org| (o.code, o.path)).collect(),
-        facility_org,
-        observations: RwLock::new(observations),
-        data_centres,
-        targets: RwLock::new(targets),
-        edits: Mutex::new(()),
-        data_dir: data_dir.to_path_buf(),
-        webhooks,
-        mqtt,
-    });
-    let _ = app.monitoring.set(m.clone());
+    let m = assemble(s, monitor, alert_state, webhooks, mqtt)?;
+    *app.monitoring.write().unwrap() = Some(m.clone());
     Ok(Some(m))
 }
 
+/// Makes monitoring follow the store after a change of meters or reference data, without a
+/// restart: a new monitoring state over a successor of the running monitor (the same reading log,
+/// event stream, alerts, webhooks and MQTT subscription; `Monitor::successor`), with the org tree,
+/// facilities and meter registry read again, and indicator data and targets read against them.
+/// Attaches monitoring when the first meters arrive. A change of targets or indicator data waits
+/// for the reload (and the reload for it). Blocking.
+pub fn reload(app: &Arc<App>) -> Result<(), String> {
+    let _one = app.monitoring_reload.lock().unwrap_or_else(|e| e.into_inner());
+    let current = app.monitoring.read().unwrap().clone();
+    let Some(old) = current else {
+        return match app.monitoring_dir.get() {
+            Some(dir) => attach(app, &dir.clone()).map(|_| ()),
+            None => Ok(()),
+        };
+    };
+    let _edits = old.edits.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(s) = setup(&app.store)? else { return Ok(()) };
+    let monitor = old.monitor.successor(s.registry.clone(), s.tree.clone(), s.facility_org.clone(), now_ms());
+    let m = assemble(s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
+    *app.monitoring.write().unwrap() = Some(m);
+    old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// [`reload`] after a committed change: a failure is logged (the change stands; the next reload or
+/// a restart applies it).
+pub(crate) fn reload_after_change(app: &Arc<App>) {
+    if let Err(e) = reload(app) {
+        tracing::error!(error = %e, "monitoring could not follow a change of meters or reference data");
+    }
+}
+
+/// GET /api/v1/meters: the registered meters of facilities within the caller's subtree.
+pub async fn list_meters(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+    let path = caller.org_path.clone();
+    let (text, mine) = app
+        .db(move |s| {
+            let mine: std::collections::HashSet<String> =
+                s.facilities_within(&path)?.into_iter().map(|f| f.code).collect();
+            Ok((s.document(store::documents::METERS)?, mine))
+        })
+        .await?;
+    let registry = match text {
+        Some(t) => telemetry::MeterRegistry::read(t.as_bytes(), |_| true)
+            .map_err(|_| ApiError::internal("the stored meter registry does not read"))?,
+        None => telemetry::MeterRegistry::default(),
+    };
+    let meters: Vec<&telemetry::Meter> = registry.meters.iter().filter(|m| mine.contains(&m.facility)).collect();
+    Ok(Json(json!({"meters": meters, "monitoring": app.monitoring.read().unwrap().is_some()})))
+}
+
+/// The audit action of a change of the meter registry.
+pub const METERS_ACTION: &str = "reference.meters";
+
+/// POST /api/v1/meters: meters.csv rows (header and columns as docs/monitoring.md) added to the
+/// registry or replacing the meter of the same code; every row checked by the registry's rules
+/// (`telemetry::MeterRegistry`: 422 `invalid_meters`, every problem) against the platform's
+/// facilities, each facility within the caller's subtree (403 `out_of_scope`). The registry and
+/// its audit entry (`reference.meters`: codes added and changed, the body's SHA-256) are stored in
+/// one transaction, then monitoring follows without a restart ([`reload`]). Rows equal to the
+/// registered meter change nothing (`unchanged`).
+pub async fn add_meters(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    body: String,
+) -> ApiResult<Json<Value>> {
+    let app2 = app.clone();
+    app.blocking(move || {
+        let store = &app2.store;
+        let invalid = |errs: Vec<telemetry::meter::RegistryError>| {
+            ApiError::problems("invalid_meters", "the meters", errs.iter().map(|e| e.to_string()).collect())
+        };
+        let all: std::collections::HashSet<String> =
+            store.facilities_within("/")?.into_iter().map(|f| f.code).collect();
+        let sent = telemetry::MeterRegistry::read(body.as_bytes(), |f| all.contains(f)).map_err(invalid)?;
+        let mine: std::collections::HashSet<String> =
+            store.facilities_within(&caller.org_path)?.into_iter().map(|f| f.code).collect();
+        if let Some(m) = sent.meters.iter().find(|m| !mine.contains(&m.facility)) {
+            return Err(ApiError::out_of_scope(&format!("facility {} of meter {}", m.facility, m.code)));
+        }
+        // One registry change at a time, and none while monitoring reloads.
+        let _one = app2.monitoring_reload.lock().unwrap_or_else(|e| e.into_inner());
+        let current = store.document(store::documents::METERS)?;
+        let (text, added, changed) = merge_meters(current.as_deref(), &body).map_err(ApiError::bad_request)?;
+        let merged = telemetry::MeterRegistry::read(text.as_bytes(), |f| all.contains(f)).map_err(invalid)?;
+        let unchanged = sent.len() - added.len() - changed.len();
+        let mut seq = None;
+        if !added.is_empty() || !changed.is_empty() {
+            let sha = store::sha256_hex(body.as_bytes());
+            let kind = store.kind();
+            seq = Some(store.tx(|c| {
+                let seq = store::audit::append(
+                    c,
+                    kind,
+                    store::audit::Change {
+                        actor: &caller.user.username,
+                        action: METERS_ACTION,
+                        entity: format!("meters:{}", &sha[..16]),
+                        org_code: &caller.user.org_code,
+                        before: Value::Null,
+                        after: json!({"added": added, "changed": changed, "body_sha256": sha}),
+                    },
+                )?;
+                store::documents::put(c, store::documents::METERS, &text)?;
+                Ok(seq)
+            })?);
+        }
+        drop(_one);
+        if seq.is_some() {
+            reload(&app2).map_err(|e| {
+                tracing::error!(error = %e, "monitoring could not follow the meter registry");
+                ApiError::internal("the meters are stored; monitoring could not follow them (see the log)")
+            })?;
+        }
+        Ok(Json(json!({
+            "received": sent.len(),
+            "added": added,
+            "changed": changed,
+            "unchanged": unchanged,
+            "meters": merged.len(),
+            "audit_seq": seq,
+        })))
+    })
+    .await
+}
+
+/// The registry text with `body`'s rows added or replacing the rows of the same `meter_code`
+/// (columns: the union of both headers, in the registry's order then the body's new ones), and
+/// the codes added and changed.
+fn merge_meters(current: Option<&str>, body: &str) -> Result<(String, Vec<String>, Vec<String>), String> {
+    type Rows = (Vec<String>, Vec<std::collections::BTreeMap<String, String>>);
+    let read = |text: &str| -> Result<Rows, String> {
+        let mut r = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+        let header: Vec<String> = r
+            .headers()
+            .map_err(|e| format!("meters: {e}"))?
+            .iter()
+            .map(|c| c.trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            let rec = rec.map_err(|e| format!("meters: {e}"))?;
+            rows.push(
+                header.iter().cloned().zip(rec.iter().map(str::to_string)).filter(|(_, v)| !v.is_empty()).collect(),
+            );
+        }
+        Ok((header, rows))
+    };
+    let (mut header, mut rows) = match current {
+        Some(t) => read(t)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let (sent_header, sent) = read(body)?;
+    for h in sent_header {
+        if !header.contains(&h) {
+            header.push(h);
+        }
+    }
+    let (mut added, mut changed) = (Vec::new(), Vec::new());
+    for row in sent {
+        let code = row.get("meter_code").cloned().unwrap_or_default();
+        match rows.iter_mut().find(|r| r.get("meter_code") == Some(&code)) {
+            Some(r) if *r == row => {}
+            Some(r) => {
+                *r = row;
+                changed.push(code);
+            }
+            None => {
+                rows.push(row);
+                added.push(code);
+            }
+        }
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).map_err(|e| e.to_string())?;
+    for r in &rows {
+        w.write_record(header.iter().map(|h| r.get(h).map_or("", String::as_str))).map_err(|e| e.to_string())?;
+    }
+    let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    Ok((text, added, changed))
+}
+
+impl Monitoring {
+    /// Refuses a change that waited for a reload (503 `reconfigured`: send it again).
+    fn still_current(&self) -> ApiResult<()> {
+        if self.retired.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reconfigured",
+                "monitoring was reconfigured while the change waited: send it again",
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn mon(app: &App) -> ApiResult<Arc<Monitoring>> {
-    app.monitoring.get().cloned().ok_or_else(|| {
+    app.monitoring.read().unwrap().clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "monitoring_off",
@@ -375,31 +660,36 @@ pub struct AckBody {
     id: u64,
 }
 
-/// POST /api/v1/alerts/acknowledge: acknowledge an open alert.
+/// POST /api/v1/alerts/acknowledge: acknowledge an open alert (audited `alerts.acknowledge`).
 pub async fn acknowledge(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    alert_action(&app, &caller, b.id, Monitor::acknowledge)
+    let app2 = app.clone();
+    app.blocking(move || alert_action(&app2, &caller, b.id, Monitor::acknowledge, "alerts.acknowledge")).await
 }
 
-/// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand.
+/// POST /api/v1/alerts/resolve: resolve an open or acknowledged alert by hand (audited
+/// `alerts.resolve`).
 pub async fn resolve(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Json(b): Json<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    alert_action(&app, &caller, b.id, Monitor::resolve)
+    let app2 = app.clone();
+    app.blocking(move || alert_action(&app2, &caller, b.id, Monitor::resolve, "alerts.resolve")).await
 }
 
 /// One alert of the caller's subtree changed by `action` (who, when); an alert outside the subtree
-/// is not found, a change its state does not allow is a conflict.
+/// is not found, a change its state does not allow is a conflict. The alert state is stored with
+/// the change's audit entry in one transaction. Blocking.
 fn alert_action(
     app: &App,
     caller: &Caller,
     id: u64,
     action: fn(&Monitor, u64, &str, i64) -> Result<alerts::Event, String>,
+    audit_action: &str,
 ) -> ApiResult<Json<Value>> {
     let m = mon(app)?;
     let alert = m
@@ -410,7 +700,35 @@ fn alert_action(
         .ok_or_else(|| ApiError::not_found(format!("no alert {id} in your subtree")))?;
     let e = action(&m.monitor, alert.id, &caller.user.username, now_ms())
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e))?;
+    let change = store::audit::Change {
+        actor: &caller.user.username,
+        action: audit_action,
+        entity: format!("alert:{}", e.alert.id),
+        org_code: &caller.user.org_code,
+        before: json!({"state": alert.state}),
+        after: json!({"state": e.alert.state, "rule": e.alert.rule, "subject": e.alert.subject}),
+    };
+    save_alert_state(&app.store, &m.monitor, &m.alert_state, Some(change))?;
     Ok(Json(json!({"alert": e.alert})))
+}
+
+/// Stores the monitor's alerts (every state) as the `alert-state.json` document, with `change`'s
+/// audit entry in the same transaction when a user made the change. Blocking.
+fn save_alert_state(
+    store: &store::Store,
+    monitor: &Monitor,
+    lock: &Mutex<()>,
+    change: Option<store::audit::Change<'_>>,
+) -> ApiResult<()> {
+    let _one = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let text = serde_json::to_string(&monitor.alerts(None)).map_err(|e| ApiError::internal(e.to_string()))?;
+    let kind = store.kind();
+    Ok(store.tx(|c| {
+        if let Some(change) = change {
+            store::audit::append(c, kind, change)?;
+        }
+        store::documents::put(c, store::documents::ALERT_STATE, &text)
+    })?)
 }
 
 /// GET /api/v1/indicators: the registry.
@@ -532,6 +850,7 @@ pub async fn edit_target(
         .blocking(move || {
             // One change at a time: each edit starts from the set the previous one left.
             let _one = m2.edits.lock().unwrap_or_else(|e| e.into_inner());
+            m2.still_current()?;
             let mut set = m2.targets.read().unwrap().clone();
             let resolved =
                 |set: &TargetSet| set.resolve(&m2.monitor.orgs, org_id).into_iter().find(|t| t.id == o2.target);
@@ -555,7 +874,7 @@ pub async fn edit_target(
                     },
                 )
             };
-            let seq = write_audited(&store, &m2.data_dir.join("targets.toml"), text.as_bytes(), change)?;
+            let seq = write_document(&store, store::documents::TARGETS, &text, change)?;
             *m2.targets.write().unwrap() = set;
             Ok(seq)
         })
@@ -563,55 +882,44 @@ pub async fn edit_target(
     Ok(Json(json!({"override": o, "audit_seq": seq})))
 }
 
-/// Replaces `path` by `bytes` inside the store transaction that appends an audit entry (`change`):
-/// the new file is written beside it first, renamed into place within the transaction, and put
-/// back if the transaction does not commit, so the file and the audit log change together or not
-/// at all. Blocking. Returns the audit entry's sequence number.
-pub(crate) fn write_audited<T>(
+/// Replaces the platform document `name` (a `store::documents` name, e.g. `targets.toml`) by
+/// `text` in the store transaction that appends its audit entry (`change`): the document and the
+/// audit log change together or not at all. Blocking. Returns what `change` returns (the entry's
+/// sequence number).
+pub(crate) fn write_document<T>(
     store: &store::Store,
-    path: &std::path::Path,
-    bytes: &[u8],
+    name: &str,
+    text: &str,
     change: impl FnOnce(&mut dyn store::Conn) -> store::Result<T>,
 ) -> ApiResult<T> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let failed = |e: std::io::Error| {
-        tracing::error!(error = %e, file = %path.display(), "saving a monitoring file failed");
-        ApiError::internal(format!("saving {name} failed"))
-    };
-    let before = std::fs::read(path).ok();
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(failed)?;
-    let mut renamed = false;
-    let mut io_error = None;
-    let out = store.tx(|c| {
-        let seq = change(c)?;
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            io_error = Some(e);
-            return Err(store::StoreError::Invalid(format!("saving {name} failed")));
+    Ok(store.tx(|c| {
+        let out = change(c)?;
+        store::documents::put(c, name, text)?;
+        Ok(out)
+    })?)
+}
+
+/// A platform document from the store. A data directory of an earlier release kept it as the file
+/// `DATA_DIR/NAME`: on first start that file is imported once (audited `platform.import`) and
+/// renamed `NAME.imported`, so it is never imported again and nothing reads it after. A file
+/// found when the database has the document already is not read: it is renamed
+/// `NAME.not-imported` (and a warning logged).
+pub(crate) fn document(store: &store::Store, data_dir: &std::path::Path, name: &str) -> Result<Option<String>, String> {
+    let file = data_dir.join(name);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let imported = store.import_document(name, &text).map_err(|e| format!("importing {name}: {e}"))?;
+        let aside = data_dir.join(format!("{name}.{}", if imported { "imported" } else { "not-imported" }));
+        if imported {
+            tracing::info!(file = name, "imported into the database; the file is kept as {name}.imported");
+        } else {
+            tracing::warn!(
+                file = name,
+                "the database has this document already: the file is set aside unread as {name}.not-imported"
+            );
         }
-        renamed = true;
-        Ok(seq)
-    });
-    match out {
-        Ok(seq) => Ok(seq),
-        Err(e) => {
-            if renamed {
-                let restored = match &before {
-                    Some(b) => std::fs::write(path, b),
-                    None => std::fs::remove_file(path),
-                };
-                if let Err(r) = restored {
-                    tracing::error!(error = %r, file = %path.display(), "could not put a file back after a failed commit");
-                }
-            } else {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            match io_error {
-                Some(io) => Err(failed(io)),
-                None => Err(e.into()),
-            }
-        }
+        std::fs::rename(&file, &aside).map_err(|e| format!("setting {name} aside: {e}"))?;
     }
+    store.document(name).map_err(|e| format!("reading {name}: {e}"))
 }
 
 /// GET /api/v1/orgs/{code}/scoreboard?year=: its children ranked (考核).
@@ -769,7 +1077,7 @@ fn micro_text(v: i128) -> String {
 /// value (see [`ValueKey`]; rows of one request with the same key add up to one value) that is
 /// stored already is not added again, and one stored with another value is a conflict. `commit`
 /// (e.g. the audit entry of the change) runs in the store transaction in which the file is put in
-/// place, with the rows added (see [`write_audited`]); when nothing is new it does not run and
+/// place, with the rows added (see [`write_document`]); when nothing is new it does not run and
 /// nothing is written. Blocking: call from a blocking task.
 pub(crate) fn add_observations<T>(
     store: &store::Store,
@@ -786,6 +1094,7 @@ pub(crate) fn add_observations<T>(
         r.source = stored_source(&r.source);
     }
     let _one = m.edits.lock().unwrap_or_else(|e| e.into_inner());
+    m.still_current()?;
     let mut all = m.observations.write().unwrap();
     let entity = |o: &indicators::Observation| m.entity(o);
     let period = period_text;
@@ -880,8 +1189,7 @@ pub(crate) fn add_observations<T>(
     }
     let merged = Observations::read_csv(text.as_bytes(), &m.monitor.orgs, |c| m.facility_org.get(c).copied())
         .map_err(|errs| invalid_rows(&errs))?;
-    let path = m.data_dir.join("indicator-data.csv");
-    let done = Some(write_audited(store, &path, text.as_bytes(), |c| commit(c, &rows))?);
+    let done = Some(write_document(store, store::documents::INDICATOR_DATA, &text, |c| commit(c, &rows))?);
     *all = merged;
     Ok(Added { total: all.rows.len(), added: rows.len(), unchanged, done })
 }

@@ -96,6 +96,13 @@ pub async fn put_orgs(
             Ok(orgs.len())
         })
         .await?;
+    // Monitoring follows the new org tree and facilities without a restart.
+    let app2 = app.clone();
+    app.blocking(move || {
+        crate::monitoring::reload_after_change(&app2);
+        Ok(())
+    })
+    .await?;
     Ok(Json(serde_json::json!({"orgs": n})))
 }
 
@@ -124,5 +131,12 @@ pub async fn put_facilities(
             Ok(records.len())
         })
         .await?;
+    // Monitoring follows the new org tree and facilities without a restart.
+    let app2 = app.clone();
+    app.blocking(move || {
+        crate::monitoring::reload_after_change(&app2);
+        Ok(())
+    })
+    .await?;
     Ok(Json(serde_json::json!({"facilities": n})))
 }

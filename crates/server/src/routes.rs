@@ -77,6 +77,8 @@ routes! {
     get "/api/v1/orgs/{code}/facilities" => list_facilities, Read, Org, "" -> "json", "Facilities of an org's subtree";
     post "/api/v1/reference/orgs" => reference::put_orgs, ManageReference, None, "csv" -> "json", "Add or update the org tree from an orgs.csv body";
     post "/api/v1/reference/facilities" => reference::put_facilities, ManageReference, None, "csv" -> "json", "Add or update facilities from a facilities.csv body";
+    get "/api/v1/meters" => monitoring::list_meters, ManageReference, None, "" -> "json", "The registered meters of facilities within the caller's subtree";
+    post "/api/v1/meters" => monitoring::add_meters, ManageReference, None, "csv" -> "json", "Add meters or change meters by code from meters.csv rows; checked by the registry's rules, audited; monitoring follows without a restart";
     get "/api/v1/orgs/{code}/dashboard" => inventory::dashboard, Dashboard, Org, "" -> "json", "Headline figures of an org (?year=) from the newest snapshot covering it";
     get "/api/v1/orgs/{code}/quality" => quality::quality, Read, Org, "" -> "json", "Data quality per org and month (?year=): completeness, outliers, range, quarantine, score";
     get "/api/v1/filings" => filing::list, Read, None, "" -> "json", "Filings within the caller's subtree (?period=YYYY-MM)";

@@ -366,7 +366,7 @@ pub async fn post_state(
     let missing = m.monitor.with_telemetry(|t| unregistered(t, &f.code));
     if !missing.is_empty() {
         errors.push(format!(
-            "the site's meters are not in the meter registry: add these rows to meters.csv and restart: {}",
+            "the site's meters are not in the meter registry: post these meters.csv rows to /api/v1/meters: {}",
             missing.join(" | ")
         ));
     }

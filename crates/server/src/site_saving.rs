@@ -176,7 +176,7 @@ pub async fn record(
 
 /// The measured results in `org_code`'s subtree; empty when monitoring is off or the org unknown to it.
 pub fn measured_of(app: &App, org_code: &str) -> Vec<MeasuredResult> {
-    app.monitoring.get().and_then(|m| m.measured(org_code)).unwrap_or_default()
+    app.monitoring.read().unwrap().clone().and_then(|m| m.measured(org_code)).unwrap_or_default()
 }
 
 /// GET /api/v1/orgs/{code}/scenario/measured: for each scenario measure with measured data in the

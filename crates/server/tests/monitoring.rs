@@ -269,7 +269,7 @@ fn indicators_targets_and_scoreboard_over_the_api() {
         let (_, v, _) = h.get("/api/v1/orgs/CT-GD/targets?year=2024", &gd_admin).await;
         let p = v["progress"].as_array().unwrap().iter().find(|p| p["target"] == "energy_per_business_down").unwrap().clone();
         assert_eq!((p["met"].as_bool(), p["progress"].as_f64()), (Some(true), Some(1.0)));
-        assert!(std::fs::read_to_string(dir.path().join("data/targets.toml")).unwrap().contains("provincial plan"));
+        assert!(h.app.store.document(store::documents::TARGETS).unwrap().unwrap().contains("provincial plan"));
 
         let (_, v, text) = h.get("/api/v1/orgs/CT/scoreboard?year=2024", &admin).await;
         let rows = v["rows"].as_array().unwrap();

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod backend;
 pub mod datadir;
+pub mod documents;
 pub mod filings;
 pub mod migrations;
 pub mod postgres;

@@ -176,6 +176,22 @@ CREATE INDEX tokens_user ON tokens(user_id);
 ALTER TABLE audit ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit_head ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
 "#,
+    // 5: platform data that lived in files of the data directory (targets, indicator data, alert
+    // rules, meters, alert state) as documents in the database, each change with its audit entry
+    // in the same transaction (see store::documents); the console's kept monthly aggregates of a
+    // snapshot, keyed by the snapshot's identity.
+    r#"
+CREATE TABLE platform_documents (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE snapshot_aggregates (
+    snapshot_id BIGINT PRIMARY KEY,
+    agg_key TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+"#,
 ];
 
 impl Store {

@@ -343,3 +343,62 @@ fn sqlite_backup_and_restore_round_trip() {
     assert!(!data.join("dualcarbon.sqlite3.restoring").exists());
     assert_eq!(std::fs::read(&backup).unwrap(), untouched);
 }
+
+#[test]
+fn platform_documents_import_once_change_with_their_audit_entry_and_keep_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("documents", dir.path()) {
+        seed(&s);
+        assert_eq!(s.document(store::documents::TARGETS).unwrap(), None, "{name}");
+        // A file of an earlier release is imported once, with its audit entry.
+        assert!(s.import_document(store::documents::TARGETS, "[CT]\n").unwrap(), "{name}");
+        assert!(!s.import_document(store::documents::TARGETS, "[other]\n").unwrap(), "{name}: never twice");
+        assert_eq!(s.document(store::documents::TARGETS).unwrap().as_deref(), Some("[CT]\n"), "{name}");
+        let imports: Vec<_> = s
+            .audit_entries(0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == store::documents::IMPORT_ACTION)
+            .collect();
+        assert_eq!(imports.len(), 1, "{name}");
+        assert_eq!(
+            (imports[0].entity.as_str(), imports[0].org_code.as_str()),
+            ("document:targets.toml", "CT"),
+            "{name}"
+        );
+        // A change and its audit entry commit together, or neither does.
+        let kind = s.kind();
+        let change = |c: &mut dyn store::Conn, body: &str, fail: bool| {
+            store::documents::put(c, store::documents::TARGETS, body)?;
+            store::audit::append(
+                c,
+                kind,
+                store::audit::Change {
+                    actor: "alice",
+                    action: "indicators.target",
+                    entity: "target:CT:x".into(),
+                    org_code: "CT",
+                    before: serde_json::Value::Null,
+                    after: serde_json::Value::Null,
+                },
+            )?;
+            if fail {
+                return Err(store::StoreError::Invalid("the file step failed".into()));
+            }
+            Ok(())
+        };
+        let entries = s.audit_entries(0, 1000).unwrap().len();
+        assert!(s.tx(|c| change(c, "[failed]\n", true)).is_err());
+        assert_eq!(s.document(store::documents::TARGETS).unwrap().as_deref(), Some("[CT]\n"), "{name}");
+        assert_eq!(s.audit_entries(0, 1000).unwrap().len(), entries, "{name}");
+        s.tx(|c| change(c, "[CT]\nx = 1\n", false)).unwrap();
+        assert_eq!(s.document(store::documents::TARGETS).unwrap().as_deref(), Some("[CT]\nx = 1\n"), "{name}");
+        assert_eq!(s.audit_entries(0, 1000).unwrap().len(), entries + 1, "{name}");
+        assert!(s.verify_audit().unwrap().ok, "{name}");
+        // Kept aggregates: one row per snapshot, replaced under a new key.
+        assert_eq!(s.snapshot_aggregates(7).unwrap(), None);
+        s.keep_snapshot_aggregates(7, "k1", "{\"a\":1}").unwrap();
+        s.keep_snapshot_aggregates(7, "k2", "{\"a\":2}").unwrap();
+        assert_eq!(s.snapshot_aggregates(7).unwrap(), Some(("k2".into(), "{\"a\":2}".into())), "{name}");
+    }
+}

@@ -121,7 +121,7 @@ fn a_scenario_baseline_year_is_bounded() {
 #[test]
 fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
     both("sec_bounds_targets", |h| async move {
-        let data = monitored(&h);
+        monitored(&h);
         let path = "/api/v1/orgs/CT-GD/targets";
         let edit = json!({"target": "new_bs5g_saving", "value": 0.5, "weight": 0, "reason": "own target"});
         // Issue 11 item 10: the province's reviewer set its own target (goal 20 → 0.5, weight 1 → 0).
@@ -178,7 +178,13 @@ fn targets_are_set_only_from_a_parent_org_validated_and_audited() {
         assert_eq!((before["target"]["value"].as_f64(), after["target"]["value"].as_f64()), (Some(20.0), Some(25.0)));
         assert!(after["reason"].as_str().unwrap().contains("2026 plan"), "{after}");
         assert_eq!((entries[0]["actor"].as_str(), entries[0]["org_code"].as_str()), (Some("admin"), Some("CT-GD")));
-        assert!(std::fs::read_to_string(data.join("targets.toml")).unwrap().contains("2026 plan"));
+        assert!({
+            let store = h.app.store.clone();
+            tokio::task::spawn_blocking(move || store.document(store::documents::TARGETS).unwrap().unwrap())
+                .await
+                .unwrap()
+        }
+        .contains("2026 plan"));
         // A province sets its city's; the group admin the group's own.
         let r = put(
             &h,
