@@ -388,12 +388,19 @@ test('every figure the console labels with a unit is the server\'s value in that
   await page.context().close()
 })
 
-// ---- Monitoring pages (live power/PUE, alerts, scoreboard). `dualcarbon demo` writes a meters.csv
-// with a total-facility and an IT-load power meter per data centre, so the server has monitoring.
+// ---- Monitoring pages (live power/PUE, alerts, scoreboard). `dualcarbon demo` registers a
+// total-facility and an IT-load power meter per data centre (in the database: GET /api/v1/meters),
+// so the server has monitoring.
 
-/** The first metered data centre (meters.csv) of 广东 (the demo's province users), with its org (facilities.csv). */
-function meteredDataCentre() {
-  const metered = new Set(readFileSync(join(dataDir, 'meters.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[1]))
+/** The first metered data centre of 广东 (the demo's province users), with its org (facilities.csv). */
+async function meteredDataCentre() {
+  const login = await fetch(base + '/api/v1/auth/login', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+  })
+  const { token } = await login.json()
+  const res = await fetch(base + '/api/v1/meters', { headers: { authorization: `Bearer ${token}` } })
+  assert.equal(res.status, 200)
+  const metered = new Set((await res.json()).meters.map((m) => m.facility))
   const rows = readFileSync(join(dataDir, 'demo-data', 'facilities.csv'), 'utf8').trim().split('\n')
   const head = rows[0].split(',')
   const [code, org] = [head.indexOf('facility_code'), head.indexOf('org_code')]
@@ -431,7 +438,7 @@ function historyLines(facility) {
 }
 
 test('facility page: live power and PUE chart updated by readings posted to the HTTP endpoint', { skip }, async () => {
-  const { facility, org } = meteredDataCentre()
+  const { facility, org } = await meteredDataCentre()
   const report = await postReadings(historyLines(facility))
   assert.equal(report.rejected, 0, JSON.stringify(report))
   const page = await login('admin')
@@ -451,7 +458,7 @@ test('facility page: live power and PUE chart updated by readings posted to the 
 })
 
 test('alerts: a PUE above 1.5 for an hour opens an alert; a reviewer acknowledges it', { skip }, async () => {
-  const { facility } = meteredDataCentre()
+  const { facility } = await meteredDataCentre()
   await postReadings(historyLines(facility)) // duplicates when the facility test ran first: the alert is open either way
   const page = await login('gd-reviewer')
   await page.click('[data-test=nav-alerts]')
