@@ -26,6 +26,10 @@ pub fn fresh_postgres(test: &str) -> Option<String> {
         N.fetch_add(1, Ordering::Relaxed)
     );
     let mut admin = postgres::Client::connect(&base, postgres::NoTls).expect("connect to the test PostgreSQL server");
+    // Databases of test processes that have ended are dropped once per process, so a long-lived
+    // development server does not fill its disk (one database per test, never dropped by the test).
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| drop_ended_test_databases(&mut admin));
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).expect("drop old test database");
     admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
     // Replace the database name (the last path segment, before any query string).
@@ -42,4 +46,22 @@ pub fn stores(test: &str, dir: &std::path::Path) -> Vec<(String, Store)> {
         out.push(("postgres".to_string(), Store::open_postgres(&url).expect("open postgres")));
     }
     out
+}
+
+/// Drops `dc_<test>_<pid>_<n>` databases whose process is gone (Linux: no `/proc/<pid>`).
+fn drop_ended_test_databases(admin: &mut postgres::Client) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'dc\\_%'", &[]) else { return };
+    for row in rows {
+        let name: String = row.get(0);
+        let mut parts = name.rsplit('_');
+        let (_, pid) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok()));
+        if let Some(pid) = pid.filter(|p| *p != std::process::id()) {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"));
+            }
+        }
+    }
 }
