@@ -11,18 +11,13 @@ where
     F: Fn(Harness, AuditKey) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
-        let key = AuditKey::from_bytes([7; 32]);
+    let key = AuditKey::from_bytes([7; 32]);
+    let keyed = |store: Store| {
         let store = store.with_audit_key(key.clone());
         store.seal_audit().unwrap();
-        seed(&store);
-        let spool = tempfile::tempdir().unwrap();
-        let app = App::new(store, spool.path().join("spool"));
-        rt.block_on(test(Harness { app: app.clone(), backend, spool }, key));
-        drop(app);
-    }
+        store
+    };
+    both_prepared(name, keyed, |h| test(h, key.clone()));
 }
 
 /// Runs synchronous store calls from a test's async body (the PostgreSQL client blocks).

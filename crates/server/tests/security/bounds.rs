@@ -8,16 +8,7 @@ use http_body_util::BodyExt;
 /// Attaches monitoring to the harness's platform: one grid-import power meter at GD1 (CT-GD-GZ)
 /// and one at ZJ1 (CT-ZJ).
 fn monitored(h: &Harness) -> std::path::PathBuf {
-    let data = h.spool.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(
-        data.join("meters.csv"),
-        "meter_code,facility_code,role,kind\nGD1-P,GD1,grid_import,power\nZJ1-P,ZJ1,grid_import,power\n",
-    )
-    .unwrap();
-    // attach reads the store synchronously (the PostgreSQL client blocks): off the async worker.
-    assert!(tokio::task::block_in_place(|| server::monitoring::attach(&h.app, &data)).unwrap().is_some());
-    data
+    attach_meters(h, "meter_code,facility_code,role,kind\nGD1-P,GD1,grid_import,power\nZJ1-P,ZJ1,grid_import,power\n")
 }
 
 fn now_ms() -> i64 {

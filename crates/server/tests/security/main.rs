@@ -130,9 +130,20 @@ where
     F: Fn(Harness) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    both_prepared(name, |store| store, test)
+}
+
+/// [`both`] on stores that `prepare` makes ready first (e.g. keyed with an audit key), before
+/// they are seeded.
+pub fn both_prepared<F, Fut>(name: &str, prepare: impl Fn(Store) -> Store, test: F)
+where
+    F: Fn(Harness) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
+        let store = prepare(store);
         seed(&store);
         let spool = tempfile::tempdir().unwrap();
         let app = App::new(store, spool.path().join("spool"));
@@ -140,4 +151,15 @@ where
         // The PostgreSQL client must be dropped outside the runtime.
         drop(app);
     }
+}
+
+/// Attaches monitoring to the harness's platform with `meters_csv` as its meter registry; the
+/// data directory it used.
+pub fn attach_meters(h: &Harness, meters_csv: &str) -> std::path::PathBuf {
+    let data = h.spool.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("meters.csv"), meters_csv).unwrap();
+    // attach reads the store synchronously (the PostgreSQL client blocks): off the async worker.
+    assert!(tokio::task::block_in_place(|| server::monitoring::attach(&h.app, &data)).unwrap().is_some());
+    data
 }

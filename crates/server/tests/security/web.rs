@@ -575,14 +575,7 @@ fn half_open_connections_are_closed_after_the_header_timeout() {
 #[test]
 fn the_event_stream_outlives_the_header_timeout() {
     sqlite(|h| async move {
-        let data = h.spool.path().join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(
-            data.join("meters.csv"),
-            "meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n",
-        )
-        .unwrap();
-        assert!(server::monitoring::attach(&h.app, &data).unwrap().is_some());
+        attach_meters(&h, "meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n");
         let server =
             Running::start(h.app.clone(), Config { header_read_timeout: Duration::from_secs(1), ..Default::default() })
                 .await;
