@@ -13,7 +13,7 @@ use crate::App;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, SET_COOKIE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -26,8 +26,6 @@ use tokio::sync::Semaphore;
 
 /// How long a login lasts.
 const TOKEN_HOURS: i64 = 12;
-/// The largest body the login and password routes read (bytes).
-pub const AUTH_BODY_MAX: usize = 8 * 1024;
 /// The longest password (bytes): longer ones are refused before they are hashed.
 pub const PASSWORD_MAX: usize = 1024;
 /// The shortest new password (characters).
@@ -240,17 +238,11 @@ fn client_address(req: &Request) -> Option<String> {
     req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("this route takes a JSON body of at most {limit} bytes"),
-    )
-}
-
 /// A JSON body of at most `limit` bytes: a larger declared length is refused before reading, and
 /// reading stops at the limit.
-async fn small_json<T: DeserializeOwned>(req: Request, limit: usize) -> ApiResult<T> {
+/// The JSON body of a credentials route; its size is bounded by the route's limit
+/// (`transport::CREDENTIALS_BODY_BYTES`), so nothing large is read before a hash.
+async fn credentials_json<T: DeserializeOwned>(req: Request) -> ApiResult<T> {
     let json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -263,11 +255,7 @@ async fn small_json<T: DeserializeOwned>(req: Request, limit: usize) -> ApiResul
             "send the body as JSON with Content-Type: application/json",
         ));
     }
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
-    }
-    let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large(limit))?;
+    let bytes = axum::body::to_bytes(req.into_body(), usize::MAX).await.map_err(crate::transport::body_read_error)?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
 }
 
@@ -319,11 +307,11 @@ pub struct Login {
     pub password: String,
 }
 
-/// Logs in: returns a bearer token and sets the session cookie. Reads at most [`AUTH_BODY_MAX`]
-/// bytes; refused with 429 while the username or the client address is locked.
+/// Logs in: returns a bearer token and sets the session cookie. Reads at most
+/// `transport::CREDENTIALS_BODY_BYTES`; refused with 429 while the username or the client address is locked.
 pub async fn login(State(app): State<Arc<App>>, req: Request) -> AuthResult<Response> {
     let address = client_address(&req);
-    let body: Login = small_json(req, AUTH_BODY_MAX).await?;
+    let body: Login = credentials_json(req).await?;
     if body.username.len() > LOGIN_USERNAME_MAX {
         return Err(too_long("username", LOGIN_USERNAME_MAX).into());
     }
@@ -398,7 +386,7 @@ pub async fn change_password(
 ) -> AuthResult<Json<serde_json::Value>> {
     let own_token = crate::access::token_of(&req);
     let address = client_address(&req);
-    let body: PasswordChange = small_json(req, AUTH_BODY_MAX).await?;
+    let body: PasswordChange = credentials_json(req).await?;
     if body.current_password.len() > PASSWORD_MAX {
         return Err(too_long("password", PASSWORD_MAX).into());
     }
@@ -455,7 +443,7 @@ pub async fn create_user(
     Extension(caller): Extension<Caller>,
     req: Request,
 ) -> AuthResult<Json<serde_json::Value>> {
-    let body: NewUser = small_json(req, AUTH_BODY_MAX).await?;
+    let body: NewUser = credentials_json(req).await?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::bad_request(format!("unknown role {:?}: one of {}", body.role, Role::ALL.map(Role::code).join(", ")))
     })?;

@@ -19,6 +19,9 @@ use std::time::Duration;
 
 /// Anonymous routes (login, logout, health) and routes that take no body: nothing large.
 pub const SMALL_BODY_BYTES: u64 = 16 * 1024;
+/// Credentials ([`CREDENTIAL_ROUTES`]: login, password change, user creation): a name and a
+/// password, read before any hash.
+pub const CREDENTIALS_BODY_BYTES: u64 = 8 * 1024;
 /// JSON requests (filings, scenarios with their baseline, targets, set points, ...).
 pub const JSON_BODY_BYTES: u64 = 8 * 1024 * 1024;
 /// JSON requests that carry a file as text ([`FILE_IN_JSON_ROUTES`]: weather or traffic CSV, a
@@ -42,6 +45,8 @@ pub const FILE_IN_JSON_ROUTES: &[&str] = &[
     "/api/v1/orgs/{code}/sites/bs-saving",
     "/api/v1/factor-sets",
 ];
+/// Routes whose body carries credentials.
+pub const CREDENTIAL_ROUTES: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/password", "/api/v1/users"];
 /// Routes whose body is a batch parsed in memory whole.
 pub const BATCH_ROUTES: &[&str] = &["/api/v1/telemetry/readings", "/api/v1/indicator-data"];
 
@@ -49,6 +54,7 @@ pub const BATCH_ROUTES: &[&str] = &["/api/v1/telemetry/readings", "/api/v1/indic
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
     Small,
+    Credentials,
     Json,
     FileInJson,
     Batch,
@@ -59,7 +65,11 @@ impl BodyKind {
     /// The kind of a route of the table from its permission, path and body ("json", "csv",
     /// "csv_or_xlsx" or "").
     pub fn of(perm: Perm, path: &str, body: &str) -> BodyKind {
-        if perm == Perm::Public || body.is_empty() {
+        if body.is_empty() {
+            BodyKind::Small
+        } else if CREDENTIAL_ROUTES.contains(&path) {
+            BodyKind::Credentials
+        } else if perm == Perm::Public {
             BodyKind::Small
         } else if BATCH_ROUTES.contains(&path) {
             BodyKind::Batch
@@ -113,6 +123,7 @@ impl Config {
     pub fn limit(&self, kind: BodyKind) -> u64 {
         match kind {
             BodyKind::Small => SMALL_BODY_BYTES,
+            BodyKind::Credentials => CREDENTIALS_BODY_BYTES,
             BodyKind::Json => JSON_BODY_BYTES,
             BodyKind::FileInJson => FILE_IN_JSON_BODY_BYTES,
             BodyKind::Batch => BATCH_BODY_BYTES,
@@ -396,7 +407,7 @@ mod tests {
 
     #[test]
     fn every_listed_route_exists_with_a_body() {
-        for p in FILE_IN_JSON_ROUTES.iter().chain(BATCH_ROUTES) {
+        for p in FILE_IN_JSON_ROUTES.iter().chain(BATCH_ROUTES).chain(CREDENTIAL_ROUTES) {
             assert!(
                 crate::routes::ROUTES.iter().any(|r| r.path == *p && !r.body.is_empty()),
                 "{p} is not a route with a body"
@@ -406,7 +417,10 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_table() {
-        assert_eq!(BodyKind::of(Perm::Public, "/api/v1/auth/login", "json"), BodyKind::Small);
+        // The login's credentials are read under the smallest limit (as its handler read them before).
+        assert_eq!(BodyKind::of(Perm::Public, "/api/v1/auth/login", "json"), BodyKind::Credentials);
+        assert_eq!(BodyKind::of(Perm::Public, "/api/v1/health", ""), BodyKind::Small);
+        assert_eq!(BodyKind::of(Perm::ManageUsers, "/api/v1/users", "json"), BodyKind::Credentials);
         assert_eq!(BodyKind::of(Perm::File, "/api/v1/filings/{id}/upload", "csv_or_xlsx"), BodyKind::Upload);
         assert_eq!(BodyKind::of(Perm::File, "/api/v1/filings", "json"), BodyKind::Json);
         assert_eq!(BodyKind::of(Perm::Read, "/api/v1/site/simulate", "json"), BodyKind::FileInJson);
