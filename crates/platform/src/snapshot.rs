@@ -557,11 +557,32 @@ impl Computed {
     }
 }
 
+/// One row of an org's figures by month (`YYYY-MM`) or facility type (its code).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FigureRow {
+    pub key: String,
+    pub totals: accounting::Totals,
+}
+
+/// An org's figures by month (all twelve) and by facility type (the types with figures).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OrgFigures {
+    pub months: Vec<FigureRow>,
+    pub facility_types: Vec<FigureRow>,
+}
+
+/// A snapshot's figures by month and by facility type for every org of its subtree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KeptFigures {
+    pub snapshot: i64,
+    pub library_fingerprint: String,
+    pub orgs: std::collections::BTreeMap<String, OrgFigures>,
+}
+
 /// The figures by month and by facility type of every org of snapshot `s`'s subtree, from the
-/// cells it keeps (each org's are the exact sum of the cells of its subtree, `accounting::cell_rows`):
-/// `{"snapshot", "library_fingerprint", "orgs": {code: {"months": [{key, totals}], "facility_types": [...]}}}`.
+/// cells it keeps (each org's are the exact sum of the cells of its subtree, `accounting::cell_rows`).
 /// `None` when the snapshot keeps no cells (stored before they were kept: see [`keep_cells_of`]).
-pub fn kept_figures(store: &Store, s: &Snapshot) -> Result<Option<Value>> {
+pub fn kept_figures(store: &Store, s: &Snapshot) -> Result<Option<KeptFigures>> {
     let Some(cells) = store.snapshot_cells(s.id)? else { return Ok(None) };
     let root = store
         .org(&s.org_code)?
@@ -584,32 +605,32 @@ pub fn kept_figures(store: &Store, s: &Snapshot) -> Result<Option<Value>> {
         }
         by_org.entry(c.org_code.as_str()).or_default().push((t, month, m));
     }
-    let mut out = serde_json::Map::new();
+    let mut out = std::collections::BTreeMap::new();
     for org in &orgs {
         let within: Vec<(model::FacilityType, u8, &Metrics)> = by_org
             .iter()
             .filter(|(code, _)| path_of.get(**code).is_some_and(|p| p.starts_with(org.path.as_str())))
             .flat_map(|(_, cells)| cells.iter().map(|(t, m, c)| (*t, *m, c)))
             .collect();
-        let rows = |by| -> Vec<Value> {
+        let rows = |by| -> Vec<FigureRow> {
             accounting::cell_rows(s.year as i32, within.iter().copied(), by)
-                .iter()
-                .map(|r| json!({"key": r.key, "totals": r.figures.totals}))
+                .into_iter()
+                .map(|r| FigureRow { key: r.key, totals: r.figures.totals })
                 .collect()
         };
         out.insert(
             org.code.clone(),
-            json!({"months": rows(GroupBy::Month), "facility_types": rows(GroupBy::FacilityType)}),
+            OrgFigures { months: rows(GroupBy::Month), facility_types: rows(GroupBy::FacilityType) },
         );
     }
-    Ok(Some(json!({"snapshot": s.id, "library_fingerprint": s.library_fingerprint, "orgs": out})))
+    Ok(Some(KeptFigures { snapshot: s.id, library_fingerprint: s.library_fingerprint.clone(), orgs: out }))
 }
 
 /// Gives snapshot `id`, stored before snapshots kept their cells, its cells: computed again from
 /// its recorded inputs, kept only when the recomputation reproduces its stored result exactly
 /// (otherwise the cells would not belong to the snapshot and none are kept). Then its figures
 /// ([`kept_figures`]). Blocking.
-pub fn keep_cells_of(store: &Store, id: i64, threads: usize) -> Result<Value> {
+pub fn keep_cells_of(store: &Store, id: i64, threads: usize) -> Result<KeptFigures> {
     let s = store.snapshot(id)?;
     if let Some(v) = kept_figures(store, &s)? {
         return Ok(v);
@@ -627,7 +648,7 @@ pub fn keep_cells_of(store: &Store, id: i64, threads: usize) -> Result<Value> {
 /// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else kept in
 /// the store, else computed here and kept in both, as the console's job keeps them. For routes
 /// that read several snapshots at once (the trend), so a repeated call recomputes nothing.
-pub fn snapshot_aggregates(app: &Platform, id: i64) -> Result<Arc<Value>> {
+pub fn snapshot_aggregates(app: &Platform, id: i64) -> Result<Arc<KeptFigures>> {
     if let Some(Aggregate::Ready(v)) = app.console.aggregates.lock().expect("aggregates lock").get(&id) {
         return Ok(v.clone());
     }
@@ -648,7 +669,7 @@ pub fn aggregates(
     snap: &Snapshot,
     snap_org_path: &str,
     actor: &str,
-    kept: Option<Value>,
+    kept: Option<KeptFigures>,
 ) -> Aggregate {
     let id = snap.id;
     let mut map = app.console.aggregates.lock().expect("aggregates lock");
