@@ -324,6 +324,28 @@ pub fn factor_vintages(result: &Value, year: i32) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The factor library the platform computes with: the shipped sets and the current user sets,
+/// every factor with its set and source.
+pub fn library_listing(store: &Store) -> Result<Value> {
+    let ids: Vec<i64> = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let lib = library(store, &ids)?;
+    let sets: Vec<Value> = lib
+        .sets
+        .iter()
+        .map(|s| json!({"id": s.header.id, "version": s.header.version, "title": s.header.title, "user": s.user}))
+        .collect();
+    let factors: Vec<Value> = lib
+        .factors
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            v["set_id"] = json!(lib.sets[f.set].header.id);
+            v
+        })
+        .collect();
+    Ok(json!({"version": lib.version(), "fingerprint": lib.fingerprint(), "sets": sets, "factors": factors}))
+}
+
 /// Computes a snapshot again from exactly the inputs it recorded and compares.
 pub fn rerun(store: &Store, id: i64, threads: usize) -> Result<Value> {
     let s = store.snapshot(id)?;
