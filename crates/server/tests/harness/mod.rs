@@ -1,0 +1,280 @@
+//! The one harness of the server's integration tests (the `platform` and `security` binaries):
+//! a platform on a fresh SQLite store and, when configured, a fresh PostgreSQL database (see
+//! store::testing), seeded with each test's orgs, facilities and users; logins; and requests to
+//! the real router in process (no socket): JSON, raw bytes with any headers, uploads, filings.
+//!
+//! The application-layer entry points the tests call directly are re-exported here, so that a
+//! move of that code to another crate changes these lines only.
+
+#![allow(dead_code)] // Each test binary uses part of it.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use store::reference::{FacilityRecord, OrgRecord};
+use store::Store;
+use tower::ServiceExt;
+
+pub use server::inventory::run_blocking as run_inventory;
+pub use server::load::load_dir;
+pub use server::monitoring::attach as attach_monitoring;
+pub use server::App;
+
+/// Every seeded user's password.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A seeded platform on one backend.
+pub struct Harness {
+    pub app: Arc<App>,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Holds the platform's spool (`spool/`) and monitoring data directory (`data/`).
+    pub dir: tempfile::TempDir,
+}
+
+/// An answer: status, headers, the body as text and (when it is JSON) parsed.
+#[derive(Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub text: String,
+    /// The body as sent.
+    pub bytes: Vec<u8>,
+    /// The content-type header, empty when there is none.
+    pub content_type: String,
+}
+
+impl Reply {
+    /// Status, JSON and text as a tuple.
+    pub fn parts(self) -> (StatusCode, Value, String) {
+        (self.status, self.json, self.text)
+    }
+}
+
+impl Harness {
+    /// A harness over an app made by the test itself (e.g. one reopened on the same database).
+    pub fn on(app: Arc<App>, backend: &str) -> Harness {
+        Harness { app, backend: backend.into(), dir: tempfile::tempdir().unwrap() }
+    }
+    /// The monitoring data directory ([`Platform::meters`], [`Harness::attach_meters`]).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    /// Any request: extra headers as given, the body as raw bytes.
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        reply(&self.app, req.body(Body::from(body.into())).unwrap()).await
+    }
+    /// A request with `token` as a bearer token when given, the body as is with its content type.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<Vec<u8>>,
+        ctype: &str,
+    ) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", ctype)];
+        headers.extend(auth.as_deref().map(|a| ("authorization", a)));
+        self.raw(method, path, &headers, body).await
+    }
+    /// A JSON request (or none) with a bearer token.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.request(method, path, Some(token), body, "application/json").await
+    }
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call("GET", path, token, None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call("POST", path, token, Some(body)).await
+    }
+    /// An upload of a file's bytes (CSV) into a filing.
+    pub async fn upload(&self, filing: i64, token: &str, body: impl AsRef<[u8]>) -> Reply {
+        let path = format!("/api/v1/filings/{filing}/upload");
+        self.request("POST", &path, Some(token), body.as_ref(), "text/csv").await
+    }
+    /// Logs `user` in with the tests' password; the bearer token.
+    pub async fn login(&self, user: &str) -> String {
+        let body = json!({"username": user, "password": PASSWORD}).to_string();
+        let r = self.request("POST", "/api/v1/auth/login", None, body, "application/json").await;
+        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text);
+        r.json["token"].as_str().unwrap_or_else(|| panic!("login {user}: {}", r.text)).to_string()
+    }
+    /// Opens a draft filing for `org` and `period` as `token`'s user; its id.
+    pub async fn open_filing(&self, token: &str, org: &str, period: &str) -> i64 {
+        let r = self.post("/api/v1/filings", token, json!({"org_code": org, "period": period})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["filing"]["id"].as_i64().unwrap()
+    }
+    /// Opens an event stream as `token`'s user: the response, its body unread.
+    pub async fn open_stream(&self, path: &str, token: &str) -> axum::response::Response {
+        let req = Request::builder().uri(path).header("authorization", format!("Bearer {token}"));
+        server::router(self.app.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+    }
+    /// Attaches monitoring from within a test with `meters_csv` as its meter registry; the data
+    /// directory it used.
+    pub fn attach_meters(&self, meters_csv: &str) -> PathBuf {
+        let data = write_meters(&self.data_dir(), meters_csv);
+        // attach reads the store synchronously (the PostgreSQL client blocks): off the async worker.
+        assert!(tokio::task::block_in_place(|| attach_monitoring(&self.app, &data)).unwrap().is_some());
+        data
+    }
+}
+
+/// A request the test built (e.g. with a streamed body or a client address), answered by a fresh
+/// router over `app`.
+pub async fn reply(app: &Arc<App>, req: Request<Body>) -> Reply {
+    let res = server::router(app.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, headers, json, text, bytes, content_type }
+}
+
+/// Reads an event stream's frames until `done` holds of what was read (within 10 s); what was read.
+pub async fn read_events(body: &mut Body, done: impl Fn(&str) -> bool) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(&seen) {
+        let frame =
+            tokio::time::timeout_at(deadline, body.frame()).await.expect("stream events in time").unwrap().unwrap();
+        if let Ok(d) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&d));
+        }
+    }
+    seen
+}
+
+fn write_meters(data: &std::path::Path, meters_csv: &str) -> PathBuf {
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(data.join("meters.csv"), meters_csv).unwrap();
+    data.to_path_buf()
+}
+
+/// An org named `<code> 分公司`.
+pub fn org(code: &str, parent: Option<&str>) -> OrgRecord {
+    OrgRecord {
+        code: code.into(),
+        name: format!("{code} 分公司"),
+        parent_code: parent.map(Into::into),
+        equity_share: String::new(),
+        operational_control: String::new(),
+    }
+}
+
+/// A facility of `kind` named by its code.
+pub fn fac(code: &str, kind: &str, org: &str, province: &str) -> FacilityRecord {
+    FacilityRecord {
+        code: code.into(),
+        name: code.into(),
+        kind: kind.into(),
+        org_code: org.into(),
+        province: province.into(),
+        allocation_share: String::new(),
+        shared_with: String::new(),
+    }
+}
+
+/// What a test seeds: reference rows and users `(username, role, org)` with [`PASSWORD`].
+pub struct Seed {
+    pub orgs: Vec<OrgRecord>,
+    pub facilities: Vec<FacilityRecord>,
+    pub users: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl Seed {
+    pub fn apply(&self, store: &Store) {
+        store.upsert_reference("test", &self.orgs, &self.facilities).unwrap();
+        // One argon2 hash per process: the seeded users share the password.
+        static HASH: OnceLock<String> = OnceLock::new();
+        let hash = HASH.get_or_init(|| server::auth::hash_password(PASSWORD).unwrap());
+        for (u, role, o) in &self.users {
+            store.create_user("test", u, hash, role, o).unwrap();
+        }
+    }
+}
+
+/// The backends a test runs on, each as a way to open (and reopen) the same database: a fresh
+/// SQLite in `dir` and, when configured, a fresh PostgreSQL database.
+pub fn reopenable(name: &str, dir: &std::path::Path) -> Vec<(String, Box<dyn Fn() -> Store>)> {
+    let mut out: Vec<(String, Box<dyn Fn() -> Store>)> = Vec::new();
+    let sqlite = dir.join("db");
+    out.push(("sqlite".into(), Box::new(move || Store::open_sqlite_dir(&sqlite).unwrap())));
+    if let Some(url) = store::testing::fresh_postgres(name) {
+        out.push(("postgres".into(), Box::new(move || Store::open_postgres(&url).unwrap())));
+    }
+    out
+}
+
+/// A multi-threaded runtime of two workers, as the tests use.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A test platform: `Platform::new(name, seed).run(|h| async move { ... })` runs the test against
+/// a fresh seeded SQLite store and, when configured, a fresh PostgreSQL database.
+pub struct Platform {
+    name: String,
+    seed: Seed,
+    prepare: Box<dyn Fn(Store) -> Store>,
+    meters: Option<String>,
+    postgres: bool,
+}
+
+impl Platform {
+    pub fn new(name: &str, seed: Seed) -> Platform {
+        Platform { name: name.into(), seed, prepare: Box::new(|s| s), meters: None, postgres: true }
+    }
+    /// Makes each store ready (e.g. keyed with an audit key) before it is seeded.
+    pub fn prepare(mut self, prepare: impl Fn(Store) -> Store + 'static) -> Platform {
+        self.prepare = Box::new(prepare);
+        self
+    }
+    /// Attaches monitoring with `meters_csv` as its meter registry before the test starts.
+    pub fn meters(mut self, meters_csv: impl Into<String>) -> Platform {
+        self.meters = Some(meters_csv.into());
+        self
+    }
+    /// SQLite only (probes that do not depend on the backend, e.g. of the transport).
+    pub fn sqlite_only(mut self) -> Platform {
+        self.postgres = false;
+        self
+    }
+    pub fn run<F, Fut>(self, test: F)
+    where
+        F: Fn(Harness) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let rt = runtime();
+        let db = tempfile::tempdir().unwrap();
+        let stores = match self.postgres {
+            true => store::testing::stores(&self.name, &db.path().join("db")),
+            false => vec![("sqlite".to_string(), Store::open_sqlite_dir(&db.path().join("db")).unwrap())],
+        };
+        for (backend, store) in stores {
+            let store = (self.prepare)(store);
+            self.seed.apply(&store);
+            let dir = tempfile::tempdir().unwrap();
+            let app = App::new(store, dir.path().join("spool"));
+            if let Some(meters) = &self.meters {
+                let data = write_meters(&dir.path().join("data"), meters);
+                assert!(attach_monitoring(&app, &data).unwrap().is_some(), "{backend}");
+            }
+            rt.block_on(test(Harness { app: app.clone(), backend, dir }));
+            // The PostgreSQL client must be dropped outside the runtime.
+            drop(app);
+        }
+    }
+}
