@@ -1,4 +1,4 @@
-//! The one harness of the server's integration tests (the `platform` and `security` binaries):
+//! The one harness of the server's integration tests (the `http` and `security` binaries):
 //! a platform on a fresh SQLite store and, when configured, a fresh PostgreSQL database (see
 //! store::testing), seeded with each test's orgs, facilities and users; logins; and requests to
 //! the real router in process (no socket): JSON, raw bytes with any headers, uploads, filings.
@@ -18,10 +18,17 @@ use store::reference::{FacilityRecord, OrgRecord};
 use store::Store;
 use tower::ServiceExt;
 
-pub use server::inventory::run_blocking as run_inventory;
-pub use server::load::load_dir;
-pub use server::monitoring::attach as attach_monitoring;
+pub use platform::demo::load_dir;
+pub use platform::snapshot::run_blocking as run_inventory;
 pub use server::App;
+
+/// Attaches monitoring to `app`'s platform with the meter registry of `data` (platform::monitoring).
+pub fn attach_monitoring(
+    app: &App,
+    data: &std::path::Path,
+) -> Result<Option<Arc<platform::monitoring::Monitoring>>, String> {
+    platform::monitoring::attach(&app.platform, data)
+}
 
 /// Every seeded user's password.
 pub const PASSWORD: &str = "correct horse battery";

@@ -1,4 +1,4 @@
-//! The platform's HTTP integration tests, one test binary: each former suite is a module, all on
+//! The server's HTTP integration tests, one test binary (`cargo test -p server --test http`): each former suite is a module, all on
 //! the shared harness (`../harness`): the real router on SQLite and on PostgreSQL (see
 //! store::testing), with real users, argon2 logins and tokens.
 
