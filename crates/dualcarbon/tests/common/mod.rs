@@ -82,15 +82,21 @@ pub fn serve(args: &[&str], stderr: Stdio) -> Served {
     panic!("serve did not print its URL: {lines:?}");
 }
 
-/// SIGTERM: the process must exit cleanly; its stderr when it was piped.
-pub fn stop(mut child: Child) -> String {
+/// SIGTERM, then waits: how the process ended and its stderr when it was piped.
+pub fn terminate(mut child: Child) -> (std::process::ExitStatus, String) {
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
-    assert!(status.success(), "exit status {status:?}");
     let mut log = String::new();
     if let Some(mut e) = child.stderr.take() {
         e.read_to_string(&mut log).unwrap();
     }
+    (status, log)
+}
+
+/// SIGTERM: the process must exit cleanly; its stderr when it was piped.
+pub fn stop(child: Child) -> String {
+    let (status, log) = terminate(child);
+    assert!(status.success(), "exit status {status:?}");
     log
 }

@@ -194,6 +194,22 @@ pub fn fac(code: &str, kind: &str, org: &str, province: &str) -> FacilityRecord 
     }
 }
 
+/// Group CT with its province CT-GD (with the city CT-GD-GZ) and a second province `other`.
+pub fn group_orgs(other: &str) -> Vec<OrgRecord> {
+    vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org(other, Some("CT"))]
+}
+
+/// Six 5G sites each in Guangdong (GD1–GD3 in the city CT-GD-GZ, GD4–GD6 in CT-GD) and in the
+/// province `other` (`{prefix}1`–`{prefix}6`, in `province`).
+pub fn six_sites_each(other: &str, prefix: &str, province: &str) -> Vec<FacilityRecord> {
+    let mut facilities = Vec::new();
+    for i in 1..=6 {
+        facilities.push(fac(&format!("GD{i}"), "base_station_5g", if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
+        facilities.push(fac(&format!("{prefix}{i}"), "base_station_5g", other, province));
+    }
+    facilities
+}
+
 /// What a test seeds: reference rows and users `(username, role, org)` with [`PASSWORD`].
 pub struct Seed {
     pub orgs: Vec<OrgRecord>,

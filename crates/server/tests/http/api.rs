@@ -1,7 +1,7 @@
 //! The platform's HTTP integration suite. Every test runs the real router against SQLite and
 //! against PostgreSQL (see store::testing), with real users, argon2 logins and tokens.
 
-use crate::harness::{fac, org, Harness, Platform, Reply, Seed, PASSWORD};
+use crate::harness::{group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD};
 use axum::http::StatusCode;
 use serde_json::json;
 use server::routes::ROUTES;
@@ -9,13 +9,7 @@ use server::routes::ROUTES;
 /// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-BJ, six 5G sites each, and one user of
 /// every role (province roles for GD, plus a BJ filer).
 fn platform(name: &str) -> Platform {
-    let mut facilities = Vec::new();
-    for i in 1..=6 {
-        facilities.push(fac(&format!("GD{i}"), "base_station_5g", if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
-        facilities.push(fac(&format!("BJ{i}"), "base_station_5g", "CT-BJ", "北京"));
-    }
-    let orgs =
-        vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))];
+    let (orgs, facilities) = (group_orgs("CT-BJ"), six_sites_each("CT-BJ", "BJ", "北京"));
     let users = vec![
         ("admin", "group_admin", "CT"),
         ("auditor", "auditor", "CT"),

@@ -2,7 +2,7 @@
 //! pre-aggregated overview and its monthly figures, facility activity, the factor library, import
 //! and inventory jobs, the org-subtree scope of each, and the console's files at `/`.
 
-use crate::harness::{fac, org, Harness, Platform, Seed};
+use crate::harness::{fac, group_orgs, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -28,8 +28,7 @@ fn platform(name: &str) -> Platform {
         fac("BJ1", "base_station_5g", "CT-BJ", "北京"),
         fac("BJ2", "base_station_5g", "CT-BJ", "北京"),
     ];
-    let orgs =
-        vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))];
+    let orgs = group_orgs("CT-BJ");
     let users = vec![
         ("admin", "group_admin", "CT"),
         ("auditor", "auditor", "CT"),

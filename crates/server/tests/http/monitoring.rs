@@ -2,15 +2,14 @@
 //! checks, live PUE per data centre and org, the SSE stream, roll-ups, alerts with acknowledgement,
 //! indicator data, targets edited per org, progress and the scoreboard.
 
-use crate::harness::{fac, org, read_events, Platform, Seed};
+use crate::harness::{fac, group_orgs, read_events, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::json;
 
 /// Group CT with data centres in CT-GD-GZ, CT-GD and CT-BJ, metered (total and IT load, Beijing's
 /// total only) and monitored.
 fn platform(name: &str) -> Platform {
-    let orgs =
-        vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))];
+    let orgs = group_orgs("CT-BJ");
     let facilities = vec![
         fac("DC-GZ", "data_center", "CT-GD-GZ", "广东"),
         fac("DC-GD", "data_center", "CT-GD", "广东"),

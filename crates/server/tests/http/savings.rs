@@ -3,14 +3,13 @@
 //! data of its stations (org indicators as ratios of sums), is refused a second time, refuses
 //! stations outside the org, is audited, and becomes the measured result of the scenario measure.
 
-use crate::harness::{fac, org, Platform, Reply, Seed};
+use crate::harness::{fac, group_orgs, Platform, Reply, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 /// A seeded platform with monitoring attached (one data-centre meter).
 fn platform(name: &str) -> Platform {
-    let orgs =
-        vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))];
+    let orgs = group_orgs("CT-BJ");
     let facilities = vec![
         fac("GD1", "base_station_5g", "CT-GD", "广东"),
         fac("GD2", "base_station_5g", "CT-GD", "广东"),

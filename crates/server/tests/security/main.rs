@@ -24,13 +24,7 @@ pub use harness::*;
 /// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-ZJ, six 5G sites each, and one user of
 /// every role (province roles for GD, a filer and an admin for ZJ).
 pub fn seed() -> Seed {
-    let mut facilities = Vec::new();
-    for i in 1..=6 {
-        facilities.push(fac(&format!("GD{i}"), "base_station_5g", if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
-        facilities.push(fac(&format!("ZJ{i}"), "base_station_5g", "CT-ZJ", "浙江"));
-    }
-    let orgs =
-        vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-ZJ", Some("CT"))];
+    let (orgs, facilities) = (group_orgs("CT-ZJ"), six_sites_each("CT-ZJ", "ZJ", "浙江"));
     let users = vec![
         ("admin", "group_admin", "CT"),
         ("auditor", "auditor", "CT"),
