@@ -418,7 +418,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         assert!(out.contains("1 set-point changes applied"), "{out}");
         // The platform's view, rebuilt from the stored readings, is the controller's run with the
         // raised alarm from the second step; the fuel cell starts earlier than without the change.
-        let (s, st) = call(&base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
+        let (s, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
         assert_eq!(s, 200, "{st}");
         let expected = controller_run(first_end, N + 4, Some(&raised));
         let plain = controller_run(first_end, 48, None);
@@ -458,7 +458,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         );
         assert!(out.contains("summary: 4 steps, 4 reports acknowledged (44 readings stored, 0 duplicate"), "{out}");
         assert!(out.contains("0 set-point changes applied"), "the state file kept the platform's set points: {out}");
-        let (_, st) = call(&base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
+        let (_, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
         let soc: Vec<f64> =
             st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
         assert_eq!(soc.len(), N + 4);
@@ -493,7 +493,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         );
         assert_eq!(code, Some(0), "{out}{err}");
         assert!(out.contains("0 set-point changes applied") && !out.contains("applied after"), "{out}");
-        let (_, st) = call(&base, "GET", "/api/v1/orgs/CT-GX/sites/GX3/state?hours=48", Some(&admin), None);
+        let (_, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX3/state?hours=48", Some(&admin), None);
         let soc: Vec<f64> =
             st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
         let own_run = controller_run_of(&own, first_end, 12, None);
