@@ -210,6 +210,19 @@ pub fn six_sites_each(other: &str, prefix: &str, province: &str) -> Vec<Facility
     facilities
 }
 
+/// One user of every role: the group's admin, auditor and employee at CT, and CT-GD's admin,
+/// filer and reviewer (`(username, role, org)`; more are added per test).
+pub fn every_role() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        ("admin", "group_admin", "CT"),
+        ("auditor", "auditor", "CT"),
+        ("employee", "employee", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("gd-reviewer", "reviewer", "CT-GD"),
+    ]
+}
+
 /// What a test seeds: reference rows and users `(username, role, org)` with [`PASSWORD`].
 pub struct Seed {
     pub orgs: Vec<OrgRecord>,

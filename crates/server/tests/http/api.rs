@@ -1,7 +1,7 @@
 //! The platform's HTTP integration suite. Every test runs the real router against SQLite and
 //! against PostgreSQL (see store::testing), with real users, argon2 logins and tokens.
 
-use crate::harness::{group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD};
+use crate::harness::{every_role, group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD};
 use axum::http::StatusCode;
 use serde_json::json;
 use server::routes::ROUTES;
@@ -10,17 +10,12 @@ use server::routes::ROUTES;
 /// every role (province roles for GD, plus a BJ filer).
 fn platform(name: &str) -> Platform {
     let (orgs, facilities) = (group_orgs("CT-BJ"), six_sites_each("CT-BJ", "BJ", "北京"));
-    let users = vec![
-        ("admin", "group_admin", "CT"),
-        ("auditor", "auditor", "CT"),
-        ("employee", "employee", "CT"),
-        ("gd-admin", "org_admin", "CT-GD"),
-        ("gd-filer", "data_filer", "CT-GD"),
-        ("gd-reviewer", "reviewer", "CT-GD"),
+    let mut users = every_role();
+    users.extend([
         ("gd-auditor", "auditor", "CT-GD"),
         ("bj-filer", "data_filer", "CT-BJ"),
         ("bj-admin", "org_admin", "CT-BJ"),
-    ];
+    ]);
     Platform::new(name, Seed { orgs, facilities, users })
 }
 

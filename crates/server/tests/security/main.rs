@@ -25,17 +25,12 @@ pub use harness::*;
 /// every role (province roles for GD, a filer and an admin for ZJ).
 pub fn seed() -> Seed {
     let (orgs, facilities) = (group_orgs("CT-ZJ"), six_sites_each("CT-ZJ", "ZJ", "浙江"));
-    let users = vec![
-        ("admin", "group_admin", "CT"),
-        ("auditor", "auditor", "CT"),
-        ("employee", "employee", "CT"),
-        ("gd-admin", "org_admin", "CT-GD"),
-        ("gd-filer", "data_filer", "CT-GD"),
-        ("gd-reviewer", "reviewer", "CT-GD"),
+    let mut users = every_role();
+    users.extend([
         ("gz-admin", "org_admin", "CT-GD-GZ"),
         ("zj-filer", "data_filer", "CT-ZJ"),
         ("zj-admin", "org_admin", "CT-ZJ"),
-    ];
+    ]);
     Seed { orgs, facilities, users }
 }
 
