@@ -127,6 +127,18 @@ impl Harness {
         let req = Request::builder().uri(path).header("authorization", format!("Bearer {token}"));
         server::router(self.app.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
     }
+    /// Files `csv` for `org` and `period` as `filer` (every line accepted), submits it and has
+    /// `approver` approve it; the filing's id.
+    pub async fn file_approved(&self, filer: &str, approver: &str, org: &str, period: &str, csv: &str) -> i64 {
+        let id = self.open_filing(filer, org, period).await;
+        let up = self.upload(id, filer, csv).await;
+        assert_eq!((up.status, &up.json["rejected"]), (StatusCode::OK, &json!(0)), "{}", up.text);
+        let s = self.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await;
+        assert_eq!(s.status, StatusCode::OK, "{}", s.text);
+        let a = self.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        id
+    }
     /// Attaches monitoring from within a test with `meters_csv` as its meter registry; the data
     /// directory it used.
     pub fn attach_meters(&self, meters_csv: &str) -> PathBuf {
@@ -168,6 +180,15 @@ fn write_meters(data: &std::path::Path, meters_csv: &str) -> PathBuf {
     std::fs::create_dir_all(data).unwrap();
     std::fs::write(data.join("meters.csv"), meters_csv).unwrap();
     data.to_path_buf()
+}
+
+/// An activity file of electricity rows `(facility, period, kWh)`, each with its bill as source.
+pub fn electricity_csv<F: std::fmt::Display, P: std::fmt::Display, Q: std::fmt::Display>(rows: &[(F, P, Q)]) -> String {
+    let mut s = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
+    for (f, p, q) in rows {
+        s.push_str(&format!("{f},{p},electricity,{q},kWh,bill-{f}-{p}\n"));
+    }
+    s
 }
 
 /// An org named `<code> 分公司`.

@@ -1,7 +1,9 @@
 //! The platform's HTTP integration suite. Every test runs the real router against SQLite and
 //! against PostgreSQL (see store::testing), with real users, argon2 logins and tokens.
 
-use crate::harness::{every_role, group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD};
+use crate::harness::{
+    electricity_csv, every_role, group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD,
+};
 use axum::http::StatusCode;
 use serde_json::json;
 use server::routes::ROUTES;
@@ -19,14 +21,6 @@ fn platform(name: &str) -> Platform {
     Platform::new(name, Seed { orgs, facilities, users })
 }
 
-fn month_csv(rows: &[(&str, &str, &str)]) -> String {
-    let mut s = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-    for (f, p, q) in rows {
-        s.push_str(&format!("{f},{p},electricity,{q},kWh,bill-{f}-{p}\n"));
-    }
-    s
-}
-
 /// Files, submits and approves one month for a province (as its filer and its admin).
 async fn file_month(
     h: &Harness,
@@ -36,15 +30,7 @@ async fn file_month(
     period: &str,
     rows: &[(&str, &str, &str)],
 ) -> i64 {
-    let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let id = r.json["filing"]["id"].as_i64().unwrap();
-    let up = h.upload(id, filer, &month_csv(rows)).await;
-    assert_eq!(up.json["rejected"], json!(0), "{}", up.text);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-    let a = h.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    id
+    h.file_approved(filer, approver, org, period, &electricity_csv(rows)).await
 }
 
 #[test]
@@ -191,7 +177,7 @@ fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
         let gd_filer = h.login("gd-filer").await;
         let mine = h.post("/api/v1/filings", &gd_filer, json!({"org_code": "CT-GD", "period": "2024-01"})).await;
         let id = mine.json["filing"]["id"].as_i64().unwrap();
-        let up = h.upload(id, &gd_filer, &month_csv(&[("BJ2", "2024-01", "5"), ("GD1", "2024-01", "5")])).await;
+        let up = h.upload(id, &gd_filer, &electricity_csv(&[("BJ2", "2024-01", "5"), ("GD1", "2024-01", "5")])).await;
         assert_eq!((up.json["accepted"].as_i64(), up.json["rejected"].as_i64()), (Some(1), Some(1)), "{}", up.text);
         assert!(up.text.contains("outside this filing's org CT-GD"), "{}", up.text);
     });
@@ -311,7 +297,7 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
         let ok = h.post(&format!("/api/v1/filings/{id}/approve"), &reviewer, json!({})).await;
         assert_eq!(ok.json["filing"]["status"], json!("approved"), "{}", ok.text);
         // Locked.
-        let late = h.upload(id, &filer, &month_csv(&[("GD6", "2024-03", "1")])).await;
+        let late = h.upload(id, &filer, &electricity_csv(&[("GD6", "2024-03", "1")])).await;
         assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text);
 
         // Restatement: a new version with a reason; the approved one stays readable.
@@ -324,7 +310,7 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
             (v2.json["filing"]["version"].as_i64(), v2.json["filing"]["supersedes"].as_i64()),
             (Some(2), Some(id))
         );
-        h.upload(v2id, &filer, &month_csv(&[("GD1", "2024-03", "1500")])).await;
+        h.upload(v2id, &filer, &electricity_csv(&[("GD1", "2024-03", "1500")])).await;
         let old_rows = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
         let new_rows = h.get(&format!("/api/v1/filings/{v2id}/rows"), &filer).await;
         let qty = |r: &Reply, f: &str| {

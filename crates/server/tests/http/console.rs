@@ -2,7 +2,7 @@
 //! pre-aggregated overview and its monthly figures, facility activity, the factor library, import
 //! and inventory jobs, the org-subtree scope of each, and the console's files at `/`.
 
-use crate::harness::{fac, group_orgs, Harness, Platform, Seed};
+use crate::harness::{electricity_csv, fac, group_orgs, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -42,18 +42,8 @@ fn platform(name: &str) -> Platform {
 
 /// Files and approves months of electricity for an org: `rows` are (facility, period, kWh).
 async fn file(h: &Harness, filer: &str, approver: &str, org: &str, period: &str, rows: &[(&str, &str)]) -> i64 {
-    let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let id = r.json["filing"]["id"].as_i64().unwrap();
-    let mut csv = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-    for (f, q) in rows {
-        csv.push_str(&format!("{f},{period},electricity,{q},kWh,bill-{f}-{period}\n"));
-    }
-    let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(filer), csv, "text/csv").await;
-    assert_eq!(up.json["rejected"], json!(0), "{}", up.text);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await.status, StatusCode::OK);
-    id
+    let rows: Vec<_> = rows.iter().map(|(f, q)| (f, period, q)).collect();
+    h.file_approved(filer, approver, org, period, &electricity_csv(&rows)).await
 }
 
 async fn filed_group(h: &Harness) -> (String, i64) {

@@ -1,7 +1,7 @@
 //! HTTP tests of the scenario and site routes (issues 4 and 5), against SQLite and, when
 //! configured, PostgreSQL (store::testing), with real users, logins and filed data.
 
-use crate::harness::{fac, org, Harness, Platform, Seed};
+use crate::harness::{electricity_csv, fac, org, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -35,20 +35,16 @@ fn platform(name: &str) -> Platform {
 async fn year_of_data(h: &Harness, filer: &str, admin: &str, org: &str, facs: &[&str], year: i32, scale: f64) -> i64 {
     for m in 1..=12 {
         let period = format!("{year}-{m:02}");
-        let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let id = r.json["filing"]["id"].as_i64().unwrap();
-        let mut csv = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-        for (i, f) in facs.iter().enumerate() {
-            // A seasonal load: more in summer (cooling), different per facility.
-            let season = 1.0 + 0.3 * ((m as f64 - 7.0) / 12.0 * std::f64::consts::TAU).cos();
-            let q = ((1000.0 + 400.0 * i as f64) * season * scale).round();
-            csv.push_str(&format!("{f},{period},electricity,{q},kWh,bill-{f}-{period}\n"));
-        }
-        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(filer), csv, "text/csv").await;
-        assert_eq!(up.status, StatusCode::OK, "{}", up.text);
-        assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-        assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), admin, json!({})).await.status, StatusCode::OK);
+        let rows: Vec<_> = facs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                // A seasonal load: more in summer (cooling), different per facility.
+                let season = 1.0 + 0.3 * ((m as f64 - 7.0) / 12.0 * std::f64::consts::TAU).cos();
+                (f, &period, ((1000.0 + 400.0 * i as f64) * season * scale).round())
+            })
+            .collect();
+        h.file_approved(filer, admin, org, &period, &electricity_csv(&rows)).await;
     }
     let s = h.post("/api/v1/inventories", admin, json!({"org_code": org, "year": year})).await;
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
