@@ -52,15 +52,15 @@ pub async fn overview(
                 }
                 None => None,
             };
-            // The kept aggregates, unless they are in memory already.
-            let kept = snap.as_ref().and_then(|(s, _)| {
+            // The figures the snapshot keeps by month and facility type, unless they are in memory
+            // already.
+            let mut kept = None;
+            if let Some((s, _)) = &snap {
                 let in_memory = app2.console.aggregates.lock().expect("aggregates lock").contains_key(&s.id);
-                if in_memory {
-                    None
-                } else {
-                    snapshot::kept_aggregates(&store, s)
+                if !in_memory {
+                    kept = snapshot::kept_figures(&store, s)?;
                 }
-            });
+            }
             Ok((org, kids, snap, kept))
         })
         .await?;
@@ -84,7 +84,8 @@ pub async fn overview(
     });
     let monthly = match snapshot::aggregates(&app.platform, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
-            json!({"status": "ready", "months": v["orgs"][&code]["months"], "facility_types": v["orgs"][&code]["facility_types"]})
+            let of = v.orgs.get(&code);
+            json!({"status": "ready", "months": of.map(|o| &o.months), "facility_types": of.map(|o| &o.facility_types)})
         }
         Aggregate::Computing { job } => json!({"status": "computing", "job": job}),
         Aggregate::Failed(m) => json!({"status": "failed", "message": m}),
