@@ -15,6 +15,7 @@ use store::Store;
 use tower::ServiceExt;
 
 mod audit;
+mod audit_log;
 mod auth;
 mod bounds;
 mod filing;
