@@ -278,10 +278,18 @@ for (const lang of ['zh-CN', 'en']) {
     await openSnapshotPhone(page)
     const t = await page.evaluate(() => {
       const el = document.querySelector('[data-test=snapshot-rows]')
-      return { scroll: el.scrollWidth, client: el.clientWidth, overflowX: getComputedStyle(el).overflowX }
+      return { scroll: el.scrollWidth, client: el.clientWidth, overflowX: getComputedStyle(el).overflowX, rows: el.tBodies[0].rows.length }
     })
     assert.equal(t.overflowX, 'auto')
     assert.equal(await overflow(page), 0, 'a snapshot')
+    // Export and print work on a phone too.
+    const csv = await download(page, '[data-test=export]:has(+ [data-test=snapshot-rows]) >> [data-test=export-csv]')
+    assert.deepEqual([...csv.bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf])
+    const xlsx = await download(page, '[data-test=export]:has(+ [data-test=snapshot-rows]) >> [data-test=export-xlsx]')
+    assert.equal(readXlsx(xlsx.path).length, t.rows + 1)
+    await page.emulateMedia({ media: 'print' })
+    for (const s of ['[data-test=sidebar]', '.topbar', '[data-test=menu-toggle]']) assert.equal(await page.locator(s).isVisible(), false, `${s} not printed`)
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, `phone-print-snapshot-${lang === 'en' ? 'en' : 'zh'}.png`), fullPage: false })
     await page.context().close()
   })
 }
