@@ -380,6 +380,91 @@ const zh: Dict = {
   'sc.plan.solverError': '求解器未能求解该规划问题。',
   'sc.useMeasured': '使用实测值',
   'sc.measuredInUse': '已使用实测值',
+  // issue 14 (console): export, layout, alerts, facility types, carriers, audit actions
+  'export.csvHint': '导出为 CSV（UTF-8，带 BOM，Excel 可直接打开中文）',
+  'export.xlsxHint': '导出为 Excel（XLSX）',
+  'export.pngHint': '将图表保存为 PNG 图片',
+  'export.print': '打印 / 另存为 PDF',
+  'export.printShort': '打印',
+  'nav.menu': '菜单',
+  'alerts.badge': '{0} 条未处理告警',
+  'rule.pue_above_1_5_for_1h': 'PUE 连续 1 小时高于 1.5',
+  'rule.meter_silent_30min': '电表 30 分钟无数据',
+  'rule.power_spike_3x': '功率突增至近期均值 3 倍',
+  'rule.site_soc_below_0_2_for_1h': '储能电量连续 1 小时低于 20%',
+  'rule.site_load_unserved': '站点负荷未满足',
+  'subject.facility': '设施 {0}',
+  'subject.meter': '电表 {0}',
+  'subject.org': '单位 {0}',
+  'targetset.ct-white-paper-2025': '中国电信 2025 年目标（碳达峰行动白皮书）',
+  'ftype.base_station_5g': '5G 基站',
+  'ftype.base_station_4g': '4G 基站',
+  'ftype.data_center': '数据中心',
+  'ftype.machine_room': '通信机房',
+  'ftype.office': '办公楼',
+  'ftype.retail': '营业厅',
+  'ftype.warehouse': '仓库',
+  'ftype.fleet': '车队',
+  'carrier.electricity': '电力',
+  'carrier.electricity_green_certified': '绿电（有绿证）',
+  'carrier.electricity_green_uncertified': '绿电（无绿证）',
+  'carrier.electricity_pv_self': '光伏自发自用',
+  'carrier.diesel': '柴油',
+  'carrier.gasoline': '汽油',
+  'carrier.natural_gas': '天然气',
+  'carrier.lpg': '液化石油气',
+  'carrier.lng': '液化天然气',
+  'carrier.coal': '煤',
+  'carrier.kerosene': '煤油',
+  'carrier.fuel_oil': '燃料油',
+  'carrier.heat': '外购热力',
+  'carrier.water': '水',
+  'carrier.paper': '纸张',
+  'carrier.refrigerant': '制冷剂',
+  'carrier.purchased_goods': '采购产品',
+  'carrier.spend': '采购支出',
+  'carrier.freight': '货运',
+  'carrier.business_travel': '差旅',
+  'carrier.commuting': '员工通勤',
+  'fac.chartUnit': '单位：{0}',
+  'ov.rankedAll': '全部 {0} 个下级单位，可滚动查看',
+  'action.filing.create': '新建填报',
+  'action.filing.upload': '上传数据',
+  'action.filing.submit': '提交审核',
+  'action.filing.approve': '审核通过',
+  'action.filing.return': '退回修改',
+  'action.filing.restate': '更正重报',
+  'action.snapshot.create': '生成盘查快照',
+  'action.snapshot.recompute': '重新计算快照',
+  'action.factor_set.update': '更新因子集',
+  'action.reference.upsert': '更新组织与设施',
+  'action.reference.meters': '更新电表',
+  'action.user.create': '新建用户',
+  'action.user.password': '修改密码',
+  'action.user.disable': '停用用户',
+  'action.user.enable': '启用用户',
+  'action.auth.lockout': '登录锁定',
+  'action.audit.keyed': '审计日志启用密钥',
+  'action.platform.import': '导入平台文档',
+  'action.indicators.target': '调整目标',
+  'action.indicators.data': '录入指标数据',
+  'action.alerts.acknowledge': '确认告警',
+  'action.alerts.resolve': '关闭告警',
+  'action.site.setpoints': '修改站点设定值',
+  'action.site.bs_saving': '记录基站节能',
+  'audit.filter.actor': '操作人',
+  'audit.filter.action': '动作',
+  'audit.filter.org': '单位（含下级）',
+  'audit.filter.from': '起始日期',
+  'audit.filter.to': '截止日期',
+  'audit.filter.any': '全部',
+  'audit.filter.apply': '筛选',
+  'audit.filter.clear': '清除',
+  'audit.newestFirst': '最新在前，共 {0} 条',
+  'audit.created': '新建',
+  'audit.noChange': '无字段变化',
+  'audit.older': '更早的记录',
+  'audit.pageInfo': '第 {0}–{1} 条，共 {2} 条',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -748,6 +833,91 @@ const en: Dict = {
   'sc.plan.solverError': 'The solver could not solve the programme.',
   'sc.useMeasured': 'Use measured value',
   'sc.measuredInUse': 'measured value in use',
+  // issue 14 (console): export, layout, alerts, facility types, carriers, audit actions
+  'export.csvHint': 'Export as CSV (UTF-8 with a byte order mark, so Excel reads Chinese)',
+  'export.xlsxHint': 'Export as Excel (XLSX)',
+  'export.pngHint': 'Save the chart as a PNG image',
+  'export.print': 'Print / save as PDF',
+  'export.printShort': 'Print',
+  'nav.menu': 'Menu',
+  'alerts.badge': '{0} open alerts',
+  'rule.pue_above_1_5_for_1h': 'PUE above 1.5 for an hour',
+  'rule.meter_silent_30min': 'Meter silent for 30 minutes',
+  'rule.power_spike_3x': 'Power spike: 3 × the recent mean',
+  'rule.site_soc_below_0_2_for_1h': 'Battery below 20 % for an hour',
+  'rule.site_load_unserved': 'Site load not served',
+  'subject.facility': 'Facility {0}',
+  'subject.meter': 'Meter {0}',
+  'subject.org': 'Org {0}',
+  'targetset.ct-white-paper-2025': 'China Telecom 2025 targets (carbon-peak action white paper)',
+  'ftype.base_station_5g': '5G base station',
+  'ftype.base_station_4g': '4G base station',
+  'ftype.data_center': 'Data centre',
+  'ftype.machine_room': 'Machine room',
+  'ftype.office': 'Office',
+  'ftype.retail': 'Retail store',
+  'ftype.warehouse': 'Warehouse',
+  'ftype.fleet': 'Fleet',
+  'carrier.electricity': 'Electricity',
+  'carrier.electricity_green_certified': 'Green power (certified)',
+  'carrier.electricity_green_uncertified': 'Green power (uncertified)',
+  'carrier.electricity_pv_self': 'Own solar power',
+  'carrier.diesel': 'Diesel',
+  'carrier.gasoline': 'Gasoline',
+  'carrier.natural_gas': 'Natural gas',
+  'carrier.lpg': 'LPG',
+  'carrier.lng': 'LNG',
+  'carrier.coal': 'Coal',
+  'carrier.kerosene': 'Kerosene',
+  'carrier.fuel_oil': 'Fuel oil',
+  'carrier.heat': 'Purchased heat',
+  'carrier.water': 'Water',
+  'carrier.paper': 'Paper',
+  'carrier.refrigerant': 'Refrigerant',
+  'carrier.purchased_goods': 'Purchased goods',
+  'carrier.spend': 'Spend',
+  'carrier.freight': 'Freight',
+  'carrier.business_travel': 'Business travel',
+  'carrier.commuting': 'Commuting',
+  'fac.chartUnit': 'Unit: {0}',
+  'ov.rankedAll': 'All {0} subsidiaries; scroll to see them',
+  'action.filing.create': 'Filing opened',
+  'action.filing.upload': 'Data uploaded',
+  'action.filing.submit': 'Submitted for review',
+  'action.filing.approve': 'Approved',
+  'action.filing.return': 'Returned',
+  'action.filing.restate': 'Restated',
+  'action.snapshot.create': 'Inventory snapshot created',
+  'action.snapshot.recompute': 'Snapshot recomputed',
+  'action.factor_set.update': 'Factor set updated',
+  'action.reference.upsert': 'Orgs and facilities updated',
+  'action.reference.meters': 'Meters updated',
+  'action.user.create': 'User created',
+  'action.user.password': 'Password changed',
+  'action.user.disable': 'User disabled',
+  'action.user.enable': 'User enabled',
+  'action.auth.lockout': 'Login locked out',
+  'action.audit.keyed': 'Audit log keyed',
+  'action.platform.import': 'Platform documents imported',
+  'action.indicators.target': 'Target changed',
+  'action.indicators.data': 'Indicator data added',
+  'action.alerts.acknowledge': 'Alert acknowledged',
+  'action.alerts.resolve': 'Alert resolved',
+  'action.site.setpoints': 'Site set points changed',
+  'action.site.bs_saving': 'Base-station saving recorded',
+  'audit.filter.actor': 'User',
+  'audit.filter.action': 'Action',
+  'audit.filter.org': 'Org (and below)',
+  'audit.filter.from': 'From',
+  'audit.filter.to': 'To',
+  'audit.filter.any': 'Any',
+  'audit.filter.apply': 'Filter',
+  'audit.filter.clear': 'Clear',
+  'audit.newestFirst': 'Newest first, {0} entries',
+  'audit.created': 'created',
+  'audit.noChange': 'no field changed',
+  'audit.older': 'Older entries',
+  'audit.pageInfo': '{0}–{1} of {2}',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 
@@ -793,4 +963,38 @@ export function dateTime(iso: string | null | undefined): string {
 export function monthLabel(period: string): string {
   const m = Number(period.slice(5, 7))
   return locale.value === 'en' ? new Intl.DateTimeFormat('en', { month: 'short', timeZone: 'UTC' }).format(new Date(Date.UTC(2000, m - 1, 1))) : t('month', m)
+}
+
+/** The text for `key` if either dictionary has it, else `fallback`. */
+function known(key: string, fallback: string, ...args: (string | number)[]): string {
+  return key in dicts[locale.value] || key in dicts['zh-CN'] ? t(key, ...args) : fallback
+}
+
+// The names of the platform's codes, in one place: facility types, carriers (a detail after the
+// colon, as in `refrigerant:R-410A`, is kept), alert rules and subjects, audit actions. An unknown
+// code is shown as it is.
+export function facilityType(code: string): string {
+  return known('ftype.' + code, code)
+}
+export function carrierName(code: string): string {
+  const [base, detail] = code.split(/:(.*)/s)
+  const name = known('carrier.' + base, base)
+  return detail ? `${name} ${detail}` : name
+}
+export function alertRule(id: string): string {
+  return known('rule.' + id, id)
+}
+export function alertSubject(subject: string): string {
+  const [kind, rest] = subject.split(/:(.*)/s)
+  return rest ? known('subject.' + kind, subject, rest) : subject
+}
+export function auditAction(code: string): string {
+  return known('action.' + code, code)
+}
+/** A target set's header (`{id, title}` from the server, or a plain id) by its name in the
+ * language; a set the console does not know shows its own title. */
+export function targetSetName(set: { id?: string; title?: string } | string | null | undefined): string {
+  if (!set) return ''
+  if (typeof set === 'string') return known('targetset.' + set, set)
+  return known('targetset.' + (set.id ?? ''), set.title ?? set.id ?? '')
 }

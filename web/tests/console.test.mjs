@@ -365,7 +365,7 @@ test('alerts: a PUE above 1.5 for an hour opens an alert; a reviewer acknowledge
   const page = await login('gd-reviewer')
   await page.click('[data-test=nav-alerts]')
   await page.waitForSelector('[data-test=alerts]')
-  const row = page.locator(`[data-test=alert-row][data-state=open]`, { hasText: `facility:${facility}` }).first()
+  const row = page.locator(`[data-test=alert-row][data-state=open]`, { hasText: facility }).first()
   await row.waitFor({ timeout: 30_000 })
   assert.match(await row.textContent(), /pue/i)
   await shot(page, 'alerts')

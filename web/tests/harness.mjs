@@ -9,7 +9,7 @@
 import { before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { chromium } from 'playwright-core'
@@ -81,12 +81,19 @@ export function startPlatform({ name, sites, year, ...rest }) {
   })
 }
 
-/** A fresh browser context (own cookies) logged in as `user`, on the page after login. */
-export async function login(user, locale = 'zh-CN') {
-  const ctx = await browser.newContext({ viewport: options.viewport, locale, timezoneId: 'Europe/London' })
+/**
+ * A fresh browser context (own cookies) logged in as `user`, on the page after login: the browser
+ * in `locale`, at the file's viewport or `viewport`; `pinLocale` also stores `locale` as the
+ * console's chosen language (as the language switch does).
+ */
+export async function login(user, locale = 'zh-CN', { viewport = options.viewport, pinLocale = false } = {}) {
+  const ctx = await browser.newContext({ viewport, locale, timezoneId: 'Europe/London', acceptDownloads: true })
   // Every Content Security Policy violation of any page is collected (checked by the last test).
-  await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
-    console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)))
+  await ctx.addInitScript((pinned) => {
+    if (pinned) localStorage.setItem('dualcarbon.locale', pinned)
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))
+  }, pinLocale ? locale : null)
   const page = await ctx.newPage()
   page.messages = []
   page.on('console', (m) => {
@@ -112,9 +119,19 @@ export async function login(user, locale = 'zh-CN') {
   return page
 }
 
-/** A screenshot of the page into SCREENSHOT_DIR, when that is set. */
-export async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: options.fullPage })
+/** Clicks `selector` and returns the downloaded file's name, bytes and path (in the data directory). */
+export async function download(page, selector) {
+  const dir = join(dataDir, 'downloads')
+  mkdirSync(dir, { recursive: true })
+  const [d] = await Promise.all([page.waitForEvent('download'), page.click(selector)])
+  const path = join(dir, `${Date.now()}-${d.suggestedFilename()}`)
+  await d.saveAs(path)
+  return { name: d.suggestedFilename(), bytes: readFileSync(path), path }
+}
+
+/** A screenshot of the page into SCREENSHOT_DIR, when that is set (whole page: `fullPage`). */
+export async function shot(page, name, { fullPage = options.fullPage } = {}) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage })
 }
 
 /** Waits until the chart drew data and returns how many points. */

@@ -366,6 +366,22 @@ impl Monitoring {
         }
         subject.strip_prefix("org:").is_some_and(|o| self.org_within(actor, o))
     }
+    /// Where an alert's subject is: its facility (a facility, or a meter's facility) and the org
+    /// it belongs to (`None` where unknown), so a console can link an alert to its facility page.
+    pub fn subject_place(&self, subject: &str) -> (Option<String>, Option<String>) {
+        let facility = if let Some(f) = subject.strip_prefix("facility:") {
+            Some(f.to_string())
+        } else if let Some(m) = subject.strip_prefix("meter:") {
+            self.monitor.with_telemetry(|t| t.registry.get(m).map(|id| t.registry.meter(id).facility.clone()))
+        } else {
+            None
+        };
+        let org = match &facility {
+            Some(f) => self.facility_org.get(f.as_str()).map(|&o| self.monitor.orgs.org(o).code.clone()),
+            None => subject.strip_prefix("org:").map(str::to_string),
+        };
+        (facility, org)
+    }
     pub fn event_within(&self, actor: &Actor, e: &LiveEvent) -> bool {
         match e {
             // A batch names its source (who sent it) and counts: only for those who may see every
@@ -824,8 +840,19 @@ impl Monitoring {
     /// The alerts (in `state`, or all) whose subject is within the actor's subtree, with the
     /// webhook deliveries and the MQTT subscription's counters.
     pub fn alerts_within(&self, actor: &Actor, state: Option<alerts::State>) -> Value {
-        let list: Vec<alerts::Alert> =
-            self.monitor.alerts(state).into_iter().filter(|a| self.subject_within(actor, &a.subject)).collect();
+        let list: Vec<Value> = self
+            .monitor
+            .alerts(state)
+            .into_iter()
+            .filter(|a| self.subject_within(actor, &a.subject))
+            .map(|a| {
+                let (facility, org) = self.subject_place(&a.subject);
+                let mut v = json!(a);
+                v["facility"] = json!(facility);
+                v["org_code"] = json!(org);
+                v
+            })
+            .collect();
         let deliveries = self.webhooks.as_ref().map(|w| w.lock().map(|d| d.clone()).unwrap_or_default());
         let mqtt = self.mqtt.as_ref().map(|s| s.stats.lock().map(|x| x.clone()).unwrap_or_default());
         json!({"alerts": list, "webhook_deliveries": deliveries, "mqtt": mqtt})

@@ -91,6 +91,44 @@ pub fn timestamp(parameter: &str, ms: i64, shown: &str) -> ApiResult<i64> {
     }
 }
 
+/// Longest text a filter parameter may be (`?actor=`, `?action=`), in bytes.
+pub const MAX_FILTER_TEXT: usize = 200;
+
+/// An optional text filter: `None` or empty stays `None`; longer than [`MAX_FILTER_TEXT`] bytes
+/// is out of range.
+pub fn filter_text(parameter: &str, value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.len() > MAX_FILTER_TEXT => {
+            Err(out_of_range(&format!("{parameter} (bytes)"), v.len(), &(1..=MAX_FILTER_TEXT)))
+        }
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Ok(None),
+    }
+}
+
+/// A calendar day `YYYY-MM-DD` with its year in [`YEARS`]: `(year, month, day)`.
+pub fn date(parameter: &str, value: &str) -> ApiResult<(i32, u32, u32)> {
+    let bad = || {
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_date",
+            format!("{parameter} must be a date YYYY-MM-DD from {}-01-01 to {}-12-31", YEARS.start(), YEARS.end()),
+        );
+        e.detail = Some(serde_json::json!({"parameter": parameter}));
+        e
+    };
+    let parts: Vec<&str> = value.split('-').collect();
+    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
+        return Err(bad());
+    }
+    let num = |t: &str| t.parse::<u32>().map_err(|_| bad());
+    let (y, m, d) = (num(parts[0])? as i32, num(parts[1])?, num(parts[2])?);
+    if !YEARS.contains(&y) || !(1..=12).contains(&m) || d < 1 || d > model::calendar::days_in_month(y, m) {
+        return Err(bad());
+    }
+    Ok((y, m, d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +145,11 @@ mod tests {
         assert_eq!(count("limit", Some(3), 100, 1..=10).unwrap(), 3);
         assert!(timestamp("from", 0, "0").is_err());
         assert!(timestamp("from", 1_714_492_800_000, "x").is_ok());
+        assert_eq!(date("from", "2024-02-29").unwrap(), (2024, 2, 29));
+        for bad in ["2023-02-29", "2024-13-01", "1989-12-31", "2024-1-01", "x", "2024-01-01T00"] {
+            assert_eq!(date("from", bad).unwrap_err().code, "bad_date", "{bad}");
+        }
+        assert_eq!(filter_text("actor", Some(String::new())).unwrap(), None);
+        assert_eq!(filter_text("actor", Some("a".repeat(201))).unwrap_err().code, "out_of_range");
     }
 }

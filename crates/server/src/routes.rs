@@ -92,7 +92,7 @@ routes! {
     post "/api/v1/snapshots/{id}/recompute" => inventory::recompute, Analyze, Snapshot, "json" -> "json", "Recompute with the current factor sets as a new version; differences line by line";
     get "/api/v1/factor-sets" => inventory::factor_sets, Read, None, "" -> "json", "The current user factor sets";
     post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
-    get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=)";
+    get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=; ?order=desc&before=SEQ newest first; filters ?actor=&action=&org=&from=&to= days YYYY-MM-DD in China Standard Time); total counts the matching entries";
     get "/api/v1/audit/verify" => audit_verify, Audit, None, "" -> "json", "Check the audit log's hash chain and, with the platform's audit key, every entry's MAC (?anchor=SEQ:HASH: the log still holds that head)";
     get "/api/v1/console/orgs/{code}/overview" => console_api::overview, Dashboard, Org, "" -> "json", "Console overview of an org (?year=): figures, children ranked, months and facility types, from the newest snapshot covering it";
     get "/api/v1/console/orgs/{code}/facilities/{facility}" => console_api::facility, Read, Org, "" -> "json", "A facility of the org's subtree and its filed activity records (?year=), each with its filing and line";
@@ -167,6 +167,21 @@ async fn list_facilities(
 struct AuditQuery {
     after: Option<i64>,
     limit: Option<i64>,
+    /// `asc` (default: oldest first, paged by `after`) or `desc` (newest first, paged by `before`).
+    order: Option<String>,
+    before: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    /// An org within the caller's subtree: only its subtree's entries.
+    org: Option<String>,
+    /// First and last day (`YYYY-MM-DD`, China Standard Time), both included.
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The start of a China Standard Time day (UTC+8) as the audit log's UTC time text.
+fn cst_day_start(y: i32, m: u32, d: u32) -> String {
+    store::format_time(model::calendar::days_from_civil(y, m, d) * 86_400 - 8 * 3_600, 0)
 }
 
 async fn audit_log(
@@ -174,18 +189,58 @@ async fn audit_log(
     Extension(caller): Extension<Caller>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let after = crate::bounds::count("after", q.after, 0, 0..=i64::MAX)?;
     let limit = crate::bounds::count("limit", q.limit, 500, 1..=crate::bounds::MAX_LIMIT)?;
-    let path = caller.org_path.clone();
-    let (entries, mine) = app
-        .db(move |s| {
-            let mine: Vec<String> = s.orgs_within(&path)?.into_iter().map(|o| o.code).collect();
-            Ok((s.audit_entries(after, limit)?, mine))
-        })
-        .await?;
-    let next = entries.last().map(|e| e.seq);
-    let visible: Vec<_> = entries.into_iter().filter(|e| mine.contains(&e.org_code)).collect();
-    Ok(Json(serde_json::json!({"entries": visible, "next_after": next})))
+    let newest_first = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => return Err(ApiError::bad_request(format!("order must be asc or desc, not {o:?}"))),
+    };
+    let cursor = if newest_first {
+        if q.after.is_some() {
+            return Err(ApiError::bad_request("order=desc pages with before=SEQ, not after"));
+        }
+        q.before.map(|b| crate::bounds::within("before", b, 1..=i64::MAX)).transpose()?
+    } else {
+        if q.before.is_some() {
+            return Err(ApiError::bad_request("before=SEQ pages the log with order=desc"));
+        }
+        Some(crate::bounds::count("after", q.after, 0, 0..=i64::MAX)?)
+    };
+    let from = q.from.as_deref().map(|d| crate::bounds::date("from", d)).transpose()?;
+    let to = q.to.as_deref().map(|d| crate::bounds::date("to", d)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::bad_request("from is after to"));
+        }
+    }
+    let org_path = match crate::bounds::filter_text("org", q.org)? {
+        Some(code) => caller.require_org(&app, &code).await?.path,
+        None => caller.org_path.clone(),
+    };
+    let query = store::audit::AuditQuery {
+        org_path,
+        actor: crate::bounds::filter_text("actor", q.actor)?,
+        action: crate::bounds::filter_text("action", q.action)?,
+        from: from.map(|(y, m, d)| cst_day_start(y, m, d)),
+        to: to.map(|(y, m, d)| {
+            let next = model::calendar::days_from_civil(y, m, d) + 1;
+            let (y, m, d) = model::calendar::civil_from_days(next);
+            cst_day_start(y, m, d)
+        }),
+        newest_first,
+        cursor,
+        limit,
+    };
+    let page = app.db(move |s| s.audit_page(&query)).await?;
+    let last = page.entries.last().map(|e| e.seq);
+    let full = page.entries.len() as i64 == limit;
+    let (next_after, next_before) = if newest_first { (None, last.filter(|_| full)) } else { (last, None) };
+    Ok(Json(serde_json::json!({
+        "entries": page.entries,
+        "next_after": next_after,
+        "next_before": next_before,
+        "total": page.total,
+    })))
 }
 
 #[derive(serde::Deserialize)]

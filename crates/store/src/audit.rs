@@ -334,6 +334,67 @@ fn entry(r: &crate::Row) -> AuditEntry {
 
 const COLUMNS: &str = "seq, at, actor, action, entity, org_code, before_json, after_json, prev_hash, hash, mac";
 
+/// Which audit entries a page of the log shows, and in which order ([`Store::audit_page`]).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only entries of the orgs within this subtree (an org path, `/CT/CT-GD/`); empty: every org.
+    pub org_path: String,
+    /// Only entries by this user (exact).
+    pub actor: Option<String>,
+    /// Only entries with this action (exact, `filing.approve`).
+    pub action: Option<String>,
+    /// Only entries at or after this time (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC).
+    pub from: Option<String>,
+    /// Only entries before this time (exclusive, the same form).
+    pub to: Option<String>,
+    /// Newest first (`seq` descending) instead of oldest first.
+    pub newest_first: bool,
+    /// Oldest first: entries after this `seq`; newest first: entries before it. `None`: from the start.
+    pub cursor: Option<i64>,
+    /// At most this many entries.
+    pub limit: i64,
+}
+
+impl AuditQuery {
+    /// The `WHERE` clause (without the cursor) and its parameters, numbered from `$1`.
+    fn filter(&self) -> (String, Vec<crate::Value>) {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut params: Vec<crate::Value> = Vec::new();
+        let mut push = |clause: &str, v: crate::Value, params: &mut Vec<crate::Value>| {
+            params.push(v);
+            clauses.push(clause.replace('?', &format!("${}", params.len())));
+        };
+        if !self.org_path.is_empty() {
+            push(
+                "org_code IN (SELECT code FROM orgs WHERE path LIKE ? ESCAPE '\\')",
+                crate::like_prefix(&self.org_path).into(),
+                &mut params,
+            );
+        }
+        if let Some(a) = &self.actor {
+            push("actor = ?", a.into(), &mut params);
+        }
+        if let Some(a) = &self.action {
+            push("action = ?", a.into(), &mut params);
+        }
+        if let Some(t) = &self.from {
+            push("at >= ?", t.into(), &mut params);
+        }
+        if let Some(t) = &self.to {
+            push("at < ?", t.into(), &mut params);
+        }
+        let sql = if clauses.is_empty() { "1 = 1".to_string() } else { clauses.join(" AND ") };
+        (sql, params)
+    }
+}
+
+/// One page of the audit log: its entries and how many entries match the query in all.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub total: i64,
+}
+
 impl Store {
     /// Entries after `after_seq`, oldest first, at most `limit`.
     pub fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {
@@ -344,6 +405,28 @@ impl Store {
             )
         })?;
         Ok(rows.iter().map(entry).collect())
+    }
+
+    /// A page of the log filtered by org subtree, actor, action and time, oldest or newest first,
+    /// with the number of matching entries (one query for the page, one for the count).
+    pub fn audit_page(&self, q: &AuditQuery) -> Result<AuditPage> {
+        let (filter, mut params) = q.filter();
+        let (entries, total) = self.read(|c| {
+            let total = c.query(&format!("SELECT COUNT(*) FROM audit WHERE {filter}"), &params)?[0].int(0);
+            let mut sql = format!("SELECT {COLUMNS} FROM audit WHERE {filter}");
+            if let Some(cursor) = q.cursor {
+                params.push(cursor.into());
+                sql.push_str(&format!(" AND seq {} ${}", if q.newest_first { "<" } else { ">" }, params.len()));
+            }
+            params.push(q.limit.into());
+            sql.push_str(&format!(
+                " ORDER BY seq {} LIMIT ${}",
+                if q.newest_first { "DESC" } else { "ASC" },
+                params.len()
+            ));
+            Ok((c.query(&sql, &params)?, total))
+        })?;
+        Ok(AuditPage { entries: entries.iter().map(entry).collect(), total })
     }
 
     /// Recomputes the whole chain: every hash, every link, gap-free sequence, and the head; with

@@ -442,3 +442,60 @@ fn platform_documents_import_once_change_with_their_audit_entry_and_snapshots_ke
         assert_eq!(s.snapshot_cells(old.id).unwrap(), Some(vec![cell]), "{name}");
     }
 }
+
+#[test]
+fn audit_pages_are_filtered_by_subtree_actor_action_and_time_newest_first() {
+    use store::audit::AuditQuery;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("audit_page", dir.path()) {
+        seed(&s);
+        let gd = s.create_filing("alice", "CT_GD", "2024-01").unwrap();
+        let gz = s.create_filing("bob", "CT_GD_GZ", "2024-01").unwrap();
+        let x = s.create_filing("alice", "CTXGD", "2024-01").unwrap();
+        let mut rows = vec![ok(row("F2", "2024-01", "1", "b"))].into_iter();
+        s.record_upload("alice", gd.id, "h1", "f.csv", &mut rows).unwrap();
+        let mut rows = vec![ok(row("F1", "2024-01", "1", "b"))].into_iter();
+        s.record_upload("bob", gz.id, "h2", "f.csv", &mut rows).unwrap();
+        s.transition("alice", gd.id, "submit", "").unwrap();
+        s.transition("bob", gz.id, "submit", "").unwrap();
+        let all = s.audit_entries(0, 1000).unwrap();
+        let gd_path = s.org("CT_GD").unwrap().unwrap().path;
+        let seqs = |q: &AuditQuery| -> (Vec<i64>, i64) {
+            let p = s.audit_page(q).unwrap();
+            (p.entries.iter().map(|e| e.seq).collect(), p.total)
+        };
+        // Everything, newest first, paged by a cursor.
+        let q = AuditQuery { newest_first: true, limit: 2, ..Default::default() };
+        let (first, total) = seqs(&q);
+        assert_eq!(total, all.len() as i64, "{name}");
+        let newest: Vec<i64> = all.iter().rev().take(2).map(|e| e.seq).collect();
+        assert_eq!(first, newest, "{name}: newest first");
+        let (second, _) = seqs(&AuditQuery { cursor: Some(first[1]), ..q.clone() });
+        assert_eq!(second, all.iter().rev().skip(2).take(2).map(|e| e.seq).collect::<Vec<_>>(), "{name}");
+        // Oldest first with a cursor is the old `audit_entries`.
+        let (asc, _) = seqs(&AuditQuery { cursor: Some(1), limit: 1000, ..Default::default() });
+        assert_eq!(asc, s.audit_entries(1, 1000).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), "{name}");
+        // The CT_GD subtree: CT_GD and CT_GD_GZ, not CTXGD (an underscore does not widen it).
+        let sub = AuditQuery { org_path: gd_path.clone(), limit: 1000, ..Default::default() };
+        let p = s.audit_page(&sub).unwrap();
+        assert_eq!(p.total, 6, "{name}");
+        assert!(p.entries.iter().all(|e| e.org_code == "CT_GD" || e.org_code == "CT_GD_GZ"), "{name}");
+        assert!(!p.entries.iter().any(|e| e.entity == format!("filing/{}", x.id)), "{name}");
+        // Actor and action, combined with the subtree.
+        let (bob, n) = seqs(&AuditQuery { actor: Some("bob".into()), ..sub.clone() });
+        assert_eq!(n, 3, "{name}");
+        assert!(bob.iter().all(|q| all.iter().any(|e| e.seq == *q && e.actor == "bob")), "{name}");
+        let (_, submits) = seqs(&AuditQuery { action: Some("filing.submit".into()), ..sub.clone() });
+        assert_eq!(submits, 2, "{name}");
+        let (_, none) = seqs(&AuditQuery { action: Some("filing.approve".into()), ..sub.clone() });
+        assert_eq!(none, 0, "{name}");
+        // A time range: [from, to).
+        let at = all[0].at.clone();
+        let (_, before) = seqs(&AuditQuery { to: Some(at.clone()), ..sub.clone() });
+        assert_eq!(before, 0, "{name}");
+        let (_, since) = seqs(&AuditQuery { from: Some(at), ..sub.clone() });
+        assert_eq!(since, 6, "{name}");
+        let (_, future) = seqs(&AuditQuery { from: Some("2999-01-01T00:00:00.000Z".into()), ..sub.clone() });
+        assert_eq!(future, 0, "{name}");
+    }
+}

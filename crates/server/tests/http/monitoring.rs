@@ -77,6 +77,8 @@ fn telemetry_realtime_alerts_and_scope() {
         let alerts = v["alerts"].as_array().unwrap();
         assert_eq!(alerts.len(), 1, "{text}");
         assert_eq!((alerts[0]["rule"].as_str(), alerts[0]["subject"].as_str()), (Some("pue_above_1_5_for_1h"), Some("facility:DC-GZ")));
+        // Where it is, for the console's link to the facility page.
+        assert_eq!((alerts[0]["facility"].as_str(), alerts[0]["org_code"].as_str()), (Some("DC-GZ"), Some("CT-GD-GZ")), "{text}");
         let id = alerts[0]["id"].as_u64().unwrap();
         let bj = h.login("bj-admin").await;
         assert!(h.get("/api/v1/alerts", &bj).await.json["alerts"].as_array().unwrap().is_empty());

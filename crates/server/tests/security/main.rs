@@ -10,6 +10,7 @@ use std::sync::Arc;
 use store::Store;
 
 mod audit;
+mod audit_log;
 mod auth;
 mod bounds;
 mod filing;
