@@ -502,10 +502,10 @@ struct OutcomeReader {
 impl OutcomeReader {
     fn open(path: &std::path::Path, verdicts: Verdicts) -> ApiResult<OutcomeReader> {
         let file = std::fs::File::open(path).map_err(|e| ApiError::internal(format!("reopening the upload: {e}")))?;
-        let rows = ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file))
+        let rows = ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file), "upload")
             .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?
             // The validator accepted this header, so this does not happen.
-            .map_err(|e| ApiError::internal(format!("the upload's header: {e}")))?;
+            .map_err(|e| ApiError::internal(format!("the upload's header: {}", e.reason)))?;
         Ok(OutcomeReader { rows, verdicts })
     }
 }
