@@ -400,6 +400,7 @@ impl Checker<'_> {
         r
     }
 
+    #[inline(always)]
     fn verdict<'c>(&self, caches: &'c mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> &'c Verdict {
         let hit = matches!(&caches.last_pair, Some((c, u, _)) if same(c, carrier_b) && same(u, unit_b));
         if !hit {
@@ -460,7 +461,7 @@ impl Checker<'_> {
     /// Checks a row's period, carrier, unit and quantity (its facility code is the caller's: a
     /// file's rows look theirs up once facilities.csv is read), reporting every problem to `err`
     /// in column order. The values as stored, or None when any is refused.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn values(
         &self,
         caches: &mut Caches,
@@ -1272,6 +1273,7 @@ pub(crate) fn text(b: &[u8]) -> String {
 }
 
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
+#[inline(always)]
 fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     let ok =
         b.len() == 7 && b[4] == b'-' && b[..4].iter().all(u8::is_ascii_digit) && b[5..].iter().all(u8::is_ascii_digit);

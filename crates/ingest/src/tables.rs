@@ -115,10 +115,6 @@ fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", |s| s.trim())
 }
 
-fn field_of(rec: &csv::StringRecord, i: usize) -> &str {
-    rec.get(i).map_or("", str::trim)
-}
-
 /// A share in (0, 1], written as a fraction (0.5) or a percentage (50%). Empty means 1.
 pub(crate) fn parse_share(text: &str) -> Result<Option<f64>, String> {
     let t = text.trim();
@@ -306,15 +302,16 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
     let mut loader = FacilityLoader::new(file, orgs, expected);
     let mut rec = csv::StringRecord::new();
     while let Some(line) = csv.next_row(&mut rec, report) {
-        let row = &rec;
+        // As written: the checks trim each field once.
+        let raw = |i: usize| rec.get(i).unwrap_or("");
         let fields = FacilityFields {
-            code: field_of(row, req[0]),
-            name: field_of(row, req[1]),
-            kind: field_of(row, req[2]),
-            org_code: field_of(row, req[3]),
-            province: field_of(row, req[4]),
-            allocation_share: share_col.map_or("", |i| field_of(row, i)),
-            shared_with: shared_col.map_or("", |i| field_of(row, i)),
+            code: raw(req[0]),
+            name: raw(req[1]),
+            kind: raw(req[2]),
+            org_code: raw(req[3]),
+            province: raw(req[4]),
+            allocation_share: share_col.map_or("", raw),
+            shared_with: shared_col.map_or("", raw),
         };
         loader.row(line, &fields, report);
     }
