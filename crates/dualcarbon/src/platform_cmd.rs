@@ -331,7 +331,7 @@ fn bootstrap(store: &Store, group_code: &str) -> Result<()> {
     }
     let root = store.orgs()?.into_iter().find(|o| o.depth == 0).context("no root org")?;
     let password = random_password();
-    let hash = server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = platform::passwords::hash_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
     store.create_user("system", "admin", &hash, "group_admin", &root.code)?;
     println!("first start: created user admin (group admin of {}) with password {password}", root.code);
     println!("(shown once; create more users with POST /api/v1/users)");
@@ -360,7 +360,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
-    if server::monitoring::attach(&app, &args.db.data.data_dir)
+    if platform::monitoring::attach(&app.platform, &args.db.data.data_dir)
         .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?
         .is_some()
     {
@@ -426,7 +426,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     }
     let app = server::App::new(store, data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
-    server::monitoring::attach(&app, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    platform::monitoring::attach(&app.platform, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
     let scheme = args.transport.scheme();
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {
         println!();
@@ -446,7 +446,7 @@ fn load_demo(store: &Store, source: &Path, first: i32, last: i32, spool: &Path, 
     println!("loading the demo operator into the platform (validated and filed per province and month) ...");
     for year in first..=last {
         let t = std::time::Instant::now();
-        let s = server::load::load_dir(store, source, year, "demo-loader", spool, threads)
+        let s = platform::demo::load_dir(store, source, year, "demo-loader", spool, threads)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         println!(
             "  {year}: {} orgs, {} facilities, {} filings approved, {} activity rows in {:.1} s",
@@ -467,13 +467,14 @@ fn load_demo(store: &Store, source: &Path, first: i32, last: i32, spool: &Path, 
         ("gd-reviewer", "reviewer", "CT-GD"),
     ];
     // Every user gets a hash with a salt of its own (one password, but no shared hash), hashed in parallel.
-    let hashes = server::auth::hash_passwords(&[DEMO_PASSWORD; 6], threads).map_err(|e| anyhow::anyhow!(e.message))?;
+    let hashes =
+        platform::passwords::hash_passwords(&[DEMO_PASSWORD; 6], threads).map_err(|e| anyhow::anyhow!(e.message))?;
     for ((user, role, org), hash) in users.into_iter().zip(hashes) {
         store.create_user("demo-loader", user, &hash, role, org)?;
     }
     for year in first..=last {
         let t = std::time::Instant::now();
-        let snap = server::inventory::run_blocking(store, "demo-loader", root, year, serde_json::json!({}), threads)
+        let snap = platform::snapshot::run_blocking(store, "demo-loader", root, year, serde_json::json!({}), threads)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
         println!("  inventory snapshot {} of {root} for {year} stored in {:.1} s", snap.id, t.elapsed().as_secs_f64());
     }
@@ -580,7 +581,7 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
     if store.facility_count()? > 0 {
         bail!("the database is not empty: the benchmark needs a fresh one");
     }
-    let (orgs, facilities) = server::load::load_reference(&store, &reference, "bench")
+    let (orgs, facilities) = platform::demo::load_reference(&store, &reference, "bench")
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     let root = orgs.iter().find(|o| o.parent_code.is_none()).context("no root org")?.code.clone();
     // The filing: every facility of the group, round-robin, each row its own meter reading.
@@ -602,7 +603,7 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
         w.flush()?;
     }
     let size = std::fs::metadata(&file)?.len();
-    let hash = server::auth::hash_password("bench-password").map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = platform::passwords::hash_password("bench-password").map_err(|e| anyhow::anyhow!(e.message))?;
     let user = store.create_user("bench", "bench", &hash, "group_admin", &root)?;
     store.add_token(user.id, "bench-token", "2999-01-01T00:00:00.000Z")?;
     let filing = store.create_filing("bench", &root, "2025-01")?;

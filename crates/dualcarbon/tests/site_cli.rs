@@ -298,7 +298,7 @@ fn platforms(name: &str, test: impl Fn(&mut Served, &str)) {
         fs::write(data.path().join("meters.csv"), &o.stdout).unwrap();
         let spool = tempfile::tempdir().unwrap();
         let app = server::App::new(store, spool.path().to_path_buf());
-        assert!(server::monitoring::attach(&app, data.path()).unwrap().is_some());
+        assert!(platform::monitoring::attach(&app.platform, data.path()).unwrap().is_some());
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let mut served = Served { rt, app, addr: "127.0.0.1:0".parse().unwrap(), running: None };
         served.start();

@@ -123,6 +123,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller as the platform's services see them (name, org, subtree).
+    pub fn actor(&self) -> platform::Actor {
+        platform::Actor {
+            username: self.user.username.clone(),
+            org_code: self.user.org_code.clone(),
+            org_path: self.org_path.clone(),
+        }
+    }
     pub fn within(&self, path: &str) -> bool {
         path.starts_with(&self.org_path)
     }

@@ -62,45 +62,46 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound(m) => ApiError::not_found(format!("not found: {m}")),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
-            // The database's own message stays in the server's log (see `public`).
-            StoreError::Database(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database", m),
-        }
+        platform::Error::from(e).into()
     }
-}
-
-/// A short random id that ties a client's error to the server's log line.
-fn reference_id() -> String {
-    use rand_core::RngCore;
-    let mut b = [0u8; 6];
-    rand_core::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl ApiError {
     /// Whether the message is the server's own business (internal and database errors).
     pub fn is_internal(&self) -> bool {
-        matches!(self.code, "internal" | "database")
+        platform::error::is_internal_code(self.code)
     }
 
     /// The error as a client may see it: an internal or database error is logged here in full
     /// with a new reference id and becomes a generic message naming that id (the message, detail
-    /// and the database's words stay in the log). Other errors are returned as they are. The
-    /// reference, when there is one, is the second value.
+    /// and the database's words stay in the log; `platform::error::conceal`). Other errors are
+    /// returned as they are. The reference, when there is one, is the second value.
     pub fn public(self) -> (ApiError, Option<String>) {
-        if !self.is_internal() {
-            return (self, None);
+        match platform::error::conceal(self.code, self.status.as_u16(), &self.message, self.detail.as_ref()) {
+            None => (self, None),
+            Some((message, reference)) => {
+                (ApiError { status: self.status, code: self.code, message, detail: None }, Some(reference))
+            }
         }
-        let reference = reference_id();
-        tracing::error!(reference = %reference, code = self.code, status = self.status.as_u16(), error = %self.message, detail = ?self.detail, "request failed");
-        let message = match self.code {
-            "database" => format!("the database could not complete the request (reference {reference}); the details are in the server's log"),
-            _ => format!("internal error (reference {reference}); the details are in the server's log"),
+    }
+}
+
+/// A platform error as an HTTP error: each kind has one status.
+impl From<platform::Error> for ApiError {
+    fn from(e: platform::Error) -> ApiError {
+        use platform::Kind;
+        let status = match e.kind {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
-        (ApiError { status: self.status, code: self.code, message, detail: None }, Some(reference))
+        ApiError { status, code: e.code, message: e.message, detail: e.detail }
     }
 }
 
@@ -147,4 +148,29 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         _ => ("internal", text),
     };
     ApiError::new(status, code, message).into_response()
+}
+
+/// Whether an error met while reading a body is the route's limit (see `transport::limit_body`).
+pub fn is_limit_error(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The error for a body whose reading failed: 413 at the route's limit, else 400.
+pub fn body_read_error(e: axum::Error) -> ApiError {
+    if is_limit_error(&e) {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than this route's limit",
+        )
+    } else {
+        ApiError::bad_request(format!("reading the request body: {e}"))
+    }
 }

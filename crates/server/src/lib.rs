@@ -13,7 +13,6 @@ pub mod console_api;
 pub mod error;
 pub mod filing;
 pub mod inventory;
-pub mod load;
 pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
@@ -24,27 +23,20 @@ pub mod scenario_api;
 pub mod site_api;
 pub mod site_saving;
 pub mod transport;
-pub mod xlsx;
 
 use error::{ApiError, ApiResult};
+use platform::Platform;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::{Store, StoreError};
 
-/// Shared state of the running platform.
+/// The HTTP server's state: the platform (its services and state, reached through `Deref`), and
+/// what only HTTP needs: request metrics, checked logins, password hashing for the login routes,
+/// the login policy and the transport.
 pub struct App {
-    pub store: Arc<Store>,
+    pub platform: Arc<Platform>,
     pub metrics: metrics::Metrics,
-    /// Where uploads are spooled before validation (never held in memory whole).
-    pub spool_dir: PathBuf,
-    pub dashboards: inventory::DashboardCache,
-    /// Worker threads for ingest validation and accounting.
-    pub threads: usize,
-    /// The web console's jobs and pre-aggregated overviews.
-    pub console: console_api::ConsoleState,
-    /// Orgs by code, reloaded when older than [`CACHE_SECONDS`] or when a code is not in it.
-    orgs: std::sync::RwLock<(std::time::Instant, Arc<std::collections::HashMap<String, store::reference::Org>>)>,
     /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
     /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
@@ -52,60 +44,35 @@ pub struct App {
     pub hashing: auth::Hashing,
     /// When wrong passwords lock a username or a client address (docs/security.md).
     pub login_policy: store::users::LoginPolicy,
-    /// Monitoring and indicators (issue 2), when attached at start (`monitoring::attach`).
-    /// Replaced without a restart when meters or reference data change (`monitoring::reload`).
-    pub monitoring: std::sync::RwLock<Option<Arc<monitoring::Monitoring>>>,
-    /// The data directory monitoring was attached from (its reading log), and one reload at a time.
-    pub(crate) monitoring_dir: std::sync::OnceLock<std::path::PathBuf>,
-    pub(crate) monitoring_reload: std::sync::Mutex<()>,
-    /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
-    /// org then costs one recomputation (snapshots never change, so it cannot go stale).
-    explained: std::sync::Mutex<Option<(i64, Arc<inventory::Computed>)>>,
     /// How the platform is reached (limits, TLS, public origin), set once before serving.
     transport: std::sync::OnceLock<transport::Config>,
 }
 
-/// How long org and login lookups are reused before the database is asked again.
-pub const CACHE_SECONDS: u64 = 30;
-
-/// Empties the spool directory of files a previous process left (an upload cut short by a crash
-/// or a kill), creating it (0700) when missing. Run once when a platform starts, before any upload.
-pub fn clean_spool(spool_dir: &std::path::Path) -> std::io::Result<usize> {
-    let _ = store::datadir::create_dir(spool_dir);
-    let mut removed = 0;
-    for e in std::fs::read_dir(spool_dir)?.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) && std::fs::remove_file(e.path()).is_ok() {
-            removed += 1;
-        }
+impl std::ops::Deref for App {
+    type Target = Platform;
+    fn deref(&self) -> &Platform {
+        &self.platform
     }
-    Ok(removed)
 }
 
+pub use platform::{clean_spool, CACHE_SECONDS};
+
 impl App {
-    /// The platform on `store`, spooling uploads in `spool_dir` (emptied of what a previous
-    /// process left there, see [`clean_spool`]).
+    /// The HTTP server over a platform on `store`, spooling uploads in `spool_dir` (emptied of what
+    /// a previous process left there, see [`clean_spool`]).
     pub fn new(store: Store, spool_dir: PathBuf) -> Arc<App> {
-        match clean_spool(&spool_dir) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(files = n, "spool: removed files left by a previous process"),
-            Err(e) => tracing::warn!(error = %e, "spool: could not clean"),
-        }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        App::over(Arc::new(Platform::new(store, spool_dir)))
+    }
+
+    /// The HTTP server over `platform`.
+    pub fn over(platform: Arc<Platform>) -> Arc<App> {
+        let threads = platform.threads;
         Arc::new(App {
-            store: Arc::new(store),
+            platform,
             metrics: metrics::Metrics::default(),
-            spool_dir,
-            dashboards: Default::default(),
-            threads,
-            console: Default::default(),
-            orgs: std::sync::RwLock::new((std::time::Instant::now(), Arc::new(Default::default()))),
             sessions: Default::default(),
             hashing: auth::Hashing::new(threads),
             login_policy: Default::default(),
-            monitoring: Default::default(),
-            monitoring_dir: Default::default(),
-            monitoring_reload: Default::default(),
-            explained: Default::default(),
             transport: Default::default(),
         })
     }
@@ -120,41 +87,9 @@ impl App {
         self.transport.get_or_init(transport::Config::default)
     }
 
-    /// The recomputation of snapshot `id`, from the cache or made by `make`.
-    pub fn computed_snapshot(
-        &self,
-        id: i64,
-        make: impl FnOnce() -> ApiResult<inventory::Computed>,
-    ) -> ApiResult<Arc<inventory::Computed>> {
-        if let Some((cached, c)) = self.explained.lock().ok().and_then(|g| g.clone()) {
-            if cached == id {
-                return Ok(c);
-            }
-        }
-        let c = Arc::new(make()?);
-        if let Ok(mut g) = self.explained.lock() {
-            *g = Some((id, c.clone()));
-        }
-        Ok(c)
-    }
-
-    /// The org with `code` (from a short-lived cache of the org table).
+    /// The org with `code` (from the platform's short-lived cache of the org table).
     pub async fn org(&self, code: &str) -> ApiResult<Option<store::reference::Org>> {
-        if let Ok(c) = self.orgs.read() {
-            if c.0.elapsed().as_secs() < CACHE_SECONDS {
-                if let Some(o) = c.1.get(code) {
-                    return Ok(Some(o.clone()));
-                }
-            }
-        }
-        let all = self.db(|s| s.orgs()).await?;
-        let map: std::collections::HashMap<String, store::reference::Org> =
-            all.into_iter().map(|o| (o.code.clone(), o)).collect();
-        let found = map.get(code).cloned();
-        if let Ok(mut c) = self.orgs.write() {
-            *c = (std::time::Instant::now(), Arc::new(map));
-        }
-        Ok(found)
+        Ok(self.platform.org(code).await?)
     }
 
     /// Runs a store call on a blocking worker thread (the store's clients are synchronous).
@@ -162,11 +97,7 @@ impl App {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> ApiResult<T> {
-        let s = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&s))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(Into::into)
+        Ok(self.platform.db(f).await?)
     }
 
     /// Runs CPU or IO work that returns an API result on a blocking worker thread.
@@ -240,4 +171,67 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested: finishing running requests");
+}
+
+#[cfg(test)]
+mod layering {
+    /// The server's modules import each other without a circle: handlers depend on the access
+    /// guard, errors and bounds; the route table on the handlers; nothing on the route table but
+    /// the root. A new module that closes a circle fails here (tests excluded).
+    #[test]
+    fn server_modules_import_each_other_without_a_circle() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut modules: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().strip_suffix(".rs")?.to_string();
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let code = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
+                (name != "lib").then_some((name, code))
+            })
+            .collect();
+        modules.sort();
+        let names: Vec<&str> = modules.iter().map(|(n, _)| n.as_str()).collect();
+        let uses = |code: &str, other: &str| {
+            code.contains(&format!("crate::{other}::"))
+                || code.contains(&format!("crate::{other};"))
+                || code.split("use crate::{").skip(1).any(|g| {
+                    g.split('}').next().unwrap_or("").split(',').any(|x| x.trim().split("::").next() == Some(other))
+                })
+        };
+        let edges: Vec<Vec<usize>> = modules
+            .iter()
+            .map(|(n, code)| (0..names.len()).filter(|&j| names[j] != n && uses(code, names[j])).collect())
+            .collect();
+        assert!(edges.iter().flatten().count() > 10, "the import scan found the modules' imports: {edges:?}");
+        // Depth-first search for a back edge.
+        fn visit(v: usize, edges: &[Vec<usize>], state: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+            state[v] = 1;
+            path.push(v);
+            for &w in &edges[v] {
+                if state[w] == 1 {
+                    let at = path.iter().position(|&x| x == w).unwrap_or(0);
+                    return Some(path[at..].to_vec());
+                }
+                if state[w] == 0 {
+                    if let Some(c) = visit(w, edges, state, path) {
+                        return Some(c);
+                    }
+                }
+            }
+            path.pop();
+            state[v] = 2;
+            None
+        }
+        let mut state = vec![0u8; names.len()];
+        for v in 0..names.len() {
+            if state[v] == 0 {
+                if let Some(circle) = visit(v, &edges, &mut state, &mut Vec::new()) {
+                    let circle: Vec<&str> = circle.iter().map(|&i| names[i]).collect();
+                    panic!("server modules import each other in a circle: {}", circle.join(" -> "));
+                }
+            }
+        }
+    }
 }

@@ -1,14 +1,27 @@
 //! The OpenAPI 3 document, generated from the route table (so it lists exactly the real routes).
 
-use crate::access::Perm;
-use crate::routes::ROUTES;
+use crate::access::{Perm, Target};
 use serde_json::{json, Map, Value};
 
-pub const XLSX_MEDIA: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub use platform::xlsx::MEDIA_TYPE as XLSX_MEDIA;
 
-pub fn document() -> Value {
+/// One API route as the route table (`routes::ROUTES`) describes it.
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub perm: Perm,
+    pub target: Target,
+    pub summary: &'static str,
+    /// Request body: "json", "csv", "csv_or_xlsx" or "" for none.
+    pub body: &'static str,
+    /// Response body: "json", "csv", "xlsx" or "text".
+    pub returns: &'static str,
+}
+
+/// The OpenAPI document of `routes` (the route table).
+pub fn document(routes: &[RouteSpec]) -> Value {
     let mut paths = Map::new();
-    for r in ROUTES {
+    for r in routes {
         let mut op = Map::new();
         op.insert("summary".into(), json!(r.summary));
         op.insert(

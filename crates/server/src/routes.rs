@@ -5,6 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::RouteSpec;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
     auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, site_saving, App,
@@ -13,18 +14,6 @@ use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
-
-pub struct RouteSpec {
-    pub method: &'static str,
-    pub path: &'static str,
-    pub perm: Perm,
-    pub target: Target,
-    pub summary: &'static str,
-    /// Request body: "json", "csv", "csv_or_xlsx" or "" for none.
-    pub body: &'static str,
-    /// Response body: "json", "csv", "xlsx" or "text".
-    pub returns: &'static str,
-}
 
 macro_rules! routes {
     ($( $method:ident $path:literal => $handler:path, $perm:ident, $target:ident, $body:literal -> $returns:literal, $summary:literal; )*) => {
@@ -149,7 +138,7 @@ async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 }
 
 async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+    Json(crate::openapi::document(ROUTES))
 }
 
 async fn list_orgs(
@@ -212,4 +201,17 @@ async fn audit_verify(State(app): State<Arc<App>>, Query(q): Query<VerifyQuery>)
     }
     let v = app.db(move |s| s.verify_audit_with(&opts)).await?;
     Ok(Json(serde_json::json!({"verification": v})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+    use crate::transport::{BATCH_ROUTES, CREDENTIAL_ROUTES, FILE_IN_JSON_ROUTES};
+
+    #[test]
+    fn every_listed_route_exists_with_a_body() {
+        for p in FILE_IN_JSON_ROUTES.iter().chain(BATCH_ROUTES).chain(CREDENTIAL_ROUTES) {
+            assert!(ROUTES.iter().any(|r| r.path == *p && !r.body.is_empty()), "{p} is not a route with a body");
+        }
+    }
 }

@@ -9,15 +9,15 @@
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::inventory::{self, Inputs};
 use crate::App;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use platform::scenario as service;
 use scenario::api::Request;
 use scenario::montecarlo::McOptions;
 use scenario::spec::ScenarioFile;
-use scenario::{Baseline, Class, Drivers};
+use scenario::{Baseline, Drivers};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -78,99 +78,13 @@ fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<Value> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// The inputs recorded with a snapshot, with market-based Scope 2 on the location residual: the
-/// scenario model values grey electricity at the grid factor (see docs/scenarios.md).
-fn calibration_inputs(store: &store::Store, id: i64) -> ApiResult<(store::snapshots::Snapshot, Inputs)> {
-    let s = store.snapshot(id)?;
-    let ids: Vec<i64> =
-        s.filings.as_array().map(|a| a.iter().filter_map(|f| f["id"].as_i64()).collect()).unwrap_or_default();
-    let filings = ids.iter().map(|&id| store.filing(id)).collect::<Result<Vec<_>, _>>()?;
-    let mut options = s.options.clone();
-    if !options.is_object() {
-        options = json!({});
-    }
-    options["residual"] = json!("location");
-    let inputs = Inputs {
-        org_code: s.org_code.clone(),
-        year: s.year as i32,
-        options,
-        filings,
-        factor_sets: s.factor_sets.clone(),
-    };
-    Ok((s, inputs))
-}
-
-/// Calibrates the scenario baseline on a snapshot's recorded inputs, limited to the snapshot's org
-/// subtree: facilities of other orgs (which file nothing into this snapshot) are not counted.
-pub fn baseline_of_snapshot(store: &store::Store, id: i64, threads: usize) -> ApiResult<Baseline> {
-    Ok(calibrated_snapshot(store, id, threads)?.1)
-}
-
-/// The snapshot and the baseline calibrated on it.
-fn calibrated_snapshot(
-    store: &store::Store,
-    id: i64,
-    threads: usize,
-) -> ApiResult<(store::snapshots::Snapshot, Baseline)> {
-    let (s, inputs) = calibration_inputs(store, id)?;
-    let c = inventory::compute(store, &inputs, threads)?;
-    let source = format!(
-        "snapshot {id} of {} for {} (library {}), market-based Scope 2 on the location residual",
-        s.org_code, s.year, s.library_fingerprint
-    );
-    let mut b = scenario::calibrate(&c.ds, &c.inventory, &source).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut counts = vec![vec![0u64; Class::ALL.len()]; b.provinces.len()];
-    for f in &c.ds.facilities {
-        if !c.ds.orgs.is_within(f.org, c.org_id) {
-            continue;
-        }
-        let anchor = c.ds.orgs.ancestor_at_depth(f.org, 1).unwrap_or(c.ds.orgs.root());
-        let code = &c.ds.orgs.orgs[anchor as usize].code;
-        if let Some(row) = b.provinces.iter().position(|p| &p.code == code) {
-            counts[row][Class::of_facility(f.kind) as usize] += 1;
-        }
-    }
-    for (p, n) in b.provinces.iter_mut().zip(counts) {
-        for (cb, n) in p.classes.iter_mut().zip(n) {
-            cb.facilities = n;
-        }
-    }
-    b.provinces.retain(|p| p.classes.iter().any(|c| *c != scenario::ClassBase::default()));
-    if b.provinces.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "empty_baseline",
-            format!("snapshot {id} has no emissions, electricity or facilities to calibrate on"),
-        ));
-    }
-    Ok((s, b))
-}
-
-/// From the snapshot's stored total (what the overview shows: Scope 1 + market-based Scope 2 on
-/// the snapshot's residual + Scope 3) to the scenario base, each difference with its code and
-/// amount (`scenario::reconcile`); the console words the codes.
-fn reconciliation(s: &store::snapshots::Snapshot, b: &Baseline) -> ApiResult<scenario::Reconciliation> {
-    let residual = inventory::parse_options(s.year as i32, &s.options)?.residual;
-    let totals = &s.result["totals"];
-    let figure = |k: &str| {
-        totals[k].as_f64().ok_or_else(|| ApiError::internal(format!("snapshot {}: no stored totals.{k}", s.id)))
-    };
-    let inv = scenario::InventoryTotals {
-        total_market_tco2e: figure("total_market")?,
-        scope3_tco2e: figure("scope3")?,
-        scope2_market_tco2e: figure("scope2_market")?,
-        residual: scenario::baseline::residual_code(residual).into(),
-    };
-    Ok(scenario::reconcile(&inv, b))
-}
-
 /// GET /api/v1/snapshots/{id}/scenario/baseline
 pub async fn baseline(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let (store, threads) = (app.store.clone(), app.threads);
-    let (s, b) = app.blocking(move || calibrated_snapshot(&store, id, threads)).await?;
-    let reconciliation = reconciliation(&s, &b)?;
+    let (s, b) = app.blocking(move || Ok(service::calibrated_snapshot(&store, id, threads)?)).await?;
+    let reconciliation = service::reconciliation(&s, &b)?;
     Ok(Json(json!({
-        "measured": crate::site_saving::measured_of(&app, &s.org_code),
+        "measured": platform::saving::measured_of(&app, &s.org_code),
         "snapshot": id,
         "baseline": b,
         "total_tco2e": b.total_tco2e(),
@@ -336,24 +250,7 @@ pub async fn lmdi(
         return Err(ApiError::out_of_scope(&format!("snapshot {to}")));
     }
     let (store, threads) = (app.store.clone(), app.threads);
-    let d = app
-        .blocking(move || {
-            let a = baseline_of_snapshot(&store, id, threads)?;
-            let b = baseline_of_snapshot(&store, to, threads)?;
-            if a.base_year == b.base_year {
-                return Err(ApiError::bad_request(format!(
-                    "snapshots {id} and {to} are both of {}: choose two years",
-                    a.base_year
-                )));
-            }
-            let (a, b) = if a.base_year < b.base_year { (a, b) } else { (b, a) };
-            let drivers = Drivers::shipped();
-            let from = scenario::lmdi::observations_from_baseline(&a, &drivers);
-            let until = scenario::lmdi::observations_from_baseline(&b, &drivers);
-            scenario::lmdi::decompose(a.base_year, &from, b.base_year, &until)
-                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_history", e.to_string()))
-        })
-        .await?;
+    let d = app.blocking(move || Ok(service::lmdi(&store, id, to, threads)?)).await?;
     Ok(Json(json!({"decomposition": d, "residual_tco2e": d.to_tco2e - d.from_tco2e - d.total.sum()})))
 }
 
@@ -372,53 +269,7 @@ pub async fn trend(
     Query(q): Query<TrendQuery>,
 ) -> ApiResult<Json<Value>> {
     let h = crate::bounds::count("horizon", q.horizon, 12, crate::bounds::HORIZON)?;
-    let (store, app2) = (app.store.clone(), app.clone());
-    let code = org.code.clone();
-    let out = app
-        .blocking(move || {
-            let superseded = store.superseded_snapshots()?;
-            let mut snaps: Vec<_> = store
-                .snapshot_list()?
-                .into_iter()
-                .filter(|s| s.org_code == code && !superseded.contains(&s.id))
-                .collect();
-            // The newest snapshot of each year.
-            snaps.sort_by_key(|s| (s.year, s.id));
-            let mut by_year: std::collections::BTreeMap<i64, i64> = Default::default();
-            for s in &snaps {
-                by_year.insert(s.year, s.id);
-            }
-            if by_year.is_empty() {
-                return Err(ApiError::not_found(format!("org {code} has no inventory snapshot: run one first")));
-            }
-            let mut periods: Vec<String> = Vec::new();
-            let (mut emissions, mut energy) = (Vec::new(), Vec::new());
-            let mut used = Vec::new();
-            for (year, id) in &by_year {
-                if let Some(last) = periods.last() {
-                    if scenario::trend::add_months(last, 1) != Some(format!("{year}-01")) {
-                        return Err(ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            "gap",
-                            format!("org {code} has no snapshot for the year before {year}: the series must be monthly without gaps"),
-                        ));
-                    }
-                }
-                // The console's kept monthly figures of the snapshot (computed once, then read).
-                let agg = crate::console_api::snapshot_aggregates(&app2, *id)?;
-                let months = agg["orgs"][&code]["months"].as_array().cloned().unwrap_or_default();
-                for m in months {
-                    periods.push(m["key"].as_str().unwrap_or_default().to_string());
-                    emissions.push(m["totals"]["total_market"].as_f64().unwrap_or(f64::NAN));
-                    energy.push(m["totals"]["energy_tce"].as_f64().unwrap_or(f64::NAN));
-                }
-                used.push(json!({"year": year, "snapshot": id}));
-            }
-            let bad = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_short", e);
-            let e = scenario::trend::analyse("emissions_tco2e", &periods, &emissions, h, 0.8).map_err(bad)?;
-            let n = scenario::trend::analyse("energy_tce", &periods, &energy, h, 0.8).map_err(bad)?;
-            Ok(json!({"org": code, "snapshots": used, "series": [e, n]}))
-        })
-        .await?;
+    let platform = app.platform.clone();
+    let out = app.blocking(move || Ok(service::trend(&platform, &org.code, h)?)).await?;
     Ok(Json(out))
 }

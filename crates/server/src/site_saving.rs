@@ -1,188 +1,36 @@
-//! Measured base-station savings on the platform: a saving run (the computation of
-//! `POST /api/v1/site/bs-saving`, unchanged) recorded for an org and a period becomes indicator data
-//! per station, and the recorded data becomes the measured results of the scenario measures.
-//!
-//! Recording: every station of the traffic file (its `BS` column) must be a facility of the org's
-//! subtree; each gets `bs_ai_saved_kwh` and `bs_ai_reference_kwh` for the period, added through the
-//! same path as `POST /api/v1/indicator-data` (`monitoring::add_observations`), refusing a value the
-//! facility already has for that component and period, so a run recorded twice never counts twice.
-//! The `source` of each value names the run (hash of the traffic file, power model, grid factor),
-//! and the change is one entry of the hash-chained audit log (`site.bs_saving`) with every value.
+//! Measured base-station savings routes: a saving run recorded for an org and a period becomes
+//! indicator data per station, and the recorded data the measured results of the scenario
+//! measures (`platform::saving`).
 
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::monitoring::{self, Merge};
-use crate::{site_api, App};
+use crate::App;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
-use indicators::{micro_from_f64, micro_to_f64, Component, MeasuredResult, Observation, PeriodKey};
-use serde::Deserialize;
+use platform::saving::RecordRequest;
 use serde_json::{json, Value};
-use site::bs::{PowerModel, SavingReport, SchedulerPolicy};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// The audit action of a recorded saving run.
-pub const BS_SAVING_ACTION: &str = "site.bs_saving";
-
-#[derive(Deserialize)]
-pub struct RecordRequest {
-    /// Per-cell hourly load in the ITU 2023 format (`Time,BS,CellName,load,...`); `BS` = facility code.
-    cells_csv: String,
-    #[serde(default)]
-    policy: Option<SchedulerPolicy>,
-    #[serde(default)]
-    grid_factor: Option<String>,
-    /// `YYYY-MM` or `YYYY`: the period the measured saving is recorded for.
-    period: String,
-}
-
-/// The power model and baseline of a run, for its `source` (no commas: it is a CSV field).
-fn model_name(p: &SchedulerPolicy) -> String {
-    let model = match p.model {
-        PowerModel::Tr38864 => format!("tr38864-{:?}-{:?}", p.category, p.set),
-        PowerModel::Earth { bs_type, trx_per_cell } => format!("earth-{bs_type:?}-{trx_per_cell}trx"),
-    };
-    format!("model={} baseline={}", model.to_lowercase(), p.baseline.name())
-}
+pub use platform::saving::{measured_of, BS_SAVING_ACTION};
 
 /// POST /api/v1/orgs/{code}/sites/bs-saving: runs the base-station saving on the traffic and
-/// records each station's saving and reference as indicator data for the period (see the module
-/// documentation). Every problem at once (period, traffic, unknown or out-of-scope stations) and
-/// nothing recorded; a value already recorded is a conflict. Answers the report, the rows recorded
-/// and the audit entry's sequence number.
+/// records each station's saving and reference as indicator data for the period
+/// (`platform::saving::record`). Answers the report, the rows recorded and the audit entry's
+/// sequence number.
 pub async fn record(
     State(app): State<Arc<App>>,
     Extension(org): Extension<store::reference::Org>,
     Extension(caller): Extension<Caller>,
     Json(req): Json<RecordRequest>,
 ) -> ApiResult<Json<Value>> {
-    let m = monitoring::mon(&app)?;
-    let mut errors = Vec::new();
-    let period = PeriodKey::parse(&req.period);
-    if period.is_none() {
-        errors.push(format!("period: {:?} is not YYYY-MM or YYYY with a year from 1990 to 2100", req.period));
-    }
-    // The very computation of POST /api/v1/site/bs-saving, through its handler.
-    let policy = req.policy.clone().unwrap_or_default();
-    let grid = req.grid_factor.clone().unwrap_or_else(|| site_api::DEFAULT_GRID_FACTOR.into());
-    let body = json!({"cells_csv": req.cells_csv, "policy": policy, "grid_factor": grid});
-    let saving_req = serde_json::from_value(body).map_err(|e| ApiError::internal(e.to_string()))?;
-    let report: Option<SavingReport> = match site_api::bs_saving(State(app.clone()), Json(saving_req)).await {
-        Ok(Json(v)) => {
-            Some(serde_json::from_value(v["saving"].clone()).map_err(|e| ApiError::internal(e.to_string()))?)
-        }
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            match e.detail.as_ref().and_then(|d| serde_json::from_value::<Vec<String>>(d.clone()).ok()) {
-                Some(list) => errors.extend(list),
-                None => errors.push(e.message),
-            }
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    // Every station a facility of the org's subtree, known to the indicator data.
-    let mut facility_org = Vec::new();
-    if let Some(r) = &report {
-        let path = org.path.clone();
-        let stations: Vec<String> = r.by_station.iter().map(|s| s.station.clone()).collect();
-        let (within, elsewhere) = app
-            .db(move |s| {
-                let within: BTreeSet<String> = s.facilities_within(&path)?.into_iter().map(|f| f.code).collect();
-                let mut elsewhere = std::collections::BTreeMap::new();
-                for st in stations.iter().filter(|st| !within.contains(*st)) {
-                    if let Some(f) = s.facility(st)? {
-                        elsewhere.insert(st.clone(), f.org_code);
-                    }
-                }
-                Ok((within, elsewhere))
-            })
-            .await?;
-        for s in &r.by_station {
-            if let Some(other) = elsewhere.get(&s.station) {
-                errors
-                    .push(format!("station {}: a facility of org {other}, outside {}'s subtree", s.station, org.code));
-            } else if !within.contains(&s.station) {
-                errors.push(format!("station {}: not a facility code (the BS column must name facilities)", s.station));
-            } else {
-                match m.facility_org_id(&s.station) {
-                    Some(id) => facility_org.push(id),
-                    None => errors.push(format!(
-                        "station {}: facility added after the platform started; restart it to record indicator data",
-                        s.station
-                    )),
-                }
-            }
-        }
-    }
-    let (Some(report), Some(period), true) = (report, period, errors.is_empty()) else {
-        return Err(ApiError::problems("invalid", "the saving run", errors));
-    };
-
-    let hash = store::sha256_hex(req.cells_csv.as_bytes());
-    let source = format!("bs-saving sha256:{} {} grid={}", &hash[..16], model_name(&policy), report.grid_factor_id);
-    let mut rows = Vec::with_capacity(2 * report.by_station.len());
-    for (s, &org_id) in report.by_station.iter().zip(&facility_org) {
-        for (component, kwh) in [(Component::BsAiSavedKwh, s.saved_kwh), (Component::BsAiReferenceKwh, s.baseline_kwh)]
-        {
-            rows.push(Observation {
-                org: org_id,
-                facility: Some(s.station.clone()),
-                period,
-                component,
-                value: micro_from_f64(kwh),
-                source: source.clone(),
-            });
-        }
-    }
-    let period_text = req.period.trim().to_string();
-    let recorded: Vec<Value> = rows
-        .iter()
-        .map(|o| {
-            json!({"facility": o.facility, "period": period_text, "component": o.component.code(),
-                   "value": micro_to_f64(o.value), "source": o.source})
-        })
-        .collect();
-    let after = json!({
-        "period": period_text, "source": source, "cells_sha256": hash, "policy": policy,
-        "grid_factor": report.grid_factor_id, "stations": report.stations, "baseline_kwh": report.baseline_kwh,
-        "saved_kwh": report.saved_kwh, "measure_result": report.measure_result, "recorded": recorded,
-    });
-    let (store, actor, org_code) = (app.store.clone(), caller.user.username.clone(), org.code.clone());
-    let entity = format!("bs-saving:{}:{period_text}", org.code);
-    let seq = app
-        .blocking(move || {
-            let kind = store.kind();
-            monitoring::add_observations(&store, &m, &caller, rows, Merge::Once, |c, _| {
-                store::audit::append(
-                    c,
-                    kind,
-                    store::audit::Change {
-                        actor: &actor,
-                        action: BS_SAVING_ACTION,
-                        entity,
-                        org_code: &org_code,
-                        before: Value::Null,
-                        after,
-                    },
-                )
-            })
-        })
-        .await?
-        .done;
-    Ok(Json(json!({"saving": report, "recorded": recorded, "audit_seq": seq})))
-}
-
-/// The measured results in `org_code`'s subtree; empty when monitoring is off or the org unknown to it.
-pub fn measured_of(app: &App, org_code: &str) -> Vec<MeasuredResult> {
-    app.monitoring.read().unwrap().clone().and_then(|m| m.measured(org_code)).unwrap_or_default()
+    let platform = app.platform.clone();
+    app.blocking(move || Ok(Json(platform::saving::record(&platform, &org, &caller.actor(), req)?))).await
 }
 
 /// GET /api/v1/orgs/{code}/scenario/measured: for each scenario measure with measured data in the
 /// org's subtree, Σ saved / Σ reference (the measure's effect value, a fraction) and its evidence.
 pub async fn measured(State(app): State<Arc<App>>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
-    let m = monitoring::mon(&app)?;
+    let m = platform::monitoring::mon(&app)?;
     let list = m.measured(&code).ok_or_else(|| ApiError::not_found(format!("no org {code:?}")))?;
     Ok(Json(json!({"org": code, "measured": list})))
 }

@@ -181,31 +181,6 @@ fn is_json(h: &HeaderMap) -> bool {
     h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// Whether an error met while reading a body is the route's limit (see [`limit_body`]).
-pub fn is_limit_error(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-/// The error for a body whose reading failed: 413 at the route's limit, else 400.
-pub fn body_read_error(e: axum::Error) -> ApiError {
-    if is_limit_error(&e) {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than this route's limit",
-        )
-    } else {
-        ApiError::bad_request(format!("reading the request body: {e}"))
-    }
-}
-
 /// The origin of a request as the browser states it: `Origin`, else the origin of `Referer`.
 fn stated_origin(h: &HeaderMap) -> Option<String> {
     if let Some(o) = h.get(header::ORIGIN) {
@@ -404,16 +379,6 @@ pub async fn accept_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_listed_route_exists_with_a_body() {
-        for p in FILE_IN_JSON_ROUTES.iter().chain(BATCH_ROUTES).chain(CREDENTIAL_ROUTES) {
-            assert!(
-                crate::routes::ROUTES.iter().any(|r| r.path == *p && !r.body.is_empty()),
-                "{p} is not a route with a body"
-            );
-        }
-    }
 
     #[test]
     fn kinds_follow_the_table() {

@@ -739,7 +739,7 @@ fn xlsx_template_and_upload() {
         assert_eq!(res.status(), StatusCode::OK);
         let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
         let dir = tempfile::tempdir().unwrap();
-        server::xlsx::first_sheet_to_csv(bytes, &dir.path().join("t.csv")).unwrap();
+        platform::xlsx::first_sheet_to_csv(bytes, &dir.path().join("t.csv")).unwrap();
         let from_xlsx = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
         let csv = h.get(&format!("/api/v1/filings/{id}/template.csv"), &filer).await.text;
         assert_eq!(from_xlsx, csv, "{backend}");
@@ -753,7 +753,7 @@ fn xlsx_template_and_upload() {
         .iter()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect();
-        let book = server::xlsx::workbook("activity", &rows).unwrap();
+        let book = platform::xlsx::workbook("activity", &rows).unwrap();
         let up = h
             .call(
                 "POST",

@@ -371,7 +371,7 @@ fn an_import_job_reads_an_xlsx_workbook_like_the_upload_route() {
         .iter()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect();
-        let book = server::xlsx::workbook("activity", &rows).unwrap();
+        let book = platform::xlsx::workbook("activity", &rows).unwrap();
         let path = format!("/api/v1/filings/{id}/import-job");
         let r = h.call_bytes("POST", &path, Some(&gd), Some(book), server::openapi::XLSX_MEDIA).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{backend}: {}", r.text);

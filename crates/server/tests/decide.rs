@@ -50,7 +50,7 @@ where
             site::meters::registry_rows("GD1", 60)
         );
         std::fs::write(data.path().join("meters.csv"), meters).unwrap();
-        assert!(server::monitoring::attach(&app, data.path()).unwrap().is_some());
+        assert!(platform::monitoring::attach(&app.platform, data.path()).unwrap().is_some());
         rt.block_on(test(Harness { app: app.clone() }, backend));
         drop(app);
     }

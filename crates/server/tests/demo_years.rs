@@ -29,14 +29,14 @@ fn a_multi_year_demo_files_every_year_and_feeds_trend_and_lmdi() {
         let spool = tempfile::tempdir().unwrap();
         let mut snapshots = Vec::new();
         for (year, rows) in &summary.rows_by_year {
-            let s = server::load::load_dir(&store, data.path(), *year, "loader", spool.path(), 2)
+            let s = platform::demo::load_dir(&store, data.path(), *year, "loader", spool.path(), 2)
                 .unwrap_or_else(|e| panic!("{backend} {year}: {}", e.message));
             assert_eq!(s.rows, *rows as i64, "{backend} {year}: every row of activity-{year}.csv filed");
             assert_eq!(s.facilities, summary.facilities);
         }
         for (year, _) in &summary.rows_by_year {
             let snap =
-                server::inventory::run_blocking(&store, "loader", demo::GROUP_CODE, *year, serde_json::json!({}), 2)
+                platform::snapshot::run_blocking(&store, "loader", demo::GROUP_CODE, *year, serde_json::json!({}), 2)
                     .unwrap_or_else(|e| panic!("{backend} {year}: {}", e.message));
             snapshots.push(snap.id);
         }

@@ -104,7 +104,7 @@ fn setup(dir: &std::path::Path) -> Arc<App> {
     )
     .unwrap();
     let app = App::new(store, dir.join("spool"));
-    assert!(server::monitoring::attach(&app, &data).unwrap().is_some());
+    assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some());
     app
 }
 

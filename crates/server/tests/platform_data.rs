@@ -61,7 +61,7 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
         let store = open();
         seed(&store);
         let app = App::new(store, dir.path().join(format!("spool-{backend}")));
-        assert!(server::monitoring::attach(&app, &data).unwrap().is_some(), "{backend}");
+        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some(), "{backend}");
         for name in ["meters.csv", "indicator-data.csv"] {
             assert!(!data.join(name).exists(), "{backend}: {name} set aside");
             assert!(data.join(format!("{name}.imported")).exists(), "{backend}: {name}.imported kept");
@@ -133,7 +133,10 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
 
         // A restart: a new store on the same database, the same data directory.
         let app = App::new(open(), dir.path().join(format!("spool-{backend}")));
-        assert!(server::monitoring::attach(&app, &data).unwrap().is_some(), "{backend}: meters from the database");
+        assert!(
+            platform::monitoring::attach(&app.platform, &data).unwrap().is_some(),
+            "{backend}: meters from the database"
+        );
         rt.block_on(async {
             let h = Harness { app: app.clone() };
             let admin = h.login("admin").await;
@@ -168,7 +171,7 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
         // A file put back under its old name is not imported over the database's document.
         std::fs::write(data.join("meters.csv"), "meter_code,facility_code,role,kind\n").unwrap();
         let app: Arc<App> = App::new(open(), dir.path().join(format!("spool-{backend}")));
-        assert!(server::monitoring::attach(&app, &data).unwrap().is_some(), "{backend}");
+        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some(), "{backend}");
         assert!(app.store.document("meters.csv").unwrap().unwrap().contains("GD-IT"), "{backend}");
         assert!(
             data.join("meters.csv.not-imported").exists() && data.join("meters.csv.imported").exists(),

@@ -50,7 +50,7 @@ where
         )
         .unwrap();
         let app = App::new(store, dir.path().join(format!("spool-{backend}")));
-        assert!(server::monitoring::attach(&app, &data).unwrap().is_some());
+        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some());
         rt.block_on(test(Harness { app: app.clone() }, backend, data));
         drop(app);
     }

@@ -232,7 +232,7 @@ fn finished_console_jobs_are_evicted_and_listed_without_results() {
         assert!(list.text.len() < 4096, "{}: the list carries no results ({} bytes)", h.backend, list.text.len());
         // Many finished jobs: the oldest are forgotten beyond the limit.
         let admin = h.login("admin").await;
-        for _ in 0..server::console_api::JOB_KEEP_FINISHED + 20 {
+        for _ in 0..platform::jobs::JOB_KEEP_FINISHED + 20 {
             let r = h.post("/api/v1/console/inventory-jobs", &admin, json!({"org_code": "CT", "year": 2024})).await;
             assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         }
@@ -245,7 +245,7 @@ fn finished_console_jobs_are_evicted_and_listed_without_results() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         let n = list.json["jobs"].as_array().unwrap().len();
-        assert!(n <= server::console_api::JOB_KEEP_FINISHED, "{}: {n} jobs kept", h.backend);
+        assert!(n <= platform::jobs::JOB_KEEP_FINISHED, "{}: {n} jobs kept", h.backend);
     });
 }
 

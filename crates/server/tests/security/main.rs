@@ -160,6 +160,6 @@ pub fn attach_meters(h: &Harness, meters_csv: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("meters.csv"), meters_csv).unwrap();
     // attach reads the store synchronously (the PostgreSQL client blocks): off the async worker.
-    assert!(tokio::task::block_in_place(|| server::monitoring::attach(&h.app, &data)).unwrap().is_some());
+    assert!(tokio::task::block_in_place(|| platform::monitoring::attach(&h.app.platform, &data)).unwrap().is_some());
     data
 }

@@ -10,7 +10,7 @@ use std::io::{Cursor, Read, Write};
 type Part<'a> = (&'a str, &'a dyn Fn(&mut dyn Write));
 
 fn workbook_with(sheet: Option<&str>, extra: &[Part]) -> Vec<u8> {
-    let base = server::xlsx::workbook("activity", &[vec!["x".to_string()]]).unwrap();
+    let base = platform::xlsx::workbook("activity", &[vec!["x".to_string()]]).unwrap();
     let mut src = zip::ZipArchive::new(Cursor::new(base)).unwrap();
     let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);

@@ -4,6 +4,9 @@
 
 use std::io::{Cursor, Read, Write};
 
+/// The media type of an XLSX workbook.
+pub const MEDIA_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 /// The zip signature that starts every XLSX file.
 pub fn is_xlsx(first_bytes: &[u8]) -> bool {
     first_bytes.starts_with(b"PK\x03\x04")

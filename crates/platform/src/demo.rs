@@ -4,7 +4,7 @@
 //! (facilities attached to the group in the group's own filing) through the same import path as an
 //! upload, then submitted and approved by the loading user. Every step is in the audit log.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 use crate::filing::import_file;
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,21 +19,21 @@ pub struct LoadSummary {
     pub rows: i64,
 }
 
-fn read_csv(path: &Path) -> ApiResult<(Vec<String>, Vec<csv::StringRecord>)> {
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<csv::StringRecord>)> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::bad_request(format!("{}: {e}", path.display())))?;
     let header: Vec<String> = rdr
         .headers()
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?
+        .map_err(|e| Error::bad_request(format!("{}: {e}", path.display())))?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
     let rows = rdr
         .records()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::bad_request(format!("{}: {e}", path.display())))?;
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::bad_request(format!("{}: {e}", path.display())))?;
     Ok((header, rows))
 }
 
@@ -42,7 +42,7 @@ fn getter(header: &[String]) -> impl Fn(&csv::StringRecord, &str) -> String + '_
 }
 
 /// Stores the org tree and facilities of `dir` (orgs.csv, facilities.csv, validated by the caller).
-pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<OrgRecord>, Vec<FacilityRecord>)> {
+pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> Result<(Vec<OrgRecord>, Vec<FacilityRecord>)> {
     let (orgs, _) = read_reference_orgs(&dir.join("orgs.csv"))?;
     let facilities = read_reference_facilities(&dir.join("facilities.csv"))?;
     store.upsert_reference(actor, &orgs, &facilities)?;
@@ -50,7 +50,7 @@ pub fn load_reference(store: &Store, dir: &Path, actor: &str) -> ApiResult<(Vec<
 }
 
 /// The rows of an orgs.csv (validated before) as filed.
-pub fn read_reference_orgs(path: &Path) -> ApiResult<(Vec<OrgRecord>, usize)> {
+pub fn read_reference_orgs(path: &Path) -> Result<(Vec<OrgRecord>, usize)> {
     let (h, rows) = read_csv(path)?;
     let g = getter(&h);
     let orgs: Vec<OrgRecord> = rows
@@ -68,7 +68,7 @@ pub fn read_reference_orgs(path: &Path) -> ApiResult<(Vec<OrgRecord>, usize)> {
 }
 
 /// The rows of a facilities.csv (validated before) as filed.
-pub fn read_reference_facilities(path: &Path) -> ApiResult<Vec<FacilityRecord>> {
+pub fn read_reference_facilities(path: &Path) -> Result<Vec<FacilityRecord>> {
     let (h, rows) = read_csv(path)?;
     let g = getter(&h);
     Ok(rows
@@ -94,9 +94,9 @@ pub fn load_dir(
     actor: &str,
     spool: &Path,
     threads: usize,
-) -> ApiResult<LoadSummary> {
+) -> Result<LoadSummary> {
     if let Err(report) = ingest::load_dir(dir, year, threads) {
-        let mut e = ApiError::bad_request(format!("{} does not validate:\n{report}", dir.display()));
+        let mut e = Error::bad_request(format!("{} does not validate:\n{report}", dir.display()));
         e.detail = Some(serde_json::to_value(&report.errors).unwrap_or_default());
         return Err(e);
     }
@@ -112,52 +112,49 @@ pub fn load_dir(
         })
         .collect();
     // Split the year's activity file into one file per (filing org, month), streaming.
-    let activity = ingest::activity_path(dir, year).map_err(|e| ApiError::bad_request(e.reason))?;
-    std::fs::create_dir_all(spool).map_err(|e| ApiError::internal(e.to_string()))?;
-    let parts_dir = tempfile::tempdir_in(spool).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&activity)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let header = rdr.headers().map_err(|e| ApiError::bad_request(e.to_string()))?.clone();
+    let activity = ingest::activity_path(dir, year).map_err(|e| Error::bad_request(e.reason))?;
+    std::fs::create_dir_all(spool).map_err(|e| Error::internal(e.to_string()))?;
+    let parts_dir = tempfile::tempdir_in(spool).map_err(|e| Error::internal(e.to_string()))?;
+    let mut rdr =
+        csv::ReaderBuilder::new().flexible(true).from_path(&activity).map_err(|e| Error::bad_request(e.to_string()))?;
+    let header = rdr.headers().map_err(|e| Error::bad_request(e.to_string()))?.clone();
     let clean: Vec<String> = header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
     let fi = clean
         .iter()
         .position(|h| h == "facility_code")
-        .ok_or_else(|| ApiError::bad_request("activity.csv: no facility_code"))?;
-    let pi =
-        clean.iter().position(|h| h == "period").ok_or_else(|| ApiError::bad_request("activity.csv: no period"))?;
+        .ok_or_else(|| Error::bad_request("activity.csv: no facility_code"))?;
+    let pi = clean.iter().position(|h| h == "period").ok_or_else(|| Error::bad_request("activity.csv: no period"))?;
     let mut writers: HashMap<(String, String), csv::Writer<std::io::BufWriter<std::fs::File>>> = HashMap::new();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let rec = rec.map_err(|e| Error::bad_request(e.to_string()))?;
         let org = filing_org.get(rec.get(fi).unwrap_or("").trim()).cloned().unwrap_or_default();
         let period = rec.get(pi).unwrap_or("").trim().to_string();
         let key = (org, period);
         if !writers.contains_key(&key) {
             let file = std::fs::File::create(parts_dir.path().join(format!("{}_{}.csv", key.0, key.1)))
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(|e| Error::internal(e.to_string()))?;
             let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-            w.write_record(&clean).map_err(|e| ApiError::internal(e.to_string()))?;
+            w.write_record(&clean).map_err(|e| Error::internal(e.to_string()))?;
             writers.insert(key.clone(), w);
         }
-        writers.get_mut(&key).expect("inserted").write_record(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        writers.get_mut(&key).expect("inserted").write_record(&rec).map_err(|e| Error::internal(e.to_string()))?;
     }
     let mut keys: Vec<(String, String)> = writers.keys().cloned().collect();
     keys.sort();
     for w in writers.values_mut() {
-        w.flush().map_err(|e| ApiError::internal(e.to_string()))?;
+        w.flush().map_err(|e| Error::internal(e.to_string()))?;
     }
     drop(writers);
     let mut summary = LoadSummary { orgs: orgs.len(), facilities: facilities.len(), ..Default::default() };
     for (org, period) in keys {
         let path = parts_dir.path().join(format!("{org}_{period}.csv"));
-        let bytes = std::fs::read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::internal(e.to_string()))?;
         let sha = store::sha256_hex(&bytes);
         drop(bytes);
         let filing = store.create_filing(actor, &org, &period)?;
         let r = import_file(store, actor, filing.id, &path, &sha, &activity.display().to_string(), threads)?;
         if r.upload.rejected > 0 {
-            return Err(ApiError::internal(format!(
+            return Err(Error::internal(format!(
                 "{org} {period}: {} rows rejected although the directory validated: {:?}",
                 r.upload.rejected,
                 r.rejected.first()

@@ -1,0 +1,774 @@
+//! Inventories as immutable snapshots. A run reads the named filing versions and factor-set
+//! versions from the store, loads them with `ingest` and computes with `accounting::compute`
+//! (the platform never does accounting itself), and stores the report with one row per org of
+//! the subtree. Re-running a snapshot reads the very same inputs ([`recorded_inputs`], the one
+//! way to gather them), so it gives the same numbers; recomputing after a factor change makes a
+//! new version and shows the differences line by line. Explanations come from the same
+//! recomputation; the figures by month and facility type are kept per snapshot.
+
+use crate::error::{Error, Kind, Result};
+use crate::jobs::Aggregate;
+use crate::Platform;
+use accounting::{Boundary, ExplainScope, GroupBy, InventoryOptions, ResidualBasis};
+use factors::Library;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+use store::filings::Filing;
+use store::snapshots::{NewSnapshot, Snapshot};
+use store::Store;
+
+/// What an inventory reads and how: everything needed to compute it again.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub org_code: String,
+    pub year: i32,
+    pub options: Value,
+    pub filings: Vec<Filing>,
+    pub factor_sets: Vec<i64>,
+}
+
+/// A computed inventory with the loaded data, for reports and explanations.
+pub struct Computed {
+    pub ds: model::Dataset,
+    pub lib: Library,
+    pub inventory: accounting::Inventory,
+    pub org_id: u32,
+    /// Line `n` of the generated activity.csv (n ≥ 2) came from `lines[n - 2]`: (filing id, line in its upload).
+    pub lines: Vec<(i64, i64)>,
+}
+
+fn invalid(code: &'static str, message: String, detail: Value) -> Error {
+    let mut e = Error::new(Kind::Invalid, code, message);
+    e.detail = Some(detail);
+    e
+}
+
+/// Inventory options from the API's JSON (the same values as the command line's flags).
+pub fn parse_options(year: i32, v: &Value) -> Result<InventoryOptions> {
+    let mut o = InventoryOptions::new(year);
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let bad =
+        |k: &str, val: &str, allowed: &str| Error::bad_request(format!("option {k} = {val:?}: expected {allowed}"));
+    if let Some(g) = text("gwp") {
+        if !["AR4", "AR5", "AR6"].contains(&g.as_str()) {
+            return Err(bad("gwp", &g, "AR4, AR5 or AR6"));
+        }
+        o.gwp = g;
+    }
+    if let Some(g) = text("grid_series") {
+        match g.as_str() {
+            "nbs-average" | "nbs_average" => o.grid_series = "nbs_average".into(),
+            "mee-reporting" | "mee_reporting" => o.grid_series = "mee_reporting".into(),
+            _ => return Err(bad("grid_series", &g, "nbs-average or mee-reporting")),
+        }
+    }
+    if let Some(r) = text("residual") {
+        o.residual = match r.as_str() {
+            "nbs-residual" | "nbs_residual" => ResidualBasis::NbsResidual,
+            "location" => ResidualBasis::Location,
+            _ => return Err(bad("residual", &r, "nbs-residual or location")),
+        };
+    }
+    if let Some(f) = text("fuel_defaults") {
+        o.fuel_defaults = match f.as_str() {
+            "cn" | "cn_guideline" => "cn_guideline".into(),
+            "ipcc" | "ipcc2006" => "ipcc2006".into(),
+            _ => return Err(bad("fuel_defaults", &f, "cn or ipcc")),
+        };
+    }
+    if let Some(e) = text("electricity_tce") {
+        match e.as_str() {
+            "calorific" | "coal-equivalent" | "coal_equivalent" => o.electricity_tce = e.replace('-', "_"),
+            _ => return Err(bad("electricity_tce", &e, "calorific or coal-equivalent")),
+        }
+    }
+    if let Some(b) = text("boundary") {
+        o.boundary = match b.as_str() {
+            "operational-control" | "operational_control" => Boundary::OperationalControl,
+            "equity-share" | "equity_share" => Boundary::EquityShare,
+            _ => return Err(bad("boundary", &b, "operational-control or equity-share")),
+        };
+    }
+    Ok(o)
+}
+
+/// The shipped library plus the given user factor-set versions.
+pub fn library(store: &Store, factor_sets: &[i64]) -> Result<Library> {
+    let mut lib = Library::shipped();
+    let mut errors = Vec::new();
+    for fs in store.factor_sets_by_id(factor_sets)? {
+        lib.add_file(&format!("factor_set:{}@v{}", fs.name, fs.version), &fs.toml, true, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(lib)
+    } else {
+        Err(invalid(
+            "invalid_factors",
+            "a stored factor set does not load".into(),
+            serde_json::to_value(errors).unwrap_or_default(),
+        ))
+    }
+}
+
+fn csv_io(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("writing the inventory's working files: {e}"))
+}
+
+/// Computes an inventory from `inputs`.
+/// Writes the stored rows of `filings` as an activity.csv at `path`; line `n` (n ≥ 2) of it is
+/// the returned `(filing id, line in its upload)` at `n - 2`.
+pub(crate) fn write_activity(store: &Store, filings: &[i64], path: &std::path::Path) -> Result<Vec<(i64, i64)>> {
+    let file = std::fs::File::create(path).map_err(csv_io)?;
+    let mut act = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    act.write_record(["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"])
+        .map_err(csv_io)?;
+    let mut lines = Vec::new();
+    store.for_each_activity(filings, &mut |filing, r| {
+        lines.push((filing, r.line));
+        act.write_record([
+            &r.facility_code,
+            &r.period,
+            &r.carrier,
+            &r.quantity,
+            &r.unit,
+            &r.source_document,
+            &r.evidence_ref,
+        ])
+        .map_err(|e| store::StoreError::Database(e.to_string()))
+    })?;
+    act.into_inner().map_err(csv_io)?.flush().map_err(csv_io)?;
+    Ok(lines)
+}
+
+pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Computed> {
+    let lib = library(store, &inputs.factor_sets)?;
+    let mut opts = parse_options(inputs.year, &inputs.options)?;
+    opts.threads = threads;
+    let dir = tempfile::tempdir().map_err(csv_io)?;
+    let mut orgs = csv::Writer::from_path(dir.path().join("orgs.csv")).map_err(csv_io)?;
+    orgs.write_record(["org_code", "name", "parent_code", "equity_share", "operational_control"]).map_err(csv_io)?;
+    for o in store.orgs()? {
+        orgs.write_record([
+            &o.code,
+            &o.name,
+            o.parent_code.as_deref().unwrap_or(""),
+            &o.equity_share,
+            &o.operational_control,
+        ])
+        .map_err(csv_io)?;
+    }
+    orgs.flush().map_err(csv_io)?;
+    let mut facs = csv::Writer::from_path(dir.path().join("facilities.csv")).map_err(csv_io)?;
+    facs.write_record(["facility_code", "name", "type", "org_code", "province", "allocation_share", "shared_with"])
+        .map_err(csv_io)?;
+    for f in store.facilities_within("/")? {
+        facs.write_record([&f.code, &f.name, &f.kind, &f.org_code, &f.province, &f.allocation_share, &f.shared_with])
+            .map_err(csv_io)?;
+    }
+    facs.flush().map_err(csv_io)?;
+    let ids: Vec<i64> = inputs.filings.iter().map(|f| f.id).collect();
+    let lines = write_activity(store, &ids, &dir.path().join("activity.csv"))?;
+    let (ds, _) = ingest::load_dir(dir.path(), inputs.year, threads).map_err(|r| {
+        // Each problem named by where it is stored (a filing's line, or the reference table), not
+        // by the working files, and without the values: the caller may not see every filing.
+        let detail: Vec<Value> = r
+            .errors
+            .iter()
+            .take(100)
+            .map(|e| {
+                let file = std::path::Path::new(&e.file).file_name().map(|f| f.to_string_lossy().into_owned());
+                match (file.as_deref(), lines.get((e.line as usize).wrapping_sub(2))) {
+                    (Some("activity.csv"), Some((filing, line))) if e.line >= 2 => {
+                        json!({"filing": filing, "line": line, "column": e.column, "reason": e.reason})
+                    }
+                    (Some("orgs.csv"), _) => {
+                        json!({"reference": "orgs", "column": e.column, "value": e.value, "reason": e.reason})
+                    }
+                    (Some("facilities.csv"), _) => {
+                        json!({"reference": "facilities", "column": e.column, "value": e.value, "reason": e.reason})
+                    }
+                    _ => json!({"column": e.column, "reason": e.reason}),
+                }
+            })
+            .collect();
+        invalid("invalid_data", format!("the filed data does not load: {} error(s)", r.total), json!(detail))
+    })?;
+    let org_id = ds.orgs.get(&inputs.org_code).ok_or_else(|| Error::not_found(format!("org {}", inputs.org_code)))?;
+    for p in &opts.pins {
+        if lib.get(&p.factor_id).is_none() {
+            return Err(Error::bad_request(format!("pinned factor {} is not in the library", p.factor_id)));
+        }
+    }
+    let inventory = accounting::compute(&ds, &lib, &opts).map_err(|errs| {
+        let list: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
+        invalid("no_factor", format!("{} activity kind(s) have no applicable factor", errs.len()), json!(list))
+    })?;
+    Ok(Computed { ds, lib, inventory, org_id, lines })
+}
+
+impl Computed {
+    /// The stored result: the org's report with one row per org of its subtree. Its schema stays
+    /// the one snapshots were stored with, so a snapshot stored before still recomputes to its
+    /// stored result: the report's `units` and `factor_vintages` are served beside it by
+    /// `GET /snapshots/{id}` (units by field name; vintages from the stored `factors_used`).
+    pub fn result(&self) -> Value {
+        let mut v =
+            serde_json::to_value(self.inventory.report(&self.ds, &self.lib, Some(self.org_id), Some(GroupBy::Org)))
+                .unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("units");
+            o.remove("factor_vintages");
+        }
+        v
+    }
+}
+
+pub fn filings_json(filings: &[Filing]) -> Value {
+    json!(filings
+        .iter()
+        .map(|f| json!({"id": f.id, "org_code": f.org_code, "period": f.period, "version": f.version}))
+        .collect::<Vec<_>>())
+}
+
+/// The inputs a snapshot recorded.
+pub fn recorded_inputs(store: &Store, s: &Snapshot) -> Result<Inputs> {
+    let ids: Vec<i64> =
+        s.filings.as_array().map(|a| a.iter().filter_map(|f| f["id"].as_i64()).collect()).unwrap_or_default();
+    let filings = ids.iter().map(|&id| store.filing(id)).collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Inputs {
+        org_code: s.org_code.clone(),
+        year: s.year as i32,
+        options: s.options.clone(),
+        filings,
+        factor_sets: s.factor_sets.clone(),
+    })
+}
+
+/// The figures compared between two results, per org row and in total.
+const FIGURES: [&str; 7] =
+    ["scope1", "scope2_location", "scope2_market", "scope3", "total_location", "total_market", "energy_tce"];
+
+/// Every figure that differs between two results, line by line (org × figure).
+pub fn differences(before: &Value, after: &Value) -> Vec<Value> {
+    let rows = |v: &Value| -> Vec<(String, Value)> {
+        let mut out = vec![("TOTAL".to_string(), v["totals"].clone())];
+        if let Some(a) = v["rows"].as_array() {
+            out.extend(a.iter().map(|r| (r["key"].as_str().unwrap_or("").to_string(), r["totals"].clone())));
+        }
+        out
+    };
+    let b: HashMap<String, Value> = rows(before).into_iter().collect();
+    let mut out = Vec::new();
+    for (key, a) in rows(after) {
+        let old = b.get(&key).cloned().unwrap_or(Value::Null);
+        for f in FIGURES {
+            let (x, y) = (old[f].as_f64(), a[f].as_f64());
+            if x != y {
+                out.push(json!({"org": key, "figure": f, "before": x, "after": y, "change": y.unwrap_or(0.0) - x.unwrap_or(0.0)}));
+            }
+        }
+    }
+    out
+}
+
+/// Runs an inventory on the current approved filings and factor sets and stores the snapshot.
+pub fn run_blocking(
+    store: &Store,
+    actor: &str,
+    org_code: &str,
+    year: i32,
+    options: Value,
+    threads: usize,
+) -> Result<Snapshot> {
+    let org = store.org(org_code)?.ok_or_else(|| Error::not_found(format!("org {org_code}")))?;
+    let filings = store.current_filings(year, &org.path)?;
+    let factor_sets = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let inputs = Inputs { org_code: org.code.clone(), year, options, filings, factor_sets };
+    let c = compute(store, &inputs, threads)?;
+    Ok(store.add_snapshot(
+        actor,
+        NewSnapshot {
+            org_code: inputs.org_code,
+            year: year as i64,
+            supersedes: None,
+            reason: String::new(),
+            options: inputs.options,
+            filings: filings_json(&inputs.filings),
+            factor_sets: inputs.factor_sets,
+            library_version: c.lib.version(),
+            library_fingerprint: c.lib.fingerprint(),
+            result: c.result(),
+        },
+    )?)
+}
+
+/// The factors of a stored result whose data year is not the inventory year: id, years, the
+/// vintage code, and the parameter and carrier they serve.
+pub fn factor_vintages(result: &Value, year: i32) -> Vec<Value> {
+    result["factors_used"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|f| {
+                    let fy = f["year"].as_i64()? as i32;
+                    let code = accounting::plan::vintage_code(Some(fy), year)?;
+                    Some(json!({"factor_id": f["id"], "factor_year": fy, "inventory_year": year, "code": code,
+                                "parameter": f["parameter"], "carrier": f["carrier"], "region": f["region"]}))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Computes a snapshot again from exactly the inputs it recorded and compares.
+pub fn rerun(store: &Store, id: i64, threads: usize) -> Result<Value> {
+    let s = store.snapshot(id)?;
+    let c = compute(store, &recorded_inputs(store, &s)?, threads)?;
+    let again = c.result();
+    let diffs = differences(&s.result, &again);
+    Ok(json!({"snapshot": id, "identical": again == s.result, "differences": diffs}))
+}
+
+/// Explains snapshot `id`'s figure for org `code` of its subtree down to records × factors; each
+/// record names the filing and the line of the uploaded file it came from.
+pub fn explain(platform: &Platform, id: i64, code: &str, scope: ExplainScope, limit: usize) -> Result<Value> {
+    let store = &platform.store;
+    let c = platform.computed_snapshot(id, || {
+        let s = store.snapshot(id)?;
+        compute(store, &recorded_inputs(store, &s)?, platform.threads)
+    })?;
+    let target = c.ds.orgs.get(code).ok_or_else(|| Error::not_found(format!("org {code}")))?;
+    let ex = c.inventory.explain(&c.ds, &c.lib, target, scope, limit);
+    let mut v = serde_json::to_value(&ex).map_err(|e| Error::internal(e.to_string()))?;
+    if let Some(lines) = v["lines"].as_array_mut() {
+        for l in lines {
+            let n = l["record"]["line"].as_u64().unwrap_or(0) as usize;
+            if let Some(&(filing, line)) = n.checked_sub(2).and_then(|i| c.lines.get(i)) {
+                l["record"] = json!({"filing_id": filing, "line": line});
+            }
+        }
+    }
+    Ok(json!({"snapshot": id, "explanation": v}))
+}
+
+/// Adds a user factor set or a new version of one (same `[set] id`). It must load together with
+/// the shipped library and the other current sets. Returns it with the snapshots it affects.
+pub fn add_factor_set(
+    store: &Store,
+    actor: &str,
+    root: &str,
+    toml: &str,
+    reason: &str,
+    threads: usize,
+) -> Result<(store::snapshots::FactorSetVersion, Vec<Value>)> {
+    if reason.trim().is_empty() {
+        return Err(Error::bad_request("say why the factors change (reason)"));
+    }
+    let mut probe = Library::shipped();
+    let mut errors = Vec::new();
+    probe.add_file("upload", toml, true, &mut errors);
+    let name = probe.sets.last().filter(|s| s.user).map(|s| s.header.id.clone());
+    let others: Vec<i64> =
+        store.current_factor_sets()?.into_iter().filter(|f| Some(&f.name) != name.as_ref()).map(|f| f.id).collect();
+    // The new version must load on top of the shipped library and the other current sets.
+    let mut full = library(store, &others)?;
+    if errors.is_empty() {
+        full.add_file("upload", toml, true, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(invalid(
+            "invalid_factors",
+            format!("{} problem(s) in the factor set", errors.len()),
+            serde_json::to_value(&errors).unwrap_or_default(),
+        ));
+    }
+    let name = name.ok_or_else(|| Error::bad_request("the file has no [set]"))?;
+    let fs = store.add_factor_set(actor, &name, toml, reason, root)?;
+    let affected = affected_snapshots(store, threads)?;
+    Ok((fs, affected))
+}
+
+/// Base-year recalculation: a new version of the snapshot with the same activity versions and the
+/// current factor sets; the old version stays as it was. Returns it with the differences.
+pub fn recompute(store: &Store, actor: &str, id: i64, reason: &str, threads: usize) -> Result<Value> {
+    if reason.trim().is_empty() {
+        return Err(Error::bad_request("say why the snapshot is recomputed (reason)"));
+    }
+    if store.superseded_snapshots()?.contains(&id) {
+        return Err(
+            store::StoreError::Conflict(format!("snapshot {id} is superseded; recompute its newest version")).into()
+        );
+    }
+    let old = store.snapshot(id)?;
+    let mut inputs = recorded_inputs(store, &old)?;
+    inputs.factor_sets = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let c = compute(store, &inputs, threads)?;
+    let result = c.result();
+    let diffs = differences(&old.result, &result);
+    let snap = store.add_snapshot(
+        actor,
+        NewSnapshot {
+            org_code: old.org_code.clone(),
+            year: old.year,
+            supersedes: Some(id),
+            reason: reason.to_string(),
+            options: old.options.clone(),
+            filings: old.filings.clone(),
+            factor_sets: inputs.factor_sets,
+            library_version: c.lib.version(),
+            library_fingerprint: c.lib.fingerprint(),
+            result,
+        },
+    )?;
+    Ok(json!({"snapshot": snap, "differences": diffs}))
+}
+
+/// Dashboard figures: the current (not superseded) snapshots, and per snapshot its rows by org,
+/// each loaded once (a new snapshot clears them). A burst of requests after a new snapshot waits
+/// for one load instead of each parsing the snapshot.
+#[derive(Default)]
+pub struct DashboardCache {
+    current: RwLock<Option<Arc<Vec<SnapshotMeta>>>>,
+    rows: RwLock<HashMap<i64, Arc<SnapshotRows>>>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+pub struct SnapshotMeta {
+    pub id: i64,
+    pub year: i64,
+    pub org_path: String,
+}
+
+pub struct SnapshotRows {
+    pub year: i64,
+    pub library_version: String,
+    pub by_org: HashMap<String, Value>,
+}
+
+impl DashboardCache {
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.current.write() {
+            *c = None;
+        }
+        if let Ok(mut r) = self.rows.write() {
+            r.clear();
+        }
+    }
+
+    pub async fn current(&self, app: &Platform) -> Result<Arc<Vec<SnapshotMeta>>> {
+        if let Some(c) = self.current.read().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(c) = self.current.read().ok().and_then(|c| c.clone()) {
+            return Ok(c);
+        }
+        let list = app
+            .db(|s| {
+                let superseded = s.superseded_snapshots()?;
+                let paths: HashMap<String, String> = s.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+                Ok(s.snapshot_list()?
+                    .into_iter()
+                    .filter(|x| !superseded.contains(&x.id))
+                    .map(|x| SnapshotMeta {
+                        id: x.id,
+                        year: x.year,
+                        org_path: paths.get(&x.org_code).cloned().unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        let list = Arc::new(list);
+        if let Ok(mut c) = self.current.write() {
+            *c = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    pub async fn rows(&self, app: &Platform, id: i64) -> Result<Arc<SnapshotRows>> {
+        if let Some(r) = self.rows.read().ok().and_then(|r| r.get(&id).cloned()) {
+            return Ok(r);
+        }
+        let _one = self.loading.lock().await;
+        if let Some(r) = self.rows.read().ok().and_then(|r| r.get(&id).cloned()) {
+            return Ok(r);
+        }
+        let s = app.db(move |s| s.snapshot(id)).await?;
+        let by_org = s.result["rows"]
+            .as_array()
+            .map(|rows| rows.iter().map(|r| (r["key"].as_str().unwrap_or("").to_string(), r.clone())).collect())
+            .unwrap_or_default();
+        let rows = Arc::new(SnapshotRows { year: s.year, library_version: s.library_version, by_org });
+        if let Ok(mut r) = self.rows.write() {
+            r.insert(id, rows.clone());
+        }
+        Ok(rows)
+    }
+}
+
+/// Current snapshots whose figures change with the current factor sets (same activity versions).
+pub fn affected_snapshots(store: &Store, threads: usize) -> Result<Vec<Value>> {
+    let superseded = store.superseded_snapshots()?;
+    let current: Vec<i64> = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let mut out = Vec::new();
+    for s in store.snapshot_list()?.into_iter().filter(|s| !superseded.contains(&s.id)) {
+        if s.factor_sets == current {
+            continue;
+        }
+        let full = store.snapshot(s.id)?;
+        let mut inputs = recorded_inputs(store, &full)?;
+        inputs.factor_sets = current.clone();
+        let c = compute(store, &inputs, threads)?;
+        let diffs = differences(&full.result, &c.result());
+        if !diffs.is_empty() {
+            out.push(json!({"snapshot": s.id, "org_code": s.org_code, "year": s.year, "version": s.version, "changed_lines": diffs.len()}));
+        }
+    }
+    Ok(out)
+}
+
+/// Computes a snapshot again from its recorded inputs and derives, for every org of its subtree,
+/// the figures per month and per facility type. The recomputation must reproduce the stored
+/// result exactly; otherwise the aggregates would not belong to the snapshot and none are made.
+pub fn aggregate_snapshot(store: &Store, id: i64, threads: usize) -> Result<Value> {
+    let s = store.snapshot(id)?;
+    let c = compute(store, &recorded_inputs(store, &s)?, threads)?;
+    if c.result() != s.result {
+        return Err(Error::internal(format!(
+            "snapshot {id} does not recompute to its stored result; run POST /api/v1/snapshots/{id}/rerun to see the differences"
+        )));
+    }
+    let mut orgs = serde_json::Map::new();
+    for (o, org) in c.ds.orgs.orgs.iter().enumerate() {
+        if !c.ds.orgs.is_within(o as u32, c.org_id) {
+            continue;
+        }
+        let rows = |by| -> Vec<Value> {
+            c.inventory
+                .report(&c.ds, &c.lib, Some(o as u32), Some(by))
+                .rows
+                .iter()
+                .map(|r| json!({"key": r.key, "totals": r.figures.totals}))
+                .collect()
+        };
+        orgs.insert(
+            org.code.clone(),
+            json!({"months": rows(GroupBy::Month), "facility_types": rows(GroupBy::FacilityType)}),
+        );
+    }
+    Ok(json!({"snapshot": id, "library_fingerprint": s.library_fingerprint, "key": aggregate_key(&s), "orgs": orgs}))
+}
+
+/// What kept aggregates must match to belong to a snapshot: not the id alone (ids repeat after a
+/// restore of an older backup, or between two platforms sharing a folder) but the snapshot's
+/// identity and stored result.
+fn aggregate_key(s: &Snapshot) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [&s.id.to_string(), &s.org_code, &s.year.to_string(), &s.created_at, &s.library_fingerprint] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(s.result.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn kept_aggregates_match(v: &Value, snap: &Snapshot) -> bool {
+    v["snapshot"] == json!(snap.id) && v["key"] == json!(aggregate_key(snap))
+}
+
+/// The aggregates kept in the store for `snap`, if they belong to it.
+pub fn kept_aggregates(store: &Store, snap: &Snapshot) -> Option<Value> {
+    let (key, body) = match store.snapshot_aggregates(snap.id) {
+        Ok(kept) => kept?,
+        Err(e) => {
+            tracing::warn!(snapshot = snap.id, error = %e, "could not read the kept console aggregates");
+            return None;
+        }
+    };
+    let v = serde_json::from_str::<Value>(&body).ok()?;
+    (key == aggregate_key(snap) && kept_aggregates_match(&v, snap)).then_some(v)
+}
+
+/// Keeps the aggregates of a snapshot in the store (table `snapshot_aggregates`), for the next
+/// request and the next start.
+fn keep_aggregates(app: &Platform, v: &Value) {
+    let (Some(id), Some(key)) = (v["snapshot"].as_i64(), v["key"].as_str()) else { return };
+    if let Err(e) = app.store.keep_snapshot_aggregates(id, key, &v.to_string()) {
+        tracing::warn!(snapshot = id, error = %e, "could not keep the console aggregates");
+    }
+}
+
+/// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else kept in
+/// the store, else computed here and kept in both, as the console's job keeps them. For routes
+/// that read several snapshots at once (the trend), so a repeated call recomputes nothing.
+pub fn snapshot_aggregates(app: &Platform, id: i64) -> Result<Arc<Value>> {
+    if let Some(Aggregate::Ready(v)) = app.console.aggregates.lock().expect("aggregates lock").get(&id) {
+        return Ok(v.clone());
+    }
+    let snap = app.store.snapshot(id)?;
+    let v = match kept_aggregates(&app.store, &snap) {
+        Some(v) => v,
+        None => {
+            let v = aggregate_snapshot(&app.store, id, app.threads)?;
+            keep_aggregates(app, &v);
+            v
+        }
+    };
+    let v = Arc::new(v);
+    app.console.aggregates.lock().expect("aggregates lock").insert(id, Aggregate::Ready(v.clone()));
+    Ok(v)
+}
+
+/// The aggregates of a snapshot: ready (from memory, or `kept` in the store: read by the caller on
+/// a blocking thread), or a job computing them (started here if none runs).
+pub fn aggregates(
+    app: &Arc<Platform>,
+    snap: &Snapshot,
+    snap_org_path: &str,
+    actor: &str,
+    kept: Option<Value>,
+) -> Aggregate {
+    let id = snap.id;
+    let mut map = app.console.aggregates.lock().expect("aggregates lock");
+    if let Some(a) = map.get(&id) {
+        return a.clone();
+    }
+    if let Some(v) = kept {
+        let a = Aggregate::Ready(Arc::new(v));
+        map.insert(id, a.clone());
+        return a;
+    }
+    let job = app.console.start(
+        "aggregate",
+        format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
+        actor,
+        (&snap.org_code, snap_org_path),
+        format!("snapshot/{id}"),
+        2,
+    );
+    map.insert(id, Aggregate::Computing { job });
+    drop(map);
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || {
+        app2.console.stage(job, "recomputing the snapshot", 0);
+        let outcome = aggregate_snapshot(&app2.store, id, app2.threads);
+        let entry = match &outcome {
+            Ok(v) => {
+                app2.console.stage(job, "saving", 1);
+                keep_aggregates(&app2, v);
+                Aggregate::Ready(Arc::new(v.clone()))
+            }
+            Err(e) => Aggregate::Failed(e.message.clone()),
+        };
+        app2.console.aggregates.lock().expect("aggregates lock").insert(id, entry);
+        app2.console.finish(job, outcome.map(|_| json!({"snapshot": id})));
+    });
+    Aggregate::Computing { job }
+}
+
+/// The newest current snapshot covering the org (of the org itself or of an org above it).
+pub fn covering_snapshot(store: &Store, path: &str, year: i32) -> Result<Option<Snapshot>> {
+    let superseded = store.superseded_snapshots()?;
+    let paths: HashMap<String, String> = store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+    let best = store
+        .snapshot_list()?
+        .into_iter()
+        .filter(|s| !superseded.contains(&s.id) && (year == 0 || s.year == year as i64))
+        .filter(|s| paths.get(&s.org_code).is_some_and(|p| path.starts_with(p.as_str())))
+        .max_by_key(|s| (s.year, s.id));
+    match best {
+        Some(b) => Ok(Some(store.snapshot(b.id)?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factor_vintages_come_from_the_stored_factors_and_the_snapshot_year() {
+        // A result stored before snapshots were served with vintages: only factors_used with years.
+        let result = json!({"factors_used": [
+            {"id": "elec.nbs_average.CN-GD.2022", "year": 2022, "parameter": "emission_factor", "carrier": "electricity", "region": "CN-GD"},
+            {"id": "elec.nbs_residual.CN.2023", "year": 2023, "parameter": "emission_factor", "carrier": "electricity", "region": "CN"},
+            {"id": "elec.x.2024", "year": 2024, "parameter": "emission_factor", "carrier": "electricity", "region": "CN"},
+            {"id": "gwp.ar6.CH4", "year": null, "parameter": "gwp", "carrier": "CH4", "region": "*"}
+        ]});
+        let v = factor_vintages(&result, 2024);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert_eq!(v[0]["factor_id"], "elec.nbs_average.CN-GD.2022");
+        assert_eq!((v[0]["factor_year"].as_i64(), v[0]["inventory_year"].as_i64()), (Some(2022), Some(2024)));
+        assert_eq!(v[1]["code"], "factor_year_before_inventory");
+        assert_eq!(factor_vintages(&result, 2021)[0]["code"], "factor_year_after_inventory");
+    }
+
+    #[test]
+    fn differences_name_each_changed_org_and_figure() {
+        let before = json!({"totals": {"scope1": 1.0, "scope2_location": 2.0}, "rows": [{"key": "A", "totals": {"scope1": 1.0}}]});
+        let after = json!({"totals": {"scope1": 1.0, "scope2_location": 2.5}, "rows": [{"key": "A", "totals": {"scope1": 0.5}}, {"key": "B", "totals": {"scope1": 3.0}}]});
+        let d = differences(&before, &after);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert_eq!(
+            d[0],
+            json!({"org": "TOTAL", "figure": "scope2_location", "before": 2.0, "after": 2.5, "change": 0.5})
+        );
+        assert_eq!(d[1]["org"], json!("A"));
+        assert_eq!((d[2]["org"].clone(), d[2]["before"].clone()), (json!("B"), Value::Null), "a new org row");
+        assert!(differences(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn options_take_the_command_line_spellings_and_refuse_others() {
+        let o = parse_options(
+            2024,
+            &json!({"gwp": "AR5", "grid_series": "mee-reporting", "boundary": "equity-share", "fuel_defaults": "ipcc"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (o.gwp.as_str(), o.grid_series.as_str(), o.fuel_defaults.as_str()),
+            ("AR5", "mee_reporting", "ipcc2006")
+        );
+        assert_eq!(o.boundary, Boundary::EquityShare);
+        assert!(parse_options(2024, &json!({"residual": "magic"})).is_err());
+        assert_eq!(parse_options(2024, &json!({})).unwrap().gwp, "AR6");
+    }
+}
+
+#[cfg(test)]
+mod aggregate_key_tests {
+    use super::*;
+
+    fn snap(result: Value) -> Snapshot {
+        Snapshot {
+            id: 1,
+            org_code: "CT".into(),
+            year: 2024,
+            version: 1,
+            supersedes: None,
+            reason: String::new(),
+            options: json!({}),
+            filings: json!([]),
+            factor_sets: vec![],
+            library_version: "v".into(),
+            library_fingerprint: "f".into(),
+            result,
+            created_by: "t".into(),
+            created_at: "2026-11-25T12:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn kept_aggregates_belong_to_one_snapshot_not_to_an_id() {
+        let a = snap(json!({"total": 1}));
+        let kept = json!({"snapshot": 1, "library_fingerprint": "f", "key": aggregate_key(&a)});
+        assert!(kept_aggregates_match(&kept, &a));
+        // Same id and library, another result (a restored older database, another platform's folder).
+        assert!(!kept_aggregates_match(&kept, &snap(json!({"total": 2}))));
+        assert!(!kept_aggregates_match(&kept, &Snapshot { created_at: "2026-11-26T00:00:00Z".into(), ..a.clone() }));
+        assert!(!kept_aggregates_match(&json!({"snapshot": 1, "library_fingerprint": "f"}), &a), "files without a key");
+    }
+}
