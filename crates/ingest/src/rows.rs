@@ -85,10 +85,15 @@ pub struct ActivityRows<'f> {
     pool: StringPool,
     files: Vec<String>,
     /// The last facility code looked up and its id: a facility's rows come together.
-    last_facility: Option<(String, Option<u32>)>,
-    /// Keys seen so far (record key, facility) and the table row holding each, when every
+    last_facility: Option<(Vec<u8>, Option<u32>)>,
+    /// The last source document and evidence reference interned, and their ids: bills repeat
+    /// from row to row.
+    last_strings: [(Vec<u8>, u32); 2],
+    /// Keys seen so far (record key, facility) and where each was (source, line), when every
     /// verdict must include the duplicate-key check.
-    keys: Option<FxHashMap<(u64, u32), u32>>,
+    keys: Option<FxHashMap<(u64, u32), (SourceId, u32)>>,
+    /// Whether accepted rows are kept (for a dataset) or only judged.
+    keep: bool,
     rows: usize,
     rejected: usize,
 }
@@ -117,7 +122,9 @@ impl<'f> ActivityRows<'f> {
             pool: StringPool::new(),
             files: Vec::new(),
             last_facility: None,
+            last_strings: [(Vec::new(), 0), (Vec::new(), 0)],
             keys: None,
+            keep: true,
             rows: 0,
             rejected: 0,
         }
@@ -132,6 +139,13 @@ impl<'f> ActivityRows<'f> {
         self
     }
 
+    /// Gives each row's verdict without keeping the accepted rows (an upload whose rows are stored
+    /// elsewhere as they are judged): memory stays at the keys of the duplicate check.
+    pub fn verdicts_only(mut self) -> ActivityRows<'f> {
+        self.keep = false;
+        self
+    }
+
     /// Registers a source of rows (its name is what errors and lineage call it); None past 65,536
     /// sources.
     pub fn source(&mut self, name: &str) -> Option<SourceId> {
@@ -141,15 +155,34 @@ impl<'f> ActivityRows<'f> {
     }
 
     fn facility(&mut self, code: &[u8]) -> Option<u32> {
-        match &self.last_facility {
-            Some((last, id)) if last.as_bytes() == code => *id,
-            _ => {
-                let code = String::from_utf8_lossy(code).into_owned();
-                let id = self.facilities.get(&code).copied();
-                self.last_facility = Some((code, id));
-                id
+        if let Some((last, id)) = &self.last_facility {
+            if last == code {
+                return *id;
             }
         }
+        let id = std::str::from_utf8(code).ok().and_then(|c| self.facilities.get(c)).copied();
+        let (last, last_id) = self.last_facility.get_or_insert_with(|| (Vec::new(), None));
+        last.clear();
+        last.extend_from_slice(code);
+        *last_id = id;
+        id
+    }
+
+    /// The id of a source document (`which` 0) or evidence reference (1): the same text as the
+    /// file's parser keeps (trimmed); 0 is the empty string.
+    fn intern(&mut self, which: usize, s: &str) -> u32 {
+        let s = trim(s.as_bytes());
+        if s.is_empty() {
+            return 0;
+        }
+        let (last, id) = &mut self.last_strings[which];
+        if *id != 0 && last == s {
+            return *id;
+        }
+        *id = self.pool.intern(&String::from_utf8_lossy(s));
+        last.clear();
+        last.extend_from_slice(s);
+        *id
     }
 
     /// Reads one row (line `line` of `source`) and gives its verdict; an accepted row joins the
@@ -179,15 +212,14 @@ impl<'f> ActivityRows<'f> {
             self.rejected += 1;
             return RowVerdict { errors, record: None };
         };
-        let doc = intern(&mut self.pool, f.source_document);
-        let ev = intern(&mut self.pool, f.evidence_ref);
+        let doc = self.intern(0, f.source_document);
+        let ev = self.intern(1, f.evidence_ref);
         let record = Some(Record { facility, month: v.month });
-        let row = self.table.len() as u32;
+        let file = self.files[source as usize].as_str();
         if let Some(keys) = &mut self.keys {
-            if let Some(first) = keys.insert((record_key(v.month, v.carrier, doc), facility), row) {
-                let t = &self.table;
+            let key = (record_key(v.month, v.carrier, doc), facility);
+            if let Some((first_source, first_line)) = keys.insert(key, (source, line as u32)) {
                 let registry = self.registry.lock().expect("carrier registry");
-                let first_file = &self.files[t.file[first as usize] as usize];
                 errors.push(duplicate_key(
                     (file, line),
                     &String::from_utf8_lossy(code),
@@ -195,9 +227,15 @@ impl<'f> ActivityRows<'f> {
                     v.month,
                     &registry.carriers[v.carrier as usize].code,
                     self.pool.get(doc),
-                    (first_file, t.line[first as usize] as u64),
+                    (&self.files[first_source as usize], first_line as u64),
                 ));
             }
+        }
+        if !errors.is_empty() {
+            self.rejected += 1;
+        }
+        if !self.keep {
+            return RowVerdict { errors, record };
         }
         let t = &mut self.table;
         t.facility.push(facility);
@@ -209,9 +247,6 @@ impl<'f> ActivityRows<'f> {
         t.line.push(line as u32);
         t.source_document.push(doc);
         t.evidence.push(ev);
-        if !errors.is_empty() {
-            self.rejected += 1;
-        }
         RowVerdict { errors, record }
     }
 
@@ -258,15 +293,6 @@ impl<'f> ActivityRows<'f> {
             duplicates_checked: self.keys.is_some(),
         }
     }
-}
-
-/// Same text as the file's parser keeps (trimmed); 0 is the empty string.
-fn intern(pool: &mut StringPool, s: &str) -> u32 {
-    let s = trim(s.as_bytes());
-    if s.is_empty() {
-        return 0;
-    }
-    pool.intern(&String::from_utf8_lossy(s))
 }
 
 /// Orgs and facilities given from memory, validated: what activity rows refer to.

@@ -50,30 +50,57 @@ pub fn import_file(
     }
     let started = std::time::Instant::now();
     let file = std::fs::File::open(path).map_err(|e| Error::internal(format!("reopening the upload: {e}")))?;
-    let mut reader =
-        match ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file), UPLOAD) {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(invalid_file(vec![e])),
-            Err(e) => return Err(invalid_file(vec![read_error(e)])),
-        };
+    let reader = match ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file), UPLOAD) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(invalid_file(vec![e])),
+        Err(e) => return Err(invalid_file(vec![read_error(e)])),
+    };
     let rules = Rules::of(store, &filing)?;
+    // Rows are read and judged on a thread of their own while the store records the ones before,
+    // so an upload holds the (SQLite) writer no longer than storing its rows takes.
+    let (sent, received) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (recorded, (rejected, refusal)) = std::thread::scope(|s| {
+        let judged = s.spawn(|| judge_upload(&rules, reader, sent));
+        let mut outcomes = received.into_iter().flatten();
+        let recorded = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes);
+        // Stops the reader if the store stopped first.
+        drop(outcomes);
+        (recorded, judged.join().expect("the upload's reader"))
+    });
+    if let Some(e) = refusal {
+        return Err(e);
+    }
+    let (upload, new) = recorded?;
+    tracing::info!(
+        filing = filing_id,
+        accepted = upload.accepted,
+        rejected = upload.rejected,
+        seconds = started.elapsed().as_secs_f64(),
+        "upload read, checked and recorded"
+    );
+    Ok(ImportReport { upload, new, rejected })
+}
+
+/// Outcomes passed from the upload's reader to the store at a time.
+type Batch = Vec<std::result::Result<Outcome, String>>;
+const BATCH: usize = 1024;
+
+/// Reads an upload's rows once, judging each as it is read, and sends the outcomes to `sent` (the
+/// store records them). Returns the first [`MAX_SHOWN`] rejected rows, and why the upload is
+/// refused whole if it is (then the last outcome sent is an error, so nothing is recorded).
+fn judge_upload(
+    rules: &Rules<'_>,
+    mut reader: ingest::line::ActivityRowReader<std::io::BufReader<std::fs::File>>,
+    sent: std::sync::mpsc::SyncSender<Batch>,
+) -> (Vec<RejectedRow>, Option<Error>) {
     let mut judge = rules.judge();
     let mut rejected = Vec::new();
-    let mut refusal: Option<Error> = None;
-    let mut outcomes = std::iter::from_fn(|| {
-        if refusal.is_some() {
-            return None;
-        }
+    let mut batch = Vec::with_capacity(BATCH);
+    let refusal = loop {
         let raw = match reader.next_row() {
             Ok(Some(raw)) => raw,
-            Ok(None) => {
-                refusal = judge.refusal();
-                return refusal.as_ref().map(|e| Err(e.message.clone()));
-            }
-            Err(e) => {
-                refusal = Some(invalid_file(vec![read_error(e)]));
-                return refusal.as_ref().map(|e| Err(e.message.clone()));
-            }
+            Ok(None) => break judge.refusal(),
+            Err(e) => break Some(invalid_file(vec![read_error(e)])),
         };
         let verdict = judge.rows.push_raw(judge.source, &raw);
         let row = stored_row(raw.fields, raw.line);
@@ -89,38 +116,28 @@ pub fn import_file(
         };
         if judge.too_many() {
             // Nothing is recorded; the rest is read to say how many rows are rejected.
-            loop {
+            break loop {
                 match reader.next_row() {
                     Ok(Some(raw)) => {
                         let verdict = judge.rows.push_raw(judge.source, &raw);
                         let _ = judge.judge(raw.line, verdict);
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        refusal = Some(invalid_file(vec![read_error(e)]));
-                        return refusal.as_ref().map(|e| Err(e.message.clone()));
-                    }
+                    Ok(None) => break judge.refusal(),
+                    Err(e) => break Some(invalid_file(vec![read_error(e)])),
                 }
-            }
-            refusal = judge.refusal();
-            return refusal.as_ref().map(|e| Err(e.message.clone()));
+            };
         }
-        Some(Ok(outcome))
-    });
-    let recorded = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes);
-    drop(outcomes);
-    if let Some(e) = refusal {
-        return Err(e);
+        batch.push(Ok(outcome));
+        if batch.len() == BATCH && sent.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            // The store stopped (this file was recorded before, or the filing changed).
+            return (rejected, None);
+        }
+    };
+    if let Some(e) = &refusal {
+        batch.push(Err(e.message.clone()));
     }
-    let (upload, new) = recorded?;
-    tracing::info!(
-        filing = filing_id,
-        accepted = upload.accepted,
-        rejected = upload.rejected,
-        seconds = started.elapsed().as_secs_f64(),
-        "upload read, checked and recorded"
-    );
-    Ok(ImportReport { upload, new, rejected })
+    let _ = sent.send(batch);
+    (rejected, refusal)
 }
 
 /// What an upload's rows are called in `ingest`'s errors (the name is not shown: a duplicate's
@@ -175,7 +192,7 @@ impl<'s> Rules<'s> {
     }
 
     fn judge(&self) -> Judge<'_> {
-        let mut rows = ingest::ActivityRows::new(self.year, &self.index).with_duplicate_check();
+        let mut rows = ingest::ActivityRows::new(self.year, &self.index).with_duplicate_check().verdicts_only();
         let source = rows.source(UPLOAD).expect("one source");
         Judge { rules: self, rows, source, known_elsewhere: HashMap::new(), rejected: 0, errors: 0, first: Vec::new() }
     }
