@@ -89,9 +89,9 @@ pub struct ActivityRows<'f> {
     /// The last source document and evidence reference interned, and their ids: bills repeat
     /// from row to row.
     last_strings: [(Vec<u8>, u32); 2],
-    /// Keys seen so far (record key, facility) and where each was (source, line), when every
-    /// verdict must include the duplicate-key check.
-    keys: Option<FxHashMap<(u64, u32), (SourceId, u32)>>,
+    /// Keys seen so far and where each was (source, line), when every verdict must include the
+    /// duplicate-key check. A key is [`key_words`]: 20 bytes a row with its place.
+    keys: Option<FxHashMap<[u32; 3], (SourceId, u32)>>,
     /// Whether accepted rows are kept (for a dataset) or only judged.
     keep: bool,
     rows: usize,
@@ -137,6 +137,14 @@ impl<'f> ActivityRows<'f> {
     pub fn with_duplicate_check(mut self) -> ActivityRows<'f> {
         self.keys = Some(FxHashMap::default());
         self
+    }
+
+    /// Room for the duplicate check of about `rows` rows, taken at once rather than by doubling
+    /// (which holds both tables while it copies).
+    pub fn reserve(&mut self, rows: usize) {
+        if let Some(keys) = &mut self.keys {
+            keys.reserve(rows);
+        }
     }
 
     /// Gives each row's verdict without keeping the accepted rows (an upload whose rows are stored
@@ -217,7 +225,7 @@ impl<'f> ActivityRows<'f> {
         let record = Some(Record { facility, month: v.month });
         let file = self.files[source as usize].as_str();
         if let Some(keys) = &mut self.keys {
-            let key = (record_key(v.month, v.carrier, doc), facility);
+            let key = key_words(facility, v.month, v.carrier, doc);
             if let Some((first_source, first_line)) = keys.insert(key, (source, line as u32)) {
                 let registry = self.registry.lock().expect("carrier registry");
                 errors.push(duplicate_key(
@@ -293,6 +301,13 @@ impl<'f> ActivityRows<'f> {
             duplicates_checked: self.keys.is_some(),
         }
     }
+}
+
+/// The words of a record's key (the facility and [`record_key`]'s month, carrier and source
+/// document), packed for the row-by-row duplicate check.
+fn key_words(facility: u32, month: u8, carrier: u16, source_document: u32) -> [u32; 3] {
+    let k = record_key(month, carrier, source_document);
+    [facility, (k >> 32) as u32, k as u32]
 }
 
 /// Orgs and facilities given from memory, validated: what activity rows refer to.

@@ -60,7 +60,8 @@ pub fn import_file(
     // so an upload holds the (SQLite) writer no longer than storing its rows takes.
     let (sent, received) = std::sync::mpsc::sync_channel::<Batch>(4);
     let (recorded, (rejected, refusal)) = std::thread::scope(|s| {
-        let judged = s.spawn(|| judge_upload(&rules, reader, sent));
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let judged = s.spawn(move || judge_upload(&rules, reader, size, sent));
         let mut outcomes = received.into_iter().flatten();
         let recorded = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes);
         // Stops the reader if the store stopped first.
@@ -91,9 +92,12 @@ const BATCH: usize = 1024;
 fn judge_upload(
     rules: &Rules<'_>,
     mut reader: ingest::line::ActivityRowReader<std::io::BufReader<std::fs::File>>,
+    size: u64,
     sent: std::sync::mpsc::SyncSender<Batch>,
 ) -> (Vec<RejectedRow>, Option<Error>) {
     let mut judge = rules.judge();
+    // A row of a filing is 60 to 100 bytes.
+    judge.rows.reserve((size / 64) as usize);
     let mut rejected = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
     let refusal = loop {
