@@ -80,7 +80,12 @@ fn main() {
     for _ in 0..repeat {
         let t = Instant::now();
         let mut n = 0usize;
-        store.for_each_activity(&ids, &mut |_, _| Ok(n += 1)).unwrap();
+        store
+            .for_each_activity(&ids, &mut |_, _| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
         eprintln!("reading the rows alone {:.3} s", t.elapsed().as_secs_f64());
         let t = Instant::now();
         let c = compute(&store, &inputs, threads).unwrap();

@@ -84,7 +84,12 @@ fn the_dataset_of_stored_rows_is_the_dataset_of_their_files() {
         assert_eq!(doc(&old, &a.source_document), doc(&c.ds, &b.source_document), "{backend}");
         // Lineage: each row's filing and its line in that filing's upload.
         let mut stored = Vec::new();
-        store.for_each_activity(&ids, &mut |filing, r| Ok(stored.push((filing, r.line)))).unwrap();
+        store
+            .for_each_activity(&ids, &mut |filing, r| {
+                stored.push((filing, r.line));
+                Ok(())
+            })
+            .unwrap();
         let lineage: Vec<(i64, i64)> =
             (0..b.len()).map(|r| (c.filings[b.file[r] as usize], b.line[r] as i64)).collect();
         assert_eq!(lineage, stored, "{backend}");
