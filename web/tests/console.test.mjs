@@ -1,103 +1,16 @@
 // Browser tests of the web console: Debian's chromium driven by playwright-core against a real
-// `dualcarbon demo` server (embedded console, SQLite, a small generated operator) started here on
-// 127.0.0.1. Run with `npm test` after building the console and the binary
-// (scripts/test-all does both). With CI=true a missing chromium or binary fails the suite.
-import { test, before, after } from 'node:test'
+// `dualcarbon demo` server (embedded console, SQLite, a small generated operator) on 127.0.0.1,
+// started by the shared harness (tests/harness.mjs). Run with `npm test` after building the console
+// and the binary (scripts/test-all does both). With CI=true a missing chromium or binary fails the suite.
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium } from 'playwright-core'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { api, base, browser, chartPoints, cspViolations, dataDir, login, shot, skip, startPlatform } from './harness.mjs'
 
-const ROOT = resolve(import.meta.dirname, '../..')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const BIN = process.env.DUALCARBON_BIN ?? join(ROOT, 'target/debug/dualcarbon')
-const SHOTS = process.env.SCREENSHOT_DIR ? resolve(process.env.SCREENSHOT_DIR) : null
-const PASSWORD = 'dualcarbon-demo'
 const YEAR = 2024
 
-const missing = [CHROMIUM, BIN].filter((p) => !existsSync(p))
-const skip = missing.length && process.env.CI !== 'true' ? `missing ${missing.join(', ')}` : false
-
-let server, base, browser, dataDir
-const cspViolations = []
-
-before(async () => {
-  if (skip) return
-  assert.deepEqual(missing, [], `needed for the browser tests: ${missing.join(', ')} (install chromium; build the binary)`)
-  dataDir = mkdtempSync(join(tmpdir(), 'dualcarbon-console-test-'))
-  server = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--sites', '600', '--year', String(YEAR)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let log = ''
-  server.stderr.on('data', (d) => (log += d))
-  base = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the demo server did not start in 300 s:\n${log}`)), 300_000)
-    server.stdout.on('data', (d) => {
-      log += d
-      const m = /DualCarbon demo platform: (http:\/\/127\.0\.0\.1:\d+)\//.exec(log)
-      if (m) { clearTimeout(timer); ok(m[1]) }
-    })
-    server.on('exit', (code) => fail(new Error(`the demo server exited with ${code}:\n${log}`)))
-  })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    // playwright-core starts chromium with a fresh --user-data-dir of its own (a temporary profile).
-  })
-  if (SHOTS) mkdirSync(SHOTS, { recursive: true })
-})
-
-after(async () => {
-  await browser?.close()
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM')
-    await new Promise((r) => server.on('exit', r))
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
-})
-
-/** A fresh browser context (own cookies) logged in as `user`, on the page after login. */
-async function login(user, locale = 'zh-CN') {
-  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale, timezoneId: 'Europe/London' })
-  // Every Content Security Policy violation of any page is collected (checked by the last test).
-  await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
-    console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)))
-  const page = await ctx.newPage()
-  page.messages = []
-  page.on('console', (m) => {
-    page.messages.push(m.text())
-    if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`)
-  })
-  page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
-  // Every JSON answer of the API, by path and query: what the labelled figures are checked against.
-  page.api = new Map()
-  page.on('response', async (r) => {
-    const u = new URL(r.url())
-    if (!u.pathname.startsWith('/api/') || !(r.headers()['content-type'] ?? '').includes('json')) return
-    try { page.api.set(u.pathname + u.search, await r.json()) } catch { /* a body the page never read */ }
-  })
-  await page.goto(base + '/')
-  await page.waitForURL(/\/login/)
-  await page.fill('input[name=username]', user)
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('[data-test=login-submit]')
-  await page.waitForSelector('[data-test=user]')
-  return page
-}
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: false })
-}
-
-/** Waits until the chart drew data and returns how many points. */
-async function chartPoints(page, selector) {
-  await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 0, selector, { timeout: 120_000 })
-  return Number(await page.getAttribute(selector, 'data-points'))
-}
+startPlatform({ name: 'console', sites: 600, year: YEAR, viewport: { width: 1440, height: 900 }, collectApi: true })
 
 test('the login page refuses a wrong password with the server reason, in the page language', { skip }, async () => {
   const ctx = await browser.newContext()
@@ -394,13 +307,9 @@ test('every figure the console labels with a unit is the server\'s value in that
 
 /** The first metered data centre of 广东 (the demo's province users), with its org (facilities.csv). */
 async function meteredDataCentre() {
-  const login = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-  })
-  const { token } = await login.json()
-  const res = await fetch(base + '/api/v1/meters', { headers: { authorization: `Bearer ${token}` } })
+  const res = await api('admin', 'GET', '/api/v1/meters')
   assert.equal(res.status, 200)
-  const metered = new Set((await res.json()).meters.map((m) => m.facility))
+  const metered = new Set(res.json.meters.map((m) => m.facility))
   const rows = readFileSync(join(dataDir, 'demo-data', 'facilities.csv'), 'utf8').trim().split('\n')
   const head = rows[0].split(',')
   const [code, org] = [head.indexOf('facility_code'), head.indexOf('org_code')]
@@ -411,16 +320,9 @@ async function meteredDataCentre() {
 
 /** POSTs CSV lines as the admin to an API path; returns the answer. */
 async function postCsvAsAdmin(path, lines) {
-  const login = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-  })
-  const { token } = await login.json()
-  const res = await fetch(base + path, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: lines.join('\n') + '\n',
-  })
-  const body = await res.json()
-  assert.equal(res.status, 200, JSON.stringify(body))
-  return body
+  const res = await api('admin', 'POST', path, { body: lines.join('\n') + '\n', type: 'text/csv' })
+  assert.equal(res.status, 200, res.text)
+  return res.json
 }
 
 /** POSTs CSV readings (meter,timestamp,value) through the HTTP endpoint; returns the batch report. */

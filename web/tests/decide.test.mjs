@@ -1,91 +1,13 @@
 // Browser tests of the Scenarios and Site energy pages: Debian's chromium driven by playwright-core
 // against a real `dualcarbon demo` server (embedded console, SQLite, a small generated operator with
-// its inventory snapshot) on 127.0.0.1, as tests/console.test.mjs does.
-import { test, before, after } from 'node:test'
+// its inventory snapshot) on 127.0.0.1, started by the shared harness (tests/harness.mjs).
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
-import { chromium } from 'playwright-core'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT, base, chartPoints, cspViolations, login, shot, skip, startPlatform } from './harness.mjs'
 
-const ROOT = resolve(import.meta.dirname, '../..')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const BIN = process.env.DUALCARBON_BIN ?? join(ROOT, 'target/debug/dualcarbon')
-const SHOTS = process.env.SCREENSHOT_DIR ? resolve(process.env.SCREENSHOT_DIR) : null
-const PASSWORD = 'dualcarbon-demo'
-
-const missing = [CHROMIUM, BIN].filter((p) => !existsSync(p))
-const skip = missing.length && process.env.CI !== 'true' ? `missing ${missing.join(', ')}` : false
-
-let server, base, browser, dataDir
-const cspViolations = []
-
-before(async () => {
-  if (skip) return
-  assert.deepEqual(missing, [], `needed for the browser tests: ${missing.join(', ')}`)
-  dataDir = mkdtempSync(join(tmpdir(), 'dualcarbon-decide-test-'))
-  server = spawn(BIN, ['demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--sites', '200', '--year', '2024'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let log = ''
-  server.stderr.on('data', (d) => (log += d))
-  base = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the demo server did not start in 300 s:\n${log}`)), 300_000)
-    server.stdout.on('data', (d) => {
-      log += d
-      const m = /DualCarbon demo platform: (http:\/\/127\.0\.0\.1:\d+)\//.exec(log)
-      if (m) { clearTimeout(timer); ok(m[1]) }
-    })
-    server.on('exit', (code) => fail(new Error(`the demo server exited with ${code}:\n${log}`)))
-  })
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  })
-  if (SHOTS) mkdirSync(SHOTS, { recursive: true })
-})
-
-after(async () => {
-  await browser?.close()
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM')
-    await new Promise((r) => server.on('exit', r))
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
-})
-
-async function login(user, locale = 'zh-CN') {
-  const ctx = await browser.newContext({ viewport: { width: 1440, height: 1000 }, locale, timezoneId: 'Europe/London' })
-  // Every Content Security Policy violation of any page is collected (checked by the last test).
-  await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
-    console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)))
-  const page = await ctx.newPage()
-  page.messages = []
-  page.on('console', (m) => {
-    page.messages.push(m.text())
-    if (/Content Security Policy|CSP violation/.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`)
-  })
-  page.on('pageerror', (e) => page.messages.push('PAGE ERROR ' + e.message))
-  await page.goto(base + '/')
-  await page.waitForURL(/\/login/)
-  await page.fill('input[name=username]', user)
-  await page.fill('input[name=password]', PASSWORD)
-  await page.click('[data-test=login-submit]')
-  await page.waitForSelector('[data-test=user]')
-  return page
-}
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true })
-}
-
-async function chartPoints(page, selector) {
-  await page.waitForFunction((s) => Number(document.querySelector(s)?.getAttribute('data-points') ?? 0) > 0, selector, { timeout: 120_000 })
-  return Number(await page.getAttribute(selector, 'data-points'))
-}
+startPlatform({ name: 'decide', sites: 200, year: 2024, viewport: { width: 1440, height: 1000 }, fullPage: true })
 
 test('scenarios: a slider re-runs the scenario and the chart changes; fan chart, MACC, plan', { skip }, async () => {
   const page = await login('admin')

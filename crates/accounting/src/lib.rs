@@ -13,4 +13,4 @@ pub mod report;
 pub use engine::{compute, Inventory, PlanError, Shares};
 pub use explain::{ExplainScope, Explanation};
 pub use options::{Boundary, InventoryOptions, ResidualBasis};
-pub use report::{figure_units, FactorVintage, Figures, GroupBy, InventoryReport, Totals};
+pub use report::{cell_rows, figure_units, FactorVintage, Figures, GroupBy, InventoryReport, Totals};

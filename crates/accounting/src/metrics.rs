@@ -60,6 +60,27 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The figures as text (the 26 integers, comma-separated, in [`METRIC_KEYS`] order): how a
+    /// snapshot keeps its cells exactly (`store::snapshots`). [`Metrics::decode`] reads it back.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(N_METRICS * 8);
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&v.to_string());
+        }
+        out
+    }
+    /// Figures from [`Metrics::encode`]'s text; `None` unless it is exactly [`N_METRICS`] integers.
+    pub fn decode(text: &str) -> Option<Metrics> {
+        let mut m = Metrics::default();
+        let mut parts = text.split(',');
+        for slot in m.0.iter_mut() {
+            *slot = parts.next()?.parse().ok()?;
+        }
+        parts.next().is_none().then_some(m)
+    }
     pub fn add(&mut self, other: &Metrics) {
         for i in 0..N_METRICS {
             self.0[i] += other.0[i];
@@ -97,4 +118,23 @@ pub struct MetricValue {
     pub key: &'static str,
     pub unit: &'static str,
     pub value: f64,
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    #[test]
+    fn encoded_figures_read_back_exactly_and_malformed_text_does_not() {
+        let mut m = Metrics::default();
+        for (i, v) in m.0.iter_mut().enumerate() {
+            *v = (i as i128 - 13) * 1_234_567_890_123_456_789;
+        }
+        assert_eq!(Metrics::decode(&m.encode()), Some(m));
+        assert_eq!(Metrics::decode(&Metrics::default().encode()), Some(Metrics::default()));
+        let text = m.encode();
+        assert_eq!(Metrics::decode(&format!("{text},1")), None, "one figure too many");
+        assert_eq!(Metrics::decode(text.rsplit_once(',').unwrap().0), None, "one figure short");
+        assert_eq!(Metrics::decode(&text.replacen('-', "x", 1)), None);
+    }
 }

@@ -146,6 +146,47 @@ impl Figures {
     }
 }
 
+/// The rows of a report grouped by facility type (the types with figures, in
+/// [`FacilityType::ALL`] order) or by month (all twelve of `year`), from cells (facility type,
+/// month, figures) summed exactly. Other groupings have no rows here.
+pub fn cell_rows<'a>(
+    year: i32,
+    cells: impl IntoIterator<Item = (FacilityType, u8, &'a Metrics)>,
+    by: GroupBy,
+) -> Vec<GroupRow> {
+    match by {
+        GroupBy::FacilityType => {
+            let mut per = vec![Metrics::default(); N_TYPES];
+            for (t, _, c) in cells {
+                per[t as usize].add(c);
+            }
+            FacilityType::ALL
+                .iter()
+                .filter(|t| per[**t as usize] != Metrics::default())
+                .map(|t| GroupRow {
+                    key: t.code().into(),
+                    name: t.code().into(),
+                    figures: Figures::from_metrics(&per[*t as usize]),
+                })
+                .collect()
+        }
+        GroupBy::Month => {
+            let mut per = [Metrics::default(); 12];
+            for (_, m, c) in cells {
+                per[m as usize - 1].add(c);
+            }
+            (1..=12)
+                .map(|m| GroupRow {
+                    key: format!("{year}-{m:02}"),
+                    name: format!("{year}-{m:02}"),
+                    figures: Figures::from_metrics(&per[m - 1]),
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupRow {
     pub key: String,
@@ -322,6 +363,24 @@ impl Inventory {
         out
     }
 
+    /// The non-empty cells of each org's own facilities (not its subtree): org, facility type,
+    /// month, figures. What a snapshot keeps, from which every org's figures by facility type and
+    /// month follow by [`cell_rows`] over the cells of its subtree.
+    pub fn own_cells(&self) -> Vec<(usize, FacilityType, u8, Metrics)> {
+        let mut out = Vec::new();
+        for o in 0..self.n_orgs {
+            for (ti, t) in FacilityType::ALL.iter().enumerate() {
+                for m in 1..=12u8 {
+                    let c = self.cells[(o * N_TYPES + ti) * 12 + m as usize - 1];
+                    if c != Metrics::default() {
+                        out.push((o, *t, m, c));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Figures of cells below `org` (its subtree), split by facility type and month when asked.
     pub fn subtree_cells(&self, ds: &Dataset, org: u32) -> Vec<(usize, FacilityType, u8, Metrics)> {
         let mut out = Vec::new();
@@ -405,33 +464,9 @@ impl Inventory {
                     });
                 }
             }
-            Some(GroupBy::FacilityType) => {
-                let mut per = vec![Metrics::default(); N_TYPES];
-                for (_, t, _, c) in self.subtree_cells(ds, org) {
-                    per[t as usize].add(&c);
-                }
-                rows = FacilityType::ALL
-                    .iter()
-                    .filter(|t| per[**t as usize] != Metrics::default())
-                    .map(|t| GroupRow {
-                        key: t.code().into(),
-                        name: t.code().into(),
-                        figures: Figures::from_metrics(&per[*t as usize]),
-                    })
-                    .collect();
-            }
-            Some(GroupBy::Month) => {
-                let mut per = [Metrics::default(); 12];
-                for (_, _, m, c) in self.subtree_cells(ds, org) {
-                    per[m as usize - 1].add(&c);
-                }
-                rows = (1..=12)
-                    .map(|m| GroupRow {
-                        key: format!("{}-{m:02}", ds.year),
-                        name: format!("{}-{m:02}", ds.year),
-                        figures: Figures::from_metrics(&per[m - 1]),
-                    })
-                    .collect();
+            Some(g @ (GroupBy::FacilityType | GroupBy::Month)) => {
+                let cells = self.subtree_cells(ds, org);
+                rows = cell_rows(ds.year, cells.iter().map(|(_, t, m, c)| (*t, *m, c)), g);
             }
             None => {}
         }

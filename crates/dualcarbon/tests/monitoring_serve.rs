@@ -2,82 +2,20 @@
 //! meters.csv in the data directory, readings posted as CSV, real-time PUE read back, and the
 //! reading log replayed after a restart.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
-/// One HTTP/1.1 exchange (Connection: close): status and body (chunked framing removed).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, ctype: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {ctype}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return (status, body.to_string());
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = &tail[n + 2..];
-    }
-    (status, out)
-}
+mod common;
+use common::{http, stop};
 
-/// Starts `dualcarbon serve`; returns the process, its stdout lines up to the URL, and the address.
+/// Starts `dualcarbon serve` on `data`; returns the process, its stdout lines up to the URL, and
+/// the URL.
 fn start(data: &std::path::Path) -> (Child, Vec<String>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    for _ in 0..20 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        lines.push(line.clone());
-        if let Some(a) = line.split("platform on http://").nth(1) {
-            let addr = a.split('/').next().unwrap().to_string();
-            return (child, lines, addr);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve did not print its URL: {lines:?}");
+    let served = common::serve(&["--data-dir", data.to_str().unwrap()], Stdio::null());
+    (served.child, served.lines, served.base)
 }
 
-fn stop(mut child: Child) {
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    assert!(child.wait().unwrap().success());
-}
-
-fn login(addr: &str, password: &str) -> String {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        "application/json",
-        &format!("{{\"username\":\"admin\",\"password\":\"{password}\"}}"),
-    );
-    assert_eq!(status, 200, "{body}");
-    body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+fn login(base: &str, password: &str) -> String {
+    common::login(base, "admin", password)
 }
 
 #[test]

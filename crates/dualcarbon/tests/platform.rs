@@ -1,87 +1,27 @@
 //! The platform's commands end to end: serve (first start, login, graceful stop), audit verify
 //! detecting an edit of history, backup and restore.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use store::Store;
+
+mod common;
+use common::{http, serve, stop};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
 }
 
-/// A minimal HTTP/1.1 exchange (Connection: close) returning status and body.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    // Small JSON answers come in one chunk: strip the chunk-size framing if present.
-    let body = match body.split_once("\r\n") {
-        Some((size, rest)) if usize::from_str_radix(size.trim(), 16).is_ok() && rest.ends_with("\r\n0\r\n\r\n") => {
-            rest.trim_end_matches("\r\n0\r\n\r\n").to_string()
-        }
-        _ => body,
-    };
-    (status, body)
-}
-
 /// Starts `dualcarbon serve ARGS --listen 127.0.0.1:0`; returns the process, the first-start admin
-/// password and the address it listens on.
+/// password and the URL it listens on.
 fn start(args: &[&str]) -> (std::process::Child, String, String) {
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut password, mut addr) = (None, None);
-    for _ in 0..10 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(p) = line.split("with password ").nth(1) {
-            password = Some(p.trim().to_string());
-        }
-        if let Some(a) = line.split("platform on http://").nth(1) {
-            addr = Some(a.split('/').next().unwrap().to_string());
-            break;
-        }
-    }
-    (child, password.expect("first start prints the admin password"), addr.expect("prints the URL"))
+    let served = serve(args, Stdio::piped());
+    let password = served.password();
+    (served.child, password, served.base)
 }
 
-fn login(addr: &str, password: &str) -> String {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        &format!("{{\"username\":\"admin\",\"password\":\"{password}\"}}"),
-    );
-    assert_eq!(status, 200, "{body}");
-    body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string()
-}
-
-fn stop(mut child: std::process::Child) -> String {
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "exit status {status:?}");
-    let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    log
+fn login(base: &str, password: &str) -> String {
+    common::login(base, "admin", password)
 }
 
 #[test]
@@ -90,14 +30,14 @@ fn serve_starts_on_a_new_data_dir_answers_and_stops_gracefully() {
     let data = dir.path().join("platform");
     let (child, password, addr) = start(&["--data-dir", data.to_str().unwrap()]);
     assert!(data.join("dualcarbon.sqlite3").exists(), "the data directory and database are created");
-    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "");
+    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "application/json", "");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"sqlite\""), "{body}");
     let token = login(&addr, &password);
-    let (status, body) = http(&addr, "GET", "/api/v1/orgs", Some(&token), "");
+    let (status, body) = http(&addr, "GET", "/api/v1/orgs", Some(&token), "application/json", "");
     assert_eq!(status, 200);
     assert!(body.contains("\"GROUP\""), "{body}");
-    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, "application/json", "");
     assert!(
         metrics
             .contains("dualcarbon_http_requests_total{method=\"POST\",route=\"/api/v1/auth/login\",status=\"200\"} 1"),
@@ -117,12 +57,18 @@ fn serve_runs_the_same_platform_on_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let (child, password, addr) = start(&["--database-url", &url, "--data-dir", data]);
-    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "");
+    let (status, body) = http(&addr, "GET", "/api/v1/health", None, "application/json", "");
     assert_eq!(status, 200);
     assert!(body.contains("\"postgres\""), "{body}");
     let token = login(&addr, &password);
-    let (status, body) =
-        http(&addr, "POST", "/api/v1/filings", Some(&token), "{\"org_code\":\"GROUP\",\"period\":\"2024-01\"}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/filings",
+        Some(&token),
+        "application/json",
+        "{\"org_code\":\"GROUP\",\"period\":\"2024-01\"}",
+    );
     assert_eq!(status, 201, "{body}");
     stop(child);
     let out = bin().args(["audit", "verify", "--database-url", &url, "--data-dir", data]).output().unwrap();
@@ -213,7 +159,7 @@ fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
         }
         printed.push_str(&line);
         if let Some(a) = line.split("demo platform: http://").nth(1) {
-            addr = Some(a.trim().trim_end_matches('/').to_string());
+            addr = Some(format!("http://{}", a.trim().trim_end_matches('/')));
         }
         if line.contains("password dualcarbon-demo") {
             break;
@@ -221,14 +167,22 @@ fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
     }
     let addr = addr.unwrap_or_else(|| panic!("no URL printed:\n{printed}"));
     assert!(printed.contains("filings approved") && printed.contains("inventory snapshot"), "{printed}");
-    let (status, body) =
-        http(&addr, "POST", "/api/v1/auth/login", None, "{\"username\":\"gd-filer\",\"password\":\"dualcarbon-demo\"}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        "application/json",
+        "{\"username\":\"gd-filer\",\"password\":\"dualcarbon-demo\"}",
+    );
     assert_eq!(status, 200, "{body}");
     let token = body.split("\"token\":\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let (status, body) = http(&addr, "GET", "/api/v1/orgs/CT-GD/dashboard?year=2024", Some(&token), "");
+    let (status, body) =
+        http(&addr, "GET", "/api/v1/orgs/CT-GD/dashboard?year=2024", Some(&token), "application/json", "");
     assert_eq!(status, 200);
     assert!(body.contains("\"scope2_location\""), "the demo's snapshot is there: {body}");
-    let (status, _) = http(&addr, "GET", "/api/v1/orgs/CT-BJ/dashboard?year=2024", Some(&token), "");
+    let (status, _) =
+        http(&addr, "GET", "/api/v1/orgs/CT-BJ/dashboard?year=2024", Some(&token), "application/json", "");
     assert_eq!(status, 403, "a Guangdong filer does not see Beijing");
     child.stdout = Some(out.into_inner());
     stop(child);
@@ -268,7 +222,7 @@ fn serve_transport_flags_are_checked_and_applied() {
     assert!(!data.exists(), "no data directory for a start that cannot serve");
     // --max-upload-bytes caps streamed uploads: 413 with its code.
     let (child, _, addr) = start(&["--data-dir", data_arg, "--max-upload-bytes", "1000"]);
-    let (status, body) = http(&addr, "POST", "/api/v1/reference/orgs", None, &"x".repeat(2000));
+    let (status, body) = http(&addr, "POST", "/api/v1/reference/orgs", None, "application/json", &"x".repeat(2000));
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("body_too_large"), "{body}");
     stop(child);

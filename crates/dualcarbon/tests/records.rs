@@ -2,12 +2,13 @@
 //! that refuses a broken or forged chain, backups of the whole data directory, private modes and
 //! the spool cleaned at start.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use store::audit::{entry_hash, AuditKey};
 use store::Store;
+
+mod common;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
@@ -228,31 +229,17 @@ fn serve_makes_the_data_directory_private_and_empties_the_spool() {
     std::fs::write(data.join("spool/.tmpCRASHED"), "an upload cut short").unwrap();
     std::fs::write(data.join("targets.toml"), "").unwrap();
     std::fs::set_permissions(data.join("targets.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut child = bin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    for _ in 0..10 {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 || line.contains("platform on http://") {
-            break;
-        }
-        printed.push_str(&line);
-    }
+    let served = common::serve(&["--data-dir", data.to_str().unwrap()], Stdio::piped());
+    let printed = served.lines.concat();
     // The loose file is imported into the database at start and kept as targets.toml.imported
     // (docs/monitoring.md), with the private mode it was given.
     let modes = (mode(&data), mode(&data.join("dualcarbon.sqlite3")), mode(&data.join("targets.toml.imported")));
     let key_mode = mode(&data.join("audit.key"));
     let spool_left = data.join("spool/.tmpCRASHED").exists();
     let spool_mode = mode(&data.join("spool"));
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap();
-    let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    // A SIGTERM right after the address is printed stops the platform cleanly (the signal is
+    // taken before it says it is ready).
+    let log = common::stop(served.child);
     assert_eq!(modes, (0o700, 0o600, 0o600), "tightened at start");
     assert_eq!((key_mode, spool_mode), (0o600, 0o700));
     assert!(!spool_left, "the spool is emptied at start: {log}");

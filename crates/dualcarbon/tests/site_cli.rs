@@ -174,6 +174,8 @@ fn bs_saving_reports_kwh_and_tco2_per_station() {
 // in process on 127.0.0.1 (SQLite, and PostgreSQL when DUALCARBON_TEST_POSTGRES_URL is set), with
 // meters.csv written from `dualcarbon site meters`, real users and logins.
 
+mod common;
+use common::call;
 use serde_json::{json, Value};
 use site::controller::Setpoints;
 use site::sim::{Runner, SiteConfig};
@@ -204,25 +206,8 @@ fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-/// One JSON exchange with the platform: status and body.
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).proxy(None).build().into();
-    let mut req = ureq::http::Request::builder().method(method).uri(url).header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = req.body(body.map(|b| b.to_string()).unwrap_or_default()).unwrap();
-    let mut res = agent.run(req).unwrap();
-    let status = res.status().as_u16();
-    let text = res.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 fn login(base: &str, user: &str) -> String {
-    let (s, v) =
-        call("POST", &format!("{base}/api/v1/auth/login"), None, Some(json!({"username": user, "password": PASSWORD})));
-    assert_eq!(s, 200, "{v}");
-    v["token"].as_str().unwrap().to_string()
+    common::login(base, user, PASSWORD)
 }
 
 /// The platform served in process on one 127.0.0.1 port, which can be stopped and started again
@@ -393,10 +378,10 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         let state_file = state_file.to_str().unwrap();
         // (a) The platform raises the battery-low alarm before the gateway first reports.
         let raised = Setpoints { soc_alarm: 0.5, soc_alarm_clear: 0.6, ..Setpoints::default() };
-        let sp_url = format!("{base}/api/v1/orgs/CT-GX/sites/GX1/setpoints");
         let (s, v) = call(
+            base,
             "PUT",
-            &sp_url,
+            "/api/v1/orgs/CT-GX/sites/GX1/setpoints",
             Some(&admin),
             Some(json!({"setpoints": raised, "reason": "typhoon season: start the fuel cell earlier"})),
         );
@@ -433,7 +418,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         assert!(out.contains("1 set-point changes applied"), "{out}");
         // The platform's view, rebuilt from the stored readings, is the controller's run with the
         // raised alarm from the second step; the fuel cell starts earlier than without the change.
-        let (s, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state?hours=48"), Some(&admin), None);
+        let (s, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
         assert_eq!(s, 200, "{st}");
         let expected = controller_run(first_end, N + 4, Some(&raised));
         let plain = controller_run(first_end, 48, None);
@@ -473,7 +458,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         );
         assert!(out.contains("summary: 4 steps, 4 reports acknowledged (44 readings stored, 0 duplicate"), "{out}");
         assert!(out.contains("0 set-point changes applied"), "the state file kept the platform's set points: {out}");
-        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state?hours=48"), Some(&admin), None);
+        let (_, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state?hours=48", Some(&admin), None);
         let soc: Vec<f64> =
             st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
         assert_eq!(soc.len(), N + 4);
@@ -508,7 +493,7 @@ fn gateway_reports_steps_takes_setpoints_resumes_and_stops_on_unregistered_meter
         );
         assert_eq!(code, Some(0), "{out}{err}");
         assert!(out.contains("0 set-point changes applied") && !out.contains("applied after"), "{out}");
-        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX3/state?hours=48"), Some(&admin), None);
+        let (_, st) = call(base, "GET", "/api/v1/orgs/CT-GX/sites/GX3/state?hours=48", Some(&admin), None);
         let soc: Vec<f64> =
             st["history"]["soc"]["points"].as_array().unwrap().iter().map(|p| p[1].as_f64().unwrap()).collect();
         let own_run = controller_run_of(&own, first_end, 12, None);
@@ -679,7 +664,7 @@ fn gateway_queues_reports_while_the_platform_is_down_and_delivers_them_in_order_
             assert!(line.starts_with(t.as_str()), "{line} should be the step ending {t}\n{out}");
         }
         assert!(out.contains("summary: 6 steps, 6 reports acknowledged (66 readings stored, 0 duplicate"), "{out}");
-        let (_, st) = call("GET", &format!("{base}/api/v1/orgs/CT-GX/sites/GX1/state"), Some(&admin), None);
+        let (_, st) = call(&base, "GET", "/api/v1/orgs/CT-GX/sites/GX1/state", Some(&admin), None);
         let points = st["history"]["soc"]["points"].as_array().unwrap();
         assert_eq!(points.len(), 6, "{st}");
         assert_eq!(st["state"]["unix"], json!(start + 6 * 3600));

@@ -395,3 +395,27 @@ pub fn revalidate_stored(store: &Store, filing_id: i64, _spool: &std::path::Path
         Err(refused(problems))
     }
 }
+
+/// The records filed for facility `code` (of the org at `org_path`) in `year`: the newest approved
+/// version of each filing that can hold them (its org's, or an org's above it), one per record with
+/// the filing and the line of the upload it came from.
+pub fn facility_records(store: &Store, org_path: &str, code: &str, year: i32) -> Result<Vec<serde_json::Value>> {
+    let (path, code2) = (org_path, code);
+    // Filings of orgs above the facility's org (or the org itself) can hold its records.
+    let filings: Vec<i64> = store
+        .current_filings(year, path)?
+        .into_iter()
+        .filter(|f| path.starts_with(f.org_path.as_str()))
+        .map(|f| f.id)
+        .collect();
+    let mut out = Vec::new();
+    store.for_each_activity(&filings, &mut |filing, r| {
+        if r.facility_code == code2 {
+            out.push(serde_json::json!({"filing_id": filing, "line": r.line, "period": r.period, "carrier": r.carrier,
+                            "quantity": r.quantity, "unit": r.unit, "source_document": r.source_document,
+                            "evidence_ref": r.evidence_ref}));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}

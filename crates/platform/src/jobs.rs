@@ -17,10 +17,14 @@ pub struct ConsoleState {
     pub aggregates: Mutex<HashMap<i64, Aggregate>>,
 }
 
+/// A snapshot's figures by month and facility type, as the overview finds them.
 #[derive(Clone)]
 pub enum Aggregate {
-    Computing { job: i64 },
-    Ready(Arc<Value>),
+    /// A job is keeping the cells of a snapshot stored before they were kept.
+    Computing {
+        job: i64,
+    },
+    Ready(Arc<crate::snapshot::KeptFigures>),
     Failed(String),
 }
 

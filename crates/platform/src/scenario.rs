@@ -137,11 +137,10 @@ pub fn trend(platform: &Platform, code: &str, horizon: usize) -> Result<Value> {
         }
         // The console's kept monthly figures of the snapshot (computed once, then read).
         let agg = crate::snapshot::snapshot_aggregates(platform, *id)?;
-        let months = agg["orgs"][&code]["months"].as_array().cloned().unwrap_or_default();
-        for m in months {
-            periods.push(m["key"].as_str().unwrap_or_default().to_string());
-            emissions.push(m["totals"]["total_market"].as_f64().unwrap_or(f64::NAN));
-            energy.push(m["totals"]["energy_tce"].as_f64().unwrap_or(f64::NAN));
+        for m in agg.orgs.get(code).map_or(&[][..], |o| &o.months) {
+            periods.push(m.key.clone());
+            emissions.push(m.totals.total_market);
+            energy.push(m.totals.energy_tce);
         }
         used.push(json!({"year": year, "snapshot": id}));
     }

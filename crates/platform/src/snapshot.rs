@@ -10,13 +10,14 @@
 use crate::error::{Error, Kind, Result};
 use crate::jobs::Aggregate;
 use crate::Platform;
+use accounting::metrics::Metrics;
 use accounting::{Boundary, ExplainScope, GroupBy, InventoryOptions, ResidualBasis};
 use factors::Library;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use store::filings::Filing;
-use store::snapshots::{NewSnapshot, Snapshot};
+use store::snapshots::{NewSnapshot, Snapshot, SnapshotCell};
 use store::Store;
 
 /// What an inventory reads and how: everything needed to compute it again.
@@ -317,6 +318,7 @@ pub fn run_blocking(
             library_version: c.lib.version(),
             library_fingerprint: c.lib.fingerprint(),
             result: c.result(),
+            cells: c.cells(),
         },
     )?)
 }
@@ -339,13 +341,42 @@ pub fn factor_vintages(result: &Value, year: i32) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The factor library the platform computes with: the shipped sets and the current user sets,
+/// every factor with its set and source.
+pub fn library_listing(store: &Store) -> Result<Value> {
+    let ids: Vec<i64> = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let lib = library(store, &ids)?;
+    let sets: Vec<Value> = lib
+        .sets
+        .iter()
+        .map(|s| json!({"id": s.header.id, "version": s.header.version, "title": s.header.title, "user": s.user}))
+        .collect();
+    let factors: Vec<Value> = lib
+        .factors
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            v["set_id"] = json!(lib.sets[f.set].header.id);
+            v
+        })
+        .collect();
+    Ok(json!({"version": lib.version(), "fingerprint": lib.fingerprint(), "sets": sets, "factors": factors}))
+}
+
 /// Computes a snapshot again from exactly the inputs it recorded and compares.
 pub fn rerun(store: &Store, id: i64, threads: usize) -> Result<Value> {
     let s = store.snapshot(id)?;
     let c = compute(store, &recorded_inputs(store, &s)?, threads)?;
     let again = c.result();
     let diffs = differences(&s.result, &again);
-    Ok(json!({"snapshot": id, "identical": again == s.result, "differences": diffs}))
+    // The figures it keeps by org × facility type × month must be the recomputation's too.
+    let sorted = |mut cells: Vec<SnapshotCell>| {
+        cells.sort_by(|a, b| (&a.org_code, &a.facility_type, a.month).cmp(&(&b.org_code, &b.facility_type, b.month)));
+        cells
+    };
+    let cells_identical = store.snapshot_cells(id)?.map(|kept| sorted(kept) == sorted(c.cells()));
+    Ok(json!({"snapshot": id, "identical": again == s.result && cells_identical != Some(false),
+              "cells_identical": cells_identical, "differences": diffs}))
 }
 
 /// Explains snapshot `id`'s figure for org `code` of its subtree down to records × factors; each
@@ -437,6 +468,7 @@ pub fn recompute(store: &Store, actor: &str, id: i64, reason: &str, threads: usi
             library_version: c.lib.version(),
             library_fingerprint: c.lib.fingerprint(),
             result,
+            cells: c.cells(),
         },
     )?;
     Ok(json!({"snapshot": snap, "differences": diffs}))
@@ -546,93 +578,123 @@ pub fn affected_snapshots(store: &Store, threads: usize) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Computes a snapshot again from its recorded inputs and derives, for every org of its subtree,
-/// the figures per month and per facility type. The recomputation must reproduce the stored
-/// result exactly; otherwise the aggregates would not belong to the snapshot and none are made.
-pub fn aggregate_snapshot(store: &Store, id: i64, threads: usize) -> Result<Value> {
+impl Computed {
+    /// The cells a snapshot keeps: the figures of each org's own facilities (orgs of the snapshot
+    /// org's subtree) by facility type and month, exact.
+    pub fn cells(&self) -> Vec<SnapshotCell> {
+        self.inventory
+            .own_cells()
+            .into_iter()
+            .filter(|(o, ..)| self.ds.orgs.is_within(*o as u32, self.org_id))
+            .map(|(o, t, m, c)| SnapshotCell {
+                org_code: self.ds.orgs.orgs[o].code.clone(),
+                facility_type: t.code().into(),
+                month: m as i64,
+                metrics: c.encode(),
+            })
+            .collect()
+    }
+}
+
+/// One row of an org's figures by month (`YYYY-MM`) or facility type (its code).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FigureRow {
+    pub key: String,
+    pub totals: accounting::Totals,
+}
+
+/// An org's figures by month (all twelve) and by facility type (the types with figures).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OrgFigures {
+    pub months: Vec<FigureRow>,
+    pub facility_types: Vec<FigureRow>,
+}
+
+/// A snapshot's figures by month and by facility type for every org of its subtree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KeptFigures {
+    pub snapshot: i64,
+    pub library_fingerprint: String,
+    pub orgs: std::collections::BTreeMap<String, OrgFigures>,
+}
+
+/// The figures by month and by facility type of every org of snapshot `s`'s subtree, from the
+/// cells it keeps (each org's are the exact sum of the cells of its subtree, `accounting::cell_rows`).
+/// `None` when the snapshot keeps no cells (stored before they were kept: see [`keep_cells_of`]).
+pub fn kept_figures(store: &Store, s: &Snapshot) -> Result<Option<KeptFigures>> {
+    let Some(cells) = store.snapshot_cells(s.id)? else { return Ok(None) };
+    let root = store
+        .org(&s.org_code)?
+        .ok_or_else(|| Error::internal(format!("snapshot {}: org {} missing", s.id, s.org_code)))?;
+    let orgs = store.orgs_within(&root.path)?;
+    let path_of: HashMap<&str, &str> = orgs.iter().map(|o| (o.code.as_str(), o.path.as_str())).collect();
+    let mut by_org: HashMap<&str, Vec<(model::FacilityType, u8, Metrics)>> = HashMap::new();
+    for c in &cells {
+        let bad = || {
+            Error::internal(format!(
+                "snapshot {}: a kept cell does not read ({} {} {})",
+                s.id, c.org_code, c.facility_type, c.month
+            ))
+        };
+        let t = model::FacilityType::parse(&c.facility_type).ok_or_else(bad)?;
+        let m = Metrics::decode(&c.metrics).ok_or_else(bad)?;
+        let month = u8::try_from(c.month).ok().filter(|m| (1..=12).contains(m)).ok_or_else(bad)?;
+        if !path_of.contains_key(c.org_code.as_str()) {
+            return Err(bad());
+        }
+        by_org.entry(c.org_code.as_str()).or_default().push((t, month, m));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for org in &orgs {
+        let within: Vec<(model::FacilityType, u8, &Metrics)> = by_org
+            .iter()
+            .filter(|(code, _)| path_of.get(**code).is_some_and(|p| p.starts_with(org.path.as_str())))
+            .flat_map(|(_, cells)| cells.iter().map(|(t, m, c)| (*t, *m, c)))
+            .collect();
+        let rows = |by| -> Vec<FigureRow> {
+            accounting::cell_rows(s.year as i32, within.iter().copied(), by)
+                .into_iter()
+                .map(|r| FigureRow { key: r.key, totals: r.figures.totals })
+                .collect()
+        };
+        out.insert(
+            org.code.clone(),
+            OrgFigures { months: rows(GroupBy::Month), facility_types: rows(GroupBy::FacilityType) },
+        );
+    }
+    Ok(Some(KeptFigures { snapshot: s.id, library_fingerprint: s.library_fingerprint.clone(), orgs: out }))
+}
+
+/// Gives snapshot `id`, stored before snapshots kept their cells, its cells: computed again from
+/// its recorded inputs, kept only when the recomputation reproduces its stored result exactly
+/// (otherwise the cells would not belong to the snapshot and none are kept). Then its figures
+/// ([`kept_figures`]). Blocking.
+pub fn keep_cells_of(store: &Store, id: i64, threads: usize) -> Result<KeptFigures> {
     let s = store.snapshot(id)?;
+    if let Some(v) = kept_figures(store, &s)? {
+        return Ok(v);
+    }
     let c = compute(store, &recorded_inputs(store, &s)?, threads)?;
     if c.result() != s.result {
         return Err(Error::internal(format!(
             "snapshot {id} does not recompute to its stored result; run POST /api/v1/snapshots/{id}/rerun to see the differences"
         )));
     }
-    let mut orgs = serde_json::Map::new();
-    for (o, org) in c.ds.orgs.orgs.iter().enumerate() {
-        if !c.ds.orgs.is_within(o as u32, c.org_id) {
-            continue;
-        }
-        let rows = |by| -> Vec<Value> {
-            c.inventory
-                .report(&c.ds, &c.lib, Some(o as u32), Some(by))
-                .rows
-                .iter()
-                .map(|r| json!({"key": r.key, "totals": r.figures.totals}))
-                .collect()
-        };
-        orgs.insert(
-            org.code.clone(),
-            json!({"months": rows(GroupBy::Month), "facility_types": rows(GroupBy::FacilityType)}),
-        );
-    }
-    Ok(json!({"snapshot": id, "library_fingerprint": s.library_fingerprint, "key": aggregate_key(&s), "orgs": orgs}))
-}
-
-/// What kept aggregates must match to belong to a snapshot: not the id alone (ids repeat after a
-/// restore of an older backup, or between two platforms sharing a folder) but the snapshot's
-/// identity and stored result.
-fn aggregate_key(s: &Snapshot) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for part in [&s.id.to_string(), &s.org_code, &s.year.to_string(), &s.created_at, &s.library_fingerprint] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.update(s.result.to_string().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn kept_aggregates_match(v: &Value, snap: &Snapshot) -> bool {
-    v["snapshot"] == json!(snap.id) && v["key"] == json!(aggregate_key(snap))
-}
-
-/// The aggregates kept in the store for `snap`, if they belong to it.
-pub fn kept_aggregates(store: &Store, snap: &Snapshot) -> Option<Value> {
-    let (key, body) = match store.snapshot_aggregates(snap.id) {
-        Ok(kept) => kept?,
-        Err(e) => {
-            tracing::warn!(snapshot = snap.id, error = %e, "could not read the kept console aggregates");
-            return None;
-        }
-    };
-    let v = serde_json::from_str::<Value>(&body).ok()?;
-    (key == aggregate_key(snap) && kept_aggregates_match(&v, snap)).then_some(v)
-}
-
-/// Keeps the aggregates of a snapshot in the store (table `snapshot_aggregates`), for the next
-/// request and the next start.
-fn keep_aggregates(app: &Platform, v: &Value) {
-    let (Some(id), Some(key)) = (v["snapshot"].as_i64(), v["key"].as_str()) else { return };
-    if let Err(e) = app.store.keep_snapshot_aggregates(id, key, &v.to_string()) {
-        tracing::warn!(snapshot = id, error = %e, "could not keep the console aggregates");
-    }
+    store.keep_snapshot_cells(id, &c.cells())?;
+    kept_figures(store, &s)?.ok_or_else(|| Error::internal(format!("snapshot {id}: its cells were not kept")))
 }
 
 /// The aggregates of a snapshot now, on the calling (blocking) thread: from memory, else kept in
 /// the store, else computed here and kept in both, as the console's job keeps them. For routes
 /// that read several snapshots at once (the trend), so a repeated call recomputes nothing.
-pub fn snapshot_aggregates(app: &Platform, id: i64) -> Result<Arc<Value>> {
+pub fn snapshot_aggregates(app: &Platform, id: i64) -> Result<Arc<KeptFigures>> {
     if let Some(Aggregate::Ready(v)) = app.console.aggregates.lock().expect("aggregates lock").get(&id) {
         return Ok(v.clone());
     }
     let snap = app.store.snapshot(id)?;
-    let v = match kept_aggregates(&app.store, &snap) {
+    let v = match kept_figures(&app.store, &snap)? {
         Some(v) => v,
-        None => {
-            let v = aggregate_snapshot(&app.store, id, app.threads)?;
-            keep_aggregates(app, &v);
-            v
-        }
+        None => keep_cells_of(&app.store, id, app.threads)?,
     };
     let v = Arc::new(v);
     app.console.aggregates.lock().expect("aggregates lock").insert(id, Aggregate::Ready(v.clone()));
@@ -646,7 +708,7 @@ pub fn aggregates(
     snap: &Snapshot,
     snap_org_path: &str,
     actor: &str,
-    kept: Option<Value>,
+    kept: Option<KeptFigures>,
 ) -> Aggregate {
     let id = snap.id;
     let mut map = app.console.aggregates.lock().expect("aggregates lock");
@@ -671,13 +733,9 @@ pub fn aggregates(
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
         app2.console.stage(job, "recomputing the snapshot", 0);
-        let outcome = aggregate_snapshot(&app2.store, id, app2.threads);
+        let outcome = keep_cells_of(&app2.store, id, app2.threads);
         let entry = match &outcome {
-            Ok(v) => {
-                app2.console.stage(job, "saving", 1);
-                keep_aggregates(&app2, v);
-                Aggregate::Ready(Arc::new(v.clone()))
-            }
+            Ok(v) => Aggregate::Ready(Arc::new(v.clone())),
             Err(e) => Aggregate::Failed(e.message.clone()),
         };
         app2.console.aggregates.lock().expect("aggregates lock").insert(id, entry);
@@ -752,40 +810,5 @@ mod tests {
         assert_eq!(o.boundary, Boundary::EquityShare);
         assert!(parse_options(2024, &json!({"residual": "magic"})).is_err());
         assert_eq!(parse_options(2024, &json!({})).unwrap().gwp, "AR6");
-    }
-}
-
-#[cfg(test)]
-mod aggregate_key_tests {
-    use super::*;
-
-    fn snap(result: Value) -> Snapshot {
-        Snapshot {
-            id: 1,
-            org_code: "CT".into(),
-            year: 2024,
-            version: 1,
-            supersedes: None,
-            reason: String::new(),
-            options: json!({}),
-            filings: json!([]),
-            factor_sets: vec![],
-            library_version: "v".into(),
-            library_fingerprint: "f".into(),
-            result,
-            created_by: "t".into(),
-            created_at: "2026-11-25T12:00:00Z".into(),
-        }
-    }
-
-    #[test]
-    fn kept_aggregates_belong_to_one_snapshot_not_to_an_id() {
-        let a = snap(json!({"total": 1}));
-        let kept = json!({"snapshot": 1, "library_fingerprint": "f", "key": aggregate_key(&a)});
-        assert!(kept_aggregates_match(&kept, &a));
-        // Same id and library, another result (a restored older database, another platform's folder).
-        assert!(!kept_aggregates_match(&kept, &snap(json!({"total": 2}))));
-        assert!(!kept_aggregates_match(&kept, &Snapshot { created_at: "2026-11-26T00:00:00Z".into(), ..a.clone() }));
-        assert!(!kept_aggregates_match(&json!({"snapshot": 1, "library_fingerprint": "f"}), &a), "files without a key");
     }
 }

@@ -52,15 +52,15 @@ pub async fn overview(
                 }
                 None => None,
             };
-            // The kept aggregates, unless they are in memory already.
-            let kept = snap.as_ref().and_then(|(s, _)| {
+            // The figures the snapshot keeps by month and facility type, unless they are in memory
+            // already.
+            let mut kept = None;
+            if let Some((s, _)) = &snap {
                 let in_memory = app2.console.aggregates.lock().expect("aggregates lock").contains_key(&s.id);
-                if in_memory {
-                    None
-                } else {
-                    snapshot::kept_aggregates(&store, s)
+                if !in_memory {
+                    kept = snapshot::kept_figures(&store, s)?;
                 }
-            });
+            }
             Ok((org, kids, snap, kept))
         })
         .await?;
@@ -84,7 +84,8 @@ pub async fn overview(
     });
     let monthly = match snapshot::aggregates(&app.platform, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
-            json!({"status": "ready", "months": v["orgs"][&code]["months"], "facility_types": v["orgs"][&code]["facility_types"]})
+            let of = v.orgs.get(&code);
+            json!({"status": "ready", "months": of.map(|o| &o.months), "facility_types": of.map(|o| &o.facility_types)})
         }
         Aggregate::Computing { job } => json!({"status": "computing", "job": job}),
         Aggregate::Failed(m) => json!({"status": "failed", "message": m}),
@@ -130,27 +131,7 @@ pub async fn facility(
     let store = app.store.clone();
     let path = org.path.clone();
     let code2 = code.clone();
-    let records = app
-        .blocking(move || {
-            // Filings of orgs above the facility's org (or the org itself) can hold its records.
-            let filings: Vec<i64> = store
-                .current_filings(year, &path)?
-                .into_iter()
-                .filter(|f| path.starts_with(f.org_path.as_str()))
-                .map(|f| f.id)
-                .collect();
-            let mut out = Vec::new();
-            store.for_each_activity(&filings, &mut |filing, r| {
-                if r.facility_code == code2 {
-                    out.push(json!({"filing_id": filing, "line": r.line, "period": r.period, "carrier": r.carrier,
-                                    "quantity": r.quantity, "unit": r.unit, "source_document": r.source_document,
-                                    "evidence_ref": r.evidence_ref}));
-                }
-                Ok(())
-            })?;
-            Ok(out)
-        })
-        .await?;
+    let records = app.blocking(move || Ok(platform::filing::facility_records(&store, &path, &code2, year)?)).await?;
     Ok(Json(json!({"facility": fac, "org": org, "year": year, "records": records,
                    // Live power and PUE from telemetry arrive with the monitoring issue.
                    "telemetry": null})))
@@ -159,26 +140,7 @@ pub async fn facility(
 /// The factor library the platform computes with: shipped sets and the current user sets.
 pub async fn factor_library(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     let store = app.store.clone();
-    app.blocking(move || {
-        let ids: Vec<i64> = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
-        let lib = snapshot::library(&store, &ids)?;
-        let sets: Vec<Value> = lib
-            .sets
-            .iter()
-            .map(|s| json!({"id": s.header.id, "version": s.header.version, "title": s.header.title, "user": s.user}))
-            .collect();
-        let factors: Vec<Value> = lib
-            .factors
-            .iter()
-            .map(|f| {
-                let mut v = serde_json::to_value(f).unwrap_or_default();
-                v["set_id"] = json!(lib.sets[f.set].header.id);
-                v
-            })
-            .collect();
-        Ok(Json(json!({"version": lib.version(), "fingerprint": lib.fingerprint(), "sets": sets, "factors": factors})))
-    })
-    .await
+    app.blocking(move || Ok(Json(snapshot::library_listing(&store)?))).await
 }
 
 /// Starts an inventory run (the same work as POST /api/v1/inventories) as a job.

@@ -130,7 +130,10 @@ pub fn init_logging() {
 /// Serves until Ctrl-C or SIGTERM, then stops taking connections and lets running requests finish.
 /// Over TLS when the transport is configured with a certificate ([`App::configure_transport`]).
 pub async fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    serve_until(app, listen, on_ready, shutdown_signal()).await
+    // The signals are taken before the platform says it is ready: a SIGTERM sent as soon as the
+    // address is printed stops it cleanly instead of killing it.
+    let shutdown = shutdown_signal()?;
+    serve_until(app, listen, on_ready, shutdown).await
 }
 
 /// [`serve`] until `shutdown` completes (tests stop a server this way).
@@ -154,23 +157,23 @@ pub async fn serve_until(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM, registered now (not when first awaited).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested: finishing running requests");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested: finishing running requests");
+    })
 }
 
 #[cfg(test)]

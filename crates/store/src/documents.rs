@@ -7,9 +7,6 @@
 //! A data directory of an earlier release is migrated once ([`Store::import_document`]): the file
 //! is stored with an audit entry (`platform.import`) and renamed `NAME.imported` by the caller, so
 //! nothing is imported twice; a document already in the database is never replaced by a file.
-//!
-//! Also here: the console's kept monthly aggregates of a snapshot (`snapshot_aggregates`), a
-//! derived cache keyed by the snapshot's identity, which needs no audit entry.
 
 use crate::{audit, Conn, Result, Store};
 
@@ -80,25 +77,5 @@ impl Store {
     /// which follows the readings): no audit entry.
     pub fn put_state_document(&self, name: &str, body: &str) -> Result<()> {
         self.tx(|c| put(c, name, body))
-    }
-
-    /// The kept aggregates of snapshot `id` and the key they were made for.
-    pub fn snapshot_aggregates(&self, id: i64) -> Result<Option<(String, String)>> {
-        Ok(self
-            .read(|c| c.query("SELECT agg_key, body FROM snapshot_aggregates WHERE snapshot_id = $1", &[id.into()]))?
-            .first()
-            .map(|r| (r.text(0), r.text(1))))
-    }
-
-    /// Keeps the aggregates of snapshot `id` (replacing any kept for another key).
-    pub fn keep_snapshot_aggregates(&self, id: i64, key: &str, body: &str) -> Result<()> {
-        self.tx(|c| {
-            c.exec(
-                "INSERT INTO snapshot_aggregates (snapshot_id, agg_key, body) VALUES ($1, $2, $3) \
-                 ON CONFLICT (snapshot_id) DO UPDATE SET agg_key = excluded.agg_key, body = excluded.body",
-                &[id.into(), key.into(), body.into()],
-            )?;
-            Ok(())
-        })
     }
 }

@@ -192,6 +192,27 @@ CREATE TABLE snapshot_aggregates (
     body TEXT NOT NULL
 );
 "#,
+    // 6: a snapshot keeps its figures by org × facility type × month (each org's own facilities;
+    // the 26 figures of accounting's cells as exact integers), written with the snapshot, so the
+    // console, trends and reports read them instead of recomputing the inventory. A snapshot
+    // stored before has them once a recomputation reproduced its stored result (`cell_sets` says
+    // which snapshots have them, and how many). They replace the console's kept aggregates.
+    r#"
+CREATE TABLE snapshot_cells (
+    snapshot_id BIGINT NOT NULL,
+    org_code TEXT NOT NULL,
+    facility_type TEXT NOT NULL,
+    month BIGINT NOT NULL,
+    metrics TEXT NOT NULL,
+    PRIMARY KEY (snapshot_id, org_code, facility_type, month)
+);
+CREATE TABLE snapshot_cell_sets (
+    snapshot_id BIGINT PRIMARY KEY,
+    cells BIGINT NOT NULL,
+    kept_at TEXT NOT NULL
+);
+DROP TABLE snapshot_aggregates;
+"#,
 ];
 
 impl Store {

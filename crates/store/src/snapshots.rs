@@ -37,6 +37,47 @@ pub struct Snapshot {
     pub created_at: String,
 }
 
+/// A snapshot's figures for one org's own facilities of one type in one month: the 26 figures of
+/// accounting's cell as exact integers (`accounting::metrics::Metrics::encode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotCell {
+    pub org_code: String,
+    pub facility_type: String,
+    pub month: i64,
+    pub metrics: String,
+}
+
+/// Cells inserted per statement (5 parameters each: within every backend's parameter limit).
+const CELLS_PER_INSERT: usize = 1000;
+
+fn insert_cells(c: &mut dyn crate::Conn, id: i64, cells: &[SnapshotCell]) -> Result<()> {
+    for chunk in cells.chunks(CELLS_PER_INSERT) {
+        let mut sql =
+            String::from("INSERT INTO snapshot_cells (snapshot_id, org_code, facility_type, month, metrics) VALUES ");
+        let mut params: Vec<crate::Value> = Vec::with_capacity(1 + chunk.len() * 4);
+        params.push(id.into());
+        for (k, cell) in chunk.iter().enumerate() {
+            if k > 0 {
+                sql.push(',');
+            }
+            let b = 1 + k * 4;
+            sql.push_str(&format!("($1,${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
+            params.extend([
+                cell.org_code.as_str().into(),
+                cell.facility_type.as_str().into(),
+                cell.month.into(),
+                cell.metrics.as_str().into(),
+            ]);
+        }
+        c.exec(&sql, &params)?;
+    }
+    c.exec(
+        "INSERT INTO snapshot_cell_sets (snapshot_id, cells, kept_at) VALUES ($1, $2, $3)",
+        &[id.into(), (cells.len() as i64).into(), crate::now().into()],
+    )?;
+    Ok(())
+}
+
 /// What a new snapshot holds (everything but its id, version and time).
 pub struct NewSnapshot {
     pub org_code: String,
@@ -49,6 +90,8 @@ pub struct NewSnapshot {
     pub library_version: String,
     pub library_fingerprint: String,
     pub result: serde_json::Value,
+    /// Its figures by org × facility type × month, kept with it.
+    pub cells: Vec<SnapshotCell>,
 }
 
 const FS_COLS: &str = "id, name, version, toml, reason, created_by, created_at";
@@ -180,6 +223,7 @@ impl Store {
                 ],
             )?[0]
                 .int(0);
+            insert_cells(c, id, &s.cells)?;
             append(
                 c,
                 kind,
@@ -201,6 +245,58 @@ impl Store {
             .first()
             .map(snapshot)
             .ok_or_else(|| StoreError::NotFound(format!("snapshot {id}")))
+    }
+
+    /// The figures snapshot `id` keeps by org × facility type × month, or `None` when it keeps none
+    /// (stored before they were kept, and not recomputed since). Refuses a set whose count is not
+    /// the one recorded with it.
+    pub fn snapshot_cells(&self, id: i64) -> Result<Option<Vec<SnapshotCell>>> {
+        self.read(|c| {
+            let Some(set) = c
+                .query("SELECT cells FROM snapshot_cell_sets WHERE snapshot_id = $1", &[id.into()])?
+                .first()
+                .map(|r| r.int(0))
+            else {
+                return Ok(None);
+            };
+            let cells: Vec<SnapshotCell> = c
+                .query(
+                    "SELECT org_code, facility_type, month, metrics FROM snapshot_cells WHERE snapshot_id = $1 \
+                     ORDER BY org_code, facility_type, month",
+                    &[id.into()],
+                )?
+                .iter()
+                .map(|r| SnapshotCell {
+                    org_code: r.text(0),
+                    facility_type: r.text(1),
+                    month: r.int(2),
+                    metrics: r.text(3),
+                })
+                .collect();
+            if cells.len() as i64 != set {
+                return Err(StoreError::Invalid(format!(
+                    "snapshot {id} keeps {} cells where {set} were stored",
+                    cells.len()
+                )));
+            }
+            Ok(Some(cells))
+        })
+    }
+
+    /// Keeps the cells of snapshot `id` stored before cells were kept with snapshots (the caller
+    /// recomputed it and checked that the recomputation reproduces its stored result). Once per
+    /// snapshot: a second call changes nothing and answers `false`.
+    pub fn keep_snapshot_cells(&self, id: i64, cells: &[SnapshotCell]) -> Result<bool> {
+        self.tx(|c| {
+            if c.query("SELECT id FROM snapshots WHERE id = $1", &[id.into()])?.is_empty() {
+                return Err(StoreError::NotFound(format!("snapshot {id}")));
+            }
+            if !c.query("SELECT cells FROM snapshot_cell_sets WHERE snapshot_id = $1", &[id.into()])?.is_empty() {
+                return Ok(false);
+            }
+            insert_cells(c, id, cells)?;
+            Ok(true)
+        })
     }
 
     /// The org a snapshot belongs to (access checks, without loading the result).

@@ -305,6 +305,14 @@ fn users_tokens_and_snapshot_versions() {
             library_version: "v".into(),
             library_fingerprint: "f".into(),
             result: serde_json::json!({"total": 1}),
+            cells: (1..=3)
+                .map(|m| store::snapshots::SnapshotCell {
+                    org_code: "CT_GD".into(),
+                    facility_type: "office".into(),
+                    month: m,
+                    metrics: format!("{m},0,-7"),
+                })
+                .collect(),
         };
         let a = s.add_snapshot("analyst", new(None)).unwrap();
         let b = s.add_snapshot("analyst", new(Some(a.id))).unwrap();
@@ -313,6 +321,13 @@ fn users_tokens_and_snapshot_versions() {
         assert_eq!(s.superseded_snapshots().unwrap(), vec![a.id]);
         assert_eq!(s.snapshots_within("/CT/CT_GD/").unwrap().len(), 2);
         assert!(s.snapshots_within("/CT/CTXGD/").unwrap().is_empty());
+        // Each snapshot keeps its cells, written with it, read back as stored.
+        let cells = s.snapshot_cells(a.id).unwrap().unwrap();
+        assert_eq!(cells, new(None).cells, "{name}");
+        assert_eq!(s.snapshot_cells(b.id).unwrap().unwrap().len(), 3, "{name}");
+        assert!(!s.keep_snapshot_cells(a.id, &[]).unwrap(), "{name}: cells are kept once");
+        assert_eq!(s.snapshot_cells(a.id).unwrap().unwrap(), cells, "{name}");
+        assert!(s.keep_snapshot_cells(9_999, &cells).is_err(), "{name}: no such snapshot");
     }
 }
 
@@ -345,7 +360,7 @@ fn sqlite_backup_and_restore_round_trip() {
 }
 
 #[test]
-fn platform_documents_import_once_change_with_their_audit_entry_and_keep_aggregates() {
+fn platform_documents_import_once_change_with_their_audit_entry_and_snapshots_keep_cells_once() {
     let dir = tempfile::tempdir().unwrap();
     for (name, s) in stores("documents", dir.path()) {
         seed(&s);
@@ -395,10 +410,35 @@ fn platform_documents_import_once_change_with_their_audit_entry_and_keep_aggrega
         assert_eq!(s.document(store::documents::TARGETS).unwrap().as_deref(), Some("[CT]\nx = 1\n"), "{name}");
         assert_eq!(s.audit_entries(0, 1000).unwrap().len(), entries + 1, "{name}");
         assert!(s.verify_audit().unwrap().ok, "{name}");
-        // Kept aggregates: one row per snapshot, replaced under a new key.
-        assert_eq!(s.snapshot_aggregates(7).unwrap(), None);
-        s.keep_snapshot_aggregates(7, "k1", "{\"a\":1}").unwrap();
-        s.keep_snapshot_aggregates(7, "k2", "{\"a\":2}").unwrap();
-        assert_eq!(s.snapshot_aggregates(7).unwrap(), Some(("k2".into(), "{\"a\":2}".into())), "{name}");
+        // A snapshot stored without cells (before they were kept) gets them once, later.
+        let old = s
+            .add_snapshot(
+                "analyst",
+                store::snapshots::NewSnapshot {
+                    org_code: "CT".into(),
+                    year: 2023,
+                    supersedes: None,
+                    reason: String::new(),
+                    options: serde_json::json!({}),
+                    filings: serde_json::json!([]),
+                    factor_sets: vec![],
+                    library_version: "v".into(),
+                    library_fingerprint: "f".into(),
+                    result: serde_json::json!({}),
+                    cells: vec![],
+                },
+            )
+            .unwrap();
+        s.tx(|c| c.exec("DELETE FROM snapshot_cell_sets WHERE snapshot_id = $1", &[old.id.into()])).unwrap();
+        assert_eq!(s.snapshot_cells(old.id).unwrap(), None, "{name}");
+        let cell = store::snapshots::SnapshotCell {
+            org_code: "CT".into(),
+            facility_type: "office".into(),
+            month: 1,
+            metrics: "1".into(),
+        };
+        assert!(s.keep_snapshot_cells(old.id, std::slice::from_ref(&cell)).unwrap(), "{name}");
+        assert!(!s.keep_snapshot_cells(old.id, &[]).unwrap(), "{name}");
+        assert_eq!(s.snapshot_cells(old.id).unwrap(), Some(vec![cell]), "{name}");
     }
 }

@@ -12,12 +12,13 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let key = AuditKey::from_bytes([7; 32]);
-    let keyed = |store: Store| {
-        let store = store.with_audit_key(key.clone());
+    let k = key.clone();
+    let keyed = move |store: Store| {
+        let store = store.with_audit_key(k.clone());
         store.seal_audit().unwrap();
         store
     };
-    both_prepared(name, keyed, |h| test(h, key.clone()));
+    platform(name).prepare(keyed).run(|h| test(h, key.clone()));
 }
 
 /// Runs synchronous store calls from a test's async body (the PostgreSQL client blocks).
@@ -136,7 +137,7 @@ fn an_anchor_recorded_elsewhere_catches_a_cut_tail() {
 fn an_unkeyed_log_migrates_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, store) in store::testing::stores("sec_audit_migrate", &dir.path().join("db")) {
-        seed(&store);
+        seed().apply(&store);
         let before = store.verify_audit().unwrap();
         assert!(before.ok && before.keyed_from.is_none(), "{backend}: {before:?}");
         let key = AuditKey::from_bytes([9; 32]);
@@ -172,7 +173,7 @@ fn a_keyed_log_refuses_writers_without_its_key() {
     for url in urls {
         let keyed = open(&url).with_audit_key(AuditKey::from_bytes([1; 32]));
         keyed.seal_audit().unwrap();
-        seed(&keyed);
+        seed().apply(&keyed);
         drop(keyed);
         let plain = open(&url);
         let e = plain.create_filing("gd-filer", "CT-GD", "2025-01").unwrap_err().to_string();

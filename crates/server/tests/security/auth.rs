@@ -23,12 +23,7 @@ async fn send(
     if let Some(addr) = from {
         req.extensions_mut().insert(ConnectInfo(addr.parse::<SocketAddr>().unwrap()));
     }
-    let res = server::router(app.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    Reply { status, headers, json: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+    reply(app, req).await
 }
 
 async fn login_as(app: &Arc<App>, user: &str, password: &str, from: Option<&str>) -> Reply {
@@ -102,20 +97,11 @@ fn two_hundred_concurrent_wrong_logins_keep_memory_bounded() {
 /// does a restarted one.
 #[test]
 fn wrong_passwords_lock_the_account_in_the_store_with_an_audit_entry() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let sqlite_dir = dir.path().join("db");
-    let mut opens: Vec<(String, Box<dyn Fn() -> Store>)> = Vec::new();
-    {
-        let d = sqlite_dir.clone();
-        opens.push(("sqlite".into(), Box::new(move || Store::open_sqlite_dir(&d).unwrap())));
-    }
-    if let Some(url) = store::testing::fresh_postgres("sec_auth_lockout") {
-        opens.push(("postgres".into(), Box::new(move || Store::open_postgres(&url).unwrap())));
-    }
-    for (backend, open) in opens {
+    for (backend, open) in reopenable("sec_auth_lockout", dir.path()) {
         let first = open();
-        seed(&first);
+        seed().apply(&first);
         let spool = tempfile::tempdir().unwrap();
         let a = App::new(first, spool.path().join("a"));
         let b = App::new(open(), spool.path().join("b"));

@@ -3,12 +3,11 @@
 //! counted once, readings within a physical range, the event stream within the caller's subtree.
 
 use super::*;
-use http_body_util::BodyExt;
 
 /// Attaches monitoring to the harness's platform: one grid-import power meter at GD1 (CT-GD-GZ)
 /// and one at ZJ1 (CT-ZJ).
 fn monitored(h: &Harness) -> std::path::PathBuf {
-    attach_meters(h, "meter_code,facility_code,role,kind\nGD1-P,GD1,grid_import,power\nZJ1-P,ZJ1,grid_import,power\n")
+    h.attach_meters("meter_code,facility_code,role,kind\nGD1-P,GD1,grid_import,power\nZJ1-P,ZJ1,grid_import,power\n")
 }
 
 fn now_ms() -> i64 {
@@ -296,12 +295,7 @@ fn the_event_stream_shows_only_batches_of_the_callers_subtree() {
             h.app.store.create_user("test", "gd-employee", &hash, "employee", "CT-GD").unwrap();
         });
         let employee = h.login("gd-employee").await;
-        let req = Request::builder()
-            .uri("/api/v1/telemetry/stream")
-            .header("authorization", format!("Bearer {employee}"))
-            .body(Body::empty())
-            .unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
+        let res = h.open_stream("/api/v1/telemetry/stream", &employee).await;
         assert_eq!(res.status(), StatusCode::OK);
         let mut body = res.into_body();
         let (zj, gd) = (h.login("zj-filer").await, h.login("gd-filer").await);
@@ -310,15 +304,7 @@ fn the_event_stream_shows_only_batches_of_the_callers_subtree() {
         assert_eq!(r.json["stored"].as_u64(), Some(1), "{}", r.text);
         let r = csv(&h, "/api/v1/telemetry/readings", &gd, &format!("GD1-P,{ts},3\n")).await;
         assert_eq!(r.json["stored"].as_u64(), Some(1), "{}", r.text);
-        let mut seen = String::new();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !seen.contains("http:gd-filer") {
-            let frame =
-                tokio::time::timeout_at(deadline, body.frame()).await.expect("events in time").unwrap().unwrap();
-            if let Ok(d) = frame.into_data() {
-                seen.push_str(&String::from_utf8_lossy(&d));
-            }
-        }
+        let seen = read_events(&mut body, |seen| seen.contains("http:gd-filer")).await;
         assert!(
             !seen.contains("zj-filer") && !seen.contains("ZJ1") && !seen.contains("CT-ZJ"),
             "{}: Zhejiang leaked: {seen}",

@@ -42,18 +42,12 @@ impl Running {
 }
 
 /// Runs `test` on a seeded SQLite platform (transport probes do not depend on the backend).
-fn sqlite<F, Fut>(test: F)
+fn sqlite<F, Fut>(name: &str, test: F)
 where
-    F: FnOnce(Harness) -> Fut,
+    F: Fn(Harness) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite_dir(&dir.path().join("db")).unwrap();
-    seed(&store);
-    let spool = tempfile::tempdir().unwrap();
-    let app = App::new(store, spool.path().join("spool"));
-    rt.block_on(test(Harness { app, backend: "sqlite".into(), spool }));
+    platform(name).sqlite_only().run(test)
 }
 
 /// An answer read off a socket: status, header block (lower case) and body.
@@ -215,9 +209,9 @@ fn an_upload_above_the_cap_is_refused_and_leaves_no_spool_file() {
             .header("content-type", "text/csv")
             .body(Body::from_stream(futures_util::stream::iter(chunks)))
             .unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "{}", h.backend);
-        let text = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
+        let res = reply(&h.app, req).await;
+        assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", h.backend);
+        let text = res.text;
         assert!(text.contains("body_too_large"), "{text}");
         let left: Vec<_> = std::fs::read_dir(&h.app.spool_dir).map(|d| d.flatten().collect()).unwrap_or_default();
         assert!(left.is_empty(), "spool files left: {left:?}");
@@ -239,7 +233,7 @@ fn an_upload_above_the_cap_is_refused_and_leaves_no_spool_file() {
 
 #[test]
 fn a_declared_oversized_body_is_answered_without_being_read() {
-    sqlite(|h| async move {
+    sqlite("sec_web_declared_body", |h| async move {
         let server = Running::start(h.app.clone(), Config::default()).await;
         let mut s = TcpStream::connect(server.addr).await.unwrap();
         // 1 GB announced, 100 bytes sent: the 413 comes at once and the connection closes.
@@ -485,7 +479,7 @@ async fn tls_connect(
 
 #[test]
 fn the_platform_serves_https_with_secure_cookies() {
-    sqlite(|h| async move {
+    sqlite("sec_web_tls", |h| async move {
         let dir = tempfile::tempdir().unwrap();
         let (files, root) = certificate(dir.path());
         let server = Running::start(h.app.clone(), Config { tls: Some(files), ..Default::default() }).await;
@@ -528,7 +522,7 @@ fn the_platform_serves_https_with_secure_cookies() {
 
 #[test]
 fn bad_tls_files_are_refused_at_start() {
-    sqlite(|h| async move {
+    sqlite("sec_web_tls_files", |h| async move {
         let dir = tempfile::tempdir().unwrap();
         let files = transport::TlsFiles { cert: dir.path().join("none.pem"), key: dir.path().join("none.key") };
         h.app.configure_transport(Config { tls: Some(files), ..Default::default() }).unwrap();
@@ -547,7 +541,7 @@ fn bad_tls_files_are_refused_at_start() {
 
 #[test]
 fn half_open_connections_are_closed_after_the_header_timeout() {
-    sqlite(|h| async move {
+    sqlite("sec_web_half_open", |h| async move {
         let timeout = Duration::from_secs(1);
         let server = Running::start(h.app.clone(), Config { header_read_timeout: timeout, ..Default::default() }).await;
         // Half a request head, then nothing: closed within the timeout (with some slack).
@@ -576,8 +570,8 @@ fn half_open_connections_are_closed_after_the_header_timeout() {
 
 #[test]
 fn the_event_stream_outlives_the_header_timeout() {
-    sqlite(|h| async move {
-        attach_meters(&h, "meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n");
+    sqlite("sec_web_stream", |h| async move {
+        h.attach_meters("meter_code,facility_code,role,kind\nGD1-TOT,GD1,total_facility,counter\n");
         let server =
             Running::start(h.app.clone(), Config { header_read_timeout: Duration::from_secs(1), ..Default::default() })
                 .await;

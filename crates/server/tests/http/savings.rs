@@ -3,57 +3,29 @@
 //! data of its stations (org indicators as ratios of sums), is refused a second time, refuses
 //! stations outside the org, is audited, and becomes the measured result of the scenario measure.
 
+use crate::harness::{fac, group_orgs, Platform, Reply, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use server::App;
 
-mod common;
-use common::{fac, org, Harness, Reply, PASSWORD};
-
-/// Runs `test` on each backend with a seeded store and monitoring attached to a fresh data directory.
-fn both<F, Fut>(name: &str, test: F)
-where
-    F: Fn(Harness, String, std::path::PathBuf) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
-        store
-            .upsert_reference(
-                "test",
-                &[org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))],
-                &[
-                    fac("GD1", "base_station_5g", "CT-GD", "广东"),
-                    fac("GD2", "base_station_5g", "CT-GD", "广东"),
-                    fac("GZ1", "base_station_5g", "CT-GD-GZ", "广东"),
-                    fac("BJ1", "base_station_5g", "CT-BJ", "北京"),
-                    fac("GDDC", "data_center", "CT-GD", "广东"),
-                ],
-            )
-            .unwrap();
-        let hash = server::auth::hash_password(PASSWORD).unwrap();
-        for (u, role, o) in [
-            ("admin", "group_admin", "CT"),
-            ("employee", "employee", "CT"),
-            ("gd-admin", "org_admin", "CT-GD"),
-            ("gd-filer", "data_filer", "CT-GD"),
-            ("bj-filer", "data_filer", "CT-BJ"),
-        ] {
-            store.create_user("test", u, &hash, role, o).unwrap();
-        }
-        let data = dir.path().join(format!("data-{backend}"));
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(
-            data.join("meters.csv"),
-            "meter_code,facility_code,role,kind\nDC-TOT,GDDC,total_facility,counter\n",
-        )
-        .unwrap();
-        let app = App::new(store, dir.path().join(format!("spool-{backend}")));
-        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some());
-        rt.block_on(test(Harness { app: app.clone() }, backend, data));
-        drop(app);
-    }
+/// A seeded platform with monitoring attached (one data-centre meter).
+fn platform(name: &str) -> Platform {
+    let orgs = group_orgs("CT-BJ");
+    let facilities = vec![
+        fac("GD1", "base_station_5g", "CT-GD", "广东"),
+        fac("GD2", "base_station_5g", "CT-GD", "广东"),
+        fac("GZ1", "base_station_5g", "CT-GD-GZ", "广东"),
+        fac("BJ1", "base_station_5g", "CT-BJ", "北京"),
+        fac("GDDC", "data_center", "CT-GD", "广东"),
+    ];
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("employee", "employee", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("bj-filer", "data_filer", "CT-BJ"),
+    ];
+    Platform::new(name, Seed { orgs, facilities, users })
+        .meters("meter_code,facility_code,role,kind\nDC-TOT,GDDC,total_facility,counter\n")
 }
 
 /// Three days of hourly load for two cells per station (a coverage cell and a capacity cell that
@@ -85,7 +57,8 @@ fn micro(v: f64) -> i128 {
 
 #[test]
 fn a_recorded_saving_run_becomes_indicators_and_the_measured_result_once() {
-    both("savings_record", |h, backend, _data| async move {
+    platform("savings_record").run(|h| async move {
+        let backend = h.backend.clone();
         let filer = h.login("gd-filer").await;
         let url = "/api/v1/orgs/CT-GD/sites/bs-saving";
         let cells = cells_csv(&["GD1", "GZ1"]);
@@ -218,7 +191,7 @@ fn a_recorded_saving_run_becomes_indicators_and_the_measured_result_once() {
         let csv =
             "facility_code,period,carrier,quantity,unit,source_document\nGD1,2024-03,electricity,1200,kWh,bill-1\n\
                    GZ1,2024-03,electricity,900,kWh,bill-2\n";
-        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(&filer), csv.into(), "text/csv").await;
+        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(&filer), csv, "text/csv").await;
         assert_eq!(up.status, StatusCode::OK, "{}", up.text);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), &filer, json!({})).await.status, StatusCode::OK);
         assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), &gd_admin, json!({})).await.status, StatusCode::OK);

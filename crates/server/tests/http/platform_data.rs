@@ -3,31 +3,23 @@
 //! set aside as `NAME.imported`); alert state (acknowledged by whom) and indicator data survive a
 //! restart; an acknowledgement is audited with the state it stores. SQLite and PostgreSQL.
 
+use crate::harness::{attach_monitoring, fac, org, reopenable, runtime, App, Harness, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use server::App;
 use std::sync::Arc;
-use store::Store;
-
-mod common;
-use common::{fac, org, Harness, PASSWORD};
 
 const T0: i64 = 1_714_492_800_000; // 2024-05-01T00:00:00+08:00
 const Q: i64 = 900_000;
 
-fn seed(store: &Store) {
-    store
-        .upsert_reference(
-            "test",
-            &[org("CT", None), org("CT-GD", Some("CT")), org("CT-BJ", Some("CT"))],
-            &[fac("GDDC", "data_center", "CT-GD", "广东"), fac("BJDC", "data_center", "CT-BJ", "北京")],
-        )
-        .unwrap();
-    let hash = server::auth::hash_password(PASSWORD).unwrap();
-    for (u, role, o) in
-        [("admin", "group_admin", "CT"), ("gd-admin", "org_admin", "CT-GD"), ("gd-filer", "data_filer", "CT-GD")]
-    {
-        store.create_user("test", u, &hash, role, o).unwrap();
+fn seed() -> Seed {
+    Seed {
+        orgs: vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-BJ", Some("CT"))],
+        facilities: vec![fac("GDDC", "data_center", "CT-GD", "广东"), fac("BJDC", "data_center", "CT-BJ", "北京")],
+        users: vec![
+            ("admin", "group_admin", "CT"),
+            ("gd-admin", "org_admin", "CT-GD"),
+            ("gd-filer", "data_filer", "CT-GD"),
+        ],
     }
 }
 
@@ -39,15 +31,9 @@ async fn audited(h: &Harness, token: &str, action: &str) -> Vec<Value> {
 
 #[test]
 fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let mut places: Vec<(String, Box<dyn Fn() -> Store>)> = Vec::new();
-    let sqlite = dir.path().join("db");
-    places.push(("sqlite".into(), Box::new(move || Store::open_sqlite_dir(&sqlite).unwrap())));
-    if let Some(url) = store::testing::fresh_postgres("platform_data") {
-        places.push(("postgres".into(), Box::new(move || Store::open_postgres(&url).unwrap())));
-    }
-    for (backend, open) in places {
+    for (backend, open) in reopenable("platform_data", dir.path()) {
         let data = dir.path().join(format!("data-{backend}"));
         std::fs::create_dir_all(&data).unwrap();
         // The files of the current release's data directory.
@@ -59,16 +45,16 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
         std::fs::write(data.join("indicator-data.csv"), "org_code,period,component,value\nCT-GD,2024,dc_water_l,260\n")
             .unwrap();
         let store = open();
-        seed(&store);
+        seed().apply(&store);
         let app = App::new(store, dir.path().join(format!("spool-{backend}")));
-        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some(), "{backend}");
+        assert!(attach_monitoring(&app, &data).unwrap().is_some(), "{backend}");
         for name in ["meters.csv", "indicator-data.csv"] {
             assert!(!data.join(name).exists(), "{backend}: {name} set aside");
             assert!(data.join(format!("{name}.imported")).exists(), "{backend}: {name}.imported kept");
         }
         assert!(app.store.document("meters.csv").unwrap().unwrap().contains("GD-IT"), "{backend}");
         let id = rt.block_on(async {
-            let h = Harness { app: app.clone() };
+            let h = Harness::on(app.clone(), &backend);
             let admin = h.login("admin").await;
             let imports = audited(&h, &admin, "platform.import").await;
             let files: Vec<&str> = imports.iter().map(|e| e["entity"].as_str().unwrap()).collect();
@@ -119,7 +105,7 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
             let orgs = "org_code,name,parent_code\nCT,CT,\nCT-GD,CT-GD,CT\nCT-BJ,CT-BJ,CT\nCT-SH,CT-SH,CT\n";
             let r = h.request("POST", "/api/v1/reference/orgs", Some(&admin), orgs.to_string(), "text/csv").await;
             assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
-            let r = h.request("POST", "/api/v1/indicator-data", Some(&admin), "org_code,period,component,value\nCT-SH,2024,dc_water_l,10\n".into(), "text/csv").await;
+            let r = h.request("POST", "/api/v1/indicator-data", Some(&admin), "org_code,period,component,value\nCT-SH,2024,dc_water_l,10\n", "text/csv").await;
             assert_eq!((r.status, r.json["added"].as_u64()), (StatusCode::OK, Some(1)), "{backend}: {}", r.text);
             let acks = audited(&h, &admin, "alerts.acknowledge").await;
             assert_eq!(acks.len(), 1, "{backend}: {acks:?}");
@@ -133,12 +119,9 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
 
         // A restart: a new store on the same database, the same data directory.
         let app = App::new(open(), dir.path().join(format!("spool-{backend}")));
-        assert!(
-            platform::monitoring::attach(&app.platform, &data).unwrap().is_some(),
-            "{backend}: meters from the database"
-        );
+        assert!(attach_monitoring(&app, &data).unwrap().is_some(), "{backend}: meters from the database");
         rt.block_on(async {
-            let h = Harness { app: app.clone() };
+            let h = Harness::on(app.clone(), &backend);
             let admin = h.login("admin").await;
             let r = h.get("/api/v1/alerts", &admin).await;
             let alerts = r.json["alerts"].as_array().unwrap();
@@ -171,7 +154,7 @@ fn a_data_directory_is_imported_once_and_alert_state_survives_a_restart() {
         // A file put back under its old name is not imported over the database's document.
         std::fs::write(data.join("meters.csv"), "meter_code,facility_code,role,kind\n").unwrap();
         let app: Arc<App> = App::new(open(), dir.path().join(format!("spool-{backend}")));
-        assert!(platform::monitoring::attach(&app.platform, &data).unwrap().is_some(), "{backend}");
+        assert!(attach_monitoring(&app, &data).unwrap().is_some(), "{backend}");
         assert!(app.store.document("meters.csv").unwrap().unwrap().contains("GD-IT"), "{backend}");
         assert!(
             data.join("meters.csv.not-imported").exists() && data.join("meters.csv.imported").exists(),

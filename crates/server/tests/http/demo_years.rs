@@ -3,48 +3,36 @@
 //! year, and the trend route then has 36 consecutive months (forecast and backtest) and LMDI two
 //! years to compare. SQLite and, when configured, PostgreSQL.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::Value;
-use server::App;
-use tower::ServiceExt;
-
-async fn get(app: &std::sync::Arc<App>, path: &str) -> (StatusCode, Value) {
-    let req = Request::builder().uri(path).header("authorization", "Bearer years-token").body(Body::empty()).unwrap();
-    let res = server::router(app.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
+use crate::harness::{load_dir, run_inventory, runtime, App, Harness};
+use axum::http::StatusCode;
 
 #[test]
 fn a_multi_year_demo_files_every_year_and_feeds_trend_and_lmdi() {
     let data = tempfile::tempdir().unwrap();
     let opts = demo::DemoOptions { sites: 200, first_year: 2022, year: 2024, seed: 3 };
     let summary = demo::generate(&opts, data.path()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     for (backend, store) in store::testing::stores("demo_years", &dir.path().join("db")) {
         let spool = tempfile::tempdir().unwrap();
         let mut snapshots = Vec::new();
         for (year, rows) in &summary.rows_by_year {
-            let s = platform::demo::load_dir(&store, data.path(), *year, "loader", spool.path(), 2)
+            let s = load_dir(&store, data.path(), *year, "loader", spool.path(), 2)
                 .unwrap_or_else(|e| panic!("{backend} {year}: {}", e.message));
             assert_eq!(s.rows, *rows as i64, "{backend} {year}: every row of activity-{year}.csv filed");
             assert_eq!(s.facilities, summary.facilities);
         }
         for (year, _) in &summary.rows_by_year {
-            let snap =
-                platform::snapshot::run_blocking(&store, "loader", demo::GROUP_CODE, *year, serde_json::json!({}), 2)
-                    .unwrap_or_else(|e| panic!("{backend} {year}: {}", e.message));
+            let snap = run_inventory(&store, "loader", demo::GROUP_CODE, *year, serde_json::json!({}), 2)
+                .unwrap_or_else(|e| panic!("{backend} {year}: {}", e.message));
             snapshots.push(snap.id);
         }
         let user = store.create_user("test", "years", &server::auth::hash_password("pw").unwrap(), "group_admin", "CT");
         store.add_token(user.unwrap().id, "years-token", "2999-01-01T00:00:00.000Z").unwrap();
         let app = App::new(store, spool.path().to_path_buf());
         rt.block_on(async {
-            let (status, t) = get(&app, "/api/v1/orgs/CT/scenario/trend?horizon=12").await;
+            let h = Harness::on(app.clone(), &backend);
+            let (status, t, _) = h.get("/api/v1/orgs/CT/scenario/trend?horizon=12", "years-token").await.parts();
             assert_eq!(status, StatusCode::OK, "{backend}: {t}");
             assert_eq!(t["snapshots"].as_array().unwrap().len(), 3, "{backend}: {}", t["snapshots"]);
             let e = &t["series"][0];
@@ -57,8 +45,10 @@ fn a_multi_year_demo_files_every_year_and_feeds_trend_and_lmdi() {
                 "{backend}: 36 months give a backtest: {}",
                 e["backtest"]
             );
-            let (status, l) =
-                get(&app, &format!("/api/v1/snapshots/{}/scenario/lmdi?to={}", snapshots[0], snapshots[2])).await;
+            let (status, l, _) = h
+                .get(&format!("/api/v1/snapshots/{}/scenario/lmdi?to={}", snapshots[0], snapshots[2]), "years-token")
+                .await
+                .parts();
             assert_eq!(status, StatusCode::OK, "{backend}: {l}");
             let d = &l["decomposition"];
             assert_eq!((d["from_year"].as_i64(), d["to_year"].as_i64()), (Some(2022), Some(2024)), "{d}");

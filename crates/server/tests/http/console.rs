@@ -2,157 +2,48 @@
 //! pre-aggregated overview and its monthly figures, facility activity, the factor library, import
 //! and inventory jobs, the org-subtree scope of each, and the console's files at `/`.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use crate::harness::{electricity_csv, fac, group_orgs, Harness, Platform, Seed};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use server::App;
-use std::sync::Arc;
-use store::reference::{FacilityRecord, OrgRecord};
-use store::Store;
-use tower::ServiceExt;
 
-const PASSWORD: &str = "correct horse battery";
-
-#[derive(Clone)]
-struct Reply {
-    status: StatusCode,
-    json: Value,
-    text: String,
-    content_type: String,
-}
-
-struct Harness {
-    app: Arc<App>,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>, ct: &str) -> Reply {
-        self.call_bytes(method, path, token, body.map(String::into_bytes), ct).await
-    }
-    async fn call_bytes(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Vec<u8>>,
-        ct: &str,
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("content-type", ct);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
+/// Polls a job until it ends.
+async fn wait_job(h: &Harness, id: i64, token: &str) -> Value {
+    for _ in 0..600 {
+        let r = h.get(&format!("/api/v1/console/jobs?id={id}"), token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let j = r.json["jobs"][0].clone();
+        if j["status"] != json!("running") {
+            return j;
         }
-        let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
-        let res = server::router(self.app.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let content_type =
-            res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-        let text = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
-        Reply { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text, content_type }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.call("GET", path, Some(token), None, "application/json").await
-    }
-    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call("POST", path, Some(token), Some(body.to_string()), "application/json").await
-    }
-    async fn login(&self, user: &str) -> String {
-        let body = json!({"username": user, "password": PASSWORD}).to_string();
-        let r = self.call("POST", "/api/v1/auth/login", None, Some(body), "application/json").await;
-        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text);
-        r.json["token"].as_str().unwrap().to_string()
-    }
-    /// Polls a job until it ends.
-    async fn wait_job(&self, id: i64, token: &str) -> Value {
-        for _ in 0..600 {
-            let r = self.get(&format!("/api/v1/console/jobs?id={id}"), token).await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-            let j = r.json["jobs"][0].clone();
-            if j["status"] != json!("running") {
-                return j;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("job {id} did not end in 60 s");
-    }
-}
-
-fn org(code: &str, parent: Option<&str>) -> OrgRecord {
-    OrgRecord {
-        code: code.into(),
-        name: format!("{code} 分公司"),
-        parent_code: parent.map(Into::into),
-        equity_share: String::new(),
-        operational_control: String::new(),
-    }
-}
-
-fn fac(code: &str, org: &str, province: &str) -> FacilityRecord {
-    FacilityRecord {
-        code: code.into(),
-        name: code.into(),
-        kind: "base_station_5g".into(),
-        org_code: org.into(),
-        province: province.into(),
-        allocation_share: String::new(),
-        shared_with: String::new(),
-    }
+    panic!("job {id} did not end in 60 s");
 }
 
 /// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-BJ, two sites each.
-fn seed(store: &Store) {
-    let facs = vec![
-        fac("GD1", "CT-GD-GZ", "广东"),
-        fac("GD2", "CT-GD", "广东"),
-        fac("BJ1", "CT-BJ", "北京"),
-        fac("BJ2", "CT-BJ", "北京"),
+fn platform(name: &str) -> Platform {
+    let facilities = vec![
+        fac("GD1", "base_station_5g", "CT-GD-GZ", "广东"),
+        fac("GD2", "base_station_5g", "CT-GD", "广东"),
+        fac("BJ1", "base_station_5g", "CT-BJ", "北京"),
+        fac("BJ2", "base_station_5g", "CT-BJ", "北京"),
     ];
-    let orgs = [org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))];
-    store.upsert_reference("test", &orgs, &facs).unwrap();
-    let hash = server::auth::hash_password(PASSWORD).unwrap();
-    for (u, role, o) in [
+    let orgs = group_orgs("CT-BJ");
+    let users = vec![
         ("admin", "group_admin", "CT"),
         ("auditor", "auditor", "CT"),
         ("gd-admin", "org_admin", "CT-GD"),
         ("gd-filer", "data_filer", "CT-GD"),
         ("bj-filer", "data_filer", "CT-BJ"),
         ("bj-admin", "org_admin", "CT-BJ"),
-    ] {
-        store.create_user("test", u, &hash, role, o).unwrap();
-    }
-}
-
-fn both<F, Fut>(name: &str, test: F)
-where
-    F: Fn(Harness, String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
-        seed(&store);
-        let data = tempfile::tempdir().unwrap();
-        let app = App::new(store, data.path().join("spool"));
-        rt.block_on(test(Harness { app: app.clone(), _dir: data }, backend));
-        drop(app);
-    }
+    ];
+    Platform::new(name, Seed { orgs, facilities, users })
 }
 
 /// Files and approves months of electricity for an org: `rows` are (facility, period, kWh).
 async fn file(h: &Harness, filer: &str, approver: &str, org: &str, period: &str, rows: &[(&str, &str)]) -> i64 {
-    let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let id = r.json["filing"]["id"].as_i64().unwrap();
-    let mut csv = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-    for (f, q) in rows {
-        csv.push_str(&format!("{f},{period},electricity,{q},kWh,bill-{f}-{period}\n"));
-    }
-    let up = h.call("POST", &format!("/api/v1/filings/{id}/upload"), Some(filer), Some(csv), "text/csv").await;
-    assert_eq!(up.json["rejected"], json!(0), "{}", up.text);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await.status, StatusCode::OK);
-    id
+    let rows: Vec<_> = rows.iter().map(|(f, q)| (f, period, q)).collect();
+    h.file_approved(filer, approver, org, period, &electricity_csv(&rows)).await
 }
 
 async fn filed_group(h: &Harness) -> (String, i64) {
@@ -173,7 +64,8 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn overview_ranks_children_and_its_months_add_up_to_the_snapshot() {
-    both("console_overview", |h, backend| async move {
+    platform("console_overview").run(|h| async move {
+        let backend = h.backend.clone();
         let (admin, snap) = filed_group(&h).await;
         let first = h.get("/api/v1/console/orgs/CT/overview?year=2024", &admin).await;
         assert_eq!(first.status, StatusCode::OK, "{backend}: {}", first.text);
@@ -184,7 +76,7 @@ fn overview_ranks_children_and_its_months_add_up_to_the_snapshot() {
         assert_eq!(kids, ["CT-BJ", "CT-GD"], "{backend}");
         let ready = match first.json["monthly"]["status"].as_str() {
             Some("computing") => {
-                let job = h.wait_job(first.json["monthly"]["job"].as_i64().unwrap(), &admin).await;
+                let job = wait_job(&h, first.json["monthly"]["job"].as_i64().unwrap(), &admin).await;
                 assert_eq!(job["status"], json!("done"), "{backend}: {job}");
                 h.get("/api/v1/console/orgs/CT/overview?year=2024", &admin).await
             }
@@ -208,16 +100,18 @@ fn overview_ranks_children_and_its_months_add_up_to_the_snapshot() {
                 assert!(months[2]["totals"]["total_market"].as_f64().unwrap() > 0.0);
             }
         }
-        // The aggregates are kept in the database, so a restarted server does not recompute.
+        // The figures by month are kept in the database with the snapshot (its cells by org ×
+        // facility type × month), so a restarted server does not recompute.
         let store = h.app.store.clone();
-        let kept = tokio::task::spawn_blocking(move || store.snapshot_aggregates(snap).unwrap()).await.unwrap();
-        assert!(kept.is_some_and(|(_, body)| body.contains("\"months\"")), "{backend}: snapshot {snap}");
+        let kept = tokio::task::spawn_blocking(move || store.snapshot_cells(snap).unwrap()).await.unwrap();
+        assert!(kept.is_some_and(|cells| cells.iter().any(|c| c.month == 3)), "{backend}: snapshot {snap}");
     });
 }
 
 #[test]
 fn console_routes_keep_a_province_within_its_subtree() {
-    both("console_scope", |h, backend| async move {
+    platform("console_scope").run(|h| async move {
+        let backend = h.backend.clone();
         let (_admin, _) = filed_group(&h).await;
         let gd = h.login("gd-admin").await;
         let own = h.get("/api/v1/console/orgs/CT-GD/overview?year=2024", &gd).await;
@@ -241,8 +135,7 @@ fn console_routes_keep_a_province_within_its_subtree() {
         let draft = h.post("/api/v1/filings", &gd_filer, json!({"org_code": "CT-GD", "period": "2024-05"})).await;
         let id = draft.json["filing"]["id"].as_i64().unwrap();
         let csv = "facility_code,period,carrier,quantity,unit\nGD1,2024-05,electricity,1,kWh\n".to_string();
-        let r =
-            h.call("POST", &format!("/api/v1/filings/{id}/import-job"), Some(&bj_filer), Some(csv), "text/csv").await;
+        let r = h.request("POST", &format!("/api/v1/filings/{id}/import-job"), Some(&bj_filer), csv, "text/csv").await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{backend}: {}", r.text);
         let r = h.post("/api/v1/console/inventory-jobs", &gd, json!({"org_code": "CT", "year": 2024})).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{backend}: {}", r.text);
@@ -254,7 +147,8 @@ fn console_routes_keep_a_province_within_its_subtree() {
 
 #[test]
 fn facility_page_lists_every_filed_record_with_its_filing_and_line() {
-    both("console_facility", |h, backend| async move {
+    platform("console_facility").run(|h| async move {
+        let backend = h.backend.clone();
         let (admin, _) = filed_group(&h).await;
         let gd = h.login("gd-admin").await;
         let r = h.get("/api/v1/console/orgs/CT-GD/facilities/GD1?year=2024", &gd).await;
@@ -276,16 +170,17 @@ fn facility_page_lists_every_filed_record_with_its_filing_and_line() {
 
 #[test]
 fn import_and_inventory_jobs_report_their_outcome_to_their_owner() {
-    both("console_jobs", |h, backend| async move {
+    platform("console_jobs").run(|h| async move {
+        let backend = h.backend.clone();
         let gd = h.login("gd-filer").await;
         let draft = h.post("/api/v1/filings", &gd, json!({"org_code": "CT-GD", "period": "2024-02"})).await;
         let id = draft.json["filing"]["id"].as_i64().unwrap();
         let csv = "facility_code,period,carrier,quantity,unit\nGD1,2024-02,electricity,12.5,kWh\nGD2,2024-02,electricity,-3,kWh\n";
         let r =
-            h.call("POST", &format!("/api/v1/filings/{id}/import-job"), Some(&gd), Some(csv.into()), "text/csv").await;
+            h.request("POST", &format!("/api/v1/filings/{id}/import-job"), Some(&gd), csv, "text/csv").await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{backend}: {}", r.text);
         assert_eq!(r.json["job"]["target"], json!(format!("filing/{id}")));
-        let job = h.wait_job(r.json["job"]["id"].as_i64().unwrap(), &gd).await;
+        let job = wait_job(&h, r.json["job"]["id"].as_i64().unwrap(), &gd).await;
         assert_eq!(job["status"], json!("done"), "{backend}: {job}");
         assert_eq!((job["result"]["accepted"].as_i64(), job["result"]["rejected"].as_i64()), (Some(1), Some(1)));
         let rejected = &job["result"]["rejected_rows"][0];
@@ -293,7 +188,7 @@ fn import_and_inventory_jobs_report_their_outcome_to_their_owner() {
         assert!(rejected["reasons"].as_str().unwrap().contains("negative quantity"), "{backend}: {job}");
         // The same rows through the job and through the upload route are one upload (idempotent).
         let again =
-            h.call("POST", &format!("/api/v1/filings/{id}/upload"), Some(&gd), Some(csv.into()), "text/csv").await;
+            h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(&gd), csv, "text/csv").await;
         assert_eq!(again.json["new"], json!(false), "{backend}: {}", again.text);
         // Another user does not see the job.
         let other = h.login("gd-admin").await;
@@ -314,7 +209,7 @@ fn import_and_inventory_jobs_report_their_outcome_to_their_owner() {
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{backend}: {}", bad.text);
         let r = h.post("/api/v1/console/inventory-jobs", &gd_admin, json!({"org_code": "CT-GD", "year": 2024})).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{backend}: {}", r.text);
-        let job = h.wait_job(r.json["job"]["id"].as_i64().unwrap(), &gd_admin).await;
+        let job = wait_job(&h, r.json["job"]["id"].as_i64().unwrap(), &gd_admin).await;
         assert_eq!(job["status"], json!("done"), "{backend}: {job}");
         let snap = job["result"]["snapshot"].as_i64().unwrap();
         let s = h.get(&format!("/api/v1/snapshots/{snap}"), &gd_admin).await;
@@ -326,7 +221,8 @@ fn import_and_inventory_jobs_report_their_outcome_to_their_owner() {
 
 #[test]
 fn factor_library_lists_every_factor_with_its_source() {
-    both("console_factors", |h, backend| async move {
+    platform("console_factors").run(|h| async move {
+        let backend = h.backend.clone();
         let auditor = h.login("auditor").await;
         let r = h.get("/api/v1/console/factors", &auditor).await;
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
@@ -339,9 +235,10 @@ fn factor_library_lists_every_factor_with_its_source() {
 
 #[test]
 fn the_console_is_served_at_the_root_with_a_single_page_fallback() {
-    both("console_files", |h, backend| async move {
+    platform("console_files").run(|h| async move {
+        let backend = h.backend.clone();
         for path in ["/", "/overview/CT", "/filings/12"] {
-            let r = h.call("GET", path, None, None, "").await;
+            let r = h.request("GET", path, None, "", "").await;
             assert_eq!(r.status, StatusCode::OK, "{backend} {path}");
             assert!(r.content_type.starts_with("text/html"), "{backend} {path}: {}", r.content_type);
             if console::is_built() {
@@ -350,16 +247,17 @@ fn the_console_is_served_at_the_root_with_a_single_page_fallback() {
                 assert!(r.text.contains("npm run build"), "{backend} {path}");
             }
         }
-        let api = h.call("GET", "/api/v1/no/such/route", None, None, "").await;
+        let api = h.request("GET", "/api/v1/no/such/route", None, "", "").await;
         assert_eq!((api.status, api.json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
-        let missing = h.call("GET", "/assets/missing-0000.js", None, None, "").await;
+        let missing = h.request("GET", "/assets/missing-0000.js", None, "", "").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{backend}");
     });
 }
 
 #[test]
 fn an_import_job_reads_an_xlsx_workbook_like_the_upload_route() {
-    both("console_xlsx", |h, backend| async move {
+    platform("console_xlsx").run(|h| async move {
+        let backend = h.backend.clone();
         let gd = h.login("gd-filer").await;
         let draft = h.post("/api/v1/filings", &gd, json!({"org_code": "CT-GD", "period": "2024-06"})).await;
         let id = draft.json["filing"]["id"].as_i64().unwrap();
@@ -373,9 +271,9 @@ fn an_import_job_reads_an_xlsx_workbook_like_the_upload_route() {
         .collect();
         let book = platform::xlsx::workbook("activity", &rows).unwrap();
         let path = format!("/api/v1/filings/{id}/import-job");
-        let r = h.call_bytes("POST", &path, Some(&gd), Some(book), server::openapi::XLSX_MEDIA).await;
+        let r = h.request("POST", &path, Some(&gd), book, server::openapi::XLSX_MEDIA).await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{backend}: {}", r.text);
-        let job = h.wait_job(r.json["job"]["id"].as_i64().unwrap(), &gd).await;
+        let job = wait_job(&h, r.json["job"]["id"].as_i64().unwrap(), &gd).await;
         assert_eq!(job["status"], json!("done"), "{backend}: {job}");
         assert_eq!((job["result"]["accepted"].as_i64(), job["result"]["rejected"].as_i64()), (Some(1), Some(1)));
         assert_eq!(job["result"]["rejected_rows"][0]["row"]["line"], json!(3), "{backend}: {job}");

@@ -1,160 +1,24 @@
 //! The platform's HTTP integration suite. Every test runs the real router against SQLite and
 //! against PostgreSQL (see store::testing), with real users, argon2 logins and tokens.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use crate::harness::{
+    electricity_csv, every_role, group_orgs, six_sites_each, Harness, Platform, Reply, Seed, PASSWORD,
+};
+use axum::http::StatusCode;
+use serde_json::json;
 use server::routes::ROUTES;
-use server::App;
-use std::sync::Arc;
-use store::reference::{FacilityRecord, OrgRecord};
-use store::Store;
-use tower::ServiceExt;
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Harness {
-    app: Arc<App>,
-    _dir: tempfile::TempDir,
-}
-
-struct Reply {
-    status: StatusCode,
-    json: Value,
-    text: String,
-}
-
-impl Harness {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Body>,
-        content_type: &str,
-    ) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        req = req.header("content-type", content_type);
-        let req = req.body(body.unwrap_or_else(Body::empty)).unwrap();
-        let res = server::router(self.app.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).to_string();
-        Reply { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text }
-    }
-    async fn get(&self, path: &str, token: &str) -> Reply {
-        self.call("GET", path, Some(token), None, "application/json").await
-    }
-    async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call("POST", path, Some(token), Some(Body::from(body.to_string())), "application/json").await
-    }
-    async fn upload(&self, filing: i64, token: &str, csv: &str) -> Reply {
-        self.call(
-            "POST",
-            &format!("/api/v1/filings/{filing}/upload"),
-            Some(token),
-            Some(Body::from(csv.to_string())),
-            "text/csv",
-        )
-        .await
-    }
-    async fn login(&self, user: &str) -> String {
-        let r = self
-            .call(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(Body::from(json!({"username": user, "password": PASSWORD}).to_string())),
-                "application/json",
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text);
-        r.json["token"].as_str().unwrap().to_string()
-    }
-}
-
-fn org(code: &str, parent: Option<&str>) -> OrgRecord {
-    OrgRecord {
-        code: code.into(),
-        name: format!("{code} 分公司"),
-        parent_code: parent.map(Into::into),
-        equity_share: String::new(),
-        operational_control: String::new(),
-    }
-}
-
-fn fac(code: &str, org: &str, province: &str) -> FacilityRecord {
-    FacilityRecord {
-        code: code.into(),
-        name: code.into(),
-        kind: "base_station_5g".into(),
-        org_code: org.into(),
-        province: province.into(),
-        allocation_share: String::new(),
-        shared_with: String::new(),
-    }
-}
 
 /// Group CT with provinces CT-GD (city CT-GD-GZ) and CT-BJ, six 5G sites each, and one user of
 /// every role (province roles for GD, plus a BJ filer).
-fn seed(store: &Store) {
-    let mut facs = Vec::new();
-    for i in 1..=6 {
-        facs.push(fac(&format!("GD{i}"), if i <= 3 { "CT-GD-GZ" } else { "CT-GD" }, "广东"));
-        facs.push(fac(&format!("BJ{i}"), "CT-BJ", "北京"));
-    }
-    store
-        .upsert_reference(
-            "test",
-            &[org("CT", None), org("CT-GD", Some("CT")), org("CT-GD-GZ", Some("CT-GD")), org("CT-BJ", Some("CT"))],
-            &facs,
-        )
-        .unwrap();
-    let hash = server::auth::hash_password(PASSWORD).unwrap();
-    for (u, role, o) in [
-        ("admin", "group_admin", "CT"),
-        ("auditor", "auditor", "CT"),
-        ("employee", "employee", "CT"),
-        ("gd-admin", "org_admin", "CT-GD"),
-        ("gd-filer", "data_filer", "CT-GD"),
-        ("gd-reviewer", "reviewer", "CT-GD"),
+fn platform(name: &str) -> Platform {
+    let (orgs, facilities) = (group_orgs("CT-BJ"), six_sites_each("CT-BJ", "BJ", "北京"));
+    let mut users = every_role();
+    users.extend([
         ("gd-auditor", "auditor", "CT-GD"),
         ("bj-filer", "data_filer", "CT-BJ"),
         ("bj-admin", "org_admin", "CT-BJ"),
-    ] {
-        store.create_user("test", u, &hash, role, o).unwrap();
-    }
-}
-
-/// Runs `test` against a fresh SQLite store and, when configured, a fresh PostgreSQL database.
-fn both<F, Fut>(name: &str, test: F)
-where
-    F: Fn(Harness, String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let stores = store::testing::stores(name, &dir.path().join("db"));
-    for (backend, store) in stores {
-        seed(&store);
-        let spool = tempfile::tempdir().unwrap();
-        let app = App::new(store, spool.path().to_path_buf());
-        rt.block_on(test(Harness { app: app.clone(), _dir: spool }, backend));
-        // The PostgreSQL client must be dropped outside the runtime.
-        drop(app);
-    }
-}
-
-fn month_csv(rows: &[(&str, &str, &str)]) -> String {
-    let mut s = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-    for (f, p, q) in rows {
-        s.push_str(&format!("{f},{p},electricity,{q},kWh,bill-{f}-{p}\n"));
-    }
-    s
+    ]);
+    Platform::new(name, Seed { orgs, facilities, users })
 }
 
 /// Files, submits and approves one month for a province (as its filer and its admin).
@@ -166,21 +30,14 @@ async fn file_month(
     period: &str,
     rows: &[(&str, &str, &str)],
 ) -> i64 {
-    let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let id = r.json["filing"]["id"].as_i64().unwrap();
-    let up = h.upload(id, filer, &month_csv(rows)).await;
-    assert_eq!(up.json["rejected"], json!(0), "{}", up.text);
-    assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-    let a = h.post(&format!("/api/v1/filings/{id}/approve"), approver, json!({})).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    id
+    h.file_approved(filer, approver, org, period, &electricity_csv(rows)).await
 }
 
 #[test]
 fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
-    both("openapi", |h, backend| async move {
-        let doc = h.call("GET", "/api/v1/openapi.json", None, None, "application/json").await;
+    platform("openapi").run(|h| async move {
+        let backend = h.backend.clone();
+        let doc = h.request("GET", "/api/v1/openapi.json", None, "", "application/json").await;
         assert_eq!(doc.status, StatusCode::OK);
         assert_eq!(doc.json["openapi"], json!("3.0.3"));
         let paths = doc.json["paths"].as_object().unwrap();
@@ -192,7 +49,7 @@ fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
                 let concrete = path.replace("{code}", "CT-GD").replace("{id}", "999999");
                 let m = method.to_uppercase();
                 // Routed: an unknown route or method answers no_route / method_not_allowed.
-                let r = h.call(&m, &concrete, Some(&admin), Some(Body::from("{}")), "application/json").await;
+                let r = h.request(&m, &concrete, Some(&admin), "{}", "application/json").await;
                 assert!(
                     !matches!(r.json["error"]["code"].as_str(), Some("no_route" | "method_not_allowed")),
                     "{backend}: {m} {concrete} is documented but not routed ({})",
@@ -207,7 +64,7 @@ fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
                 }
                 // Without a token every non-public route refuses.
                 let public = ops[method].get("security").is_some();
-                let anon = h.call(&m, &concrete, None, Some(Body::from("{}")), "application/json").await;
+                let anon = h.request(&m, &concrete, None, "{}", "application/json").await;
                 if !public {
                     assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{backend}: {m} {concrete} without login");
                     assert_eq!(anon.json["error"]["code"], json!("unauthenticated"));
@@ -219,15 +76,14 @@ fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
         let admin = h.login("admin").await;
         let unknown = h.get("/api/v1/nothing-here", &admin).await;
         assert_eq!((unknown.status, unknown.json["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("no_route")));
-        let wrong = h.call("DELETE", "/api/v1/filings", Some(&admin), None, "application/json").await;
+        let wrong = h.request("DELETE", "/api/v1/filings", Some(&admin), "", "application/json").await;
         assert_eq!(wrong.json["error"]["code"].as_str(), Some("method_not_allowed"));
-        let garbled =
-            h.call("POST", "/api/v1/filings", Some(&admin), Some(Body::from("{not json")), "application/json").await;
+        let garbled = h.request("POST", "/api/v1/filings", Some(&admin), "{not json", "application/json").await;
         assert_eq!(
             (garbled.status, garbled.json["error"]["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("bad_request"))
         );
-        let m = h.call("GET", "/metrics", None, None, "text/plain").await;
+        let m = h.request("GET", "/metrics", None, "", "text/plain").await;
         assert!(
             m.text.contains(
                 "dualcarbon_http_requests_total{method=\"GET\",route=\"/api/v1/openapi.json\",status=\"200\"}"
@@ -241,7 +97,8 @@ fn openapi_lists_exactly_the_real_routes_and_every_route_is_guarded() {
 
 #[test]
 fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
-    both("scope", |h, backend| async move {
+    platform("scope").run(|h| async move {
+        let backend = h.backend.clone();
         let admin = h.login("admin").await;
         let bj = h.login("bj-filer").await;
         let bj_admin = h.login("bj-admin").await;
@@ -276,9 +133,7 @@ fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
                         path
                     };
                     let body = json!({"comment": "x", "reason": "x"}).to_string();
-                    let res = h
-                        .call(&r.method.to_uppercase(), &path, Some(&gd), Some(Body::from(body)), "application/json")
-                        .await;
+                    let res = h.request(&r.method.to_uppercase(), &path, Some(&gd), body, "application/json").await;
                     assert_eq!(
                         res.status,
                         StatusCode::FORBIDDEN,
@@ -322,7 +177,7 @@ fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
         let gd_filer = h.login("gd-filer").await;
         let mine = h.post("/api/v1/filings", &gd_filer, json!({"org_code": "CT-GD", "period": "2024-01"})).await;
         let id = mine.json["filing"]["id"].as_i64().unwrap();
-        let up = h.upload(id, &gd_filer, &month_csv(&[("BJ2", "2024-01", "5"), ("GD1", "2024-01", "5")])).await;
+        let up = h.upload(id, &gd_filer, &electricity_csv(&[("BJ2", "2024-01", "5"), ("GD1", "2024-01", "5")])).await;
         assert_eq!((up.json["accepted"].as_i64(), up.json["rejected"].as_i64()), (Some(1), Some(1)), "{}", up.text);
         assert!(up.text.contains("outside this filing's org CT-GD"), "{}", up.text);
     });
@@ -330,7 +185,8 @@ fn a_province_cannot_read_or_write_another_provinces_data_through_any_route() {
 
 #[test]
 fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
-    both("filing", |h, backend| async move {
+    platform("filing").run(|h| async move {
+        let backend = h.backend.clone();
         let filer = h.login("gd-filer").await;
         let reviewer = h.login("gd-reviewer").await;
         let auditor = h.login("auditor").await;
@@ -441,7 +297,7 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
         let ok = h.post(&format!("/api/v1/filings/{id}/approve"), &reviewer, json!({})).await;
         assert_eq!(ok.json["filing"]["status"], json!("approved"), "{}", ok.text);
         // Locked.
-        let late = h.upload(id, &filer, &month_csv(&[("GD6", "2024-03", "1")])).await;
+        let late = h.upload(id, &filer, &electricity_csv(&[("GD6", "2024-03", "1")])).await;
         assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text);
 
         // Restatement: a new version with a reason; the approved one stays readable.
@@ -454,7 +310,7 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
             (v2.json["filing"]["version"].as_i64(), v2.json["filing"]["supersedes"].as_i64()),
             (Some(2), Some(id))
         );
-        h.upload(v2id, &filer, &month_csv(&[("GD1", "2024-03", "1500")])).await;
+        h.upload(v2id, &filer, &electricity_csv(&[("GD1", "2024-03", "1500")])).await;
         let old_rows = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
         let new_rows = h.get(&format!("/api/v1/filings/{v2id}/rows"), &filer).await;
         let qty = |r: &Reply, f: &str| {
@@ -484,7 +340,8 @@ fn filing_upload_quarantine_idempotence_workflow_and_restatement() {
 
 #[test]
 fn snapshots_rerun_to_the_same_numbers_explain_and_recompute_after_a_factor_update() {
-    both("snapshots", |h, backend| async move {
+    platform("snapshots").run(|h| async move {
+        let backend = h.backend.clone();
         let admin = h.login("admin").await;
         let filer = h.login("gd-filer").await;
         let gd_admin = h.login("gd-admin").await;
@@ -604,7 +461,8 @@ status = "official"
 
 #[test]
 fn quality_shows_missing_facilities_outliers_and_a_score() {
-    both("quality", |h, backend| async move {
+    platform("quality").run(|h| async move {
+        let backend = h.backend.clone();
         let filer = h.login("gd-filer").await;
         let gd_admin = h.login("gd-admin").await;
         for m in 1..=4 {
@@ -644,13 +502,14 @@ fn quality_shows_missing_facilities_outliers_and_a_score() {
 
 #[test]
 fn logins_tokens_cookies_and_user_management() {
-    both("auth", |h, backend| async move {
+    platform("auth").run(|h| async move {
+        let backend = h.backend.clone();
         let wrong = h
-            .call(
+            .request(
                 "POST",
                 "/api/v1/auth/login",
                 None,
-                Some(Body::from(json!({"username": "admin", "password": "nope"}).to_string())),
+                json!({"username": "admin", "password": "nope"}).to_string(),
                 "application/json",
             )
             .await;
@@ -658,20 +517,14 @@ fn logins_tokens_cookies_and_user_management() {
             (wrong.status, wrong.json["error"]["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("bad_credentials"))
         );
-        let req = Request::builder()
-            .method("POST")
-            .uri("/api/v1/auth/login")
-            .header("content-type", "application/json")
-            .body(Body::from(json!({"username": "gd-admin", "password": PASSWORD}).to_string()))
-            .unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
-        let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+        let body = json!({"username": "gd-admin", "password": PASSWORD}).to_string();
+        let res = h.raw("POST", "/api/v1/auth/login", &[("content-type", "application/json")], body).await;
+        let cookie = res.headers.get("set-cookie").unwrap().to_str().unwrap().to_string();
         assert!(cookie.contains("HttpOnly") && cookie.starts_with("dualcarbon_session="), "{cookie}");
         let session = cookie.split(';').next().unwrap().to_string();
         // The console's cookie works like the bearer token.
-        let req = Request::builder().uri("/api/v1/me").header("cookie", &session).body(Body::empty()).unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{backend}");
+        let res = h.raw("GET", "/api/v1/me", &[("cookie", &session)], "").await;
+        assert_eq!(res.status, StatusCode::OK, "{backend}");
         let gd_admin = h.login("gd-admin").await;
         let me = h.get("/api/v1/me", &gd_admin).await;
         assert_eq!(
@@ -708,7 +561,7 @@ fn logins_tokens_cookies_and_user_management() {
         let f = h.post("/api/v1/filings", &gz, json!({"org_code": "CT-GD", "period": "2024-01"})).await;
         assert_eq!(f.status, StatusCode::FORBIDDEN, "{backend}: a city user cannot file for its province");
         // Logout revokes the token.
-        let out = h.call("POST", "/api/v1/auth/logout", Some(&gz), None, "application/json").await;
+        let out = h.request("POST", "/api/v1/auth/logout", Some(&gz), "", "application/json").await;
         assert_eq!(out.status, StatusCode::OK);
         assert_eq!(h.get("/api/v1/me", &gz).await.status, StatusCode::UNAUTHORIZED);
     });
@@ -725,19 +578,16 @@ fn docs_platform_md_lists_every_route() {
 
 #[test]
 fn xlsx_template_and_upload() {
-    both("xlsx", |h, backend| async move {
+    platform("xlsx").run(|h| async move {
+        let backend = h.backend.clone();
         let filer = h.login("gd-filer").await;
         let r = h.post("/api/v1/filings", &filer, json!({"org_code": "CT-GD-GZ", "period": "2024-05"})).await;
         let id = r.json["filing"]["id"].as_i64().unwrap();
         // The workbook template holds what the CSV template holds.
-        let req = Request::builder()
-            .uri(format!("/api/v1/filings/{id}/template.xlsx"))
-            .header("authorization", format!("Bearer {filer}"))
-            .body(Body::empty())
-            .unwrap();
-        let res = server::router(h.app.clone()).oneshot(req).await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let auth = format!("Bearer {filer}");
+        let res = h.raw("GET", &format!("/api/v1/filings/{id}/template.xlsx"), &[("authorization", &auth)], "").await;
+        assert_eq!(res.status, StatusCode::OK);
+        let bytes = res.bytes;
         let dir = tempfile::tempdir().unwrap();
         platform::xlsx::first_sheet_to_csv(bytes, &dir.path().join("t.csv")).unwrap();
         let from_xlsx = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
@@ -755,13 +605,7 @@ fn xlsx_template_and_upload() {
         .collect();
         let book = platform::xlsx::workbook("activity", &rows).unwrap();
         let up = h
-            .call(
-                "POST",
-                &format!("/api/v1/filings/{id}/upload"),
-                Some(&filer),
-                Some(Body::from(book)),
-                server::openapi::XLSX_MEDIA,
-            )
+            .request("POST", &format!("/api/v1/filings/{id}/upload"), Some(&filer), book, server::openapi::XLSX_MEDIA)
             .await;
         assert_eq!(
             (up.json["accepted"].as_i64(), up.json["rejected"].as_i64()),
@@ -784,12 +628,13 @@ fn xlsx_template_and_upload() {
 
 #[test]
 fn reference_data_over_the_api_is_validated_and_for_group_admins_only() {
-    both("reference", |h, backend| async move {
+    platform("reference").run(|h| async move {
+        let backend = h.backend.clone();
         let admin = h.login("admin").await;
         let gd_admin = h.login("gd-admin").await;
         let post = |path: &'static str, token: String, body: &'static str| {
             let h = &h;
-            async move { h.call("POST", path, Some(&token), Some(Body::from(body)), "text/csv").await }
+            async move { h.request("POST", path, Some(&token), body, "text/csv").await }
         };
         let orgs = "org_code,name,parent_code\nCT,集团,\nCT-GD,广东,CT\nCT-GD-GZ,广州,CT-GD\nCT-BJ,北京,CT\nCT-SH,上海分公司,CT\n";
         assert_eq!(

@@ -1,59 +1,33 @@
 //! HTTP tests of the scenario and site routes (issues 4 and 5), against SQLite and, when
 //! configured, PostgreSQL (store::testing), with real users, logins and filed data.
 
+use crate::harness::{electricity_csv, fac, org, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use server::App;
-use store::Store;
 
-mod common;
-use common::{fac, org, Harness, PASSWORD};
-
-fn seed(store: &Store) {
-    let mut facs = Vec::new();
+/// Group CT with CT-GD (three 5G sites and a data centre) and CT-BJ (three sites), and monitoring
+/// with the meters of one off-grid site (GD1) registered, as an operator would.
+fn platform(name: &str) -> Platform {
+    let mut facilities = Vec::new();
     for i in 1..=3 {
-        facs.push(fac(&format!("GD{i}"), "base_station_5g", "CT-GD", "广东"));
-        facs.push(fac(&format!("BJ{i}"), "base_station_5g", "CT-BJ", "北京"));
+        facilities.push(fac(&format!("GD{i}"), "base_station_5g", "CT-GD", "广东"));
+        facilities.push(fac(&format!("BJ{i}"), "base_station_5g", "CT-BJ", "北京"));
     }
-    facs.push(fac("GDDC", "data_center", "CT-GD", "广东"));
-    store
-        .upsert_reference("test", &[org("CT", None), org("CT-GD", Some("CT")), org("CT-BJ", Some("CT"))], &facs)
-        .unwrap();
-    let hash = server::auth::hash_password(PASSWORD).unwrap();
-    for (u, role, o) in [
+    facilities.push(fac("GDDC", "data_center", "CT-GD", "广东"));
+    let orgs = vec![org("CT", None), org("CT-GD", Some("CT")), org("CT-BJ", Some("CT"))];
+    let users = vec![
         ("admin", "group_admin", "CT"),
         ("employee", "employee", "CT"),
         ("gd-admin", "org_admin", "CT-GD"),
         ("gd-filer", "data_filer", "CT-GD"),
         ("bj-admin", "org_admin", "CT-BJ"),
         ("bj-filer", "data_filer", "CT-BJ"),
-    ] {
-        store.create_user("test", u, &hash, role, o).unwrap();
-    }
-}
-
-fn both<F, Fut>(name: &str, test: F)
-where
-    F: Fn(Harness, String) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    for (backend, store) in store::testing::stores(name, &dir.path().join("db")) {
-        seed(&store);
-        let spool = tempfile::tempdir().unwrap();
-        let app = App::new(store, spool.path().to_path_buf());
-        // Monitoring, with the meters of one off-grid site (GD1) registered, as an operator would.
-        let data = tempfile::tempdir().unwrap();
-        let meters = format!(
-            "meter_code,facility_code,role,kind,counter_max_kwh,max_power_kw,max_gap_minutes\n{}",
-            site::meters::registry_rows("GD1", 60)
-        );
-        std::fs::write(data.path().join("meters.csv"), meters).unwrap();
-        assert!(platform::monitoring::attach(&app.platform, data.path()).unwrap().is_some());
-        rt.block_on(test(Harness { app: app.clone() }, backend));
-        drop(app);
-    }
+    ];
+    let meters = format!(
+        "meter_code,facility_code,role,kind,counter_max_kwh,max_power_kw,max_gap_minutes\n{}",
+        site::meters::registry_rows("GD1", 60)
+    );
+    Platform::new(name, Seed { orgs, facilities, users }).meters(meters)
 }
 
 /// Files and approves a whole year of monthly electricity for an org's facilities, growing by
@@ -61,20 +35,16 @@ where
 async fn year_of_data(h: &Harness, filer: &str, admin: &str, org: &str, facs: &[&str], year: i32, scale: f64) -> i64 {
     for m in 1..=12 {
         let period = format!("{year}-{m:02}");
-        let r = h.post("/api/v1/filings", filer, json!({"org_code": org, "period": period})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        let id = r.json["filing"]["id"].as_i64().unwrap();
-        let mut csv = String::from("facility_code,period,carrier,quantity,unit,source_document\n");
-        for (i, f) in facs.iter().enumerate() {
-            // A seasonal load: more in summer (cooling), different per facility.
-            let season = 1.0 + 0.3 * ((m as f64 - 7.0) / 12.0 * std::f64::consts::TAU).cos();
-            let q = ((1000.0 + 400.0 * i as f64) * season * scale).round();
-            csv.push_str(&format!("{f},{period},electricity,{q},kWh,bill-{f}-{period}\n"));
-        }
-        let up = h.request("POST", &format!("/api/v1/filings/{id}/upload"), Some(filer), csv, "text/csv").await;
-        assert_eq!(up.status, StatusCode::OK, "{}", up.text);
-        assert_eq!(h.post(&format!("/api/v1/filings/{id}/submit"), filer, json!({})).await.status, StatusCode::OK);
-        assert_eq!(h.post(&format!("/api/v1/filings/{id}/approve"), admin, json!({})).await.status, StatusCode::OK);
+        let rows: Vec<_> = facs
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                // A seasonal load: more in summer (cooling), different per facility.
+                let season = 1.0 + 0.3 * ((m as f64 - 7.0) / 12.0 * std::f64::consts::TAU).cos();
+                (f, &period, ((1000.0 + 400.0 * i as f64) * season * scale).round())
+            })
+            .collect();
+        h.file_approved(filer, admin, org, &period, &electricity_csv(&rows)).await;
     }
     let s = h.post("/api/v1/inventories", admin, json!({"org_code": org, "year": year})).await;
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
@@ -87,7 +57,8 @@ fn gross(run: &Value, year: i64) -> f64 {
 
 #[test]
 fn scenario_routes_calibrate_run_compare_bands_macc_plan_lmdi_trend_and_scope() {
-    both("decide_scenario", |h, backend| async move {
+    platform("decide_scenario").run(|h| async move {
+        let backend = h.backend.clone();
         let (gd_filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
         let gd = ["GD1", "GD2", "GD3", "GDDC"];
         let s23 = year_of_data(&h, &gd_filer, &gd_admin, "CT-GD", &gd, 2023, 1.0).await;
@@ -256,7 +227,7 @@ fn scenario_routes_calibrate_run_compare_bands_macc_plan_lmdi_trend_and_scope() 
     });
 }
 
-const SITE: &str = include_str!("../../site/data/island-site.toml");
+const SITE: &str = include_str!("../../../site/data/island-site.toml");
 
 /// A plain weather CSV: `days` of hourly clear days (sunny ones) or overcast ones.
 /// Issue 13 through the API: level drivers given as a number move the path (regression), an
@@ -264,7 +235,8 @@ const SITE: &str = include_str!("../../site/data/island-site.toml");
 /// baseline route reconciles the snapshot's total with the scenario base.
 #[test]
 fn scenario_drivers_untouched_scenario_and_reconciliation() {
-    both("decide_issue13", |h, backend| async move {
+    platform("decide_issue13").run(|h| async move {
+        let backend = h.backend.clone();
         let (gd_filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
         let s24 = year_of_data(&h, &gd_filer, &gd_admin, "CT-GD", &["GD1", "GD2", "GD3", "GDDC"], 2024, 1.0).await;
         let b = h.get(&format!("/api/v1/snapshots/{s24}/scenario/baseline"), &gd_admin).await;
@@ -356,7 +328,8 @@ fn weather(days: usize, sunny: impl Fn(usize) -> bool) -> String {
 
 #[test]
 fn site_routes_simulate_size_bs_saving_and_audited_setpoints() {
-    both("decide_site", |h, backend| async move {
+    platform("decide_site").run(|h| async move {
+        let backend = h.backend.clone();
         let gd_admin = h.login("gd-admin").await;
         // Simulation: a fortnight of sun and a week of rain; the balance closes and the fuel cell runs.
         let w = weather(21, |d| d < 14);
