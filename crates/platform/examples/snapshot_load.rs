@@ -104,7 +104,9 @@ fn main() {
         assert_eq!(n, c.ds.activity.len());
         let ours = c.inventory.report(&c.ds, &c.lib, Some(c.org_id), Some(accounting::GroupBy::Org));
         assert!(report == serde_json::to_value(ours).unwrap(), "the same figures both ways");
-        println!("from rows {rows:.3} s ({rows_cpu:.2} CPU-s), CSV round trip {csv:.3} s ({csv_cpu:.2} CPU-s) ({n} rows)");
+        println!(
+            "from rows {rows:.3} s ({rows_cpu:.2} CPU-s), CSV round trip {csv:.3} s ({csv_cpu:.2} CPU-s) ({n} rows)"
+        );
         best_rows = best_rows.min(rows);
         best_csv = best_csv.min(csv);
     }

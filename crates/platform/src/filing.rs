@@ -56,8 +56,8 @@ pub fn import_file(
         Err(e) => return Err(invalid_file(vec![read_error(e)])),
     };
     let rules = Rules::of(store, &filing)?;
-    // Rows are read and judged on a thread of their own while the store records the ones before,
-    // so an upload holds the (SQLite) writer no longer than storing its rows takes.
+    // Rows are read and judged on a thread of their own while the store records the ones before:
+    // an upload holds the (SQLite) writer for the longer of the two, not for their sum.
     let (sent, received) = std::sync::mpsc::sync_channel::<Batch>(4);
     let (recorded, (rejected, refusal)) = std::thread::scope(|s| {
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
