@@ -28,7 +28,7 @@ const MARGIN: u64 = 4 << 10;
 const NO_RUN: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]
-struct Cols {
+pub(crate) struct Cols {
     facility: usize,
     period: usize,
     carrier: usize,
@@ -41,9 +41,90 @@ struct Cols {
     header_fields: usize,
 }
 
+impl Cols {
+    /// Why a row of `n` fields is refused before its values are looked at: more fields than the
+    /// header names (a merged or shifted line) or too few to hold the columns read.
+    pub(crate) fn shape_problem(&self, n: usize) -> Option<String> {
+        (n > self.header_fields || n < self.width)
+            .then(|| format!("row has {n} fields but the header names {}", self.header_fields))
+    }
+
+    /// The columns of an activity file with header `header`, or the error naming every required
+    /// column it lacks.
+    pub(crate) fn of_header(file: &str, header: &[String]) -> Result<Cols, RowError> {
+        let by_name = crate::tables::Columns::new(header);
+        let req = by_name.require(file, &REQUIRED, header)?;
+        let (source_document, evidence) = (by_name.get("source_document"), by_name.get("evidence_ref"));
+        Ok(Cols {
+            facility: req[0],
+            period: req[1],
+            carrier: req[2],
+            quantity: req[3],
+            unit: req[4],
+            source_document,
+            evidence,
+            width: req.iter().copied().chain(source_document).chain(evidence).max().unwrap_or(0) + 1,
+            header_fields: header.len(),
+        })
+    }
+
+    /// Where each of [`crate::line::ACTIVITY_COLUMNS`] is in a row (None: not in the header).
+    pub(crate) fn positions(&self) -> [Option<usize>; 7] {
+        [
+            Some(self.facility),
+            Some(self.period),
+            Some(self.carrier),
+            Some(self.quantity),
+            Some(self.unit),
+            self.source_document,
+            self.evidence,
+        ]
+    }
+}
+
+/// The error of a row whose facility code is not a known facility (the first of its errors).
+pub(crate) fn unknown_facility(file: &str, line: u64, code: &[u8]) -> RowError {
+    RowError {
+        file: file.to_string(),
+        line,
+        column: "facility_code".into(),
+        value: text(code),
+        reason: "unknown facility: not a facility_code in facilities.csv".into(),
+    }
+}
+
+/// The key two records may not share (with their facility): month, carrier and source document,
+/// packed in one word.
+#[inline]
+pub(crate) fn record_key(month: u8, carrier: u16, source_document: u32) -> u64 {
+    (month as u64) << 48 | (carrier as u64) << 32 | source_document as u64
+}
+
+/// The error of a record that repeats the key of an earlier one (`first`: its file and line).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn duplicate_key(
+    (file, line): (&str, u64),
+    facility_code: &str,
+    year: i32,
+    month: u8,
+    carrier_code: &str,
+    source_document: &str,
+    (first_file, first_line): (&str, u64),
+) -> RowError {
+    RowError {
+        file: file.to_string(),
+        line,
+        column: "facility_code,period,carrier,source_document".into(),
+        value: format!("{facility_code},{year}-{month:02},{carrier_code},{source_document}"),
+        reason: format!(
+            "duplicated record key: same facility, period, carrier and source_document as {first_file}:{first_line}"
+        ),
+    }
+}
+
 /// Carriers seen so far, shared by the parser threads.
-struct CarrierRegistry {
-    carriers: Vec<Carrier>,
+pub(crate) struct CarrierRegistry {
+    pub(crate) carriers: Vec<Carrier>,
 }
 
 /// A rejected row: its errors are in the error list from `first_error` on (None: beyond the errors
@@ -258,7 +339,7 @@ struct Verdict {
 
 /// A worker's caches, kept across its chunks.
 #[derive(Default)]
-struct Caches {
+pub(crate) struct Caches {
     carriers: FxHashMap<Vec<u8>, Result<u16, String>>,
     units: FxHashMap<Vec<u8>, Option<u8>>,
     /// Keyed by carrier length (4 bytes), carrier, unit.
@@ -268,13 +349,32 @@ struct Caches {
 }
 
 struct Shared<'a> {
-    year: i32,
     file: &'a str,
     cols: Cols,
-    registry: &'a Mutex<CarrierRegistry>,
+    check: Checker<'a>,
 }
 
-impl Shared<'_> {
+/// The rules for an activity row's values, one place for every input: the parser of a file and
+/// the rows given from memory ([`crate::rows`]) both check a row's period, carrier, unit and
+/// quantity through [`Checker::values`], so a value is refused for the same reason, in the same
+/// words, whatever it came from.
+#[derive(Clone, Copy)]
+pub(crate) struct Checker<'a> {
+    pub(crate) year: i32,
+    pub(crate) registry: &'a Mutex<CarrierRegistry>,
+}
+
+/// A row's values as stored in the table: month, carrier id, unit index and the quantity in the
+/// base unit of its dimension.
+#[derive(Clone, Copy)]
+pub(crate) struct Values {
+    pub(crate) month: u8,
+    pub(crate) carrier: u16,
+    pub(crate) unit: u8,
+    pub(crate) quantity: f64,
+}
+
+impl Checker<'_> {
     fn carrier(&self, caches: &mut Caches, b: &[u8]) -> Result<u16, String> {
         if let Some(r) = caches.carriers.get(b) {
             return r.clone();
@@ -300,6 +400,7 @@ impl Shared<'_> {
         r
     }
 
+    #[inline(always)]
     fn verdict<'c>(&self, caches: &'c mut Caches, carrier_b: &[u8], unit_b: &[u8]) -> &'c Verdict {
         let hit = matches!(&caches.last_pair, Some((c, u, _)) if same(c, carrier_b) && same(u, unit_b));
         if !hit {
@@ -357,41 +458,19 @@ impl Shared<'_> {
         v
     }
 
-    /// Validates one non-blank line split into `fields`, appending it to `out` or recording why not.
-    fn row(&self, caches: &mut Caches, out: &mut ChunkOut, line_no: u64, line: &[u8], fields: &[&[u8]]) {
-        let c = self.cols;
-        let first_error = out.errors.len();
-        let before = out.error_total;
-        let file = self.file;
-        let (errors, error_total) = (&mut out.errors, &mut out.error_total);
-        let mut err = |column: &str, value: &[u8], reason: String| {
-            *error_total += 1;
-            if errors.len() < MAX_KEPT_ERRORS {
-                errors.push(RowError {
-                    file: file.to_string(),
-                    line: line_no,
-                    column: column.into(),
-                    value: text(value),
-                    reason,
-                });
-            }
-        };
-        let shape = line_problem(line).or_else(|| {
-            (fields.len() > c.header_fields || fields.len() < c.width)
-                .then(|| format!("row has {} fields but the header names {}", fields.len(), c.header_fields))
-        });
-        if let Some(reason) = shape {
-            err("", &line[..line.len().min(200)], reason);
-            out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
-            return;
-        }
-        // Rows of one facility come together in practice: a run of equal codes is kept once.
-        let fac_b = trim(fields[c.facility]);
-        let run = match out.runs.last() {
-            Some(last) if same(last, fac_b) => (out.runs.len() - 1) as u32,
-            _ => out.runs.push(fac_b),
-        };
-        let period_b = trim(fields[c.period]);
+    /// Checks a row's period, carrier, unit and quantity (its facility code is the caller's: a
+    /// file's rows look theirs up once facilities.csv is read), reporting every problem to `err`
+    /// in column order. The values as stored, or None when any is refused.
+    #[inline(always)]
+    pub(crate) fn values(
+        &self,
+        caches: &mut Caches,
+        period_b: &[u8],
+        carrier_b: &[u8],
+        unit_b: &[u8],
+        qty_b: &[u8],
+        err: &mut impl FnMut(&str, &[u8], String),
+    ) -> Option<Values> {
         let month = match parse_period(period_b) {
             Ok((y, m)) if y == self.year => Some(m),
             Ok((y, _)) => {
@@ -403,8 +482,6 @@ impl Shared<'_> {
                 None
             }
         };
-        let carrier_b = trim(fields[c.carrier]);
-        let unit_b = trim(fields[c.unit]);
         let v = self.verdict(caches, carrier_b, unit_b);
         if let Err(reason) = &v.carrier {
             err("carrier", carrier_b, reason.clone());
@@ -414,7 +491,6 @@ impl Shared<'_> {
             (Some(_), Some(reason)) => err("unit", unit_b, reason.clone()),
             (Some(_), None) => {}
         }
-        let qty_b = trim(fields[c.quantity]);
         let quantity = match parse_f64(qty_b) {
             Some(q) if !q.is_finite() => {
                 err("quantity", qty_b, "not a finite number".into());
@@ -430,12 +506,56 @@ impl Shared<'_> {
                 None
             }
         };
-        if out.error_total > before {
-            out.bad.push(BadRow { line: line_no, run, first_error: Some(first_error) });
+        let (Some(month), Ok(&carrier), Some(unit), None, Some(q)) =
+            (month, v.carrier.as_ref(), v.unit, v.mismatch.as_ref(), quantity)
+        else {
+            return None;
+        };
+        Some(Values { month, carrier, unit, quantity: q * UNITS[unit as usize].in_base })
+    }
+}
+
+impl Shared<'_> {
+    /// Validates one non-blank line split into `fields`, appending it to `out` or recording why not.
+    fn row(&self, caches: &mut Caches, out: &mut ChunkOut, line_no: u64, line: &[u8], fields: &[&[u8]]) {
+        let c = self.cols;
+        let first_error = out.errors.len();
+        let file = self.file;
+        let (errors, error_total) = (&mut out.errors, &mut out.error_total);
+        let mut err = |column: &str, value: &[u8], reason: String| {
+            *error_total += 1;
+            if errors.len() < MAX_KEPT_ERRORS {
+                errors.push(RowError {
+                    file: file.to_string(),
+                    line: line_no,
+                    column: column.into(),
+                    value: text(value),
+                    reason,
+                });
+            }
+        };
+        if let Some(reason) = line_problem(line).or_else(|| c.shape_problem(fields.len())) {
+            err("", &line[..line.len().min(200)], reason);
+            out.bad.push(BadRow { line: line_no, run: NO_RUN, first_error: Some(first_error) });
             return;
         }
-        let (Some(m), Ok(&cid), Some(ui), Some(q)) = (month, v.carrier.as_ref(), v.unit, quantity) else {
-            unreachable!("every missing value pushed an error")
+        // Rows of one facility come together in practice: a run of equal codes is kept once.
+        let fac_b = trim(fields[c.facility]);
+        let run = match out.runs.last() {
+            Some(last) if same(last, fac_b) => (out.runs.len() - 1) as u32,
+            _ => out.runs.push(fac_b),
+        };
+        let values = self.check.values(
+            caches,
+            trim(fields[c.period]),
+            trim(fields[c.carrier]),
+            trim(fields[c.unit]),
+            trim(fields[c.quantity]),
+            &mut err,
+        );
+        let Some(v) = values else {
+            out.bad.push(BadRow { line: line_no, run, first_error: Some(first_error) });
+            return;
         };
         let doc = c.source_document.map_or(&[][..], |i| trim(fields[i]));
         let ev = c.evidence.map_or(&[][..], |i| trim(fields[i]));
@@ -443,10 +563,10 @@ impl Shared<'_> {
         let ev = out.intern_cached(ev);
         let t = &mut out.table;
         t.facility.push(run);
-        t.month.push(m);
-        t.carrier.push(cid);
-        t.quantity.push(q * UNITS[ui as usize].in_base);
-        t.unit.push(ui);
+        t.month.push(v.month);
+        t.carrier.push(v.carrier);
+        t.quantity.push(v.quantity);
+        t.unit.push(v.unit);
         t.line.push(line_no as u32);
         t.source_document.push(doc);
         t.evidence.push(ev);
@@ -829,37 +949,18 @@ pub(crate) fn parse_activity(
             return p;
         }
     };
-    let cols_by_name = crate::tables::Columns::new(&header);
-    let req = match cols_by_name.require(&file, &REQUIRED, &header) {
-        Ok(r) => r,
+    let cols = match Cols::of_header(&file, &header) {
+        Ok(c) => c,
         Err(e) => {
             p.early.push(e);
             return p;
         }
     };
     p.header_ok = true;
-    let cols = Cols {
-        facility: req[0],
-        period: req[1],
-        carrier: req[2],
-        quantity: req[3],
-        unit: req[4],
-        source_document: cols_by_name.get("source_document"),
-        evidence: cols_by_name.get("evidence_ref"),
-        width: req
-            .iter()
-            .copied()
-            .chain(cols_by_name.get("source_document"))
-            .chain(cols_by_name.get("evidence_ref"))
-            .max()
-            .unwrap_or(0)
-            + 1,
-        header_fields: header.len(),
-    };
     drop(buf);
     let known = p.carriers.len();
     let registry = Mutex::new(CarrierRegistry { carriers: std::mem::take(&mut p.carriers) });
-    let shared = Shared { year, file: &file, cols, registry: &registry };
+    let shared = Shared { file: &file, cols, check: Checker { year, registry: &registry } };
     let data_start = (header_end as u64 + 1).min(len);
     let threads = threads.max(1);
     let chunk = ((len - data_start) / (threads as u64 * 8)).clamp(MIN_CHUNK, MAX_CHUNK);
@@ -948,7 +1049,7 @@ pub(crate) fn parse_activity(
 /// unused ones by code. Workers register a carrier when they first meet it, so the raw ids depend
 /// on which thread got there first; carrier ids order the calculation plans and the warnings of an
 /// inventory, so a recomputation must number them the same way whatever the thread timing.
-fn first_use_order(carriers: &mut Vec<Carrier>, known: usize, column: &mut [u16]) {
+pub(crate) fn first_use_order(carriers: &mut Vec<Carrier>, known: usize, column: &mut [u16]) {
     let n = carriers.len();
     if n <= known + 1 {
         return;
@@ -1057,13 +1158,7 @@ fn reject_unknown_facilities(
     file: &str,
 ) -> usize {
     let unknown = |run: u32| run != NO_RUN && ids[run as usize].is_none();
-    let error = |line: u64, run: u32| RowError {
-        file: file.to_string(),
-        line,
-        column: "facility_code".into(),
-        value: text(runs.get(run as usize)),
-        reason: "unknown facility: not a facility_code in facilities.csv".into(),
-    };
+    let error = |line: u64, run: u32| unknown_facility(file, line, runs.get(run as usize));
     let kept = std::mem::take(&mut rows.errors);
     // Errors past the last one kept are only counted.
     let truncated = rows.total > kept.len();
@@ -1167,17 +1262,18 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-fn trim(b: &[u8]) -> &[u8] {
+pub(crate) fn trim(b: &[u8]) -> &[u8] {
     let s = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
     let e = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
     &b[s..e]
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Parses `YYYY-MM`; returns (year, month) or a reason.
+#[inline(always)]
 fn parse_period(b: &[u8]) -> Result<(i32, u8), String> {
     let ok =
         b.len() == 7 && b[4] == b'-' && b[..4].iter().all(u8::is_ascii_digit) && b[5..].iter().all(u8::is_ascii_digit);
@@ -1245,10 +1341,7 @@ pub(crate) fn check_duplicates(ds: &Dataset, report: &mut ValidationReport, thre
                 continue;
             }
             keys.clear();
-            let key = |r: usize| {
-                let k = (a.month[r] as u64) << 48 | (a.carrier[r] as u64) << 32 | a.source_document[r] as u64;
-                (k, r as u32)
-            };
+            let key = |r: usize| (record_key(a.month[r], a.carrier[r], a.source_document[r]), r as u32);
             if contiguous {
                 let lo = first[f] as usize;
                 keys.extend((lo..lo + n).map(key));
@@ -1263,23 +1356,15 @@ pub(crate) fn check_duplicates(ds: &Dataset, report: &mut ValidationReport, thre
             for w in keys.windows(2) {
                 if w[0].0 == w[1].0 {
                     let (first, dup) = (w[0].1 as usize, w[1].1 as usize);
-                    out.push(RowError {
-                        file: ds.files[a.file[dup] as usize].clone(),
-                        line: a.line[dup] as u64,
-                        column: "facility_code,period,carrier,source_document".into(),
-                        value: format!(
-                            "{},{}-{:02},{},{}",
-                            ds.facilities[f].code,
-                            ds.year,
-                            a.month[dup],
-                            ds.carriers[a.carrier[dup] as usize].code,
-                            ds.strings.get(a.source_document[dup])
-                        ),
-                        reason: format!(
-                            "duplicated record key: same facility, period, carrier and source_document as {}:{}",
-                            ds.files[a.file[first] as usize], a.line[first]
-                        ),
-                    });
+                    out.push(duplicate_key(
+                        (&ds.files[a.file[dup] as usize], a.line[dup] as u64),
+                        &ds.facilities[f].code,
+                        ds.year,
+                        a.month[dup],
+                        &ds.carriers[a.carrier[dup] as usize].code,
+                        ds.strings.get(a.source_document[dup]),
+                        (&ds.files[a.file[first] as usize], a.line[first] as u64),
+                    ));
                 }
             }
         }

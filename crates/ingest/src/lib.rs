@@ -2,16 +2,22 @@
 //! `activity-YYYY.csv` per year (see [`activity_path`]), optional `factors/`) into a validated [`model::Dataset`] and factor [`factors::Library`]. Every problem
 //! of every file is reported at once, naming file, line, column, value and reason; a directory
 //! with any problem yields no dataset, so nothing is computed from data that was partly skipped.
+//!
+//! The same data can come from memory instead of files ([`rows`]: the platform's stored rows, an
+//! upload read once): each row is checked by the same code, in the same words, and gets its own
+//! verdict.
 
 mod activity;
 mod error;
 pub mod line;
 mod number;
+pub mod rows;
 mod tables;
 
 pub use activity::{check_duplicate_keys, load_activity};
 pub use error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
-pub use tables::{load_facilities, load_orgs};
+pub use rows::{load_rows, ActivityFields, ActivityRows, Record, Reference, RowVerdict, SourceId};
+pub use tables::{load_facilities, load_orgs, FacilityFields, OrgFields};
 
 use factors::Library;
 use model::Dataset;

@@ -212,32 +212,51 @@ pub const ACTIVITY_COLUMNS: [&str; 7] =
     ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"];
 
 /// One non-blank line of an activity file as it is stored: its number and its seven activity
-/// fields (trimmed; for a rejected line, made storable: control bytes replaced, long fields cut).
+/// fields (trimmed; for a line that is not a row, made storable: control bytes replaced, long
+/// fields cut), and why it is not a row, if it is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRow {
     pub line: u64,
     pub fields: [String; 7],
+    pub problem: Option<LineProblem>,
 }
 
-/// Reads an activity file's rows the way the validator does (same lines, numbers, header and
-/// fields), to store each with the verdict the validator gave its line.
+/// Why a line is not a row (the parser of a file refuses it for the same reason): and how it
+/// starts, to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineProblem {
+    pub reason: String,
+    /// The first 200 bytes of the line, as text.
+    pub start: String,
+}
+
+/// Reads an activity file's rows the way the file's parser does (same lines, numbers, header,
+/// fields and refusals of a line), so that its rows can be checked and stored in one pass
+/// ([`crate::rows::ActivityRows::push_raw`]).
 pub struct ActivityRowReader<R> {
     lines: Lines<R>,
-    cols: [Option<usize>; 7],
+    cols: crate::activity::Cols,
 }
 
 impl<R: BufRead> ActivityRowReader<R> {
-    /// Reads the header (line 1). Err when the header itself is unreadable.
-    pub fn new(reader: R) -> std::io::Result<Result<ActivityRowReader<R>, String>> {
+    /// Reads the header (line 1). Err when the file has no readable header or lacks a required
+    /// column: the error the file's parser gives, naming `file`.
+    pub fn new(reader: R, file: &str) -> std::io::Result<Result<ActivityRowReader<R>, crate::RowError>> {
         let mut lines = Lines::new(reader);
-        let names = match lines.next_line()? {
-            Some((_, header)) => header_names(header),
-            None => Err("empty file: a header row is required".to_string()),
+        let whole_file = |line: u64, reason: String| crate::RowError {
+            file: file.to_string(),
+            line,
+            column: String::new(),
+            value: String::new(),
+            reason,
         };
-        Ok(names.map(|names| {
-            let cols = crate::tables::Columns::new(&names);
-            ActivityRowReader { lines, cols: ACTIVITY_COLUMNS.map(|c| cols.get(c)) }
-        }))
+        let names = match lines.next_line()? {
+            Some((_, header)) => header_names(header).map_err(|reason| whole_file(1, format!("header: {reason}"))),
+            None => Err(whole_file(0, "empty file: a header row is required".to_string())),
+        };
+        Ok(names
+            .and_then(|names| crate::activity::Cols::of_header(file, &names))
+            .map(|cols| ActivityRowReader { lines, cols }))
     }
 
     /// The next non-blank line.
@@ -245,13 +264,17 @@ impl<R: BufRead> ActivityRowReader<R> {
         let cols = self.cols;
         let Some((line, bytes)) = self.lines.next_row()? else { return Ok(None) };
         let mut split = Vec::new();
-        let clean = line_problem(bytes).is_none() && split_fields(bytes, &mut split).is_ok();
+        let problem = line_problem(bytes)
+            .or_else(|| split_fields(bytes, &mut split).err())
+            .or_else(|| cols.shape_problem(split.len()));
+        let clean = problem.is_none();
         if !clean {
             // Shown as the commas cut it, so the filer sees what is there.
             split = bytes.split(|&b| b == b',').map(Cow::Borrowed).collect();
         }
+        let at = cols.positions();
         let field = |i: usize| {
-            let f = cols[i].and_then(|c| split.get(c)).map_or(&[][..], |f| trim(f));
+            let f = at[i].and_then(|c| split.get(c)).map_or(&[][..], |f| trim(f));
             if clean {
                 return String::from_utf8_lossy(f).into_owned();
             }
@@ -267,7 +290,11 @@ impl<R: BufRead> ActivityRowReader<R> {
             }
             s
         };
-        Ok(Some(RawRow { line, fields: std::array::from_fn(field) }))
+        let problem = problem.map(|reason| LineProblem {
+            reason,
+            start: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
+        });
+        Ok(Some(RawRow { line, fields: std::array::from_fn(field), problem }))
     }
 }
 

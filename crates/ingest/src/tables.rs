@@ -115,10 +115,6 @@ fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", |s| s.trim())
 }
 
-fn field_of(rec: &csv::StringRecord, i: usize) -> &str {
-    rec.get(i).map_or("", str::trim)
-}
-
 /// A share in (0, 1], written as a fraction (0.5) or a percentage (50%). Empty means 1.
 pub(crate) fn parse_share(text: &str) -> Result<Option<f64>, String> {
     let t = text.trim();
@@ -146,6 +142,33 @@ fn parse_bool(text: &str) -> Result<Option<bool>, String> {
     }
 }
 
+/// One org's fields as text, from a row of orgs.csv or a record in memory (an optional column the
+/// file lacks is empty, which means its default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrgFields<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    /// Empty for the root.
+    pub parent_code: &'a str,
+    /// Empty means 1.
+    pub equity_share: &'a str,
+    /// Empty means yes.
+    pub operational_control: &'a str,
+}
+
+/// One facility's fields as text, from a row of facilities.csv or a record in memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FacilityFields<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub org_code: &'a str,
+    pub province: &'a str,
+    /// Empty means 1.
+    pub allocation_share: &'a str,
+    pub shared_with: &'a str,
+}
+
 pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> {
     let file = path.display().to_string();
     let (header, rows) = read_rows(path, report)?;
@@ -158,53 +181,78 @@ pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> 
         }
     };
     let (equity, control) = (cols.get("equity_share"), cols.get("operational_control"));
+    fn optional(row: &[String], i: Option<usize>) -> &str {
+        i.map_or("", |i| field(row, i))
+    }
+    build_orgs(
+        &file,
+        rows.iter().map(|(line, row)| {
+            let fields = OrgFields {
+                code: field(row, req[0]),
+                name: field(row, req[1]),
+                parent_code: field(row, req[2]),
+                equity_share: optional(row, equity),
+                operational_control: optional(row, control),
+            };
+            (*line, fields)
+        }),
+        report,
+    )
+}
+
+/// Validates orgs (each with its line) and builds their tree: the one set of org rules, for
+/// orgs.csv and for orgs given from memory ([`crate::rows`]). `file` names where they are.
+pub(crate) fn build_orgs<'a>(
+    file: &str,
+    rows: impl Iterator<Item = (u64, OrgFields<'a>)>,
+    report: &mut ValidationReport,
+) -> Option<OrgTree> {
     let mut out = Vec::new();
-    let mut lines = Vec::new();
+    // Line, code and parent of each accepted org, to name a tree error's row.
+    let mut kept: Vec<(u64, String, String)> = Vec::new();
     let mut bad = 0;
-    for (line, row) in &rows {
+    for (line, f) in rows {
         let err = |column: &str, value: &str, reason: String| RowError {
-            file: file.clone(),
-            line: *line,
+            file: file.to_string(),
+            line,
             column: column.into(),
             value: value.into(),
             reason,
         };
         let before = report.total;
-        let code = field(row, req[0]);
+        let code = f.code.trim();
         if code.is_empty() {
             report.push(err("org_code", code, "empty org code".into()));
         }
-        let equity_share = match equity.map(|i| (field(row, i), parse_share(field(row, i)))) {
-            Some((v, Err(reason))) => {
-                report.push(err("equity_share", v, reason));
+        let equity_share = match parse_share(f.equity_share) {
+            Err(reason) => {
+                report.push(err("equity_share", f.equity_share.trim(), reason));
                 None
             }
-            Some((_, Ok(s))) => s,
-            None => None,
+            Ok(s) => s,
         };
-        let operational_control = match control.map(|i| (field(row, i), parse_bool(field(row, i)))) {
-            Some((v, Err(reason))) => {
-                report.push(err("operational_control", v, reason));
+        let operational_control = match parse_bool(f.operational_control) {
+            Err(reason) => {
+                report.push(err("operational_control", f.operational_control.trim(), reason));
                 None
             }
-            Some((_, Ok(b))) => b,
-            None => None,
+            Ok(b) => b,
         };
         if report.total > before {
             bad += 1;
             continue;
         }
-        let parent = field(row, req[2]);
+        let parent = f.parent_code.trim();
         out.push(OrgRow {
             code: code.to_string(),
-            name: field(row, req[1]).to_string(),
+            name: f.name.trim().to_string(),
             parent_code: (!parent.is_empty()).then(|| parent.to_string()),
             equity_share,
             operational_control,
         });
-        lines.push(*line);
+        kept.push((line, code.to_string(), parent.to_string()));
     }
-    report.count_rejected(&file, bad);
+    report.count_rejected(file, bad);
     if bad > 0 {
         return None;
     }
@@ -218,14 +266,12 @@ pub fn load_orgs(path: &Path, report: &mut ValidationReport) -> Option<OrgTree> 
                     | model::OrgTreeError::SecondRoot { .. } => "parent_code",
                     _ => "org_code",
                 };
+                let (line, code, parent) = kept.get(i).cloned().unwrap_or_default();
                 report.push(RowError {
-                    file: file.clone(),
-                    line: lines.get(i).copied().unwrap_or(0),
+                    file: file.to_string(),
+                    line,
                     column: column.into(),
-                    value: rows
-                        .get(i)
-                        .map(|(_, r)| field(r, if column == "parent_code" { req[2] } else { req[0] }).to_string())
-                        .unwrap_or_default(),
+                    value: if column == "parent_code" { parent } else { code },
                     reason: e.to_string(),
                 });
             }
@@ -253,16 +299,55 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
     // Sized from the file (a facility row is rarely under 50 bytes): growing a table of millions
     // of entries step by step cost more than filling it.
     let expected = std::fs::metadata(path).map_or(0, |m| m.len() as usize / 50);
-    let mut out = Vec::with_capacity(expected);
-    let mut index: rustc_hash::FxHashMap<String, FacilityId> =
-        rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default());
-    let mut lines: Vec<u64> = Vec::with_capacity(expected);
-    // A few dozen spellings serve millions of facilities: parse each once.
-    let mut province_cache: rustc_hash::FxHashMap<String, Option<model::ProvinceId>> = Default::default();
-    let mut bad = 0;
+    let mut loader = FacilityLoader::new(file, orgs, expected);
     let mut rec = csv::StringRecord::new();
     while let Some(line) = csv.next_row(&mut rec, report) {
-        let row = &rec;
+        // As written: the checks trim each field once.
+        let raw = |i: usize| rec.get(i).unwrap_or("");
+        let fields = FacilityFields {
+            code: raw(req[0]),
+            name: raw(req[1]),
+            kind: raw(req[2]),
+            org_code: raw(req[3]),
+            province: raw(req[4]),
+            allocation_share: share_col.map_or("", raw),
+            shared_with: shared_col.map_or("", raw),
+        };
+        loader.row(line, &fields, report);
+    }
+    loader.finish(report)
+}
+
+/// Validates facilities one at a time: the one set of facility rules, for facilities.csv and for
+/// facilities given from memory ([`crate::rows`]).
+pub(crate) struct FacilityLoader<'o> {
+    file: String,
+    orgs: Option<&'o OrgTree>,
+    out: Vec<Facility>,
+    index: rustc_hash::FxHashMap<String, FacilityId>,
+    lines: Vec<u64>,
+    /// A few dozen spellings serve millions of facilities: parse each once.
+    province_cache: rustc_hash::FxHashMap<String, Option<model::ProvinceId>>,
+    bad: usize,
+}
+
+impl<'o> FacilityLoader<'o> {
+    /// `orgs`: None when the orgs did not load (facilities are still checked, but none is kept).
+    pub(crate) fn new(file: String, orgs: Option<&'o OrgTree>, expected: usize) -> FacilityLoader<'o> {
+        FacilityLoader {
+            file,
+            orgs,
+            out: Vec::with_capacity(expected),
+            index: rustc_hash::FxHashMap::with_capacity_and_hasher(expected, Default::default()),
+            lines: Vec::with_capacity(expected),
+            province_cache: Default::default(),
+            bad: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn row(&mut self, line: u64, f: &FacilityFields, report: &mut ValidationReport) {
+        let file = &self.file;
         let err = |column: &str, value: &str, reason: String| RowError {
             file: file.clone(),
             line,
@@ -271,14 +356,14 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
             reason,
         };
         let before = report.total;
-        let code = field_of(row, req[0]);
+        let code = f.code.trim();
         if code.is_empty() {
             report.push(err("facility_code", code, "empty facility code".into()));
         } else {
             // One lookup: the index has millions of entries, and each probe is a cache miss.
-            match index.entry(code.to_string()) {
+            match self.index.entry(code.to_string()) {
                 std::collections::hash_map::Entry::Occupied(e) => {
-                    let first = lines[*e.get() as usize];
+                    let first = self.lines[*e.get() as usize];
                     report.push(err(
                         "facility_code",
                         code,
@@ -289,26 +374,26 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
                     // Codes of rejected rows are registered too, so a later duplicate is still
                     // reported. When every row is accepted (the only case that yields facilities)
                     // the slot is the id.
-                    v.insert(lines.len() as FacilityId);
-                    lines.push(line);
+                    v.insert(self.lines.len() as FacilityId);
+                    self.lines.push(line);
                 }
             }
         }
-        let kind_text = field_of(row, req[2]);
+        let kind_text = f.kind.trim();
         let kind = FacilityType::parse(kind_text);
         if kind.is_none() {
             let known: Vec<_> = FacilityType::ALL.iter().map(|t| t.code()).collect();
             report.push(err("type", kind_text, format!("unknown facility type; expected one of {}", known.join(", "))));
         }
-        let org_text = field_of(row, req[3]);
-        let org = orgs.and_then(|t| t.get(org_text));
-        if orgs.is_some() && org.is_none() {
+        let org_text = f.org_code.trim();
+        let org = self.orgs.and_then(|t| t.get(org_text));
+        if self.orgs.is_some() && org.is_none() {
             report.push(err("org_code", org_text, "unknown org: not an org_code in orgs.csv".into()));
         }
-        let prov_text = field_of(row, req[4]);
-        let province = match province_cache.get(prov_text) {
+        let prov_text = f.province.trim();
+        let province = match self.province_cache.get(prov_text) {
             Some(&p) => p,
-            None => *province_cache.entry(prov_text.to_string()).or_insert_with(|| parse_province(prov_text)),
+            None => *self.province_cache.entry(prov_text.to_string()).or_insert_with(|| parse_province(prov_text)),
         };
         if province.is_none() {
             report.push(err(
@@ -317,30 +402,32 @@ pub fn load_facilities(path: &Path, orgs: Option<&OrgTree>, report: &mut Validat
                 "unknown province: write the Chinese name (北京) or the pinyin (Beijing)".into(),
             ));
         }
-        let share = match share_col.map(|i| (field_of(row, i), parse_share(field_of(row, i)))) {
-            Some((v, Err(reason))) => {
-                report.push(err("allocation_share", v, reason));
+        let share = match parse_share(f.allocation_share) {
+            Err(reason) => {
+                report.push(err("allocation_share", f.allocation_share.trim(), reason));
                 1.0
             }
-            Some((_, Ok(s))) => s.unwrap_or(1.0),
-            None => 1.0,
+            Ok(s) => s.unwrap_or(1.0),
         };
         if report.total > before {
-            bad += 1;
-            continue;
+            self.bad += 1;
+            return;
         }
         if let (Some(kind), Some(org), Some(province)) = (kind, org, province) {
-            out.push(Facility {
+            self.out.push(Facility {
                 code: code.to_string(),
-                name: field_of(row, req[1]).to_string(),
+                name: f.name.trim().to_string(),
                 kind,
                 org,
                 province,
                 allocation_share: share,
-                shared_with: shared_col.map(|i| field_of(row, i).to_string()).unwrap_or_default(),
+                shared_with: f.shared_with.trim().to_string(),
             });
         }
     }
-    report.count_rejected(&file, bad);
-    (bad == 0 && orgs.is_some()).then_some((out, index))
+
+    pub(crate) fn finish(self, report: &mut ValidationReport) -> Option<Facilities> {
+        report.count_rejected(&self.file, self.bad);
+        (self.bad == 0 && self.orgs.is_some()).then_some((self.out, self.index))
+    }
 }

@@ -1,7 +1,8 @@
-//! Filing import: an upload (spooled to a file by the caller) is validated row by row with
-//! `ingest` against the filing's org subtree and month; accepted rows go into the filing, rejected
+//! Filing import: an upload (spooled to a file by the caller) is read once; each row is checked
+//! with `ingest` (the checks of a data directory's files) against the filing's org subtree and
+//! month as it is read, and recorded with its verdict: accepted rows go into the filing, rejected
 //! ones into quarantine with every reason, in one transaction with its audit entry. XLSX uploads
-//! are turned into CSV first (`xlsx`). Approval validates the stored rows again.
+//! are turned into CSV first (`xlsx`). Approval checks the stored rows again, the same way.
 
 use crate::error::{Error, Kind, Result};
 use rustc_hash::FxHashMap;
@@ -21,9 +22,11 @@ pub struct ImportReport {
     pub rejected: Vec<RejectedRow>,
 }
 
-/// Validates `path` against the filing (its org subtree's facilities, its month) with `ingest`,
-/// then records accepted and rejected rows in one transaction. A header problem (a required
-/// column missing) rejects the whole file with nothing recorded.
+/// Reads `path` once: each row is checked with `ingest` against the filing (its org subtree's
+/// facilities, its month) as it is read and recorded with its verdict, accepted rows into the
+/// filing and rejected ones into quarantine, in one transaction. A header problem (a required
+/// column missing) rejects the whole file with nothing recorded, and so does a file with more
+/// than [`MAX_REJECTED_ROWS`] rejected rows.
 pub fn import_file(
     store: &Store,
     actor: &str,
@@ -31,7 +34,7 @@ pub fn import_file(
     path: &std::path::Path,
     sha: &str,
     file_name: &str,
-    threads: usize,
+    _threads: usize,
 ) -> Result<ImportReport> {
     let filing = store.filing(filing_id)?;
     if let Some(u) = store.find_upload(filing_id, sha)? {
@@ -46,195 +49,265 @@ pub fn import_file(
         .into());
     }
     let started = std::time::Instant::now();
-    let verdicts = validate(store, &filing, path, threads)?;
-    let validated = started.elapsed().as_secs_f64();
-    let mut rejected = Vec::new();
-    let mut outcomes = OutcomeReader::open(path, verdicts)?.inspect(|o| {
-        if let Ok(Outcome::Rejected(r)) = o {
-            if rejected.len() < MAX_SHOWN {
-                rejected.push(r.clone());
-            }
-        }
+    let file = std::fs::File::open(path).map_err(|e| Error::internal(format!("reopening the upload: {e}")))?;
+    let reader = match ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file), UPLOAD) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(invalid_file(vec![e])),
+        Err(e) => return Err(invalid_file(vec![read_error(e)])),
+    };
+    let rules = Rules::of(store, &filing)?;
+    // Rows are read and judged on a thread of their own while the store records the ones before:
+    // an upload holds the (SQLite) writer for the longer of the two, not for their sum.
+    let (sent, received) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (recorded, (rejected, refusal)) = std::thread::scope(|s| {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let judged = s.spawn(move || judge_upload(&rules, reader, size, sent));
+        let mut outcomes = received.into_iter().flatten();
+        let recorded = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes);
+        // Stops the reader if the store stopped first.
+        drop(outcomes);
+        (recorded, judged.join().expect("the upload's reader"))
     });
-    let (upload, new) = store.record_upload(actor, filing_id, sha, file_name, &mut outcomes)?;
+    if let Some(e) = refusal {
+        return Err(e);
+    }
+    let (upload, new) = recorded?;
     tracing::info!(
         filing = filing_id,
         accepted = upload.accepted,
         rejected = upload.rejected,
-        validate_s = validated,
-        store_s = started.elapsed().as_secs_f64() - validated,
-        "upload recorded"
+        seconds = started.elapsed().as_secs_f64(),
+        "upload read, checked and recorded"
     );
     Ok(ImportReport { upload, new, rejected })
 }
 
-/// Per line of the file: accepted, or the reasons it was rejected.
-struct Verdicts {
-    accepted: Vec<bool>,
-    reasons: FxHashMap<u64, Vec<String>>,
+/// Outcomes passed from the upload's reader to the store at a time.
+type Batch = Vec<std::result::Result<Outcome, String>>;
+const BATCH: usize = 1024;
+
+/// Reads an upload's rows once, judging each as it is read, and sends the outcomes to `sent` (the
+/// store records them). Returns the first [`MAX_SHOWN`] rejected rows, and why the upload is
+/// refused whole if it is (then the last outcome sent is an error, so nothing is recorded).
+fn judge_upload(
+    rules: &Rules<'_>,
+    mut reader: ingest::line::ActivityRowReader<std::io::BufReader<std::fs::File>>,
+    size: u64,
+    sent: std::sync::mpsc::SyncSender<Batch>,
+) -> (Vec<RejectedRow>, Option<Error>) {
+    let mut judge = rules.judge();
+    // A row of a filing is 60 to 100 bytes.
+    judge.rows.reserve((size / 64) as usize);
+    let mut rejected = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let refusal = loop {
+        let raw = match reader.next_row() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break judge.refusal(),
+            Err(e) => break Some(invalid_file(vec![read_error(e)])),
+        };
+        let verdict = judge.rows.push_raw(judge.source, &raw);
+        let row = stored_row(raw.fields, raw.line);
+        let outcome = match judge.judge(raw.line, verdict) {
+            Ok(()) => Outcome::Accepted(row),
+            Err(reasons) => {
+                let r = RejectedRow { row, reasons: reasons.join("; ") };
+                if rejected.len() < MAX_SHOWN {
+                    rejected.push(r.clone());
+                }
+                Outcome::Rejected(r)
+            }
+        };
+        if judge.too_many() {
+            // Nothing is recorded; the rest is read to say how many rows are rejected.
+            break loop {
+                match reader.next_row() {
+                    Ok(Some(raw)) => {
+                        let verdict = judge.rows.push_raw(judge.source, &raw);
+                        let _ = judge.judge(raw.line, verdict);
+                    }
+                    Ok(None) => break judge.refusal(),
+                    Err(e) => break Some(invalid_file(vec![read_error(e)])),
+                }
+            };
+        }
+        batch.push(Ok(outcome));
+        if batch.len() == BATCH && sent.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            // The store stopped (this file was recorded before, or the filing changed).
+            return (rejected, None);
+        }
+    };
+    if let Some(e) = &refusal {
+        batch.push(Err(e.message.clone()));
+    }
+    let _ = sent.send(batch);
+    (rejected, refusal)
 }
 
-fn validate(store: &Store, filing: &Filing, path: &std::path::Path, threads: usize) -> Result<Verdicts> {
-    let year: i32 = filing.period[..4].parse().map_err(|_| Error::internal("bad filing period"))?;
-    let month: u8 = filing.period[5..].parse().map_err(|_| Error::internal("bad filing period"))?;
-    let facilities = store.facilities_within(&filing.org_path)?;
-    let mut ds = model::Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-    ds.facilities = facilities
-        .iter()
-        .map(|f| model::Facility {
-            code: f.code.clone(),
-            name: f.name.clone(),
-            kind: model::FacilityType::parse(&f.kind).unwrap_or(model::FacilityType::Office),
-            org: 0,
-            province: model::parse_province(&f.province).unwrap_or(0),
-            allocation_share: 1.0,
-            shared_with: String::new(),
-        })
-        .collect();
-    let by_code: FxHashMap<String, u32> =
-        ds.facilities.iter().enumerate().map(|(i, f)| (f.code.clone(), i as u32)).collect();
-    let mut report = ingest::ValidationReport::default();
-    let mut loaded = model::Dataset { year, strings: model::StringPool::new(), ..Default::default() };
-    ingest::load_activity(path, &mut loaded, &by_code, threads, &mut report);
-    let whole_file: Vec<&ingest::RowError> = report.errors.iter().filter(|e| e.line <= 1).collect();
-    if !whole_file.is_empty() {
-        let mut e = Error::new(
-            Kind::Invalid,
-            "invalid_file",
-            whole_file.iter().map(|e| e.reason.clone()).collect::<Vec<_>>().join("; "),
-        );
-        e.detail = Some(serde_json::to_value(&whole_file).unwrap_or_default());
-        return Err(e);
+/// What an upload's rows are called in `ingest`'s errors (the name is not shown: a duplicate's
+/// first occurrence is shown as its line).
+const UPLOAD: &str = "upload";
+
+fn invalid_file(errors: Vec<ingest::RowError>) -> Error {
+    let mut e = Error::new(
+        Kind::Invalid,
+        "invalid_file",
+        errors.iter().map(|e| e.reason.clone()).collect::<Vec<_>>().join("; "),
+    );
+    e.detail = Some(serde_json::to_value(&errors).unwrap_or_default());
+    e
+}
+
+fn read_error(e: std::io::Error) -> ingest::RowError {
+    ingest::RowError {
+        file: UPLOAD.into(),
+        line: 0,
+        column: String::new(),
+        value: String::new(),
+        reason: format!("read error: {e}"),
     }
-    ds.activity = loaded.activity;
-    ds.carriers = loaded.carriers;
-    ds.files = loaded.files;
-    ds.strings = loaded.strings;
-    let mut reasons: FxHashMap<u64, Vec<String>> = FxHashMap::default();
-    let mut known_elsewhere: HashMap<String, bool> = HashMap::new();
-    for e in &report.errors {
-        let mut reason = e.reason.clone();
-        if e.column == "facility_code" {
-            // Say why a known facility is refused, without naming who owns it (the filer may not
-            // see that part of the org tree).
-            let known = *known_elsewhere
-                .entry(e.value.clone())
-                .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().is_some());
-            if known {
-                reason = format!("facility is outside this filing's org {} and its subtree", filing.org_code);
+}
+
+fn stored_row(fields: [String; 7], line: u64) -> ActivityRow {
+    let [facility_code, period, carrier, quantity, unit, source_document, evidence_ref] = fields;
+    ActivityRow { facility_code, period, carrier, quantity, unit, source_document, evidence_ref, line: line as i64 }
+}
+
+/// What a filing's rows are checked against: the facilities of its org's subtree, its month, and
+/// the facilities other orgs have filed for that month.
+struct Rules<'s> {
+    store: &'s Store,
+    filing: &'s Filing,
+    year: i32,
+    month: u8,
+    index: FxHashMap<String, u32>,
+    codes: Vec<String>,
+    elsewhere: HashMap<String, i64>,
+}
+
+impl<'s> Rules<'s> {
+    fn of(store: &'s Store, filing: &'s Filing) -> Result<Rules<'s>> {
+        let year: i32 = filing.period[..4].parse().map_err(|_| Error::internal("bad filing period"))?;
+        let month: u8 = filing.period[5..].parse().map_err(|_| Error::internal("bad filing period"))?;
+        let codes: Vec<String> = store.facilities_within(&filing.org_path)?.into_iter().map(|f| f.code).collect();
+        let index = codes.iter().enumerate().map(|(i, c)| (c.clone(), i as u32)).collect();
+        let elsewhere = store.filed_elsewhere(filing.id)?;
+        Ok(Rules { store, filing, year, month, index, codes, elsewhere })
+    }
+
+    fn judge(&self) -> Judge<'_> {
+        let mut rows = ingest::ActivityRows::new(self.year, &self.index).with_duplicate_check().verdicts_only();
+        let source = rows.source(UPLOAD).expect("one source");
+        Judge { rules: self, rows, source, known_elsewhere: HashMap::new(), rejected: 0, errors: 0, first: Vec::new() }
+    }
+}
+
+/// The verdict on each row of one upload (or of a filing's stored rows), in the filer's words.
+struct Judge<'r> {
+    rules: &'r Rules<'r>,
+    rows: ingest::ActivityRows<'r>,
+    source: ingest::SourceId,
+    /// Whether a refused facility code is a facility elsewhere in the org tree.
+    known_elsewhere: HashMap<String, bool>,
+    rejected: usize,
+    /// Errors `ingest` found (duplicate keys aside).
+    errors: usize,
+    /// The first rejected lines and their reasons, shown when the file is refused whole.
+    first: Vec<(u64, Vec<String>)>,
+}
+
+impl Judge<'_> {
+    /// Accepted, or every reason the row at `line` is rejected.
+    fn judge(&mut self, line: u64, verdict: ingest::RowVerdict) -> std::result::Result<(), Vec<String>> {
+        let rules = self.rules;
+        let mut reasons = Vec::new();
+        for e in &verdict.errors {
+            if e.column == "facility_code,period,carrier,source_document" {
+                // ingest names the first occurrence as SOURCE:LINE; the source here is the upload itself.
+                let reason = e.reason.replace(&format!("{UPLOAD}:"), "line ");
+                reasons.push(format!("{}: {reason}", e.column));
+                continue;
+            }
+            self.errors += 1;
+            let mut reason = e.reason.clone();
+            if e.column == "facility_code" {
+                // Say why a known facility is refused, without naming who owns it (the filer may not
+                // see that part of the org tree).
+                let store = rules.store;
+                let known = *self
+                    .known_elsewhere
+                    .entry(e.value.clone())
+                    .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().is_some());
+                if known {
+                    reason = format!("facility is outside this filing's org {} and its subtree", rules.filing.org_code);
+                }
+            }
+            let reason = reason.replace(
+                "not a facility_code in facilities.csv",
+                "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
+            );
+            reasons.push(if e.column.is_empty() {
+                format!("{reason} (line starts {:?})", e.value)
+            } else {
+                format!("{}: {reason} (value {:?})", e.column, e.value)
+            });
+        }
+        if let Some(r) = verdict.record {
+            if r.month != rules.month {
+                reasons.push(format!(
+                    "period: {}-{:02} is not this filing's month {} (file each month into its own filing)",
+                    rules.year, r.month, rules.filing.period
+                ));
+            } else if let Some(other) = rules.elsewhere.get(&rules.codes[r.facility as usize]) {
+                reasons.push(format!(
+                    "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
+                    rules.filing.period
+                ));
             }
         }
-        let reason = reason.replace(
-            "not a facility_code in facilities.csv",
-            "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
-        );
-        let shown = if e.column.is_empty() {
-            format!("{reason} (line starts {:?})", e.value)
-        } else {
-            format!("{}: {reason} (value {:?})", e.column, e.value)
-        };
-        reasons.entry(e.line).or_default().push(shown);
-    }
-    let mut dups = ingest::ValidationReport::default();
-    ingest::check_duplicate_keys(&ds, &mut dups);
-    for e in &dups.errors {
-        // ingest names the first occurrence as FILE:LINE; the file here is the upload itself.
-        let reason = e.reason.replace(&format!("{}:", path.display()), "line ");
-        reasons.entry(e.line).or_default().push(format!("{}: {reason}", e.column));
-    }
-    if ds.activity.is_empty() && reasons.is_empty() {
-        return Err(Error::new(Kind::Invalid, "no_rows", "the file has a header but no rows: nothing to file"));
-    }
-    let elsewhere = store.filed_elsewhere(filing.id)?;
-    let max_line = ds.activity.line.iter().copied().max().unwrap_or(0) as usize;
-    let mut accepted = vec![false; max_line + 1];
-    for (r, &line) in ds.activity.line.iter().enumerate() {
-        if ds.activity.month[r] != month {
-            reasons.entry(line as u64).or_default().push(format!(
-                "period: {year}-{:02} is not this filing's month {} (file each month into its own filing)",
-                ds.activity.month[r], filing.period
-            ));
-        } else if let Some(other) = elsewhere.get(&ds.facilities[ds.activity.facility[r] as usize].code) {
-            reasons.entry(line as u64).or_default().push(format!(
-                "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
-                filing.period
-            ));
-        } else if !reasons.contains_key(&(line as u64)) {
-            accepted[line as usize] = true;
+        if reasons.is_empty() {
+            return Ok(());
         }
+        self.rejected += 1;
+        if self.first.len() < 100 {
+            self.first.push((line, reasons.clone()));
+        }
+        Err(reasons)
     }
-    let rejected = reasons.len().max(report.rejected_rows.iter().map(|(_, n)| *n).sum());
-    if rejected > MAX_REJECTED_ROWS || report.total > report.errors.len() {
-        let mut first: Vec<(&u64, &Vec<String>)> = reasons.iter().collect();
-        first.sort_unstable_by_key(|(line, _)| **line);
+
+    /// More rows are rejected than an upload may have (or more errors found than are kept).
+    fn too_many(&self) -> bool {
+        self.rejected > MAX_REJECTED_ROWS || self.errors > ingest::MAX_KEPT_ERRORS
+    }
+
+    /// Why the rows read are refused whole, once all are read: none at all, or too many rejected.
+    fn refusal(&self) -> Option<Error> {
+        if self.rows.counts().0 == 0 {
+            return Some(Error::new(Kind::Invalid, "no_rows", "the file has a header but no rows: nothing to file"));
+        }
+        if !self.too_many() {
+            return None;
+        }
         let mut e = Error::new(
             Kind::Invalid,
             "too_many_rejected",
             format!(
-                "{rejected} rows of the file are rejected (more than {MAX_REJECTED_ROWS}): nothing was recorded; fix the file (the first problems are listed) and upload it again"
+                "{} rows of the file are rejected (more than {MAX_REJECTED_ROWS}): nothing was recorded; fix the file (the first problems are listed) and upload it again",
+                self.rejected
             ),
         );
-        e.detail = Some(serde_json::json!(first
+        e.detail = Some(serde_json::json!(self
+            .first
             .iter()
-            .take(100)
             .map(|(line, r)| serde_json::json!({"line": line, "reasons": r}))
             .collect::<Vec<_>>()));
-        return Err(e);
+        Some(e)
     }
-    Ok(Verdicts { accepted, reasons })
 }
 
 /// An upload with more rejected rows than this is refused whole: it is not a filing with a few
 /// mistakes but the wrong file, and its quarantine would only bury the filer.
 pub const MAX_REJECTED_ROWS: usize = 100_000;
-
-/// Reads the uploaded file's rows with ingest's own row reader (the lines, numbers and fields the
-/// validator saw), turning each into the outcome the validator gave its line.
-struct OutcomeReader {
-    rows: ingest::line::ActivityRowReader<std::io::BufReader<std::fs::File>>,
-    verdicts: Verdicts,
-}
-
-impl OutcomeReader {
-    fn open(path: &std::path::Path, verdicts: Verdicts) -> Result<OutcomeReader> {
-        let file = std::fs::File::open(path).map_err(|e| Error::internal(format!("reopening the upload: {e}")))?;
-        let rows = ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| Error::internal(format!("reading the upload: {e}")))?
-            // The validator accepted this header, so this does not happen.
-            .map_err(|e| Error::internal(format!("the upload's header: {e}")))?;
-        Ok(OutcomeReader { rows, verdicts })
-    }
-}
-
-impl Iterator for OutcomeReader {
-    type Item = std::result::Result<Outcome, String>;
-    fn next(&mut self) -> Option<Self::Item> {
-        let raw = match self.rows.next_row() {
-            Ok(r) => r?,
-            Err(e) => return Some(Err(format!("reading the upload: {e}"))),
-        };
-        let [facility_code, period, carrier, quantity, unit, source_document, evidence_ref] = raw.fields;
-        let line = raw.line;
-        let row = ActivityRow {
-            facility_code,
-            period,
-            carrier,
-            quantity,
-            unit,
-            source_document,
-            evidence_ref,
-            line: line as i64,
-        };
-        if self.verdicts.accepted.get(line as usize).copied().unwrap_or(false) {
-            return Some(Ok(Outcome::Accepted(row)));
-        }
-        let reasons = self.verdicts.reasons.get(&line).map_or_else(
-            || "rejected by validation (more than 100,000 errors in the file: reason not kept)".to_string(),
-            |r| r.join("; "),
-        );
-        Some(Ok(Outcome::Rejected(RejectedRow { row, reasons })))
-    }
-}
 
 /// An upload as received: the spool file it was streamed to, its size, SHA-256 (hex) and the name
 /// the client gave it.
@@ -276,16 +349,12 @@ pub fn import_received(
 }
 
 /// Validates a filing's stored rows as an upload of them would be: every row must be accepted.
-pub fn revalidate_stored(store: &Store, filing_id: i64, spool: &std::path::Path, threads: usize) -> Result<()> {
+pub fn revalidate_stored(store: &Store, filing_id: i64, _spool: &std::path::Path, _threads: usize) -> Result<()> {
     let filing = store.filing(filing_id)?;
     if filing.status != "submitted" {
         // The transition refuses it with the workflow's own message.
         return Ok(());
     }
-    std::fs::create_dir_all(spool).map_err(|e| Error::internal(format!("spool dir: {e}")))?;
-    let file = tempfile::NamedTempFile::new_in(spool).map_err(|e| Error::internal(format!("spool file: {e}")))?;
-    let stored_lines: Vec<i64> =
-        crate::snapshot::write_activity(store, &[filing_id], file.path())?.into_iter().map(|(_, line)| line).collect();
     let refused = |problems: Vec<serde_json::Value>| {
         let mut e = Error::new(
             Kind::Conflict,
@@ -298,20 +367,28 @@ pub fn revalidate_stored(store: &Store, filing_id: i64, spool: &std::path::Path,
         e.detail = Some(serde_json::json!(problems.into_iter().take(100).collect::<Vec<_>>()));
         e
     };
-    let verdicts = match validate(store, &filing, file.path(), threads) {
-        Ok(v) => v,
-        Err(e) => return Err(refused(vec![serde_json::json!({"line": 0, "reasons": [e.message]})])),
-    };
-    // Line n of the file written above is stored row n - 2.
-    let problems: Vec<serde_json::Value> = stored_lines
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !verdicts.accepted.get(i + 2).copied().unwrap_or(false))
-        .map(|(i, line)| {
-            let reasons = verdicts.reasons.get(&(i as u64 + 2)).cloned().unwrap_or_default();
-            serde_json::json!({"line": line, "reasons": reasons})
-        })
-        .collect();
+    let rules = Rules::of(store, &filing)?;
+    let mut judge = rules.judge();
+    let mut problems = Vec::new();
+    store.for_each_activity(&[filing_id], &mut |_, r| {
+        let fields = ingest::ActivityFields {
+            facility_code: &r.facility_code,
+            period: &r.period,
+            carrier: &r.carrier,
+            quantity: &r.quantity,
+            unit: &r.unit,
+            source_document: &r.source_document,
+            evidence_ref: &r.evidence_ref,
+        };
+        let verdict = judge.rows.push(judge.source, r.line as u64, &fields);
+        if let Err(reasons) = judge.judge(r.line as u64, verdict) {
+            problems.push(serde_json::json!({"line": r.line, "reasons": reasons}));
+        }
+        Ok(())
+    })?;
+    if let Some(e) = judge.refusal() {
+        return Err(refused(vec![serde_json::json!({"line": 0, "reasons": [e.message]})]));
+    }
     if problems.is_empty() {
         Ok(())
     } else {

@@ -1,5 +1,6 @@
 //! Inventories as immutable snapshots. A run reads the named filing versions and factor-set
-//! versions from the store, loads them with `ingest` and computes with `accounting::compute`
+//! versions from the store, gives their rows to `ingest` as they are read (the checks of a data
+//! directory, without writing one) and computes with `accounting::compute`
 //! (the platform never does accounting itself), and stores the report with one row per org of
 //! the subtree. Re-running a snapshot reads the very same inputs ([`recorded_inputs`], the one
 //! way to gather them), so it gives the same numbers; recomputing after a factor change makes a
@@ -14,7 +15,6 @@ use accounting::{Boundary, ExplainScope, GroupBy, InventoryOptions, ResidualBasi
 use factors::Library;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, RwLock};
 use store::filings::Filing;
 use store::snapshots::{NewSnapshot, Snapshot, SnapshotCell};
@@ -36,8 +36,9 @@ pub struct Computed {
     pub lib: Library,
     pub inventory: accounting::Inventory,
     pub org_id: u32,
-    /// Line `n` of the generated activity.csv (n ≥ 2) came from `lines[n - 2]`: (filing id, line in its upload).
-    pub lines: Vec<(i64, i64)>,
+    /// The filing each source of the dataset's rows is: `ds.files[i]` is filing `filings[i]`
+    /// (and a row's line is its line in that filing's upload).
+    pub filings: Vec<i64>,
 }
 
 fn invalid(code: &'static str, message: String, detail: Value) -> Error {
@@ -113,89 +114,13 @@ pub fn library(store: &Store, factor_sets: &[i64]) -> Result<Library> {
     }
 }
 
-fn csv_io(e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("writing the inventory's working files: {e}"))
-}
-
-/// Computes an inventory from `inputs`.
-/// Writes the stored rows of `filings` as an activity.csv at `path`; line `n` (n ≥ 2) of it is
-/// the returned `(filing id, line in its upload)` at `n - 2`.
-pub(crate) fn write_activity(store: &Store, filings: &[i64], path: &std::path::Path) -> Result<Vec<(i64, i64)>> {
-    let file = std::fs::File::create(path).map_err(csv_io)?;
-    let mut act = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    act.write_record(["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref"])
-        .map_err(csv_io)?;
-    let mut lines = Vec::new();
-    store.for_each_activity(filings, &mut |filing, r| {
-        lines.push((filing, r.line));
-        act.write_record([
-            &r.facility_code,
-            &r.period,
-            &r.carrier,
-            &r.quantity,
-            &r.unit,
-            &r.source_document,
-            &r.evidence_ref,
-        ])
-        .map_err(|e| store::StoreError::Database(e.to_string()))
-    })?;
-    act.into_inner().map_err(csv_io)?.flush().map_err(csv_io)?;
-    Ok(lines)
-}
-
+/// Computes an inventory from `inputs`: the stored orgs, facilities and rows of the filings go to
+/// `ingest` as they are read from the store (no files), checked as a data directory would be.
 pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Computed> {
     let lib = library(store, &inputs.factor_sets)?;
     let mut opts = parse_options(inputs.year, &inputs.options)?;
     opts.threads = threads;
-    let dir = tempfile::tempdir().map_err(csv_io)?;
-    let mut orgs = csv::Writer::from_path(dir.path().join("orgs.csv")).map_err(csv_io)?;
-    orgs.write_record(["org_code", "name", "parent_code", "equity_share", "operational_control"]).map_err(csv_io)?;
-    for o in store.orgs()? {
-        orgs.write_record([
-            &o.code,
-            &o.name,
-            o.parent_code.as_deref().unwrap_or(""),
-            &o.equity_share,
-            &o.operational_control,
-        ])
-        .map_err(csv_io)?;
-    }
-    orgs.flush().map_err(csv_io)?;
-    let mut facs = csv::Writer::from_path(dir.path().join("facilities.csv")).map_err(csv_io)?;
-    facs.write_record(["facility_code", "name", "type", "org_code", "province", "allocation_share", "shared_with"])
-        .map_err(csv_io)?;
-    for f in store.facilities_within("/")? {
-        facs.write_record([&f.code, &f.name, &f.kind, &f.org_code, &f.province, &f.allocation_share, &f.shared_with])
-            .map_err(csv_io)?;
-    }
-    facs.flush().map_err(csv_io)?;
-    let ids: Vec<i64> = inputs.filings.iter().map(|f| f.id).collect();
-    let lines = write_activity(store, &ids, &dir.path().join("activity.csv"))?;
-    let (ds, _) = ingest::load_dir(dir.path(), inputs.year, threads).map_err(|r| {
-        // Each problem named by where it is stored (a filing's line, or the reference table), not
-        // by the working files, and without the values: the caller may not see every filing.
-        let detail: Vec<Value> = r
-            .errors
-            .iter()
-            .take(100)
-            .map(|e| {
-                let file = std::path::Path::new(&e.file).file_name().map(|f| f.to_string_lossy().into_owned());
-                match (file.as_deref(), lines.get((e.line as usize).wrapping_sub(2))) {
-                    (Some("activity.csv"), Some((filing, line))) if e.line >= 2 => {
-                        json!({"filing": filing, "line": line, "column": e.column, "reason": e.reason})
-                    }
-                    (Some("orgs.csv"), _) => {
-                        json!({"reference": "orgs", "column": e.column, "value": e.value, "reason": e.reason})
-                    }
-                    (Some("facilities.csv"), _) => {
-                        json!({"reference": "facilities", "column": e.column, "value": e.value, "reason": e.reason})
-                    }
-                    _ => json!({"column": e.column, "reason": e.reason}),
-                }
-            })
-            .collect();
-        invalid("invalid_data", format!("the filed data does not load: {} error(s)", r.total), json!(detail))
-    })?;
+    let (ds, filings) = stored_dataset(store, inputs, threads)?;
     let org_id = ds.orgs.get(&inputs.org_code).ok_or_else(|| Error::not_found(format!("org {}", inputs.org_code)))?;
     for p in &opts.pins {
         if lib.get(&p.factor_id).is_none() {
@@ -206,7 +131,99 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Compute
         let list: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
         invalid("no_factor", format!("{} activity kind(s) have no applicable factor", errs.len()), json!(list))
     })?;
-    Ok(Computed { ds, lib, inventory, org_id, lines })
+    Ok(Computed { ds, lib, inventory, org_id, filings })
+}
+
+/// The dataset of the stored reference data and the rows of the input filings, each row's
+/// lineage its filing (`ds.files[i]` is the source of filing `filings[i]`) and its line in the
+/// upload. Problems are named by where they are stored (a filing's line, or the reference
+/// table), without the values: the caller may not see every filing.
+fn stored_dataset(store: &Store, inputs: &Inputs, threads: usize) -> Result<(model::Dataset, Vec<i64>)> {
+    let orgs = store.orgs()?;
+    let facilities = store.facilities_within("/")?;
+    let mut report = ingest::ValidationReport::default();
+    let reference = ingest::Reference::from_records(
+        orgs.iter().map(|o| ingest::OrgFields {
+            code: &o.code,
+            name: &o.name,
+            parent_code: o.parent_code.as_deref().unwrap_or(""),
+            equity_share: &o.equity_share,
+            operational_control: &o.operational_control,
+        }),
+        facilities.iter().map(|f| ingest::FacilityFields {
+            code: &f.code,
+            name: &f.name,
+            kind: &f.kind,
+            org_code: &f.org_code,
+            province: &f.province,
+            allocation_share: &f.allocation_share,
+            shared_with: &f.shared_with,
+        }),
+        &mut report,
+    );
+    drop(facilities);
+    let ids: Vec<i64> = inputs.filings.iter().map(|f| f.id).collect();
+    // Where each kept error is: (filing, line in its upload) for a row's, None for the reference's.
+    let mut located: Vec<Option<(i64, i64)>> = vec![None; report.errors.len()];
+    let Some(reference) = reference else { return Err(not_loaded(&report, &located)) };
+    let mut rows = reference.rows(inputs.year);
+    let mut sources = HashMap::new();
+    for &id in &ids {
+        let source = rows.source(&format!("filing {id}")).ok_or_else(|| {
+            invalid("invalid_data", format!("{} filings are more than one inventory reads", ids.len()), json!([]))
+        })?;
+        sources.insert(id, source);
+    }
+    store.for_each_activity(&ids, &mut |filing, r| {
+        let fields = ingest::ActivityFields {
+            facility_code: &r.facility_code,
+            period: &r.period,
+            carrier: &r.carrier,
+            quantity: &r.quantity,
+            unit: &r.unit,
+            source_document: &r.source_document,
+            evidence_ref: &r.evidence_ref,
+        };
+        for e in rows.push(sources[&filing], r.line as u64, &fields).errors {
+            report.push(e);
+            if located.len() < report.errors.len() {
+                located.push(Some((filing, r.line)));
+            }
+        }
+        Ok(())
+    })?;
+    let loaded = rows.finish();
+    let before = report.errors.len();
+    let ds = reference.dataset(inputs.year, loaded, threads, &mut report);
+    // Duplicate keys, found once every row is in: named by their filing's source.
+    let by_name: HashMap<String, i64> = ids.iter().map(|&id| (format!("filing {id}"), id)).collect();
+    located.extend(report.errors[before..].iter().map(|e| by_name.get(&e.file).map(|&f| (f, e.line as i64))));
+    match ds {
+        Some(ds) => Ok((ds, ids)),
+        None => Err(not_loaded(&report, &located)),
+    }
+}
+
+/// The error of stored data that does not load: each problem named by its filing and line, or
+/// its reference table.
+fn not_loaded(r: &ingest::ValidationReport, located: &[Option<(i64, i64)>]) -> Error {
+    let detail: Vec<Value> = r
+        .errors
+        .iter()
+        .zip(located.iter().copied().chain(std::iter::repeat(None)))
+        .take(100)
+        .map(|(e, at)| match (e.file.as_str(), at) {
+            (_, Some((filing, line))) => {
+                json!({"filing": filing, "line": line, "column": e.column, "reason": e.reason})
+            }
+            ("orgs", _) => json!({"reference": "orgs", "column": e.column, "value": e.value, "reason": e.reason}),
+            ("facilities", _) => {
+                json!({"reference": "facilities", "column": e.column, "value": e.value, "reason": e.reason})
+            }
+            _ => json!({"column": e.column, "reason": e.reason}),
+        })
+        .collect();
+    invalid("invalid_data", format!("the filed data does not load: {} error(s)", r.total), json!(detail))
 }
 
 impl Computed {
@@ -375,9 +392,9 @@ pub fn explain(platform: &Platform, id: i64, code: &str, scope: ExplainScope, li
     let mut v = serde_json::to_value(&ex).map_err(|e| Error::internal(e.to_string()))?;
     if let Some(lines) = v["lines"].as_array_mut() {
         for l in lines {
-            let n = l["record"]["line"].as_u64().unwrap_or(0) as usize;
-            if let Some(&(filing, line)) = n.checked_sub(2).and_then(|i| c.lines.get(i)) {
-                l["record"] = json!({"filing_id": filing, "line": line});
+            let source = l["record"]["file"].as_str().and_then(|f| c.ds.files.iter().position(|s| s == f));
+            if let Some(&filing) = source.and_then(|i| c.filings.get(i)) {
+                l["record"] = json!({"filing_id": filing, "line": l["record"]["line"]});
             }
         }
     }

@@ -102,6 +102,31 @@ fn activity(r: &Row) -> ActivityRow {
     }
 }
 
+/// [`activity`] of a row read with its id first, moving its text instead of copying it (an
+/// inventory reads millions of rows).
+fn activity_owned(r: Row) -> ActivityRow {
+    let line = match r.0.get(8) {
+        Some(Value::Int(v)) => *v,
+        Some(Value::Text(t)) => t.parse().unwrap_or(0),
+        _ => 0,
+    };
+    let mut text = r.0.into_iter().skip(1).map(|v| match v {
+        Value::Text(t) => t,
+        other => Row(vec![other]).text(0),
+    });
+    let mut next = || text.next().unwrap_or_default();
+    ActivityRow {
+        facility_code: next(),
+        period: next(),
+        carrier: next(),
+        quantity: next(),
+        unit: next(),
+        source_document: next(),
+        evidence_ref: next(),
+        line,
+    }
+}
+
 fn upload(r: &Row) -> Upload {
     Upload {
         id: r.int(0),
@@ -598,8 +623,8 @@ impl Store {
                 })?;
                 let Some(last) = rows.last() else { break };
                 after = last.int(0);
-                for r in &rows {
-                    f(id, &activity(&Row(r.0[1..].to_vec())))?;
+                for r in rows {
+                    f(id, &activity_owned(r))?;
                 }
             }
         }
