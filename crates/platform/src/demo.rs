@@ -152,7 +152,7 @@ pub fn load_dir(
         let sha = store::sha256_hex(&bytes);
         drop(bytes);
         let filing = store.create_filing(actor, &org, &period)?;
-        let r = import_file(store, actor, filing.id, &path, &sha, &activity.display().to_string(), threads)?;
+        let r = import_file(store, actor, filing.id, &path, &sha, &activity.display().to_string())?;
         if r.upload.rejected > 0 {
             return Err(Error::internal(format!(
                 "{org} {period}: {} rows rejected although the directory validated: {:?}",

@@ -34,7 +34,6 @@ pub fn import_file(
     path: &std::path::Path,
     sha: &str,
     file_name: &str,
-    _threads: usize,
 ) -> Result<ImportReport> {
     let filing = store.filing(filing_id)?;
     if let Some(u) = store.find_upload(filing_id, sha)? {
@@ -320,19 +319,13 @@ pub struct Received<'a> {
 
 /// Imports a received (spooled) upload into `filing`: CSV as it is, an XLSX workbook's first
 /// sheet converted to CSV first (within [`MAX_XLSX_BYTES`]).
-pub fn import_received(
-    store: &Store,
-    actor: &str,
-    filing: i64,
-    upload: &Received<'_>,
-    threads: usize,
-) -> Result<ImportReport> {
+pub fn import_received(store: &Store, actor: &str, filing: i64, upload: &Received<'_>) -> Result<ImportReport> {
     let Received { path, size, sha, file_name } = *upload;
     let mut head = [0u8; 4];
     let is_xlsx = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
         && crate::xlsx::is_xlsx(&head);
     if !is_xlsx {
-        return import_file(store, actor, filing, path, sha, file_name, threads);
+        return import_file(store, actor, filing, path, sha, file_name);
     }
     if size > MAX_XLSX_BYTES {
         return Err(Error::new(
@@ -345,11 +338,11 @@ pub fn import_received(
     let csv = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(std::path::Path::new(".")))
         .map_err(|e| Error::internal(e.to_string()))?;
     crate::xlsx::first_sheet_to_csv(bytes, csv.path()).map_err(|e| Error::new(Kind::Invalid, "invalid_file", e))?;
-    import_file(store, actor, filing, csv.path(), sha, file_name, threads)
+    import_file(store, actor, filing, csv.path(), sha, file_name)
 }
 
 /// Validates a filing's stored rows as an upload of them would be: every row must be accepted.
-pub fn revalidate_stored(store: &Store, filing_id: i64, _spool: &std::path::Path, _threads: usize) -> Result<()> {
+pub fn revalidate_stored(store: &Store, filing_id: i64) -> Result<()> {
     let filing = store.filing(filing_id)?;
     if filing.status != "submitted" {
         // The transition refuses it with the workflow's own message.

@@ -200,7 +200,7 @@ pub async fn start_import_job(
     tokio::task::spawn_blocking(move || {
         app2.console.stage(job, &format!("validating {size} bytes and recording rows"), 0);
         let upload = platform::filing::Received { path: spool.path(), size, sha: &sha, file_name: &file_name };
-        let r = platform::filing::import_received(&app2.store, &actor, id, &upload, app2.threads);
+        let r = platform::filing::import_received(&app2.store, &actor, id, &upload);
         drop(spool);
         let out = r.map(|report| {
             if report.new {

@@ -264,11 +264,10 @@ pub async fn upload(
     let (spool, sha, size) = spool_upload(&app, body).await?;
     let store = app.store.clone();
     let actor = caller.user.username.clone();
-    let threads = app.threads;
     let report = app
         .blocking(move || {
             let upload = platform::filing::Received { path: spool.path(), size, sha: &sha, file_name: &file_name };
-            Ok(platform::filing::import_received(&store, &actor, id, &upload, threads)?)
+            Ok(platform::filing::import_received(&store, &actor, id, &upload)?)
         })
         .await?;
     if report.new {
@@ -322,8 +321,8 @@ pub async fn approve(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (store, spool, threads) = (app.store.clone(), app.spool_dir.clone(), app.threads);
-    app.blocking(move || Ok(platform::filing::revalidate_stored(&store, id, &spool, threads)?)).await?;
+    let store = app.store.clone();
+    app.blocking(move || Ok(platform::filing::revalidate_stored(&store, id)?)).await?;
     transition(app, caller, id, "approve", String::new()).await
 }
 
