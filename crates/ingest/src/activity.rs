@@ -8,7 +8,7 @@
 
 use crate::error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
 use crate::line::{line_problem, split_fields};
-use crate::number::parse_f64;
+use crate::number::parse_quantity;
 use model::{ActivityTable, Carrier, Dataset, StringPool, UNITS};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -491,7 +491,7 @@ impl Checker<'_> {
             (Some(_), Some(reason)) => err("unit", unit_b, reason.clone()),
             (Some(_), None) => {}
         }
-        let quantity = match parse_f64(qty_b) {
+        let quantity = match parse_quantity(qty_b) {
             Some(q) if !q.is_finite() => {
                 err("quantity", qty_b, "not a finite number".into());
                 None
@@ -502,7 +502,11 @@ impl Checker<'_> {
             }
             Some(q) => Some(q),
             None => {
-                err("quantity", qty_b, "not a number".into());
+                err(
+                    "quantity",
+                    qty_b,
+                    "not a number (a decimal like 1234.5; thousands may be grouped with commas: 1,234.5)".into(),
+                );
                 None
             }
         };

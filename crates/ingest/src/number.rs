@@ -15,6 +15,31 @@ pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
+/// A quantity as filers write it: a number [`parse_f64`] reads, or digits grouped by thousands
+/// with commas as a spreadsheet shows them (`1,234`, `12,345,678.5`: groups of exactly three after
+/// the first of one to three). Any other comma (`1,2`, `1234,5`, `,123`) is not a number: a
+/// decimal comma is never guessed.
+pub(crate) fn parse_quantity(b: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_f64(b) {
+        return Some(v);
+    }
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(i) => (&b[..i], &b[i..]),
+        None => (b, &b[b.len()..]),
+    };
+    let mut groups = int.split(|&c| c == b',');
+    let first = groups.next()?;
+    let grouped = (1..=3).contains(&first.len())
+        && first.iter().all(u8::is_ascii_digit)
+        && int.contains(&b',')
+        && groups.all(|g| g.len() == 3 && g.iter().all(u8::is_ascii_digit));
+    if !grouped {
+        return None;
+    }
+    let plain: Vec<u8> = int.iter().copied().filter(|&c| c != b',').chain(frac.iter().copied()).collect();
+    parse_f64(&plain)
+}
+
 /// Digits with at most one point and at least one digit (`12`, `3.5`, `.5`, `5.`), whose digits
 /// read as one integer `w` are at most 2^53 with at most 22 after the point: then `w` and 10^f are
 /// exact in f64 and one division, correctly rounded by IEEE 754, gives the correctly rounded value
@@ -48,6 +73,19 @@ fn plain_decimal(b: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_separators_are_read_and_nothing_else_with_a_comma_is() {
+        assert_eq!(parse_quantity(b"1,234"), Some(1234.0));
+        assert_eq!(parse_quantity(b"12,345,678.5"), Some(12_345_678.5));
+        assert_eq!(parse_quantity(b"999"), Some(999.0));
+        for bad in [&b"1,2"[..], b"1234,5", b",123", b"1,,234", b"1,234,", b"1 234", b"-1,234x", b"1.234,5", b"1,2345"]
+        {
+            assert_eq!(parse_quantity(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        // A sign is not part of a grouped quantity: a negative quantity is refused anyway.
+        assert_eq!(parse_quantity(b"-1,234"), None);
+    }
     use proptest::prelude::*;
 
     fn std_parse(s: &str) -> Option<f64> {

@@ -151,7 +151,7 @@ impl fmt::Display for CarrierError {
                  electricity_green_uncertified, electricity_pv_self, diesel, gasoline, natural_gas, \
                  lpg, lng, coal, kerosene, fuel_oil, heat, water, paper, refrigerant:<gas>, \
                  purchased_goods:<product>, spend:<category>, freight:<mode>, \
-                 business_travel:<mode>, commuting:<mode>)"
+                 business_travel:<mode>, commuting:<mode>, or a Chinese name such as 柴油: docs/formats.md)"
             ),
             CarrierError::MissingDetail(c) => {
                 write!(f, "carrier {c:?} needs a detail after the colon, e.g. refrigerant:R-410A")
@@ -162,9 +162,56 @@ impl fmt::Display for CarrierError {
 
 impl std::error::Error for CarrierError {}
 
+/// The carriers' Chinese names as filers write them, each with its code: a filed `柴油` is
+/// `diesel` (the stored row keeps what was filed; every reader parses it the same way). Sources:
+/// the names of GB/T 2589-2020 (综合能耗计算通则) and the national statistics' energy catalogue.
+pub const CARRIER_NAMES_ZH: &[(&str, &str)] = &[
+    ("电", "electricity"),
+    ("电力", "electricity"),
+    ("外购电力", "electricity"),
+    ("市电", "electricity"),
+    ("绿证电力", "electricity_green_certified"),
+    ("光伏自发自用电", "electricity_pv_self"),
+    ("柴油", "diesel"),
+    ("汽油", "gasoline"),
+    ("天然气", "natural_gas"),
+    ("液化石油气", "lpg"),
+    ("液化天然气", "lng"),
+    ("原煤", "coal"),
+    ("煤炭", "coal"),
+    ("煤油", "kerosene"),
+    ("燃料油", "fuel_oil"),
+    ("热力", "heat"),
+    ("外购热力", "heat"),
+    ("水", "water"),
+    ("自来水", "water"),
+    ("纸张", "paper"),
+    ("纸", "paper"),
+];
+
+/// Chinese names of the prefixes of carriers with a detail (`制冷剂:R-410A` is `refrigerant:R-410A`).
+const CARRIER_PREFIXES_ZH: &[(&str, &str)] = &[("制冷剂", "refrigerant")];
+
 impl Carrier {
     pub fn parse(text: &str) -> Result<Carrier, CarrierError> {
         let t = text.trim();
+        let t = CARRIER_NAMES_ZH.iter().find(|(zh, _)| *zh == t).map_or(t, |(_, code)| *code);
+        // A full-width colon is what a Chinese input method types.
+        let with_prefix;
+        let t = match t.split_once([':', '：']) {
+            Some((prefix, detail)) => match CARRIER_PREFIXES_ZH.iter().find(|(zh, _)| *zh == prefix.trim()) {
+                Some((_, code)) => {
+                    with_prefix = format!("{code}:{detail}");
+                    with_prefix.as_str()
+                }
+                None if t.contains('：') => {
+                    with_prefix = format!("{}:{detail}", prefix.trim());
+                    with_prefix.as_str()
+                }
+                None => t,
+            },
+            None => t,
+        };
         let simple = |kind: CarrierKind| Carrier { code: t.to_string(), kind };
         let kind = match t {
             "electricity" => CarrierKind::Electricity(ElectricitySource::Grid),
@@ -286,5 +333,26 @@ mod tests {
         assert!(matches!(Carrier::parse("plutonium"), Err(CarrierError::Unknown(_))));
         assert!(matches!(Carrier::parse("refrigerant:"), Err(CarrierError::MissingDetail(_))));
         assert!(matches!(Carrier::parse("teleport:x"), Err(CarrierError::Unknown(_))));
+    }
+}
+
+#[cfg(test)]
+mod chinese_names {
+    use super::*;
+
+    #[test]
+    fn chinese_carrier_names_are_the_carriers_of_their_codes() {
+        for (zh, code) in CARRIER_NAMES_ZH {
+            let by_name = Carrier::parse(zh).unwrap_or_else(|e| panic!("{zh}: {e}"));
+            let by_code = Carrier::parse(code).unwrap();
+            assert_eq!(by_name, by_code, "{zh}");
+            assert_eq!(by_name.code, *code, "{zh}: the canonical code");
+        }
+        assert_eq!(Carrier::parse(" 柴油 ").unwrap().kind, CarrierKind::Fuel(Fuel::Diesel));
+        assert_eq!(Carrier::parse("制冷剂:R-410A").unwrap(), Carrier::parse("refrigerant:R-410A").unwrap());
+        assert_eq!(Carrier::parse("制冷剂：R410A").unwrap(), Carrier::parse("refrigerant:R-410A").unwrap());
+        assert_eq!(Carrier::parse("freight：road").unwrap(), Carrier::parse("freight:road").unwrap());
+        assert!(Carrier::parse("柴").is_err());
+        assert!(Carrier::parse("制冷剂:").is_err());
     }
 }

@@ -673,3 +673,46 @@ fn reference_data_over_the_api_is_validated_and_for_group_admins_only() {
         assert_eq!(f.status, StatusCode::CREATED, "{}", f.text);
     });
 }
+
+#[test]
+fn a_filing_as_excel_writes_it_is_accepted_grouped_thousands_and_chinese_names_alike() {
+    platform("excel_spellings").run(|h| async move {
+        let backend = h.backend.clone();
+        let filer = h.login("gd-filer").await;
+        // As a spreadsheet saves it: "1,234" quoted, Chinese carrier and unit names; the same
+        // quantities in canonical spellings are filed for the other month.
+        let excel = "facility_code,period,carrier,quantity,unit,source_document\n\
+                     GD1,2024-05,电力,\"1,234\",千瓦时,b1\n\
+                     GD2,2024-05,柴油,\"12,000.5\",升,b2\n\
+                     GD3,2024-05,electricity,\"1,2\",kWh,b3\n";
+        let plain = "facility_code,period,carrier,quantity,unit,source_document\n\
+                     GD1,2024-06,electricity,1234,kWh,b1\n\
+                     GD2,2024-06,diesel,12000.5,L,b2\n";
+        let may = h.open_filing(&filer, "CT-GD", "2024-05").await;
+        let up = h.upload(may, &filer, excel).await;
+        assert_eq!(up.status, StatusCode::OK, "{backend}: {}", up.text);
+        assert_eq!((up.json["accepted"].as_i64(), up.json["rejected"].as_i64()), (Some(2), Some(1)), "{}", up.text);
+        // A comma that is not a thousands separator is never guessed to be a decimal comma.
+        let reason = up.json["rejected_rows"][0]["reasons"].as_str().unwrap_or_default();
+        assert!(reason.starts_with("quantity") && reason.contains("1,234.5"), "{reason}");
+        let june = h.open_filing(&filer, "CT-GD", "2024-06").await;
+        assert_eq!(h.upload(june, &filer, plain).await.json["accepted"].as_i64(), Some(2));
+        let admin = h.login("gd-admin").await;
+        for id in [may, june] {
+            let s = h.post(&format!("/api/v1/filings/{id}/submit"), &filer, json!({})).await;
+            assert_eq!(s.status, StatusCode::OK, "{}", s.text);
+            let a = h.post(&format!("/api/v1/filings/{id}/approve"), &admin, json!({})).await;
+            assert_eq!(a.status, StatusCode::OK, "{backend}: the stored rows validate again: {}", a.text);
+        }
+        let run = h.post("/api/v1/inventories", &admin, json!({"org_code": "CT-GD", "year": 2024})).await;
+        assert_eq!(run.status, StatusCode::CREATED, "{}", run.text);
+        let snap = run.json["snapshot"]["id"].as_i64().unwrap();
+        // The two months' figures are the same: the spellings mean the same quantities.
+        let ov = h.get("/api/v1/console/orgs/CT-GD/overview?year=2024", &admin).await;
+        let months = ov.json["monthly"]["months"].as_array().cloned().unwrap_or_default();
+        assert_eq!(months.len(), 12, "{backend} snapshot {snap}: {}", ov.text);
+        let (may_t, june_t) = (&months[4]["totals"], &months[5]["totals"]);
+        assert!(may_t["total_market"].as_f64().unwrap() > 0.0, "{may_t}");
+        assert_eq!(may_t, june_t, "{backend}");
+    });
+}
