@@ -502,11 +502,7 @@ impl Checker<'_> {
             }
             Some(q) => Some(q),
             None => {
-                err(
-                    "quantity",
-                    qty_b,
-                    "not a number (a decimal like 1234.5; thousands may be grouped with commas: 1,234.5)".into(),
-                );
+                err("quantity", qty_b, "not a number".into());
                 None
             }
         };

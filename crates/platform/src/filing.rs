@@ -105,22 +105,27 @@ fn judge_upload(
             Ok(None) => break judge.refusal(),
             Err(e) => break Some(invalid_file(vec![read_error(e)])),
         };
-        let verdict = judge.rows.push_raw(judge.source, &raw);
-        let row = stored_row(raw.fields, raw.line);
-        let outcome = match judge.judge(raw.line, verdict) {
-            Ok(()) => Outcome::Accepted(row),
-            Err(reasons) => {
-                let r = RejectedRow { row, reasons: reasons.join("; ") };
-                if rejected.len() < MAX_SHOWN {
-                    rejected.push(r.clone());
+        let outcome = if is_unfilled_template_line(&raw) {
+            Outcome::Skipped
+        } else {
+            let verdict = judge.rows.push_raw(judge.source, &raw);
+            let row = stored_row(raw.fields, raw.line);
+            match judge.judge(raw.line, verdict) {
+                Ok(()) => Outcome::Accepted(row),
+                Err(reasons) => {
+                    let r = RejectedRow { row, reasons: reasons.join("; ") };
+                    if rejected.len() < MAX_SHOWN {
+                        rejected.push(r.clone());
+                    }
+                    Outcome::Rejected(r)
                 }
-                Outcome::Rejected(r)
             }
         };
         if judge.too_many() {
             // Nothing is recorded; the rest is read to say how many rows are rejected.
             break loop {
                 match reader.next_row() {
+                    Ok(Some(raw)) if is_unfilled_template_line(&raw) => {}
                     Ok(Some(raw)) => {
                         let verdict = judge.rows.push_raw(judge.source, &raw);
                         let _ = judge.judge(raw.line, verdict);
@@ -141,6 +146,14 @@ fn judge_upload(
     }
     let _ = sent.send(batch);
     (rejected, refusal)
+}
+
+/// A template line left unfilled: a clean line whose quantity, source document and evidence are
+/// all empty (the template fills in facility, period, carrier and unit). It carries nothing of a
+/// bill, so it is counted and not stored; a line with any of them is judged like any row.
+fn is_unfilled_template_line(raw: &ingest::line::RawRow) -> bool {
+    let [_, _, _, quantity, _, source_document, evidence_ref] = &raw.fields;
+    raw.problem.is_none() && [quantity, source_document, evidence_ref].iter().all(|f| f.trim().is_empty())
 }
 
 /// What an upload's rows are called in `ingest`'s errors (the name is not shown: a duplicate's

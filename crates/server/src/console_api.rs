@@ -208,7 +208,8 @@ pub async fn start_import_job(
                 app2.metrics.rows_rejected.fetch_add(report.upload.rejected as u64, Ordering::Relaxed);
             }
             json!({"filing_id": id, "upload": report.upload, "new": report.new, "accepted": report.upload.accepted,
-                   "rejected": report.upload.rejected, "rejected_rows": report.rejected.iter().take(1000).collect::<Vec<_>>(),
+                   "rejected": report.upload.rejected,
+                   "skipped_blank": report.upload.rows_read - report.upload.accepted - report.upload.rejected, "rejected_rows": report.rejected.iter().take(1000).collect::<Vec<_>>(),
                    "rejected_rows_truncated": report.rejected.len() > 1000,
                    "quarantine": format!("/api/v1/filings/{id}/quarantine.csv")})
         });

@@ -280,6 +280,8 @@ pub async fn upload(
         "new": report.new,
         "accepted": report.upload.accepted,
         "rejected": report.upload.rejected,
+        // Template lines left unfilled: read, not stored (docs/platform.md).
+        "skipped_blank": report.upload.rows_read - report.upload.accepted - report.upload.rejected,
         "rejected_rows": shown,
         "rejected_rows_truncated": report.rejected.len() > platform::filing::MAX_SHOWN,
         "quarantine": format!("/api/v1/filings/{id}/quarantine.csv"),

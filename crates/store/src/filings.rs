@@ -47,9 +47,13 @@ pub struct RejectedRow {
     pub reasons: String,
 }
 
+/// What becomes of a line of an upload.
 pub enum Outcome {
     Accepted(ActivityRow),
     Rejected(RejectedRow),
+    /// A template line left unfilled (no quantity, no source document, no evidence): read and
+    /// counted (`rows_read`), not stored. A line with anything of a bill in it is judged instead.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -420,7 +424,7 @@ impl Store {
                 &[filing_id.into(), sha256.into(), file_name.into(), actor.into(), now.as_str().into()],
             )?[0]
                 .int(0);
-            let (mut accepted, mut rejected, mut replaced) = (0i64, 0i64, 0u64);
+            let (mut accepted, mut rejected, mut skipped, mut replaced) = (0i64, 0i64, 0i64, 0u64);
             // Only a filing that already has rows can see rows replaced (a fresh import skips the check).
             let had_rows = !c.query("SELECT id FROM activity WHERE filing_id = $1 LIMIT 1", &[filing_id.into()])?.is_empty();
             let mut batch = Vec::with_capacity(BATCH);
@@ -447,6 +451,7 @@ impl Store {
                             bad.clear();
                         }
                     }
+                    Outcome::Skipped => skipped += 1,
                 }
             }
             if had_rows && !batch.is_empty() {
@@ -483,7 +488,7 @@ impl Store {
             )?;
             c.exec(
                 "UPDATE uploads SET rows_read = $1, accepted = $2, rejected = $3 WHERE id = $4",
-                &[(accepted + rejected).into(), accepted.into(), rejected.into(), upload_id.into()],
+                &[(accepted + rejected + skipped).into(), accepted.into(), rejected.into(), upload_id.into()],
             )?;
             c.exec("UPDATE filings SET status = 'draft', updated_at = $1 WHERE id = $2", &[now.into(), filing_id.into()])?;
             let u = upload(&c.query(&format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1"), &[upload_id.into()])?[0]);

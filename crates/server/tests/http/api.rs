@@ -675,7 +675,7 @@ fn reference_data_over_the_api_is_validated_and_for_group_admins_only() {
 }
 
 #[test]
-fn a_filing_as_excel_writes_it_is_accepted_grouped_thousands_and_chinese_names_alike() {
+fn a_filing_as_excel_writes_it_is_accepted_grouped_thousands_chinese_names_and_unfilled_template_lines() {
     platform("excel_spellings").run(|h| async move {
         let backend = h.backend.clone();
         let filer = h.login("gd-filer").await;
@@ -684,17 +684,34 @@ fn a_filing_as_excel_writes_it_is_accepted_grouped_thousands_and_chinese_names_a
         let excel = "facility_code,period,carrier,quantity,unit,source_document\n\
                      GD1,2024-05,电力,\"1,234\",千瓦时,b1\n\
                      GD2,2024-05,柴油,\"12,000.5\",升,b2\n\
-                     GD3,2024-05,electricity,\"1,2\",kWh,b3\n";
+                     GD3,2024-05,electricity,\"1,2\",kWh,b3\n\
+                     GD4,2024-05,electricity,,kWh,\n\
+                     GD5,2024-05,electricity,,kWh,b5\n";
         let plain = "facility_code,period,carrier,quantity,unit,source_document\n\
                      GD1,2024-06,electricity,1234,kWh,b1\n\
                      GD2,2024-06,diesel,12000.5,L,b2\n";
         let may = h.open_filing(&filer, "CT-GD", "2024-05").await;
         let up = h.upload(may, &filer, excel).await;
         assert_eq!(up.status, StatusCode::OK, "{backend}: {}", up.text);
-        assert_eq!((up.json["accepted"].as_i64(), up.json["rejected"].as_i64()), (Some(2), Some(1)), "{}", up.text);
+        // A template line left unfilled (GD4) is read and not stored; a bill without its quantity
+        // (GD5) is rejected.
+        let counts = ["accepted", "rejected", "skipped_blank"].map(|k| up.json[k].as_i64());
+        assert_eq!(counts, [Some(2), Some(2), Some(1)], "{}", up.text);
+        assert_eq!(up.json["upload"]["rows_read"].as_i64(), Some(5), "{}", up.text);
+        let lines: Vec<i64> =
+            up.json["rejected_rows"].as_array().unwrap().iter().map(|r| r["row"]["line"].as_i64().unwrap()).collect();
+        assert_eq!(lines, [4, 6], "{}", up.text);
         // A comma that is not a thousands separator is never guessed to be a decimal comma.
         let reason = up.json["rejected_rows"][0]["reasons"].as_str().unwrap_or_default();
-        assert!(reason.starts_with("quantity") && reason.contains("1,234.5"), "{reason}");
+        assert!(reason.starts_with("quantity: not a number") && reason.contains("\"1,2\""), "{reason}");
+        // The same file again gives the same answer, the blank line counted the same way.
+        let again = h.upload(may, &filer, excel).await;
+        assert_eq!((again.json["new"].as_bool(), again.json["skipped_blank"].as_i64()), (Some(false), Some(1)));
+        // A template with no line filled in is nothing to file.
+        let empty = h.open_filing(&filer, "CT-GD", "2024-07").await;
+        let blank = "facility_code,period,carrier,quantity,unit,source_document\nGD1,2024-07,electricity,,kWh,\n";
+        let refused = h.upload(empty, &filer, blank).await;
+        assert_eq!(refused.json["error"]["code"].as_str(), Some("no_rows"), "{}", refused.text);
         let june = h.open_filing(&filer, "CT-GD", "2024-06").await;
         assert_eq!(h.upload(june, &filer, plain).await.json["accepted"].as_i64(), Some(2));
         let admin = h.login("gd-admin").await;
