@@ -89,16 +89,22 @@ test('filing: upload a file with a bad row, see its reason, submit; a reviewer a
   // A real facility of the province from the filing's template, and a row with a negative quantity.
   const template = await (await filer.request.get(`${base}/api/v1/filings/${id}/template.csv`)).text()
   const facility = template.split('\n')[1].split(',')[0]
+  const other = template.split('\n')[2].split(',')[0]
+  // As a spreadsheet saves it too: "1,234" and 柴油 / 升 are accepted; an unfilled template line
+  // (line 5) is skipped, not rejected.
   const csv = 'facility_code,period,carrier,quantity,unit,source_document,evidence_ref\n' +
     `${facility},2025-01,electricity,1234.5,kWh,EB202501,\n` +
-    `${facility},2025-01,diesel,-40,L,FUEL202501,\n`
+    `${facility},2025-01,diesel,-40,L,FUEL202501,\n` +
+    `${facility},2025-01,柴油,"1,234",升,FUEL202501B,\n` +
+    `${other},2025-01,electricity,,kWh,,\n`
   const file = join(dataDir, 'upload.csv')
   writeFileSync(file, csv)
   await filer.setInputFiles('[data-test=upload]', file)
   await filer.waitForSelector('[data-test=rejected-rows]')
   const report = await filer.textContent('[data-test=upload-report]')
-  assert.match(report, /接受 1 行/)
+  assert.match(report, /接受 2 行/)
   assert.match(report, /拒绝 1 行/)
+  assert.match(await filer.textContent('[data-test=skipped-blank]'), /跳过未填写的模板行 1 行/)
   const reason = await filer.textContent('[data-test=rejected-rows] tbody tr')
   assert.match(reason, /negative quantity/)
   assert.match(reason, /^\s*3/, 'the rejected row is line 3 of the file')
