@@ -110,13 +110,19 @@ pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> 
 pub const TEMPLATE_COLUMNS: [&str; 8] =
     ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref", "facility_name"];
 
+/// A CSV download (the template, the quarantine): UTF-8 with a byte order mark, which is how Excel
+/// knows the file is UTF-8 (without it, facility names in Chinese open garbled). Uploads may keep
+/// it: the header's BOM is read as no character (`ingest::line::header_names`).
 fn csv_response(bytes: Vec<u8>, name: &str) -> Response {
+    let mut body = Vec::with_capacity(bytes.len() + 3);
+    body.extend_from_slice("\u{feff}".as_bytes());
+    body.extend(bytes);
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
-        bytes,
+        body,
     )
         .into_response()
 }
