@@ -425,3 +425,80 @@ pub fn facility_records(store: &Store, org_path: &str, code: &str, year: i32) ->
     })?;
     Ok(out)
 }
+
+/// The carriers a template's carrier column offers (those without a detail; `refrigerant:<gas>`
+/// and the others with a detail, and the Chinese names, are typed).
+fn listed_carriers() -> Vec<&'static str> {
+    let mut out =
+        vec!["electricity", "electricity_green_certified", "electricity_green_uncertified", "electricity_pv_self"];
+    out.extend(model::Fuel::ALL.iter().map(|f| f.code()));
+    out.extend(["heat", "water", "paper"]);
+    out
+}
+
+/// The filing template as a workbook: the sheet to fill (`rows`: the template's header and lines;
+/// the carrier and unit columns offer their values as a list), then a sheet of instructions in
+/// Chinese and English (an upload reads the first sheet only).
+pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
+    let text = |cells: [&str; 4]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let instructions: Vec<Vec<String>> = vec![
+        text(["列 / column", "必填 / required", "说明", "description"]),
+        text(["facility_code", "是 / yes", "设施编码（模板已按本填报单位的设施逐行列出）", "the facility's code (the template lists the filing org's facilities, one line each)"]),
+        text(["period", "是 / yes", "月份，YYYY-MM，须为本填报的月份", "the month, YYYY-MM: the filing's month"]),
+        text(["carrier", "是 / yes", "能源品种：可从下拉列表选择，也可填中文名称（如 柴油、电力）或 refrigerant:R-410A 等", "the carrier: from the list, or its Chinese name (柴油, 电力), or one with a detail such as refrigerant:R-410A"]),
+        text(["quantity", "是 / yes", "用量，小数点用“.”，可用千分位逗号（1,234.5）；不可为负（更正请重报）", "the quantity: '.' as the decimal point, thousands may be grouped (1,234.5); never negative (a correction is a restatement)"]),
+        text(["unit", "是 / yes", "单位：可从下拉列表选择，也可填 度、千瓦时、升、吨 等", "the unit: from the list, or 度, 千瓦时, 升, 吨 ..."]),
+        text(["source_document", "建议 / advised", "票据或账单编号：同一设施同月同品种的多张票据以此区分", "the bill's number: several bills of one facility, month and carrier differ by it"]),
+        text(["evidence_ref", "否 / no", "证明材料的位置或编号", "where the evidence is kept"]),
+        text(["facility_name", "否 / no", "设施名称，仅供参考，上传时忽略", "the facility's name, for reference; ignored on upload"]),
+        text(["", "", "未填写用量、票据和证明的模板行在上传时跳过，不视为错误。", "Template lines left without quantity, bill and evidence are skipped on upload, not errors."]),
+        text(["", "", "格式说明见 docs/formats.md。", "The formats are in docs/formats.md."]),
+    ];
+    let units: Vec<&str> = model::units::UNITS.iter().map(|u| u.code).collect();
+    crate::xlsx::workbook_of(&[
+        crate::xlsx::SheetSpec { name: "activity", rows, lists: vec![(2, listed_carriers()), (4, units)] },
+        crate::xlsx::SheetSpec { name: "说明 instructions", rows: &instructions, lists: Vec::new() },
+    ])
+    .map_err(|e| Error::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn the_template_workbook_offers_lists_and_instructions_and_reads_back_as_its_rows() {
+        let rows: Vec<Vec<String>> = vec![
+            ["facility_code", "period", "carrier", "quantity", "unit"].map(String::from).to_vec(),
+            ["GD1", "2024-05", "electricity", "", "kWh"].map(String::from).to_vec(),
+        ];
+        let book = template_workbook(&rows).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        crate::xlsx::first_sheet_to_csv(book.clone(), &dir.path().join("t.csv")).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();
+        assert_eq!(csv.lines().next(), Some("facility_code,period,carrier,quantity,unit"), "{csv}");
+        assert!(csv.lines().nth(1).is_some_and(|l| l.starts_with("GD1,2024-05,electricity,,kWh")), "{csv}");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+        let mut part = |name: &str| {
+            let mut text = String::new();
+            zip.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+            text
+        };
+        let sheet = part("xl/worksheets/sheet1.xml");
+        let lists: Vec<&str> =
+            sheet.split("<formula1>").skip(1).map(|f| f.split("</formula1>").next().unwrap()).collect();
+        assert_eq!(lists.len(), 2, "{sheet}");
+        assert!(sheet.contains(r#"sqref="C2:C10000""#) && sheet.contains(r#"sqref="E2:E10000""#), "{sheet}");
+        assert!(lists[0].contains("diesel") && lists[0].contains("electricity_pv_self"), "{}", lists[0]);
+        assert!(lists[1].contains("kWh") && lists[1].contains("10^4 yuan"), "{}", lists[1]);
+        // Excel takes a typed list of at most 255 characters.
+        assert!(lists.iter().all(|l| l.trim_matches('"').len() <= 255), "{lists:?}");
+        for code in listed_carriers() {
+            assert!(model::Carrier::parse(code).is_ok(), "{code} is a carrier");
+        }
+        assert!(part("xl/workbook.xml").contains("说明 instructions"));
+        let instructions = part("xl/worksheets/sheet2.xml");
+        assert!(instructions.contains("千分位") && instructions.contains("thousands may be grouped"), "{instructions}");
+    }
+}

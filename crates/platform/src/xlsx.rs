@@ -41,16 +41,42 @@ fn column_name(mut i: usize) -> String {
     String::from_utf8(name).expect("ASCII")
 }
 
+/// One sheet of a workbook to write: text cells, and columns whose cells offer a list of values
+/// (a dropdown; other values stay allowed, since a list cannot hold every carrier with a detail).
+pub struct SheetSpec<'a> {
+    pub name: &'a str,
+    pub rows: &'a [Vec<String>],
+    /// (column index, the values offered) for rows 2 to [`LISTED_ROWS`].
+    pub lists: Vec<(usize, Vec<&'a str>)>,
+}
+
+/// The rows of a written sheet that offer their column's list.
+pub const LISTED_ROWS: usize = 10_000;
+
 /// A workbook with one sheet named `sheet` holding `rows` as text cells.
 pub fn workbook(sheet: &str, rows: &[Vec<String>]) -> std::io::Result<Vec<u8>> {
+    workbook_of(&[SheetSpec { name: sheet, rows, lists: Vec::new() }])
+}
+
+/// A workbook of `sheets` in order (the first is the one an upload reads).
+pub fn workbook_of(sheets: &[SheetSpec<'_>]) -> std::io::Result<Vec<u8>> {
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let head = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#;
+    let numbered = || sheets.iter().enumerate().map(|(i, s)| (i + 1, s));
+    let overrides: String = numbered()
+        .map(|(n, _)| format!(r#"<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#))
+        .collect();
+    let listed: String =
+        numbered().map(|(n, s)| format!(r#"<sheet name="{}" sheetId="{n}" r:id="rId{n}"/>"#, escape(s.name))).collect();
+    let rels: String = numbered()
+        .map(|(n, _)| format!(r#"<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>"#))
+        .collect();
     let parts: [(&str, String); 4] = [
         (
             "[Content_Types].xml",
             format!(
-                r#"{head}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#
+                r#"{head}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>{overrides}</Types>"#
             ),
         ),
         (
@@ -62,14 +88,13 @@ pub fn workbook(sheet: &str, rows: &[Vec<String>]) -> std::io::Result<Vec<u8>> {
         (
             "xl/workbook.xml",
             format!(
-                r#"{head}<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{}" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
-                escape(sheet)
+                r#"{head}<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>{listed}</sheets></workbook>"#
             ),
         ),
         (
             "xl/_rels/workbook.xml.rels",
             format!(
-                r#"{head}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#
+                r#"{head}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>"#
             ),
         ),
     ];
@@ -77,26 +102,43 @@ pub fn workbook(sheet: &str, rows: &[Vec<String>]) -> std::io::Result<Vec<u8>> {
         z.start_file(name, opts)?;
         z.write_all(text.as_bytes())?;
     }
-    z.start_file("xl/worksheets/sheet1.xml", opts)?;
-    let mut sheet_xml =
-        format!(r#"{head}<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#);
-    for (r, row) in rows.iter().enumerate() {
-        sheet_xml.push_str(&format!(r#"<row r="{}">"#, r + 1));
-        for (c, cell) in row.iter().enumerate() {
-            if cell.is_empty() {
-                continue;
+    for (n, sheet) in numbered() {
+        z.start_file(format!("xl/worksheets/sheet{n}.xml"), opts)?;
+        let mut xml = format!(
+            r#"{head}<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#
+        );
+        for (r, row) in sheet.rows.iter().enumerate() {
+            xml.push_str(&format!(r#"<row r="{}">"#, r + 1));
+            for (c, cell) in row.iter().enumerate() {
+                if cell.is_empty() {
+                    continue;
+                }
+                xml.push_str(&format!(
+                    r#"<c r="{}{}" t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>"#,
+                    column_name(c),
+                    r + 1,
+                    escape(cell)
+                ));
             }
-            sheet_xml.push_str(&format!(
-                r#"<c r="{}{}" t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>"#,
-                column_name(c),
-                r + 1,
-                escape(cell)
-            ));
+            xml.push_str("</row>");
         }
-        sheet_xml.push_str("</row>");
+        xml.push_str("</sheetData>");
+        if !sheet.lists.is_empty() {
+            xml.push_str(&format!(r#"<dataValidations count="{}">"#, sheet.lists.len()));
+            for (col, values) in &sheet.lists {
+                // A list typed in the rule itself: quoted, comma-separated (so no value holds a comma).
+                let list = values.iter().filter(|v| !v.contains(['"', ','])).copied().collect::<Vec<_>>().join(",");
+                let c = column_name(*col);
+                xml.push_str(&format!(
+                    r#"<dataValidation type="list" allowBlank="1" showErrorMessage="0" sqref="{c}2:{c}{LISTED_ROWS}"><formula1>"{}"</formula1></dataValidation>"#,
+                    escape(&list)
+                ));
+            }
+            xml.push_str("</dataValidations>");
+        }
+        xml.push_str("</worksheet>");
+        z.write_all(xml.as_bytes())?;
     }
-    sheet_xml.push_str("</sheetData></worksheet>");
-    z.write_all(sheet_xml.as_bytes())?;
     Ok(z.finish()?.into_inner())
 }
 

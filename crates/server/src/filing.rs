@@ -90,9 +90,7 @@ pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> 
                 .collect(),
         );
     }
-    let bytes = app
-        .blocking(move || platform::xlsx::workbook("activity", &rows).map_err(|e| ApiError::internal(e.to_string())))
-        .await?;
+    let bytes = app.blocking(move || Ok(platform::filing::template_workbook(&rows)?)).await?;
     Ok((
         [
             (header::CONTENT_TYPE, platform::xlsx::MEDIA_TYPE.to_string()),
