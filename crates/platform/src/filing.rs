@@ -454,10 +454,25 @@ pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
         text(["", "", "未填写用量、票据和证明的模板行在上传时跳过，不视为错误。", "Template lines left without quantity, bill and evidence are skipped on upload, not errors."]),
         text(["", "", "格式说明见 docs/formats.md。", "The formats are in docs/formats.md."]),
     ];
+    use crate::xlsx::{Offered, SheetSpec};
     let units: Vec<&str> = model::units::UNITS.iter().map(|u| u.code).collect();
+    // The facilities of the template's lines, for the facility column's dropdown (any number: a
+    // hidden sheet holds them).
+    let facilities: Vec<Vec<String>> =
+        rows.iter().skip(1).filter_map(|r| r.first()).filter(|c| !c.is_empty()).map(|c| vec![c.clone()]).collect();
     crate::xlsx::workbook_of(&[
-        crate::xlsx::SheetSpec { name: "activity", rows, lists: vec![(2, listed_carriers()), (4, units)] },
-        crate::xlsx::SheetSpec { name: "说明 instructions", rows: &instructions, lists: Vec::new() },
+        SheetSpec {
+            name: "activity",
+            rows,
+            lists: vec![
+                (0, Offered::Column { sheet: "facilities", rows: facilities.len() }),
+                (2, Offered::Values(listed_carriers())),
+                (4, Offered::Values(units)),
+            ],
+            hidden: false,
+        },
+        SheetSpec { name: "说明 instructions", rows: &instructions, lists: Vec::new(), hidden: false },
+        SheetSpec { name: "facilities", rows: &facilities, lists: Vec::new(), hidden: true },
     ])
     .map_err(|e| Error::internal(e.to_string()))
 }
@@ -488,16 +503,21 @@ mod template_tests {
         let sheet = part("xl/worksheets/sheet1.xml");
         let lists: Vec<&str> =
             sheet.split("<formula1>").skip(1).map(|f| f.split("</formula1>").next().unwrap()).collect();
-        assert_eq!(lists.len(), 2, "{sheet}");
+        assert_eq!(lists.len(), 3, "{sheet}");
         assert!(sheet.contains(r#"sqref="C2:C10000""#) && sheet.contains(r#"sqref="E2:E10000""#), "{sheet}");
-        assert!(lists[0].contains("diesel") && lists[0].contains("electricity_pv_self"), "{}", lists[0]);
-        assert!(lists[1].contains("kWh") && lists[1].contains("10^4 yuan"), "{}", lists[1]);
+        // Facilities from the hidden sheet that lists the template's facilities.
+        assert_eq!(lists[0], "'facilities'!$A$1:$A$1", "{sheet}");
+        assert!(lists[1].contains("diesel") && lists[1].contains("electricity_pv_self"), "{}", lists[1]);
+        assert!(lists[2].contains("kWh") && lists[2].contains("10^4 yuan"), "{}", lists[2]);
         // Excel takes a typed list of at most 255 characters.
         assert!(lists.iter().all(|l| l.trim_matches('"').len() <= 255), "{lists:?}");
         for code in listed_carriers() {
             assert!(model::Carrier::parse(code).is_ok(), "{code} is a carrier");
         }
-        assert!(part("xl/workbook.xml").contains("说明 instructions"));
+        let workbook = part("xl/workbook.xml");
+        assert!(workbook.contains("说明 instructions"), "{workbook}");
+        assert!(workbook.contains(r#"<sheet name="facilities" sheetId="3" state="hidden""#), "{workbook}");
+        assert!(part("xl/worksheets/sheet3.xml").contains("<t xml:space=\"preserve\">GD1</t>"));
         let instructions = part("xl/worksheets/sheet2.xml");
         assert!(instructions.contains("千分位") && instructions.contains("thousands may be grouped"), "{instructions}");
     }

@@ -47,7 +47,17 @@ pub struct SheetSpec<'a> {
     pub name: &'a str,
     pub rows: &'a [Vec<String>],
     /// (column index, the values offered) for rows 2 to [`LISTED_ROWS`].
-    pub lists: Vec<(usize, Vec<&'a str>)>,
+    pub lists: Vec<(usize, Offered<'a>)>,
+    /// Kept out of sight (a sheet that holds a long list for another sheet's dropdown).
+    pub hidden: bool,
+}
+
+/// The values a column offers.
+pub enum Offered<'a> {
+    /// Typed in the rule itself: at most 255 characters in all, no value with a comma.
+    Values(Vec<&'a str>),
+    /// The first column of another sheet of the workbook, rows 1 to `rows` (any length).
+    Column { sheet: &'a str, rows: usize },
 }
 
 /// The rows of a written sheet that offer their column's list.
@@ -55,7 +65,7 @@ pub const LISTED_ROWS: usize = 10_000;
 
 /// A workbook with one sheet named `sheet` holding `rows` as text cells.
 pub fn workbook(sheet: &str, rows: &[Vec<String>]) -> std::io::Result<Vec<u8>> {
-    workbook_of(&[SheetSpec { name: sheet, rows, lists: Vec::new() }])
+    workbook_of(&[SheetSpec { name: sheet, rows, lists: Vec::new(), hidden: false }])
 }
 
 /// A workbook of `sheets` in order (the first is the one an upload reads).
@@ -67,8 +77,12 @@ pub fn workbook_of(sheets: &[SheetSpec<'_>]) -> std::io::Result<Vec<u8>> {
     let overrides: String = numbered()
         .map(|(n, _)| format!(r#"<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>"#))
         .collect();
-    let listed: String =
-        numbered().map(|(n, s)| format!(r#"<sheet name="{}" sheetId="{n}" r:id="rId{n}"/>"#, escape(s.name))).collect();
+    let listed: String = numbered()
+        .map(|(n, s)| {
+            let state = if s.hidden { r#" state="hidden""# } else { "" };
+            format!(r#"<sheet name="{}" sheetId="{n}"{state} r:id="rId{n}"/>"#, escape(s.name))
+        })
+        .collect();
     let rels: String = numbered()
         .map(|(n, _)| format!(r#"<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet{n}.xml"/>"#))
         .collect();
@@ -125,13 +139,21 @@ pub fn workbook_of(sheets: &[SheetSpec<'_>]) -> std::io::Result<Vec<u8>> {
         xml.push_str("</sheetData>");
         if !sheet.lists.is_empty() {
             xml.push_str(&format!(r#"<dataValidations count="{}">"#, sheet.lists.len()));
-            for (col, values) in &sheet.lists {
-                // A list typed in the rule itself: quoted, comma-separated (so no value holds a comma).
-                let list = values.iter().filter(|v| !v.contains(['"', ','])).copied().collect::<Vec<_>>().join(",");
+            for (col, offered) in &sheet.lists {
+                let formula = match offered {
+                    // Quoted, comma-separated (so no value holds a comma or a quote).
+                    Offered::Values(values) => format!(
+                        "\"{}\"",
+                        values.iter().filter(|v| !v.contains(['"', ','])).copied().collect::<Vec<_>>().join(",")
+                    ),
+                    Offered::Column { sheet, rows } => {
+                        format!("'{}'!$A$1:$A${}", sheet.replace('\'', "''"), (*rows).max(1))
+                    }
+                };
                 let c = column_name(*col);
                 xml.push_str(&format!(
-                    r#"<dataValidation type="list" allowBlank="1" showErrorMessage="0" sqref="{c}2:{c}{LISTED_ROWS}"><formula1>"{}"</formula1></dataValidation>"#,
-                    escape(&list)
+                    r#"<dataValidation type="list" allowBlank="1" showErrorMessage="0" sqref="{c}2:{c}{LISTED_ROWS}"><formula1>{}</formula1></dataValidation>"#,
+                    escape(&formula)
                 ));
             }
             xml.push_str("</dataValidations>");
