@@ -246,6 +246,10 @@ test('overview: every subsidiary ranked (scrollable), tiles with AA contrast, fa
     })
     assert.ok(worst >= 4.5, `lowest tile contrast ${worst.toFixed(2)}`)
     await chartPoints(page, '[data-test=type-chart]')
+    // A province's own facilities (本级, attached to no city) are shown beside its cities.
+    await page.goto(`${base}/overview/CT-GD`)
+    await page.waitForSelector('[data-test=own-row]')
+    assert.match(await page.textContent('[data-test=own-row]'), lang === 'en' ? /^Own facilities \(本级\): [\d,.]+ tCO/ : /^本级（直属设施）: [\d,.]+ tCO/)
     // The chart's categories are the facility types' names (read from the chart's option via its tooltip text is canvas-only;
     // the names come from i18n.ts, checked on the facility list instead).
     await page.goto(`${base}/orgs/CT-GD-01`)

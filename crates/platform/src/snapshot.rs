@@ -603,11 +603,14 @@ pub struct FigureRow {
     pub totals: accounting::Totals,
 }
 
-/// An org's figures by month (all twelve) and by facility type (the types with figures).
+/// An org's figures by month (all twelve) and by facility type (the types with figures), and the
+/// totals of its own facilities (本级: those attached to the org itself, not to an org below it;
+/// with its children's totals they make the org's total exactly).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OrgFigures {
     pub months: Vec<FigureRow>,
     pub facility_types: Vec<FigureRow>,
+    pub own: accounting::Totals,
 }
 
 /// A snapshot's figures by month and by facility type for every org of its subtree.
@@ -657,9 +660,17 @@ pub fn kept_figures(store: &Store, s: &Snapshot) -> Result<Option<KeptFigures>> 
                 .map(|r| FigureRow { key: r.key, totals: r.figures.totals })
                 .collect()
         };
+        let mut own = Metrics::default();
+        for (_, _, c) in by_org.get(org.code.as_str()).map_or(&[][..], |v| v.as_slice()) {
+            own.add(c);
+        }
         out.insert(
             org.code.clone(),
-            OrgFigures { months: rows(GroupBy::Month), facility_types: rows(GroupBy::FacilityType) },
+            OrgFigures {
+                months: rows(GroupBy::Month),
+                facility_types: rows(GroupBy::FacilityType),
+                own: accounting::Figures::from_metrics(&own).totals,
+            },
         );
     }
     Ok(Some(KeptFigures { snapshot: s.id, library_fingerprint: s.library_fingerprint.clone(), orgs: out }))

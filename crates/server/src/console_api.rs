@@ -85,7 +85,8 @@ pub async fn overview(
     let monthly = match snapshot::aggregates(&app.platform, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
             let of = v.orgs.get(&code);
-            json!({"status": "ready", "months": of.map(|o| &o.months), "facility_types": of.map(|o| &o.facility_types)})
+            json!({"status": "ready", "months": of.map(|o| &o.months), "facility_types": of.map(|o| &o.facility_types),
+                   "own": of.map(|o| &o.own)})
         }
         Aggregate::Computing { job } => json!({"status": "computing", "job": job}),
         Aggregate::Failed(m) => json!({"status": "failed", "message": m}),

@@ -281,3 +281,28 @@ fn an_import_job_reads_an_xlsx_workbook_like_the_upload_route() {
         assert_eq!(rows.json["rows"][0]["quantity"], json!("3100.5"), "{backend}: {}", rows.text);
     });
 }
+
+#[test]
+fn overview_shows_an_orgs_own_facilities_beside_its_children_and_they_add_up() {
+    platform("console_own").run(|h| async move {
+        let backend = h.backend.clone();
+        let (admin, _) = filed_group(&h).await;
+        for (code, has_own) in [("CT", false), ("CT-GD", true)] {
+            let r = h.get(&format!("/api/v1/console/orgs/{code}/overview?year=2024"), &admin).await;
+            assert_eq!(r.json["monthly"]["status"], json!("ready"), "{backend}: kept with the snapshot: {}", r.text);
+            let own = r.json["monthly"]["own"]["total_market"].as_f64().unwrap();
+            // GD2 is attached to the province itself (本级); the group has no facility of its own.
+            assert_eq!(own > 0.0, has_own, "{backend} {code}: own {own}");
+            for fig in ["total_market", "total_location", "energy_tce"] {
+                let children: f64 =
+                    r.json["children"].as_array().unwrap().iter().map(|c| c["totals"][fig].as_f64().unwrap()).sum();
+                let own = r.json["monthly"]["own"][fig].as_f64().unwrap();
+                let total = r.json["figures"]["totals"][fig].as_f64().unwrap();
+                assert!(
+                    close(children + own, total),
+                    "{backend} {code} {fig}: children {children} + own {own} ≠ {total}"
+                );
+            }
+        }
+    });
+}
