@@ -383,21 +383,7 @@ impl Inventory {
 
     /// Figures of cells below `org` (its subtree), split by facility type and month when asked.
     pub fn subtree_cells(&self, ds: &Dataset, org: u32) -> Vec<(usize, FacilityType, u8, Metrics)> {
-        let mut out = Vec::new();
-        for o in 0..self.n_orgs {
-            if !ds.orgs.is_within(o as u32, org) {
-                continue;
-            }
-            for (ti, t) in FacilityType::ALL.iter().enumerate() {
-                for m in 1..=12u8 {
-                    let c = self.cells[(o * N_TYPES + ti) * 12 + m as usize - 1];
-                    if c != Metrics::default() {
-                        out.push((o, *t, m, c));
-                    }
-                }
-            }
-        }
-        out
+        self.own_cells().into_iter().filter(|(o, ..)| ds.orgs.is_within(*o as u32, org)).collect()
     }
 
     pub fn factors_used(&self, lib: &Library) -> Vec<FactorUse> {

@@ -156,6 +156,19 @@ fn is_unfilled_template_line(raw: &ingest::line::RawRow) -> bool {
     raw.problem.is_none() && [quantity, source_document, evidence_ref].iter().all(|f| f.trim().is_empty())
 }
 
+/// A stored row's fields as `ingest` checks them (approval and inventories read stored rows).
+pub(crate) fn stored_fields(r: &ActivityRow) -> ingest::ActivityFields<'_> {
+    ingest::ActivityFields {
+        facility_code: &r.facility_code,
+        period: &r.period,
+        carrier: &r.carrier,
+        quantity: &r.quantity,
+        unit: &r.unit,
+        source_document: &r.source_document,
+        evidence_ref: &r.evidence_ref,
+    }
+}
+
 /// What an upload's rows are called in `ingest`'s errors (the name is not shown: a duplicate's
 /// first occurrence is shown as its line).
 const UPLOAD: &str = "upload";
@@ -377,16 +390,7 @@ pub fn revalidate_stored(store: &Store, filing_id: i64) -> Result<()> {
     let mut judge = rules.judge();
     let mut problems = Vec::new();
     store.for_each_activity(&[filing_id], &mut |_, r| {
-        let fields = ingest::ActivityFields {
-            facility_code: &r.facility_code,
-            period: &r.period,
-            carrier: &r.carrier,
-            quantity: &r.quantity,
-            unit: &r.unit,
-            source_document: &r.source_document,
-            evidence_ref: &r.evidence_ref,
-        };
-        let verdict = judge.rows.push(judge.source, r.line as u64, &fields);
+        let verdict = judge.rows.push(judge.source, r.line as u64, &stored_fields(r));
         if let Err(reasons) = judge.judge(r.line as u64, verdict) {
             problems.push(serde_json::json!({"line": r.line, "reasons": reasons}));
         }

@@ -175,16 +175,7 @@ fn stored_dataset(store: &Store, inputs: &Inputs, threads: usize) -> Result<(mod
         sources.insert(id, source);
     }
     store.for_each_activity(&ids, &mut |filing, r| {
-        let fields = ingest::ActivityFields {
-            facility_code: &r.facility_code,
-            period: &r.period,
-            carrier: &r.carrier,
-            quantity: &r.quantity,
-            unit: &r.unit,
-            source_document: &r.source_document,
-            evidence_ref: &r.evidence_ref,
-        };
-        for e in rows.push(sources[&filing], r.line as u64, &fields).errors {
+        for e in rows.push(sources[&filing], r.line as u64, &crate::filing::stored_fields(r)).errors {
             report.push(e);
             if located.len() < report.errors.len() {
                 located.push(Some((filing, r.line)));
