@@ -1,5 +1,5 @@
 //! The platform's commands: `serve`, `demo` (without a subcommand: the platform pre-loaded with the
-//! demo operator), `audit verify`, `audit head`, `backup`, `restore`. A thin shell over `server`
+//! demo operator), `audit verify`, `audit head`, `market verify`, `market check-plan`, `backup`, `restore`. A thin shell over `server`
 //! and `store`.
 
 use anyhow::{bail, Context, Result};
@@ -17,6 +17,11 @@ pub enum PlatformCommand {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// The internal carbon market: check a plan file, verify the journal.
+    Market {
+        #[command(subcommand)]
+        command: MarketCommand,
     },
     /// Back up the platform (safe while it runs): the embedded database and every file of the data
     /// directory (reading log, meters, targets, indicator data, alert rules, ...) into a new
@@ -39,6 +44,22 @@ pub enum PlatformCommand {
         /// The audit key the backup's log is checked with (default: DATA_DIR/audit.key, when it exists).
         #[arg(long)]
         audit_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MarketCommand {
+    /// Replay the market's command log from the start and check that it writes exactly the stored
+    /// journal, that allowances are conserved and no account is below zero; exit code 1 and the
+    /// first discrepancy if not.
+    Verify {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Check a period's plan file (TOML): every problem with its field; exit code 1 if any.
+    CheckPlan {
+        /// The plan file.
+        file: PathBuf,
     },
 }
 
@@ -258,6 +279,38 @@ pub fn run(cmd: PlatformCommand) -> Result<ExitCode> {
                     println!("- {p}");
                 }
                 Ok(ExitCode::from(1))
+            }
+        }
+        PlatformCommand::Market { command: MarketCommand::Verify { db } } => {
+            let store = open(&db)?;
+            let v = platform::market::verify(&store).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            if v["ok"] == serde_json::json!(true) {
+                println!("market journal intact: {} commands replay to the {} stored journal entries; allowances conserved, no account below zero", v["commands"], v["entries"]);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("MARKET JOURNAL DOES NOT REPLAY: {}", v["first_discrepancy"].as_str().unwrap_or("unknown"));
+                Ok(ExitCode::from(1))
+            }
+        }
+        PlatformCommand::Market { command: MarketCommand::CheckPlan { file } } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match market::plan::Plan::parse(&text) {
+                Ok(plan) => {
+                    println!(
+                        "{}: plan of period {} with {} allocation(s): no problem",
+                        file.display(),
+                        plan.period.year,
+                        plan.allocation.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    println!("{}: {} problem(s)", file.display(), problems.len());
+                    for p in problems {
+                        println!("- {}: {} ({})", p.field, p.message, p.code);
+                    }
+                    Ok(ExitCode::from(1))
+                }
             }
         }
         PlatformCommand::Audit { command: AuditCommand::Head { db } } => {

@@ -35,6 +35,11 @@ impl Dec {
     pub const ZERO: Dec = Dec { mant: 0, exp: 0 };
     pub const ONE: Dec = Dec { mant: 1, exp: 0 };
 
+    /// `mant × 10^-exp` (e.g. a figure kept in millionths: `from_scaled(v, 6)`).
+    pub fn from_scaled(mant: i128, exp: u32) -> Dec {
+        Dec { mant, exp }.normalized()
+    }
+
     pub fn from_int(v: i64) -> Dec {
         Dec { mant: v as i128, exp: 0 }.normalized()
     }

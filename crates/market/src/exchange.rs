@@ -28,6 +28,10 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum Command {
+    /// Sets the trading windows and the position limit (and the tick and lot of vintages opened later).
+    Configure {
+        config: Config,
+    },
     /// Opens trading in a vintage (its book starts empty).
     OpenVintage {
         vintage: i32,
@@ -219,11 +223,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn new(config: Config) -> Result<Exchange, ExchangeError> {
         config.rules.check().map_err(ExchangeError::Config)?;
-        for (s, e) in &config.windows {
-            if s >= e || *e > 24 * 60 {
-                return Err(ExchangeError::Config(format!("trading window [{s}, {e}) is not within a day")));
-            }
-        }
+        check_windows(&config.windows)?;
         Ok(Exchange {
             config,
             registry: Registry::new(),
@@ -243,6 +243,9 @@ impl Exchange {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
     }
     pub fn book(&self, vintage: i32) -> Option<&Book> {
         self.books.get(&vintage)
@@ -295,6 +298,15 @@ impl Exchange {
 
     fn run(&mut self, rid: &str, at: i64, command: &Command) -> Result<Outcome, ExchangeError> {
         match command {
+            Command::Configure { config } => {
+                config.rules.check().map_err(ExchangeError::Config)?;
+                check_windows(&config.windows)?;
+                if config.position_limit.is_some_and(|l| l < 0) {
+                    return Err(ExchangeError::Config("the position limit must not be negative".into()));
+                }
+                self.config = config.clone();
+                Ok(Outcome::default())
+            }
             Command::OpenVintage { vintage } => {
                 if self.books.contains_key(vintage) {
                     return Err(ExchangeError::VintageOpen(*vintage));
@@ -617,6 +629,15 @@ impl Exchange {
         }
         Ok(Outcome { entries: applied.seqs, order: Some(id), proposal: None, trades, events, repeated: false })
     }
+}
+
+fn check_windows(windows: &[(u32, u32)]) -> Result<(), ExchangeError> {
+    for (s, e) in windows {
+        if s >= e || *e > 24 * 60 {
+            return Err(ExchangeError::Config(format!("trading window [{s}, {e}) is not within a day")));
+        }
+    }
+    Ok(())
 }
 
 /// What an open order's hold still reserves for `remaining` kgCO2e.

@@ -74,6 +74,30 @@ pub enum Asset {
     Cash,
 }
 
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Account::Org(code) => f.write_str(code),
+            Account::Reserve => f.write_str("the group's reserve"),
+            Account::Retirement => f.write_str("retirement"),
+            Account::Cancellation => f.write_str("cancellation"),
+            Account::Issuance => f.write_str("issuance"),
+            Account::Budget => f.write_str("the budget source"),
+        }
+    }
+}
+
+impl std::fmt::Display for Asset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Asset::Allowance { vintage } => write!(f, "allowances of {vintage} (kgCO2e)"),
+            Asset::Borrowed { vintage } => write!(f, "borrowed allowances of {vintage} (kgCO2e)"),
+            Asset::Offset { kind, vintage } => write!(f, "{kind:?} offsets of {vintage} (kgCO2e)"),
+            Asset::Cash => f.write_str("budget (fen)"),
+        }
+    }
+}
+
 /// Why an entry was written; kept with it so the journal explains itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
@@ -171,13 +195,13 @@ pub enum LedgerError {
     NonPositiveAmount { leg: usize, amount: i64 },
     #[error("leg {leg} moves from an account to itself")]
     SelfTransfer { leg: usize },
-    #[error("{account:?} holds {available} of {asset:?} available, {needed} needed")]
+    #[error("{account} has {available} of its {asset} available, {needed} needed")]
     InsufficientBalance { account: Account, asset: Asset, available: i64, needed: i64 },
-    #[error("nothing leaves {account:?}: retired and cancelled allowances never move")]
+    #[error("nothing leaves {account}: retired and cancelled allowances never move")]
     RetiredNeverMoves { account: Account },
-    #[error("borrowed allowances only serve their holder's own surrender; they cannot go to {to:?}")]
+    #[error("borrowed allowances only serve their holder's own surrender; they cannot go to {to}")]
     BorrowedNotTransferable { to: Account },
-    #[error("{asset:?} cannot go to {to:?}")]
+    #[error("{asset} cannot go to {to}")]
     AssetNotAccepted { asset: Asset, to: Account },
     #[error("no hold {hold}")]
     UnknownHold { hold: u64 },

@@ -3,7 +3,7 @@
 //! snapshots (`snapshot`: one way to gather a snapshot's inputs, compute, keep its figures),
 //! long jobs (`jobs`), data quality (`quality`), loading a data directory such as the demo
 //! (`demo`), reference data (`reference`), monitoring setup, targets and indicator data
-//! (`monitoring`), base-station saving runs (`saving`), site set points (`site`), scenario
+//! (`monitoring`), base-station saving runs (`saving`), the internal carbon market (`market`), site set points (`site`), scenario
 //! baselines (`scenario`) and password hashing (`passwords`).
 //!
 //! Every service returns [`Error`] (a stable code, a message, a [`Kind`]); the server maps the
@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod filing;
 pub mod jobs;
+pub mod market;
 pub mod monitoring;
 pub mod passwords;
 pub mod quality;
@@ -70,6 +71,8 @@ pub struct Platform {
     /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
     /// org then costs one recomputation (snapshots never change, so it cannot go stale).
     explained: std::sync::Mutex<Option<(i64, Arc<snapshot::Computed>)>>,
+    /// The internal carbon market's state (rebuilt from the store's command log on first use).
+    pub market: market::MarketState,
 }
 
 /// Empties the spool directory of files a previous process left (an upload cut short by a crash
@@ -106,6 +109,7 @@ impl Platform {
             monitoring_dir: Default::default(),
             monitoring_reload: Default::default(),
             explained: Default::default(),
+            market: Default::default(),
         }
     }
 

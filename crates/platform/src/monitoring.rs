@@ -869,6 +869,13 @@ impl Monitoring {
         Ok(json!({"org": code, "year": year, "indicators": values}))
     }
 
+    /// The indicator components of org `code`'s subtree in `year` (sums over its orgs), each with
+    /// whether any value was received; `None` for an org monitoring does not know.
+    pub fn component_sums(&self, code: &str, year: i32) -> Option<indicators::Sums> {
+        let id = self.monitor.orgs.get(code)?;
+        Some(self.observations(year..=year).rollup(&self.monitor.orgs, year, 0)[id as usize])
+    }
+
     /// Org `code`'s resolved targets and its progress against them in `year`.
     pub fn targets_of(&self, code: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;

@@ -66,6 +66,10 @@ pub enum Perm {
     ManageReference,
     /// Read the audit log.
     Audit,
+    /// Trade on the internal carbon market with one's own org's account.
+    Trade,
+    /// Administer the internal carbon market: plans, allocation, budgets, bands, corrections.
+    MarketAdmin,
 }
 
 impl Perm {
@@ -80,6 +84,8 @@ impl Perm {
             Perm::ManageUsers => matches!(role, GroupAdmin | OrgAdmin),
             Perm::ManageFactors | Perm::ManageReference => role == GroupAdmin,
             Perm::Audit => matches!(role, GroupAdmin | OrgAdmin | Auditor),
+            Perm::Trade => matches!(role, GroupAdmin | OrgAdmin),
+            Perm::MarketAdmin => role == GroupAdmin,
         }
     }
     pub fn describe(self) -> &'static str {
@@ -94,6 +100,8 @@ impl Perm {
             Perm::ManageFactors => "change factor sets",
             Perm::ManageReference => "change orgs and facilities",
             Perm::Audit => "read the audit log",
+            Perm::Trade => "trade on the internal carbon market",
+            Perm::MarketAdmin => "administer the internal carbon market",
         }
     }
     /// Roles allowed, for the API document.

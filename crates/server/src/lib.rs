@@ -13,6 +13,7 @@ pub mod console_api;
 pub mod error;
 pub mod filing;
 pub mod inventory;
+pub mod market_api;
 pub mod metrics;
 pub mod monitoring;
 pub mod openapi;

@@ -8,7 +8,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::openapi::RouteSpec;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
-    auth, console_api, filing, inventory, monitoring, quality, reference, scenario_api, site_api, site_saving, App,
+    auth, console_api, filing, inventory, market_api, monitoring, quality, reference, scenario_api, site_api,
+    site_saving, App,
 };
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
@@ -90,6 +91,28 @@ routes! {
     post "/api/v1/snapshots/{id}/rerun" => inventory::rerun, Read, Snapshot, "" -> "json", "Compute a snapshot again from its recorded inputs and compare";
     get "/api/v1/snapshots/{id}/explain" => inventory::explain, Read, Snapshot, "" -> "json", "Records × factors behind a figure (?org=&scope=1|2|3|energy&limit=)";
     post "/api/v1/snapshots/{id}/recompute" => inventory::recompute, Analyze, Snapshot, "json" -> "json", "Recompute with the current factor sets as a new version; differences line by line";
+    get "/api/v1/snapshots/approvals" => market_api::approvals, Read, None, "" -> "json", "Every approved (verified) snapshot, with who approved it and when";
+    post "/api/v1/snapshots/{id}/approve" => market_api::approve_snapshot, Review, Snapshot, "json" -> "json", "Approve (verify) a snapshot once ({note}): what the internal market's allocations and obligations read";
+    get "/api/v1/market" => market_api::overview, Read, None, "" -> "json", "The internal carbon market: per vintage best bid and ask, depth, last price, recent trades, rules";
+    get "/api/v1/market/account" => market_api::account, Read, None, "" -> "json", "An account (the caller's org, or ?org= of the caller's subtree): balances by asset, open orders, transfers, history (?limit=)";
+    post "/api/v1/market/orders" => market_api::place, Trade, None, "json" -> "json", "Place an order on the caller's org's account ({request_id, vintage, side, type: limit|market, quantity_kg, price_fen | max_cost_fen})";
+    post "/api/v1/market/orders/{id}/cancel" => market_api::cancel, Trade, None, "json" -> "json", "Cancel one of the caller's org's open orders ({request_id}); its reservation is released";
+    post "/api/v1/market/transfers" => market_api::propose, Trade, None, "json" -> "json", "Propose a bilateral transfer from the caller's org ({request_id, buyer, vintage, quantity_kg, price_fen}); the allowances are held";
+    post "/api/v1/market/transfers/{id}/confirm" => market_api::confirm, Trade, None, "json" -> "json", "The buyer confirms a transfer ({request_id}): allowances and payment move together";
+    post "/api/v1/market/transfers/{id}/withdraw" => market_api::withdraw, Trade, None, "json" -> "json", "Either side withdraws a transfer before confirmation ({request_id})";
+    get "/api/v1/market/plans" => market_api::plans, Read, None, "" -> "json", "Every version of every period's plan file";
+    post "/api/v1/market/plans" => market_api::add_plan, MarketAdmin, None, "json" -> "json", "A new version of a period's plan file ({year, toml}), checked: every problem with its field";
+    get "/api/v1/market/plans/{year}" => market_api::plan, Read, None, "" -> "json", "A period's plan file (?version=, else the newest)";
+    post "/api/v1/market/periods/{year}/allocate" => market_api::allocate, MarketAdmin, None, "json" -> "json", "Allocate a period ({basis: pre|final, snapshots}) from its plan and approved snapshots; resumable";
+    get "/api/v1/market/periods/{year}/allocations" => market_api::allocations, Read, None, "" -> "json", "A period's allocations, each with its explanation (inputs and sources, formula, result)";
+    get "/api/v1/market/periods/{year}/compliance" => market_api::compliance, Read, None, "" -> "json", "A period's compliance: obligations, surrendered, offsets, borrowed, shortfall, penalty, make-good, non-compliance list";
+    post "/api/v1/market/periods/{year}/surrender" => market_api::surrender, Trade, None, "json" -> "json", "Surrender towards the period's obligation ({request_id, org}: the caller's org, or any for group admins)";
+    post "/api/v1/market/periods/{year}/borrow" => market_api::borrow, Trade, None, "json" -> "json", "Borrow from the next period's allocation by the plan's rule ({request_id, kg, org})";
+    post "/api/v1/market/budget" => market_api::fund, MarketAdmin, None, "json" -> "json", "Grant a subsidiary internal budget to trade with ({request_id, org, fen})";
+    post "/api/v1/market/corrections" => market_api::correct, MarketAdmin, None, "json" -> "json", "Reverse a journal entry ({request_id, entry}); retirements are not reversible";
+    post "/api/v1/market/config" => market_api::configure, MarketAdmin, None, "json" -> "json", "Trading windows, position limit, tick and lot of new vintages ({request_id, config})";
+    post "/api/v1/market/vintages/{vintage}/band" => market_api::band, MarketAdmin, None, "json" -> "json", "A vintage's daily price band ({request_id, low_fen, high_fen}; neither lifts it)";
+    get "/api/v1/market/journal" => market_api::journal, Audit, None, "" -> "json", "The market registry's journal, newest first (?before=SEQ&limit=)";
     get "/api/v1/factor-sets" => inventory::factor_sets, Read, None, "" -> "json", "The current user factor sets";
     post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
     get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=; ?order=desc&before=SEQ newest first; filters ?actor=&action=&org=&from=&to= days YYYY-MM-DD in China Standard Time); total counts the matching entries";

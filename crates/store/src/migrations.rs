@@ -213,6 +213,52 @@ CREATE TABLE snapshot_cell_sets (
 );
 DROP TABLE snapshot_aggregates;
 "#,
+    // 7 (market): snapshot approval (a verified inventory: what the internal market's allocations
+    // and obligations, and reports, may read), and the internal carbon market: plan files by period
+    // and version, the command log (every accepted command, in order: the market's state is its
+    // replay), the registry's journal entries each command wrote, and the allocations issued with
+    // their explanations.
+    r#"
+CREATE TABLE snapshot_approvals (
+    snapshot_id BIGINT PRIMARY KEY REFERENCES snapshots(id),
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE market_plans (
+    id {pk},
+    year BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (year, version)
+);
+CREATE TABLE market_commands (
+    seq BIGINT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE TABLE market_entries (
+    seq BIGINT PRIMARY KEY,
+    command_seq BIGINT NOT NULL REFERENCES market_commands(seq),
+    body TEXT NOT NULL
+);
+CREATE TABLE market_allocations (
+    year BIGINT NOT NULL,
+    org_code TEXT NOT NULL,
+    basis TEXT NOT NULL,
+    plan_version BIGINT NOT NULL,
+    kg BIGINT NOT NULL,
+    explanation TEXT NOT NULL,
+    command_seq BIGINT,
+    PRIMARY KEY (year, org_code, basis)
+);
+"#,
 ];
 
 impl Store {

@@ -1,0 +1,1019 @@
+//! The internal carbon market (内部碳交易): periods and plan files, allocation from approved
+//! snapshots, the registry, orders and bilateral transfers, surrender, borrowing, corrections, and
+//! what the market shows (book, trades, accounts, allocations, compliance).
+//!
+//! The market is one single-writer state machine (`market::exchange::Exchange`) held in memory
+//! behind a lock and rebuilt from the store's command log on first use. A command is executed in
+//! memory, then stored with the journal entries it wrote and its audit entry in one transaction
+//! (`store::market`); if storing fails the memory is dropped and rebuilt from the store, so memory
+//! never holds a command the store does not. Request ids are the caller's, namespaced by user
+//! (`user:id`), so a retried request applies once and two users never collide.
+
+use crate::{Actor, Error, Kind, Platform, Result};
+use market::allocation::{self, Basis, OrgInputs, Sourced};
+use market::book::{Kind as OrderKind, Side};
+use market::compliance;
+use market::exchange::{Command, Config, Exchange, ExchangeError, Outcome};
+use market::ledger::{Account, Asset, Leg, Op, Reason};
+use market::plan::{Date, EmissionsBasis, Output, Plan};
+use market::Dec;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use store::market::{NewCommand, StoredAllocation};
+use store::Store;
+
+/// The market's state in memory (`None` until first used, or after a failed write).
+#[derive(Default)]
+pub struct MarketState {
+    exchange: Mutex<Option<Exchange>>,
+}
+
+/// Audit action of each kind of market command.
+pub const PLAN_ACTION: &str = "market.plan";
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Today in Beijing (the calendar of deadlines).
+pub fn today() -> Date {
+    let days = (now_s() + 8 * 3600).div_euclid(86_400);
+    let (y, m) = compliance::beijing_year_month(now_s());
+    // Day of month: days since the first of the month.
+    let first = days_from_civil(y, m, 1);
+    Date { year: y, month: m, day: (days - first + 1) as u32 }
+}
+
+fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y } as i64;
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The platform error of an exchange refusal: its stable code, the field it concerns, a status.
+pub fn exchange_error(e: ExchangeError) -> Error {
+    let code = e.code();
+    let kind = match code {
+        "insufficient_balance"
+        | "request_id_reused"
+        | "already_reversed"
+        | "vintage_open"
+        | "market_closed"
+        | "position_limit"
+        | "hold_too_small" => Kind::Conflict,
+        "not_your_order" | "not_your_proposal" => Kind::Forbidden,
+        "unknown_order" | "unknown_proposal" | "unknown_entry" | "unknown_hold" => Kind::NotFound,
+        "internal_inconsistency" => Kind::Internal,
+        _ => Kind::Invalid,
+    };
+    let field = match code {
+        "price_not_on_tick" | "price_outside_band" | "price_not_positive" => "price_fen",
+        "quantity_not_whole_lots" | "insufficient_balance" | "position_limit" | "amount_not_positive" => "quantity_kg",
+        "unknown_vintage" | "vintage_open" => "vintage",
+        "request_id_reused" => "request_id",
+        "market_buy_without_budget" => "max_cost_fen",
+        "same_party" => "buyer",
+        "unknown_order" | "not_your_order" => "order",
+        "unknown_proposal" | "not_your_proposal" => "proposal",
+        "unknown_entry" | "already_reversed" | "not_reversible" => "entry",
+        _ => "",
+    };
+    Error::new(kind, code, e.to_string()).with_detail(json!({"field": field}))
+}
+
+fn compliance_error(e: compliance::ComplianceError) -> Error {
+    let kind = match e {
+        compliance::ComplianceError::AfterDeadline { .. } => Kind::Conflict,
+        compliance::ComplianceError::Overflow => Kind::Internal,
+        _ => Kind::Invalid,
+    };
+    Error::new(kind, e.code(), e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// Checks a client's request id: 1 to 100 characters of letters, digits and `._:-`.
+pub fn request_id(actor: &Actor, id: &str) -> Result<String> {
+    let ok = !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if !ok {
+        return Err(Error::new(Kind::Invalid, "invalid_request_id", "request_id: 1 to 100 letters, digits or . _ : -")
+            .with_detail(json!({"field": "request_id"})));
+    }
+    Ok(format!("{}:{id}", actor.username))
+}
+
+/// What a replay of the stored command log gives, and the first place it differs from the store.
+pub struct Replayed {
+    pub exchange: Exchange,
+    pub commands: usize,
+    pub entries: usize,
+    pub discrepancy: Option<String>,
+}
+
+/// Replays the stored command log and compares every journal entry it writes with the stored one.
+pub fn replay(store: &Store) -> Result<Replayed> {
+    let commands = store.market_commands()?;
+    let entries = store.market_entries()?;
+    let mut x = Exchange::new(Config::default()).map_err(internal)?;
+    let mut next = 0usize;
+    let mut discrepancy = None;
+    for (i, c) in commands.iter().enumerate() {
+        if c.seq != i as i64 + 1 {
+            discrepancy = Some(format!("command {} follows command {i}: the log has a gap", c.seq));
+            break;
+        }
+        let command: Command = match serde_json::from_str(&c.command) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                discrepancy = Some(format!("command {} does not read: {e}", c.seq));
+                break;
+            }
+        };
+        let before = x.registry().journal().len();
+        let out = match x.execute(&c.request_id, c.at, command) {
+            Ok(out) => out,
+            Err(e) => {
+                discrepancy = Some(format!("command {} ({}) is refused on replay: {e}", c.seq, c.request_id));
+                break;
+            }
+        };
+        if serde_json::to_string(&out).ok().as_deref() != Some(c.outcome.as_str()) {
+            discrepancy =
+                Some(format!("command {} ({}) replays to another outcome than the stored one", c.seq, c.request_id));
+            break;
+        }
+        for e in &x.registry().journal()[before..] {
+            let body = serde_json::to_string(e).map_err(internal)?;
+            match entries.get(next) {
+                Some(s) if s.seq == e.seq as i64 && s.command_seq == c.seq && s.body == body => {}
+                Some(s) => {
+                    discrepancy = Some(format!(
+                        "journal entry {} (command {}) differs from the replay's entry {} (command {})",
+                        s.seq, s.command_seq, e.seq, c.seq
+                    ));
+                    break;
+                }
+                None => {
+                    discrepancy =
+                        Some(format!("the replay writes entry {} (command {}), which the store lacks", e.seq, c.seq));
+                    break;
+                }
+            }
+            next += 1;
+        }
+        if discrepancy.is_some() {
+            break;
+        }
+    }
+    if discrepancy.is_none() && next != entries.len() {
+        discrepancy = Some(format!(
+            "the store holds {} journal entries the command log does not write (from entry {})",
+            entries.len() - next,
+            entries[next].seq
+        ));
+    }
+    if discrepancy.is_none() {
+        let gaps = x.registry().conservation_gaps();
+        let overdrawn = x.registry().overdrawn();
+        if !gaps.is_empty() {
+            discrepancy = Some(format!("allowances are not conserved: {gaps:?}"));
+        } else if !overdrawn.is_empty() {
+            discrepancy = Some(format!("accounts below zero: {overdrawn:?}"));
+        }
+    }
+    Ok(Replayed { exchange: x, commands: commands.len(), entries: entries.len(), discrepancy })
+}
+
+fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result<T>) -> Result<T> {
+    let mut guard = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
+    if guard.is_none() {
+        let r = replay(&platform.store)?;
+        if let Some(d) = r.discrepancy {
+            return Err(Error::new(
+                Kind::Unavailable,
+                "market_journal_mismatch",
+                format!("the market's journal does not replay: {d}"),
+            ));
+        }
+        *guard = Some(r.exchange);
+    }
+    f(guard.as_mut().expect("loaded above"))
+}
+
+/// What a command's audit entry says.
+pub struct Audit<'a> {
+    pub action: &'a str,
+    pub entity: String,
+    pub org_code: &'a str,
+}
+
+/// Executes a command and stores it (command, journal entries, allocation, audit entry; one
+/// transaction). A repeated request answers its first outcome and stores nothing.
+pub fn run(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    command: Command,
+    audit: Audit<'_>,
+    allocation: Option<StoredAllocation>,
+) -> Result<Outcome> {
+    let mut guard = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
+    if guard.is_none() {
+        let r = replay(&platform.store)?;
+        if let Some(d) = r.discrepancy {
+            return Err(Error::new(
+                Kind::Unavailable,
+                "market_journal_mismatch",
+                format!("the market's journal does not replay: {d}"),
+            ));
+        }
+        *guard = Some(r.exchange);
+    }
+    let x = guard.as_mut().expect("loaded above");
+    let before = x.registry().journal().len();
+    let seq = x.log().len() as i64 + 1;
+    let at = now_s();
+    let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
+    if out.repeated {
+        return Ok(out);
+    }
+    let entries: Vec<(i64, String)> = x.registry().journal()[before..]
+        .iter()
+        .map(|e| (e.seq as i64, serde_json::to_string(e).unwrap_or_default()))
+        .collect();
+    let after = json!({"request_id": rid, "command": command, "entries": entries.iter().map(|e| e.0).collect::<Vec<_>>(), "trades": out.trades});
+    let stored = platform.store.append_market_command(NewCommand {
+        seq,
+        request_id: rid,
+        at,
+        actor: &actor.username,
+        command: serde_json::to_string(&command).map_err(internal)?,
+        outcome: serde_json::to_string(&out).map_err(internal)?,
+        entries,
+        allocation,
+        action: audit.action,
+        entity: audit.entity,
+        org_code: audit.org_code,
+        after,
+    });
+    if let Err(e) = stored {
+        // Memory must never hold what the store does not: rebuild from the store on next use.
+        *guard = None;
+        return Err(e.into());
+    }
+    Ok(out)
+}
+
+fn root_org(store: &Store) -> Result<String> {
+    store
+        .orgs()?
+        .into_iter()
+        .filter(|o| o.parent_code.is_none())
+        .map(|o| o.code)
+        .min()
+        .ok_or_else(|| Error::new(Kind::Conflict, "no_orgs", "the platform has no org tree yet"))
+}
+
+/// Checks a plan file (every problem, with the field it concerns) without storing it.
+pub fn check_plan(store: &Store, year: i64, body: &str) -> Result<Plan> {
+    let plan = Plan::parse(body).map_err(|problems| {
+        Error::invalid("plan_invalid", format!("{} problem(s) in the plan file", problems.len()), json!(problems))
+    })?;
+    let mut problems = Vec::new();
+    if plan.period.year as i64 != year {
+        problems.push(json!({"field": "period.year", "code": "out_of_range", "message": format!("the plan is for {}, not {year}", plan.period.year)}));
+    }
+    let codes: HashSet<String> = store.orgs()?.into_iter().map(|o| o.code).collect();
+    for (i, a) in plan.allocation.iter().enumerate() {
+        if !codes.contains(&a.org) {
+            problems.push(json!({"field": format!("allocation[{i}].org"), "code": "unknown_org", "message": format!("no org {}", a.org)}));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::invalid(
+            "plan_invalid",
+            format!("{} problem(s) in the plan file", problems.len()),
+            json!(problems),
+        ));
+    }
+    Ok(plan)
+}
+
+/// Stores a new version of period `year`'s plan file (group administrators).
+pub fn add_plan(platform: &Platform, actor: &Actor, year: i64, body: &str) -> Result<Value> {
+    let plan = check_plan(&platform.store, year, body)?;
+    let stored = platform.store.add_market_plan(&actor.username, &actor.org_code, year, body)?;
+    Ok(json!({"year": year, "version": stored.version, "sha256": stored.sha256, "allocations": plan.allocation.len()}))
+}
+
+fn stored_plan(store: &Store, year: i64) -> Result<(i64, Plan)> {
+    let row = store.market_plan(year, None)?.ok_or_else(|| {
+        Error::new(Kind::NotFound, "no_plan", format!("period {year} has no plan file (POST /api/v1/market/plans)"))
+    })?;
+    let plan = Plan::parse(&row.body)
+        .map_err(|p| Error::internal(format!("stored plan {year} v{} does not read: {p:?}", row.version)))?;
+    Ok((row.version, plan))
+}
+
+/// Verified emissions (kgCO2e, on the plan's basis) of an org's subtree in `year`, from the newest
+/// approved snapshot of that year covering it (or the one given), with the snapshot as its source.
+fn verified_emissions(
+    platform: &Platform,
+    org_code: &str,
+    year: i32,
+    basis: EmissionsBasis,
+    chosen: &[i64],
+) -> Result<Option<Sourced<i64>>> {
+    let store = &platform.store;
+    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
+    let paths: HashMap<String, String> = store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+    let Some(org_path) = paths.get(org_code) else { return Ok(None) };
+    let candidates: Vec<store::snapshots::Snapshot> = store
+        .snapshot_list()?
+        .into_iter()
+        .filter(|s| s.year == year as i64 && approved.contains(&s.id))
+        .filter(|s| chosen.is_empty() || chosen.contains(&s.id))
+        .filter(|s| paths.get(&s.org_code).is_some_and(|p| org_path.starts_with(p.as_str())))
+        .collect();
+    let Some(best) = candidates.into_iter().max_by_key(|s| s.id) else { return Ok(None) };
+    let cells = match store.snapshot_cells(best.id)? {
+        Some(c) => c,
+        None => {
+            crate::snapshot::keep_cells_of(store, best.id, platform.threads)?;
+            store.snapshot_cells(best.id)?.unwrap_or_default()
+        }
+    };
+    let scope2 = match basis {
+        EmissionsBasis::Market => accounting::metrics::S2_MARKET,
+        EmissionsBasis::Location => accounting::metrics::S2_LOCATION,
+    };
+    let mut mg: i128 = 0;
+    for c in &cells {
+        if !paths.get(&c.org_code).is_some_and(|p| p.starts_with(org_path.as_str())) {
+            continue;
+        }
+        let m = accounting::metrics::Metrics::decode(&c.metrics)
+            .ok_or_else(|| Error::internal(format!("snapshot {}: a cell does not read", best.id)))?;
+        mg += m.0[accounting::metrics::S1_STATIONARY]
+            + m.0[accounting::metrics::S1_MOBILE]
+            + m.0[accounting::metrics::S1_FUGITIVE]
+            + m.0[scope2];
+    }
+    // Millionths of a kilogram to whole kilograms, half up.
+    let kg = (mg + 500_000).div_euclid(1_000_000) as i64;
+    Ok(Some(Sourced::new(kg, format!("snapshot {} (v{}, approved)", best.id, best.version))))
+}
+
+fn output_component(o: Output) -> Option<indicators::Component> {
+    match o {
+        Output::BusinessVolume => Some(indicators::Component::BusinessVolume10kYuan),
+        Output::DcItEnergyKwh => Some(indicators::Component::DcItKwh),
+        // No indicator component carries total traffic in TB yet.
+        Output::TrafficTb => None,
+    }
+}
+
+fn output_of(platform: &Platform, org_code: &str, o: Output, year: i32) -> Option<Sourced<Dec>> {
+    let component = output_component(o)?;
+    let m = platform.monitoring.read().ok()?.clone()?;
+    let sums = m.component_sums(org_code, year)?;
+    if sums.present & (1 << component as u32) == 0 {
+        return None;
+    }
+    let v = sums.values[component as usize];
+    Some(Sourced::new(Dec::from_scaled(v, 6), format!("indicator {} of {org_code} in {year}", o.code())))
+}
+
+/// The inputs every allocation of the plan needs, for `basis`.
+fn gather_inputs(
+    platform: &Platform,
+    plan: &Plan,
+    basis: Basis,
+    chosen: &[i64],
+) -> Result<BTreeMap<String, OrgInputs>> {
+    use market::plan::Method;
+    let year = plan.period.year;
+    let out_year = if basis == Basis::Pre { year - 1 } else { year };
+    let mut all = BTreeMap::new();
+    for a in &plan.allocation {
+        let mut inputs = OrgInputs::default();
+        let (base, output) = match &a.method {
+            Method::Grandfathering { base_year, .. } => (Some(*base_year), None),
+            Method::HistoricalIntensity { base_year, output, .. } => (Some(*base_year), Some(*output)),
+            Method::Benchmark { output, .. } => (None, Some(*output)),
+            Method::Hybrid { base_year, output, .. } => (Some(*base_year), Some(*output)),
+        };
+        if let Some(b) = base {
+            if let Some(e) = verified_emissions(platform, &a.org, b, plan.period.emissions, chosen)? {
+                inputs.emissions_kg.insert(b, e);
+            }
+        }
+        if let Some(o) = output {
+            for y in [Some(out_year), base].into_iter().flatten() {
+                if let Some(v) = output_of(platform, &a.org, o, y) {
+                    inputs.output.insert((o, y), v);
+                }
+            }
+        }
+        all.insert(a.org.clone(), inputs);
+    }
+    Ok(all)
+}
+
+fn ensure_vintage(platform: &Platform, actor: &Actor, root: &str, vintage: i32) -> Result<()> {
+    let open = with_exchange(platform, |x| Ok(x.book(vintage).is_some()))?;
+    if !open {
+        run(
+            platform,
+            actor,
+            &format!("market:open:{vintage}"),
+            Command::OpenVintage { vintage },
+            Audit { action: "market.vintage", entity: format!("market/vintage/{vintage}"), org_code: root },
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// Allocates period `year` on `basis` ("pre" or "final") from the plan and approved snapshots:
+/// issues each subsidiary's allowances (a final allocation after a pre-allocation issues the
+/// true-up; a negative true-up is cancelled from the holdings), the reserve once, and deducts
+/// the previous period's make-good. Resumable: a subsidiary already allocated on this basis is skipped.
+pub fn allocate(platform: &Platform, actor: &Actor, year: i64, basis: &str, snapshots: &[i64]) -> Result<Value> {
+    let store = &platform.store;
+    let basis = match basis {
+        "pre" => Basis::Pre,
+        "final" => Basis::Final,
+        other => {
+            return Err(Error::new(
+                Kind::Invalid,
+                "invalid_basis",
+                format!("basis must be pre or final, not {other:?}"),
+            )
+            .with_detail(json!({"field": "basis"})))
+        }
+    };
+    let basis_code = if basis == Basis::Pre { "pre" } else { "final" };
+    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
+    for id in snapshots {
+        store.snapshot(*id)?;
+        if !approved.contains(id) {
+            return Err(Error::new(
+                Kind::Conflict,
+                "snapshot_not_approved",
+                format!("snapshot {id} is not approved: allocations read approved (verified) snapshots only"),
+            )
+            .with_detail(json!({"field": "snapshots", "snapshot": id})));
+        }
+    }
+    let (version, plan) = stored_plan(store, year)?;
+    if basis == Basis::Pre && plan.period.preallocation_share.is_none() {
+        return Err(Error::new(Kind::Invalid, "no_preallocation", "the plan sets no preallocation_share")
+            .with_detail(json!({"field": "basis"})));
+    }
+    let inputs = gather_inputs(platform, &plan, basis, snapshots)?;
+    let table = allocation::allocate(&plan, &inputs, basis).map_err(|problems| {
+        Error::invalid(
+            "allocation_inputs_missing",
+            format!("{} allocation(s) cannot be computed", problems.len()),
+            json!(problems),
+        )
+    })?;
+    let root = root_org(store)?;
+    let vintage = year as i32;
+    ensure_vintage(platform, actor, &root, vintage)?;
+    let existing = store.market_allocations(year)?;
+    let done: HashSet<&str> = existing.iter().filter(|a| a.basis == basis_code).map(|a| a.org_code.as_str()).collect();
+    let pre: HashMap<&str, i64> =
+        existing.iter().filter(|a| a.basis == "pre").map(|a| (a.org_code.as_str(), a.kg)).collect();
+    if table.reserve_kg > 0 {
+        run(
+            platform,
+            actor,
+            &format!("market:reserve:{year}"),
+            Command::Issue {
+                to: Account::Reserve,
+                asset: Asset::Allowance { vintage },
+                amount: table.reserve_kg,
+                reason: Reason::Allocation { period: vintage },
+            },
+            Audit { action: "market.allocation", entity: format!("market/reserve/{year}"), org_code: &root },
+            None,
+        )?;
+    }
+    let mut issued = Vec::new();
+    let mut refused = Vec::new();
+    for a in &table.allocations {
+        if done.contains(a.org.as_str()) {
+            continue;
+        }
+        let delta = match basis {
+            Basis::Pre => a.kg,
+            Basis::Final => a.kg - pre.get(a.org.as_str()).copied().unwrap_or(0),
+        };
+        let explanation = json!({
+            "method": a.method, "formula": a.formula, "inputs": a.inputs, "computed_kg": a.computed_kg, "kg": a.kg,
+            "correction": table.correction, "plan_version": version, "basis": basis_code,
+            "preallocated_kg": pre.get(a.org.as_str()), "issued_kg": delta,
+        });
+        let row = StoredAllocation {
+            year,
+            org_code: a.org.clone(),
+            basis: basis_code.into(),
+            plan_version: version,
+            kg: a.kg,
+            explanation: explanation.clone(),
+            command_seq: None,
+        };
+        let reason = if basis == Basis::Final && pre.contains_key(a.org.as_str()) {
+            Reason::TrueUp { period: vintage }
+        } else {
+            Reason::Allocation { period: vintage }
+        };
+        let rid = format!("market:alloc:{year}:{basis_code}:{}", a.org);
+        let audit = Audit {
+            action: "market.allocation",
+            entity: format!("market/allocation/{year}/{basis_code}/{}", a.org),
+            org_code: &a.org,
+        };
+        let command = match delta {
+            0 => None,
+            d if d > 0 => Some(Command::Issue {
+                to: Account::org(&a.org),
+                asset: Asset::Allowance { vintage },
+                amount: d,
+                reason,
+            }),
+            d => Some(Command::Move {
+                reason,
+                legs: vec![Leg::new(Asset::Allowance { vintage }, Account::org(&a.org), Account::Cancellation, -d)],
+            }),
+        };
+        let result = match command {
+            None => store.put_market_allocation(&actor.username, &row).map_err(Error::from),
+            Some(c) => run(platform, actor, &rid, c, audit, Some(row)).map(|_| ()),
+        };
+        match result {
+            Ok(()) => issued.push(json!({"org": a.org, "kg": a.kg, "issued_kg": delta, "explanation": explanation})),
+            Err(e) => refused.push(json!({"org": a.org, "code": e.code, "message": e.message})),
+        }
+    }
+    // The previous period's make-good (its shortfall and what was borrowed) comes off this one.
+    let mut make_good = Vec::new();
+    if basis == Basis::Final || plan.period.preallocation_share.is_some() {
+        if let Ok(prev) = compliance_report(platform, year - 1) {
+            for line in prev["lines"].as_array().cloned().unwrap_or_default() {
+                let kg = line["make_good_kg"].as_i64().unwrap_or(0);
+                let org = line["org"].as_str().unwrap_or_default().to_string();
+                if kg <= 0 || !prev["deadline_passed"].as_bool().unwrap_or(false) {
+                    continue;
+                }
+                let held = with_exchange(platform, |x| {
+                    Ok(x.registry().balance(&Account::org(&org), Asset::Allowance { vintage }).available())
+                })?;
+                let take = kg.min(held);
+                if take <= 0 {
+                    continue;
+                }
+                let rid = format!("market:makegood:{}:{org}", year - 1);
+                let c = Command::Move {
+                    reason: Reason::MakeGood { period: vintage - 1 },
+                    legs: vec![Leg::new(Asset::Allowance { vintage }, Account::org(&org), Account::Cancellation, take)],
+                };
+                let audit = Audit {
+                    action: "market.make_good",
+                    entity: format!("market/make-good/{}/{org}", year - 1),
+                    org_code: &org,
+                };
+                if run(platform, actor, &rid, c, audit, None).is_ok() {
+                    make_good.push(json!({"org": org, "kg": take, "owed_kg": kg}));
+                }
+            }
+        }
+    }
+    Ok(json!({
+        "year": year, "basis": basis_code, "plan_version": version, "cap_kg": table.cap_kg, "reserve_kg": table.reserve_kg,
+        "total_kg": table.total_kg, "correction": table.correction, "allocated": issued, "refused": refused, "make_good": make_good,
+    }))
+}
+
+/// The allocations of period `year` with their explanations.
+pub fn allocations(platform: &Platform, year: i64) -> Result<Value> {
+    let rows = platform.store.market_allocations(year)?;
+    let plan = platform.store.market_plan(year, None)?;
+    Ok(json!({"year": year, "plan_version": plan.map(|p| p.version), "allocations": rows}))
+}
+
+/// Places an order on the caller's own account.
+pub fn place_order(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    vintage: i32,
+    side: Side,
+    kind: OrderKind,
+    quantity_kg: i64,
+) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let org = actor.org_code.clone();
+    let command = Command::Place { org: org.clone(), vintage, side, kind, quantity: quantity_kg };
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        command,
+        Audit { action: "market.order", entity: format!("market/order/{rid}"), org_code: &org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+pub fn cancel_order(platform: &Platform, actor: &Actor, rid: &str, order: u64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let org = actor.org_code.clone();
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Cancel { org: org.clone(), order },
+        Audit { action: "market.cancel", entity: format!("market/order/{order}"), org_code: &org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+pub fn propose(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    buyer: &str,
+    vintage: i32,
+    quantity_kg: i64,
+    price_fen: i64,
+) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    if platform.store.org(buyer)?.is_none() {
+        return Err(
+            Error::new(Kind::Invalid, "unknown_org", format!("no org {buyer}")).with_detail(json!({"field": "buyer"}))
+        );
+    }
+    let org = actor.org_code.clone();
+    let command = Command::Propose {
+        seller: org.clone(),
+        buyer: buyer.to_string(),
+        vintage,
+        quantity: quantity_kg,
+        price: price_fen,
+    };
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        command,
+        Audit { action: "market.transfer.propose", entity: format!("market/transfer/{rid}"), org_code: &org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+pub fn confirm(platform: &Platform, actor: &Actor, rid: &str, proposal: u64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let org = actor.org_code.clone();
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Confirm { buyer: org.clone(), proposal },
+        Audit { action: "market.transfer.confirm", entity: format!("market/transfer/{proposal}"), org_code: &org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+pub fn withdraw(platform: &Platform, actor: &Actor, rid: &str, proposal: u64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let org = actor.org_code.clone();
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Withdraw { org: org.clone(), proposal },
+        Audit { action: "market.transfer.withdraw", entity: format!("market/transfer/{proposal}"), org_code: &org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+/// Grants a subsidiary internal budget (fen) to trade with (group administrators).
+pub fn fund(platform: &Platform, actor: &Actor, rid: &str, org: &str, fen: i64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    if platform.store.org(org)?.is_none() {
+        return Err(
+            Error::new(Kind::Invalid, "unknown_org", format!("no org {org}")).with_detail(json!({"field": "org"}))
+        );
+    }
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Issue { to: Account::org(org), asset: Asset::Cash, amount: fen, reason: Reason::Fund },
+        Audit { action: "market.fund", entity: format!("market/budget/{org}"), org_code: org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+/// Reverses a journal entry (a correction; group administrators).
+pub fn correct(platform: &Platform, actor: &Actor, rid: &str, entry: u64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let root = root_org(&platform.store)?;
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Reverse { entry },
+        Audit { action: "market.correction", entity: format!("market/entry/{entry}"), org_code: &root },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+/// Sets the trading windows, the position limit, and a vintage's price band (group administrators).
+pub fn configure(platform: &Platform, actor: &Actor, rid: &str, config: Config) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let root = root_org(&platform.store)?;
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Configure { config },
+        Audit { action: "market.config", entity: "market/config".into(), org_code: &root },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+pub fn set_band(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    vintage: i32,
+    band: Option<(i64, i64)>,
+) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let root = root_org(&platform.store)?;
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::SetBand { vintage, band },
+        Audit { action: "market.band", entity: format!("market/vintage/{vintage}"), org_code: &root },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
+fn surrendered(x: &Exchange, org: &str, period: i32) -> (i64, i64, i64) {
+    let (mut allowances, mut borrowed, mut offsets) = (0, 0, 0);
+    for e in x.registry().journal() {
+        if let Op::Move { reason: Reason::Surrender { period: p }, legs } = &e.op {
+            if *p != period {
+                continue;
+            }
+            for l in legs.iter().filter(|l| l.from == Account::org(org)) {
+                match l.asset {
+                    Asset::Allowance { .. } => allowances += l.amount,
+                    Asset::Borrowed { .. } => borrowed += l.amount,
+                    Asset::Offset { .. } => offsets += l.amount,
+                    Asset::Cash => {}
+                }
+            }
+        }
+    }
+    (allowances, borrowed, offsets)
+}
+
+fn borrowed_for(x: &Exchange, org: &str, period: i32) -> i64 {
+    x.registry()
+        .journal()
+        .iter()
+        .filter_map(|e| match &e.op {
+            Op::Move { reason: Reason::Borrow { period: p }, legs } if *p == period => {
+                Some(legs.iter().filter(|l| l.to == Account::org(org)).map(|l| l.amount).sum::<i64>())
+            }
+            _ => None,
+        })
+        .sum()
+}
+
+fn obligation(platform: &Platform, plan: &Plan, org: &str) -> Result<i64> {
+    verified_emissions(platform, org, plan.period.year, plan.period.emissions, &[])?.map(|s| s.value).ok_or_else(|| {
+        Error::new(
+            Kind::Conflict,
+            "no_verified_emissions",
+            format!("no approved snapshot of {} covers {org}: its obligation is not known yet", plan.period.year),
+        )
+    })
+}
+
+/// Surrenders what `org` holds towards its obligation for period `year` (the org's own admin, or
+/// a group administrator for any org).
+pub fn surrender(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: &str) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let (_, plan) = stored_plan(&platform.store, year)?;
+    let owed = obligation(platform, &plan, org)?;
+    let period = year as i32;
+    let plan_of = with_exchange(platform, |x| {
+        let (a, b, o) = surrendered(x, org, period);
+        compliance::plan_surrender(&plan, x.registry(), org, owed - a - b - o, today()).map_err(compliance_error)
+    })?;
+    let mut out = json!({"org": org, "period": year, "obligation_kg": owed, "surrender": plan_of});
+    if !plan_of.legs.is_empty() {
+        let (reason, legs) = compliance::surrender_entry(&plan_of);
+        let o = run(
+            platform,
+            actor,
+            &rid,
+            Command::Move { reason, legs },
+            Audit { action: "market.surrender", entity: format!("market/surrender/{year}/{org}"), org_code: org },
+            None,
+        )?;
+        out["entries"] = json!(o.entries);
+        out["repeated"] = json!(o.repeated);
+    }
+    Ok(out)
+}
+
+/// Borrows `kg` of the next period's allowances for `org`'s surrender, by the plan's rule.
+pub fn borrow(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: &str, kg: i64) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    let (_, plan) = stored_plan(&platform.store, year)?;
+    let owed = obligation(platform, &plan, org)?;
+    let period = year as i32;
+    let (reason, legs) = with_exchange(platform, |x| {
+        let (a, b, o) = surrendered(x, org, period);
+        let s = compliance::plan_surrender(&plan, x.registry(), org, owed - a - b - o, today())
+            .map_err(compliance_error)?;
+        compliance::borrow_entry(&plan, org, owed, s.shortfall_kg, kg).map_err(compliance_error)
+    })?;
+    let o = run(
+        platform,
+        actor,
+        &rid,
+        Command::Move { reason, legs },
+        Audit { action: "market.borrow", entity: format!("market/borrow/{year}/{org}"), org_code: org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &o))
+}
+
+/// Period `year`'s compliance: per subsidiary of the plan its obligation, what it surrendered,
+/// borrowed and offset, its shortfall, penalty and make-good, and the non-compliance list once the
+/// deadline has passed.
+pub fn compliance_report(platform: &Platform, year: i64) -> Result<Value> {
+    let (version, plan) = stored_plan(&platform.store, year)?;
+    let period = year as i32;
+    let deadline = plan.period.surrender_deadline;
+    let deadline_passed = today() > deadline;
+    let mut obligations = BTreeMap::new();
+    for a in &plan.allocation {
+        obligations.insert(a.org.clone(), verified_emissions(platform, &a.org, period, plan.period.emissions, &[])?);
+    }
+    with_exchange(platform, |x| {
+        let trades = x.trades().iter().map(|t| (t.at, t.price, t.quantity));
+        let average = compliance::average_price_before(deadline, trades);
+        let mut lines = Vec::new();
+        let mut non_compliant = Vec::new();
+        for (org, owed) in &obligations {
+            let (a, b, o) = surrendered(x, org, period);
+            let left = x.registry().balance(&Account::org(org), Asset::Allowance { vintage: period }).available();
+            let borrowed = borrowed_for(x, org, period);
+            let Some(owed) = owed else {
+                lines
+                    .push(json!({"org": org, "obligation_kg": null, "source": null, "status": "no_verified_emissions",
+                    "surrendered_kg": a + b, "offsets_kg": o, "borrowed_kg": borrowed, "surplus_kg": left}));
+                continue;
+            };
+            let shortfall = (owed.value - a - b - o).max(0);
+            let penalty = match average {
+                Some(p) if shortfall > 0 => compliance::penalty_fen(&plan, shortfall, p).map_err(compliance_error)?,
+                _ => 0,
+            };
+            let compliant = shortfall == 0;
+            if deadline_passed && !compliant {
+                non_compliant.push(org.clone());
+            }
+            lines.push(json!({
+                "org": org, "obligation_kg": owed.value, "source": owed.source,
+                "status": if compliant { "compliant" } else if deadline_passed { "non_compliant" } else { "open" },
+                "surrendered_kg": a + b, "offsets_kg": o, "borrowed_kg": borrowed, "shortfall_kg": shortfall,
+                "penalty_fen": penalty, "make_good_kg": shortfall + borrowed, "surplus_kg": left, "compliant": compliant,
+            }));
+        }
+        Ok(json!({
+            "year": year, "plan_version": version, "deadline": deadline.to_string(), "deadline_passed": deadline_passed,
+            "average_price_fen": average, "penalty_multiple": plan.period.penalty_multiple, "offset_cap": plan.period.offset_cap,
+            "lines": lines, "non_compliant": non_compliant,
+        }))
+    })
+}
+
+fn outcome_json(platform: &Platform, out: &Outcome) -> Value {
+    let trades: Vec<Value> = with_exchange(platform, |x| {
+        Ok(out.trades.iter().filter_map(|id| x.trades().get((*id - 1) as usize)).map(|t| json!(t)).collect())
+    })
+    .unwrap_or_default();
+    json!({"entries": out.entries, "order": out.order, "proposal": out.proposal, "trades": trades, "events": out.events, "repeated": out.repeated})
+}
+
+/// The market at a glance: per vintage the best prices, depth, last price and recent trades.
+pub fn overview(platform: &Platform) -> Result<Value> {
+    with_exchange(platform, |x| {
+        let vintages: Vec<Value> = x
+            .vintages()
+            .map(|v| {
+                let book = x.book(v).expect("listed vintage");
+                let depth = book.depth(10);
+                let trades: Vec<&market::exchange::Trade> = x.trades().iter().filter(|t| t.vintage == v).collect();
+                let volume: i64 = trades.iter().map(|t| t.quantity).sum();
+                json!({
+                    "vintage": v, "best_bid": book.best_bid(), "best_ask": book.best_ask(), "depth": depth,
+                    "last_price": trades.last().map(|t| t.price), "volume_kg": volume, "trades": trades.len(),
+                    "recent": trades.iter().rev().take(100).collect::<Vec<_>>(), "rules": book.rules(),
+                })
+            })
+            .collect();
+        Ok(
+            json!({"vintages": vintages, "config": x.config(), "journal_entries": x.registry().journal().len(), "commands": x.log().len()}),
+        )
+    })
+}
+
+/// An account: balances by asset, open orders, proposals, and its history (newest first).
+pub fn account(platform: &Platform, org: &str, limit: usize) -> Result<Value> {
+    let me = Account::org(org);
+    with_exchange(platform, |x| {
+        let balances: Vec<Value> = x
+            .registry()
+            .balances()
+            .into_iter()
+            .filter(|((a, _), _)| *a == me)
+            .map(|((_, asset), b)| json!({"asset": asset, "posted": b.posted, "held": b.held, "available": b.available()}))
+            .collect();
+        let orders: Vec<_> = x.open_orders().into_iter().filter(|o| o.org == org).cloned().collect();
+        let proposals: Vec<_> = x.proposals().filter(|p| p.seller == org || p.buyer == org).cloned().collect();
+        let touches = |op: &Op| match op {
+            Op::Move { legs, .. } => legs.iter().any(|l| l.from == me || l.to == me),
+            Op::Hold { account, .. } => *account == me,
+            Op::Release { hold, .. } => x.registry().hold(*hold).is_some_and(|h| h.account == me),
+        };
+        let history: Vec<Value> =
+            x.registry().journal().iter().rev().filter(|e| touches(&e.op)).take(limit).map(|e| json!(e)).collect();
+        let trades: Vec<_> =
+            x.trades().iter().rev().filter(|t| t.buyer == org || t.seller == org).take(limit).cloned().collect();
+        Ok(
+            json!({"org": org, "balances": balances, "orders": orders, "proposals": proposals, "history": history, "trades": trades}),
+        )
+    })
+}
+
+/// The journal, newest first, `limit` entries before `before` (auditors).
+pub fn journal(platform: &Platform, before: Option<u64>, limit: usize) -> Result<Value> {
+    with_exchange(platform, |x| {
+        let j = x.registry().journal();
+        let entries: Vec<Value> =
+            j.iter().rev().filter(|e| before.is_none_or(|b| e.seq < b)).take(limit).map(|e| json!(e)).collect();
+        let next = entries.last().and_then(|e| e["seq"].as_u64()).filter(|s| *s > 1);
+        Ok(json!({"entries": entries, "total": j.len(), "next_before": next}))
+    })
+}
+
+/// `dualcarbon market verify`: replays the journal from the start and compares.
+pub fn verify(store: &Store) -> Result<Value> {
+    let r = replay(store)?;
+    Ok(json!({
+        "commands": r.commands, "entries": r.entries, "ok": r.discrepancy.is_none(), "first_discrepancy": r.discrepancy,
+        "conservation_gaps": r.exchange.registry().conservation_gaps().len(),
+    }))
+}
+
+/// Approves (verifies) a snapshot: what the market's allocations and obligations read.
+pub fn approve_snapshot(platform: &Platform, actor: &Actor, id: i64, note: &str) -> Result<Value> {
+    let s = platform.store.snapshot(id)?;
+    if s.result.get("error").is_some() {
+        return Err(Error::new(
+            Kind::Conflict,
+            "snapshot_has_errors",
+            format!("snapshot {id} has errors and cannot be approved"),
+        ));
+    }
+    let a = platform.store.approve_snapshot(&actor.username, id, note)?;
+    Ok(json!(a))
+}
