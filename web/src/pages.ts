@@ -26,6 +26,7 @@ export const PAGES: PageSpec[] = [
   { path: '/alerts', name: 'alerts', menu: 'nav.alerts', icon: '⚠', perm: 'read', component: () => import('./pages/Alerts.vue') },
   { path: '/scoreboard/:code?', name: 'scoreboard', menu: 'nav.scoreboard', icon: '★', perm: 'dashboard', component: () => import('./pages/Scoreboard.vue') },
   { path: '/scenarios', name: 'scenarios', menu: 'nav.scenarios', icon: '↗', perm: 'read', component: () => import('./pages/Scenarios.vue') },
+  { path: '/market', name: 'market', menu: 'nav.market', icon: '⇄', perm: 'read', component: () => import('./pages/Market.vue') },
   { path: '/site', name: 'site', menu: 'nav.site', icon: '☀', perm: 'read', component: () => import('./pages/Site.vue') },
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
 ]

@@ -5,7 +5,7 @@
 import { reactive } from 'vue'
 
 export type Role = 'group_admin' | 'org_admin' | 'data_filer' | 'reviewer' | 'auditor' | 'employee'
-export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors'
+export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'trade' | 'market_admin'
 
 const ALLOWED: Record<Perm, Role[]> = {
   dashboard: ['group_admin', 'org_admin', 'data_filer', 'reviewer', 'auditor', 'employee'],
@@ -15,6 +15,8 @@ const ALLOWED: Record<Perm, Role[]> = {
   analyze: ['group_admin', 'org_admin', 'reviewer'],
   audit: ['group_admin', 'org_admin', 'auditor'],
   manage_factors: ['group_admin'],
+  trade: ['group_admin', 'org_admin'],
+  market_admin: ['group_admin'],
 }
 
 interface User { id: number; username: string; role: Role; org_code: string }

@@ -480,6 +480,15 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let app = server::App::new(store, data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     platform::monitoring::attach(&app.platform, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    // The internal carbon market of the demo's last year (once: nothing when a plan exists).
+    let seeded = platform::market::seed_demo(&app.platform, first, year)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    if seeded["seeded"] == serde_json::json!(true) {
+        println!(
+            "  internal carbon market {year}: {} provinces allocated from the approved snapshot of {}, {} orders, {} surrendered",
+            seeded["allocated"], year - 1, seeded["orders"], seeded["surrendered"]
+        );
+    }
     let scheme = args.transport.scheme();
     runtime()?.block_on(server::serve(app, args.listen, move |addr| {
         println!();

@@ -1017,3 +1017,100 @@ pub fn approve_snapshot(platform: &Platform, actor: &Actor, id: i64, note: &str)
     let a = platform.store.approve_snapshot(&actor.username, id, note)?;
     Ok(json!(a))
 }
+
+/// Seeds the demo's market once (nothing when a plan exists): approves the group's snapshots of
+/// `first..=year`, files period `year`'s plan (grandfathering on `year − 1` for every province,
+/// coefficients 0.95–0.99 so that some provinces fall short and some have a surplus), allocates
+/// it, grants each province a trading budget, places a spread of orders (some of which trade)
+/// and has a few provinces surrender. The deadline is the next 30 June still ahead, so the demo's
+/// period is open whenever it is started.
+pub fn seed_demo(platform: &Platform, first: i32, year: i32) -> Result<Value> {
+    let store = &platform.store;
+    if !store.market_plans()?.is_empty() || first >= year {
+        return Ok(json!({"seeded": false}));
+    }
+    let root = root_org(store)?;
+    let actor = Actor { username: "demo-loader".into(), org_code: root.clone(), org_path: String::new() };
+    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
+    for s in store.snapshot_list()? {
+        if s.org_code == root && (first..=year).contains(&(s.year as i32)) && !approved.contains(&s.id) {
+            store.approve_snapshot(&actor.username, s.id, "demo: the group's inventory as filed")?;
+        }
+    }
+    let mut provinces: Vec<String> = store.orgs()?.into_iter().filter(|o| o.depth == 1).map(|o| o.code).collect();
+    provinces.sort();
+    let now = today();
+    let deadline_year = if (now.month, now.day) < (6, 30) { now.year } else { now.year + 1 }.max(year + 1);
+    let mut plan = format!(
+        "# Demo plan: grandfathering on {base} verified emissions for every province.\n[period]\nyear = {year}\n\
+         cap_t = \"CAP\"\nreserve_t = \"RESERVE\"\nsurrender_deadline = \"{deadline_year}-06-30\"\noffset_cap = \"0.05\"\n\
+         penalty_multiple = \"5\"\nborrowing = {{ threshold = \"0.10\", max_share = \"0.5\" }}\n",
+        base = year - 1
+    );
+    let mut total_kg: i64 = 0;
+    for (i, p) in provinces.iter().enumerate() {
+        let Some(e) = verified_emissions(platform, p, year - 1, EmissionsBasis::Market, &[])? else { continue };
+        total_kg += e.value;
+        let coefficient = ["0.95", "0.96", "0.97", "0.98", "0.99"][i % 5];
+        plan.push_str(&format!(
+            "\n[[allocation]]\norg = \"{p}\"\nmethod = \"grandfathering\"\nbase_year = {}\ncoefficient = \"{coefficient}\"\n",
+            year - 1
+        ));
+    }
+    if total_kg == 0 {
+        return Ok(json!({"seeded": false}));
+    }
+    // Cap: what the coefficients give plus a 2 % reserve, in whole tonnes.
+    let reserve_t = (total_kg / 50 / 1000).max(1);
+    let cap_t = total_kg / 1000 + reserve_t;
+    let plan = plan.replace("\"CAP\"", &format!("\"{cap_t}\"")).replace("\"RESERVE\"", &format!("\"{reserve_t}\""));
+    add_plan(platform, &actor, year as i64, &plan)?;
+    let allocated = allocate(platform, &actor, year as i64, "final", &[])?;
+    // Budgets, and orders around 60–80 yuan a tonne: the first half of the provinces sell, the
+    // second half buy; prices overlap, so some trade.
+    let mut orders = 0;
+    for (i, p) in provinces.iter().enumerate() {
+        let org_actor = Actor { username: format!("demo-{p}"), org_code: p.clone(), org_path: String::new() };
+        fund(platform, &actor, &format!("budget-{p}"), p, 5_000_000_000)?;
+        let held = with_exchange(platform, |x| {
+            Ok(x.registry().balance(&Account::org(p), Asset::Allowance { vintage: year }).available())
+        })?;
+        let lots = (held / 1000 / 50).clamp(1, 500);
+        let sell = i % 2 == 0;
+        let price = 6000 + (i as i64 * 137) % 2000;
+        if sell && held >= lots * 1000 {
+            place_order(
+                platform,
+                &org_actor,
+                &format!("demo-{i}"),
+                year,
+                Side::Sell,
+                OrderKind::Limit { price },
+                lots * 1000,
+            )?;
+            orders += 1;
+        } else if !sell {
+            place_order(
+                platform,
+                &org_actor,
+                &format!("demo-{i}"),
+                year,
+                Side::Buy,
+                OrderKind::Limit { price },
+                lots * 1000,
+            )?;
+            orders += 1;
+        }
+    }
+    // A few provinces surrender what they hold (their obligation is the period's approved figure).
+    let mut surrendered = 0;
+    for p in provinces.iter().take(3) {
+        if verified_emissions(platform, p, year, EmissionsBasis::Market, &[])?.is_some() {
+            surrender(platform, &actor, &format!("surrender-{p}"), year as i64, p)?;
+            surrendered += 1;
+        }
+    }
+    Ok(
+        json!({"seeded": true, "provinces": provinces.len(), "allocated": allocated["allocated"].as_array().map_or(0, Vec::len), "orders": orders, "surrendered": surrendered}),
+    )
+}
