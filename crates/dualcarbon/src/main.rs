@@ -148,6 +148,9 @@ enum BenchCommand {
     Telemetry(monitoring_cmd::BenchTelemetryArgs),
     /// Time a one-year simulation of many off-grid sites.
     Site(site_cmd::BenchSiteArgs),
+    /// Prepare a platform database for the market API benchmark (bench/market-api.sh): a group
+    /// with two subsidiaries whose admins trade, each holding allowances and budget.
+    MarketSetup(platform_cmd::MarketSetupArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -335,6 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Site { command } => site_cmd::run(command),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
+        Command::Bench { command: BenchCommand::MarketSetup(args) } => platform_cmd::market_setup(args),
     }
 }
 

@@ -729,3 +729,69 @@ pub fn bench_import(args: ImportBenchArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Args, Clone)]
+pub struct MarketSetupArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The password of the two traders (users `trader-a` of BENCH-A and `trader-b` of BENCH-B).
+    #[arg(long)]
+    pub password: String,
+    /// Allowances of vintage 2025 each subsidiary holds, tonnes.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tonnes: i64,
+}
+
+/// `dualcarbon bench market-setup`: a fresh database with group BENCH, subsidiaries BENCH-A and
+/// BENCH-B, their traders (org admins), and for each `tonnes` of 2025 allowances and budget to
+/// buy them all at 100 yuan a tonne, issued through the market's own commands (so the journal
+/// replays).
+pub fn market_setup(args: MarketSetupArgs) -> Result<ExitCode> {
+    use market::exchange::Command;
+    use market::ledger::{Account, Asset, Reason};
+    let store = prepare(open(&args.db)?, &args.db.data.data_dir, &args.db.key_file())?;
+    if !store.orgs()?.is_empty() {
+        bail!("the database is not empty: market-setup prepares a fresh one");
+    }
+    let org = |code: &str, parent: Option<&str>| store::reference::OrgRecord {
+        code: code.into(),
+        name: code.into(),
+        parent_code: parent.map(Into::into),
+        equity_share: String::new(),
+        operational_control: String::new(),
+    };
+    store.upsert_reference(
+        "bench",
+        &[org("BENCH", None), org("BENCH-A", Some("BENCH")), org("BENCH-B", Some("BENCH"))],
+        &[],
+    )?;
+    let hashes =
+        platform::passwords::hash_passwords(&[args.password.as_str(); 2], 2).map_err(|e| anyhow::anyhow!(e.message))?;
+    store.create_user("bench", "trader-a", &hashes[0], "org_admin", "BENCH-A")?;
+    store.create_user("bench", "trader-b", &hashes[1], "org_admin", "BENCH-B")?;
+    let p = platform::Platform::new(store, args.db.data.data_dir.join("spool"));
+    let admin = platform::Actor { username: "bench".into(), org_code: "BENCH".into(), org_path: String::new() };
+    let audit = |org: &'static str| platform::market::Audit {
+        action: "market.bench",
+        entity: "market/bench".into(),
+        org_code: org,
+    };
+    let err = |e: platform::Error| anyhow::anyhow!("{}: {}", e.code, e.message);
+    platform::market::run(&p, &admin, "bench:open", Command::OpenVintage { vintage: 2025 }, audit("BENCH"), None)
+        .map_err(err)?;
+    for sub in ["BENCH-A", "BENCH-B"] {
+        let issue = Command::Issue {
+            to: Account::org(sub),
+            asset: Asset::Allowance { vintage: 2025 },
+            amount: args.tonnes * 1000,
+            reason: Reason::Allocation { period: 2025 },
+        };
+        platform::market::run(&p, &admin, &format!("bench:alloc:{sub}"), issue, audit("BENCH"), None).map_err(err)?;
+        platform::market::fund(&p, &admin, &format!("fund-{sub}"), sub, args.tonnes * 10_000).map_err(err)?;
+    }
+    println!(
+        "market ready: BENCH-A and BENCH-B hold {} t of 2025 allowances each; traders trader-a, trader-b",
+        args.tonnes
+    );
+    Ok(ExitCode::SUCCESS)
+}

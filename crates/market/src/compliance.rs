@@ -55,12 +55,22 @@ fn share_of(kg: Kg, share: Dec) -> Result<Kg, ComplianceError> {
     Dec::from_int(kg).checked_mul(share).and_then(|d| d.floor()).map(|v| v as Kg).map_err(|_| ComplianceError::Overflow)
 }
 
-/// Plans a subsidiary's surrender for the period from what its account holds now.
+/// What a subsidiary already surrendered for the period (allowances and borrowed, and offsets).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Already {
+    pub allowances_kg: Kg,
+    pub offsets_kg: Kg,
+}
+
+/// Plans a subsidiary's surrender for the period from what its account holds now: what its
+/// obligation still needs after what it `already` surrendered, offsets within the cap of the whole
+/// obligation less the offsets already used.
 pub fn plan_surrender(
     plan: &Plan,
     registry: &Registry,
     org: &str,
     obligation_kg: Kg,
+    already: Already,
     today: Date,
 ) -> Result<Surrender, ComplianceError> {
     let period = plan.period.year;
@@ -68,7 +78,7 @@ pub fn plan_surrender(
         return Err(ComplianceError::AfterDeadline { period, deadline: plan.period.surrender_deadline, today });
     }
     let account = Account::org(org);
-    let mut need = obligation_kg.max(0);
+    let mut need = (obligation_kg - already.allowances_kg - already.offsets_kg).max(0);
     let mut legs = Vec::new();
     let take = |asset: Asset, need: &mut Kg, legs: &mut Vec<Leg>| -> Kg {
         let available = registry.balance(&account, asset).available();
@@ -98,7 +108,7 @@ pub fn plan_surrender(
     let borrowed = take(Asset::Borrowed { vintage: period + 1 }, &mut need, &mut legs);
     let offset_cap_kg = share_of(obligation_kg.max(0), plan.period.offset_cap)?;
     let mut offsets = 0;
-    let mut offset_room = offset_cap_kg.min(need);
+    let mut offset_room = (offset_cap_kg - already.offsets_kg).max(0).min(need);
     let mut offset_assets: Vec<Asset> = registry
         .balances()
         .keys()

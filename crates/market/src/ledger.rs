@@ -103,18 +103,41 @@ impl std::fmt::Display for Asset {
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum Reason {
     Issue,
-    Allocation { period: i32 },
-    TrueUp { period: i32 },
+    /// Offset credits entered into the registry, with their external reference (a CCER serial
+    /// number, a green certificate id, an internal project and its verification).
+    Offset {
+        reference: String,
+    },
+    Allocation {
+        period: i32,
+    },
+    TrueUp {
+        period: i32,
+    },
     Fund,
     Transfer,
-    Trade { trade: u64 },
-    Surrender { period: i32 },
-    Borrow { period: i32 },
-    Repay { period: i32 },
-    MakeGood { period: i32 },
-    Penalty { period: i32 },
+    Trade {
+        trade: u64,
+    },
+    Surrender {
+        period: i32,
+    },
+    Borrow {
+        period: i32,
+    },
+    Repay {
+        period: i32,
+    },
+    MakeGood {
+        period: i32,
+    },
+    Penalty {
+        period: i32,
+    },
     Cancel,
-    Reversal { of: u64 },
+    Reversal {
+        of: u64,
+    },
 }
 
 /// One movement: `amount` of `asset` from `from` to `to`. With `hold`, the amount comes out of that

@@ -3,7 +3,7 @@
 
 use market::allocation::{allocate, true_up, Basis, OrgInputs, Sourced};
 use market::book::{Book, DoneReason, Event, Kind, NewOrder, Rules, Side};
-use market::compliance::{average_price_before, borrow_entry, penalty_fen, plan_surrender, report_line};
+use market::compliance::{average_price_before, borrow_entry, penalty_fen, plan_surrender, report_line, Already};
 use market::exchange::{Command, Config, Exchange, ExchangeError};
 use market::ledger::{Account, Asset, Leg, OffsetKind, Reason};
 use market::plan::{Date, Output, Plan};
@@ -423,7 +423,7 @@ fn compliance_surrender_offsets_borrowing_and_penalty() {
         x.execute(rid, 0, Command::Issue { to: Account::org("C"), asset, amount: kg, reason: Reason::Issue }).unwrap();
     }
     let today = Date::parse("2026-06-01").unwrap();
-    let s = plan_surrender(&plan, x.registry(), "C", 1_000_000, today).unwrap();
+    let s = plan_surrender(&plan, x.registry(), "C", 1_000_000, Already::default(), today).unwrap();
     // 900,000 of allowances; offsets capped at 5 % of 1,000,000 = 50,000; shortfall 50,000.
     assert_eq!((s.allowances_kg, s.offsets_kg, s.offset_cap_kg, s.shortfall_kg), (900_000, 50_000, 50_000, 50_000));
     // Borrowing needs a shortfall ≥ 10 % (100,000 kg): refused.
@@ -434,9 +434,24 @@ fn compliance_surrender_offsets_borrowing_and_penalty() {
     assert_eq!((line.penalty_fen, line.make_good_kg, line.compliant), (1_500_000, 50_000, false));
     x.execute("s1", 1, Command::Move { reason: Reason::Surrender { period: 2025 }, legs: s.legs.clone() }).unwrap();
     assert_eq!(x.registry().balance(&Account::Retirement, Asset::Allowance { vintage: 2025 }).posted, 800_000);
+    // A second surrender: the cap is of the whole obligation, and 50,000 of it is used: the 30,000
+    // CCER left cannot serve, the shortfall stays 50,000.
+    let again = plan_surrender(
+        &plan,
+        x.registry(),
+        "C",
+        1_000_000,
+        Already { allowances_kg: 900_000, offsets_kg: 50_000 },
+        today,
+    )
+    .unwrap();
+    assert_eq!((again.offsets_kg, again.shortfall_kg, again.legs.len()), (0, 50_000, 0));
     // After the deadline: refused.
     let late = Date::parse("2026-07-01").unwrap();
-    assert_eq!(plan_surrender(&plan, x.registry(), "C", 1, late).unwrap_err().code(), "surrender_after_deadline");
+    assert_eq!(
+        plan_surrender(&plan, x.registry(), "C", 1, Already::default(), late).unwrap_err().code(),
+        "surrender_after_deadline"
+    );
 
     // D misses 20 % (200,000 of 1,000,000): may borrow up to half of it, 100,000.
     x.execute(
@@ -450,12 +465,12 @@ fn compliance_surrender_offsets_borrowing_and_penalty() {
         },
     )
     .unwrap();
-    let s = plan_surrender(&plan, x.registry(), "D", 1_000_000, today).unwrap();
+    let s = plan_surrender(&plan, x.registry(), "D", 1_000_000, Already::default(), today).unwrap();
     assert_eq!(s.shortfall_kg, 200_000);
     assert_eq!(borrow_entry(&plan, "D", 1_000_000, 200_000, 100_001).unwrap_err().code(), "borrowing_above_cap");
     let (reason, legs) = borrow_entry(&plan, "D", 1_000_000, 200_000, 100_000).unwrap();
     x.execute("d2", 1, Command::Move { reason, legs }).unwrap();
-    let s = plan_surrender(&plan, x.registry(), "D", 1_000_000, today).unwrap();
+    let s = plan_surrender(&plan, x.registry(), "D", 1_000_000, Already::default(), today).unwrap();
     assert_eq!((s.allowances_kg, s.borrowed_kg, s.shortfall_kg), (800_000, 100_000, 100_000));
     let line = report_line(&plan, &s, 0, None).unwrap();
     assert_eq!(line.make_good_kg, 200_000, "the shortfall and the borrowed allowances come off the next allocation");

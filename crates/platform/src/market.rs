@@ -730,6 +730,50 @@ pub fn fund(platform: &Platform, actor: &Actor, rid: &str, org: &str, fen: i64) 
     Ok(outcome_json(platform, &out))
 }
 
+/// Enters offset credits (CCER, green certificates, the group's own reduction projects) into a
+/// subsidiary's account, with their reference (group administrators). Usable at surrender up to
+/// the plan's offset cap.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_offset(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    org: &str,
+    kind: market::ledger::OffsetKind,
+    vintage: i32,
+    kg: i64,
+    reference: &str,
+) -> Result<Value> {
+    let rid = request_id(actor, rid)?;
+    if reference.trim().is_empty() || reference.chars().count() > 200 {
+        return Err(Error::new(
+            Kind::Invalid,
+            "invalid_reference",
+            "reference: 1 to 200 characters (serial number, certificate or project id)",
+        )
+        .with_detail(json!({"field": "reference"})));
+    }
+    if platform.store.org(org)?.is_none() {
+        return Err(
+            Error::new(Kind::Invalid, "unknown_org", format!("no org {org}")).with_detail(json!({"field": "org"}))
+        );
+    }
+    let out = run(
+        platform,
+        actor,
+        &rid,
+        Command::Issue {
+            to: Account::org(org),
+            asset: Asset::Offset { kind, vintage },
+            amount: kg,
+            reason: Reason::Offset { reference: reference.trim().to_string() },
+        },
+        Audit { action: "market.offset", entity: format!("market/offset/{org}"), org_code: org },
+        None,
+    )?;
+    Ok(outcome_json(platform, &out))
+}
+
 /// Reverses a journal entry (a correction; group administrators).
 pub fn correct(platform: &Platform, actor: &Actor, rid: &str, entry: u64) -> Result<Value> {
     let rid = request_id(actor, rid)?;
@@ -832,7 +876,8 @@ pub fn surrender(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: 
     let period = year as i32;
     let plan_of = with_exchange(platform, |x| {
         let (a, b, o) = surrendered(x, org, period);
-        compliance::plan_surrender(&plan, x.registry(), org, owed - a - b - o, today()).map_err(compliance_error)
+        let already = compliance::Already { allowances_kg: a + b, offsets_kg: o };
+        compliance::plan_surrender(&plan, x.registry(), org, owed, already, today()).map_err(compliance_error)
     })?;
     let mut out = json!({"org": org, "period": year, "obligation_kg": owed, "surrender": plan_of});
     if !plan_of.legs.is_empty() {
@@ -859,8 +904,9 @@ pub fn borrow(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: &st
     let period = year as i32;
     let (reason, legs) = with_exchange(platform, |x| {
         let (a, b, o) = surrendered(x, org, period);
-        let s = compliance::plan_surrender(&plan, x.registry(), org, owed - a - b - o, today())
-            .map_err(compliance_error)?;
+        let already = compliance::Already { allowances_kg: a + b, offsets_kg: o };
+        let s =
+            compliance::plan_surrender(&plan, x.registry(), org, owed, already, today()).map_err(compliance_error)?;
         compliance::borrow_entry(&plan, org, owed, s.shortfall_kg, kg).map_err(compliance_error)
     })?;
     let o = run(

@@ -329,6 +329,34 @@ pub async fn fund(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct OffsetRequest {
+    request_id: String,
+    org: String,
+    kind: market::ledger::OffsetKind,
+    vintage: i32,
+    kg: i64,
+    reference: String,
+}
+
+/// POST /api/v1/market/offsets: enters offset credits into a subsidiary's account.
+pub async fn offsets(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Json(r): Json<OffsetRequest>,
+) -> ApiResult<Json<Value>> {
+    let vintage = vintage(r.vintage)?;
+    let kg = positive("kg", r.kg, MAX_KG)?;
+    let org = caller.require_org(&app, &r.org).await?.code;
+    let p = app.platform.clone();
+    let actor = caller.actor();
+    app.blocking(move || {
+        Ok(Json(platform::market::issue_offset(&p, &actor, &r.request_id, &org, r.kind, vintage, kg, &r.reference)?))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CorrectionRequest {
     request_id: String,
     entry: u64,

@@ -351,6 +351,11 @@ fn surrender_and_the_compliance_report() {
         let reviewer = h.login("reviewer").await;
         // 2025's verified emissions: more than 2024's for both (1.5×), so both fall short.
         year_of_data(&h, &admin, &reviewer, 2025, 150_000, true).await;
+        // CCER credits: more than the 5 % cap; only the group's office enters them.
+        let offset = json!({"request_id": "o1", "org": "CT-GD", "kind": "ccer", "vintage": 2025, "kg": 10_000_000, "reference": "CCER-2025-0001"});
+        assert_eq!(h.post("/api/v1/market/offsets", &gd, offset.clone()).await.status, StatusCode::FORBIDDEN);
+        let r = h.post("/api/v1/market/offsets", &admin, offset).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let r = h.post("/api/v1/market/periods/2025/surrender", &gd, json!({"request_id": "s1"})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let owed = r.json["obligation_kg"].as_i64().unwrap();
@@ -362,12 +367,15 @@ fn surrender_and_the_compliance_report() {
                 .unwrap()
         };
         assert_eq!(s["allowances_kg"], json!(gd_held), "{}", r.text);
-        assert_eq!(s["shortfall_kg"], json!(owed - gd_held), "{}", r.text);
+        // Offsets up to 5 % of the obligation, not more.
+        let cap = owed * 5 / 100;
+        assert_eq!((s["offsets_kg"].as_i64(), s["offset_cap_kg"].as_i64()), (Some(cap), Some(cap)), "{}", r.text);
+        assert_eq!(s["shortfall_kg"], json!(owed - gd_held - cap), "{}", r.text);
         // Retired allowances never move: the account is empty of 2025 allowances now.
         let acct = h.get("/api/v1/market/account", &gd).await;
         assert_eq!(posted(&acct.json, vintage(2025)), 0, "{}", acct.text);
-        // The shortfall is 1 − 0.98/1.5 ≈ 35 % ≥ 10 %: borrowing up to half of it is allowed, not more.
-        let short = owed - gd_held;
+        // The shortfall is about 1 − 0.98/1.5 − 5 % ≈ 30 % ≥ 10 %: borrowing up to half of it is allowed, not more.
+        let short = owed - gd_held - cap;
         let r =
             h.post("/api/v1/market/periods/2025/borrow", &gd, json!({"request_id": "b1", "kg": short / 2 + 1})).await;
         assert_eq!(r.json["error"]["code"], json!("borrowing_above_cap"), "{}", r.text);
@@ -390,6 +398,7 @@ fn surrender_and_the_compliance_report() {
             report.json["lines"].as_array().unwrap().iter().find(|l| l["org"] == json!("CT-GD")).unwrap().clone();
         assert_eq!(line["obligation_kg"], json!(owed));
         assert_eq!(line["surrendered_kg"], json!(gd_held + short / 2));
+        assert_eq!(line["offsets_kg"], json!(cap));
         assert_eq!(line["shortfall_kg"], json!(short - short / 2));
         assert_eq!(
             line["make_good_kg"],
