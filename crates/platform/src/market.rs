@@ -191,6 +191,14 @@ pub fn replay(store: &Store) -> Result<Replayed> {
     Ok(Replayed { exchange: x, commands: commands.len(), entries: entries.len(), discrepancy })
 }
 
+/// Drops the market's state in memory: the next use rebuilds it from the store's command log (as a
+/// restart does).
+pub fn forget(platform: &Platform) {
+    if let Ok(mut g) = platform.market.exchange.lock() {
+        *g = None;
+    }
+}
+
 fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result<T>) -> Result<T> {
     let mut guard = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
     if guard.is_none() {
