@@ -15,7 +15,7 @@ PORT=${PORT:-18091}
 OUT=bench-data/market-api
 PASSWORD=bench-market-password
 rm -rf "$OUT" && mkdir -p "$OUT"
-cargo build --release -p dualcarbon
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p dualcarbon
 BIN=target/release/dualcarbon
 
 run() { # $1: label, then the database flags

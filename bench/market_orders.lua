@@ -1,7 +1,7 @@
--- wrk script for bench/market-api.sh: orders that trade in pairs between two subsidiaries. Each
--- connection cycles through four orders at one price: A sells 1 t, B buys 1 t (a trade), B sells
--- 1 t, A buys 1 t (a trade), so holdings and budgets circulate and never run out. Every request
--- carries a request id of its own. Trades are counted from the market before and after the run.
+-- wrk script for bench/market-api.sh: orders that trade in pairs between two subsidiaries, all at
+-- one price: A sells 1 t, B buys 1 t, alternately on every connection, so every buy meets a
+-- resting sell (or rests until the next sell) and about every second order is a trade. Every
+-- request carries a request id of its own. Trades are counted from the market before and after.
 local token_a = os.getenv("DUALCARBON_TOKEN_A")
 local token_b = os.getenv("DUALCARBON_TOKEN_B")
 local vintage = os.getenv("DUALCARBON_VINTAGE") or "2024"
@@ -14,13 +14,11 @@ function init(args)
   prefix = string.format("w%08x", math.random(0, 0x7fffffff))
 end
 
-local steps = {
-  { token_a, "sell" }, { token_b, "buy" }, { token_b, "sell" }, { token_a, "buy" },
-}
+local steps = { { token_a, "sell" }, { token_b, "buy" } }
 
 function request()
   counter = counter + 1
-  local step = steps[(counter - 1) % 4 + 1]
+  local step = steps[(counter - 1) % 2 + 1]
   local body = string.format(
     '{"request_id":"%s-%d","vintage":%s,"side":"%s","type":"limit","quantity_kg":1000,"price_fen":%s}',
     prefix, counter, vintage, step[2], price)

@@ -4,9 +4,11 @@
 //!
 //! The market is one single-writer state machine (`market::exchange::Exchange`) held in memory
 //! behind a lock and rebuilt from the store's command log on first use. A command is executed in
-//! memory, then stored with the journal entries it wrote and its audit entry in one transaction
-//! (`store::market`); if storing fails the memory is dropped and rebuilt from the store, so memory
-//! never holds a command the store does not. Request ids are the caller's, namespaced by user
+//! memory, then stored with the journal entries it wrote and its audit entry before it is answered;
+//! commands that arrive while a batch is being written go into the next transaction together
+//! (group commit, `store::market`). If a batch cannot be stored, every command executed since the
+//! last stored one fails and the memory is rebuilt from the store, so no answer ever reports a
+//! command the store does not hold. Reads see commands being stored (at most one batch). Request ids are the caller's, namespaced by user
 //! (`user:id`), so a retried request applies once and two users never collide.
 
 use crate::{Actor, Error, Kind, Platform, Result};
@@ -23,10 +25,13 @@ use std::sync::Mutex;
 use store::market::{NewCommand, StoredAllocation};
 use store::Store;
 
-/// The market's state in memory (`None` until first used, or after a failed write).
+/// The market's state in memory (`None` until first used, or after a failed write), the commands
+/// executed and waiting to be stored, and the one writer.
 #[derive(Default)]
 pub struct MarketState {
     exchange: Mutex<Option<Exchange>>,
+    queue: Mutex<Queue>,
+    writer: Mutex<()>,
 }
 
 /// Audit action of each kind of market command.
@@ -210,6 +215,8 @@ fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result
                 format!("the market's journal does not replay: {d}"),
             ));
         }
+        platform.market.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?.durable =
+            r.commands as i64;
         *guard = Some(r.exchange);
     }
     f(guard.as_mut().expect("loaded above"))
@@ -222,8 +229,12 @@ pub struct Audit<'a> {
     pub org_code: &'a str,
 }
 
-/// Executes a command and stores it (command, journal entries, allocation, audit entry; one
-/// transaction). A repeated request answers its first outcome and stores nothing.
+/// Executes a command and stores it (command, journal entries, allocation, audit entry) before
+/// answering. Commands that arrive while a batch is being written are written together in the next
+/// transaction (group commit): one writer at a time, in the order they were executed. If a batch
+/// cannot be stored, every command executed after the last stored one is answered with the error
+/// and the state in memory is rebuilt from the store. A repeated request answers its first outcome
+/// once that is stored, and stores nothing.
 pub fn run(
     platform: &Platform,
     actor: &Actor,
@@ -232,51 +243,113 @@ pub fn run(
     audit: Audit<'_>,
     allocation: Option<StoredAllocation>,
 ) -> Result<Outcome> {
-    let mut guard = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
-    if guard.is_none() {
-        let r = replay(&platform.store)?;
-        if let Some(d) = r.discrepancy {
-            return Err(Error::new(
-                Kind::Unavailable,
-                "market_journal_mismatch",
-                format!("the market's journal does not replay: {d}"),
-            ));
+    let state = &platform.market;
+    let (out, seq, epoch) = {
+        let mut guard = state.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
+        if guard.is_none() {
+            let r = replay(&platform.store)?;
+            if let Some(d) = r.discrepancy {
+                return Err(Error::new(
+                    Kind::Unavailable,
+                    "market_journal_mismatch",
+                    format!("the market's journal does not replay: {d}"),
+                ));
+            }
+            state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?.durable = r.commands as i64;
+            *guard = Some(r.exchange);
         }
-        *guard = Some(r.exchange);
-    }
-    let x = guard.as_mut().expect("loaded above");
-    let before = x.registry().journal().len();
-    let seq = x.log().len() as i64 + 1;
-    let at = now_s();
-    let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
-    if out.repeated {
-        return Ok(out);
-    }
-    let entries: Vec<(i64, String)> = x.registry().journal()[before..]
-        .iter()
-        .map(|e| (e.seq as i64, serde_json::to_string(e).unwrap_or_default()))
-        .collect();
-    let after = json!({"request_id": rid, "command": command, "entries": entries.iter().map(|e| e.0).collect::<Vec<_>>(), "trades": out.trades});
-    let stored = platform.store.append_market_command(NewCommand {
-        seq,
-        request_id: rid,
-        at,
-        actor: &actor.username,
-        command: serde_json::to_string(&command).map_err(internal)?,
-        outcome: serde_json::to_string(&out).map_err(internal)?,
-        entries,
-        allocation,
-        action: audit.action,
-        entity: audit.entity,
-        org_code: audit.org_code,
-        after,
-    });
-    if let Err(e) = stored {
-        // Memory must never hold what the store does not: rebuild from the store on next use.
-        *guard = None;
-        return Err(e.into());
-    }
+        let x = guard.as_mut().expect("loaded above");
+        let before = x.registry().journal().len();
+        let seq = x.log().len() as i64 + 1;
+        let at = now_s();
+        let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
+        let mut queue = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
+        if out.repeated {
+            // Its first answer may still be on its way to the store: wait for what is queued.
+            let last = queue.pending.last().map_or(queue.durable, |p| p.seq);
+            (out, last, queue.epoch)
+        } else {
+            let entries: Vec<(i64, String)> = x.registry().journal()[before..]
+                .iter()
+                .map(|e| (e.seq as i64, serde_json::to_string(e).unwrap_or_default()))
+                .collect();
+            let after = json!({"request_id": rid, "command": command, "entries": entries.iter().map(|e| e.0).collect::<Vec<_>>(), "trades": out.trades});
+            queue.pending.push(NewCommand {
+                seq,
+                request_id: rid.to_string(),
+                at,
+                actor: actor.username.clone(),
+                command: serde_json::to_string(&command).map_err(internal)?,
+                outcome: serde_json::to_string(&out).map_err(internal)?,
+                entries,
+                allocation,
+                action: audit.action.to_string(),
+                entity: audit.entity,
+                org_code: audit.org_code.to_string(),
+                after,
+            });
+            let epoch = queue.epoch;
+            (out, seq, epoch)
+        }
+    };
+    flush_until(platform, seq, epoch)?;
     Ok(out)
+}
+
+/// Most commands one transaction stores.
+const BATCH: usize = 2000;
+
+/// Returns once command `seq` of `epoch` is stored, writing the queued commands when no other
+/// writer is; an error when its batch could not be stored (the epoch ended).
+fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
+    let state = &platform.market;
+    let poisoned = || Error::internal("market queue lock poisoned");
+    let _writer = state.writer.lock().map_err(|_| poisoned())?;
+    loop {
+        let batch: Vec<NewCommand> = {
+            let mut q = state.queue.lock().map_err(|_| poisoned())?;
+            if q.epoch != epoch {
+                let (kind, code, message) =
+                    q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
+                return Err(Error::new(kind, code, message));
+            }
+            if q.durable >= seq {
+                return Ok(());
+            }
+            if q.pending.is_empty() {
+                return Err(Error::internal(format!("market command {seq} is neither stored nor waiting to be")));
+            }
+            let n = q.pending.len().min(BATCH);
+            q.pending.drain(..n).collect()
+        };
+        let last = batch.last().map_or(0, |c| c.seq);
+        match platform.store.append_market_commands(&batch) {
+            Ok(()) => state.queue.lock().map_err(|_| poisoned())?.durable = last,
+            Err(e) => {
+                // Memory must never keep what the store does not: every command executed since the
+                // last stored one fails, and the state is rebuilt from the store on next use.
+                let e: Error = e.into();
+                let mut guard = state.exchange.lock().map_err(|_| poisoned())?;
+                let mut q = state.queue.lock().map_err(|_| poisoned())?;
+                *guard = None;
+                q.pending.clear();
+                q.epoch += 1;
+                q.failure = Some((e.kind, e.code, e.message.clone()));
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Commands executed in memory and not yet stored, in order.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pending: Vec<NewCommand>,
+    /// The last stored command's number (as far as this process knows).
+    durable: i64,
+    /// Bumped when a batch could not be stored: waiters of an older epoch fail.
+    epoch: u64,
+    failure: Option<(Kind, &'static str, String)>,
 }
 
 fn root_org(store: &Store) -> Result<String> {

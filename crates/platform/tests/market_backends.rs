@@ -220,3 +220,34 @@ proptest! {
         }
     }
 }
+
+/// A batch the store cannot take fails its commands, and the state in memory is rebuilt from the
+/// store: nothing of the failed command remains, and the market goes on.
+#[test]
+fn a_command_the_store_cannot_take_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, store) in store::testing::stores("market_store_failure", &dir.path().join("db")) {
+        let p = platform_on(store, &dir.path().join(&backend));
+        let admin = actor("G");
+        let audit = || Audit { action: "market.test", entity: "market/test".into(), org_code: "G" };
+        let issue = |amount: i64| Command::Issue {
+            to: Account::org("G-A"),
+            asset: Asset::Allowance { vintage: 2025 },
+            amount,
+            reason: Reason::Issue,
+        };
+        run(&p, &admin, "open", Command::OpenVintage { vintage: 2025 }, audit(), None).unwrap();
+        run(&p, &admin, "i1", issue(5000), audit(), None).unwrap();
+        p.store.tx(|c| c.exec("ALTER TABLE market_entries RENAME TO market_entries_away", &[])).unwrap();
+        let e = run(&p, &admin, "i2", issue(7000), audit(), None).unwrap_err();
+        assert_ne!(e.code, "internal", "{backend}: {}", e.message);
+        p.store.tx(|c| c.exec("ALTER TABLE market_entries_away RENAME TO market_entries", &[])).unwrap();
+        let held = |p: &Platform| m::account(p, "G-A", 10).unwrap()["balances"][0]["posted"].as_i64().unwrap();
+        assert_eq!(held(&p), 5000, "{backend}: the failed issue is not in memory");
+        // The same request again now applies (it was never stored), once.
+        run(&p, &admin, "i2", issue(7000), audit(), None).unwrap();
+        assert!(run(&p, &admin, "i2", issue(7000), audit(), None).unwrap().repeated);
+        assert_eq!(held(&p), 12_000, "{backend}");
+        assert_eq!(m::verify(&p.store).unwrap()["ok"], serde_json::json!(true), "{backend}");
+    }
+}

@@ -2,8 +2,8 @@
 //!
 //! The market is a single-writer state machine (`market::exchange::Exchange`): its state is the
 //! replay of its command log. Each accepted command is stored here with the journal entries it
-//! wrote, any allocations it issued and its audit entry, in one transaction, numbered without a
-//! gap, so that a replay of `market_commands` gives exactly `market_entries`
+//! wrote, any allocations it issued and its audit entry, in the transaction of its batch (group
+//! commit), numbered without a gap, so that a replay of `market_commands` gives exactly `market_entries`
 //! (`dualcarbon market verify`). Commands, outcomes and entries are kept as the JSON the `market`
 //! crate writes; the store does not interpret them.
 //!
@@ -56,19 +56,20 @@ pub struct StoredAllocation {
 }
 
 /// One accepted command with everything it writes.
-pub struct NewCommand<'a> {
+#[derive(Debug, Clone)]
+pub struct NewCommand {
     pub seq: i64,
-    pub request_id: &'a str,
+    pub request_id: String,
     pub at: i64,
-    pub actor: &'a str,
+    pub actor: String,
     pub command: String,
     pub outcome: String,
     /// (journal seq, entry JSON)
     pub entries: Vec<(i64, String)>,
     pub allocation: Option<StoredAllocation>,
-    pub action: &'a str,
+    pub action: String,
     pub entity: String,
-    pub org_code: &'a str,
+    pub org_code: String,
     pub after: serde_json::Value,
 }
 
@@ -158,65 +159,69 @@ impl Store {
         })
     }
 
-    /// Appends an accepted command, its journal entries, its allocation and its audit entry in one
-    /// transaction. Refused (`Conflict`) unless `seq` follows the last stored command: two writers
-    /// can never interleave their commands.
-    pub fn append_market_command(&self, cmd: NewCommand<'_>) -> Result<()> {
+    /// Appends accepted commands in order, each with its journal entries, its allocation and its
+    /// audit entry, all in one transaction (the market's group commit: commands that arrived
+    /// while the previous batch was being written). Refused (`Conflict`) unless the first `seq`
+    /// follows the last stored command and the batch has no gap: two writers can never interleave.
+    pub fn append_market_commands(&self, batch: &[NewCommand]) -> Result<()> {
         let kind = self.kind();
         self.tx(|c| {
-            let last = c.query("SELECT MAX(seq) FROM market_commands", &[])?.first().and_then(|r| r.opt_int(0)).unwrap_or(0);
-            if cmd.seq != last + 1 {
-                return Err(StoreError::Conflict(format!(
-                    "market command {} does not follow the stored command {last}: another writer stored commands",
-                    cmd.seq
-                )));
-            }
-            c.exec(
-                "INSERT INTO market_commands (seq, request_id, at, actor, command, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    cmd.seq.into(),
-                    cmd.request_id.into(),
-                    cmd.at.into(),
-                    cmd.actor.into(),
-                    cmd.command.as_str().into(),
-                    cmd.outcome.as_str().into(),
-                ],
-            )?;
-            for (seq, body) in &cmd.entries {
+            let mut last = c.query("SELECT MAX(seq) FROM market_commands", &[])?.first().and_then(|r| r.opt_int(0)).unwrap_or(0);
+            for cmd in batch {
+                if cmd.seq != last + 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "market command {} does not follow the stored command {last}: another writer stored commands",
+                        cmd.seq
+                    )));
+                }
+                last = cmd.seq;
                 c.exec(
-                    "INSERT INTO market_entries (seq, command_seq, body) VALUES ($1, $2, $3)",
-                    &[(*seq).into(), cmd.seq.into(), body.as_str().into()],
-                )?;
-            }
-            if let Some(a) = &cmd.allocation {
-                c.exec(
-                    "INSERT INTO market_allocations (year, org_code, basis, plan_version, kg, explanation, command_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (year, org_code, basis) DO UPDATE SET plan_version = excluded.plan_version, kg = excluded.kg, \
-                     explanation = excluded.explanation, command_seq = excluded.command_seq",
+                    "INSERT INTO market_commands (seq, request_id, at, actor, command, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
                     &[
-                        a.year.into(),
-                        a.org_code.as_str().into(),
-                        a.basis.as_str().into(),
-                        a.plan_version.into(),
-                        a.kg.into(),
-                        a.explanation.to_string().into(),
                         cmd.seq.into(),
+                        cmd.request_id.as_str().into(),
+                        cmd.at.into(),
+                        cmd.actor.as_str().into(),
+                        cmd.command.as_str().into(),
+                        cmd.outcome.as_str().into(),
                     ],
                 )?;
+                for (seq, body) in &cmd.entries {
+                    c.exec(
+                        "INSERT INTO market_entries (seq, command_seq, body) VALUES ($1, $2, $3)",
+                        &[(*seq).into(), cmd.seq.into(), body.as_str().into()],
+                    )?;
+                }
+                if let Some(a) = &cmd.allocation {
+                    c.exec(
+                        "INSERT INTO market_allocations (year, org_code, basis, plan_version, kg, explanation, command_seq) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (year, org_code, basis) DO UPDATE SET plan_version = excluded.plan_version, kg = excluded.kg, \
+                         explanation = excluded.explanation, command_seq = excluded.command_seq",
+                        &[
+                            a.year.into(),
+                            a.org_code.as_str().into(),
+                            a.basis.as_str().into(),
+                            a.plan_version.into(),
+                            a.kg.into(),
+                            a.explanation.to_string().into(),
+                            cmd.seq.into(),
+                        ],
+                    )?;
+                }
+                append(
+                    c,
+                    kind,
+                    Change {
+                        actor: &cmd.actor,
+                        action: &cmd.action,
+                        entity: cmd.entity.clone(),
+                        org_code: &cmd.org_code,
+                        before: serde_json::Value::Null,
+                        after: cmd.after.clone(),
+                    },
+                )?;
             }
-            append(
-                c,
-                kind,
-                Change {
-                    actor: cmd.actor,
-                    action: cmd.action,
-                    entity: cmd.entity.clone(),
-                    org_code: cmd.org_code,
-                    before: serde_json::Value::Null,
-                    after: cmd.after.clone(),
-                },
-            )?;
             Ok(())
         })
     }
