@@ -183,6 +183,16 @@ pub fn penalty_fen(plan: &Plan, shortfall_kg: Kg, average_price_fen_per_t: i64) 
     i64::try_from(v).map_err(|_| ComplianceError::Overflow)
 }
 
+/// The reward for a surplus in fen: surplus (t) × average price (fen/t) × the plan's reward share, rounded down.
+pub fn reward_fen(plan: &Plan, surplus_kg: Kg, average_price_fen_per_t: i64) -> Result<i64, ComplianceError> {
+    let v = Dec::from_int(surplus_kg.max(0))
+        .checked_mul(Dec::from_int(average_price_fen_per_t))
+        .and_then(|d| d.checked_mul(plan.period.reward_share))
+        .and_then(|d| d.div_floor(Dec::from_int(1000)))
+        .map_err(|_| ComplianceError::Overflow)?;
+    i64::try_from(v).map_err(|_| ComplianceError::Overflow)
+}
+
 /// The average price of the calendar month before the deadline (volume-weighted, fen per tonne,
 /// rounded down), from trades as (unix seconds, price, kg); None when nothing traded.
 pub fn average_price_before(deadline: Date, trades: impl IntoIterator<Item = (i64, i64, Kg)>) -> Option<i64> {

@@ -134,6 +134,9 @@ pub enum Reason {
     Penalty {
         period: i32,
     },
+    Reward {
+        period: i32,
+    },
     Cancel,
     Reversal {
         of: u64,

@@ -12,6 +12,7 @@
 //! offset_cap = "0.05"            # offsets cover at most 5 % of an obligation
 //! preallocation_share = "0.7"    # pre-allocation: 70 % of the allocation on last year's output
 //! penalty_multiple = "5"         # penalty = shortfall × average price of the month before the deadline × 5
+//! reward_share = "0.1"           # surplus reward = surplus × that average price × 0.1 (default 0)
 //! banking = true                 # surplus stays usable in later periods
 //! borrowing = { threshold = "0.10", max_share = "0.5" }
 //!
@@ -136,6 +137,10 @@ pub struct Period {
     pub preallocation_share: Option<Dec>,
     #[serde(default = "five")]
     pub penalty_multiple: Dec,
+    /// Reward for each tonne left over after surrender, as a share of the same average price
+    /// (paid from the group's budget when the period is settled); 0 = none.
+    #[serde(default = "zero")]
+    pub reward_share: Dec,
     #[serde(default = "yes")]
     pub banking: bool,
     #[serde(default)]
@@ -264,6 +269,7 @@ impl Plan {
         if let Some(s) = p.preallocation_share {
             share(&mut bad, "period.preallocation_share", s);
         }
+        share(&mut bad, "period.reward_share", p.reward_share);
         if p.penalty_multiple.is_negative() {
             bad("period.penalty_multiple".into(), "out_of_range", "the penalty multiple must not be negative".into());
         }

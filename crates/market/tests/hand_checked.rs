@@ -3,7 +3,9 @@
 
 use market::allocation::{allocate, true_up, Basis, OrgInputs, Sourced};
 use market::book::{Book, DoneReason, Event, Kind, NewOrder, Rules, Side};
-use market::compliance::{average_price_before, borrow_entry, penalty_fen, plan_surrender, report_line, Already};
+use market::compliance::{
+    average_price_before, borrow_entry, penalty_fen, plan_surrender, report_line, reward_fen, Already,
+};
 use market::exchange::{Command, Config, Exchange, ExchangeError};
 use market::ledger::{Account, Asset, Leg, OffsetKind, Reason};
 use market::plan::{Date, Output, Plan};
@@ -430,6 +432,11 @@ fn compliance_surrender_offsets_borrowing_and_penalty() {
     assert_eq!(borrow_entry(&plan, "C", 1_000_000, 50_000, 10_000).unwrap_err().code(), "shortfall_below_threshold");
     // Penalty: 50 t × 6,000 fen/t × 5 = 1,500,000 fen.
     assert_eq!(penalty_fen(&plan, 50_000, 6000).unwrap(), 1_500_000);
+    // Reward: none by default; with a share of 0.1, 20 t left × 6,000 fen/t × 0.1 = 12,000 fen.
+    assert_eq!(reward_fen(&plan, 20_000, 6000).unwrap(), 0);
+    let mut rewarding = plan.clone();
+    rewarding.period.reward_share = d("0.1");
+    assert_eq!(reward_fen(&rewarding, 20_000, 6000).unwrap(), 12_000);
     let line = report_line(&plan, &s, 0, Some(6000)).unwrap();
     assert_eq!((line.penalty_fen, line.make_good_kg, line.compliant), (1_500_000, 50_000, false));
     x.execute("s1", 1, Command::Move { reason: Reason::Surrender { period: 2025 }, legs: s.legs.clone() }).unwrap();

@@ -27,24 +27,61 @@ use store::Store;
 
 /// The market's state in memory (`None` until first used, or after a failed write), the commands
 /// executed and waiting to be stored, and the one writer.
-#[derive(Default)]
 pub struct MarketState {
     exchange: Mutex<Option<Exchange>>,
     queue: Mutex<Queue>,
     writer: Mutex<()>,
+    /// A fixed clock (unix seconds), or `i64::MIN` for the system's ([`set_time`]).
+    fixed_time: std::sync::atomic::AtomicI64,
+}
+
+impl Default for MarketState {
+    fn default() -> MarketState {
+        MarketState {
+            exchange: Default::default(),
+            queue: Default::default(),
+            writer: Default::default(),
+            fixed_time: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 /// Audit action of each kind of market command.
 pub const PLAN_ACTION: &str = "market.plan";
 
+/// The market's clock: the system's, unless a fixed time was set ([`set_time`]).
+fn now_of(platform: &Platform) -> i64 {
+    match platform.market.fixed_time.load(std::sync::atomic::Ordering::Relaxed) {
+        i64::MIN => now_s(),
+        t => t,
+    }
+}
+
+/// Fixes the market's clock at `unix_s` (or back to the system's with `None`): for tests and
+/// simulations that run a whole compliance period (trading in the month before a deadline, then
+/// settling after it). Not reachable over HTTP.
+pub fn set_time(platform: &Platform, unix_s: Option<i64>) {
+    platform.market.fixed_time.store(unix_s.unwrap_or(i64::MIN), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Today in Beijing on the market's clock.
+fn today_of(platform: &Platform) -> Date {
+    date_of(now_of(platform))
+}
+
 fn now_s() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Today in Beijing (the calendar of deadlines).
+/// Today in Beijing (the calendar of deadlines) on the system's clock.
 pub fn today() -> Date {
-    let days = (now_s() + 8 * 3600).div_euclid(86_400);
-    let (y, m) = compliance::beijing_year_month(now_s());
+    date_of(now_s())
+}
+
+/// The Beijing date of a unix time.
+fn date_of(t: i64) -> Date {
+    let days = (t + 8 * 3600).div_euclid(86_400);
+    let (y, m) = compliance::beijing_year_month(t);
     // Day of month: days since the first of the month.
     let first = days_from_civil(y, m, 1);
     Date { year: y, month: m, day: (days - first + 1) as u32 }
@@ -261,7 +298,7 @@ pub fn run(
         let x = guard.as_mut().expect("loaded above");
         let before = x.registry().journal().len();
         let seq = x.log().len() as i64 + 1;
-        let at = now_s();
+        let at = now_of(platform);
         let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
         let mut queue = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
         if out.repeated {
@@ -925,6 +962,87 @@ fn surrendered(x: &Exchange, org: &str, period: i32) -> (i64, i64, i64) {
     (allowances, borrowed, offsets)
 }
 
+/// Penalties paid and rewards received by `org` for `period` (fen), from the journal.
+fn settled(x: &Exchange, org: &str, period: i32) -> (i64, i64) {
+    let me = Account::org(org);
+    let (mut penalty, mut reward) = (0, 0);
+    for e in x.registry().journal() {
+        match &e.op {
+            Op::Move { reason: Reason::Penalty { period: p }, legs } if *p == period => {
+                penalty += legs.iter().filter(|l| l.from == me).map(|l| l.amount).sum::<i64>()
+            }
+            Op::Move { reason: Reason::Reward { period: p }, legs } if *p == period => {
+                reward += legs.iter().filter(|l| l.to == me).map(|l| l.amount).sum::<i64>()
+            }
+            _ => {}
+        }
+    }
+    (penalty, reward)
+}
+
+/// Settles period `year` once its deadline has passed (group administrators): each subsidiary
+/// short of its obligation pays its penalty from its budget to the group (what its budget holds;
+/// the rest is reported unpaid), each compliant one with allowances left receives its reward from
+/// the group's budget. Once per subsidiary (request ids of the period and org).
+pub fn settle(platform: &Platform, actor: &Actor, year: i64) -> Result<Value> {
+    let report = compliance_report(platform, year)?;
+    if !report["deadline_passed"].as_bool().unwrap_or(false) {
+        return Err(Error::new(
+            Kind::Conflict,
+            "deadline_not_passed",
+            format!(
+                "period {year} is settled after its surrender deadline {}",
+                report["deadline"].as_str().unwrap_or("")
+            ),
+        ));
+    }
+    let period = year as i32;
+    let mut lines = Vec::new();
+    for l in report["lines"].as_array().cloned().unwrap_or_default() {
+        let org = l["org"].as_str().unwrap_or_default().to_string();
+        let owed_penalty = l["penalty_fen"].as_i64().unwrap_or(0) - l["penalty_paid_fen"].as_i64().unwrap_or(0);
+        let owed_reward = l["reward_fen"].as_i64().unwrap_or(0) - l["reward_paid_fen"].as_i64().unwrap_or(0);
+        let mut paid = 0;
+        let mut rewarded = 0;
+        if owed_penalty > 0 {
+            let cash =
+                with_exchange(platform, |x| Ok(x.registry().balance(&Account::org(&org), Asset::Cash).available()))?;
+            let take = owed_penalty.min(cash);
+            if take > 0 {
+                let c = Command::Move {
+                    reason: Reason::Penalty { period },
+                    legs: vec![Leg::new(Asset::Cash, Account::org(&org), Account::Budget, take)],
+                };
+                let audit =
+                    Audit { action: "market.penalty", entity: format!("market/penalty/{year}/{org}"), org_code: &org };
+                run(
+                    platform,
+                    actor,
+                    &format!("market:penalty:{year}:{org}:{}", l["penalty_paid_fen"]),
+                    c,
+                    audit,
+                    None,
+                )?;
+                paid = take;
+            }
+        }
+        if owed_reward > 0 {
+            let c = Command::Issue {
+                to: Account::org(&org),
+                asset: Asset::Cash,
+                amount: owed_reward,
+                reason: Reason::Reward { period },
+            };
+            let audit =
+                Audit { action: "market.reward", entity: format!("market/reward/{year}/{org}"), org_code: &org };
+            run(platform, actor, &format!("market:reward:{year}:{org}"), c, audit, None)?;
+            rewarded = owed_reward;
+        }
+        lines.push(json!({"org": org, "penalty_paid_fen": paid, "penalty_unpaid_fen": owed_penalty.max(0) - paid, "reward_paid_fen": rewarded}));
+    }
+    Ok(json!({"year": year, "settled": lines, "non_compliant": report["non_compliant"]}))
+}
+
 fn borrowed_for(x: &Exchange, org: &str, period: i32) -> i64 {
     x.registry()
         .journal()
@@ -958,7 +1076,8 @@ pub fn surrender(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: 
     let plan_of = with_exchange(platform, |x| {
         let (a, b, o) = surrendered(x, org, period);
         let already = compliance::Already { allowances_kg: a + b, offsets_kg: o };
-        compliance::plan_surrender(&plan, x.registry(), org, owed, already, today()).map_err(compliance_error)
+        compliance::plan_surrender(&plan, x.registry(), org, owed, already, today_of(platform))
+            .map_err(compliance_error)
     })?;
     let mut out = json!({"org": org, "period": year, "obligation_kg": owed, "surrender": plan_of});
     if !plan_of.legs.is_empty() {
@@ -986,8 +1105,8 @@ pub fn borrow(platform: &Platform, actor: &Actor, rid: &str, year: i64, org: &st
     let (reason, legs) = with_exchange(platform, |x| {
         let (a, b, o) = surrendered(x, org, period);
         let already = compliance::Already { allowances_kg: a + b, offsets_kg: o };
-        let s =
-            compliance::plan_surrender(&plan, x.registry(), org, owed, already, today()).map_err(compliance_error)?;
+        let s = compliance::plan_surrender(&plan, x.registry(), org, owed, already, today_of(platform))
+            .map_err(compliance_error)?;
         compliance::borrow_entry(&plan, org, owed, s.shortfall_kg, kg).map_err(compliance_error)
     })?;
     let o = run(
@@ -1008,7 +1127,7 @@ pub fn compliance_report(platform: &Platform, year: i64) -> Result<Value> {
     let (version, plan) = stored_plan(&platform.store, year)?;
     let period = year as i32;
     let deadline = plan.period.surrender_deadline;
-    let deadline_passed = today() > deadline;
+    let deadline_passed = today_of(platform) > deadline;
     let mut obligations = BTreeMap::new();
     for a in &plan.allocation {
         obligations.insert(a.org.clone(), verified_emissions(platform, &a.org, period, plan.period.emissions, &[])?);
@@ -1033,6 +1152,11 @@ pub fn compliance_report(platform: &Platform, year: i64) -> Result<Value> {
                 Some(p) if shortfall > 0 => compliance::penalty_fen(&plan, shortfall, p).map_err(compliance_error)?,
                 _ => 0,
             };
+            let reward = match average {
+                Some(p) if shortfall == 0 => compliance::reward_fen(&plan, left, p).map_err(compliance_error)?,
+                _ => 0,
+            };
+            let (penalty_paid, reward_paid) = settled(x, org, period);
             let compliant = shortfall == 0;
             if deadline_passed && !compliant {
                 non_compliant.push(org.clone());
@@ -1042,6 +1166,7 @@ pub fn compliance_report(platform: &Platform, year: i64) -> Result<Value> {
                 "status": if compliant { "compliant" } else if deadline_passed { "non_compliant" } else { "open" },
                 "surrendered_kg": a + b, "offsets_kg": o, "borrowed_kg": borrowed, "shortfall_kg": shortfall,
                 "penalty_fen": penalty, "make_good_kg": shortfall + borrowed, "surplus_kg": left, "compliant": compliant,
+                "reward_fen": reward, "penalty_paid_fen": penalty_paid, "reward_paid_fen": reward_paid,
             }));
         }
         Ok(json!({
@@ -1166,7 +1291,7 @@ pub fn seed_demo(platform: &Platform, first: i32, year: i32) -> Result<Value> {
     }
     let mut provinces: Vec<String> = store.orgs()?.into_iter().filter(|o| o.depth == 1).map(|o| o.code).collect();
     provinces.sort();
-    let now = today();
+    let now = today_of(platform);
     let deadline_year = if (now.month, now.day) < (6, 30) { now.year } else { now.year + 1 }.max(year + 1);
     let mut plan = format!(
         "# Demo plan: grandfathering on {base} verified emissions for every province.\n[period]\nyear = {year}\n\

@@ -255,6 +255,18 @@ pub async fn compliance(State(app): State<Arc<App>>, Path(year): Path<i32>) -> A
     app.blocking(move || Ok(Json(platform::market::compliance_report(&p, year)?))).await
 }
 
+/// POST /api/v1/market/periods/{year}/settle: penalties and rewards of a period after its deadline.
+pub async fn settle(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(year): Path<i32>,
+) -> ApiResult<Json<Value>> {
+    let year = bounds::year("year", year)? as i64;
+    let p = app.platform.clone();
+    let actor = caller.actor();
+    app.blocking(move || Ok(Json(platform::market::settle(&p, &actor, year)?))).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurrenderRequest {

@@ -107,6 +107,7 @@ routes! {
     get "/api/v1/market/periods/{year}/allocations" => market_api::allocations, Read, None, "" -> "json", "A period's allocations, each with its explanation (inputs and sources, formula, result)";
     get "/api/v1/market/periods/{year}/compliance" => market_api::compliance, Read, None, "" -> "json", "A period's compliance: obligations, surrendered, offsets, borrowed, shortfall, penalty, make-good, non-compliance list";
     post "/api/v1/market/periods/{year}/surrender" => market_api::surrender, Trade, None, "json" -> "json", "Surrender towards the period's obligation ({request_id, org}: the caller's org, or any for group admins)";
+    post "/api/v1/market/periods/{year}/settle" => market_api::settle, MarketAdmin, None, "" -> "json", "After the deadline: each short subsidiary pays its penalty from its budget, each compliant one with allowances left receives its reward; once";
     post "/api/v1/market/periods/{year}/borrow" => market_api::borrow, Trade, None, "json" -> "json", "Borrow from the next period's allocation by the plan's rule ({request_id, kg, org})";
     post "/api/v1/market/budget" => market_api::fund, MarketAdmin, None, "json" -> "json", "Grant a subsidiary internal budget to trade with ({request_id, org, fen})";
     post "/api/v1/market/offsets" => market_api::offsets, MarketAdmin, None, "json" -> "json", "Enter offset credits into a subsidiary's account ({request_id, org, kind: ccer|green_certificate|internal_project, vintage, kg, reference})";

@@ -55,9 +55,21 @@ coefficient = "0.9"
 /// Files January of `year` for both provinces (approved), runs the group's inventory and, when
 /// `approve`, approves it; the snapshot's id.
 async fn year_of_data(h: &Harness, admin: &str, reviewer: &str, year: i32, kwh: u32, approve: bool) -> i64 {
+    year_of(h, admin, reviewer, year, (kwh, kwh), approve).await
+}
+
+/// The same with other electricity for Guangdong and Beijing.
+async fn year_of(
+    h: &Harness,
+    admin: &str,
+    reviewer: &str,
+    year: i32,
+    (gd_kwh, bj_kwh): (u32, u32),
+    approve: bool,
+) -> i64 {
     let period = format!("{year}-01");
-    let gd: Vec<(String, String, u32)> = (1..=3).map(|i| (format!("GD{i}"), period.clone(), kwh * i)).collect();
-    let bj: Vec<(String, String, u32)> = (1..=3).map(|i| (format!("BJ{i}"), period.clone(), kwh * i)).collect();
+    let gd: Vec<(String, String, u32)> = (1..=3).map(|i| (format!("GD{i}"), period.clone(), gd_kwh * i)).collect();
+    let bj: Vec<(String, String, u32)> = (1..=3).map(|i| (format!("BJ{i}"), period.clone(), bj_kwh * i)).collect();
     h.file_approved(admin, reviewer, "CT-GD", &period, &electricity_csv(&gd)).await;
     h.file_approved(admin, reviewer, "CT-BJ", &period, &electricity_csv(&bj)).await;
     let r = h.post("/api/v1/inventories", admin, json!({"org_code": "CT", "year": year})).await;
@@ -412,5 +424,70 @@ fn surrender_and_the_compliance_report() {
         let j = h.get("/api/v1/market/journal?limit=5", &auditor).await;
         assert_eq!(j.json["entries"].as_array().unwrap().len(), 5, "{}", j.text);
         assert_eq!(h.get("/api/v1/market/journal", &bj).await.status, StatusCode::FORBIDDEN);
+    });
+}
+
+#[test]
+fn settling_a_period_after_its_deadline_moves_penalties_and_rewards() {
+    platform("market_settle").run(|h| async move {
+        let admin = h.login("admin").await;
+        let reviewer = h.login("reviewer").await;
+        let (gd, bj) = (h.login("gd-admin").await, h.login("bj-admin").await);
+        let at = |t: i64| platform::market::set_time(&h.app.platform, Some(t));
+        year_of_data(&h, &admin, &reviewer, 2024, 100_000, true).await;
+        let plan = plan(2025, "2026-01-31").replace("borrowing =", "reward_share = \"0.5\"\nborrowing =");
+        let r = h.post("/api/v1/market/plans", &admin, json!({"year": 2025, "toml": plan})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        at(1_748_736_000); // 2025-06-01
+        let r = h.post("/api/v1/market/periods/2025/allocate", &admin, json!({"basis": "final"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // 2025: Guangdong emits 1.5 times its base year, Beijing half.
+        year_of(&h, &admin, &reviewer, 2025, (150_000, 50_000), true).await;
+        // December 2025, the month before the deadline: one trade at 80.00 yuan a tonne.
+        at(1_765_771_200); // 2025-12-15 12:00 Beijing
+        for org in ["CT-GD", "CT-BJ"] {
+            let r = h.post("/api/v1/market/budget", &admin, json!({"request_id": format!("f-{org}"), "org": org, "fen": 100_000_000})).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        let sell = json!({"request_id": "s", "vintage": 2025, "side": "sell", "type": "limit", "quantity_kg": 1000, "price_fen": 8000});
+        assert_eq!(h.post("/api/v1/market/orders", &bj, sell).await.status, StatusCode::OK);
+        let buy = json!({"request_id": "b", "vintage": 2025, "side": "buy", "type": "limit", "quantity_kg": 1000, "price_fen": 8000});
+        assert_eq!(h.post("/api/v1/market/orders", &gd, buy).await.json["trades"].as_array().unwrap().len(), 1);
+        at(1_768_017_600); // 2026-01-10: both surrender before the deadline
+        for (token, rid) in [(&gd, "sg"), (&bj, "sb")] {
+            let r = h.post("/api/v1/market/periods/2025/surrender", token, json!({"request_id": rid})).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        let r = h.post("/api/v1/market/periods/2025/settle", &admin, json!({})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("deadline_not_passed")), "{}", r.text);
+        at(1_769_918_400); // 2026-02-01, after the deadline
+        let report = h.get("/api/v1/market/periods/2025/compliance", &admin).await.json;
+        assert_eq!(report["average_price_fen"], json!(8000), "{report}");
+        assert_eq!(report["non_compliant"], json!(["CT-GD"]), "{report}");
+        let line = |org: &str| report["lines"].as_array().unwrap().iter().find(|l| l["org"] == json!(org)).unwrap().clone();
+        let (gd_line, bj_line) = (line("CT-GD"), line("CT-BJ"));
+        let shortfall = gd_line["shortfall_kg"].as_i64().unwrap();
+        // Penalty: shortfall (t) × 8,000 fen/t × 5; reward: what Beijing has left (t) × 8,000 × 0.5.
+        assert_eq!(gd_line["penalty_fen"], json!(shortfall * 8000 * 5 / 1000), "{gd_line}");
+        let surplus = bj_line["surplus_kg"].as_i64().unwrap();
+        assert!(surplus > 0, "{bj_line}");
+        assert_eq!(bj_line["reward_fen"], json!(surplus * 8000 / 2 / 1000), "{bj_line}");
+        async fn cash(h: &Harness, token: String) -> i64 {
+            let a = h.get("/api/v1/market/account", &token).await.json;
+            posted(&a, json!({"asset": "cash"}))
+        }
+        let (gd_before, bj_before) = (cash(&h, gd.clone()).await, cash(&h, bj.clone()).await);
+        let r = h.post("/api/v1/market/periods/2025/settle", &admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(cash(&h, gd.clone()).await, gd_before - gd_line["penalty_fen"].as_i64().unwrap(), "the penalty left Guangdong's budget");
+        assert_eq!(cash(&h, bj.clone()).await, bj_before + bj_line["reward_fen"].as_i64().unwrap(), "the reward reached Beijing");
+        // Settling again pays nothing more.
+        let again = h.post("/api/v1/market/periods/2025/settle", &admin, json!({})).await;
+        assert!(again.json["settled"].as_array().unwrap().iter().all(|l| l["penalty_paid_fen"] == json!(0) && l["reward_paid_fen"] == json!(0)), "{}", again.text);
+        assert_eq!(cash(&h, gd.clone()).await, gd_before - gd_line["penalty_fen"].as_i64().unwrap());
+        let after = h.get("/api/v1/market/periods/2025/compliance", &admin).await.json;
+        assert_eq!(after["lines"].as_array().unwrap().iter().find(|l| l["org"] == json!("CT-GD")).unwrap()["penalty_paid_fen"], gd_line["penalty_fen"]);
+        assert_eq!(verified(&h)["ok"], json!(true));
+        platform::market::set_time(&h.app.platform, None);
     });
 }
