@@ -40,6 +40,11 @@ test('market (zh): price chart, book, allocations explained as the API computed 
   assert.doesNotMatch(explanation, /snapshot|approved/)
   assert.match(explanation, /履约期方案第 1 版/)
 
+  // The account's history, in words: its allocation is among the entries.
+  const history = (await rows(page, '[data-test=history]')).map((r) => r[1])
+  assert.ok(history.includes('2024 年度配额分配'), history.join(' | '))
+  assert.ok(!history.some((h) => /^mk\./.test(h)), history.join(' | '))
+
   // Compliance: every province, statuses worded.
   const comp = await rows(page, '[data-test=compliance-table]')
   assert.equal(comp.length, 31)
