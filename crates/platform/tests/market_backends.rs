@@ -210,6 +210,9 @@ proptest! {
             // What the store holds replays to the same state (as after a restart).
             let verify = m::verify(&p.store).unwrap();
             prop_assert_eq!(&verify["ok"], &serde_json::json!(true), "{}: {}", backend, verify);
+            // The audit entries the batches wrote many at a time chain like entries written one by one.
+            let audit = p.store.verify_audit_with(&store::audit::VerifyOptions::default()).unwrap();
+            prop_assert!(audit.ok, "{}: {:?}", backend, audit.problems);
             m::forget(&p);
             prop_assert_eq!(&state(&p), &before, "{} after a rebuild from the store", backend);
             results.push((backend, answers, before));

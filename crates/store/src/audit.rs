@@ -163,6 +163,16 @@ pub fn entry_hash(e: &AuditEntry) -> String {
 /// connection's audit key ([`Conn::audit_key`]); a keyed log refuses entries without that key. With
 /// a key on a log not yet keyed, the `audit.keyed` entry is appended first.
 pub fn append(c: &mut dyn Conn, kind: Kind, change: Change<'_>) -> Result<i64> {
+    Ok(append_all(c, kind, vec![change])?[0])
+}
+
+/// Appends entries in order inside the caller's transaction, as [`append`] would one by one (same
+/// chain, same MACs), with one read and one update of the head and the entries inserted many rows
+/// per statement: what a batch of commands writes (the internal market's group commit).
+pub fn append_all(c: &mut dyn Conn, kind: Kind, changes: Vec<Change<'_>>) -> Result<Vec<i64>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
     let lock = if kind == Kind::Postgres { " FOR UPDATE" } else { "" };
     let head = c.query(&format!("SELECT seq, hash, key_id FROM audit_head WHERE id = 1{lock}"), &[])?;
     let (mut seq, mut hash, key_id) = (head[0].int(0), head[0].text(1), head[0].text(2));
@@ -182,13 +192,20 @@ pub fn append(c: &mut dyn Conn, kind: Kind, change: Change<'_>) -> Result<i64> {
         Some(k) if key_id.is_empty() => (seq, hash) = append_keyed_marker(c, seq, hash, k)?,
         _ => {}
     }
-    let (seq, hash) = insert_entry(c, seq, hash, key.as_ref(), change)?;
+    let mut entries = Vec::with_capacity(changes.len());
+    for change in changes {
+        let e = make_entry(seq, hash, key.as_ref(), change);
+        seq = e.seq;
+        hash = e.hash.clone();
+        entries.push(e);
+    }
+    insert_entries(c, &entries)?;
     let key_id = key.map(|k| k.id()).unwrap_or_default();
     c.exec(
         "UPDATE audit_head SET seq = $1, hash = $2, key_id = $3 WHERE id = 1",
         &[seq.into(), hash.into(), key_id.into()],
     )?;
-    Ok(seq)
+    Ok(entries.iter().map(|e| e.seq).collect())
 }
 
 /// The `audit.keyed` entry after entry `seq` with hash `hash`: from it on, entries carry MACs.
@@ -218,6 +235,13 @@ fn insert_entry(
     key: Option<&AuditKey>,
     change: Change<'_>,
 ) -> Result<(i64, String)> {
+    let e = make_entry(prev_seq, prev_hash, key, change);
+    insert_entries(c, std::slice::from_ref(&e))?;
+    Ok((e.seq, e.hash))
+}
+
+/// The entry after `prev_seq` with its hash and, with a key, its MAC.
+fn make_entry(prev_seq: i64, prev_hash: String, key: Option<&AuditKey>, change: Change<'_>) -> AuditEntry {
     let mut e = AuditEntry {
         seq: prev_seq + 1,
         at: crate::now(),
@@ -233,23 +257,54 @@ fn insert_entry(
     };
     e.hash = entry_hash(&e);
     e.mac = key.map(|k| k.mac(e.seq, &e.hash)).unwrap_or_default();
-    c.exec(
-        "INSERT INTO audit (seq, at, actor, action, entity, org_code, before_json, after_json, prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            e.seq.into(),
-            e.at.as_str().into(),
-            e.actor.as_str().into(),
-            e.action.as_str().into(),
-            e.entity.as_str().into(),
-            e.org_code.as_str().into(),
-            e.before.as_str().into(),
-            e.after.as_str().into(),
-            e.prev_hash.as_str().into(),
-            e.hash.as_str().into(),
-            e.mac.as_str().into(),
-        ],
-    )?;
-    Ok((e.seq, e.hash))
+    e
+}
+
+/// Rows per INSERT statement (11 parameters each: within both backends' parameter limits).
+const ENTRIES_PER_INSERT: usize = 500;
+
+fn insert_entries(c: &mut dyn Conn, entries: &[AuditEntry]) -> Result<()> {
+    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO audit (seq, at, actor, action, entity, org_code, before_json, after_json, prev_hash, hash, mac) VALUES ",
+        );
+        let mut params: Vec<crate::backend::Value> = Vec::with_capacity(chunk.len() * 11);
+        for (i, e) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 11;
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10,
+                b + 11
+            ));
+            params.extend([
+                e.seq.into(),
+                e.at.as_str().into(),
+                e.actor.as_str().into(),
+                e.action.as_str().into(),
+                e.entity.as_str().into(),
+                e.org_code.as_str().into(),
+                e.before.as_str().into(),
+                e.after.as_str().into(),
+                e.prev_hash.as_str().into(),
+                e.hash.as_str().into(),
+                e.mac.as_str().into(),
+            ]);
+        }
+        c.exec(&sql, &params)?;
+    }
+    Ok(())
 }
 
 /// The head of the log: what an auditor records elsewhere as an anchor.

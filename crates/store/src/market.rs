@@ -175,23 +175,42 @@ impl Store {
                     )));
                 }
                 last = cmd.seq;
-                c.exec(
-                    "INSERT INTO market_commands (seq, request_id, at, actor, command, outcome) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[
+            }
+            // Many rows per statement (within both backends' parameter limits).
+            for chunk in batch.chunks(1000) {
+                let mut sql = String::from("INSERT INTO market_commands (seq, request_id, at, actor, command, outcome) VALUES ");
+                let mut params: Vec<crate::backend::Value> = Vec::with_capacity(chunk.len() * 6);
+                for (i, cmd) in chunk.iter().enumerate() {
+                    let b = i * 6;
+                    sql.push_str(&format!(
+                        "{}(${}, ${}, ${}, ${}, ${}, ${})",
+                        if i > 0 { ", " } else { "" },
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
+                    ));
+                    params.extend([
                         cmd.seq.into(),
                         cmd.request_id.as_str().into(),
                         cmd.at.into(),
                         cmd.actor.as_str().into(),
                         cmd.command.as_str().into(),
                         cmd.outcome.as_str().into(),
-                    ],
-                )?;
-                for (seq, body) in &cmd.entries {
-                    c.exec(
-                        "INSERT INTO market_entries (seq, command_seq, body) VALUES ($1, $2, $3)",
-                        &[(*seq).into(), cmd.seq.into(), body.as_str().into()],
-                    )?;
+                    ]);
                 }
+                c.exec(&sql, &params)?;
+            }
+            let entries: Vec<(i64, i64, &str)> =
+                batch.iter().flat_map(|cmd| cmd.entries.iter().map(move |(seq, body)| (*seq, cmd.seq, body.as_str()))).collect();
+            for chunk in entries.chunks(2000) {
+                let mut sql = String::from("INSERT INTO market_entries (seq, command_seq, body) VALUES ");
+                let mut params: Vec<crate::backend::Value> = Vec::with_capacity(chunk.len() * 3);
+                for (i, (seq, command_seq, body)) in chunk.iter().enumerate() {
+                    let b = i * 3;
+                    sql.push_str(&format!("{}(${}, ${}, ${})", if i > 0 { ", " } else { "" }, b + 1, b + 2, b + 3));
+                    params.extend([(*seq).into(), (*command_seq).into(), (*body).into()]);
+                }
+                c.exec(&sql, &params)?;
+            }
+            for cmd in batch {
                 if let Some(a) = &cmd.allocation {
                     c.exec(
                         "INSERT INTO market_allocations (year, org_code, basis, plan_version, kg, explanation, command_seq) \
@@ -209,19 +228,19 @@ impl Store {
                         ],
                     )?;
                 }
-                append(
-                    c,
-                    kind,
-                    Change {
-                        actor: &cmd.actor,
-                        action: &cmd.action,
-                        entity: cmd.entity.clone(),
-                        org_code: &cmd.org_code,
-                        before: serde_json::Value::Null,
-                        after: cmd.after.clone(),
-                    },
-                )?;
             }
+            let changes = batch
+                .iter()
+                .map(|cmd| Change {
+                    actor: &cmd.actor,
+                    action: &cmd.action,
+                    entity: cmd.entity.clone(),
+                    org_code: &cmd.org_code,
+                    before: serde_json::Value::Null,
+                    after: cmd.after.clone(),
+                })
+                .collect();
+            crate::audit::append_all(c, kind, changes)?;
             Ok(())
         })
     }

@@ -308,6 +308,9 @@ fn concurrent_clients_cannot_double_spend_and_retries_apply_once() {
 
         let verify = verified(&h);
         assert_eq!(verify["ok"], json!(true), "{verify}");
+        // The audit entries of the batches (written many per statement) chain and verify.
+        let audit = h.get("/api/v1/audit/verify", &admin).await;
+        assert_eq!(audit.json["verification"]["ok"], json!(true), "{}", audit.text);
         // The journal as stored is what a replay writes: a tampered entry is found.
         tokio::task::block_in_place(|| h.app.platform.store.tx(|c| c.exec("UPDATE market_entries SET body = replace(body, '\"amount\":', '\"amount\": ') WHERE seq = 2", &[]))).unwrap();
         let verify = verified(&h);
