@@ -11,6 +11,6 @@ pub mod targets;
 pub mod values;
 
 pub use measured::{measured, MeasuredBy, MeasuredResult, MEASURED};
-pub use registry::{indicator, Aggregation, Better, Component, Indicator, INDICATORS};
+pub use registry::{indicator, Aggregation, Better, Component, Feed, Indicator, INDICATORS};
 pub use targets::{evaluate, scoreboard, OrgSeries, Override, Progress, ScoreRow, Target, TargetKind, TargetSet};
 pub use values::{micro_from_f64, micro_to_f64, parse_micro, Observation, Observations, PeriodKey, Sums};
