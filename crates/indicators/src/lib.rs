@@ -5,6 +5,8 @@
 //! progress, trajectory and scoreboard, and the measured results of scenario measures (`measured`).
 //! Pure: no IO beyond parsing text handed to it.
 
+pub mod attributes;
+pub mod business;
 pub mod measured;
 pub mod registry;
 pub mod targets;

@@ -184,14 +184,17 @@ impl Component {
         match self {
             EnergyTce | EmissionsTco2e | Scope1Tco2e | Scope2LocationTco2e | Scope2MarketTco2e | ElectricityKwh
             | GreenElectricityKwh | PvSelfKwh | Bs5gKwh => Feed::Snapshot,
-            BusinessVolume10kYuan | Revenue10kYuan | TrafficTb | Bs5gTrafficGb | ServerComputeTflops
+            BusinessVolume10kYuan
+            | Revenue10kYuan
+            | TrafficTb
+            | Bs5gTrafficGb
+            | ServerComputeTflops
             | ServerPowerKw => Feed::BusinessData,
             DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount => Feed::Attributes,
             DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh => Feed::Meters,
             BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
-            DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh | NewServerCompute => {
-                Feed::Manual
-            }
+            DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
+            | NewServerCompute => Feed::Manual,
         }
     }
 }
