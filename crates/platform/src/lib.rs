@@ -12,6 +12,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod feeds;
 pub mod filing;
 pub mod jobs;
 pub mod monitoring;

@@ -151,6 +151,20 @@ impl Store {
         Ok(format!("{}/{:?}", r[0].int(0), r[0].opt_int(1)))
     }
 
+    /// The snapshots that keep their cells, with their org and year: (id, org_code, year).
+    pub fn snapshots_with_cells(&self) -> Result<Vec<(i64, String, i64)>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT s.id, s.org_code, s.year FROM snapshots s JOIN snapshot_cell_sets k ON k.snapshot_id = s.id ORDER BY s.id",
+                    &[],
+                )
+            })?
+            .iter()
+            .map(|r| (r.int(0), r.text(1), r.int(2)))
+            .collect())
+    }
+
     /// What changes when snapshots are stored or keep their cells (a fingerprint for caches).
     pub fn snapshots_fingerprint(&self) -> Result<String> {
         let r = self.read(|c| {
