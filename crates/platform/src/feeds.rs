@@ -248,3 +248,72 @@ pub fn new_subsets(fed: &Fed, obs: &[Observation]) -> Vec<Observation> {
     }
     out
 }
+
+/// The org tree of the store (the monitoring tree is the same, read at its start).
+fn org_tree(store: &Store) -> Result<OrgTree> {
+    let rows = store
+        .orgs()?
+        .into_iter()
+        .map(|o| model::OrgRow {
+            code: o.code,
+            name: o.name,
+            parent_code: o.parent_code,
+            equity_share: None,
+            operational_control: None,
+        })
+        .collect();
+    OrgTree::build(rows).map_err(|e| Error::internal(format!("org tree: {e:?}")))
+}
+
+/// The indicator components snapshot `id` gives (any snapshot, current or replaced: an old
+/// version stays readable): per org of its subtree, its own components over the year and per
+/// month, and the subtree's totals; and whether it is the snapshot indicators read now for each
+/// org (`current_for`). Blocking.
+pub fn snapshot_components(store: &Store, id: i64) -> Result<Value> {
+    let s = store.snapshot(id)?;
+    let tree = org_tree(store)?;
+    let Some(rows) = snapshot_rows(store, &tree, id, s.year as i32, None)? else {
+        return Err(Error::new(
+            crate::error::Kind::Conflict,
+            "no_cells",
+            format!("snapshot {id} keeps no cells (stored before they were kept): open it in the console once to keep them"),
+        ));
+    };
+    let mut own: BTreeMap<String, BTreeMap<&'static str, i128>> = BTreeMap::new();
+    let mut months: BTreeMap<String, BTreeMap<u8, BTreeMap<&'static str, i128>>> = BTreeMap::new();
+    let mut obs = indicators::Observations::default();
+    for o in &rows {
+        let code = tree.org(o.org).code.clone();
+        *own.entry(code.clone()).or_default().entry(o.component.code()).or_default() += o.value;
+        *months.entry(code).or_default().entry(o.period.month).or_default().entry(o.component.code()).or_default() += o.value;
+    }
+    obs.rows = rows;
+    let sums = obs.rollup(&tree, s.year as i32, 0);
+    let fed = read(store, &tree)?;
+    let f = |v: &i128| indicators::micro_to_f64(*v);
+    let orgs: Vec<Value> = own
+        .iter()
+        .map(|(code, comps)| {
+            let oid = tree.get(code).expect("an org of the tree");
+            let subtree: BTreeMap<&str, f64> = Component::ALL
+                .iter()
+                .filter_map(|c| sums[oid as usize].get(*c).map(|v| (c.code(), f(&v))))
+                .collect();
+            serde_json::json!({
+                "org": code,
+                "own": comps.iter().map(|(k, v)| (*k, f(v))).collect::<BTreeMap<_, _>>(),
+                "subtree": subtree,
+                "months": months[code].iter().map(|(m, c)| serde_json::json!({"month": m, "components": c.iter().map(|(k, v)| (*k, f(v))).collect::<BTreeMap<_, _>>()})).collect::<Vec<_>>(),
+                "current": fed.snapshot_of.get(&(oid, s.year as i32)) == Some(&id),
+            })
+        })
+        .collect();
+    let root = tree.get(&s.org_code);
+    let total: BTreeMap<&str, f64> = root
+        .map(|r| Component::ALL.iter().filter_map(|c| sums[r as usize].get(*c).map(|v| (c.code(), f(&v)))).collect())
+        .unwrap_or_default();
+    Ok(serde_json::json!({
+        "snapshot": id, "org_code": s.org_code, "year": s.year, "version": s.version, "supersedes": s.supersedes,
+        "source": format!("snapshot:{id}"), "total": total, "orgs": orgs,
+    }))
+}

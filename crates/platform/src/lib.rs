@@ -11,6 +11,8 @@
 //! the access guard, JSON shapes and the transport; the CLI's platform commands call this crate.
 
 pub mod demo;
+pub mod attributes;
+pub mod business;
 pub mod error;
 pub mod feeds;
 pub mod filing;
