@@ -30,8 +30,7 @@ pub fn add(store: &Store, actor: &Actor, body: &str) -> Result<Value> {
             .collect()
     };
     let rows = indicators::attributes::read_csv(body, &kind_of, &stored).map_err(|errs| {
-        let list: Vec<String> =
-            errs.iter().map(|e| format!("line {}: {}: {}", e.line, e.column, e.reason)).collect();
+        let list: Vec<String> = errs.iter().map(|e| format!("line {}: {}: {}", e.line, e.column, e.reason)).collect();
         Error::problems("invalid_attributes", "the facility attributes", list)
     })?;
     for r in &rows {

@@ -113,9 +113,13 @@ pub fn import_file(
             Ok(None) => break,
             Err(e) => return Err(Error::internal(format!("reading the upload: {e}"))),
         };
-        let problem = ingest::line::line_problem(&bytes).or_else(|| ingest::line::split_fields(&bytes, &mut split).err());
+        let problem =
+            ingest::line::line_problem(&bytes).or_else(|| ingest::line::split_fields(&bytes, &mut split).err());
         let text = |i: usize| -> String {
-            at[i].and_then(|c| split.get(c)).map(|f| String::from_utf8_lossy(ingest::line::trim(f)).into_owned()).unwrap_or_default()
+            at[i]
+                .and_then(|c| split.get(c))
+                .map(|f| String::from_utf8_lossy(ingest::line::trim(f)).into_owned())
+                .unwrap_or_default()
         };
         let row: [String; 7] = std::array::from_fn(text);
         let f: [&str; 7] = std::array::from_fn(|i| row[i].as_str());
@@ -176,7 +180,11 @@ pub fn revalidate(store: &Store, filing: &Filing) -> Result<()> {
     let mut e = Error::new(
         Kind::Conflict,
         "stored_rows_invalid",
-        format!("filing {} holds {} row(s) that no longer pass validation: return it and restate or re-upload them", filing.id, problems.len()),
+        format!(
+            "filing {} holds {} row(s) that no longer pass validation: return it and restate or re-upload them",
+            filing.id,
+            problems.len()
+        ),
     );
     e.detail = Some(serde_json::json!(problems.into_iter().take(100).collect::<Vec<_>>()));
     Err(e)
@@ -210,11 +218,26 @@ pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
     let text = |cells: [&str; 4]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     let mut instructions: Vec<Vec<String>> = vec![
         text(["列 / column", "必填 / required", "说明", "description"]),
-        text(["org_code", "是 / yes", "单位编码（本填报单位或其下级）", "the org's code (the filing's org or one below it)"]),
-        text(["period", "是 / yes", "年份 YYYY 或月份 YYYY-MM，须在本填报年度内；同一指标不可既报全年又报月度", "YYYY or YYYY-MM within the filing's year; one metric is given for the year or for months, not both"]),
+        text([
+            "org_code",
+            "是 / yes",
+            "单位编码（本填报单位或其下级）",
+            "the org's code (the filing's org or one below it)",
+        ]),
+        text([
+            "period",
+            "是 / yes",
+            "年份 YYYY 或月份 YYYY-MM，须在本填报年度内；同一指标不可既报全年又报月度",
+            "YYYY or YYYY-MM within the filing's year; one metric is given for the year or for months, not both",
+        ]),
         text(["metric", "是 / yes", "业务指标（见下表）", "the metric (below)"]),
         text(["value", "是 / yes", "数值，不可为负，最多6位小数", "the value: never negative, at most 6 decimals"]),
-        text(["unit", "是 / yes", "单位；电信业务总量填 10^4 yuan@基年（不变价）", "the unit; business volume as 10^4 yuan@YEAR (constant prices of YEAR)"]),
+        text([
+            "unit",
+            "是 / yes",
+            "单位；电信业务总量填 10^4 yuan@基年（不变价）",
+            "the unit; business volume as 10^4 yuan@YEAR (constant prices of YEAR)",
+        ]),
         text(["source_document", "建议 / advised", "统计报表编号", "the statistical report's number"]),
         text(["evidence_ref", "否 / no", "证明材料的位置或编号", "where the evidence is kept"]),
     ];

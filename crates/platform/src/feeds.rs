@@ -200,7 +200,8 @@ pub fn read(store: &Store, tree: &OrgTree) -> Result<Fed> {
         e.1.push((v.valid_from, map));
     }
     let years: Vec<i32> = {
-        let mut y: Vec<i32> = fed.snapshot_of.keys().map(|k| k.1).chain(fed.rows.iter().map(|o| o.period.year)).collect();
+        let mut y: Vec<i32> =
+            fed.snapshot_of.keys().map(|k| k.1).chain(fed.rows.iter().map(|o| o.period.year)).collect();
         y.extend(2020..=2025);
         y.sort_unstable();
         y.dedup();
@@ -276,7 +277,9 @@ pub fn snapshot_components(store: &Store, id: i64) -> Result<Value> {
         return Err(Error::new(
             crate::error::Kind::Conflict,
             "no_cells",
-            format!("snapshot {id} keeps no cells (stored before they were kept): open it in the console once to keep them"),
+            format!(
+                "snapshot {id} keeps no cells (stored before they were kept): open it in the console once to keep them"
+            ),
         ));
     };
     let mut own: BTreeMap<String, BTreeMap<&'static str, i128>> = BTreeMap::new();
@@ -285,7 +288,8 @@ pub fn snapshot_components(store: &Store, id: i64) -> Result<Value> {
     for o in &rows {
         let code = tree.org(o.org).code.clone();
         *own.entry(code.clone()).or_default().entry(o.component.code()).or_default() += o.value;
-        *months.entry(code).or_default().entry(o.period.month).or_default().entry(o.component.code()).or_default() += o.value;
+        *months.entry(code).or_default().entry(o.period.month).or_default().entry(o.component.code()).or_default() +=
+            o.value;
     }
     obs.rows = rows;
     let sums = obs.rollup(&tree, s.year as i32, 0);

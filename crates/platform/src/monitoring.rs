@@ -250,7 +250,8 @@ pub fn reload(platform: &Arc<Platform>) -> std::result::Result<(), String> {
     let _edits = old.edits.lock().unwrap_or_else(|e| e.into_inner());
     let Some(s) = setup(&platform.store)? else { return Ok(()) };
     let monitor = old.monitor.successor(s.registry.clone(), s.tree.clone(), s.facility_org.clone(), now_ms());
-    let m = assemble(platform.store.clone(), s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
+    let m =
+        assemble(platform.store.clone(), s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
     *platform.monitoring.write().unwrap() = Some(m);
     old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(())
@@ -950,8 +951,9 @@ impl Monitoring {
     /// `year` with data).
     pub fn indicator_detail(&self, code: &str, indicator: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;
-        let ind = indicators::indicator(indicator)
-            .ok_or_else(|| Error::not_found(format!("no indicator {indicator:?} (GET /api/v1/indicators lists them)")))?;
+        let ind = indicators::indicator(indicator).ok_or_else(|| {
+            Error::not_found(format!("no indicator {indicator:?} (GET /api/v1/indicators lists them)"))
+        })?;
         let tree = &self.monitor.orgs;
         let (obs, overridden) = self.observations_with_overridden(year - 10..=year)?;
         let sums = obs.rollup(tree, year, 0)[id as usize];

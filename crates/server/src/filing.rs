@@ -52,15 +52,17 @@ pub async fn create(
     caller.require_org(&app, &body.org_code).await?;
     let actor = caller.user.username.clone();
     let f = match body.kind.as_deref() {
-        None | Some(store::filings::ACTIVITY) => app.db(move |s| s.create_filing(&actor, &body.org_code, &body.period)).await?,
+        None | Some(store::filings::ACTIVITY) => {
+            app.db(move |s| s.create_filing(&actor, &body.org_code, &body.period)).await?
+        }
         Some(store::filings::BUSINESS) => {
-            let year = body
-                .period
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|_| body.period.trim().len() == 4)
-                .ok_or_else(|| ApiError::bad_request(format!("period {:?}: a business-data filing is for a year, YYYY", body.period)))?;
+            let year =
+                body.period.trim().parse::<i32>().ok().filter(|_| body.period.trim().len() == 4).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "period {:?}: a business-data filing is for a year, YYYY",
+                        body.period
+                    ))
+                })?;
             app.db(move |s| s.create_business_filing(&actor, &body.org_code, year)).await?
         }
         Some(other) => {

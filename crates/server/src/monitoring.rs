@@ -294,16 +294,14 @@ pub struct AckBody {
 
 /// GET /api/v1/indicators: the registry.
 pub async fn list_indicators() -> Json<Value> {
-    Json(
-        json!({
-            "indicators": indicators::INDICATORS,
-            "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(),
-            // Where the platform takes each component from (issue 15): only `manual` ones are typed.
-            "feeds": indicators::Component::ALL.iter().map(|c| (c.code(), c.feed())).collect::<std::collections::BTreeMap<_, _>>(),
-            "business_metrics": indicators::business::METRICS,
-            "facility_attributes": indicators::attributes::ATTRIBUTES,
-        }),
-    )
+    Json(json!({
+        "indicators": indicators::INDICATORS,
+        "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(),
+        // Where the platform takes each component from (issue 15): only `manual` ones are typed.
+        "feeds": indicators::Component::ALL.iter().map(|c| (c.code(), c.feed())).collect::<std::collections::BTreeMap<_, _>>(),
+        "business_metrics": indicators::business::METRICS,
+        "facility_attributes": indicators::attributes::ATTRIBUTES,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -92,7 +92,12 @@ impl Store {
     /// Stores `rows` (checked by the caller) as new versions, all in one transaction with one audit
     /// entry (`facility.attributes`); a row equal to the newest version of its facility and date
     /// is not stored again.
-    pub fn add_facility_attributes(&self, actor: &str, org_code: &str, rows: &[NewAttributes]) -> Result<AttributesAdded> {
+    pub fn add_facility_attributes(
+        &self,
+        actor: &str,
+        org_code: &str,
+        rows: &[NewAttributes],
+    ) -> Result<AttributesAdded> {
         let kind = self.kind();
         self.tx(|c| {
             let (mut added, mut unchanged) = (Vec::new(), 0);
