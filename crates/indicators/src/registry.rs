@@ -179,6 +179,27 @@ pub enum Feed {
 }
 
 impl Component {
+    /// The unit of the component's values.
+    pub fn unit(self) -> &'static str {
+        use Component::*;
+        match self {
+            DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh | Bs5gKwh | NewBs5gSavedKwh
+            | NewBs5gReferenceKwh | ElectricityKwh | GreenElectricityKwh | SharingSavedKwh | NewRadio5gKwh
+            | NewServerKwh | BsAiSavedKwh | BsAiReferenceKwh | PvSelfKwh => "kWh",
+            DcCo2Kg => "kg",
+            DcWaterL => "L",
+            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
+            Bs5gTrafficGb => "GB",
+            TrafficTb => "TB",
+            EnergyTce => "tce",
+            EmissionsTco2e | Scope1Tco2e | Scope2LocationTco2e | Scope2MarketTco2e => "tCO2e",
+            BusinessVolume10kYuan | Revenue10kYuan => "10^4 yuan",
+            NewServerCompute => "compute unit",
+            ServerComputeTflops => "TFLOPS",
+            ServerPowerKw => "kW",
+        }
+    }
+
     pub fn feed(self) -> Feed {
         use Component::*;
         match self {

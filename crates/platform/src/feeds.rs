@@ -319,5 +319,6 @@ pub fn snapshot_components(store: &Store, id: i64) -> Result<Value> {
     Ok(serde_json::json!({
         "snapshot": id, "org_code": s.org_code, "year": s.year, "version": s.version, "supersedes": s.supersedes,
         "source": format!("snapshot:{id}"), "total": total, "orgs": orgs,
+        "units": Component::ALL.iter().map(|c| (c.code(), c.unit())).collect::<BTreeMap<_, _>>(),
     }))
 }

@@ -915,6 +915,8 @@ impl Monitoring {
         let resolved = set.resolve(&self.monitor.orgs, id);
         let progress: Vec<indicators::Progress> =
             resolved.iter().map(|t| indicators::evaluate(t, id, year, &mut series)).collect();
+        let mut progress = serde_json::to_value(progress).map_err(|e| Error::internal(e.to_string()))?;
+        add_sources(&mut progress, &SourceIndex::of(&obs, year), &self.monitor.orgs, id);
         Ok(json!({"org": code, "year": year, "set": set.set, "targets": resolved, "progress": progress}))
     }
 
@@ -930,17 +932,7 @@ impl Monitoring {
         let mut rows = serde_json::to_value(rows).map_err(|e| Error::internal(e.to_string()))?;
         for row in rows.as_array_mut().into_iter().flatten() {
             let Some(child) = row["org"].as_str().and_then(|c| tree.get(c)) else { continue };
-            for p in row["progress"].as_array_mut().into_iter().flatten() {
-                let Some(ind) = p["indicator"].as_str().and_then(indicators::indicator) else { continue };
-                let comps = std::iter::once(ind.numerator).chain(ind.denominator);
-                let sources: Vec<Value> = comps
-                    .map(|c| {
-                        let list = index.sources(tree, child, c);
-                        json!({"component": c.code(), "feed": c.feed(), "sources": list.iter().take(5).map(source_json).collect::<Vec<_>>(), "more": list.len().saturating_sub(5)})
-                    })
-                    .collect();
-                p["sources"] = json!(sources);
-            }
+            add_sources(&mut row["progress"], &index, tree, child);
         }
         Ok(json!({"org": code, "year": year, "rows": rows}))
     }
@@ -965,6 +957,7 @@ impl Monitoring {
                 let list = index.sources(tree, id, c);
                 json!({
                     "component": c.code(),
+                    "unit": c.unit(),
                     "feed": c.feed(),
                     "value": sums.get(c).map(indicators::micro_to_f64),
                     "sources": list.iter().take(50).map(source_json).collect::<Vec<_>>(),
@@ -988,6 +981,22 @@ impl Monitoring {
             "org": code, "year": year, "indicator": ind, "value": sums.indicator(ind),
             "components": components, "overridden": overridden, "trend": trend,
         }))
+    }
+}
+
+/// Adds to each progress entry (`progress`: a JSON array of `indicators::Progress`) the sources of
+/// its indicator's components within `org`'s subtree (at most five each, and how many more).
+fn add_sources(progress: &mut Value, index: &SourceIndex, tree: &model::OrgTree, org: u32) {
+    for p in progress.as_array_mut().into_iter().flatten() {
+        let Some(ind) = p["indicator"].as_str().and_then(indicators::indicator) else { continue };
+        let comps = std::iter::once(ind.numerator).chain(ind.denominator);
+        let sources: Vec<Value> = comps
+            .map(|c| {
+                let list = index.sources(tree, org, c);
+                json!({"component": c.code(), "unit": c.unit(), "feed": c.feed(), "sources": list.iter().take(5).map(source_json).collect::<Vec<_>>(), "more": list.len().saturating_sub(5)})
+            })
+            .collect();
+        p["sources"] = json!(sources);
     }
 }
 

@@ -299,6 +299,7 @@ pub async fn list_indicators() -> Json<Value> {
         "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(),
         // Where the platform takes each component from (issue 15): only `manual` ones are typed.
         "feeds": indicators::Component::ALL.iter().map(|c| (c.code(), c.feed())).collect::<std::collections::BTreeMap<_, _>>(),
+        "units": indicators::Component::ALL.iter().map(|c| (c.code(), c.unit())).collect::<std::collections::BTreeMap<_, _>>(),
         "business_metrics": indicators::business::METRICS,
         "facility_attributes": indicators::attributes::ATTRIBUTES,
     }))
