@@ -68,7 +68,7 @@ pub fn parse_value(attr: &str, text: &str) -> Result<Value, String> {
     };
     let decimal = || -> Result<Value, String> {
         match crate::values::parse_micro(t) {
-            Ok(v) if v >= 0 && v <= 1_000_000_000 * MICRO => Ok(Value::from(crate::values::micro_to_f64(v))),
+            Ok(v) if (0..=1_000_000_000 * MICRO).contains(&v) => Ok(Value::from(crate::values::micro_to_f64(v))),
             Ok(_) => Err(format!("bad_value: {attr} {t:?}: expected a number from 0 to 10^9")),
             Err(e) => Err(format!("bad_value: {attr} {t:?}: {e}")),
         }
@@ -185,6 +185,9 @@ pub fn counts(kind: FacilityType, state: &Map<String, Value>, year: i32) -> Vec<
     }
 }
 
+/// A facility's stored versions: (valid_from, the attributes that change then), in order.
+pub type Versions = Vec<(String, Map<String, Value>)>;
+
 /// One row of facility-attributes.csv, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributeRow {
@@ -212,7 +215,7 @@ pub struct AttributeError {
 pub fn read_csv(
     text: &str,
     kind_of: &dyn Fn(&str) -> Option<FacilityType>,
-    stored: &dyn Fn(&str) -> Vec<(String, Map<String, Value>)>,
+    stored: &dyn Fn(&str) -> Versions,
 ) -> Result<Vec<AttributeRow>, Vec<AttributeError>> {
     let mut errors = Vec::new();
     let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());

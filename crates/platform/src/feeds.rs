@@ -32,7 +32,7 @@ pub struct Fed {
     /// (org id, year) → the snapshot its own figures come from.
     pub snapshot_of: BTreeMap<(u32, i32), i64>,
     /// Facility → its type and attribute versions (valid_from, changes), in order.
-    pub attributes: HashMap<String, (FacilityType, Vec<(String, Map<String, Value>)>)>,
+    pub attributes: HashMap<String, (FacilityType, indicators::attributes::Versions)>,
 }
 
 impl Fed {

@@ -1020,15 +1020,17 @@ fn source_json(s: &(String, i128, usize)) -> Value {
     json!({"source": text, "kind": kind, "id": id, "value": indicators::micro_to_f64(*value), "rows": rows})
 }
 
+/// Per source: the sum of its values and how many there are.
+type BySource = std::collections::BTreeMap<String, (i128, usize)>;
+
 /// The values of one year by component, org and source.
 struct SourceIndex {
-    by: HashMap<indicators::Component, HashMap<u32, std::collections::BTreeMap<String, (i128, usize)>>>,
+    by: HashMap<indicators::Component, HashMap<u32, BySource>>,
 }
 
 impl SourceIndex {
     fn of(obs: &Observations, year: i32) -> SourceIndex {
-        let mut by: HashMap<indicators::Component, HashMap<u32, std::collections::BTreeMap<String, (i128, usize)>>> =
-            HashMap::new();
+        let mut by: HashMap<indicators::Component, HashMap<u32, BySource>> = HashMap::new();
         for o in obs.rows.iter().filter(|o| o.period.year == year) {
             let e = by.entry(o.component).or_default().entry(o.org).or_default().entry(o.source.clone()).or_default();
             e.0 += o.value;
