@@ -101,5 +101,15 @@ test('what is genuinely manual is entered on the indicators page; a fed componen
   await page.click('[data-test=manual-save]')
   await page.waitForSelector('[data-test=manual-error]')
   assert.match(await page.textContent('[data-test=manual-error]'), /数据不合格/)
+  // Facility attributes are uploaded as a file: a change dated before the facility existed is
+  // refused with its code, nothing stored.
+  const { versions } = (await api('admin', 'GET', '/api/v1/orgs/CT-GD/facility-attributes')).json
+  const dc = versions.find((v) => v.attributes.size_class)
+  const csv = `facility_code,valid_from,racks\n${dc.facility_code},1990-01-01,100\n`
+  await page.setInputFiles('[data-test=attributes-file]', { name: 'facility-attributes.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) })
+  await page.waitForSelector('[data-test=attributes-error]')
+  assert.match(await page.textContent('[data-test=attributes-error]'), /设施属性有误/)
+  assert.match(await page.textContent('[data-test=attributes-problems]'), /before_commissioning/)
+  assert.equal((await api('admin', 'GET', '/api/v1/orgs/CT-GD/facility-attributes')).json.versions.length, versions.length)
   await page.context().close()
 })
