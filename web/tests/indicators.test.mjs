@@ -111,5 +111,11 @@ test('what is genuinely manual is entered on the indicators page; a fed componen
   assert.match(await page.textContent('[data-test=attributes-error]'), /设施属性有误/)
   assert.match(await page.textContent('[data-test=attributes-problems]'), /before_commissioning/)
   assert.equal((await api('admin', 'GET', '/api/v1/orgs/CT-GD/facility-attributes')).json.versions.length, versions.length)
+  // The facility page shows its attribute versions.
+  const { facilities } = (await api('admin', 'GET', '/api/v1/orgs/CT-GD/facilities')).json
+  const org = facilities.find((f) => f.code === dc.facility_code).org_code
+  await page.goto(`${base}/facilities/${org}/${dc.facility_code}`)
+  await page.waitForSelector('[data-test=facility-attributes]')
+  assert.match(await page.textContent('[data-test=facility-attributes]'), /规模等级: (large|hyperscale|medium)/)
   await page.context().close()
 })
