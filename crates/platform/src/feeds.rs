@@ -199,14 +199,12 @@ pub fn read(store: &Store, tree: &OrgTree) -> Result<Fed> {
         }
         e.1.push((v.valid_from, map));
     }
-    let years: Vec<i32> = {
-        let mut y: Vec<i32> =
-            fed.snapshot_of.keys().map(|k| k.1).chain(fed.rows.iter().map(|o| o.period.year)).collect();
-        y.extend(2020..=2025);
-        y.sort_unstable();
-        y.dedup();
-        y
-    };
+    // Counts for every year from the first with data (or the targets' base year 2020) to the
+    // current year in China: a count is a state at the year's end, not a flow that needs a filing.
+    let now: i32 = store::filings::latest_period()[..4].parse().unwrap_or(2100);
+    let known = fed.snapshot_of.keys().map(|k| k.1).chain(fed.rows.iter().map(|o| o.period.year));
+    let (first, last) = known.fold((2020, now), |(a, b), y| (a.min(y), b.max(y)));
+    let years: Vec<i32> = (first.max(1990)..=last.min(2100)).collect();
     let mut counts: BTreeMap<(u32, i32, Component), i128> = BTreeMap::new();
     for (code, (k, versions)) in &fed.attributes {
         let Some(org) = kind.get(code.as_str()).and_then(|(_, o)| tree.get(o)) else { continue };
