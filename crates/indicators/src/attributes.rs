@@ -301,7 +301,7 @@ pub fn read_csv(
         rows.push(AttributeRow { line, facility, valid_from, attributes, source: get("source") });
     }
     // Against each facility's versions, stored and sent: dates before it existed, EV counts.
-    let mut facilities: Vec<&str> = rows.iter().map(|r| r.facility.as_str()).collect();
+    let mut facilities: Vec<&str> = rows.iter().map(|r| r.facility.as_str()).filter(|f| kind_of(f).is_some()).collect();
     facilities.sort_unstable();
     facilities.dedup();
     for f in facilities {

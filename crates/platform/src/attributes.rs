@@ -18,17 +18,14 @@ pub fn add(store: &Store, actor: &Actor, body: &str) -> Result<Value> {
     let by_code: HashMap<&str, &store::reference::FacilityRecord> =
         facilities.iter().map(|f| (f.code.as_str(), f)).collect();
     let kind_of = |code: &str| by_code.get(code).and_then(|f| model::FacilityType::parse(&f.kind));
-    let stored = |code: &str| -> Vec<(String, Map<String, Value>)> {
-        store
-            .facility_attributes(code)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|v| match v.attributes {
-                Value::Object(m) => Some((v.valid_from, m)),
-                _ => None,
-            })
-            .collect()
-    };
+    // Every stored version, read once (a file names any number of facilities).
+    let mut versions: HashMap<String, indicators::attributes::Versions> = HashMap::new();
+    for v in store.facility_attributes_within("/")? {
+        if let Value::Object(m) = v.attributes {
+            versions.entry(v.facility_code).or_default().push((v.valid_from, m));
+        }
+    }
+    let stored = |code: &str| versions.get(code).cloned().unwrap_or_default();
     let rows = indicators::attributes::read_csv(body, &kind_of, &stored).map_err(|errs| {
         let list: Vec<String> = errs.iter().map(|e| format!("line {}: {}: {}", e.line, e.column, e.reason)).collect();
         Error::problems("invalid_attributes", "the facility attributes", list)
