@@ -24,6 +24,7 @@ export const PAGES: PageSpec[] = [
   { path: '/audit', name: 'audit', menu: 'nav.audit', icon: '§', perm: 'audit', component: () => import('./pages/Audit.vue') },
   { path: '/factors', name: 'factors', menu: 'nav.factors', icon: 'ƒ', perm: 'read', component: () => import('./pages/Factors.vue') },
   { path: '/alerts', name: 'alerts', menu: 'nav.alerts', icon: '⚠', perm: 'read', component: () => import('./pages/Alerts.vue') },
+  { path: '/indicators/:code?/:indicator?', name: 'indicators', menu: 'nav.indicators', icon: '‰', perm: 'dashboard', component: () => import('./pages/Indicators.vue') },
   { path: '/scoreboard/:code?', name: 'scoreboard', menu: 'nav.scoreboard', icon: '★', perm: 'dashboard', component: () => import('./pages/Scoreboard.vue') },
   { path: '/scenarios', name: 'scenarios', menu: 'nav.scenarios', icon: '↗', perm: 'read', component: () => import('./pages/Scenarios.vue') },
   { path: '/market', name: 'market', menu: 'nav.market', icon: '⇄', perm: 'read', component: () => import('./pages/Market.vue') },

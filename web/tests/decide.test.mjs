@@ -31,12 +31,12 @@ test('scenarios: a slider re-runs the scenario and the chart changes; fan chart,
   console.log(`# ${reruns.join('; ')}`)
 
   assert.ok((await chartPoints(page, '[data-test=macc-chart]')) > 0)
-  // The demo files three years with a snapshot each: 36 months of actuals, then a 12-month
+  // The demo files five years (2020-2024) with a snapshot each: 60 months of actuals, then a 12-month
   // forecast drawn as its mean and its 80 % interval (lower edge and width), and a backtest.
   const trendPoints = await chartPoints(page, '[data-test=trend-chart]')
-  assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-actual'), '36', 'months of 2022-2024')
+  assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-actual'), '60', 'months of 2020-2024')
   assert.equal(await page.getAttribute('[data-test=trend-chart]', 'data-forecast'), '12', 'forecast months')
-  assert.equal(trendPoints, 36 + 3 * 12, 'every forecast month drawn: mean, lower edge and interval')
+  assert.equal(trendPoints, 60 + 3 * 12, 'every forecast month drawn: mean, lower edge and interval')
   assert.match(await page.textContent('[data-test=backtest]'), /MAPE \d+(\.\d)?%/)
   assert.match(await page.textContent('[data-test=backtest]'), /(可谨慎采信|不宜依赖).*次回测/)
   assert.doesNotMatch(await page.textContent('[data-test=backtest]'), /Trust|Do not rely/)

@@ -26,6 +26,8 @@
 //! Output depends only on (sites, years, seed): each facility draws from its own random streams, so
 //! the files are identical whatever the number of threads.
 
+pub mod inputs;
+
 use model::calendar::days_in_month;
 use model::PROVINCES;
 use std::fs::File;

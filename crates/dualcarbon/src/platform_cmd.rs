@@ -226,8 +226,9 @@ pub struct DemoRunArgs {
     /// Last inventory year of the demo data.
     #[arg(long, default_value_t = 2024, conflicts_with = "years")]
     pub year: i32,
-    /// Years of the demo data, FIRST-LAST (first start only; default: the three years ending at
-    /// --year): every year is filed and gets a group inventory snapshot, so trends and LMDI have history.
+    /// Years of the demo data, FIRST-LAST (first start only; default: the five years ending at
+    /// --year, from 2020, the base year of the 2025 targets, for --year 2024): every year is filed
+    /// and gets a group inventory snapshot, so trends, LMDI and the targets' progress have history.
     #[arg(long, value_parser = crate::demo_years)]
     pub years: Option<(i32, i32)>,
     #[command(flatten)]
@@ -445,10 +446,11 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let transport = args.transport.config()?;
     let data_dir = args.data_dir.clone();
     let source = data_dir.join("demo-data");
-    let (first, year) = args.years.unwrap_or((args.year - 2, args.year));
+    let (first, year) = args.years.unwrap_or((args.year - 4, args.year));
     let store = prepare(Store::open_sqlite_dir(&data_dir)?, &data_dir, &data_dir.join(store::datadir::AUDIT_KEY_FILE))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if store.user_by_name("admin")?.is_none() {
+    let fresh = store.user_by_name("admin")?.is_none();
+    if fresh {
         if !store.orgs()?.is_empty() {
             bail!(
                 "{} holds a partly loaded demo (was the first start interrupted?): remove the directory and start again",
@@ -456,6 +458,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
             );
         }
         let complete = source.join("facilities.csv").exists()
+            && source.join("saving-runs.csv").exists()
             && (first..=year).all(|y| demo::activity_file(&source, first, year, y).exists());
         if !complete {
             // Generated files only: a span of other years would leave activity files that do not belong.
@@ -466,6 +469,8 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
             println!("generating the demo operator ({} sites, {span}) into {} ...", args.sites, source.display());
             let opts = demo::DemoOptions { sites: args.sites, first_year: first, year, seed: 20_211_229 };
             demo::generate(&opts, &source)?;
+            // Business data, facility attributes and saving runs (docs/demo.md).
+            demo::inputs::write(&source, first, year, opts.seed)?;
         }
         load_demo(&store, &source, first, year, &data_dir.join("spool"), threads)?;
     }
@@ -480,6 +485,9 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     let app = server::App::new(store, data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
     platform::monitoring::attach(&app.platform, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
+    if fresh {
+        record_saving_runs(&app.platform, &source)?;
+    }
     // The internal carbon market of the demo's last year (once: nothing when a plan exists).
     let seeded = platform::market::seed_demo(&app.platform, first, year)
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
@@ -502,8 +510,31 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Files every year of the demo (`first..=last`), creates the users and stores one group inventory
-/// snapshot per year (oldest first).
+/// Records the demo's base-station saving runs (saving-runs.csv: one run per province and year on
+/// its new 5G stations) as the platform records any run (`platform::saving::record`).
+fn record_saving_runs(platform: &std::sync::Arc<platform::Platform>, source: &Path) -> Result<()> {
+    let t = std::time::Instant::now();
+    let runs = demo::inputs::read_saving_runs(source)?;
+    let root = platform.store.org(demo::GROUP_CODE)?.context("the demo's group org")?;
+    let actor =
+        platform::Actor { username: "demo-loader".into(), org_code: root.code.clone(), org_path: root.path.clone() };
+    for r in &runs {
+        let org = platform.store.org(&r.org)?.with_context(|| format!("org {}", r.org))?;
+        let req = platform::saving::RecordRequest {
+            cells_csv: demo::inputs::cells_csv(r),
+            policy: None,
+            grid_factor: None,
+            period: r.year.to_string(),
+        };
+        platform::saving::record(platform, &org, &actor, req)
+            .map_err(|e| anyhow::anyhow!("saving run {} {}: {}: {}", r.org, r.year, e.code, e.message))?;
+    }
+    println!("  {} base-station saving runs recorded in {:.1} s", runs.len(), t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Files every year of the demo (`first..=last`), its business data and facility attributes,
+/// creates the users and stores one group inventory snapshot per year (oldest first).
 fn load_demo(store: &Store, source: &Path, first: i32, last: i32, spool: &Path, threads: usize) -> Result<()> {
     println!("loading the demo operator into the platform (validated and filed per province and month) ...");
     for year in first..=last {
@@ -519,6 +550,16 @@ fn load_demo(store: &Store, source: &Path, first: i32, last: i32, spool: &Path, 
             t.elapsed().as_secs_f64()
         );
     }
+    let t = std::time::Instant::now();
+    let inputs = platform::demo::load_indicator_inputs(store, source, "demo-loader", spool)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    println!(
+        "  business data: {} filings approved ({} rows); facility attributes: {} versions, in {:.1} s",
+        inputs.business_filings,
+        inputs.business_rows,
+        inputs.attribute_versions,
+        t.elapsed().as_secs_f64()
+    );
     let root = demo::GROUP_CODE;
     let users = [
         ("admin", "group_admin", root),

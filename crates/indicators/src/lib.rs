@@ -5,12 +5,14 @@
 //! progress, trajectory and scoreboard, and the measured results of scenario measures (`measured`).
 //! Pure: no IO beyond parsing text handed to it.
 
+pub mod attributes;
+pub mod business;
 pub mod measured;
 pub mod registry;
 pub mod targets;
 pub mod values;
 
 pub use measured::{measured, MeasuredBy, MeasuredResult, MEASURED};
-pub use registry::{indicator, Aggregation, Better, Component, Indicator, INDICATORS};
+pub use registry::{indicator, Aggregation, Better, Component, Feed, Indicator, INDICATORS};
 pub use targets::{evaluate, scoreboard, OrgSeries, Override, Progress, ScoreRow, Target, TargetKind, TargetSet};
 pub use values::{micro_from_f64, micro_to_f64, parse_micro, Observation, Observations, PeriodKey, Sums};

@@ -54,10 +54,28 @@ pub enum Component {
     BsAiSavedKwh,
     /// The same stations' electricity without AI energy saving over the same traffic, kWh.
     BsAiReferenceKwh,
+    /// Scope 1 emissions, tCO2e (from an inventory snapshot).
+    Scope1Tco2e,
+    /// Scope 2 emissions, location-based and market-based, tCO2e (from an inventory snapshot).
+    Scope2LocationTco2e,
+    Scope2MarketTco2e,
+    /// Own photovoltaic electricity consumed, kWh (part of `GreenElectricityKwh`).
+    PvSelfKwh,
+    /// Information traffic carried (all networks), TB (business data filing).
+    TrafficTb,
+    /// Server compute capacity, TFLOPS (FP32), and the same servers' rated power, kW.
+    ServerComputeTflops,
+    ServerPowerKw,
+    /// Base stations in service, and those with AI energy saving enabled (facility attributes).
+    BsCount,
+    BsAiCount,
+    /// Vehicles of the own fleet, and those that are electric (facility attributes of fleets).
+    VehicleCount,
+    EvCount,
 }
 
 impl Component {
-    pub const ALL: [Component; 25] = [
+    pub const ALL: [Component; 36] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,
@@ -83,6 +101,17 @@ impl Component {
         Component::NewServerCompute,
         Component::BsAiSavedKwh,
         Component::BsAiReferenceKwh,
+        Component::Scope1Tco2e,
+        Component::Scope2LocationTco2e,
+        Component::Scope2MarketTco2e,
+        Component::PvSelfKwh,
+        Component::TrafficTb,
+        Component::ServerComputeTflops,
+        Component::ServerPowerKw,
+        Component::BsCount,
+        Component::BsAiCount,
+        Component::VehicleCount,
+        Component::EvCount,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -111,10 +140,83 @@ impl Component {
             Component::NewServerCompute => "new_server_compute",
             Component::BsAiSavedKwh => "bs_ai_saved_kwh",
             Component::BsAiReferenceKwh => "bs_ai_reference_kwh",
+            Component::Scope1Tco2e => "scope1_tco2e",
+            Component::Scope2LocationTco2e => "scope2_location_tco2e",
+            Component::Scope2MarketTco2e => "scope2_market_tco2e",
+            Component::PvSelfKwh => "pv_self_kwh",
+            Component::TrafficTb => "traffic_tb",
+            Component::ServerComputeTflops => "server_compute_tflops",
+            Component::ServerPowerKw => "server_power_kw",
+            Component::BsCount => "bs_count",
+            Component::BsAiCount => "bs_ai_count",
+            Component::VehicleCount => "vehicle_count",
+            Component::EvCount => "ev_count",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
         Component::ALL.into_iter().find(|c| c.code() == text.trim())
+    }
+}
+
+/// Where the platform takes a component from. A component fed by the platform is never typed in a
+/// second time: a hand entry of it for an org and year the feed covers is set aside as overridden
+/// (`Observations::feed`), so it is never summed twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feed {
+    /// An inventory snapshot's kept cells (the newest snapshot of the year covering the org).
+    Snapshot,
+    /// Approved business-data filings.
+    BusinessData,
+    /// Facility attributes (counts of data centres, base stations, vehicles).
+    Attributes,
+    /// Meters of data centres (with attributes for "new large" ones).
+    Meters,
+    /// Recorded base-station saving runs (with attributes for "new 5G" stations).
+    SavingRuns,
+    /// Entered by hand (`POST /api/v1/indicator-data`): nothing on the platform knows it.
+    Manual,
+}
+
+impl Component {
+    /// The unit of the component's values.
+    pub fn unit(self) -> &'static str {
+        use Component::*;
+        match self {
+            DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh | Bs5gKwh | NewBs5gSavedKwh
+            | NewBs5gReferenceKwh | ElectricityKwh | GreenElectricityKwh | SharingSavedKwh | NewRadio5gKwh
+            | NewServerKwh | BsAiSavedKwh | BsAiReferenceKwh | PvSelfKwh => "kWh",
+            DcCo2Kg => "kg",
+            DcWaterL => "L",
+            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
+            Bs5gTrafficGb => "GB",
+            TrafficTb => "TB",
+            EnergyTce => "tce",
+            EmissionsTco2e | Scope1Tco2e | Scope2LocationTco2e | Scope2MarketTco2e => "tCO2e",
+            BusinessVolume10kYuan | Revenue10kYuan => "10^4 yuan",
+            NewServerCompute => "compute unit",
+            ServerComputeTflops => "TFLOPS",
+            ServerPowerKw => "kW",
+        }
+    }
+
+    pub fn feed(self) -> Feed {
+        use Component::*;
+        match self {
+            EnergyTce | EmissionsTco2e | Scope1Tco2e | Scope2LocationTco2e | Scope2MarketTco2e | ElectricityKwh
+            | GreenElectricityKwh | PvSelfKwh | Bs5gKwh => Feed::Snapshot,
+            BusinessVolume10kYuan
+            | Revenue10kYuan
+            | TrafficTb
+            | Bs5gTrafficGb
+            | ServerComputeTflops
+            | ServerPowerKw => Feed::BusinessData,
+            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount => Feed::Attributes,
+            DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh => Feed::Meters,
+            BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
+            DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
+            | NewServerCompute => Feed::Manual,
+        }
     }
 }
 
@@ -348,6 +450,72 @@ pub static INDICATORS: &[Indicator] = &[
         formula: "Σ electricity saved by AI energy saving at base stations, measured on their traffic (kWh) \
                   (white paper: AI energy saving on base stations; 3GPP TR 38.864 power model)",
     },
+    Indicator {
+        code: "compute_efficiency",
+        name_zh: "服务器算效",
+        name_en: "Server compute efficiency",
+        numerator: C::ServerComputeTflops,
+        denominator: Some(C::ServerPowerKw),
+        scale: 1.0,
+        unit: "TFLOPS/kW",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "Σ server compute capacity (TFLOPS, FP32) / Σ the same servers' rated power (kW) \
+                  (white paper, 绿色新云网: '应用混步算法提升算效水平，到2025年，服务器算效提升20%'; compute per unit of power)",
+    },
+    Indicator {
+        code: "energy_per_traffic",
+        name_zh: "单位信息流量综合能耗",
+        name_en: "Energy per unit of information traffic",
+        numerator: C::EnergyTce,
+        denominator: Some(C::TrafficTb),
+        scale: 1000.0,
+        unit: "kgce/TB",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Lower,
+        formula: "comprehensive energy (tce × 1000 = kgce, GB/T 2589) / information traffic carried (TB) \
+                  (white paper: '“十三五”期间…期末单位信息流量综合能耗比期初下降60%')",
+    },
+    Indicator {
+        code: "electricity_share",
+        name_zh: "电能占终端能源消费比重",
+        name_en: "Electricity share of final energy",
+        numerator: C::ElectricityKwh,
+        denominator: Some(C::EnergyTce),
+        // kWh × 0.1229 kgce/kWh / (tce × 1000 kgce/t) × 100 %.
+        scale: 0.01229,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "electricity (kWh) × 0.1229 kgce/kWh (GB/T 2589-2020, calorific equivalent) / comprehensive energy (kgce) × 100 \
+                  (white paper: '持续提升电力能源在能源消费中的占比，加速对煤、汽油、柴油等非清洁能源的替代')",
+    },
+    Indicator {
+        code: "ev_share",
+        name_zh: "自有车辆电动化比例",
+        name_en: "Electric vehicles in the own fleet",
+        numerator: C::EvCount,
+        denominator: Some(C::VehicleCount),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "electric vehicles / vehicles of the own fleets × 100 (facility attributes of fleets) \
+                  (white paper: '逐步采购电动汽车，提高自有车辆的电动化替代比率'; no figure is given)",
+    },
+    Indicator {
+        code: "bs_ai_coverage",
+        name_zh: "基站AI节能覆盖率",
+        name_en: "Base stations with AI energy saving",
+        numerator: C::BsAiCount,
+        denominator: Some(C::BsCount),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "base stations with AI energy saving enabled / base stations in service × 100 (facility attributes) \
+                  (white paper: AI energy saving on base stations)",
+    },
 ];
 
 pub fn indicator(code: &str) -> Option<&'static Indicator> {
@@ -373,6 +541,6 @@ mod tests {
             assert_eq!(Component::parse(c.code()), Some(c));
             assert_eq!(c as usize, i, "ALL is in declaration order (Sums indexes by it)");
         }
-        assert!(Component::ALL.len() <= 32, "Sums::present is a u32 bit set");
+        assert!(Component::ALL.len() <= 64, "Sums::present is a u64 bit set");
     }
 }

@@ -411,7 +411,9 @@ mod tests {
     fn shipped_set_loads_with_the_white_paper_targets() {
         let set = TargetSet::default_set();
         let find = |id: &str| set.targets.iter().find(|t| t.id == id).unwrap();
-        assert_eq!(set.targets.len(), 9);
+        assert_eq!(set.targets.len(), 11);
+        assert_eq!(find("compute_efficiency_up").value, 0.20);
+        assert_eq!(find("green_power_share_up").value, 0.0);
         assert_eq!((find("new_large_dc_pue").value, find("new_large_dc_pue").strict), (1.3, true));
         assert_eq!(find("energy_per_business_down").value, -0.23);
         assert_eq!(find("carbon_per_business_down").value, -0.23);

@@ -74,17 +74,28 @@ impl PeriodKey {
 }
 
 /// The sums of every component for one node and period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Sums {
+    #[serde(serialize_with = "values_as_slice")]
     pub values: [Micro; Component::ALL.len()],
     /// Which components received at least one value (a zero is different from no data).
-    pub present: u32,
+    pub present: u64,
+}
+
+fn values_as_slice<S: serde::Serializer>(v: &[Micro; Component::ALL.len()], s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&v[..], s)
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums { values: [0; Component::ALL.len()], present: 0 }
+    }
 }
 
 impl Sums {
     pub fn add_value(&mut self, c: Component, v: Micro) {
         self.values[c as usize] += v;
-        self.present |= 1 << c as u32;
+        self.present |= 1u64 << c as u32;
     }
     pub fn add(&mut self, other: &Sums) {
         for (a, b) in self.values.iter_mut().zip(other.values.iter()) {
@@ -93,7 +104,7 @@ impl Sums {
         self.present |= other.present;
     }
     pub fn get(&self, c: Component) -> Option<Micro> {
-        (self.present & (1 << c as u32) != 0).then_some(self.values[c as usize])
+        (self.present & (1u64 << c as u32) != 0).then_some(self.values[c as usize])
     }
     /// The indicator's value; `None` when a component is missing or the denominator is zero.
     pub fn indicator(&self, ind: &Indicator) -> Option<f64> {
@@ -294,6 +305,20 @@ impl Observations {
         Ok(())
     }
 
+    /// Puts values the platform derived (from snapshots, business filings, attributes) in: a hand
+    /// entry of the same component for the same org (or a facility of it) and year is set aside as
+    /// overridden and returned, so that nothing is counted twice; the derived value is the one used.
+    pub fn feed(&mut self, fed: Vec<Observation>) -> Vec<Observation> {
+        let covered: std::collections::HashSet<(OrgId, i32, Component)> =
+            fed.iter().map(|o| (o.org, o.period.year, o.component)).collect();
+        let (overridden, kept): (Vec<Observation>, Vec<Observation>) = std::mem::take(&mut self.rows)
+            .into_iter()
+            .partition(|o| covered.contains(&(o.org, o.period.year, o.component)));
+        self.rows = kept;
+        self.rows.extend(fed);
+        overridden
+    }
+
     /// Sums per org over its whole subtree, for `year` (and one month, or the whole year when `month` is 0).
     pub fn rollup(&self, tree: &OrgTree, year: i32, month: u8) -> Vec<Sums> {
         let mut sums = vec![Sums::default(); tree.orgs.len()];
@@ -412,6 +437,30 @@ pub(crate) mod tests {
         assert!(obs.add_derived(derived("DC-B", Component::DcTotalKwh)).is_ok());
         let sums = obs.rollup(&t, 2024, 0);
         assert_eq!(sums[gd as usize].get(Component::DcTotalKwh), Some(105 * MICRO));
+    }
+
+    #[test]
+    fn a_fed_value_overrides_a_hand_entry_of_the_same_org_year_and_component() {
+        let t = tree();
+        let gd = t.get("GD").unwrap();
+        let csv = "org_code,period,component,value\nGD,2024,energy_tce,10\nGD,2024,revenue_10k_yuan,7\nJS,2024,energy_tce,3\nGD,2023,energy_tce,1\n";
+        let mut obs = Observations::read_csv(csv.as_bytes(), &t, |_| None).unwrap();
+        let fed = |m: u8, v: i128| Observation {
+            org: gd,
+            facility: None,
+            period: PeriodKey { year: 2024, month: m },
+            component: Component::EnergyTce,
+            value: v * MICRO,
+            source: "snapshot:9".into(),
+        };
+        let overridden = obs.feed(vec![fed(1, 4), fed(2, 5)]);
+        assert_eq!(overridden.len(), 1);
+        assert_eq!(overridden[0].value, 10 * MICRO);
+        let sums = obs.rollup(&t, 2024, 0);
+        assert_eq!(sums[gd as usize].get(Component::EnergyTce), Some(9 * MICRO), "the hand entry is not added");
+        assert_eq!(sums[t.root() as usize].get(Component::EnergyTce), Some(12 * MICRO));
+        assert_eq!(sums[gd as usize].get(Component::Revenue10kYuan), Some(7 * MICRO));
+        assert_eq!(obs.rollup(&t, 2023, 0)[gd as usize].get(Component::EnergyTce), Some(MICRO), "another year stays");
     }
 
     #[test]

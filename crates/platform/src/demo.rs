@@ -167,3 +167,64 @@ pub fn load_dir(
     }
     Ok(summary)
 }
+
+/// What [`load_indicator_inputs`] stored.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct InputsSummary {
+    pub business_filings: usize,
+    pub business_rows: i64,
+    pub attribute_versions: usize,
+}
+
+/// Loads a data directory's indicator inputs (issue 15), when present: `business-data.csv`, filed
+/// per org and year as business-data filings through the filing path (upload, submit, approval
+/// with its re-check), and `facility-attributes.csv` through the attributes service, as `actor` of
+/// the root org. Blocking.
+pub fn load_indicator_inputs(store: &Store, dir: &Path, actor: &str, spool: &Path) -> Result<InputsSummary> {
+    let mut out = InputsSummary::default();
+    let root =
+        store.orgs()?.into_iter().find(|o| o.parent_code.is_none()).ok_or_else(|| Error::bad_request("no root org"))?;
+    let business = dir.join("business-data.csv");
+    if business.exists() {
+        let text = std::fs::read_to_string(&business).map_err(|e| Error::internal(e.to_string()))?;
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default().to_string();
+        let mut parts: std::collections::BTreeMap<(String, String), String> = Default::default();
+        for l in lines.filter(|l| !l.trim().is_empty()) {
+            let mut f = l.split(',');
+            let (org, period) = (f.next().unwrap_or_default().to_string(), f.next().unwrap_or_default().to_string());
+            let year = period.get(..4).unwrap_or_default().to_string();
+            parts.entry((org, year)).or_insert_with(|| format!("{header}\n")).push_str(&format!("{l}\n"));
+        }
+        std::fs::create_dir_all(spool).map_err(|e| Error::internal(e.to_string()))?;
+        for ((org, year), body) in parts {
+            let y: i32 =
+                year.parse().map_err(|_| Error::bad_request(format!("business-data.csv: bad period of {org}")))?;
+            let filing = store.create_business_filing(actor, &org, y)?;
+            let tmp = tempfile::NamedTempFile::new_in(spool).map_err(|e| Error::internal(e.to_string()))?;
+            std::fs::write(tmp.path(), &body).map_err(|e| Error::internal(e.to_string()))?;
+            let sha = store::sha256_hex(body.as_bytes());
+            let r = crate::business::import_file(store, actor, &filing, tmp.path(), &sha, "business-data.csv")?;
+            if r.upload.rejected > 0 {
+                return Err(Error::bad_request(format!(
+                    "business-data.csv: {org} {year}: {} rows rejected: {:?}",
+                    r.upload.rejected,
+                    r.rejected.first().map(|x| &x.reasons)
+                )));
+            }
+            store.transition(actor, filing.id, "submit", "")?;
+            crate::filing::revalidate_stored(store, filing.id)?;
+            store.transition(actor, filing.id, "approve", "")?;
+            out.business_filings += 1;
+            out.business_rows += r.upload.accepted;
+        }
+    }
+    let attributes = dir.join("facility-attributes.csv");
+    if attributes.exists() {
+        let text = std::fs::read_to_string(&attributes).map_err(|e| Error::internal(e.to_string()))?;
+        let who = crate::Actor { username: actor.into(), org_code: root.code.clone(), org_path: root.path.clone() };
+        let v = crate::attributes::add(store, &who, &text)?;
+        out.attribute_versions = v["added"].as_u64().unwrap_or(0) as usize;
+    }
+    Ok(out)
+}

@@ -47,6 +47,9 @@ pub fn import_file(
         ))
         .into());
     }
+    if filing.kind == store::filings::BUSINESS {
+        return crate::business::import_file(store, actor, &filing, path, sha, file_name);
+    }
     let started = std::time::Instant::now();
     let file = std::fs::File::open(path).map_err(|e| Error::internal(format!("reopening the upload: {e}")))?;
     let reader = match ingest::line::ActivityRowReader::new(std::io::BufReader::with_capacity(1 << 20, file), UPLOAD) {
@@ -373,6 +376,9 @@ pub fn revalidate_stored(store: &Store, filing_id: i64) -> Result<()> {
     if filing.status != "submitted" {
         // The transition refuses it with the workflow's own message.
         return Ok(());
+    }
+    if filing.kind == store::filings::BUSINESS {
+        return crate::business::revalidate(store, &filing);
     }
     let refused = |problems: Vec<serde_json::Value>| {
         let mut e = Error::new(

@@ -10,8 +10,11 @@
 //! kind to an HTTP status and the command line prints the message. The server keeps the routes,
 //! the access guard, JSON shapes and the transport; the CLI's platform commands call this crate.
 
+pub mod attributes;
+pub mod business;
 pub mod demo;
 pub mod error;
+pub mod feeds;
 pub mod filing;
 pub mod jobs;
 pub mod market;

@@ -493,8 +493,7 @@ fn output_component(o: Output) -> Option<indicators::Component> {
     match o {
         Output::BusinessVolume => Some(indicators::Component::BusinessVolume10kYuan),
         Output::DcItEnergyKwh => Some(indicators::Component::DcItKwh),
-        // No indicator component carries total traffic in TB yet.
-        Output::TrafficTb => None,
+        Output::TrafficTb => Some(indicators::Component::TrafficTb),
     }
 }
 

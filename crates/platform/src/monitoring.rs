@@ -34,6 +34,10 @@ pub struct Monitoring {
     retired: std::sync::atomic::AtomicBool,
     pub webhooks: Option<Arc<Mutex<Vec<monitor::webhook::Delivery>>>>,
     pub mqtt: Option<Arc<monitor::mqtt::Subscription>>,
+    /// The store the feeds read (snapshots, business filings, attributes: `feeds`).
+    store: Arc<store::Store>,
+    /// The feeds as last read, with the fingerprint of the store they were read at.
+    fed: Mutex<Option<(String, Arc<crate::feeds::Fed>)>>,
 }
 
 /// The receiver's clock, epoch milliseconds (what readings' timestamps are checked against).
@@ -106,6 +110,7 @@ fn setup(store: &store::Store) -> std::result::Result<Option<Setup>, String> {
 /// The monitoring state over `monitor` from `s`: indicator data read against the monitor's org
 /// tree, targets parsed.
 fn assemble(
+    store: Arc<store::Store>,
     s: Setup,
     monitor: Arc<Monitor>,
     alert_state: Arc<Mutex<()>>,
@@ -134,6 +139,8 @@ fn assemble(
         retired: Default::default(),
         webhooks,
         mqtt,
+        store,
+        fed: Mutex::new(None),
     }))
 }
 
@@ -220,7 +227,7 @@ pub fn attach(
         }
         _ => None,
     };
-    let m = assemble(s, monitor, alert_state, webhooks, mqtt)?;
+    let m = assemble(platform.store.clone(), s, monitor, alert_state, webhooks, mqtt)?;
     *platform.monitoring.write().unwrap() = Some(m.clone());
     Ok(Some(m))
 }
@@ -243,7 +250,8 @@ pub fn reload(platform: &Arc<Platform>) -> std::result::Result<(), String> {
     let _edits = old.edits.lock().unwrap_or_else(|e| e.into_inner());
     let Some(s) = setup(&platform.store)? else { return Ok(()) };
     let monitor = old.monitor.successor(s.registry.clone(), s.tree.clone(), s.facility_org.clone(), now_ms());
-    let m = assemble(s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
+    let m =
+        assemble(platform.store.clone(), s, monitor, old.alert_state.clone(), old.webhooks.clone(), old.mqtt.clone())?;
     *platform.monitoring.write().unwrap() = Some(m);
     old.retired.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(())
@@ -338,15 +346,44 @@ pub fn mon(platform: &Platform) -> Result<Arc<Monitoring>> {
 }
 
 impl Monitoring {
-    /// Stored indicator data plus the data centres' metered energy for `years` (a reported value wins).
-    fn observations(&self, years: std::ops::RangeInclusive<i32>) -> Observations {
+    /// The feeds (`crate::feeds`), read again when the store changed since they were read.
+    pub fn fed(&self) -> Result<Arc<crate::feeds::Fed>> {
+        let now = crate::feeds::fingerprint(&self.store)?;
+        let mut cached = self.fed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((key, fed)) = cached.as_ref() {
+            if *key == now {
+                return Ok(fed.clone());
+            }
+        }
+        let fed = Arc::new(crate::feeds::read(&self.store, &self.monitor.orgs)?);
+        *cached = Some((now, fed.clone()));
+        Ok(fed)
+    }
+
+    /// The values indicators are computed from for `years`: stored indicator data (hand entries,
+    /// saving runs), the data centres' metered energy (a reported value wins), the "new" subsets
+    /// of those by facility attributes, and the feeds (snapshots, business data, attribute
+    /// counts), which override hand entries of the same org, year and component (returned).
+    fn observations_with_overridden(
+        &self,
+        years: std::ops::RangeInclusive<i32>,
+    ) -> Result<(Observations, Vec<indicators::Observation>)> {
         let mut obs = self.observations.read().unwrap().clone();
         self.monitor.with_telemetry(|t| {
-            for year in years {
+            for year in years.clone() {
                 monitor::add_meter_components(t, year, |f| self.data_centres.get(f).copied(), &mut obs);
             }
         });
-        obs
+        let fed = self.fed()?;
+        let mut rows: Vec<indicators::Observation> =
+            fed.rows.iter().filter(|o| years.contains(&o.period.year)).cloned().collect();
+        rows.extend(crate::feeds::new_subsets(&fed, &obs.rows));
+        let overridden = obs.feed(rows);
+        Ok((obs, overridden))
+    }
+
+    fn observations(&self, years: std::ops::RangeInclusive<i32>) -> Result<Observations> {
+        Ok(self.observations_with_overridden(years)?.0)
     }
 
     pub fn org_within(&self, actor: &Actor, org_code: &str) -> bool {
@@ -861,7 +898,7 @@ impl Monitoring {
     /// Every indicator of org `code`'s subtree in `year` (ratios of sums).
     pub fn indicators_of(&self, code: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;
-        let sums = self.observations(year..=year).rollup(&self.monitor.orgs, year, 0)[id as usize];
+        let sums = self.observations(year..=year)?.rollup(&self.monitor.orgs, year, 0)[id as usize];
         let values: Vec<Value> = indicators::INDICATORS
             .iter()
             .map(|i| json!({"indicator": i.code, "name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit, "value": sums.indicator(i)}))
@@ -873,28 +910,156 @@ impl Monitoring {
     /// whether any value was received; `None` for an org monitoring does not know.
     pub fn component_sums(&self, code: &str, year: i32) -> Option<indicators::Sums> {
         let id = self.monitor.orgs.get(code)?;
-        Some(self.observations(year..=year).rollup(&self.monitor.orgs, year, 0)[id as usize])
+        Some(self.observations(year..=year).ok()?.rollup(&self.monitor.orgs, year, 0)[id as usize])
     }
 
     /// Org `code`'s resolved targets and its progress against them in `year`.
     pub fn targets_of(&self, code: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;
-        let obs = self.observations(year - 10..=year);
+        let obs = self.observations(year - 10..=year)?;
         let set = self.targets.read().unwrap();
         let mut series = indicators::OrgSeries::new(&obs, &self.monitor.orgs);
         let resolved = set.resolve(&self.monitor.orgs, id);
         let progress: Vec<indicators::Progress> =
             resolved.iter().map(|t| indicators::evaluate(t, id, year, &mut series)).collect();
+        let mut progress = serde_json::to_value(progress).map_err(|e| Error::internal(e.to_string()))?;
+        add_sources(&mut progress, &SourceIndex::of(&obs, year), &self.monitor.orgs, id);
         Ok(json!({"org": code, "year": year, "set": set.set, "targets": resolved, "progress": progress}))
     }
 
     /// Org `code`'s children ranked against their targets in `year` (考核).
     pub fn scoreboard(&self, code: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;
-        let obs = self.observations(year - 10..=year);
+        let obs = self.observations(year - 10..=year)?;
         let set = self.targets.read().unwrap();
         let rows = indicators::scoreboard(&set, &self.monitor.orgs, &obs, id, year);
+        // Where each figure comes from: per child and target, the sources of its components.
+        let index = SourceIndex::of(&obs, year);
+        let tree = &self.monitor.orgs;
+        let mut rows = serde_json::to_value(rows).map_err(|e| Error::internal(e.to_string()))?;
+        for row in rows.as_array_mut().into_iter().flatten() {
+            let Some(child) = row["org"].as_str().and_then(|c| tree.get(c)) else { continue };
+            add_sources(&mut row["progress"], &index, tree, child);
+        }
         Ok(json!({"org": code, "year": year, "rows": rows}))
+    }
+
+    /// One indicator of org `code`'s subtree in `year`: its definition, value, each component with
+    /// its value and the sources it sums (a snapshot, a filing, meters, saving runs, attributes,
+    /// hand entries), the hand entries a feed overrode, and its value by year (the ten years up to
+    /// `year` with data).
+    pub fn indicator_detail(&self, code: &str, indicator: &str, year: i32) -> Result<Value> {
+        let id = org_id(self, code)?;
+        let ind = indicators::indicator(indicator).ok_or_else(|| {
+            Error::not_found(format!("no indicator {indicator:?} (GET /api/v1/indicators lists them)"))
+        })?;
+        let tree = &self.monitor.orgs;
+        let (obs, overridden) = self.observations_with_overridden(year - 10..=year)?;
+        let sums = obs.rollup(tree, year, 0)[id as usize];
+        let index = SourceIndex::of(&obs, year);
+        let comps: Vec<indicators::Component> = std::iter::once(ind.numerator).chain(ind.denominator).collect();
+        let components: Vec<Value> = comps
+            .iter()
+            .map(|&c| {
+                let list = index.sources(tree, id, c);
+                json!({
+                    "component": c.code(),
+                    "unit": c.unit(),
+                    "feed": c.feed(),
+                    "value": sums.get(c).map(indicators::micro_to_f64),
+                    "sources": list.iter().take(50).map(source_json).collect::<Vec<_>>(),
+                    "more_sources": list.len().saturating_sub(50),
+                })
+            })
+            .collect();
+        let overridden: Vec<Value> = overridden
+            .iter()
+            .filter(|o| o.period.year == year && comps.contains(&o.component) && tree.is_within(o.org, id))
+            .take(100)
+            .map(|o| self.describe(o))
+            .collect();
+        let trend: Vec<Value> = obs
+            .years()
+            .into_iter()
+            .filter(|y| (year - 10..=year).contains(y))
+            .filter_map(|y| obs.rollup(tree, y, 0)[id as usize].indicator(ind).map(|v| json!({"year": y, "value": v})))
+            .collect();
+        Ok(json!({
+            "org": code, "year": year, "indicator": ind, "value": sums.indicator(ind),
+            "components": components, "overridden": overridden, "trend": trend,
+        }))
+    }
+}
+
+/// Adds to each progress entry (`progress`: a JSON array of `indicators::Progress`) the sources of
+/// its indicator's components within `org`'s subtree (at most five each, and how many more).
+fn add_sources(progress: &mut Value, index: &SourceIndex, tree: &model::OrgTree, org: u32) {
+    for p in progress.as_array_mut().into_iter().flatten() {
+        let Some(ind) = p["indicator"].as_str().and_then(indicators::indicator) else { continue };
+        let comps = std::iter::once(ind.numerator).chain(ind.denominator);
+        let sources: Vec<Value> = comps
+            .map(|c| {
+                let list = index.sources(tree, org, c);
+                json!({"component": c.code(), "unit": c.unit(), "feed": c.feed(), "sources": list.iter().take(5).map(source_json).collect::<Vec<_>>(), "more": list.len().saturating_sub(5)})
+            })
+            .collect();
+        p["sources"] = json!(sources);
+    }
+}
+
+/// A source of indicator values, with what a console links it to: `snapshot` (id), `filing` (id),
+/// `meters`, `saving_run`, `attributes` or `manual` (a hand entry; its text as given).
+fn source_json(s: &(String, i128, usize)) -> Value {
+    let (text, value, rows) = s;
+    let (kind, id) = if let Some(id) = text.strip_prefix("snapshot:").and_then(|i| i.parse::<i64>().ok()) {
+        ("snapshot", Some(id))
+    } else if let Some(id) = text.strip_prefix("filing:").and_then(|i| i.parse::<i64>().ok()) {
+        ("filing", Some(id))
+    } else if text.starts_with("METER:") {
+        ("meters", None)
+    } else if text.starts_with("bs-saving") {
+        ("saving_run", None)
+    } else if text == "attributes" {
+        ("attributes", None)
+    } else {
+        ("manual", None)
+    };
+    json!({"source": text, "kind": kind, "id": id, "value": indicators::micro_to_f64(*value), "rows": rows})
+}
+
+/// Per source: the sum of its values and how many there are.
+type BySource = std::collections::BTreeMap<String, (i128, usize)>;
+
+/// The values of one year by component, org and source.
+struct SourceIndex {
+    by: HashMap<indicators::Component, HashMap<u32, BySource>>,
+}
+
+impl SourceIndex {
+    fn of(obs: &Observations, year: i32) -> SourceIndex {
+        let mut by: HashMap<indicators::Component, HashMap<u32, BySource>> = HashMap::new();
+        for o in obs.rows.iter().filter(|o| o.period.year == year) {
+            let e = by.entry(o.component).or_default().entry(o.org).or_default().entry(o.source.clone()).or_default();
+            e.0 += o.value;
+            e.1 += 1;
+        }
+        SourceIndex { by }
+    }
+    /// The sources of `c` within `org`'s subtree: (source, value, rows), largest value first.
+    fn sources(&self, tree: &model::OrgTree, org: u32, c: indicators::Component) -> Vec<(String, i128, usize)> {
+        let mut sum: std::collections::BTreeMap<&str, (i128, usize)> = Default::default();
+        for (o, m) in self.by.get(&c).into_iter().flatten() {
+            if tree.is_within(*o, org) {
+                for (s, (v, n)) in m {
+                    let e = sum.entry(s.as_str()).or_default();
+                    e.0 += v;
+                    e.1 += n;
+                }
+            }
+        }
+        let mut out: Vec<(String, i128, usize)> = sum.into_iter().map(|(s, (v, n))| (s.to_string(), v, n)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 }
 

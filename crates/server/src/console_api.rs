@@ -132,8 +132,14 @@ pub async fn facility(
     let store = app.store.clone();
     let path = org.path.clone();
     let code2 = code.clone();
-    let records = app.blocking(move || Ok(platform::filing::facility_records(&store, &path, &code2, year)?)).await?;
+    let (records, attributes) = app
+        .blocking(move || {
+            Ok((platform::filing::facility_records(&store, &path, &code2, year)?, store.facility_attributes(&code2)?))
+        })
+        .await?;
     Ok(Json(json!({"facility": fac, "org": org, "year": year, "records": records,
+                   // Its attribute versions, oldest first (docs/indicators.md).
+                   "attributes": attributes,
                    // Live power and PUE from telemetry arrive with the monitoring issue.
                    "telemetry": null})))
 }

@@ -37,7 +37,11 @@ pub async fn list(
 #[derive(Deserialize)]
 pub struct NewFiling {
     pub org_code: String,
+    /// `YYYY-MM` for activity; `YYYY` for business data.
     pub period: String,
+    /// `activity` (the default) or `business`.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 pub async fn create(
@@ -47,7 +51,24 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     caller.require_org(&app, &body.org_code).await?;
     let actor = caller.user.username.clone();
-    let f = app.db(move |s| s.create_filing(&actor, &body.org_code, &body.period)).await?;
+    let f = match body.kind.as_deref() {
+        None | Some(store::filings::ACTIVITY) => {
+            app.db(move |s| s.create_filing(&actor, &body.org_code, &body.period)).await?
+        }
+        Some(store::filings::BUSINESS) => {
+            let year =
+                body.period.trim().parse::<i32>().ok().filter(|_| body.period.trim().len() == 4).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "period {:?}: a business-data filing is for a year, YYYY",
+                        body.period
+                    ))
+                })?;
+            app.db(move |s| s.create_business_filing(&actor, &body.org_code, year)).await?
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("kind {other:?}: expected activity or business")));
+        }
+    };
     Ok((StatusCode::CREATED, Json(serde_json::json!({"filing": f}))))
 }
 
@@ -61,6 +82,16 @@ pub async fn get(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<
 /// name, one line per facility of the filing's org subtree with the period filled in.
 pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
     let f = app.db(move |s| s.filing(id)).await?;
+    if f.kind == store::filings::BUSINESS {
+        let (store, f2) = (app.store.clone(), f.clone());
+        let rows = app.blocking(move || Ok(platform::business::template_rows(&store, &f2)?)).await?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &rows {
+            w.write_record(r.iter().map(|c| spreadsheet_safe(c))).map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(csv_response(bytes, &format!("business-{}-{}-{}.csv", f.org_code, f.period, f.id)));
+    }
     let path = f.org_path.clone();
     let facilities = app.db(move |s| s.facilities_within(&path)).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -79,6 +110,26 @@ pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> A
 /// The template as an XLSX workbook (same columns and lines as `template.csv`).
 pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
     let f = app.db(move |s| s.filing(id)).await?;
+    if f.kind == store::filings::BUSINESS {
+        let (store, f2) = (app.store.clone(), f.clone());
+        let bytes = app
+            .blocking(move || {
+                let rows = platform::business::template_rows(&store, &f2)?;
+                Ok(platform::business::template_workbook(&rows)?)
+            })
+            .await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, platform::xlsx::MEDIA_TYPE.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"business-{}-{}-{}.xlsx\"", f.org_code, f.period, f.id),
+                ),
+            ],
+            bytes,
+        )
+            .into_response());
+    }
     let path = f.org_path.clone();
     let facilities = app.db(move |s| s.facilities_within(&path)).await?;
     let mut rows = vec![TEMPLATE_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()];

@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod console_api;
 pub mod error;
 pub mod filing;
+pub mod indicators_api;
 pub mod inventory;
 pub mod market_api;
 pub mod metrics;

@@ -121,7 +121,8 @@ pub async fn org_indicators(
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
     crate::bounds::year("year", q.year)?;
-    Ok(Json(mon(&app)?.indicators_of(&code, q.year)?))
+    let m = mon(&app)?;
+    app.blocking(move || Ok(Json(m.indicators_of(&code, q.year)?))).await
 }
 
 /// GET /api/v1/orgs/{code}/targets?year=: the org's resolved targets and progress.
@@ -131,7 +132,8 @@ pub async fn org_targets(
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
     crate::bounds::year("year", q.year)?;
-    Ok(Json(mon(&app)?.targets_of(&code, q.year)?))
+    let m = mon(&app)?;
+    app.blocking(move || Ok(Json(m.targets_of(&code, q.year)?))).await
 }
 
 /// PUT /api/v1/orgs/{code}/targets {"target", "value"?, "base_year"?, "year"?, "weight"?, "reason"}:
@@ -182,7 +184,8 @@ pub async fn scoreboard(
     Query(q): Query<YearQuery>,
 ) -> ApiResult<Json<Value>> {
     crate::bounds::year("year", q.year)?;
-    Ok(Json(mon(&app)?.scoreboard(&code, q.year)?))
+    let m = mon(&app)?;
+    app.blocking(move || Ok(Json(m.scoreboard(&code, q.year)?))).await
 }
 
 /// POST /api/v1/indicator-data: indicator-data.csv rows, all valid and within the caller's subtree
@@ -291,9 +294,15 @@ pub struct AckBody {
 
 /// GET /api/v1/indicators: the registry.
 pub async fn list_indicators() -> Json<Value> {
-    Json(
-        json!({"indicators": indicators::INDICATORS, "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>()}),
-    )
+    Json(json!({
+        "indicators": indicators::INDICATORS,
+        "components": indicators::Component::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(),
+        // Where the platform takes each component from (issue 15): only `manual` ones are typed.
+        "feeds": indicators::Component::ALL.iter().map(|c| (c.code(), c.feed())).collect::<std::collections::BTreeMap<_, _>>(),
+        "units": indicators::Component::ALL.iter().map(|c| (c.code(), c.unit())).collect::<std::collections::BTreeMap<_, _>>(),
+        "business_metrics": indicators::business::METRICS,
+        "facility_attributes": indicators::attributes::ATTRIBUTES,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -8,8 +8,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::openapi::RouteSpec;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
-    auth, console_api, filing, inventory, market_api, monitoring, quality, reference, scenario_api, site_api,
-    site_saving, App,
+    auth, console_api, filing, indicators_api, inventory, market_api, monitoring, quality, reference, scenario_api,
+    site_api, site_saving, App,
 };
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
@@ -156,6 +156,10 @@ routes! {
     get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state rebuilt from its meters' newest readings, when it came, and ?hours= of history per meter";
     post "/api/v1/orgs/{code}/sites/bs-saving" => site_saving::record, File, Org, "json" -> "json", "Record a base-station saving run (cells_csv, policy, grid_factor, period) as indicator data of its stations: report, recorded rows, audit_seq";
     get "/api/v1/orgs/{code}/scenario/measured" => site_saving::measured, Read, Org, "" -> "json", "Measured results of scenario measures in an org's subtree (Σ saved / Σ reference from indicator data)";
+    get "/api/v1/orgs/{code}/indicators/{indicator}" => indicators_api::indicator_detail, Dashboard, Org, "" -> "json", "One indicator of an org's subtree (?year=): definition, value, each component with its sources (snapshot, filing, meters, saving runs, attributes, hand entries), hand entries a feed overrode, value by year";
+    get "/api/v1/snapshots/{id}/indicator-components" => indicators_api::snapshot_components, Read, Snapshot, "" -> "json", "The indicator components a snapshot gives (energy, Scope 1, Scope 2 location and market, electricity, green and PV electricity, 5G station electricity) per org and month, and whether indicators read it now";
+    post "/api/v1/facility-attributes" => indicators_api::add_attributes, File, None, "csv" -> "json", "Add facility attributes from facility-attributes.csv rows (versioned from valid_from; every problem at once, all or nothing; audited)";
+    get "/api/v1/orgs/{code}/facility-attributes" => indicators_api::list_attributes, Read, Org, "" -> "json", "Attribute versions of the facilities of an org's subtree, and each facility's latest attributes";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -48,7 +48,8 @@ pub const FILE_IN_JSON_ROUTES: &[&str] = &[
 /// Routes whose body carries credentials.
 pub const CREDENTIAL_ROUTES: &[&str] = &["/api/v1/auth/login", "/api/v1/auth/password", "/api/v1/users"];
 /// Routes whose body is a batch parsed in memory whole.
-pub const BATCH_ROUTES: &[&str] = &["/api/v1/telemetry/readings", "/api/v1/indicator-data"];
+pub const BATCH_ROUTES: &[&str] =
+    &["/api/v1/telemetry/readings", "/api/v1/indicator-data", "/api/v1/facility-attributes"];
 
 /// What a route's body is, which decides its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

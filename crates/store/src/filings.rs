@@ -22,6 +22,8 @@ pub struct Filing {
     pub created_by: String,
     pub created_at: String,
     pub updated_at: String,
+    /// `activity` (a month of bills) or `business` (a year of business data, see [`BUSINESS`]).
+    pub kind: String,
     /// Path of the filing's org (access control).
     #[serde(skip)]
     pub org_path: String,
@@ -72,7 +74,7 @@ pub struct Upload {
 pub const STATUSES: [&str; 4] = ["draft", "submitted", "approved", "returned"];
 
 const COLS: &str =
-    "f.id, f.org_code, f.period, f.version, f.status, f.supersedes, f.reason, f.comment, f.created_by, f.created_at, f.updated_at, o.path";
+    "f.id, f.org_code, f.period, f.version, f.status, f.supersedes, f.reason, f.comment, f.created_by, f.created_at, f.updated_at, o.path, f.kind";
 const ACT_COLS: &str = "facility_code, period, carrier, quantity, unit, source_document, evidence_ref, line";
 const UPLOAD_COLS: &str = "id, filing_id, sha256, file_name, rows_read, accepted, rejected, created_by, created_at";
 
@@ -90,6 +92,7 @@ fn filing(r: &Row) -> Filing {
         created_at: r.text(9),
         updated_at: r.text(10),
         org_path: r.text(11),
+        kind: r.text(12),
     }
 }
 
@@ -144,6 +147,13 @@ fn upload(r: &Row) -> Upload {
         created_at: r.text(8),
     }
 }
+
+/// The kind of a filing of business data (telecom business volume, traffic, compute, ...): one
+/// org's year (period `YYYY`); its rows keep the subject org's code in `facility_code`, the metric
+/// in `carrier` and the value in `quantity` (docs/formats.md, business-data.csv).
+pub const BUSINESS: &str = "business";
+/// The kind of a monthly filing of activity (bills).
+pub const ACTIVITY: &str = "activity";
 
 /// `YYYY-MM` with a month 01-12.
 /// The first month that can be filed: before it there is no inventory to file for (the base
@@ -331,6 +341,70 @@ impl Store {
             append(c, kind, Change { actor, action: "filing.create", entity: format!("filing/{id}"), org_code, before: serde_json::Value::Null, after: state(&f) })?;
             Ok(f)
         })
+    }
+
+    /// Opens a business-data filing (version 1, draft) for `org_code` and `year` (period `YYYY`,
+    /// from 1990 to the current year in China): one org's year is one filing, like a month of
+    /// activity; rows of an org's year filed in another org's filing are refused as in activity.
+    pub fn create_business_filing(&self, actor: &str, org_code: &str, year: i32) -> Result<Filing> {
+        let latest: i32 = latest_period()[..4].parse().unwrap_or(2100);
+        if !(1990..=latest).contains(&year) {
+            return Err(StoreError::Invalid(format!(
+                "year {year} is outside the years that can be filed (1990 to {latest}, the current year in China)"
+            )));
+        }
+        let period = format!("{year:04}");
+        let kind = self.kind();
+        self.tx(|c| {
+            if c.query("SELECT path FROM orgs WHERE code = $1", &[org_code.into()])?.is_empty() {
+                return Err(StoreError::NotFound(format!("org {org_code}")));
+            }
+            let existing = c.query(
+                "SELECT id FROM filings WHERE org_code = $1 AND period = $2 ORDER BY version LIMIT 1",
+                &[org_code.into(), period.as_str().into()],
+            )?;
+            if let Some(r) = existing.first() {
+                return Err(StoreError::Conflict(format!(
+                    "filing {} already holds {org_code}'s business data of {period}; upload into it (or restate it)",
+                    r.int(0)
+                )));
+            }
+            let now = crate::now();
+            let id = c.query(
+                "INSERT INTO filings (org_code, period, version, status, supersedes, reason, comment, created_by, created_at, updated_at, kind) \
+                 VALUES ($1, $2, 1, 'draft', NULL, '', '', $3, $4, $4, $5) RETURNING id",
+                &[org_code.into(), period.as_str().into(), actor.into(), now.into(), BUSINESS.into()],
+            )?[0]
+                .int(0);
+            let f = get(c, id)?;
+            append(c, kind, Change { actor, action: "filing.create", entity: format!("filing/{id}"), org_code, before: serde_json::Value::Null, after: serde_json::json!({"status": f.status, "version": f.version, "kind": BUSINESS, "period": period}) })?;
+            Ok(f)
+        })
+    }
+
+    /// The newest approved version of every business-data filing of the orgs within `path`
+    /// (what indicators read), sorted by id.
+    pub fn current_business_filings(&self, path: &str) -> Result<Vec<Filing>> {
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {COLS} FROM filings f JOIN orgs o ON o.code = f.org_code WHERE f.status = 'approved' AND f.kind = $1 \
+                     AND o.path LIKE $2 ESCAPE '\\' \
+                     AND f.version = (SELECT MAX(g.version) FROM filings g WHERE g.org_code = f.org_code AND g.period = f.period AND g.status = 'approved') \
+                     ORDER BY f.id"
+                ),
+                &[BUSINESS.into(), crate::like_prefix(path).into()],
+            )
+        })?;
+        Ok(rows.iter().map(filing).collect())
+    }
+
+    /// What changes when business data is approved or restated (a fingerprint for caches).
+    pub fn business_fingerprint(&self) -> Result<String> {
+        let r = self.read(|c| {
+            c.query("SELECT COUNT(*), MAX(id), MAX(updated_at) FROM filings WHERE kind = $1", &[BUSINESS.into()])
+        })?;
+        Ok(format!("{}/{:?}/{}", r[0].int(0), r[0].opt_int(1), r[0].text(2)))
     }
 
     pub fn filing(&self, id: i64) -> Result<Filing> {
@@ -577,9 +651,9 @@ impl Store {
             }
             let now = crate::now();
             let id = c.query(
-                "INSERT INTO filings (org_code, period, version, status, supersedes, reason, comment, created_by, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'draft', $4, $5, '', $6, $7, $7) RETURNING id",
-                &[f.org_code.as_str().into(), f.period.as_str().into(), (f.version + 1).into(), filing_id.into(), reason.into(), actor.into(), now.into()],
+                "INSERT INTO filings (org_code, period, version, status, supersedes, reason, comment, created_by, created_at, updated_at, kind) \
+                 VALUES ($1, $2, $3, 'draft', $4, $5, '', $6, $7, $7, $8) RETURNING id",
+                &[f.org_code.as_str().into(), f.period.as_str().into(), (f.version + 1).into(), filing_id.into(), reason.into(), actor.into(), now.into(), f.kind.as_str().into()],
             )?[0]
                 .int(0);
             c.exec(
@@ -676,7 +750,7 @@ impl Store {
         let rows = self.read(|c| {
             c.query(
                 &format!(
-                    "SELECT {COLS} FROM filings f JOIN orgs o ON o.code = f.org_code WHERE f.status = 'approved' AND f.period LIKE $1 \
+                    "SELECT {COLS} FROM filings f JOIN orgs o ON o.code = f.org_code WHERE f.status = 'approved' AND f.kind = 'activity' AND f.period LIKE $1 \
                      AND (o.path LIKE $2 ESCAPE '\\' OR substr($3, 1, length(o.path)) = o.path) \
                      AND f.version = (SELECT MAX(g.version) FROM filings g WHERE g.org_code = f.org_code AND g.period = f.period AND g.status = 'approved') \
                      ORDER BY f.id"

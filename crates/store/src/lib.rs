@@ -9,6 +9,7 @@
 //! carry an HMAC under a key kept outside the database ([`audit::AuditKey`]), so the chain cannot
 //! be recomputed by whoever can write the database. [`datadir`]: private modes and whole backups.
 
+pub mod attributes;
 pub mod audit;
 pub mod backend;
 pub mod datadir;

@@ -259,6 +259,26 @@ CREATE TABLE market_allocations (
     PRIMARY KEY (year, org_code, basis)
 );
 "#,
+    // 8: indicators on the platform's own numbers (issue 15): a filing has a kind (`activity`, the
+    // monthly filings of bills; `business`, a year's business data such as telecom business volume
+    // and traffic, whose rows keep the subject org in `facility_code` and the metric in `carrier`),
+    // and facilities carry versioned attributes (size class, build year, generation, ...): each
+    // version holds the attributes that change from `valid_from` (YYYY-MM-DD) on.
+    r#"
+ALTER TABLE filings ADD COLUMN kind TEXT NOT NULL DEFAULT 'activity';
+CREATE TABLE facility_attributes (
+    id {pk},
+    facility_code TEXT NOT NULL REFERENCES facilities(code),
+    valid_from TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    attributes TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (facility_code, valid_from, version)
+);
+CREATE INDEX facility_attributes_facility ON facility_attributes(facility_code);
+"#,
 ];
 
 impl Store {

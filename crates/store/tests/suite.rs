@@ -499,3 +499,65 @@ fn audit_pages_are_filtered_by_subtree_actor_action_and_time_newest_first() {
         assert_eq!(future, 0, "{name}");
     }
 }
+
+/// Issue 15: business-data filings (kind `business`, one org's year) keep the flow of activity
+/// filings and never reach an inventory's filings; facility attributes are versioned, a version
+/// equal to the newest of its date is not stored again, each batch one audit entry.
+#[test]
+fn business_filings_and_versioned_facility_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("business_attributes", dir.path()) {
+        seed(&s);
+        let b = s.create_business_filing("filer", "CT_GD", 2024).unwrap();
+        assert_eq!((b.kind.as_str(), b.period.as_str(), b.version), ("business", "2024", 1), "{name}");
+        assert!(matches!(s.create_business_filing("filer", "CT_GD", 2024), Err(StoreError::Conflict(_))), "{name}");
+        assert!(matches!(s.create_business_filing("filer", "CT_GD", 1989), Err(StoreError::Invalid(_))), "{name}");
+        let a = s.create_filing("filer", "CT_GD", "2024-03").unwrap();
+        assert_eq!(a.kind, "activity");
+        let mut rows = vec![ok(row("CT_GD", "2024", "1000", "r1"))].into_iter();
+        s.record_upload("filer", b.id, "sha-b", "business.csv", &mut rows).unwrap();
+        s.transition("filer", b.id, "submit", "").unwrap();
+        s.transition("reviewer", b.id, "approve", "").unwrap();
+        assert_eq!(s.current_business_filings("/CT/").unwrap().iter().map(|f| f.id).collect::<Vec<_>>(), vec![b.id]);
+        assert!(s.current_filings(2024, "/CT/").unwrap().iter().all(|f| f.kind == "activity"), "{name}");
+        let before = s.business_fingerprint().unwrap();
+        let v2 = s.restate("filer", b.id, "recount").unwrap();
+        assert_eq!((v2.kind.as_str(), v2.version), ("business", 2), "{name}");
+        assert_ne!(s.business_fingerprint().unwrap(), before);
+        assert_eq!(s.activity_count(v2.id).unwrap(), 1, "a restatement starts as a copy");
+
+        let new = |f: &str, d: &str, v: serde_json::Value| store::attributes::NewAttributes {
+            facility_code: f.into(),
+            valid_from: d.into(),
+            attributes: v,
+            source: String::new(),
+        };
+        let first = s
+            .add_facility_attributes(
+                "admin",
+                "CT",
+                &[
+                    new("F1", "2021-01-01", serde_json::json!({"commissioning_year": 2021})),
+                    new("F2", "2022-01-01", serde_json::json!({"ai_saving": true})),
+                ],
+            )
+            .unwrap();
+        assert_eq!((first.added, first.unchanged), (2, 0), "{name}");
+        assert!(first.audit_seq.is_some());
+        let again = s
+            .add_facility_attributes(
+                "admin",
+                "CT",
+                &[
+                    new("F1", "2021-01-01", serde_json::json!({"commissioning_year": 2021})),
+                    new("F2", "2022-01-01", serde_json::json!({"ai_saving": false})),
+                ],
+            )
+            .unwrap();
+        assert_eq!((again.added, again.unchanged), (1, 1), "{name}: a new version of F2's date");
+        let f2 = s.facility_attributes("F2").unwrap();
+        assert_eq!(f2.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2], "{name}: the old version stays");
+        assert_eq!(s.facility_attributes_within("/CT/CT_GD/").unwrap().len(), 3, "{name}");
+        assert_eq!(s.facility_attributes_within("/CT/CTXGD/").unwrap().len(), 0, "{name}");
+    }
+}

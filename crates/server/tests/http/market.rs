@@ -299,6 +299,16 @@ fn concurrent_clients_cannot_double_spend_and_retries_apply_once() {
         other["price_fen"] = json!(9100);
         let r = h.post("/api/v1/market/orders", &bj, other).await;
         assert_eq!((r.status, r.json["error"]["code"].as_str(), r.json["error"]["detail"]["field"].as_str()), (StatusCode::CONFLICT, Some("request_id_reused"), Some("request_id")), "{}", r.text);
+        // A subsidiary reads its own account, not another's, and cannot confirm a transfer
+        // addressed to another or cancel another's order.
+        let r = h.get("/api/v1/market/account?org=CT-BJ", &gd).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")), "{}", r.text);
+        let p = h.post("/api/v1/market/transfers", &gd, json!({"request_id": "p1", "buyer": "CT-BJ", "vintage": 2025, "quantity_kg": 1000, "price_fen": 5000})).await;
+        let proposal = p.json["proposal"].as_u64().unwrap_or_else(|| panic!("{}", p.text));
+        let r = h.post(&format!("/api/v1/market/transfers/{proposal}/confirm"), &gd, json!({"request_id": "p2"})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_your_proposal")), "{}", r.text);
+        let r = h.post(&format!("/api/v1/market/transfers/{proposal}/withdraw"), &gd, json!({"request_id": "p3"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         // A subsidiary cannot cancel another's order.
         let gd_order = gd_after.json["orders"][0]["id"].as_u64().unwrap();
         let r = h.post(&format!("/api/v1/market/orders/{gd_order}/cancel"), &bj, json!({"request_id": "c1"})).await;
