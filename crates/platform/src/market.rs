@@ -26,11 +26,12 @@ use store::market::{NewCommand, StoredAllocation};
 use store::Store;
 
 /// The market's state in memory (`None` until first used, or after a failed write), the commands
-/// executed and waiting to be stored, and the one writer.
+/// executed and waiting to be stored, and the signal of a finished write.
 pub struct MarketState {
     exchange: Mutex<Option<Exchange>>,
     queue: Mutex<Queue>,
-    writer: Mutex<()>,
+    /// Signalled when a batch write ends (stored or failed).
+    written: std::sync::Condvar,
     /// A fixed clock (unix seconds), or `i64::MIN` for the system's ([`set_time`]).
     fixed_time: std::sync::atomic::AtomicI64,
 }
@@ -40,7 +41,7 @@ impl Default for MarketState {
         MarketState {
             exchange: Default::default(),
             queue: Default::default(),
-            writer: Default::default(),
+            written: Default::default(),
             fixed_time: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
@@ -336,32 +337,41 @@ pub fn run(
 /// Most commands one transaction stores.
 const BATCH: usize = 2000;
 
-/// Returns once command `seq` of `epoch` is stored, writing the queued commands when no other
-/// writer is; an error when its batch could not be stored (the epoch ended).
+/// Returns once command `seq` of `epoch` is stored: the first waiter that finds no write under way
+/// writes what is queued (the leader), the others sleep until a write ends and look again; an
+/// error when its batch could not be stored (the epoch ended).
 fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
     let state = &platform.market;
     let poisoned = || Error::internal("market queue lock poisoned");
-    let _writer = state.writer.lock().map_err(|_| poisoned())?;
+    let mut q = state.queue.lock().map_err(|_| poisoned())?;
     loop {
-        let batch: Vec<NewCommand> = {
-            let mut q = state.queue.lock().map_err(|_| poisoned())?;
-            if q.epoch != epoch {
-                let (kind, code, message) =
-                    q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
-                return Err(Error::new(kind, code, message));
-            }
-            if q.durable >= seq {
-                return Ok(());
-            }
-            if q.pending.is_empty() {
-                return Err(Error::internal(format!("market command {seq} is neither stored nor waiting to be")));
-            }
-            let n = q.pending.len().min(BATCH);
-            q.pending.drain(..n).collect()
-        };
+        if q.epoch != epoch {
+            let (kind, code, message) = q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
+            return Err(Error::new(kind, code, message));
+        }
+        if q.durable >= seq {
+            return Ok(());
+        }
+        if q.writing {
+            q = state.written.wait(q).map_err(|_| poisoned())?;
+            continue;
+        }
+        if q.pending.is_empty() {
+            return Err(Error::internal(format!("market command {seq} is neither stored nor waiting to be")));
+        }
+        let n = q.pending.len().min(BATCH);
+        let batch: Vec<NewCommand> = q.pending.drain(..n).collect();
+        q.writing = true;
+        drop(q);
         let last = batch.last().map_or(0, |c| c.seq);
-        match platform.store.append_market_commands(&batch) {
-            Ok(()) => state.queue.lock().map_err(|_| poisoned())?.durable = last,
+        let stored = platform.store.append_market_commands(&batch);
+        match stored {
+            Ok(()) => {
+                q = state.queue.lock().map_err(|_| poisoned())?;
+                q.durable = last;
+                q.writing = false;
+                state.written.notify_all();
+            }
             Err(e) => {
                 // Memory must never keep what the store does not: every command executed since the
                 // last stored one fails, and the state is rebuilt from the store on next use.
@@ -372,6 +382,8 @@ fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
                 q.pending.clear();
                 q.epoch += 1;
                 q.failure = Some((e.kind, e.code, e.message.clone()));
+                q.writing = false;
+                state.written.notify_all();
                 return Err(e);
             }
         }
@@ -387,6 +399,8 @@ pub(crate) struct Queue {
     /// Bumped when a batch could not be stored: waiters of an older epoch fail.
     epoch: u64,
     failure: Option<(Kind, &'static str, String)>,
+    /// A leader is writing a batch (the others wait on `MarketState::written`).
+    writing: bool,
 }
 
 fn root_org(store: &Store) -> Result<String> {
