@@ -14,6 +14,7 @@ pub mod backend;
 pub mod datadir;
 pub mod documents;
 pub mod filings;
+pub mod inclusive;
 pub mod migrations;
 pub mod postgres;
 pub mod reference;
