@@ -13,6 +13,7 @@
 pub mod demo;
 pub mod error;
 pub mod filing;
+pub mod inclusive;
 pub mod jobs;
 pub mod monitoring;
 pub mod passwords;
@@ -70,6 +71,8 @@ pub struct Platform {
     /// The last snapshot recomputed for an explanation: exploring one snapshot's figures org by
     /// org then costs one recomputation (snapshots never change, so it cannot go stale).
     explained: std::sync::Mutex<Option<(i64, Arc<snapshot::Computed>)>>,
+    /// 碳普惠: the methodologies in force and recently checked machine credentials.
+    pub inclusive: inclusive::State,
 }
 
 /// Empties the spool directory of files a previous process left (an upload cut short by a crash
@@ -106,6 +109,7 @@ impl Platform {
             monitoring_dir: Default::default(),
             monitoring_reload: Default::default(),
             explained: Default::default(),
+            inclusive: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod bounds;
 pub mod console_api;
 pub mod error;
 pub mod filing;
+pub mod inclusive_api;
 pub mod inventory;
 pub mod metrics;
 pub mod monitoring;
