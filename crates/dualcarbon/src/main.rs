@@ -3,6 +3,7 @@
 
 mod demo_meters;
 mod format;
+mod inclusive_cmd;
 mod monitoring_cmd;
 mod platform_cmd;
 mod scenario_cmd;
@@ -64,6 +65,11 @@ enum Command {
     Site {
         #[command(subcommand)]
         command: site_cmd::SiteCommand,
+    },
+    /// 碳普惠 (carbon inclusive): check methodology files, list the shipped ones.
+    Inclusive {
+        #[command(subcommand)]
+        command: inclusive_cmd::InclusiveCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -334,6 +340,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             monitoring_cmd::bench_telemetry(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Site { command } => site_cmd::run(command),
+        Command::Inclusive { command } => inclusive_cmd::run(command),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
     }
 }
