@@ -5,7 +5,7 @@
 import { reactive } from 'vue'
 
 export type Role = 'group_admin' | 'org_admin' | 'data_filer' | 'reviewer' | 'auditor' | 'employee'
-export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors'
+export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'manage_inclusive'
 
 const ALLOWED: Record<Perm, Role[]> = {
   dashboard: ['group_admin', 'org_admin', 'data_filer', 'reviewer', 'auditor', 'employee'],
@@ -15,6 +15,7 @@ const ALLOWED: Record<Perm, Role[]> = {
   analyze: ['group_admin', 'org_admin', 'reviewer'],
   audit: ['group_admin', 'org_admin', 'auditor'],
   manage_factors: ['group_admin'],
+  manage_inclusive: ['group_admin', 'org_admin'],
 }
 
 interface User { id: number; username: string; role: Role; org_code: string }
