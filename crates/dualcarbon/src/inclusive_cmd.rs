@@ -103,3 +103,110 @@ pub fn describe(m: &Methodology) -> String {
     }
     s
 }
+
+/// `dualcarbon bench inclusive`: prepares a database for the events benchmark (bench/inclusive.sh)
+/// and times the peer, plain inserts of the same events into the same database; `--report` counts
+/// what the API made of them afterwards.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Work directory: `data/` (the platform's data directory), `batches.jsonl`, `auth.txt`.
+    #[arg(long)]
+    pub work: PathBuf,
+    /// PostgreSQL instead of the embedded SQLite in `WORK/data`.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Events to generate.
+    #[arg(long, default_value_t = 600_000)]
+    pub events: usize,
+    /// Events per request (and per transaction of the peer).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Employees enrolled.
+    #[arg(long, default_value_t = 10_000)]
+    pub accounts: usize,
+    /// Count the stored events by verdict instead of preparing.
+    #[arg(long)]
+    pub report: bool,
+}
+
+fn open_store(a: &BenchArgs) -> Result<store::Store> {
+    Ok(match &a.database_url {
+        Some(url) => store::Store::open_url(url)?,
+        None => store::Store::open_sqlite_dir(&a.work.join("data"))?,
+    })
+}
+
+/// The benchmark's events: mostly bike trips (no count cap), every tenth-but-one a metro ride
+/// (5 a day: some hit the cap) and every tenth a paperless approval; unique ids and references.
+fn bench_events(n: usize, accounts: usize, now: i64) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    (0..n)
+        .map(|i| {
+            let account = format!("u{}", i % accounts);
+            let end = now - 7200 - (i % 3600) as i64;
+            let fmt = inclusive::time::format;
+            match i % 10 {
+                8 => json!({"id": format!("e{i}"), "account": account, "action": "commute", "mode": "metro", "start": fmt(end - 1200), "end": fmt(end), "distance_m": 8000, "reference": format!("r{i}")}),
+                9 => json!({"id": format!("e{i}"), "account": account, "action": "paperless_approval", "at": fmt(end), "items": 1, "reference": format!("r{i}")}),
+                _ => json!({"id": format!("e{i}"), "account": account, "action": "commute", "mode": "bike", "start": fmt(end - 900), "end": fmt(end), "distance_m": 3000, "reference": format!("r{i}")}),
+            }
+        })
+        .collect()
+}
+
+pub fn bench(a: BenchArgs) -> Result<ExitCode> {
+    use serde_json::json;
+    let s = open_store(&a)?;
+    if a.report {
+        let rows = s.read(|c| c.query("SELECT status, reason, COUNT(*) FROM inclusive_events GROUP BY status, reason ORDER BY COUNT(*) DESC", &[]))?;
+        let by: Vec<serde_json::Value> = rows.iter().map(|r| json!({"status": r.text(0), "reason": r.text(1), "events": r.int(2)})).collect();
+        let check = s.inclusive_journal_check()?;
+        println!("{}", json!({"events_by_verdict": by, "journal_ok": check.ok()}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(&a.work)?;
+    let root = "BENCH";
+    s.upsert_reference(
+        "bench",
+        &[store::reference::OrgRecord { code: root.into(), name: "Bench".into(), parent_code: None, equity_share: String::new(), operational_control: String::new() }],
+        &[],
+    )?;
+    for i in 0..a.accounts {
+        s.inclusive_enrol("bench", &format!("u{i}"), root, None, false)?;
+    }
+    let secret = "bench-secret-0123456789abcdef";
+    let client = s.inclusive_create_client("bench", "ci_bench", &store::sha256_hex(secret.as_bytes()), root, "bench app", "employee", inclusive::Trust::Authoritative, 0)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let events = bench_events(a.events, a.accounts, now);
+    // The request bodies for wrk, one per line.
+    let mut out = std::io::BufWriter::new(std::fs::File::create(a.work.join("batches.jsonl"))?);
+    for chunk in events.chunks(a.batch) {
+        use std::io::Write;
+        writeln!(out, "{}", json!({"events": chunk}))?;
+    }
+    drop(out);
+    std::fs::write(a.work.join("auth.txt"), format!("{}:{secret}", client.client_id))?;
+    // The peer: the same events as plain inserts into the same database, a transaction per batch.
+    s.tx(|c| c.batch("CREATE TABLE IF NOT EXISTS bench_plain_events (id BIGINT PRIMARY KEY, client_id TEXT NOT NULL, event_id TEXT NOT NULL, account TEXT NOT NULL, action TEXT NOT NULL, body TEXT NOT NULL)"))?;
+    let t = std::time::Instant::now();
+    let mut n = 0i64;
+    for chunk in events.chunks(a.batch) {
+        s.tx(|c| {
+            for e in chunk {
+                n += 1;
+                c.exec(
+                    "INSERT INTO bench_plain_events (id, client_id, event_id, account, action, body) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[n.into(), client.client_id.as_str().into(), e["id"].as_str().unwrap_or("").into(), e["account"].as_str().unwrap_or("").into(), e["action"].as_str().unwrap_or("").into(), e.to_string().into()],
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"backend": s.kind(), "events": a.events, "batch": a.batch, "accounts": a.accounts,
+               "plain_inserts_seconds": secs, "plain_inserts_per_second": (a.events as f64 / secs).round()})
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -154,6 +154,8 @@ enum BenchCommand {
     Telemetry(monitoring_cmd::BenchTelemetryArgs),
     /// Time a one-year simulation of many off-grid sites.
     Site(site_cmd::BenchSiteArgs),
+    /// 碳普惠 events: prepare the database and time the peer (plain inserts); bench/inclusive.sh runs the API part.
+    Inclusive(inclusive_cmd::BenchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -341,6 +343,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Site { command } => site_cmd::run(command),
         Command::Inclusive { command } => inclusive_cmd::run(command),
+        Command::Bench { command: BenchCommand::Inclusive(args) } => inclusive_cmd::bench(args),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
     }
 }
