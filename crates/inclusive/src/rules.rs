@@ -272,8 +272,9 @@ pub fn check<'a>(e: &EventIn, now: i64, lib: &'a Library) -> Result<Checked<'a>,
 /// invoice and household numbers are not stored.
 pub fn dedup_key(action: &str, reference: &str, scope: &str) -> String {
     use sha2::Digest;
+    // 128 bits of the hash: enough to tell references apart, half the index of the full hash.
     let d = sha2::Sha256::digest(format!("{action}\n{reference}\n{scope}").as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    d[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a person has been credited already for an action: on the event's day and in its month.
@@ -358,7 +359,9 @@ pub fn credit(c: &Checked, usage: Usage, source: Source, now: i64) -> Result<Cre
     let expires_at = available_at + c.methodology.claim_days * 86_400;
     let points = grams * c.methodology.points_per_g;
     let explanation = json!({
-        "methodology": {"id": c.methodology.id, "version": c.methodology.version, "title": c.methodology.title, "structure": c.methodology.structure},
+        // The factors and their sources are the methodology version's (immutable): the platform
+        // adds them when it shows a credit, so each stored credit stays small.
+        "methodology": {"id": c.methodology.id, "version": c.methodology.version},
         "action": c.action,
         "mode": c.mode,
         "unit": r.unit,
@@ -366,7 +369,6 @@ pub fn credit(c: &Checked, usage: Usage, source: Source, now: i64) -> Result<Cre
         "baseline_g_per_unit": crate::methodology::milli_text(r.baseline_mg),
         "project_g_per_unit": crate::methodology::milli_text(r.project_mg),
         "reduction_g_before_caps": c.reduction_g,
-        "factors": r.factors,
         "caps_applied": caps,
         "grams": grams,
         "points_per_g": c.methodology.points_per_g,

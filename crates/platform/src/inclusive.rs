@@ -84,6 +84,41 @@ pub fn library(p: &Platform) -> Result<Arc<Library>> {
     Ok(lib)
 }
 
+/// Adds to a credit (as JSON) what its methodology version says: the title, the structure and
+/// every factor with its source (versions never change, so the stored credit does not repeat them).
+fn explain(lib: &Library, credit: &mut Value) {
+    let (Some(id), Some(version)) = (credit["methodology"].as_str(), credit["methodology_version"].as_i64()) else {
+        return;
+    };
+    let Some(m) = lib.get(id, version) else { return };
+    let (action, mode) = (credit["action"].as_str().unwrap_or(""), credit["mode"].as_str().unwrap_or(""));
+    let factors = m.actions.iter().find(|r| r.action == action && r.mode == mode).map(|r| json!(r.factors));
+    if let Some(e) = credit.get_mut("explanation").and_then(|e| e.as_object_mut()) {
+        e.insert("factors".into(), factors.unwrap_or(json!([])));
+        e.insert("methodology_title".into(), json!(m.title));
+        e.insert("structure".into(), json!(m.structure));
+    }
+}
+
+/// Credits as JSON, each explained.
+fn explained(p: &Platform, credits: &[store::inclusive::CreditRow]) -> Result<Value> {
+    let lib = library(p)?;
+    let mut v = json!(credits);
+    for c in v.as_array_mut().into_iter().flatten() {
+        explain(&lib, c);
+    }
+    Ok(v)
+}
+
+/// A person's export with every credit explained.
+fn explained_export(p: &Platform, mut v: Value) -> Result<Value> {
+    let lib = library(p)?;
+    for c in v.get_mut("credits").and_then(|c| c.as_array_mut()).into_iter().flatten() {
+        explain(&lib, c);
+    }
+    Ok(v)
+}
+
 fn org_within(p: &Platform, actor: &Actor, code: &str) -> Result<store::reference::Org> {
     let org = p.store.org(code)?.ok_or_else(|| Error::not_found(format!("no org {code:?}")))?;
     if !actor.within(&org.path) {
@@ -214,7 +249,7 @@ pub fn record_events(p: &Platform, client: &Client, org_path: &str, body: Value)
             });
             continue;
         }
-        match serde_json::from_value::<EventIn>(v.clone()) {
+        match EventIn::deserialize(v) {
             Ok(e) => incoming.push(Incoming::Event(e)),
             Err(e) => incoming.push(Incoming::Refused {
                 id,
@@ -369,7 +404,7 @@ pub fn me(p: &Platform, actor: &Actor) -> Result<Value> {
 pub fn history(p: &Platform, actor: &Actor, limit: i64) -> Result<Value> {
     let a = own(p, actor)?;
     Ok(
-        json!({"credits": p.store.inclusive_credits_of(a.id, limit)?, "journal": p.store.inclusive_entries_of(a.id, limit)?}),
+        json!({"credits": explained(p, &p.store.inclusive_credits_of(a.id, limit)?)?, "journal": p.store.inclusive_entries_of(a.id, limit)?}),
     )
 }
 
@@ -410,8 +445,7 @@ pub fn redeem(p: &Platform, actor: &Actor, req: Redeem) -> Result<Value> {
     if req.request_id.is_empty() || req.request_id.len() > 128 {
         return Err(Error::bad_request("request_id: 1 to 128 bytes"));
     }
-    let org = p.store.org(&a.org_code)?.ok_or_else(|| Error::internal("account org missing"))?;
-    if !p.store.inclusive_items_for(&org.path)?.iter().any(|i| i.id == req.item_id) {
+    if !offered(p, &a)?.iter().any(|i| i.id == req.item_id) {
         return Err(Error::not_found(format!("no item {} offered to you", req.item_id)));
     }
     let (o, new) = p
@@ -427,29 +461,32 @@ pub fn my_orders(p: &Platform, actor: &Actor) -> Result<Value> {
     Ok(json!({"orders": p.store.inclusive_orders("/", Some(a.id), 200)?}))
 }
 
+/// The items offered to a person: active items of their org unit and of every org above it.
+fn offered(p: &Platform, a: &store::inclusive::Account) -> Result<Vec<store::inclusive::Item>> {
+    let org = p.store.org(&a.org_code)?.ok_or_else(|| Error::internal("account org missing"))?;
+    let mut out = Vec::new();
+    for i in p.store.inclusive_items_for(&org.path)? {
+        let above = p.store.org(&i.org_code)?.is_some_and(|o| org.path.starts_with(&o.path));
+        if i.active && above {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 pub fn my_catalogue(p: &Platform, actor: &Actor) -> Result<Value> {
     let a = own(p, actor)?;
-    let org = p.store.org(&a.org_code)?.ok_or_else(|| Error::internal("account org missing"))?;
-    let items: Vec<_> = p
-        .store
-        .inclusive_items_for(&org.path)?
-        .into_iter()
-        .filter(|i| {
-            i.active
-                && org.path.starts_with(&p.store.org(&i.org_code).ok().flatten().map(|o| o.path).unwrap_or_default())
-        })
-        .collect();
-    Ok(json!({"items": items}))
+    Ok(json!({"items": offered(p, &a)?}))
 }
 
 pub fn export_own(p: &Platform, actor: &Actor) -> Result<Value> {
     let a = own(p, actor)?;
-    Ok(p.store.inclusive_export(a.id)?)
+    explained_export(p, p.store.inclusive_export(a.id)?)
 }
 
 pub fn export(p: &Platform, actor: &Actor, id: i64) -> Result<Value> {
     account_within(p, actor, id)?;
-    Ok(p.store.inclusive_export(id)?)
+    explained_export(p, p.store.inclusive_export(id)?)
 }
 
 pub fn erase(p: &Platform, actor: &Actor, id: i64) -> Result<Value> {
@@ -460,7 +497,7 @@ pub fn erase(p: &Platform, actor: &Actor, id: i64) -> Result<Value> {
 // ---- review, claims elsewhere, reversal -----------------------------------------------------------
 
 pub fn review_queue(p: &Platform, actor: &Actor, limit: i64) -> Result<Value> {
-    Ok(json!({"credits": p.store.inclusive_review_queue(&actor.org_path, limit)?}))
+    Ok(json!({"credits": explained(p, &p.store.inclusive_review_queue(&actor.org_path, limit)?)?}))
 }
 
 #[derive(Deserialize)]

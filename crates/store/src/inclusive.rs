@@ -1304,7 +1304,9 @@ fn record_one(
     let day = format!("D{}", inclusive::time::day_text(checked.day));
     let month = format!("M{}", checked.month);
     let used = c.query(
-        "SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period IN ($3, $4)",
+        // Two primary-key lookups (SQLite answers `IN (…)` with a temporary table each time).
+        "SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $3 \
+         UNION ALL SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $4",
         &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into()],
     )?;
     let mut usage = Usage::default();
@@ -1332,13 +1334,12 @@ fn record_one(
             );
         }
     }
-    for period in [&day, &month] {
-        c.exec(
-            "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES ($1, $2, $3, $4, 1) \
-             ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, events = inclusive_usage.events + 1",
-            &[account.into(), kind_key.as_str().into(), period.as_str().into(), cr.grams.into()],
-        )?;
-    }
+    // Both periods in one statement (the day's and the month's usage).
+    c.exec(
+        "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES ($1, $2, $3, $5, 1), ($1, $2, $4, $5, 1) \
+         ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, events = inclusive_usage.events + 1",
+        &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into(), cr.grams.into()],
+    )?;
     let st = if cr.review { status::REVIEW } else { status::CLAIMABLE };
     let credit_id = c.query(
         "INSERT INTO inclusive_credits (account_id, org_code, action, mode, occurred_at, month, grams, points, methodology, methodology_version, \
@@ -1364,12 +1365,6 @@ fn record_one(
         ],
     )?[0]
         .int(0);
-    if let Some(key) = &checked.dedup_key {
-        c.exec(
-            "UPDATE inclusive_dedup SET credit_id = $1 WHERE dedup_key = $2",
-            &[credit_id.into(), key.as_str().into()],
-        )?;
-    }
     let (vstatus, reason) = if cr.review {
         (PENDING, rules::reason("review", format!("risk score {} ≥ {}: held for review", cr.risk, rules::REVIEW_AT)))
     } else {

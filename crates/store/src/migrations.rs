@@ -265,7 +265,6 @@ CREATE TABLE inclusive_events (
     received_at BIGINT NOT NULL,
     UNIQUE (client_id, event_id)
 );
-CREATE INDEX inclusive_events_status ON inclusive_events(status, id);
 CREATE TABLE inclusive_credits (
     id {pk},
     account_id BIGINT NOT NULL REFERENCES inclusive_accounts(id),
