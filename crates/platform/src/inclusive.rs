@@ -491,7 +491,7 @@ pub fn export(p: &Platform, actor: &Actor, id: i64) -> Result<Value> {
 
 pub fn erase(p: &Platform, actor: &Actor, id: i64) -> Result<Value> {
     account_within(p, actor, id)?;
-    Ok(p.store.inclusive_erase(&actor.username, id).map_err(err)?)
+    p.store.inclusive_erase(&actor.username, id).map_err(err)
 }
 
 // ---- review, claims elsewhere, reversal -----------------------------------------------------------

@@ -262,6 +262,9 @@ pub struct Posted {
     pub new: bool,
 }
 
+/// A user's methodology version as stored: (id, version, TOML, added by, added at).
+pub type StoredMethodology = (String, i64, String, String, String);
+
 /// Refusals of the points journal and of orders, as store errors with a code in front.
 pub fn insufficient() -> StoreError {
     StoreError::Conflict("insufficient_points: not enough points".into())
@@ -481,7 +484,7 @@ impl Store {
     }
 
     /// Users' methodology versions: (id, version, body, added_by, added_at).
-    pub fn inclusive_methodologies(&self) -> Result<Vec<(String, i64, String, String, String)>> {
+    pub fn inclusive_methodologies(&self) -> Result<Vec<StoredMethodology>> {
         Ok(self
             .read(|c| {
                 c.query(
