@@ -186,7 +186,7 @@ pub fn clients(p: &Platform, actor: &Actor) -> Result<Value> {
 pub fn revoke_client(p: &Platform, actor: &Actor, client_id: &str) -> Result<Value> {
     let (c, _) =
         p.store.inclusive_client(client_id)?.ok_or_else(|| Error::not_found(format!("no client {client_id:?}")))?;
-    org_within(p, actor, &c.org_code)?;
+    org_within(p, actor, &c.org_code).map_err(|_| Error::out_of_scope(&format!("client {client_id}")))?;
     p.store.inclusive_revoke_client(&actor.username, client_id)?;
     if let Ok(mut m) = p.inclusive.clients.lock() {
         m.remove(client_id);
@@ -354,11 +354,25 @@ pub fn accounts(p: &Platform, actor: &Actor, limit: i64) -> Result<Value> {
     Ok(json!({"accounts": p.store.inclusive_accounts_within(&actor.org_path, limit)?}))
 }
 
-/// An account within the actor's subtree.
+/// An account within the actor's subtree (403 `out_of_scope` for one outside it).
 fn account_within(p: &Platform, actor: &Actor, id: i64) -> Result<store::inclusive::Account> {
     let a = p.store.inclusive_account(id)?.ok_or_else(|| Error::not_found(format!("no account {id}")))?;
-    org_within(p, actor, &a.org_code).map_err(|_| Error::not_found(format!("no account {id}")))?;
+    org_within(p, actor, &a.org_code).map_err(|_| Error::out_of_scope(&format!("account {id}")))?;
     Ok(a)
+}
+
+/// A credit within the actor's subtree (403 `out_of_scope` for one outside it).
+fn credit_within(p: &Platform, actor: &Actor, id: i64) -> Result<()> {
+    let c = p.store.inclusive_credit(id)?.ok_or_else(|| Error::not_found(format!("no credit {id}")))?;
+    org_within(p, actor, &c.org_code).map_err(|_| Error::out_of_scope(&format!("credit {id}")))?;
+    Ok(())
+}
+
+/// An order within the actor's subtree (403 `out_of_scope` for one outside it).
+fn order_within(p: &Platform, actor: &Actor, id: i64) -> Result<()> {
+    let o = p.store.inclusive_order(id)?.ok_or_else(|| Error::not_found(format!("no order {id}")))?;
+    account_within(p, actor, o.account_id).map_err(|_| Error::out_of_scope(&format!("order {id}")))?;
+    Ok(())
 }
 
 /// The actor's own account (an employee, by username).
@@ -515,6 +529,7 @@ pub fn decide(p: &Platform, actor: &Actor, id: i64, req: Decision) -> Result<Val
         "reject" => false,
         _ => return Err(Error::bad_request("decision is approve or reject")),
     };
+    credit_within(p, actor, id)?;
     Ok(
         json!({"credit": p.store.inclusive_decide(&actor.username, &actor.org_path, id, approve, &req.note).map_err(err)?}),
     )
@@ -531,12 +546,14 @@ pub fn offset(p: &Platform, actor: &Actor, id: i64, req: Offset) -> Result<Value
     if req.programme.trim().is_empty() || req.programme.len() > 100 {
         return Err(Error::bad_request("programme: 1 to 100 bytes"));
     }
+    credit_within(p, actor, id)?;
     Ok(
         json!({"credit": p.store.inclusive_claim_offset(&actor.username, &actor.org_path, id, req.programme.trim(), unix_now()).map_err(err)?}),
     )
 }
 
 pub fn reverse(p: &Platform, actor: &Actor, id: i64, req: Decision) -> Result<Value> {
+    credit_within(p, actor, id)?;
     Ok(json!({"entry": p.store.inclusive_reverse(&actor.username, &actor.org_path, id, &req.note).map_err(err)?}))
 }
 
@@ -588,6 +605,7 @@ pub fn orders(p: &Platform, actor: &Actor, limit: i64) -> Result<Value> {
 }
 
 pub fn settle(p: &Platform, actor: &Actor, id: i64, confirm: bool) -> Result<Value> {
+    order_within(p, actor, id)?;
     Ok(json!({"order": p.store.inclusive_settle(&actor.username, &actor.org_path, id, confirm).map_err(err)?}))
 }
 

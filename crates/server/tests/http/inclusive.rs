@@ -253,7 +253,7 @@ fn an_employee_claims_redeems_and_sees_every_credit_explained() {
         let zj = h.login("zj-admin").await;
         assert_eq!(
             h.post(&format!("/api/v1/inclusive/orders/{order}/confirm"), &zj, json!({})).await.status,
-            StatusCode::NOT_FOUND
+            StatusCode::FORBIDDEN
         );
         let ok = h.post(&format!("/api/v1/inclusive/orders/{order}/confirm"), &gd, json!({})).await;
         assert_eq!(ok.json["order"]["status"], "confirmed", "{}", ok.text);
@@ -329,5 +329,76 @@ fn methodology_versions_are_added_checked_and_never_rewrite_credits() {
         let grams: Vec<i64> =
             hist.json["credits"].as_array().unwrap().iter().map(|c| c["grams"].as_i64().unwrap()).collect();
         assert_eq!((versions, grams), (vec![2, 1], vec![400, 467]), "the old credit keeps its version");
+    });
+}
+
+#[test]
+fn another_orgs_programme_data_is_out_of_scope() {
+    platform("inclusive_scope").run(|h| async move {
+        let admin = h.login("admin").await;
+        let gd = h.login("gd-admin").await;
+        let zj = h.login("zj-admin").await;
+        let employee = h.login("employee").await;
+        h.post("/api/v1/inclusive/accounts", &gd, json!({"username": "employee", "org_code": "CT-GD"})).await;
+        // Self-reported and near the speed limit: held (risk 60 at any hour); an authoritative trip: claimable.
+        let selfrep = app(&h, &gd, "employee", "self_reported", 0).await;
+        let v = post_events(&h, &selfrep, json!([trip("x1", "employee", "bike", 14_000, 30)])).await;
+        let held = v.json["verdicts"][0]["credit_id"].as_i64().unwrap();
+        let trusted = app(&h, &gd, "employee", "authoritative", 0).await;
+        let v = post_events(&h, &trusted, json!([trip("x2", "employee", "bike", 3_000, 15)])).await;
+        let claimable = v.json["verdicts"][0]["credit_id"].as_i64().unwrap();
+        h.post("/api/v1/inclusive/me/claim", &employee, json!({})).await;
+        let item = h
+            .post(
+                "/api/v1/inclusive/catalogue",
+                &admin,
+                json!({"org_code": "CT", "name": "x", "points": 10, "stock": 5}),
+            )
+            .await;
+        let o = h
+            .post(
+                "/api/v1/inclusive/me/redeem",
+                &employee,
+                json!({"item_id": item.json["item"]["id"], "request_id": "o1"}),
+            )
+            .await;
+        let order = o.json["order"]["id"].as_i64().unwrap_or_else(|| panic!("{}", o.text));
+        let account = o.json["order"]["account_id"].as_i64().unwrap();
+        let client =
+            h.get("/api/v1/inclusive/clients", &gd).await.json["clients"][0]["client_id"].as_str().unwrap().to_string();
+        // Zhejiang's admin touches none of Guangdong's programme data.
+        let tries = [
+            (format!("/api/v1/inclusive/credits/{held}/decide"), json!({"decision": "approve"})),
+            (format!("/api/v1/inclusive/credits/{claimable}/offset"), json!({"programme": "x"})),
+            (format!("/api/v1/inclusive/credits/{claimable}/reverse"), json!({"decision": "reject"})),
+            (format!("/api/v1/inclusive/orders/{order}/confirm"), json!({})),
+            (format!("/api/v1/inclusive/orders/{order}/void"), json!({})),
+            (format!("/api/v1/inclusive/accounts/{account}/erase"), json!({})),
+            (format!("/api/v1/inclusive/clients/{client}/revoke"), json!({})),
+        ];
+        for (path, body) in tries {
+            let r = h.post(&path, &zj, body).await;
+            assert_eq!(
+                (r.status, r.json["error"]["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("out_of_scope")),
+                "{}: {path}: {}",
+                h.backend,
+                r.text
+            );
+        }
+        let r = h.get(&format!("/api/v1/inclusive/accounts/{account}/export"), &zj).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let lists = [
+            h.get("/api/v1/inclusive/accounts", &zj).await.text,
+            h.get("/api/v1/inclusive/review", &zj).await.text,
+            h.get("/api/v1/inclusive/orders", &zj).await.text,
+            h.get("/api/v1/inclusive/clients", &zj).await.text,
+            h.get("/api/v1/inclusive/events", &zj).await.text,
+        ]
+        .join("\n");
+        assert!(!lists.contains("CT-GD") && !lists.contains(&client), "{}: {lists}", h.backend);
+        // Nothing changed: the held credit still waits, the order is still reserved.
+        assert_eq!(h.get("/api/v1/inclusive/review", &gd).await.json["credits"][0]["id"], held);
+        assert_eq!(h.get("/api/v1/inclusive/orders", &gd).await.json["orders"][0]["status"], "reserved");
     });
 }
