@@ -30,6 +30,9 @@ export const PAGES: PageSpec[] = [
   { path: '/market', name: 'market', menu: 'nav.market', icon: '⇄', perm: 'read', component: () => import('./pages/Market.vue') },
   { path: '/site', name: 'site', menu: 'nav.site', icon: '☀', perm: 'read', component: () => import('./pages/Site.vue') },
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
+  // 碳普惠 (issue 17): the programme's administration, and every user's own account (phone-sized).
+  { path: '/inclusive', name: 'inclusive', menu: 'nav.inclusive', icon: '♻', perm: 'manage_inclusive', component: () => import('./pages/Inclusive.vue') },
+  { path: '/my-carbon', name: 'my-carbon', menu: 'nav.myCarbon', icon: '❀', perm: 'dashboard', component: () => import('./pages/MyCarbon.vue') },
 ]
 
 export function routes(): RouteRecordRaw[] {

@@ -5,7 +5,7 @@
 import { reactive } from 'vue'
 
 export type Role = 'group_admin' | 'org_admin' | 'data_filer' | 'reviewer' | 'auditor' | 'employee'
-export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'trade' | 'market_admin'
+export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'trade' | 'market_admin' | 'manage_inclusive'
 
 const ALLOWED: Record<Perm, Role[]> = {
   dashboard: ['group_admin', 'org_admin', 'data_filer', 'reviewer', 'auditor', 'employee'],
@@ -17,6 +17,7 @@ const ALLOWED: Record<Perm, Role[]> = {
   manage_factors: ['group_admin'],
   trade: ['group_admin', 'org_admin'],
   market_admin: ['group_admin'],
+  manage_inclusive: ['group_admin', 'org_admin'],
 }
 
 interface User { id: number; username: string; role: Role; org_code: string }

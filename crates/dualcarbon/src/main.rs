@@ -3,6 +3,7 @@
 
 mod demo_meters;
 mod format;
+mod inclusive_cmd;
 mod monitoring_cmd;
 mod platform_cmd;
 mod scenario_cmd;
@@ -64,6 +65,11 @@ enum Command {
     Site {
         #[command(subcommand)]
         command: site_cmd::SiteCommand,
+    },
+    /// 碳普惠 (carbon inclusive): check methodology files, list the shipped ones.
+    Inclusive {
+        #[command(subcommand)]
+        command: inclusive_cmd::InclusiveCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -151,6 +157,8 @@ enum BenchCommand {
     /// Prepare a platform database for the market API benchmark (bench/market-api.sh): a group
     /// with two subsidiaries whose admins trade, each holding allowances and budget.
     MarketSetup(platform_cmd::MarketSetupArgs),
+    /// 碳普惠 events: prepare the database and time the peer (plain inserts); bench/inclusive.sh runs the API part.
+    Inclusive(inclusive_cmd::BenchArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -337,6 +345,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             monitoring_cmd::bench_telemetry(args).map(|()| ExitCode::SUCCESS)
         }
         Command::Site { command } => site_cmd::run(command),
+        Command::Inclusive { command } => inclusive_cmd::run(command),
+        Command::Bench { command: BenchCommand::Inclusive(args) } => inclusive_cmd::bench(args),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
         Command::Bench { command: BenchCommand::MarketSetup(args) } => platform_cmd::market_setup(args),
     }

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod feeds;
 pub mod filing;
+pub mod inclusive;
 pub mod jobs;
 pub mod market;
 pub mod monitoring;
@@ -76,6 +77,8 @@ pub struct Platform {
     explained: std::sync::Mutex<Option<(i64, Arc<snapshot::Computed>)>>,
     /// The internal carbon market's state (rebuilt from the store's command log on first use).
     pub market: market::MarketState,
+    /// 碳普惠: the methodologies in force and recently checked machine credentials.
+    pub inclusive: inclusive::State,
 }
 
 /// Empties the spool directory of files a previous process left (an upload cut short by a crash
@@ -113,6 +116,7 @@ impl Platform {
             monitoring_reload: Default::default(),
             explained: Default::default(),
             market: Default::default(),
+            inclusive: Default::default(),
         }
     }
 

@@ -70,6 +70,10 @@ pub enum Perm {
     Trade,
     /// Administer the internal carbon market: plans, allocation, budgets, bands, corrections.
     MarketAdmin,
+    /// 碳普惠 administration: machine credentials, methodologies, accounts, review, catalogue, orders.
+    ManageInclusive,
+    /// Apps with machine credentials (`Authorization: Basic` of client id and secret), never a person.
+    Machine,
 }
 
 impl Perm {
@@ -86,6 +90,8 @@ impl Perm {
             Perm::Audit => matches!(role, GroupAdmin | OrgAdmin | Auditor),
             Perm::Trade => matches!(role, GroupAdmin | OrgAdmin),
             Perm::MarketAdmin => role == GroupAdmin,
+            Perm::ManageInclusive => matches!(role, GroupAdmin | OrgAdmin),
+            Perm::Machine => false,
         }
     }
     pub fn describe(self) -> &'static str {
@@ -102,6 +108,8 @@ impl Perm {
             Perm::Audit => "read the audit log",
             Perm::Trade => "trade on the internal carbon market",
             Perm::MarketAdmin => "administer the internal carbon market",
+            Perm::ManageInclusive => "administer the carbon inclusive programme",
+            Perm::Machine => "post events (apps with machine credentials only)",
         }
     }
     /// Roles allowed, for the API document.
@@ -228,6 +236,11 @@ pub async fn guard(
     if perm == Perm::Public {
         return Ok(next.run(req).await);
     }
+    if perm == Perm::Machine {
+        let machine = authenticate_client(&app, req.headers()).await?;
+        req.extensions_mut().insert(machine);
+        return Ok(next.run(req).await);
+    }
     let caller = authenticate(&app, token_of(&req)).await?;
     caller.require(perm)?;
     let param = params.iter().next().map(|(_, v)| v.to_string());
@@ -256,4 +269,80 @@ pub async fn guard(
     }
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
+}
+
+/// An app calling with machine credentials (碳普惠 events): its client and the path of its org.
+#[derive(Debug, Clone)]
+pub struct MachineCaller {
+    pub client: store::inclusive::Client,
+    pub org_path: String,
+}
+
+/// The machine credentials of a request: `Authorization: Basic base64(client_id:secret)`. A person's
+/// bearer token or cookie is not one; a missing or malformed header is `unauthenticated`, wrong
+/// credentials `bad_client_credentials` (401 both).
+pub async fn authenticate_client(app: &Arc<App>, h: &axum::http::HeaderMap) -> ApiResult<MachineCaller> {
+    let missing = || {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send the app's machine credentials: Authorization: Basic base64(client_id:secret)",
+        )
+    };
+    let value = h.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
+    let encoded = value.strip_prefix("Basic ").ok_or_else(missing)?;
+    let decoded = decode_base64(encoded.trim()).ok_or_else(missing)?;
+    let text = String::from_utf8(decoded).map_err(|_| missing())?;
+    let (id, secret) = text.split_once(':').ok_or_else(missing)?;
+    if id.len() > 64 || secret.len() > 256 {
+        return Err(missing());
+    }
+    let (platform, id, secret) = (app.platform.clone(), id.to_string(), secret.to_string());
+    let (client, org_path) = app
+        .blocking(move || {
+            platform::inclusive::authenticate_client(&platform, &id, &secret).map_err(|e| {
+                let mut a: ApiError = e.into();
+                a.status = axum::http::StatusCode::UNAUTHORIZED;
+                a
+            })
+        })
+        .await?;
+    Ok(MachineCaller { client, org_path })
+}
+
+/// Standard base64 (RFC 4648, with or without padding); `None` when it is not.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod base64_tests {
+    #[test]
+    fn decodes_standard_base64() {
+        assert_eq!(super::decode_base64("Y2lfYWJjOnNlY3JldA==").unwrap(), b"ci_abc:secret");
+        assert_eq!(super::decode_base64("YQ").unwrap(), b"a");
+        assert!(super::decode_base64("a*b").is_none());
+    }
 }

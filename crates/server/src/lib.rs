@@ -13,6 +13,7 @@ pub mod console_api;
 pub mod error;
 pub mod filing;
 pub mod indicators_api;
+pub mod inclusive_api;
 pub mod inventory;
 pub mod market_api;
 pub mod metrics;

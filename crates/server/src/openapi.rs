@@ -85,6 +85,8 @@ pub fn document(routes: &[RouteSpec]) -> Value {
         );
         if r.perm == Perm::Public {
             op.insert("security".into(), json!([]));
+        } else if r.perm == Perm::Machine {
+            op.insert("security".into(), json!([{"client": []}]));
         } else {
             op.insert("x-roles".into(), json!(r.perm.roles()));
         }
@@ -102,6 +104,7 @@ pub fn document(routes: &[RouteSpec]) -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
+                "client": {"type": "http", "scheme": "basic", "description": "碳普惠 apps: client id and secret (machine credentials)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": crate::access::SESSION_COOKIE}
             },
             "schemas": {

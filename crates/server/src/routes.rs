@@ -5,6 +5,7 @@
 
 use crate::access::{guard, Caller, Perm, Target};
 use crate::error::{ApiError, ApiResult};
+use crate::inclusive_api as inclusive;
 use crate::openapi::RouteSpec;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
@@ -160,6 +161,38 @@ routes! {
     get "/api/v1/snapshots/{id}/indicator-components" => indicators_api::snapshot_components, Read, Snapshot, "" -> "json", "The indicator components a snapshot gives (energy, Scope 1, Scope 2 location and market, electricity, green and PV electricity, 5G station electricity) per org and month, and whether indicators read it now";
     post "/api/v1/facility-attributes" => indicators_api::add_attributes, File, None, "csv" -> "json", "Add facility attributes from facility-attributes.csv rows (versioned from valid_from; every problem at once, all or nothing; audited)";
     get "/api/v1/orgs/{code}/facility-attributes" => indicators_api::list_attributes, Read, Org, "" -> "json", "Attribute versions of the facilities of an org's subtree, and each facility's latest attributes";
+    // 碳普惠 (issue 17): apps post events with machine credentials; administrators run the programme; employees their own account.
+    post "/api/v1/inclusive/events" => inclusive::post_events, Machine, None, "json" -> "json", "A batch of action events from an app (machine credentials: Authorization: Basic client_id:secret); each answered accepted / pending / rejected with a reason; at most 1,000 examined, the rest batch_too_large";
+    get "/api/v1/inclusive/events" => inclusive::events, ManageInclusive, None, "" -> "json", "Kept events within the caller's subtree with their verdicts and reasons (?status=accepted|pending|rejected&limit=)";
+    get "/api/v1/inclusive/clients" => inclusive::clients, ManageInclusive, None, "" -> "json", "Apps' machine credentials within the caller's subtree";
+    post "/api/v1/inclusive/clients" => inclusive::create_client, ManageInclusive, None, "json" -> "json", "Create an app's machine credential ({name, org_code, audience: employee|customer, trust, delay_days}); the secret is shown once";
+    post "/api/v1/inclusive/clients/{client_id}/revoke" => inclusive::revoke_client, ManageInclusive, None, "" -> "json", "Revoke an app's machine credential";
+    get "/api/v1/inclusive/methodologies" => inclusive::methodologies, Dashboard, None, "" -> "json", "Every methodology version (shipped and added) with its actions, caps and sourced factors, and the action catalogue";
+    post "/api/v1/inclusive/methodologies" => inclusive::add_methodology, ManageInclusive, None, "json" -> "json", "Add a methodology version ({toml}); checked with every problem listed; a new version never rewrites earlier credits";
+    get "/api/v1/inclusive/accounts" => inclusive::accounts, ManageInclusive, None, "" -> "json", "Personal carbon accounts within the caller's subtree";
+    post "/api/v1/inclusive/accounts" => inclusive::enrol, ManageInclusive, None, "json" -> "json", "Enrol an employee ({username, org_code, display_name?, opt_in})";
+    get "/api/v1/inclusive/accounts/{id}/export" => inclusive::export, ManageInclusive, None, "" -> "json", "Everything stored about one person (account, credits explained, journal, orders, events)";
+    post "/api/v1/inclusive/accounts/{id}/erase" => inclusive::erase, ManageInclusive, None, "" -> "json", "Erase a person: name and ids removed, open orders voided, points expired; the anonymised amounts stay so totals balance";
+    get "/api/v1/inclusive/review" => inclusive::review, ManageInclusive, None, "" -> "json", "Credits held for review (risk score at or above the threshold) within the caller's subtree";
+    post "/api/v1/inclusive/credits/{id}/decide" => inclusive::decide, ManageInclusive, None, "json" -> "json", "Approve or reject a held credit ({decision: approve|reject, note})";
+    post "/api/v1/inclusive/credits/{id}/offset" => inclusive::offset, ManageInclusive, None, "json" -> "json", "Claim a reduction as an offset elsewhere ({programme}); refused when already claimed (one claim per reduction)";
+    post "/api/v1/inclusive/credits/{id}/reverse" => inclusive::reverse, ManageInclusive, None, "json" -> "json", "Reverse a claimed credit's points ({decision, note}); refused when the points are spent";
+    post "/api/v1/inclusive/expire" => inclusive::expire, ManageInclusive, None, "" -> "json", "Expire credits not claimed within their window";
+    get "/api/v1/inclusive/catalogue" => inclusive::catalogue, ManageInclusive, None, "" -> "json", "Redemption catalogue items of the caller's orgs";
+    post "/api/v1/inclusive/catalogue" => inclusive::add_item, ManageInclusive, None, "json" -> "json", "Add a catalogue item ({org_code, name, points, stock})";
+    get "/api/v1/inclusive/orders" => inclusive::orders, ManageInclusive, None, "" -> "json", "Redemption orders within the caller's subtree";
+    post "/api/v1/inclusive/orders/{id}/confirm" => inclusive::confirm, ManageInclusive, None, "" -> "json", "Confirm a reserved order (fulfilled: the points are redeemed)";
+    post "/api/v1/inclusive/orders/{id}/void" => inclusive::void, ManageInclusive, None, "" -> "json", "Void a reserved order (the points and the stock return)";
+    get "/api/v1/inclusive/totals" => inclusive::totals, Read, None, "" -> "json", "Programme totals by action type and month within the caller's subtree (?year=), the journal's check and the review queue's length";
+    get "/api/v1/inclusive/leaderboard" => inclusive::leaderboard, Dashboard, None, "" -> "json", "Leaderboard of a month (?month=YYYY-MM&by=person|department&limit=): names only of people who opted in";
+    get "/api/v1/inclusive/me" => inclusive::me, Dashboard, None, "" -> "json", "The caller's carbon account: points available and reserved, what can be claimed now";
+    get "/api/v1/inclusive/me/history" => inclusive::history, Dashboard, None, "" -> "json", "The caller's credits, each explained (methodology version, factors, caps applied, risk), and journal entries";
+    post "/api/v1/inclusive/me/claim" => inclusive::claim, Dashboard, None, "" -> "json", "Claim the caller's available credits as points";
+    get "/api/v1/inclusive/me/catalogue" => inclusive::my_catalogue, Dashboard, None, "" -> "json", "Items the caller may redeem";
+    post "/api/v1/inclusive/me/redeem" => inclusive::redeem, Dashboard, None, "json" -> "json", "Redeem points for an item ({item_id, request_id}): the points are reserved until the order is confirmed or voided";
+    get "/api/v1/inclusive/me/orders" => inclusive::my_orders, Dashboard, None, "" -> "json", "The caller's redemption orders";
+    post "/api/v1/inclusive/me/opt-in" => inclusive::opt_in, Dashboard, None, "json" -> "json", "Show or hide the caller's name on leaderboards ({opt_in, display_name})";
+    get "/api/v1/inclusive/me/export" => inclusive::my_export, Dashboard, None, "" -> "json", "Everything stored about the caller";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod documents;
 pub mod filings;
 pub mod market;
+pub mod inclusive;
 pub mod migrations;
 pub mod postgres;
 pub mod reference;

@@ -279,6 +279,135 @@ CREATE TABLE facility_attributes (
 );
 CREATE INDEX facility_attributes_facility ON facility_attributes(facility_code);
 "#,
+    // 9: 碳普惠 (issue 17): machine
+    // credentials of apps (secrets as SHA-256), methodology versions added by users, personal
+    // accounts (employees by username, customers by a hashed pseudonym), every event with its
+    // verdict, credits (one claim per reduction), dedup keys (hashed), usage for caps, the points
+    // journal (entries, postings, balances), the catalogue and redemption orders.
+    r#"
+CREATE TABLE inclusive_clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    name TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    trust TEXT NOT NULL,
+    delay_days BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE inclusive_methodologies (
+    id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (id, version)
+);
+CREATE TABLE inclusive_accounts (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    kind TEXT NOT NULL,
+    subject TEXT,
+    display_name TEXT,
+    opt_in BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    erased_at TEXT,
+    UNIQUE (kind, subject)
+);
+CREATE TABLE inclusive_events (
+    id {pk},
+    client_id TEXT NOT NULL,
+    event_id TEXT,
+    org_code TEXT NOT NULL,
+    account_id BIGINT,
+    action TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL,
+    credit_id BIGINT,
+    received_at BIGINT NOT NULL,
+    UNIQUE (client_id, event_id)
+);
+CREATE TABLE inclusive_credits (
+    id {pk},
+    account_id BIGINT NOT NULL REFERENCES inclusive_accounts(id),
+    org_code TEXT NOT NULL,
+    action TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    occurred_at BIGINT NOT NULL,
+    month TEXT NOT NULL,
+    grams BIGINT NOT NULL,
+    points BIGINT NOT NULL,
+    methodology TEXT NOT NULL,
+    methodology_version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    claim TEXT NOT NULL,
+    claim_ref TEXT NOT NULL,
+    available_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    risk BIGINT NOT NULL,
+    explanation TEXT NOT NULL,
+    decided_by TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX inclusive_credits_account ON inclusive_credits(account_id, status);
+CREATE INDEX inclusive_credits_status ON inclusive_credits(status, expires_at);
+CREATE TABLE inclusive_dedup (
+    dedup_key TEXT PRIMARY KEY,
+    credit_id BIGINT
+);
+CREATE TABLE inclusive_usage (
+    account_id BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    period TEXT NOT NULL,
+    grams BIGINT NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (account_id, action, period)
+);
+CREATE TABLE inclusive_balances (
+    holder TEXT PRIMARY KEY,
+    balance BIGINT NOT NULL
+);
+CREATE TABLE inclusive_journal (
+    id {pk},
+    request_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    account_id BIGINT NOT NULL,
+    amount BIGINT NOT NULL,
+    ref TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX inclusive_journal_account ON inclusive_journal(account_id, id);
+CREATE TABLE inclusive_postings (
+    entry_id BIGINT NOT NULL REFERENCES inclusive_journal(id),
+    holder TEXT NOT NULL,
+    amount BIGINT NOT NULL
+);
+CREATE TABLE inclusive_catalogue (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    name TEXT NOT NULL,
+    points BIGINT NOT NULL,
+    stock BIGINT NOT NULL,
+    active BIGINT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE inclusive_orders (
+    id {pk},
+    request_id TEXT NOT NULL UNIQUE,
+    account_id BIGINT NOT NULL REFERENCES inclusive_accounts(id),
+    item_id BIGINT NOT NULL REFERENCES inclusive_catalogue(id),
+    points BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    decided_at TEXT,
+    decided_by TEXT
+);
+"#,
 ];
 
 impl Store {

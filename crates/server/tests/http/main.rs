@@ -11,6 +11,7 @@ mod decide;
 mod demo_years;
 mod indicators;
 mod market;
+mod inclusive;
 mod monitoring;
 mod platform_data;
 mod savings;

@@ -1,0 +1,404 @@
+//! 碳普惠 over the real router, on SQLite and PostgreSQL: machine credentials in the access guard,
+//! event batches with a verdict per event, the employee's account, claim, redemption and its
+//! settlement, history explained, leaderboards with opt-in names, totals, methodology versions,
+//! export and erasure.
+
+use crate::harness::{group_orgs, Harness, Platform, Seed};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+fn platform(name: &str) -> Platform {
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("employee", "employee", "CT-GD"),
+        ("emp2", "employee", "CT-GD-GZ"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("zj-admin", "org_admin", "CT-ZJ"),
+        ("auditor", "auditor", "CT"),
+    ];
+    Platform::new(name, Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users })
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{id}:{secret}").into_bytes();
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    format!("Basic {s}")
+}
+
+fn iso(secs_ago: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    inclusive::time::format(now - secs_ago)
+}
+
+fn trip(id: &str, account: &str, mode: &str, metres: i64, minutes: i64) -> Value {
+    json!({"id": id, "account": account, "action": "commute", "mode": mode, "start": iso(3600 + minutes * 60), "end": iso(3600), "distance_m": metres, "reference": id})
+}
+
+async fn post_events(h: &Harness, auth: &str, events: Value) -> crate::harness::Reply {
+    h.raw(
+        "POST",
+        "/api/v1/inclusive/events",
+        &[("content-type", "application/json"), ("authorization", auth)],
+        json!({"events": events}).to_string(),
+    )
+    .await
+}
+
+/// An app credential made by `admin` for CT-GD: its Basic header.
+async fn app(h: &Harness, admin: &str, audience: &str, trust: &str, delay: i64) -> String {
+    let r = h
+        .post(
+            "/api/v1/inclusive/clients",
+            admin,
+            json!({"name": "app", "org_code": "CT-GD", "audience": audience, "trust": trust, "delay_days": delay}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    basic(r.json["client"]["client_id"].as_str().unwrap(), r.json["secret"].as_str().unwrap())
+}
+
+#[test]
+fn machine_credentials_are_their_own_door_in_the_access_guard() {
+    platform("inclusive_machine").run(|h| async move {
+        let admin = h.login("admin").await;
+        let employee = h.login("employee").await;
+        let zj = h.login("zj-admin").await;
+        // Only inclusive admins create credentials, within their subtree.
+        let r = h
+            .post(
+                "/api/v1/inclusive/clients",
+                &employee,
+                json!({"name": "x", "org_code": "CT-GD", "audience": "employee", "trust": "verified"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = h
+            .post(
+                "/api/v1/inclusive/clients",
+                &zj,
+                json!({"name": "x", "org_code": "CT-GD", "audience": "employee", "trust": "verified"}),
+            )
+            .await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("out_of_scope")));
+        let auth = app(&h, &admin, "employee", "authoritative", 0).await;
+        let listed = h.get("/api/v1/inclusive/clients", &admin).await;
+        assert!(!listed.text.contains("secret"), "{}", listed.text);
+        // A person's token is not a machine credential, nor is a wrong secret.
+        let r = h
+            .raw(
+                "POST",
+                "/api/v1/inclusive/events",
+                &[("content-type", "application/json"), ("authorization", &format!("Bearer {admin}"))],
+                r#"{"events":[]}"#,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        let id = listed.json["clients"][0]["client_id"].as_str().unwrap().to_string();
+        let r = post_events(&h, &basic(&id, "wrong"), json!([])).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad_client_credentials"))
+        );
+        let r = post_events(&h, &auth, json!([])).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // Machine credentials open no other route.
+        let r = h.raw("GET", "/api/v1/inclusive/me", &[("authorization", &auth)], "").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // Revoked: refused.
+        let r = h.post(&format!("/api/v1/inclusive/clients/{id}/revoke"), &admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(post_events(&h, &auth, json!([])).await.status, StatusCode::UNAUTHORIZED);
+    });
+}
+
+#[test]
+fn a_batch_answers_each_event_and_bad_ones_never_block_good_ones() {
+    platform("inclusive_batch").run(|h| async move {
+        let admin = h.login("admin").await;
+        let r = h.post("/api/v1/inclusive/accounts", &admin, json!({"username": "employee", "org_code": "CT-GD", "display_name": "小王", "opt_in": true})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let auth = app(&h, &admin, "employee", "authoritative", 0).await;
+        let events = json!([
+            trip("t1", "employee", "metro", 12_300, 30),
+            trip("t2", "employee", "rocket", 1_000, 10),
+            trip("t3", "employee", "metro", -5, 10),
+            {"id": "t4", "account": "employee", "action": "commute", "mode": "metro", "start": iso(-7200), "end": iso(-7800), "distance_m": 1000, "reference": "t4"},
+            trip("t1", "employee", "metro", 12_300, 30),
+            trip("t6", "employee", "walking", 10_000, 30),
+            {"id": "t7", "distance_m": "far"},
+            trip("t8", "stranger", "bus", 5_000, 20),
+            {"id": "t9", "account": "employee", "action": "e_invoice", "at": iso(60), "items": 1, "reference": "INV-1"},
+            {"id": "t10", "account": "employee", "action": "e_invoice", "at": iso(60), "items": 1, "reference": "INV-1"},
+        ]);
+        let r = post_events(&h, &auth, events).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let v = r.json["verdicts"].as_array().unwrap();
+        let got: Vec<(&str, &str)> = v.iter().map(|v| (v["status"].as_str().unwrap(), v["reason"].as_str().unwrap_or(""))).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("accepted", ""),
+                ("rejected", "unknown_mode"),
+                ("rejected", "bad_quantity"),
+                ("rejected", "future_time"),
+                ("accepted", ""),
+                ("rejected", "implausible_speed"),
+                ("rejected", "bad_event"),
+                ("rejected", "unknown_account"),
+                ("accepted", ""),
+                ("rejected", "duplicate"),
+            ],
+            "{}: {}",
+            h.backend,
+            r.text
+        );
+        assert_eq!(v[4]["replay"], true, "the same event id again is the first answer");
+        assert_eq!(v[0]["grams"], 574);
+        assert_eq!(r.json["counts"], json!({"accepted": 3, "pending": 0, "rejected": 7}));
+        // An oversized batch: the first 1,000 examined, the rest answered batch_too_large.
+        let many: Vec<Value> = (0..1001).map(|i| json!({"id": format!("p{i}"), "account": "employee", "action": "paperless_approval", "at": iso(60), "items": 1, "reference": format!("A{i}")})).collect();
+        let r = post_events(&h, &auth, json!(many)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", &r.text[..200.min(r.text.len())]);
+        let v = r.json["verdicts"].as_array().unwrap();
+        assert_eq!(v.len(), 1001);
+        assert_eq!(v[1000]["reason"], "batch_too_large");
+        assert_eq!(v[0]["status"], "accepted");
+        assert_eq!(v[20]["reason"], "cap_reached", "20 approvals a day");
+        // Every rejected event is kept with its reason.
+        let kept = h.get("/api/v1/inclusive/events?status=rejected&limit=2000", &admin).await;
+        assert!(kept.json["events"].as_array().unwrap().iter().any(|e| e["reason"] == "implausible_speed"), "{}", kept.text);
+    });
+}
+
+#[test]
+fn an_employee_claims_redeems_and_sees_every_credit_explained() {
+    platform("inclusive_employee").run(|h| async move {
+        let admin = h.login("admin").await;
+        let gd = h.login("gd-admin").await;
+        let employee = h.login("employee").await;
+        assert_eq!(h.get("/api/v1/inclusive/me", &employee).await.json["error"]["code"], "no_account");
+        for (u, org, opt) in [("employee", "CT-GD", true), ("emp2", "CT-GD-GZ", false)] {
+            let r = h
+                .post(
+                    "/api/v1/inclusive/accounts",
+                    &gd,
+                    json!({"username": u, "org_code": org, "display_name": format!("{u} name"), "opt_in": opt}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        let auth = app(&h, &gd, "employee", "authoritative", 0).await;
+        let r = post_events(
+            &h,
+            &auth,
+            json!([
+                trip("a1", "employee", "bike", 5_000, 20),
+                trip("a2", "emp2", "bus", 8_000, 30),
+                trip("a3", "employee", "carpool", 20_000, 30)
+            ]),
+        )
+        .await;
+        assert_eq!(r.json["counts"]["accepted"], 3, "{}", r.text);
+        let me = h.get("/api/v1/inclusive/me", &employee).await;
+        assert_eq!(me.json["claimable"], json!({"credits": 2, "points": 139 + 2718}), "{}", me.text);
+        let c = h.post("/api/v1/inclusive/me/claim", &employee, json!({})).await;
+        assert_eq!(
+            (c.json["points"].as_i64(), c.json["balance"]["available"].as_i64()),
+            (Some(2857), Some(2857)),
+            "{}",
+            c.text
+        );
+        // History: each credit with its methodology version, factors and caps.
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
+        let credit = &hist.json["credits"][0];
+        assert_eq!(credit["methodology"], "commute");
+        assert_eq!(credit["methodology_version"], 1);
+        assert_eq!(credit["explanation"]["baseline_g_per_unit"], "271.8");
+        assert!(credit["explanation"]["factors"][0]["source"].as_str().unwrap().contains("Beijing"));
+        // Catalogue, redeem (idempotent), confirm; a second redemption beyond the points is refused.
+        let item = h
+            .post(
+                "/api/v1/inclusive/catalogue",
+                &admin,
+                json!({"org_code": "CT", "name": "公交卡充值", "points": 2000, "stock": 10}),
+            )
+            .await;
+        let item_id = item.json["item"]["id"].as_i64().unwrap();
+        assert_eq!(h.get("/api/v1/inclusive/me/catalogue", &employee).await.json["items"][0]["id"], item_id);
+        let r1 =
+            h.post("/api/v1/inclusive/me/redeem", &employee, json!({"item_id": item_id, "request_id": "k1"})).await;
+        assert_eq!((r1.status, r1.json["balance"]["available"].as_i64()), (StatusCode::OK, Some(857)), "{}", r1.text);
+        let again =
+            h.post("/api/v1/inclusive/me/redeem", &employee, json!({"item_id": item_id, "request_id": "k1"})).await;
+        assert_eq!(
+            (again.json["new"].as_bool(), again.json["order"]["id"].clone()),
+            (Some(false), r1.json["order"]["id"].clone())
+        );
+        let r2 =
+            h.post("/api/v1/inclusive/me/redeem", &employee, json!({"item_id": item_id, "request_id": "k2"})).await;
+        assert_eq!((r2.status, r2.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_points")));
+        let order = r1.json["order"]["id"].as_i64().unwrap();
+        let zj = h.login("zj-admin").await;
+        assert_eq!(
+            h.post(&format!("/api/v1/inclusive/orders/{order}/confirm"), &zj, json!({})).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let ok = h.post(&format!("/api/v1/inclusive/orders/{order}/confirm"), &gd, json!({})).await;
+        assert_eq!(ok.json["order"]["status"], "confirmed", "{}", ok.text);
+        assert_eq!(
+            h.post(&format!("/api/v1/inclusive/orders/{order}/void"), &gd, json!({})).await.json["error"]["code"],
+            "not_reserved"
+        );
+        // Leaderboard: the opted-in name, the other anonymous; by department.
+        let month = inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap());
+        let board = h.get(&format!("/api/v1/inclusive/leaderboard?month={month}"), &employee).await;
+        let rows = board.json["rows"].as_array().unwrap();
+        assert_eq!(
+            (rows[0]["name"].as_str(), rows[1]["name"].is_null()),
+            (Some("employee name"), true),
+            "{}",
+            board.text
+        );
+        let dept = h.get(&format!("/api/v1/inclusive/leaderboard?month={month}&by=department"), &employee).await;
+        assert_eq!(dept.json["rows"].as_array().unwrap().len(), 2);
+        // Totals by action and month; the journal balances.
+        let t = h.get("/api/v1/inclusive/totals", &admin).await;
+        assert_eq!(
+            (t.json["grams"].as_i64(), t.json["journal"]["sum"].as_i64()),
+            (Some(139 + 2718 + 215), Some(0)),
+            "{}",
+            t.text
+        );
+        // Export and erasure: the name goes, the amounts stay.
+        let exp = h.get("/api/v1/inclusive/me/export", &employee).await;
+        assert_eq!(exp.json["account"]["subject"], "employee");
+        let id = exp.json["account"]["id"].as_i64().unwrap();
+        let e = h.post(&format!("/api/v1/inclusive/accounts/{id}/erase"), &gd, json!({})).await;
+        assert_eq!(e.json["points_expired"], 857, "{}", e.text);
+        assert_eq!(h.get("/api/v1/inclusive/me", &employee).await.json["error"]["code"], "no_account");
+        let t2 = h.get("/api/v1/inclusive/totals", &admin).await;
+        assert_eq!((t2.json["grams"].clone(), t2.json["journal"]["sum"].clone()), (t.json["grams"].clone(), json!(0)));
+        let board = h.get(&format!("/api/v1/inclusive/leaderboard?month={month}"), &admin).await;
+        assert!(!board.text.contains("employee name"), "{}", board.text);
+    });
+}
+
+#[test]
+fn methodology_versions_are_added_checked_and_never_rewrite_credits() {
+    platform("inclusive_methodology").run(|h| async move {
+        let admin = h.login("admin").await;
+        let list = h.get("/api/v1/inclusive/methodologies", &admin).await;
+        assert_eq!(list.json["methodologies"].as_array().unwrap().len(), 3);
+        let bad = h.post("/api/v1/inclusive/methodologies", &admin, json!({"toml": "[methodology]\nid = \"x\""})).await;
+        assert_eq!(
+            (bad.status, bad.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_methodology"))
+        );
+        let shipped = include_str!("../../../inclusive/data/commute.toml");
+        let dup = h.post("/api/v1/inclusive/methodologies", &admin, json!({"toml": shipped})).await;
+        assert_eq!(dup.json["error"]["code"], "methodology_exists");
+        h.post("/api/v1/inclusive/accounts", &admin, json!({"username": "employee", "org_code": "CT-GD"})).await;
+        let auth = app(&h, &admin, "employee", "authoritative", 0).await;
+        let first = post_events(&h, &auth, json!([trip("m1", "employee", "metro", 10_000, 20)])).await;
+        assert_eq!(first.json["verdicts"][0]["grams"], 467);
+        let v2 = shipped.replace("version = 1", "version = 2").replace("value = 46.7", "value = 40");
+        let r = h.post("/api/v1/inclusive/methodologies", &admin, json!({"toml": v2})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let employee = h.login("employee").await;
+        let second = post_events(&h, &auth, json!([trip("m2", "employee", "metro", 10_000, 20)])).await;
+        assert_eq!(second.json["verdicts"][0]["grams"], 400);
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
+        let versions: Vec<i64> = hist.json["credits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["methodology_version"].as_i64().unwrap())
+            .collect();
+        let grams: Vec<i64> =
+            hist.json["credits"].as_array().unwrap().iter().map(|c| c["grams"].as_i64().unwrap()).collect();
+        assert_eq!((versions, grams), (vec![2, 1], vec![400, 467]), "the old credit keeps its version");
+    });
+}
+
+#[test]
+fn another_orgs_programme_data_is_out_of_scope() {
+    platform("inclusive_scope").run(|h| async move {
+        let admin = h.login("admin").await;
+        let gd = h.login("gd-admin").await;
+        let zj = h.login("zj-admin").await;
+        let employee = h.login("employee").await;
+        h.post("/api/v1/inclusive/accounts", &gd, json!({"username": "employee", "org_code": "CT-GD"})).await;
+        // Self-reported and near the speed limit: held (risk 60 at any hour); an authoritative trip: claimable.
+        let selfrep = app(&h, &gd, "employee", "self_reported", 0).await;
+        let v = post_events(&h, &selfrep, json!([trip("x1", "employee", "bike", 14_000, 30)])).await;
+        let held = v.json["verdicts"][0]["credit_id"].as_i64().unwrap();
+        let trusted = app(&h, &gd, "employee", "authoritative", 0).await;
+        let v = post_events(&h, &trusted, json!([trip("x2", "employee", "bike", 3_000, 15)])).await;
+        let claimable = v.json["verdicts"][0]["credit_id"].as_i64().unwrap();
+        h.post("/api/v1/inclusive/me/claim", &employee, json!({})).await;
+        let item = h
+            .post(
+                "/api/v1/inclusive/catalogue",
+                &admin,
+                json!({"org_code": "CT", "name": "x", "points": 10, "stock": 5}),
+            )
+            .await;
+        let o = h
+            .post(
+                "/api/v1/inclusive/me/redeem",
+                &employee,
+                json!({"item_id": item.json["item"]["id"], "request_id": "o1"}),
+            )
+            .await;
+        let order = o.json["order"]["id"].as_i64().unwrap_or_else(|| panic!("{}", o.text));
+        let account = o.json["order"]["account_id"].as_i64().unwrap();
+        let client =
+            h.get("/api/v1/inclusive/clients", &gd).await.json["clients"][0]["client_id"].as_str().unwrap().to_string();
+        // Zhejiang's admin touches none of Guangdong's programme data.
+        let tries = [
+            (format!("/api/v1/inclusive/credits/{held}/decide"), json!({"decision": "approve"})),
+            (format!("/api/v1/inclusive/credits/{claimable}/offset"), json!({"programme": "x"})),
+            (format!("/api/v1/inclusive/credits/{claimable}/reverse"), json!({"decision": "reject"})),
+            (format!("/api/v1/inclusive/orders/{order}/confirm"), json!({})),
+            (format!("/api/v1/inclusive/orders/{order}/void"), json!({})),
+            (format!("/api/v1/inclusive/accounts/{account}/erase"), json!({})),
+            (format!("/api/v1/inclusive/clients/{client}/revoke"), json!({})),
+        ];
+        for (path, body) in tries {
+            let r = h.post(&path, &zj, body).await;
+            assert_eq!(
+                (r.status, r.json["error"]["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("out_of_scope")),
+                "{}: {path}: {}",
+                h.backend,
+                r.text
+            );
+        }
+        let r = h.get(&format!("/api/v1/inclusive/accounts/{account}/export"), &zj).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+        let lists = [
+            h.get("/api/v1/inclusive/accounts", &zj).await.text,
+            h.get("/api/v1/inclusive/review", &zj).await.text,
+            h.get("/api/v1/inclusive/orders", &zj).await.text,
+            h.get("/api/v1/inclusive/clients", &zj).await.text,
+            h.get("/api/v1/inclusive/events", &zj).await.text,
+        ]
+        .join("\n");
+        assert!(!lists.contains("CT-GD") && !lists.contains(&client), "{}: {lists}", h.backend);
+        // Nothing changed: the held credit still waits, the order is still reserved.
+        assert_eq!(h.get("/api/v1/inclusive/review", &gd).await.json["credits"][0]["id"], held);
+        assert_eq!(h.get("/api/v1/inclusive/orders", &gd).await.json["orders"][0]["status"], "reserved");
+    });
+}

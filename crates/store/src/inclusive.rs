@@ -1,0 +1,1400 @@
+//! 碳普惠 (carbon inclusive) persistence: apps' machine credentials, users' methodology versions,
+//! personal accounts, events with their verdicts, credits, the points journal, the catalogue and
+//! redemption orders. The rules are the `inclusive` crate's; this module runs them inside one
+//! transaction per request with what the database knows (usage for caps, dedup keys, balances).
+//!
+//! Concurrency: a balance that must stay non-negative is only ever lowered by a conditional update
+//! (`... WHERE holder = $2 AND balance >= $1`), so two redemptions of the same points can both run
+//! but only one finds the points: on PostgreSQL the second waits for the first's row lock and
+//! re-checks the condition, on SQLite writers are serialised. Stock is taken the same way.
+
+use crate::audit::{append, Change};
+use crate::{Conn, Kind, Result, Row, Store, StoreError, Value};
+use inclusive::ledger::{self, EntryKind};
+use inclusive::rules::{self, status, Claim, EventIn, Reason, Source, Trust, Usage};
+use inclusive::Library;
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+
+/// What a machine credential's app reports for.
+pub const EMPLOYEE: &str = "employee";
+pub const CUSTOMER: &str = "customer";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub org_code: String,
+    pub name: String,
+    /// `employee` or `customer`: whose events the app sends.
+    pub audience: String,
+    pub trust: String,
+    pub delay_days: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub revoked: bool,
+}
+
+impl Client {
+    pub fn source(&self) -> Source {
+        Source { trust: Trust::parse(&self.trust).unwrap_or(Trust::SelfReported), delay_days: self.delay_days }
+    }
+}
+
+const CLIENT_COLS: &str =
+    "client_id, org_code, name, audience, trust, delay_days, created_by, created_at, revoked_at, secret_hash";
+
+fn client(r: &Row) -> Client {
+    Client {
+        client_id: r.text(0),
+        org_code: r.text(1),
+        name: r.text(2),
+        audience: r.text(3),
+        trust: r.text(4),
+        delay_days: r.int(5),
+        created_by: r.text(6),
+        created_at: r.text(7),
+        revoked: r.opt_text(8).is_some(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub org_code: String,
+    /// `employee` or `customer`.
+    pub kind: String,
+    /// An employee's username; a customer's hashed pseudonym; none once erased.
+    pub subject: Option<String>,
+    /// Shown on leaderboards only when `opt_in`.
+    pub display_name: Option<String>,
+    pub opt_in: bool,
+    pub created_at: String,
+    pub erased: bool,
+}
+
+const ACCOUNT_COLS: &str = "a.id, a.org_code, a.kind, a.subject, a.display_name, a.opt_in, a.created_at, a.erased_at";
+
+fn account(r: &Row) -> Account {
+    Account {
+        id: r.int(0),
+        org_code: r.text(1),
+        kind: r.text(2),
+        subject: r.opt_text(3),
+        display_name: r.opt_text(4),
+        opt_in: r.int(5) != 0,
+        created_at: r.text(6),
+        erased: r.opt_text(7).is_some(),
+    }
+}
+
+/// The subject of a customer's account: a hash of the app's org and the pseudonymous id, so the
+/// id the app uses is not stored either.
+pub fn customer_subject(org_code: &str, pseudonym: &str) -> String {
+    crate::sha256_hex(format!("inclusive-customer\n{org_code}\n{pseudonym}").as_bytes())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub org_code: String,
+    pub action: String,
+    pub mode: String,
+    pub occurred_at: String,
+    pub month: String,
+    pub grams: i64,
+    pub points: i64,
+    pub methodology: String,
+    pub methodology_version: i64,
+    pub status: String,
+    pub claim: String,
+    pub claim_ref: String,
+    pub available_at: String,
+    pub expires_at: String,
+    pub risk: i64,
+    pub explanation: Json,
+    pub decided_by: Option<String>,
+}
+
+const CREDIT_COLS: &str = "c.id, c.account_id, c.org_code, c.action, c.mode, c.occurred_at, c.month, c.grams, c.points, \
+    c.methodology, c.methodology_version, c.status, c.claim, c.claim_ref, c.available_at, c.expires_at, c.risk, c.explanation, c.decided_by";
+
+fn credit_row(r: &Row) -> CreditRow {
+    CreditRow {
+        id: r.int(0),
+        account_id: r.int(1),
+        org_code: r.text(2),
+        action: r.text(3),
+        mode: r.text(4),
+        occurred_at: inclusive::time::format(r.int(5)),
+        month: r.text(6),
+        grams: r.int(7),
+        points: r.int(8),
+        methodology: r.text(9),
+        methodology_version: r.int(10),
+        status: r.text(11),
+        claim: r.text(12),
+        claim_ref: r.text(13),
+        available_at: inclusive::time::format(r.int(14)),
+        expires_at: inclusive::time::format(r.int(15)),
+        risk: r.int(16),
+        explanation: serde_json::from_str(&r.text(17)).unwrap_or(Json::Null),
+        decided_by: r.opt_text(18),
+    }
+}
+
+/// The answer for one event of a batch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Verdict {
+    pub index: usize,
+    /// The event's id as sent (empty when it had none).
+    pub id: String,
+    /// `accepted`, `pending` (waits for review) or `rejected`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grams: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_at: Option<String>,
+    /// The same event id was answered before: this is that answer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
+}
+
+pub const ACCEPTED: &str = "accepted";
+pub const PENDING: &str = "pending";
+pub const REJECTED: &str = "rejected";
+
+fn rejected(index: usize, id: &str, r: Reason) -> Verdict {
+    Verdict {
+        index,
+        id: id.to_string(),
+        status: REJECTED,
+        reason: Some(r.code.to_string()),
+        message: Some(r.message),
+        credit_id: None,
+        grams: None,
+        points: None,
+        available_at: None,
+        replay: false,
+    }
+}
+
+/// One event of a batch as the server read it: parsed, or refused already (not JSON of an event,
+/// beyond the batch's size) with the id it carried.
+pub enum Incoming {
+    Event(EventIn),
+    /// Refused before the rules; `keep` says whether it is stored (an oversized batch's tail is not:
+    /// it was not examined, and may be sent again).
+    Refused {
+        id: String,
+        reason: Reason,
+        keep: bool,
+    },
+}
+
+/// Counts of a batch.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub accepted: usize,
+    pub pending: usize,
+    pub rejected: usize,
+}
+
+/// The order of a redemption.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Order {
+    pub id: i64,
+    pub request_id: String,
+    pub account_id: i64,
+    pub item_id: i64,
+    pub item: String,
+    pub points: i64,
+    /// `reserved`, `confirmed` or `voided`.
+    pub status: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+const ORDER_COLS: &str =
+    "o.id, o.request_id, o.account_id, o.item_id, i.name, o.points, o.status, o.created_at, o.decided_at";
+
+fn order(r: &Row) -> Order {
+    Order {
+        id: r.int(0),
+        request_id: r.text(1),
+        account_id: r.int(2),
+        item_id: r.int(3),
+        item: r.text(4),
+        points: r.int(5),
+        status: r.text(6),
+        created_at: r.text(7),
+        decided_at: r.opt_text(8),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Item {
+    pub id: i64,
+    pub org_code: String,
+    pub name: String,
+    pub points: i64,
+    pub stock: i64,
+    pub active: bool,
+}
+
+/// A journal entry posted (or found by its request id).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Posted {
+    pub entry_id: i64,
+    pub kind: &'static str,
+    pub account_id: i64,
+    pub amount: i64,
+    /// False when the request id was posted before (nothing changed now).
+    pub new: bool,
+}
+
+/// A user's methodology version as stored: (id, version, TOML, added by, added at).
+pub type StoredMethodology = (String, i64, String, String, String);
+
+/// Refusals of the points journal and of orders, as store errors with a code in front.
+pub fn insufficient() -> StoreError {
+    StoreError::Conflict("insufficient_points: not enough points".into())
+}
+
+fn in_subtree(c: &mut dyn Conn, org_code: &str, path: &str) -> Result<bool> {
+    let rows = c.query("SELECT path FROM orgs WHERE code = $1", &[org_code.into()])?;
+    Ok(rows.first().is_some_and(|r| r.text(0).starts_with(path)))
+}
+
+/// Posts one journal entry inside the caller's transaction: the request id is looked up first (the
+/// same entry again is not posted twice; another entry under it is a conflict), then each posting
+/// that lowers a non-negative holder is a conditional update that fails when the points are not there.
+pub fn post(
+    c: &mut dyn Conn,
+    request_id: &str,
+    kind: EntryKind,
+    account: i64,
+    amount: i64,
+    reference: &str,
+    actor: &str,
+) -> Result<Posted> {
+    if amount <= 0 {
+        return Err(StoreError::Invalid("an entry moves a positive whole number of points".into()));
+    }
+    let prev = c.query(
+        "SELECT id, kind, account_id, amount FROM inclusive_journal WHERE request_id = $1",
+        &[request_id.into()],
+    )?;
+    if let Some(r) = prev.first() {
+        if r.text(1) == kind.code() && r.int(2) == account && r.int(3) == amount {
+            return Ok(Posted { entry_id: r.int(0), kind: kind.code(), account_id: account, amount, new: false });
+        }
+        return Err(StoreError::Conflict(format!(
+            "request_reused: request id {request_id:?} was used for another entry"
+        )));
+    }
+    let id = c.query(
+        "INSERT INTO inclusive_journal (request_id, kind, account_id, amount, ref, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        &[request_id.into(), kind.code().into(), account.into(), amount.into(), reference.into(), actor.into(), crate::now().into()],
+    )?[0]
+        .int(0);
+    for (holder, delta) in ledger::postings(kind, account, amount) {
+        if delta < 0 && ledger::stays_non_negative(&holder) {
+            let n = c.exec(
+                "UPDATE inclusive_balances SET balance = balance - $1 WHERE holder = $2 AND balance >= $1",
+                &[(-delta).into(), holder.as_str().into()],
+            )?;
+            if n == 0 {
+                return Err(insufficient());
+            }
+        } else {
+            c.exec(
+                "INSERT INTO inclusive_balances (holder, balance) VALUES ($1, $2) \
+                 ON CONFLICT (holder) DO UPDATE SET balance = inclusive_balances.balance + excluded.balance",
+                &[holder.as_str().into(), delta.into()],
+            )?;
+        }
+        c.exec(
+            "INSERT INTO inclusive_postings (entry_id, holder, amount) VALUES ($1, $2, $3)",
+            &[id.into(), holder.into(), delta.into()],
+        )?;
+    }
+    Ok(Posted { entry_id: id, kind: kind.code(), account_id: account, amount, new: true })
+}
+
+fn balance_of(c: &mut dyn Conn, holder: &str) -> Result<i64> {
+    Ok(c.query("SELECT balance FROM inclusive_balances WHERE holder = $1", &[holder.into()])?
+        .first()
+        .map_or(0, |r| r.int(0)))
+}
+
+fn audit(
+    c: &mut dyn Conn,
+    kind: Kind,
+    actor: &str,
+    action: &str,
+    entity: String,
+    org: &str,
+    after: Json,
+) -> Result<()> {
+    append(c, kind, Change { actor, action, entity, org_code: org, before: Json::Null, after })?;
+    Ok(())
+}
+
+/// The journal's state, for checks: Σ balances, holders below zero that must not be, holders whose
+/// balance differs from the sum of their postings.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct JournalCheck {
+    pub sum: i64,
+    pub negative: Vec<String>,
+    pub mismatched: Vec<String>,
+    pub entries: i64,
+}
+
+impl JournalCheck {
+    pub fn ok(&self) -> bool {
+        self.sum == 0 && self.negative.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+impl Store {
+    // ---- machine credentials -------------------------------------------------------------
+
+    /// Creates an app's credential (its secret arrives hashed); audited `inclusive.client_create`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inclusive_create_client(
+        &self,
+        actor: &str,
+        client_id: &str,
+        secret_hash: &str,
+        org_code: &str,
+        name: &str,
+        audience: &str,
+        trust: Trust,
+        delay_days: i64,
+    ) -> Result<Client> {
+        let kind = self.kind();
+        self.tx(|c| {
+            c.exec(
+                "INSERT INTO inclusive_clients (client_id, secret_hash, org_code, name, audience, trust, delay_days, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    client_id.into(),
+                    secret_hash.into(),
+                    org_code.into(),
+                    name.into(),
+                    audience.into(),
+                    trust.code().into(),
+                    delay_days.into(),
+                    actor.into(),
+                    crate::now().into(),
+                ],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.client_create",
+                format!("inclusive_client/{client_id}"),
+                org_code,
+                json!({"name": name, "audience": audience, "trust": trust.code(), "delay_days": delay_days}),
+            )
+        })?;
+        self.inclusive_client(client_id)?
+            .map(|x| x.0)
+            .ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))
+    }
+
+    /// A credential and its secret's hash.
+    pub fn inclusive_client(&self, client_id: &str) -> Result<Option<(Client, String)>> {
+        let rows = self.read(|c| {
+            c.query(&format!("SELECT {CLIENT_COLS} FROM inclusive_clients WHERE client_id = $1"), &[client_id.into()])
+        })?;
+        Ok(rows.first().map(|r| (client(r), r.text(9))))
+    }
+
+    pub fn inclusive_clients_within(&self, path: &str) -> Result<Vec<Client>> {
+        let cols = CLIENT_COLS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ");
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!("SELECT {cols} FROM inclusive_clients k JOIN orgs o ON o.code = k.org_code WHERE o.path LIKE $1 ESCAPE '\\' ORDER BY k.created_at"),
+                    &[crate::like_prefix(path).into()],
+                )
+            })?
+            .iter()
+            .map(client)
+            .collect())
+    }
+
+    /// Revokes a credential (its requests are refused from now on); audited.
+    pub fn inclusive_revoke_client(&self, actor: &str, client_id: &str) -> Result<()> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let rows = c.query("SELECT org_code FROM inclusive_clients WHERE client_id = $1", &[client_id.into()])?;
+            let org = rows.first().ok_or_else(|| StoreError::NotFound(format!("client {client_id}")))?.text(0);
+            c.exec(
+                "UPDATE inclusive_clients SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL",
+                &[crate::now().into(), client_id.into()],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.client_revoke",
+                format!("inclusive_client/{client_id}"),
+                &org,
+                json!({"revoked": true}),
+            )
+        })
+    }
+
+    // ---- methodologies -----------------------------------------------------------------------
+
+    /// Stores a user's methodology version (checked by the caller); audited with its hash.
+    pub fn inclusive_add_methodology(&self, actor: &str, org: &str, id: &str, version: i64, body: &str) -> Result<()> {
+        let kind = self.kind();
+        self.tx(|c| {
+            if !c.query("SELECT id FROM inclusive_methodologies WHERE id = $1 AND version = $2", &[id.into(), version.into()])?.is_empty() {
+                return Err(StoreError::Conflict(format!("methodology {id} version {version} exists already: a change is a new version")));
+            }
+            c.exec(
+                "INSERT INTO inclusive_methodologies (id, version, body, added_by, added_at) VALUES ($1, $2, $3, $4, $5)",
+                &[id.into(), version.into(), body.into(), actor.into(), crate::now().into()],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.methodology_add",
+                format!("inclusive_methodology/{id}/{version}"),
+                org,
+                json!({"id": id, "version": version, "sha256": crate::sha256_hex(body.as_bytes())}),
+            )
+        })
+    }
+
+    /// Users' methodology versions: (id, version, body, added_by, added_at).
+    pub fn inclusive_methodologies(&self) -> Result<Vec<StoredMethodology>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT id, version, body, added_by, added_at FROM inclusive_methodologies ORDER BY id, version",
+                    &[],
+                )
+            })?
+            .iter()
+            .map(|r| (r.text(0), r.int(1), r.text(2), r.text(3), r.text(4)))
+            .collect())
+    }
+
+    // ---- accounts ----------------------------------------------------------------------------
+
+    /// Enrols an employee (by username) in an org unit; audited. An enrolled username is a conflict.
+    pub fn inclusive_enrol(
+        &self,
+        actor: &str,
+        username: &str,
+        org_code: &str,
+        display_name: Option<&str>,
+        opt_in: bool,
+    ) -> Result<Account> {
+        let kind = self.kind();
+        let id = self.tx(|c| {
+            if !c.query("SELECT id FROM inclusive_accounts WHERE kind = $1 AND subject = $2", &[EMPLOYEE.into(), username.into()])?.is_empty() {
+                return Err(StoreError::Conflict(format!("account_exists: {username:?} has an account already")));
+            }
+            let id = c.query(
+                "INSERT INTO inclusive_accounts (org_code, kind, subject, display_name, opt_in, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[org_code.into(), EMPLOYEE.into(), username.into(), display_name.into(), i64::from(opt_in).into(), crate::now().into()],
+            )?[0]
+                .int(0);
+            audit(c, kind, actor, "inclusive.account_enrol", format!("inclusive_account/{id}"), org_code, json!({"kind": EMPLOYEE, "org_code": org_code, "opt_in": opt_in}))?;
+            Ok(id)
+        })?;
+        self.inclusive_account(id)?.ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+    }
+
+    pub fn inclusive_account(&self, id: i64) -> Result<Option<Account>> {
+        Ok(self
+            .read(|c| {
+                c.query(&format!("SELECT {ACCOUNT_COLS} FROM inclusive_accounts a WHERE a.id = $1"), &[id.into()])
+            })?
+            .first()
+            .map(account))
+    }
+
+    pub fn inclusive_account_of(&self, kind: &str, subject: &str) -> Result<Option<Account>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!("SELECT {ACCOUNT_COLS} FROM inclusive_accounts a WHERE a.kind = $1 AND a.subject = $2"),
+                    &[kind.into(), subject.into()],
+                )
+            })?
+            .first()
+            .map(account))
+    }
+
+    pub fn inclusive_accounts_within(&self, path: &str, limit: i64) -> Result<Vec<Account>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!("SELECT {ACCOUNT_COLS} FROM inclusive_accounts a JOIN orgs o ON o.code = a.org_code WHERE o.path LIKE $1 ESCAPE '\\' ORDER BY a.id LIMIT $2"),
+                    &[crate::like_prefix(path).into(), limit.into()],
+                )
+            })?
+            .iter()
+            .map(account)
+            .collect())
+    }
+
+    /// Whether a person's name appears on leaderboards; audited.
+    pub fn inclusive_set_opt_in(
+        &self,
+        actor: &str,
+        id: i64,
+        opt_in: bool,
+        display_name: Option<&str>,
+    ) -> Result<Account> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let a =
+                c.query(&format!("SELECT {ACCOUNT_COLS} FROM inclusive_accounts a WHERE a.id = $1"), &[id.into()])?;
+            let a = a.first().map(account).ok_or_else(|| StoreError::NotFound(format!("account {id}")))?;
+            if a.erased {
+                return Err(StoreError::Conflict("account_erased: the account was erased".into()));
+            }
+            c.exec(
+                "UPDATE inclusive_accounts SET opt_in = $1, display_name = $2 WHERE id = $3",
+                &[i64::from(opt_in).into(), display_name.into(), id.into()],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.opt_in",
+                format!("inclusive_account/{id}"),
+                &a.org_code,
+                json!({"opt_in": opt_in, "named": display_name.is_some()}),
+            )
+        })?;
+        self.inclusive_account(id)?.ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+    }
+
+    // ---- events --------------------------------------------------------------------------
+
+    /// Records a batch of an app's events in one transaction: each through the rules, each kept
+    /// with its verdict (accepted, pending review, rejected with its reason); one audit entry for
+    /// the batch. A bad event never blocks the others.
+    pub fn inclusive_record_events(
+        &self,
+        client: &Client,
+        org_path: &str,
+        lib: &Library,
+        events: Vec<Incoming>,
+        now: i64,
+    ) -> Result<(Vec<Verdict>, BatchCounts)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let mut out = Vec::with_capacity(events.len());
+            let mut accounts: HashMap<String, Option<(i64, String)>> = HashMap::new();
+            for (index, incoming) in events.into_iter().enumerate() {
+                let v = match incoming {
+                    Incoming::Refused { id, reason, keep } => {
+                        if keep {
+                            let event_id = (!id.is_empty() && id.len() <= rules::MAX_ID).then_some(id.as_str());
+                            if let Some(prev) = replay(c, client, event_id, index)? {
+                                out.push(prev);
+                                continue;
+                            }
+                            store_event(c, client, event_id, None, "", "", REJECTED, &reason, None, now)?;
+                        }
+                        rejected(index, &id, reason)
+                    }
+                    Incoming::Event(e) => record_one(c, client, org_path, lib, &mut accounts, index, e, now)?,
+                };
+                out.push(v);
+            }
+            let mut counts = BatchCounts::default();
+            for v in &out {
+                match v.status {
+                    ACCEPTED => counts.accepted += 1,
+                    PENDING => counts.pending += 1,
+                    _ => counts.rejected += 1,
+                }
+            }
+            audit(
+                c,
+                kind,
+                &format!("client:{}", client.client_id),
+                "inclusive.events",
+                format!("inclusive_client/{}", client.client_id),
+                &client.org_code,
+                json!({"events": out.len(), "accepted": counts.accepted, "pending": counts.pending, "rejected": counts.rejected}),
+            )?;
+            Ok((out, counts))
+        })
+    }
+
+    /// Kept events within an org subtree, newest first (`status`: accepted, pending, rejected).
+    pub fn inclusive_events(&self, path: &str, status: Option<&str>, limit: i64) -> Result<Vec<Json>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT e.id, e.client_id, e.event_id, e.account_id, e.action, e.mode, e.status, e.reason, e.message, e.credit_id, e.received_at, e.org_code \
+                 FROM inclusive_events e JOIN orgs o ON o.code = e.org_code \
+                 WHERE o.path LIKE $1 ESCAPE '\\' AND ($2 = '' OR e.status = $2) ORDER BY e.id DESC LIMIT $3",
+                &[crate::like_prefix(path).into(), status.unwrap_or("").into(), limit.into()],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                json!({"id": r.int(0), "client_id": r.text(1), "event_id": r.opt_text(2), "account_id": r.opt_int(3),
+                       "action": r.text(4), "mode": r.text(5), "status": r.text(6), "reason": r.text(7), "message": r.text(8),
+                       "credit_id": r.opt_int(9), "received_at": inclusive::time::format(r.int(10)), "org_code": r.text(11)})
+            })
+            .collect())
+    }
+
+    // ---- credits, review, claims --------------------------------------------------------------
+
+    pub fn inclusive_credit(&self, id: i64) -> Result<Option<CreditRow>> {
+        Ok(self
+            .read(|c| c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()]))?
+            .first()
+            .map(credit_row))
+    }
+
+    /// A person's credits, newest first.
+    pub fn inclusive_credits_of(&self, account: i64, limit: i64) -> Result<Vec<CreditRow>> {
+        Ok(self
+            .read(|c| {
+                c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.account_id = $1 ORDER BY c.id DESC LIMIT $2"), &[account.into(), limit.into()])
+            })?
+            .iter()
+            .map(credit_row)
+            .collect())
+    }
+
+    /// Credits waiting for review within an org subtree, oldest first.
+    pub fn inclusive_review_queue(&self, path: &str, limit: i64) -> Result<Vec<CreditRow>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!("SELECT {CREDIT_COLS} FROM inclusive_credits c JOIN orgs o ON o.code = c.org_code WHERE c.status = $1 AND o.path LIKE $2 ESCAPE '\\' ORDER BY c.id LIMIT $3"),
+                    &[status::REVIEW.into(), crate::like_prefix(path).into(), limit.into()],
+                )
+            })?
+            .iter()
+            .map(credit_row)
+            .collect())
+    }
+
+    /// A reviewer's decision on a held credit (approve: claimable; reject: rejected, its usage
+    /// stays counted); only a credit in review, within `path`; audited.
+    pub fn inclusive_decide(&self, actor: &str, path: &str, id: i64, approve: bool, note: &str) -> Result<CreditRow> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let row =
+                c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()])?;
+            let cr = row.first().map(credit_row).ok_or_else(|| StoreError::NotFound(format!("credit {id}")))?;
+            if !in_subtree(c, &cr.org_code, path)? {
+                return Err(StoreError::NotFound(format!("credit {id}")));
+            }
+            let to = if approve { status::CLAIMABLE } else { status::REJECTED };
+            let n = c.exec(
+                "UPDATE inclusive_credits SET status = $1, decided_by = $2 WHERE id = $3 AND status = $4",
+                &[to.into(), actor.into(), id.into(), status::REVIEW.into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("not_in_review: credit {id} is {}", cr.status)));
+            }
+            c.exec(
+                "UPDATE inclusive_events SET status = $1, reason = $2 WHERE credit_id = $3",
+                &[
+                    (if approve { ACCEPTED } else { REJECTED }).into(),
+                    (if approve { "review_approved" } else { "review_rejected" }).into(),
+                    id.into(),
+                ],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.review",
+                format!("inclusive_credit/{id}"),
+                &cr.org_code,
+                json!({"decision": to, "note": note}),
+            )
+        })?;
+        self.inclusive_credit(id)?.ok_or_else(|| StoreError::NotFound(format!("credit {id}")))
+    }
+
+    /// Marks claimable credits whose window has passed as expired; how many.
+    pub fn inclusive_expire(&self, now: i64) -> Result<u64> {
+        self.tx(|c| {
+            c.exec(
+                "UPDATE inclusive_credits SET status = $1 WHERE status = $2 AND claim = 'none' AND expires_at <= $3",
+                &[status::EXPIRED.into(), status::CLAIMABLE.into(), now.into()],
+            )
+        })
+    }
+
+    /// Claims every claimable credit of a person that is available and not expired as points: each
+    /// credit's points are one `issue` entry with request id `credit:ID` (a second claim of the same
+    /// credit posts nothing). Returns the credits claimed and the points issued; audited.
+    pub fn inclusive_claim_points(&self, actor: &str, account: i64, now: i64) -> Result<(Vec<i64>, i64)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let a = c.query("SELECT org_code, erased_at FROM inclusive_accounts WHERE id = $1", &[account.into()])?;
+            let a = a.first().ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+            if a.opt_text(1).is_some() {
+                return Err(StoreError::Conflict("account_erased: the account was erased".into()));
+            }
+            let org = a.text(0);
+            let rows = c.query(
+                "SELECT id, points FROM inclusive_credits WHERE account_id = $1 AND status = $2 AND claim = 'none' AND available_at <= $3 AND expires_at > $3 ORDER BY id",
+                &[account.into(), status::CLAIMABLE.into(), now.into()],
+            )?;
+            let (mut ids, mut total) = (Vec::new(), 0);
+            for r in rows {
+                let (id, points) = (r.int(0), r.int(1));
+                let n = c.exec(
+                    "UPDATE inclusive_credits SET status = $1, claim = 'points', claim_ref = $2 WHERE id = $3 AND status = $4 AND claim = 'none'",
+                    &[status::CLAIMED.into(), format!("credit:{id}").into(), id.into(), status::CLAIMABLE.into()],
+                )?;
+                if n == 1 {
+                    post(c, &format!("credit:{id}"), EntryKind::Issue, account, points, &format!("credit/{id}"), actor)?;
+                    ids.push(id);
+                    total += points;
+                }
+            }
+            if !ids.is_empty() {
+                audit(c, kind, actor, "inclusive.claim", format!("inclusive_account/{account}"), &org, json!({"credits": ids, "points": total}))?;
+            }
+            Ok((ids, total))
+        })
+    }
+
+    /// Claims a reduction as an offset elsewhere (the internal market, an external programme):
+    /// refused when it is claimed already (as points or an offset); audited.
+    pub fn inclusive_claim_offset(
+        &self,
+        actor: &str,
+        path: &str,
+        id: i64,
+        programme: &str,
+        now: i64,
+    ) -> Result<CreditRow> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let row = c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()])?;
+            let r = row.first().ok_or_else(|| StoreError::NotFound(format!("credit {id}")))?;
+            let cr = credit_row(r);
+            if !in_subtree(c, &cr.org_code, path)? {
+                return Err(StoreError::NotFound(format!("credit {id}")));
+            }
+            let claim = Claim::parse(&cr.claim).unwrap_or(Claim::None);
+            rules::may_claim(&cr.status, claim, r.int(14), r.int(15), Claim::Offset, now)
+                .map_err(|e| StoreError::Conflict(format!("{}: {}", e.code, e.message)))?;
+            let n = c.exec(
+                "UPDATE inclusive_credits SET status = $1, claim = 'offset', claim_ref = $2 WHERE id = $3 AND claim = 'none'",
+                &[status::CLAIMED.into(), programme.into(), id.into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict("already_claimed: the reduction is claimed already".into()));
+            }
+            audit(c, kind, actor, "inclusive.offset", format!("inclusive_credit/{id}"), &cr.org_code, json!({"programme": programme, "grams": cr.grams}))
+        })?;
+        self.inclusive_credit(id)?.ok_or_else(|| StoreError::NotFound(format!("credit {id}")))
+    }
+
+    /// Reverses a claimed credit's points (found fraudulent afterwards): a `reverse` entry of its
+    /// points, refused when the person has spent them; the credit becomes rejected; audited.
+    pub fn inclusive_reverse(&self, actor: &str, path: &str, id: i64, note: &str) -> Result<Posted> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let row =
+                c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()])?;
+            let cr = row.first().map(credit_row).ok_or_else(|| StoreError::NotFound(format!("credit {id}")))?;
+            if !in_subtree(c, &cr.org_code, path)? {
+                return Err(StoreError::NotFound(format!("credit {id}")));
+            }
+            if cr.claim != "points" {
+                return Err(StoreError::Conflict(format!("not_claimed: credit {id} has no points to reverse")));
+            }
+            let p = post(
+                c,
+                &format!("reverse:{id}"),
+                EntryKind::Reverse,
+                cr.account_id,
+                cr.points,
+                &format!("credit/{id}"),
+                actor,
+            )?;
+            c.exec(
+                "UPDATE inclusive_credits SET status = $1, decided_by = $2 WHERE id = $3",
+                &[status::REJECTED.into(), actor.into(), id.into()],
+            )?;
+            audit(
+                c,
+                kind,
+                actor,
+                "inclusive.reverse",
+                format!("inclusive_credit/{id}"),
+                &cr.org_code,
+                json!({"points": cr.points, "note": note}),
+            )?;
+            Ok(p)
+        })
+    }
+
+    // ---- points, catalogue, orders -----------------------------------------------------------
+
+    /// A person's (available, reserved) points.
+    pub fn inclusive_balance(&self, account: i64) -> Result<(i64, i64)> {
+        self.read(|c| Ok((balance_of(c, &ledger::available(account))?, balance_of(c, &ledger::held(account))?)))
+    }
+
+    /// Posts one entry in its own transaction (administrators' expire; tests).
+    pub fn inclusive_post(
+        &self,
+        request_id: &str,
+        kind: EntryKind,
+        account: i64,
+        amount: i64,
+        actor: &str,
+    ) -> Result<Posted> {
+        self.tx(|c| post(c, request_id, kind, account, amount, "", actor))
+    }
+
+    /// The person's journal entries, newest first.
+    pub fn inclusive_entries_of(&self, account: i64, limit: i64) -> Result<Vec<Json>> {
+        let rows = self.read(|c| {
+            c.query("SELECT id, request_id, kind, amount, ref, at FROM inclusive_journal WHERE account_id = $1 ORDER BY id DESC LIMIT $2", &[account.into(), limit.into()])
+        })?;
+        Ok(rows.iter().map(|r| json!({"id": r.int(0), "request_id": r.text(1), "kind": r.text(2), "amount": r.int(3), "ref": r.text(4), "at": r.text(5)})).collect())
+    }
+
+    pub fn inclusive_add_item(&self, actor: &str, org_code: &str, name: &str, points: i64, stock: i64) -> Result<Item> {
+        let kind = self.kind();
+        let id = self.tx(|c| {
+            let id = c.query(
+                "INSERT INTO inclusive_catalogue (org_code, name, points, stock, active, created_at) VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
+                &[org_code.into(), name.into(), points.into(), stock.into(), crate::now().into()],
+            )?[0]
+                .int(0);
+            audit(c, kind, actor, "inclusive.item_add", format!("inclusive_item/{id}"), org_code, json!({"name": name, "points": points, "stock": stock}))?;
+            Ok(id)
+        })?;
+        Ok(Item { id, org_code: org_code.into(), name: name.into(), points, stock, active: true })
+    }
+
+    /// Items offered to a person of `org_path`: the items of the org and of every org above it.
+    pub fn inclusive_items_for(&self, org_path: &str) -> Result<Vec<Item>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT i.id, i.org_code, i.name, i.points, i.stock, i.active, o.path FROM inclusive_catalogue i JOIN orgs o ON o.code = i.org_code ORDER BY i.points, i.id",
+                &[],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .filter(|r| org_path.starts_with(&r.text(6)) || r.text(6).starts_with(org_path))
+            .map(|r| Item {
+                id: r.int(0),
+                org_code: r.text(1),
+                name: r.text(2),
+                points: r.int(3),
+                stock: r.int(4),
+                active: r.int(5) != 0,
+            })
+            .collect())
+    }
+
+    /// Reserves points for an item: the order (idempotent by its request id), one unit of stock
+    /// and a `reserve` entry, in one transaction; refused when the points or the stock are not there.
+    pub fn inclusive_redeem(&self, actor: &str, account: i64, item_id: i64, request_id: &str) -> Result<(Order, bool)> {
+        let kind = self.kind();
+        let (id, new) = self.tx(|c| {
+            let prev = c.query("SELECT id, account_id, item_id FROM inclusive_orders WHERE request_id = $1", &[request_id.into()])?;
+            if let Some(r) = prev.first() {
+                if r.int(1) == account && r.int(2) == item_id {
+                    return Ok((r.int(0), false));
+                }
+                return Err(StoreError::Conflict(format!("request_reused: request id {request_id:?} was used for another order")));
+            }
+            let a = c.query("SELECT org_code, erased_at FROM inclusive_accounts WHERE id = $1", &[account.into()])?;
+            let a = a.first().ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+            if a.opt_text(1).is_some() {
+                return Err(StoreError::Conflict("account_erased: the account was erased".into()));
+            }
+            let org = a.text(0);
+            let item = c.query("SELECT points, active, name FROM inclusive_catalogue WHERE id = $1", &[item_id.into()])?;
+            let item = item.first().ok_or_else(|| StoreError::NotFound(format!("item {item_id}")))?;
+            if item.int(1) == 0 {
+                return Err(StoreError::Conflict("item_inactive: the item is no longer offered".into()));
+            }
+            let points = item.int(0);
+            if c.exec("UPDATE inclusive_catalogue SET stock = stock - 1 WHERE id = $1 AND stock >= 1", &[item_id.into()])? == 0 {
+                return Err(StoreError::Conflict("out_of_stock: the item is out of stock".into()));
+            }
+            let id = c.query(
+                "INSERT INTO inclusive_orders (request_id, account_id, item_id, points, status, created_at) VALUES ($1, $2, $3, $4, 'reserved', $5) RETURNING id",
+                &[request_id.into(), account.into(), item_id.into(), points.into(), crate::now().into()],
+            )?[0]
+                .int(0);
+            post(c, &format!("order:{id}:reserve"), EntryKind::Reserve, account, points, &format!("order/{id}"), actor)?;
+            audit(c, kind, actor, "inclusive.redeem", format!("inclusive_order/{id}"), &org, json!({"item": item_id, "points": points}))?;
+            Ok((id, true))
+        })?;
+        Ok((self.inclusive_order(id)?.ok_or_else(|| StoreError::NotFound(format!("order {id}")))?, new))
+    }
+
+    pub fn inclusive_order(&self, id: i64) -> Result<Option<Order>> {
+        Ok(self
+            .read(|c| c.query(&format!("SELECT {ORDER_COLS} FROM inclusive_orders o JOIN inclusive_catalogue i ON i.id = o.item_id WHERE o.id = $1"), &[id.into()]))?
+            .first()
+            .map(order))
+    }
+
+    /// Orders of a person (`account`) or of every account within `path`, newest first.
+    pub fn inclusive_orders(&self, path: &str, account: Option<i64>, limit: i64) -> Result<Vec<Order>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!(
+                        "SELECT {ORDER_COLS} FROM inclusive_orders o JOIN inclusive_catalogue i ON i.id = o.item_id \
+                         JOIN inclusive_accounts a ON a.id = o.account_id JOIN orgs g ON g.code = a.org_code \
+                         WHERE g.path LIKE $1 ESCAPE '\\' AND ($2 = 0 OR o.account_id = $2) ORDER BY o.id DESC LIMIT $3"
+                    ),
+                    &[crate::like_prefix(path).into(), account.unwrap_or(0).into(), limit.into()],
+                )
+            })?
+            .iter()
+            .map(order)
+            .collect())
+    }
+
+    /// Confirms (fulfilled: the points are redeemed) or voids (the points return, the stock too)
+    /// a reserved order within `path`; only a reserved order moves, once; audited.
+    pub fn inclusive_settle(&self, actor: &str, path: &str, id: i64, confirm: bool) -> Result<Order> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let rows = c.query(
+                "SELECT o.account_id, o.points, o.item_id, o.status, a.org_code FROM inclusive_orders o JOIN inclusive_accounts a ON a.id = o.account_id WHERE o.id = $1",
+                &[id.into()],
+            )?;
+            let r = rows.first().ok_or_else(|| StoreError::NotFound(format!("order {id}")))?;
+            let (account, points, item, org) = (r.int(0), r.int(1), r.int(2), r.text(4));
+            if !in_subtree(c, &org, path)? {
+                return Err(StoreError::NotFound(format!("order {id}")));
+            }
+            let to = if confirm { "confirmed" } else { "voided" };
+            let n = c.exec(
+                "UPDATE inclusive_orders SET status = $1, decided_at = $2, decided_by = $3 WHERE id = $4 AND status = 'reserved'",
+                &[to.into(), crate::now().into(), actor.into(), id.into()],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("not_reserved: order {id} is {}", r.text(3))));
+            }
+            let kind_e = if confirm { EntryKind::Confirm } else { EntryKind::Void };
+            post(c, &format!("order:{id}:{}", kind_e.code()), kind_e, account, points, &format!("order/{id}"), actor)?;
+            if !confirm {
+                c.exec("UPDATE inclusive_catalogue SET stock = stock + 1 WHERE id = $1", &[item.into()])?;
+            }
+            audit(c, kind, actor, "inclusive.order", format!("inclusive_order/{id}"), &org, json!({"status": to, "points": points}))
+        })?;
+        self.inclusive_order(id)?.ok_or_else(|| StoreError::NotFound(format!("order {id}")))
+    }
+
+    // ---- personal data ---------------------------------------------------------------------
+
+    /// Everything stored about one person: the account, credits with their explanations, journal
+    /// entries, orders and the events kept for them.
+    pub fn inclusive_export(&self, account: i64) -> Result<Json> {
+        let a = self.inclusive_account(account)?.ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+        let credits = self.inclusive_credits_of(account, i64::MAX)?;
+        let entries = self.inclusive_entries_of(account, i64::MAX)?;
+        let (available, reserved) = self.inclusive_balance(account)?;
+        let orders = self.read(|c| {
+            c.query(&format!("SELECT {ORDER_COLS} FROM inclusive_orders o JOIN inclusive_catalogue i ON i.id = o.item_id WHERE o.account_id = $1 ORDER BY o.id"), &[account.into()])
+        })?;
+        let events = self.read(|c| {
+            c.query("SELECT client_id, event_id, action, mode, status, reason, received_at FROM inclusive_events WHERE account_id = $1 ORDER BY id", &[account.into()])
+        })?;
+        Ok(json!({
+            "account": a,
+            "points": {"available": available, "reserved": reserved},
+            "credits": credits,
+            "journal": entries,
+            "orders": orders.iter().map(order).collect::<Vec<_>>(),
+            "events": events.iter().map(|r| json!({"client_id": r.text(0), "event_id": r.opt_text(1), "action": r.text(2), "mode": r.text(3), "status": r.text(4), "reason": r.text(5), "received_at": inclusive::time::format(r.int(6))})).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Erases a person: the account loses its subject and name (it stays as an anonymous row, so
+    /// the journal, credits and totals still balance), reserved orders are voided, the remaining
+    /// points expire, open credits are expired, and the events lose their ids. Audited without
+    /// personal data.
+    pub fn inclusive_erase(&self, actor: &str, account: i64) -> Result<Json> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let rows = c.query(&format!("SELECT {ACCOUNT_COLS} FROM inclusive_accounts a WHERE a.id = $1"), &[account.into()])?;
+            let a = rows.first().map(account_of_row).ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+            if a.erased {
+                return Ok(json!({"account": account, "erased": true, "again": true}));
+            }
+            let open = c.query("SELECT id, points, item_id FROM inclusive_orders WHERE account_id = $1 AND status = 'reserved'", &[account.into()])?;
+            for o in &open {
+                let id = o.int(0);
+                c.exec("UPDATE inclusive_orders SET status = 'voided', decided_at = $1, decided_by = $2 WHERE id = $3", &[crate::now().into(), actor.into(), id.into()])?;
+                post(c, &format!("order:{id}:void"), EntryKind::Void, account, o.int(1), &format!("order/{id}"), actor)?;
+                c.exec("UPDATE inclusive_catalogue SET stock = stock + 1 WHERE id = $1", &[o.int(2).into()])?;
+            }
+            let left = balance_of(c, &ledger::available(account))?;
+            if left > 0 {
+                post(c, &format!("erase:{account}"), EntryKind::Expire, account, left, "erasure", actor)?;
+            }
+            c.exec(
+                "UPDATE inclusive_credits SET status = $1 WHERE account_id = $2 AND status IN ($3, $4)",
+                &[status::EXPIRED.into(), account.into(), status::CLAIMABLE.into(), status::REVIEW.into()],
+            )?;
+            c.exec("UPDATE inclusive_events SET event_id = NULL WHERE account_id = $1", &[account.into()])?;
+            c.exec(
+                "UPDATE inclusive_accounts SET subject = NULL, display_name = NULL, opt_in = 0, erased_at = $1 WHERE id = $2",
+                &[crate::now().into(), account.into()],
+            )?;
+            audit(c, kind, actor, "inclusive.erase", format!("inclusive_account/{account}"), &a.org_code, json!({"orders_voided": open.len(), "points_expired": left}))?;
+            Ok(json!({"account": account, "erased": true, "orders_voided": open.len(), "points_expired": left}))
+        })
+    }
+
+    // ---- views ---------------------------------------------------------------------------------
+
+    /// Grams and points credited (claimable or claimed) within `path`, by action type and month.
+    pub fn inclusive_totals(&self, path: &str, year: Option<i32>) -> Result<Vec<Json>> {
+        let month = year.map(|y| format!("{y:04}-%")).unwrap_or_else(|| "%".into());
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT c.action, c.month, CAST(SUM(c.grams) AS BIGINT), CAST(SUM(c.points) AS BIGINT), COUNT(*), CAST(SUM(CASE WHEN c.claim = 'offset' THEN c.grams ELSE 0 END) AS BIGINT) \
+                 FROM inclusive_credits c JOIN orgs o ON o.code = c.org_code \
+                 WHERE o.path LIKE $1 ESCAPE '\\' AND c.month LIKE $2 AND c.status IN ($3, $4, $5) \
+                 GROUP BY c.action, c.month ORDER BY c.month, c.action",
+                &[crate::like_prefix(path).into(), month.into(), status::CLAIMABLE.into(), status::CLAIMED.into(), status::EXPIRED.into()],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| json!({"action": r.text(0), "month": r.text(1), "grams": r.int(2), "points": r.int(3), "credits": r.int(4), "offset_grams": r.int(5)}))
+            .collect())
+    }
+
+    /// Leaderboard of a month within `path`: persons (names only of those who opted in) or
+    /// departments (org units), by grams credited.
+    pub fn inclusive_leaderboard(&self, path: &str, month: &str, by_department: bool, limit: i64) -> Result<Vec<Json>> {
+        let rows = self.read(|c| {
+            if by_department {
+                c.query(
+                    "SELECT a.org_code, o.name, CAST(SUM(c.grams) AS BIGINT), COUNT(DISTINCT c.account_id) FROM inclusive_credits c \
+                     JOIN inclusive_accounts a ON a.id = c.account_id JOIN orgs o ON o.code = a.org_code \
+                     WHERE o.path LIKE $1 ESCAPE '\\' AND c.month = $2 AND c.status IN ($3, $4) AND a.kind = 'employee' \
+                     GROUP BY a.org_code, o.name ORDER BY SUM(c.grams) DESC, a.org_code LIMIT $5",
+                    &[crate::like_prefix(path).into(), month.into(), status::CLAIMABLE.into(), status::CLAIMED.into(), limit.into()],
+                )
+            } else {
+                c.query(
+                    "SELECT a.id, a.org_code, a.opt_in, a.display_name, CAST(SUM(c.grams) AS BIGINT) FROM inclusive_credits c \
+                     JOIN inclusive_accounts a ON a.id = c.account_id JOIN orgs o ON o.code = a.org_code \
+                     WHERE o.path LIKE $1 ESCAPE '\\' AND c.month = $2 AND c.status IN ($3, $4) AND a.kind = 'employee' AND a.erased_at IS NULL \
+                     GROUP BY a.id, a.org_code, a.opt_in, a.display_name ORDER BY SUM(c.grams) DESC, a.id LIMIT $5",
+                    &[crate::like_prefix(path).into(), month.into(), status::CLAIMABLE.into(), status::CLAIMED.into(), limit.into()],
+                )
+            }
+        })?;
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if by_department {
+                    json!({"rank": i + 1, "org_code": r.text(0), "org_name": r.text(1), "grams": r.int(2), "people": r.int(3)})
+                } else {
+                    let named = r.int(2) != 0;
+                    json!({"rank": i + 1, "account_id": r.int(0), "org_code": r.text(1), "name": if named { r.opt_text(3) } else { None }, "grams": r.int(4)})
+                }
+            })
+            .collect())
+    }
+
+    /// The journal's soundness (Σ balances = 0, none below zero that must not be, each balance the
+    /// sum of its postings).
+    pub fn inclusive_journal_check(&self) -> Result<JournalCheck> {
+        self.read(|c| {
+            let balances = c.query("SELECT holder, balance FROM inclusive_balances ORDER BY holder", &[])?;
+            let sums =
+                c.query("SELECT holder, CAST(SUM(amount) AS BIGINT) FROM inclusive_postings GROUP BY holder", &[])?;
+            let entries = c.query("SELECT COUNT(*) FROM inclusive_journal", &[])?[0].int(0);
+            let posted: HashMap<String, i64> = sums.iter().map(|r| (r.text(0), r.int(1))).collect();
+            let mut check = JournalCheck { sum: 0, negative: vec![], mismatched: vec![], entries };
+            for r in &balances {
+                let (h, b) = (r.text(0), r.int(1));
+                check.sum += b;
+                if b < 0 && ledger::stays_non_negative(&h) {
+                    check.negative.push(h.clone());
+                }
+                if posted.get(&h).copied().unwrap_or(0) != b {
+                    check.mismatched.push(h);
+                }
+            }
+            Ok(check)
+        })
+    }
+}
+
+fn account_of_row(r: &Row) -> Account {
+    account(r)
+}
+
+/// The stored answer of an event id sent before by the same client.
+fn replay(c: &mut dyn Conn, client: &Client, event_id: Option<&str>, index: usize) -> Result<Option<Verdict>> {
+    let Some(id) = event_id else { return Ok(None) };
+    let rows = c.query(
+        "SELECT e.status, e.reason, e.message, e.credit_id, c.grams, c.points, c.available_at FROM inclusive_events e \
+         LEFT JOIN inclusive_credits c ON c.id = e.credit_id WHERE e.client_id = $1 AND e.event_id = $2",
+        &[client.client_id.as_str().into(), id.into()],
+    )?;
+    Ok(rows.first().map(|r| {
+        let status = match r.text(0).as_str() {
+            ACCEPTED => ACCEPTED,
+            PENDING => PENDING,
+            _ => REJECTED,
+        };
+        let reason = r.text(1);
+        Verdict {
+            index,
+            id: id.to_string(),
+            status,
+            reason: (!reason.is_empty()).then_some(reason),
+            message: r.opt_text(2).filter(|m| !m.is_empty()),
+            credit_id: r.opt_int(3),
+            grams: r.opt_int(4),
+            points: r.opt_int(5),
+            available_at: r.opt_int(6).map(inclusive::time::format),
+            replay: true,
+        }
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn store_event(
+    c: &mut dyn Conn,
+    client: &Client,
+    event_id: Option<&str>,
+    account: Option<i64>,
+    action: &str,
+    mode: &str,
+    status: &str,
+    reason: &Reason,
+    credit: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    c.exec(
+        "INSERT INTO inclusive_events (client_id, event_id, org_code, account_id, action, mode, status, reason, message, credit_id, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            client.client_id.as_str().into(),
+            event_id.into(),
+            client.org_code.as_str().into(),
+            account.into(),
+            action.into(),
+            mode.into(),
+            status.into(),
+            reason.code.into(),
+            reason.message.as_str().into(),
+            credit.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The account an event names, within the client's subtree: an enrolled employee (by username), or
+/// a customer (created on first sight under the client's org, by a hash of the pseudonym).
+fn resolve_account(
+    c: &mut dyn Conn,
+    client: &Client,
+    org_path: &str,
+    cache: &mut HashMap<String, Option<(i64, String)>>,
+    name: &str,
+) -> Result<std::result::Result<(i64, String), Reason>> {
+    if let Some(hit) = cache.get(name) {
+        return Ok(hit.clone().ok_or_else(|| {
+            rules::reason("unknown_account", "no enrolled account of this name within the app's organisation")
+        }));
+    }
+    let found = if client.audience == CUSTOMER {
+        let subject = customer_subject(&client.org_code, name);
+        let rows = c.query(
+            "SELECT id, org_code, erased_at FROM inclusive_accounts WHERE kind = $1 AND subject = $2",
+            &[CUSTOMER.into(), subject.as_str().into()],
+        )?;
+        match rows.first() {
+            Some(r) => Some((r.int(0), r.text(1))),
+            None => {
+                let id = c.query(
+                    "INSERT INTO inclusive_accounts (org_code, kind, subject, display_name, opt_in, created_at) VALUES ($1, $2, $3, NULL, 0, $4) RETURNING id",
+                    &[client.org_code.as_str().into(), CUSTOMER.into(), subject.into(), crate::now().into()],
+                )?[0]
+                    .int(0);
+                Some((id, client.org_code.clone()))
+            }
+        }
+    } else {
+        let rows = c.query(
+            "SELECT a.id, a.org_code, o.path FROM inclusive_accounts a JOIN orgs o ON o.code = a.org_code WHERE a.kind = $1 AND a.subject = $2",
+            &[EMPLOYEE.into(), name.into()],
+        )?;
+        rows.first().filter(|r| r.text(2).starts_with(org_path)).map(|r| (r.int(0), r.text(1)))
+    };
+    cache.insert(name.to_string(), found.clone());
+    Ok(found.ok_or_else(|| {
+        rules::reason("unknown_account", "no enrolled account of this name within the app's organisation")
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_one(
+    c: &mut dyn Conn,
+    client: &Client,
+    org_path: &str,
+    lib: &Library,
+    accounts: &mut HashMap<String, Option<(i64, String)>>,
+    index: usize,
+    e: EventIn,
+    now: i64,
+) -> Result<Verdict> {
+    let id_ok = !e.id.is_empty() && e.id.len() <= rules::MAX_ID;
+    let event_id = id_ok.then_some(e.id.as_str());
+    if let Some(prev) = replay(c, client, event_id, index)? {
+        return Ok(prev);
+    }
+    let mode = e.mode.clone().unwrap_or_default();
+    let reject = |c: &mut dyn Conn, account: Option<i64>, r: Reason| -> Result<Verdict> {
+        store_event(c, client, event_id, account, &e.action, &mode, REJECTED, &r, None, now)?;
+        Ok(rejected(index, &e.id, r))
+    };
+    let checked = match rules::check(&e, now, lib) {
+        Ok(x) => x,
+        Err(r) => return reject(c, None, r),
+    };
+    let (account, org) = match resolve_account(c, client, org_path, accounts, &e.account)? {
+        Ok(a) => a,
+        Err(r) => return reject(c, None, r),
+    };
+    // Caps count per action type and mode (walking has its own daily cap, metro its own rides).
+    let kind_key =
+        if checked.mode.is_empty() { checked.action.clone() } else { format!("{}/{}", checked.action, checked.mode) };
+    let day = format!("D{}", inclusive::time::day_text(checked.day));
+    let month = format!("M{}", checked.month);
+    let used = c.query(
+        // Two primary-key lookups (SQLite answers `IN (…)` with a temporary table each time).
+        "SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $3 \
+         UNION ALL SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $4",
+        &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into()],
+    )?;
+    let mut usage = Usage::default();
+    for r in &used {
+        if r.text(0) == day {
+            (usage.day_g, usage.day_events) = (r.int(1), r.int(2));
+        } else {
+            (usage.month_g, usage.month_events) = (r.int(1), r.int(2));
+        }
+    }
+    let cr = match rules::credit(&checked, usage, client.source(), now) {
+        Ok(x) => x,
+        Err(r) => return reject(c, Some(account), r),
+    };
+    if let Some(key) = &checked.dedup_key {
+        let n = c.exec(
+            "INSERT INTO inclusive_dedup (dedup_key, credit_id) VALUES ($1, NULL) ON CONFLICT (dedup_key) DO NOTHING",
+            &[key.as_str().into()],
+        )?;
+        if n == 0 {
+            return reject(
+                c,
+                Some(account),
+                rules::reason("duplicate", "this reduction was reported already (same reference)"),
+            );
+        }
+    }
+    // Both periods in one statement (the day's and the month's usage).
+    c.exec(
+        "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES ($1, $2, $3, $5, 1), ($1, $2, $4, $5, 1) \
+         ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, events = inclusive_usage.events + 1",
+        &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into(), cr.grams.into()],
+    )?;
+    let st = if cr.review { status::REVIEW } else { status::CLAIMABLE };
+    let credit_id = c.query(
+        "INSERT INTO inclusive_credits (account_id, org_code, action, mode, occurred_at, month, grams, points, methodology, methodology_version, \
+         status, claim, claim_ref, available_at, expires_at, risk, explanation, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'none', '', $12, $13, $14, $15, $16) RETURNING id",
+        &[
+            account.into(),
+            org.as_str().into(),
+            checked.action.as_str().into(),
+            checked.mode.as_str().into(),
+            checked.occurred.into(),
+            checked.month.as_str().into(),
+            cr.grams.into(),
+            cr.points.into(),
+            checked.methodology.id.as_str().into(),
+            checked.methodology.version.into(),
+            st.into(),
+            cr.available_at.into(),
+            cr.expires_at.into(),
+            cr.risk.into(),
+            Value::Text(cr.explanation.to_string()),
+            now.into(),
+        ],
+    )?[0]
+        .int(0);
+    let (vstatus, reason) = if cr.review {
+        (PENDING, rules::reason("review", format!("risk score {} ≥ {}: held for review", cr.risk, rules::REVIEW_AT)))
+    } else {
+        (ACCEPTED, rules::reason("", ""))
+    };
+    store_event(
+        c,
+        client,
+        event_id,
+        Some(account),
+        &checked.action,
+        &checked.mode,
+        vstatus,
+        &reason,
+        Some(credit_id),
+        now,
+    )?;
+    Ok(Verdict {
+        index,
+        id: e.id.clone(),
+        status: vstatus,
+        reason: cr.review.then(|| "review".to_string()),
+        message: cr.review.then_some(reason.message),
+        credit_id: Some(credit_id),
+        grams: Some(cr.grams),
+        points: Some(cr.points),
+        available_at: Some(inclusive::time::format(cr.available_at)),
+        replay: false,
+    })
+}
