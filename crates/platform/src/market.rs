@@ -346,7 +346,8 @@ fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
     let mut q = state.queue.lock().map_err(|_| poisoned())?;
     loop {
         if q.epoch != epoch {
-            let (kind, code, message) = q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
+            let (kind, code, message) =
+                q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
             return Err(Error::new(kind, code, message));
         }
         if q.durable >= seq {
