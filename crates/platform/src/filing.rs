@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Kind, Result};
 use rustc_hash::FxHashMap;
+use serde_json::Value;
 use std::collections::HashMap;
 use store::filings::{ActivityRow, Filing, Outcome, RejectedRow, Upload};
 use store::Store;
@@ -113,7 +114,8 @@ fn judge_upload(
             match judge.judge(raw.line, verdict) {
                 Ok(()) => Outcome::Accepted(row),
                 Err(reasons) => {
-                    let r = RejectedRow { row, reasons: reasons.join("; ") };
+                    let (texts, problems): (Vec<String>, Vec<Value>) = reasons.into_iter().unzip();
+                    let r = RejectedRow { row, reasons: texts.join("; "), problems };
                     if rejected.len() < MAX_SHOWN {
                         rejected.push(r.clone());
                     }
@@ -242,19 +244,25 @@ struct Judge<'r> {
 }
 
 impl Judge<'_> {
-    /// Accepted, or every reason the row at `line` is rejected.
-    fn judge(&mut self, line: u64, verdict: ingest::RowVerdict) -> std::result::Result<(), Vec<String>> {
+    /// Accepted, or every reason the row at `line` is rejected: the English text and the same as a
+    /// code with its parameters (`{column, code, value, params}`, docs/formats.md).
+    fn judge(&mut self, line: u64, verdict: ingest::RowVerdict) -> std::result::Result<(), Vec<(String, Value)>> {
         let rules = self.rules;
         let mut reasons = Vec::new();
+        let problem = |column: &str, code: &str, value: &str, params: Value| serde_json::json!({"column": column, "code": code, "value": value, "params": params});
         for e in &verdict.errors {
             if e.column == "facility_code,period,carrier,source_document" {
                 // ingest names the first occurrence as SOURCE:LINE; the source here is the upload itself.
                 let reason = e.reason.replace(&format!("{UPLOAD}:"), "line ");
-                reasons.push(format!("{}: {reason}", e.column));
+                let first_line = e.reason.rsplit_once(&format!("{UPLOAD}:")).map(|(_, l)| l.trim().to_string());
+                let p = problem(&e.column, e.code(), &e.value, serde_json::json!({"first_line": first_line}));
+                reasons.push((format!("{}: {reason}", e.column), p));
                 continue;
             }
             self.errors += 1;
             let mut reason = e.reason.clone();
+            let mut code = e.code();
+            let mut params = serde_json::json!({});
             if e.column == "facility_code" {
                 // Say why a known facility is refused, without naming who owns it (the filer may not
                 // see that part of the org tree).
@@ -265,28 +273,52 @@ impl Judge<'_> {
                     .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().is_some());
                 if known {
                     reason = format!("facility is outside this filing's org {} and its subtree", rules.filing.org_code);
+                    code = "facility_outside_org";
+                    params = serde_json::json!({"org": rules.filing.org_code});
                 }
+            }
+            if code == "period_outside_year" {
+                params = serde_json::json!({"year": rules.year});
             }
             let reason = reason.replace(
                 "not a facility_code in facilities.csv",
                 "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
             );
+            let p = problem(&e.column, code, &e.value, params);
             reasons.push(if e.column.is_empty() {
-                format!("{reason} (line starts {:?})", e.value)
+                (format!("{reason} (line starts {:?})", e.value), p)
             } else {
-                format!("{}: {reason} (value {:?})", e.column, e.value)
+                (format!("{}: {reason} (value {:?})", e.column, e.value), p)
             });
         }
         if let Some(r) = verdict.record {
             if r.month != rules.month {
-                reasons.push(format!(
-                    "period: {}-{:02} is not this filing's month {} (file each month into its own filing)",
-                    rules.year, r.month, rules.filing.period
+                let period = format!("{}-{:02}", rules.year, r.month);
+                reasons.push((
+                    format!(
+                        "period: {period} is not this filing's month {} (file each month into its own filing)",
+                        rules.filing.period
+                    ),
+                    problem(
+                        "period",
+                        "wrong_month",
+                        &period,
+                        serde_json::json!({"filing_period": rules.filing.period}),
+                    ),
                 ));
             } else if let Some(other) = rules.elsewhere.get(&rules.codes[r.facility as usize]) {
-                reasons.push(format!(
-                    "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
-                    rules.filing.period
+                let code = &rules.codes[r.facility as usize];
+                reasons.push((
+                    format!(
+                        "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
+                        rules.filing.period
+                    ),
+                    problem(
+                        "facility_code",
+                        "filed_elsewhere",
+                        code,
+                        serde_json::json!({"period": rules.filing.period, "filing": other}),
+                    ),
                 ));
             }
         }
@@ -295,7 +327,7 @@ impl Judge<'_> {
         }
         self.rejected += 1;
         if self.first.len() < 100 {
-            self.first.push((line, reasons.clone()));
+            self.first.push((line, reasons.iter().map(|(r, _)| r.clone()).collect()));
         }
         Err(reasons)
     }
@@ -392,7 +424,8 @@ pub fn revalidate_stored(store: &Store, filing_id: i64) -> Result<()> {
     store.for_each_activity(&[filing_id], &mut |_, r| {
         let verdict = judge.rows.push(judge.source, r.line as u64, &stored_fields(r));
         if let Err(reasons) = judge.judge(r.line as u64, verdict) {
-            problems.push(serde_json::json!({"line": r.line, "reasons": reasons}));
+            let (texts, codes): (Vec<String>, Vec<Value>) = reasons.into_iter().unzip();
+            problems.push(serde_json::json!({"line": r.line, "reasons": texts, "problems": codes}));
         }
         Ok(())
     })?;

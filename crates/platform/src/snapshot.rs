@@ -724,7 +724,10 @@ pub fn aggregates(
     }
     let job = app.console.start(
         "aggregate",
-        format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
+        (
+            format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
+            serde_json::json!({"snapshot": id, "org": snap.org_code, "year": snap.year}),
+        ),
         actor,
         (&snap.org_code, snap_org_path),
         format!("snapshot/{id}"),
@@ -734,7 +737,7 @@ pub fn aggregates(
     drop(map);
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(job, "recomputing the snapshot", 0);
+        app2.console.stage(job, ("recomputing", "recomputing the snapshot"), 0);
         let outcome = keep_cells_of(&app2.store, id, app2.threads);
         let entry = match &outcome {
             Ok(v) => Aggregate::Ready(Arc::new(v.clone())),

@@ -157,7 +157,7 @@ pub async fn start_inventory_job(
     let actor = caller.user.username.clone();
     let id = app.console.start(
         "inventory",
-        format!("inventory {} {}", org.code, body.year),
+        (format!("inventory {} {}", org.code, body.year), json!({"org": org.code, "year": body.year})),
         &actor,
         (&org.code, &org.path),
         format!("org/{}", org.code),
@@ -165,7 +165,7 @@ pub async fn start_inventory_job(
     );
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(id, "reading approved filings and computing", 0);
+        app2.console.stage(id, ("computing", "reading approved filings and computing"), 0);
         let out = snapshot::run_blocking(&app2.store, &actor, &org.code, body.year, options, app2.threads);
         if out.is_ok() {
             app2.metrics.snapshots_created.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +191,10 @@ pub async fn start_import_job(
     let actor = caller.user.username.clone();
     let job = app.console.start(
         "import",
-        format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
+        (
+            format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
+            json!({"file": file_name, "filing": id, "org": filing.org_code, "period": filing.period}),
+        ),
         &actor,
         (&filing.org_code, &filing.org_path),
         format!("filing/{id}"),
@@ -199,7 +202,7 @@ pub async fn start_import_job(
     );
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(job, &format!("validating {size} bytes and recording rows"), 0);
+        app2.console.stage(job, ("importing", &format!("validating {size} bytes and recording rows")), 0);
         let upload = platform::filing::Received { path: spool.path(), size, sha: &sha, file_name: &file_name };
         let r = platform::filing::import_received(&app2.store, &actor, id, &upload);
         drop(spool);
