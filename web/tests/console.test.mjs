@@ -207,7 +207,7 @@ const UNIT_TEXT = /\d[\d,]*(?:\.\d+)?\s*(?:[tk]g?CO₂e?|[tk]g?CO2e?|kgce|tce|[k
 /** The value at a dotted path (`a.b.0.c`) of a JSON value. */
 const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined : x[k]), v)
 /** A unit as the console prints it (figs.ts unitLabel). */
-const printed = (u) => (!u || u === '1' ? '' : u.replace('CO2', 'CO₂'))
+const printed = (u) => (!u || u === '1' || u === 'ratio' ? '' : u.replace('CO2', 'CO₂'))
 
 async function checkFigures(page, where) {
   await page.waitForTimeout(500) // the response bodies are read asynchronously
