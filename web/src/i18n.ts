@@ -308,7 +308,7 @@ const zh: Dict = {
   'site.intro': '离网基站的光伏 + 锂电 + 甲醇燃料电池控制器仿真、容量配置、远程设定值与基站AI节能报告。',
   'site.file': '站点配置（site.toml）',
   'site.weather': '气象文件（TMY3 或含以下各列的 CSV：{0}）',
-  'site.weatherHint': '逐时或更细的气象数据；普通CSV需要站点配置中的位置（location）一节。',
+  'site.weatherHint': '逐时或更细的气象数据；普通 CSV 需要在站点配置中填写站点位置（经纬度）。',
   'site.simulate': '仿真',
   'site.size': '容量配置',
   'site.states': '控制器状态（仿真小时数）',
