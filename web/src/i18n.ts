@@ -501,6 +501,14 @@ const zh: Dict = {
   'why.undated': '无年份的缺省值',
   'why.later_year': '地区 {0}：任何地区均无 {1} 年及以前的因子，采用最早的后续年份 {2}（已标出）',
   'why.setWord': '因子集',
+  'f.readFrom': '数值读取自',
+  'f.status.V': '经两个来源核对',
+  'f.status.S': '单一二手来源',
+  'f.status.M': '官方缺省值，原文未检索到',
+  'f.status.D': '推导值',
+  'f.primary': '原始文件',
+  'f.unverified': '文号或标题未核实',
+  'f.assumption': '项目假设值（参考资料第 2.2 节）：中国指南未给出液体燃料密度',
   'f.id': '因子编号',
   'sp.override.auto': '自动',
   'sp.override.force_on': '强制开机',
@@ -1089,6 +1097,14 @@ const en: Dict = {
   'why.undated': 'undated default',
   'why.later_year': 'region {0}: no factor at or before {1} in any region, so the earliest later year {2} was used (flagged)',
   'why.setWord': 'set',
+  'f.readFrom': 'value read from',
+  'f.status.V': 'verified against two sources',
+  'f.status.S': 'single secondary source',
+  'f.status.M': 'official default, original text not retrieved',
+  'f.status.D': 'derived',
+  'f.primary': 'Primary document',
+  'f.unverified': 'number or title not verified',
+  'f.assumption': 'the project\'s assumption (reference data section 2.2): the Chinese guidelines give no liquid-fuel density',
   'f.id': 'Factor id',
   'sp.override.auto': 'auto',
   'sp.override.force_on': 'force on',
@@ -1366,4 +1382,21 @@ export function jobTitle(j: any): string {
 export function jobStage(j: any): string {
   if (j.status === 'done' || j.status === 'failed') return t('job.stage.' + j.status)
   return j.stage_code ? known('job.stage.' + j.stage_code, j.stage) : j.stage
+}
+
+/** A factor's primary document (`factors::Primary`) cited in the language: issuer, title, number,
+ * part. `original` is the title in the document's own language when that is not the page's. */
+export function primaryCitation(p: any): { text: string; original: string | null; lang: string } {
+  const d = p.document
+  const zh = locale.value !== 'en'
+  const text = zh
+    ? `${d.issuer_zh}《${d.title_zh}》${d.number_zh ? ' ' + d.number_zh : ''}${p.locator_zh ? '，' + p.locator_zh : ''}`
+    : `${d.issuer_en}, ${d.title_en}${d.number_en ? ', ' + d.number_en : ''}${p.locator_en ? ', ' + p.locator_en : ''}`
+  const docLang = d.language === 'zh' ? 'zh-CN' : 'en'
+  const original = (zh ? 'zh-CN' : 'en') === docLang ? null : d.language === 'zh' ? `${d.issuer_zh} ${d.number_zh} ${d.title_zh}` : d.title_en
+  return { text, original, lang: docLang }
+}
+/** A factor's own source in the language: `source_zh` for zh users when the file has it. */
+export function factorSource(f: any): string {
+  return locale.value !== 'en' && f.source_zh ? f.source_zh : f.source
 }

@@ -106,14 +106,17 @@ test('filing: upload a file with a bad row, see its reason, submit; a reviewer a
   assert.match(report, /拒绝 1 行/)
   assert.match(await filer.textContent('[data-test=skipped-blank]'), /跳过未填写的模板行 1 行/)
   const reason = await filer.textContent('[data-test=rejected-rows] tbody tr')
-  assert.match(reason, /negative quantity/)
+  // Worded in the page's language from the row's problem code (the English reason is its title).
+  assert.match(reason, /数量：数量 -40 为负/)
+  assert.equal(await filer.getAttribute('[data-test=rejected-rows] tbody tr [data-problem]', 'data-problem'), 'negative_quantity')
+  assert.match(await filer.getAttribute('[data-test=rejected-rows] tbody tr td.reason', 'title'), /negative quantity/)
   assert.match(reason, /^\s*3/, 'the rejected row is line 3 of the file')
   await shot(filer, 'filing-upload')
   // The import ran as a job on the server: leaving the page and coming back shows its report again.
   await filer.click('[data-test=nav-overview]')
   await filer.waitForSelector('[data-test=overview]')
   await filer.goto(`${base}/filings/${id}`)
-  assert.match(await filer.textContent('[data-test=rejected-rows]'), /negative quantity/)
+  assert.match(await filer.getAttribute('[data-test=rejected-rows] tbody tr td.reason', 'title'), /negative quantity/)
   await filer.click('[data-test=submit]')
   await filer.waitForSelector('[data-test=filing-status] >> text=待审核')
   assert.equal(await filer.locator('[data-test=approve]').count(), 0, 'a filer cannot approve')
@@ -182,7 +185,7 @@ test('inventory: explain a number down to records × factors; a run as a job; fa
   // When the job is done the page opens the new snapshot.
   await page.waitForURL((u) => /^\/inventory\/\d+$/.test(u.pathname) && u.pathname !== `/inventory/${demoSnapshot}`, { timeout: 300_000 })
   await page.click('[data-test=nav-jobs]')
-  await page.waitForSelector('[data-test=job] >> text=inventory CT 2024')
+  await page.waitForSelector('[data-test=job] >> text=盘查 CT 2024')
   await page.click('[data-test=nav-factors]')
   await page.waitForSelector('[data-test=factors] tbody tr')
   await page.fill('[data-test=factor-search]', 'CN-GD')

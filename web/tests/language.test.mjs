@@ -34,7 +34,7 @@ const ALLOWED = new Set([
   // established abbreviations used as such in Chinese carbon and telecom reports
   'PUE', 'CUE', 'WUE', 'LMDI', 'MACC', 'MAPE', 'sMAPE', 'SoC', 'GWP', 'IPCC', 'GHG', 'AR', 'HFC', 'HCFC', 'PFC', 'SF',
   'NCV', 'CSV', 'XLSX', 'PNG', 'PDF', 'TOML', 'API', 'ID', 'BOM', 'UTF', 'Excel', 'PV', 'MQTT', 'SSE', 'IT', 'TMY', 'GEC', 'Kaya',
-  'ITU', 'TR', 'EARTH', 'Monte', 'Carlo', 'MILP', 'AI', 'TMY3',
+  'GB', 'DESNZ', 'ITU', 'TR', 'EARTH', 'Monte', 'Carlo', 'MILP', 'AI', 'TMY3',
   // a standard's own name, cited as such in Chinese ("GHG Protocol 范围二指南")
   'Protocol',
   // the product's and the demo operator's own names
@@ -49,7 +49,7 @@ async function visibleText(page) {
     while (walker.nextNode()) {
       const n = walker.currentNode
       const el = n.parentElement
-      if (!el || el.closest('code, script, style, noscript, [data-code], [data-source], [lang]:not(html)')) continue
+      if (!el || el.closest('code, script, style, noscript, [data-code], [lang]:not(html)')) continue
       if (el.closest('select') && !el.closest('option')?.selected) continue
       if (el.checkVisibility && !el.checkVisibility({ visibilityProperty: true })) continue
       const s = n.textContent.trim()
@@ -279,18 +279,36 @@ test('en: no page shows Chinese but the names of orgs and facilities', { skip, t
   assert.deepEqual(found, {}, 'Chinese on en pages:\n' + Object.entries(found).map(([k, v]) => `[${k}]\n  ${v.join('\n  ')}`).join('\n'))
 })
 
-// Factor sources: a Chinese document is cited by its Chinese title in zh (item 2 of issue 14,
-// `source_zh` in the factor files). Not done yet: the shipped sets cite in English.
-test('zh: factor sources cite Chinese documents in Chinese', { skip, todo: 'source_zh in the shipped factor sets (issue 14, item 2)' }, async () => {
-  const page = await login('admin', 'zh-CN')
-  await page.goto(base + '/factors')
-  await page.waitForSelector('[data-test=factors] tbody tr')
-  const sources = await page.$$eval('[data-source]', (els) => els.map((e) => e.textContent.trim()))
-  const codes = await orgCodes()
-  const bad = english(sources.filter((s) => /[\u4e00-\u9fff]/.test(s)), codes)
-  await page.context().close()
-  assert.deepEqual(bad, [])
-})
+// Factor sources cite the primary document (crates/factors/data/documents.toml) in the page's
+// language: the MEE/NBS announcement by its issuer and number, not the code repository or news
+// report the value was read from (that stays, as a link, below it).
+for (const lang of ['zh-CN', 'en']) {
+  test(`factor sources (${lang}): the primary document, in the page's language, with its number`, { skip }, async () => {
+    const page = await login('admin', lang, lang === 'en' ? PHONE : DESKTOP)
+    await page.goto(base + '/factors')
+    await page.waitForSelector('[data-test=factors] tbody tr')
+    await page.fill('[data-test=factor-search]', 'elec.nbs_average.CN-GD.2021')
+    const cell = page.locator('[data-test=factors] tbody tr', { hasText: 'elec.nbs_average.CN-GD.2021' }).locator('[data-source]')
+    const primary = await cell.locator('[data-test=primary]').textContent()
+    if (lang === 'zh-CN') {
+      assert.equal(primary, '生态环境部 国家统计局《2021年电力二氧化碳排放因子》 公告 2024年第12号，省级电力平均二氧化碳排放因子表')
+      // (the walk above checks that the whole factors page, sources included, is in Chinese)
+    } else {
+      assert.match(primary, /Ministry of Ecology and Environment \(MEE\) and National Bureau of Statistics \(NBS\), .*Announcement No\. 12 of 2024, provincial table/)
+      assert.match(await cell.textContent(), /生态环境部 国家统计局 公告 2024年第12号/, 'the original title beside the translation')
+    }
+    // The value's transcription stays as a link under the primary document.
+    assert.match(await cell.locator('a[data-code]').getAttribute('href'), /github\.com\/felix0220170/)
+    // Every shipped factor but the assumed densities names its primary document.
+    await page.fill('[data-test=factor-search]', '')
+    const rows = await page.locator('[data-test=factors] tbody tr').count()
+    const withPrimary = await page.locator('[data-test=factors] tbody tr [data-test=primary]').count()
+    const densities = await page.locator('[data-test=factors] tbody tr', { hasText: 'fuel.density.' }).count()
+    assert.equal(withPrimary, rows - densities)
+    await shot(page, `factors-sources-${lang === 'en' ? 'en' : 'zh'}`)
+    await page.context().close()
+  })
+}
 
 test('no page of the walk broke the Content Security Policy', { skip }, () => {
   assert.deepEqual(cspViolations, [])

@@ -97,6 +97,8 @@ pub struct ExplainStep {
     pub context: Option<String>,
     pub why: Option<factors::Why>,
     pub note: Option<&'static str>,
+    /// The primary document of a shipped factor (`factors::Documents`): what `source` reproduces.
+    pub primary: Option<factors::Primary>,
 }
 
 /// One part of "why market-based Scope 2 differs from location-based", in the explanation's
@@ -263,6 +265,7 @@ impl Inventory {
                             context: s.context.clone(),
                             why: s.why.clone(),
                             note: s.note,
+                            primary: s.factor.and_then(|i| lib.primary(&lib.factors[i])),
                         })
                         .collect(),
                 }

@@ -348,6 +348,7 @@ pub fn library_listing(store: &Store) -> Result<Value> {
         .map(|f| {
             let mut v = serde_json::to_value(f).unwrap_or_default();
             v["set_id"] = json!(lib.sets[f.set].header.id);
+            v["primary"] = json!(lib.primary(f));
             v
         })
         .collect();
