@@ -646,6 +646,16 @@ mod tests {
             (ev[0].kind, ev[0].alert.rule.as_str(), ev[0].alert.opened_ms),
             (EventKind::Opened, "pue_above_1_5_for_1h", H)
         );
+        // What opened it, as data beside the English message (the console words it).
+        let d = ev[0].alert.detail.clone().unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.metric.as_deref(), d.direction, d.limit, d.minutes),
+            ("threshold", Some("pue"), Some(Direction::Above), Some(1.5), Some(60.0))
+        );
+        // An alert stored before `detail` was kept still reads (as None).
+        let mut old = serde_json::to_value(&ev[0].alert).unwrap();
+        old.as_object_mut().unwrap().remove("detail");
+        assert_eq!(serde_json::from_value::<Alert>(old).unwrap().detail, None);
         assert!(e.observe(s, "pue", H + 15 * MINUTE_MS, 1.8).is_empty(), "one alert per rule and subject");
         let id = ev[0].alert.id;
         assert_eq!(e.acknowledge(id, "ops@gd", H + 20 * MINUTE_MS).unwrap().kind, EventKind::Acknowledged);

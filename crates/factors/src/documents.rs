@@ -159,7 +159,12 @@ mod tests {
                     assert!(cjk(&p.document.title_zh) && cjk(&p.locator_zh), "{}: zh title and locator", f.id());
                     assert!(!cjk(&p.document.title_en) && !cjk(&p.locator_en), "{}: en title and locator", f.id());
                     for bad in ["github.com", "163.com", "daydaynews", "tanpaifang", "reportify", "dev.to", "huatuo6"] {
-                        assert!(!p.document.url.contains(bad), "{}: {} is not a primary document", f.id(), p.document.url);
+                        assert!(
+                            !p.document.url.contains(bad),
+                            "{}: {} is not a primary document",
+                            f.id(),
+                            p.document.url
+                        );
                     }
                 }
             }

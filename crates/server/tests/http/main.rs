@@ -9,6 +9,7 @@ mod api;
 mod console;
 mod decide;
 mod demo_years;
+mod language;
 mod monitoring;
 mod platform_data;
 mod savings;
