@@ -210,7 +210,7 @@ const UNIT_TEXT = /\d[\d,]*(?:\.\d+)?\s*(?:[tk]g?CO₂e?|[tk]g?CO2e?|kgce|tce|[k
 /** The value at a dotted path (`a.b.0.c`) of a JSON value. */
 const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined : x[k]), v)
 /** A unit as the console prints it (figs.ts unitLabel). */
-const printed = (u) => (!u || u === '1' || u === 'ratio' ? '' : u.replace('CO2', 'CO₂'))
+const printed = (u) => (!u || u === '1' || u === 'ratio' || u === 'fraction' ? '' : u.replace('CO2', 'CO₂'))
 
 async function checkFigures(page, where) {
   await page.waitForTimeout(500) // the response bodies are read asynchronously
@@ -414,7 +414,9 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
   assert.match(top[0], /CT-GD.*100\.0/)
   assert.match(top[1], /CT-BJ.*50\.0/)
   assert.ok((await page.locator('[data-test=target-row]').count()) >= 8, 'the white paper 2025 targets')
-  assert.match(await page.textContent('[data-test=targets]'), /pue_new_large_dc/)
+  // The indicator by its name in the page's language (its code on hover).
+  assert.match(await page.textContent('[data-test=targets]'), /新建大型、超大型数据中心PUE/)
+  assert.equal(await page.locator('[data-test=targets] td[title=pue_new_large_dc]').count() > 0, true)
   await shot(page, 'scoreboard')
   // The group tightens a province's target for its subtree (an override with a reason, audited):
   // targets are set by the parent org, never by the org itself.

@@ -15,8 +15,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { apiToken, base, chartPoints, cspViolations, dataDir, login as harnessLogin, shot, skip, startPlatform } from './harness.mjs'
+import { apiToken, base, chartPoints, cspViolations, dataDir, download, login as harnessLogin, shot, skip, startPlatform } from './harness.mjs'
 
 const YEAR = 2024
 const DESKTOP = { width: 1440, height: 900 }
@@ -306,6 +307,56 @@ for (const lang of ['zh-CN', 'en']) {
     const densities = await page.locator('[data-test=factors] tbody tr', { hasText: 'fuel.density.' }).count()
     assert.equal(withPrimary, rows - densities)
     await shot(page, `factors-sources-${lang === 'en' ? 'en' : 'zh'}`)
+    await page.context().close()
+  })
+}
+
+// Filing templates in the user's language (CSV with a BOM, XLSX with its instructions sheet); the
+// zh template, filled in as a spreadsheet writes it, is accepted like the canonical one.
+for (const [lang, viewport, period] of [['zh-CN', DESKTOP, '2025-05'], ['en', PHONE, '2025-06']]) {
+  test(`templates (${lang}, ${viewport.width} px): header and instructions in the page's language; the filled template is accepted`, { skip }, async () => {
+    const page = await login('gd-filer', lang, viewport)
+    await page.goto(base + '/filings')
+    await page.waitForSelector('[data-test=filings]')
+    await page.selectOption('[data-test=new-org]', 'CT-GD')
+    await page.fill('[data-test=new-period]', period)
+    await page.click('[data-test=create-filing]')
+    await page.waitForURL(/\/filings\/\d+$/)
+    const csv = await download(page, '[data-test=template]')
+    assert.deepEqual([...csv.bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'a UTF-8 byte order mark')
+    const lines = csv.bytes.toString('utf8').slice(1).trim().split(/\r?\n/)
+    if (lang === 'zh-CN') {
+      assert.equal(lines[0], '设施编码,期间,能源品种,数量,单位,凭证号,证明材料,设施名称')
+      assert.match(lines[1], new RegExp(`^[^,]+,${period},电力,,千瓦时,`))
+    } else {
+      assert.equal(lines[0], 'facility_code,period,carrier,quantity,unit,source_document,evidence_ref,facility_name')
+      assert.match(lines[1], new RegExp(`^[^,]+,${period},electricity,,kWh,`))
+    }
+    const xlsx = await download(page, '[data-test=template-xlsx]')
+    const sheets = execFileSync('/usr/bin/python3', ['-c', `
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+print(z.read('xl/workbook.xml').decode())
+print(z.read('xl/worksheets/sheet2.xml').decode())`, xlsx.path], { encoding: 'utf8' })
+    if (lang === 'zh-CN') {
+      assert.match(sheets, /<sheet name="说明"/)
+      assert.match(sheets, /千分位/)
+      assert.doesNotMatch(sheets, /thousands may be grouped/)
+    } else {
+      assert.match(sheets, /<sheet name="instructions"/)
+      assert.match(sheets, /thousands may be grouped/)
+      assert.doesNotMatch(sheets, /千分位/)
+    }
+    // The first line filled in ("1,234" quoted, as a spreadsheet saves it) and uploaded as is.
+    const cells = lines[1].split(',')
+    cells[3] = '"1,234"'
+    cells[5] = 'TPL-1'
+    const file = join(dataDir, `template-${lang}.csv`)
+    writeFileSync(file, '\uFEFF' + [lines[0], cells.join(',')].join('\n') + '\n')
+    await page.setInputFiles('[data-test=upload]', file)
+    await page.waitForSelector('[data-test=upload-report]')
+    assert.match(await page.textContent('[data-test=upload-report]'), lang === 'en' ? /\b1 rows accepted/ : /接受 1 行/)
+    await shot(page, `template-upload-${lang === 'en' ? 'en' : 'zh'}`)
     await page.context().close()
   })
 }

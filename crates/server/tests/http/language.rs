@@ -157,3 +157,43 @@ fn an_explanation_says_what_each_step_is_and_why_as_codes_and_cites_the_primary_
         assert_eq!(q.json["method"]["code"], json!("completeness_clean_accepted"), "{backend}: {}", q.text);
     });
 }
+
+#[test]
+fn templates_come_in_the_users_language_and_an_upload_reads_either_header() {
+    platform("language_templates").run(|h| async move {
+        let backend = h.backend.clone();
+        let filer = h.login("gd-filer").await;
+        let id = h.open_filing(&filer, "CT-GD", "2024-04").await;
+        let zh = h.get(&format!("/api/v1/filings/{id}/template.csv?lang=zh"), &filer).await;
+        assert_eq!(zh.status, StatusCode::OK, "{backend}: {}", zh.text);
+        let text = zh.text.trim_start_matches('\u{feff}');
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("设施编码,期间,能源品种,数量,单位,凭证号,证明材料,设施名称"), "{backend}");
+        assert!(lines.next().unwrap().starts_with("GD1,2024-04,电力,,千瓦时,"), "{backend}: {text}");
+        let en = h.get(&format!("/api/v1/filings/{id}/template.csv?lang=en"), &filer).await;
+        assert!(
+            en.text.trim_start_matches('\u{feff}').starts_with("facility_code,period,carrier,quantity,unit,"),
+            "{backend}"
+        );
+        let plain = h.get(&format!("/api/v1/filings/{id}/template.csv"), &filer).await;
+        assert_eq!(plain.text, en.text, "{backend}: no lang is the canonical header");
+        let bad = h.get(&format!("/api/v1/filings/{id}/template.xlsx?lang=fr"), &filer).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{backend}: {}", bad.text);
+        assert_eq!(bad.json["error"]["code"], json!("invalid_lang"), "{backend}");
+        let book = h.get(&format!("/api/v1/filings/{id}/template.xlsx?lang=zh"), &filer).await;
+        assert_eq!(book.status, StatusCode::OK, "{backend}");
+
+        // The zh template filled in as a spreadsheet saves it: accepted as the canonical one is.
+        let filled = text.replacen(",电力,,千瓦时,,,", ",电力,\"1,234\",千瓦时,EB-04,,", 1);
+        let r = h.upload(id, &filer, format!("\u{feff}{filled}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
+        assert_eq!(
+            (r.json["accepted"].as_i64(), r.json["rejected"].as_i64()),
+            (Some(1), Some(0)),
+            "{backend}: {}",
+            r.text
+        );
+        let rows = h.get(&format!("/api/v1/filings/{id}/rows"), &filer).await;
+        assert!(rows.text.contains("1234") || rows.text.contains("1,234"), "{backend}: {}", rows.text);
+    });
+}
