@@ -432,7 +432,8 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
   await gd.goto(base + '/scoreboard')
   await gd.waitForSelector('[data-test=scoreboard]')
   assert.match(await gd.textContent('[data-test=scoreboard-page]'), /CT-GD/)
-  const row = gd.locator('[data-test=target-row]', { hasText: 'pue_new_large_dc' })
+  // The row of the indicator (named in the page's language; its code on hover).
+  const row = gd.locator('[data-test=target-row]', { has: gd.locator('td[title=pue_new_large_dc]') })
   assert.match(await row.textContent(), /1\.250/)
   // The province does not set its own targets.
   assert.equal(await gd.locator('[data-test=target-edit]').count(), 0)

@@ -10,6 +10,7 @@
 //! kind to an HTTP status and the command line prints the message. The server keeps the routes,
 //! the access guard, JSON shapes and the transport; the CLI's platform commands call this crate.
 
+pub mod cockpit;
 pub mod demo;
 pub mod error;
 pub mod filing;

@@ -365,3 +365,20 @@ pub async fn restate(
     let f = app.db(move |s| s.restate(&actor, id, &body.reason)).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"filing": f}))))
 }
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    year: i32,
+}
+
+/// The filing cockpit of an org's subtree for a year (`platform::cockpit::grid`).
+pub async fn status_grid(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    crate::bounds::year("year", q.year)?;
+    let store = app.store.clone();
+    let grid = app.blocking(move || Ok(platform::cockpit::grid(&store, &code, q.year)?)).await?;
+    Ok(Json(serde_json::to_value(grid).map_err(|e| ApiError::internal(e.to_string()))?))
+}

@@ -131,6 +131,8 @@ routes! {
     get "/api/v1/orgs/{code}/sites/{facility}/state" => site_api::get_state, Read, Org, "" -> "json", "A site's newest state rebuilt from its meters' newest readings, when it came, and ?hours= of history per meter";
     post "/api/v1/orgs/{code}/sites/bs-saving" => site_saving::record, File, Org, "json" -> "json", "Record a base-station saving run (cells_csv, policy, grid_factor, period) as indicator data of its stations: report, recorded rows, audit_seq";
     get "/api/v1/orgs/{code}/scenario/measured" => site_saving::measured, Read, Org, "" -> "json", "Measured results of scenario measures in an org's subtree (Σ saved / Σ reference from indicator data)";
+    // issue 14: the filing cockpit
+    get "/api/v1/orgs/{code}/filing-status" => filing::status_grid, Read, Org, "" -> "json", "The filing cockpit: an org's subtree × the months of ?year=, each cell the newest filing's status, what is missing (expected org-months without an approved filing)";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -6,6 +6,7 @@
 mod harness;
 
 mod api;
+mod cockpit;
 mod console;
 mod decide;
 mod demo_years;
