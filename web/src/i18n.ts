@@ -610,6 +610,7 @@ const zh: Dict = {
   'sc.interval': '80% 预测区间',
   // issue 14 (filing cockpit)
   'cockpit.title': '填报进度',
+  'cockpit.badge': '已到期月份中有 {0} 个单位·月尚无审核通过的填报',
   'cockpit.org': '单位',
   'cockpit.month': '月份',
   'cockpit.statusFilter': '状态',
@@ -1235,6 +1236,7 @@ const en: Dict = {
   'sc.interval': '80 % prediction interval',
   // issue 14 (filing cockpit)
   'cockpit.title': 'Filing progress',
+  'cockpit.badge': '{0} org-months past their month have no approved filing',
   'cockpit.org': 'Org',
   'cockpit.month': 'Month',
   'cockpit.statusFilter': 'Status',

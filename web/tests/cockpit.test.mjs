@@ -73,6 +73,22 @@ test('a new period\'s filing shows at once; accepted rows paged; the web form fi
   const page = await login('gd-filer', 'zh-CN')
   await page.goto(base + '/filings')
   await page.waitForSelector('[data-test=filings]')
+  // The navigation reminds of the ended months of the year shown without an approved filing,
+  // counted as the server counts missing org-months of the filer's subtree.
+  const badge = async (year) => {
+    const g = await (await page.request.get(`${base}/api/v1/orgs/CT-GD/filing-status?year=${year}`)).json()
+    const now = new Date(Date.now() + 8 * 3600_000)
+    const due = now.getUTCFullYear() > year ? 12 : now.getUTCFullYear() < year ? 0 : now.getUTCMonth()
+    const missing = g.rows.reduce((n, r) => n + r.cells.slice(0, due).filter((c) => c.missing).length, 0)
+    if (missing) {
+      await page.waitForFunction((m) => Number(document.querySelector('[data-test=filing-badge]')?.textContent) === m, missing)
+      assert.match(await page.getAttribute('[data-test=filing-badge]', 'title'), /尚无审核通过的填报/)
+    } else {
+      assert.equal(await page.locator('[data-test=filing-badge]').count(), 0)
+    }
+    return missing
+  }
+  await badge(2024)
   // The year shown is 2024; a filing for 2025-07 is listed at once (the page moves to its year).
   await page.selectOption('[data-test=new-org]', 'CT-GD')
   await page.fill('[data-test=new-period]', '2025-07')
@@ -81,6 +97,10 @@ test('a new period\'s filing shows at once; accepted rows paged; the web form fi
   const id = Number(/\/filings\/(\d+)$/.exec(page.url())[1])
   await page.waitForSelector(`[data-test=filings] a[href="/filings/${id}"]`)
   await page.waitForSelector('[data-test=cockpit-row][data-org=CT-GD] td[data-period="2025-07"][data-status=draft]')
+  // In 2025 nothing is approved yet: every ended month of every expected org is reminded of.
+  await page.goto(`${base}/filings/${id}`)
+  await page.waitForSelector('[data-test=filing-form]')
+  assert.ok((await badge(2025)) > 0)
 
   // The web form: "1,234" of 柴油 in 升 and a negative line; the same report as an upload.
   const template = await (await page.request.get(`${base}/api/v1/filings/${id}/template.csv?lang=en`)).text()

@@ -69,9 +69,7 @@ const STATUSES: [&str; 5] = ["draft", "submitted", "returned", "approved", "supe
 
 /// The filing grid of org `code`'s subtree for `year` (the caller's scope is the route guard's).
 pub fn grid(store: &Store, code: &str, year: i32) -> Result<Grid> {
-    let org = store
-        .org(code)?
-        .ok_or_else(|| Error::new(Kind::NotFound, "unknown_org", format!("no org {code}")))?;
+    let org = store.org(code)?.ok_or_else(|| Error::new(Kind::NotFound, "unknown_org", format!("no org {code}")))?;
     let orgs = store.orgs_within(&org.path)?;
     let mut own: HashMap<String, usize> = HashMap::new();
     for f in store.facilities_within(&org.path)? {

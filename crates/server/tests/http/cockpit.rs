@@ -14,11 +14,8 @@ fn platform(name: &str) -> Platform {
         fac("GD2", "base_station_5g", "CT-GD", "广东"),
         fac("BJ1", "base_station_5g", "CT-BJ", "北京"),
     ];
-    let users = vec![
-        ("admin", "group_admin", "CT"),
-        ("gd-admin", "org_admin", "CT-GD"),
-        ("gd-filer", "data_filer", "CT-GD"),
-    ];
+    let users =
+        vec![("admin", "group_admin", "CT"), ("gd-admin", "org_admin", "CT-GD"), ("gd-filer", "data_filer", "CT-GD")];
     Platform::new(name, Seed { orgs: group_orgs("CT-BJ"), facilities, users })
 }
 
@@ -41,11 +38,16 @@ fn the_grid_shows_each_org_months_status_and_what_is_missing() {
         let orgs: Vec<&str> = g.json["rows"].as_array().unwrap().iter().map(|r| r["org"].as_str().unwrap()).collect();
         assert_eq!(orgs.len(), 4, "{backend}: {orgs:?}");
         assert_eq!(orgs[0], "CT", "{backend}: tree order, the org first");
-        let row = |code: &str| g.json["rows"].as_array().unwrap().iter().find(|r| r["org"] == json!(code)).unwrap().clone();
+        let row =
+            |code: &str| g.json["rows"].as_array().unwrap().iter().find(|r| r["org"] == json!(code)).unwrap().clone();
         assert_eq!(g.json["periods"][0], json!("2024-01"), "{backend}");
         assert_eq!(g.json["periods"].as_array().unwrap().len(), 12, "{backend}");
         // CT has no facility of its own: not expected, nothing missing.
-        assert_eq!((row("CT")["expected"].clone(), row("CT")["missing"].clone()), (json!(false), json!(0)), "{backend}");
+        assert_eq!(
+            (row("CT")["expected"].clone(), row("CT")["missing"].clone()),
+            (json!(false), json!(0)),
+            "{backend}"
+        );
         assert_eq!(row("CT-GD")["name"], json!("CT-GD 分公司"), "{backend}: {}", row("CT-GD"));
         let gd = row("CT-GD");
         assert_eq!((gd["own_facilities"].clone(), gd["depth"].clone()), (json!(1), json!(1)), "{backend}");
@@ -57,11 +59,19 @@ fn the_grid_shows_each_org_months_status_and_what_is_missing() {
         assert_eq!(gd["cells"][5]["status"], json!("none"), "{backend}");
         assert_eq!(gd["missing"], json!(11), "{backend}");
         let gz = row("CT-GD-GZ");
-        assert_eq!((gz["cells"][1]["status"].clone(), gz["cells"][1]["filing"].clone()), (json!("draft"), json!(draft)), "{backend}");
+        assert_eq!(
+            (gz["cells"][1]["status"].clone(), gz["cells"][1]["filing"].clone()),
+            (json!("draft"), json!(draft)),
+            "{backend}"
+        );
         // Three orgs expected × 12 months, one approved.
         assert_eq!(g.json["missing"], json!(35), "{backend}");
         let jan = &g.json["months"][0];
-        assert_eq!((jan["approved"].clone(), jan["expected"].clone(), jan["missing"].clone(), jan["none"].clone()), (json!(1), json!(3), json!(2), json!(3)), "{backend}: {jan}");
+        assert_eq!(
+            (jan["approved"].clone(), jan["expected"].clone(), jan["missing"].clone(), jan["none"].clone()),
+            (json!(1), json!(3), json!(2), json!(3)),
+            "{backend}: {jan}"
+        );
         assert_eq!(g.json["months"][2]["submitted"], json!(1), "{backend}");
 
         // A province sees its own subtree only; years are bounded.
