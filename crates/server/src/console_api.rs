@@ -82,6 +82,10 @@ pub async fn overview(
         let t = |v: &Value| v["totals"]["total_market"].as_f64().unwrap_or(0.0);
         t(b).total_cmp(&t(a))
     });
+    // The year before and intensities (platform::snapshot::comparisons).
+    let (store, path, c4, year, current) =
+        (app.store.clone(), org.path.clone(), code.clone(), snap.year, figures.clone());
+    let comparisons = app.blocking(move || Ok(snapshot::comparisons(&store, &path, &c4, year, &current)?)).await?;
     let monthly = match snapshot::aggregates(&app.platform, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
             let of = v.orgs.get(&code);
@@ -100,6 +104,8 @@ pub async fn overview(
         "units": accounting::figure_units(),
         "children": ranked,
         "monthly": monthly,
+        // The same org's figures a year before and their change, and intensities per site.
+        "comparisons": comparisons,
         // Indicators against targets arrive with the monitoring issue (extension point); until then
         // the console shows what the snapshot itself holds (energy, electricity, green power share).
         "indicators": [],

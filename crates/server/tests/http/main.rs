@@ -12,5 +12,6 @@ mod decide;
 mod demo_years;
 mod language;
 mod monitoring;
+mod overview_yoy;
 mod platform_data;
 mod savings;
