@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { apiToken, base, cspViolations, dataDir, login as harnessLogin, shot, skip, startPlatform } from './harness.mjs'
+import { apiToken, base, cspViolations, dataDir, download, login as harnessLogin, shot, skip, startPlatform } from './harness.mjs'
 
 const DESKTOP = { width: 1440, height: 900 }
 const PHONE = { width: 390, height: 844 }
@@ -135,6 +135,28 @@ test('a new period\'s filing shows at once; accepted rows paged; the web form fi
   await page.click('[data-test=rows-next]')
   await page.waitForFunction(() => document.querySelectorAll('[data-test=accepted-rows] tbody tr').length === 31)
   assert.match(await page.textContent('[data-test=rows-pager]'), /第 101–131 行，共 131 行/)
+  // Export takes every row of the table's query, not the page shown.
+  const csv = await download(page, '[data-test=export]:has(+ [data-test=accepted-rows]) >> [data-test=export-csv]')
+  const exported = csv.bytes.toString('utf8').slice(1).trim().split('\r\n')
+  assert.equal(exported.length, 1 + 131, 'the header and all 131 rows')
+  assert.match(exported[0], /^行号,设施编码,能源品种/)
+  assert.ok(exported.some((l) => l.includes('柴油')) && exported.some((l) => l.includes('PAGE-129')))
+  await page.context().close()
+})
+
+test('the audit log exports every entry of its query (newest first), not the page of 50', { skip }, async () => {
+  const page = await login('admin', 'en', PHONE)
+  await page.goto(base + '/audit')
+  await page.waitForSelector('[data-test=audit] tbody tr')
+  const total = Number(await page.getAttribute('[data-test=audit-total]', 'data-total'))
+  assert.ok(total > 50, `more than a page: ${total}`)
+  assert.equal(await page.locator('[data-test=audit] tbody tr').count(), 50)
+  const csv = await download(page, '[data-test=audit-total] + [data-test=export] >> [data-test=export-csv]')
+  const lines = csv.bytes.toString('utf8').slice(1).trim().split('\r\n')
+  // A change may span lines inside its quoted cell: count records by their leading sequence number.
+  const seqs = lines.slice(1).map((l) => /^(\d+),/.exec(l)?.[1]).filter(Boolean).map(Number)
+  assert.equal(seqs.length, total)
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first')
   await page.context().close()
 })
 
