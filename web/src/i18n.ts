@@ -619,6 +619,9 @@ const zh: Dict = {
   // issue 14 (filing cockpit)
   'cockpit.title': '填报进度',
   'cockpit.badge': '已到期月份中有 {0} 个单位·月尚无审核通过的填报',
+  'cockpit.remind': '发送催报提醒',
+  'cockpit.reminded': '已发送催报提醒：{0} 个单位·月缺报；{1}/{2} 个 webhook 目标已接收',
+  'cockpit.remindedNoHook': '缺报 {0} 个单位·月；未配置 webhook 目标（DUALCARBON_WEBHOOKS），提醒仅显示在控制台菜单中',
   'cockpit.org': '单位',
   'cockpit.month': '月份',
   'cockpit.statusFilter': '状态',
@@ -1253,6 +1256,9 @@ const en: Dict = {
   // issue 14 (filing cockpit)
   'cockpit.title': 'Filing progress',
   'cockpit.badge': '{0} org-months past their month have no approved filing',
+  'cockpit.remind': 'Send a filing reminder',
+  'cockpit.reminded': 'Reminder sent: {0} org-months missing; {1} of {2} webhook targets took it',
+  'cockpit.remindedNoHook': '{0} org-months missing; no webhook target is configured (DUALCARBON_WEBHOOKS): the reminder shows in the console menu only',
   'cockpit.org': 'Org',
   'cockpit.month': 'Month',
   'cockpit.statusFilter': 'Status',

@@ -57,6 +57,10 @@ for (const [lang, viewport] of [['zh-CN', DESKTOP], ['en', PHONE]]) {
     await page.check('[data-test=cockpit-missing-only]')
     const missingMarch = gd.rows.filter((r) => r.cells[2].missing).length
     assert.equal(await rows.count(), missingMarch)
+    // A reviewer sends a reminder (no webhook target in the tests: it says so).
+    await page.click('[data-test=cockpit-remind]')
+    await page.waitForSelector('[data-test=cockpit-reminded]')
+    assert.match(await page.textContent('[data-test=cockpit-reminded]'), lang === 'en' ? /org-months missing; no webhook target/ : /缺报 [\d,]+ 个单位·月；未配置 webhook 目标/)
     // A status cell opens its filing.
     await page.uncheck('[data-test=cockpit-missing-only]')
     await page.selectOption('[data-test=cockpit-month]', '')

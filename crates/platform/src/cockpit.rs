@@ -139,3 +139,65 @@ pub fn grid(store: &Store, code: &str, year: i32) -> Result<Grid> {
     }
     Ok(Grid { org: org.code, year, periods, rows, months, missing: missing_total })
 }
+
+/// The months of `year` that have ended at `now_ms` (China Standard Time): 12 for a past year, 0
+/// for a future one.
+pub fn due_months(year: i32, now_ms: i64) -> usize {
+    let days = (now_ms + 8 * 3_600_000).div_euclid(86_400_000);
+    let (y, m, _) = model::calendar::civil_from_days(days);
+    match y.cmp(&year) {
+        std::cmp::Ordering::Greater => 12,
+        std::cmp::Ordering::Less => 0,
+        std::cmp::Ordering::Equal => (m as usize).saturating_sub(1),
+    }
+}
+
+/// A filing reminder: the org-months of `code`'s subtree in the months of `year` that have ended
+/// (`due`) and have no approved filing, posted as one JSON notice
+/// (`{"kind": "filing_reminder", "org", "year", "count", "missing": [{org, name, period, status,
+/// filing}]}`) to each webhook target with the alert deliveries' retries (an e-mail gateway that
+/// takes a JSON POST is such a target). Returns the notice and each delivery. Blocking.
+pub fn remind(
+    store: &Store,
+    code: &str,
+    year: i32,
+    due: usize,
+    urls: &[monitor::webhook::WebhookUrl],
+) -> Result<serde_json::Value> {
+    let g = grid(store, code, year)?;
+    let missing: Vec<serde_json::Value> = g
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.cells.iter().take(due).filter(|c| c.missing).map(move |c| {
+                serde_json::json!({"org": r.org, "name": r.name, "period": c.period, "status": c.status, "filing": c.filing})
+            })
+        })
+        .collect();
+    let notice = serde_json::json!({"kind": "filing_reminder", "org": g.org, "year": year, "count": missing.len(),
+                                    "missing": missing.iter().take(1000).collect::<Vec<_>>()});
+    let body = serde_json::to_vec(&notice).map_err(|e| Error::internal(e.to_string()))?;
+    let deliveries: Vec<serde_json::Value> = urls
+        .iter()
+        .map(|u| {
+            let (attempts, status, error) = monitor::webhook::post_with_retries(u, &body);
+            serde_json::json!({"url": u.raw, "attempts": attempts, "status": status, "error": error})
+        })
+        .collect();
+    Ok(serde_json::json!({"notice": notice, "deliveries": deliveries}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_months_end_in_china_standard_time() {
+        // 2024-03-31 16:30 UTC is 2024-04-01 00:30 in Shanghai: March has ended.
+        let t = 1_711_902_600_000;
+        assert_eq!(due_months(2024, t), 3);
+        assert_eq!(due_months(2023, t), 12);
+        assert_eq!(due_months(2025, t), 0);
+        assert_eq!(due_months(2024, t - 3_600_000), 2, "an hour earlier it is still March there");
+    }
+}

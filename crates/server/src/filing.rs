@@ -382,3 +382,19 @@ pub async fn status_grid(
     let grid = app.blocking(move || Ok(platform::cockpit::grid(&store, &code, q.year)?)).await?;
     Ok(Json(serde_json::to_value(grid).map_err(|e| ApiError::internal(e.to_string()))?))
 }
+
+/// Sends a filing reminder for an org's subtree (`platform::cockpit::remind`) to the webhook
+/// targets; the months due are those of the year that have ended (China Standard Time).
+pub async fn remind(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    crate::bounds::year("year", q.year)?;
+    let urls =
+        platform::monitoring::webhook_urls().map_err(|_| ApiError::internal("DUALCARBON_WEBHOOKS is not valid"))?;
+    let store = app.store.clone();
+    let due = platform::cockpit::due_months(q.year, platform::monitoring::now_ms());
+    let out = app.blocking(move || Ok(platform::cockpit::remind(&store, &code, q.year, due, &urls)?)).await?;
+    Ok(Json(out))
+}

@@ -132,6 +132,7 @@ routes! {
     post "/api/v1/orgs/{code}/sites/bs-saving" => site_saving::record, File, Org, "json" -> "json", "Record a base-station saving run (cells_csv, policy, grid_factor, period) as indicator data of its stations: report, recorded rows, audit_seq";
     get "/api/v1/orgs/{code}/scenario/measured" => site_saving::measured, Read, Org, "" -> "json", "Measured results of scenario measures in an org's subtree (Σ saved / Σ reference from indicator data)";
     // issue 14: the filing cockpit
+    post "/api/v1/orgs/{code}/filing-reminders" => filing::remind, Review, Org, "" -> "json", "Send a filing reminder (?year=): the subtree's org-months of the year's ended months without an approved filing, as one JSON notice posted to the webhook targets (DUALCARBON_WEBHOOKS); the notice and each delivery";
     get "/api/v1/orgs/{code}/filing-status" => filing::status_grid, Read, Org, "" -> "json", "The filing cockpit: an org's subtree × the months of ?year=, each cell the newest filing's status, what is missing (expected org-months without an approved filing)";
 }
 

@@ -85,3 +85,68 @@ fn the_grid_shows_each_org_months_status_and_what_is_missing() {
         assert_eq!(far.status, StatusCode::BAD_REQUEST, "{backend}: {}", far.text);
     });
 }
+
+#[test]
+fn a_filing_reminder_lists_what_is_missing_and_goes_to_the_webhook_targets() {
+    platform("cockpit_remind").run(|h| async move {
+        let backend = h.backend.clone();
+        let (filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
+        h.file_approved(&filer, &gd_admin, "CT-GD", "2024-01", &electricity_csv(&[("GD2", "2024-01", "10")])).await;
+        // Through the route (no webhook target configured in the tests): the notice of the
+        // year's ended months (all of 2024 by now).
+        let r = h.post("/api/v1/orgs/CT-GD/filing-reminders?year=2024", &gd_admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text);
+        let notice = &r.json["notice"];
+        assert_eq!(
+            (notice["kind"].clone(), notice["org"].clone(), notice["count"].clone()),
+            (json!("filing_reminder"), json!("CT-GD"), json!(23)),
+            "{backend}: {notice}"
+        );
+        assert_eq!(
+            notice["missing"][0],
+            json!({"org": "CT-GD", "name": "CT-GD 分公司", "period": "2024-02", "status": "none", "filing": null}),
+            "{backend}"
+        );
+        assert_eq!(r.json["deliveries"], json!([]), "{backend}");
+        // A filer may not send reminders; another province's subtree is out of scope.
+        assert_eq!(
+            h.post("/api/v1/orgs/CT-GD/filing-reminders?year=2024", &filer, json!({})).await.status,
+            StatusCode::FORBIDDEN
+        );
+
+        // To a webhook target: the same notice as JSON, once (a 2xx ends the retries).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url =
+            monitor::webhook::WebhookUrl::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+        let got = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").unwrap();
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+        });
+        let store = h.app.store.clone();
+        let out =
+            tokio::task::spawn_blocking(move || platform::cockpit::remind(&store, "CT-GD", 2024, 3, &[url]).unwrap())
+                .await
+                .unwrap();
+        let body = got.join().unwrap();
+        assert_eq!(body["kind"], json!("filing_reminder"), "{backend}");
+        assert_eq!(body["count"], json!(5), "{backend}: Feb and Mar of CT-GD, Jan–Mar of CT-GD-GZ");
+        assert_eq!(out["deliveries"][0]["status"], json!(204), "{backend}: {out}");
+        assert_eq!(out["deliveries"][0]["attempts"], json!(1), "{backend}");
+    });
+}
