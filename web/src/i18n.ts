@@ -649,6 +649,18 @@ const zh: Dict = {
   'form.hint': '逐行填写设施、能源品种、用量、单位和票据号；提交后与上传文件经过同样的校验，结果显示在下方报告中。',
   'form.add': '添加一行',
   'form.send': '提交这些行',
+  // issue 14 (site parameters form)
+  'site.advanced': '高级：站点配置文件（TOML）',
+  'site.param.location.latitude': '纬度（°）',
+  'site.param.location.longitude': '经度（°）',
+  'site.param.pv.pdc0_w': '光伏直流额定功率（W）',
+  'site.param.pv.tilt_deg': '组件倾角（°）',
+  'site.param.pv.azimuth_deg': '组件方位角（°，180 朝南）',
+  'site.param.battery.capacity_wh': '电池容量（Wh）',
+  'site.param.battery.max_discharge_w': '电池最大放电功率（W）',
+  'site.param.fuel_cell.rated_w': '燃料电池额定功率（W）',
+  'site.param.fuel_cell.tank_l': '甲醇储罐（L）',
+  'site.param.simulation.initial_soc': '初始 SoC',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -1286,6 +1298,18 @@ const en: Dict = {
   'form.hint': 'One line per bill: facility, carrier, quantity, unit and bill number. Sent like an uploaded file: the same checks, the report below.',
   'form.add': 'Add a line',
   'form.send': 'File these lines',
+  // issue 14 (site parameters form)
+  'site.advanced': 'Advanced: the site file (TOML)',
+  'site.param.location.latitude': 'Latitude (°)',
+  'site.param.location.longitude': 'Longitude (°)',
+  'site.param.pv.pdc0_w': 'PV DC nameplate (W)',
+  'site.param.pv.tilt_deg': 'Module tilt (°)',
+  'site.param.pv.azimuth_deg': 'Module azimuth (°, 180 south)',
+  'site.param.battery.capacity_wh': 'Battery capacity (Wh)',
+  'site.param.battery.max_discharge_w': 'Battery max discharge (W)',
+  'site.param.fuel_cell.rated_w': 'Fuel cell rating (W)',
+  'site.param.fuel_cell.tank_l': 'Methanol tank (L)',
+  'site.param.simulation.initial_soc': 'Initial SoC',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 
