@@ -93,7 +93,8 @@ test('a new period\'s filing shows at once; accepted rows paged; the web form fi
     return missing
   }
   await badge(2024)
-  // The year shown is 2024; a filing for 2025-07 is listed at once (the page moves to its year).
+  // The year shown is 2024; a filing for 2025-07 is listed at once (the list shows its month, the
+  // cockpit its year), and the year shown stays 2024.
   await page.selectOption('[data-test=new-org]', 'CT-GD')
   await page.fill('[data-test=new-period]', '2025-07')
   await page.click('[data-test=create-filing]')
@@ -101,10 +102,13 @@ test('a new period\'s filing shows at once; accepted rows paged; the web form fi
   const id = Number(/\/filings\/(\d+)$/.exec(page.url())[1])
   await page.waitForSelector(`[data-test=filings] a[href="/filings/${id}"]`)
   await page.waitForSelector('[data-test=cockpit-row][data-org=CT-GD] td[data-period="2025-07"][data-status=draft]')
-  // In 2025 nothing is approved yet: every ended month of every expected org is reminded of.
-  await page.goto(`${base}/filings/${id}`)
+  assert.equal(await page.inputValue('[data-test=year]'), '2024')
+  // The reminder follows the year shown: in 2025 nothing is approved yet, so every ended month of
+  // every expected org is reminded of.
+  await page.selectOption('[data-test=year]', '2025')
   await page.waitForSelector('[data-test=filing-form]')
   assert.ok((await badge(2025)) > 0)
+  await page.selectOption('[data-test=year]', '2024')
 
   // The web form: "1,234" of 柴油 in 升 and a negative line; the same report as an upload.
   const template = await (await page.request.get(`${base}/api/v1/filings/${id}/template.csv?lang=en`)).text()
