@@ -7,9 +7,11 @@
 // console labels with a unit is the server's value in that unit" (tests/console.test.mjs) checks
 // each against the API responses the page received, and that no number with a unit goes untagged.
 
-/** How a unit sent by the server is printed: CO2 with a subscript; a ratio ("1") has no label. */
+/** How a unit sent by the server is printed: CO2 with a subscript; a ratio ("1", "ratio" as the
+ * indicator registry writes PUE's, or "fraction" as factor files write an oxidation rate) has no
+ * label. */
 export function unitLabel(u: string | null | undefined): string {
-  if (!u || u === '1') return ''
+  if (!u || u === '1' || u === 'ratio' || u === 'fraction') return ''
   return u.replace('CO2', 'CO₂')
 }
 

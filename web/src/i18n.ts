@@ -307,8 +307,8 @@ const zh: Dict = {
   'site.title': '站点能源（光氢储与基站节能）',
   'site.intro': '离网基站的光伏 + 锂电 + 甲醇燃料电池控制器仿真、容量配置、远程设定值与基站AI节能报告。',
   'site.file': '站点配置（site.toml）',
-  'site.weather': '气象文件（TMY3 或 time,ghi,dni,dhi,temp_air,wind_speed）',
-  'site.weatherHint': '逐时或更细的气象数据；普通CSV需要站点配置中的 [location]。',
+  'site.weather': '气象文件（TMY3 或含以下各列的 CSV：{0}）',
+  'site.weatherHint': '逐时或更细的气象数据；普通 CSV 需要在站点配置中填写站点位置（经纬度）。',
   'site.simulate': '仿真',
   'site.size': '容量配置',
   'site.states': '控制器状态（仿真小时数）',
@@ -903,6 +903,199 @@ const zh: Dict = {
   'action.inclusive.redeem': '积分兑换下单',
   'action.inclusive.order': '处理兑换订单',
   'action.inclusive.erase': '删除个人碳账户数据',
+  // issue 14 (language throughout): the server's codes worded
+  'lang.records': '{0} 条记录',
+  'explain.scope.scope1': '范围一',
+  'explain.scope.scope2': '范围二',
+  'explain.scope.scope3': '范围三',
+  'explain.scope.energy': '综合能耗',
+  'combustion.stationary': '固定燃烧',
+  'combustion.mobile': '移动燃烧',
+  'step.emission_factor': '排放因子',
+  'step.location_grid_factor': '基于位置的电网因子',
+  'step.market_factor': '市场法因子',
+  'step.market_residual_factor': '市场法剩余组合因子',
+  'step.standard_coal_coefficient': '折标准煤系数',
+  'step.density': '密度',
+  'step.ncv': '低位发热量',
+  'step.carbon_content': '单位热值含碳量',
+  'step.oxidation_rate': '碳氧化率',
+  'step.ch4_per_heat': '{0} 单位热值排放（{1}）',
+  'step.n2o_per_heat': '{0} 单位热值排放（{1}）',
+  'step.gwp': '{0} 全球变暖潜势（{1}）',
+  'step.molar_ratio': '× 44/12',
+  'step.memo_item': '作为备忘项报告',
+  'step.zero_emissions': '零排放',
+  'step.no_claimable_attribute': '无可声明的环境属性',
+  'why.pinned': '盘查选项指定为 {0}',
+  'why.most_specific_region': '最具体的地区：{0}',
+  'why.nearest_region': '有因子的最近地区：{0}',
+  'why.skipped': '（{0} 无此因子）',
+  'why.year_same': '{0} 年，即盘查年份',
+  'why.year_before': '{0} 年，盘查年份 {1} 及以前最近的一年',
+  'why.undated': '无年份的缺省值',
+  'why.later_year': '地区 {0}：任何地区均无 {1} 年及以前的因子，采用最早的后续年份 {2}（已标出）',
+  'why.setWord': '因子集',
+  'f.readFrom': '数值读取自',
+  'f.status.V': '经两个来源核对',
+  'f.status.S': '单一二手来源',
+  'f.status.M': '官方缺省值，原文未检索到',
+  'f.status.D': '推导值',
+  'f.primary': '原始文件',
+  'f.unverified': '文号或标题未核实',
+  'f.assumption': '项目假设值（参考资料第 2.2 节）：中国指南未给出液体燃料密度',
+  'f.id': '因子编号',
+  'sp.override.auto': '自动',
+  'sp.override.force_on': '强制开机',
+  'sp.override.force_off': '强制停机',
+  'carrier.detail.air': '航空',
+  'carrier.detail.rail': '铁路',
+  'carrier.detail.bus': '公交',
+  'carrier.detail.metro': '地铁',
+  'carrier.detail.car': '小汽车',
+  'carrier.detail.road': '公路',
+  'carrier.detail.waterway': '水运',
+  'carrier.detail.hgv': '重型货车',
+  'note.hcfc_memo': 'HCFC 属《蒙特利尔议定书》管控气体，不计入范围一合计',
+  'note.pv_self': '现场自发自用的可再生电力：无范围二排放（基于位置与市场法）',
+  'note.green_certified_zero': '已注销绿证（GEC）的绿电在市场法中计为零（GHG Protocol 范围二指南）',
+  'note.green_uncertified': '无绿证交易的绿电不满足范围二质量准则：市场法采用剩余组合因子',
+  'note.residual_basis_location': '剩余组合基准设为基于位置的因子',
+  'note.no_residual_factor': '无 {0} 年及以前的剩余组合因子：市场法采用基于位置的因子（已披露）',
+  'note.molar_ratio': 'CO₂ 与 C 的摩尔质量比',
+  'region.CN': '全国',
+  'region.*': '通用缺省',
+  'grid.CN-GRID-NORTH': '华北电网',
+  'grid.CN-GRID-NORTHEAST': '东北电网',
+  'grid.CN-GRID-EAST': '华东电网',
+  'grid.CN-GRID-CENTRAL': '华中电网',
+  'grid.CN-GRID-NORTHWEST': '西北电网',
+  'grid.CN-GRID-SOUTH': '南方电网',
+  'grid.CN-GRID-SOUTHWEST': '西南电网',
+  'unit.fraction': '（比例）',
+  'unit.ratio': '',
+  'reject.bad_line': '该行不是一条完整的记录（过长、含 NUL/CR 或字段数不对）',
+  'reject.unknown_facility': '未知设施 {value}：不是平台中的设施（在“组织与站点”中查看本单位的设施）',
+  'reject.facility_outside_org': '设施 {value} 不属于本填报单位 {org} 及其下级',
+  'reject.duplicate_key': '重复记录：与第 {first_line} 行的设施、期间、能源品种和凭证号相同',
+  'reject.period_outside_year': '期间 {value} 不在盘查年度 {year} 内',
+  'reject.bad_period': '期间 {value} 格式不对：应写作 YYYY-MM，如 2024-03',
+  'reject.wrong_month': '期间 {value} 不是本填报单的月份 {filing_period}（每月单独填报）',
+  'reject.filed_elsewhere': '该设施 {period} 的数据已在填报单 {filing}（另一单位）中填报，会重复计算',
+  'reject.carrier_needs_detail': '能源品种 {value} 需要在冒号后写明细，如 制冷剂:R-410A',
+  'reject.unknown_carrier': '未知能源品种 {value}（可用中文名或编码，见模板说明）',
+  'reject.unknown_unit': '未知单位 {value}（可用单位见模板说明）',
+  'reject.unit_dimension_mismatch': '单位 {value} 与该能源品种的计量方式不符',
+  'reject.quantity_not_finite': '数量 {value} 不是有限数值',
+  'reject.negative_quantity': '数量 {value} 为负：更正请用“更正（新版本）”，不要填负数行',
+  'reject.quantity_not_a_number': '数量 {value} 不是数字',
+  'reject.other': '{value}',
+  'fil.colon': '：',
+  'col.facility_code': '设施编码',
+  'col.period': '期间',
+  'col.carrier': '能源品种',
+  'col.quantity': '数量',
+  'col.unit': '单位',
+  'col.source_document': '凭证号',
+  'col.evidence_ref': '附件',
+  'alertmsg.threshold.above': '{0} 高于 {1} 已持续 {2} 分钟（当前 {3}）',
+  'alertmsg.threshold.below': '{0} 低于 {1} 已持续 {2} 分钟（当前 {3}）',
+  'alertmsg.spike': '{0} 为 {1}，超过近期均值 {2} 的 {3} 倍',
+  'alertmsg.silence': '已 {0} 分钟无数据',
+  'metric.pue': 'PUE',
+  'metric.power_kw': '功率（kW）',
+  'metric.soc': '储能电量',
+  'sp.field.soc_min': '最低 SoC',
+  'sp.field.soc_max': '最高 SoC',
+  'sp.field.soc_alarm': '低电量告警 SoC',
+  'sp.field.soc_alarm_clear': '告警解除 SoC',
+  'sp.field.soc_fc_stop': '燃料电池停机 SoC',
+  'sp.field.alarm_delay_s': '告警延时（秒）',
+  'sp.field.fc_min_on_s': '燃料电池最短运行（秒）',
+  'sp.field.fc_min_off_s': '燃料电池最短停机（秒）',
+  'sp.field.fuel_reserve_l': '燃料余量（升）',
+  'sp.field.fc_override': '燃料电池手动控制',
+  'sp.field.reason': '变更原因',
+  'sp.field.setpoints': '设定值',
+  'sp.field.initial_soc': '初始 SoC',
+  'sp.err.not_fraction': '{1} 不是 0 到 1 之间的比例',
+  'sp.err.must_be_above': '{1} 必须高于{2} {3}',
+  'sp.err.must_be_at_least': '{1} 不得低于{2} {3}',
+  'sp.err.must_not_exceed': '{1} 不得超过{2} {3}',
+  'sp.err.not_negative': '{1} 必须为零或正数',
+  'sp.err.outside_soc_window': '{1} 不在 SoC 运行区间内',
+  'sp.err.reason_missing': '请说明为何修改设定值',
+  'sp.err.unreadable': '设定值无法读取',
+  'job.inventory': '盘查 {org} {year}',
+  'job.import': '{file} → 填报单 {filing}（{org} {period}）',
+  'job.aggregate': '快照 #{snapshot} 分月数据（{org} {year}）',
+  'job.stage.queued': '排队中',
+  'job.stage.computing': '读取已审核的填报并计算',
+  'job.stage.importing': '校验并记录数据行',
+  'job.stage.recomputing': '重新计算快照',
+  'job.stage.done': '已完成',
+  'job.stage.failed': '失败',
+  'q.formula.completeness_clean_accepted': '100 × 完整率 × 无异常的上报设施占比 × (1 − 上传时被拒绝的行占比)',
+  'sc.lmdi.summary': '排放从 {0} 年的 {1} 变为 {2} 年的 {3}（{4}）：',
+  'sc.lmdi.added': '{0} 增加 {1}',
+  'sc.lmdi.removed': '{0} 减少 {1}',
+  'sc.lmdi.sep': '；',
+  'sc.lmdi.end': '。',
+  'sc.lower': '区间下限',
+  'sc.interval': '80% 预测区间',
+  'ov.yoy': '同比（较 {0} 年）',
+  'ov.yoyNone': '无上一年度快照可比',
+  'ov.change': '{0} 同比变化',
+  'ov.intensity': '强度',
+  'ov.perSite': '每站点{0}',
+  'ov.site': '站点',
+  'ov.sites': '共 {0} 个站点（设施）',
+  'ov.intensityNote': '同比：本单位上一年度最新快照的同一口径数字；强度按本单位（含下级）设施数计。单位电信业务总量的能耗与碳排放强度见“指标考核”（录入业务量数据后计算）。',
+  // issue 14 (filing cockpit)
+  'cockpit.title': '填报进度',
+  'cockpit.badge': '已到期月份中有 {0} 个单位·月尚无审核通过的填报',
+  'cockpit.remind': '发送催报提醒',
+  'cockpit.reminded': '已发送催报提醒：{0} 个单位·月缺报；{1}/{2} 个 webhook 目标已接收',
+  'cockpit.remindedNoHook': '缺报 {0} 个单位·月；未配置 webhook 目标（DUALCARBON_WEBHOOKS），提醒仅显示在控制台菜单中',
+  'cockpit.org': '单位',
+  'cockpit.month': '月份',
+  'cockpit.statusFilter': '状态',
+  'cockpit.allOrgs': '全部单位',
+  'cockpit.allMonths': '全部月份',
+  'cockpit.anyStatus': '全部状态',
+  'cockpit.onlyMissing': '只看缺报',
+  'cockpit.missing': '缺报',
+  'cockpit.notExpected': '无直属设施',
+  'cockpit.summary': '缺报 {0} 个单位·月（共显示 {1} 个单位）',
+  'cockpit.legend': '每格为该单位该月最新一版填报的状态；“缺报”指有直属设施、但该月尚无审核通过的填报。点击状态打开填报单。',
+  'cockpit.status.none': '未填报',
+  'cockpit.status.draft': '草稿',
+  'cockpit.status.submitted': '待审核',
+  'cockpit.status.returned': '已退回',
+  'cockpit.status.approved': '已通过',
+  'cockpit.short.none': '',
+  'cockpit.short.missing': '缺',
+  'cockpit.short.draft': '草稿',
+  'cockpit.short.submitted': '待审',
+  'cockpit.short.returned': '退回',
+  'cockpit.short.approved': '✓',
+  'fil.rowsPage': '第 {0}–{1} 行，共 {2} 行',
+  'form.title': '网页填报（少量数据）',
+  'form.hint': '逐行填写设施、能源品种、用量、单位和票据号；提交后与上传文件经过同样的校验，结果显示在下方报告中。',
+  'form.add': '添加一行',
+  'form.send': '提交这些行',
+  // issue 14 (site parameters form)
+  'site.advanced': '高级：站点配置文件（TOML）',
+  'site.param.location.latitude': '纬度（°）',
+  'site.param.location.longitude': '经度（°）',
+  'site.param.pv.pdc0_w': '光伏直流额定功率（W）',
+  'site.param.pv.tilt_deg': '组件倾角（°）',
+  'site.param.pv.azimuth_deg': '组件方位角（°，180 朝南）',
+  'site.param.battery.capacity_wh': '电池容量（Wh）',
+  'site.param.battery.max_discharge_w': '电池最大放电功率（W）',
+  'site.param.fuel_cell.rated_w': '燃料电池额定功率（W）',
+  'site.param.fuel_cell.tank_l': '甲醇储罐（L）',
+  'site.param.simulation.initial_soc': '初始 SoC',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -1198,7 +1391,7 @@ const en: Dict = {
   'site.title': 'Site energy (PV + hydrogen + storage, base-station saving)',
   'site.intro': 'Simulate the PV + lithium battery + methanol fuel-cell controller of an off-grid base station, size it, set its set points remotely, and report AI energy saving of base stations.',
   'site.file': 'Site file (site.toml)',
-  'site.weather': 'Weather file (TMY3 or time,ghi,dni,dhi,temp_air,wind_speed)',
+  'site.weather': 'Weather file (TMY3 or a CSV with the columns {0})',
   'site.weatherHint': 'Hourly or finer weather; a plain CSV needs [location] in the site file.',
   'site.simulate': 'Simulate',
   'site.size': 'Size',
@@ -1794,6 +1987,199 @@ const en: Dict = {
   'action.inclusive.redeem': 'Points redeemed',
   'action.inclusive.order': 'Redemption order settled',
   'action.inclusive.erase': 'Personal carbon data erased',
+  // issue 14 (language throughout): the server's codes worded
+  'lang.records': '{0} records',
+  'explain.scope.scope1': 'Scope 1',
+  'explain.scope.scope2': 'Scope 2',
+  'explain.scope.scope3': 'Scope 3',
+  'explain.scope.energy': 'Energy',
+  'combustion.stationary': 'stationary combustion',
+  'combustion.mobile': 'mobile combustion',
+  'step.emission_factor': 'emission factor',
+  'step.location_grid_factor': 'location-based grid factor',
+  'step.market_factor': 'market-based factor',
+  'step.market_residual_factor': 'market-based residual factor',
+  'step.standard_coal_coefficient': 'standard coal coefficient',
+  'step.density': 'density',
+  'step.ncv': 'net calorific value',
+  'step.carbon_content': 'carbon content',
+  'step.oxidation_rate': 'oxidation rate',
+  'step.ch4_per_heat': '{0} per heat ({1})',
+  'step.n2o_per_heat': '{0} per heat ({1})',
+  'step.gwp': 'GWP {0} ({1})',
+  'step.molar_ratio': '× 44/12',
+  'step.memo_item': 'reported as memo item',
+  'step.zero_emissions': 'zero emissions',
+  'step.no_claimable_attribute': 'no claimable attribute',
+  'why.pinned': 'pinned by the inventory options to {0}',
+  'why.most_specific_region': 'most specific region {0}',
+  'why.nearest_region': 'nearest region with a factor: {0}',
+  'why.skipped': ' (none for {0})',
+  'why.year_same': 'year {0} = inventory year',
+  'why.year_before': 'year {0}, nearest at or before {1}',
+  'why.undated': 'undated default',
+  'why.later_year': 'region {0}: no factor at or before {1} in any region, so the earliest later year {2} was used (flagged)',
+  'why.setWord': 'set',
+  'f.readFrom': 'value read from',
+  'f.status.V': 'verified against two sources',
+  'f.status.S': 'single secondary source',
+  'f.status.M': 'official default, original text not retrieved',
+  'f.status.D': 'derived',
+  'f.primary': 'Primary document',
+  'f.unverified': 'number or title not verified',
+  'f.assumption': 'the project\'s assumption (reference data section 2.2): the Chinese guidelines give no liquid-fuel density',
+  'f.id': 'Factor id',
+  'sp.override.auto': 'auto',
+  'sp.override.force_on': 'force on',
+  'sp.override.force_off': 'force off',
+  'carrier.detail.air': 'air',
+  'carrier.detail.rail': 'rail',
+  'carrier.detail.bus': 'bus',
+  'carrier.detail.metro': 'metro',
+  'carrier.detail.car': 'car',
+  'carrier.detail.road': 'road',
+  'carrier.detail.waterway': 'waterway',
+  'carrier.detail.hgv': 'HGV',
+  'note.hcfc_memo': 'HCFCs are Montreal Protocol gases, kept outside Scope 1 totals',
+  'note.pv_self': 'self-generated renewable electricity consumed on site: no Scope 2 (location and market)',
+  'note.green_certified_zero': 'green power with retired certificates (GEC) counts at zero (GHG Protocol Scope 2 Guidance)',
+  'note.green_uncertified': 'green power traded without certificates fails the Scope 2 quality criteria; market-based uses the residual factor',
+  'note.residual_basis_location': 'residual basis set to the location-based factor',
+  'note.no_residual_factor': 'no residual-mix factor at or before {0}: market-based uses the location-based factor (disclosed)',
+  'note.molar_ratio': 'molar mass ratio CO₂/C',
+  'region.CN': 'China (national)',
+  'region.*': 'generic default',
+  'grid.CN-GRID-NORTH': 'North China grid',
+  'grid.CN-GRID-NORTHEAST': 'Northeast grid',
+  'grid.CN-GRID-EAST': 'East China grid',
+  'grid.CN-GRID-CENTRAL': 'Central China grid',
+  'grid.CN-GRID-NORTHWEST': 'Northwest grid',
+  'grid.CN-GRID-SOUTH': 'China Southern grid',
+  'grid.CN-GRID-SOUTHWEST': 'Southwest grid',
+  'unit.fraction': '(fraction)',
+  'unit.ratio': '',
+  'reject.bad_line': 'the line is not one clean row (too long, a NUL or CR, or the wrong number of fields)',
+  'reject.unknown_facility': 'unknown facility {value}: not a facility of the platform (see your org\'s facilities under Orgs & sites)',
+  'reject.facility_outside_org': 'facility {value} is outside this filing\'s org {org} and its subtree',
+  'reject.duplicate_key': 'duplicated record: same facility, period, carrier and source document as line {first_line}',
+  'reject.period_outside_year': 'period {value} is outside the inventory year {year}',
+  'reject.bad_period': 'period {value} must be written YYYY-MM, e.g. 2024-03',
+  'reject.wrong_month': 'period {value} is not this filing\'s month {filing_period} (file each month into its own filing)',
+  'reject.filed_elsewhere': 'this facility\'s {period} is already filed in filing {filing} (another org\'s): it would count twice',
+  'reject.carrier_needs_detail': 'carrier {value} needs a detail after the colon, e.g. refrigerant:R-410A',
+  'reject.unknown_carrier': 'unknown carrier {value} (Chinese names or codes: see the template\'s instructions)',
+  'reject.unknown_unit': 'unknown unit {value} (the accepted units are in the template\'s instructions)',
+  'reject.unit_dimension_mismatch': 'unit {value} does not fit how this carrier is measured',
+  'reject.quantity_not_finite': 'quantity {value} is not a finite number',
+  'reject.negative_quantity': 'negative quantity {value}: corrections are restatements, not negative rows',
+  'reject.quantity_not_a_number': 'quantity {value} is not a number',
+  'reject.other': '{value}',
+  'fil.colon': ': ',
+  'col.facility_code': 'Facility code',
+  'col.period': 'Period',
+  'col.carrier': 'Carrier',
+  'col.quantity': 'Quantity',
+  'col.unit': 'Unit',
+  'col.source_document': 'Source document',
+  'col.evidence_ref': 'Evidence',
+  'alertmsg.threshold.above': '{0} above {1} for {2} minutes (now {3})',
+  'alertmsg.threshold.below': '{0} below {1} for {2} minutes (now {3})',
+  'alertmsg.spike': '{0} is {1}, more than {3} × its recent mean {2}',
+  'alertmsg.silence': 'no data for {0} minutes',
+  'metric.pue': 'PUE',
+  'metric.power_kw': 'Power (kW)',
+  'metric.soc': 'Battery charge',
+  'sp.field.soc_min': 'Minimum SoC',
+  'sp.field.soc_max': 'Maximum SoC',
+  'sp.field.soc_alarm': 'Battery-low alarm SoC',
+  'sp.field.soc_alarm_clear': 'Alarm clear SoC',
+  'sp.field.soc_fc_stop': 'Fuel cell stop SoC',
+  'sp.field.alarm_delay_s': 'Alarm delay (s)',
+  'sp.field.fc_min_on_s': 'Fuel cell minimum on (s)',
+  'sp.field.fc_min_off_s': 'Fuel cell minimum off (s)',
+  'sp.field.fuel_reserve_l': 'Fuel reserve (L)',
+  'sp.field.fc_override': 'Fuel cell override',
+  'sp.field.reason': 'Reason',
+  'sp.field.setpoints': 'Set points',
+  'sp.field.initial_soc': 'Initial SoC',
+  'sp.err.not_fraction': '{1} is not a fraction from 0 to 1',
+  'sp.err.must_be_above': '{1} must be above the {2} {3}',
+  'sp.err.must_be_at_least': '{1} must be at least the {2} {3}',
+  'sp.err.must_not_exceed': '{1} must not exceed the {2} {3}',
+  'sp.err.not_negative': '{1} must be zero or positive',
+  'sp.err.outside_soc_window': '{1} is outside the SoC window',
+  'sp.err.reason_missing': 'say why the set points change',
+  'sp.err.unreadable': 'the set points cannot be read',
+  'job.inventory': 'inventory {org} {year}',
+  'job.import': '{file} → filing {filing} ({org} {period})',
+  'job.aggregate': 'monthly figures of snapshot #{snapshot} ({org} {year})',
+  'job.stage.queued': 'queued',
+  'job.stage.computing': 'reading approved filings and computing',
+  'job.stage.importing': 'validating and recording rows',
+  'job.stage.recomputing': 'recomputing the snapshot',
+  'job.stage.done': 'done',
+  'job.stage.failed': 'failed',
+  'q.formula.completeness_clean_accepted': '100 × completeness × share of reporting facilities without findings × (1 − share of rows refused at upload)',
+  'sc.lmdi.summary': 'Emissions went from {1} in {0} to {3} in {2} ({4}): ',
+  'sc.lmdi.added': '{0} added {1}',
+  'sc.lmdi.removed': '{0} removed {1}',
+  'sc.lmdi.sep': '; ',
+  'sc.lmdi.end': '.',
+  'sc.lower': 'interval low',
+  'sc.interval': '80 % prediction interval',
+  'ov.yoy': 'Year on year (against {0})',
+  'ov.yoyNone': 'No snapshot of the year before to compare with',
+  'ov.change': '{0}: change',
+  'ov.intensity': 'intensities',
+  'ov.perSite': '{0} per site',
+  'ov.site': 'site',
+  'ov.sites': '{0} sites (facilities)',
+  'ov.intensityNote': 'Year on year: the same figures of the org in the newest snapshot of the year before; per site: over the facilities of the org and its subtree. Energy and carbon per unit of telecom business volume are on the scoreboard (once business-volume data is filed).',
+  // issue 14 (filing cockpit)
+  'cockpit.title': 'Filing progress',
+  'cockpit.badge': '{0} org-months past their month have no approved filing',
+  'cockpit.remind': 'Send a filing reminder',
+  'cockpit.reminded': 'Reminder sent: {0} org-months missing; {1} of {2} webhook targets took it',
+  'cockpit.remindedNoHook': '{0} org-months missing; no webhook target is configured (DUALCARBON_WEBHOOKS): the reminder shows in the console menu only',
+  'cockpit.org': 'Org',
+  'cockpit.month': 'Month',
+  'cockpit.statusFilter': 'Status',
+  'cockpit.allOrgs': 'All orgs',
+  'cockpit.allMonths': 'All months',
+  'cockpit.anyStatus': 'Any status',
+  'cockpit.onlyMissing': 'Missing only',
+  'cockpit.missing': 'Missing',
+  'cockpit.notExpected': 'no facilities of its own',
+  'cockpit.summary': '{0} org-months missing ({1} orgs shown)',
+  'cockpit.legend': 'Each cell is the status of the org\'s newest filing version for the month; "missing": the org has facilities of its own and no approved filing for the month. Click a status to open the filing.',
+  'cockpit.status.none': 'not filed',
+  'cockpit.status.draft': 'Draft',
+  'cockpit.status.submitted': 'Submitted',
+  'cockpit.status.returned': 'Returned',
+  'cockpit.status.approved': 'Approved',
+  'cockpit.short.none': '',
+  'cockpit.short.missing': 'miss',
+  'cockpit.short.draft': 'draft',
+  'cockpit.short.submitted': 'sub',
+  'cockpit.short.returned': 'ret',
+  'cockpit.short.approved': '✓',
+  'fil.rowsPage': 'rows {0}–{1} of {2}',
+  'form.title': 'File a few rows here',
+  'form.hint': 'One line per bill: facility, carrier, quantity, unit and bill number. Sent like an uploaded file: the same checks, the report below.',
+  'form.add': 'Add a line',
+  'form.send': 'File these lines',
+  // issue 14 (site parameters form)
+  'site.advanced': 'Advanced: the site file (TOML)',
+  'site.param.location.latitude': 'Latitude (°)',
+  'site.param.location.longitude': 'Longitude (°)',
+  'site.param.pv.pdc0_w': 'PV DC nameplate (W)',
+  'site.param.pv.tilt_deg': 'Module tilt (°)',
+  'site.param.pv.azimuth_deg': 'Module azimuth (°, 180 south)',
+  'site.param.battery.capacity_wh': 'Battery capacity (Wh)',
+  'site.param.battery.max_discharge_w': 'Battery max discharge (W)',
+  'site.param.fuel_cell.rated_w': 'Fuel cell rating (W)',
+  'site.param.fuel_cell.tank_l': 'Methanol tank (L)',
+  'site.param.simulation.initial_soc': 'Initial SoC',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 
@@ -1855,7 +2241,7 @@ export function facilityType(code: string): string {
 export function carrierName(code: string): string {
   const [base, detail] = code.split(/:(.*)/s)
   const name = known('carrier.' + base, base)
-  return detail ? `${name} ${detail}` : name
+  return detail ? `${name} ${known('carrier.detail.' + detail, detail)}` : name
 }
 export function alertRule(id: string): string {
   return known('rule.' + id, id)
@@ -1873,4 +2259,120 @@ export function targetSetName(set: { id?: string; title?: string } | string | nu
   if (!set) return ''
   if (typeof set === 'string') return known('targetset.' + set, set)
   return known('targetset.' + (set.id ?? ''), set.title ?? set.id ?? '')
+}
+
+
+// issue 14 (language throughout): the server's codes worded, in one place.
+const PROVINCES: [string, string, string][] = [
+  ['BJ', '北京', 'Beijing'], ['TJ', '天津', 'Tianjin'], ['HE', '河北', 'Hebei'], ['SX', '山西', 'Shanxi'], ['NM', '内蒙古', 'Inner Mongolia'],
+  ['LN', '辽宁', 'Liaoning'], ['JL', '吉林', 'Jilin'], ['HL', '黑龙江', 'Heilongjiang'], ['SH', '上海', 'Shanghai'], ['JS', '江苏', 'Jiangsu'],
+  ['ZJ', '浙江', 'Zhejiang'], ['AH', '安徽', 'Anhui'], ['FJ', '福建', 'Fujian'], ['JX', '江西', 'Jiangxi'], ['SD', '山东', 'Shandong'],
+  ['HA', '河南', 'Henan'], ['HB', '湖北', 'Hubei'], ['HN', '湖南', 'Hunan'], ['GD', '广东', 'Guangdong'], ['GX', '广西', 'Guangxi'],
+  ['HI', '海南', 'Hainan'], ['CQ', '重庆', 'Chongqing'], ['SC', '四川', 'Sichuan'], ['GZ', '贵州', 'Guizhou'], ['YN', '云南', 'Yunnan'],
+  ['XZ', '西藏', 'Tibet'], ['SN', '陕西', 'Shaanxi'], ['GS', '甘肃', 'Gansu'], ['QH', '青海', 'Qinghai'], ['NX', '宁夏', 'Ningxia'], ['XJ', '新疆', 'Xinjiang'],
+]
+/** A province as the data writes it (code, `CN-GD`, Chinese or pinyin name) in the language. */
+export function provinceName(p: string | null | undefined): string {
+  if (!p) return ''
+  const k = p.trim().replace(/^CN-/, '')
+  const low = k.toLowerCase().replace(/\s+/g, '')
+  const row = PROVINCES.find(([c, zh, en]) => c === k || zh === k || en.toLowerCase().replace(/\s+/g, '') === low)
+  return row ? (locale.value === 'en' ? row[2] : row[1]) : p
+}
+/** A factor region (`CN-GD`, `CN-GRID-SOUTH`, `CN`, `*`) in the language. */
+export function regionName(r: string | null | undefined): string {
+  if (!r) return ''
+  if (r.startsWith('CN-GRID-')) return known('grid.' + r, r)
+  if (r === 'CN' || r === '*') return t('region.' + r)
+  return provinceName(r)
+}
+/** A unit as sent by the server, with its word where it has one (`fraction`, `ratio`). */
+export function unitName(u: string | null | undefined): string {
+  if (!u) return ''
+  return known('unit.' + u, u)
+}
+/** A step of an explanation (`ExplainStep`): its label in the language. */
+export function stepLabel(s: any): string {
+  const ctx = s.context ? t('combustion.' + s.context) : ''
+  return known('step.' + s.code, s.label, s.gas ?? '', s.code === 'gwp' ? (s.gwp_set ?? '') : ctx)
+}
+/** Why a factor was chosen (`factors::Why`) or why a step is there (`note`), in the language. */
+export function stepReason(s: any, year?: number): string {
+  if (s.note) return known('note.' + s.note, s.reason, year ?? '')
+  const w = s.why
+  if (!w) return s.reason ?? ''
+  const year_ = w.year == null ? t('why.undated') : w.year === w.inventory_year ? t('why.year_same', w.year) : t('why.year_before', w.year, w.inventory_year)
+  if (w.code === 'pinned') return t('why.pinned', w.factor_id ?? '')
+  if (w.code === 'later_year') return t('why.later_year', regionName(w.region), w.inventory_year, w.year ?? '')
+  const where = t('why.' + w.code, regionName(w.region)) + (w.skipped?.length ? t('why.skipped', w.skipped.map(regionName).join(locale.value === 'en' ? ', ' : '、')) : '')
+  return [where, year_].join(locale.value === 'en' ? '; ' : '；')
+}
+type Problem = { column: string; code: string; value: string; params?: Record<string, unknown> }
+/** A rejected row's problem (`{column, code, value, params}`) in the language, in parts: the
+ * words, and the row's own value (`code: true`, shown as the user wrote it). */
+export function problemParts(p: Problem): { text: string; code: boolean }[] {
+  const key = 'reject.' + p.code
+  const s = dicts[locale.value][key] ?? dicts['zh-CN'][key] ?? p.code
+  return s.split(/(\{\w+\})/).filter(Boolean).map((part) => {
+    const k = /^\{(\w+)\}$/.exec(part)?.[1]
+    if (!k) return { text: part, code: false }
+    if (k === 'value') return { text: p.value === '' ? '""' : p.value, code: true }
+    return { text: String(p.params?.[k] ?? ''), code: true }
+  })
+}
+/** The same as one text. */
+export function problemText(p: Problem): string {
+  return problemParts(p).map((x) => x.text).join('')
+}
+/** A column of the activity format (`facility_code`, ... or several joined by commas) in the language. */
+export function columnName(c: string): string {
+  return c.split(',').map((x) => known('col.' + x, x)).join(locale.value === 'en' ? ', ' : '、')
+}
+/** An alert's message from its `detail` (the English `message` when it has none). */
+export function alertMessage(a: any): string {
+  const d = a.detail
+  if (!d) return a.message
+  const metric = known('metric.' + d.metric, d.metric ?? '')
+  if (d.kind === 'threshold') return t(`alertmsg.threshold.${d.direction}`, metric, num(d.limit, 2), num(d.minutes), num(a.value, 3))
+  if (d.kind === 'spike') return t('alertmsg.spike', metric, num(a.value, 3), num(d.mean, 3), num(d.factor, 1))
+  if (d.kind === 'silence') return t('alertmsg.silence', num(d.minutes))
+  return a.message
+}
+/** A set-point field's name. */
+export function setpointField(f: string): string {
+  return known('sp.field.' + f, f)
+}
+/** A set-point error (`{field, code, value, other, other_value}`) in the language. */
+export function setpointError(e: any): string {
+  if (!e.code) return `${setpointField(e.field)}: ${e.reason}`
+  return known('sp.err.' + e.code, e.reason, '', setpointField(e.field) + (e.value !== undefined ? ` ${e.value}` : ''), e.other ? setpointField(e.other) : '', e.other_value ?? '')
+}
+/** A job's title from its kind and params (its English title when the console has no words). */
+export function jobTitle(j: any): string {
+  const key = 'job.' + j.kind
+  const s = dicts[locale.value][key] ?? dicts['zh-CN'][key]
+  if (!s || !j.params) return j.title
+  return s.replace(/\{(\w+)\}/g, (_: string, k: string) => String(j.params[k] ?? ''))
+}
+/** What a job is doing, or how it ended. */
+export function jobStage(j: any): string {
+  if (j.status === 'done' || j.status === 'failed') return t('job.stage.' + j.status)
+  return j.stage_code ? known('job.stage.' + j.stage_code, j.stage) : j.stage
+}
+
+/** A factor's primary document (`factors::Primary`) cited in the language: issuer, title, number,
+ * part. `original` is the title in the document's own language when that is not the page's. */
+export function primaryCitation(p: any): { text: string; original: string | null; lang: string } {
+  const d = p.document
+  const zh = locale.value !== 'en'
+  const text = zh
+    ? `${d.issuer_zh}《${d.title_zh}》${d.number_zh ? ' ' + d.number_zh : ''}${p.locator_zh ? '，' + p.locator_zh : ''}`
+    : `${d.issuer_en}, ${d.title_en}${d.number_en ? ', ' + d.number_en : ''}${p.locator_en ? ', ' + p.locator_en : ''}`
+  const docLang = d.language === 'zh' ? 'zh-CN' : 'en'
+  const original = (zh ? 'zh-CN' : 'en') === docLang ? null : d.language === 'zh' ? `${d.issuer_zh} ${d.number_zh} ${d.title_zh}` : d.title_en
+  return { text, original, lang: docLang }
+}
+/** A factor's own source in the language: `source_zh` for zh users when the file has it. */
+export function factorSource(f: any): string {
+  return locale.value !== 'en' && f.source_zh ? f.source_zh : f.source
 }

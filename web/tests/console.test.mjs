@@ -106,14 +106,17 @@ test('filing: upload a file with a bad row, see its reason, submit; a reviewer a
   assert.match(report, /拒绝 1 行/)
   assert.match(await filer.textContent('[data-test=skipped-blank]'), /跳过未填写的模板行 1 行/)
   const reason = await filer.textContent('[data-test=rejected-rows] tbody tr')
-  assert.match(reason, /negative quantity/)
+  // Worded in the page's language from the row's problem code (the English reason is its title).
+  assert.match(reason, /数量：数量 -40 为负/)
+  assert.equal(await filer.getAttribute('[data-test=rejected-rows] tbody tr [data-problem]', 'data-problem'), 'negative_quantity')
+  assert.match(await filer.getAttribute('[data-test=rejected-rows] tbody tr td.reason', 'title'), /negative quantity/)
   assert.match(reason, /^\s*3/, 'the rejected row is line 3 of the file')
   await shot(filer, 'filing-upload')
   // The import ran as a job on the server: leaving the page and coming back shows its report again.
   await filer.click('[data-test=nav-overview]')
   await filer.waitForSelector('[data-test=overview]')
   await filer.goto(`${base}/filings/${id}`)
-  assert.match(await filer.textContent('[data-test=rejected-rows]'), /negative quantity/)
+  assert.match(await filer.getAttribute('[data-test=rejected-rows] tbody tr td.reason', 'title'), /negative quantity/)
   await filer.click('[data-test=submit]')
   await filer.waitForSelector('[data-test=filing-status] >> text=待审核')
   assert.equal(await filer.locator('[data-test=approve]').count(), 0, 'a filer cannot approve')
@@ -141,7 +144,8 @@ test('a province user sees only its subtree and cannot open another province', {
   assert.match(await page.textContent('[data-test=page-error]'), /out_of_scope/)
   await page.goto(base + '/filings')
   await page.waitForSelector('[data-test=filings]')
-  const orgsShown = await page.locator('[data-test=filings] tbody td:nth-child(2)').allTextContents()
+  // The org column names the org; its code is the cell's title.
+  const orgsShown = await page.locator('[data-test=filings] tbody td:nth-child(2)').evaluateAll((tds) => tds.map((td) => td.title))
   assert.ok(orgsShown.length > 0 && orgsShown.every((c) => c.startsWith('CT-GD')), `only 广东's filings: ${[...new Set(orgsShown)]}`)
   await page.context().close()
 })
@@ -182,7 +186,7 @@ test('inventory: explain a number down to records × factors; a run as a job; fa
   // When the job is done the page opens the new snapshot.
   await page.waitForURL((u) => /^\/inventory\/\d+$/.test(u.pathname) && u.pathname !== `/inventory/${demoSnapshot}`, { timeout: 300_000 })
   await page.click('[data-test=nav-jobs]')
-  await page.waitForSelector('[data-test=job] >> text=inventory CT 2024')
+  await page.waitForSelector('[data-test=job] >> text=盘查 CT 2024')
   await page.click('[data-test=nav-factors]')
   await page.waitForSelector('[data-test=factors] tbody tr')
   await page.fill('[data-test=factor-search]', 'CN-GD')
@@ -207,7 +211,7 @@ const UNIT_TEXT = /\d[\d,]*(?:\.\d+)?\s*(?:[tk]g?CO₂e?|[tk]g?CO2e?|kgce|tce|[k
 /** The value at a dotted path (`a.b.0.c`) of a JSON value. */
 const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined : x[k]), v)
 /** A unit as the console prints it (figs.ts unitLabel). */
-const printed = (u) => (!u || u === '1' ? '' : u.replace('CO2', 'CO₂'))
+const printed = (u) => (!u || u === '1' || u === 'ratio' || u === 'fraction' ? '' : u.replace('CO2', 'CO₂'))
 
 async function checkFigures(page, where) {
   await page.waitForTimeout(500) // the response bodies are read asynchronously
@@ -421,7 +425,9 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
     assert.ok(r.score !== null && shownRows[i].includes(r.score.toFixed(1)), `${r.org}: ${shownRows[i]} vs ${r.score}`)
   })
   assert.ok((await page.locator('[data-test=target-row]').count()) >= 8, 'the white paper 2025 targets')
-  assert.match(await page.textContent('[data-test=targets]'), /pue_new_large_dc/)
+  // The indicator by its name in the page's language (its code on hover).
+  assert.match(await page.textContent('[data-test=targets]'), /新建大型、超大型数据中心PUE/)
+  assert.equal(await page.locator('[data-test=targets] td[title=pue_new_large_dc]').count() > 0, true)
   await shot(page, 'scoreboard')
   // The group tightens a province's target for its subtree (an override with a reason, audited):
   // targets are set by the parent org, never by the org itself.
@@ -437,7 +443,8 @@ test('scoreboard: subsidiaries ranked against the 2025 targets; a province user 
   await gd.goto(base + '/scoreboard')
   await gd.waitForSelector('[data-test=scoreboard]')
   assert.match(await gd.textContent('[data-test=scoreboard-page]'), /CT-GD/)
-  const row = gd.locator('[data-test=target-row]', { hasText: 'pue_new_large_dc' })
+  // The row of the indicator (named in the page's language; its code on hover).
+  const row = gd.locator('[data-test=target-row]', { has: gd.locator('td[title=pue_new_large_dc]') })
   assert.match(await row.textContent(), /1\.250/)
   // The province does not set its own targets.
   assert.equal(await gd.locator('[data-test=target-edit]').count(), 0)

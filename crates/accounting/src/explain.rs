@@ -88,6 +88,17 @@ pub struct ExplainStep {
     /// A code when the factor's year is not the inventory year: `factor_year_before_inventory` or
     /// `factor_year_after_inventory` (docs/factor-selection.md, vintages).
     pub vintage: Option<&'static str>,
+    /// The step as data, for the console to word (`label` and `reason` are English): its code
+    /// (`plan::step_code`), gas, GWP set and combustion context where they apply, why the factor
+    /// was chosen (`factors::Why`) or the code of a step without a factor (`note`).
+    pub code: &'static str,
+    pub gas: Option<String>,
+    pub gwp_set: Option<String>,
+    pub context: Option<String>,
+    pub why: Option<factors::Why>,
+    pub note: Option<&'static str>,
+    /// The primary document of a shipped factor (`factors::Documents`): what `source` reproduces.
+    pub primary: Option<factors::Primary>,
 }
 
 /// One part of "why market-based Scope 2 differs from location-based", in the explanation's
@@ -121,6 +132,9 @@ pub struct Scope2Gap {
 pub struct ExplainPlan {
     pub carrier: String,
     pub province: String,
+    /// The province's region code (`CN-GD`): the console names it in the user's language.
+    pub province_code: String,
+    /// `stationary` or `mobile` (a code).
     pub combustion: &'static str,
     pub activity_dimension: String,
     /// Per unit of activity in its base unit, for each column, in the explanation's `values_unit`.
@@ -217,6 +231,7 @@ impl Inventory {
                 ExplainPlan {
                     carrier: p.carrier_code.clone(),
                     province: PROVINCES[p.key.province as usize].name_zh.to_string(),
+                    province_code: PROVINCES[p.key.province as usize].region_code(),
                     combustion: if p.key.mobile { "mobile" } else { "stationary" },
                     activity_dimension: p.key.dimension.name().to_string(),
                     per_base_unit: cols.iter().map(|(_, ms)| ms.iter().map(|&i| p.coef_of(i)).sum()).collect(),
@@ -244,6 +259,13 @@ impl Inventory {
                             }),
                             factor_year: s.factor_year,
                             vintage: s.vintage,
+                            code: s.code,
+                            gas: s.gas.clone(),
+                            gwp_set: s.gwp_set.clone(),
+                            context: s.context.clone(),
+                            why: s.why.clone(),
+                            note: s.note,
+                            primary: s.factor.and_then(|i| lib.primary(&lib.factors[i])),
                         })
                         .collect(),
                 }

@@ -27,11 +27,47 @@ pub struct Step {
     pub value: f64,
     pub unit: String,
     pub reason: String,
+    /// What the step is, as a code (see [`step_code`]): the console words it.
+    pub code: &'static str,
+    /// The gas of a GWP or CH4/N2O step, the GWP set (`AR6`), the combustion context.
+    pub gas: Option<String>,
+    pub gwp_set: Option<String>,
+    pub context: Option<String>,
+    /// Why the factor was chosen, as data (a factor step).
+    pub why: Option<factors::Why>,
+    /// Why a step without a factor is there, as a code (see [`Builder::note`]).
+    pub note: Option<&'static str>,
     /// The data year of the factor (`None`: undated, or no factor).
     pub factor_year: Option<i32>,
     /// Set when the factor's year is not the inventory year (docs/factor-selection.md, vintages):
     /// [`VINTAGE_OLDER`] or [`VINTAGE_NEWER`].
     pub vintage: Option<&'static str>,
+}
+
+/// The code of a step's label (stable; the console words it): `emission_factor`,
+/// `location_grid_factor`, `market_factor`, `market_residual_factor`, `standard_coal_coefficient`,
+/// `density`, `ncv`, `carbon_content`, `oxidation_rate`, `ch4_per_heat`, `n2o_per_heat`, `gwp`,
+/// `molar_ratio`, `memo_item`, `zero_emissions`, `no_claimable_attribute`.
+pub fn step_code(label: &str) -> &'static str {
+    match label {
+        "emission factor" => "emission_factor",
+        "location-based grid factor" => "location_grid_factor",
+        "market-based factor" => "market_factor",
+        "market-based residual factor" => "market_residual_factor",
+        "standard coal coefficient" => "standard_coal_coefficient",
+        "density" => "density",
+        "net calorific value" => "ncv",
+        "carbon content" => "carbon_content",
+        "oxidation rate" => "oxidation_rate",
+        "× 44/12" => "molar_ratio",
+        "reported as memo item" => "memo_item",
+        "zero emissions" => "zero_emissions",
+        "no claimable attribute" => "no_claimable_attribute",
+        l if l.starts_with("CH4 per heat") => "ch4_per_heat",
+        l if l.starts_with("N2O per heat") => "n2o_per_heat",
+        l if l.starts_with("GWP ") => "gwp",
+        _ => "other",
+    }
 }
 
 /// A factor of a year before the inventory year (the newest published at or before it).
@@ -115,25 +151,41 @@ impl Builder<'_> {
         if c.later_year_fallback {
             self.warnings.push(format!("{label} for {carrier}: {}", c.reason));
         }
+        let is_gwp = parameter == Parameter::Gwp;
         self.steps.push(Step {
             label: label.to_string(),
             factor: Some(c.factor),
             value: f.row.value,
             unit: f.row.unit.clone(),
             reason: c.reason,
+            code: step_code(label),
+            gas: if is_gwp { Some(carrier.to_string()) } else { gas.map(str::to_string) },
+            gwp_set: is_gwp.then(|| series.to_string()),
+            context: (!context.is_empty()).then(|| context.to_string()),
+            why: Some(c.why),
+            note: None,
             factor_year: f.row.year,
             vintage: vintage_code(f.row.year, p.opts.year),
         });
         Ok((c.factor, f.value_base))
     }
 
-    fn note(&mut self, label: &str, value: f64, unit: &str, reason: &str) {
+    /// A step without a factor; `note` is the code of its reason: `hcfc_memo`, `pv_self`,
+    /// `green_certified_zero`, `green_uncertified`, `residual_basis_location`,
+    /// `no_residual_factor`, `molar_ratio`.
+    fn note(&mut self, label: &str, value: f64, unit: &str, reason: &str, note: &'static str) {
         self.steps.push(Step {
             label: label.into(),
             factor: None,
             value,
             unit: unit.into(),
             reason: reason.into(),
+            code: step_code(label),
+            gas: None,
+            gwp_set: None,
+            context: None,
+            why: None,
+            note: Some(note),
             factor_year: None,
             vintage: None,
         });
@@ -178,6 +230,7 @@ impl Planner<'_> {
                         0.0,
                         "",
                         "HCFCs are Montreal Protocol gases, kept outside Scope 1 totals",
+                        "hcfc_memo",
                     );
                     b.put(MEMO_MONTREAL, gwp);
                 } else {
@@ -247,6 +300,7 @@ impl Planner<'_> {
                 0.0,
                 "",
                 "self-generated renewable electricity consumed on site: no Scope 2 (location and market)",
+                "pv_self",
             );
             b.put(PV_SELF_KWH, kwh_per_mj);
             return Ok(());
@@ -267,6 +321,7 @@ impl Planner<'_> {
                     0.0,
                     "kgCO2/kWh",
                     "green power with retired certificates (GEC) counts at zero (GHG Protocol Scope 2 Guidance)",
+                    "green_certified_zero",
                 );
                 b.put(GREEN_CERTIFIED_KWH, kwh_per_mj);
                 b.market_gap = Some(MarketGap {
@@ -281,13 +336,19 @@ impl Planner<'_> {
             _ => {
                 if src == ElectricitySource::GreenUncertified {
                     b.put(GREEN_UNCERTIFIED_KWH, kwh_per_mj);
-                    b.note("no claimable attribute", 0.0, "", "green power traded without certificates fails the Scope 2 quality criteria; market-based uses the residual factor");
+                    b.note("no claimable attribute", 0.0, "", "green power traded without certificates fails the Scope 2 quality criteria; market-based uses the residual factor", "green_uncertified");
                 }
                 let mut market_year = loc_year;
                 let mut residual_same_year = None;
                 let market = match self.opts.residual {
                     ResidualBasis::Location => {
-                        b.note("market-based factor", loc, "kg/MJ", "residual basis set to the location-based factor");
+                        b.note(
+                            "market-based factor",
+                            loc,
+                            "kg/MJ",
+                            "residual basis set to the location-based factor",
+                            "residual_basis_location",
+                        );
                         loc
                     }
                     ResidualBasis::NbsResidual => {
@@ -310,6 +371,12 @@ impl Planner<'_> {
                                     value: f.row.value,
                                     unit: f.row.unit.clone(),
                                     reason: c.reason,
+                                    code: "market_residual_factor",
+                                    gas: Some("CO2".into()),
+                                    gwp_set: None,
+                                    context: None,
+                                    why: Some(c.why),
+                                    note: None,
                                     factor_year: f.row.year,
                                     vintage: vintage_code(f.row.year, self.opts.year),
                                 });
@@ -334,7 +401,7 @@ impl Planner<'_> {
                                     "no residual-mix factor (series nbs_residual) at or before {}; market-based {} uses the location-based factor (disclosed)",
                                     self.opts.year, carrier.code
                                 );
-                                b.note("market-based factor", loc, "kg/MJ", &w);
+                                b.note("market-based factor", loc, "kg/MJ", &w, "no_residual_factor");
                                 b.warnings.push(w);
                                 loc
                             }
@@ -413,7 +480,7 @@ impl Planner<'_> {
         })?;
         let (_, cc) = b.lookup("carbon content", Parameter::CarbonContent, code, &series, None, "")?;
         let (_, of) = b.lookup("oxidation rate", Parameter::OxidationRate, code, &series, None, "")?;
-        b.note("× 44/12", CO2_PER_C, "", "molar mass ratio CO2/C");
+        b.note("× 44/12", CO2_PER_C, "", "molar mass ratio CO2/C", "molar_ratio");
         let co2 = energy_per_base * cc * of * CO2_PER_C;
         let bucket = if b.key.mobile { S1_MOBILE } else { S1_STATIONARY };
         let mut co2e = co2;

@@ -183,7 +183,32 @@ pub struct Alert {
     pub resolved_by: Option<String>,
     /// The value that opened it (PUE, kW, or minutes of silence).
     pub value: f64,
+    /// What happened, in English.
     pub message: String,
+    /// The same as data, for the console to word in the user's language (absent in alerts stored
+    /// before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+}
+
+/// What opened an alert, as data: `kind` is the rule's (`threshold`, `spike`, `silence`); a
+/// threshold has its `metric`, `direction`, `limit` and the `minutes` it lasted, a spike its
+/// `metric`, `factor` and the recent `mean`, a silence the `minutes` without data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Detail {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -275,7 +300,14 @@ impl Engine {
         &self.subjects[id as usize].name
     }
 
-    fn open(&mut self, rule: usize, subject: SubjectId, at: i64, value: f64, message: String) -> Option<Event> {
+    fn open(
+        &mut self,
+        rule: usize,
+        subject: SubjectId,
+        at: i64,
+        value: f64,
+        message: (String, Detail),
+    ) -> Option<Event> {
         let rule_id = self.rules.get(rule).map(|r| r.id().to_string());
         self.open_as(rule, rule_id.unwrap_or_default(), subject, at, value, message)
     }
@@ -287,7 +319,7 @@ impl Engine {
         subject: SubjectId,
         at: i64,
         value: f64,
-        message: String,
+        (message, detail): (String, Detail),
     ) -> Option<Event> {
         let key = (rule, subject);
         if self.active.contains_key(&key) {
@@ -307,6 +339,7 @@ impl Engine {
             resolved_by: None,
             value,
             message,
+            detail: Some(detail),
         };
         self.active.insert(key, id);
         self.alerts.insert(id, alert.clone());
@@ -402,12 +435,21 @@ impl Engine {
                         let since = *track.breach_since.get_or_insert(ts_ms);
                         let lasted = ts_ms - since;
                         if lasted as f64 >= for_minutes * MINUTE_MS as f64 && !self.active.contains_key(&key) {
-                            let msg = format!(
-                                "{metric} of {} {} {limit} for {:.0} minutes (now {value:.3})",
+                            let minutes = lasted as f64 / MINUTE_MS as f64;
+                            let text = format!(
+                                "{metric} of {} {} {limit} for {minutes:.0} minutes (now {value:.3})",
                                 self.subjects[subject as usize].name,
                                 if *direction == Direction::Above { "above" } else { "below" },
-                                lasted as f64 / MINUTE_MS as f64
                             );
+                            let detail = Detail {
+                                kind: "threshold".into(),
+                                metric: Some(metric.to_string()),
+                                direction: Some(*direction),
+                                limit: Some(*limit),
+                                minutes: Some(minutes.round()),
+                                ..Detail::default()
+                            };
+                            let msg = (text, detail);
                             events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
                         }
                     } else {
@@ -432,11 +474,19 @@ impl Engine {
                     }
                     if spike {
                         if !self.active.contains_key(&key) {
-                            let msg = format!(
+                            let text = format!(
                                 "{metric} of {} is {value:.3}, more than {factor} × its recent mean {:.3}",
                                 self.subjects[subject as usize].name,
                                 mean.unwrap_or(0.0)
                             );
+                            let detail = Detail {
+                                kind: "spike".into(),
+                                metric: Some(metric.to_string()),
+                                factor: Some(*factor),
+                                mean,
+                                ..Detail::default()
+                            };
+                            let msg = (text, detail);
                             events.extend(self.open_as(i, rule.id().to_string(), subject, ts_ms, value, msg));
                         }
                     } else {
@@ -471,7 +521,11 @@ impl Engine {
                     && self.rule_sets[s.rules as usize].binary_search(&i).is_ok()
                     && !self.active.contains_key(&(i, id))
                 {
-                    let msg = format!("no data from {} for {:.0} minutes", s.name, quiet as f64 / MINUTE_MS as f64);
+                    let minutes = quiet as f64 / MINUTE_MS as f64;
+                    let msg = (
+                        format!("no data from {} for {minutes:.0} minutes", s.name),
+                        Detail { kind: "silence".into(), minutes: Some(minutes.round()), ..Detail::default() },
+                    );
                     events.extend(self.open(i, id, now_ms, quiet as f64 / MINUTE_MS as f64, msg));
                 }
             }
@@ -592,6 +646,16 @@ mod tests {
             (ev[0].kind, ev[0].alert.rule.as_str(), ev[0].alert.opened_ms),
             (EventKind::Opened, "pue_above_1_5_for_1h", H)
         );
+        // What opened it, as data beside the English message (the console words it).
+        let d = ev[0].alert.detail.clone().unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.metric.as_deref(), d.direction, d.limit, d.minutes),
+            ("threshold", Some("pue"), Some(Direction::Above), Some(1.5), Some(60.0))
+        );
+        // An alert stored before `detail` was kept still reads (as None).
+        let mut old = serde_json::to_value(&ev[0].alert).unwrap();
+        old.as_object_mut().unwrap().remove("detail");
+        assert_eq!(serde_json::from_value::<Alert>(old).unwrap().detail, None);
         assert!(e.observe(s, "pue", H + 15 * MINUTE_MS, 1.8).is_empty(), "one alert per rule and subject");
         let id = ev[0].alert.id;
         assert_eq!(e.acknowledge(id, "ops@gd", H + 20 * MINUTE_MS).unwrap().kind, EventKind::Acknowledged);

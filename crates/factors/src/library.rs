@@ -75,6 +75,9 @@ pub struct FactorRow {
     pub value: f64,
     pub unit: String,
     pub source: String,
+    /// The source in Chinese, for a Chinese document (optional; the console shows it to zh users).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_zh: String,
     #[serde(default)]
     pub url: String,
     #[serde(default)]
@@ -304,6 +307,15 @@ impl Library {
 
     pub fn set_of(&self, f: &Factor) -> &FactorSet {
         &self.sets[f.set]
+    }
+
+    /// The primary document of a shipped factor (`data/documents.toml`); a user set's factor
+    /// names its own source only.
+    pub fn primary(&self, f: &Factor) -> Option<crate::Primary> {
+        if self.sets[f.set].user {
+            return None;
+        }
+        crate::Documents::shipped().primary(f.id())
     }
 
     /// The library version: every set as `id@version`, in load order.

@@ -42,8 +42,30 @@ pub struct Pin {
 pub struct Choice {
     /// Index into [`Library::factors`].
     pub factor: usize,
+    /// Why, in English.
     pub reason: String,
+    /// Why, as a code and its parts (the console words it in the user's language).
+    pub why: Why,
     pub later_year_fallback: bool,
+}
+
+/// Why a factor was chosen, as data (docs/factor-selection.md): `code` is
+/// - `pinned`: pinned by the inventory options (`factor_id`);
+/// - `most_specific_region`: the most specific region of the chain had one (`region`);
+/// - `nearest_region`: the nearest region with a factor (`region`), none in `skipped`;
+/// - `later_year`: nothing at or before the inventory year anywhere, the earliest later `year` of
+///   `region` (flagged).
+///
+/// `year` is the factor's (None: undated), `inventory_year` the inventory's, `set` the factor set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Why {
+    pub code: &'static str,
+    pub region: Option<String>,
+    pub skipped: Vec<String>,
+    pub year: Option<i32>,
+    pub inventory_year: i32,
+    pub set: Option<String>,
+    pub factor_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,9 +107,19 @@ impl Library {
     pub fn select(&self, q: &Query<'_>, pins: &[Pin]) -> Result<Choice, NoFactor> {
         if let Some(pin) = pins.iter().find(|p| p.carrier == q.carrier && p.parameter == q.parameter) {
             if let Some(i) = self.factors.iter().position(|f| f.id() == pin.factor_id) {
+                let f = &self.factors[i];
                 return Ok(Choice {
                     factor: i,
                     reason: format!("pinned by the inventory options to {}", pin.factor_id),
+                    why: Why {
+                        code: "pinned",
+                        region: Some(f.row.region.clone()),
+                        skipped: Vec::new(),
+                        year: f.row.year,
+                        inventory_year: q.year,
+                        set: Some(self.sets[f.set].header.id.clone()),
+                        factor_id: Some(pin.factor_id.clone()),
+                    },
                     later_year_fallback: false,
                 });
             }
@@ -118,9 +150,9 @@ impl Library {
                 .max_by_key(|&i| rank(i));
             if let Some(i) = best {
                 let f = &self.factors[i];
-                let region_word = match q.regions.iter().position(|r| r == region) {
-                    Some(0) if q.regions.len() > 1 => "most specific region",
-                    _ => "nearest region with a factor",
+                let (region_word, code) = match q.regions.iter().position(|r| r == region) {
+                    Some(0) if q.regions.len() > 1 => ("most specific region", "most_specific_region"),
+                    _ => ("nearest region with a factor", "nearest_region"),
                 };
                 let year_word = match f.row.year {
                     Some(y) if y == q.year => format!("year {y} = inventory year"),
@@ -136,6 +168,15 @@ impl Library {
                         "{region_word} {region}{skipped_word}; {year_word}; set {}",
                         self.sets[f.set].header.id
                     ),
+                    why: Why {
+                        code,
+                        region: Some(region.clone()),
+                        skipped: skipped.to_vec(),
+                        year: f.row.year,
+                        inventory_year: q.year,
+                        set: Some(self.sets[f.set].header.id.clone()),
+                        factor_id: None,
+                    },
                     later_year_fallback: false,
                 });
             }
@@ -154,6 +195,15 @@ impl Library {
                         q.year,
                         f.row.year.unwrap_or(q.year)
                     ),
+                    why: Why {
+                        code: "later_year",
+                        region: Some(region.clone()),
+                        skipped: Vec::new(),
+                        year: f.row.year,
+                        inventory_year: q.year,
+                        set: Some(self.sets[f.set].header.id.clone()),
+                        factor_id: None,
+                    },
                     later_year_fallback: true,
                 });
             }

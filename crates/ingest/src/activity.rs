@@ -18,6 +18,34 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub const REQUIRED: [&str; 5] = ["facility_code", "period", "carrier", "quantity", "unit"];
+
+/// The activity columns' Chinese names (the zh filing template writes the first of each), with
+/// their canonical names: a header in either language is read the same (docs/formats.md).
+pub const COLUMN_NAMES_ZH: &[(&str, &str)] = &[
+    ("设施编码", "facility_code"),
+    ("期间", "period"),
+    ("月份", "period"),
+    ("能源品种", "carrier"),
+    ("数量", "quantity"),
+    ("用量", "quantity"),
+    ("单位", "unit"),
+    ("凭证号", "source_document"),
+    ("票据编号", "source_document"),
+    ("证明材料", "evidence_ref"),
+    ("设施名称", "facility_name"),
+];
+
+/// The canonical name of an activity header cell (a Chinese name mapped, a byte order mark and
+/// surrounding spaces dropped); any other name as it is.
+pub fn canonical_column(name: &str) -> &str {
+    let n = name.trim().trim_start_matches('\u{feff}').trim();
+    COLUMN_NAMES_ZH.iter().find(|(zh, _)| *zh == n).map_or(n, |(_, c)| c)
+}
+
+/// The Chinese name the zh template gives a canonical column (the name itself when it has none).
+pub fn column_name_zh(column: &str) -> &str {
+    COLUMN_NAMES_ZH.iter().find(|(_, c)| *c == column).map_or(column, |(zh, _)| zh)
+}
 /// Chunk size bounds: large enough that per-chunk work is negligible, small enough that the
 /// workers stay balanced and a small file still spreads over every worker.
 const MAX_CHUNK: u64 = 8 << 20;
@@ -52,7 +80,8 @@ impl Cols {
     /// The columns of an activity file with header `header`, or the error naming every required
     /// column it lacks.
     pub(crate) fn of_header(file: &str, header: &[String]) -> Result<Cols, RowError> {
-        let by_name = crate::tables::Columns::new(header);
+        let canonical: Vec<String> = header.iter().map(|h| canonical_column(h).to_string()).collect();
+        let by_name = crate::tables::Columns::new(&canonical);
         let req = by_name.require(file, &REQUIRED, header)?;
         let (source_document, evidence) = (by_name.get("source_document"), by_name.get("evidence_ref"));
         Ok(Cols {

@@ -12,6 +12,36 @@ pub struct RowError {
     pub reason: String,
 }
 
+impl RowError {
+    /// The stable code of the problem (snake_case), for programs and for the console, which words
+    /// it in the user's language with the row's `column` and `value`; `reason` stays the English
+    /// text. One place for every reason an activity row is refused for (the checks in
+    /// `activity.rs`, `line.rs` and `model::Carrier::parse` word them):
+    /// `bad_line` (a line that is not one clean row: too long, NUL or CR, wrong number of fields),
+    /// `unknown_facility`, `duplicate_key`, `period_outside_year`, `bad_period`,
+    /// `carrier_needs_detail`, `unknown_carrier`, `unknown_unit`, `unit_dimension_mismatch`,
+    /// `quantity_not_finite`, `negative_quantity`, `quantity_not_a_number`; `other` for a reason of
+    /// another file (orgs, facilities).
+    pub fn code(&self) -> &'static str {
+        let r = self.reason.as_str();
+        match self.column.as_str() {
+            "" => "bad_line",
+            c if c.contains(',') => "duplicate_key",
+            "facility_code" if r.starts_with("unknown facility") => "unknown_facility",
+            "period" if r.starts_with("period is in ") => "period_outside_year",
+            "period" => "bad_period",
+            "carrier" if r.contains("needs a detail") => "carrier_needs_detail",
+            "carrier" => "unknown_carrier",
+            "unit" if r.starts_with("unknown unit") => "unknown_unit",
+            "unit" => "unit_dimension_mismatch",
+            "quantity" if r.starts_with("not a finite") => "quantity_not_finite",
+            "quantity" if r.starts_with("negative quantity") => "negative_quantity",
+            "quantity" => "quantity_not_a_number",
+            _ => "other",
+        }
+    }
+}
+
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {

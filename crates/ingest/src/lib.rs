@@ -14,7 +14,7 @@ mod number;
 pub mod rows;
 mod tables;
 
-pub use activity::{check_duplicate_keys, load_activity};
+pub use activity::{canonical_column, check_duplicate_keys, column_name_zh, load_activity, COLUMN_NAMES_ZH};
 pub use error::{RowError, ValidationReport, MAX_KEPT_ERRORS};
 pub use rows::{load_rows, ActivityFields, ActivityRows, Record, Reference, RowVerdict, SourceId};
 pub use tables::{load_facilities, load_orgs, FacilityFields, OrgFields};

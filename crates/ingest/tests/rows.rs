@@ -330,3 +330,44 @@ fn rows_of_an_unknown_source_count_stay_apart() {
     assert_eq!(v.errors.len(), 1);
     assert!(v.errors[0].reason.starts_with("unknown facility"));
 }
+
+/// A header in Chinese (the zh filing template's) reads as the canonical one, column by column,
+/// whatever the order and with a byte order mark; the rows are the same.
+#[test]
+fn a_chinese_header_reads_as_the_canonical_one() {
+    let en = "facility_code,period,carrier,quantity,unit,source_document,evidence_ref\nS1,2024-01,electricity,12,kWh,B1,E1\n";
+    let zh =
+        "\u{feff}设施编码,期间,能源品种,用量,单位,凭证号,证明材料,设施名称\nS1,2024-01,电力,12,千瓦时,B1,E1,站一\n";
+    let read = |text: &str| {
+        let mut reader = ActivityRowReader::new(text.as_bytes(), "x").unwrap().unwrap();
+        reader.next_row().unwrap().unwrap().fields
+    };
+    let (a, b) = (read(en), read(zh));
+    assert_eq!(a[0], b[0]);
+    assert_eq!((b[2].as_str(), b[4].as_str()), ("电力", "千瓦时"), "values stay as filed (parsed the same way)");
+    assert_eq!((a[3].as_str(), a[5].as_str(), a[6].as_str()), (b[3].as_str(), b[5].as_str(), b[6].as_str()));
+    assert_eq!(ingest::canonical_column(" 月份 "), "period");
+    assert_eq!(ingest::canonical_column("数量"), "quantity");
+    assert_eq!(ingest::column_name_zh("source_document"), "凭证号");
+    // Every Chinese name maps to a column the template writes.
+    for (zh, c) in ingest::COLUMN_NAMES_ZH {
+        assert_eq!(ingest::canonical_column(zh), *c);
+        assert!([
+            "facility_code",
+            "period",
+            "carrier",
+            "quantity",
+            "unit",
+            "source_document",
+            "evidence_ref",
+            "facility_name"
+        ]
+        .contains(c));
+    }
+    // A required column missing in Chinese is named by its canonical name.
+    let e = ActivityRowReader::new("设施编码,期间,能源品种,单位\nS1,2024-01,电力,千瓦时\n".as_bytes(), "x")
+        .unwrap()
+        .err()
+        .unwrap();
+    assert_eq!(e.column, "quantity");
+}

@@ -62,32 +62,33 @@ fn post(url: &WebhookUrl, body: &[u8]) -> Result<u16, String> {
     line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad HTTP answer {line:?}"))
 }
 
-/// Delivers one alert event to one URL with retries.
-pub fn deliver(url: &WebhookUrl, event: &alerts::Event) -> Delivery {
-    let body = serde_json::to_vec(event).expect("alert events serialise");
-    let mut d = Delivery {
-        url: url.raw.clone(),
-        alert_id: event.alert.id,
-        kind: event.kind,
-        attempts: 0,
-        status: None,
-        error: None,
-    };
+/// Posts one JSON body to one URL with the retries of [`BACKOFF`] until a 2xx answer: the
+/// attempts made, the last HTTP status and the last error. Alert events and other notices (the
+/// platform's filing reminders) go out the same way.
+pub fn post_with_retries(url: &WebhookUrl, body: &[u8]) -> (u32, Option<u16>, Option<String>) {
+    let (mut attempts, mut status, mut error) = (0, None, None);
     for delay in BACKOFF {
         std::thread::sleep(delay);
-        d.attempts += 1;
-        match post(url, &body) {
+        attempts += 1;
+        match post(url, body) {
             Ok(code) => {
-                d.status = Some(code);
-                d.error = None;
+                status = Some(code);
+                error = None;
                 if (200..300).contains(&code) {
                     break;
                 }
             }
-            Err(e) => d.error = Some(e),
+            Err(e) => error = Some(e),
         }
     }
-    d
+    (attempts, status, error)
+}
+
+/// Delivers one alert event to one URL with retries.
+pub fn deliver(url: &WebhookUrl, event: &alerts::Event) -> Delivery {
+    let body = serde_json::to_vec(event).expect("alert events serialise");
+    let (attempts, status, error) = post_with_retries(url, &body);
+    Delivery { url: url.raw.clone(), alert_id: event.alert.id, kind: event.kind, attempts, status, error }
 }
 
 /// Starts a thread that delivers every alert event published by `monitor` to `urls`; returns the

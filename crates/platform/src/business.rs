@@ -139,7 +139,8 @@ pub fn import_file(
             Ok(()) => Ok(Outcome::Accepted(r)),
             Err(reasons) => {
                 rejected += 1;
-                let rr = RejectedRow { row: r, reasons: reasons.join("; ") };
+                // Business rows give their reasons as "code: text" (docs/indicators.md); the console shows the text.
+                let rr = RejectedRow { row: r, reasons: reasons.join("; "), problems: Vec::new() };
                 if shown.len() < crate::filing::MAX_SHOWN {
                     shown.push(rr.clone());
                 }

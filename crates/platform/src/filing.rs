@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Kind, Result};
 use rustc_hash::FxHashMap;
+use serde_json::Value;
 use std::collections::HashMap;
 use store::filings::{ActivityRow, Filing, Outcome, RejectedRow, Upload};
 use store::Store;
@@ -116,7 +117,8 @@ fn judge_upload(
             match judge.judge(raw.line, verdict) {
                 Ok(()) => Outcome::Accepted(row),
                 Err(reasons) => {
-                    let r = RejectedRow { row, reasons: reasons.join("; ") };
+                    let (texts, problems): (Vec<String>, Vec<Value>) = reasons.into_iter().unzip();
+                    let r = RejectedRow { row, reasons: texts.join("; "), problems };
                     if rejected.len() < MAX_SHOWN {
                         rejected.push(r.clone());
                     }
@@ -245,19 +247,25 @@ struct Judge<'r> {
 }
 
 impl Judge<'_> {
-    /// Accepted, or every reason the row at `line` is rejected.
-    fn judge(&mut self, line: u64, verdict: ingest::RowVerdict) -> std::result::Result<(), Vec<String>> {
+    /// Accepted, or every reason the row at `line` is rejected: the English text and the same as a
+    /// code with its parameters (`{column, code, value, params}`, docs/formats.md).
+    fn judge(&mut self, line: u64, verdict: ingest::RowVerdict) -> std::result::Result<(), Vec<(String, Value)>> {
         let rules = self.rules;
         let mut reasons = Vec::new();
+        let problem = |column: &str, code: &str, value: &str, params: Value| serde_json::json!({"column": column, "code": code, "value": value, "params": params});
         for e in &verdict.errors {
             if e.column == "facility_code,period,carrier,source_document" {
                 // ingest names the first occurrence as SOURCE:LINE; the source here is the upload itself.
                 let reason = e.reason.replace(&format!("{UPLOAD}:"), "line ");
-                reasons.push(format!("{}: {reason}", e.column));
+                let first_line = e.reason.rsplit_once(&format!("{UPLOAD}:")).map(|(_, l)| l.trim().to_string());
+                let p = problem(&e.column, e.code(), &e.value, serde_json::json!({"first_line": first_line}));
+                reasons.push((format!("{}: {reason}", e.column), p));
                 continue;
             }
             self.errors += 1;
             let mut reason = e.reason.clone();
+            let mut code = e.code();
+            let mut params = serde_json::json!({});
             if e.column == "facility_code" {
                 // Say why a known facility is refused, without naming who owns it (the filer may not
                 // see that part of the org tree).
@@ -268,28 +276,52 @@ impl Judge<'_> {
                     .or_insert_with(|| store.facility(e.value.trim()).ok().flatten().is_some());
                 if known {
                     reason = format!("facility is outside this filing's org {} and its subtree", rules.filing.org_code);
+                    code = "facility_outside_org";
+                    params = serde_json::json!({"org": rules.filing.org_code});
                 }
+            }
+            if code == "period_outside_year" {
+                params = serde_json::json!({"year": rules.year});
             }
             let reason = reason.replace(
                 "not a facility_code in facilities.csv",
                 "not a facility of the platform (GET /api/v1/orgs/{code}/facilities lists them)",
             );
+            let p = problem(&e.column, code, &e.value, params);
             reasons.push(if e.column.is_empty() {
-                format!("{reason} (line starts {:?})", e.value)
+                (format!("{reason} (line starts {:?})", e.value), p)
             } else {
-                format!("{}: {reason} (value {:?})", e.column, e.value)
+                (format!("{}: {reason} (value {:?})", e.column, e.value), p)
             });
         }
         if let Some(r) = verdict.record {
             if r.month != rules.month {
-                reasons.push(format!(
-                    "period: {}-{:02} is not this filing's month {} (file each month into its own filing)",
-                    rules.year, r.month, rules.filing.period
+                let period = format!("{}-{:02}", rules.year, r.month);
+                reasons.push((
+                    format!(
+                        "period: {period} is not this filing's month {} (file each month into its own filing)",
+                        rules.filing.period
+                    ),
+                    problem(
+                        "period",
+                        "wrong_month",
+                        &period,
+                        serde_json::json!({"filing_period": rules.filing.period}),
+                    ),
                 ));
             } else if let Some(other) = rules.elsewhere.get(&rules.codes[r.facility as usize]) {
-                reasons.push(format!(
-                    "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
-                    rules.filing.period
+                let code = &rules.codes[r.facility as usize];
+                reasons.push((
+                    format!(
+                        "facility_code: this facility's {} is already filed in filing {other} (another org's filing); it would count twice",
+                        rules.filing.period
+                    ),
+                    problem(
+                        "facility_code",
+                        "filed_elsewhere",
+                        code,
+                        serde_json::json!({"period": rules.filing.period, "filing": other}),
+                    ),
                 ));
             }
         }
@@ -298,7 +330,7 @@ impl Judge<'_> {
         }
         self.rejected += 1;
         if self.first.len() < 100 {
-            self.first.push((line, reasons.clone()));
+            self.first.push((line, reasons.iter().map(|(r, _)| r.clone()).collect()));
         }
         Err(reasons)
     }
@@ -398,7 +430,8 @@ pub fn revalidate_stored(store: &Store, filing_id: i64) -> Result<()> {
     store.for_each_activity(&[filing_id], &mut |_, r| {
         let verdict = judge.rows.push(judge.source, r.line as u64, &stored_fields(r));
         if let Err(reasons) = judge.judge(r.line as u64, verdict) {
-            problems.push(serde_json::json!({"line": r.line, "reasons": reasons}));
+            let (texts, codes): (Vec<String>, Vec<Value>) = reasons.into_iter().unzip();
+            problems.push(serde_json::json!({"line": r.line, "reasons": texts, "problems": codes}));
         }
         Ok(())
     })?;
@@ -436,8 +469,68 @@ pub fn facility_records(store: &Store, org_path: &str, code: &str, year: i32) ->
     Ok(out)
 }
 
+/// The language of a filing template (`?lang=zh|en`): its header, the carrier and unit it fills
+/// in, its dropdown of carriers and its instructions sheet. Without one, the template keeps its
+/// canonical English header and a bilingual instructions sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateLang {
+    Zh,
+    En,
+    Both,
+}
+
+impl TemplateLang {
+    /// `zh`, `en` or none; anything else is refused (400 `invalid_lang`).
+    pub fn parse(lang: Option<&str>) -> Result<TemplateLang> {
+        match lang {
+            None => Ok(TemplateLang::Both),
+            Some("zh") | Some("zh-CN") => Ok(TemplateLang::Zh),
+            Some("en") => Ok(TemplateLang::En),
+            Some(_) => Err(Error::new(Kind::BadRequest, "invalid_lang", "lang must be zh or en")),
+        }
+    }
+}
+
+/// The columns of the template and of the quarantine download (extra columns are ignored on
+/// upload), canonical names.
+pub const TEMPLATE_COLUMNS: [&str; 8] =
+    ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref", "facility_name"];
+
+/// A filing template's header and lines: one line per facility (code, the filing's month, the
+/// carrier and unit filled in, the facility's name), in `lang` (a zh template writes the columns'
+/// Chinese names, 电力 and 千瓦时, which an upload reads as `electricity` and `kWh`).
+pub fn template_rows(facilities: &[(String, String)], period: &str, lang: TemplateLang) -> Vec<Vec<String>> {
+    let zh = lang == TemplateLang::Zh;
+    let header = TEMPLATE_COLUMNS.iter().map(|c| if zh { ingest::column_name_zh(c) } else { c }.to_string()).collect();
+    let (carrier, unit) = if zh { ("电力", "千瓦时") } else { ("electricity", "kWh") };
+    let mut rows = vec![header];
+    for (code, name) in facilities {
+        rows.push(
+            [code.as_str(), period, carrier, "", unit, "", "", name.as_str()].iter().map(|c| c.to_string()).collect(),
+        );
+    }
+    rows
+}
+
 /// The carriers a template's carrier column offers (those without a detail; `refrigerant:<gas>`
-/// and the others with a detail, and the Chinese names, are typed).
+/// and the others with a detail, and the Chinese names, are typed); in a zh template by their
+/// first Chinese name (`model::CARRIER_NAMES_ZH`) where they have one.
+fn listed_carriers_in(lang: TemplateLang) -> Vec<&'static str> {
+    let codes = listed_carriers();
+    if lang != TemplateLang::Zh {
+        return codes;
+    }
+    codes
+        .into_iter()
+        .map(|c| {
+            model::carrier::CARRIER_NAMES_ZH
+                .iter()
+                .find(|(zh, code)| *code == c && zh.chars().count() > 1)
+                .map_or(c, |(zh, _)| *zh)
+        })
+        .collect()
+}
+
 fn listed_carriers() -> Vec<&'static str> {
     let mut out =
         vec!["electricity", "electricity_green_certified", "electricity_green_uncertified", "electricity_pv_self"];
@@ -449,7 +542,7 @@ fn listed_carriers() -> Vec<&'static str> {
 /// The filing template as a workbook: the sheet to fill (`rows`: the template's header and lines;
 /// the carrier and unit columns offer their values as a list), then a sheet of instructions in
 /// Chinese and English (an upload reads the first sheet only).
-pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
+pub fn template_workbook(rows: &[Vec<String>], lang: TemplateLang) -> Result<Vec<u8>> {
     let text = |cells: [&str; 4]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     let instructions: Vec<Vec<String>> = vec![
         text(["列 / column", "必填 / required", "说明", "description"]),
@@ -462,8 +555,34 @@ pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
         text(["evidence_ref", "否 / no", "证明材料的位置或编号", "where the evidence is kept"]),
         text(["facility_name", "否 / no", "设施名称，仅供参考，上传时忽略", "the facility's name, for reference; ignored on upload"]),
         text(["", "", "未填写用量、票据和证明的模板行在上传时跳过，不视为错误。", "Template lines left without quantity, bill and evidence are skipped on upload, not errors."]),
+        text(["", "", "表头可用中文或英文列名（设施编码 或 facility_code 等），上传时同样识别。", "The header may name the columns in Chinese or in English (设施编码 or facility_code, ...): an upload reads both."]),
         text(["", "", "格式说明见 docs/formats.md。", "The formats are in docs/formats.md."]),
     ];
+    // One language: the column as the sheet names it, whether it is required, its description.
+    let instructions: Vec<Vec<String>> = match lang {
+        TemplateLang::Both => instructions,
+        TemplateLang::Zh | TemplateLang::En => instructions
+            .iter()
+            .map(|r| {
+                let column = if lang == TemplateLang::Zh && !r[0].contains('/') {
+                    ingest::column_name_zh(&r[0]).to_string()
+                } else {
+                    r[0].clone()
+                };
+                let split = |cell: &str, zh: bool| {
+                    cell.split_once(" / ")
+                        .map_or(cell.to_string(), |(a, b)| if zh { a.to_string() } else { b.to_string() })
+                };
+                let zh = lang == TemplateLang::Zh;
+                vec![split(&column, zh), split(&r[1], zh), if zh { r[2].clone() } else { r[3].clone() }]
+            })
+            .collect(),
+    };
+    let sheet_name = match lang {
+        TemplateLang::Both => "说明 instructions",
+        TemplateLang::Zh => "说明",
+        TemplateLang::En => "instructions",
+    };
     use crate::xlsx::{Offered, SheetSpec};
     let units: Vec<&str> = model::units::UNITS.iter().map(|u| u.code).collect();
     // The facilities of the template's lines, for the facility column's dropdown (any number: a
@@ -476,12 +595,12 @@ pub fn template_workbook(rows: &[Vec<String>]) -> Result<Vec<u8>> {
             rows,
             lists: vec![
                 (0, Offered::Column { sheet: "facilities", rows: facilities.len() }),
-                (2, Offered::Values(listed_carriers())),
+                (2, Offered::Values(listed_carriers_in(lang))),
                 (4, Offered::Values(units)),
             ],
             hidden: false,
         },
-        SheetSpec { name: "说明 instructions", rows: &instructions, lists: Vec::new(), hidden: false },
+        SheetSpec { name: sheet_name, rows: &instructions, lists: Vec::new(), hidden: false },
         SheetSpec { name: "facilities", rows: &facilities, lists: Vec::new(), hidden: true },
     ])
     .map_err(|e| Error::internal(e.to_string()))
@@ -492,13 +611,53 @@ mod template_tests {
     use super::*;
     use std::io::Read;
 
+    /// A zh template: Chinese header, 电力 and 千瓦时 filled in, carriers offered by their Chinese
+    /// names (each a carrier an upload reads), instructions in Chinese only; an en one in English.
+    #[test]
+    fn a_template_in_chinese_or_english() {
+        let facilities = vec![("GD1".to_string(), "广州站".to_string())];
+        let zh = template_rows(&facilities, "2024-05", TemplateLang::Zh);
+        assert_eq!(zh[0], ["设施编码", "期间", "能源品种", "数量", "单位", "凭证号", "证明材料", "设施名称"]);
+        assert_eq!(zh[1], ["GD1", "2024-05", "电力", "", "千瓦时", "", "", "广州站"]);
+        let en = template_rows(&facilities, "2024-05", TemplateLang::En);
+        assert_eq!(en[0], TEMPLATE_COLUMNS);
+        assert_eq!(template_rows(&facilities, "2024-05", TemplateLang::Both)[0], TEMPLATE_COLUMNS);
+        for (z, e) in zh[0].iter().zip(&en[0]) {
+            assert_eq!(ingest::canonical_column(z), e.as_str());
+        }
+        let offered = listed_carriers_in(TemplateLang::Zh);
+        assert!(offered.contains(&"柴油") && offered.contains(&"电力"), "{offered:?}");
+        for c in &offered {
+            assert!(model::Carrier::parse(c).is_ok(), "{c} is a carrier");
+        }
+        assert!(offered.join(",").chars().count() <= 253, "Excel takes a typed list of at most 255 characters");
+        let mut zip =
+            zip::ZipArchive::new(std::io::Cursor::new(template_workbook(&zh, TemplateLang::Zh).unwrap())).unwrap();
+        let mut part = |name: &str| {
+            let mut text = String::new();
+            zip.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+            text
+        };
+        assert!(part("xl/workbook.xml").contains(r#"<sheet name="说明""#));
+        let instructions = part("xl/worksheets/sheet2.xml");
+        assert!(instructions.contains("设施编码") && instructions.contains("千分位"), "{instructions}");
+        assert!(!instructions.contains("thousands") && !instructions.contains("facility_code<"), "{instructions}");
+        assert!(part("xl/worksheets/sheet1.xml").contains("柴油"));
+        let mut zip =
+            zip::ZipArchive::new(std::io::Cursor::new(template_workbook(&en, TemplateLang::En).unwrap())).unwrap();
+        let mut text = String::new();
+        zip.by_name("xl/worksheets/sheet2.xml").unwrap().read_to_string(&mut text).unwrap();
+        assert!(text.contains("thousands may be grouped") && !text.contains("千分位"), "{text}");
+        assert!(TemplateLang::parse(Some("fr")).is_err());
+    }
+
     #[test]
     fn the_template_workbook_offers_lists_and_instructions_and_reads_back_as_its_rows() {
         let rows: Vec<Vec<String>> = vec![
             ["facility_code", "period", "carrier", "quantity", "unit"].map(String::from).to_vec(),
             ["GD1", "2024-05", "electricity", "", "kWh"].map(String::from).to_vec(),
         ];
-        let book = template_workbook(&rows).unwrap();
+        let book = template_workbook(&rows, TemplateLang::Both).unwrap();
         let dir = tempfile::tempdir().unwrap();
         crate::xlsx::first_sheet_to_csv(book.clone(), &dir.path().join("t.csv")).unwrap();
         let csv = std::fs::read_to_string(dir.path().join("t.csv")).unwrap();

@@ -34,7 +34,10 @@ pub struct Job {
     pub id: i64,
     /// "inventory", "import" or "aggregate".
     pub kind: &'static str,
+    /// In English; `params` has its parts (org, year, file, filing, period, snapshot) for the
+    /// console, which words a job by its `kind` and `params`.
     pub title: String,
+    pub params: Value,
     pub owner: String,
     pub org_code: String,
     #[serde(skip)]
@@ -43,8 +46,10 @@ pub struct Job {
     pub target: String,
     /// "running", "done" or "failed".
     pub status: &'static str,
-    /// What it is doing now, for the progress display.
+    /// What it is doing now, for the progress display (English), and as a code: `queued`,
+    /// `computing`, `importing`, `recomputing`.
     pub stage: String,
+    pub stage_code: &'static str,
     /// Steps done of `steps_total` (a determinate progress bar), when the job knows them.
     pub steps_done: u32,
     pub steps_total: u32,
@@ -97,12 +102,14 @@ impl Job {
             id: self.id,
             kind: self.kind,
             title: self.title.clone(),
+            params: self.params.clone(),
             owner: self.owner.clone(),
             org_code: self.org_code.clone(),
             org_path: self.org_path.clone(),
             target: self.target.clone(),
             status: self.status,
             stage: self.stage.clone(),
+            stage_code: self.stage_code,
             steps_done: self.steps_done,
             steps_total: self.steps_total,
             started_at: self.started_at.clone(),
@@ -138,7 +145,7 @@ impl ConsoleState {
     pub fn start(
         &self,
         kind: &'static str,
-        title: String,
+        (title, params): (String, Value),
         owner: &str,
         // The org's code and path.
         org: (&str, &str),
@@ -150,12 +157,14 @@ impl ConsoleState {
             id,
             kind,
             title,
+            params,
             owner: owner.to_string(),
             org_code: org.0.to_string(),
             org_path: org.1.to_string(),
             target,
             status: "running",
             stage: "queued".into(),
+            stage_code: "queued",
             steps_done: 0,
             steps_total,
             started_at: store::now(),
@@ -175,9 +184,10 @@ impl ConsoleState {
             f(j);
         }
     }
-    pub fn stage(&self, id: i64, stage: &str, steps_done: u32) {
+    pub fn stage(&self, id: i64, (code, stage): (&'static str, &str), steps_done: u32) {
         self.update(id, |j| {
             j.stage = stage.to_string();
+            j.stage_code = code;
             j.steps_done = steps_done;
         });
     }
@@ -239,7 +249,7 @@ mod job_tests {
     fn finished_jobs_are_forgotten_after_a_time_and_beyond_a_count() {
         let c = ConsoleState::default();
         for i in 0..(JOB_KEEP_FINISHED + 30) {
-            let id = c.start("inventory", format!("job {i}"), "u", ("CT", "/CT/"), "org/CT".into(), 1);
+            let id = c.start("inventory", (format!("job {i}"), Value::Null), "u", ("CT", "/CT/"), "org/CT".into(), 1);
             if i % 10 != 0 {
                 c.finish(id, Ok(json!({"snapshot": i, "rows": vec![1; 1000]})));
             }

@@ -12,6 +12,7 @@
 
 pub mod attributes;
 pub mod business;
+pub mod cockpit;
 pub mod demo;
 pub mod error;
 pub mod feeds;

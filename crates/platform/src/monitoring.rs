@@ -40,6 +40,17 @@ pub struct Monitoring {
     fed: Mutex<Option<(String, Arc<crate::feeds::Fed>)>>,
 }
 
+/// The webhook targets (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs): alert events and
+/// filing reminders are posted to them.
+pub fn webhook_urls() -> std::result::Result<Vec<monitor::webhook::WebhookUrl>, String> {
+    std::env::var("DUALCARBON_WEBHOOKS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|u| monitor::webhook::WebhookUrl::parse(u.trim()))
+        .collect()
+}
+
 /// The receiver's clock, epoch milliseconds (what readings' timestamps are checked against).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -198,12 +209,7 @@ pub fn attach(
             }
         });
     }
-    let urls: Vec<monitor::webhook::WebhookUrl> = std::env::var("DUALCARBON_WEBHOOKS")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|u| monitor::webhook::WebhookUrl::parse(u.trim()))
-        .collect::<std::result::Result<_, _>>()?;
+    let urls = webhook_urls()?;
     let webhooks = (!urls.is_empty()).then(|| monitor::webhook::spawn(&monitor, urls));
     let tick = monitor.clone();
     std::thread::spawn(move || loop {

@@ -167,6 +167,7 @@ pub fn report(store: &Store, code: &str, year: i32) -> Result<Value> {
         out_groups.push(json!({"org": g.code, "name": g.name, "months": months}));
     }
     Ok(json!({"org": org.code, "year": year, "orgs": out_groups, "method": {
+        "code": "completeness_clean_accepted",
         "score": "100 × completeness × share of reporting facilities without findings × (1 − share of rows refused at upload)",
         "own_history_ratio": OWN_RATIO,
         "peer_ratio": PEER_RATIO,

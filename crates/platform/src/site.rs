@@ -181,17 +181,17 @@ pub fn set_setpoints(
 ) -> Result<(Setpoints, i64)> {
     let mut errors: Vec<Value> = Vec::new();
     if reason.trim().is_empty() {
-        errors.push(json!({"field": "reason", "reason": "say why the set points change"}));
+        errors.push(json!({"field": "reason", "reason": "say why the set points change", "code": "reason_missing"}));
     }
     let new: Option<Setpoints> = match serde_json::from_value(setpoints) {
         Ok(s) => Some(s),
         Err(e) => {
-            errors.push(json!({"field": "setpoints", "reason": e.to_string()}));
+            errors.push(json!({"field": "setpoints", "reason": e.to_string(), "code": "unreadable"}));
             None
         }
     };
     if let Some(s) = &new {
-        errors.extend(s.validate().into_iter().map(|e| json!({"field": e.field, "reason": e.reason})));
+        errors.extend(s.validate().into_iter().map(|e| serde_json::to_value(e).expect("set point error as JSON")));
     }
     let new = match new {
         Some(s) if errors.is_empty() => s,

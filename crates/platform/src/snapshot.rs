@@ -348,6 +348,7 @@ pub fn library_listing(store: &Store) -> Result<Value> {
         .map(|f| {
             let mut v = serde_json::to_value(f).unwrap_or_default();
             v["set_id"] = json!(lib.sets[f.set].header.id);
+            v["primary"] = json!(lib.primary(f));
             v
         })
         .collect();
@@ -724,7 +725,10 @@ pub fn aggregates(
     }
     let job = app.console.start(
         "aggregate",
-        format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
+        (
+            format!("monthly figures of snapshot {id} ({} {})", snap.org_code, snap.year),
+            serde_json::json!({"snapshot": id, "org": snap.org_code, "year": snap.year}),
+        ),
         actor,
         (&snap.org_code, snap_org_path),
         format!("snapshot/{id}"),
@@ -734,7 +738,7 @@ pub fn aggregates(
     drop(map);
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(job, "recomputing the snapshot", 0);
+        app2.console.stage(job, ("recomputing", "recomputing the snapshot"), 0);
         let outcome = keep_cells_of(&app2.store, id, app2.threads);
         let entry = match &outcome {
             Ok(v) => Aggregate::Ready(Arc::new(v.clone())),
@@ -760,6 +764,53 @@ pub fn covering_snapshot(store: &Store, path: &str, year: i32) -> Result<Option<
         Some(b) => Ok(Some(store.snapshot(b.id)?)),
         None => Ok(None),
     }
+}
+
+/// The figures of the overview compared: the same org's totals in the newest current snapshot of
+/// the year before (`covering_snapshot` of `year - 1`) and their change, field by field (`change`
+/// = current − previous, `change_ratio` = change / previous, null when previous is 0), in the
+/// snapshots' units; and intensities per site (the totals over the facilities of the org's subtree:
+/// `sites`; unit `<figure unit>/site`). `per_business` stays null here: energy and carbon per unit
+/// of telecom business volume are indicators (`GET /api/v1/orgs/{code}/indicators`,
+/// `energy_per_business`, `carbon_per_business`) once business-volume data is filed.
+pub fn comparisons(store: &Store, path: &str, code: &str, year: i64, current: &Value) -> Result<Value> {
+    const FIELDS: [&str; 8] = [
+        "total_market",
+        "total_location",
+        "scope1",
+        "scope2_market",
+        "scope2_location",
+        "scope3",
+        "energy_tce",
+        "electricity_mwh",
+    ];
+    let totals = &current["totals"];
+    let previous = match covering_snapshot(store, path, (year - 1) as i32)? {
+        Some(prev) if prev.year == year - 1 => {
+            let row = prev.result["rows"].as_array().and_then(|rows| rows.iter().find(|r| r["key"] == json!(code)));
+            row.map(|r| {
+                let mut change = serde_json::Map::new();
+                for f in FIELDS {
+                    if let (Some(now), Some(before)) = (totals[f].as_f64(), r["totals"][f].as_f64()) {
+                        change.insert(
+                            f.to_string(),
+                            json!({"previous": before, "change": now - before,
+                                   "change_ratio": if before != 0.0 { json!((now - before) / before) } else { Value::Null }}),
+                        );
+                    }
+                }
+                json!({"year": prev.year, "snapshot": prev.id, "figures": change})
+            })
+        }
+        _ => None,
+    };
+    let sites = store.facilities_within(path)?.len();
+    let per_site: serde_json::Map<String, Value> = if sites == 0 {
+        serde_json::Map::new()
+    } else {
+        FIELDS.iter().filter_map(|f| totals[*f].as_f64().map(|v| (f.to_string(), json!(v / sites as f64)))).collect()
+    };
+    Ok(json!({"previous": previous, "intensity": {"sites": sites, "per_site": per_site, "per_business": null}}))
 }
 
 #[cfg(test)]

@@ -82,6 +82,10 @@ pub async fn overview(
         let t = |v: &Value| v["totals"]["total_market"].as_f64().unwrap_or(0.0);
         t(b).total_cmp(&t(a))
     });
+    // The year before and intensities (platform::snapshot::comparisons).
+    let (store, path, c4, year, current) =
+        (app.store.clone(), org.path.clone(), code.clone(), snap.year, figures.clone());
+    let comparisons = app.blocking(move || Ok(snapshot::comparisons(&store, &path, &c4, year, &current)?)).await?;
     let monthly = match snapshot::aggregates(&app.platform, &snap, &snap_org_path, &caller.user.username, kept) {
         Aggregate::Ready(v) => {
             let of = v.orgs.get(&code);
@@ -100,6 +104,8 @@ pub async fn overview(
         "units": accounting::figure_units(),
         "children": ranked,
         "monthly": monthly,
+        // The same org's figures a year before and their change, and intensities per site.
+        "comparisons": comparisons,
         // Indicators against targets arrive with the monitoring issue (extension point); until then
         // the console shows what the snapshot itself holds (energy, electricity, green power share).
         "indicators": [],
@@ -163,7 +169,7 @@ pub async fn start_inventory_job(
     let actor = caller.user.username.clone();
     let id = app.console.start(
         "inventory",
-        format!("inventory {} {}", org.code, body.year),
+        (format!("inventory {} {}", org.code, body.year), json!({"org": org.code, "year": body.year})),
         &actor,
         (&org.code, &org.path),
         format!("org/{}", org.code),
@@ -171,7 +177,7 @@ pub async fn start_inventory_job(
     );
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(id, "reading approved filings and computing", 0);
+        app2.console.stage(id, ("computing", "reading approved filings and computing"), 0);
         let out = snapshot::run_blocking(&app2.store, &actor, &org.code, body.year, options, app2.threads);
         if out.is_ok() {
             app2.metrics.snapshots_created.fetch_add(1, Ordering::Relaxed);
@@ -197,7 +203,10 @@ pub async fn start_import_job(
     let actor = caller.user.username.clone();
     let job = app.console.start(
         "import",
-        format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
+        (
+            format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
+            json!({"file": file_name, "filing": id, "org": filing.org_code, "period": filing.period}),
+        ),
         &actor,
         (&filing.org_code, &filing.org_path),
         format!("filing/{id}"),
@@ -205,7 +214,7 @@ pub async fn start_import_job(
     );
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        app2.console.stage(job, &format!("validating {size} bytes and recording rows"), 0);
+        app2.console.stage(job, ("importing", &format!("validating {size} bytes and recording rows")), 0);
         let upload = platform::filing::Received { path: spool.path(), size, sha: &sha, file_name: &file_name };
         let r = platform::filing::import_received(&app2.store, &actor, id, &upload);
         drop(spool);

@@ -12,11 +12,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
+use platform::filing::TemplateLang;
 use serde::Deserialize;
 use sha2::Digest;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use store::filings::RejectedRow;
+use store::filings::{Filing, RejectedRow};
 use tokio::io::AsyncWriteExt;
 
 #[derive(Deserialize)]
@@ -78,9 +79,35 @@ pub async fn get(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<
     Ok(Json(serde_json::json!({"filing": f, "rows": rows, "quarantined": quarantined, "uploads": uploads})))
 }
 
+/// The language of a template download (`?lang=zh|en`).
+#[derive(Deserialize)]
+pub struct TemplateQuery {
+    lang: Option<String>,
+}
+
+/// A filing's template lines in the asked language (`platform::filing::template_rows`).
+async fn template_of(
+    app: &Arc<App>,
+    id: i64,
+    lang: Option<&str>,
+) -> ApiResult<(Filing, Vec<Vec<String>>, TemplateLang)> {
+    let lang = TemplateLang::parse(lang)?;
+    let f = app.db(move |s| s.filing(id)).await?;
+    let path = f.org_path.clone();
+    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
+    let facilities: Vec<(String, String)> = facilities.into_iter().map(|f| (f.code, f.name)).collect();
+    let rows = platform::filing::template_rows(&facilities, &f.period, lang);
+    Ok((f, rows, lang))
+}
+
 /// The CSV template of a filing: the columns of activity.csv (docs/formats.md) plus the facility's
-/// name, one line per facility of the filing's org subtree with the period filled in.
-pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+/// name, one line per facility of the filing's org subtree with the period filled in; the header in
+/// Chinese or English by `?lang=` (an upload reads either).
+pub async fn template_csv(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    Query(q): Query<TemplateQuery>,
+) -> ApiResult<Response> {
     let f = app.db(move |s| s.filing(id)).await?;
     if f.kind == store::filings::BUSINESS {
         let (store, f2) = (app.store.clone(), f.clone());
@@ -92,23 +119,23 @@ pub async fn template_csv(State(app): State<Arc<App>>, Path(id): Path<i64>) -> A
         let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
         return Ok(csv_response(bytes, &format!("business-{}-{}-{}.csv", f.org_code, f.period, f.id)));
     }
-    let path = f.org_path.clone();
-    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
+    let (f, rows, _) = template_of(&app, id, q.lang.as_deref()).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| ApiError::internal(e.to_string());
-    w.write_record(TEMPLATE_COLUMNS).map_err(io)?;
-    for fac in &facilities {
-        w.write_record(
-            [fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name].map(spreadsheet_safe),
-        )
-        .map_err(io)?;
+    for row in &rows {
+        w.write_record(row.iter().map(|c| spreadsheet_safe(c))).map_err(io)?;
     }
     let bytes = w.into_inner().map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(csv_response(bytes, &format!("filing-{}-{}-{}.csv", f.org_code, f.period, f.id)))
 }
 
-/// The template as an XLSX workbook (same columns and lines as `template.csv`).
-pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<Response> {
+/// The template as an XLSX workbook (same columns and lines as `template.csv`), with its
+/// instructions sheet in the same language.
+pub async fn template_xlsx(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    Query(q): Query<TemplateQuery>,
+) -> ApiResult<Response> {
     let f = app.db(move |s| s.filing(id)).await?;
     if f.kind == store::filings::BUSINESS {
         let (store, f2) = (app.store.clone(), f.clone());
@@ -130,18 +157,8 @@ pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> 
         )
             .into_response());
     }
-    let path = f.org_path.clone();
-    let facilities = app.db(move |s| s.facilities_within(&path)).await?;
-    let mut rows = vec![TEMPLATE_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()];
-    for fac in &facilities {
-        rows.push(
-            [fac.code.as_str(), &f.period, "electricity", "", "kWh", "", "", &fac.name]
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
-        );
-    }
-    let bytes = app.blocking(move || Ok(platform::filing::template_workbook(&rows)?)).await?;
+    let (f, rows, lang) = template_of(&app, id, q.lang.as_deref()).await?;
+    let bytes = app.blocking(move || Ok(platform::filing::template_workbook(&rows, lang)?)).await?;
     Ok((
         [
             (header::CONTENT_TYPE, platform::xlsx::MEDIA_TYPE.to_string()),
@@ -156,8 +173,7 @@ pub async fn template_xlsx(State(app): State<Arc<App>>, Path(id): Path<i64>) -> 
 }
 
 /// Columns of the template and of the quarantine download (extra columns are ignored on upload).
-pub const TEMPLATE_COLUMNS: [&str; 8] =
-    ["facility_code", "period", "carrier", "quantity", "unit", "source_document", "evidence_ref", "facility_name"];
+pub use platform::filing::TEMPLATE_COLUMNS;
 
 /// A CSV download (the template, the quarantine): UTF-8 with a byte order mark, which is how Excel
 /// knows the file is UTF-8 (without it, facility names in Chinese open garbled). Uploads may keep
@@ -401,4 +417,37 @@ pub async fn restate(
     let actor = caller.user.username.clone();
     let f = app.db(move |s| s.restate(&actor, id, &body.reason)).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"filing": f}))))
+}
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    year: i32,
+}
+
+/// The filing cockpit of an org's subtree for a year (`platform::cockpit::grid`).
+pub async fn status_grid(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    crate::bounds::year("year", q.year)?;
+    let store = app.store.clone();
+    let grid = app.blocking(move || Ok(platform::cockpit::grid(&store, &code, q.year)?)).await?;
+    Ok(Json(serde_json::to_value(grid).map_err(|e| ApiError::internal(e.to_string()))?))
+}
+
+/// Sends a filing reminder for an org's subtree (`platform::cockpit::remind`) to the webhook
+/// targets; the months due are those of the year that have ended (China Standard Time).
+pub async fn remind(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    crate::bounds::year("year", q.year)?;
+    let urls =
+        platform::monitoring::webhook_urls().map_err(|_| ApiError::internal("DUALCARBON_WEBHOOKS is not valid"))?;
+    let store = app.store.clone();
+    let due = platform::cockpit::due_months(q.year, platform::monitoring::now_ms());
+    let out = app.blocking(move || Ok(platform::cockpit::remind(&store, &code, q.year, due, &urls)?)).await?;
+    Ok(Json(out))
 }

@@ -193,6 +193,9 @@ routes! {
     get "/api/v1/inclusive/me/orders" => inclusive::my_orders, Dashboard, None, "" -> "json", "The caller's redemption orders";
     post "/api/v1/inclusive/me/opt-in" => inclusive::opt_in, Dashboard, None, "json" -> "json", "Show or hide the caller's name on leaderboards ({opt_in, display_name})";
     get "/api/v1/inclusive/me/export" => inclusive::my_export, Dashboard, None, "" -> "json", "Everything stored about the caller";
+    // issue 14: the filing cockpit
+    post "/api/v1/orgs/{code}/filing-reminders" => filing::remind, Review, Org, "" -> "json", "Send a filing reminder (?year=): the subtree's org-months of the year's ended months without an approved filing, as one JSON notice posted to the webhook targets (DUALCARBON_WEBHOOKS); the notice and each delivery";
+    get "/api/v1/orgs/{code}/filing-status" => filing::status_grid, Read, Org, "" -> "json", "The filing cockpit: an org's subtree × the months of ?year=, each cell the newest filing's status, what is missing (expected org-months without an approved filing)";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

@@ -128,14 +128,31 @@ pub enum Override {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SetpointError {
     pub field: &'static str,
+    /// In English.
     pub reason: String,
+    /// The rule as a code, for the console to word: `not_fraction`, `must_be_above`,
+    /// `must_be_at_least`, `must_not_exceed`, `not_negative`; `value` is the field's, `other` the
+    /// field it is compared with (`other_value` its value); `outside_soc_window` for an initial SoC.
+    pub code: &'static str,
+    pub value: f64,
+    pub other: Option<&'static str>,
+    pub other_value: Option<f64>,
 }
 
 impl Setpoints {
     /// Every broken rule at once.
     pub fn validate(&self) -> Vec<SetpointError> {
         let mut e = Vec::new();
-        let mut err = |field, reason: String| e.push(SetpointError { field, reason });
+        let mut err = |field, reason: String, code, value, other: Option<(&'static str, f64)>| {
+            e.push(SetpointError {
+                field,
+                reason,
+                code,
+                value,
+                other: other.map(|o| o.0),
+                other_value: other.map(|o| o.1),
+            })
+        };
         for (field, v) in [
             ("soc_min", self.soc_min),
             ("soc_max", self.soc_max),
@@ -144,26 +161,44 @@ impl Setpoints {
             ("soc_fc_stop", self.soc_fc_stop),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                err(field, format!("{v} is not a fraction in [0, 1]"));
+                err(field, format!("{v} is not a fraction in [0, 1]"), "not_fraction", v, None);
             }
         }
         if self.soc_min >= self.soc_alarm {
-            err("soc_alarm", format!("{} must be above soc_min {}", self.soc_alarm, self.soc_min));
+            err(
+                "soc_alarm",
+                format!("{} must be above soc_min {}", self.soc_alarm, self.soc_min),
+                "must_be_above",
+                self.soc_alarm,
+                Some(("soc_min", self.soc_min)),
+            );
         }
         if self.soc_alarm_clear <= self.soc_alarm {
             err(
                 "soc_alarm_clear",
                 format!("{} must be above soc_alarm {} (hysteresis)", self.soc_alarm_clear, self.soc_alarm),
+                "must_be_above",
+                self.soc_alarm_clear,
+                Some(("soc_alarm", self.soc_alarm)),
             );
         }
         if self.soc_fc_stop < self.soc_alarm_clear {
             err(
                 "soc_fc_stop",
                 format!("{} must be at least soc_alarm_clear {}", self.soc_fc_stop, self.soc_alarm_clear),
+                "must_be_at_least",
+                self.soc_fc_stop,
+                Some(("soc_alarm_clear", self.soc_alarm_clear)),
             );
         }
         if self.soc_fc_stop > self.soc_max {
-            err("soc_fc_stop", format!("{} must not exceed soc_max {}", self.soc_fc_stop, self.soc_max));
+            err(
+                "soc_fc_stop",
+                format!("{} must not exceed soc_max {}", self.soc_fc_stop, self.soc_max),
+                "must_not_exceed",
+                self.soc_fc_stop,
+                Some(("soc_max", self.soc_max)),
+            );
         }
         for (field, v) in [
             ("alarm_delay_s", self.alarm_delay_s),
@@ -172,7 +207,7 @@ impl Setpoints {
             ("fuel_reserve_l", self.fuel_reserve_l),
         ] {
             if !(v >= 0.0 && v.is_finite()) {
-                err(field, format!("{v} must be zero or positive"));
+                err(field, format!("{v} must be zero or positive"), "not_negative", v, None);
             }
         }
         e
@@ -408,6 +443,10 @@ impl Controller {
                     "{initial_soc} is outside the SoC window [{}, {}]",
                     setpoints.soc_min, setpoints.soc_max
                 ),
+                code: "outside_soc_window",
+                value: initial_soc,
+                other: None,
+                other_value: None,
             });
         }
         if !errors.is_empty() {

@@ -276,6 +276,14 @@ fn remote_setpoints_are_validated_and_audited() {
     let errors = c.apply_setpoints(bad, "ops@gx", 1_700_000_000, "test").unwrap_err();
     let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
     assert!(fields.contains(&"soc_alarm") && fields.contains(&"soc_alarm_clear"), "{fields:?}");
+    // Each broken rule as a code with the two fields and values compared (the console words it).
+    let alarm = errors.iter().find(|e| e.field == "soc_alarm").unwrap();
+    assert_eq!(
+        (alarm.code, alarm.value, alarm.other, alarm.other_value),
+        ("must_be_above", 0.1, Some("soc_min"), Some(Setpoints::default().soc_min))
+    );
+    let clear = errors.iter().find(|e| e.field == "soc_alarm_clear").unwrap();
+    assert_eq!((clear.code, clear.other), ("must_be_above", Some("soc_alarm")));
     assert_eq!(c.setpoints, Setpoints::default(), "a rejected change changes nothing");
 
     let new = Setpoints { soc_fc_stop: 0.9, ..Setpoints::default() };

@@ -47,6 +47,11 @@ pub struct ActivityRow {
 pub struct RejectedRow {
     pub row: ActivityRow,
     pub reasons: String,
+    /// The reasons as codes with their parameters (`{column, code, value, params}`), for the
+    /// console to word in the user's language (docs/formats.md, rejected rows). Given by the import
+    /// that judged the row; not kept in quarantine (a row read back has its English `reasons`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<serde_json::Value>,
 }
 
 /// What becomes of a line of an upload.
@@ -739,7 +744,7 @@ impl Store {
                 )
             })?
             .iter()
-            .map(|r| RejectedRow { row: activity(r), reasons: r.text(8) })
+            .map(|r| RejectedRow { row: activity(r), reasons: r.text(8), problems: Vec::new() })
             .collect())
     }
 

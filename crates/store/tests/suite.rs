@@ -94,7 +94,11 @@ fn filing_workflow_uploads_quarantine_idempotence_and_restatement() {
         let city = s.create_filing("filer", "CT_GD_GZ", "2024-03").unwrap();
         s.create_filing("filer", "CTXGD", "2024-03").expect("a sibling subtree files on its own");
 
-        let bad = RejectedRow { row: row("F9", "2024-03", "5", "bill-9"), reasons: "facility_code: unknown".into() };
+        let bad = RejectedRow {
+            row: row("F9", "2024-03", "5", "bill-9"),
+            reasons: "facility_code: unknown".into(),
+            problems: Vec::new(),
+        };
         let mut rows = vec![
             ok(row("F1", "2024-03", "100", "bill-1")),
             ok(row("F2", "2024-03", "200", "bill-2")),

@@ -6,12 +6,15 @@
 mod harness;
 
 mod api;
+mod cockpit;
 mod console;
 mod decide;
 mod demo_years;
 mod inclusive;
 mod indicators;
+mod language;
 mod market;
 mod monitoring;
+mod overview_yoy;
 mod platform_data;
 mod savings;
