@@ -195,11 +195,15 @@ pub fn attach(
     {
         // Alerts the data opens or resolves (readings, the silence check) are kept as they change.
         // The channel is shared with the monitors that take over (`Monitor::successor`).
-        let (monitor, store, lock) = (monitor.clone(), platform.store.clone(), alert_state.clone());
+        // The thread holds the monitor weakly: when the last monitor goes, the channel closes and
+        // the thread ends, releasing the store (a strong hold kept both, and a PostgreSQL pool,
+        // alive for ever).
+        let (weak, store, lock) = (Arc::downgrade(&monitor), platform.store.clone(), alert_state.clone());
         let mut events = monitor.subscribe();
         std::thread::spawn(move || loop {
             match events.blocking_recv() {
                 Ok(LiveEvent::Alert { .. }) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let Some(monitor) = weak.upgrade() else { break };
                     if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
                         tracing::error!(error = %e.message, "keeping the alert state failed");
                     }
@@ -211,10 +215,11 @@ pub fn attach(
     }
     let urls = webhook_urls()?;
     let webhooks = (!urls.is_empty()).then(|| monitor::webhook::spawn(&monitor, urls));
-    let tick = monitor.clone();
+    let tick = Arc::downgrade(&monitor);
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_secs(30));
-        tick.tick(now_ms());
+        let Some(monitor) = tick.upgrade() else { break };
+        monitor.tick(now_ms());
     });
     let mqtt = match std::env::var("DUALCARBON_MQTT") {
         Ok(spec) if !spec.trim().is_empty() => {
