@@ -131,3 +131,14 @@ impl Journal {
         self.balances.values().sum::<i64>() == 0 && self.balances.iter().all(|(h, b)| !stays_non_negative(h) || *b >= 0)
     }
 }
+
+/// Points of one person that expire by age at a cutoff, first in, first out: points leave the
+/// account (reserved for an order, expired, reversed) oldest first, so the points issued before
+/// the cutoff still in the account are what was issued before it less everything that has left,
+/// never more than the account holds. `issued_before`: points issued before the cutoff;
+/// `issued_total`: all points ever issued to the account; `available`: its balance now. Applied
+/// twice at the same cutoff it expires nothing the second time (what it expired has left).
+pub fn points_expiring(issued_before: i64, issued_total: i64, available: i64) -> i64 {
+    let left_account = issued_total - available;
+    (issued_before - left_account).clamp(0, available.max(0))
+}

@@ -558,8 +558,32 @@ pub fn reverse(p: &Platform, actor: &Actor, id: i64, req: Decision) -> Result<Va
 }
 
 /// Marks credits not claimed within their window as expired.
-pub fn expire(p: &Platform) -> Result<Value> {
-    Ok(json!({"expired": p.store.inclusive_expire(unix_now())?}))
+/// Marks credits not claimed within their window as expired; with `points_issued_through`
+/// (`YYYY-MM-DD`, China Standard Time, not after today) also expires the points issued to accounts
+/// within the actor's subtree on or before that day that are still unspent, first in, first out
+/// (the programme's optional expiry of points).
+pub fn expire(p: &Platform, actor: &Actor, points_issued_through: Option<&str>) -> Result<Value> {
+    let cutoff = match points_issued_through {
+        None => None,
+        Some(day) => {
+            let bad = |m: String| {
+                Error::new(Kind::Invalid, "invalid_field", m).with_detail(json!({"field": "points_issued_through"}))
+            };
+            let d = inclusive::time::parse_day(day)
+                .ok_or_else(|| bad(format!("points_issued_through: a day YYYY-MM-DD, not {day:?}")))?;
+            let now = unix_now();
+            if d > inclusive::time::cst_day(now) {
+                return Err(bad(format!("points_issued_through: {day} is after today")));
+            }
+            // Points issued before the next day's 00:00 China Standard Time, as the journal writes times.
+            Some((day.to_string(), store::format_time(inclusive::time::cst_hour_of_day(d + 1, 0), 0)))
+        }
+    };
+    let expired = p.store.inclusive_expire(unix_now())?;
+    let Some((day, cutoff)) = cutoff else { return Ok(json!({"expired": expired})) };
+    let (accounts, points) =
+        p.store.inclusive_expire_points(&actor.username, &actor.org_path, &actor.org_code, &cutoff).map_err(err)?;
+    Ok(json!({"expired": expired, "points": {"issued_through": day, "accounts": accounts, "points": points}}))
 }
 
 // ---- catalogue and orders -------------------------------------------------------------------

@@ -137,8 +137,17 @@ pub async fn reverse(
     run(app, c, move |p, a| svc::reverse(p, a, id, req)).await
 }
 
-pub async fn expire(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {
-    run(app, c, |p, _| svc::expire(p)).await
+#[derive(Deserialize)]
+pub struct ExpireQuery {
+    points_issued_through: Option<String>,
+}
+
+pub async fn expire(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Query(q): Query<ExpireQuery>,
+) -> Reply {
+    run(app, c, move |p, a| svc::expire(p, a, q.points_issued_through.as_deref())).await
 }
 
 pub async fn catalogue(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {

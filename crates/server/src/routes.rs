@@ -177,7 +177,7 @@ routes! {
     post "/api/v1/inclusive/credits/{id}/decide" => inclusive::decide, ManageInclusive, None, "json" -> "json", "Approve or reject a held credit ({decision: approve|reject, note})";
     post "/api/v1/inclusive/credits/{id}/offset" => inclusive::offset, ManageInclusive, None, "json" -> "json", "Claim a reduction as an offset elsewhere ({programme}); refused when already claimed (one claim per reduction)";
     post "/api/v1/inclusive/credits/{id}/reverse" => inclusive::reverse, ManageInclusive, None, "json" -> "json", "Reverse a claimed credit's points ({decision, note}); refused when the points are spent";
-    post "/api/v1/inclusive/expire" => inclusive::expire, ManageInclusive, None, "" -> "json", "Expire credits not claimed within their window";
+    post "/api/v1/inclusive/expire" => inclusive::expire, ManageInclusive, None, "" -> "json", "Expire credits not claimed within their window; with ?points_issued_through=YYYY-MM-DD also the unspent points issued on or before that day (China Standard Time; first in, first out) within the caller's subtree";
     get "/api/v1/inclusive/catalogue" => inclusive::catalogue, ManageInclusive, None, "" -> "json", "Redemption catalogue items of the caller's orgs";
     post "/api/v1/inclusive/catalogue" => inclusive::add_item, ManageInclusive, None, "json" -> "json", "Add a catalogue item ({org_code, name, points, stock})";
     get "/api/v1/inclusive/orders" => inclusive::orders, ManageInclusive, None, "" -> "json", "Redemption orders within the caller's subtree";

@@ -750,6 +750,37 @@ impl Store {
         })
     }
 
+    /// Expires points issued before `cutoff` (a time as the journal writes it) that are still in
+    /// their account, first in, first out ([`ledger::points_expiring`]), for every account within
+    /// `path`: one `expire` entry per account with request id `age:ACCOUNT:CUTOFF` (running it
+    /// again expires nothing more). Returns the accounts touched and the points expired; audited.
+    pub fn inclusive_expire_points(&self, actor: &str, path: &str, org: &str, cutoff: &str) -> Result<(i64, i64)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let rows = c.query(
+                "SELECT j.account_id, CAST(SUM(CASE WHEN j.at < $2 THEN j.amount ELSE 0 END) AS BIGINT), CAST(SUM(j.amount) AS BIGINT) \
+                 FROM inclusive_journal j JOIN inclusive_accounts a ON a.id = j.account_id JOIN orgs o ON o.code = a.org_code \
+                 WHERE j.kind = 'issue' AND o.path LIKE $1 ESCAPE '\\' GROUP BY j.account_id ORDER BY j.account_id",
+                &[crate::like_prefix(path).into(), cutoff.into()],
+            )?;
+            let (mut accounts, mut points) = (0i64, 0i64);
+            for r in &rows {
+                let account = r.int(0);
+                let available = balance_of(c, &ledger::available(account))?;
+                let n = ledger::points_expiring(r.int(1), r.int(2), available);
+                if n > 0 {
+                    post(c, &format!("age:{account}:{cutoff}"), EntryKind::Expire, account, n, &format!("age/{cutoff}"), actor)?;
+                    accounts += 1;
+                    points += n;
+                }
+            }
+            if points > 0 {
+                audit(c, kind, actor, "inclusive.expire_points", format!("inclusive_points/{cutoff}"), org, json!({"cutoff": cutoff, "accounts": accounts, "points": points}))?;
+            }
+            Ok((accounts, points))
+        })
+    }
+
     /// Claims every claimable credit of a person that is available and not expired as points: each
     /// credit's points are one `issue` entry with request id `credit:ID` (a second claim of the same
     /// credit posts nothing). Returns the credits claimed and the points issued; audited.

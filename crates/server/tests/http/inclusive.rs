@@ -281,12 +281,42 @@ fn an_employee_claims_redeems_and_sees_every_credit_explained() {
             "{}",
             t.text
         );
+        // Points expire by age, first in, first out, within the caller's subtree: the day is checked,
+        // another org's administrator expires nothing here, points issued today are not older than
+        // yesterday, and today's cutoff takes the 857 unspent (2,857 issued − 2,000 redeemed), once.
+        let now = inclusive::time::parse(&iso(0)).unwrap();
+        let today = inclusive::time::day_text(inclusive::time::cst_day(now));
+        let yesterday = inclusive::time::day_text(inclusive::time::cst_day(now) - 1);
+        for bad in ["2999-01-01", "2026-13-01", "today"] {
+            let r = h.post(&format!("/api/v1/inclusive/expire?points_issued_through={bad}"), &gd, json!({})).await;
+            assert_eq!(
+                (r.status, r.json["error"]["code"].as_str(), r.json["error"]["detail"]["field"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"), Some("points_issued_through")),
+                "{bad}: {}",
+                r.text
+            );
+        }
+        let zj_run = h.post(&format!("/api/v1/inclusive/expire?points_issued_through={today}"), &zj, json!({})).await;
+        assert_eq!(zj_run.json["points"]["points"], 0, "{}", zj_run.text);
+        let old = h.post(&format!("/api/v1/inclusive/expire?points_issued_through={yesterday}"), &gd, json!({})).await;
+        assert_eq!(old.json["points"]["points"], 0, "{}", old.text);
+        let run = h.post(&format!("/api/v1/inclusive/expire?points_issued_through={today}"), &gd, json!({})).await;
+        assert_eq!(
+            (run.json["points"]["accounts"].as_i64(), run.json["points"]["points"].as_i64()),
+            (Some(1), Some(857)),
+            "{}",
+            run.text
+        );
+        assert_eq!(h.get("/api/v1/inclusive/me", &employee).await.json["points"]["available"], 0);
+        let again = h.post(&format!("/api/v1/inclusive/expire?points_issued_through={today}"), &gd, json!({})).await;
+        assert_eq!(again.json["points"]["points"], 0, "{}", again.text);
+        assert_eq!(h.get("/api/v1/inclusive/totals", &admin).await.json["journal"]["sum"], 0);
         // Export and erasure: the name goes, the amounts stay.
         let exp = h.get("/api/v1/inclusive/me/export", &employee).await;
         assert_eq!(exp.json["account"]["subject"], "employee");
         let id = exp.json["account"]["id"].as_i64().unwrap();
         let e = h.post(&format!("/api/v1/inclusive/accounts/{id}/erase"), &gd, json!({})).await;
-        assert_eq!(e.json["points_expired"], 857, "{}", e.text);
+        assert_eq!(e.json["points_expired"], 0, "{}", e.text);
         assert_eq!(h.get("/api/v1/inclusive/me", &employee).await.json["error"]["code"], "no_account");
         let t2 = h.get("/api/v1/inclusive/totals", &admin).await;
         assert_eq!((t2.json["grams"].clone(), t2.json["journal"]["sum"].clone()), (t.json["grams"].clone(), json!(0)));
