@@ -648,6 +648,7 @@ const zh: Dict = {
   'feed.attributes': '设施属性',
   'feed.meters': '计量表',
   'feed.saving_runs': '节能测算',
+  'feed.inclusive': '碳普惠',
   'feed.manual': '手工填报',
   'src.snapshot': '快照 #{0}',
   'src.filing': '填报 #{0}',
@@ -695,6 +696,7 @@ const zh: Dict = {
   'comp.bs_ai_count': '开启AI节能的基站数量',
   'comp.vehicle_count': '自有车辆数',
   'comp.ev_count': '电动车辆数',
+  'comp.inclusive_reduction_kg': '碳普惠减排量',
   // 碳普惠 (issue 17)
   'nav.inclusive': '碳普惠管理',
   'nav.myCarbon': '我的碳账户',
@@ -1732,6 +1734,7 @@ const en: Dict = {
   'feed.attributes': 'Facility attributes',
   'feed.meters': 'Meters',
   'feed.saving_runs': 'Saving runs',
+  'feed.inclusive': 'Carbon inclusive (碳普惠)',
   'feed.manual': 'Entered by hand',
   'src.snapshot': 'snapshot #{0}',
   'src.filing': 'filing #{0}',
@@ -1779,6 +1782,7 @@ const en: Dict = {
   'comp.bs_ai_count': 'Stations with AI saving',
   'comp.vehicle_count': 'Own vehicles',
   'comp.ev_count': 'Electric vehicles',
+  'comp.inclusive_reduction_kg': 'Carbon-inclusive reductions',
   // 碳普惠 (issue 17)
   'nav.inclusive': 'Carbon inclusive',
   'nav.myCarbon': 'My carbon account',

@@ -72,10 +72,13 @@ pub enum Component {
     /// Vehicles of the own fleet, and those that are electric (facility attributes of fleets).
     VehicleCount,
     EvCount,
+    /// Reductions credited by the 碳普惠 programme to the personal accounts of an org's people, kg
+    /// CO2e (claimable, claimed as points or as an offset, or expired unclaimed).
+    InclusiveReductionKg,
 }
 
 impl Component {
-    pub const ALL: [Component; 36] = [
+    pub const ALL: [Component; 37] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,
@@ -112,6 +115,7 @@ impl Component {
         Component::BsAiCount,
         Component::VehicleCount,
         Component::EvCount,
+        Component::InclusiveReductionKg,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -151,6 +155,7 @@ impl Component {
             Component::BsAiCount => "bs_ai_count",
             Component::VehicleCount => "vehicle_count",
             Component::EvCount => "ev_count",
+            Component::InclusiveReductionKg => "inclusive_reduction_kg",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
@@ -174,6 +179,8 @@ pub enum Feed {
     Meters,
     /// Recorded base-station saving runs (with attributes for "new 5G" stations).
     SavingRuns,
+    /// The 碳普惠 programme's credited reductions (personal carbon accounts).
+    Inclusive,
     /// Entered by hand (`POST /api/v1/indicator-data`): nothing on the platform knows it.
     Manual,
 }
@@ -186,7 +193,7 @@ impl Component {
             DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh | Bs5gKwh | NewBs5gSavedKwh
             | NewBs5gReferenceKwh | ElectricityKwh | GreenElectricityKwh | SharingSavedKwh | NewRadio5gKwh
             | NewServerKwh | BsAiSavedKwh | BsAiReferenceKwh | PvSelfKwh => "kWh",
-            DcCo2Kg => "kg",
+            DcCo2Kg | InclusiveReductionKg => "kg",
             DcWaterL => "L",
             DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
             Bs5gTrafficGb => "GB",
@@ -214,6 +221,7 @@ impl Component {
             DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount => Feed::Attributes,
             DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh => Feed::Meters,
             BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
+            InclusiveReductionKg => Feed::Inclusive,
             DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
             | NewServerCompute => Feed::Manual,
         }
@@ -436,6 +444,20 @@ pub static INDICATORS: &[Indicator] = &[
         better: Better::Higher,
         formula: "electricity saved by AI energy saving at base stations / the same stations' electricity without it × 100, \
                   both measured on their traffic (white paper: AI energy saving on base stations; 3GPP TR 38.864 power model)",
+    },
+    Indicator {
+        code: "inclusive_reduction",
+        name_zh: "碳普惠减排量",
+        name_en: "Carbon-inclusive (碳普惠) reductions",
+        numerator: C::InclusiveReductionKg,
+        denominator: None,
+        scale: 0.001,
+        unit: "tCO2e",
+        aggregation: Aggregation::Sum,
+        better: Better::Higher,
+        formula: "Σ reductions credited to the personal carbon accounts of the org's people by the 碳普惠 programme, \
+                  ER = BE − PE per action under each credit's methodology version (structure of Beijing DB11/T 3043-2024), \
+                  claimable, claimed or expired unclaimed; held and rejected events excluded (kg → t)",
     },
     Indicator {
         code: "bs_ai_saved_kwh",

@@ -14,6 +14,9 @@
 //!   with AI saving), vehicles (and electric ones) per year, source `attributes`; and which data
 //!   centres are new and large, which stations new and 5G, for the meter and saving-run values.
 //!
+//! - **碳普惠**: the reductions credited to the personal carbon accounts of each org's people per
+//!   month (claimable, claimed or expired credits), source `inclusive`.
+//!
 //! A fed component replaces hand entries of the same org, year and component
 //! (`indicators::Observations::feed`): they are shown as overridden, never summed.
 
@@ -57,11 +60,12 @@ impl Fed {
 /// What the feeds read, as a text that changes whenever any of it changes.
 pub fn fingerprint(store: &Store) -> Result<String> {
     Ok(format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}",
         store.snapshots_fingerprint()?,
         store.business_fingerprint()?,
         store.attributes_fingerprint()?,
-        store.facility_count()?
+        store.facility_count()?,
+        store.inclusive_fingerprint()?
     ))
 }
 
@@ -182,6 +186,19 @@ pub fn read(store: &Store, tree: &OrgTree) -> Result<Fed> {
     })?;
     if let Some(f) = bad {
         return Err(Error::internal(format!("approved business filing {f} holds a row that does not read")));
+    }
+    // 碳普惠: the reductions credited to the personal accounts of each org's people, per month.
+    for (org_code, month, grams) in store.inclusive_grams_by_org_month()? {
+        let (Some(org), Some(period)) = (tree.get(&org_code), PeriodKey::parse(&month)) else { continue };
+        fed.rows.push(Observation {
+            org,
+            facility: None,
+            period,
+            component: Component::InclusiveReductionKg,
+            // Millionths of a kilogram from grams.
+            value: i128::from(grams) * 1000,
+            source: "inclusive".into(),
+        });
     }
     // Facility attributes.
     let facilities = store.facilities_within("/")?;

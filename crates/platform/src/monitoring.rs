@@ -1032,6 +1032,8 @@ fn source_json(s: &(String, i128, usize)) -> Value {
         ("saving_run", None)
     } else if text == "attributes" {
         ("attributes", None)
+    } else if text == "inclusive" {
+        ("inclusive", None)
     } else {
         ("manual", None)
     };

@@ -1131,6 +1131,30 @@ impl Store {
             .collect())
     }
 
+    /// Grams credited (claimable, claimed or expired unclaimed: the reductions that happened) per
+    /// org and month, for the indicators: (org_code, `YYYY-MM`, grams).
+    pub fn inclusive_grams_by_org_month(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT org_code, month, CAST(SUM(grams) AS BIGINT) FROM inclusive_credits WHERE status IN ($1, $2, $3) \
+                 GROUP BY org_code, month ORDER BY org_code, month",
+                &[status::CLAIMABLE.into(), status::CLAIMED.into(), status::EXPIRED.into()],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.text(0), r.text(1), r.int(2))).collect())
+    }
+
+    /// A text that changes whenever the credited grams do (a new credit, a review decision, an erasure).
+    pub fn inclusive_fingerprint(&self) -> Result<String> {
+        let r = self.read(|c| {
+            c.query(
+                "SELECT COUNT(*), MAX(id), CAST(COALESCE(SUM(grams), 0) AS BIGINT) FROM inclusive_credits WHERE status IN ($1, $2, $3)",
+                &[status::CLAIMABLE.into(), status::CLAIMED.into(), status::EXPIRED.into()],
+            )
+        })?;
+        Ok(format!("{}/{:?}/{}", r[0].int(0), r[0].opt_int(1), r[0].int(2)))
+    }
+
     /// Leaderboard of a month within `path`: persons (names only of those who opted in) or
     /// departments (org units), by grams credited.
     pub fn inclusive_leaderboard(&self, path: &str, month: &str, by_department: bool, limit: i64) -> Result<Vec<Json>> {

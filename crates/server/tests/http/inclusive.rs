@@ -16,7 +16,9 @@ fn platform(name: &str) -> Platform {
         ("zj-admin", "org_admin", "CT-ZJ"),
         ("auditor", "auditor", "CT"),
     ];
+    // Monitoring with no meters: the indicators (fed by the programme's credits) are served by it.
     Platform::new(name, Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users })
+        .meters("meter_code,facility_code,role,kind\n")
 }
 
 fn basic(id: &str, secret: &str) -> String {
@@ -211,6 +213,28 @@ fn an_employee_claims_redeems_and_sees_every_credit_explained() {
         )
         .await;
         assert_eq!(r.json["counts"]["accepted"], 3, "{}", r.text);
+        // The credited reductions feed the indicators: 139 + 2,718 g (employee, CT-GD) and 215 g
+        // (emp2, CT-GD-GZ), rolled up the org tree, source `inclusive`.
+        let year = &inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4];
+        for (org, grams) in [("CT", 139 + 2718 + 215), ("CT-GD-GZ", 215), ("CT-ZJ", 0)] {
+            let d = h.get(&format!("/api/v1/orgs/{org}/indicators/inclusive_reduction?year={year}"), &admin).await;
+            assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+            let c = d.json["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["component"] == "inclusive_reduction_kg")
+                .unwrap();
+            assert_eq!(c["feed"], "inclusive", "{}", d.text);
+            if grams == 0 {
+                assert!(c["value"].is_null() || c["value"].as_f64() == Some(0.0), "{org}: {}", d.text);
+                continue;
+            }
+            assert_eq!(c["value"].as_f64(), Some(grams as f64 / 1000.0), "{org}: {}", d.text);
+            assert_eq!(c["sources"][0]["kind"], "inclusive", "{}", d.text);
+            let t = d.json["value"].as_f64().unwrap();
+            assert!((t - grams as f64 / 1e6).abs() < 1e-12, "{org}: {t} t");
+        }
         let me = h.get("/api/v1/inclusive/me", &employee).await;
         assert_eq!(me.json["claimable"], json!({"credits": 2, "points": 139 + 2718}), "{}", me.text);
         let c = h.post("/api/v1/inclusive/me/claim", &employee, json!({})).await;
