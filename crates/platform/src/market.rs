@@ -32,6 +32,8 @@ pub struct MarketState {
     queue: Mutex<Queue>,
     /// Signalled when a batch write ends (stored or failed).
     written: std::sync::Condvar,
+    /// The same for asynchronous waiters: (last stored command, epoch).
+    durable_watch: tokio::sync::watch::Sender<(i64, u64)>,
     /// A fixed clock (unix seconds), or `i64::MIN` for the system's ([`set_time`]).
     fixed_time: std::sync::atomic::AtomicI64,
 }
@@ -42,6 +44,7 @@ impl Default for MarketState {
             exchange: Default::default(),
             queue: Default::default(),
             written: Default::default(),
+            durable_watch: tokio::sync::watch::channel((0, 0)).0,
             fixed_time: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
@@ -253,8 +256,10 @@ fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result
                 format!("the market's journal does not replay: {d}"),
             ));
         }
-        platform.market.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?.durable =
-            r.commands as i64;
+        let mut q = platform.market.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
+        q.durable = r.commands as i64;
+        platform.market.durable_watch.send_replace((q.durable, q.epoch));
+        drop(q);
         *guard = Some(r.exchange);
     }
     f(guard.as_mut().expect("loaded above"))
@@ -281,74 +286,149 @@ pub fn run(
     audit: Audit<'_>,
     allocation: Option<StoredAllocation>,
 ) -> Result<Outcome> {
+    let sub = submit(platform, actor, rid, command, audit, allocation)?;
+    if sub.lead {
+        write_pending(platform);
+    }
+    flush_until(platform, sub.seq, sub.epoch)?;
+    Ok(sub.out)
+}
+
+/// A command executed in memory and queued for the store: its outcome, its number and the epoch
+/// it belongs to, and whether the caller must write the queue ([`write_pending`]): it found no
+/// write under way.
+struct Submitted {
+    out: Outcome,
+    seq: i64,
+    epoch: u64,
+    lead: bool,
+}
+
+fn submit(
+    platform: &Platform,
+    actor: &Actor,
+    rid: &str,
+    command: Command,
+    audit: Audit<'_>,
+    allocation: Option<StoredAllocation>,
+) -> Result<Submitted> {
     let state = &platform.market;
-    let (out, seq, epoch) = {
-        let mut guard = state.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
-        if guard.is_none() {
-            let r = replay(&platform.store)?;
-            if let Some(d) = r.discrepancy {
-                return Err(Error::new(
-                    Kind::Unavailable,
-                    "market_journal_mismatch",
-                    format!("the market's journal does not replay: {d}"),
-                ));
-            }
-            state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?.durable = r.commands as i64;
-            *guard = Some(r.exchange);
+    let mut guard = state.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
+    if guard.is_none() {
+        let r = replay(&platform.store)?;
+        if let Some(d) = r.discrepancy {
+            return Err(Error::new(
+                Kind::Unavailable,
+                "market_journal_mismatch",
+                format!("the market's journal does not replay: {d}"),
+            ));
         }
-        let x = guard.as_mut().expect("loaded above");
-        let before = x.registry().journal().len();
-        let seq = x.log().len() as i64 + 1;
-        let at = now_of(platform);
-        let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
-        let mut queue = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
-        if out.repeated {
-            // Its first answer may still be on its way to the store: wait for what is queued.
-            let last = queue.pending.last().map_or(queue.durable, |p| p.seq);
-            (out, last, queue.epoch)
-        } else {
-            let entries: Vec<(i64, String)> = x.registry().journal()[before..]
-                .iter()
-                .map(|e| (e.seq as i64, serde_json::to_string(e).unwrap_or_default()))
-                .collect();
-            let after = json!({"request_id": rid, "command": command, "entries": entries.iter().map(|e| e.0).collect::<Vec<_>>(), "trades": out.trades});
-            queue.pending.push(NewCommand {
-                seq,
-                request_id: rid.to_string(),
-                at,
-                actor: actor.username.clone(),
-                command: serde_json::to_string(&command).map_err(internal)?,
-                outcome: serde_json::to_string(&out).map_err(internal)?,
-                entries,
-                allocation,
-                action: audit.action.to_string(),
-                entity: audit.entity,
-                org_code: audit.org_code.to_string(),
-                after,
-            });
-            let epoch = queue.epoch;
-            (out, seq, epoch)
-        }
+        let mut q = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
+        q.durable = r.commands as i64;
+        state.durable_watch.send_replace((q.durable, q.epoch));
+        drop(q);
+        *guard = Some(r.exchange);
+    }
+    let x = guard.as_mut().expect("loaded above");
+    let before = x.registry().journal().len();
+    let seq = x.log().len() as i64 + 1;
+    let at = now_of(platform);
+    let out = x.execute(rid, at, command.clone()).map_err(exchange_error)?;
+    let mut queue = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
+    let seq = if out.repeated {
+        // Its first answer may still be on its way to the store: wait for what is queued.
+        queue.pending.last().map_or(queue.durable, |p| p.seq)
+    } else {
+        let entries: Vec<(i64, String)> = x.registry().journal()[before..]
+            .iter()
+            .map(|e| (e.seq as i64, serde_json::to_string(e).unwrap_or_default()))
+            .collect();
+        let after = json!({"request_id": rid, "command": command, "entries": entries.iter().map(|e| e.0).collect::<Vec<_>>(), "trades": out.trades});
+        queue.pending.push(NewCommand {
+            seq,
+            request_id: rid.to_string(),
+            at,
+            actor: actor.username.clone(),
+            command: serde_json::to_string(&command).map_err(internal)?,
+            outcome: serde_json::to_string(&out).map_err(internal)?,
+            entries,
+            allocation,
+            action: audit.action.to_string(),
+            entity: audit.entity,
+            org_code: audit.org_code.to_string(),
+            after,
+        });
+        seq
     };
-    flush_until(platform, seq, epoch)?;
-    Ok(out)
+    let lead = !queue.writing && !queue.pending.is_empty();
+    if lead {
+        queue.writing = true;
+    }
+    Ok(Submitted { out, seq, epoch: queue.epoch, lead })
 }
 
 /// Most commands one transaction stores.
 const BATCH: usize = 2000;
 
-/// Returns once command `seq` of `epoch` is stored: the first waiter that finds no write under way
-/// writes what is queued (the leader), the others sleep until a write ends and look again; an
-/// error when its batch could not be stored (the epoch ended).
+/// Stores what is queued, a transaction per batch, until nothing is (group commit: commands
+/// queued while a batch is written go into the next one). Called by the one caller that set
+/// `writing`; every waiter is woken after each batch. When a batch cannot be stored, memory must
+/// never keep what the store does not: every command executed since the last stored one fails
+/// (the epoch ends) and the state is rebuilt from the store on next use.
+fn write_pending(platform: &Platform) {
+    let state = &platform.market;
+    loop {
+        let Ok(mut q) = state.queue.lock() else { return };
+        if q.pending.is_empty() {
+            q.writing = false;
+            state.written.notify_all();
+            return;
+        }
+        let n = q.pending.len().min(BATCH);
+        let batch: Vec<NewCommand> = q.pending.drain(..n).collect();
+        drop(q);
+        let last = batch.last().map_or(0, |c| c.seq);
+        match platform.store.append_market_commands(&batch) {
+            Ok(()) => {
+                let Ok(mut q) = state.queue.lock() else { return };
+                q.durable = last;
+                state.durable_watch.send_replace((q.durable, q.epoch));
+                state.written.notify_all();
+            }
+            Err(e) => {
+                let e: Error = e.into();
+                tracing::error!(code = e.code, error = %e.message, "storing market commands failed; the market is rebuilt from the store");
+                let Ok(mut guard) = state.exchange.lock() else { return };
+                let Ok(mut q) = state.queue.lock() else { return };
+                *guard = None;
+                q.pending.clear();
+                q.epoch += 1;
+                q.failure = Some((e.kind, e.code, e.message.clone()));
+                q.writing = false;
+                state.durable_watch.send_replace((q.durable, q.epoch));
+                state.written.notify_all();
+                return;
+            }
+        }
+    }
+}
+
+/// What a waiter of `epoch` is told once that epoch ended.
+fn epoch_failure(q: &Queue) -> Error {
+    let (kind, code, message) =
+        q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
+    Error::new(kind, code, message)
+}
+
+/// Returns once command `seq` of `epoch` is stored (writing the queue itself when no one else
+/// is); an error when its batch could not be stored (the epoch ended).
 fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
     let state = &platform.market;
     let poisoned = || Error::internal("market queue lock poisoned");
     let mut q = state.queue.lock().map_err(|_| poisoned())?;
     loop {
         if q.epoch != epoch {
-            let (kind, code, message) =
-                q.failure.clone().unwrap_or((Kind::Internal, "internal", "the market's store failed".into()));
-            return Err(Error::new(kind, code, message));
+            return Err(epoch_failure(&q));
         }
         if q.durable >= seq {
             return Ok(());
@@ -360,35 +440,51 @@ fn flush_until(platform: &Platform, seq: i64, epoch: u64) -> Result<()> {
         if q.pending.is_empty() {
             return Err(Error::internal(format!("market command {seq} is neither stored nor waiting to be")));
         }
-        let n = q.pending.len().min(BATCH);
-        let batch: Vec<NewCommand> = q.pending.drain(..n).collect();
         q.writing = true;
         drop(q);
-        let last = batch.last().map_or(0, |c| c.seq);
-        let stored = platform.store.append_market_commands(&batch);
-        match stored {
-            Ok(()) => {
-                q = state.queue.lock().map_err(|_| poisoned())?;
-                q.durable = last;
-                q.writing = false;
-                state.written.notify_all();
-            }
-            Err(e) => {
-                // Memory must never keep what the store does not: every command executed since the
-                // last stored one fails, and the state is rebuilt from the store on next use.
-                let e: Error = e.into();
-                let mut guard = state.exchange.lock().map_err(|_| poisoned())?;
-                let mut q = state.queue.lock().map_err(|_| poisoned())?;
-                *guard = None;
-                q.pending.clear();
-                q.epoch += 1;
-                q.failure = Some((e.kind, e.code, e.message.clone()));
-                q.writing = false;
-                state.written.notify_all();
-                return Err(e);
-            }
-        }
+        write_pending(platform);
+        q = state.queue.lock().map_err(|_| poisoned())?;
     }
+}
+
+/// Places an order without holding a thread while it is stored: the command runs on the exchange
+/// in memory, a blocking task writes the queue when no write is under way, and the caller awaits
+/// its command's batch (the order route's path; orders are the market's traffic). Until the
+/// market is loaded from the store it takes the blocking path ([`place_order`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn place_order_async(
+    platform: std::sync::Arc<Platform>,
+    actor: Actor,
+    rid: String,
+    vintage: i32,
+    side: Side,
+    kind: OrderKind,
+    quantity_kg: i64,
+) -> Result<Value> {
+    let loaded = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?.is_some();
+    if !loaded {
+        let p = platform.clone();
+        return tokio::task::spawn_blocking(move || place_order(&p, &actor, &rid, vintage, side, kind, quantity_kg))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?;
+    }
+    let request = request_id(&actor, &rid)?;
+    let org = actor.org_code.clone();
+    let command = Command::Place { org: org.clone(), vintage, side, kind, quantity: quantity_kg };
+    let audit = Audit { action: "market.order", entity: format!("market/order/{request}"), org_code: &org };
+    let sub = submit(&platform, &actor, &request, command, audit, None)?;
+    if sub.lead {
+        let p = platform.clone();
+        tokio::task::spawn_blocking(move || write_pending(&p));
+    }
+    let mut rx = platform.market.durable_watch.subscribe();
+    let _ = rx.wait_for(|&(durable, epoch)| durable >= sub.seq || epoch != sub.epoch).await;
+    let q = platform.market.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
+    if q.epoch != sub.epoch {
+        return Err(epoch_failure(&q));
+    }
+    drop(q);
+    Ok(outcome_json(&platform, &sub.out))
 }
 
 /// Commands executed in memory and not yet stored, in order.

@@ -90,12 +90,19 @@ pub async fn place(
         }
         other => return Err(field("type", &format!("type is limit or market, not {other:?}"))),
     };
-    let p = app.platform.clone();
-    let actor = caller.actor();
-    app.blocking(move || {
-        Ok(Json(platform::market::place_order(&p, &actor, &r.request_id, vintage, r.side, kind, quantity)?))
-    })
-    .await
+    // Not on a blocking thread: the order runs in memory and its batch is awaited (group commit).
+    Ok(Json(
+        platform::market::place_order_async(
+            app.platform.clone(),
+            caller.actor(),
+            r.request_id,
+            vintage,
+            r.side,
+            kind,
+            quantity,
+        )
+        .await?,
+    ))
 }
 
 fn field(name: &str, message: &str) -> ApiError {
