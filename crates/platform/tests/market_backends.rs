@@ -254,3 +254,50 @@ fn a_command_the_store_cannot_take_leaves_no_trace() {
         assert_eq!(m::verify(&p.store).unwrap()["ok"], serde_json::json!(true), "{backend}");
     }
 }
+
+/// The order route's path (`place_order_async`: no thread held while the batch is stored): orders
+/// awaiting a batch the store refuses fail with the store's error, none of them remains in memory,
+/// and the orders after are stored and replay.
+#[test]
+fn orders_awaiting_a_batch_the_store_refuses_fail_and_leave_no_trace() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, store) in store::testing::stores("market_async_failure", &dir.path().join("db")) {
+        let p = std::sync::Arc::new(platform_on(store, &dir.path().join(&backend)));
+        let admin = actor("G");
+        let audit = || Audit { action: "market.test", entity: "market/test".into(), org_code: "G" };
+        run(&p, &admin, "open", Command::OpenVintage { vintage: 2025 }, audit(), None).unwrap();
+        let issue = Command::Issue {
+            to: Account::org("G-A"),
+            asset: Asset::Allowance { vintage: 2025 },
+            amount: 10_000,
+            reason: Reason::Issue,
+        };
+        run(&p, &admin, "i1", issue, audit(), None).unwrap();
+        let sell = |rid: String| {
+            m::place_order_async(p.clone(), actor("G-A"), rid, 2025, Side::Sell, Kind::Limit { price: 5000 }, 1000)
+        };
+        let first = rt.block_on(sell("s0".into())).unwrap();
+        assert_eq!(first["repeated"], false, "{backend}: {first}");
+        let open_orders = |p: &Platform| m::account(p, "G-A", 100).unwrap()["orders"].as_array().unwrap().len();
+        assert_eq!(open_orders(&p), 1, "{backend}");
+        p.store.tx(|c| c.exec("ALTER TABLE market_commands RENAME TO market_commands_away", &[])).unwrap();
+        // Several orders at once: each fails with the store's error, none is left resting.
+        let waiting: Vec<_> = (1..6).map(|i| rt.spawn(sell(format!("s{i}")))).collect();
+        for h in waiting {
+            let e = rt.block_on(h).unwrap().unwrap_err();
+            assert_ne!(e.code, "internal", "{backend}: {}", e.message);
+        }
+        p.store.tx(|c| c.exec("ALTER TABLE market_commands_away RENAME TO market_commands", &[])).unwrap();
+        // The next orders (one of the failed requests again, and a new one) are stored once each.
+        for rid in ["s3", "s9"] {
+            let v = rt.block_on(sell(rid.into())).unwrap();
+            assert_eq!(v["repeated"], false, "{backend}: {rid} {v}");
+        }
+        assert_eq!(rt.block_on(sell("s9".into())).unwrap()["repeated"], true, "{backend}");
+        assert_eq!(open_orders(&p), 3, "{backend}: s0, s3 and s9 rest on the book");
+        assert_eq!(m::verify(&p.store).unwrap()["ok"], serde_json::json!(true), "{backend}");
+        m::forget(&p);
+        assert_eq!(open_orders(&p), 3, "{backend}: the same after a rebuild from the store");
+    }
+}
