@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Kind, Result};
 use crate::{snapshot, Actor};
-use report::{Format, Lang, Template};
+pub use report::{Format, Lang, Template};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
