@@ -100,6 +100,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
         Ok((ds, inv))
     };
+    let started = std::time::Instant::now();
     let (ds, inv) = compute(year)?;
     let org = match &a.org {
         Some(code) => ds.orgs.get(code).with_context(|| format!("--org {code:?} is not an org code in orgs.csv"))?,
@@ -132,6 +133,8 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         quality_score: None,
         projects: Vec::new(),
     };
+    let computed = started.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let r = match report::build(&input) {
         Ok(r) => r,
         Err(e) => {
@@ -139,7 +142,15 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    let built = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let bytes = report::render(&r, format, font_ref).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rendered = t.elapsed().as_secs_f64();
     write_out(a.out.as_ref(), &r.file_name(format), &bytes, &r.hash)?;
+    eprintln!(
+        "timings: load and inventory {computed:.3} s (both years when the previous one is there); report {:.3} s (build {built:.3} s, {} {rendered:.3} s)",
+        built + rendered,
+        format.code()
+    );
     Ok(ExitCode::SUCCESS)
 }
