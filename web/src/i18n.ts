@@ -1096,6 +1096,39 @@ const zh: Dict = {
   'site.param.fuel_cell.rated_w': '燃料电池额定功率（W）',
   'site.param.fuel_cell.tank_l': '甲醇储罐（L）',
   'site.param.simulation.initial_soc': '初始 SoC',
+  // issue 19 (disclosure reports)
+  'nav.reports': '信息披露报告',
+  'rep.title': '信息披露报告',
+  'rep.intro': '由已审核的盘查快照生成温室气体排放报告、资本市场披露表（港交所、国际可持续披露准则第 2 号、沪深交易所指引）与重点用能单位能源利用状况报告；每个数值注明方法与排放因子，报告记录快照编号与自身哈希，同一快照生成的文件逐字节相同。',
+  'rep.snapshot': '盘查快照',
+  'rep.template': '报告类型',
+  'rep.template.inventory': '温室气体排放报告（全部章节）',
+  'rep.template.capital-market': '资本市场披露',
+  'rep.template.government': '政府报送（重点用能单位）',
+  'rep.lang': '语言',
+  'rep.format': '格式',
+  'rep.generate': '生成报告',
+  'rep.version': '第 {0} 版',
+  'rep.approved': '已审核',
+  'rep.notApproved': '未审核',
+  'rep.noSnapshot': '暂无盘查快照：请先在“碳盘查”中运行盘查并审核快照。',
+  'rep.hash': '报告哈希（SHA-256）',
+  'rep.download': '下载',
+  'rep.sections': '章节',
+  'rep.sep': '、',
+  'rep.stage.queued': '排队中',
+  'rep.stage.computing': '按快照记录的输入重新计算',
+  'rep.stage.collecting': '读取重述记录与上一年度数据',
+  'rep.stage.building': '编制报告表格',
+  'rep.stage.rendering': '生成文件',
+  'rep.err.snapshot_not_approved': '该快照尚未审核，不能生成报告：请先审核快照。',
+  'rep.err.snapshot_has_errors': '该快照有错误，不能生成报告。',
+  'rep.err.snapshot_not_reproducible': '该快照记录的输入已不能得出其结果，不能生成报告。',
+  'rep.err.missing_months': '报告期内以下月份没有任何活动数据：{0}。',
+  'rep.err.no_activity': '该组织在报告期内没有活动数据。',
+  'rep.err.unknown_template': '未知的报告类型。',
+  'rep.err.no_font': '服务器未安装中文字体，无法生成 PDF。',
+  'job.report': '报告 {template}：快照 #{snapshot}（{lang}，{format}）',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -2180,6 +2213,39 @@ const en: Dict = {
   'site.param.fuel_cell.rated_w': 'Fuel cell rating (W)',
   'site.param.fuel_cell.tank_l': 'Methanol tank (L)',
   'site.param.simulation.initial_soc': 'Initial SoC',
+  // issue 19 (disclosure reports)
+  'nav.reports': 'Disclosure reports',
+  'rep.title': 'Disclosure reports',
+  'rep.intro': 'The GHG inventory report, capital-market tables (HKEX, IFRS S2, A-share) and the key energy-using unit report from an approved inventory snapshot; every figure names its method and factors, and a report records its snapshot and its own hash: the same snapshot gives the same file, byte for byte.',
+  'rep.snapshot': 'Inventory snapshot',
+  'rep.template': 'Report',
+  'rep.template.inventory': 'GHG inventory report (every section)',
+  'rep.template.capital-market': 'Capital-market disclosures',
+  'rep.template.government': 'Government reporting (key energy-using unit)',
+  'rep.lang': 'Language',
+  'rep.format': 'Format',
+  'rep.generate': 'Make the report',
+  'rep.version': 'version {0}',
+  'rep.approved': 'approved',
+  'rep.notApproved': 'not approved',
+  'rep.noSnapshot': 'No inventory snapshot yet: run an inventory under "Inventory" and approve its snapshot.',
+  'rep.hash': 'Report hash (SHA-256)',
+  'rep.download': 'Download',
+  'rep.sections': 'Sections',
+  'rep.sep': ', ',
+  'rep.stage.queued': 'queued',
+  'rep.stage.computing': 'computing the snapshot again from its recorded inputs',
+  'rep.stage.collecting': 'reading restatements and the previous year',
+  'rep.stage.building': "building the report's tables",
+  'rep.stage.rendering': 'writing the file',
+  'rep.err.snapshot_not_approved': 'This snapshot is not approved: approve it before making a report.',
+  'rep.err.snapshot_has_errors': 'This snapshot has errors: no report is made from it.',
+  'rep.err.snapshot_not_reproducible': "This snapshot's recorded inputs no longer give its result: no report is made.",
+  'rep.err.missing_months': 'These months of the period have no activity record: {0}.',
+  'rep.err.no_activity': 'The org has no activity records in the period.',
+  'rep.err.unknown_template': 'Unknown report template.',
+  'rep.err.no_font': 'The server has no Chinese font installed: no PDF can be made.',
+  'job.report': 'report {template} of snapshot #{snapshot} ({lang}, {format})',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 
@@ -2228,7 +2294,7 @@ export function monthLabel(period: string): string {
 }
 
 /** The text for `key` if either dictionary has it, else `fallback`. */
-function known(key: string, fallback: string, ...args: (string | number)[]): string {
+export function known(key: string, fallback: string, ...args: (string | number)[]): string {
   return key in dicts[locale.value] || key in dicts['zh-CN'] ? t(key, ...args) : fallback
 }
 

@@ -59,13 +59,28 @@ pub struct Generated {
     pub hash: String,
     pub snapshot: i64,
     pub org_code: String,
+    /// What the console previews: the title, the sections with their tables' titles, and the
+    /// headline table as printed (in the report's language).
+    pub preview: Value,
 }
 
 impl Generated {
     pub fn summary(&self) -> Value {
         json!({"snapshot": self.snapshot, "org_code": self.org_code, "file_name": self.file_name,
-               "media_type": self.media_type, "bytes": self.bytes.len(), "hash": self.hash})
+               "media_type": self.media_type, "bytes": self.bytes.len(), "hash": self.hash,
+               "preview": self.preview})
     }
+}
+
+fn preview(r: &report::Report) -> Value {
+    let summary = r.table("summary").map(|t| {
+        json!({"title": t.title,
+               "columns": t.columns.iter().map(|c| if c.unit.is_empty() { c.label.clone() } else { format!("{} ({})", c.label, c.unit) }).collect::<Vec<_>>(),
+               "rows": t.rows.iter().map(|row| row.iter().map(report::Cell::printed).collect::<Vec<_>>()).collect::<Vec<_>>()})
+    });
+    json!({"title": r.title, "lang": r.lang, "hash": r.hash, "summary": summary,
+           "sections": r.sections.iter().map(|s| json!({"id": s.id, "title": s.title,
+               "tables": s.tables.iter().map(|t| json!({"id": t.id, "title": t.title, "rows": t.rows.len()})).collect::<Vec<_>>()})).collect::<Vec<_>>()})
 }
 
 /// The newest reports made by jobs, by job id, for their download (at most [`KEPT_REPORTS`]).
@@ -254,6 +269,7 @@ pub fn generate(
         hash: r.hash.clone(),
         snapshot: s.id,
         org_code: s.org_code.clone(),
+        preview: preview(&r),
     })
 }
 
