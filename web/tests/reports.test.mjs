@@ -36,6 +36,11 @@ test('reports (zh): an XLSX made from an approved snapshot, previewed with its f
   assert.deepEqual(rows[6].slice(0, 2), ['综合能耗', two(t.energy_tce)])
   const sections = await page.textContent('[data-test=report-sections]')
   for (const s of ['组织边界与运营边界', '不确定性评估', '与上年比较', '资本市场披露', '政府报送']) assert.ok(sections.includes(s), s)
+  // The previous year's approved snapshot gives the change and its LMDI decomposition; the base
+  // year is the first approved year of the demo (2020).
+  assert.match(sections, /2023 年与 2024 年/)
+  assert.match(sections, /变化分解（LMDI，2023 → 2024）/)
+  assert.match(sections, /基准年（2020）排放/)
   const hash = (await page.textContent('[data-test=report-hash]')).trim()
   assert.match(hash, /^[0-9a-f]{64}$/)
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=report-download]')])

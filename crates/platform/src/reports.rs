@@ -230,15 +230,20 @@ pub fn generate(
         })
         .collect();
     same_org.sort_by_key(|x| (x.year, x.id));
-    let base_year = same_org.first().and_then(|b| Some((b.year as i32, totals_of(&b.result)?)));
-    let previous = same_org.iter().rev().find(|x| x.year == s.year - 1).and_then(|p| {
-        Some(report::Previous {
+    // The list holds no results: the two snapshots used are read whole.
+    let base_year = match same_org.first() {
+        Some(b) => totals_of(&store.snapshot(b.id)?.result).map(|t| (b.year as i32, t)),
+        None => None,
+    };
+    let previous = match same_org.iter().rev().find(|x| x.year == s.year - 1) {
+        Some(p) => totals_of(&store.snapshot(p.id)?.result).map(|totals| report::Previous {
             year: p.year as i32,
-            totals: totals_of(&p.result)?,
+            totals,
             snapshot: Some(p.id),
             lmdi: crate::scenario::lmdi(store, p.id, s.id, threads).ok(),
-        })
-    });
+        }),
+        None => None,
+    };
     let input = report::Input {
         ds: &computed.ds,
         lib: &computed.lib,
