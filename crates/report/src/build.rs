@@ -572,6 +572,38 @@ fn boundary(b: &Builder<'_>) -> Section {
             Cell::text("tCO2e"),
         ],
     ];
+    // The org tree: the org and its direct children, each with its subtree's figures.
+    let subtree = inp.inventory.org_subtree(inp.ds);
+    let tree = &inp.ds.orgs;
+    let mut org_rows = Vec::new();
+    for (i, o) in tree.orgs.iter().enumerate() {
+        let own = i as u32 == inp.org;
+        if !own && o.parent != Some(inp.org) {
+            continue;
+        }
+        let mut cells = figure_cells(format!("{} {}", o.code, o.name), &subtree[i]);
+        cells.insert(
+            1,
+            Cell::text(if own {
+                b.s("本级（合计）", "this org (total)")
+            } else {
+                tree.orgs[inp.org as usize].code.clone()
+            }),
+        );
+        cells.insert(2, Cell::num(o.equity_share * 100.0, 1, None));
+        cells.insert(3, Cell::text(if o.operational_control { b.s("是", "yes") } else { b.s("否", "no") }));
+        org_rows.push(cells);
+    }
+    let mut cols = figure_columns(b, b.col("org", "组织", "Org", ""));
+    cols.insert(1, b.col("parent", "上级", "Parent", ""));
+    cols.insert(2, b.col("equity_share", "持股比例", "Equity share", "%"));
+    cols.insert(3, b.col("operational_control", "运营控制", "Operational control", ""));
+    s.tables.push(b.table(
+        "org_tree",
+        b.s("组织架构（本级与直属下级）", "Org tree (this org and its direct children)"),
+        cols,
+        org_rows,
+    ));
     s.tables.push(b.table(
         "boundary",
         b.s("边界", "Boundary"),

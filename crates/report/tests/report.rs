@@ -80,6 +80,11 @@ fn figures_equal_the_inventory() {
     assert_eq!(r.figure("summary", "Total (location-based)", "value"), Some(inv.totals.total_location));
     assert_eq!(r.figure("summary", "Energy", "value"), Some(inv.totals.energy_tce));
     assert_eq!(r.figure("by_gas", "CO2", "tco2e"), Some(inv.by_gas["CO2"].tco2e));
+    // The org tree's own row is the subtree's total.
+    let tree = r.table("org_tree").unwrap();
+    let own = tree.rows.iter().find(|row| row[1] == Cell::text("this org (total)")).unwrap();
+    assert_eq!(own[4], Cell::num(inv.totals.scope1, 2, Some(1)));
+    assert!(tree.rows.len() > 2, "the group and its provinces");
     // Breakdowns add up to the totals (sums of exact per-record figures).
     let sum = |id: &str, col: &str| -> f64 {
         let t = r.table(id).unwrap();

@@ -6,6 +6,22 @@ use crate::harness::{electricity_csv, fac, group_orgs, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+/// A figure as a report prints it: two decimals, thousands separated by commas (written out here,
+/// not taken from the report crate).
+fn report_number(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let (int, frac) = s.split_once('.').unwrap();
+    let digits: Vec<char> = int.chars().collect();
+    let mut out = String::new();
+    for (i, c) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(*c);
+    }
+    format!("{out}.{frac}")
+}
+
 async fn finished(h: &Harness, token: &str, job: i64) -> Value {
     for _ in 0..1200 {
         let r = h.get(&format!("/api/v1/console/jobs?id={job}"), token).await;
@@ -108,6 +124,18 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(a.starts_with(b"%PDF-1.7"), "{backend}");
         assert!(a == b, "{backend}: the same snapshot gives the same bytes");
+        // Its text (pdftotext) prints the snapshot's stored figures.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.pdf");
+        std::fs::write(&path, &a).unwrap();
+        let out =
+            std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils)");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for key in ["scope1", "scope2_location", "scope2_market", "energy_tce"] {
+            let printed = report_number(totals[key].as_f64().unwrap());
+            assert!(text.contains(&printed), "{backend}: {key} {printed} in the PDF's text");
+        }
+        assert!(text.contains("温室气体排放报告"), "{backend}");
         let admin = h.login("admin").await;
         let job = j1["id"].as_i64().unwrap();
         let other = h.get(&format!("/api/v1/reports/jobs/{job}/file"), &admin).await;
