@@ -85,9 +85,72 @@ struct Pass {
     shared_sites: usize,
 }
 
+const N_CELLS: usize = PROVINCES_N * FacilityType::ALL.len();
+const PROVINCES_N: usize = 31;
+
+/// (carrier, dimension), figures by province × facility type, quantity in millionths, records.
+type CarrierCells = ((u16, u8), Vec<Metrics>, i128, usize);
+
+/// What one worker adds up over its rows: per (carrier, dimension) the figures by province ×
+/// facility type (one addition per record), the booked physical quantity in millionths of the
+/// base unit (integers, so the sum does not depend on how rows are split), and counts.
+#[derive(Default)]
+struct Part {
+    cd: Vec<CarrierCells>,
+    month_records: [usize; 12],
+    without_document: usize,
+    meter_derived: usize,
+}
+
 fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
     let within: Vec<bool> = ds.facilities.iter().map(|f| ds.orgs.is_within(f.org, org)).collect();
     let n_types = FacilityType::ALL.len();
+    let meter_docs: Vec<bool> = ds.strings.strings.iter().map(|s| s.starts_with("METER:")).collect();
+    let a = &ds.activity;
+    let n = a.len();
+    let threads = inv.options.threads.clamp(1, 64);
+    let chunk = n.div_ceil(threads).max(1);
+    // Months with data per facility (bit m-1), written by whichever worker meets the facility:
+    // an OR of bits, so the order does not matter.
+    let months: Vec<std::sync::atomic::AtomicU16> = (0..ds.facilities.len()).map(|_| Default::default()).collect();
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n.div_ceil(chunk))
+            .map(|c| {
+                let (within, meter_docs, months) = (&within, &meter_docs, &months);
+                scope.spawn(move || {
+                    let mut part = Part::default();
+                    let mut index: Vec<u32> = vec![u32::MAX; ds.carriers.len() * 8];
+                    for row in c * chunk..((c + 1) * chunk).min(n) {
+                        let f = a.facility[row] as usize;
+                        if !within[f] {
+                            continue;
+                        }
+                        let fac = &ds.facilities[f];
+                        let dim = model::UNITS[a.unit[row] as usize].dimension as u8;
+                        let slot = a.carrier[row] as usize * 8 + dim as usize;
+                        if index[slot] == u32::MAX {
+                            index[slot] = part.cd.len() as u32;
+                            part.cd.push(((a.carrier[row], dim), vec![Metrics::default(); N_CELLS], 0, 0));
+                        }
+                        let e = &mut part.cd[index[slot] as usize];
+                        e.1[fac.province as usize * n_types + fac.kind as usize].add(&inv.record_metrics(ds, row));
+                        e.2 += fixed(a.quantity[row] * inv.shares[f].booked);
+                        e.3 += 1;
+                        part.month_records[a.month[row] as usize - 1] += 1;
+                        months[f].fetch_or(1 << (a.month[row] - 1), std::sync::atomic::Ordering::Relaxed);
+                        let doc = a.source_document[row] as usize;
+                        if doc == 0 {
+                            part.without_document += 1;
+                        } else if meter_docs.get(doc).copied().unwrap_or(false) {
+                            part.meter_derived += 1;
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("report worker")).collect()
+    });
     let mut p = Pass {
         total: Metrics::default(),
         carriers: BTreeMap::new(),
@@ -103,36 +166,37 @@ fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
         facilities_in_scope: within.iter().filter(|w| **w).count(),
         shared_sites: ds.facilities.iter().zip(&within).filter(|(f, w)| **w && f.allocation_share < 1.0).count(),
     };
-    let mut months: Vec<u16> = vec![0; ds.facilities.len()];
-    let meter_docs: Vec<bool> = ds.strings.strings.iter().map(|s| s.starts_with("METER:")).collect();
-    let a = &ds.activity;
-    for row in 0..a.len() {
-        let f = a.facility[row] as usize;
-        if !within[f] {
-            continue;
+    let mut quantities: BTreeMap<(u16, u8), i128> = BTreeMap::new();
+    for part in parts {
+        for (key, cells, q, count) in part.cd {
+            let e = p.carriers.entry(key).or_insert((Metrics::default(), 0.0, 0));
+            for (i, m) in cells.iter().enumerate() {
+                if *m == Metrics::default() {
+                    continue;
+                }
+                e.0.add(m);
+                p.provinces[i / n_types].add(m);
+                p.types[i % n_types].add(m);
+                p.total.add(m);
+            }
+            e.2 += count;
+            p.records += count;
+            *quantities.entry(key).or_insert(0) += q;
         }
-        let m = inv.record_metrics(ds, row);
-        let fac = &ds.facilities[f];
-        p.total.add(&m);
-        p.provinces[fac.province as usize].add(&m);
-        p.types[fac.kind as usize].add(&m);
-        let dim = model::UNITS[a.unit[row] as usize].dimension as u8;
-        let e = p.carriers.entry((a.carrier[row], dim)).or_insert((Metrics::default(), 0.0, 0));
-        e.0.add(&m);
-        e.1 += a.quantity[row] * inv.shares[f].booked;
-        e.2 += 1;
-        p.month_records[a.month[row] as usize - 1] += 1;
-        months[f] |= 1 << (a.month[row] - 1);
-        p.records += 1;
-        let doc = a.source_document[row] as usize;
-        if doc == 0 {
-            p.without_document += 1;
-        } else if meter_docs.get(doc).copied().unwrap_or(false) {
-            p.meter_derived += 1;
+        for m in 0..12 {
+            p.month_records[m] += part.month_records[m];
+        }
+        p.without_document += part.without_document;
+        p.meter_derived += part.meter_derived;
+    }
+    for (key, q) in quantities {
+        if let Some(e) = p.carriers.get_mut(&key) {
+            e.1 = q as f64 / SCALE;
         }
     }
     for (f, mask) in months.iter().enumerate() {
-        if *mask != 0 {
+        let mask = mask.load(std::sync::atomic::Ordering::Relaxed);
+        if mask != 0 {
             p.facilities_with_data += 1;
             p.facility_months += mask.count_ones() as usize;
             p.type_facilities[ds.facilities[f].kind as usize] += 1;

@@ -227,6 +227,14 @@ fn same_input_same_bytes() {
         let y = report::render(&b, format, Some((&font, index))).unwrap();
         assert!(x == y, "{format:?} differs between two runs");
     }
+    // The pass over the records is split between threads: any number gives the same report.
+    for threads in [1, 3, 7] {
+        let mut inv = f.inv.clone();
+        inv.options.threads = threads;
+        let mut i = input(f, Lang::Zh, Template::Inventory);
+        i.inventory = &inv;
+        assert_eq!(report::build(&i).unwrap().hash, a.hash, "{threads} threads");
+    }
     // Another language is another report.
     let en = report::build(&input(f, Lang::En, Template::Inventory)).unwrap();
     assert_ne!(en.hash, a.hash);
