@@ -133,7 +133,7 @@ fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
                             part.cd.push(((a.carrier[row], dim), vec![Metrics::default(); N_CELLS], 0, 0));
                         }
                         let e = &mut part.cd[index[slot] as usize];
-                        e.1[fac.province as usize * n_types + fac.kind as usize].add(&inv.record_metrics(ds, row));
+                        inv.add_record(ds, row, &mut e.1[fac.province as usize * n_types + fac.kind as usize]);
                         e.2 += fixed(a.quantity[row] * inv.shares[f].booked);
                         e.3 += 1;
                         part.month_records[a.month[row] as usize - 1] += 1;
