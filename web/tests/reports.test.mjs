@@ -41,6 +41,7 @@ test('reports (zh): an XLSX made from an approved snapshot, previewed with its f
   assert.match(sections, /2023 年与 2024 年/)
   assert.match(sections, /变化分解（LMDI，2023 → 2024）/)
   assert.match(sections, /基准年（2020）排放/)
+  assert.match(sections, /目标与转型路径/, 'the transition path from the scenarios')
   const hash = (await page.textContent('[data-test=report-hash]')).trim()
   assert.match(hash, /^[0-9a-f]{64}$/)
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=report-download]')])

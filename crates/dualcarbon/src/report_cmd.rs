@@ -132,6 +132,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         previous,
         quality_score: None,
         projects: Vec::new(),
+        transition: None,
     };
     let computed = started.elapsed().as_secs_f64();
     let t = std::time::Instant::now();

@@ -244,6 +244,12 @@ pub fn generate(
         }),
         None => None,
     };
+    // The transition path: the scenarios' baseline calibrated on this snapshot (none when the
+    // snapshot cannot be calibrated on, e.g. without electricity).
+    let transition = crate::scenario::baseline_of_snapshot(store, s.id, threads).ok().and_then(|b| {
+        let catalogue = scenario::Catalogue::shipped();
+        scenario::Model::new(&b, &catalogue).ok()?.run(&scenario::Scenario::baseline("baseline")).ok()
+    });
     let input = report::Input {
         ds: &computed.ds,
         lib: &computed.lib,
@@ -262,6 +268,7 @@ pub fn generate(
         previous,
         quality_score: None,
         projects: Vec::new(),
+        transition,
     };
     progress("building", 2);
     let r = report::build(&input).map_err(report_error)?;

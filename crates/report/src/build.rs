@@ -65,6 +65,9 @@ pub struct Input<'a> {
     /// The platform's data-quality score of the org and year (0–100), when it keeps one.
     pub quality_score: Option<f64>,
     pub projects: Vec<SavingProject>,
+    /// The scenarios' baseline path calibrated on this inventory (no new measures, the shipped
+    /// drivers and targets): the transition plan's figures of the climate tables.
+    pub transition: Option<scenario::RunResult>,
 }
 
 /// Aggregates of the org's records in one pass.
@@ -297,6 +300,7 @@ const R_UNCERTAINTY: u32 = 10;
 const R_LMDI: u32 = 11;
 const R_QUALITY: u32 = 12;
 const R_GREEN: u32 = 13;
+const R_TRANSITION: u32 = 14;
 /// Per-carrier references are numbered from here.
 const R_CARRIER0: u32 = 20;
 
@@ -509,6 +513,7 @@ fn references(b: &mut Builder<'_>) {
     b.reference(R_LMDI, l.t("LMDI-I 加法分解（Ang 2005）：活动量、强度、PUE、电网因子、绿电比例效应，加范围一变化，无残差", "LMDI-I additive decomposition (Ang 2005): activity, intensity, PUE, grid factor and green-power effects plus the change of Scope 1, no residual").into(), Vec::new());
     b.reference(R_QUALITY, l.t("数据质量：覆盖设施 × 月份 / 有数据设施 × 12；无来源单据的记录视为估算", "Data quality: facility-months with data / facilities with data × 12; records without a source document count as estimated").into(), Vec::new());
     b.reference(R_GREEN, l.t("绿电比例 =（绿证电力 + 自发自用光伏）/ 全部用电；无证书的绿电交易不计入（范围二质量准则）", "Green-power share = (certified green power + on-site PV) / all electricity; green power traded without certificates is not counted (Scope 2 quality criteria)").into(), Vec::new());
+    b.reference(R_TRANSITION, l.t("转型路径：情景模块（场）以本次盘查校准的 Kaya 驱动模型，内置驱动因素与目标（2030 年前达峰、2030 年强度较基准年下降 26.9%、2060 年碳中和），不含新增减排措施；不含范围三，基于市场的范围二按电网平均因子计剩余部分", "Transition path: the scenarios' Kaya driver model calibrated on this inventory, shipped drivers and targets (peak by 2030, intensity −26.9 % from the base year by 2030, neutrality by 2060), no new measures; Scope 3 left out, market-based Scope 2 with the grid average on the residual").into(), Vec::new());
     let keys: Vec<(u16, u8)> = b.pass.carriers.keys().copied().collect();
     for (i, key) in keys.into_iter().enumerate() {
         let id = R_CARRIER0 + i as u32;
@@ -1520,6 +1525,71 @@ fn capital_market(b: &Builder<'_>) -> Section {
             Cell::text(b.s("范围二减排量（较上年，基于位置）", "Scope 2 reduction (from last year, location-based)")),
             Cell::num(prev.totals.scope2_location - tt.scope2_location, 2, Some(R_S2_LOCATION)),
         ]);
+    }
+    if let Some(run) = &b.input.transition {
+        let at = |y: i32| run.years.iter().find(|r| r.year == y);
+        let mut rows = vec![
+            vec![
+                Cell::text(b.lang.t(
+                    format!("{} 年（基准）总排放", run.base_year),
+                    format!("{} gross emissions (base)", run.base_year),
+                )),
+                Cell::num(run.years.first().map_or(0.0, |r| r.gross_tco2e), 2, Some(R_TRANSITION)),
+                Cell::text("tCO2e"),
+            ],
+            vec![
+                Cell::text(b.s("峰值年份", "Peak year")),
+                Cell::num(run.peak.year as f64, 0, Some(R_TRANSITION)),
+                Cell::text(""),
+            ],
+            vec![
+                Cell::text(b.s("峰值排放", "Peak emissions")),
+                Cell::num(run.peak.tco2e, 2, Some(R_TRANSITION)),
+                Cell::text("tCO2e"),
+            ],
+        ];
+        for (y, net) in [(2030, false), (2060, true)] {
+            if let Some(r) = at(y) {
+                let (zh, en, v) = if net {
+                    ("净排放", "net emissions", r.net_tco2e)
+                } else {
+                    ("总排放", "gross emissions", r.gross_tco2e)
+                };
+                rows.push(vec![
+                    Cell::text(b.lang.t(format!("{y} 年{zh}"), format!("{y} {en}"))),
+                    Cell::num(v, 2, Some(R_TRANSITION)),
+                    Cell::text("tCO2e"),
+                ]);
+            }
+        }
+        for tc in &run.targets {
+            let (zh, en) = match tc.kind {
+                "peak" => ("达峰目标", "peak target"),
+                "intensity" => ("强度目标", "intensity target"),
+                _ => ("碳中和目标", "net-zero target"),
+            };
+            let met = if tc.met { b.s("达成", "met") } else { b.s("未达成，缺口", "not met, gap") };
+            rows.push(vec![
+                Cell::text(b.lang.t(format!("{} {zh}（{met}）", tc.year), format!("{} {en} ({met})", tc.year))),
+                Cell::num(tc.gap_tco2e, 2, Some(R_TRANSITION)),
+                Cell::text("tCO2e"),
+            ]);
+        }
+        let mut table = b.table(
+            "transition",
+            b.s(
+                "目标与转型路径（无新增措施的基线情景）",
+                "Targets and transition path (baseline scenario, no new measures)",
+            ),
+            vec![
+                b.col("item", "项目", "Item", ""),
+                b.col("value", "数值", "Value", ""),
+                b.col("unit", "单位", "Unit", ""),
+            ],
+            rows,
+        );
+        table.notes.push(b.s("情景基线不含范围三，与盘查合计的差异见情景模块的对账。", "The scenario baseline leaves Scope 3 out; its difference from the inventory's total is reconciled in the scenarios module."));
+        s.tables.push(table);
     }
     let mut table = b.table(
         "a_share_climate",

@@ -53,6 +53,7 @@ fn input(f: &Fixture, lang: Lang, template: Template) -> report::Input<'_> {
         previous: None,
         quality_score: Some(97.5),
         projects: Vec::new(),
+        transition: None,
     }
 }
 
@@ -260,4 +261,25 @@ fn the_noto_collection_face_is_simplified_chinese() {
     let (font, index) = font();
     let family = report::pdf::family_name(&font, index).unwrap_or_default();
     assert!(family.contains("SC") || family.contains("WenQuanYi"), "{family}");
+}
+
+/// The climate tables carry the scenarios' baseline path calibrated on the inventory.
+#[test]
+fn transition_path_from_the_scenarios() {
+    let f = fixture();
+    let mut o = accounting::InventoryOptions::new(2024);
+    o.residual = accounting::ResidualBasis::Location;
+    o.threads = 2;
+    let inv = accounting::compute(&f.ds, &f.lib, &o).unwrap();
+    let b = scenario::calibrate(&f.ds, &inv, "test").unwrap();
+    let catalogue = scenario::Catalogue::shipped();
+    let run = scenario::Model::new(&b, &catalogue).unwrap().run(&scenario::Scenario::baseline("baseline")).unwrap();
+    let mut i = input(f, Lang::En, Template::CapitalMarket);
+    i.transition = Some(run.clone());
+    let r = report::build(&i).unwrap();
+    assert_eq!(r.figure("transition", "Peak year", "value"), Some(run.peak.year as f64));
+    assert_eq!(r.figure("transition", "Peak emissions", "value"), Some(run.peak.tco2e));
+    let y2030 = run.years.iter().find(|y| y.year == 2030).unwrap().gross_tco2e;
+    assert_eq!(r.figure("transition", "2030 gross emissions", "value"), Some(y2030));
+    assert_eq!(r.table("transition").unwrap().rows.len(), 5 + run.targets.len());
 }
