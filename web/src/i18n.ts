@@ -1128,7 +1128,10 @@ const zh: Dict = {
   'rep.err.no_activity': '该组织在报告期内没有活动数据。',
   'rep.err.unknown_template': '未知的报告类型。',
   'rep.err.no_font': '服务器未安装中文字体，无法生成 PDF。',
-  'job.report': '报告 {template}：快照 #{snapshot}（{lang}，{format}）',
+  'job.report': '信息披露报告：快照 #{snapshot}（{org} {year}）',
+  'job.stage.collecting': '读取重述记录与上一年度数据',
+  'job.stage.building': '编制报告表格',
+  'job.stage.rendering': '生成文件',
 }
 const en: Dict = {
   'app.title': 'DualCarbon',
@@ -2245,7 +2248,10 @@ const en: Dict = {
   'rep.err.no_activity': 'The org has no activity records in the period.',
   'rep.err.unknown_template': 'Unknown report template.',
   'rep.err.no_font': 'The server has no Chinese font installed: no PDF can be made.',
-  'job.report': 'report {template} of snapshot #{snapshot} ({lang}, {format})',
+  'job.report': 'disclosure report of snapshot #{snapshot} ({org} {year})',
+  'job.stage.collecting': 'reading restatements and the previous year',
+  'job.stage.building': "building the report's tables",
+  'job.stage.rendering': 'writing the file',
 }
 const dicts: Record<Locale, Dict> = { 'zh-CN': zh, en }
 
