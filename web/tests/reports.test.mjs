@@ -49,6 +49,12 @@ test('reports (zh): an XLSX made from an approved snapshot, previewed with its f
   assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'an XLSX (zip) file')
   assert.match(dl.suggestedFilename(), new RegExp(`^inventory-snapshot-${snap.id}-zh\\.xlsx$`))
   await shot(page, 'reports-zh')
+  // The job is on the jobs page, worded.
+  await page.click('[data-test=nav-jobs]')
+  await page.waitForSelector('[data-test=job]')
+  const jobs = await page.textContent('.page')
+  assert.ok(jobs.includes(`信息披露报告：快照 #${snap.id}（CT 2024）`), jobs)
+  await page.click('[data-test=nav-reports]')
 
   // A new snapshot of a province is not approved: refused in words, no file.
   const run = await api('admin', 'POST', '/api/v1/inventories', { body: JSON.stringify({ org_code: 'CT-GD', year: 2024 }) })
