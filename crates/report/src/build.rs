@@ -1493,7 +1493,7 @@ fn capital_market(b: &Builder<'_>) -> Section {
     s.tables.push(b.table(
         "ifrs_s2",
         b.s(
-            "气候相关披露（港交所 D 部分 / IFRS S2 第 29 段，SASB 电信）",
+            "气候相关披露（港交所气候信息披露要求、国际可持续披露准则第 2 号第 29 段、可持续会计准则电信业指标）",
             "Climate (HKEX Part D / IFRS S2 para 29, SASB telecom)",
         ),
         vec![
