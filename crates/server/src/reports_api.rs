@@ -57,8 +57,10 @@ pub async fn start(
             };
             app2.console.stage(id, (code, stage), done);
         };
-        let out = reports::font(None).and_then(|font| {
-            let f = (checked.format == reports::Format::Pdf).then_some((font.0.as_slice(), font.1));
+        // The font is read for a PDF only (CSV and XLSX need none).
+        let font = if checked.format == reports::Format::Pdf { reports::font(None).map(Some) } else { Ok(None) };
+        let out = font.and_then(|font| {
+            let f = font.as_ref().map(|(data, index)| (data.as_slice(), *index));
             reports::generate(&app2.store, &checked, f, app2.threads, &progress)
         });
         let out = out.map(|g| {
