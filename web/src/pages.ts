@@ -32,6 +32,8 @@ export const PAGES: PageSpec[] = [
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
   // 碳普惠 (issue 17): the programme's administration, and every user's own account (phone-sized).
   { path: '/inclusive', name: 'inclusive', menu: 'nav.inclusive', icon: '♻', perm: 'manage_inclusive', component: () => import('./pages/Inclusive.vue') },
+  // Disclosure reports (issue 19).
+  { path: '/reports', name: 'reports', menu: 'nav.reports', icon: '▤', perm: 'read', component: () => import('./pages/Reports.vue') },
   { path: '/my-carbon', name: 'my-carbon', menu: 'nav.myCarbon', icon: '❀', perm: 'dashboard', component: () => import('./pages/MyCarbon.vue') },
 ]
 

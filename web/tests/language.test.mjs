@@ -39,8 +39,8 @@ const ALLOWED = new Set([
   'PUE', 'CUE', 'WUE', 'LMDI', 'MACC', 'MAPE', 'sMAPE', 'SoC', 'GWP', 'IPCC', 'GHG', 'AR', 'HFC', 'HCFC', 'PFC', 'SF',
   'NCV', 'CSV', 'XLSX', 'PNG', 'PDF', 'TOML', 'API', 'ID', 'BOM', 'UTF', 'Excel', 'PV', 'MQTT', 'SSE', 'IT', 'TMY', 'GEC', 'Kaya',
   'GB', 'DESNZ', 'ITU', 'TR', 'EARTH', 'Monte', 'Carlo', 'MILP', 'AI', 'TMY3',
-  // a standard's own name, cited as such in Chinese ("GHG Protocol 范围二指南")
-  'Protocol',
+  // a standard's own name, cited as such in Chinese ("GHG Protocol 范围二指南", "ISO 14064-1 类别")
+  'Protocol', 'ISO',
   // the product's and the demo operator's own names
   'DualCarbon',
 ])
@@ -180,6 +180,12 @@ async function walk(lang, viewport, visit, period) {
   await nav(page, 'scoreboard')
   await page.waitForSelector('[data-test=scoreboard]', { timeout: 60_000 })
   await visit(page, 'scoreboard')
+  // A disclosure report made from the preselected approved snapshot, in the page's language.
+  await nav(page, 'reports')
+  await page.waitForSelector('[data-test=report-form]')
+  await page.click('[data-test=report-generate]')
+  await page.waitForSelector('[data-test=report-result]', { timeout: 180_000 })
+  await visit(page, 'reports')
   await nav(page, 'scenarios')
   await page.waitForSelector('[data-test=scenario-chart]', { timeout: 120_000 })
   await chartPoints(page, '[data-test=scenario-chart]')

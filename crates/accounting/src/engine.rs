@@ -88,11 +88,17 @@ impl Inventory {
 
     /// The figures one record contributes, exactly as they were accumulated.
     pub fn record_metrics(&self, ds: &Dataset, row: usize) -> Metrics {
+        let mut m = Metrics::default();
+        self.add_record(ds, row, &mut m);
+        m
+    }
+
+    /// Adds the figures of record `row` to `cell`, exactly as the inventory accumulated them (the
+    /// same roundings), without building a cell for the record.
+    pub fn add_record(&self, ds: &Dataset, row: usize, cell: &mut Metrics) {
         let plan = self.plan_for(ds, row);
         let shares = &self.shares[ds.activity.facility[row] as usize];
-        let mut m = Metrics::default();
-        contribute(&mut m, plan, ds.activity.quantity[row], shares);
-        m
+        contribute(cell, plan, ds.activity.quantity[row], shares);
     }
 }
 

@@ -6,6 +6,7 @@ mod format;
 mod inclusive_cmd;
 mod monitoring_cmd;
 mod platform_cmd;
+mod report_cmd;
 mod scenario_cmd;
 mod site_cmd;
 
@@ -71,6 +72,9 @@ enum Command {
         #[command(subcommand)]
         command: inclusive_cmd::InclusiveCommand,
     },
+    /// Disclosure reports (GHG inventory, capital-market, government) as PDF, XLSX or CSV, from an
+    /// approved snapshot or a data directory (docs/reports.md).
+    Report(report_cmd::ReportArgs),
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -335,6 +339,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Inventory(args) => inventory(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Explain(args) => explain(args),
         Command::Factors { command } => factors_cmd(command),
         Command::Scenario { command } => scenario_cmd::run(command),

@@ -235,7 +235,7 @@ pub struct DemoRunArgs {
     pub transport: TransportArgs,
 }
 
-fn open(db: &DatabaseArgs) -> Result<Store> {
+pub(crate) fn open(db: &DatabaseArgs) -> Result<Store> {
     match &db.database_url {
         Some(url) => Store::open_url(url).with_context(|| "opening the PostgreSQL database"),
         None => Store::open_sqlite_dir(&db.data.data_dir)

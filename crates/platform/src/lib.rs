@@ -24,6 +24,7 @@ pub mod monitoring;
 pub mod passwords;
 pub mod quality;
 pub mod reference;
+pub mod reports;
 pub mod saving;
 pub mod scenario;
 pub mod site;
@@ -80,6 +81,8 @@ pub struct Platform {
     pub market: market::MarketState,
     /// 碳普惠: the methodologies in force and recently checked machine credentials.
     pub inclusive: inclusive::State,
+    /// Disclosure reports made by jobs, kept for their download.
+    pub reports: reports::Kept,
 }
 
 /// Empties the spool directory of files a previous process left (an upload cut short by a crash
@@ -118,6 +121,7 @@ impl Platform {
             explained: Default::default(),
             market: Default::default(),
             inclusive: Default::default(),
+            reports: Default::default(),
         }
     }
 

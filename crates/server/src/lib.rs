@@ -21,6 +21,7 @@ pub mod monitoring;
 pub mod openapi;
 pub mod quality;
 pub mod reference;
+pub mod reports_api;
 pub mod routes;
 pub mod scenario_api;
 pub mod site_api;

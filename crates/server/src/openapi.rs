@@ -74,6 +74,7 @@ pub fn document(routes: &[RouteSpec]) -> Value {
             "csv" => "text/csv",
             "xlsx" => XLSX_MEDIA,
             "text" => "text/plain",
+            "file" => "application/octet-stream",
             _ => "application/json",
         };
         op.insert(

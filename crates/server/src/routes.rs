@@ -9,8 +9,8 @@ use crate::inclusive_api as inclusive;
 use crate::openapi::RouteSpec;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
-    auth, console_api, filing, indicators_api, inventory, market_api, monitoring, quality, reference, scenario_api,
-    site_api, site_saving, App,
+    auth, console_api, filing, indicators_api, inventory, market_api, monitoring, quality, reference, reports_api,
+    scenario_api, site_api, site_saving, App,
 };
 use axum::extract::{Query, State};
 use axum::{Extension, Json, Router};
@@ -116,6 +116,9 @@ routes! {
     post "/api/v1/market/config" => market_api::configure, MarketAdmin, None, "json" -> "json", "Trading windows, position limit, tick and lot of new vintages ({request_id, config})";
     post "/api/v1/market/vintages/{vintage}/band" => market_api::band, MarketAdmin, None, "json" -> "json", "A vintage's daily price band ({request_id, low_fen, high_fen}; neither lifts it)";
     get "/api/v1/market/journal" => market_api::journal, Audit, None, "" -> "json", "The market registry's journal, newest first (?before=SEQ&limit=)";
+    get "/api/v1/reports/templates" => reports_api::templates, Read, None, "" -> "json", "The report templates (inventory, capital-market, government), languages (zh, en) and formats (pdf, xlsx, csv)";
+    post "/api/v1/reports" => reports_api::start, Read, None, "json" -> "json", "Make a report ({snapshot, template, lang, format}) from an approved snapshot as a job (202; progress in /api/v1/console/jobs); unknown template 404 unknown_template, not approved 409 snapshot_not_approved, months without records 422 missing_months (in the job)";
+    get "/api/v1/reports/jobs/{id}/file" => reports_api::file, Read, None, "" -> "file", "The file a finished report job made (its owner only): PDF, XLSX or CSV with its name; X-Report-Hash is the report's hash";
     get "/api/v1/factor-sets" => inventory::factor_sets, Read, None, "" -> "json", "The current user factor sets";
     post "/api/v1/factor-sets" => inventory::add_factor_set, ManageFactors, None, "json" -> "json", "Add a factor set or a new version of one (toml, reason); lists affected snapshots";
     get "/api/v1/audit" => audit_log, Audit, None, "" -> "json", "Audit entries of the caller's subtree (?after=SEQ&limit=; ?order=desc&before=SEQ newest first; filters ?actor=&action=&org=&from=&to= days YYYY-MM-DD in China Standard Time); total counts the matching entries";

@@ -17,4 +17,5 @@ mod market;
 mod monitoring;
 mod overview_yoy;
 mod platform_data;
+mod reports;
 mod savings;

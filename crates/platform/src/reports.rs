@@ -1,0 +1,299 @@
+//! Disclosure reports (透明的行动) from approved snapshots: the snapshot's recorded inputs are
+//! computed again (which must give its stored result exactly), the `report` crate builds the
+//! report with the restatements, the previous year and its LMDI decomposition the platform holds,
+//! and renders it as PDF, XLSX or CSV. A report is never made from a snapshot that is not
+//! approved, has errors, or does not reproduce, nor for a period with months without records.
+//!
+//! Reports are not stored: the same snapshot gives the same bytes, so a report is made again
+//! whenever it is asked for; the newest ones are kept in memory for their download
+//! ([`Kept`]).
+
+use crate::error::{Error, Kind, Result};
+use crate::{snapshot, Actor};
+pub use report::{Format, Lang, Template};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use store::snapshots::Snapshot;
+use store::Store;
+
+/// What a report request names.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Request {
+    pub snapshot: i64,
+    #[serde(default = "default_template")]
+    pub template: String,
+    #[serde(default = "default_lang")]
+    pub lang: String,
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_template() -> String {
+    "inventory".into()
+}
+fn default_lang() -> String {
+    "zh".into()
+}
+fn default_format() -> String {
+    "pdf".into()
+}
+
+/// A request checked: what to build and from which snapshot.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub snapshot: Snapshot,
+    pub template: Template,
+    pub lang: Lang,
+    pub format: Format,
+    pub approved_by: String,
+    pub approved_at: String,
+}
+
+/// A report made.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub bytes: Vec<u8>,
+    pub file_name: String,
+    pub media_type: &'static str,
+    pub hash: String,
+    pub snapshot: i64,
+    pub org_code: String,
+    /// What the console previews: the title, the sections with their tables' titles, and the
+    /// headline table as printed (in the report's language).
+    pub preview: Value,
+}
+
+impl Generated {
+    pub fn summary(&self) -> Value {
+        json!({"snapshot": self.snapshot, "org_code": self.org_code, "file_name": self.file_name,
+               "media_type": self.media_type, "bytes": self.bytes.len(), "hash": self.hash,
+               "preview": self.preview})
+    }
+}
+
+fn preview(r: &report::Report) -> Value {
+    let summary = r.table("summary").map(|t| {
+        json!({"title": t.title,
+               "columns": t.columns.iter().map(|c| if c.unit.is_empty() { c.label.clone() } else { format!("{} ({})", c.label, c.unit) }).collect::<Vec<_>>(),
+               "rows": t.rows.iter().map(|row| row.iter().map(report::Cell::printed).collect::<Vec<_>>()).collect::<Vec<_>>()})
+    });
+    json!({"title": r.title, "lang": r.lang, "hash": r.hash, "summary": summary,
+           "sections": r.sections.iter().map(|s| json!({"id": s.id, "title": s.title,
+               "tables": s.tables.iter().map(|t| json!({"id": t.id, "title": t.title, "rows": t.rows.len()})).collect::<Vec<_>>()})).collect::<Vec<_>>()})
+}
+
+/// The newest reports made by jobs, by job id, for their download (at most [`KEPT_REPORTS`]).
+#[derive(Default)]
+pub struct Kept(Mutex<Vec<(i64, Arc<Generated>)>>);
+
+pub const KEPT_REPORTS: usize = 20;
+
+impl Kept {
+    pub fn keep(&self, job: i64, g: Generated) {
+        let mut v = self.0.lock().expect("reports lock");
+        v.push((job, Arc::new(g)));
+        let n = v.len();
+        if n > KEPT_REPORTS {
+            v.drain(..n - KEPT_REPORTS);
+        }
+    }
+    pub fn get(&self, job: i64) -> Option<Arc<Generated>> {
+        self.0.lock().expect("reports lock").iter().find(|(j, _)| *j == job).map(|(_, g)| g.clone())
+    }
+}
+
+/// Checks a request before any work: known template, language and format, the snapshot within the
+/// actor's subtree, approved and without errors.
+pub fn check(store: &Store, actor: &Actor, req: &Request) -> Result<Checked> {
+    let template = Template::parse(&req.template).ok_or_else(|| {
+        Error::new(
+            Kind::NotFound,
+            "unknown_template",
+            format!("template {:?} is unknown: expected inventory, capital-market or government", req.template),
+        )
+        .with_detail(json!({"template": req.template, "known": ["inventory", "capital-market", "government"]}))
+    })?;
+    let lang = Lang::parse(&req.lang).ok_or_else(|| {
+        Error::new(Kind::BadRequest, "unknown_language", format!("language {:?}: expected zh or en", req.lang))
+    })?;
+    let format = Format::parse(&req.format).ok_or_else(|| {
+        Error::new(Kind::BadRequest, "unknown_format", format!("format {:?}: expected pdf, xlsx or csv", req.format))
+    })?;
+    let s = store.snapshot(req.snapshot)?;
+    let org = store.org(&s.org_code)?.ok_or_else(|| Error::not_found(format!("org {}", s.org_code)))?;
+    if !actor.within(&org.path) {
+        return Err(Error::out_of_scope(&format!("snapshot {}", s.id)));
+    }
+    if s.result.get("error").is_some() {
+        return Err(Error::new(
+            Kind::Conflict,
+            "snapshot_has_errors",
+            format!("snapshot {} has errors: no report is made from it", s.id),
+        ));
+    }
+    let approval = store.snapshot_approvals()?.into_iter().find(|a| a.snapshot_id == s.id).ok_or_else(|| {
+        Error::new(
+            Kind::Conflict,
+            "snapshot_not_approved",
+            format!("snapshot {} is not approved: approve it first (POST /api/v1/snapshots/{}/approve)", s.id, s.id),
+        )
+        .with_detail(json!({"snapshot": s.id}))
+    })?;
+    Ok(Checked {
+        snapshot: s,
+        template,
+        lang,
+        format,
+        approved_by: approval.approved_by,
+        approved_at: approval.approved_at,
+    })
+}
+
+/// The font a PDF is written with: `DUALCARBON_REPORT_FONT` (`PATH` or `PATH:INDEX`), else the
+/// first of [`report::FONT_PATHS`] installed.
+pub fn font(given: Option<&str>) -> Result<(Vec<u8>, u32)> {
+    let unavailable = |m: String| Error::new(Kind::Unavailable, "no_font", m);
+    let given = given.map(str::to_string).or_else(|| std::env::var("DUALCARBON_REPORT_FONT").ok());
+    if let Some(spec) = given {
+        let (path, index) = match spec.rsplit_once(':') {
+            Some((p, i)) if i.parse::<u32>().is_ok() => (p.to_string(), i.parse().unwrap_or(0)),
+            _ => (spec.clone(), 0),
+        };
+        let data = std::fs::read(&path).map_err(|e| unavailable(format!("font {path}: {e}")))?;
+        return Ok((data, index));
+    }
+    for (path, index) in report::FONT_PATHS {
+        if let Ok(data) = std::fs::read(path) {
+            return Ok((data, *index));
+        }
+    }
+    Err(unavailable(format!(
+        "no Chinese font found (install fonts-noto-cjk, or give one with DUALCARBON_REPORT_FONT): looked in {}",
+        report::FONT_PATHS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+fn totals_of(v: &Value) -> Option<accounting::Totals> {
+    let t = &v["totals"];
+    let f = |k: &str| t[k].as_f64();
+    Some(accounting::Totals {
+        scope1: f("scope1")?,
+        scope2_location: f("scope2_location")?,
+        scope2_market: f("scope2_market")?,
+        scope3: f("scope3")?,
+        energy_tce: f("energy_tce")?,
+        total_location: f("total_location")?,
+        total_market: f("total_market")?,
+    })
+}
+
+/// Makes the report of a checked request. `progress(stage code, steps done)` is told each stage.
+pub fn generate(
+    store: &Store,
+    c: &Checked,
+    font: Option<(&[u8], u32)>,
+    threads: usize,
+    progress: &dyn Fn(&'static str, u32),
+) -> Result<Generated> {
+    let s = &c.snapshot;
+    progress("computing", 0);
+    let computed = snapshot::compute(store, &snapshot::recorded_inputs(store, s)?, threads)?;
+    if computed.result() != s.result {
+        return Err(Error::new(
+            Kind::Conflict,
+            "snapshot_not_reproducible",
+            format!("snapshot {}'s recorded inputs no longer give its stored result: no report is made", s.id),
+        ));
+    }
+    progress("collecting", 1);
+    // Restatements: the versions this snapshot supersedes, newest first.
+    let mut restatements = Vec::new();
+    let mut cur = s.clone();
+    while let Some(prev) = cur.supersedes {
+        restatements.push(report::Restatement {
+            snapshot: cur.id,
+            supersedes: prev,
+            reason: cur.reason.clone(),
+            at: cur.created_at.clone(),
+        });
+        cur = store.snapshot(prev)?;
+    }
+    // Approved, current snapshots of the same org: the previous year and the base year.
+    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
+    let superseded: HashSet<i64> = store.superseded_snapshots()?.into_iter().collect();
+    let mut same_org: Vec<Snapshot> = store
+        .snapshot_list()?
+        .into_iter()
+        .filter(|x| {
+            x.org_code == s.org_code && approved.contains(&x.id) && !superseded.contains(&x.id) && x.year < s.year
+        })
+        .collect();
+    same_org.sort_by_key(|x| (x.year, x.id));
+    // The list holds no results: the two snapshots used are read whole.
+    let base_year = match same_org.first() {
+        Some(b) => totals_of(&store.snapshot(b.id)?.result).map(|t| (b.year as i32, t)),
+        None => None,
+    };
+    let previous = match same_org.iter().rev().find(|x| x.year == s.year - 1) {
+        Some(p) => totals_of(&store.snapshot(p.id)?.result).map(|totals| report::Previous {
+            year: p.year as i32,
+            totals,
+            snapshot: Some(p.id),
+            lmdi: crate::scenario::lmdi(store, p.id, s.id, threads).ok(),
+        }),
+        None => None,
+    };
+    // The transition path: the scenarios' baseline calibrated on this snapshot (none when the
+    // snapshot cannot be calibrated on, e.g. without electricity).
+    let transition = crate::scenario::baseline_of_snapshot(store, s.id, threads).ok().and_then(|b| {
+        let catalogue = scenario::Catalogue::shipped();
+        scenario::Model::new(&b, &catalogue).ok()?.run(&scenario::Scenario::baseline("baseline")).ok()
+    });
+    let input = report::Input {
+        ds: &computed.ds,
+        lib: &computed.lib,
+        inventory: &computed.inventory,
+        org: computed.org_id,
+        lang: c.lang,
+        template: c.template,
+        source: report::Source {
+            snapshot: Some(s.id),
+            approved_by: Some(c.approved_by.clone()),
+            approved_at: Some(c.approved_at.clone()),
+            inputs: s.filings.as_array().map_or(0, Vec::len),
+        },
+        restatements,
+        base_year,
+        previous,
+        quality_score: None,
+        projects: Vec::new(),
+        transition,
+    };
+    progress("building", 2);
+    let r = report::build(&input).map_err(report_error)?;
+    progress("rendering", 3);
+    let bytes = report::render(&r, c.format, font).map_err(report_error)?;
+    Ok(Generated {
+        bytes,
+        file_name: r.file_name(c.format),
+        media_type: c.format.media_type(),
+        hash: r.hash.clone(),
+        snapshot: s.id,
+        org_code: s.org_code.clone(),
+        preview: preview(&r),
+    })
+}
+
+/// The steps [`generate`] reports (for a determinate progress bar).
+pub const STEPS: u32 = 4;
+
+pub fn report_error(e: report::ReportError) -> Error {
+    let detail = serde_json::to_value(&e).unwrap_or(Value::Null);
+    match e {
+        report::ReportError::MissingMonths { .. } => Error::invalid("missing_months", e.to_string(), detail),
+        report::ReportError::NoActivity => Error::invalid("no_activity", e.to_string(), detail),
+        report::ReportError::Font { .. } => Error::new(Kind::Unavailable, "no_font", e.to_string()),
+        report::ReportError::Write { .. } => Error::internal(e.to_string()),
+    }
+}

@@ -1,0 +1,286 @@
+//! A report from a small demo operator: its figures equal the inventory's (what a snapshot
+//! stores), read back from the XLSX and from the PDF's text; the PDF renders with its Chinese
+//! text; the same input gives the same bytes; bad periods are refused.
+
+use calamine::{Data, Reader, Xlsx};
+use report::{Cell, Format, Lang, Template};
+use std::io::Cursor;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+struct Fixture {
+    ds: model::Dataset,
+    lib: factors::Library,
+    inv: accounting::Inventory,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        demo::generate(&demo::DemoOptions::one_year(400, 2024, 20_211_229), d.path()).unwrap();
+        let (ds, _) = ingest::load_dir(d.path(), 2024, 2).unwrap();
+        let lib = factors::Library::shipped();
+        let mut o = accounting::InventoryOptions::new(2024);
+        o.threads = 2;
+        let inv = accounting::compute(&ds, &lib, &o).unwrap();
+        Fixture { ds, lib, inv }
+    })
+}
+
+fn input(f: &Fixture, lang: Lang, template: Template) -> report::Input<'_> {
+    report::Input {
+        ds: &f.ds,
+        lib: &f.lib,
+        inventory: &f.inv,
+        org: f.ds.orgs.root(),
+        lang,
+        template,
+        source: report::Source {
+            snapshot: Some(7),
+            approved_by: Some("reviewer".into()),
+            approved_at: Some("2025-03-01T00:00:00Z".into()),
+            inputs: 12,
+        },
+        restatements: vec![report::Restatement {
+            snapshot: 7,
+            supersedes: 5,
+            reason: "grid factor 2024 published".into(),
+            at: "2025-02-01".into(),
+        }],
+        base_year: None,
+        previous: None,
+        quality_score: Some(97.5),
+        projects: Vec::new(),
+        transition: None,
+    }
+}
+
+pub fn font() -> (Vec<u8>, u32) {
+    for (path, index) in report::FONT_PATHS {
+        if let Ok(data) = std::fs::read(path) {
+            return (data, *index);
+        }
+    }
+    panic!("no CJK font installed (apt-get install fonts-noto-cjk): looked in {:?}", report::FONT_PATHS);
+}
+
+/// The headline figures of the report equal those the accounting core reports for the org
+/// (what a snapshot stores as its result), to the last bit.
+#[test]
+fn figures_equal_the_inventory() {
+    let f = fixture();
+    let r = report::build(&input(f, Lang::En, Template::Inventory)).unwrap();
+    let inv = f.inv.report(&f.ds, &f.lib, None, None);
+    assert!(inv.totals.scope1 > 0.0 && inv.totals.scope2_location > 0.0);
+    assert_eq!(r.figure("summary", "Scope 1", "value"), Some(inv.totals.scope1));
+    assert_eq!(r.figure("summary", "Scope 2 (location-based)", "value"), Some(inv.totals.scope2_location));
+    assert_eq!(r.figure("summary", "Scope 2 (market-based)", "value"), Some(inv.totals.scope2_market));
+    assert_eq!(r.figure("summary", "Scope 3", "value"), Some(inv.totals.scope3));
+    assert_eq!(r.figure("summary", "Total (location-based)", "value"), Some(inv.totals.total_location));
+    assert_eq!(r.figure("summary", "Energy", "value"), Some(inv.totals.energy_tce));
+    assert_eq!(r.figure("by_gas", "CO2", "tco2e"), Some(inv.by_gas["CO2"].tco2e));
+    // The org tree's own row is the subtree's total.
+    let tree = r.table("org_tree").unwrap();
+    let own = tree.rows.iter().find(|row| row[1] == Cell::text("this org (total)")).unwrap();
+    assert_eq!(own[4], Cell::num(inv.totals.scope1, 2, Some(1)));
+    assert!(tree.rows.len() > 2, "the group and its provinces");
+    // Breakdowns add up to the totals (sums of exact per-record figures).
+    let sum = |id: &str, col: &str| -> f64 {
+        let t = r.table(id).unwrap();
+        let c = t.columns.iter().position(|c| c.key == col).unwrap();
+        t.rows.iter().filter_map(|row| if let Cell::Num { v, .. } = row[c] { Some(v) } else { None }).sum()
+    };
+    for (id, col, total) in [
+        ("by_province", "scope1", inv.totals.scope1),
+        ("by_province", "scope2_location", inv.totals.scope2_location),
+        ("by_facility_type", "energy_tce", inv.totals.energy_tce),
+    ] {
+        assert!((sum(id, col) - total).abs() < 1e-6 * total.max(1.0), "{id}.{col}: {} vs {total}", sum(id, col));
+    }
+    // Every figure names its reference, and every reference exists.
+    let ids: Vec<u32> = r.references.iter().map(|x| x.id).collect();
+    for t in r.tables() {
+        for row in &t.rows {
+            for c in row {
+                if let Cell::Num { r: Some(id), .. } = c {
+                    assert!(ids.contains(id), "table {} cites [{id}]", t.id);
+                }
+            }
+        }
+    }
+    // The grid factors used are listed with their sources under Scope 2 (location).
+    let s2 = r.references.iter().find(|x| x.id == 4).unwrap();
+    assert!(!s2.factors.is_empty() && s2.factors.iter().all(|f| f.contains('@')), "{:?}", s2.factors);
+}
+
+#[test]
+fn xlsx_reads_back_the_same_figures() {
+    let f = fixture();
+    let r = report::build(&input(f, Lang::Zh, Template::Inventory)).unwrap();
+    let bytes = report::render(&r, Format::Xlsx, None).unwrap();
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).unwrap();
+    let mut checked = 0;
+    for t in r.tables() {
+        let range = book.worksheet_range(&report::xlsx::sheet_name(&t.id)).unwrap();
+        for (i, row) in t.rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let got = range.get_value(((i + 2) as u32, c as u32));
+                match cell {
+                    Cell::Num { v, .. } => {
+                        assert_eq!(got, Some(&Data::Float(*v)), "{} row {i} col {c}", t.id);
+                        checked += 1;
+                    }
+                    Cell::Text(s) if !s.is_empty() => assert_eq!(got, Some(&Data::String(s.clone()))),
+                    Cell::Text(_) => {}
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} figures checked");
+    let meta = book.worksheet_range("report").unwrap();
+    assert_eq!(meta.get_value((10, 1)), Some(&Data::String(r.hash.clone())));
+    assert_eq!(meta.get_value((4, 1)), Some(&Data::String("7".into())));
+}
+
+fn tool(name: &str) -> String {
+    let ok = Command::new(name).arg("-v").output().is_ok();
+    assert!(ok, "{name} is missing (apt-get install poppler-utils)");
+    name.to_string()
+}
+
+/// The PDF's text (pdftotext) holds every figure of the summary as printed, the Chinese titles
+/// and the report's hash; pdftoppm renders its pages.
+#[test]
+fn pdf_text_holds_the_figures_and_renders() {
+    let f = fixture();
+    let (font, index) = font();
+    let dir = tempfile::tempdir().unwrap();
+    for lang in [Lang::Zh, Lang::En] {
+        let r = report::build(&input(f, lang, Template::Inventory)).unwrap();
+        let pdf = report::render(&r, Format::Pdf, Some((&font, index))).unwrap();
+        assert!(pdf.len() < 2_000_000, "subset font: {} bytes", pdf.len());
+        let path = dir.path().join(format!("r-{}.pdf", lang.code()));
+        std::fs::write(&path, &pdf).unwrap();
+        let out = Command::new(tool("pdftotext")).args(["-layout", path.to_str().unwrap(), "-"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for table in r.tables() {
+            let t = &table.id;
+            for row in &table.rows {
+                for c in row {
+                    if let Cell::Num { .. } = c {
+                        assert!(
+                            flat.contains(&c.printed()),
+                            "{t}: {} not in the PDF's text ({})",
+                            c.printed(),
+                            lang.code()
+                        );
+                    }
+                }
+            }
+        }
+        assert!(flat.contains(&r.hash), "the hash is printed");
+        if lang == Lang::Zh {
+            for words in ["年度温室气体排放报告", "范围二（基于位置）", "能源消费结构", "不确定性"]
+            {
+                assert!(flat.contains(words), "{words} in the zh PDF");
+            }
+        }
+        let png = dir.path().join(format!("page-{}", lang.code()));
+        let st = Command::new(tool("pdftoppm"))
+            .args(["-png", "-r", "80", "-f", "1", "-l", "2", path.to_str().unwrap(), png.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "pdftoppm: {}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            String::from_utf8_lossy(&st.stderr).trim().is_empty(),
+            "pdftoppm warns: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        if let Ok(shots) = std::env::var("DUALCARBON_SCREENSHOTS") {
+            // pdftoppm numbers pages with as many digits as the document's page count needs.
+            let mut pages: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("page-{}-", lang.code())))
+                .collect();
+            pages.sort();
+            for (i, from) in pages.iter().enumerate() {
+                std::fs::copy(from, Path::new(&shots).join(format!("report-{}-page{}.png", lang.code(), i + 1)))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn same_input_same_bytes() {
+    let f = fixture();
+    let (font, index) = font();
+    let a = report::build(&input(f, Lang::Zh, Template::Inventory)).unwrap();
+    let b = report::build(&input(f, Lang::Zh, Template::Inventory)).unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.hash.len(), 64);
+    for format in [Format::Pdf, Format::Xlsx, Format::Csv] {
+        let x = report::render(&a, format, Some((&font, index))).unwrap();
+        let y = report::render(&b, format, Some((&font, index))).unwrap();
+        assert!(x == y, "{format:?} differs between two runs");
+    }
+    // The pass over the records is split between threads: any number gives the same report.
+    for threads in [1, 3, 7] {
+        let mut inv = f.inv.clone();
+        inv.options.threads = threads;
+        let mut i = input(f, Lang::Zh, Template::Inventory);
+        i.inventory = &inv;
+        assert_eq!(report::build(&i).unwrap().hash, a.hash, "{threads} threads");
+    }
+    // Another language is another report.
+    let en = report::build(&input(f, Lang::En, Template::Inventory)).unwrap();
+    assert_ne!(en.hash, a.hash);
+}
+
+#[test]
+fn csv_lists_every_figure_with_its_reference() {
+    let f = fixture();
+    let r = report::build(&input(f, Lang::En, Template::CapitalMarket)).unwrap();
+    let text = String::from_utf8(report::render(&r, Format::Csv, None).unwrap()).unwrap();
+    let inv = f.inv.report(&f.ds, &f.lib, None, None);
+    let v = inv.totals.scope1;
+    let printed = report::format_number(v, 2);
+    let printed = if printed.contains(',') { format!("\"{printed}\"") } else { printed };
+    let line = format!("ifrs_s2,1,29(a)(i),value,Value,{v},,{printed},1");
+    assert!(text.contains(&line), "{line}");
+    assert!(text.contains(&format!("report,,,hash,hash,{}", r.hash)));
+    assert!(r.table("energy_structure").is_none(), "the capital-market template has no government tables");
+}
+
+#[test]
+fn the_noto_collection_face_is_simplified_chinese() {
+    let (font, index) = font();
+    let family = report::pdf::family_name(&font, index).unwrap_or_default();
+    assert!(family.contains("SC") || family.contains("WenQuanYi"), "{family}");
+}
+
+/// The climate tables carry the scenarios' baseline path calibrated on the inventory.
+#[test]
+fn transition_path_from_the_scenarios() {
+    let f = fixture();
+    let mut o = accounting::InventoryOptions::new(2024);
+    o.residual = accounting::ResidualBasis::Location;
+    o.threads = 2;
+    let inv = accounting::compute(&f.ds, &f.lib, &o).unwrap();
+    let b = scenario::calibrate(&f.ds, &inv, "test").unwrap();
+    let catalogue = scenario::Catalogue::shipped();
+    let run = scenario::Model::new(&b, &catalogue).unwrap().run(&scenario::Scenario::baseline("baseline")).unwrap();
+    let mut i = input(f, Lang::En, Template::CapitalMarket);
+    i.transition = Some(run.clone());
+    let r = report::build(&i).unwrap();
+    assert_eq!(r.figure("transition", "Peak year", "value"), Some(run.peak.year as f64));
+    assert_eq!(r.figure("transition", "Peak emissions", "value"), Some(run.peak.tco2e));
+    let y2030 = run.years.iter().find(|y| y.year == 2030).unwrap().gross_tco2e;
+    assert_eq!(r.figure("transition", "2030 gross emissions", "value"), Some(y2030));
+    assert_eq!(r.table("transition").unwrap().rows.len(), 5 + run.targets.len());
+}

@@ -1,0 +1,146 @@
+//! Disclosure reports through the API on SQLite and PostgreSQL (issue 19): refused for an unknown
+//! template, an unapproved snapshot and a period with months without records; made by a job whose
+//! CSV carries the snapshot's figures exactly, and whose PDF is the same bytes made twice.
+
+use crate::harness::{electricity_csv, fac, group_orgs, Harness, Platform, Seed};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+/// A figure as a report prints it: two decimals, thousands separated by commas (written out here,
+/// not taken from the report crate).
+fn report_number(v: f64) -> String {
+    let s = format!("{v:.2}");
+    let (int, frac) = s.split_once('.').unwrap();
+    let digits: Vec<char> = int.chars().collect();
+    let mut out = String::new();
+    for (i, c) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(*c);
+    }
+    format!("{out}.{frac}")
+}
+
+async fn finished(h: &Harness, token: &str, job: i64) -> Value {
+    for _ in 0..1200 {
+        let r = h.get(&format!("/api/v1/console/jobs?id={job}"), token).await;
+        let j = r.json["jobs"][0].clone();
+        if j["status"] != json!("running") {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("report job {job} did not finish");
+}
+
+async fn make(h: &Harness, token: &str, body: Value) -> (Value, Option<Vec<u8>>) {
+    let r = h.post("/api/v1/reports", token, body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.json["job"]["id"].as_i64().unwrap();
+    let j = finished(h, token, id).await;
+    if j["status"] != json!("done") {
+        return (j, None);
+    }
+    let f = h.get(&format!("/api/v1/reports/jobs/{id}/file"), token).await;
+    assert_eq!(f.status, StatusCode::OK, "{}", f.text);
+    assert_eq!(f.headers["x-report-hash"].to_str().unwrap(), j["result"]["hash"].as_str().unwrap());
+    (j, Some(f.bytes))
+}
+
+#[test]
+fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
+    let facilities =
+        vec![fac("GD1", "base_station_5g", "CT-GD-GZ", "广东"), fac("GD2", "data_center", "CT-GD", "广东")];
+    let users =
+        vec![("admin", "group_admin", "CT"), ("gd-admin", "org_admin", "CT-GD"), ("gd-filer", "data_filer", "CT-GD")];
+    Platform::new("reports", Seed { orgs: group_orgs("CT-BJ"), facilities, users }).run(|h| async move {
+        let backend = h.backend.clone();
+        let (filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
+        for m in 1..=12 {
+            let period = format!("2024-{m:02}");
+            let rows = [("GD1", period.clone(), 1000 + m * 10), ("GD2", period.clone(), 50_000 + m)];
+            h.file_approved(&filer, &gd_admin, "CT-GD", &period, &electricity_csv(&rows)).await;
+        }
+        h.file_approved(&filer, &gd_admin, "CT-GD", "2023-06", &electricity_csv(&[("GD1", "2023-06", 900)])).await;
+        let run = |year: i32| {
+            let h = &h;
+            let t = gd_admin.clone();
+            async move {
+                let s = h.post("/api/v1/inventories", &t, json!({"org_code": "CT-GD", "year": year})).await;
+                assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
+                s.json["snapshot"]["id"].as_i64().unwrap()
+            }
+        };
+        let (s2024, s2023) = (run(2024).await, run(2023).await);
+        let unknown = h.post("/api/v1/reports", &gd_admin, json!({"snapshot": s2024, "template": "esg-glossy"})).await;
+        assert_eq!(
+            (unknown.status, &unknown.json["error"]["code"]),
+            (StatusCode::NOT_FOUND, &json!("unknown_template")),
+            "{backend}: {}",
+            unknown.text
+        );
+        let bad = h.post("/api/v1/reports", &gd_admin, json!({"snapshot": s2024, "format": "docx"})).await;
+        assert_eq!(
+            (bad.status, &bad.json["error"]["code"]),
+            (StatusCode::BAD_REQUEST, &json!("unknown_format")),
+            "{backend}"
+        );
+        let unapproved = h.post("/api/v1/reports", &gd_admin, json!({"snapshot": s2024})).await;
+        assert_eq!(
+            (unapproved.status, &unapproved.json["error"]["code"]),
+            (StatusCode::CONFLICT, &json!("snapshot_not_approved")),
+            "{backend}: {}",
+            unapproved.text
+        );
+        for s in [s2024, s2023] {
+            let a = h.post(&format!("/api/v1/snapshots/{s}/approve"), &gd_admin, json!({"note": "checked"})).await;
+            assert_eq!(a.status, StatusCode::OK, "{backend}: {}", a.text);
+        }
+        // 2023 has one month only: refused with the missing months.
+        let (j, file) = make(&h, &gd_admin, json!({"snapshot": s2023, "format": "csv"})).await;
+        assert!(file.is_none(), "{backend}");
+        assert_eq!(j["error"]["code"], json!("missing_months"), "{backend}: {j}");
+        assert_eq!(j["error"]["detail"]["months"], json!([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]), "{backend}");
+        // The CSV's figures are the snapshot's stored ones, exactly.
+        let snap = h.get(&format!("/api/v1/snapshots/{s2024}"), &gd_admin).await;
+        let totals = snap.json["snapshot"]["result"]["totals"].clone();
+        assert!(totals["scope2_location"].as_f64().unwrap() > 0.0, "{backend}: {}", snap.text);
+        let (j, file) =
+            make(&h, &gd_admin, json!({"snapshot": s2024, "template": "inventory", "lang": "en", "format": "csv"}))
+                .await;
+        assert_eq!(j["result"]["snapshot"], json!(s2024), "{backend}: {j}");
+        let csv = String::from_utf8(file.unwrap()).unwrap();
+        for (row, key) in [(1, "scope1"), (2, "scope2_location"), (3, "scope2_market"), (7, "energy_tce")] {
+            let v = totals[key].as_f64().unwrap();
+            let want = format!("summary,{row},");
+            let line = csv.lines().find(|l| l.starts_with(&want) && l.contains(",value,")).unwrap();
+            assert!(line.contains(&format!(",{v},")), "{backend}: {key} = {v} in {line}");
+        }
+        assert!(csv.contains(&format!("report,,,snapshot,snapshot,{s2024},")), "{backend}");
+        // A PDF in Chinese, the same bytes twice; another user cannot download it.
+        let (j1, a) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
+        let (_, b) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.starts_with(b"%PDF-1.7"), "{backend}");
+        assert!(a == b, "{backend}: the same snapshot gives the same bytes");
+        // Its text (pdftotext) prints the snapshot's stored figures.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.pdf");
+        std::fs::write(&path, &a).unwrap();
+        let out =
+            std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils)");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for key in ["scope1", "scope2_location", "scope2_market", "energy_tce"] {
+            let printed = report_number(totals[key].as_f64().unwrap());
+            assert!(text.contains(&printed), "{backend}: {key} {printed} in the PDF's text");
+        }
+        assert!(text.contains("温室气体排放报告"), "{backend}");
+        let admin = h.login("admin").await;
+        let job = j1["id"].as_i64().unwrap();
+        let other = h.get(&format!("/api/v1/reports/jobs/{job}/file"), &admin).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{backend}");
+        let t = h.get("/api/v1/reports/templates", &gd_admin).await;
+        assert_eq!(t.json["templates"], json!(["inventory", "capital-market", "government"]), "{backend}");
+    });
+}
