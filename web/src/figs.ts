@@ -1,3 +1,4 @@
+import { t } from './i18n'
 // Figures with units. The unit of every figure comes from the API, beside the number (`units` of
 // a snapshot or overview, `totals_unit` / `values_unit` of an explanation, `unit` of a record or
 // factor); the console only formats it and never converts. Each rendered figure carries data
@@ -13,6 +14,12 @@
 export function unitLabel(u: string | null | undefined): string {
   if (!u || u === '1' || u === 'ratio' || u === 'fraction') return ''
   return u.replace('CO2', 'CO₂')
+}
+
+/** A unit as `unitLabel` prints it, with the words of a currency unit in the language ("10^4 yuan":
+ * 万元, 10⁴ yuan); for figures not tied to an API value's unit by a data attribute. */
+export function unitWords(u: string | null | undefined): string {
+  return unitLabel(u).replace('10^4 yuan', t('unit.10k_yuan'))
 }
 
 type Attrs = Record<string, string>

@@ -34,7 +34,7 @@ const login = (user, lang, viewport = DESKTOP) => harnessLogin(user, lang, { vie
 const ALLOWED = new Set([
   // units and chemical formulas (SI and the GHG Protocol's own notation; tCO₂e is split at ₂)
   'kWh', 'MWh', 'GWh', 'tCO', 'kgCO', 'tce', 'kgce', 'kg', 'GJ', 'MJ', 'km', 'CO', 'CH', 'N', 'kW', 'Wh', 'kgCO2e', 'tCO2e', 'kgCO2', 'tCO2',
-  'kVA', 'Ah', 'Nm', 'Nm3', 'm3', 'TJ', 'tC', 'kgC', 'tkm', 'pkm', 'ppm', 'ms',
+  'kVA', 'Ah', 'Nm', 'Nm3', 'm3', 'TJ', 'tC', 'kgC', 'tkm', 'pkm', 'ppm', 'ms', 'TFLOPS',
   // established abbreviations used as such in Chinese carbon and telecom reports
   'PUE', 'CUE', 'WUE', 'LMDI', 'MACC', 'MAPE', 'sMAPE', 'SoC', 'GWP', 'IPCC', 'GHG', 'AR', 'HFC', 'HCFC', 'PFC', 'SF',
   'NCV', 'CSV', 'XLSX', 'PNG', 'PDF', 'TOML', 'API', 'ID', 'BOM', 'UTF', 'Excel', 'PV', 'MQTT', 'SSE', 'IT', 'TMY', 'GEC', 'Kaya',
