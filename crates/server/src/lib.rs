@@ -25,6 +25,7 @@ pub mod routes;
 pub mod scenario_api;
 pub mod site_api;
 pub mod site_saving;
+pub mod supply_api;
 pub mod transport;
 
 use error::{ApiError, ApiResult};

@@ -18,3 +18,4 @@ mod monitoring;
 mod overview_yoy;
 mod platform_data;
 mod savings;
+mod supply;
