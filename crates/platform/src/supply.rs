@@ -593,3 +593,461 @@ pub fn tender(req: TenderRequest) -> Result<Value> {
     let ranked = supply::tender::rank(&model, &req.bids).map_err(|pr| problems("invalid_tender", "the tender", pr))?;
     Ok(json!({"model": model, "ranking": ranked}))
 }
+
+// ---- PACT host: partners, tokens, footprints, events ----------------------------------------------
+
+/// How long a PACT access token is valid (seconds).
+pub const PACT_TOKEN_SECONDS: i64 = 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPactClient {
+    pub name: String,
+    pub org_code: String,
+    /// The partner's PACT events endpoint for answers to its requests (may be empty).
+    #[serde(default)]
+    pub callback: String,
+}
+
+/// A partner's credentials for the PACT host: footprints disclosed to `org_code`'s subtree are
+/// served to it. The secret is shown once.
+pub fn create_pact_client(p: &Platform, actor: &Actor, req: NewPactClient) -> Result<Value> {
+    let org = org_within(p, actor, &req.org_code)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::bad_request("name: 1 to 200 bytes"));
+    }
+    if !req.callback.is_empty() && !(req.callback.starts_with("https://") || req.callback.starts_with("http://")) {
+        return Err(Error::bad_request("callback is an http(s) URL of the partner's /3/events"));
+    }
+    let client = store::supply::PactClient {
+        client_id: format!("pact_{}", random_hex(12)),
+        secret_hash: store::sha256_hex(random_hex(0).as_bytes()),
+        org_code: org.code.clone(),
+        name: name.to_string(),
+        callback: req.callback.clone(),
+        created_by: actor.username.clone(),
+        created_at: String::new(),
+        revoked: false,
+    };
+    let secret = random_hex(32);
+    let client = store::supply::PactClient { secret_hash: store::sha256_hex(secret.as_bytes()), ..client };
+    p.store.supply_add_pact_client(&actor.username, &client)?;
+    Ok(json!({"client": client, "secret": secret}))
+}
+
+pub fn pact_clients(p: &Platform, actor: &Actor) -> Result<Value> {
+    Ok(json!({"clients": p.store.supply_pact_clients_within(&actor.org_path)?}))
+}
+
+/// OAuth2 client credentials: a new access token for a partner, `None` for wrong credentials.
+pub fn pact_token(p: &Platform, client_id: &str, secret: &str) -> Result<Option<String>> {
+    let Some(c) = p.store.supply_pact_client(client_id)? else { return Ok(None) };
+    if c.revoked || c.secret_hash != store::sha256_hex(secret.as_bytes()) {
+        return Ok(None);
+    }
+    let token = random_hex(32);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    p.store.supply_add_pact_token(&c.client_id, &token, &store::format_time(secs + PACT_TOKEN_SECONDS, 0))?;
+    Ok(Some(token))
+}
+
+/// The partner (and its org's path) of a PACT access token.
+pub fn pact_client(p: &Platform, token: &str) -> Result<Option<(store::supply::PactClient, String)>> {
+    let Some(c) = p.store.supply_pact_client_by_token(token)? else { return Ok(None) };
+    let path = p.store.org(&c.org_code)?.map(|o| o.path).unwrap_or_default();
+    Ok(Some((c, path)))
+}
+
+/// The ListFootprints filters (repeated values of one filter are ORed, different filters ANDed).
+#[derive(Debug, Default, Clone)]
+pub struct PactFilter {
+    pub product_id: Vec<String>,
+    pub company_id: Vec<String>,
+    pub geography: Vec<String>,
+    pub classification: Vec<String>,
+    pub valid_on: Vec<i64>,
+    pub valid_after: Vec<i64>,
+    pub valid_before: Vec<i64>,
+    pub status: Vec<String>,
+}
+
+impl PactFilter {
+    pub fn matches(&self, pf: &Value) -> bool {
+        let strs = |k: &str| -> Vec<&str> {
+            pf[k].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+        };
+        let any = |want: &[String], have: &[&str]| want.is_empty() || want.iter().any(|w| have.contains(&w.as_str()));
+        if !any(&self.product_id, &strs("productIds")) || !any(&self.company_id, &strs("companyIds")) {
+            return false;
+        }
+        if !any(&self.classification, &strs("productClassifications")) {
+            return false;
+        }
+        let geo: Vec<&str> = ["geographyCountry", "geographyRegionOrSubregion", "geographyCountrySubdivision"]
+            .iter()
+            .filter_map(|k| pf["pcf"][k].as_str())
+            .collect();
+        if !any(&self.geography, &geo) {
+            return false;
+        }
+        if !self.status.is_empty() && !self.status.iter().any(|s| pf["status"].as_str() == Some(s)) {
+            return false;
+        }
+        if !(self.valid_on.is_empty() && self.valid_after.is_empty() && self.valid_before.is_empty()) {
+            let Ok(parsed) = serde_json::from_value::<ProductFootprint>(pf.clone()) else { return false };
+            let (start, end) = parsed.validity();
+            if !self.valid_on.is_empty() && !self.valid_on.iter().any(|t| start <= *t && *t <= end) {
+                return false;
+            }
+            if !self.valid_after.is_empty() && !self.valid_after.iter().any(|t| start >= *t) {
+                return false;
+            }
+            if !self.valid_before.is_empty() && !self.valid_before.iter().any(|t| end <= *t) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// One page of ListFootprints for a partner: footprints of its org's subtree after the cursor
+/// `after` (a footprint's row id) that pass the filter; the next cursor when more may follow.
+pub fn pact_list(
+    p: &Platform,
+    org_path: &str,
+    f: &PactFilter,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<Value>, Option<i64>)> {
+    let mut out = Vec::with_capacity(limit);
+    let mut cursor = after;
+    let chunk = (limit.max(1) * 2).min(1000) as i64;
+    loop {
+        let rows = p.store.supply_footprints(&FootprintQuery {
+            org_path: Some(org_path.to_string()),
+            after: cursor,
+            limit: chunk,
+            ..Default::default()
+        })?;
+        let full = rows.len() as i64 == chunk;
+        for r in rows {
+            cursor = r.id;
+            if f.matches(&r.body) {
+                out.push(r.body);
+                if out.len() == limit {
+                    // More may follow when this was not the last row scanned.
+                    return Ok((out, Some(cursor)));
+                }
+            }
+        }
+        if !full {
+            return Ok((out, None));
+        }
+    }
+}
+
+/// GetFootprint for a partner (footprints of its org's subtree only).
+pub fn pact_get(p: &Platform, org_path: &str, pf_id: &str) -> Result<Option<Value>> {
+    let Some(f) = p.store.supply_footprint_by_pf_id(pf_id)? else { return Ok(None) };
+    let within = p.store.org(&f.org_code)?.is_some_and(|o| o.path.starts_with(org_path));
+    Ok(within.then_some(f.body))
+}
+
+/// The v3 event types.
+pub const EVENT_TYPES: &[&str] = &[
+    "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3",
+    "org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3",
+    "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3",
+    "org.wbcsd.pact.ProductFootprint.PublishedEvent.3",
+];
+
+/// Checks a CloudEvent (structured mode): `type, specversion "1.0", id, source, time, data`, a
+/// known type and its data; every problem at once.
+pub fn check_event(e: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    for k in ["type", "specversion", "id", "source", "time"] {
+        if !e[k].as_str().is_some_and(|s| !s.is_empty()) {
+            p.push(format!("{k}: is required (a string)"));
+        }
+    }
+    if e["specversion"].as_str().is_some_and(|v| v != "1.0") {
+        p.push("specversion: must be \"1.0\"".into());
+    }
+    if e["time"].as_str().is_some_and(|t| supply::parse_datetime(t).is_none()) {
+        p.push("time: is not an RFC 3339 date-time".into());
+    }
+    if !e["data"].is_object() {
+        p.push("data: is required (an object)".into());
+    }
+    match e["type"].as_str() {
+        Some(t) if !EVENT_TYPES.contains(&t) => p.push(format!("type: {t:?} is not a PACT v3 event type")),
+        Some("org.wbcsd.pact.ProductFootprint.PublishedEvent.3") => {
+            if !e["data"]["pfIds"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)) {
+                p.push("data.pfIds: a non-empty list of footprint ids".into());
+            }
+        }
+        Some("org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3") => {
+            if !e["data"]["requestEventId"].is_string() {
+                p.push("data.requestEventId: is required".into());
+            }
+            if !e["data"]["pfs"].as_array().is_some_and(|a| !a.is_empty()) {
+                p.push("data.pfs: a non-empty list".into());
+            }
+        }
+        Some("org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3") => {
+            if !e["data"]["requestEventId"].is_string() || !e["data"]["error"].is_object() {
+                p.push("data: requestEventId and error {code, message} are required".into());
+            }
+        }
+        _ => {}
+    }
+    p
+}
+
+/// Records a partner's event. A request (RequestCreatedEvent) is answered: the footprints of the
+/// partner's subtree matching its criteria as a RequestFulfilledEvent, or a RequestRejectedEvent
+/// when none match; the answer is recorded and returned for delivery to the partner's callback.
+pub fn pact_event(
+    p: &Platform,
+    client: &store::supply::PactClient,
+    org_path: &str,
+    e: &Value,
+    source: &str,
+) -> Result<Option<Value>> {
+    let kind = e["type"].as_str().unwrap_or_default();
+    let id = e["id"].as_str().unwrap_or_default();
+    p.store.supply_add_pact_event(&client.client_id, id, kind, e, "received")?;
+    if kind != "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3" {
+        return Ok(None);
+    }
+    let d = &e["data"];
+    let list = |k: &str| -> Vec<String> {
+        match &d[k] {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => vec![],
+        }
+    };
+    let f = PactFilter {
+        product_id: list("productId"),
+        company_id: list("companyId"),
+        geography: list("geography"),
+        classification: list("classification"),
+        status: list("status"),
+        ..Default::default()
+    };
+    let (pfs, _) = pact_list(p, org_path, &f, 0, 100)?;
+    let now = now_rfc3339();
+    let answer = if pfs.is_empty() {
+        json!({"type": "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3", "specversion": "1.0", "id": uuid_v4(),
+            "source": source, "time": now, "data": {"requestEventId": id, "error": {"code": "NotFound", "message": "no footprint matches the request"}}})
+    } else {
+        json!({"type": "org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3", "specversion": "1.0", "id": uuid_v4(),
+            "source": source, "time": now, "data": {"requestEventId": id, "pfs": pfs}})
+    };
+    p.store.supply_add_pact_event(
+        &client.client_id,
+        answer["id"].as_str().unwrap_or_default(),
+        answer["type"].as_str().unwrap_or_default(),
+        &answer,
+        "answer",
+    )?;
+    Ok(Some(answer))
+}
+
+// ---- PACT client side ---------------------------------------------------------------------------
+
+/// An HTTP agent for PACT calls: 20 s per call, answers of any status returned (not errors), and
+/// `ca_pem` (a partner's own certificate authority, e.g. a self-signed test certificate) as the
+/// only trusted roots when given, else the WebPKI roots.
+fn agent(ca_pem: Option<&str>) -> std::result::Result<ureq::Agent, String> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(pem) = ca_pem {
+        let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(pem.as_bytes())
+            .filter_map(|i| match i {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err("ca_pem holds no certificate".into());
+        }
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    Ok(ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(20)))
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .build()
+        .into())
+}
+
+/// Delivers an event answer to a partner's events endpoint, three tries with back-off; the
+/// outcome is recorded with the event (`delivered` / `undelivered`).
+pub fn deliver(p: &Platform, url: &str, event: &Value) {
+    let Ok(a) = agent(None) else { return };
+    let mut wait = std::time::Duration::from_millis(200);
+    let mut status = "undelivered";
+    for _ in 0..3 {
+        let r =
+            a.post(url).header("content-type", "application/cloudevents+json; charset=UTF-8").send(event.to_string());
+        if r.is_ok_and(|r| r.status().is_success()) {
+            status = "delivered";
+            break;
+        }
+        std::thread::sleep(wait);
+        wait *= 4;
+    }
+    let _ = p.store.supply_add_pact_event("(delivery)", event["id"].as_str().unwrap_or_default(), url, event, status);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The supplier's PACT host, e.g. `https://pact.supplier.example`.
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The org the footprints are disclosed to (within the caller's subtree).
+    pub org_code: String,
+    /// The supplier they come from (registered within the caller's subtree), when known.
+    #[serde(default)]
+    pub supplier_id: Option<i64>,
+    /// The host's certificate authority (PEM), when it is not a public one.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+    /// ListFootprints query (e.g. `productId=urn:...`), without `limit`.
+    #[serde(default)]
+    pub query: String,
+}
+
+/// Pulls footprints from a supplier's PACT host into the library: OpenID discovery (else
+/// `/auth/token`), a token by client credentials, `GET /3/footprints` following `Link rel="next"`
+/// (at most 10,000 footprints); each footprint is checked against the schema and the rules, and
+/// stored as a library version (source `pact_pull`) with the pull as its disclosure. Footprints
+/// stored already are skipped; a bad one is reported with its problems and not stored.
+pub fn pull(p: &Platform, actor: &Actor, req: PullRequest) -> Result<Value> {
+    let org = org_within(p, actor, &req.org_code)?;
+    let supplier = match req.supplier_id {
+        Some(id) => Some(supplier_within(p, actor, id)?),
+        None => None,
+    };
+    let base = req.base_url.trim_end_matches('/').to_string();
+    if !base.starts_with("https://") {
+        return Err(Error::bad_request("base_url: a PACT host is reached over https"));
+    }
+    let fail = |m: String| Error::new(Kind::Unavailable, "pact_unavailable", m);
+    let a = agent(req.ca_pem.as_deref()).map_err(Error::bad_request)?;
+    let token_url = a
+        .get(&format!("{base}/.well-known/openid-configuration"))
+        .call()
+        .ok()
+        .filter(|r| r.status().is_success())
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["token_endpoint"].as_str().map(String::from))
+        .unwrap_or_else(|| format!("{base}/auth/token"));
+    let basic = base64(&format!("{}:{}", req.client_id, req.client_secret));
+    let mut r = a
+        .post(&token_url)
+        .header("authorization", &format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send("grant_type=client_credentials")
+        .map_err(|e| fail(format!("token request to {token_url}: {e}")))?;
+    if !r.status().is_success() {
+        return Err(Error::new(
+            Kind::Invalid,
+            "pact_auth_failed",
+            format!("{token_url} answered {} to the client credentials", r.status()),
+        ));
+    }
+    let tok: Value = serde_json::from_str(&r.body_mut().read_to_string().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(format!("token answer: {e}")))?;
+    let token =
+        tok["access_token"].as_str().ok_or_else(|| fail("token answer without access_token".into()))?.to_string();
+    let mut url = format!("{base}/3/footprints?limit=100{}{}", if req.query.is_empty() { "" } else { "&" }, req.query);
+    let (mut stored, mut skipped, mut rejected, mut pages) = (Vec::new(), 0usize, Vec::new(), 0);
+    let host = |u: &str| u.split('/').nth(2).map(String::from);
+    loop {
+        pages += 1;
+        let mut r = a
+            .get(&url)
+            .header("authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|e| fail(format!("{url}: {e}")))?;
+        if !(r.status().is_success()) {
+            return Err(fail(format!("{url} answered {}", r.status())));
+        }
+        let next = r
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split(',').find(|x| x.contains("rel=\"next\"")).map(String::from))
+            .and_then(|l| l.split_once('<').and_then(|(_, rest)| rest.split_once('>')).map(|(u, _)| u.to_string()));
+        let page: Value = serde_json::from_str(
+            &r.body_mut().with_config().limit(64 << 20).read_to_string().map_err(|e| fail(e.to_string()))?,
+        )
+        .map_err(|e| fail(format!("{url}: {e}")))?;
+        for v in page["data"].as_array().cloned().unwrap_or_default() {
+            match pact::parse(&v) {
+                Err(pr) => rejected.push(json!({"id": v["id"], "problems": pr})),
+                Ok(pf) => {
+                    if p.store.supply_footprint_by_pf_id(&pf.id)?.is_some() {
+                        skipped += 1;
+                        continue;
+                    }
+                    let class = pf
+                        .product_classifications
+                        .iter()
+                        .find_map(|u| supply::library::class_of_urn(u))
+                        .unwrap_or("other");
+                    let product = pf.product_ids.first().cloned().unwrap_or_default();
+                    let uscc = supplier.as_ref().map(|s| s.uscc.clone()).unwrap_or_else(|| {
+                        pf.company_ids
+                            .first()
+                            .map(|c| c.rsplit(':').next().unwrap_or(c).to_string())
+                            .unwrap_or_default()
+                    });
+                    let f = store_footprint(
+                        p,
+                        actor,
+                        supplier.as_ref(),
+                        &org.code,
+                        &uscc,
+                        &pf,
+                        class,
+                        &product,
+                        "pact_pull",
+                        ("pact_pull", json!({"url": url, "pf": v})),
+                    )?;
+                    stored.push(f.id);
+                }
+            }
+        }
+        match next {
+            // The next page is on the same host (PACT: links are absolute, same host).
+            Some(n) if host(&n) == host(&base) && pages < 100 && stored.len() + skipped < 10_000 => url = n,
+            _ => break,
+        }
+    }
+    Ok(json!({"stored": stored, "skipped": skipped, "rejected": rejected, "pages": pages}))
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

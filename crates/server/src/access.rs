@@ -340,7 +340,7 @@ pub async fn authenticate_client(app: &Arc<App>, h: &axum::http::HeaderMap) -> A
 }
 
 /// Standard base64 (RFC 4648, with or without padding); `None` when it is not.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

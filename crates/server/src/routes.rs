@@ -214,6 +214,9 @@ routes! {
     post "/api/v1/supply/portal/disclosures" => supply::disclose_company, SupplierPortal, None, "json" -> "json", "Disclose the company's annual emissions ({year, scope1_t, scope2_t, scope3_t?, verification, verifier})";
     post "/api/v1/supply/portal/footprints" => supply::disclose_footprint, SupplierPortal, None, "json" -> "json", "Disclose a product footprint ({form} or {pact}: a PACT 3.0 ProductFootprint); stored as the next version of its library entry";
     get "/api/v1/supply/portal/footprints/{id}" => supply::portal_footprint, SupplierPortal, None, "" -> "json", "One of the caller's company's footprints with its PACT record";
+    get "/api/v1/supply/pact/clients" => supply::pact_clients, Supply, None, "" -> "json", "PACT partners' credentials within the caller's subtree";
+    post "/api/v1/supply/pact/clients" => supply::create_pact_client, SupplyAdmin, None, "json" -> "json", "Credentials for a PACT partner ({name, org_code, callback?}): it reads the footprints of the org's subtree at /3/footprints; the secret is shown once";
+    post "/api/v1/supply/pact/pull" => supply::pull, SupplyAdmin, None, "json" -> "json", "Pull footprints from a supplier's PACT host into the library ({base_url, client_id, client_secret, org_code, supplier_id?, ca_pem?, query?}): each checked against the PACT schema; stored, skipped or rejected with its problems";
     post "/api/v1/supply/portal/equipment" => supply::disclose_equipment, SupplierPortal, None, "json" -> "json", "Disclose an equipment energy specification; answered with the white paper's checks";
 }
 

@@ -182,3 +182,23 @@ pub async fn disclose_equipment(
 ) -> Reply {
     run(app, c, move |p, a, user| svc::disclose_equipment(p, a, user, e)).await
 }
+
+pub async fn pact_clients(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {
+    run(app, c, |p, a, _| svc::pact_clients(p, a)).await
+}
+
+pub async fn create_pact_client(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Json(req): Json<svc::NewPactClient>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::create_pact_client(p, a, req)).await
+}
+
+pub async fn pull(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Json(req): Json<svc::PullRequest>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::pull(p, a, req)).await
+}

@@ -277,3 +277,208 @@ fn scope3_from_uploaded_lines_by_hand() {
         assert_eq!(t.json["ranking"][1]["score"], json!(92.0));
     });
 }
+
+// ---- PACT host and client ----------------------------------------------------------------------
+
+fn pact_basic(id: &str, secret: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{id}:{secret}").into_bytes();
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    format!("Basic {s}")
+}
+
+/// A supplier's PACT host: its own platform on SQLite serving TLS with a self-signed certificate
+/// for `localhost`, with three footprints and a partner's credentials. (app, client id, secret, CA PEM).
+async fn pact_host(dir: &std::path::Path) -> (std::sync::Arc<server::App>, String, String, String) {
+    let store = store::Store::open_sqlite_dir(&dir.join("db")).unwrap();
+    Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users: vec![("admin", "group_admin", "CT")] }.apply(&store);
+    let app = server::App::new(store, dir.join("spool"));
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let files = server::transport::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    std::fs::write(&files.cert, ck.cert.pem()).unwrap();
+    std::fs::write(&files.key, ck.signing_key.serialize_pem()).unwrap();
+    app.configure_transport(server::transport::Config { tls: Some(files), ..Default::default() }).unwrap();
+    let h = Harness::on(app.clone(), "sqlite");
+    let admin = h.login("admin").await;
+    let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    disclose(&h, &t, "AAU-A", "812.5").await;
+    disclose(&h, &t, "AAU-B", "950").await;
+    let mut bbu = form("BBU-1", "120");
+    bbu["class"] = json!("bbu");
+    let r = h.post("/api/v1/supply/portal/footprints", &t, json!({"form": bbu})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let c = h.post("/api/v1/supply/pact/clients", &admin, json!({"name": "buyer", "org_code": "CT-GD"})).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    (
+        app,
+        c.json["client"]["client_id"].as_str().unwrap().into(),
+        c.json["secret"].as_str().unwrap().into(),
+        ck.cert.pem(),
+    )
+}
+
+#[test]
+fn the_pact_host_answers_a_client_token_list_filters_pages_get_events_and_errors() {
+    platform("supply_pact_host").sqlite_only().run(|h| async move {
+        // Over plain HTTP the PACT routes refuse (conformance tests 9–11, 17).
+        let r = h.raw("GET", "/3/footprints", &[], "").await;
+        assert_eq!((r.status, r.json["code"].as_str()), (StatusCode::FORBIDDEN, Some("AccessDenied")), "{}", r.text);
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, _) = pact_host(dir.path()).await;
+        let host = Harness::on(app, "sqlite");
+        // Discovery, then the token (#1) and wrong credentials (#2).
+        let d = host.raw("GET", "/.well-known/openid-configuration", &[("host", "pact.test")], "").await;
+        assert_eq!(d.json["token_endpoint"], json!("https://pact.test/auth/token"), "{}", d.text);
+        let form = "application/x-www-form-urlencoded";
+        let t = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)], "grant_type=client_credentials").await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+        assert_eq!(t.json["token_type"], json!("bearer"));
+        let bad = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, "wrong")), ("content-type", form)], "grant_type=client_credentials").await;
+        assert_eq!((bad.status, bad.json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+        let auth = format!("Bearer {}", t.json["access_token"].as_str().unwrap());
+        let get = |path: String| {
+            let host = &host;
+            let auth = auth.clone();
+            async move { host.raw("GET", &path, &[("authorization", &auth), ("host", "pact.test")], "").await }
+        };
+        // All (#4), then pages of 2 with an absolute Link on the request's host (#5).
+        let all = get("/3/footprints".into()).await;
+        assert_eq!(all.json["data"].as_array().unwrap().len(), 3, "{}", all.text);
+        let p1 = get("/3/footprints?limit=2".into()).await;
+        assert_eq!(p1.json["data"].as_array().unwrap().len(), 2);
+        let link = p1.headers.get("link").unwrap().to_str().unwrap().to_string();
+        assert!(link.starts_with("<https://pact.test/3/footprints?limit=2&") && link.ends_with(">; rel=\"next\""), "{link}");
+        let next = link.trim_start_matches("<https://pact.test").split('>').next().unwrap().to_string();
+        let p2 = get(next).await;
+        assert_eq!(p2.json["data"].as_array().unwrap().len(), 1, "{}", p2.text);
+        assert!(p2.headers.get("link").is_none());
+        // Every listed footprint passes the published schema.
+        for pf in all.json["data"].as_array().unwrap() {
+            assert!(supply::pact::parse(pf).is_ok(), "{pf}");
+        }
+        // Filters: one productId, two productIds ORed, AND with status, a bogus value, classification, validity.
+        let pid = all.json["data"][0]["productIds"][0].as_str().unwrap().to_string();
+        let pid2 = all.json["data"][2]["productIds"][0].as_str().unwrap().to_string();
+        let n = |r: &crate::harness::Reply| r.json["data"].as_array().map_or(usize::MAX, Vec::len);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}")).await), 1);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&productId={pid2}")).await), 2);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&status=Deprecated")).await), 0);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&status=Active")).await), 1);
+        assert_eq!(n(&get("/3/footprints?companyId=urn:bogus:x".into()).await), 0);
+        assert_eq!(n(&get(format!("/3/footprints?companyId=urn:dualcarbon:uscc:{HUAWEI}")).await), 3);
+        assert_eq!(n(&get("/3/footprints?classification=urn:dualcarbon:productclass:bbu".into()).await), 1);
+        assert_eq!(n(&get("/3/footprints?geography=CN".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validOn=2026-06-01T00:00:00Z".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validOn=2031-06-01T00:00:00Z".into()).await), 0);
+        assert_eq!(n(&get("/3/footprints?validBefore=2028-01-02T00:00:00Z".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validAfter=2026-01-01T00:00:00Z".into()).await), 0);
+        // Get (#3), an unknown id (#8), an invalid token (#6, #7).
+        let one_id = all.json["data"][1]["id"].as_str().unwrap().to_string();
+        let one = get(format!("/3/footprints/{one_id}")).await;
+        assert_eq!((one.status, one.json["data"]["id"].as_str()), (StatusCode::OK, Some(one_id.as_str())));
+        let none = get("/3/footprints/00000000-0000-4000-8000-000000000000".into()).await;
+        assert_eq!((none.status, none.json["code"].as_str()), (StatusCode::NOT_FOUND, Some("NotFound")));
+        for path in ["/3/footprints", "/3/footprints/x"] {
+            let r = host.raw("GET", path, &[("authorization", "Bearer nope")], "").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        // Events: a request fulfilled and one rejected (#12, #14), a published event (#15), an
+        // invalid token (#16), a malformed event without a token (#40).
+        let ce = "application/cloudevents+json; charset=UTF-8";
+        let event = |t: &str, data: Value| json!({"type": t, "specversion": "1.0", "id": format!("ev-{t}"), "source": "https://buyer.example/3/events", "time": "2025-01-01T00:00:00Z", "data": data}).to_string();
+        let post = |body: String, auth: Option<String>| {
+            let host = &host;
+            async move {
+                let mut hs = vec![("content-type", ce)];
+                let a = auth.unwrap_or_default();
+                if !a.is_empty() {
+                    hs.push(("authorization", a.as_str()));
+                }
+                host.raw("POST", "/3/events", &hs, body).await
+            }
+        };
+        let req = post(event("org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", json!({"productId": [pid], "comment": "please"})), Some(auth.clone())).await;
+        assert_eq!((req.status, req.text.as_str()), (StatusCode::OK, ""));
+        let rej = post(event("org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", json!({"productId": ["urn:null"]})), Some(auth.clone())).await;
+        assert_eq!(rej.status, StatusCode::OK);
+        let pubd = post(event("org.wbcsd.pact.ProductFootprint.PublishedEvent.3", json!({"pfIds": [one_id]})), Some(auth.clone())).await;
+        assert_eq!(pubd.status, StatusCode::OK);
+        let inv = post(event("org.wbcsd.pact.ProductFootprint.PublishedEvent.3", json!({"pfIds": ["x"]})), Some("Bearer nope".into())).await;
+        assert_eq!(inv.status, StatusCode::UNAUTHORIZED);
+        let mal = post(json!({"type": "org.wbcsd.pact.ProductFootprint.PublishedEvent.3", "specversion": "1.0"}).to_string(), None).await;
+        assert_eq!((mal.status, mal.json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")), "{}", mal.text);
+        // The answers were recorded: fulfilled with the footprint, rejected for urn:null.
+        let events = host.app.store.supply_pact_events(&id).unwrap();
+        let answers: Vec<(&str, &Value)> = events.iter().filter(|e| e.3 == "answer").map(|e| (e.2.as_str(), &e.4)).collect();
+        assert_eq!(answers.len(), 2);
+        assert!(answers.iter().any(|(t, b)| t.ends_with("RequestFulfilledEvent.3") && b["data"]["pfs"][0]["productIds"][0] == json!(pid)));
+        assert!(answers.iter().any(|(t, b)| t.ends_with("RequestRejectedEvent.3") && b["data"]["requestEventId"] == json!("ev-org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3")));
+    });
+}
+
+#[test]
+fn footprints_are_pulled_from_a_suppliers_pact_host_over_tls() {
+    platform("supply_pact_pull").run(|h| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, ca) = pact_host(dir.path()).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server::serve_until(
+            app,
+            "127.0.0.1:0".parse().unwrap(),
+            move |a| {
+                let _ = tx.send(a);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let addr = rx.await.unwrap();
+        let admin = h.login("admin").await;
+        let base = format!("https://localhost:{}", addr.port());
+        let pull =
+            json!({"base_url": base, "client_id": id, "client_secret": secret, "org_code": "CT-GD", "ca_pem": ca});
+        let r = h.post("/api/v1/supply/pact/pull", &admin, pull.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["stored"].as_array().unwrap().len(), 3, "{}", r.text);
+        // Pulled again: nothing new.
+        let again = h.post("/api/v1/supply/pact/pull", &admin, pull.clone()).await;
+        assert_eq!(
+            (again.json["stored"].as_array().map(Vec::len), again.json["skipped"].as_i64()),
+            (Some(0), Some(3)),
+            "{}",
+            again.text
+        );
+        // In the library with their lineage: the pull's disclosure.
+        let lib = h.get("/api/v1/supply/footprints?class=aau", &admin).await;
+        assert_eq!(lib.json["footprints"].as_array().unwrap().len(), 2, "{}", lib.text);
+        let fid = lib.json["footprints"][0]["id"].as_i64().unwrap();
+        let d = h.get(&format!("/api/v1/supply/footprints/{fid}"), &admin).await;
+        assert_eq!(
+            (d.json["footprint"]["source"].as_str(), d.json["lineage"]["disclosure"]["kind"].as_str()),
+            (Some("pact_pull"), Some("pact_pull"))
+        );
+        // Wrong secret, and a host whose certificate is not trusted.
+        let mut wrong = pull.clone();
+        wrong["client_secret"] = json!("nope");
+        assert_eq!(
+            h.post("/api/v1/supply/pact/pull", &admin, wrong).await.json["error"]["code"],
+            json!("pact_auth_failed")
+        );
+        let mut untrusted = pull.clone();
+        untrusted.as_object_mut().unwrap().remove("ca_pem");
+        assert_eq!(
+            h.post("/api/v1/supply/pact/pull", &admin, untrusted).await.json["error"]["code"],
+            json!("pact_unavailable")
+        );
+        let _ = stop_tx.send(());
+        let _ = served.await;
+    });
+}
