@@ -8,6 +8,7 @@ mod monitoring_cmd;
 mod platform_cmd;
 mod scenario_cmd;
 mod site_cmd;
+mod supply_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -70,6 +71,11 @@ enum Command {
     Inclusive {
         #[command(subcommand)]
         command: inclusive_cmd::InclusiveCommand,
+    },
+    /// Supply-chain carbon: Scope 3 of a data directory, a benchmark data directory, PACT checks (docs/supply.md).
+    Supply {
+        #[command(subcommand)]
+        command: supply_cmd::SupplyCommand,
     },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
@@ -346,6 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Site { command } => site_cmd::run(command),
         Command::Inclusive { command } => inclusive_cmd::run(command),
+        Command::Supply { command } => supply_cmd::run(command),
         Command::Bench { command: BenchCommand::Inclusive(args) } => inclusive_cmd::bench(args),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
         Command::Bench { command: BenchCommand::MarketSetup(args) } => platform_cmd::market_setup(args),
