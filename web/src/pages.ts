@@ -32,6 +32,9 @@ export const PAGES: PageSpec[] = [
   { path: '/jobs', name: 'jobs', menu: 'nav.jobs', icon: '⧗', perm: 'dashboard', component: () => import('./pages/Jobs.vue') },
   // 碳普惠 (issue 17): the programme's administration, and every user's own account (phone-sized).
   { path: '/inclusive', name: 'inclusive', menu: 'nav.inclusive', icon: '♻', perm: 'manage_inclusive', component: () => import('./pages/Inclusive.vue') },
+  // Supply chain (issue 18): buyers' library, Scope 3 and tenders; suppliers' own portal.
+  { path: '/supply', name: 'supply', menu: 'nav.supply', icon: '⛓', perm: 'supply', component: () => import('./pages/Supply.vue') },
+  { path: '/supplier', name: 'supplier', menu: 'nav.supplier', icon: '⚙', perm: 'supplier_portal', component: () => import('./pages/Supplier.vue') },
   { path: '/my-carbon', name: 'my-carbon', menu: 'nav.myCarbon', icon: '❀', perm: 'dashboard', component: () => import('./pages/MyCarbon.vue') },
 ]
 
