@@ -165,6 +165,8 @@ enum BenchCommand {
     MarketSetup(platform_cmd::MarketSetupArgs),
     /// 碳普惠 events: prepare the database and time the peer (plain inserts); bench/inclusive.sh runs the API part.
     Inclusive(inclusive_cmd::BenchArgs),
+    /// Supply chain: prepare a database with footprints and a PACT partner's token (bench/supply.sh pages the PACT list).
+    SupplyPact(supply_cmd::PactSetupArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -354,6 +356,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inclusive { command } => inclusive_cmd::run(command),
         Command::Supply { command } => supply_cmd::run(command),
         Command::Bench { command: BenchCommand::Inclusive(args) } => inclusive_cmd::bench(args),
+        Command::Bench { command: BenchCommand::SupplyPact(args) } => supply_cmd::pact_setup(args),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
         Command::Bench { command: BenchCommand::MarketSetup(args) } => platform_cmd::market_setup(args),
     }

@@ -299,3 +299,84 @@ fn demo(out: &Path, n: usize) -> Result<()> {
     println!("wrote {} ({n} procurement lines, {} transport legs, 200 footprints)", out.display(), n / 10);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct PactSetupArgs {
+    #[command(flatten)]
+    pub db: crate::platform_cmd::DatabaseArgs,
+    /// Footprints to store.
+    #[arg(long, default_value_t = 100_000)]
+    pub footprints: usize,
+    /// Where the PACT access token is written.
+    #[arg(long)]
+    pub token_file: PathBuf,
+}
+
+/// `dualcarbon bench supply-pact`: a fresh database with org BENCH, one supplier, `footprints`
+/// product footprints stored through the library (each with its disclosure and audit entry), a
+/// PACT partner of BENCH and an access token for it (bench/supply.sh pages /3/footprints with it).
+pub fn pact_setup(args: PactSetupArgs) -> Result<ExitCode> {
+    let store = crate::platform_cmd::prepare(crate::platform_cmd::open(&args.db)?, &args.db.data.data_dir, &args.db.key_file())?;
+    if !store.orgs()?.is_empty() {
+        anyhow::bail!("the database is not empty: supply-pact prepares a fresh one");
+    }
+    let org = store::reference::OrgRecord {
+        code: "BENCH".into(),
+        name: "BENCH".into(),
+        parent_code: None,
+        equity_share: String::new(),
+        operational_control: String::new(),
+    };
+    store.upsert_reference("bench", &[org], &[])?;
+    let p = platform::Platform::new(store, args.db.data.data_dir.join("spool"));
+    let admin = platform::Actor { username: "bench".into(), org_code: "BENCH".into(), org_path: String::new() };
+    let err = |e: platform::Error| anyhow::anyhow!("{}: {}", e.code, e.message);
+    let uscc = "914403001922038216";
+    let s = p.store.supply_add_supplier("bench", "BENCH", uscc, "bench supplier", &serde_json::json!(["network_equipment"]), &serde_json::json!([]))?;
+    let classes = supply::library::CLASSES;
+    let t = std::time::Instant::now();
+    for i in 0..args.footprints {
+        let form = supply::pact::FootprintForm {
+            product_id: format!("P{i}"),
+            product_name: format!("product {i}"),
+            class: classes[i % classes.len()].into(),
+            declared_unit: "piece".into(),
+            pcf_kg: format!("{}", 50 + (i * 7919) % 900),
+            period_start: "2024-01-01".into(),
+            period_end: "2024-12-31".into(),
+            geography: "CN".into(),
+            standard: "PACT-3.0".into(),
+            dqr: Some(["2".into(), "2".into(), "2".into()]),
+            ..Default::default()
+        };
+        let pf = form.to_pact(&platform::supply::uuid_v4(), "2025-01-01T00:00:00Z", "bench supplier", uscc);
+        let new = store::supply::NewFootprint {
+            pf_id: pf.id.clone(),
+            supplier_id: Some(s.id),
+            org_code: "BENCH".into(),
+            company_uscc: uscc.into(),
+            product_id: form.product_id.clone(),
+            class: form.class.clone(),
+            unit: "piece".into(),
+            kg_per_unit: form.pcf_kg.clone(),
+            dqr: Some("2.00".into()),
+            source: "supplier".into(),
+            created: pf.created.clone(),
+            ref_end: pf.pcf.reference_period_end.clone(),
+            body: serde_json::to_value(&pf)?,
+            disclosure: ("footprint".into(), 2024, serde_json::to_value(&form)?),
+        };
+        p.store.supply_add_footprint("bench", new)?;
+        if (i + 1) % 10_000 == 0 {
+            eprintln!("{} footprints stored ({:.0} s)", i + 1, t.elapsed().as_secs_f64());
+        }
+    }
+    let c = platform::supply::create_pact_client(&p, &admin, platform::supply::NewPactClient { name: "bench".into(), org_code: "BENCH".into(), callback: String::new() })
+        .map_err(err)?;
+    let id = c["client"]["client_id"].as_str().unwrap_or_default().to_string();
+    let secret = c["secret"].as_str().unwrap_or_default().to_string();
+    let token = platform::supply::pact_token(&p, &id, &secret).map_err(err)?.context("no token")?;
+    std::fs::write(&args.token_file, token)?;
+    println!("{{\"footprints\": {}, \"client_id\": \"{id}\"}}", args.footprints);
+    Ok(ExitCode::SUCCESS)
+}
