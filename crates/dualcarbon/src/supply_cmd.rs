@@ -316,7 +316,11 @@ pub struct PactSetupArgs {
 /// product footprints stored through the library (each with its disclosure and audit entry), a
 /// PACT partner of BENCH and an access token for it (bench/supply.sh pages /3/footprints with it).
 pub fn pact_setup(args: PactSetupArgs) -> Result<ExitCode> {
-    let store = crate::platform_cmd::prepare(crate::platform_cmd::open(&args.db)?, &args.db.data.data_dir, &args.db.key_file())?;
+    let store = crate::platform_cmd::prepare(
+        crate::platform_cmd::open(&args.db)?,
+        &args.db.data.data_dir,
+        &args.db.key_file(),
+    )?;
     if !store.orgs()?.is_empty() {
         anyhow::bail!("the database is not empty: supply-pact prepares a fresh one");
     }
@@ -332,7 +336,14 @@ pub fn pact_setup(args: PactSetupArgs) -> Result<ExitCode> {
     let admin = platform::Actor { username: "bench".into(), org_code: "BENCH".into(), org_path: String::new() };
     let err = |e: platform::Error| anyhow::anyhow!("{}: {}", e.code, e.message);
     let uscc = "914403001922038216";
-    let s = p.store.supply_add_supplier("bench", "BENCH", uscc, "bench supplier", &serde_json::json!(["network_equipment"]), &serde_json::json!([]))?;
+    let s = p.store.supply_add_supplier(
+        "bench",
+        "BENCH",
+        uscc,
+        "bench supplier",
+        &serde_json::json!(["network_equipment"]),
+        &serde_json::json!([]),
+    )?;
     let classes = supply::library::CLASSES;
     let t = std::time::Instant::now();
     for i in 0..args.footprints {
@@ -371,8 +382,12 @@ pub fn pact_setup(args: PactSetupArgs) -> Result<ExitCode> {
             eprintln!("{} footprints stored ({:.0} s)", i + 1, t.elapsed().as_secs_f64());
         }
     }
-    let c = platform::supply::create_pact_client(&p, &admin, platform::supply::NewPactClient { name: "bench".into(), org_code: "BENCH".into(), callback: String::new() })
-        .map_err(err)?;
+    let c = platform::supply::create_pact_client(
+        &p,
+        &admin,
+        platform::supply::NewPactClient { name: "bench".into(), org_code: "BENCH".into(), callback: String::new() },
+    )
+    .map_err(err)?;
     let id = c["client"]["client_id"].as_str().unwrap_or_default().to_string();
     let secret = c["secret"].as_str().unwrap_or_default().to_string();
     let token = platform::supply::pact_token(&p, &id, &secret).map_err(err)?.context("no token")?;

@@ -617,7 +617,8 @@ pub fn create_pact_client(p: &Platform, actor: &Actor, req: NewPactClient) -> Re
     if name.is_empty() || name.len() > 200 {
         return Err(Error::bad_request("name: 1 to 200 bytes"));
     }
-    if !req.callback.is_empty() && !(req.callback.starts_with("https://") || req.callback.starts_with("http://")) {
+    let url_ok = req.callback.starts_with("https://") || req.callback.starts_with("http://");
+    if !(req.callback.is_empty() || url_ok) {
         return Err(Error::bad_request("callback is an http(s) URL of the partner's /3/events"));
     }
     let client = store::supply::PactClient {
@@ -767,7 +768,7 @@ pub const EVENT_TYPES: &[&str] = &[
 pub fn check_event(e: &Value) -> Vec<String> {
     let mut p = Vec::new();
     for k in ["type", "specversion", "id", "source", "time"] {
-        if !e[k].as_str().is_some_and(|s| !s.is_empty()) {
+        if e[k].as_str().is_none_or(str::is_empty) {
             p.push(format!("{k}: is required (a string)"));
         }
     }
@@ -780,25 +781,23 @@ pub fn check_event(e: &Value) -> Vec<String> {
     if !e["data"].is_object() {
         p.push("data: is required (an object)".into());
     }
+    let data = &e["data"];
+    let ids_ok = data["pfIds"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
+    let pfs_ok = data["pfs"].as_array().is_some_and(|a| !a.is_empty());
     match e["type"].as_str() {
         Some(t) if !EVENT_TYPES.contains(&t) => p.push(format!("type: {t:?} is not a PACT v3 event type")),
-        Some("org.wbcsd.pact.ProductFootprint.PublishedEvent.3") => {
-            if !e["data"]["pfIds"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string)) {
-                p.push("data.pfIds: a non-empty list of footprint ids".into());
-            }
+        Some("org.wbcsd.pact.ProductFootprint.PublishedEvent.3") if !ids_ok => {
+            p.push("data.pfIds: a non-empty list of footprint ids".into())
         }
-        Some("org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3") => {
-            if !e["data"]["requestEventId"].is_string() {
-                p.push("data.requestEventId: is required".into());
-            }
-            if !e["data"]["pfs"].as_array().is_some_and(|a| !a.is_empty()) {
-                p.push("data.pfs: a non-empty list".into());
-            }
+        Some("org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3")
+            if !data["requestEventId"].is_string() || !pfs_ok =>
+        {
+            p.push("data: requestEventId and a non-empty pfs are required".into())
         }
-        Some("org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3") => {
-            if !e["data"]["requestEventId"].is_string() || !e["data"]["error"].is_object() {
-                p.push("data: requestEventId and error {code, message} are required".into());
-            }
+        Some("org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3")
+            if !data["requestEventId"].is_string() || !data["error"].is_object() =>
+        {
+            p.push("data: requestEventId and error {code, message} are required".into())
         }
         _ => {}
     }

@@ -829,7 +829,7 @@ impl Store {
     }
 
     /// A partner's events, newest first: (id, event id, type, status, body).
-    pub fn supply_pact_events(&self, client_id: &str) -> Result<Vec<(i64, String, String, String, Json)>> {
+    pub fn supply_pact_events(&self, client_id: &str) -> Result<Vec<PactEvent>> {
         Ok(self
             .read(|c| {
                 c.query(
@@ -842,6 +842,9 @@ impl Store {
             .collect())
     }
 }
+
+/// A recorded PACT event: (row id, event id, type, status, body).
+pub type PactEvent = (i64, String, String, String, Json);
 
 const RUN_COLS: &str = "r.id, r.org_code, r.year, r.total_grams, r.result, r.created_by, r.created_at";
 
