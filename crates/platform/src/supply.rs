@@ -1050,3 +1050,37 @@ fn base64(s: &str) -> String {
     }
     out
 }
+
+/// The footprint template (CSV header and one example row).
+pub fn footprint_template() -> String {
+    format!(
+        "\u{feff}{}\nAAU-0001,AAU 64T64R 3.5GHz,,aau,piece,812.5,,40,2024-01-01,2024-12-31,CN,GB/T 24067-2024,60,2,2,2\n",
+        pact::FORM_COLUMNS.join(",")
+    )
+}
+
+/// Footprints from a filled template: every problem of every row first (nothing stored unless
+/// none), then each row stored as the next version of its entry.
+pub fn disclose_footprints_csv(p: &Platform, actor: &Actor, user_id: i64, csv: &[u8]) -> Result<Value> {
+    let s = supplier_of_user(p, user_id)?;
+    let forms = pact::read_forms(csv).map_err(|pr| problems("invalid_footprint", "the template", pr))?;
+    let mut stored = Vec::new();
+    for f in forms {
+        let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
+        let received = serde_json::to_value(&f).unwrap_or(Value::Null);
+        let x = store_footprint(
+            p,
+            actor,
+            Some(&s),
+            &s.org_code,
+            &s.uscc,
+            &pf,
+            &f.class,
+            &f.product_id,
+            "supplier",
+            ("footprint", received),
+        )?;
+        stored.push(entry_json(&x));
+    }
+    Ok(json!({"stored": stored}))
+}

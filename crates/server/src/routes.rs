@@ -213,6 +213,8 @@ routes! {
     get "/api/v1/supply/portal" => supply::portal, SupplierPortal, None, "" -> "json", "The supplier portal: the caller's company, its disclosures, footprints and equipment";
     post "/api/v1/supply/portal/disclosures" => supply::disclose_company, SupplierPortal, None, "json" -> "json", "Disclose the company's annual emissions ({year, scope1_t, scope2_t, scope3_t?, verification, verifier})";
     post "/api/v1/supply/portal/footprints" => supply::disclose_footprint, SupplierPortal, None, "json" -> "json", "Disclose a product footprint ({form} or {pact}: a PACT 3.0 ProductFootprint); stored as the next version of its library entry";
+    get "/api/v1/supply/portal/template.csv" => supply::footprint_template, SupplierPortal, None, "" -> "csv", "The product footprint template (CSV): one product per row";
+    post "/api/v1/supply/portal/footprints.csv" => supply::disclose_footprints_csv, SupplierPortal, None, "csv" -> "json", "Disclose footprints from a filled template (CSV): every problem of every row named by line and field; nothing stored unless none";
     get "/api/v1/supply/portal/footprints/{id}" => supply::portal_footprint, SupplierPortal, None, "" -> "json", "One of the caller's company's footprints with its PACT record";
     get "/api/v1/supply/pact/clients" => supply::pact_clients, Supply, None, "" -> "json", "PACT partners' credentials within the caller's subtree";
     post "/api/v1/supply/pact/clients" => supply::create_pact_client, SupplyAdmin, None, "json" -> "json", "Credentials for a PACT partner ({name, org_code, callback?}): it reads the footprints of the org's subtree at /3/footprints; the secret is shown once";

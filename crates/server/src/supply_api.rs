@@ -202,3 +202,17 @@ pub async fn pull(
 ) -> Reply {
     run(app, c, move |p, a, _| svc::pull(p, a, req)).await
 }
+
+pub async fn footprint_template() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], svc::footprint_template()).into_response()
+}
+
+pub async fn disclose_footprints_csv(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    body: Body,
+) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, user| svc::disclose_footprints_csv(p, a, user, &b)).await
+}

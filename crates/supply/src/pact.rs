@@ -514,3 +514,97 @@ mod tests {
         assert_eq!(format_datetime(86_400 + 3661), "1970-01-02T01:01:01Z");
     }
 }
+
+/// The columns of a footprint template (CSV), one product per row: [`FootprintForm`]'s fields.
+pub const FORM_COLUMNS: &[&str] = &[
+    "product_id",
+    "product_name",
+    "description",
+    "class",
+    "declared_unit",
+    "pcf_kg",
+    "fossil_kg",
+    "mass_kg",
+    "period_start",
+    "period_end",
+    "geography",
+    "standard",
+    "primary_data_share",
+    "dqr_technological",
+    "dqr_geographical",
+    "dqr_temporal",
+];
+
+/// Footprint forms from a template (CSV with [`FORM_COLUMNS`]): every problem of every row, named
+/// `line N: field` (file lines), and no form unless there is none.
+pub fn read_forms(data: &[u8]) -> Result<Vec<FootprintForm>, Vec<Problem>> {
+    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(data);
+    let headers = r.headers().map_err(|e| vec![Problem::new("line 1", e.to_string())])?.clone();
+    let mut ix = Vec::new();
+    let mut p = Vec::new();
+    for c in FORM_COLUMNS {
+        match headers.iter().position(|h| h.trim_start_matches('\u{feff}').trim() == *c) {
+            Some(i) => ix.push(i),
+            None => p.push(Problem::new(format!("line 1: {c}"), "missing column")),
+        }
+    }
+    if !p.is_empty() {
+        return Err(p);
+    }
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                p.push(Problem::new(format!("line {}", e.position().map_or(0, |x| x.line())), e.to_string()));
+                break;
+            }
+        };
+        let line = rec.position().map_or(0, |x| x.line());
+        let g = |i: usize| rec.get(ix[i]).unwrap_or("").trim().to_string();
+        let dqr = [g(13), g(14), g(15)];
+        let f = FootprintForm {
+            product_id: g(0),
+            product_name: g(1),
+            description: g(2),
+            class: g(3),
+            declared_unit: g(4),
+            pcf_kg: g(5),
+            fossil_kg: g(6),
+            mass_kg: g(7),
+            period_start: g(8),
+            period_end: g(9),
+            geography: g(10),
+            standard: g(11),
+            primary_data_share: g(12),
+            dqr: if dqr.iter().all(String::is_empty) { None } else { Some(dqr) },
+            verified: false,
+            verifier: String::new(),
+        };
+        p.extend(f.problems().into_iter().map(|x| Problem::new(format!("line {line}: {}", x.field), x.reason)));
+        out.push(f);
+    }
+    if out.is_empty() && p.is_empty() {
+        p.push(Problem::new("line 2", "no footprint rows"));
+    }
+    if p.is_empty() {
+        Ok(out)
+    } else {
+        Err(p)
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    #[test]
+    fn template_rows_with_every_problem_named_by_line_and_field() {
+        let head = super::FORM_COLUMNS.join(",");
+        let good = "AAU-1,AAU,,aau,piece,812.5,,40,2024-01-01,2024-12-31,CN,ISO14067,60,2,2,2";
+        let bad = "AAU-2,AAU,,aau,,-1,,,2024-01-01,,CN,ISO14067,,,,";
+        let ok = super::read_forms(format!("{head}\n{good}\n").as_bytes()).unwrap();
+        assert_eq!(ok[0].pcf_kg, "812.5");
+        let e = super::read_forms(format!("{head}\n{good}\n{bad}\n").as_bytes()).unwrap_err();
+        let fields: Vec<String> = e.into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["line 3: declared_unit", "line 3: pcf_kg", "line 3: period_end"]);
+    }
+}

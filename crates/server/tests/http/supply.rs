@@ -80,9 +80,17 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                     "/api/v1/supply/portal/disclosures" => json!({"year": 2024, "scope1_t": "10", "scope2_t": "20", "verification": "none"}),
                     "/api/v1/supply/portal/footprints" => json!({"form": form(own_product, "800")}),
                     "/api/v1/supply/portal/equipment" => json!({"class": "aau", "model": "m", "typical_w": 900.0, "reference": 1080.0, "grade": 1}),
+                    "/api/v1/supply/portal/footprints.csv" => Value::String(format!(
+                        "{}\n{own_product}-csv,AAU,,aau,piece,700,,,2024-01-01,2024-12-31,CN,ISO14067,,,,\n",
+                        supply::pact::FORM_COLUMNS.join(",")
+                    )),
                     _ => json!({"org_code": "CT", "year": 2024, "bids": [], "uscc": own_code, "name": "x", "categories": ["other"], "username": "x", "password": PASSWORD, "toml": ""}),
                 };
-                let res = h.request(&method, &path, Some(token), body.to_string(), "application/json").await;
+                let (body, ctype) = match body {
+                    Value::String(csv) => (csv, "text/csv"),
+                    b => (b.to_string(), "application/json"),
+                };
+                let res = h.request(&method, &path, Some(token), body, ctype).await;
                 walked += 1;
                 let text = &res.text;
                 if r.path.starts_with("/api/v1/supply/portal") {
@@ -94,7 +102,10 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                     // Nothing of the other supplier, and what was stored is the caller's own.
                     assert!(!text.contains(other_code) && !text.contains(other_product), "{backend}: {method} {path}: {text}");
                     if method == "POST" {
-                        let sid = res.json["disclosure"]["supplier_id"].as_i64().or(res.json["footprint"]["supplier_id"].as_i64());
+                        let sid = res.json["disclosure"]["supplier_id"]
+                            .as_i64()
+                            .or(res.json["footprint"]["supplier_id"].as_i64())
+                            .or(res.json["stored"][0]["supplier_id"].as_i64());
                         assert_eq!(sid, Some(*own_s), "{backend}: {path}: {text}");
                     }
                 } else {
@@ -165,6 +176,15 @@ fn disclosures_name_every_bad_field_and_the_library_keeps_versions_and_lineage()
             h.post("/api/v1/supply/portal/footprints", &t1, json!({"pact": {"id": "x", "specVersion": "3.0.0"}})).await;
         assert_eq!(r.json["error"]["code"], json!("invalid_pact"), "{}", r.text);
         assert!(r.text.contains("\"field\":\"created\""), "{}", r.text);
+        // A template with a bad row: each problem by line and field, the good row not stored either.
+        let head = supply::pact::FORM_COLUMNS.join(",");
+        let csv = format!("{head}\nAAU-A,AAU,,aau,piece,900,,,2024-01-01,2024-12-31,CN,ISO14067,,,,\nAAU-B,AAU,,aau,,-1,,,2024-01-01,,CN,ISO14067,,,,\n");
+        let r = h.request("POST", "/api/v1/supply/portal/footprints.csv", Some(&t1), csv, "text/csv").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let fields: Vec<&str> = r.json["error"]["detail"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["line 3: declared_unit", "line 3: pcf_kg", "line 3: period_end"]);
+        let tpl = h.get("/api/v1/supply/portal/template.csv", &t1).await;
+        assert!(tpl.text.contains("product_id,product_name"), "{}", tpl.text);
         assert_eq!(h.get("/api/v1/supply/portal", &t1).await.json["footprints"], json!([]));
         // Two versions of one product and a second product: the first version is deprecated, the
         // second names it as preceding and keeps its own disclosure.
