@@ -18,7 +18,7 @@ DURATION=${DURATION:-20s}
 PORT=${PORT:-18093}
 OUT=bench-data/supply
 mkdir -p "$OUT"
-cargo build --release -p dualcarbon
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p dualcarbon
 BIN=target/release/dualcarbon
 
 echo "== Scope 3 of $LINES procurement lines"

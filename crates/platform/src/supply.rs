@@ -712,32 +712,67 @@ impl PactFilter {
     }
 }
 
+impl PactFilter {
+    pub fn is_empty(&self) -> bool {
+        self.product_id.is_empty()
+            && self.company_id.is_empty()
+            && self.geography.is_empty()
+            && self.classification.is_empty()
+            && self.valid_on.is_empty()
+            && self.valid_after.is_empty()
+            && self.valid_before.is_empty()
+            && self.status.is_empty()
+    }
+}
+
+/// A stored body with its current status (a deprecated footprint's body still says Active).
+fn with_status(status: &str, body: String) -> String {
+    if status == "Active" {
+        return body;
+    }
+    match serde_json::from_str::<Value>(&body) {
+        Ok(mut v) => {
+            v["status"] = Value::String(status.to_string());
+            v.to_string()
+        }
+        Err(_) => body,
+    }
+}
+
 /// One page of ListFootprints for a partner: footprints of its org's subtree after the cursor
-/// `after` (a footprint's row id) that pass the filter; the next cursor when more may follow.
+/// `after` (a footprint's row id) that pass the filter, as JSON texts; the next cursor when more
+/// may follow. Without filters a page is one indexed range read of `limit + 1` rows.
 pub fn pact_list(
     p: &Platform,
     org_path: &str,
     f: &PactFilter,
     after: i64,
     limit: usize,
-) -> Result<(Vec<Value>, Option<i64>)> {
+) -> Result<(Vec<String>, Option<i64>)> {
+    if f.is_empty() {
+        let rows = p.store.supply_pact_page(org_path, after, limit as i64 + 1)?;
+        let more = rows.len() > limit;
+        let mut out = Vec::with_capacity(limit);
+        let mut last = after;
+        for (id, status, body) in rows.into_iter().take(limit) {
+            last = id;
+            out.push(with_status(&status, body));
+        }
+        return Ok((out, more.then_some(last)));
+    }
     let mut out = Vec::with_capacity(limit);
     let mut cursor = after;
     let chunk = (limit.max(1) * 2).min(1000) as i64;
     loop {
-        let rows = p.store.supply_footprints(&FootprintQuery {
-            org_path: Some(org_path.to_string()),
-            after: cursor,
-            limit: chunk,
-            ..Default::default()
-        })?;
+        let rows = p.store.supply_pact_page(org_path, cursor, chunk)?;
         let full = rows.len() as i64 == chunk;
-        for r in rows {
-            cursor = r.id;
-            if f.matches(&r.body) {
-                out.push(r.body);
+        for (id, status, body) in rows {
+            cursor = id;
+            let text = with_status(&status, body);
+            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+            if f.matches(&v) {
+                out.push(text);
                 if out.len() == limit {
-                    // More may follow when this was not the last row scanned.
                     return Ok((out, Some(cursor)));
                 }
             }
@@ -836,7 +871,8 @@ pub fn pact_event(
         status: list("status"),
         ..Default::default()
     };
-    let (pfs, _) = pact_list(p, org_path, &f, 0, 100)?;
+    let (texts, _) = pact_list(p, org_path, &f, 0, 100)?;
+    let pfs: Vec<Value> = texts.iter().filter_map(|t| serde_json::from_str(t).ok()).collect();
     let now = now_rfc3339();
     let answer = if pfs.is_empty() {
         json!({"type": "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3", "specversion": "1.0", "id": uuid_v4(),

@@ -613,6 +613,22 @@ impl Store {
         Ok(self.read(|c| c.query(&sql, &params))?.iter().map(footprint).collect())
     }
 
+    /// A page of footprints for the PACT host, by id after `after`, of orgs within `path`: (row id,
+    /// status, PACT body as stored).
+    pub fn supply_pact_page(&self, path: &str, after: i64, limit: i64) -> Result<Vec<(i64, String, String)>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT f.id, f.status, f.body FROM supply_footprints f JOIN orgs o ON o.code = f.org_code \
+                     WHERE f.id > $1 AND o.path LIKE $2 ESCAPE '\\' ORDER BY f.id LIMIT $3",
+                    &[after.into(), like(path), limit.into()],
+                )
+            })?
+            .iter()
+            .map(|r| (r.int(0), r.text(1), r.text(2)))
+            .collect())
+    }
+
     // ---- procurement, transport, Scope 3 runs --------------------------------------------------
 
     /// Stores lines (`kind` procurement or transport; `(org, line, year, body)`), a line with an

@@ -223,6 +223,19 @@ pub struct Scope3 {
 }
 
 impl Scope3 {
+    fn add_total(&mut self, org: &str, category: u8, method: Method, grams: i64, dqr: f64) {
+        self.total_grams += grams;
+        let c = self.by_category.entry(category).or_default().entry(method).or_default();
+        c.lines += 1;
+        c.grams += grams;
+        c.dqr_weighted += dqr * grams as f64;
+        match self.by_org.get_mut(org) {
+            Some(m) => *m.entry(category).or_default() += grams,
+            None => {
+                self.by_org.entry(org.to_string()).or_default().insert(category, grams);
+            }
+        }
+    }
     fn add(&mut self, r: LineResult) {
         self.total_grams += r.grams;
         let c = self.by_category.entry(r.category).or_default().entry(r.method).or_default();
@@ -286,12 +299,16 @@ pub fn compute(
             });
             continue;
         }
-        match line_result(f, l, &mut conversions, keep_lines) {
-            Ok(r) => out.add(r),
-            Err(ps) => problems.extend(ps),
-        }
-        if !keep_lines {
-            out.lines.clear();
+        if keep_lines {
+            match line_result(f, l, &mut conversions, true) {
+                Ok(r) => out.add(r),
+                Err(ps) => problems.extend(ps),
+            }
+        } else {
+            match line_core(f, l, &mut conversions, false) {
+                Ok(c) => out.add_total(&l.org, l.category, c.method, c.grams, c.dqr),
+                Err(ps) => problems.extend(ps),
+            }
         }
     }
     for g in legs {
@@ -322,6 +339,16 @@ fn year_of(date: &str) -> Option<i32> {
     crate::parse_date(date).map(|(y, _, _)| y)
 }
 
+/// A line's result without its copies of the line's texts (what totals need).
+pub struct Core<'a> {
+    pub method: Method,
+    pub grams: i64,
+    pub dqr: f64,
+    /// The footprint or factor used (empty when not explaining, for speed).
+    pub reference: std::borrow::Cow<'a, str>,
+    pub explain: String,
+}
+
 /// One procurement line through the hierarchy.
 pub fn line_result(
     f: &Factors,
@@ -329,6 +356,26 @@ pub fn line_result(
     conversions: &mut Vec<(String, i32, Conversion)>,
     explain: bool,
 ) -> Result<LineResult, Vec<LineProblem>> {
+    let c = line_core(f, l, conversions, explain)?;
+    Ok(LineResult {
+        line: l.line.clone(),
+        org: l.org.clone(),
+        category: l.category,
+        method: c.method,
+        grams: c.grams,
+        dqr: c.dqr,
+        reference: c.reference.into_owned(),
+        explain: c.explain,
+    })
+}
+
+/// One procurement line through the hierarchy, without copying its texts.
+pub fn line_core<'a>(
+    f: &'a Factors,
+    l: &ProcurementLine,
+    conversions: &mut Vec<(String, i32, Conversion)>,
+    explain: bool,
+) -> Result<Core<'a>, Vec<LineProblem>> {
     let mut p = Vec::new();
     let bad = |p: &mut Vec<LineProblem>, field: &str, reason: String| {
         p.push(LineProblem { line: l.line.clone(), field: field.into(), reason })
@@ -353,10 +400,7 @@ pub fn line_result(
         return Err(p);
     }
     let unit = unit_of(&l.unit);
-    let mk = |method: Method, kg: f64, dqr: f64, reference: String, explain: String| LineResult {
-        line: l.line.clone(),
-        org: l.org.clone(),
-        category: l.category,
+    let mk = |method: Method, kg: f64, dqr: f64, reference: std::borrow::Cow<'a, str>, explain: String| Core {
         method,
         grams: grams(kg),
         dqr,
@@ -379,7 +423,13 @@ pub fn line_result(
             } else {
                 String::new()
             };
-            return Ok(mk(Method::SupplierSpecific, kg, fp.dqr.unwrap_or(2.0), fp.reference.clone(), e));
+            return Ok(mk(
+                Method::SupplierSpecific,
+                kg,
+                fp.dqr.unwrap_or(2.0),
+                std::borrow::Cow::Borrowed(fp.reference.as_str()),
+                e,
+            ));
         }
     }
     // 2. Average product data of the class.
@@ -398,7 +448,13 @@ pub fn line_result(
         } else {
             String::new()
         };
-        return Ok(mk(Method::Average, kg, Method::Average.default_dqr(), a.reference.clone(), e));
+        return Ok(mk(
+            Method::Average,
+            kg,
+            Method::Average.default_dqr(),
+            std::borrow::Cow::Borrowed(a.reference.as_str()),
+            e,
+        ));
     }
     // 3. Spend × EEIO.
     let Some(set) = f.eeio.as_ref() else {
@@ -436,7 +492,7 @@ pub fn line_result(
     };
     let amount = l.spend * conv.multiplier;
     let kg = amount * fac.kg_per_unit;
-    let reference = format!("{}#{}", set.key(), fac.sector);
+    let reference = if explain { format!("{}#{}", set.key(), fac.sector) } else { String::new() };
     let e = if explain {
         format!(
             "{} {} ({year}) → {} {} at {} prices × {} kg CO2e/{} (EEIO {}, sector {}) = {} kg CO2e",
@@ -454,7 +510,7 @@ pub fn line_result(
     } else {
         String::new()
     };
-    Ok(mk(Method::Spend, kg, Method::Spend.default_dqr(), reference, e))
+    Ok(mk(Method::Spend, kg, Method::Spend.default_dqr(), std::borrow::Cow::Owned(reference), e))
 }
 
 /// One transport leg: tonnes × km × mode factor.
