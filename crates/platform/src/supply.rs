@@ -621,9 +621,10 @@ pub fn create_pact_client(p: &Platform, actor: &Actor, req: NewPactClient) -> Re
     if !(req.callback.is_empty() || url_ok) {
         return Err(Error::bad_request("callback is an http(s) URL of the partner's /3/events"));
     }
+    let secret = random_hex(32);
     let client = store::supply::PactClient {
         client_id: format!("pact_{}", random_hex(12)),
-        secret_hash: store::sha256_hex(random_hex(0).as_bytes()),
+        secret_hash: store::sha256_hex(secret.as_bytes()),
         org_code: org.code.clone(),
         name: name.to_string(),
         callback: req.callback.clone(),
@@ -631,8 +632,6 @@ pub fn create_pact_client(p: &Platform, actor: &Actor, req: NewPactClient) -> Re
         created_at: String::new(),
         revoked: false,
     };
-    let secret = random_hex(32);
-    let client = store::supply::PactClient { secret_hash: store::sha256_hex(secret.as_bytes()), ..client };
     p.store.supply_add_pact_client(&actor.username, &client)?;
     Ok(json!({"client": client, "secret": secret}))
 }
