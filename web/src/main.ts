@@ -11,7 +11,7 @@ const router = createRouter({
   history: createWebHistory(),
   routes: [
     { path: '/login', name: 'login', component: Login, meta: { public: true } },
-    { path: '/', redirect: () => ({ name: 'overview', params: { code: session.user?.org_code ?? '' } }) },
+    { path: '/', redirect: () => (session.user?.role === 'supplier' ? { name: 'supplier' } : { name: 'overview', params: { code: session.user?.org_code ?? '' } }) },
     ...routes(),
     { path: '/:rest(.*)*', redirect: '/' },
   ],

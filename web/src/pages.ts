@@ -34,6 +34,9 @@ export const PAGES: PageSpec[] = [
   { path: '/inclusive', name: 'inclusive', menu: 'nav.inclusive', icon: '♻', perm: 'manage_inclusive', component: () => import('./pages/Inclusive.vue') },
   // Disclosure reports (issue 19).
   { path: '/reports', name: 'reports', menu: 'nav.reports', icon: '▤', perm: 'read', component: () => import('./pages/Reports.vue') },
+  // Supply chain (issue 18): buyers' library, Scope 3 and tenders; suppliers' own portal.
+  { path: '/supply', name: 'supply', menu: 'nav.supply', icon: '⛓', perm: 'supply', component: () => import('./pages/Supply.vue') },
+  { path: '/supplier', name: 'supplier', menu: 'nav.supplier', icon: '⚙', perm: 'supplier_portal', component: () => import('./pages/Supplier.vue') },
   { path: '/my-carbon', name: 'my-carbon', menu: 'nav.myCarbon', icon: '❀', perm: 'dashboard', component: () => import('./pages/MyCarbon.vue') },
 ]
 

@@ -4,8 +4,8 @@
 // (crates/server/src/access.rs) only to hide what a role cannot do: the server enforces them.
 import { reactive } from 'vue'
 
-export type Role = 'group_admin' | 'org_admin' | 'data_filer' | 'reviewer' | 'auditor' | 'employee'
-export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'trade' | 'market_admin' | 'manage_inclusive'
+export type Role = 'group_admin' | 'org_admin' | 'data_filer' | 'reviewer' | 'auditor' | 'employee' | 'supplier'
+export type Perm = 'dashboard' | 'read' | 'file' | 'review' | 'analyze' | 'audit' | 'manage_factors' | 'trade' | 'market_admin' | 'manage_inclusive' | 'supply' | 'supplier_portal'
 
 const ALLOWED: Record<Perm, Role[]> = {
   dashboard: ['group_admin', 'org_admin', 'data_filer', 'reviewer', 'auditor', 'employee'],
@@ -18,6 +18,8 @@ const ALLOWED: Record<Perm, Role[]> = {
   trade: ['group_admin', 'org_admin'],
   market_admin: ['group_admin'],
   manage_inclusive: ['group_admin', 'org_admin'],
+  supply: ['group_admin', 'org_admin', 'data_filer', 'reviewer', 'auditor'],
+  supplier_portal: ['supplier'],
 }
 
 interface User { id: number; username: string; role: Role; org_code: string }

@@ -9,6 +9,7 @@ mod platform_cmd;
 mod report_cmd;
 mod scenario_cmd;
 mod site_cmd;
+mod supply_cmd;
 
 use accounting::{compute, Boundary, ExplainScope, GroupBy, InventoryOptions, InventoryReport, ResidualBasis};
 use anyhow::{bail, Context, Result};
@@ -75,6 +76,11 @@ enum Command {
     /// Disclosure reports (GHG inventory, capital-market, government) as PDF, XLSX or CSV, from an
     /// approved snapshot or a data directory (docs/reports.md).
     Report(report_cmd::ReportArgs),
+    /// Supply-chain carbon: Scope 3 of a data directory, a benchmark data directory, PACT checks (docs/supply.md).
+    Supply {
+        #[command(subcommand)]
+        command: supply_cmd::SupplyCommand,
+    },
     /// Benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -163,6 +169,8 @@ enum BenchCommand {
     MarketSetup(platform_cmd::MarketSetupArgs),
     /// 碳普惠 events: prepare the database and time the peer (plain inserts); bench/inclusive.sh runs the API part.
     Inclusive(inclusive_cmd::BenchArgs),
+    /// Supply chain: prepare a database with footprints and a PACT partner's token (bench/supply.sh pages the PACT list).
+    SupplyPact(supply_cmd::PactSetupArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -351,7 +359,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Site { command } => site_cmd::run(command),
         Command::Inclusive { command } => inclusive_cmd::run(command),
+        Command::Supply { command } => supply_cmd::run(command),
         Command::Bench { command: BenchCommand::Inclusive(args) } => inclusive_cmd::bench(args),
+        Command::Bench { command: BenchCommand::SupplyPact(args) } => supply_cmd::pact_setup(args),
         Command::Bench { command: BenchCommand::Site(args) } => site_cmd::bench(args),
         Command::Bench { command: BenchCommand::MarketSetup(args) } => platform_cmd::market_setup(args),
     }

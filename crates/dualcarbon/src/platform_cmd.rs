@@ -103,7 +103,7 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    fn key_file(&self) -> PathBuf {
+    pub(crate) fn key_file(&self) -> PathBuf {
         key_file(&self.data.data_dir, self.audit_key_file.as_deref())
     }
 }
@@ -123,7 +123,7 @@ fn existing_key(path: &Path) -> Result<Option<store::audit::AuditKey>> {
 /// Before a platform starts: files it creates are private (umask 077), the data directory and
 /// everything in it is tightened to 0700/0600, the audit key is loaded or created, and the log
 /// keyed with it (the `audit.keyed` entry on an older log).
-fn prepare(store: Store, data_dir: &Path, key_path: &Path) -> Result<Store> {
+pub(crate) fn prepare(store: Store, data_dir: &Path, key_path: &Path) -> Result<Store> {
     private_umask();
     store::datadir::create_dir(data_dir)?;
     store::datadir::secure_tree(data_dir);

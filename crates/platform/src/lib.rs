@@ -29,6 +29,7 @@ pub mod saving;
 pub mod scenario;
 pub mod site;
 pub mod snapshot;
+pub mod supply;
 pub mod xlsx;
 
 pub use error::{Error, Kind, Result};

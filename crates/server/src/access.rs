@@ -23,11 +23,20 @@ pub enum Role {
     Reviewer,
     Auditor,
     Employee,
+    /// A supplier's user (issue 18): the supplier portal and their session only, for their own company.
+    Supplier,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::GroupAdmin, Role::OrgAdmin, Role::DataFiler, Role::Reviewer, Role::Auditor, Role::Employee];
+    pub const ALL: [Role; 7] = [
+        Role::GroupAdmin,
+        Role::OrgAdmin,
+        Role::DataFiler,
+        Role::Reviewer,
+        Role::Auditor,
+        Role::Employee,
+        Role::Supplier,
+    ];
     pub fn code(self) -> &'static str {
         match self {
             Role::GroupAdmin => "group_admin",
@@ -36,6 +45,7 @@ impl Role {
             Role::Reviewer => "reviewer",
             Role::Auditor => "auditor",
             Role::Employee => "employee",
+            Role::Supplier => "supplier",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
@@ -74,14 +84,29 @@ pub enum Perm {
     ManageInclusive,
     /// Apps with machine credentials (`Authorization: Basic` of client id and secret), never a person.
     Machine,
+    /// Any logged-in user, suppliers' users included: their own session and profile.
+    Session,
+    /// Read supply-chain data (suppliers, disclosures, the footprint library, Scope 3): everyone but
+    /// employees and suppliers.
+    Supply,
+    /// Administer supply: register suppliers and their users, secondary data, PACT partners.
+    SupplyAdmin,
+    /// A supplier's user in the supplier portal: their own company's disclosures only.
+    SupplierPortal,
 }
 
 impl Perm {
     pub fn allows(self, role: Role) -> bool {
         use Role::*;
+        // A supplier's user reaches the supplier portal and their own session, nothing else.
+        if role == Supplier {
+            return matches!(self, Perm::Public | Perm::Session | Perm::SupplierPortal);
+        }
         match self {
-            Perm::Public | Perm::Dashboard => true,
-            Perm::Read => role != Employee,
+            Perm::Public | Perm::Dashboard | Perm::Session => true,
+            Perm::Read | Perm::Supply => role != Employee,
+            Perm::SupplyAdmin => matches!(role, GroupAdmin | OrgAdmin),
+            Perm::SupplierPortal => false,
             Perm::File => matches!(role, GroupAdmin | OrgAdmin | DataFiler),
             Perm::Review => matches!(role, GroupAdmin | OrgAdmin | Reviewer),
             Perm::Analyze => matches!(role, GroupAdmin | OrgAdmin | Reviewer),
@@ -110,6 +135,10 @@ impl Perm {
             Perm::MarketAdmin => "administer the internal carbon market",
             Perm::ManageInclusive => "administer the carbon inclusive programme",
             Perm::Machine => "post events (apps with machine credentials only)",
+            Perm::Session => "use a session",
+            Perm::Supply => "read supply-chain data",
+            Perm::SupplyAdmin => "administer suppliers",
+            Perm::SupplierPortal => "use the supplier portal (suppliers' users only)",
         }
     }
     /// Roles allowed, for the API document.
@@ -311,7 +340,7 @@ pub async fn authenticate_client(app: &Arc<App>, h: &axum::http::HeaderMap) -> A
 }
 
 /// Standard base64 (RFC 4648, with or without padding); `None` when it is not.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let val = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

@@ -134,7 +134,7 @@ fn locked_out(wait: i64) -> AuthError {
 }
 
 /// The rule for new passwords: [`PASSWORD_MIN`] characters to [`PASSWORD_MAX`] bytes.
-fn check_new_password(password: &str) -> ApiResult<()> {
+pub(crate) fn check_new_password(password: &str) -> ApiResult<()> {
     if password.chars().count() < PASSWORD_MIN || password.len() > PASSWORD_MAX {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -299,6 +299,12 @@ pub async fn create_user(
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::bad_request(format!("unknown role {:?}: one of {}", body.role, Role::ALL.map(Role::code).join(", ")))
     })?;
+    if role == Role::Supplier {
+        return Err(ApiError::bad_request(
+            "a supplier's user is made under its supplier: POST /api/v1/supply/suppliers/{id}/users",
+        )
+        .into());
+    }
     if role == Role::GroupAdmin && caller.role != Role::GroupAdmin {
         return Err(ApiError::forbidden_role(caller.role.code(), "create group admins").into());
     }

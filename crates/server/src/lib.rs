@@ -19,6 +19,7 @@ pub mod market_api;
 pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
+pub mod pact_api;
 pub mod quality;
 pub mod reference;
 pub mod reports_api;
@@ -26,6 +27,7 @@ pub mod routes;
 pub mod scenario_api;
 pub mod site_api;
 pub mod site_saving;
+pub mod supply_api;
 pub mod transport;
 
 use error::{ApiError, ApiResult};
@@ -115,6 +117,7 @@ impl App {
 pub fn router(app: Arc<App>) -> axum::Router {
     routes::api_router(app.clone())
         .route("/metrics", axum::routing::get(metrics::render).with_state(app.clone()))
+        .merge(pact_api::router(app.clone()))
         .fallback(console_api::console_file)
         .layer(axum::middleware::from_fn_with_state(app.clone(), transport::check_origin))
         .layer(axum::middleware::from_fn(error::json_errors))

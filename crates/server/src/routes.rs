@@ -7,6 +7,7 @@ use crate::access::{guard, Caller, Perm, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::inclusive_api as inclusive;
 use crate::openapi::RouteSpec;
+use crate::supply_api as supply;
 use crate::transport::{limit_body, BodyKind};
 use crate::{
     auth, console_api, filing, indicators_api, inventory, market_api, monitoring, quality, reference, reports_api,
@@ -58,8 +59,8 @@ routes! {
     get "/api/v1/openapi.json" => openapi, Public, None, "" -> "json", "This API's OpenAPI 3 document";
     post "/api/v1/auth/login" => auth::login, Public, None, "json" -> "json", "Log in with username and password: a bearer token and the session cookie";
     post "/api/v1/auth/logout" => auth::logout, Public, None, "" -> "json", "Revoke the credentials the request carries (bearer token and session cookie) and clear the cookie";
-    post "/api/v1/auth/password" => auth::change_password, Dashboard, None, "json" -> "json", "Change the caller's password ({current_password, new_password}); the caller's other tokens are revoked";
-    get "/api/v1/me" => auth::me, Dashboard, None, "" -> "json", "The caller, their role and org";
+    post "/api/v1/auth/password" => auth::change_password, Session, None, "json" -> "json", "Change the caller's password ({current_password, new_password}); the caller's other tokens are revoked";
+    get "/api/v1/me" => auth::me, Session, None, "" -> "json", "The caller, their role and org";
     get "/api/v1/users" => auth::list_users, ManageUsers, None, "" -> "json", "Users within the caller's subtree";
     post "/api/v1/users" => auth::create_user, ManageUsers, None, "json" -> "json", "Create a user (username, password, role, org_code) in the caller's subtree";
     post "/api/v1/users/{username}/disable" => auth::disable_user, ManageUsers, None, "" -> "json", "Disable a user of the caller's subtree (not a group admin unless the caller is one, not oneself): login refused, tokens revoked at once";
@@ -199,6 +200,29 @@ routes! {
     // issue 14: the filing cockpit
     post "/api/v1/orgs/{code}/filing-reminders" => filing::remind, Review, Org, "" -> "json", "Send a filing reminder (?year=): the subtree's org-months of the year's ended months without an approved filing, as one JSON notice posted to the webhook targets (DUALCARBON_WEBHOOKS); the notice and each delivery";
     get "/api/v1/orgs/{code}/filing-status" => filing::status_grid, Read, Org, "" -> "json", "The filing cockpit: an org's subtree × the months of ?year=, each cell the newest filing's status, what is missing (expected org-months without an approved filing)";
+    // Supply chain (issue 18): buyers read within their subtree, administrators register suppliers; a supplier's users use the portal for their own company only.
+    get "/api/v1/supply/suppliers" => supply::suppliers, Supply, None, "" -> "json", "Suppliers registered by orgs of the caller's subtree";
+    post "/api/v1/supply/suppliers" => supply::register, SupplyAdmin, None, "json" -> "json", "Register a supplier ({org_code, uscc, name, categories, contacts}); the unified social credit code's check character is verified; every problem named by its field";
+    get "/api/v1/supply/suppliers/{id}" => supply::supplier, Supply, None, "" -> "json", "A supplier of the caller's subtree: disclosures, footprints (every version), equipment with the white paper's checks, users";
+    post "/api/v1/supply/suppliers/{id}/users" => supply::create_user, SupplyAdmin, None, "json" -> "json", "Create a login for a supplier ({username, password}): role supplier, scoped to that supplier";
+    get "/api/v1/supply/footprints" => supply::library, Supply, None, "" -> "json", "The product footprint library (current versions) of the caller's subtree (?class=&q=), with each class's distribution";
+    get "/api/v1/supply/footprints/{id}" => supply::footprint, Supply, None, "" -> "json", "A footprint version: the PACT record, every version of its entry, its lineage (the disclosure) and its place in its class (distribution, percentile)";
+    post "/api/v1/supply/procurement" => supply::procurement, File, None, "csv" -> "json", "Procurement lines from procurement.csv (line, org, category, supplier, item, class, quantity, unit, spend, currency, date, sector): every problem at once, nothing stored unless none";
+    post "/api/v1/supply/transport" => supply::transport, File, None, "csv" -> "json", "Transport legs from transport.csv (line, org, tonnes, km, mode, date) for category 4";
+    post "/api/v1/supply/secondary" => supply::secondary, SupplyAdmin, None, "json" -> "json", "Secondary data of an org ({org_code, toml}): average product footprints by class and transport mode factors, each with its source";
+    post "/api/v1/supply/scope3" => supply::run_scope3, Analyze, None, "json" -> "json", "Compute an org subtree's Scope 3 categories 1, 2 and 4 of a year ({org_code, year}) from its lines: method and data quality per line, coverage by supplier-specific data; stored as a run";
+    get "/api/v1/supply/scope3" => supply::scope3, Supply, None, "" -> "json", "The newest Scope 3 run of an org and year (?org=&year=)";
+    post "/api/v1/supply/tender" => supply::tender, Supply, None, "json" -> "json", "Rank tender bids ({model?, bids}) by weighted criteria and scoring curves, each part explained";
+    get "/api/v1/supply/portal" => supply::portal, SupplierPortal, None, "" -> "json", "The supplier portal: the caller's company, its disclosures, footprints and equipment";
+    post "/api/v1/supply/portal/disclosures" => supply::disclose_company, SupplierPortal, None, "json" -> "json", "Disclose the company's annual emissions ({year, scope1_t, scope2_t, scope3_t?, verification, verifier})";
+    post "/api/v1/supply/portal/footprints" => supply::disclose_footprint, SupplierPortal, None, "json" -> "json", "Disclose a product footprint ({form} or {pact}: a PACT 3.0 ProductFootprint); stored as the next version of its library entry";
+    get "/api/v1/supply/portal/template.csv" => supply::footprint_template, SupplierPortal, None, "" -> "csv", "The product footprint template (CSV): one product per row";
+    post "/api/v1/supply/portal/footprints.csv" => supply::disclose_footprints_csv, SupplierPortal, None, "csv" -> "json", "Disclose footprints from a filled template (CSV): every problem of every row named by line and field; nothing stored unless none";
+    get "/api/v1/supply/portal/footprints/{id}" => supply::portal_footprint, SupplierPortal, None, "" -> "json", "One of the caller's company's footprints with its PACT record";
+    get "/api/v1/supply/pact/clients" => supply::pact_clients, Supply, None, "" -> "json", "PACT partners' credentials within the caller's subtree";
+    post "/api/v1/supply/pact/clients" => supply::create_pact_client, SupplyAdmin, None, "json" -> "json", "Credentials for a PACT partner ({name, org_code, callback?}): it reads the footprints of the org's subtree at /3/footprints; the secret is shown once";
+    post "/api/v1/supply/pact/pull" => supply::pull, SupplyAdmin, None, "json" -> "json", "Pull footprints from a supplier's PACT host into the library ({base_url, client_id, client_secret, org_code, supplier_id?, ca_pem?, query?}): each checked against the PACT schema; stored, skipped or rejected with its problems";
+    post "/api/v1/supply/portal/equipment" => supply::disclose_equipment, SupplierPortal, None, "json" -> "json", "Disclose an equipment energy specification; answered with the white paper's checks";
 }
 
 async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

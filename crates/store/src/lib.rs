@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod reference;
 pub mod snapshots;
 pub mod sqlite;
+pub mod supply;
 pub mod testing;
 pub mod users;
 

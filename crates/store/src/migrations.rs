@@ -408,6 +408,103 @@ CREATE TABLE inclusive_orders (
     decided_by TEXT
 );
 "#,
+    // 10 (issue 18): supply chain: suppliers and their users, disclosures, the footprint library
+    // (versioned, with lineage to the disclosure), procurement and transport lines, Scope 3 runs,
+    // PACT partner credentials, tokens and events.
+    r#"
+CREATE TABLE supply_suppliers (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    uscc TEXT NOT NULL,
+    name TEXT NOT NULL,
+    categories TEXT NOT NULL,
+    contacts TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (org_code, uscc)
+);
+CREATE TABLE supply_supplier_users (
+    user_id BIGINT PRIMARY KEY REFERENCES users(id),
+    supplier_id BIGINT NOT NULL REFERENCES supply_suppliers(id)
+);
+CREATE TABLE supply_disclosures (
+    id {pk},
+    supplier_id BIGINT REFERENCES supply_suppliers(id),
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    kind TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX supply_disclosures_supplier ON supply_disclosures(supplier_id);
+CREATE TABLE supply_footprints (
+    id {pk},
+    pf_id TEXT NOT NULL UNIQUE,
+    entry TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    supplier_id BIGINT REFERENCES supply_suppliers(id),
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    company_uscc TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    class TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    kg_per_unit TEXT NOT NULL,
+    dqr TEXT,
+    source TEXT NOT NULL,
+    disclosure_id BIGINT REFERENCES supply_disclosures(id),
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    ref_end TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (entry, version)
+);
+CREATE INDEX supply_footprints_class ON supply_footprints(class);
+CREATE TABLE supply_procurement (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    line TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (org_code, line)
+);
+CREATE TABLE supply_scope3_runs (
+    id {pk},
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    year BIGINT NOT NULL,
+    total_grams BIGINT NOT NULL,
+    result TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE supply_pact_clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    name TEXT NOT NULL,
+    callback TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE supply_pact_tokens (
+    token_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL REFERENCES supply_pact_clients(client_id),
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE supply_pact_events (
+    id {pk},
+    client_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"#,
 ];
 
 impl Store {

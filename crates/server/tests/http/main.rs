@@ -19,3 +19,4 @@ mod overview_yoy;
 mod platform_data;
 mod reports;
 mod savings;
+mod supply;

@@ -1,0 +1,504 @@
+//! Supply chain (issue 18) over the real router, on SQLite and PostgreSQL: the supplier registry,
+//! supplier users scoped to their company (a walk of every supply route as two suppliers), the
+//! portal's disclosures with every problem named by its field, the footprint library with versions,
+//! lineage and class comparison, and Scope 3 from uploaded lines with hand-checked figures.
+
+use crate::harness::{group_orgs, Harness, Platform, Seed, PASSWORD};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use server::routes::ROUTES;
+
+const HUAWEI: &str = "914403001922038216";
+const OTHER: &str = "91310000MA1FL4XX5M";
+
+fn platform(name: &str) -> Platform {
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("zj-admin", "org_admin", "CT-ZJ"),
+        ("employee", "employee", "CT"),
+    ];
+    Platform::new(name, Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users })
+}
+
+fn form(product: &str, pcf: &str) -> Value {
+    json!({"product_id": product, "product_name": format!("{product} AAU"), "class": "aau", "declared_unit": "piece",
+        "pcf_kg": pcf, "mass_kg": "40", "period_start": "2024-01-01", "period_end": "2024-12-31", "geography": "CN",
+        "standard": "GB/T 24067-2024", "primary_data_share": "60", "dqr": ["2", "2", "2"]})
+}
+
+/// Registers a supplier for `org` as `admin` with a login `user`; (supplier id, user's token).
+async fn supplier(h: &Harness, admin: &str, org: &str, uscc: &str, name: &str, user: &str) -> (i64, String) {
+    let r = h
+        .post(
+            "/api/v1/supply/suppliers",
+            admin,
+            json!({"org_code": org, "uscc": uscc, "name": name, "categories": ["network_equipment"],
+                   "contacts": [{"name": "王工", "email": "wang@example.com", "phone": "+86 755 0000"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.json["supplier"]["id"].as_i64().unwrap();
+    let u = h
+        .post(&format!("/api/v1/supply/suppliers/{id}/users"), admin, json!({"username": user, "password": PASSWORD}))
+        .await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+    assert_eq!(u.json["user"]["role"], json!("supplier"));
+    (id, h.login(user).await)
+}
+
+/// Each supplier's footprint id after disclosing one AAU.
+async fn disclose(h: &Harness, token: &str, product: &str, pcf: &str) -> i64 {
+    let r = h.post("/api/v1/supply/portal/footprints", token, json!({"form": form(product, pcf)})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.json["footprint"]["id"].as_i64().unwrap()
+}
+
+#[test]
+fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
+    platform("supply_isolation").run(|h| async move {
+        let backend = h.backend.clone();
+        let admin = h.login("admin").await;
+        let (s1, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        let (s2, t2) = supplier(&h, &admin, "CT-ZJ", OTHER, "上海某通信设备有限公司", "s2").await;
+        let f1 = disclose(&h, &t1, "AAU-A", "812.5").await;
+        let f2 = disclose(&h, &t2, "AAU-B", "950").await;
+        let me = [(s1, f1, t1.clone(), HUAWEI, "AAU-A"), (s2, f2, t2.clone(), OTHER, "AAU-B")];
+        let supply_routes: Vec<_> = ROUTES.iter().filter(|r| r.path.starts_with("/api/v1/supply/")).collect();
+        let mut walked = 0;
+        for (i, (own_s, own_f, token, own_code, own_product)) in me.iter().enumerate() {
+            let (other_s, other_f, _, other_code, other_product) = &me[1 - i];
+            for r in &supply_routes {
+                let method = r.method.to_uppercase();
+                // Ids in the path are the other supplier's.
+                let path = r.path.replace(
+                    "{id}",
+                    &if r.path.contains("footprints") { other_f.to_string() } else { other_s.to_string() },
+                );
+                let body = match r.path {
+                    "/api/v1/supply/portal/disclosures" => json!({"year": 2024, "scope1_t": "10", "scope2_t": "20", "verification": "none"}),
+                    "/api/v1/supply/portal/footprints" => json!({"form": form(own_product, "800")}),
+                    "/api/v1/supply/portal/equipment" => json!({"class": "aau", "model": "m", "typical_w": 900.0, "reference": 1080.0, "grade": 1}),
+                    "/api/v1/supply/portal/footprints.csv" => Value::String(format!(
+                        "{}\n{own_product}-csv,AAU,,aau,piece,700,,,2024-01-01,2024-12-31,CN,ISO14067,,,,\n",
+                        supply::pact::FORM_COLUMNS.join(",")
+                    )),
+                    _ => json!({"org_code": "CT", "year": 2024, "bids": [], "uscc": own_code, "name": "x", "categories": ["other"], "username": "x", "password": PASSWORD, "toml": ""}),
+                };
+                let (body, ctype) = match body {
+                    Value::String(csv) => (csv, "text/csv"),
+                    b => (b.to_string(), "application/json"),
+                };
+                let res = h.request(&method, &path, Some(token), body, ctype).await;
+                walked += 1;
+                let text = &res.text;
+                if r.path.starts_with("/api/v1/supply/portal") {
+                    if r.path.contains("{id}") {
+                        assert_eq!(res.status, StatusCode::NOT_FOUND, "{backend}: {method} {path}: {text}");
+                    } else {
+                        assert_eq!(res.status, StatusCode::OK, "{backend}: {method} {path}: {text}");
+                    }
+                    // Nothing of the other supplier, and what was stored is the caller's own.
+                    assert!(!text.contains(other_code) && !text.contains(other_product), "{backend}: {method} {path}: {text}");
+                    if method == "POST" {
+                        let sid = res.json["disclosure"]["supplier_id"]
+                            .as_i64()
+                            .or(res.json["footprint"]["supplier_id"].as_i64())
+                            .or(res.json["stored"][0]["supplier_id"].as_i64());
+                        assert_eq!(sid, Some(*own_s), "{backend}: {path}: {text}");
+                    }
+                } else {
+                    assert_eq!(res.status, StatusCode::FORBIDDEN, "{backend}: {method} {path}: {text}");
+                    assert_eq!(res.json["error"]["code"], json!("forbidden"), "{text}");
+                }
+            }
+            // Their own footprint by id, and the platform's routes beyond supply are closed.
+            let mine = h.get(&format!("/api/v1/supply/portal/footprints/{own_f}"), token).await;
+            assert_eq!(mine.status, StatusCode::OK, "{}", mine.text);
+            for p in ["/api/v1/orgs", "/api/v1/filings", "/api/v1/snapshots", "/api/v1/console/orgs/CT/overview"] {
+                assert_eq!(h.get(p, token).await.status, StatusCode::FORBIDDEN, "{backend}: {p}");
+            }
+            assert_eq!(h.get("/api/v1/me", token).await.status, StatusCode::OK);
+        }
+        assert_eq!(walked, 2 * supply_routes.len());
+        // Buyers see the suppliers registered within their subtree only.
+        let gd = h.login("gd-admin").await;
+        let zj = h.login("zj-admin").await;
+        let list = h.get("/api/v1/supply/suppliers", &gd).await;
+        assert!(list.text.contains(HUAWEI) && !list.text.contains(OTHER), "{}", list.text);
+        assert_eq!(h.get(&format!("/api/v1/supply/suppliers/{s2}"), &gd).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(h.get(&format!("/api/v1/supply/footprints/{f1}"), &zj).await.status, StatusCode::NOT_FOUND);
+        let lib = h.get("/api/v1/supply/footprints", &zj).await;
+        assert!(lib.text.contains(OTHER) && !lib.text.contains(HUAWEI), "{}", lib.text);
+        // A supplier user is never made through the users route.
+        let u = h
+            .post("/api/v1/users", &admin, json!({"username": "sx", "password": PASSWORD, "role": "supplier", "org_code": "CT"}))
+            .await;
+        assert_eq!(u.status, StatusCode::BAD_REQUEST, "{}", u.text);
+        // Employees do not read supply data.
+        let e = h.login("employee").await;
+        assert_eq!(h.get("/api/v1/supply/suppliers", &e).await.status, StatusCode::FORBIDDEN);
+    });
+}
+
+#[test]
+fn disclosures_name_every_bad_field_and_the_library_keeps_versions_and_lineage() {
+    platform("supply_library").run(|h| async move {
+        let admin = h.login("admin").await;
+        // A bad supplier code: its check character is named.
+        let r = h
+            .post(
+                "/api/v1/supply/suppliers",
+                &admin,
+                json!({"org_code": "CT-GD", "uscc": "914403001922038217", "name": "x", "categories": ["other"]}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_supplier")),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.json["error"]["detail"][0]["field"], json!("uscc"), "{}", r.text);
+        let (_, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        // A footprint without unit or period and with a negative value: each field named, nothing stored.
+        let mut bad = form("AAU-A", "-1");
+        bad["declared_unit"] = json!("");
+        bad["period_end"] = json!("");
+        let r = h.post("/api/v1/supply/portal/footprints", &t1, json!({"form": bad})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let fields: Vec<&str> =
+            r.json["error"]["detail"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["declared_unit", "pcf_kg", "period_end"]);
+        // A PACT payload that breaks the schema.
+        let r =
+            h.post("/api/v1/supply/portal/footprints", &t1, json!({"pact": {"id": "x", "specVersion": "3.0.0"}})).await;
+        assert_eq!(r.json["error"]["code"], json!("invalid_pact"), "{}", r.text);
+        assert!(r.text.contains("\"field\":\"created\""), "{}", r.text);
+        // A template with a bad row: each problem by line and field, the good row not stored either.
+        let head = supply::pact::FORM_COLUMNS.join(",");
+        let csv = format!("{head}\nAAU-A,AAU,,aau,piece,900,,,2024-01-01,2024-12-31,CN,ISO14067,,,,\nAAU-B,AAU,,aau,,-1,,,2024-01-01,,CN,ISO14067,,,,\n");
+        let r = h.request("POST", "/api/v1/supply/portal/footprints.csv", Some(&t1), csv, "text/csv").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let fields: Vec<&str> = r.json["error"]["detail"].as_array().unwrap().iter().map(|p| p["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["line 3: declared_unit", "line 3: pcf_kg", "line 3: period_end"]);
+        let tpl = h.get("/api/v1/supply/portal/template.csv", &t1).await;
+        assert!(tpl.text.contains("product_id,product_name"), "{}", tpl.text);
+        assert_eq!(h.get("/api/v1/supply/portal", &t1).await.json["footprints"], json!([]));
+        // Two versions of one product and a second product: the first version is deprecated, the
+        // second names it as preceding and keeps its own disclosure.
+        let v1 = disclose(&h, &t1, "AAU-A", "900").await;
+        let v2 = disclose(&h, &t1, "AAU-A", "800").await;
+        disclose(&h, &t1, "AAU-B", "600").await;
+        disclose(&h, &t1, "AAU-C", "1000").await;
+        let gd = h.login("gd-admin").await;
+        let d = h.get(&format!("/api/v1/supply/footprints/{v2}"), &gd).await;
+        assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+        assert_eq!(d.json["footprint"]["version"], json!(2));
+        assert_eq!(d.json["versions"].as_array().unwrap().len(), 2);
+        let v1_pf = h.get(&format!("/api/v1/supply/footprints/{v1}"), &gd).await.json["footprint"]["pf_id"].clone();
+        assert_eq!(d.json["pact"]["precedingPfIds"], json!([v1_pf]));
+        assert_eq!(d.json["lineage"]["disclosure"]["kind"], json!("footprint"));
+        assert_eq!(d.json["lineage"]["disclosure"]["body"]["pcf_kg"], json!("800"));
+        assert_eq!(
+            h.get(&format!("/api/v1/supply/footprints/{v1}"), &gd).await.json["footprint"]["status"],
+            json!("Deprecated")
+        );
+        // Its class: 600, 800, 1000 kg per piece (current versions) → median 800; 800 is at
+        // (1 below + ½ equal) / 3 = 50 %.
+        assert_eq!(d.json["comparison"]["distribution"]["median"], json!(800.0));
+        assert_eq!(d.json["comparison"]["percentile"], json!(50.0));
+        let lib = h.get("/api/v1/supply/footprints?class=aau", &gd).await;
+        assert_eq!(lib.json["footprints"].as_array().unwrap().len(), 3, "{}", lib.text);
+        // The served PACT record passes the published schema.
+        assert!(supply::pact::parse(&d.json["pact"]).is_ok(), "{}", d.json["pact"]);
+        // Equipment checks: 950 W against a 1,080 W reference fails the −15 % rule (limit 918 W).
+        let e = h
+            .post(
+                "/api/v1/supply/portal/equipment",
+                &t1,
+                json!({"class": "aau", "model": "AAU-X", "typical_w": 950.0, "reference": 1080.0, "grade": 1}),
+            )
+            .await;
+        assert_eq!(
+            e.json["checks"][0],
+            json!({"rule": "radio_15", "pass": false, "value": 950.0, "limit": 918.0}),
+            "{}",
+            e.text
+        );
+    });
+}
+
+#[test]
+fn scope3_from_uploaded_lines_by_hand() {
+    platform("supply_scope3").run(|h| async move {
+        let admin = h.login("admin").await;
+        let (_, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        disclose(&h, &t1, "AAU5613", "812.5").await;
+        let gd = h.login("gd-admin").await;
+        let filer = h.login("gd-filer").await;
+        let sec = "[set]\nid = \"test-secondary\"\nversion = 1\n[[product]]\nclass = \"aau\"\nunit = \"piece\"\nkg_per_unit = \"1000\"\nsource = \"test figure\"\n[[mode]]\nmode = \"road\"\nkg_per_tkm = \"0.1\"\nsource = \"test figure\"\n";
+        let r = h.post("/api/v1/supply/secondary", &gd, json!({"org_code": "CT-GD", "toml": sec})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let csv = format!(
+            "line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\n\
+             L1,CT-GD,2,{HUAWEI},AAU5613,aau,4,台,400000,CNY,2024-03-01,334111\n\
+             L2,CT-GD-GZ,2,{OTHER},X,aau,3,piece,100,CNY,2024-03-01,334111\n\
+             L3,CT-GD,1,,,,,,100000,CNY,2024-06-30,334111\n\
+             L9,CT-GD,1,,,,,,5,CNY,2023-06-30,334111\n"
+        );
+        let r = h.request("POST", "/api/v1/supply/procurement", Some(&filer), csv, "text/csv").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let legs = "line,org,tonnes,km,mode,date\nT1,CT-GD,2.5,1200,road,2024-03-01\n";
+        let r = h.request("POST", "/api/v1/supply/transport", Some(&filer), legs, "text/csv").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // A line of another province is refused whole.
+        let r = h
+            .request("POST", "/api/v1/supply/procurement", Some(&filer), "line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\nZ1,CT-ZJ,1,,,,,,1,CNY,2024-01-01,ALL\n", "text/csv")
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let run = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+        let res = &run.json["run"]["result"];
+        // L1 supplier-specific 4 × 812.5 = 3,250 kg; L2 average 3 × 1,000 = 3,000 kg; L3 spend
+        // 100,000 CNY of 2024 × 100 / 94.866 / 6.7261 × 0.058 = 908.979 kg; T1 2.5 t × 1,200 km × 0.1
+        // = 300 kg. Total 7,458.979 kg; supplier-specific share 3,250 / 7,458.979 = 43.5716 %.
+        assert_eq!(res["total_kg"], json!(7458.979), "{res}");
+        let methods: Vec<(String, Value)> = res["lines"].as_array().unwrap().iter().map(|l| (l["method"].as_str().unwrap().to_string(), l["kg"].clone())).collect();
+        assert_eq!(
+            methods,
+            [
+                ("supplier_specific".to_string(), json!(3250.0)),
+                ("average".to_string(), json!(3000.0)),
+                ("spend".to_string(), json!(908.979)),
+                ("distance".to_string(), json!(300.0)),
+            ]
+        );
+        assert!((res["supplier_specific_share"].as_f64().unwrap() - 0.435716).abs() < 1e-6, "{res}");
+        assert_eq!(res["lines"][2]["dqr"], json!(4.0));
+        let latest = h.get("/api/v1/supply/scope3?org=CT-GD&year=2024", &gd).await;
+        assert_eq!(latest.json["run"]["id"], run.json["run"]["id"]);
+        // A spend in an unknown currency fails the run with the field named; no run is stored.
+        let r = h
+            .request("POST", "/api/v1/supply/procurement", Some(&filer), "line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\nL4,CT-GD,1,,,,,,10,XYZ,2024-01-01,ALL\n", "text/csv")
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let bad = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+        assert!(bad.text.contains("currency") && bad.text.contains("XYZ"), "{}", bad.text);
+        assert_eq!(h.get("/api/v1/supply/scope3?org=CT-GD&year=2024", &gd).await.json["run"]["id"], run.json["run"]["id"]);
+        // Tender scoring through the API (the default model; arithmetic tested in the crate).
+        let bid = |s: &str, price: f64, carbon: f64| json!({"supplier": s, "values": {"price": price, "quality": 80.0, "delivery": 30.0, "carbon": carbon, "energy_efficiency": 1.0}});
+        let t = h.post("/api/v1/supply/tender", &gd, json!({"bids": [bid("A", 100.0, 1000.0), bid("B", 100.0, 800.0)]})).await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+        // Equal but carbon: A gets 80 × 20 % = 16 points for carbon against B's 20.
+        assert_eq!(t.json["ranking"][0]["supplier"], json!("B"));
+        assert_eq!(t.json["ranking"][1]["score"], json!(92.0));
+    });
+}
+
+// ---- PACT host and client ----------------------------------------------------------------------
+
+fn pact_basic(id: &str, secret: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{id}:{secret}").into_bytes();
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    format!("Basic {s}")
+}
+
+/// A supplier's PACT host: its own platform on SQLite serving TLS with a self-signed certificate
+/// for `localhost`, with three footprints and a partner's credentials. (app, client id, secret, CA PEM).
+async fn pact_host(dir: &std::path::Path) -> (std::sync::Arc<server::App>, String, String, String) {
+    let store = store::Store::open_sqlite_dir(&dir.join("db")).unwrap();
+    Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users: vec![("admin", "group_admin", "CT")] }.apply(&store);
+    let app = server::App::new(store, dir.join("spool"));
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let files = server::transport::TlsFiles { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    std::fs::write(&files.cert, ck.cert.pem()).unwrap();
+    std::fs::write(&files.key, ck.signing_key.serialize_pem()).unwrap();
+    app.configure_transport(server::transport::Config { tls: Some(files), ..Default::default() }).unwrap();
+    let h = Harness::on(app.clone(), "sqlite");
+    let admin = h.login("admin").await;
+    let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    disclose(&h, &t, "AAU-A", "812.5").await;
+    disclose(&h, &t, "AAU-B", "950").await;
+    let mut bbu = form("BBU-1", "120");
+    bbu["class"] = json!("bbu");
+    let r = h.post("/api/v1/supply/portal/footprints", &t, json!({"form": bbu})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let c = h.post("/api/v1/supply/pact/clients", &admin, json!({"name": "buyer", "org_code": "CT-GD"})).await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text);
+    (
+        app,
+        c.json["client"]["client_id"].as_str().unwrap().into(),
+        c.json["secret"].as_str().unwrap().into(),
+        ck.cert.pem(),
+    )
+}
+
+#[test]
+fn the_pact_host_answers_a_client_token_list_filters_pages_get_events_and_errors() {
+    platform("supply_pact_host").sqlite_only().run(|h| async move {
+        // Over plain HTTP the PACT routes refuse (conformance tests 9–11, 17).
+        let r = h.raw("GET", "/3/footprints", &[], "").await;
+        assert_eq!((r.status, r.json["code"].as_str()), (StatusCode::FORBIDDEN, Some("AccessDenied")), "{}", r.text);
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, _) = pact_host(dir.path()).await;
+        let host = Harness::on(app, "sqlite");
+        // Discovery, then the token (#1) and wrong credentials (#2).
+        let d = host.raw("GET", "/.well-known/openid-configuration", &[("host", "pact.test")], "").await;
+        assert_eq!(d.json["token_endpoint"], json!("https://pact.test/auth/token"), "{}", d.text);
+        let form = "application/x-www-form-urlencoded";
+        let t = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)], "grant_type=client_credentials").await;
+        assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+        assert_eq!(t.json["token_type"], json!("bearer"));
+        let bad = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, "wrong")), ("content-type", form)], "grant_type=client_credentials").await;
+        assert_eq!((bad.status, bad.json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+        let auth = format!("Bearer {}", t.json["access_token"].as_str().unwrap());
+        let get = |path: String| {
+            let host = &host;
+            let auth = auth.clone();
+            async move { host.raw("GET", &path, &[("authorization", &auth), ("host", "pact.test")], "").await }
+        };
+        // All (#4), then pages of 2 with an absolute Link on the request's host (#5).
+        let all = get("/3/footprints".into()).await;
+        assert_eq!(all.json["data"].as_array().unwrap().len(), 3, "{}", all.text);
+        let p1 = get("/3/footprints?limit=2".into()).await;
+        assert_eq!(p1.json["data"].as_array().unwrap().len(), 2);
+        let link = p1.headers.get("link").unwrap().to_str().unwrap().to_string();
+        assert!(link.starts_with("<https://pact.test/3/footprints?limit=2&") && link.ends_with(">; rel=\"next\""), "{link}");
+        let next = link.trim_start_matches("<https://pact.test").split('>').next().unwrap().to_string();
+        let p2 = get(next).await;
+        assert_eq!(p2.json["data"].as_array().unwrap().len(), 1, "{}", p2.text);
+        assert!(p2.headers.get("link").is_none());
+        // Every listed footprint passes the published schema.
+        for pf in all.json["data"].as_array().unwrap() {
+            assert!(supply::pact::parse(pf).is_ok(), "{pf}");
+        }
+        // Filters: one productId, two productIds ORed, AND with status, a bogus value, classification, validity.
+        let pid = all.json["data"][0]["productIds"][0].as_str().unwrap().to_string();
+        let pid2 = all.json["data"][2]["productIds"][0].as_str().unwrap().to_string();
+        let n = |r: &crate::harness::Reply| r.json["data"].as_array().map_or(usize::MAX, Vec::len);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}")).await), 1);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&productId={pid2}")).await), 2);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&status=Deprecated")).await), 0);
+        assert_eq!(n(&get(format!("/3/footprints?productId={pid}&status=Active")).await), 1);
+        assert_eq!(n(&get("/3/footprints?companyId=urn:bogus:x".into()).await), 0);
+        assert_eq!(n(&get(format!("/3/footprints?companyId=urn:dualcarbon:uscc:{HUAWEI}")).await), 3);
+        assert_eq!(n(&get("/3/footprints?classification=urn:dualcarbon:productclass:bbu".into()).await), 1);
+        assert_eq!(n(&get("/3/footprints?geography=CN".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validOn=2026-06-01T00:00:00Z".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validOn=2031-06-01T00:00:00Z".into()).await), 0);
+        assert_eq!(n(&get("/3/footprints?validBefore=2028-01-02T00:00:00Z".into()).await), 3);
+        assert_eq!(n(&get("/3/footprints?validAfter=2026-01-01T00:00:00Z".into()).await), 0);
+        // Get (#3), an unknown id (#8), an invalid token (#6, #7).
+        let one_id = all.json["data"][1]["id"].as_str().unwrap().to_string();
+        let one = get(format!("/3/footprints/{one_id}")).await;
+        assert_eq!((one.status, one.json["data"]["id"].as_str()), (StatusCode::OK, Some(one_id.as_str())));
+        let none = get("/3/footprints/00000000-0000-4000-8000-000000000000".into()).await;
+        assert_eq!((none.status, none.json["code"].as_str()), (StatusCode::NOT_FOUND, Some("NotFound")));
+        for path in ["/3/footprints", "/3/footprints/x"] {
+            let r = host.raw("GET", path, &[("authorization", "Bearer nope")], "").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        }
+        // Events: a request fulfilled and one rejected (#12, #14), a published event (#15), an
+        // invalid token (#16), a malformed event without a token (#40).
+        let ce = "application/cloudevents+json; charset=UTF-8";
+        let event = |t: &str, data: Value| json!({"type": t, "specversion": "1.0", "id": format!("ev-{t}"), "source": "https://buyer.example/3/events", "time": "2025-01-01T00:00:00Z", "data": data}).to_string();
+        let post = |body: String, auth: Option<String>| {
+            let host = &host;
+            async move {
+                let mut hs = vec![("content-type", ce)];
+                let a = auth.unwrap_or_default();
+                if !a.is_empty() {
+                    hs.push(("authorization", a.as_str()));
+                }
+                host.raw("POST", "/3/events", &hs, body).await
+            }
+        };
+        let req = post(event("org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", json!({"productId": [pid], "comment": "please"})), Some(auth.clone())).await;
+        assert_eq!((req.status, req.text.as_str()), (StatusCode::OK, ""));
+        let rej = post(event("org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", json!({"productId": ["urn:null"]})), Some(auth.clone())).await;
+        assert_eq!(rej.status, StatusCode::OK);
+        let pubd = post(event("org.wbcsd.pact.ProductFootprint.PublishedEvent.3", json!({"pfIds": [one_id]})), Some(auth.clone())).await;
+        assert_eq!(pubd.status, StatusCode::OK);
+        let inv = post(event("org.wbcsd.pact.ProductFootprint.PublishedEvent.3", json!({"pfIds": ["x"]})), Some("Bearer nope".into())).await;
+        assert_eq!(inv.status, StatusCode::UNAUTHORIZED);
+        let mal = post(json!({"type": "org.wbcsd.pact.ProductFootprint.PublishedEvent.3", "specversion": "1.0"}).to_string(), None).await;
+        assert_eq!((mal.status, mal.json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")), "{}", mal.text);
+        // The answers were recorded: fulfilled with the footprint, rejected for urn:null.
+        let events = host.app.store.supply_pact_events(&id).unwrap();
+        let answers: Vec<(&str, &Value)> = events.iter().filter(|e| e.3 == "answer").map(|e| (e.2.as_str(), &e.4)).collect();
+        assert_eq!(answers.len(), 2);
+        assert!(answers.iter().any(|(t, b)| t.ends_with("RequestFulfilledEvent.3") && b["data"]["pfs"][0]["productIds"][0] == json!(pid)));
+        assert!(answers.iter().any(|(t, b)| t.ends_with("RequestRejectedEvent.3") && b["data"]["requestEventId"] == json!("ev-org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3")));
+    });
+}
+
+#[test]
+fn footprints_are_pulled_from_a_suppliers_pact_host_over_tls() {
+    platform("supply_pact_pull").run(|h| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, ca) = pact_host(dir.path()).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server::serve_until(
+            app,
+            "127.0.0.1:0".parse().unwrap(),
+            move |a| {
+                let _ = tx.send(a);
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+        let addr = rx.await.unwrap();
+        let admin = h.login("admin").await;
+        let base = format!("https://localhost:{}", addr.port());
+        let pull =
+            json!({"base_url": base, "client_id": id, "client_secret": secret, "org_code": "CT-GD", "ca_pem": ca});
+        let r = h.post("/api/v1/supply/pact/pull", &admin, pull.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.json["stored"].as_array().unwrap().len(), 3, "{}", r.text);
+        // Pulled again: nothing new.
+        let again = h.post("/api/v1/supply/pact/pull", &admin, pull.clone()).await;
+        assert_eq!(
+            (again.json["stored"].as_array().map(Vec::len), again.json["skipped"].as_i64()),
+            (Some(0), Some(3)),
+            "{}",
+            again.text
+        );
+        // In the library with their lineage: the pull's disclosure.
+        let lib = h.get("/api/v1/supply/footprints?class=aau", &admin).await;
+        assert_eq!(lib.json["footprints"].as_array().unwrap().len(), 2, "{}", lib.text);
+        let fid = lib.json["footprints"][0]["id"].as_i64().unwrap();
+        let d = h.get(&format!("/api/v1/supply/footprints/{fid}"), &admin).await;
+        assert_eq!(
+            (d.json["footprint"]["source"].as_str(), d.json["lineage"]["disclosure"]["kind"].as_str()),
+            (Some("pact_pull"), Some("pact_pull"))
+        );
+        // Wrong secret, and a host whose certificate is not trusted.
+        let mut wrong = pull.clone();
+        wrong["client_secret"] = json!("nope");
+        assert_eq!(
+            h.post("/api/v1/supply/pact/pull", &admin, wrong).await.json["error"]["code"],
+            json!("pact_auth_failed")
+        );
+        let mut untrusted = pull.clone();
+        untrusted.as_object_mut().unwrap().remove("ca_pem");
+        assert_eq!(
+            h.post("/api/v1/supply/pact/pull", &admin, untrusted).await.json["error"]["code"],
+            json!("pact_unavailable")
+        );
+        let _ = stop_tx.send(());
+        let _ = served.await;
+    });
+}
