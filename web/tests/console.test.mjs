@@ -210,8 +210,11 @@ const UNIT_TEXT = /\d[\d,]*(?:\.\d+)?\s*(?:[tk]g?CO₂e?|[tk]g?CO2e?|kgce|tce|[k
 
 /** The value at a dotted path (`a.b.0.c`) of a JSON value. */
 const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined : x[k]), v)
-/** A unit as the console prints it (figs.ts unitLabel). */
-const printed = (u) => (!u || u === '1' || u === 'ratio' || u === 'fraction' ? '' : u.replace('CO2', 'CO₂'))
+/** A unit as the console prints it (figs.ts unitLabel; unitWords words "10^4 yuan" in the page's language). */
+const printed = (u, lang) =>
+  !u || u === '1' || u === 'ratio' || u === 'fraction'
+    ? ''
+    : u.replace('CO2', 'CO₂').replace('10^4 yuan', lang === 'en' ? '10⁴ yuan' : '万元')
 
 async function checkFigures(page, where) {
   await page.waitForTimeout(500) // the response bodies are read asynchronously
@@ -236,12 +239,13 @@ async function checkFigures(page, where) {
     return { figs, untagged }
   }, UNIT_TEXT.source)
   assert.deepEqual(shown.untagged, [], `${where}: numbers with a unit not tied to an API value`)
+  const lang = await page.evaluate(() => document.documentElement.lang)
   const problems = []
   for (const f of shown.figs) {
     const body = page.api.get(f.src)
     if (!body) { problems.push(`${f.path}: no API response ${f.src}`); continue }
     const value = at(body, f.path)
-    const unit = printed(at(body, f.unit))
+    const unit = printed(at(body, f.unit), lang)
     if (value === null || value === undefined) {
       if (!f.text.includes('—')) problems.push(`${f.path}: "${f.text}" but the API has no value`)
       continue

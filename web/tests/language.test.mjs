@@ -186,6 +186,14 @@ async function walk(lang, viewport, visit, period) {
   await page.click('[data-test=report-generate]')
   await page.waitForSelector('[data-test=report-result]', { timeout: 180_000 })
   await visit(page, 'reports')
+  // The supply chain's page (issue 18), each tab as the group's administrator sees it.
+  await nav(page, 'supply')
+  await page.waitForSelector('[data-test=supply-page]')
+  for (const tab of ['library', 'suppliers', 'scope3', 'tender']) {
+    await page.click(`[data-test=tab-${tab}]`)
+    await page.waitForTimeout(500)
+    await visit(page, `supply-${tab}`)
+  }
   await nav(page, 'scenarios')
   await page.waitForSelector('[data-test=scenario-chart]', { timeout: 120_000 })
   await chartPoints(page, '[data-test=scenario-chart]')
