@@ -73,6 +73,15 @@ pub struct Job {
     finished: Option<std::time::Instant>,
 }
 
+/// Runs a database call of the job table: on a runtime's worker (a handler) through
+/// `block_in_place` (the PostgreSQL client is synchronous), elsewhere as it is.
+fn db<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// The `&'static str` of a stored code among `known` (the first, when unknown).
 fn known(code: &str, known: &[&'static str]) -> &'static str {
     known.iter().find(|k| **k == code).copied().unwrap_or(known[0])
@@ -214,7 +223,7 @@ impl ConsoleState {
                 instance,
                 now_ms: crate::cluster::now_ms(),
             };
-            match store.insert_job(&j) {
+            match db(|| store.insert_job(&j)) {
                 Ok(id) => return id,
                 // Kept in memory (visible on this instance only) rather than lost.
                 Err(e) => tracing::warn!(error = %e, "jobs: cannot record a job in the database"),
@@ -256,7 +265,7 @@ impl ConsoleState {
     }
     pub fn stage(&self, id: i64, (code, stage): (&'static str, &str), steps_done: u32) {
         if let Some((store, _)) = self.durable.get() {
-            if let Err(e) = store.job_stage(id, code, stage, steps_done.into()) {
+            if let Err(e) = db(|| store.job_stage(id, code, stage, steps_done.into())) {
                 tracing::warn!(job = id, error = %e, "jobs: cannot record a job's stage");
             }
         }
@@ -293,10 +302,10 @@ impl ConsoleState {
             json!({"code": e.code, "message": e.message, "detail": detail, "reference": reference})
         });
         if let Some((store, _)) = self.durable.get() {
-            let r = match &outcome {
+            let r = db(|| match &outcome {
                 Ok((result, summary)) => store.job_finish(id, Ok((result, summary))),
                 Err(e) => store.job_finish(id, Err(e)),
-            };
+            });
             if let Err(e) = r {
                 tracing::warn!(job = id, error = %e, "jobs: cannot record a job's end");
             }
@@ -322,7 +331,7 @@ impl ConsoleState {
     }
     pub fn job(&self, id: i64) -> Option<Job> {
         if let Some((store, _)) = self.durable.get() {
-            if let Ok(Some(r)) = store.job_row(id) {
+            if let Ok(Some(r)) = db(|| store.job_row(id)) {
                 return Some(r.into());
             }
         }
@@ -345,7 +354,7 @@ impl ConsoleState {
     pub fn list(&self, owner: &str, whole: bool, keep: impl Fn(&Job) -> bool) -> crate::Result<Vec<Job>> {
         let shown = |j: Job| if whole { j } else { j.listed() };
         if let Some((store, _)) = self.durable.get() {
-            let rows = store.job_rows(owner, (JOB_KEEP_FINISHED * 2) as i64)?;
+            let rows = db(|| store.job_rows(owner, (JOB_KEEP_FINISHED * 2) as i64))?;
             return Ok(rows.into_iter().map(Job::from).filter(|j| keep(j)).map(shown).collect());
         }
         let mut all = self.jobs.lock().expect("jobs lock");

@@ -205,6 +205,10 @@ pub fn attach(
             .map_err(|e| format!("reading log: {e}"))?;
     tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
     let monitor = Arc::new(monitor);
+    // In a cluster this instance acts outside only once it leads (`stream`): not while it replays.
+    if CLUSTER_READINGS.get().is_some() {
+        monitor.set_effects(false);
+    }
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
     // (In a cluster the alerts come from the telemetry stream, the same on every instance.)
     if let Some(text) = store
