@@ -26,8 +26,15 @@ fn free_port() -> u16 {
 
 /// A nats-server with JetStream on a free port, storing in `dir`; `None` when it is not installed.
 fn nats_server(dir: &std::path::Path) -> Option<(Nats, String)> {
-    let port = free_port();
-    let child = Command::new("nats-server")
+    nats_on(dir, free_port())
+}
+
+fn nats_on(dir: &std::path::Path, port: u16) -> Option<(Nats, String)> {
+    let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or("nats-server");
+    let child = Command::new(bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd", dir.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -432,4 +439,132 @@ fn try_http(base: &str, method: &str, path: &str, token: &str, ctype: &str, body
     let mut res = agent.run(req.body(body.to_string()).unwrap()).ok()?;
     let status = res.status().as_u16();
     Some((status, res.body_mut().read_to_string().ok()?))
+}
+
+/// A TCP relay to PostgreSQL that the test can cut (every connection closed, new ones refused)
+/// and restore: PostgreSQL "down" without stopping the shared server.
+struct Relay {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(upstream: String) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let mut o = o.lock().unwrap();
+                o.push(client.try_clone().unwrap());
+                o.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, down, open }
+    }
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+    fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn without_nats_or_postgresql_requests_fail_with_503_and_nothing_acknowledged_is_lost() {
+    let Some(db) = store::testing::fresh_postgres("cluster_down") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let js = root.path().join("jetstream");
+    let Some((nats, nats_url)) = nats_server(&js) else { return };
+    let nats_port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
+    // The instance reaches PostgreSQL through the relay.
+    let (hostport, rest) = db.trim_start_matches("postgres://").split_once('@').unwrap().1.split_once('/').unwrap();
+    let relay = Relay::to(hostport.to_string());
+    let user = db.trim_start_matches("postgres://").split_once('@').unwrap().0;
+    let relayed = format!("postgres://{user}@127.0.0.1:{}/{rest}", relay.port);
+    let cluster = Cluster {
+        db: relayed,
+        nats: nats_url,
+        key: root.path().join("audit.key").to_str().unwrap().to_string(),
+        hook: String::new(),
+        root,
+    };
+    let a = cluster.start("A");
+    let password = a.lines.iter().find_map(|l| l.split("with password ").nth(1).map(|p| p.trim().to_string())).unwrap();
+    let admin = common::login(&a.base, "admin", &password);
+    let post = |path: &str, body: &str| http(&a.base, "POST", path, Some(&admin), "text/csv", body);
+    assert_eq!(post("/api/v1/reference/orgs", "org_code,name,parent_code\nGROUP,集团,\nGD,广东分公司,GROUP\n").0, 200);
+    assert_eq!(
+        post(
+            "/api/v1/reference/facilities",
+            "facility_code,name,type,org_code,province\nDC1,数据中心,data_center,GD,广东\n"
+        )
+        .0,
+        200
+    );
+    let meters = "meter_code,facility_code,role,kind\nDC1-TOT,DC1,total_facility,counter\nDC1-IT,DC1,it_load,counter\n";
+    assert_eq!(post("/api/v1/meters", meters).0, 200);
+    let t0 = 1_714_492_800_000i64;
+    let batch =
+        |q: i64| format!("meter,ts,value\nDC1-TOT,{0},{1}\nDC1-IT,{0},{2}\n", t0 + q * 900_000, 125 * q, 100 * q);
+    let (s, t) = post("/api/v1/telemetry/readings", &batch(0));
+    assert_eq!(s, 200, "{t}");
+
+    // NATS down: a batch is refused with 503 (nothing acknowledged), health says so.
+    drop(nats);
+    let (s, t) = post("/api/v1/telemetry/readings", &batch(1));
+    assert_eq!(s, 503, "{t}");
+    assert!(t.contains("telemetry_unavailable"), "{t}");
+    let (s, v) = call(&a.base, "GET", "/api/v1/health", None, None);
+    assert_eq!((s, v["nats"].clone()), (503, json!(false)), "{v}");
+    // NATS back (same storage): the client reconnects; what was acknowledged is still there.
+    let (nats, _) = nats_on(&js, nats_port).unwrap();
+    assert!(within(Duration::from_secs(15), || post("/api/v1/telemetry/readings", &batch(1)).0 == 200).is_some());
+    let realtime = call(&a.base, "GET", "/api/v1/orgs/GD/realtime", Some(&admin), None).1;
+    assert!(realtime.to_string().contains("\"pue_1h\":1.25"), "{realtime}");
+
+    // PostgreSQL down: requests that need it fail with 503 `database`; health says so.
+    relay.cut();
+    let (s, v) =
+        call(&a.base, "POST", "/api/v1/filings", Some(&admin), Some(json!({"org_code": "GD", "period": "2024-01"})));
+    assert_eq!(s, 503, "{v}");
+    let (s, v) = call(&a.base, "GET", "/api/v1/health", None, None);
+    assert_eq!((s, v["database"].clone()), (503, json!(false)), "{v}");
+    // Back: the instance reconnects without a restart.
+    relay.restore();
+    assert!(within(Duration::from_secs(10), || {
+        call(&a.base, "POST", "/api/v1/filings", Some(&admin), Some(json!({"org_code": "GD", "period": "2024-01"}))).0
+            == 201
+    })
+    .is_some());
+    assert_eq!(call(&a.base, "GET", "/api/v1/health", None, None).0, 200);
+    // A new instance replays the stream: both acknowledged batches, nothing of the refused one twice.
+    let b = cluster.start("B");
+    let admin_b = common::login(&b.base, "admin", &password);
+    let rt = |base: &str, t: &str| call(base, "GET", "/api/v1/orgs/GD/realtime", Some(t), None).1.to_string();
+    assert!(
+        within(Duration::from_secs(10), || rt(&b.base, &admin_b).contains(&format!("\"at_ms\":{}", t0 + 900_000)))
+            .is_some(),
+        "{}",
+        rt(&b.base, &admin_b)
+    );
+    drop((a, b, nats));
 }
