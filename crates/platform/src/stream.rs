@@ -90,6 +90,9 @@ impl Stream {
 
     /// Publishes `entry` and waits for JetStream's acknowledgement: its stream sequence.
     pub async fn publish(&self, entry: &Entry) -> Result<u64> {
+        if !self.connected() {
+            return Err(unavailable("not connected to NATS"));
+        }
         let payload = serde_json::to_vec(entry).map_err(|e| Error::internal(e.to_string()))?;
         let ack = tokio::time::timeout(Duration::from_secs(5), async {
             self.js.publish(SUBJECT, payload.into()).await.map_err(unavailable)?.await.map_err(unavailable)
@@ -161,27 +164,57 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         client,
     });
     let _ = STREAM_OF_PROCESS.set(me.clone());
-    let consumer = s
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(unavailable)?;
-    let mut messages = consumer.messages().await.map_err(unavailable)?;
-    // Apply every entry in order, on a thread of its own (the monitor's work is blocking).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(1024);
+    // Entries go to the applying thread in stream order. The consumer is made again (from the
+    // entry after the last one passed on) whenever it fails: NATS restarted, connection lost.
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+    let js = me.js.clone();
     tokio::spawn(async move {
-        while let Some(m) = messages.next().await {
-            match m {
-                Ok(m) => {
-                    let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let mut sent = 0u64;
+        loop {
+            let run = async {
+                let s = js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
+                let deliver_policy = if sent == 0 {
+                    consumer::DeliverPolicy::All
+                } else {
+                    consumer::DeliverPolicy::ByStartSequence { start_sequence: sent + 1 }
+                };
+                let c = s
+                    .create_consumer(consumer::pull::OrderedConfig { deliver_policy, ..Default::default() })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut messages = c.messages().await.map_err(|e| e.to_string())?;
+                loop {
+                    // Idle for 2 s while the stream holds entries not passed on: the consumer is
+                    // stalled (NATS restarted under it), made again.
+                    let m = match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break,
+                        Err(_) => {
+                            let mut s = js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
+                            if s.info().await.map_err(|e| e.to_string())?.state.last_sequence > sent {
+                                return Err("stalled".to_string());
+                            }
+                            continue;
+                        }
+                    };
+                    let m = m.map_err(|e| e.to_string())?;
+                    let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+                    if seq <= sent {
+                        continue;
+                    }
+                    sent = seq;
                     if tx.send((seq, m.payload.to_vec())).is_err() {
-                        return;
+                        return Ok(true);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "telemetry stream: consumer error (it resumes)"),
+                Ok::<bool, String>(false)
+            };
+            match run.await {
+                Ok(true) => return,
+                Ok(false) => tracing::warn!("telemetry stream: the consumer ended; making it again"),
+                Err(e) => tracing::warn!(error = %e, "telemetry stream: consumer failed; making it again"),
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     });
     let (p, me2) = (Arc::downgrade(platform), me.clone());
