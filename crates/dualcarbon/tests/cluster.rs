@@ -354,6 +354,18 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         .filter(|e| e["kind"] == json!("opened") && e["alert"]["rule"] == json!("pue_above_1_5_for_1h"))
         .collect();
     assert_eq!(opened.len(), 1, "{delivered:?}");
+    // Acknowledged through B: every instance shows it acknowledged (the action goes through the
+    // stream), and the acknowledgement is delivered once too.
+    let alert_id = opened[0]["alert"]["id"].clone();
+    let (s, v) = call(&b.base, "POST", "/api/v1/alerts/acknowledge", Some(&admin), Some(json!({"id": alert_id})));
+    assert_eq!(s, 200, "{v}");
+    for base in [&a.base, &b.base, &c.base] {
+        let state = || call(base, "GET", "/api/v1/alerts", Some(&admin), None).1["alerts"][0]["state"].clone();
+        assert!(within(Duration::from_secs(2), || state() == json!("acknowledged")).is_some(), "{base}: {}", state());
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let acks = hooks.try_iter().filter(|e| e["kind"] == json!("acknowledged")).count();
+    assert_eq!(acks, 1);
 
     // kill -9 during an import job: the upload is stored whole or not at all; the same file sent
     // again is recognised by its hash.

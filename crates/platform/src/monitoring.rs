@@ -488,8 +488,12 @@ pub fn alert_action(
         .into_iter()
         .find(|a| a.id == id && m.subject_within(actor, &a.subject))
         .ok_or_else(|| Error::not_found(format!("no alert {id} in your subtree")))?;
-    let e = action(&m.monitor, alert.id, &actor.username, now_ms())
-        .map_err(|e| Error::new(Kind::Conflict, "conflict", e))?;
+    // In a cluster the change goes through the telemetry stream, so every instance applies it.
+    let e = match crate::stream::current() {
+        Some(s) => s.alert_action(alert.id, &actor.username, now_ms(), audit_action.ends_with("resolve"))?,
+        None => action(&m.monitor, alert.id, &actor.username, now_ms()),
+    }
+    .map_err(|e| Error::new(Kind::Conflict, "conflict", e))?;
     let change = store::audit::Change {
         actor: &actor.username,
         action: audit_action,

@@ -41,6 +41,15 @@ pub enum Entry {
     Batch { origin: String, source: String, now_ms: i64, readings: Vec<(String, i64, f64)> },
     /// The silence check at `now_ms`.
     Tick { now_ms: i64 },
+    /// A user acknowledged (or resolved by hand) alert `id` through the instance `origin`.
+    Alert { origin: String, id: u64, by: String, at_ms: i64, resolve: bool },
+}
+
+/// What applying an entry gave, for the instance that published it.
+enum Applied {
+    Batch(std::result::Result<telemetry::IngestReport, String>),
+    Alert(std::result::Result<alerts::Event, String>),
+    Other,
 }
 
 /// How the stream is set up (`dualcarbon serve --cluster`).
@@ -61,6 +70,8 @@ pub struct Stream {
     applied: tokio::sync::watch::Sender<u64>,
     /// Reports of batches this instance published, by sequence, until their publisher takes them.
     reports: Mutex<HashMap<u64, std::result::Result<telemetry::IngestReport, String>>>,
+    /// The same for alert actions.
+    actions: Mutex<HashMap<u64, std::result::Result<alerts::Event, String>>>,
     /// Whether this instance is the leader now.
     pub leader: Arc<AtomicBool>,
     /// The NATS client (its connection state for health).
@@ -127,6 +138,32 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// A user's alert acknowledgement or resolution through the stream, so every instance applies
+    /// it at the same place of the order; its event (or why the alert's state refuses it), as
+    /// applied here. Blocking.
+    pub fn alert_action(
+        &self,
+        id: u64,
+        by: &str,
+        at_ms: i64,
+        resolve: bool,
+    ) -> Result<std::result::Result<alerts::Event, String>> {
+        let entry = Entry::Alert { origin: self.instance.clone(), id, by: by.to_string(), at_ms, resolve };
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::internal(e.to_string()))?;
+        let seq = handle.block_on(self.publish(&entry))?;
+        let mut applied = self.applied.subscribe();
+        let _ = handle.block_on(async { tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= seq)).await });
+        self.actions.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq).ok_or_else(|| {
+            Error::new(
+                Kind::Unavailable,
+                "telemetry_unavailable",
+                "the alert change was stored but not applied in time: look at the alert again",
+            )
+        })
+    }
+}
+
 /// Connects to NATS, creates the stream when missing, and starts applying it to the platform's
 /// monitor (replaying what it keeps first), the leader's lock and ticks. Blocking (waits for the
 /// connection): call before serving, inside the runtime that will serve.
@@ -160,6 +197,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         instance: instance.to_string(),
         applied,
         reports: Mutex::new(HashMap::new()),
+        actions: Mutex::new(HashMap::new()),
         leader: Arc::new(AtomicBool::new(false)),
         client,
     });
@@ -223,10 +261,16 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         .spawn(move || {
             while let Ok((seq, payload)) = rx.recv() {
                 let Some(p) = p.upgrade() else { return };
-                let outcome = apply(&p, &payload);
-                if let Ok(Entry::Batch { origin, .. }) = serde_json::from_slice::<Entry>(&payload) {
-                    if origin == me2.instance {
-                        me2.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, outcome);
+                let (origin, outcome) = apply(&p, &payload);
+                if origin.as_deref() == Some(me2.instance.as_str()) {
+                    match outcome {
+                        Applied::Batch(r) => {
+                            me2.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, r);
+                        }
+                        Applied::Alert(r) => {
+                            me2.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, r);
+                        }
+                        Applied::Other => {}
                     }
                 }
                 me2.applied.send_replace(seq);
@@ -266,23 +310,43 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
     Ok(me)
 }
 
-/// Applies one entry to the platform's monitor (none attached: nothing to apply to).
-fn apply(p: &crate::Platform, payload: &[u8]) -> std::result::Result<telemetry::IngestReport, String> {
-    let entry: Entry = serde_json::from_slice(payload).map_err(|e| format!("unreadable entry: {e}"))?;
-    let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else {
-        return Err("monitoring is not set up on this instance (no meters)".into());
+/// Applies one entry to the platform's monitor (none attached: nothing to apply to); the entry's
+/// origin and what applying it gave.
+fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
+    let entry: Entry = match serde_json::from_slice(payload) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "telemetry stream: an unreadable entry was skipped");
+            return (None, Applied::Other);
+        }
     };
+    let m = p.monitoring.read().ok().and_then(|m| m.clone());
+    const OFF: &str = "monitoring is not set up on this instance (no meters)";
     match entry {
-        Entry::Batch { source, now_ms, readings, .. } => {
+        Entry::Batch { origin, source, now_ms, readings } => {
             let raw: Vec<telemetry::RawReading> = readings
                 .into_iter()
                 .map(|(meter, ts_ms, value)| telemetry::RawReading { meter, ts_ms, value })
                 .collect();
-            m.monitor.ingest(&raw, now_ms, &source).map_err(|e| format!("reading log: {e}"))
+            let r = match m {
+                Some(m) => m.monitor.ingest(&raw, now_ms, &source).map_err(|e| format!("reading log: {e}")),
+                None => Err(OFF.into()),
+            };
+            (Some(origin), Applied::Batch(r))
         }
         Entry::Tick { now_ms } => {
-            m.monitor.tick(now_ms);
-            Ok(Default::default())
+            if let Some(m) = m {
+                m.monitor.tick(now_ms);
+            }
+            (None, Applied::Other)
+        }
+        Entry::Alert { origin, id, by, at_ms, resolve } => {
+            let r = match m {
+                Some(m) if resolve => m.monitor.resolve(id, &by, at_ms),
+                Some(m) => m.monitor.acknowledge(id, &by, at_ms),
+                None => Err(OFF.into()),
+            };
+            (Some(origin), Applied::Alert(r))
         }
     }
 }
