@@ -235,6 +235,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     assert_eq!(s, 200, "{v}");
     let took = within(Duration::from_secs(1), || status(&c.base, "/api/v1/me", &other) == 401);
     assert!(took.is_some(), "the logout on B is refused on C within a second");
+    eprintln!("logout on B refused on C after {:?}", took.unwrap());
     assert!(within(Duration::from_secs(1), || status(&a.base, "/api/v1/me", &other) == 401).is_some());
     // A disabled user: refused on every instance within a second.
     let (s, v) = call(
