@@ -77,10 +77,16 @@ pub fn start(
     let me = instance.to_string();
     std::thread::Builder::new()
         .name("jobs-heartbeat".into())
-        .spawn(move || loop {
+        .spawn(move || for beat in 0u64.. {
             std::thread::sleep(Duration::from_millis(HEARTBEAT_MS as u64));
             let Some(p) = p.upgrade() else { return };
             let now = now_ms();
+            if beat % 60 == 0 {
+                let before = store::format_time(now / 1000 - crate::jobs::JOB_KEEP_SECONDS as i64, 0);
+                if let Err(e) = p.store.forget_finished_jobs(&before) {
+                    tracing::warn!(error = %e, "jobs: cannot forget finished jobs");
+                }
+            }
             if let Err(e) = p.store.job_heartbeat(&me, now) {
                 tracing::warn!(error = %e, "jobs: heartbeat failed");
                 continue;

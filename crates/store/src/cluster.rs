@@ -263,6 +263,12 @@ impl Store {
             .collect())
     }
 
+    /// Forgets jobs that finished before `before` (RFC 3339), as the embedded platform forgets its
+    /// finished jobs after an hour; the number forgotten.
+    pub fn forget_finished_jobs(&self, before: &str) -> Result<u64, StoreError> {
+        self.tx(|c| c.exec("DELETE FROM cluster_jobs WHERE status <> 'running' AND finished_at < $1", &[before.into()]))
+    }
+
     /// `instance` is alive: the heartbeat of every job it runs is now.
     pub fn job_heartbeat(&self, instance: &str, now_ms: i64) -> Result<u64, StoreError> {
         self.tx(|c| {

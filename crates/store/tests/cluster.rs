@@ -48,6 +48,11 @@ fn jobs_are_rows_with_stage_heartbeat_and_one_end() {
         assert_eq!((j.status.as_str(), j.result, j.summary, j.error), ("done", result, summary, None), "{name}");
         assert_eq!(s.job_rows("alice", 10).unwrap().len(), 1, "{name}");
         assert!(s.job_rows("bob", 10).unwrap().is_empty(), "{name}");
+        // Finished jobs are forgotten after their time; running ones never.
+        let running = s.insert_job(&new_job(&params, "i1", 1_000)).unwrap();
+        assert_eq!(s.forget_finished_jobs("2000-01-01T00:00:00.000Z").unwrap(), 0, "{name}");
+        assert_eq!(s.forget_finished_jobs("2999-01-01T00:00:00.000Z").unwrap(), 1, "{name}");
+        assert!(s.job_row(id).unwrap().is_none() && s.job_row(running).unwrap().is_some(), "{name}");
     }
 }
 
