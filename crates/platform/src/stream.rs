@@ -48,7 +48,7 @@ pub enum Entry {
 /// What applying an entry gave, for the instance that published it.
 enum Applied {
     Batch(std::result::Result<telemetry::IngestReport, String>),
-    Alert(std::result::Result<alerts::Event, String>),
+    Alert(Box<std::result::Result<alerts::Event, String>>),
     Other,
 }
 
@@ -268,7 +268,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                             me2.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, r);
                         }
                         Applied::Alert(r) => {
-                            me2.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, r);
+                            me2.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, *r);
                         }
                         Applied::Other => {}
                     }
@@ -346,7 +346,7 @@ fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
                 Some(m) => m.monitor.acknowledge(id, &by, at_ms),
                 None => Err(OFF.into()),
             };
-            (Some(origin), Applied::Alert(r))
+            (Some(origin), Applied::Alert(Box::new(r)))
         }
     }
 }
