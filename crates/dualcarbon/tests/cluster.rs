@@ -354,6 +354,17 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     for r in &rows {
         assert_eq!((r["energy_kwh"].clone(), r["coverage"].clone()), (json!(125.0), json!(1.0)), "{r}");
     }
+    // The leader keeps the quarter-hour energy in PostgreSQL (every 5 s): the same quarters.
+    let s = store::Store::open_postgres(&db).unwrap();
+    let kept = || s.quarters("DC1", "total_facility").unwrap();
+    assert!(
+        within(Duration::from_secs(12), || kept().len() as i64 == last && kept().iter().all(|q| q.energy_kwh == "125"))
+            .is_some(),
+        "{:?}",
+        kept()
+    );
+    assert_eq!(kept()[0].start_ms, t0);
+    drop(s);
     // The PUE alert was delivered once (by the leader), whoever was leader when it opened.
     std::thread::sleep(Duration::from_secs(2));
     let delivered: Vec<Value> = hooks.try_iter().collect();

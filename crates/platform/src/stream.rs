@@ -307,7 +307,70 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
             }
         });
     }
+    keep_quarters(platform, &me);
     Ok(me)
+}
+
+/// The leader keeps, every 5 s, the quarter-hour energy of the facilities whose live state changed
+/// (the last day before each one's newest reading) in the database (`store::cluster::Quarter`).
+fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    let _ = std::thread::Builder::new().name("telemetry-quarters".into()).spawn(move || {
+        let mut events: Option<tokio::sync::broadcast::Receiver<monitor::LiveEvent>> = None;
+        loop {
+            std::thread::sleep(Duration::from_secs(5));
+            let Some(p) = p.upgrade() else { return };
+            let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else { continue };
+            if !me.leader.load(Ordering::SeqCst) {
+                events = None;
+                continue;
+            }
+            let mut touched: HashMap<String, (i64, Vec<telemetry::Role>)> = HashMap::new();
+            if events.is_none() {
+                // Newly the leader: every metered facility once (what the last leader may not have kept).
+                let codes: Vec<String> = m.monitor.with_telemetry(|t| t.by_facility.keys().cloned().collect());
+                for code in codes {
+                    if let Some(live) = m.monitor.facility_live(&code).filter(|l| l.at_ms > 0) {
+                        touched.insert(code, (live.at_ms, live.energy_1h_kwh.keys().copied().collect()));
+                    }
+                }
+            }
+            let rx = events.get_or_insert_with(|| m.monitor.subscribe());
+            loop {
+                match rx.try_recv() {
+                    Ok(monitor::LiveEvent::Facility { facility, live, .. }) => {
+                        let roles = live.energy_1h_kwh.keys().copied().collect();
+                        touched.insert(facility, (live.at_ms, roles));
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            let mut rows = Vec::new();
+            for (facility, (at_ms, roles)) in touched {
+                for role in roles {
+                    let from = telemetry::Period::Quarter.start(at_ms - telemetry::time::DAY_MS);
+                    for r in
+                        m.monitor.rollup(&facility, role, telemetry::Period::Quarter, from, at_ms).unwrap_or_default()
+                    {
+                        rows.push(store::cluster::Quarter {
+                            facility_code: facility.clone(),
+                            role: role.code().to_string(),
+                            start_ms: r.start_ms,
+                            energy_kwh: r.energy_kwh.to_string(),
+                            coverage: r.coverage.to_string(),
+                            flags: r.flags.join(","),
+                        });
+                    }
+                }
+            }
+            if !rows.is_empty() {
+                if let Err(e) = p.store.put_quarters(&rows) {
+                    tracing::warn!(error = %e, "telemetry: the quarter-hour energy could not be kept");
+                }
+            }
+        }
+    });
 }
 
 /// Applies one entry to the platform's monitor (none attached: nothing to apply to); the entry's

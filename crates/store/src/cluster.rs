@@ -359,3 +359,61 @@ impl Store {
         self.read(|c| c.query("SELECT 1", &[])).map(|_| ())
     }
 }
+
+/// A facility's quarter-hour energy of one role, as cluster mode keeps it (the live series hold the
+/// raw readings of the stream's window; these stay).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarter {
+    pub facility_code: String,
+    pub role: String,
+    pub start_ms: i64,
+    /// kWh, and the share of the quarter whose energy is known, as decimal text.
+    pub energy_kwh: String,
+    pub coverage: String,
+    /// Comma-separated (`split`, `reset`, ...).
+    pub flags: String,
+}
+
+impl Store {
+    /// Stores quarter-hour rows, replacing those of the same facility, role and quarter.
+    pub fn put_quarters(&self, rows: &[Quarter]) -> Result<(), StoreError> {
+        self.tx(|c| {
+            for q in rows {
+                c.exec(
+                    "INSERT INTO telemetry_quarters (facility_code, role, start_ms, energy_kwh, coverage, flags) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (facility_code, role, start_ms) DO UPDATE SET energy_kwh = excluded.energy_kwh, coverage = excluded.coverage, flags = excluded.flags",
+                    &[
+                        q.facility_code.as_str().into(),
+                        q.role.as_str().into(),
+                        q.start_ms.into(),
+                        q.energy_kwh.as_str().into(),
+                        q.coverage.as_str().into(),
+                        q.flags.as_str().into(),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The kept quarter-hour rows of a facility's role, oldest first.
+    pub fn quarters(&self, facility: &str, role: &str) -> Result<Vec<Quarter>, StoreError> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT facility_code, role, start_ms, energy_kwh, coverage, flags FROM telemetry_quarters WHERE facility_code = $1 AND role = $2 ORDER BY start_ms",
+                    &[facility.into(), role.into()],
+                )
+            })?
+            .iter()
+            .map(|r| Quarter {
+                facility_code: r.text(0),
+                role: r.text(1),
+                start_ms: r.int(2),
+                energy_kwh: r.text(3),
+                coverage: r.text(4),
+                flags: r.text(5),
+            })
+            .collect())
+    }
+}

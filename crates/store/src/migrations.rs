@@ -408,7 +408,8 @@ CREATE TABLE inclusive_orders (
     decided_by TEXT
 );
 "#,
-    // 10 (issue 20): durable jobs of cluster mode (docs/cluster.md); empty on SQLite.
+    // 10 (issue 20): durable jobs of cluster mode and the quarter-hour energy its leader keeps
+    // (docs/cluster.md); empty on SQLite.
     r#"
 CREATE TABLE cluster_jobs (
     id {pk},
@@ -435,6 +436,15 @@ CREATE TABLE cluster_jobs (
 );
 CREATE INDEX cluster_jobs_status ON cluster_jobs(status, heartbeat_ms);
 CREATE INDEX cluster_jobs_owner ON cluster_jobs(owner);
+CREATE TABLE telemetry_quarters (
+    facility_code TEXT NOT NULL,
+    role TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    energy_kwh TEXT NOT NULL,
+    coverage TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    PRIMARY KEY (facility_code, role, start_ms)
+);
 "#,
 ];
 

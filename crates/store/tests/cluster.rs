@@ -139,3 +139,27 @@ fn the_advisory_lock_has_one_holder_and_moves_when_it_goes() {
     assert!(wait(&|| b.load(Ordering::SeqCst)), "the lock moved to B");
     assert!(!a.load(Ordering::SeqCst), "A knows it lost it");
 }
+
+#[test]
+fn quarter_hour_energy_is_kept_and_replaced_by_quarter() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("cluster_quarters", dir.path()) {
+        let q = |start_ms: i64, energy: &str, flags: &str| store::cluster::Quarter {
+            facility_code: "DC1".into(),
+            role: "total_facility".into(),
+            start_ms,
+            energy_kwh: energy.into(),
+            coverage: "1".into(),
+            flags: flags.into(),
+        };
+        s.put_quarters(&[q(900_000, "125", ""), q(0, "125", "")]).unwrap();
+        // A quarter seen again (a late reading) replaces the kept one.
+        s.put_quarters(&[q(900_000, "130.5", "split")]).unwrap();
+        assert_eq!(
+            s.quarters("DC1", "total_facility").unwrap(),
+            vec![q(0, "125", ""), q(900_000, "130.5", "split")],
+            "{name}"
+        );
+        assert!(s.quarters("DC1", "it_load").unwrap().is_empty(), "{name}");
+    }
+}
