@@ -162,6 +162,21 @@ pub struct ServeArgs {
     pub group_code: String,
     #[command(flatten)]
     pub transport: TransportArgs,
+    /// Cluster mode (docs/cluster.md): this instance is one of several on the PostgreSQL database of
+    /// --database-url behind a load balancer, with the NATS server at this URL (nats://HOST:4222,
+    /// JetStream enabled) carrying telemetry and live events. Logins, jobs and caches are shared
+    /// through PostgreSQL; every instance needs the same --audit-key-file.
+    #[arg(long, value_name = "NATS_URL", requires = "database_url", env = "DUALCARBON_CLUSTER")]
+    pub cluster: Option<String>,
+    /// This instance's name in cluster mode (default: host, process id and a random part).
+    #[arg(long, requires = "cluster", env = "DUALCARBON_INSTANCE")]
+    pub instance_name: Option<String>,
+    /// Cluster mode: raw readings are kept this many days in the telemetry stream (JetStream).
+    #[arg(long, requires = "cluster", default_value_t = 30)]
+    pub readings_keep_days: u64,
+    /// Cluster mode: replicas of the telemetry stream (3 on a 3-node JetStream cluster).
+    #[arg(long, requires = "cluster", default_value_t = 1)]
+    pub stream_replicas: usize,
 }
 
 /// How browsers and clients reach the platform (docs/security.md).
@@ -414,9 +429,16 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
+    let name = args.instance_name.clone().unwrap_or_else(platform::cluster::instance_name);
+    if args.cluster.is_some() {
+        server::cluster::start(&app, &name).map_err(|e| anyhow::anyhow!("cluster: {}: {}", e.code, e.message))?;
+        platform::monitoring::cluster_readings(&args.db.data.data_dir);
+        println!("cluster mode: instance {name}");
+    }
     if platform::monitoring::attach(&app.platform, &args.db.data.data_dir)
         .map_err(|e| anyhow::anyhow!("monitoring: {e}"))?
         .is_some()
+        && args.cluster.is_none()
     {
         println!(
             "monitoring: meters.csv loaded; readings logged in {}",
@@ -424,6 +446,16 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         );
     }
     let rt = runtime()?;
+    if let Some(url) = &args.cluster {
+        let cfg = platform::stream::Config {
+            url: url.clone(),
+            keep: std::time::Duration::from_secs(args.readings_keep_days * 86_400),
+            replicas: args.stream_replicas,
+        };
+        rt.block_on(platform::stream::start(&app.platform, &name, &cfg))
+            .map_err(|e| anyhow::anyhow!("cluster: {}: {}", e.code, e.message))?;
+        println!("telemetry stream: {} on {url}", platform::stream::STREAM);
+    }
     let scheme = args.transport.scheme();
     let served = rt.block_on(server::serve(app.clone(), args.listen, |addr| {
         println!(

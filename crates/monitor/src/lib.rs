@@ -103,6 +103,9 @@ pub struct Monitor {
     /// an org's sum runs over all its facilities, so org events go out at most once a second
     /// (facility events go out with every batch; `org_live` is always current).
     pending_orgs: Mutex<(BTreeSet<OrgId>, Option<std::time::Instant>)>,
+    /// Whether this monitor acts outside (webhooks, the stored alert state): always in one process;
+    /// in a cluster only on the leader, while every instance computes the same state.
+    effects: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Index of a facility in `Facilities` (facilities numbered in code order, so id order is code order).
@@ -188,6 +191,7 @@ impl Monitor {
             alerts: Mutex::new(engine),
             events,
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
+            effects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         monitor.refresh(&all, false);
         Ok((
@@ -253,6 +257,7 @@ impl Monitor {
             alerts: Mutex::new(engine),
             events: self.events.clone(),
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
+            effects: self.effects.clone(),
         });
         next.refresh(&all, false);
         let _ = self.next.set(next.clone());
@@ -265,6 +270,17 @@ impl Monitor {
         for &s in &self.fac.meter_subject {
             engine.watch_id(s, since_ms);
         }
+    }
+
+    /// Whether this monitor acts outside (see the field); shared with its successors.
+    pub fn effects(&self) -> bool {
+        self.effects.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    pub fn set_effects(&self, on: bool) {
+        self.effects.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub(crate) fn effects_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.effects.clone()
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {

@@ -15,6 +15,9 @@ pub struct ConsoleState {
     /// Per snapshot id: the monthly and facility-type figures of every org of its subtree. A
     /// snapshot never changes, so once computed they stay valid.
     pub aggregates: Mutex<HashMap<i64, Aggregate>>,
+    /// Cluster mode: jobs are rows of the database every instance reads (`store::cluster`), run by
+    /// this instance and taken over by another when it stops (`crate::cluster`).
+    durable: std::sync::OnceLock<(Arc<store::Store>, String)>,
 }
 
 /// A snapshot's figures by month and facility type, as the overview finds them.
@@ -60,8 +63,61 @@ pub struct Job {
     /// The result's scalar fields (snapshot id, accepted and rejected rows, ...): what the list shows.
     pub summary: Value,
     pub error: Option<Value>,
+    /// Cluster mode: the instance running it, and how many instances have run it (more than one
+    /// when an instance stopped and another took the job over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i64>,
     #[serde(skip)]
     finished: Option<std::time::Instant>,
+}
+
+/// Runs a database call of the job table: on a runtime's worker (a handler) through
+/// `block_in_place` (the PostgreSQL client is synchronous), elsewhere as it is.
+fn db<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// The `&'static str` of a stored code among `known` (the first, when unknown).
+fn known(code: &str, known: &[&'static str]) -> &'static str {
+    known.iter().find(|k| **k == code).copied().unwrap_or(known[0])
+}
+
+/// The codes a job's kind, status and stage take.
+pub const KINDS: [&str; 3] = ["inventory", "import", "aggregate"];
+pub const STATUSES: [&str; 3] = ["running", "done", "failed"];
+pub const STAGES: [&str; 7] = ["queued", "computing", "importing", "recomputing", "resumed", "done", "failed"];
+
+impl From<store::cluster::JobRow> for Job {
+    fn from(r: store::cluster::JobRow) -> Job {
+        Job {
+            id: r.id,
+            kind: known(&r.kind, &KINDS),
+            title: r.title,
+            params: r.params,
+            owner: r.owner,
+            org_code: r.org_code,
+            org_path: r.org_path,
+            target: r.target,
+            status: known(&r.status, &STATUSES),
+            stage: r.stage,
+            stage_code: known(&r.stage_code, &STAGES),
+            steps_done: r.steps_done as u32,
+            steps_total: r.steps_total as u32,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            result: r.result,
+            summary: r.summary,
+            error: r.error,
+            instance: Some(r.instance),
+            attempts: Some(r.attempts),
+            finished: None,
+        }
+    }
 }
 
 /// Finished jobs are forgotten this long after they end ...
@@ -117,6 +173,8 @@ impl Job {
             result: Value::Null,
             summary: self.summary.clone(),
             error: None,
+            instance: self.instance.clone(),
+            attempts: self.attempts,
             finished: self.finished,
         }
     }
@@ -152,6 +210,25 @@ impl ConsoleState {
         target: String,
         steps_total: u32,
     ) -> i64 {
+        if let Some((store, instance)) = self.durable.get() {
+            let j = store::cluster::NewJob {
+                kind,
+                title: &title,
+                params: &params,
+                owner,
+                org_code: org.0,
+                org_path: org.1,
+                target: &target,
+                steps_total: steps_total.into(),
+                instance,
+                now_ms: crate::cluster::now_ms(),
+            };
+            match db(|| store.insert_job(&j)) {
+                Ok(id) => return id,
+                // Kept in memory (visible on this instance only) rather than lost.
+                Err(e) => tracing::warn!(error = %e, "jobs: cannot record a job in the database"),
+            }
+        }
         let id = self.next_job.fetch_add(1, Ordering::Relaxed) + 1;
         let job = Job {
             id,
@@ -172,6 +249,8 @@ impl ConsoleState {
             result: Value::Null,
             summary: Value::Null,
             error: None,
+            instance: None,
+            attempts: None,
             finished: None,
         };
         let mut jobs = self.jobs.lock().expect("jobs lock");
@@ -185,6 +264,11 @@ impl ConsoleState {
         }
     }
     pub fn stage(&self, id: i64, (code, stage): (&'static str, &str), steps_done: u32) {
+        if let Some((store, _)) = self.durable.get() {
+            if let Err(e) = db(|| store.job_stage(id, code, stage, steps_done.into())) {
+                tracing::warn!(job = id, error = %e, "jobs: cannot record a job's stage");
+            }
+        }
         self.update(id, |j| {
             j.stage = stage.to_string();
             j.stage_code = code;
@@ -217,6 +301,15 @@ impl ConsoleState {
             }
             json!({"code": e.code, "message": e.message, "detail": detail, "reference": reference})
         });
+        if let Some((store, _)) = self.durable.get() {
+            let r = db(|| match &outcome {
+                Ok((result, summary)) => store.job_finish(id, Ok((result, summary))),
+                Err(e) => store.job_finish(id, Err(e)),
+            });
+            if let Err(e) = r {
+                tracing::warn!(job = id, error = %e, "jobs: cannot record a job's end");
+            }
+        }
         self.update(id, |j| {
             j.finished_at = Some(store::now());
             j.finished = Some(std::time::Instant::now());
@@ -237,7 +330,36 @@ impl ConsoleState {
         });
     }
     pub fn job(&self, id: i64) -> Option<Job> {
+        if let Some((store, _)) = self.durable.get() {
+            if let Ok(Some(r)) = db(|| store.job_row(id)) {
+                return Some(r.into());
+            }
+        }
         self.jobs.lock().expect("jobs lock").iter().find(|j| j.id == id).cloned()
+    }
+
+    /// Cluster mode from now on: jobs are rows of `store` run by `instance`.
+    pub fn make_durable(&self, store: Arc<store::Store>, instance: String) {
+        let _ = self.durable.set((store, instance));
+    }
+
+    /// The instance's name in cluster mode.
+    pub fn instance(&self) -> Option<&str> {
+        self.durable.get().map(|(_, i)| i.as_str())
+    }
+
+    /// The jobs `keep` keeps, newest first, as the list shows them (with results when `whole`):
+    /// from the database in cluster mode (every instance's; the newest [`JOB_KEEP_FINISHED`] plus
+    /// running ones of the owner or of aggregates), else this process's.
+    pub fn list(&self, owner: &str, whole: bool, keep: impl Fn(&Job) -> bool) -> crate::Result<Vec<Job>> {
+        let shown = |j: Job| if whole { j } else { j.listed() };
+        if let Some((store, _)) = self.durable.get() {
+            let rows = db(|| store.job_rows(owner, (JOB_KEEP_FINISHED * 2) as i64))?;
+            return Ok(rows.into_iter().map(Job::from).filter(|j| keep(j)).map(shown).collect());
+        }
+        let mut all = self.jobs.lock().expect("jobs lock");
+        evict(&mut all, std::time::Instant::now());
+        Ok(all.iter().rev().filter(|j| keep(j)).cloned().map(shown).collect())
     }
 }
 

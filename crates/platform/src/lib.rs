@@ -12,6 +12,7 @@
 
 pub mod attributes;
 pub mod business;
+pub mod cluster;
 pub mod cockpit;
 pub mod demo;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod saving;
 pub mod scenario;
 pub mod site;
 pub mod snapshot;
+pub mod stream;
 pub mod supply;
 pub mod xlsx;
 
@@ -160,6 +162,13 @@ impl Platform {
             *c = (std::time::Instant::now(), Arc::new(map));
         }
         Ok(found)
+    }
+
+    /// Forgets the cached org table (cluster mode: another instance changed it).
+    pub fn forget_orgs(&self) {
+        if let Ok(mut c) = self.orgs.write() {
+            *c = (std::time::Instant::now(), Arc::new(Default::default()));
+        }
     }
 
     /// Runs a store call on a blocking worker thread (the store's clients are synchronous).

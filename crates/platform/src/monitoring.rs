@@ -42,6 +42,26 @@ pub struct Monitoring {
 
 /// The webhook targets (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs): alert events and
 /// filing reminders are posted to them.
+/// The reading log's folder in the data directory: `readings`; in a cluster, where the stream is
+/// the reading log, `readings-cluster` (a copy of this instance's, emptied at start:
+/// [`cluster_readings`]).
+fn readings_dir() -> &'static str {
+    if CLUSTER_READINGS.get().is_some() {
+        "readings-cluster"
+    } else {
+        "readings"
+    }
+}
+
+static CLUSTER_READINGS: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// Cluster mode: the telemetry stream is the reading log; the local one (`readings-cluster`) is
+/// emptied now, before monitoring attaches, so the state comes from the stream alone.
+pub fn cluster_readings(data_dir: &std::path::Path) {
+    let _ = CLUSTER_READINGS.set(());
+    let _ = std::fs::remove_dir_all(data_dir.join("readings-cluster"));
+}
+
 pub fn webhook_urls() -> std::result::Result<Vec<monitor::webhook::WebhookUrl>, String> {
     std::env::var("DUALCARBON_WEBHOOKS")
         .unwrap_or_default()
@@ -181,12 +201,21 @@ pub fn attach(
     };
     let metered: HashMap<String, u32> = s.facility_org.clone();
     let (monitor, recovered) =
-        Monitor::open(s.registry.clone(), s.tree.clone(), metered, s.rules.clone(), &data_dir.join("readings"))
+        Monitor::open(s.registry.clone(), s.tree.clone(), metered, s.rules.clone(), &data_dir.join(readings_dir()))
             .map_err(|e| format!("reading log: {e}"))?;
     tracing::info!(readings = recovered.readings, truncated = recovered.truncated_bytes, "reading log replayed");
     let monitor = Arc::new(monitor);
+    // In a cluster this instance acts outside only once it leads (`stream`): not while it replays.
+    if CLUSTER_READINGS.get().is_some() {
+        monitor.set_effects(false);
+    }
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
-    if let Some(text) = store.document(store::documents::ALERT_STATE).map_err(|e| format!("alert state: {e}"))? {
+    // (In a cluster the alerts come from the telemetry stream, the same on every instance.)
+    if let Some(text) = store
+        .document(store::documents::ALERT_STATE)
+        .map_err(|e| format!("alert state: {e}"))?
+        .filter(|_| CLUSTER_READINGS.get().is_none())
+    {
         let kept: Vec<alerts::Alert> = serde_json::from_str(&text).map_err(|e| format!("alert state: {e}"))?;
         monitor.restore_alerts(kept);
     }
@@ -204,6 +233,10 @@ pub fn attach(
             match events.blocking_recv() {
                 Ok(LiveEvent::Alert { .. }) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let Some(monitor) = weak.upgrade() else { break };
+                    // In a cluster, only the leader stores the alert state (every instance has the same).
+                    if !monitor.effects() {
+                        continue;
+                    }
                     if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
                         tracing::error!(error = %e.message, "keeping the alert state failed");
                     }
@@ -219,7 +252,10 @@ pub fn attach(
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_secs(30));
         let Some(monitor) = tick.upgrade() else { break };
-        monitor.tick(now_ms());
+        // In a cluster the silence check is an entry of the telemetry stream (`stream`).
+        if crate::stream::current().is_none() {
+            monitor.tick(now_ms());
+        }
     });
     let mqtt = match std::env::var("DUALCARBON_MQTT") {
         Ok(spec) if !spec.trim().is_empty() => {
@@ -459,8 +495,12 @@ pub fn alert_action(
         .into_iter()
         .find(|a| a.id == id && m.subject_within(actor, &a.subject))
         .ok_or_else(|| Error::not_found(format!("no alert {id} in your subtree")))?;
-    let e = action(&m.monitor, alert.id, &actor.username, now_ms())
-        .map_err(|e| Error::new(Kind::Conflict, "conflict", e))?;
+    // In a cluster the change goes through the telemetry stream, so every instance applies it.
+    let e = match crate::stream::current() {
+        Some(s) => s.alert_action(alert.id, &actor.username, now_ms(), audit_action.ends_with("resolve"))?,
+        None => action(&m.monitor, alert.id, &actor.username, now_ms()),
+    }
+    .map_err(|e| Error::new(Kind::Conflict, "conflict", e))?;
     let change = store::audit::Change {
         actor: &actor.username,
         action: audit_action,
@@ -490,6 +530,20 @@ fn save_alert_state(
         }
         store::documents::put(c, store::documents::ALERT_STATE, &text)
     })?)
+}
+
+/// A batch into monitoring: through the reading log of this process, or in a cluster through the
+/// telemetry stream (`stream`: acknowledged once JetStream stored it). Blocking.
+pub fn ingest_readings(
+    monitor: &Monitor,
+    raw: &[telemetry::RawReading],
+    now_ms: i64,
+    source: &str,
+) -> Result<telemetry::IngestReport> {
+    match crate::stream::current() {
+        Some(s) => s.ingest(raw, now_ms, source),
+        None => monitor.ingest(raw, now_ms, source).map_err(|e| Error::internal(format!("reading log: {e}"))),
+    }
 }
 
 pub fn org_id(m: &Monitoring, code: &str) -> Result<u32> {
@@ -857,10 +911,7 @@ impl Monitoring {
                 }
             }
         });
-        let mut report = self
-            .monitor
-            .ingest(&allowed, now_ms(), source)
-            .map_err(|e| Error::internal(format!("reading log: {e}")))?;
+        let mut report = ingest_readings(&self.monitor, &allowed, now_ms(), source)?;
         for p in &mut report.problems {
             p.line = positions.get(p.line - 1).map_or(p.line, |&i| i + 1);
         }

@@ -304,7 +304,7 @@ pub fn report_state(m: &Monitoring, code: &str, body: Value, source: &str) -> Re
         .into_iter()
         .map(|(suffix, value)| telemetry::RawReading { meter: site::meters::meter_code(code, suffix), ts_ms, value })
         .collect();
-    m.monitor.ingest(&raw, now_ms(), source).map_err(|e| Error::internal(format!("reading log: {e}")))
+    crate::monitoring::ingest_readings(&m.monitor, &raw, now_ms(), source)
 }
 
 /// The most points of one meter's history in an answer: longer histories are thinned evenly.

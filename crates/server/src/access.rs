@@ -238,6 +238,7 @@ pub async fn authenticate(app: &App, token: Option<String>) -> ApiResult<Caller>
             }
         }
     }
+    let dropped = app.sessions_dropped.load(std::sync::atomic::Ordering::SeqCst);
     let t = token.clone();
     let (user, expires_at) = app.db(move |s| s.user_by_token(&t)).await?.ok_or_else(ApiError::unauthenticated)?;
     let role =
@@ -246,6 +247,9 @@ pub async fn authenticate(app: &App, token: Option<String>) -> ApiResult<Caller>
     let org = app.org(&code).await?.ok_or_else(|| ApiError::internal("user's org is missing"))?;
     let caller = Caller { user, role, org_path: org.path, expires_at };
     if let Ok(mut cache) = app.sessions.lock() {
+        if app.sessions_dropped.load(std::sync::atomic::Ordering::SeqCst) != dropped {
+            return Ok(caller);
+        }
         if cache.len() > 100_000 {
             cache.clear();
         }

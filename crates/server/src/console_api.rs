@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use platform::jobs::{evict, Aggregate, Job};
+use platform::jobs::Aggregate;
 use platform::snapshot;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -169,7 +169,10 @@ pub async fn start_inventory_job(
     let actor = caller.user.username.clone();
     let id = app.console.start(
         "inventory",
-        (format!("inventory {} {}", org.code, body.year), json!({"org": org.code, "year": body.year})),
+        (
+            format!("inventory {} {}", org.code, body.year),
+            json!({"org": org.code, "year": body.year, "options": options.clone()}),
+        ),
         &actor,
         (&org.code, &org.path),
         format!("org/{}", org.code),
@@ -205,7 +208,7 @@ pub async fn start_import_job(
         "import",
         (
             format!("{file_name} → filing {id} ({} {})", filing.org_code, filing.period),
-            json!({"file": file_name, "filing": id, "org": filing.org_code, "period": filing.period}),
+            json!({"file": file_name, "filing": id, "org": filing.org_code, "period": filing.period, "sha256": sha}),
         ),
         &actor,
         (&filing.org_code, &filing.org_path),
@@ -248,19 +251,11 @@ pub async fn jobs(
     Extension(caller): Extension<Caller>,
     Query(q): Query<JobsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let mut all = app.console.jobs.lock().expect("jobs lock");
-    evict(&mut all, std::time::Instant::now());
-    let list: Vec<Job> = all
-        .iter()
-        .rev()
-        .filter(|j| q.id.is_none_or(|id| j.id == id))
-        .filter(|j| {
-            j.owner == caller.user.username
-                || (j.kind == "aggregate" && (caller.within(&j.org_path) || caller.org_path.starts_with(&j.org_path)))
-        })
-        .map(|j| if q.id.is_some() { j.clone() } else { j.listed() })
-        .collect();
-    drop(all);
+    let list = app.console.list(&caller.user.username, q.id.is_some(), |j| {
+        q.id.is_none_or(|id| j.id == id)
+            && (j.owner == caller.user.username
+                || (j.kind == "aggregate" && (caller.within(&j.org_path) || caller.org_path.starts_with(&j.org_path))))
+    })?;
     if let (Some(id), true) = (q.id, list.is_empty()) {
         return Err(ApiError::not_found(format!("job {id}")));
     }

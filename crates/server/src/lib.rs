@@ -9,6 +9,7 @@
 pub mod access;
 pub mod auth;
 pub mod bounds;
+pub mod cluster;
 pub mod console_api;
 pub mod error;
 pub mod filing;
@@ -44,8 +45,12 @@ pub struct App {
     pub platform: Arc<Platform>,
     pub metrics: metrics::Metrics,
     /// Logins already checked: token → (checked at, caller). Logout removes its token here; other
-    /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`].
+    /// instances on the same PostgreSQL see a revocation within [`CACHE_SECONDS`], or at once in
+    /// cluster mode ([`cluster`]: dropped when the database announces a change).
     pub(crate) sessions: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, access::Caller)>>,
+    /// Counts the times every checked login was dropped: a check that read the database before a
+    /// drop does not fill the cache after it.
+    pub(crate) sessions_dropped: std::sync::atomic::AtomicU64,
     /// Password hashing: one hash per core at a time with reused memory, and a bounded queue.
     pub hashing: auth::Hashing,
     /// When wrong passwords lock a username or a client address (docs/security.md).
@@ -77,6 +82,7 @@ impl App {
             platform,
             metrics: metrics::Metrics::default(),
             sessions: Default::default(),
+            sessions_dropped: Default::default(),
             hashing: auth::Hashing::new(threads),
             login_policy: Default::default(),
             transport: Default::default(),

@@ -225,8 +225,26 @@ routes! {
     post "/api/v1/supply/portal/equipment" => supply::disclose_equipment, SupplierPortal, None, "json" -> "json", "Disclose an equipment energy specification; answered with the white paper's checks";
 }
 
-async fn health(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"ok": true, "backend": app.store.kind(), "version": env!("CARGO_PKG_VERSION")}))
+/// Liveness; in cluster mode also the instance's name and whether PostgreSQL and NATS answer
+/// (503 when one does not, so the load balancer sends requests elsewhere).
+async fn health(State(app): State<Arc<App>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut body = serde_json::json!({"ok": true, "backend": app.store.kind(), "version": env!("CARGO_PKG_VERSION")});
+    if let Some(name) = app.console.instance() {
+        let database = app.db(|s| s.ping()).await.is_ok();
+        let nats = platform::stream::current().is_none_or(|s| s.connected());
+        body["instance"] = serde_json::json!(name);
+        body["database"] = serde_json::json!(database);
+        body["nats"] = serde_json::json!(nats);
+        body["leader"] = serde_json::json!(
+            platform::stream::current().is_some_and(|s| s.leader.load(std::sync::atomic::Ordering::SeqCst))
+        );
+        if !(database && nats) {
+            body["ok"] = serde_json::json!(false);
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    }
+    Json(body).into_response()
 }
 
 async fn openapi() -> Json<serde_json::Value> {

@@ -125,4 +125,8 @@ pub trait Backend: Send + Sync {
     fn begin_sql(&self) -> &'static str;
     /// The column type of an auto-increment primary key.
     fn serial_pk(&self) -> &'static str;
+    /// The server's URL (PostgreSQL), for a connection of its own (change notifications).
+    fn url(&self) -> Option<&str> {
+        None
+    }
 }

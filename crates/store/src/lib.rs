@@ -12,6 +12,7 @@
 pub mod attributes;
 pub mod audit;
 pub mod backend;
+pub mod cluster;
 pub mod datadir;
 pub mod documents;
 pub mod filings;
@@ -99,6 +100,11 @@ impl Store {
 
     pub fn kind(&self) -> Kind {
         self.backend.kind()
+    }
+
+    /// The PostgreSQL server's URL (`None` on SQLite).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.backend.url()
     }
 
     /// Runs `f` on a connection without a transaction (reads).

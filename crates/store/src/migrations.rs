@@ -503,6 +503,42 @@ CREATE TABLE supply_pact_events (
     body TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at TEXT NOT NULL
+    // 11 (issue 20): durable jobs of cluster mode and the quarter-hour energy its leader keeps
+    // (docs/cluster.md); empty on SQLite.
+    r#"
+CREATE TABLE cluster_jobs (
+    id {pk},
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    params TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    org_code TEXT NOT NULL,
+    org_path TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    stage_code TEXT NOT NULL,
+    steps_done BIGINT NOT NULL,
+    steps_total BIGINT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    result TEXT,
+    summary TEXT,
+    error TEXT,
+    instance TEXT NOT NULL,
+    heartbeat_ms BIGINT NOT NULL,
+    attempts BIGINT NOT NULL
+);
+CREATE INDEX cluster_jobs_status ON cluster_jobs(status, heartbeat_ms);
+CREATE INDEX cluster_jobs_owner ON cluster_jobs(owner);
+CREATE TABLE telemetry_quarters (
+    facility_code TEXT NOT NULL,
+    role TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    energy_kwh TEXT NOT NULL,
+    coverage TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    PRIMARY KEY (facility_code, role, start_ms)
 );
 "#,
 ];

@@ -12,6 +12,9 @@ use std::sync::Mutex;
 pub struct Postgres {
     pool: Vec<Mutex<Session>>,
     next: AtomicUsize,
+    /// Where it connects: a client whose connection broke (server restarted, network cut) is
+    /// connected again on its next use, so the platform recovers without a restart.
+    url: String,
 }
 
 /// A client with its prepared statements, so that a repeated query (an import's batch insert,
@@ -73,7 +76,22 @@ impl Postgres {
                     .map_err(err)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Postgres { pool, next: AtomicUsize::new(0) })
+        Ok(Postgres { pool, next: AtomicUsize::new(0), url: url.to_string() })
+    }
+
+    /// `f` on `s`, connected again first when its connection broke (a failed reconnection is a
+    /// database error: 503 to an HTTP client, nothing acknowledged).
+    fn on(
+        &self,
+        s: &mut Session,
+        f: &mut dyn FnMut(&mut dyn Conn) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if s.client.is_closed() {
+            let client = Client::connect(&self.url, NoTls)
+                .map_err(|e| StoreError::Database(format!("PostgreSQL is unavailable: {e}")))?;
+            *s = Session { client, statements: HashMap::new() };
+        }
+        f(&mut PgConn(s))
     }
 }
 
@@ -145,18 +163,21 @@ impl Backend for Postgres {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for k in 0..self.pool.len() {
             if let Ok(mut c) = self.pool[(start + k) % self.pool.len()].try_lock() {
-                return f(&mut PgConn(&mut c));
+                return self.on(&mut c, f);
             }
         }
         let mut c = self.pool[start % self.pool.len()]
             .lock()
             .map_err(|_| StoreError::Database("connection lock poisoned".into()))?;
-        f(&mut PgConn(&mut c))
+        self.on(&mut c, f)
     }
     fn begin_sql(&self) -> &'static str {
         "BEGIN"
     }
     fn serial_pk(&self) -> &'static str {
         "BIGSERIAL PRIMARY KEY"
+    }
+    fn url(&self) -> Option<&str> {
+        Some(&self.url)
     }
 }

@@ -56,9 +56,15 @@ impl Served {
 /// Starts `dualcarbon serve --listen 127.0.0.1:0 ARGS` with its stderr as given (piped: [`stop`]
 /// returns it); waits for the URL it prints.
 pub fn serve(args: &[&str], stderr: Stdio) -> Served {
+    serve_env(args, &[], stderr)
+}
+
+/// [`serve`] with environment variables set (webhook targets, MQTT, ...).
+pub fn serve_env(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dualcarbon"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
