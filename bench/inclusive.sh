@@ -17,7 +17,7 @@ DURATION=${DURATION:-10s}
 PORT=${PORT:-18091}
 OUT=bench-data/inclusive
 mkdir -p "$OUT"
-cargo build --release -p dualcarbon
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p dualcarbon
 BIN=target/release/dualcarbon
 
 run() { # backend, extra args for bench and serve
