@@ -503,6 +503,8 @@ CREATE TABLE supply_pact_events (
     body TEXT NOT NULL,
     status TEXT NOT NULL,
     created_at TEXT NOT NULL
+);
+"#,
     // 11 (issue 20): durable jobs of cluster mode and the quarter-hour energy its leader keeps
     // (docs/cluster.md); empty on SQLite.
     r#"
