@@ -40,7 +40,7 @@ test('the demo scoreboard ranks 31 provinces with progress values and a spread, 
   assert.match(sources, /快照/)
   assert.match(sources, /填报/)
   // The group's own targets with the snapshot and filing behind each figure.
-  const energyRow = page.locator('[data-test=target-row]', { hasText: 'energy_per_business' })
+  const energyRow = page.locator('[data-test=target-row][data-target=energy_per_business_down]')
   assert.match(await energyRow.locator('[data-test=target-sources]').textContent(), /快照 #\d+.*填报 #\d+/s)
   await shot(page, 'scoreboard-sources')
   await page.context().close()
@@ -116,6 +116,6 @@ test('what is genuinely manual is entered on the indicators page; a fed componen
   const org = facilities.find((f) => f.code === dc.facility_code).org_code
   await page.goto(`${base}/facilities/${org}/${dc.facility_code}`)
   await page.waitForSelector('[data-test=facility-attributes]')
-  assert.match(await page.textContent('[data-test=facility-attributes]'), /规模等级: (large|hyperscale|medium)/)
+  assert.match(await page.textContent('[data-test=facility-attributes]'), /规模等级: (大型|超大型|中型)/)
   await page.context().close()
 })
