@@ -247,7 +247,13 @@ pub fn forget(platform: &Platform) {
 
 fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result<T>) -> Result<T> {
     let mut guard = platform.market.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
-    if guard.is_none() {
+    f(loaded(platform, &mut guard)?)
+}
+
+/// The exchange in memory, rebuilt from the store's command log first when it is not loaded (at
+/// first use, and after a batch the store refused); the stored command number is known from then.
+fn loaded<'a>(platform: &Platform, slot: &'a mut Option<Exchange>) -> Result<&'a mut Exchange> {
+    if slot.is_none() {
         let r = replay(&platform.store)?;
         if let Some(d) = r.discrepancy {
             return Err(Error::new(
@@ -260,9 +266,9 @@ fn with_exchange<T>(platform: &Platform, f: impl FnOnce(&mut Exchange) -> Result
         q.durable = r.commands as i64;
         platform.market.durable_watch.send_replace((q.durable, q.epoch));
         drop(q);
-        *guard = Some(r.exchange);
+        *slot = Some(r.exchange);
     }
-    f(guard.as_mut().expect("loaded above"))
+    Ok(slot.as_mut().expect("loaded above"))
 }
 
 /// What a command's audit entry says.
@@ -314,22 +320,7 @@ fn submit(
 ) -> Result<Submitted> {
     let state = &platform.market;
     let mut guard = state.exchange.lock().map_err(|_| Error::internal("market state lock poisoned"))?;
-    if guard.is_none() {
-        let r = replay(&platform.store)?;
-        if let Some(d) = r.discrepancy {
-            return Err(Error::new(
-                Kind::Unavailable,
-                "market_journal_mismatch",
-                format!("the market's journal does not replay: {d}"),
-            ));
-        }
-        let mut q = state.queue.lock().map_err(|_| Error::internal("market queue lock poisoned"))?;
-        q.durable = r.commands as i64;
-        state.durable_watch.send_replace((q.durable, q.epoch));
-        drop(q);
-        *guard = Some(r.exchange);
-    }
-    let x = guard.as_mut().expect("loaded above");
+    let x = loaded(platform, &mut guard)?;
     let before = x.registry().journal().len();
     let seq = x.log().len() as i64 + 1;
     let at = now_of(platform);

@@ -2,6 +2,8 @@
 //! text cells, written by hand: five small XML parts in a zip), and XLSX uploads, whose first sheet
 //! is turned into CSV and then validated exactly like a CSV upload (row numbers stay the sheet's).
 
+// XML text and column names as the report crate writes its workbooks.
+use report::xlsx::{column_name, escape};
 use std::io::{Cursor, Read, Write};
 
 /// The media type of an XLSX workbook.
@@ -10,35 +12,6 @@ pub const MEDIA_TYPE: &str = "application/vnd.openxmlformats-officedocument.spre
 /// The zip signature that starts every XLSX file.
 pub fn is_xlsx(first_bytes: &[u8]) -> bool {
     first_bytes.starts_with(b"PK\x03\x04")
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            // Characters XML 1.0 cannot carry are dropped rather than making the file unreadable.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn column_name(mut i: usize) -> String {
-    let mut name = Vec::new();
-    loop {
-        name.push(b'A' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    name.reverse();
-    String::from_utf8(name).expect("ASCII")
 }
 
 /// One sheet of a workbook to write: text cells, and columns whose cells offer a list of values

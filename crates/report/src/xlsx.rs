@@ -6,7 +6,9 @@
 use crate::{Cell, Report};
 use std::io::{Cursor, Write};
 
-fn escape(s: &str) -> String {
+/// Text for an XML element or attribute: the five markup characters escaped, characters XML 1.0
+/// cannot carry dropped (the platform's filing templates write with it too).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -21,7 +23,8 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn column_name(mut i: usize) -> String {
+/// The spreadsheet column of a 0-based index: A … Z, AA, AB, ….
+pub fn column_name(mut i: usize) -> String {
     let mut name = Vec::new();
     loop {
         name.push(b'A' + (i % 26) as u8);
