@@ -124,6 +124,37 @@ fn contribute(cell: &mut Metrics, plan: &Plan, q: f64, s: &Shares) {
     }
 }
 
+/// [`contribute`] into two cells at once (the inventory's and the breakdown's): the same
+/// roundings, each rounded contribution added to both.
+#[inline]
+fn contribute2(cell: &mut Metrics, other: &mut Metrics, plan: &Plan, q: f64, s: &Shares) {
+    let mut s12 = 0.0;
+    let mut kwh = 0.0;
+    for &(m, c) in &plan.coef {
+        let v = q * c;
+        let x = fixed(v * s.booked);
+        cell.0[m] += x;
+        other.0[m] += x;
+        match m {
+            S1_STATIONARY | S1_MOBILE | S1_FUGITIVE | S2_LOCATION => s12 += v,
+            ELECTRICITY_KWH => kwh += v,
+            _ => {}
+        }
+    }
+    if s.allocated_away != 0.0 {
+        let (x, y) = (fixed(s12 * s.allocated_away), fixed(kwh * s.allocated_away));
+        cell.0[ALLOCATED_AWAY_CO2E] += x;
+        other.0[ALLOCATED_AWAY_CO2E] += x;
+        cell.0[ALLOCATED_AWAY_KWH] += y;
+        other.0[ALLOCATED_AWAY_KWH] += y;
+    }
+    if s.excluded != 0.0 {
+        let x = fixed(s12 * s.excluded);
+        cell.0[EXCLUDED_CO2E] += x;
+        other.0[EXCLUDED_CO2E] += x;
+    }
+}
+
 pub fn facility_shares(ds: &Dataset, boundary: Boundary) -> Vec<Shares> {
     ds.facilities
         .iter()
@@ -150,6 +181,77 @@ pub fn facility_shares(ds: &Dataset, boundary: Boundary) -> Vec<Shares> {
 /// Computes the inventory of `ds` with `lib`. Fails, listing every problem, rather than leave out
 /// any record it cannot compute.
 pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<Inventory, Vec<PlanError>> {
+    compute_with_breakdown(ds, lib, opts, None).map(|(inv, _)| inv)
+}
+
+/// What a caller (the disclosure report) asks the inventory's single pass to keep besides its
+/// cells, for the records of the facilities marked in `within` (an org's subtree).
+#[derive(Debug, Clone, Copy)]
+pub struct BreakdownRequest<'a> {
+    /// Per facility: whether its records are kept.
+    pub within: &'a [bool],
+    /// Per string of `ds.strings`: whether a source document of that name is a meter reading.
+    pub meter_documents: &'a [bool],
+}
+
+/// The figures of the requested facilities' records by plan (carrier, province, mobile,
+/// dimension) × facility type, added in the same pass and with the same roundings as the
+/// inventory's cells (so they sum to its totals to the milligram), and counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Breakdown {
+    /// Plan `p`, facility type `t` at `p * N_TYPES + t` ([`Inventory::plans`]).
+    pub cells: Vec<Metrics>,
+    /// Per plan: the booked physical quantity in millionths of the base unit.
+    pub quantity: Vec<i128>,
+    /// Per plan: records.
+    pub records: Vec<usize>,
+    pub month_records: [usize; 12],
+    /// Records without a source document (estimates), and with a meter reading as their document.
+    pub without_document: usize,
+    pub meter_derived: usize,
+    /// Per facility: months with data (bit m − 1).
+    pub facility_months: Vec<u16>,
+}
+
+impl Breakdown {
+    fn new(plans: usize, facilities: usize) -> Breakdown {
+        Breakdown {
+            cells: vec![Metrics::default(); plans * N_TYPES],
+            quantity: vec![0; plans],
+            records: vec![0; plans],
+            facility_months: vec![0; facilities],
+            ..Default::default()
+        }
+    }
+    fn merge(&mut self, o: &Breakdown) {
+        for (c, p) in self.cells.iter_mut().zip(&o.cells) {
+            c.add(p);
+        }
+        for (q, p) in self.quantity.iter_mut().zip(&o.quantity) {
+            *q += p;
+        }
+        for (q, p) in self.records.iter_mut().zip(&o.records) {
+            *q += p;
+        }
+        for m in 0..12 {
+            self.month_records[m] += o.month_records[m];
+        }
+        self.without_document += o.without_document;
+        self.meter_derived += o.meter_derived;
+        for (q, p) in self.facility_months.iter_mut().zip(&o.facility_months) {
+            *q |= p;
+        }
+    }
+}
+
+/// [`compute`], also keeping the [`Breakdown`] of the requested facilities in the same pass over
+/// the records (no second pass for the report's tables).
+pub fn compute_with_breakdown(
+    ds: &Dataset,
+    lib: &Library,
+    opts: &InventoryOptions,
+    request: Option<BreakdownRequest<'_>>,
+) -> Result<(Inventory, Option<Breakdown>), Vec<PlanError>> {
     let a = &ds.activity;
     let n_keys = ds.carriers.len().max(1) * N_PROVINCES * 2 * N_DIMS;
     // Pass 1: which plan keys occur, how often, and their first record.
@@ -213,19 +315,50 @@ pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<I
     // Pass 3: accumulate, in parallel over row ranges. Integer accumulation makes the merge exact.
     let accumulate = |range: std::ops::Range<usize>| {
         let mut cells = vec![Metrics::default(); n_cells];
+        let Some(req) = request else {
+            for r in range {
+                let f = a.facility[r] as usize;
+                let (p, m) = fac_key[f];
+                let k = key_index(a.carrier[r], p, m, dim_index(UNITS[a.unit[r] as usize].dimension));
+                let plan = &plans[plan_index[k] as usize];
+                let cell = &mut cells[cell_base[f] + a.month[r] as usize - 1];
+                contribute(cell, plan, a.quantity[r], &shares[f]);
+            }
+            return (cells, None);
+        };
+        let mut b = Breakdown::new(plans.len(), ds.facilities.len());
         for r in range {
             let f = a.facility[r] as usize;
             let (p, m) = fac_key[f];
             let k = key_index(a.carrier[r], p, m, dim_index(UNITS[a.unit[r] as usize].dimension));
-            let plan = &plans[plan_index[k] as usize];
-            let cell = &mut cells[cell_base[f] + a.month[r] as usize - 1];
-            contribute(cell, plan, a.quantity[r], &shares[f]);
+            let pi = plan_index[k] as usize;
+            let plan = &plans[pi];
+            let base = cell_base[f];
+            let month = a.month[r] as usize;
+            let cell = &mut cells[base + month - 1];
+            if !req.within[f] {
+                contribute(cell, plan, a.quantity[r], &shares[f]);
+                continue;
+            }
+            // The facility type from the cell's index: (org × N_TYPES + type) × 12.
+            let kind = (base / 12) % N_TYPES;
+            contribute2(cell, &mut b.cells[pi * N_TYPES + kind], plan, a.quantity[r], &shares[f]);
+            b.quantity[pi] += fixed(a.quantity[r] * shares[f].booked);
+            b.records[pi] += 1;
+            b.month_records[month - 1] += 1;
+            b.facility_months[f] |= 1 << (month - 1);
+            let doc = a.source_document[r] as usize;
+            if doc == 0 {
+                b.without_document += 1;
+            } else if req.meter_documents.get(doc).copied().unwrap_or(false) {
+                b.meter_derived += 1;
+            }
         }
-        cells
+        (cells, Some(b))
     };
     let threads = opts.threads.max(1).min(a.len().max(1));
     let chunk = a.len().div_ceil(threads).max(1);
-    let partials: Vec<Vec<Metrics>> = std::thread::scope(|s| {
+    let partials: Vec<(Vec<Metrics>, Option<Breakdown>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = (t * chunk).min(a.len())..((t + 1) * chunk).min(a.len());
@@ -235,12 +368,21 @@ pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<I
         handles.into_iter().map(|h| h.join().expect("accumulator thread")).collect()
     });
     let mut cells = vec![Metrics::default(); n_cells];
-    for part in partials {
+    let mut breakdown: Option<Breakdown> = None;
+    for (part, b) in partials {
         for (c, p) in cells.iter_mut().zip(part.iter()) {
             c.add(p);
         }
+        match (&mut breakdown, b) {
+            (Some(acc), Some(b)) => acc.merge(&b),
+            (None, Some(b)) => breakdown = Some(b),
+            _ => {}
+        }
     }
-    Ok(Inventory {
+    if request.is_some() && breakdown.is_none() {
+        breakdown = Some(Breakdown::new(plans.len(), ds.facilities.len()));
+    }
+    let inventory = Inventory {
         options: opts.clone(),
         library_version: lib.version(),
         library_fingerprint: lib.fingerprint(),
@@ -251,5 +393,6 @@ pub fn compute(ds: &Dataset, lib: &Library, opts: &InventoryOptions) -> Result<I
         n_orgs,
         records: a.len(),
         warnings,
-    })
+    };
+    Ok((inventory, breakdown))
 }

@@ -10,7 +10,7 @@ pub mod options;
 pub mod plan;
 pub mod report;
 
-pub use engine::{compute, Inventory, PlanError, Shares};
+pub use engine::{compute, compute_with_breakdown, Breakdown, BreakdownRequest, Inventory, PlanError, Shares};
 pub use explain::{ExplainScope, Explanation};
 pub use options::{Boundary, InventoryOptions, ResidualBasis};
 pub use report::{cell_rows, figure_units, FactorVintage, Figures, GroupBy, InventoryReport, Totals};

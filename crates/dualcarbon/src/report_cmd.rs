@@ -101,11 +101,19 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         Ok((ds, inv))
     };
     let started = std::time::Instant::now();
-    let (ds, inv) = compute(year)?;
+    // The reporting year: the inventory's pass also keeps the report's cells (by carrier,
+    // province and facility type) of the org's facilities, so the report reads cells, not records.
+    let (ds, _) = ingest::load_dir(dir, year, threads).map_err(|r| anyhow::anyhow!("{r}"))?;
     let org = match &a.org {
         Some(code) => ds.orgs.get(code).with_context(|| format!("--org {code:?} is not an org code in orgs.csv"))?,
         None => ds.orgs.root(),
     };
+    let (within, meter) = report::breakdown_masks(&ds, org);
+    let mut o = accounting::InventoryOptions::new(year);
+    o.threads = threads;
+    let req = accounting::BreakdownRequest { within: &within, meter_documents: &meter };
+    let (inv, breakdown) = accounting::compute_with_breakdown(&ds, &lib, &o, Some(req))
+        .map_err(|errs| anyhow::anyhow!("{}", errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")))?;
     let previous = if dir.join(format!("activity-{}.csv", year - 1)).exists() {
         let (pds, pinv) = compute(year - 1)?;
         let code = &ds.orgs.orgs[org as usize].code;
@@ -133,6 +141,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         quality_score: None,
         projects: Vec::new(),
         transition: None,
+        breakdown: breakdown.as_ref(),
     };
     let computed = started.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
@@ -153,5 +162,9 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         built + rendered,
         format.code()
     );
+    // Freeing tens of millions of records one by one costs more than the OS reclaiming them.
+    std::mem::forget(input);
+    std::mem::forget(inv);
+    std::mem::forget(ds);
     Ok(ExitCode::SUCCESS)
 }

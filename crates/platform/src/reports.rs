@@ -269,6 +269,7 @@ pub fn generate(
         quality_score: None,
         projects: Vec::new(),
         transition,
+        breakdown: None,
     };
     progress("building", 2);
     let r = report::build(&input).map_err(report_error)?;

@@ -68,6 +68,46 @@ pub struct Input<'a> {
     /// The scenarios' baseline path calibrated on this inventory (no new measures, the shipped
     /// drivers and targets): the transition plan's figures of the climate tables.
     pub transition: Option<scenario::RunResult>,
+    /// The org's records kept by the inventory's own pass ([`accounting::compute_with_breakdown`]
+    /// with [`breakdown_request`]'s facilities): the report reads these cells instead of passing
+    /// over the records again. None: the report makes its own pass.
+    pub breakdown: Option<&'a accounting::Breakdown>,
+}
+
+/// Per facility, whether it is in `org`'s subtree, and per string, whether it names a meter
+/// reading: what [`accounting::compute_with_breakdown`] needs to keep the report's cells.
+pub fn breakdown_masks(ds: &Dataset, org: u32) -> (Vec<bool>, Vec<bool>) {
+    let within = ds.facilities.iter().map(|f| ds.orgs.is_within(f.org, org)).collect();
+    let meter = ds.strings.strings.iter().map(|s| s.starts_with("METER:")).collect();
+    (within, meter)
+}
+
+/// The report's per-worker part from the inventory's breakdown: plan × facility type cells
+/// gathered by (carrier, dimension) × province × facility type (integer sums, exact).
+fn part_of_breakdown(inv: &Inventory, b: &accounting::Breakdown) -> Part {
+    let n_types = FacilityType::ALL.len();
+    let mut part = Part::default();
+    let mut index: BTreeMap<(u16, u8), usize> = BTreeMap::new();
+    for (pi, plan) in inv.plans.iter().enumerate() {
+        if b.records[pi] == 0 {
+            continue;
+        }
+        let key = (plan.key.carrier, plan.key.dimension as u8);
+        let i = *index.entry(key).or_insert_with(|| {
+            part.cd.push((key, vec![Metrics::default(); N_CELLS], 0, 0));
+            part.cd.len() - 1
+        });
+        let e = &mut part.cd[i];
+        for t in 0..n_types {
+            e.1[plan.key.province as usize * n_types + t].add(&b.cells[pi * n_types + t]);
+        }
+        e.2 += b.quantity[pi];
+        e.3 += b.records[pi];
+    }
+    part.month_records = b.month_records;
+    part.without_document = b.without_document;
+    part.meter_derived = b.meter_derived;
+    part
 }
 
 /// Aggregates of the org's records in one pass.
@@ -105,9 +145,12 @@ struct Part {
     meter_derived: usize,
 }
 
-fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
+fn pass(ds: &Dataset, inv: &Inventory, org: u32, breakdown: Option<&accounting::Breakdown>) -> Pass {
     let within: Vec<bool> = ds.facilities.iter().map(|f| ds.orgs.is_within(f.org, org)).collect();
     let n_types = FacilityType::ALL.len();
+    if let Some(b) = breakdown {
+        return sum_parts(ds, vec![part_of_breakdown(inv, b)], &b.facility_months, &within);
+    }
     let meter_docs: Vec<bool> = ds.strings.strings.iter().map(|s| s.starts_with("METER:")).collect();
     let a = &ds.activity;
     let n = a.len();
@@ -154,6 +197,12 @@ fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
             .collect();
         handles.into_iter().map(|h| h.join().expect("report worker")).collect()
     });
+    let months: Vec<u16> = months.into_iter().map(std::sync::atomic::AtomicU16::into_inner).collect();
+    sum_parts(ds, parts, &months, &within)
+}
+
+fn sum_parts(ds: &Dataset, parts: Vec<Part>, months: &[u16], within: &[bool]) -> Pass {
+    let n_types = FacilityType::ALL.len();
     let mut p = Pass {
         total: Metrics::default(),
         carriers: BTreeMap::new(),
@@ -167,7 +216,7 @@ fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
         facilities_with_data: 0,
         facility_months: 0,
         facilities_in_scope: within.iter().filter(|w| **w).count(),
-        shared_sites: ds.facilities.iter().zip(&within).filter(|(f, w)| **w && f.allocation_share < 1.0).count(),
+        shared_sites: ds.facilities.iter().zip(within).filter(|(f, w)| **w && f.allocation_share < 1.0).count(),
     };
     let mut quantities: BTreeMap<(u16, u8), i128> = BTreeMap::new();
     for part in parts {
@@ -197,8 +246,7 @@ fn pass(ds: &Dataset, inv: &Inventory, org: u32) -> Pass {
             e.1 = q as f64 / SCALE;
         }
     }
-    for (f, mask) in months.iter().enumerate() {
-        let mask = mask.load(std::sync::atomic::Ordering::Relaxed);
+    for (f, &mask) in months.iter().enumerate() {
         if mask != 0 {
             p.facilities_with_data += 1;
             p.facility_months += mask.count_ones() as usize;
@@ -386,7 +434,7 @@ fn section(id: &str, title: String) -> Section {
 pub fn build(input: &Input<'_>) -> Result<Report, ReportError> {
     let ds = input.ds;
     let inv = input.inventory;
-    let p = pass(ds, inv, input.org);
+    let p = pass(ds, inv, input.org, input.breakdown);
     if p.records == 0 {
         return Err(ReportError::NoActivity);
     }

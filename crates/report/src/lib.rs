@@ -13,7 +13,7 @@ pub mod pdf;
 pub mod uncertainty;
 pub mod xlsx;
 
-pub use build::{build, Input, Previous, Restatement, SavingProject, Source};
+pub use build::{breakdown_masks, build, Input, Previous, Restatement, SavingProject, Source};
 use serde::Serialize;
 
 /// The language a report is written in.
