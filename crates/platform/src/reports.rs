@@ -298,3 +298,51 @@ pub fn report_error(e: report::ReportError) -> Error {
         report::ReportError::Write { .. } => Error::internal(e.to_string()),
     }
 }
+
+/// Keeps a report made in the database (migration 12): its download survives a restart and any
+/// instance of a cluster serves it. Returns the stored report (its id, SHA-256 of the bytes).
+pub fn store_generated(
+    store: &Store,
+    actor: &Actor,
+    c: &Checked,
+    org_path: &str,
+    g: &Generated,
+) -> Result<store::reports::StoredReport> {
+    Ok(store.report_add(&store::reports::NewReport {
+        kind: c.template.code(),
+        snapshot_id: g.snapshot,
+        org_code: &g.org_code,
+        org_path,
+        lang: c.lang.code(),
+        format: c.format.code(),
+        file_name: &g.file_name,
+        media_type: g.media_type,
+        report_hash: &g.hash,
+        bytes: &g.bytes,
+        created_by: &actor.username,
+    })?)
+}
+
+/// The stored reports of the orgs within the actor's subtree, newest first (at most `limit`).
+pub fn stored_list(store: &Store, actor: &Actor, limit: i64) -> Result<Value> {
+    let list = store.reports_within(&actor.org_path, limit.clamp(1, 1000))?;
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            v["download"] = json!(format!("/api/v1/reports/{}/file", r.id));
+            v
+        })
+        .collect();
+    Ok(json!({"reports": rows}))
+}
+
+/// A stored report's file: 404 for an unknown id, 403 `out_of_scope` for an org outside the
+/// actor's subtree.
+pub fn stored_file(store: &Store, actor: &Actor, id: i64) -> Result<(store::reports::StoredReport, Vec<u8>)> {
+    let (meta, bytes) = store.report_file(id)?.ok_or_else(|| Error::not_found(format!("report {id}")))?;
+    if !actor.within(&meta.org_path) {
+        return Err(Error::out_of_scope(&format!("report {id}")));
+    }
+    Ok((meta, bytes))
+}

@@ -5,7 +5,7 @@
 use crate::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::App;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -47,6 +47,7 @@ pub async fn start(
         reports::STEPS,
     );
     let app2 = app.clone();
+    let (maker, org_path) = (caller.actor(), org.path.clone());
     tokio::task::spawn_blocking(move || {
         let progress = |code: &'static str, done: u32| {
             let stage = match code {
@@ -63,11 +64,16 @@ pub async fn start(
             let f = font.as_ref().map(|(data, index)| (data.as_slice(), *index));
             reports::generate(&app2.store, &checked, f, app2.threads, &progress)
         });
-        let out = out.map(|g| {
+        // Stored (migration 12): the download survives a restart and any instance serves it.
+        let out = out.and_then(|g| {
+            let stored = reports::store_generated(&app2.store, &maker, &checked, &org_path, &g)?;
             let mut v = g.summary();
-            v["download"] = json!(format!("/api/v1/reports/jobs/{id}/file"));
+            v["report_id"] = json!(stored.id);
+            v["sha256"] = json!(stored.sha256);
+            v["download"] = json!(format!("/api/v1/reports/{}/file", stored.id));
+            v["job_download"] = json!(format!("/api/v1/reports/jobs/{id}/file"));
             app2.reports.keep(id, g);
-            v
+            Ok(v)
         });
         app2.console.finish(id, out);
     });
@@ -100,6 +106,43 @@ pub async fn file(
             (header::HeaderName::from_static("x-report-hash"), g.hash.clone()),
         ],
         g.bytes.clone(),
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+/// The stored reports of the orgs within the caller's subtree, newest first.
+pub async fn stored(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let actor = caller.actor();
+    let store = app.store.clone();
+    Ok(Json(app.blocking(move || Ok(reports::stored_list(&store, &actor, q.limit.unwrap_or(100))?)).await?))
+}
+
+/// A stored report's file, from the database (any instance, after a restart).
+pub async fn stored_file(
+    State(app): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let actor = caller.actor();
+    let store = app.store.clone();
+    let (meta, bytes) = app.blocking(move || Ok(reports::stored_file(&store, &actor, id)?)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, meta.media_type.clone()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", meta.file_name)),
+            (header::HeaderName::from_static("x-report-hash"), meta.report_hash.clone()),
+            (header::HeaderName::from_static("x-content-sha256"), meta.sha256.clone()),
+        ],
+        bytes,
     )
         .into_response())
 }

@@ -21,6 +21,7 @@ pub mod market;
 pub mod migrations;
 pub mod postgres;
 pub mod reference;
+pub mod reports;
 pub mod snapshots;
 pub mod sqlite;
 pub mod supply;

@@ -543,6 +543,30 @@ CREATE TABLE telemetry_quarters (
     PRIMARY KEY (facility_code, role, start_ms)
 );
 "#,
+    // 12: disclosure reports as made (issue 19): the file itself (base64 text, both backends),
+    // its SHA-256, and what it was made from, so a download survives a restart and any instance
+    // of a cluster serves it.
+    r#"
+CREATE TABLE reports (
+    id {pk},
+    kind TEXT NOT NULL,
+    snapshot_id BIGINT NOT NULL,
+    org_code TEXT NOT NULL,
+    org_path TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    format TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    report_hash TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    bytes TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX reports_org_path ON reports(org_path);
+CREATE INDEX reports_snapshot ON reports(snapshot_id);
+"#,
 ];
 
 impl Store {

@@ -52,8 +52,12 @@ async fn make(h: &Harness, token: &str, body: Value) -> (Value, Option<Vec<u8>>)
 fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
     let facilities =
         vec![fac("GD1", "base_station_5g", "CT-GD-GZ", "广东"), fac("GD2", "data_center", "CT-GD", "广东")];
-    let users =
-        vec![("admin", "group_admin", "CT"), ("gd-admin", "org_admin", "CT-GD"), ("gd-filer", "data_filer", "CT-GD")];
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("bj-admin", "org_admin", "CT-BJ"),
+    ];
     Platform::new("reports", Seed { orgs: group_orgs("CT-BJ"), facilities, users }).run(|h| async move {
         let backend = h.backend.clone();
         let (filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
@@ -142,5 +146,68 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         assert_eq!(other.status, StatusCode::NOT_FOUND, "{backend}");
         let t = h.get("/api/v1/reports/templates", &gd_admin).await;
         assert_eq!(t.json["templates"], json!(["inventory", "capital-market", "government"]), "{backend}");
+        stored_reports_survive_a_restart(&h, &j1, &a).await;
     });
+}
+
+/// A report made is stored (migration 12): listed within the caller's subtree with its SHA-256,
+/// downloaded by its id from another instance over the same database (as after a restart, or
+/// from any instance of a cluster), the same bytes; refused outside the caller's subtree.
+async fn stored_reports_survive_a_restart(h: &Harness, job: &Value, pdf: &[u8]) {
+    let backend = &h.backend;
+    let id = job["result"]["report_id"].as_i64().unwrap_or_else(|| panic!("{backend}: {job}"));
+    assert_eq!(job["result"]["download"], json!(format!("/api/v1/reports/{id}/file")), "{backend}");
+    let sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(pdf).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(job["result"]["sha256"], json!(sha), "{backend}");
+    // Another instance over the same database: nothing of the first one's memory.
+    let (url, copy) = (h.app.store.postgres_url().map(str::to_string), h.dir.path().join("copy.db"));
+    if url.is_none() {
+        h.app.store.backup_sqlite(&copy).unwrap();
+    }
+    let spool = h.dir.path().join("spool-2");
+    // Opened off the runtime's threads (the PostgreSQL client blocks).
+    let app = tokio::task::spawn_blocking(move || {
+        let second = match url {
+            Some(url) => store::Store::open_postgres(&url).unwrap(),
+            None => store::Store::open_sqlite(&copy).unwrap(),
+        };
+        crate::harness::App::new(second, spool)
+    })
+    .await
+    .unwrap();
+    let h2 = Harness::on(app.clone(), backend);
+    let gd_admin = h2.login("gd-admin").await;
+    let list = h2.get("/api/v1/reports", &gd_admin).await;
+    assert_eq!(list.status, StatusCode::OK, "{backend}: {}", list.text);
+    let row = list.json["reports"].as_array().unwrap().iter().find(|r| r["id"] == json!(id)).cloned().unwrap();
+    assert_eq!(
+        (&row["kind"], &row["lang"], &row["format"], &row["org_code"], &row["created_by"]),
+        (&json!("inventory"), &json!("zh"), &json!("pdf"), &json!("CT-GD"), &json!("gd-admin")),
+        "{backend}: {row}"
+    );
+    assert_eq!((&row["sha256"], &row["size"]), (&json!(sha), &json!(pdf.len())), "{backend}");
+    // Three reports were made (a CSV, the PDF twice); the refused one was not stored.
+    assert_eq!(list.json["reports"].as_array().unwrap().len(), 3, "{backend}: {}", list.text);
+    let f = h2.get(&format!("/api/v1/reports/{id}/file"), &gd_admin).await;
+    assert_eq!(f.status, StatusCode::OK, "{backend}: {}", f.text);
+    assert!(f.bytes == pdf, "{backend}: the stored file is the file made");
+    assert_eq!(f.headers["x-content-sha256"].to_str().unwrap(), sha, "{backend}");
+    assert_eq!(f.headers["x-report-hash"].to_str().unwrap(), job["result"]["hash"].as_str().unwrap(), "{backend}");
+    // A user of another subsidiary neither lists nor downloads it; the group admin does.
+    let bj = h2.login("bj-admin").await;
+    assert_eq!(h2.get("/api/v1/reports", &bj).await.json["reports"], json!([]), "{backend}");
+    let refused = h2.get(&format!("/api/v1/reports/{id}/file"), &bj).await;
+    assert_eq!(
+        (refused.status, &refused.json["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("out_of_scope")),
+        "{backend}"
+    );
+    let admin = h2.login("admin").await;
+    assert_eq!(h2.get(&format!("/api/v1/reports/{id}/file"), &admin).await.status, StatusCode::OK, "{backend}");
+    assert_eq!(h2.get("/api/v1/reports/999999/file", &admin).await.status, StatusCode::NOT_FOUND, "{backend}");
+    // The PostgreSQL client is dropped off the runtime's threads.
+    tokio::task::spawn_blocking(move || drop((h2, app))).await.unwrap();
 }
