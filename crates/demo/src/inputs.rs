@@ -219,7 +219,60 @@ pub fn write(out: &Path, first: i32, last: i32, seed: u64) -> io::Result<Vec<Sav
         }
     }
     s.flush()?;
+    write_water_waste(out, &provinces, first, last, seed)?;
     Ok(runs)
+}
+
+/// Per facility type, a year's water (m³), hazardous waste (t: lead-acid batteries, mostly) and
+/// non-hazardous waste (t) of one site: illustrative magnitudes for the demo, not reference figures.
+fn water_waste_per_site(kind: &str) -> (f64, f64, f64) {
+    match kind {
+        "data_center" => (20_000.0, 3.0, 20.0),
+        "machine_room" => (200.0, 0.3, 0.5),
+        "office" => (1_500.0, 0.05, 5.0),
+        "retail" => (150.0, 0.0, 1.0),
+        "warehouse" => (100.0, 0.1, 2.0),
+        "base_station_5g" | "base_station_4g" => (0.0, 0.02, 0.01),
+        _ => (0.0, 0.0, 0.0),
+    }
+}
+
+/// The source the demo's water and waste figures carry: illustrative, not measured.
+pub const WATER_WASTE_SOURCE: &str = "demo: illustrative values (not measured)";
+
+/// Writes `water-waste.csv` (indicator data: org_code, period, component, value, source) with the
+/// demo's water and waste per province and year, marked as demo values by their source.
+fn write_water_waste(
+    out: &Path,
+    provinces: &BTreeMap<String, Vec<&Fac>>,
+    first: i32,
+    last: i32,
+    seed: u64,
+) -> io::Result<()> {
+    let mut w = io::BufWriter::new(std::fs::File::create(out.join("water-waste.csv"))?);
+    writeln!(w, "org_code,period,component,value,source")?;
+    for (p, facs) in provinces {
+        let stream = p.bytes().fold(0xC3u64, |h, b| h.wrapping_mul(131).wrapping_add(b as u64));
+        let mut rng = Rng::new(seed, stream);
+        let (mut water, mut hazardous, mut other) = (0.0, 0.0, 0.0);
+        for f in facs {
+            let (a, b, c) = water_waste_per_site(&f.kind);
+            water += a;
+            hazardous += b;
+            other += c;
+        }
+        for y in first..=last {
+            let k = rng.range(0.9, 1.1);
+            for (component, v) in
+                [("water_m3", water), ("waste_hazardous_t", hazardous), ("waste_non_hazardous_t", other)]
+            {
+                if v > 0.0 {
+                    writeln!(w, "{p},{y},{component},{},{WATER_WASTE_SOURCE}", fmt(v * k))?;
+                }
+            }
+        }
+    }
+    w.flush()
 }
 
 /// Reads saving-runs.csv back (one run per org and year).

@@ -519,6 +519,7 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
     platform::monitoring::attach(&app.platform, &data_dir).map_err(|e| anyhow::anyhow!("monitoring: {e}"))?;
     if fresh {
         record_saving_runs(&app.platform, &source)?;
+        record_water_waste(&app.platform, &source)?;
     }
     // The internal carbon market of the demo's last year (once: nothing when a plan exists).
     let seeded = platform::market::seed_demo(&app.platform, first, year)
@@ -540,6 +541,20 @@ pub fn demo(args: DemoRunArgs) -> Result<ExitCode> {
         println!("  API:     {scheme}://{addr}/api/v1/openapi.json   metrics: {scheme}://{addr}/metrics   (Ctrl-C stops)");
     }))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Files the demo's water and waste (water-waste.csv, marked as demo values by their source) as
+/// indicator data, as `POST /api/v1/indicator-data` does (`platform::monitoring::add_indicator_data`).
+fn record_water_waste(platform: &std::sync::Arc<platform::Platform>, source: &Path) -> Result<()> {
+    let Ok(body) = std::fs::read_to_string(source.join("water-waste.csv")) else { return Ok(()) };
+    let root = platform.store.org(demo::GROUP_CODE)?.context("the demo's group org")?;
+    let actor =
+        platform::Actor { username: "demo-loader".into(), org_code: root.code.clone(), org_path: root.path.clone() };
+    let m = platform::monitoring::mon(platform).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let r = platform::monitoring::add_indicator_data(&platform.store, &m, &actor, &body)
+        .map_err(|e| anyhow::anyhow!("water-waste.csv: {}: {}", e.code, e.message))?;
+    println!("  water and waste (demo values): {} indicator values recorded", r["added"]);
+    Ok(())
 }
 
 /// Records the demo's base-station saving runs (saving-runs.csv: one run per province and year on

@@ -84,7 +84,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         };
         let fail = |e: platform::Error| anyhow::anyhow!("{} ({})", e.message, e.code);
         let checked = platform::reports::check(&store, &actor, &req).map_err(fail)?;
-        let g = platform::reports::generate(&store, &checked, font_ref, threads, &|_, _| {}).map_err(fail)?;
+        let g = platform::reports::generate(&store, &checked, None, font_ref, threads, &|_, _| {}).map_err(fail)?;
         write_out(a.out.as_ref(), &g.file_name, &g.bytes, &g.hash)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -140,6 +140,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         previous,
         quality_score: None,
         projects: Vec::new(),
+        platform: None,
         transition: None,
         breakdown: breakdown.as_ref(),
     };

@@ -75,10 +75,15 @@ pub enum Component {
     /// Reductions credited by the 碳普惠 programme to the personal accounts of an org's people, kg
     /// CO2e (claimable, claimed as points or as an offset, or expired unclaimed).
     InclusiveReductionKg,
+    /// Water withdrawn (all sources), m³; hazardous and non-hazardous waste produced, t (HKEX ESG
+    /// Reporting Code KPIs A2.2, A1.3, A1.4), entered as indicator data.
+    WaterM3,
+    WasteHazardousT,
+    WasteNonHazardousT,
 }
 
 impl Component {
-    pub const ALL: [Component; 37] = [
+    pub const ALL: [Component; 40] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,
@@ -116,6 +121,9 @@ impl Component {
         Component::VehicleCount,
         Component::EvCount,
         Component::InclusiveReductionKg,
+        Component::WaterM3,
+        Component::WasteHazardousT,
+        Component::WasteNonHazardousT,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -156,6 +164,9 @@ impl Component {
             Component::VehicleCount => "vehicle_count",
             Component::EvCount => "ev_count",
             Component::InclusiveReductionKg => "inclusive_reduction_kg",
+            Component::WaterM3 => "water_m3",
+            Component::WasteHazardousT => "waste_hazardous_t",
+            Component::WasteNonHazardousT => "waste_non_hazardous_t",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
@@ -198,6 +209,8 @@ impl Component {
             DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
             Bs5gTrafficGb => "GB",
             TrafficTb => "TB",
+            WaterM3 => "m3",
+            WasteHazardousT | WasteNonHazardousT => "t",
             EnergyTce => "tce",
             EmissionsTco2e | Scope1Tco2e | Scope2LocationTco2e | Scope2MarketTco2e => "tCO2e",
             BusinessVolume10kYuan | Revenue10kYuan => "10^4 yuan",
@@ -223,7 +236,7 @@ impl Component {
             BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
             InclusiveReductionKg => Feed::Inclusive,
             DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
-            | NewServerCompute => Feed::Manual,
+            | NewServerCompute | WaterM3 | WasteHazardousT | WasteNonHazardousT => Feed::Manual,
         }
     }
 }

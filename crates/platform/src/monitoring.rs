@@ -989,6 +989,30 @@ impl Monitoring {
         Ok(json!({"org": code, "year": year, "set": set.set, "targets": resolved, "progress": progress}))
     }
 
+    /// What a disclosure report reads of org `code`'s subtree in `year`: its resolved targets with
+    /// their progress, and the year's observations of the org's subtree (hand entries, feeds).
+    pub fn report_inputs(
+        &self,
+        code: &str,
+        year: i32,
+    ) -> Result<(Vec<(indicators::Target, indicators::Progress)>, Vec<indicators::Observation>)> {
+        let id = org_id(self, code)?;
+        let obs = self.observations(year - 10..=year)?;
+        let set = self.targets.read().unwrap();
+        let mut series = indicators::OrgSeries::new(&obs, &self.monitor.orgs);
+        let targets: Vec<(indicators::Target, indicators::Progress)> = set
+            .resolve(&self.monitor.orgs, id)
+            .into_iter()
+            .map(|t| {
+                let p = indicators::evaluate(&t, id, year, &mut series);
+                (t, p)
+            })
+            .collect();
+        let tree = &self.monitor.orgs;
+        let rows = obs.rows.iter().filter(|o| o.period.year == year && tree.is_within(o.org, id)).cloned().collect();
+        Ok((targets, rows))
+    }
+
     /// Org `code`'s children ranked against their targets in `year` (考核).
     pub fn scoreboard(&self, code: &str, year: i32) -> Result<Value> {
         let id = org_id(self, code)?;

@@ -188,10 +188,105 @@ fn totals_of(v: &Value) -> Option<accounting::Totals> {
     })
 }
 
+/// What the platform holds about org `code`'s subtree in `year` besides the snapshot, for a
+/// report: its targets and progress, water and waste, the measured base-station savings per run
+/// (indicator data, through monitoring), and the 碳普惠 credits by action type and month. Without
+/// monitoring attached, the targets and indicator data are absent (`targets` None).
+pub fn platform_data(
+    platform: &crate::Platform,
+    org: &store::reference::Org,
+    year: i32,
+    lang: Lang,
+) -> Result<(report::PlatformData, Vec<report::SavingProject>)> {
+    use indicators::Component as C;
+    let mut d = report::PlatformData::default();
+    let mut projects = Vec::new();
+    if let Ok(m) = crate::monitoring::mon(platform) {
+        let (targets, rows) = m.report_inputs(&org.code, year)?;
+        d.targets = Some(
+            targets
+                .into_iter()
+                .map(|(t, p)| report::TargetProgress {
+                    id: t.id.clone(),
+                    name: lang.t(t.name_zh.clone(), t.name_en.clone()),
+                    indicator: t.indicator.clone(),
+                    unit: p.unit.clone(),
+                    base_year: t.base_year,
+                    year: t.year,
+                    baseline: p.baseline,
+                    goal: p.goal,
+                    current: p.current,
+                    progress: p.progress,
+                    on_track: p.on_track,
+                    met: p.met,
+                })
+                .collect(),
+        );
+        let sum = |c: C| {
+            let v: Vec<i128> = rows.iter().filter(|o| o.component == c).map(|o| o.value).collect();
+            (!v.is_empty()).then(|| indicators::micro_to_f64(v.iter().sum()))
+        };
+        d.water_m3 = sum(C::WaterM3);
+        d.waste_hazardous_t = sum(C::WasteHazardousT);
+        d.waste_non_hazardous_t = sum(C::WasteNonHazardousT);
+        let mut sources: Vec<String> = rows
+            .iter()
+            .filter(|o| matches!(o.component, C::WaterM3 | C::WasteHazardousT | C::WasteNonHazardousT))
+            .map(|o| if o.source.is_empty() { "indicator-data".to_string() } else { o.source.clone() })
+            .collect();
+        sources.sort();
+        sources.dedup();
+        d.water_waste_sources = sources;
+        // Saving runs: the stations' saved and reference electricity, by run (their source).
+        type Run = (i128, i128, std::collections::BTreeSet<String>, std::collections::BTreeSet<String>);
+        let mut runs: std::collections::BTreeMap<String, Run> = Default::default();
+        for o in rows.iter().filter(|o| matches!(o.component, C::BsAiSavedKwh | C::BsAiReferenceKwh)) {
+            let r = runs.entry(o.source.clone()).or_default();
+            if o.component == C::BsAiSavedKwh {
+                r.0 += o.value;
+            } else {
+                r.1 += o.value;
+            }
+            if let Some(f) = &o.facility {
+                r.2.insert(f.clone());
+            }
+            r.3.insert(if o.period.month == 0 {
+                o.period.year.to_string()
+            } else {
+                format!("{}-{:02}", o.period.year, o.period.month)
+            });
+        }
+        projects = runs
+            .into_iter()
+            .map(|(name, (saved, reference, stations, periods))| report::SavingProject {
+                name,
+                periods: periods.into_iter().collect::<Vec<_>>().join(", "),
+                stations: stations.len(),
+                saved_kwh: indicators::micro_to_f64(saved),
+                reference_kwh: indicators::micro_to_f64(reference),
+            })
+            .collect();
+    }
+    d.inclusive = platform
+        .store
+        .inclusive_by_action_month(&org.path, year)?
+        .into_iter()
+        .map(|(action, month, credits, grams)| report::InclusiveRow {
+            action,
+            month,
+            credits,
+            kg: grams as f64 / 1000.0,
+        })
+        .collect();
+    Ok((d, projects))
+}
+
 /// Makes the report of a checked request. `progress(stage code, steps done)` is told each stage.
+/// `platform_data`: what [`platform_data`] collected (None: the report says it is not available).
 pub fn generate(
     store: &Store,
     c: &Checked,
+    platform_data: Option<(report::PlatformData, Vec<report::SavingProject>)>,
     font: Option<(&[u8], u32)>,
     threads: usize,
     progress: &dyn Fn(&'static str, u32),
@@ -250,6 +345,10 @@ pub fn generate(
         let catalogue = scenario::Catalogue::shipped();
         scenario::Model::new(&b, &catalogue).ok()?.run(&scenario::Scenario::baseline("baseline")).ok()
     });
+    let (platform, projects) = match platform_data {
+        Some((d, p)) => (Some(d), p),
+        None => (None, Vec::new()),
+    };
     let input = report::Input {
         ds: &computed.ds,
         lib: &computed.lib,
@@ -267,7 +366,8 @@ pub fn generate(
         base_year,
         previous,
         quality_score: None,
-        projects: Vec::new(),
+        projects,
+        platform,
         transition,
         breakdown: None,
     };

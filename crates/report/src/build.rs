@@ -41,12 +41,63 @@ pub struct Previous {
     pub lmdi: Option<scenario::lmdi::Decomposition>,
 }
 
-/// An energy-saving project with its savings (表10 节能技改项目).
+/// An energy-saving project with its measured savings (表10 节能技改项目): on the platform, a
+/// recorded base-station saving run (indicator components `bs_ai_saved_kwh`,
+/// `bs_ai_reference_kwh` of its stations, the run named by their `source`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SavingProject {
+    /// The run (its source: traffic file hash, power model, baseline).
     pub name: String,
-    pub saved_mwh: f64,
-    pub saved_tco2e: f64,
+    /// Periods recorded (`YYYY` or `YYYY-MM`), comma-separated.
+    pub periods: String,
+    pub stations: usize,
+    pub saved_kwh: f64,
+    pub reference_kwh: f64,
+}
+
+/// An org's own target (考核) and its progress in the reporting year, as the platform evaluates it
+/// (crates/indicators targets, `GET /api/v1/orgs/{code}/targets`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetProgress {
+    pub id: String,
+    pub name: String,
+    pub indicator: String,
+    pub unit: String,
+    pub base_year: i32,
+    pub year: i32,
+    pub baseline: Option<f64>,
+    pub goal: Option<f64>,
+    pub current: Option<f64>,
+    /// Share of the way from baseline to goal (0–1).
+    pub progress: Option<f64>,
+    pub on_track: Option<bool>,
+    pub met: Option<bool>,
+}
+
+/// The 碳普惠 (inclusive) programme's credited reductions of the org's people in the year, by
+/// action type and month (claimable, claimed or expired unclaimed credits).
+#[derive(Debug, Clone, Serialize)]
+pub struct InclusiveRow {
+    pub action: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub credits: i64,
+    pub kg: f64,
+}
+
+/// What the platform holds about the org besides the snapshot. A report from a data directory has
+/// none ([`Input::platform`] None), and says so.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlatformData {
+    /// The org's own targets and progress (None: the platform keeps no targets for it).
+    pub targets: Option<Vec<TargetProgress>>,
+    /// Water withdrawn (m³), hazardous and non-hazardous waste (t) recorded as indicator data of
+    /// the org's subtree for the year, with the sources of the values (None: not recorded).
+    pub water_m3: Option<f64>,
+    pub waste_hazardous_t: Option<f64>,
+    pub waste_non_hazardous_t: Option<f64>,
+    pub water_waste_sources: Vec<String>,
+    pub inclusive: Vec<InclusiveRow>,
 }
 
 pub struct Input<'a> {
@@ -65,6 +116,8 @@ pub struct Input<'a> {
     /// The platform's data-quality score of the org and year (0–100), when it keeps one.
     pub quality_score: Option<f64>,
     pub projects: Vec<SavingProject>,
+    /// The platform's other records of the org (None: a report from a data directory).
+    pub platform: Option<PlatformData>,
     /// The scenarios' baseline path calibrated on this inventory (no new measures, the shipped
     /// drivers and targets): the transition plan's figures of the climate tables.
     pub transition: Option<scenario::RunResult>,
@@ -349,6 +402,13 @@ const R_LMDI: u32 = 11;
 const R_QUALITY: u32 = 12;
 const R_GREEN: u32 = 13;
 const R_TRANSITION: u32 = 14;
+const R_TARGETS: u32 = 15;
+const R_SAVINGS: u32 = 16;
+const R_WATER_WASTE: u32 = 17;
+const R_INCLUSIVE: u32 = 18;
+const R_FACILITIES: u32 = 19;
+/// GB/T 2589-2020 Appendix A: electricity's calorific equivalent, kgce per kWh.
+const KGCE_PER_KWH: f64 = 0.1229;
 /// Per-carrier references are numbered from here.
 const R_CARRIER0: u32 = 20;
 
@@ -468,6 +528,7 @@ pub fn build(input: &Input<'_>) -> Result<Report, ReportError> {
             sections.push(green_power(&b));
             sections.push(capital_market(&b));
             sections.push(government(&b));
+            sections.push(facilities_appendix(&b));
         }
         Template::CapitalMarket => {
             sections.push(emissions(&b));
@@ -562,6 +623,19 @@ fn references(b: &mut Builder<'_>) {
     b.reference(R_QUALITY, l.t("数据质量：覆盖设施 × 月份 / 有数据设施 × 12；无来源单据的记录视为估算", "Data quality: facility-months with data / facilities with data × 12; records without a source document count as estimated").into(), Vec::new());
     b.reference(R_GREEN, l.t("绿电比例 =（绿证电力 + 自发自用光伏）/ 全部用电；无证书的绿电交易不计入（范围二质量准则）", "Green-power share = (certified green power + on-site PV) / all electricity; green power traded without certificates is not counted (Scope 2 quality criteria)").into(), Vec::new());
     b.reference(R_TRANSITION, l.t("转型路径：情景模块（场）以本次盘查校准的 Kaya 驱动模型，内置驱动因素与目标（2030 年前达峰、2030 年强度较基准年下降 26.9%、2060 年碳中和），不含新增减排措施；不含范围三，基于市场的范围二按电网平均因子计剩余部分", "Transition path: the scenarios' Kaya driver model calibrated on this inventory, shipped drivers and targets (peak by 2030, intensity −26.9 % from the base year by 2030, neutrality by 2060), no new measures; Scope 3 left out, market-based Scope 2 with the grid average on the residual").into(), Vec::new());
+    b.reference(R_TARGETS, l.t("目标与进展：平台考核目标（指标模块目标集，按组织继承），当年指标值为下属组织分量之和的比值；进展 =（当前值 − 基准值）/（目标值 − 基准值），按基准年至目标年的线性轨迹判断是否按期", "Targets and progress: the platform's targets (the indicators module's target set, inherited down the org tree), the year's indicator value a ratio of sums over the org's subtree; progress = (current − baseline) / (goal − baseline), on track against the linear trajectory from base year to target year").into(), Vec::new());
+    b.reference(R_SAVINGS, l.t("节能量：平台记录的基站 AI 节能运行（3GPP TR 38.864 功耗模型，按实际话务测算），节电量 = 基准电量 − 实际电量；折标准煤 = 节电量 × 0.1229 kgce/kWh（GB/T 2589-2020 当量值）", "Savings: base-station AI energy-saving runs recorded on the platform (3GPP TR 38.864 power model on the stations' measured traffic), saved = reference − actual electricity; in standard coal: saved kWh × 0.1229 kgce/kWh (GB/T 2589-2020, calorific equivalent)").into(), Vec::new());
+    b.reference(R_WATER_WASTE, l.t("水与废弃物：平台指标数据（water_m3、waste_hazardous_t、waste_non_hazardous_t）当年下属组织之和，来源见表注", "Water and waste: the platform's indicator data (water_m3, waste_hazardous_t, waste_non_hazardous_t), summed over the org's subtree for the year; sources in the table's note").into(), Vec::new());
+    b.reference(R_INCLUSIVE, l.t("碳普惠：个人碳账户入账的减排量 ER = BE − PE（各方法学版本，结构参照北京 DB11/T 3043-2024），可领取、已领取或过期未领取；待审与驳回不计；在组织边界之外，不抵减盘查排放", "Carbon-inclusive (碳普惠): reductions credited to personal carbon accounts, ER = BE − PE under each methodology version (structure of Beijing DB11/T 3043-2024), claimable, claimed or expired unclaimed; held and rejected excluded; outside the inventory boundary, not netted against it").into(), Vec::new());
+    b.reference(
+        R_FACILITIES,
+        l.t(
+            "设施清单：边界内组织的全部设施（参考数据），按类型与省份计数",
+            "Facility list: every facility of the orgs in the boundary (reference data), counted by type and province",
+        )
+        .into(),
+        Vec::new(),
+    );
     let keys: Vec<(u16, u8)> = b.pass.carriers.keys().copied().collect();
     for (i, key) in keys.into_iter().enumerate() {
         let id = R_CARRIER0 + i as u32;
@@ -1407,7 +1481,7 @@ fn capital_market(b: &Builder<'_>) -> Section {
             _ => {}
         }
     }
-    let na = || Cell::text(b.s("平台未记录", "not recorded on the platform"));
+    let pd = b.input.platform.as_ref();
     let rows = vec![
         vec![
             Cell::text("A1.2"),
@@ -1433,12 +1507,8 @@ fn capital_market(b: &Builder<'_>) -> Section {
             Cell::num((tt.scope1 + tt.scope2_location) / facilities, 4, Some(R_TOTAL)),
             Cell::text("tCO2e"),
         ],
-        vec![
-            Cell::text("A1.3/A1.4"),
-            Cell::text(b.s("有害/无害废弃物", "Hazardous / non-hazardous waste")),
-            na(),
-            Cell::text("t"),
-        ],
+        recorded(b, "A1.3", ("有害废弃物", "Hazardous waste"), pd.and_then(|d| d.waste_hazardous_t), "t"),
+        recorded(b, "A1.4", ("无害废弃物", "Non-hazardous waste"), pd.and_then(|d| d.waste_non_hazardous_t), "t"),
         vec![
             Cell::text("A2.1"),
             Cell::text(b.s("间接能源：电力", "Indirect energy: electricity")),
@@ -1457,14 +1527,23 @@ fn capital_market(b: &Builder<'_>) -> Section {
             Cell::num((elec_mwh + fuel_mwh) / facilities, 4, Some(R_ENERGY)),
             Cell::text("'000 kWh"),
         ],
-        vec![
-            Cell::text("A2.2"),
-            Cell::text(b.s("耗水量", "Water consumption")),
-            Cell::num(water_m3, 2, None),
-            Cell::text("m3"),
-        ],
+        match pd.and_then(|d| d.water_m3) {
+            Some(w) => vec![
+                Cell::text("A2.2"),
+                Cell::text(b.s("耗水量", "Water consumption")),
+                Cell::num(w, 2, Some(R_WATER_WASTE)),
+                Cell::text("m3"),
+            ],
+            None if water_m3 != 0.0 => vec![
+                Cell::text("A2.2"),
+                Cell::text(b.s("耗水量（活动数据）", "Water consumption (activity data)")),
+                Cell::num(water_m3, 2, Some(R_ENERGY)),
+                Cell::text("m3"),
+            ],
+            None => recorded(b, "A2.2", ("耗水量", "Water consumption"), None, "m3"),
+        },
     ];
-    s.tables.push(b.table(
+    let mut table = b.table(
         "hkex_kpi",
         b.s("港交所《环境、社会及管治报告守则》环境关键绩效指标", "HKEX ESG Reporting Code: environmental KPIs"),
         vec![
@@ -1474,7 +1553,15 @@ fn capital_market(b: &Builder<'_>) -> Section {
             b.col("unit", "单位", "Unit", ""),
         ],
         rows,
-    ));
+    );
+    if let Some(d) = pd.filter(|d| !d.water_waste_sources.is_empty()) {
+        table.notes.push(format!(
+            "{}{}",
+            b.s("水与废弃物数据来源：", "Water and waste from: "),
+            d.water_waste_sources.join("; ")
+        ));
+    }
+    s.tables.push(table);
     let gj = elec_mwh * 3.6 + fuel_mwh * 3.6;
     let grid_mwh: f64 = lines
         .iter()
@@ -1639,6 +1726,8 @@ fn capital_market(b: &Builder<'_>) -> Section {
         table.notes.push(b.s("情景基线不含范围三，与盘查合计的差异见情景模块的对账。", "The scenario baseline leaves Scope 3 out; its difference from the inventory's total is reconciled in the scenarios module."));
         s.tables.push(table);
     }
+    s.tables.push(targets_table(b));
+    s.tables.push(inclusive_table(b));
     let mut table = b.table(
         "a_share_climate",
         b.s(
@@ -1717,28 +1806,54 @@ fn government(b: &Builder<'_>) -> Section {
         ],
         rows,
     ));
-    let rows = if b.input.projects.is_empty() {
-        vec![vec![
-            Cell::text(b.s("平台未记录节能项目", "no energy-saving project recorded")),
-            Cell::text(""),
-            Cell::text(""),
-        ]]
+    let empty = |text: String| {
+        vec![vec![Cell::text(text), Cell::text(""), Cell::text(""), Cell::text(""), Cell::text(""), Cell::text("")]]
+    };
+    let rows = if b.input.platform.is_none() {
+        empty(b.s(
+            "不可得：无平台数据（数据目录或命令行）",
+            "not available: no platform data (a data directory, or the command line)",
+        ))
+    } else if b.input.projects.is_empty() {
+        empty(b.s("平台未记录节能项目", "no energy-saving project recorded"))
     } else {
-        b.input
+        let mut rows: Vec<Vec<Cell>> = b
+            .input
             .projects
             .iter()
             .map(|p| {
-                vec![Cell::text(p.name.clone()), Cell::num(p.saved_mwh, 2, None), Cell::num(p.saved_tco2e, 2, None)]
+                vec![
+                    Cell::text(p.name.clone()),
+                    Cell::text(p.periods.clone()),
+                    Cell::num(p.stations as f64, 0, Some(R_SAVINGS)),
+                    Cell::num(p.saved_kwh, 2, Some(R_SAVINGS)),
+                    Cell::num(p.reference_kwh, 2, Some(R_SAVINGS)),
+                    Cell::num(p.saved_kwh * KGCE_PER_KWH / 1000.0, 4, Some(R_SAVINGS)),
+                ]
             })
-            .collect()
+            .collect();
+        let (saved, reference) =
+            b.input.projects.iter().fold((0.0, 0.0), |a, p| (a.0 + p.saved_kwh, a.1 + p.reference_kwh));
+        rows.push(vec![
+            Cell::text(b.s("合计", "Total")),
+            Cell::text(""),
+            Cell::num(b.input.projects.iter().map(|p| p.stations).sum::<usize>() as f64, 0, Some(R_SAVINGS)),
+            Cell::num(saved, 2, Some(R_SAVINGS)),
+            Cell::num(reference, 2, Some(R_SAVINGS)),
+            Cell::num(saved * KGCE_PER_KWH / 1000.0, 4, Some(R_SAVINGS)),
+        ]);
+        rows
     };
     s.tables.push(b.table(
         "saving_projects",
         b.s("表 10 节能技改项目", "Table 10 Energy-saving projects"),
         vec![
             b.col("project", "项目", "Project", ""),
-            b.col("saved_mwh", "节电量", "Electricity saved", "MWh"),
-            b.col("saved_tco2e", "减排量", "Emissions avoided", "tCO2e"),
+            b.col("periods", "期间", "Periods", ""),
+            b.col("stations", "站点数", "Stations", ""),
+            b.col("saved_kwh", "节电量", "Electricity saved", "kWh"),
+            b.col("reference_kwh", "基准电量", "Reference electricity", "kWh"),
+            b.col("saved_tce", "节能量", "Energy saved", "tce"),
         ],
         rows,
     ));
@@ -1762,6 +1877,189 @@ fn government(b: &Builder<'_>) -> Section {
             b.col("scope", "范围", "Scope", ""),
             b.col("tco2e", "排放量", "Emissions", "tCO2e"),
         ],
+        rows,
+    ));
+    s
+}
+
+/// A row of a figure the platform records as indicator data, or "not recorded" / "not available"
+/// (a report from a data directory) in words.
+fn recorded(b: &Builder<'_>, kpi: &str, item: (&str, &str), v: Option<f64>, unit: &str) -> Vec<Cell> {
+    let value = match (v, b.input.platform.is_some()) {
+        (Some(v), _) => Cell::num(v, 2, Some(R_WATER_WASTE)),
+        (None, true) => Cell::text(b.s("平台未记录", "not recorded on the platform")),
+        (None, false) => Cell::text(b.s(
+            "不可得：无平台数据（数据目录或命令行）",
+            "not available: no platform data (a data directory, or the command line)",
+        )),
+    };
+    vec![Cell::text(kpi), Cell::text(b.s(item.0, item.1)), value, Cell::text(unit)]
+}
+
+/// IFRS S2 paragraphs 33–36 / HKEX Part D: the org's own targets (考核) and its progress.
+fn targets_table(b: &Builder<'_>) -> Table {
+    let cols = vec![
+        b.col("target", "目标", "Target", ""),
+        b.col("unit", "单位", "Unit", ""),
+        b.col("base_year", "基准年", "Base year", ""),
+        b.col("year", "目标年", "Target year", ""),
+        b.col("baseline", "基准值", "Baseline", ""),
+        b.col("goal", "目标值", "Goal", ""),
+        b.col("current", "当年值", "This year", ""),
+        b.col("progress", "进展", "Progress", "%"),
+        b.col("status", "状态", "Status", ""),
+    ];
+    let blank = |text: String| {
+        let mut row = vec![Cell::text(text)];
+        row.extend((0..8).map(|_| Cell::text("")));
+        vec![row]
+    };
+    let opt = |v: Option<f64>, dp: u8| v.map_or_else(|| Cell::text("-"), |v| Cell::num(v, dp, Some(R_TARGETS)));
+    let rows = match b.input.platform.as_ref().map(|d| d.targets.as_ref()) {
+        None => blank(b.s(
+            "不可得：无平台考核目标数据（数据目录或命令行）",
+            "not available: no platform targets (a data directory, or the command line)",
+        )),
+        Some(None) => blank(b.s("平台未设定该组织的目标", "no target set for the org on the platform")),
+        Some(Some(list)) if list.is_empty() => {
+            blank(b.s("平台未设定该组织的目标", "no target set for the org on the platform"))
+        }
+        Some(Some(list)) => list
+            .iter()
+            .map(|t| {
+                let status = match (t.met, t.on_track) {
+                    (Some(true), _) => b.s("已达成", "met"),
+                    (_, Some(true)) => b.s("按期", "on track"),
+                    (_, Some(false)) => b.s("滞后", "behind"),
+                    _ => b.s("无数据", "no data"),
+                };
+                vec![
+                    Cell::text(format!("{} ({})", t.name, t.id)),
+                    Cell::text(t.unit.clone()),
+                    Cell::num(t.base_year as f64, 0, None),
+                    Cell::num(t.year as f64, 0, None),
+                    opt(t.baseline, 4),
+                    opt(t.goal, 4),
+                    opt(t.current, 4),
+                    opt(t.progress.map(|p| p * 100.0), 1),
+                    Cell::text(status),
+                ]
+            })
+            .collect(),
+    };
+    let mut t = b.table(
+        "targets_progress",
+        b.s(
+            "目标与进展（国际可持续披露准则第 2 号第 33–36 段；平台考核目标）",
+            "Targets and progress (IFRS S2 paras 33–36; the platform's targets)",
+        ),
+        cols,
+        rows,
+    );
+    t.notes.push(b.s(
+        "目标值与当年值为平台指标模块的计算结果（按组织子树的比值之和）。",
+        "Goals and this year's values are the platform's indicators (ratios of sums over the org's subtree).",
+    ));
+    t
+}
+
+/// The 碳普惠 programme's credited reductions by action type and month.
+fn inclusive_table(b: &Builder<'_>) -> Table {
+    let cols = vec![
+        b.col("action", "行为类型", "Action type", ""),
+        b.col("month", "月份", "Month", ""),
+        b.col("credits", "入账笔数", "Credits", ""),
+        b.col("tco2e", "减排量", "Reductions", "tCO2e"),
+    ];
+    let blank = |text: String| vec![vec![Cell::text(text), Cell::text(""), Cell::text(""), Cell::text("")]];
+    let rows = match b.input.platform.as_ref() {
+        None => blank(b.s(
+            "不可得：无平台碳普惠数据（数据目录或命令行）",
+            "not available: no platform programme data (a data directory, or the command line)",
+        )),
+        Some(d) if d.inclusive.is_empty() => {
+            blank(b.s("平台未记录碳普惠减排", "no carbon-inclusive reduction recorded"))
+        }
+        Some(d) => {
+            let mut rows: Vec<Vec<Cell>> = d
+                .inclusive
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::text(r.action.clone()),
+                        Cell::text(r.month.clone()),
+                        Cell::num(r.credits as f64, 0, Some(R_INCLUSIVE)),
+                        Cell::num(r.kg / 1000.0, 6, Some(R_INCLUSIVE)),
+                    ]
+                })
+                .collect();
+            rows.push(vec![
+                Cell::text(b.s("合计", "Total")),
+                Cell::text(""),
+                Cell::num(d.inclusive.iter().map(|r| r.credits).sum::<i64>() as f64, 0, Some(R_INCLUSIVE)),
+                Cell::num(d.inclusive.iter().map(|r| r.kg).sum::<f64>() / 1000.0, 6, Some(R_INCLUSIVE)),
+            ]);
+            rows
+        }
+    };
+    b.table(
+        "inclusive",
+        b.s(
+            "碳普惠减排量（按行为类型与月份，盘查边界之外）",
+            "Carbon-inclusive (碳普惠) reductions by action type and month (outside the inventory)",
+        ),
+        cols,
+        rows,
+    )
+}
+
+/// Appendix: the facilities in the boundary by province and facility type (counts: a summary,
+/// however many facilities there are).
+fn facilities_appendix(b: &Builder<'_>) -> Section {
+    let ds = b.input.ds;
+    let n_types = FacilityType::ALL.len();
+    let mut counts = vec![0usize; PROVINCES.len() * n_types];
+    for f in &ds.facilities {
+        if ds.orgs.is_within(f.org, b.input.org) {
+            counts[f.province as usize * n_types + f.kind as usize] += 1;
+        }
+    }
+    let used: Vec<usize> = (0..n_types).filter(|t| (0..PROVINCES.len()).any(|p| counts[p * n_types + t] > 0)).collect();
+    let mut cols = vec![b.col("province", "省份", "Province", "")];
+    for t in &used {
+        cols.push(Column {
+            key: FacilityType::ALL[*t].code().into(),
+            label: type_name(b.lang, FacilityType::ALL[*t]),
+            unit: String::new(),
+        });
+    }
+    cols.push(b.col("total", "合计", "Total", ""));
+    let mut rows = Vec::new();
+    let mut column_totals = vec![0usize; n_types];
+    for (p, name) in PROVINCES.iter().enumerate() {
+        let row_total: usize = used.iter().map(|t| counts[p * n_types + t]).sum();
+        if row_total == 0 {
+            continue;
+        }
+        let mut row = vec![Cell::text(b.lang.t(name.name_zh, name.pinyin).to_string())];
+        for t in &used {
+            column_totals[*t] += counts[p * n_types + t];
+            row.push(Cell::num(counts[p * n_types + t] as f64, 0, Some(R_FACILITIES)));
+        }
+        row.push(Cell::num(row_total as f64, 0, Some(R_FACILITIES)));
+        rows.push(row);
+    }
+    let mut total = vec![Cell::text(b.s("合计", "Total"))];
+    for t in &used {
+        total.push(Cell::num(column_totals[*t] as f64, 0, Some(R_FACILITIES)));
+    }
+    total.push(Cell::num(column_totals.iter().sum::<usize>() as f64, 0, Some(R_FACILITIES)));
+    rows.push(total);
+    let mut s = section("facilities", b.s("附录：设施清单", "Appendix: facility list"));
+    s.tables.push(b.table(
+        "facility_list",
+        b.s("边界内设施（按省份与类型计数）", "Facilities in the boundary (counts by province and type)"),
+        cols,
         rows,
     ));
     s

@@ -13,7 +13,10 @@ pub mod pdf;
 pub mod uncertainty;
 pub mod xlsx;
 
-pub use build::{breakdown_masks, build, Input, Previous, Restatement, SavingProject, Source};
+pub use build::{
+    breakdown_masks, build, InclusiveRow, Input, PlatformData, Previous, Restatement, SavingProject, Source,
+    TargetProgress,
+};
 use serde::Serialize;
 
 /// The language a report is written in.

@@ -53,6 +53,7 @@ fn input(f: &Fixture, lang: Lang, template: Template) -> report::Input<'_> {
         previous: None,
         quality_score: Some(97.5),
         projects: Vec::new(),
+        platform: None,
         transition: None,
         breakdown: None,
     }
@@ -317,4 +318,111 @@ fn breakdown_of_the_inventory_pass_gives_the_same_report() {
             assert_eq!(report::render(&x, Format::Csv, None).unwrap(), report::render(&y, Format::Csv, None).unwrap());
         }
     }
+}
+
+/// What the platform holds besides the snapshot, written out by hand.
+fn platform_data() -> (report::PlatformData, Vec<report::SavingProject>) {
+    let d = report::PlatformData {
+        targets: Some(vec![report::TargetProgress {
+            id: "pue-2025".into(),
+            name: "Data-centre PUE".into(),
+            indicator: "pue".into(),
+            unit: "".into(),
+            base_year: 2020,
+            year: 2025,
+            baseline: Some(1.6),
+            goal: Some(1.3),
+            current: Some(1.45),
+            progress: Some(0.5),
+            on_track: Some(false),
+            met: Some(false),
+        }]),
+        water_m3: Some(12_345.5),
+        waste_hazardous_t: Some(7.25),
+        waste_non_hazardous_t: Some(130.0),
+        water_waste_sources: vec!["demo: illustrative values (not measured)".into()],
+        inclusive: vec![
+            report::InclusiveRow { action: "metro".into(), month: "2024-03".into(), credits: 4, kg: 12.5 },
+            report::InclusiveRow { action: "cycling".into(), month: "2024-04".into(), credits: 2, kg: 3.0 },
+        ],
+    };
+    let projects = vec![report::SavingProject {
+        name: "run-a".into(),
+        periods: "2024".into(),
+        stations: 3,
+        saved_kwh: 10_000.0,
+        reference_kwh: 80_000.0,
+    }];
+    (d, projects)
+}
+
+/// The platform's targets and progress, water and waste, measured savings (kWh and tce), the
+/// 碳普惠 totals and the facility list are in the report, read back from the XLSX, the CSV and the
+/// PDF's text; from a data directory each says "not available" in words.
+#[test]
+fn platform_figures_targets_savings_water_waste_inclusive_facilities() {
+    let f = fixture();
+    let (d, projects) = platform_data();
+    let mut i = input(f, Lang::En, Template::Inventory);
+    i.platform = Some(d);
+    i.projects = projects;
+    let r = report::build(&i).unwrap();
+    // Hand-checked: 10,000 kWh × 0.1229 kgce/kWh = 1,229 kgce = 1.229 tce.
+    assert_eq!(r.figure("saving_projects", "run-a", "saved_tce"), Some(1.229));
+    assert_eq!(r.figure("saving_projects", "run-a", "saved_kwh"), Some(10_000.0));
+    assert_eq!(r.figure("saving_projects", "Total", "stations"), Some(3.0));
+    assert_eq!(r.figure("hkex_kpi", "A1.3", "value"), Some(7.25));
+    assert_eq!(r.figure("hkex_kpi", "A1.4", "value"), Some(130.0));
+    assert_eq!(r.figure("hkex_kpi", "A2.2", "value"), Some(12_345.5));
+    assert_eq!(r.figure("targets_progress", "Data-centre PUE (pue-2025)", "progress"), Some(50.0));
+    assert_eq!(r.figure("targets_progress", "Data-centre PUE (pue-2025)", "goal"), Some(1.3));
+    // 12.5 kg + 3 kg = 15.5 kg = 0.0155 t; 6 credits.
+    assert_eq!(r.figure("inclusive", "Total", "tco2e"), Some(0.0155));
+    assert_eq!(r.figure("inclusive", "Total", "credits"), Some(6.0));
+    assert_eq!(r.figure("facility_list", "Total", "total"), Some(f.ds.facilities.len() as f64));
+    // Every figure cites a reference that exists.
+    for t in ["saving_projects", "targets_progress", "inclusive", "facility_list"] {
+        for row in &r.table(t).unwrap().rows {
+            for c in row {
+                if let Cell::Num { r: Some(id), .. } = c {
+                    assert!(r.references.iter().any(|x| x.id == *id), "{t}: [{id}]");
+                }
+            }
+        }
+    }
+    // XLSX: the figures as numbers.
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(report::render(&r, Format::Xlsx, None).unwrap())).unwrap();
+    let sheet = book.worksheet_range(&report::xlsx::sheet_name("saving_projects")).unwrap();
+    assert_eq!(sheet.get_value((2, 0)), Some(&Data::String("run-a".into())));
+    assert_eq!(sheet.get_value((2, 5)), Some(&Data::Float(1.229)));
+    let sheet = book.worksheet_range(&report::xlsx::sheet_name("inclusive")).unwrap();
+    assert_eq!(sheet.get_value((4, 3)), Some(&Data::Float(0.0155)));
+    // CSV: one line per cell.
+    let csv = String::from_utf8(report::render(&r, Format::Csv, None).unwrap()).unwrap();
+    assert!(csv.contains("saving_projects,1,run-a,saved_tce,Energy saved,1.229,tce,1.2290,16"), "{csv}");
+    assert!(csv.contains("hkex_kpi,5,A1.3,value,Value,7.25,,7.25,17"));
+    // PDF (zh): the figures as printed and the titles.
+    let mut zh = input(f, Lang::Zh, Template::Government);
+    let (d, projects) = platform_data();
+    zh.platform = Some(d);
+    zh.projects = projects;
+    let rz = report::build(&zh).unwrap();
+    let (font, index) = font();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.pdf");
+    std::fs::write(&path, report::render(&rz, Format::Pdf, Some((&font, index))).unwrap()).unwrap();
+    let out = Command::new(tool("pdftotext")).args([path.to_str().unwrap(), "-"]).output().unwrap();
+    let text: String = String::from_utf8(out.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in ["节能技改项目", "1.2290", "10,000.00", "80,000.00"] {
+        assert!(text.contains(words), "{words} in the government PDF");
+    }
+    // From a data directory: said in words.
+    let none = report::build(&input(f, Lang::En, Template::CapitalMarket)).unwrap();
+    let cell = |t: &str, row: usize, col: usize| none.table(t).unwrap().rows[row][col].printed();
+    assert!(cell("targets_progress", 0, 0).starts_with("not available"), "{}", cell("targets_progress", 0, 0));
+    assert!(cell("inclusive", 0, 0).starts_with("not available"));
+    let a13 = none.table("hkex_kpi").unwrap().rows.iter().find(|r| r[0].printed() == "A1.3").unwrap()[2].printed();
+    assert!(a13.starts_with("not available"), "{a13}");
+    let g = report::build(&input(f, Lang::En, Template::Government)).unwrap();
+    assert!(g.table("saving_projects").unwrap().rows[0][0].printed().starts_with("not available"));
 }

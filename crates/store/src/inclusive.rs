@@ -1144,6 +1144,26 @@ impl Store {
         Ok(rows.iter().map(|r| (r.text(0), r.text(1), r.int(2))).collect())
     }
 
+    /// Grams credited (claimable, claimed or expired unclaimed) to accounts of the orgs within
+    /// `path` in `year`, by action type and month: (action, `YYYY-MM`, credits, grams), sorted.
+    pub fn inclusive_by_action_month(&self, path: &str, year: i32) -> Result<Vec<(String, String, i64, i64)>> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT c.action, c.month, COUNT(*), CAST(SUM(c.grams) AS BIGINT) FROM inclusive_credits c \
+                 JOIN orgs o ON o.code = c.org_code WHERE o.path LIKE $1 ESCAPE '\\' AND c.month LIKE $2 \
+                 AND c.status IN ($3, $4, $5) GROUP BY c.action, c.month ORDER BY c.action, c.month",
+                &[
+                    crate::like_prefix(path).into(),
+                    format!("{year:04}-%").into(),
+                    status::CLAIMABLE.into(),
+                    status::CLAIMED.into(),
+                    status::EXPIRED.into(),
+                ],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.text(0), r.text(1), r.int(2), r.int(3))).collect())
+    }
+
     /// A text that changes whenever the credited grams do (a new credit, a review decision, an erasure).
     pub fn inclusive_fingerprint(&self) -> Result<String> {
         let r = self.read(|c| {
