@@ -1920,7 +1920,9 @@ fn targets_table(b: &Builder<'_>) -> Table {
             "不可得：无平台考核目标数据（数据目录或命令行）",
             "not available: no platform targets (a data directory, or the command line)",
         )),
-        Some(None) => blank(b.s("平台未设定该组织的目标", "no target set for the org on the platform")),
+        Some(None) => {
+            blank(b.s("不可得：平台指标模块未加载", "not available: the platform's indicators are not loaded"))
+        }
         Some(Some(list)) if list.is_empty() => {
             blank(b.s("平台未设定该组织的目标", "no target set for the org on the platform"))
         }

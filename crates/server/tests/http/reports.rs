@@ -58,7 +58,8 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         ("gd-filer", "data_filer", "CT-GD"),
         ("bj-admin", "org_admin", "CT-BJ"),
     ];
-    Platform::new("reports", Seed { orgs: group_orgs("CT-BJ"), facilities, users }).run(|h| async move {
+    let platform = Platform::new("reports", Seed { orgs: group_orgs("CT-BJ"), facilities, users });
+    platform.meters("meter_code,facility_code,role,kind\n").run(|h| async move {
         let backend = h.backend.clone();
         let (filer, gd_admin) = (h.login("gd-filer").await, h.login("gd-admin").await);
         for m in 1..=12 {
@@ -106,6 +107,10 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         assert!(file.is_none(), "{backend}");
         assert_eq!(j["error"]["code"], json!("missing_months"), "{backend}: {j}");
         assert_eq!(j["error"]["detail"]["months"], json!([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]), "{backend}");
+        // Water and waste entered as indicator data are the HKEX KPIs' figures (A1.4 not entered).
+        let data = "org_code,period,component,value,source\nCT-GD,2024,water_m3,200.25,meter book\nCT-GD-GZ,2024,water_m3,60.25,meter book\nCT-GD-GZ,2024,waste_hazardous_t,1.5,manifest 7\n";
+        let added = h.request("POST", "/api/v1/indicator-data", Some(&gd_admin), data, "text/csv").await;
+        assert_eq!(added.status, StatusCode::OK, "{backend}: {}", added.text);
         // The CSV's figures are the snapshot's stored ones, exactly.
         let snap = h.get(&format!("/api/v1/snapshots/{s2024}"), &gd_admin).await;
         let totals = snap.json["snapshot"]["result"]["totals"].clone();
@@ -122,6 +127,12 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
             assert!(line.contains(&format!(",{v},")), "{backend}: {key} = {v} in {line}");
         }
         assert!(csv.contains(&format!("report,,,snapshot,snapshot,{s2024},")), "{backend}");
+        // 200.25 + 60.25 = 260.5 m³ over CT-GD's subtree, reference [17].
+        assert!(csv.contains("hkex_kpi,10,A2.2,value,Value,260.5,,260.50,17"), "{backend}: {csv}");
+        assert!(csv.contains("hkex_kpi,5,A1.3,value,Value,1.5,,1.50,17"), "{backend}");
+        assert!(csv.contains("hkex_kpi,6,A1.4,value,Value,not recorded on the platform,,not recorded on the platform,"), "{backend}");
+        assert!(csv.contains("inclusive,1,no carbon-inclusive reduction recorded,"), "{backend}");
+        assert!(csv.contains("targets_progress,1,"), "{backend}");
         // A PDF in Chinese, the same bytes twice; another user cannot download it.
         let (j1, a) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
         let (_, b) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
