@@ -140,6 +140,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         previous,
         quality_score: None,
         projects: Vec::new(),
+        plan: None,
         platform: None,
         transition: None,
         breakdown: breakdown.as_ref(),

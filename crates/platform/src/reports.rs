@@ -341,9 +341,14 @@ pub fn generate(
     };
     // The transition path: the scenarios' baseline calibrated on this snapshot (none when the
     // snapshot cannot be calibrated on, e.g. without electricity).
-    let transition = crate::scenario::baseline_of_snapshot(store, s.id, threads).ok().and_then(|b| {
-        let catalogue = scenario::Catalogue::shipped();
-        scenario::Model::new(&b, &catalogue).ok()?.run(&scenario::Scenario::baseline("baseline")).ok()
+    // The transition plan: the least-cost measures meeting the targets on the same baseline.
+    let calibrated = crate::scenario::baseline_of_snapshot(store, s.id, threads).ok();
+    let catalogue = scenario::Catalogue::shipped();
+    let model = calibrated.as_ref().and_then(|b| scenario::Model::new(b, &catalogue).ok());
+    let transition = model.as_ref().and_then(|m| m.run(&scenario::Scenario::baseline("baseline")).ok());
+    let plan = model.as_ref().and_then(|m| {
+        let opts = scenario::optimise::OptimiseOptions::default();
+        scenario::optimise::least_cost_plan(m, &scenario::Scenario::baseline("plan"), &opts).ok()
     });
     let (platform, projects) = match platform_data {
         Some((d, p)) => (Some(d), p),
@@ -367,6 +372,7 @@ pub fn generate(
         previous,
         quality_score: None,
         projects,
+        plan,
         platform,
         transition,
         breakdown: None,

@@ -116,6 +116,10 @@ pub struct Input<'a> {
     /// The platform's data-quality score of the org and year (0–100), when it keeps one.
     pub quality_score: Option<f64>,
     pub projects: Vec<SavingProject>,
+    /// The scenarios' least-cost plan on this inventory (`scenario::optimise::least_cost_plan`:
+    /// the catalogue's measures chosen to meet the peak and intensity targets at the least cost):
+    /// the transition plan's measures as figures. None: not computed.
+    pub plan: Option<scenario::optimise::Plan>,
     /// The platform's other records of the org (None: a report from a data directory).
     pub platform: Option<PlatformData>,
     /// The scenarios' baseline path calibrated on this inventory (no new measures, the shipped
@@ -1726,6 +1730,9 @@ fn capital_market(b: &Builder<'_>) -> Section {
         table.notes.push(b.s("情景基线不含范围三，与盘查合计的差异见情景模块的对账。", "The scenario baseline leaves Scope 3 out; its difference from the inventory's total is reconciled in the scenarios module."));
         s.tables.push(table);
     }
+    if let Some(t) = plan_table(b) {
+        s.tables.push(t);
+    }
     s.tables.push(targets_table(b));
     s.tables.push(inclusive_table(b));
     let mut table = b.table(
@@ -2065,4 +2072,65 @@ fn facilities_appendix(b: &Builder<'_>) -> Section {
         rows,
     ));
     s
+}
+
+/// The transition plan's measures (IFRS S2 para 14(a)): the least-cost plan's chosen measures with
+/// their start, abatement and costs from the scenarios' run of the plan.
+fn plan_table(b: &Builder<'_>) -> Option<Table> {
+    let plan = b.input.plan.as_ref()?;
+    let cols = vec![
+        b.col("measure", "措施", "Measure", ""),
+        b.col("start", "开始年份", "Start", ""),
+        b.col("scale", "实施比例", "Scale", "%"),
+        b.col("abatement_target_year", "目标年减排量", "Abatement in the target year", "tCO2e"),
+        b.col("abatement", "期间累计减排量", "Abatement over the horizon", "tCO2e"),
+        b.col("net_cost", "净成本", "Net cost", "yuan"),
+        b.col("present_value", "现值", "Present value", "yuan"),
+    ];
+    let outcome = |text: String| {
+        let mut row = vec![Cell::text(text)];
+        row.extend((0..6).map(|_| Cell::text("")));
+        row
+    };
+    let mut rows = Vec::new();
+    let run_measures = plan.run.as_ref().map(|r| r.measures.as_slice()).unwrap_or(&[]);
+    for sel in &plan.chosen {
+        let Some(m) = run_measures.iter().find(|m| m.id == sel.id) else { continue };
+        rows.push(vec![
+            Cell::text(format!("{} ({})", b.lang.t(m.zh.as_str(), m.en.as_str()), m.id)),
+            Cell::num(m.start as f64, 0, Some(R_TRANSITION)),
+            Cell::num(m.scale * 100.0, 1, Some(R_TRANSITION)),
+            Cell::num(m.abatement_in_target_year_tco2e, 2, Some(R_TRANSITION)),
+            Cell::num(m.abatement_tco2e, 2, Some(R_TRANSITION)),
+            Cell::num(m.net_cost_yuan as f64, 0, Some(R_TRANSITION)),
+            Cell::num(m.present_value_yuan as f64, 0, Some(R_TRANSITION)),
+        ]);
+    }
+    match plan.summary.outcome {
+        "no_measure_needed" => {
+            rows.push(outcome(b.s("基线已达成目标，无需新增措施", "the baseline meets the targets: no measure needed")))
+        }
+        "plan" if !rows.is_empty() => {
+            let mut total = outcome(b.s("合计（计入重叠）", "Total (overlaps counted)"));
+            total[5] = Cell::num(plan.run.as_ref().map_or(0, |r| r.total_net_cost_yuan) as f64, 0, Some(R_TRANSITION));
+            total[6] =
+                Cell::num(plan.run.as_ref().map_or(0, |r| r.total_present_value_yuan) as f64, 0, Some(R_TRANSITION));
+            rows.push(total);
+        }
+        "infeasible" => rows.push(outcome(
+            b.s("措施目录中的措施组合无法达成目标", "no combination of the catalogue's measures meets the targets"),
+        )),
+        other => rows.push(outcome(format!("{}: {other}", b.s("未得到方案", "no plan")))),
+    }
+    let mut t = b.table(
+        "transition_plan",
+        b.s("转型计划：最低成本减排措施（情景模块）", "Transition plan: least-cost measures (scenarios)"),
+        cols,
+        rows,
+    );
+    t.notes.push(b.s(
+        "措施目录（crates/scenario/data/measures.toml）中满足达峰与强度目标的最低成本组合；单项减排量为单独实施于基线时的减排量。",
+        "The least-cost combination of the catalogue's measures (crates/scenario/data/measures.toml) meeting the peak and intensity targets; each measure's abatement is its own on the baseline.",
+    ));
+    Some(t)
 }

@@ -53,6 +53,7 @@ fn input(f: &Fixture, lang: Lang, template: Template) -> report::Input<'_> {
         previous: None,
         quality_score: Some(97.5),
         projects: Vec::new(),
+        plan: None,
         platform: None,
         transition: None,
         breakdown: None,
@@ -285,6 +286,22 @@ fn transition_path_from_the_scenarios() {
     let y2030 = run.years.iter().find(|y| y.year == 2030).unwrap().gross_tco2e;
     assert_eq!(r.figure("transition", "2030 gross emissions", "value"), Some(y2030));
     assert_eq!(r.table("transition").unwrap().rows.len(), 5 + run.targets.len());
+    // The transition plan: the least-cost measures, each with the plan run's figures.
+    let model = scenario::Model::new(&b, &catalogue).unwrap();
+    let opts = scenario::optimise::OptimiseOptions::default();
+    let plan = scenario::optimise::least_cost_plan(&model, &scenario::Scenario::baseline("plan"), &opts).unwrap();
+    i.plan = Some(plan.clone());
+    let r = report::build(&i).unwrap();
+    let t = r.table("transition_plan").expect("the plan's table");
+    let measures = plan.run.as_ref().map(|r| r.measures.clone()).unwrap_or_default();
+    assert_eq!(t.rows.len(), plan.chosen.len() + 1, "{:?} {}", plan.summary.outcome, plan.explanation);
+    for sel in &plan.chosen {
+        let m = measures.iter().find(|m| m.id == sel.id).unwrap();
+        let row = format!("{} ({})", m.en, m.id);
+        assert_eq!(r.figure("transition_plan", &row, "abatement"), Some(m.abatement_tco2e), "{row}");
+        assert_eq!(r.figure("transition_plan", &row, "start"), Some(sel.start as f64), "{row}");
+    }
+    eprintln!("plan outcome {}: {} measures", plan.summary.outcome, plan.chosen.len());
 }
 
 /// The report from the cells the inventory kept in its own pass (`compute_with_breakdown`, no
