@@ -42,6 +42,32 @@ fn outlier(fac: &str, month: u8, kwh: f64, kind: &str, reference: f64) -> Value 
 }
 
 pub fn report(store: &Store, code: &str, year: i32) -> Result<Value> {
+    report_with(store, code, year, None)
+}
+
+/// The data-quality score of a snapshot's org and year over the filing versions the snapshot
+/// recorded (not the newest ones), so the same snapshot always gives the same score: the mean of
+/// the org's twelve monthly scores, to one decimal. None when the snapshot records no filing.
+pub fn snapshot_score(store: &Store, s: &store::snapshots::Snapshot) -> Result<Option<f64>> {
+    let ids: Vec<i64> =
+        s.filings.as_array().map(|a| a.iter().filter_map(|f| f["id"].as_i64()).collect()).unwrap_or_default();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let q = report_with(store, &s.org_code, s.year as i32, Some(&ids))?;
+    let Some(own) = q["orgs"].as_array().and_then(|g| g.iter().find(|g| g["org"] == json!(s.org_code))) else {
+        return Ok(None);
+    };
+    let scores: Vec<f64> = own["months"].as_array().into_iter().flatten().filter_map(|m| m["score"].as_f64()).collect();
+    if scores.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((scores.iter().sum::<f64>() / scores.len() as f64 * 10.0).round() / 10.0))
+}
+
+/// [`report`], over the filings `only` (a snapshot's recorded versions) when given, else the
+/// newest version of every filing of the year.
+pub fn report_with(store: &Store, code: &str, year: i32, only: Option<&[i64]>) -> Result<Value> {
     let org = store.org(code)?.ok_or_else(|| Error::not_found(format!("org {code}")))?;
     let orgs = store.orgs_within(&org.path)?;
     let groups: Vec<&store::reference::Org> =
@@ -52,6 +78,9 @@ pub fn report(store: &Store, code: &str, year: i32) -> Result<Value> {
     // Newest version of every filing chain of the subtree in the year.
     let mut newest: BTreeMap<(String, String), store::filings::Filing> = BTreeMap::new();
     for f in store.filings_within(&org.path, None)? {
+        if only.is_some_and(|ids| !ids.contains(&f.id)) {
+            continue;
+        }
         if f.period.starts_with(&format!("{year:04}-")) {
             let k = (f.org_code.clone(), f.period.clone());
             if newest.get(&k).is_none_or(|g| g.version < f.version) {

@@ -370,7 +370,7 @@ pub fn generate(
         restatements,
         base_year,
         previous,
-        quality_score: None,
+        quality_score: crate::quality::snapshot_score(store, s)?,
         projects,
         plan,
         platform,

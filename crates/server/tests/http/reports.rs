@@ -133,6 +133,9 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         assert!(csv.contains("hkex_kpi,6,A1.4,value,Value,not recorded on the platform,,not recorded on the platform,"), "{backend}");
         assert!(csv.contains("inclusive,1,no carbon-inclusive reduction recorded,"), "{backend}");
         assert!(csv.contains("targets_progress,1,"), "{backend}");
+        // The platform's data-quality score over the snapshot's filing versions: both facilities
+        // report every month, no finding, no refused row: 100 each month.
+        assert!(csv.contains("data_quality,7,Platform data-quality score,value,Value,100,,100.0,12"), "{backend}");
         // A PDF in Chinese, the same bytes twice; another user cannot download it.
         let (j1, a) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
         let (_, b) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
