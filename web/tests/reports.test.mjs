@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { api, cspViolations, login, shot, skip, startPlatform } from './harness.mjs'
 
 startPlatform({ name: 'reports', sites: 200, year: 2024, viewport: { width: 1440, height: 1000 }, fullPage: true })
@@ -42,12 +43,24 @@ test('reports (zh): an XLSX made from an approved snapshot, previewed with its f
   assert.match(sections, /变化分解（LMDI，2023 → 2024）/)
   assert.match(sections, /基准年（2020）排放/)
   assert.match(sections, /目标与转型路径/, 'the transition path from the scenarios')
+  assert.match(sections, /转型计划：最低成本减排措施/, "the transition plan's measures")
+  assert.match(sections, /目标与进展/, "the platform's targets")
+  assert.match(sections, /碳普惠减排量/, 'the inclusive programme')
+  assert.match(sections, /附录：设施清单/, 'the facility list')
   const hash = (await page.textContent('[data-test=report-hash]')).trim()
   assert.match(hash, /^[0-9a-f]{64}$/)
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('[data-test=report-download]')])
   const bytes = readFileSync(await dl.path())
   assert.equal(bytes.subarray(0, 2).toString(), 'PK', 'an XLSX (zip) file')
   assert.match(dl.suggestedFilename(), new RegExp(`^inventory-snapshot-${snap.id}-zh\\.xlsx$`))
+  // Stored: listed on the page and by the API with the file's SHA-256, the same bytes.
+  await page.waitForSelector('[data-test=report-stored]')
+  assert.ok((await page.textContent('[data-test=report-stored]')).includes(`inventory-snapshot-${snap.id}-zh.xlsx`))
+  const list = (await api('admin', 'GET', '/api/v1/reports')).json.reports
+  const kept = list.find((r) => r.snapshot_id === snap.id && r.format === 'xlsx' && r.lang === 'zh')
+  assert.ok(kept, JSON.stringify(list))
+  assert.equal(kept.size, bytes.length)
+  assert.equal(kept.sha256, createHash('sha256').update(bytes).digest('hex'))
   await shot(page, 'reports-zh')
   // The job is on the jobs page, worded.
   await page.click('[data-test=nav-jobs]')
