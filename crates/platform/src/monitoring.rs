@@ -40,6 +40,10 @@ pub struct Monitoring {
     fed: Mutex<Option<(String, Arc<crate::feeds::Fed>)>>,
 }
 
+/// What a disclosure report reads of an org's subtree: its targets with their progress, and the
+/// year's observations ([`Monitoring::report_inputs`]).
+pub type ReportInputs = (Vec<(indicators::Target, indicators::Progress)>, Vec<indicators::Observation>);
+
 /// The webhook targets (`DUALCARBON_WEBHOOKS`, comma-separated `http://` URLs): alert events and
 /// filing reminders are posted to them.
 /// The reading log's folder in the data directory: `readings`; in a cluster, where the stream is
@@ -995,7 +999,7 @@ impl Monitoring {
         &self,
         code: &str,
         year: i32,
-    ) -> Result<(Vec<(indicators::Target, indicators::Progress)>, Vec<indicators::Observation>)> {
+    ) -> Result<ReportInputs> {
         let id = org_id(self, code)?;
         let obs = self.observations(year - 10..=year)?;
         let set = self.targets.read().unwrap();

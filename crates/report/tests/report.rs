@@ -323,7 +323,7 @@ fn breakdown_of_the_inventory_pass_gives_the_same_report() {
             let (inv, b) = accounting::compute_with_breakdown(&f.ds, &f.lib, &o, Some(req)).unwrap();
             assert_eq!(inv.cells, f.inv.cells, "the inventory's cells are unchanged");
             let b = b.unwrap();
-            assert_eq!(b.records.iter().sum::<usize>() > 0, true);
+            assert!(b.records.iter().sum::<usize>() > 0);
             let mut own = input(f, Lang::Zh, Template::Inventory);
             own.org = org;
             let mut kept = input(f, Lang::Zh, Template::Inventory);
