@@ -995,11 +995,7 @@ impl Monitoring {
 
     /// What a disclosure report reads of org `code`'s subtree in `year`: its resolved targets with
     /// their progress, and the year's observations of the org's subtree (hand entries, feeds).
-    pub fn report_inputs(
-        &self,
-        code: &str,
-        year: i32,
-    ) -> Result<ReportInputs> {
+    pub fn report_inputs(&self, code: &str, year: i32) -> Result<ReportInputs> {
         let id = org_id(self, code)?;
         let obs = self.observations(year - 10..=year)?;
         let set = self.targets.read().unwrap();
