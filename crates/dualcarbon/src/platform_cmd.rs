@@ -551,9 +551,8 @@ fn record_water_waste(platform: &std::sync::Arc<platform::Platform>, source: &Pa
     let actor =
         platform::Actor { username: "demo-loader".into(), org_code: root.code.clone(), org_path: root.path.clone() };
     let m = platform::monitoring::mon(platform).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-    let r = platform::monitoring::add_indicator_data(&platform.store, &m, &actor, &body)
+    platform::monitoring::add_indicator_data(&platform.store, &m, &actor, &body)
         .map_err(|e| anyhow::anyhow!("water-waste.csv: {}: {}", e.code, e.message))?;
-    println!("  water and waste (demo values): {} indicator values recorded", r["added"]);
     Ok(())
 }
 

@@ -195,6 +195,13 @@ fn demo_starts_the_platform_with_the_demo_operator_and_prints_a_login() {
         users.iter().map(|u| u.password_hash.split('$').nth(4).unwrap_or_default()).collect();
     assert_eq!((hashes.len(), salts.len()), (6, 6), "every demo user has a hash and salt of its own");
     assert!(users.iter().all(|u| server::auth::verify_password("dualcarbon-demo", &u.password_hash)));
+    // Issue 19: the demo files water and waste as indicator data, marked as demo values.
+    let data = store.document(store::documents::INDICATOR_DATA).unwrap().unwrap_or_default();
+    for component in ["water_m3", "waste_hazardous_t", "waste_non_hazardous_t"] {
+        let line =
+            data.lines().find(|l| l.contains(&format!(",2024,{component},"))).unwrap_or_else(|| panic!("{component}"));
+        assert!(line.ends_with(",demo: illustrative values (not measured)"), "{line}");
+    }
 }
 
 #[test]
