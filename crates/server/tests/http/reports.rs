@@ -111,6 +111,12 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         let data = "org_code,period,component,value,source\nCT-GD,2024,water_m3,200.25,meter book\nCT-GD-GZ,2024,water_m3,60.25,meter book\nCT-GD-GZ,2024,waste_hazardous_t,1.5,manifest 7\n";
         let added = h.request("POST", "/api/v1/indicator-data", Some(&gd_admin), data, "text/csv").await;
         assert_eq!(added.status, StatusCode::OK, "{backend}: {}", added.text);
+        // A base-station saving run recorded for March: table 10's project, in kWh and tce.
+        let run = h.post("/api/v1/orgs/CT-GD/sites/bs-saving", &filer, json!({"cells_csv": cells_csv("GD1"), "period": "2024-03"})).await;
+        assert_eq!(run.status, StatusCode::OK, "{backend}: {}", run.text);
+        let station = &run.json["saving"]["by_station"][0];
+        let (saved, reference) = (station["saved_kwh"].as_f64().unwrap(), station["baseline_kwh"].as_f64().unwrap());
+        let source = run.json["recorded"][0]["source"].as_str().unwrap().to_string();
         // The CSV's figures are the snapshot's stored ones, exactly.
         let snap = h.get(&format!("/api/v1/snapshots/{s2024}"), &gd_admin).await;
         let totals = snap.json["snapshot"]["result"]["totals"].clone();
@@ -133,6 +139,17 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         assert!(csv.contains("hkex_kpi,6,A1.4,value,Value,not recorded on the platform,,not recorded on the platform,"), "{backend}");
         assert!(csv.contains("inclusive,1,no carbon-inclusive reduction recorded,"), "{backend}");
         assert!(csv.contains("targets_progress,1,"), "{backend}");
+        // Table 10 (the inventory template holds the government tables): the run, its station,
+        // kWh saved and reference (stored as millionths), tce = kWh × 0.1229 / 1000.
+        let micro = |v: f64| (v * 1e6).round() / 1e6;
+        let line = csv.lines().find(|l| l.starts_with("saving_projects,1,") && l.contains(",saved_kwh,")).unwrap();
+        assert!(line.contains(&source) && line.contains(&format!(",{},", micro(saved))), "{backend}: {line} ({saved})");
+        let line = csv.lines().find(|l| l.starts_with("saving_projects,1,") && l.contains(",reference_kwh,")).unwrap();
+        assert!(line.contains(&format!(",{},", micro(reference))), "{backend}: {line}");
+        let tce = micro(saved) * 0.1229 / 1000.0;
+        let line = csv.lines().find(|l| l.starts_with("saving_projects,1,") && l.contains(",saved_tce,")).unwrap();
+        assert!(line.contains(&format!(",{tce},")), "{backend}: {line} ({tce})");
+        assert!(csv.lines().any(|l| l.starts_with("saving_projects,1,") && l.contains(",periods,") && l.contains(",2024-03,")), "{backend}");
         // The platform's data-quality score over the snapshot's filing versions: both facilities
         // report every month, no finding, no refused row: 100 each month.
         assert!(csv.contains("data_quality,7,Platform data-quality score,value,Value,100,,100.0,12"), "{backend}");
@@ -224,4 +241,15 @@ async fn stored_reports_survive_a_restart(h: &Harness, job: &Value, pdf: &[u8]) 
     assert_eq!(h2.get("/api/v1/reports/999999/file", &admin).await.status, StatusCode::NOT_FOUND, "{backend}");
     // The PostgreSQL client is dropped off the runtime's threads.
     tokio::task::spawn_blocking(move || drop((h2, app))).await.unwrap();
+}
+
+/// A day of hourly load for two cells of `station` (ITU 2023 layout), as the savings test has.
+fn cells_csv(station: &str) -> String {
+    let mut s = String::from("Time,BS,CellName,load\n");
+    for h in 0..24 {
+        let sun = ((h as f64 - 6.0) / 12.0 * std::f64::consts::PI).sin().max(0.0);
+        let (l0, l1) = (0.15 + 0.25 * sun, 0.02 + 0.4 * sun);
+        s.push_str(&format!("3/1/2024 {h}:00,{station},Cell0,{l0:.4}\n3/1/2024 {h}:00,{station},Cell1,{l1:.4}\n"));
+    }
+    s
 }
