@@ -127,6 +127,13 @@ fn events_get_a_verdict_each_and_credits_follow_the_rules() {
         // Totals by action and month.
         let totals = s.inclusive_totals(&gd, Some(2026)).unwrap();
         assert_eq!(totals[0]["grams"], 870, "{backend}: {totals:?}");
+        // What the disclosure reports print (issue 19): credits and grams by action and month of
+        // the year, within a subtree (the group's too), none elsewhere or in another year.
+        let want = vec![("commute".to_string(), "2026-12".to_string(), 5, 870)];
+        assert_eq!(s.inclusive_by_action_month(&gd, 2026).unwrap(), want, "{backend}");
+        assert_eq!(s.inclusive_by_action_month(&path(&s, "CT"), 2026).unwrap(), want, "{backend}");
+        assert_eq!(s.inclusive_by_action_month(&path(&s, "CT-ZJ"), 2026).unwrap(), vec![], "{backend}");
+        assert_eq!(s.inclusive_by_action_month(&gd, 2025).unwrap(), vec![], "{backend}");
     }
 }
 
