@@ -84,7 +84,16 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         };
         let fail = |e: platform::Error| anyhow::anyhow!("{} ({})", e.message, e.code);
         let checked = platform::reports::check(&store, &actor, &req).map_err(fail)?;
-        let g = platform::reports::generate(&store, &checked, None, font_ref, threads, &|_, _| {}).map_err(fail)?;
+        // What the platform holds besides the snapshot, from the store (no monitoring here: the
+        // indicator data as stored, no targets).
+        let org = store.org(&checked.snapshot.org_code)?.context("the snapshot's org")?;
+        let spool = std::env::temp_dir().join(format!("dualcarbon-report-{}", std::process::id()));
+        let p = platform::Platform::new(store, spool);
+        let data =
+            platform::reports::platform_data(&p, &org, checked.snapshot.year as i32, checked.lang).map_err(fail)?;
+        let store = &p.store;
+        let g =
+            platform::reports::generate(store, &checked, Some(data), font_ref, threads, &|_, _| {}).map_err(fail)?;
         write_out(a.out.as_ref(), &g.file_name, &g.bytes, &g.hash)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -105,6 +105,14 @@ fn report_from_an_approved_snapshot_of_the_platform() {
         assert_eq!(v, stored["totals"][key].as_f64().unwrap(), "{key}");
     }
     assert!(csv.contains(&format!("report,,,snapshot,snapshot,{id},")));
+    // What the platform holds besides the snapshot, read from the store: the demo's water and
+    // waste (indicator data, reference [17]); the targets need the running platform's indicators.
+    for kpi in ["10,A2.2", "5,A1.3", "6,A1.4"] {
+        let line = csv.lines().find(|l| l.starts_with(&format!("hkex_kpi,{kpi},value,"))).unwrap();
+        let v: f64 = line.split(',').nth(5).unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(v > 0.0 && line.ends_with(",17"), "{line}");
+    }
+    assert!(csv.contains("targets_progress,1,not available: the platform's indicators are not loaded,"), "{csv}");
     let o = run(&["report", "inventory", "--snapshot", "999999", "--data-dir", ds, "--format", "csv"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("999999"), "{}", String::from_utf8_lossy(&o.stderr));

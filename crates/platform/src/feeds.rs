@@ -266,7 +266,7 @@ pub fn new_subsets(fed: &Fed, obs: &[Observation]) -> Vec<Observation> {
 }
 
 /// The org tree of the store (the monitoring tree is the same, read at its start).
-fn org_tree(store: &Store) -> Result<OrgTree> {
+pub(crate) fn org_tree(store: &Store) -> Result<OrgTree> {
     let rows = store
         .orgs()?
         .into_iter()

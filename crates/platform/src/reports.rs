@@ -189,19 +189,18 @@ fn totals_of(v: &Value) -> Option<accounting::Totals> {
 }
 
 /// What the platform holds about org `code`'s subtree in `year` besides the snapshot, for a
-/// report: its targets and progress, water and waste, the measured base-station savings per run
-/// (indicator data, through monitoring), and the 碳普惠 credits by action type and month. Without
-/// monitoring attached, the targets and indicator data are absent (`targets` None).
+/// report: its targets and progress (through monitoring), water and waste and the measured
+/// base-station savings per run (indicator data: through monitoring, else as stored), and the
+/// 碳普惠 credits by action type and month. Without monitoring (the command line) the targets are
+/// absent (`targets` None).
 pub fn platform_data(
     platform: &crate::Platform,
     org: &store::reference::Org,
     year: i32,
     lang: Lang,
 ) -> Result<(report::PlatformData, Vec<report::SavingProject>)> {
-    use indicators::Component as C;
     let mut d = report::PlatformData::default();
-    let mut projects = Vec::new();
-    if let Ok(m) = crate::monitoring::mon(platform) {
+    let projects = if let Ok(m) = crate::monitoring::mon(platform) {
         let (targets, rows) = m.report_inputs(&org.code, year)?;
         d.targets = Some(
             targets
@@ -222,51 +221,10 @@ pub fn platform_data(
                 })
                 .collect(),
         );
-        let sum = |c: C| {
-            let v: Vec<i128> = rows.iter().filter(|o| o.component == c).map(|o| o.value).collect();
-            (!v.is_empty()).then(|| indicators::micro_to_f64(v.iter().sum()))
-        };
-        d.water_m3 = sum(C::WaterM3);
-        d.waste_hazardous_t = sum(C::WasteHazardousT);
-        d.waste_non_hazardous_t = sum(C::WasteNonHazardousT);
-        let mut sources: Vec<String> = rows
-            .iter()
-            .filter(|o| matches!(o.component, C::WaterM3 | C::WasteHazardousT | C::WasteNonHazardousT))
-            .map(|o| if o.source.is_empty() { "indicator-data".to_string() } else { o.source.clone() })
-            .collect();
-        sources.sort();
-        sources.dedup();
-        d.water_waste_sources = sources;
-        // Saving runs: the stations' saved and reference electricity, by run (their source).
-        type Run = (i128, i128, std::collections::BTreeSet<String>, std::collections::BTreeSet<String>);
-        let mut runs: std::collections::BTreeMap<String, Run> = Default::default();
-        for o in rows.iter().filter(|o| matches!(o.component, C::BsAiSavedKwh | C::BsAiReferenceKwh)) {
-            let r = runs.entry(o.source.clone()).or_default();
-            if o.component == C::BsAiSavedKwh {
-                r.0 += o.value;
-            } else {
-                r.1 += o.value;
-            }
-            if let Some(f) = &o.facility {
-                r.2.insert(f.clone());
-            }
-            r.3.insert(if o.period.month == 0 {
-                o.period.year.to_string()
-            } else {
-                format!("{}-{:02}", o.period.year, o.period.month)
-            });
-        }
-        projects = runs
-            .into_iter()
-            .map(|(name, (saved, reference, stations, periods))| report::SavingProject {
-                name,
-                periods: periods.into_iter().collect::<Vec<_>>().join(", "),
-                stations: stations.len(),
-                saved_kwh: indicators::micro_to_f64(saved),
-                reference_kwh: indicators::micro_to_f64(reference),
-            })
-            .collect();
-    }
+        indicator_figures(&mut d, &rows)
+    } else {
+        indicator_figures(&mut d, &stored_indicator_rows(&platform.store, org, year)?)
+    };
     d.inclusive = platform
         .store
         .inclusive_by_action_month(&org.path, year)?
@@ -279,6 +237,71 @@ pub fn platform_data(
         })
         .collect();
     Ok((d, projects))
+}
+
+/// The indicator data stored (`POST /api/v1/indicator-data`, saving runs) of `org`'s subtree in
+/// `year`, read from the store without monitoring.
+fn stored_indicator_rows(
+    store: &Store,
+    org: &store::reference::Org,
+    year: i32,
+) -> Result<Vec<indicators::Observation>> {
+    let Some(text) = store.document(store::documents::INDICATOR_DATA)? else { return Ok(Vec::new()) };
+    let tree = crate::feeds::org_tree(store)?;
+    let facility_org: std::collections::HashMap<String, u32> =
+        store.facilities_within("/")?.into_iter().filter_map(|f| tree.get(&f.org_code).map(|o| (f.code, o))).collect();
+    let obs = indicators::Observations::read_csv(text.as_bytes(), &tree, |c| facility_org.get(c).copied())
+        .map_err(|e| Error::internal(format!("stored indicator data: {} problem(s)", e.len())))?;
+    let Some(id) = tree.get(&org.code) else { return Ok(Vec::new()) };
+    Ok(obs.rows.into_iter().filter(|o| o.period.year == year && tree.is_within(o.org, id)).collect())
+}
+
+/// Water, waste and their sources into `d`, and the saving runs (projects) from indicator rows.
+fn indicator_figures(d: &mut report::PlatformData, rows: &[indicators::Observation]) -> Vec<report::SavingProject> {
+    use indicators::Component as C;
+    let sum = |c: C| {
+        let v: Vec<i128> = rows.iter().filter(|o| o.component == c).map(|o| o.value).collect();
+        (!v.is_empty()).then(|| indicators::micro_to_f64(v.iter().sum()))
+    };
+    d.water_m3 = sum(C::WaterM3);
+    d.waste_hazardous_t = sum(C::WasteHazardousT);
+    d.waste_non_hazardous_t = sum(C::WasteNonHazardousT);
+    let mut sources: Vec<String> = rows
+        .iter()
+        .filter(|o| matches!(o.component, C::WaterM3 | C::WasteHazardousT | C::WasteNonHazardousT))
+        .map(|o| if o.source.is_empty() { "indicator-data".to_string() } else { o.source.clone() })
+        .collect();
+    sources.sort();
+    sources.dedup();
+    d.water_waste_sources = sources;
+    // Saving runs: the stations' saved and reference electricity, by run (their source).
+    type Run = (i128, i128, std::collections::BTreeSet<String>, std::collections::BTreeSet<String>);
+    let mut runs: std::collections::BTreeMap<String, Run> = Default::default();
+    for o in rows.iter().filter(|o| matches!(o.component, C::BsAiSavedKwh | C::BsAiReferenceKwh)) {
+        let r = runs.entry(o.source.clone()).or_default();
+        if o.component == C::BsAiSavedKwh {
+            r.0 += o.value;
+        } else {
+            r.1 += o.value;
+        }
+        if let Some(f) = &o.facility {
+            r.2.insert(f.clone());
+        }
+        r.3.insert(if o.period.month == 0 {
+            o.period.year.to_string()
+        } else {
+            format!("{}-{:02}", o.period.year, o.period.month)
+        });
+    }
+    runs.into_iter()
+        .map(|(name, (saved, reference, stations, periods))| report::SavingProject {
+            name,
+            periods: periods.into_iter().collect::<Vec<_>>().join(", "),
+            stations: stations.len(),
+            saved_kwh: indicators::micro_to_f64(saved),
+            reference_kwh: indicators::micro_to_f64(reference),
+        })
+        .collect()
 }
 
 /// Makes the report of a checked request. `progress(stage code, steps done)` is told each stage.

@@ -1818,8 +1818,8 @@ fn government(b: &Builder<'_>) -> Section {
     };
     let rows = if b.input.platform.is_none() {
         empty(b.s(
-            "不可得：无平台数据（数据目录或命令行）",
-            "not available: no platform data (a data directory, or the command line)",
+            "不可得：无平台数据（由数据目录生成）",
+            "not available: no platform data (reported from a data directory)",
         ))
     } else if b.input.projects.is_empty() {
         empty(b.s("平台未记录节能项目", "no energy-saving project recorded"))
@@ -1896,8 +1896,8 @@ fn recorded(b: &Builder<'_>, kpi: &str, item: (&str, &str), v: Option<f64>, unit
         (Some(v), _) => Cell::num(v, 2, Some(R_WATER_WASTE)),
         (None, true) => Cell::text(b.s("平台未记录", "not recorded on the platform")),
         (None, false) => Cell::text(b.s(
-            "不可得：无平台数据（数据目录或命令行）",
-            "not available: no platform data (a data directory, or the command line)",
+            "不可得：无平台数据（由数据目录生成）",
+            "not available: no platform data (reported from a data directory)",
         )),
     };
     vec![Cell::text(kpi), Cell::text(b.s(item.0, item.1)), value, Cell::text(unit)]
@@ -1924,8 +1924,8 @@ fn targets_table(b: &Builder<'_>) -> Table {
     let opt = |v: Option<f64>, dp: u8| v.map_or_else(|| Cell::text("-"), |v| Cell::num(v, dp, Some(R_TARGETS)));
     let rows = match b.input.platform.as_ref().map(|d| d.targets.as_ref()) {
         None => blank(b.s(
-            "不可得：无平台考核目标数据（数据目录或命令行）",
-            "not available: no platform targets (a data directory, or the command line)",
+            "不可得：无平台考核目标数据（由数据目录生成）",
+            "not available: no platform targets (reported from a data directory)",
         )),
         Some(None) => {
             blank(b.s("不可得：平台指标模块未加载", "not available: the platform's indicators are not loaded"))
@@ -1983,8 +1983,8 @@ fn inclusive_table(b: &Builder<'_>) -> Table {
     let blank = |text: String| vec![vec![Cell::text(text), Cell::text(""), Cell::text(""), Cell::text("")]];
     let rows = match b.input.platform.as_ref() {
         None => blank(b.s(
-            "不可得：无平台碳普惠数据（数据目录或命令行）",
-            "not available: no platform programme data (a data directory, or the command line)",
+            "不可得：无平台碳普惠数据（由数据目录生成）",
+            "not available: no platform programme data (reported from a data directory)",
         )),
         Some(d) if d.inclusive.is_empty() => {
             blank(b.s("平台未记录碳普惠减排", "no carbon-inclusive reduction recorded"))
