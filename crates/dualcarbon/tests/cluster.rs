@@ -293,14 +293,22 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         "org_code,name,parent_code\nGROUP,集团,\nGD,广东分公司,GROUP\n",
     );
     assert_eq!(s, 200, "{t}");
-    let mut facilities = String::from("facility_code,name,type,org_code,province\nDC1,数据中心,data_center,GD,广东\n");
+    // Four data centres, DC1, DC2, DC4 and DC6 in partitions 3, 6, 12 and 2 (FNV-1a of the code
+    // modulo 16, worked out by hand): owned by different instances.
+    let mut facilities = String::from("facility_code,name,type,org_code,province\n");
+    for d in [1, 2, 4, 6] {
+        facilities.push_str(&format!("DC{d},数据中心{d},data_center,GD,广东\n"));
+    }
     for i in 0..300 {
         facilities.push_str(&format!("S{i:03},基站{i},base_station_4g,GD,广东\n"));
     }
     let (s, t) = http(&a.base, "POST", "/api/v1/reference/facilities", Some(&admin), "text/csv", &facilities);
     assert_eq!(s, 200, "{t}");
-    let meters = "meter_code,facility_code,role,kind\nDC1-TOT,DC1,total_facility,counter\nDC1-IT,DC1,it_load,counter\n";
-    let (s, t) = http(&a.base, "POST", "/api/v1/meters", Some(&admin), "text/csv", meters);
+    let mut meters = String::from("meter_code,facility_code,role,kind\n");
+    for d in [1, 2, 4, 6] {
+        meters.push_str(&format!("DC{d}-TOT,DC{d},total_facility,counter\nDC{d}-IT,DC{d},it_load,counter\n"));
+    }
+    let (s, t) = http(&a.base, "POST", "/api/v1/meters", Some(&admin), "text/csv", &meters);
     assert_eq!(s, 200, "{t}");
     for base in all {
         assert!(
@@ -313,15 +321,25 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     let events = sse(&c.base, &admin);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = 1_714_492_800_000i64;
-    // A quarter-hour of readings per batch; the data centre draws 500 kW of which 250 kW IT
-    // (PUE 2.0, above the default rule's 1.5 for an hour: one alert).
+    // A quarter-hour of readings per batch; each data centre draws 500 kW. DC1 and DC2: 250 kW IT
+    // from the start (PUE 2.0, above the default rule's 1.5 for an hour: one alert each, opened
+    // before A is killed); DC4 and DC6: 400 kW IT (PUE 1.25) for the first six quarters, then
+    // 250 kW (PUE 2.0: their alerts open after A is killed; DC6's partition was A's).
+    // A started first and releases its highest partitions as others join: it keeps 0–5.
+    let owned_by = |base: &str| call(base, "GET", "/api/v1/health", None, None).1["partitions"].clone();
+    assert_eq!(owned_by(&a.base), json!([0, 1, 2, 3, 4, 5]));
     let batch = |q: i64| {
         let ts = t0 + q * 900_000;
-        format!("meter,ts,value\nDC1-TOT,{ts},{}\nDC1-IT,{ts},{}\n", 125 * q, 62.5 * q as f64)
+        let late = if q <= 6 { 100.0 * q as f64 } else { 600.0 + 62.5 * (q - 6) as f64 };
+        let mut b = String::from("meter,ts,value\n");
+        for (d, it) in [(1, 62.5 * q as f64), (2, 62.5 * q as f64), (4, late), (6, late)] {
+            b.push_str(&format!("DC{d}-TOT,{ts},{}\nDC{d}-IT,{ts},{it}\n", 125 * q));
+        }
+        b
     };
     let (s, t) = http(&a.base, "POST", "/api/v1/telemetry/readings", Some(&admin), "text/csv", &batch(0));
     assert_eq!(s, 200, "{t}");
-    assert!(t.contains("\"stored\":2"), "{t}");
+    assert!(t.contains("\"stored\":8"), "{t}");
     let seen = within(Duration::from_secs(5), || {
         events.try_iter().any(|d| d.contains("\"type\":\"batch\"") && d.contains("\"stored\":2"))
     });
@@ -329,7 +347,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
 
     // Telemetry round-robin while A is killed half-way: every acknowledged batch is kept.
     let mut acknowledged = vec![0i64];
-    for q in 1..=12i64 {
+    for q in 1..=16i64 {
         if q == 7 {
             kill9(&mut a.child);
         }
@@ -340,7 +358,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
             None => assert!(q >= 7 && base == &a.base, "batch {q} to a live instance got no answer"),
         }
     }
-    assert!(acknowledged.len() >= 10, "{acknowledged:?}");
+    assert!(acknowledged.len() >= 14, "{acknowledged:?}");
     // A's partitions moved to B and C.
     assert!(
         within(Duration::from_secs(5), || spread(&[&b.base, &c.base]).is_some()).is_some(),
@@ -354,7 +372,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
             "GET",
             &format!(
                 "/api/v1/telemetry/rollup?facility=DC1&role=total_facility&period=15min&from={t0}&to={}",
-                t0 + 13 * 900_000
+                t0 + 17 * 900_000
             ),
             Some(&admin),
             None,
@@ -402,22 +420,38 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     );
     assert_eq!(kept()[0].start_ms, t0);
     drop(s);
-    // The PUE alert was delivered once (by the leader), whoever was leader when it opened.
+    // Each PUE alert was delivered once, by the owner of its facility's partition (DC1's and DC2's
+    // opened before A was killed, DC4's and DC6's after: DC6's by the instance that took
+    // partition 2 from A).
     std::thread::sleep(Duration::from_secs(2));
     let delivered: Vec<Value> = hooks.try_iter().collect();
     let opened: Vec<&Value> = delivered
         .iter()
         .filter(|e| e["kind"] == json!("opened") && e["alert"]["rule"] == json!("pue_above_1_5_for_1h"))
         .collect();
-    assert_eq!(opened.len(), 1, "{delivered:?}");
+    let mut subjects: Vec<&str> = opened.iter().map(|e| e["alert"]["subject"].as_str().unwrap()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["facility:DC1", "facility:DC2", "facility:DC4", "facility:DC6"], "{delivered:?}");
+    let opened_ms = |d: &str| {
+        opened.iter().find(|e| e["alert"]["subject"] == json!(d)).unwrap()["alert"]["opened_ms"].as_i64().unwrap()
+    };
+    assert!(opened_ms("facility:DC6") > t0 + 7 * 900_000, "DC6's alert opened after A was killed");
+    assert!(opened_ms("facility:DC1") < t0 + 7 * 900_000, "DC1's alert opened before A was killed");
     // Acknowledged through B: every instance shows it acknowledged (the action goes through the
     // stream), and the acknowledgement is delivered once too.
     let alert_id = opened[0]["alert"]["id"].clone();
     let (s, v) = call(&b.base, "POST", "/api/v1/alerts/acknowledge", Some(&admin), Some(json!({"id": alert_id})));
     assert_eq!(s, 200, "{v}");
     for base in [&a.base, &b.base, &c.base] {
-        let state = || call(base, "GET", "/api/v1/alerts", Some(&admin), None).1["alerts"][0]["state"].clone();
-        assert!(within(Duration::from_secs(2), || state() == json!("acknowledged")).is_some(), "{base}: {}", state());
+        let state = || {
+            let alerts = call(base, "GET", "/api/v1/alerts", Some(&admin), None).1["alerts"].clone();
+            alerts.as_array().unwrap().iter().find(|a| a["id"] == alert_id).map(|a| a["state"].clone())
+        };
+        assert!(
+            within(Duration::from_secs(2), || state() == Some(json!("acknowledged"))).is_some(),
+            "{base}: {:?}",
+            state()
+        );
     }
     std::thread::sleep(Duration::from_secs(1));
     let acks = hooks.try_iter().filter(|e| e["kind"] == json!("acknowledged")).count();
