@@ -114,10 +114,15 @@ pub struct Monitor {
     /// (`facility:CODE`, `meter:CODE`), i.e. owns the partition of its facility; shared with the
     /// successors. Unset: `effects` decides for every subject.
     owner: Arc<RwLock<Option<Owner>>>,
+    /// In a cluster: claims the delivery of an alert event (true: deliver it here; false: it was
+    /// delivered); shared with the successors. Unset: every event is delivered.
+    claim: Arc<RwLock<Option<Claim>>>,
 }
 
 /// Whether this instance acts for an alert subject (see `Monitor::set_owner`).
 pub type Owner = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Claims the delivery of an alert event (see `Monitor::set_claim`).
+pub type Claim = Arc<dyn Fn(&AlertEvent) -> bool + Send + Sync>;
 
 /// What decides whether a monitor acts for an alert (webhooks, the stored alert state); held by the
 /// threads that act, shared with the monitor and its successors.
@@ -125,6 +130,7 @@ pub type Owner = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub struct Acting {
     effects: Arc<std::sync::atomic::AtomicBool>,
     owner: Arc<RwLock<Option<Owner>>>,
+    claim: Arc<RwLock<Option<Claim>>>,
 }
 
 impl Acting {
@@ -134,6 +140,12 @@ impl Acting {
             Some(f) => f(subject),
             None => self.effects.load(std::sync::atomic::Ordering::SeqCst),
         }
+    }
+
+    /// Whether this instance delivers `event`: it acts for its subject and, in a cluster, claimed
+    /// it first.
+    pub fn delivers(&self, event: &AlertEvent) -> bool {
+        self.acts_on(&event.alert.subject) && self.claim.read().unwrap().as_ref().is_none_or(|c| c(event))
     }
 }
 
@@ -222,6 +234,7 @@ impl Monitor {
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
             effects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             owner: Arc::new(RwLock::new(None)),
+            claim: Arc::new(RwLock::new(None)),
         };
         monitor.refresh(&all, false);
         Ok((
@@ -289,6 +302,7 @@ impl Monitor {
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
             effects: self.effects.clone(),
             owner: self.owner.clone(),
+            claim: self.claim.clone(),
         });
         next.refresh(&all, false);
         let _ = self.next.set(next.clone());
@@ -315,9 +329,18 @@ impl Monitor {
     pub fn set_owner(&self, owner: Owner) {
         *self.owner.write().unwrap() = Some(owner);
     }
+    /// Sets how a delivery is claimed (a cluster's ledger of deliveries); shared with the successors.
+    pub fn set_claim(&self, claim: Claim) {
+        *self.claim.write().unwrap() = Some(claim);
+    }
     /// The handle the acting threads hold (webhooks, the stored alert state).
     pub fn acting(&self) -> Acting {
-        Acting { effects: self.effects.clone(), owner: self.owner.clone() }
+        Acting { effects: self.effects.clone(), owner: self.owner.clone(), claim: self.claim.clone() }
+    }
+    /// Publishes an alert event again (a cluster instance that took over a partition: the events
+    /// its last owner may not have delivered).
+    pub fn republish_alert(&self, event: AlertEvent) {
+        self.publish(LiveEvent::Alert { event });
     }
     /// The facility of a meter (code), under this monitor's registry.
     pub fn facility_of_meter(&self, meter: &str) -> Option<String> {

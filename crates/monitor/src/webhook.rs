@@ -100,9 +100,9 @@ pub fn spawn(monitor: &crate::Monitor, urls: Vec<WebhookUrl>) -> Arc<Mutex<Vec<D
     let acting = monitor.acting();
     std::thread::spawn(move || loop {
         match rx.blocking_recv() {
-            // In a cluster, only the owner of the alert's facility (else the leader) delivers: every
-            // instance sees the same alerts.
-            Ok(LiveEvent::Alert { event }) if !acting.acts_on(&event.alert.subject) => {}
+            // In a cluster, only the owner of the alert's facility (else the leader) delivers, once
+            // it claimed the event: every instance sees the same alerts.
+            Ok(LiveEvent::Alert { event }) if !acting.delivers(&event) => {}
             Ok(LiveEvent::Alert { event }) => {
                 for url in &urls {
                     let d = deliver(url, &event);

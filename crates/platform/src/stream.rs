@@ -433,6 +433,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         // The monitor's effects follow leadership; the leader publishes the silence check.
         tokio::spawn(async move {
             let mut last_tick = std::time::Instant::now();
+            let mut had = vec![false; PARTITIONS];
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let Some(p) = p.upgrade() else { return };
@@ -440,6 +441,14 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                 if let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) {
                     m.monitor.set_effects(lead);
                     m.monitor.set_owner(owner(&p, &me3));
+                    m.monitor.set_claim(claim(&p, &me3));
+                    let now: Vec<bool> = (0..PARTITIONS).map(|i| me3.owns(i)).collect();
+                    let gained: Vec<bool> = (0..PARTITIONS).map(|i| now[i] && !had[i]).collect();
+                    had = now;
+                    if gained.iter().any(|&g| g) {
+                        let (p2, m2) = (p.clone(), m.clone());
+                        tokio::task::spawn_blocking(move || take_over_alerts(&p2, &m2.monitor, &gained));
+                    }
                 }
                 if lead && last_tick.elapsed() >= Duration::from_secs(30) {
                     last_tick = std::time::Instant::now();
@@ -477,6 +486,61 @@ fn owner(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Owner {
             None => me.leader.load(Ordering::SeqCst),
         }
     })
+}
+
+/// Claims an alert event in the database's ledger of deliveries (`alert_deliveries`), so it is
+/// delivered once whatever instance owned its partition when it opened. A database that does not
+/// answer: not claimed, not delivered (logged).
+fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
+    let (p, instance) = (Arc::downgrade(p), me.instance.clone());
+    Arc::new(move |e: &alerts::Event| {
+        let Some(p) = p.upgrade() else { return false };
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        match p.store.claim_alert_delivery(
+            &e.alert.subject,
+            &e.alert.rule,
+            e.alert.opened_ms,
+            &kind,
+            &instance,
+            crate::monitoring::now_ms(),
+        ) {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::error!(error = %err, alert = e.alert.id, "alerts: the delivery could not be claimed; not delivered");
+                false
+            }
+        }
+    })
+}
+
+/// An instance that took partitions over publishes again the alert events of their facilities
+/// that nobody delivered (their last owner died before, or no instance owned the partition when
+/// they happened): its webhook thread claims and delivers them, its relay shows them.
+fn take_over_alerts(p: &crate::Platform, monitor: &monitor::Monitor, gained: &[bool]) {
+    for alert in monitor.alerts(None) {
+        let Some(f) = monitor.facility_of_subject(&alert.subject) else { continue };
+        if !gained[partition_of(&f)] {
+            continue;
+        }
+        let mut kinds = vec![alerts::EventKind::Opened];
+        if alert.acknowledged_ms.is_some() {
+            kinds.push(alerts::EventKind::Acknowledged);
+        }
+        if alert.resolved_ms.is_some() {
+            kinds.push(alerts::EventKind::Resolved);
+        }
+        for kind in kinds {
+            let code = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            match p.store.alert_delivered(&alert.subject, &alert.rule, alert.opened_ms, &code) {
+                Ok(false) => {
+                    tracing::info!(alert = alert.id, kind = %code, "alerts: delivering an event of a partition taken over");
+                    monitor.republish_alert(alerts::Event { kind, alert: alert.clone() });
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "alerts: cannot read the deliveries"),
+            }
+        }
+    }
 }
 
 /// Whether this instance publishes `e` to every instance's SSE clients: the owner of the

@@ -460,6 +460,44 @@ pub struct Quarter {
 }
 
 impl Store {
+    /// Claims the delivery of an alert event (the alert's subject, rule and opening time, and the
+    /// event's kind: what identifies it on every instance and after a replay) for `instance`: true
+    /// when nobody claimed it before (this instance delivers it), false when it was delivered.
+    pub fn claim_alert_delivery(
+        &self,
+        subject: &str,
+        rule: &str,
+        opened_ms: i64,
+        kind: &str,
+        instance: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.tx(|c| {
+            Ok(c.exec(
+                "INSERT INTO alert_deliveries (subject, rule, opened_ms, kind, instance, at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (subject, rule, opened_ms, kind) DO NOTHING",
+                &[subject.into(), rule.into(), opened_ms.into(), kind.into(), instance.into(), now_ms.into()],
+            )? == 1)
+        })
+    }
+
+    /// Whether an alert event was claimed (delivered) already.
+    pub fn alert_delivered(&self, subject: &str, rule: &str, opened_ms: i64, kind: &str) -> Result<bool, StoreError> {
+        Ok(!self
+            .read(|c| {
+                c.query(
+                    "SELECT 1 FROM alert_deliveries WHERE subject = $1 AND rule = $2 AND opened_ms = $3 AND kind = $4",
+                    &[subject.into(), rule.into(), opened_ms.into(), kind.into()],
+                )
+            })?
+            .is_empty())
+    }
+
+    /// Forgets the deliveries claimed before `before_ms`.
+    pub fn forget_alert_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.tx(|c| c.exec("DELETE FROM alert_deliveries WHERE at_ms < $1", &[before_ms.into()]))
+    }
+
     /// Stores quarter-hour rows, replacing those of the same facility, role and quarter.
     pub fn put_quarters(&self, rows: &[Quarter]) -> Result<(), StoreError> {
         self.tx(|c| {

@@ -543,6 +543,19 @@ CREATE TABLE telemetry_quarters (
     PRIMARY KEY (facility_code, role, start_ms)
 );
 "#,
+    // 13 (issue 20): the alert events delivered in a cluster (each claimed by one instance before
+    // it delivers it, so an event is delivered once, also when its partition moves); empty on SQLite.
+    r#"
+CREATE TABLE alert_deliveries (
+    subject TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    opened_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (subject, rule, opened_ms, kind)
+);
+"#,
 ];
 
 impl Store {
