@@ -729,8 +729,7 @@ fn nats_with_mqtt(dir: &std::path::Path) -> Option<(Nats, String, u16)> {
 
 /// A victoria-metrics server (Debian package `victoria-metrics`) keeping everything (the test's
 /// readings are from 2024); its URL. `None` when it is not installed.
-fn victoria_metrics(dir: &std::path::Path) -> Option<(Nats, String)> {
-    let port = free_port();
+fn victoria_metrics(dir: &std::path::Path, port: u16) -> Option<(Nats, String)> {
     let child = Command::new("/usr/bin/victoria-metrics")
         .args([
             &format!("-httpListenAddr=127.0.0.1:{port}"),
@@ -781,7 +780,16 @@ fn devices_publish_over_mqtt_into_jetstream_and_raw_readings_reach_victoria_metr
     let Some(db) = store::testing::fresh_postgres("cluster_mqtt") else { return };
     let root = tempfile::tempdir().unwrap();
     let Some((nats, nats_url, mqtt_port)) = nats_with_mqtt(&root.path().join("nats")) else { return };
-    let Some((vm_server, vm)) = victoria_metrics(&root.path().join("vm")) else { return };
+    // VictoriaMetrics is started only after the first batch was acknowledged: the forwarder
+    // retries, and never delays an acknowledgement.
+    if !std::path::Path::new("/usr/bin/victoria-metrics").is_file() {
+        assert!(!ci(), "victoria-metrics is not installed under CI");
+        eprintln!("note: MQTT and VictoriaMetrics test skipped: victoria-metrics not found");
+        return;
+    }
+    let vm_port = free_port();
+    let vm = format!("http://127.0.0.1:{vm_port}");
+    let vm_dir = root.path().join("vm");
     let cluster = Cluster {
         db,
         nats: nats_url,
@@ -809,8 +817,12 @@ fn devices_publish_over_mqtt_into_jetstream_and_raw_readings_reach_victoria_metr
 
     // Over HTTP: the first quarter hour.
     let t0 = 1_714_492_800_000i64;
+    let sent = Instant::now();
     let (s, t) = post("/api/v1/telemetry/readings", &format!("meter,ts,value\nDC1-TOT,{t0},0\nDC1-IT,{t0},0\n"));
     assert_eq!(s, 200, "{t}");
+    assert!(sent.elapsed() < Duration::from_secs(2), "acknowledged while VictoriaMetrics is down");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (vm_server, _) = victoria_metrics(&vm_dir, vm_port).unwrap();
     // Over MQTT, straight into JetStream through the NATS server's MQTT listener: the next one
     // (125 kWh total, 62.5 kWh IT in 15 minutes: 500 kW, PUE 2).
     let t1 = t0 + 900_000;

@@ -762,3 +762,17 @@ fn forward(me: &Stream, monitor: &monitor::Monitor, raw: &[telemetry::RawReading
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_facility_s_partition_is_fnv_1a_of_its_code_modulo_16() {
+        // FNV-1a 32-bit worked out by hand (offset 0x811c9dc5, prime 0x01000193):
+        // "DC1" → 0x750038d3 → 3; "DC2" → 6; "DC6" → 2; "DC4" → 12.
+        assert_eq!(super::partition_of("DC1"), 3);
+        assert_eq!(super::partition_of("DC2"), 6);
+        assert_eq!(super::partition_of("DC6"), 2);
+        assert_eq!(super::partition_of("DC4"), 12);
+        assert_eq!(super::partition_subject(3), "dualcarbon.telemetry.p3");
+    }
+}
