@@ -324,6 +324,11 @@ impl Monitor {
     pub fn set_effects(&self, on: bool) {
         self.effects.store(on, std::sync::atomic::Ordering::SeqCst);
     }
+    /// Whether the reading log syncs each write (off when it is a disposable copy: cluster mode,
+    /// where the telemetry stream is the durable log); shared with the successors (one log).
+    pub fn set_log_sync(&self, on: bool) {
+        self.log.set_sync(on);
+    }
     /// Sets who acts for each alert subject (a cluster's partitions of facilities); shared with the
     /// successors.
     pub fn set_owner(&self, owner: Owner) {

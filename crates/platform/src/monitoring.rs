@@ -208,6 +208,8 @@ pub fn attach(
     // In a cluster this instance acts outside only once it leads (`stream`): not while it replays.
     if CLUSTER_READINGS.get().is_some() {
         monitor.set_effects(false);
+        // The local log is a copy emptied at start; JetStream is the durable log: no sync per entry.
+        monitor.set_log_sync(false);
     }
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
     // (In a cluster the alerts come from the telemetry stream, the same on every instance.)
