@@ -20,8 +20,9 @@
 //! advisory lock, `store::cluster::hold_partitions`: a fair share per live instance, moved when an
 //! instance dies or joins). The owner of a facility's partition is the one place that acts for it:
 //! it delivers and stores its alerts, keeps its quarter-hours in PostgreSQL, forwards its raw
-//! readings to VictoriaMetrics and publishes its live events on [`LIVE_SUBJECT`], which every
-//! instance relays to its SSE clients ([`Stream::relayed`]). Every instance still applies every
+//! readings to VictoriaMetrics and publishes its live events on [`LIVE_SUBJECT`] (while some
+//! instance has SSE clients: [`DEMAND_SUBJECT`]), which every instance relays to its SSE clients
+//! ([`Stream::relayed`]). Every instance still applies every
 //! entry (a read copy that answers the live and roll-up routes anywhere): see docs/cluster.md.
 //!
 //! Devices may publish straight into the stream on `dualcarbon.devices.<anything>` (the NATS
@@ -45,6 +46,11 @@ pub const SUBJECT: &str = "dualcarbon.telemetry";
 pub const DEVICE_SUBJECTS: &str = "dualcarbon.devices.>";
 /// Live events, published by the instance that acts for them, relayed by every instance.
 pub const LIVE_SUBJECT: &str = "dualcarbon.live";
+/// An instance with SSE clients says so here (every second, and when its first client comes):
+/// live events are published only while some instance wants them.
+pub const DEMAND_SUBJECT: &str = "dualcarbon.live-demand";
+/// A demand holds this long.
+const DEMAND_MS: i64 = 3_000;
 /// Partitions of facilities (the same on every instance: it decides the subjects and locks).
 pub const PARTITIONS: usize = 16;
 /// The PostgreSQL advisory lock whose holder is the leader.
@@ -122,6 +128,8 @@ pub struct Stream {
     forward: Option<crate::victoria::Forwarder>,
     /// Live events published on [`LIVE_SUBJECT`] by this instance (health, tests).
     pub relays: AtomicU64,
+    /// Until when (ms) some instance wants live events (`DEMAND_SUBJECT`).
+    demand_until: std::sync::atomic::AtomicI64,
     /// The NATS client (its connection state for health).
     client: async_nats::Client,
 }
@@ -191,6 +199,19 @@ impl Stream {
     /// Readings forwarded to VictoriaMetrics and dropped (queue full or refused after retries).
     pub fn forwarded(&self) -> Option<(u64, u64)> {
         self.forward.as_ref().map(|f| (f.counts.sent.load(Ordering::Relaxed), f.counts.dropped.load(Ordering::Relaxed)))
+    }
+
+    /// An SSE client subscribed here: every instance is told at once that live events are wanted
+    /// (and again every second while this instance has clients).
+    pub fn want_live(self: &Arc<Self>) {
+        self.demand_until.store(crate::monitoring::now_ms() + DEMAND_MS, Ordering::SeqCst);
+        let me = self.clone();
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                let _ = me.client.publish(DEMAND_SUBJECT, me.instance.clone().into()).await;
+                let _ = me.client.flush().await;
+            });
+        }
     }
 
     /// Whether this instance owns partition `p` now.
@@ -333,6 +354,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         relayed: tokio::sync::broadcast::channel(4096).0,
         forward: cfg.victoria_metrics.as_deref().map(crate::victoria::Forwarder::start),
         relays: AtomicU64::new(0),
+        demand_until: std::sync::atomic::AtomicI64::new(0),
         client,
     });
     let _ = STREAM_OF_PROCESS.set(me.clone());
@@ -568,6 +590,28 @@ fn relays(p: &crate::Platform, me: &Stream, e: &monitor::LiveEvent) -> bool {
 /// Live events: this instance publishes on [`LIVE_SUBJECT`] those it acts for (`relays`), and
 /// passes every event published there (by any instance) to its SSE clients (`Stream::relayed`).
 fn relay(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    // Demand: heard from any instance (this one included), and said every second while this
+    // instance has SSE clients.
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(mut sub) = me2.client.subscribe(DEMAND_SUBJECT).await {
+                while sub.next().await.is_some() {
+                    me2.demand_until.store(crate::monitoring::now_ms() + DEMAND_MS, Ordering::SeqCst);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if me2.relayed.receiver_count() > 0 {
+                let _ = me2.client.publish(DEMAND_SUBJECT, me2.instance.clone().into()).await;
+            }
+        }
+    });
     let me2 = me.clone();
     tokio::spawn(async move {
         loop {
@@ -604,7 +648,8 @@ fn relay(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
             let rx = &mut current.as_mut().expect("subscribed above").1;
             match tokio::time::timeout(Duration::from_millis(250), rx.recv()).await {
                 Ok(Ok(e)) => {
-                    if relays(&p, &me, &e) {
+                    let wanted = me.demand_until.load(Ordering::SeqCst) >= crate::monitoring::now_ms();
+                    if wanted && relays(&p, &me, &e) {
                         if let Ok(payload) = serde_json::to_vec(&e) {
                             if me.client.publish(LIVE_SUBJECT, payload.into()).await.is_ok() {
                                 me.relays.fetch_add(1, Ordering::Relaxed);

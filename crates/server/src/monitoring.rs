@@ -210,7 +210,11 @@ pub async fn stream(
     // In a cluster: the events every instance relays (each published once, by the instance that
     // acts for it: `platform::stream`).
     let rx = match platform::stream::current() {
-        Some(s) => s.relayed.subscribe(),
+        Some(s) => {
+            let rx = s.relayed.subscribe();
+            s.want_live();
+            rx
+        }
         None => m.monitor.subscribe(),
     };
     let s = futures_util::stream::unfold((rx, m, caller), |(mut rx, m, caller)| async move {
