@@ -75,6 +75,7 @@ for N in $INSTANCES; do
     sleep 2 # every instance has rebuilt monitoring after the meters
     R=$(python3 bench/cluster.py telemetry "$(cat "$OUT/token")" "$READINGS" "$BATCH" "$WRITERS" "$OUT/meters.txt" "http://127.0.0.1:$LB")
     echo "telemetry cluster, $N instance(s) through HAProxy and JetStream: $R" | tee -a "$OUT/summary.txt"
+    echo "  partitions owned: $(for p in "${PORTS[@]}"; do curl -s "http://127.0.0.1:$p/api/v1/health" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("partitions"), end=" ")'; done)" | tee -a "$OUT/summary.txt"
     D=$(DUALCARBON_TOKEN=$(cat "$OUT/token") DUALCARBON_ORGS=$OUT/orgs.txt wrk -t2 -c"$CLIENTS" -d"$DURATION" --latency \
         -s bench/dashboard.lua "http://127.0.0.1:$LB" | tee "$OUT/dashboard-$N.txt" | grep RESULT)
     RPS=$(grep "Requests/sec" "$OUT/dashboard-$N.txt" | awk '{print $2}')
@@ -82,4 +83,5 @@ for N in $INSTANCES; do
     stop_all
     psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $DB" >/dev/null || true
 done
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" | tee -a "$OUT/summary.txt"
 echo "summary: $OUT/summary.txt"

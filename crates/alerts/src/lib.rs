@@ -211,7 +211,7 @@ pub struct Detail {
     pub mean: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Opened,
@@ -220,7 +220,7 @@ pub enum EventKind {
 }
 
 /// A change to deliver (webhook, live stream).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
     pub alert: Alert,

@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// Cluster mode: replicas of the telemetry stream (3 on a 3-node JetStream cluster).
     #[arg(long, requires = "cluster", default_value_t = 1)]
     pub stream_replicas: usize,
+    /// Cluster mode: forward raw readings to this VictoriaMetrics server (http://HOST:8428), each
+    /// by the owner of its facility's partition; batched and retried, never delaying a batch's
+    /// acknowledgement.
+    #[arg(long, value_name = "URL", requires = "cluster", env = "DUALCARBON_VICTORIA_METRICS")]
+    pub victoria_metrics: Option<String>,
 }
 
 /// How browsers and clients reach the platform (docs/security.md).
@@ -451,6 +456,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             url: url.clone(),
             keep: std::time::Duration::from_secs(args.readings_keep_days * 86_400),
             replicas: args.stream_replicas,
+            victoria_metrics: args.victoria_metrics.clone(),
         };
         rt.block_on(platform::stream::start(&app.platform, &name, &cfg))
             .map_err(|e| anyhow::anyhow!("cluster: {}: {}", e.code, e.message))?;

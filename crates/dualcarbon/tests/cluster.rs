@@ -88,24 +88,28 @@ struct Cluster {
     key: String,
     hook: String,
     root: tempfile::TempDir,
+    /// More arguments of every instance.
+    extra: Vec<String>,
 }
 
 impl Cluster {
     fn start(&self, name: &str) -> Instance {
         let data = self.root.path().join(name);
+        let mut args = vec![
+            "--database-url",
+            &self.db,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--audit-key-file",
+            &self.key,
+            "--cluster",
+            &self.nats,
+            "--instance-name",
+            name,
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
         let served = common::serve_env(
-            &[
-                "--database-url",
-                &self.db,
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--audit-key-file",
-                &self.key,
-                "--cluster",
-                &self.nats,
-                "--instance-name",
-                name,
-            ],
+            &args,
             &[("DUALCARBON_WEBHOOKS", &self.hook)],
             // DUALCARBON_TEST_LOG=1 shows the instances' logs.
             if std::env::var_os("DUALCARBON_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() },
@@ -201,6 +205,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         key: root.path().join("audit.key").to_str().unwrap().to_string(),
         hook,
         root,
+        extra: vec![],
     };
     // The first instance sets the database up (admin user); the others join it.
     let mut a = cluster.start("A");
@@ -221,6 +226,30 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         assert_eq!(v["instance"], json!(["A", "B", "C"][i % 3]), "{v}");
         assert_eq!((v["database"].clone(), v["nats"].clone()), (json!(true), json!(true)), "{v}");
     }
+
+    // The 16 partitions of facilities are shared out: each owned by exactly one instance, every
+    // instance owning some (⌈16 ÷ 3⌉ = 6 at most).
+    let spread = |bases: &[&String]| -> Option<Vec<Vec<u64>>> {
+        let owned: Vec<Vec<u64>> = bases
+            .iter()
+            .map(|b| {
+                call(b, "GET", "/api/v1/health", None, None).1["partitions"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut all: Vec<u64> = owned.iter().flatten().copied().collect();
+        all.sort_unstable();
+        let max = 16usize.div_ceil(bases.len());
+        (all == (0..16).collect::<Vec<u64>>() && owned.iter().all(|o| !o.is_empty() && o.len() <= max)).then_some(owned)
+    };
+    assert!(
+        within(Duration::from_secs(10), || spread(&all).is_some()).is_some(),
+        "partitions not shared out: {:?}",
+        all.iter().map(|b| call(b, "GET", "/api/v1/health", None, None).1["partitions"].clone()).collect::<Vec<_>>()
+    );
+    eprintln!("partitions: {:?}", spread(&all).unwrap());
 
     // A login on A works on B and C.
     let admin = common::login(&a.base, "admin", &password);
@@ -264,14 +293,22 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         "org_code,name,parent_code\nGROUP,集团,\nGD,广东分公司,GROUP\n",
     );
     assert_eq!(s, 200, "{t}");
-    let mut facilities = String::from("facility_code,name,type,org_code,province\nDC1,数据中心,data_center,GD,广东\n");
+    // Four data centres, DC1, DC2, DC4 and DC6 in partitions 3, 6, 12 and 2 (FNV-1a of the code
+    // modulo 16, worked out by hand): owned by different instances.
+    let mut facilities = String::from("facility_code,name,type,org_code,province\n");
+    for d in [1, 2, 4, 6] {
+        facilities.push_str(&format!("DC{d},数据中心{d},data_center,GD,广东\n"));
+    }
     for i in 0..300 {
         facilities.push_str(&format!("S{i:03},基站{i},base_station_4g,GD,广东\n"));
     }
     let (s, t) = http(&a.base, "POST", "/api/v1/reference/facilities", Some(&admin), "text/csv", &facilities);
     assert_eq!(s, 200, "{t}");
-    let meters = "meter_code,facility_code,role,kind\nDC1-TOT,DC1,total_facility,counter\nDC1-IT,DC1,it_load,counter\n";
-    let (s, t) = http(&a.base, "POST", "/api/v1/meters", Some(&admin), "text/csv", meters);
+    let mut meters = String::from("meter_code,facility_code,role,kind\n");
+    for d in [1, 2, 4, 6] {
+        meters.push_str(&format!("DC{d}-TOT,DC{d},total_facility,counter\nDC{d}-IT,DC{d},it_load,counter\n"));
+    }
+    let (s, t) = http(&a.base, "POST", "/api/v1/meters", Some(&admin), "text/csv", &meters);
     assert_eq!(s, 200, "{t}");
     for base in all {
         assert!(
@@ -284,15 +321,25 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     let events = sse(&c.base, &admin);
     std::thread::sleep(Duration::from_millis(300));
     let t0 = 1_714_492_800_000i64;
-    // A quarter-hour of readings per batch; the data centre draws 500 kW of which 250 kW IT
-    // (PUE 2.0, above the default rule's 1.5 for an hour: one alert).
+    // A quarter-hour of readings per batch; each data centre draws 500 kW. DC1 and DC2: 250 kW IT
+    // from the start (PUE 2.0, above the default rule's 1.5 for an hour: one alert each, opened
+    // before A is killed); DC4 and DC6: 400 kW IT (PUE 1.25) for the first six quarters, then
+    // 250 kW (PUE 2.0: their alerts open after A is killed; DC6's partition was A's).
+    // A started first and releases its highest partitions as others join: it keeps 0–5.
+    let owned_by = |base: &str| call(base, "GET", "/api/v1/health", None, None).1["partitions"].clone();
+    assert_eq!(owned_by(&a.base), json!([0, 1, 2, 3, 4, 5]));
     let batch = |q: i64| {
         let ts = t0 + q * 900_000;
-        format!("meter,ts,value\nDC1-TOT,{ts},{}\nDC1-IT,{ts},{}\n", 125 * q, 62.5 * q as f64)
+        let late = if q <= 6 { 100.0 * q as f64 } else { 600.0 + 62.5 * (q - 6) as f64 };
+        let mut b = String::from("meter,ts,value\n");
+        for (d, it) in [(1, 62.5 * q as f64), (2, 62.5 * q as f64), (4, late), (6, late)] {
+            b.push_str(&format!("DC{d}-TOT,{ts},{}\nDC{d}-IT,{ts},{it}\n", 125 * q));
+        }
+        b
     };
     let (s, t) = http(&a.base, "POST", "/api/v1/telemetry/readings", Some(&admin), "text/csv", &batch(0));
     assert_eq!(s, 200, "{t}");
-    assert!(t.contains("\"stored\":2"), "{t}");
+    assert!(t.contains("\"stored\":8"), "{t}");
     let seen = within(Duration::from_secs(5), || {
         events.try_iter().any(|d| d.contains("\"type\":\"batch\"") && d.contains("\"stored\":2"))
     });
@@ -300,7 +347,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
 
     // Telemetry round-robin while A is killed half-way: every acknowledged batch is kept.
     let mut acknowledged = vec![0i64];
-    for q in 1..=12i64 {
+    for q in 1..=16i64 {
         if q == 7 {
             kill9(&mut a.child);
         }
@@ -311,7 +358,12 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
             None => assert!(q >= 7 && base == &a.base, "batch {q} to a live instance got no answer"),
         }
     }
-    assert!(acknowledged.len() >= 10, "{acknowledged:?}");
+    assert!(acknowledged.len() >= 14, "{acknowledged:?}");
+    // A's partitions moved to B and C.
+    assert!(
+        within(Duration::from_secs(5), || spread(&[&b.base, &c.base]).is_some()).is_some(),
+        "partitions did not move after kill -9 of A"
+    );
     let last = *acknowledged.last().unwrap();
     let realtime = |base: &str| call(base, "GET", "/api/v1/orgs/GD/realtime", Some(&admin), None).1;
     let rollup = |base: &str| {
@@ -320,7 +372,7 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
             "GET",
             &format!(
                 "/api/v1/telemetry/rollup?facility=DC1&role=total_facility&period=15min&from={t0}&to={}",
-                t0 + 13 * 900_000
+                t0 + 17 * 900_000
             ),
             Some(&admin),
             None,
@@ -337,8 +389,11 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
             realtime(base)
         );
     }
-    // An instance started now (A again) replays the stream: the same figures as B and C.
+    // An instance started now (A again) replays the stream: the same figures as B and C; it gets
+    // its share of the partitions once it has caught up.
     let mut a = cluster.start("A");
+    let all = [&a.base, &b.base, &c.base];
+    assert!(within(Duration::from_secs(10), || spread(&all).is_some()).is_some(), "partitions shared out again");
     assert!(
         within(Duration::from_secs(10), || rollup(&a.base) == rollup(&b.base)).is_some(),
         "{} vs {}",
@@ -365,22 +420,38 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     );
     assert_eq!(kept()[0].start_ms, t0);
     drop(s);
-    // The PUE alert was delivered once (by the leader), whoever was leader when it opened.
+    // Each PUE alert was delivered once, by the owner of its facility's partition (DC1's and DC2's
+    // opened before A was killed, DC4's and DC6's after: DC6's by the instance that took
+    // partition 2 from A).
     std::thread::sleep(Duration::from_secs(2));
     let delivered: Vec<Value> = hooks.try_iter().collect();
     let opened: Vec<&Value> = delivered
         .iter()
         .filter(|e| e["kind"] == json!("opened") && e["alert"]["rule"] == json!("pue_above_1_5_for_1h"))
         .collect();
-    assert_eq!(opened.len(), 1, "{delivered:?}");
+    let mut subjects: Vec<&str> = opened.iter().map(|e| e["alert"]["subject"].as_str().unwrap()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["facility:DC1", "facility:DC2", "facility:DC4", "facility:DC6"], "{delivered:?}");
+    let opened_ms = |d: &str| {
+        opened.iter().find(|e| e["alert"]["subject"] == json!(d)).unwrap()["alert"]["opened_ms"].as_i64().unwrap()
+    };
+    assert!(opened_ms("facility:DC6") > t0 + 7 * 900_000, "DC6's alert opened after A was killed");
+    assert!(opened_ms("facility:DC1") < t0 + 7 * 900_000, "DC1's alert opened before A was killed");
     // Acknowledged through B: every instance shows it acknowledged (the action goes through the
     // stream), and the acknowledgement is delivered once too.
     let alert_id = opened[0]["alert"]["id"].clone();
     let (s, v) = call(&b.base, "POST", "/api/v1/alerts/acknowledge", Some(&admin), Some(json!({"id": alert_id})));
     assert_eq!(s, 200, "{v}");
     for base in [&a.base, &b.base, &c.base] {
-        let state = || call(base, "GET", "/api/v1/alerts", Some(&admin), None).1["alerts"][0]["state"].clone();
-        assert!(within(Duration::from_secs(2), || state() == json!("acknowledged")).is_some(), "{base}: {}", state());
+        let state = || {
+            let alerts = call(base, "GET", "/api/v1/alerts", Some(&admin), None).1["alerts"].clone();
+            alerts.as_array().unwrap().iter().find(|a| a["id"] == alert_id).map(|a| a["state"].clone())
+        };
+        assert!(
+            within(Duration::from_secs(2), || state() == Some(json!("acknowledged"))).is_some(),
+            "{base}: {:?}",
+            state()
+        );
     }
     std::thread::sleep(Duration::from_secs(1));
     let acks = hooks.try_iter().filter(|e| e["kind"] == json!("acknowledged")).count();
@@ -556,6 +627,7 @@ fn without_nats_or_postgresql_requests_fail_with_503_and_nothing_acknowledged_is
         key: root.path().join("audit.key").to_str().unwrap().to_string(),
         hook: String::new(),
         root,
+        extra: vec![],
     };
     let a = cluster.start("A");
     let password = a.lines.iter().find_map(|l| l.split("with password ").nth(1).map(|p| p.trim().to_string())).unwrap();
@@ -617,4 +689,196 @@ fn without_nats_or_postgresql_requests_fail_with_503_and_nothing_acknowledged_is
         rt(&b.base, &admin_b)
     );
     drop((a, b, nats));
+}
+
+/// A nats-server with JetStream and its MQTT listener (which needs a server name), from a
+/// configuration file; its NATS URL and MQTT port.
+fn nats_with_mqtt(dir: &std::path::Path) -> Option<(Nats, String, u16)> {
+    let (port, mqtt) = (free_port(), free_port());
+    std::fs::create_dir_all(dir).unwrap();
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server_name: dualcarbon-test\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\nmqtt {{ listen: 127.0.0.1:{mqtt} }}\n",
+            dir.join("js").display()
+        ),
+    )
+    .unwrap();
+    let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or("nats-server");
+    let child = match Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn() {
+        Ok(c) => Nats(c),
+        Err(e) => {
+            assert!(!ci(), "nats-server is not installed under CI: {e}");
+            eprintln!("note: MQTT test skipped: nats-server not found ({e})");
+            return None;
+        }
+    };
+    for p in [port, mqtt] {
+        let t = Instant::now();
+        while TcpStream::connect(("127.0.0.1", p)).is_err() {
+            assert!(t.elapsed() < Duration::from_secs(10), "nats-server did not open port {p}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Some((child, format!("nats://127.0.0.1:{port}"), mqtt))
+}
+
+/// A victoria-metrics server (Debian package `victoria-metrics`) keeping everything (the test's
+/// readings are from 2024); its URL. `None` when it is not installed.
+fn victoria_metrics(dir: &std::path::Path, port: u16) -> Option<(Nats, String)> {
+    let child = Command::new("/usr/bin/victoria-metrics")
+        .args([
+            &format!("-httpListenAddr=127.0.0.1:{port}"),
+            &format!("-storageDataPath={}", dir.display()),
+            "-retentionPeriod=100y",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => Nats(c),
+        Err(e) => {
+            assert!(!ci(), "victoria-metrics is not installed under CI: {e}");
+            eprintln!("note: VictoriaMetrics test skipped: victoria-metrics not found ({e})");
+            return None;
+        }
+    };
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "victoria-metrics did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((child, format!("http://127.0.0.1:{port}")))
+}
+
+/// The samples VictoriaMetrics holds for `meter`: (time ms, value), time order.
+fn victoria_samples(vm: &str, meter: &str) -> Vec<(i64, f64)> {
+    let _ = try_http(vm, "GET", "/internal/force_flush", "", "text/plain", "");
+    let q = format!("match[]=dualcarbon_reading%7Bmeter%3D%22{meter}%22%7D&start=0");
+    let Some((200, body)) = try_http(vm, "GET", &format!("/api/v1/export?{q}"), "", "text/plain", "") else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["metric"]["facility"], json!("DC1"), "{v}");
+        for (t, x) in v["timestamps"].as_array().unwrap().iter().zip(v["values"].as_array().unwrap()) {
+            out.push((t.as_i64().unwrap(), x.as_f64().unwrap()));
+        }
+    }
+    out.sort_by_key(|s| s.0);
+    out.dedup();
+    out
+}
+
+#[test]
+fn devices_publish_over_mqtt_into_jetstream_and_raw_readings_reach_victoria_metrics() {
+    let Some(db) = store::testing::fresh_postgres("cluster_mqtt") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let Some((nats, nats_url, mqtt_port)) = nats_with_mqtt(&root.path().join("nats")) else { return };
+    // VictoriaMetrics is started only after the first batch was acknowledged: the forwarder
+    // retries, and never delays an acknowledgement.
+    if !std::path::Path::new("/usr/bin/victoria-metrics").is_file() {
+        assert!(!ci(), "victoria-metrics is not installed under CI");
+        eprintln!("note: MQTT and VictoriaMetrics test skipped: victoria-metrics not found");
+        return;
+    }
+    let vm_port = free_port();
+    let vm = format!("http://127.0.0.1:{vm_port}");
+    let vm_dir = root.path().join("vm");
+    let cluster = Cluster {
+        db,
+        nats: nats_url,
+        key: root.path().join("audit.key").to_str().unwrap().to_string(),
+        hook: String::new(),
+        root,
+        extra: vec!["--victoria-metrics".into(), vm.clone()],
+    };
+    let a = cluster.start("A");
+    let password = a.lines.iter().find_map(|l| l.split("with password ").nth(1).map(|p| p.trim().to_string())).unwrap();
+    let admin = common::login(&a.base, "admin", &password);
+    let post = |path: &str, body: &str| http(&a.base, "POST", path, Some(&admin), "text/csv", body);
+    assert_eq!(post("/api/v1/reference/orgs", "org_code,name,parent_code\nGROUP,集团,\nGD,广东分公司,GROUP\n").0, 200);
+    let facilities = "facility_code,name,type,org_code,province\nDC1,数据中心,data_center,GD,广东\n";
+    assert_eq!(post("/api/v1/reference/facilities", facilities).0, 200);
+    let meters = "meter_code,facility_code,role,kind\nDC1-TOT,DC1,total_facility,counter\nDC1-IT,DC1,it_load,counter\n";
+    assert_eq!(post("/api/v1/meters", meters).0, 200);
+    // The one instance owns every partition once it has caught up.
+    assert!(within(Duration::from_secs(10), || {
+        call(&a.base, "GET", "/api/v1/health", None, None).1["partitions"].as_array().map(Vec::len) == Some(16)
+    })
+    .is_some());
+    let events = sse(&a.base, &admin);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Over HTTP: the first quarter hour.
+    let t0 = 1_714_492_800_000i64;
+    let sent = Instant::now();
+    let (s, t) = post("/api/v1/telemetry/readings", &format!("meter,ts,value\nDC1-TOT,{t0},0\nDC1-IT,{t0},0\n"));
+    assert_eq!(s, 200, "{t}");
+    assert!(sent.elapsed() < Duration::from_secs(2), "acknowledged while VictoriaMetrics is down");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (vm_server, _) = victoria_metrics(&vm_dir, vm_port).unwrap();
+    // Over MQTT, straight into JetStream through the NATS server's MQTT listener: the next one
+    // (125 kWh total, 62.5 kWh IT in 15 minutes: 500 kW, PUE 2).
+    let t1 = t0 + 900_000;
+    let (client, mut connection) =
+        rumqttc::Client::new(rumqttc::MqttOptions::new("dualcarbon-test-device", "127.0.0.1", mqtt_port), 16);
+    let pump = std::thread::spawn(move || {
+        for e in connection.iter() {
+            match e {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    });
+    client
+        .publish(
+            "dualcarbon/devices/gw1",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            format!("DC1-TOT,{t1},125\nDC1-IT,{t1},62.5\n").into_bytes(),
+        )
+        .unwrap();
+    assert!(pump.join().unwrap(), "the NATS server acknowledged the MQTT publish");
+    let _ = client.disconnect();
+    // Stored and live: the facility's state has the MQTT readings, its first quarter 125 kWh ...
+    let realtime = || call(&a.base, "GET", "/api/v1/orgs/GD/realtime", Some(&admin), None).1.to_string();
+    assert!(
+        within(Duration::from_secs(10), || realtime().contains(&format!("\"at_ms\":{t1}"))).is_some(),
+        "{}",
+        realtime()
+    );
+    let (s, v) = call(
+        &a.base,
+        "GET",
+        &format!("/api/v1/telemetry/rollup?facility=DC1&role=total_facility&period=15min&from={t0}&to={t1}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["rows"][0]["energy_kwh"], json!(125.0), "{v}");
+    // ... and the SSE client saw the device's batch (relayed through NATS like every live event).
+    let seen = within(Duration::from_secs(5), || {
+        events.try_iter().any(|d| d.contains("\"source\":\"mqtt:gw1\"") && d.contains("\"stored\":2"))
+    });
+    assert!(seen.is_some(), "the SSE client saw the MQTT batch");
+
+    // Raw readings forwarded to VictoriaMetrics (batched within a second), HTTP's and MQTT's alike.
+    let want_tot = vec![(t0, 0.0), (t1, 125.0)];
+    assert!(
+        within(Duration::from_secs(15), || victoria_samples(&vm, "DC1-TOT") == want_tot).is_some(),
+        "{:?}",
+        victoria_samples(&vm, "DC1-TOT")
+    );
+    assert_eq!(victoria_samples(&vm, "DC1-IT"), vec![(t0, 0.0), (t1, 62.5)]);
+    let (_, h) = call(&a.base, "GET", "/api/v1/health", None, None);
+    assert_eq!(h["victoria_metrics"], json!({"sent": 4, "dropped": 0}), "{h}");
+    drop((a, nats, vm_server));
 }

@@ -10,7 +10,7 @@ pub mod webhook;
 use alerts::{Engine, Event as AlertEvent, Rule, SubjectId};
 use model::{OrgId, OrgTree};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -19,7 +19,7 @@ use telemetry::time::{DAY_MS, QUARTER_MS};
 use telemetry::{IngestReport, MeterId, MeterRegistry, Period, RawReading, Role, Telemetry};
 
 /// Real-time state of one facility (or the sum over an org's facilities).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Live {
     /// Newest reading time considered (ms).
     pub at_ms: i64,
@@ -36,13 +36,13 @@ pub struct Live {
 }
 
 /// The newest sample of a gauge.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Gauge {
     pub at_ms: i64,
     pub value: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     /// A batch was stored (counts only), with the orgs of the facilities whose readings it held:
@@ -53,6 +53,10 @@ pub enum LiveEvent {
         stored: usize,
         duplicates: usize,
         rejected: usize,
+        /// The first facility whose readings it stored (in a cluster, the owner of its partition
+        /// relays the event); not sent to clients.
+        #[serde(skip)]
+        facility: Option<String>,
     },
     Facility {
         facility: String,
@@ -106,6 +110,43 @@ pub struct Monitor {
     /// Whether this monitor acts outside (webhooks, the stored alert state): always in one process;
     /// in a cluster only on the leader, while every instance computes the same state.
     effects: Arc<std::sync::atomic::AtomicBool>,
+    /// In a cluster with partitions of facilities: whether this instance acts for an alert subject
+    /// (`facility:CODE`, `meter:CODE`), i.e. owns the partition of its facility; shared with the
+    /// successors. Unset: `effects` decides for every subject.
+    owner: Arc<RwLock<Option<Owner>>>,
+    /// In a cluster: claims the delivery of an alert event (true: deliver it here; false: it was
+    /// delivered); shared with the successors. Unset: every event is delivered.
+    claim: Arc<RwLock<Option<Claim>>>,
+}
+
+/// Whether this instance acts for an alert subject (see `Monitor::set_owner`).
+pub type Owner = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Claims the delivery of an alert event (see `Monitor::set_claim`).
+pub type Claim = Arc<dyn Fn(&AlertEvent) -> bool + Send + Sync>;
+
+/// What decides whether a monitor acts for an alert (webhooks, the stored alert state); held by the
+/// threads that act, shared with the monitor and its successors.
+#[derive(Clone)]
+pub struct Acting {
+    effects: Arc<std::sync::atomic::AtomicBool>,
+    owner: Arc<RwLock<Option<Owner>>>,
+    claim: Arc<RwLock<Option<Claim>>>,
+}
+
+impl Acting {
+    /// Acts for alerts of `subject`: its owner's answer when an owner is set, else the effects flag.
+    pub fn acts_on(&self, subject: &str) -> bool {
+        match self.owner.read().unwrap().as_ref() {
+            Some(f) => f(subject),
+            None => self.effects.load(std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Whether this instance delivers `event`: it acts for its subject and, in a cluster, claimed
+    /// it first.
+    pub fn delivers(&self, event: &AlertEvent) -> bool {
+        self.acts_on(&event.alert.subject) && self.claim.read().unwrap().as_ref().is_none_or(|c| c(event))
+    }
 }
 
 /// Index of a facility in `Facilities` (facilities numbered in code order, so id order is code order).
@@ -192,6 +233,8 @@ impl Monitor {
             events,
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
             effects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            owner: Arc::new(RwLock::new(None)),
+            claim: Arc::new(RwLock::new(None)),
         };
         monitor.refresh(&all, false);
         Ok((
@@ -258,6 +301,8 @@ impl Monitor {
             events: self.events.clone(),
             pending_orgs: Mutex::new((BTreeSet::new(), None)),
             effects: self.effects.clone(),
+            owner: self.owner.clone(),
+            claim: self.claim.clone(),
         });
         next.refresh(&all, false);
         let _ = self.next.set(next.clone());
@@ -279,8 +324,44 @@ impl Monitor {
     pub fn set_effects(&self, on: bool) {
         self.effects.store(on, std::sync::atomic::Ordering::SeqCst);
     }
-    pub(crate) fn effects_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.effects.clone()
+    /// Whether the reading log syncs each write (off when it is a disposable copy: cluster mode,
+    /// where the telemetry stream is the durable log); shared with the successors (one log).
+    pub fn set_log_sync(&self, on: bool) {
+        self.log.set_sync(on);
+    }
+    /// Sets who acts for each alert subject (a cluster's partitions of facilities); shared with the
+    /// successors.
+    pub fn set_owner(&self, owner: Owner) {
+        *self.owner.write().unwrap() = Some(owner);
+    }
+    /// Sets how a delivery is claimed (a cluster's ledger of deliveries); shared with the successors.
+    pub fn set_claim(&self, claim: Claim) {
+        *self.claim.write().unwrap() = Some(claim);
+    }
+    /// The handle the acting threads hold (webhooks, the stored alert state).
+    pub fn acting(&self) -> Acting {
+        Acting { effects: self.effects.clone(), owner: self.owner.clone(), claim: self.claim.clone() }
+    }
+    /// Publishes an alert event again (a cluster instance that took over a partition: the events
+    /// its last owner may not have delivered).
+    pub fn republish_alert(&self, event: AlertEvent) {
+        self.publish(LiveEvent::Alert { event });
+    }
+    /// The facility of a meter (code), under this monitor's registry.
+    pub fn facility_of_meter(&self, meter: &str) -> Option<String> {
+        let tel = self.telemetry.read().unwrap();
+        let id = tel.registry.get(meter)?;
+        Some(self.fac.codes[self.fac.of_meter[id as usize] as usize].clone())
+    }
+    /// The facility an alert subject concerns (`facility:CODE`, `meter:CODE`), if any.
+    pub fn facility_of_subject(&self, subject: &str) -> Option<String> {
+        if let Some(next) = self.next.get() {
+            return next.facility_of_subject(subject);
+        }
+        if let Some(f) = subject.strip_prefix("facility:") {
+            return Some(f.to_string());
+        }
+        self.facility_of_meter(subject.strip_prefix("meter:")?)
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
@@ -341,6 +422,7 @@ impl Monitor {
             stored: report.stored(),
             duplicates: report.duplicates,
             rejected: report.rejected,
+            facility: touched.first().map(|&f| self.fac.codes[f as usize].clone()),
         });
         self.refresh(&touched, true);
         drop(gate);

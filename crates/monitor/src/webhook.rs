@@ -97,11 +97,12 @@ pub fn spawn(monitor: &crate::Monitor, urls: Vec<WebhookUrl>) -> Arc<Mutex<Vec<D
     let record = Arc::new(Mutex::new(Vec::new()));
     let mut rx = monitor.subscribe();
     let rec = record.clone();
-    let effects = monitor.effects_flag();
+    let acting = monitor.acting();
     std::thread::spawn(move || loop {
         match rx.blocking_recv() {
-            // In a cluster, only the leader delivers (every instance sees the same alerts).
-            Ok(LiveEvent::Alert { .. }) if !effects.load(std::sync::atomic::Ordering::SeqCst) => {}
+            // In a cluster, only the owner of the alert's facility (else the leader) delivers, once
+            // it claimed the event: every instance sees the same alerts.
+            Ok(LiveEvent::Alert { event }) if !acting.delivers(&event) => {}
             Ok(LiveEvent::Alert { event }) => {
                 for url in &urls {
                     let d = deliver(url, &event);

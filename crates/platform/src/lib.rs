@@ -32,6 +32,7 @@ pub mod site;
 pub mod snapshot;
 pub mod stream;
 pub mod supply;
+pub mod victoria;
 pub mod xlsx;
 
 pub use error::{Error, Kind, Result};

@@ -212,6 +212,8 @@ pub fn attach(
     // In a cluster this instance acts outside only once it leads (`stream`): not while it replays.
     if CLUSTER_READINGS.get().is_some() {
         monitor.set_effects(false);
+        // The local log is a copy emptied at start; JetStream is the durable log: no sync per entry.
+        monitor.set_log_sync(false);
     }
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
     // (In a cluster the alerts come from the telemetry stream, the same on every instance.)
@@ -233,12 +235,19 @@ pub fn attach(
         // alive for ever).
         let (weak, store, lock) = (Arc::downgrade(&monitor), platform.store.clone(), alert_state.clone());
         let mut events = monitor.subscribe();
+        let acting = monitor.acting();
         std::thread::spawn(move || loop {
-            match events.blocking_recv() {
+            let event = events.blocking_recv();
+            match event {
                 Ok(LiveEvent::Alert { .. }) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let Some(monitor) = weak.upgrade() else { break };
-                    // In a cluster, only the leader stores the alert state (every instance has the same).
-                    if !monitor.effects() {
+                    // In a cluster, only the owner of the alert's facility (else the leader) stores
+                    // the alert state (every instance has the same).
+                    let acts = match &event {
+                        Ok(LiveEvent::Alert { event }) => acting.acts_on(&event.alert.subject),
+                        _ => monitor.effects(),
+                    };
+                    if !acts {
                         continue;
                     }
                     if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
@@ -545,7 +554,7 @@ pub fn ingest_readings(
     source: &str,
 ) -> Result<telemetry::IngestReport> {
     match crate::stream::current() {
-        Some(s) => s.ingest(raw, now_ms, source),
+        Some(s) => s.ingest(monitor, raw, now_ms, source),
         None => monitor.ingest(raw, now_ms, source).map_err(|e| Error::internal(format!("reading log: {e}"))),
     }
 }

@@ -14,21 +14,64 @@
 //! alert webhooks and stores the alert state; an instance takes the lock only once it has applied
 //! every entry that was in the stream when it started, so a replay does not fire alerts again.
 //!
+//! Partitions of facilities: a facility belongs to one of [`PARTITIONS`] partitions (a hash of its
+//! code); a batch is split by partition and each share published on the partition's subject
+//! (`dualcarbon.telemetry.p<N>`). Each partition is owned by one instance at a time (a PostgreSQL
+//! advisory lock, `store::cluster::hold_partitions`: a fair share per live instance, moved when an
+//! instance dies or joins). The owner of a facility's partition is the one place that acts for it:
+//! it delivers and stores its alerts, keeps its quarter-hours in PostgreSQL, forwards its raw
+//! readings to VictoriaMetrics and publishes its live events on [`LIVE_SUBJECT`] (while some
+//! instance has SSE clients: [`DEMAND_SUBJECT`]), which every instance relays to its SSE clients
+//! ([`Stream::relayed`]). Every instance still applies every
+//! entry (a read copy that answers the live and roll-up routes anywhere): see docs/cluster.md.
+//!
+//! Devices may publish straight into the stream on `dualcarbon.devices.<anything>` (the NATS
+//! server's MQTT listener maps the MQTT topic `dualcarbon/devices/<anything>` to it), with the
+//! payloads of the MQTT subscription (CSV lines or JSON readings).
+//!
 //! One stream per process (a `static`): cluster mode runs one platform per process.
 
 use crate::{Error, Kind, Result};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The JetStream stream of telemetry entries and its subject.
 pub const STREAM: &str = "DUALCARBON_TELEMETRY";
 pub const SUBJECT: &str = "dualcarbon.telemetry";
+/// Devices publish here (`dualcarbon.devices.<anything>`; MQTT `dualcarbon/devices/<anything>`).
+pub const DEVICE_SUBJECTS: &str = "dualcarbon.devices.>";
+/// Live events, published by the instance that acts for them, relayed by every instance.
+pub const LIVE_SUBJECT: &str = "dualcarbon.live";
+/// An instance with SSE clients says so here (every second, and when its first client comes):
+/// live events are published only while some instance wants them.
+pub const DEMAND_SUBJECT: &str = "dualcarbon.live-demand";
+/// A demand holds this long.
+const DEMAND_MS: i64 = 3_000;
+/// Partitions of facilities (the same on every instance: it decides the subjects and locks).
+pub const PARTITIONS: usize = 16;
 /// The PostgreSQL advisory lock whose holder is the leader.
 pub const LEADER_LOCK: i64 = 7_320_160_421;
+/// Partition `i` is owned by the holder of the advisory lock `PARTITION_LOCKS + i`.
+pub const PARTITION_LOCKS: i64 = 7_320_160_500;
+
+/// The partition of a facility: FNV-1a of its code, modulo [`PARTITIONS`] (stable across builds).
+pub fn partition_of(facility: &str) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in facility.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h % PARTITIONS as u32) as usize
+}
+
+/// The subject of partition `p`'s readings.
+pub fn partition_subject(p: usize) -> String {
+    format!("{SUBJECT}.p{p}")
+}
 /// How long a publisher waits for its own instance to apply its batch (the answer's report).
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 
@@ -60,6 +103,8 @@ pub struct Config {
     pub keep: Duration,
     /// Replicas of the stream (1 on one NATS server; 3 on a 3-node JetStream cluster).
     pub replicas: usize,
+    /// Forward the raw readings of the partitions owned here to this VictoriaMetrics server.
+    pub victoria_metrics: Option<String>,
 }
 
 /// This process's connection to the stream.
@@ -74,6 +119,17 @@ pub struct Stream {
     actions: Mutex<HashMap<u64, std::result::Result<alerts::Event, String>>>,
     /// Whether this instance is the leader now.
     pub leader: Arc<AtomicBool>,
+    /// The partitions this instance owns now.
+    pub owned: Arc<Vec<AtomicBool>>,
+    /// Live events of every instance (published on [`LIVE_SUBJECT`] by the one that acts for them),
+    /// for this instance's SSE clients.
+    pub relayed: tokio::sync::broadcast::Sender<monitor::LiveEvent>,
+    /// Raw readings forwarded to VictoriaMetrics (`victoria`), when configured.
+    forward: Option<crate::victoria::Forwarder>,
+    /// Live events published on [`LIVE_SUBJECT`] by this instance (health, tests).
+    pub relays: AtomicU64,
+    /// Until when (ms) some instance wants live events (`DEMAND_SUBJECT`).
+    demand_until: std::sync::atomic::AtomicI64,
     /// The NATS client (its connection state for health).
     client: async_nats::Client,
 }
@@ -101,40 +157,135 @@ impl Stream {
 
     /// Publishes `entry` and waits for JetStream's acknowledgement: its stream sequence.
     pub async fn publish(&self, entry: &Entry) -> Result<u64> {
+        self.publish_on(SUBJECT, entry).await
+    }
+
+    /// The same on `subject`.
+    async fn publish_on(&self, subject: &str, entry: &Entry) -> Result<u64> {
         if !self.connected() {
             return Err(unavailable("not connected to NATS"));
         }
         let payload = serde_json::to_vec(entry).map_err(|e| Error::internal(e.to_string()))?;
         let ack = tokio::time::timeout(Duration::from_secs(5), async {
-            self.js.publish(SUBJECT, payload.into()).await.map_err(unavailable)?.await.map_err(unavailable)
+            self.js.publish(subject.to_string(), payload.into()).await.map_err(unavailable)?.await.map_err(unavailable)
         })
         .await
         .map_err(|_| unavailable("no acknowledgement within 5 s"))??;
         Ok(ack.sequence)
     }
 
-    /// A batch through the stream: stored by JetStream (else an error, nothing acknowledged), then
-    /// applied here; the report of its application. Blocking (call from a blocking thread).
-    pub fn ingest(&self, raw: &[telemetry::RawReading], now_ms: i64, source: &str) -> Result<telemetry::IngestReport> {
-        let entry = Entry::Batch {
-            origin: self.instance.clone(),
-            source: source.to_string(),
-            now_ms,
-            readings: raw.iter().map(|r| (r.meter.clone(), r.ts_ms, r.value)).collect(),
-        };
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::internal(e.to_string()))?;
-        let seq = handle.block_on(self.publish(&entry))?;
-        let mut applied = self.applied.subscribe();
-        let waited = handle.block_on(async {
-            tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= seq)).await.map(|r| r.is_ok())
-        });
-        if let Some(r) = self.reports.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq) {
-            return r.map_err(|e| Error::internal(format!("applying the batch: {e}")));
+    /// Publishes each `(partition, entry)` on its partition's subject, all sent before the
+    /// acknowledgements are awaited; their stream sequences.
+    async fn publish_shares(&self, entries: &[(usize, Entry)]) -> Result<Vec<u64>> {
+        if !self.connected() {
+            return Err(unavailable("not connected to NATS"));
         }
-        // Stored (acknowledged by JetStream) but not applied here in time: every reading counted
-        // as received and appended; the live state follows when the entry is applied.
-        let _ = waited;
-        Ok(telemetry::IngestReport { received: raw.len(), appended: raw.len(), ..Default::default() })
+        tokio::time::timeout(Duration::from_secs(5), async {
+            let mut acks = Vec::with_capacity(entries.len());
+            for (p, e) in entries {
+                let payload = serde_json::to_vec(e).map_err(|e| Error::internal(e.to_string()))?;
+                acks.push(self.js.publish(partition_subject(*p), payload.into()).await.map_err(unavailable)?);
+            }
+            let mut seqs = Vec::with_capacity(acks.len());
+            for a in acks {
+                seqs.push(a.await.map_err(unavailable)?.sequence);
+            }
+            Ok(seqs)
+        })
+        .await
+        .map_err(|_| unavailable("no acknowledgement within 5 s"))?
+    }
+
+    /// Readings forwarded to VictoriaMetrics and dropped (queue full or refused after retries).
+    pub fn forwarded(&self) -> Option<(u64, u64)> {
+        self.forward.as_ref().map(|f| (f.counts.sent.load(Ordering::Relaxed), f.counts.dropped.load(Ordering::Relaxed)))
+    }
+
+    /// An SSE client subscribed here: every instance is told at once that live events are wanted
+    /// (and again every second while this instance has clients).
+    pub fn want_live(self: &Arc<Self>) {
+        self.demand_until.store(crate::monitoring::now_ms() + DEMAND_MS, Ordering::SeqCst);
+        let me = self.clone();
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move {
+                let _ = me.client.publish(DEMAND_SUBJECT, me.instance.clone().into()).await;
+                let _ = me.client.flush().await;
+            });
+        }
+    }
+
+    /// Whether this instance owns partition `p` now.
+    pub fn owns(&self, p: usize) -> bool {
+        self.owned.get(p).is_some_and(|o| o.load(Ordering::SeqCst))
+    }
+
+    /// The partitions this instance owns now.
+    pub fn owned_partitions(&self) -> Vec<usize> {
+        (0..PARTITIONS).filter(|&p| self.owns(p)).collect()
+    }
+
+    /// Whether this instance acts for the facility `code` (owns its partition).
+    pub fn owns_facility(&self, code: &str) -> bool {
+        self.owns(partition_of(code))
+    }
+
+    /// A batch through the stream, split by partition of the readings' facilities (`monitor`
+    /// knows the meters; an unknown meter goes by its own code and is rejected when applied): each
+    /// share stored by JetStream on its partition's subject (else an error; the shares stored
+    /// before it are acknowledged to nobody, and sending the batch again counts them as
+    /// duplicates), then applied here; the merged report, positions those of the whole batch.
+    /// Blocking (call from a blocking thread).
+    pub fn ingest(
+        &self,
+        monitor: &monitor::Monitor,
+        raw: &[telemetry::RawReading],
+        now_ms: i64,
+        source: &str,
+    ) -> Result<telemetry::IngestReport> {
+        let mut shares: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+        let mut facility_of: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in raw.iter().enumerate() {
+            let p = *facility_of.entry(r.meter.as_str()).or_insert_with(|| {
+                partition_of(monitor.facility_of_meter(&r.meter).as_deref().unwrap_or(r.meter.as_str()))
+            });
+            shares.entry(p).or_default().push(i);
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::internal(e.to_string()))?;
+        let entries: Vec<(usize, Entry)> = shares
+            .iter()
+            .map(|(&p, idx)| {
+                let readings = idx.iter().map(|&i| (raw[i].meter.clone(), raw[i].ts_ms, raw[i].value)).collect();
+                (p, Entry::Batch { origin: self.instance.clone(), source: source.to_string(), now_ms, readings })
+            })
+            .collect();
+        let seqs: Vec<u64> = handle.block_on(self.publish_shares(&entries))?;
+        let last = seqs.iter().copied().max().unwrap_or(0);
+        let mut applied = self.applied.subscribe();
+        let _ = handle.block_on(async { tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= last)).await });
+        let mut report = telemetry::IngestReport::default();
+        for (seq, idx) in seqs.iter().zip(shares.values()) {
+            match self.reports.lock().unwrap_or_else(|e| e.into_inner()).remove(seq) {
+                Some(Ok(mut r)) => {
+                    // Positions in the share → positions in the batch.
+                    for e in &mut r.problems {
+                        if let Some(&i) = e.line.checked_sub(1).and_then(|k| idx.get(k)) {
+                            e.line = i + 1;
+                        }
+                    }
+                    report.merge(&r);
+                }
+                Some(Err(e)) => return Err(Error::internal(format!("applying the batch: {e}"))),
+                // Stored (acknowledged by JetStream) but not applied here in time: every reading
+                // counted as received and appended; the live state follows when it is applied.
+                None => report.merge(&telemetry::IngestReport {
+                    received: idx.len(),
+                    appended: idx.len(),
+                    ..Default::default()
+                }),
+            }
+        }
+        report.problems.sort_by_key(|e| e.line);
+        Ok(report)
     }
 }
 
@@ -176,11 +327,11 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         .await
         .map_err(unavailable)?;
     let js = async_nats::jetstream::new(client.clone());
-    let mut s = tokio::time::timeout(
+    let s = tokio::time::timeout(
         Duration::from_secs(30),
-        js.get_or_create_stream(stream::Config {
+        js.create_or_update_stream(stream::Config {
             name: STREAM.into(),
-            subjects: vec![SUBJECT.into()],
+            subjects: vec![SUBJECT.into(), format!("{SUBJECT}.>"), DEVICE_SUBJECTS.into()],
             max_age: cfg.keep,
             storage: stream::StorageType::File,
             num_replicas: cfg.replicas,
@@ -190,7 +341,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
     .await
     .map_err(|_| unavailable("JetStream did not answer within 30 s"))?
     .map_err(unavailable)?;
-    let last_at_start = s.info().await.map_err(unavailable)?.state.last_sequence;
+    let last_at_start = s.state.last_sequence;
     let (applied, _) = tokio::sync::watch::channel(0u64);
     let me = Arc::new(Stream {
         js,
@@ -199,12 +350,17 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         reports: Mutex::new(HashMap::new()),
         actions: Mutex::new(HashMap::new()),
         leader: Arc::new(AtomicBool::new(false)),
+        owned: Arc::new((0..PARTITIONS).map(|_| AtomicBool::new(false)).collect()),
+        relayed: tokio::sync::broadcast::channel(4096).0,
+        forward: cfg.victoria_metrics.as_deref().map(crate::victoria::Forwarder::start),
+        relays: AtomicU64::new(0),
+        demand_until: std::sync::atomic::AtomicI64::new(0),
         client,
     });
     let _ = STREAM_OF_PROCESS.set(me.clone());
     // Entries go to the applying thread in stream order. The consumer is made again (from the
     // entry after the last one passed on) whenever it fails: NATS restarted, connection lost.
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+    let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let js = me.js.clone();
     tokio::spawn(async move {
         let mut sent = 0u64;
@@ -236,12 +392,15 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                         }
                     };
                     let m = m.map_err(|e| e.to_string())?;
-                    let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+                    let info = m.info().map_err(|e| e.to_string())?;
+                    let (seq, at_ms) =
+                        (info.stream_sequence, (info.published.unix_timestamp_nanos() / 1_000_000) as i64);
                     if seq <= sent {
                         continue;
                     }
                     sent = seq;
-                    if tx.send((seq, m.payload.to_vec())).is_err() {
+                    let message = Message { seq, subject: m.subject.to_string(), at_ms, payload: m.payload.to_vec() };
+                    if tx.send(message).is_err() {
                         return Ok(true);
                     }
                 }
@@ -259,9 +418,9 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
     std::thread::Builder::new()
         .name("telemetry-apply".into())
         .spawn(move || {
-            while let Ok((seq, payload)) = rx.recv() {
+            while let Ok(Message { seq, subject, at_ms, payload }) = rx.recv() {
                 let Some(p) = p.upgrade() else { return };
-                let (origin, outcome) = apply(&p, &payload);
+                let (origin, outcome) = apply(&p, &me2, &subject, at_ms, &payload);
                 if origin.as_deref() == Some(me2.instance.as_str()) {
                     match outcome {
                         Applied::Batch(r) => {
@@ -286,17 +445,32 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
             let _ = caught_up.wait_for(|a| *a >= last_at_start).await;
             r2.store(true, Ordering::SeqCst);
         });
+        let r3 = ready.clone();
         store::cluster::hold_lock(url, LEADER_LOCK, leader.clone(), move || ready.load(Ordering::SeqCst));
+        let offset = partition_of(instance);
+        store::cluster::hold_partitions(url, PARTITION_LOCKS, offset, me.owned.clone(), move || {
+            r3.load(Ordering::SeqCst)
+        });
         let (p, me3) = (Arc::downgrade(platform), me.clone());
         // The monitor's effects follow leadership; the leader publishes the silence check.
         tokio::spawn(async move {
             let mut last_tick = std::time::Instant::now();
+            let mut had = vec![false; PARTITIONS];
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let Some(p) = p.upgrade() else { return };
                 let lead = me3.leader.load(Ordering::SeqCst);
                 if let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) {
                     m.monitor.set_effects(lead);
+                    m.monitor.set_owner(owner(&p, &me3));
+                    m.monitor.set_claim(claim(&p, &me3));
+                    let now: Vec<bool> = (0..PARTITIONS).map(|i| me3.owns(i)).collect();
+                    let gained: Vec<bool> = (0..PARTITIONS).map(|i| now[i] && !had[i]).collect();
+                    had = now;
+                    if gained.iter().any(|&g| g) {
+                        let (p2, m2) = (p.clone(), m.clone());
+                        tokio::task::spawn_blocking(move || take_over_alerts(&p2, &m2.monitor, &gained));
+                    }
                 }
                 if lead && last_tick.elapsed() >= Duration::from_secs(30) {
                     last_tick = std::time::Instant::now();
@@ -308,28 +482,216 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         });
     }
     keep_quarters(platform, &me);
+    relay(platform, &me);
     Ok(me)
 }
 
-/// The leader keeps, every 5 s, the quarter-hour energy of the facilities whose live state changed
-/// (the last day before each one's newest reading) in the database (`store::cluster::Quarter`).
+/// One entry as the consumer passes it on: its stream sequence, subject, time stored (ms), payload.
+struct Message {
+    seq: u64,
+    subject: String,
+    at_ms: i64,
+    payload: Vec<u8>,
+}
+
+/// Who acts for an alert subject: the owner of its facility's partition; a subject of no facility,
+/// the leader.
+fn owner(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Owner {
+    let (p, me) = (Arc::downgrade(p), me.clone());
+    Arc::new(move |subject: &str| {
+        let facility = p
+            .upgrade()
+            .and_then(|p| p.monitoring.read().ok().and_then(|m| m.clone()))
+            .and_then(|m| m.monitor.facility_of_subject(subject));
+        match facility {
+            Some(f) => me.owns_facility(&f),
+            None => me.leader.load(Ordering::SeqCst),
+        }
+    })
+}
+
+/// Claims an alert event in the database's ledger of deliveries (`alert_deliveries`), so it is
+/// delivered once whatever instance owned its partition when it opened. A database that does not
+/// answer: not claimed, not delivered (logged).
+fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
+    let (p, instance) = (Arc::downgrade(p), me.instance.clone());
+    Arc::new(move |e: &alerts::Event| {
+        let Some(p) = p.upgrade() else { return false };
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        match p.store.claim_alert_delivery(
+            &e.alert.subject,
+            &e.alert.rule,
+            e.alert.opened_ms,
+            &kind,
+            &instance,
+            crate::monitoring::now_ms(),
+        ) {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::error!(error = %err, alert = e.alert.id, "alerts: the delivery could not be claimed; not delivered");
+                false
+            }
+        }
+    })
+}
+
+/// An instance that took partitions over publishes again the alert events of their facilities
+/// that nobody delivered (their last owner died before, or no instance owned the partition when
+/// they happened): its webhook thread claims and delivers them, its relay shows them.
+fn take_over_alerts(p: &crate::Platform, monitor: &monitor::Monitor, gained: &[bool]) {
+    for alert in monitor.alerts(None) {
+        let Some(f) = monitor.facility_of_subject(&alert.subject) else { continue };
+        if !gained[partition_of(&f)] {
+            continue;
+        }
+        let mut kinds = vec![alerts::EventKind::Opened];
+        if alert.acknowledged_ms.is_some() {
+            kinds.push(alerts::EventKind::Acknowledged);
+        }
+        if alert.resolved_ms.is_some() {
+            kinds.push(alerts::EventKind::Resolved);
+        }
+        for kind in kinds {
+            let code = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            match p.store.alert_delivered(&alert.subject, &alert.rule, alert.opened_ms, &code) {
+                Ok(false) => {
+                    tracing::info!(alert = alert.id, kind = %code, "alerts: delivering an event of a partition taken over");
+                    monitor.republish_alert(alerts::Event { kind, alert: alert.clone() });
+                }
+                Ok(true) => {}
+                Err(e) => tracing::warn!(error = %e, "alerts: cannot read the deliveries"),
+            }
+        }
+    }
+}
+
+/// Whether this instance publishes `e` to every instance's SSE clients: the owner of the
+/// facility's partition for a facility's events, a batch's (by its first facility) and an alert's;
+/// the leader for an org's (a sum over partitions) and for what concerns no facility.
+fn relays(p: &crate::Platform, me: &Stream, e: &monitor::LiveEvent) -> bool {
+    use monitor::LiveEvent as E;
+    let facility = match e {
+        E::Batch { facility, .. } => facility.clone(),
+        E::Facility { facility, .. } => Some(facility.clone()),
+        E::Org { .. } => None,
+        E::Alert { event } => p
+            .monitoring
+            .read()
+            .ok()
+            .and_then(|m| m.clone())
+            .and_then(|m| m.monitor.facility_of_subject(&event.alert.subject)),
+    };
+    match facility {
+        Some(f) => me.owns_facility(&f),
+        None => me.leader.load(Ordering::SeqCst),
+    }
+}
+
+/// Live events: this instance publishes on [`LIVE_SUBJECT`] those it acts for (`relays`), and
+/// passes every event published there (by any instance) to its SSE clients (`Stream::relayed`).
+fn relay(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    // Demand: heard from any instance (this one included), and said every second while this
+    // instance has SSE clients.
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Ok(mut sub) = me2.client.subscribe(DEMAND_SUBJECT).await {
+                while sub.next().await.is_some() {
+                    me2.demand_until.store(crate::monitoring::now_ms() + DEMAND_MS, Ordering::SeqCst);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if me2.relayed.receiver_count() > 0 {
+                let _ = me2.client.publish(DEMAND_SUBJECT, me2.instance.clone().into()).await;
+            }
+        }
+    });
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            match me2.client.subscribe(LIVE_SUBJECT).await {
+                Ok(mut sub) => {
+                    while let Some(m) = sub.next().await {
+                        if let Ok(e) = serde_json::from_slice::<monitor::LiveEvent>(&m.payload) {
+                            let _ = me2.relayed.send(e);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "live events: cannot subscribe"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    tokio::spawn(async move {
+        // Subscribed to the monitor attached now; again when another one is attached.
+        let mut current: Option<(usize, tokio::sync::broadcast::Receiver<monitor::LiveEvent>)> = None;
+        loop {
+            let Some(p) = p.upgrade() else { return };
+            let m = p.monitoring.read().ok().and_then(|m| m.clone());
+            let Some(m) = m else {
+                drop(p);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            let id = Arc::as_ptr(&m.monitor) as usize;
+            if current.as_ref().is_none_or(|(i, _)| *i != id) {
+                current = Some((id, m.monitor.subscribe()));
+            }
+            drop(m);
+            let rx = &mut current.as_mut().expect("subscribed above").1;
+            match tokio::time::timeout(Duration::from_millis(250), rx.recv()).await {
+                Ok(Ok(e)) => {
+                    let wanted = me.demand_until.load(Ordering::SeqCst) >= crate::monitoring::now_ms();
+                    if wanted && relays(&p, &me, &e) {
+                        if let Ok(payload) = serde_json::to_vec(&e) {
+                            if me.client.publish(LIVE_SUBJECT, payload.into()).await.is_ok() {
+                                me.relays.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => {
+                    tracing::warn!(events = n, "live events: the relay fell behind; events were not relayed");
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => current = None,
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+/// The owner of each partition keeps, every 5 s, the quarter-hour energy of its facilities whose
+/// live state changed (the last day before each one's newest reading) in the database
+/// (`store::cluster::Quarter`).
 fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
     let (p, me) = (Arc::downgrade(platform), me.clone());
     let _ = std::thread::Builder::new().name("telemetry-quarters".into()).spawn(move || {
         let mut events: Option<tokio::sync::broadcast::Receiver<monitor::LiveEvent>> = None;
+        let mut had = vec![false; PARTITIONS];
         loop {
             std::thread::sleep(Duration::from_secs(5));
             let Some(p) = p.upgrade() else { return };
             let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else { continue };
-            if !me.leader.load(Ordering::SeqCst) {
+            let now: Vec<bool> = (0..PARTITIONS).map(|i| me.owns(i)).collect();
+            let gained: Vec<bool> = (0..PARTITIONS).map(|i| now[i] && !had[i]).collect();
+            had = now;
+            if !had.iter().any(|&o| o) {
                 events = None;
                 continue;
             }
             let mut touched: HashMap<String, (i64, Vec<telemetry::Role>)> = HashMap::new();
-            if events.is_none() {
-                // Newly the leader: every metered facility once (what the last leader may not have kept).
+            if gained.iter().any(|&g| g) {
+                // Newly owned partitions: each of their metered facilities once (what the last
+                // owner may not have kept).
                 let codes: Vec<String> = m.monitor.with_telemetry(|t| t.by_facility.keys().cloned().collect());
-                for code in codes {
+                for code in codes.into_iter().filter(|c| gained[partition_of(c)]) {
                     if let Some(live) = m.monitor.facility_live(&code).filter(|l| l.at_ms > 0) {
                         touched.insert(code, (live.at_ms, live.energy_1h_kwh.keys().copied().collect()));
                     }
@@ -338,7 +700,7 @@ fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
             let rx = events.get_or_insert_with(|| m.monitor.subscribe());
             loop {
                 match rx.try_recv() {
-                    Ok(monitor::LiveEvent::Facility { facility, live, .. }) => {
+                    Ok(monitor::LiveEvent::Facility { facility, live, .. }) if me.owns_facility(&facility) => {
                         let roles = live.energy_1h_kwh.keys().copied().collect();
                         touched.insert(facility, (live.at_ms, roles));
                     }
@@ -375,7 +737,24 @@ fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
 
 /// Applies one entry to the platform's monitor (none attached: nothing to apply to); the entry's
 /// origin and what applying it gave.
-fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
+fn apply(p: &crate::Platform, me: &Stream, subject: &str, at_ms: i64, payload: &[u8]) -> (Option<String>, Applied) {
+    let m = p.monitoring.read().ok().and_then(|m| m.clone());
+    const OFF: &str = "monitoring is not set up on this instance (no meters)";
+    if subject.starts_with("dualcarbon.devices.") {
+        // A device's message (MQTT through the NATS server): the payloads of the MQTT subscription.
+        let (raw, errors) = monitor::mqtt::parse_payload(payload);
+        if !errors.is_empty() {
+            tracing::warn!(subject, problems = errors.len(), "telemetry stream: a device message had bad lines");
+        }
+        if let Some(m) = m {
+            let source = format!("mqtt:{}", subject.trim_start_matches("dualcarbon.devices.").replace('.', "/"));
+            if let Err(e) = m.monitor.ingest(&raw, at_ms, &source) {
+                tracing::warn!(error = %e, "telemetry stream: a device message could not be applied");
+            }
+            forward(me, &m.monitor, &raw);
+        }
+        return (None, Applied::Other);
+    }
     let entry: Entry = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(e) => {
@@ -383,8 +762,6 @@ fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
             return (None, Applied::Other);
         }
     };
-    let m = p.monitoring.read().ok().and_then(|m| m.clone());
-    const OFF: &str = "monitoring is not set up on this instance (no meters)";
     match entry {
         Entry::Batch { origin, source, now_ms, readings } => {
             let raw: Vec<telemetry::RawReading> = readings
@@ -392,7 +769,11 @@ fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
                 .map(|(meter, ts_ms, value)| telemetry::RawReading { meter, ts_ms, value })
                 .collect();
             let r = match m {
-                Some(m) => m.monitor.ingest(&raw, now_ms, &source).map_err(|e| format!("reading log: {e}")),
+                Some(m) => {
+                    let r = m.monitor.ingest(&raw, now_ms, &source).map_err(|e| format!("reading log: {e}"));
+                    forward(me, &m.monitor, &raw);
+                    r
+                }
                 None => Err(OFF.into()),
             };
             (Some(origin), Applied::Batch(r))
@@ -411,5 +792,32 @@ fn apply(p: &crate::Platform, payload: &[u8]) -> (Option<String>, Applied) {
             };
             (Some(origin), Applied::Alert(Box::new(r)))
         }
+    }
+}
+
+/// The readings of known meters whose facility's partition is owned here, to VictoriaMetrics
+/// (when configured): queued, never waited for.
+fn forward(me: &Stream, monitor: &monitor::Monitor, raw: &[telemetry::RawReading]) {
+    let Some(f) = &me.forward else { return };
+    let mut facility_of: HashMap<&str, Option<String>> = HashMap::new();
+    for r in raw {
+        let facility = facility_of.entry(r.meter.as_str()).or_insert_with(|| monitor.facility_of_meter(&r.meter));
+        if let Some(fac) = facility.as_deref().filter(|f| me.owns_facility(f)) {
+            f.send(&r.meter, fac, r.ts_ms, r.value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_facility_s_partition_is_fnv_1a_of_its_code_modulo_16() {
+        // FNV-1a 32-bit worked out by hand (offset 0x811c9dc5, prime 0x01000193):
+        // "DC1" → 0x750038d3 → 3; "DC2" → 6; "DC6" → 2; "DC4" → 12.
+        assert_eq!(super::partition_of("DC1"), 3);
+        assert_eq!(super::partition_of("DC2"), 6);
+        assert_eq!(super::partition_of("DC6"), 2);
+        assert_eq!(super::partition_of("DC4"), 12);
+        assert_eq!(super::partition_subject(3), "dualcarbon.telemetry.p3");
     }
 }

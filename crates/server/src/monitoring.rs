@@ -207,7 +207,16 @@ pub async fn stream(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>> {
     let m = mon(&app)?;
-    let rx = m.monitor.subscribe();
+    // In a cluster: the events every instance relays (each published once, by the instance that
+    // acts for it: `platform::stream`).
+    let rx = match platform::stream::current() {
+        Some(s) => {
+            let rx = s.relayed.subscribe();
+            s.want_live();
+            rx
+        }
+        None => m.monitor.subscribe(),
+    };
     let s = futures_util::stream::unfold((rx, m, caller), |(mut rx, m, caller)| async move {
         loop {
             match rx.recv().await {

@@ -241,6 +241,12 @@ async fn health(State(app): State<Arc<App>>) -> axum::response::Response {
         body["leader"] = serde_json::json!(
             platform::stream::current().is_some_and(|s| s.leader.load(std::sync::atomic::Ordering::SeqCst))
         );
+        if let Some(s) = platform::stream::current() {
+            body["partitions"] = serde_json::json!(s.owned_partitions());
+            if let Some((sent, dropped)) = s.forwarded() {
+                body["victoria_metrics"] = serde_json::json!({"sent": sent, "dropped": dropped});
+            }
+        }
         if !(database && nats) {
             body["ok"] = serde_json::json!(false);
             return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();

@@ -353,6 +353,91 @@ pub fn hold_lock(
         .expect("start the lock holder")
 }
 
+/// The `application_name` of the connections that hold partitions (`hold_partitions`): counting
+/// them counts the live instances.
+pub const PARTITION_HOLDERS: &str = "dualcarbon-partitions";
+
+/// Holds a fair share of `owned.len()` partitions, partition `i` being the PostgreSQL advisory lock
+/// `base_key + i`, on a connection of its own (a thread) named [`PARTITION_HOLDERS`]. Every half
+/// second it counts the live instances (the connections of that name on the database) and holds
+/// ⌈partitions ÷ instances⌉: more are released (the highest first), fewer are taken among the free
+/// ones (tried from `offset` on, so instances start at different places). It joins (and is counted)
+/// once `may_try()` says so. A lock goes with its connection: when an instance dies or loses the
+/// database, the server releases its partitions and the others take them within a second.
+pub fn hold_partitions(
+    url: &str,
+    base_key: i64,
+    offset: usize,
+    owned: std::sync::Arc<Vec<std::sync::atomic::AtomicBool>>,
+    may_try: impl Fn() -> bool + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    let url = url.to_string();
+    let n = owned.len();
+    std::thread::Builder::new()
+        .name("pg-partitions".into())
+        .spawn(move || loop {
+            // Counted as an instance (so others release partitions to it) only once it may take them.
+            while !may_try() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let connected = url
+                .parse::<postgres::Config>()
+                .map(|mut c| {
+                    c.application_name(PARTITION_HOLDERS);
+                    c
+                })
+                .ok()
+                .and_then(|c| c.connect(postgres::NoTls).ok());
+            if let Some(mut client) = connected {
+                loop {
+                    let step = (|| -> Result<(), postgres::Error> {
+                        let row = client.query_one(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+                            &[&PARTITION_HOLDERS],
+                        )?;
+                        let instances = row.get::<_, i64>(0).max(1) as usize;
+                        let target = n.div_ceil(instances);
+                        let mut held: Vec<usize> = (0..n).filter(|&i| owned[i].load(Ordering::SeqCst)).collect();
+                        while held.len() > target {
+                            let i = held.pop().expect("more held than the target");
+                            owned[i].store(false, Ordering::SeqCst);
+                            client.query_one("SELECT pg_advisory_unlock($1)", &[&(base_key + i as i64)])?;
+                        }
+                        if held.len() < target {
+                            for k in 0..n {
+                                let i = (offset + k) % n;
+                                if owned[i].load(Ordering::SeqCst) {
+                                    continue;
+                                }
+                                let got: bool = client
+                                    .query_one("SELECT pg_try_advisory_lock($1)", &[&(base_key + i as i64)])?
+                                    .get(0);
+                                if got {
+                                    owned[i].store(true, Ordering::SeqCst);
+                                    held.push(i);
+                                    if held.len() >= target {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Ok(())
+                    })();
+                    if step.is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            for o in owned.iter() {
+                o.store(false, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        })
+        .expect("start the partition holder")
+}
+
 impl Store {
     /// The database answers (health checks).
     pub fn ping(&self) -> Result<(), StoreError> {
@@ -375,6 +460,44 @@ pub struct Quarter {
 }
 
 impl Store {
+    /// Claims the delivery of an alert event (the alert's subject, rule and opening time, and the
+    /// event's kind: what identifies it on every instance and after a replay) for `instance`: true
+    /// when nobody claimed it before (this instance delivers it), false when it was delivered.
+    pub fn claim_alert_delivery(
+        &self,
+        subject: &str,
+        rule: &str,
+        opened_ms: i64,
+        kind: &str,
+        instance: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.tx(|c| {
+            Ok(c.exec(
+                "INSERT INTO alert_deliveries (subject, rule, opened_ms, kind, instance, at_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (subject, rule, opened_ms, kind) DO NOTHING",
+                &[subject.into(), rule.into(), opened_ms.into(), kind.into(), instance.into(), now_ms.into()],
+            )? == 1)
+        })
+    }
+
+    /// Whether an alert event was claimed (delivered) already.
+    pub fn alert_delivered(&self, subject: &str, rule: &str, opened_ms: i64, kind: &str) -> Result<bool, StoreError> {
+        Ok(!self
+            .read(|c| {
+                c.query(
+                    "SELECT 1 FROM alert_deliveries WHERE subject = $1 AND rule = $2 AND opened_ms = $3 AND kind = $4",
+                    &[subject.into(), rule.into(), opened_ms.into(), kind.into()],
+                )
+            })?
+            .is_empty())
+    }
+
+    /// Forgets the deliveries claimed before `before_ms`.
+    pub fn forget_alert_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.tx(|c| c.exec("DELETE FROM alert_deliveries WHERE at_ms < $1", &[before_ms.into()]))
+    }
+
     /// Stores quarter-hour rows, replacing those of the same facility, role and quarter.
     pub fn put_quarters(&self, rows: &[Quarter]) -> Result<(), StoreError> {
         self.tx(|c| {

@@ -567,6 +567,19 @@ CREATE TABLE reports (
 CREATE INDEX reports_org_path ON reports(org_path);
 CREATE INDEX reports_snapshot ON reports(snapshot_id);
 "#,
+    // 13 (issue 20): the alert events delivered in a cluster (each claimed by one instance before
+    // it delivers it, so an event is delivered once, also when its partition moves); empty on SQLite.
+    r#"
+CREATE TABLE alert_deliveries (
+    subject TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    opened_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    at_ms BIGINT NOT NULL,
+    PRIMARY KEY (subject, rule, opened_ms, kind)
+);
+"#,
 ];
 
 impl Store {

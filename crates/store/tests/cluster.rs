@@ -163,3 +163,52 @@ fn quarter_hour_energy_is_kept_and_replaced_by_quarter() {
         assert!(s.quarters("DC1", "it_load").unwrap().is_empty(), "{name}");
     }
 }
+
+#[test]
+fn partitions_are_shared_out_among_live_holders_and_move_when_one_goes() {
+    let Some(url) = fresh_postgres("cluster_partitions") else { return };
+    let owned = |o: &Arc<Vec<AtomicBool>>| -> Vec<usize> { (0..16).filter(|&i| o[i].load(Ordering::SeqCst)).collect() };
+    let wait = |f: &dyn Fn() -> bool| (0..200).any(|_| f() || (std::thread::sleep(Duration::from_millis(50)), false).1);
+    let a: Arc<Vec<AtomicBool>> = Arc::new((0..16).map(|_| AtomicBool::new(false)).collect());
+    let b: Arc<Vec<AtomicBool>> = Arc::new((0..16).map(|_| AtomicBool::new(false)).collect());
+    let may_a = Arc::new(AtomicBool::new(true));
+    let m = may_a.clone();
+    store::cluster::hold_partitions(&url, 1000, 0, a.clone(), move || m.load(Ordering::SeqCst));
+    assert!(wait(&|| owned(&a).len() == 16), "alone, A holds all 16: {:?}", owned(&a));
+    // B joins (starting its tries at partition 5): A releases its highest eight, B takes them.
+    store::cluster::hold_partitions(&url, 1000, 5, b.clone(), || true);
+    assert!(
+        wait(&|| owned(&a) == (0..8).collect::<Vec<_>>() && owned(&b) == (8..16).collect::<Vec<_>>()),
+        "A {:?} B {:?}",
+        owned(&a),
+        owned(&b)
+    );
+    // A's session ends (as when its process dies): B holds all 16.
+    may_a.store(false, Ordering::SeqCst);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 0 AND objid = 1000",
+        )
+        .unwrap();
+    assert!(wait(&|| owned(&b).len() == 16), "the partitions moved to B: {:?}", owned(&b));
+    assert!(owned(&a).is_empty(), "A knows it lost them: {:?}", owned(&a));
+}
+
+#[test]
+fn an_alert_event_is_claimed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("cluster_deliveries", dir.path()) {
+        let claim = |kind: &str, instance: &str| {
+            s.claim_alert_delivery("facility:DC1", "pue_above_1_5_for_1h", 1_714_497_300_000, kind, instance, 5)
+                .unwrap()
+        };
+        assert!(!s.alert_delivered("facility:DC1", "pue_above_1_5_for_1h", 1_714_497_300_000, "opened").unwrap());
+        assert!(claim("opened", "A"), "{name}: the first claim delivers");
+        assert!(!claim("opened", "B"), "{name}: a second claim does not");
+        assert!(claim("acknowledged", "B"), "{name}: another event of the alert is another claim");
+        assert!(s.alert_delivered("facility:DC1", "pue_above_1_5_for_1h", 1_714_497_300_000, "opened").unwrap());
+        assert_eq!(s.forget_alert_deliveries(6).unwrap(), 2, "{name}");
+        assert!(claim("opened", "C"), "{name}: forgotten, claimed again");
+    }
+}

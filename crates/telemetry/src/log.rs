@@ -71,6 +71,9 @@ pub struct ReadingLog {
     state: Mutex<State>,
     durable: Condvar,
     segment: Mutex<Segment>,
+    /// Each write is synced to disk before its batch is acknowledged (the default). Off when the
+    /// log is a disposable copy of a durable log elsewhere (cluster mode: the JetStream stream).
+    sync: std::sync::atomic::AtomicBool,
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
@@ -217,8 +220,14 @@ impl ReadingLog {
             state: Mutex::new(state),
             durable: Condvar::new(),
             segment: Mutex::new(Segment { file, number, len }),
+            sync: std::sync::atomic::AtomicBool::new(true),
         };
         Ok((log, rec))
+    }
+
+    /// Whether writes are synced to disk (see the field); on by default.
+    pub fn set_sync(&self, on: bool) {
+        self.sync.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Appends a batch and returns once it is durable. `code_of` names the caller's meter ids
@@ -297,7 +306,9 @@ impl ReadingLog {
     fn write_durably(&self, buf: &[u8]) -> io::Result<()> {
         let mut seg = self.segment.lock().unwrap();
         seg.file.write_all(buf)?;
-        seg.file.sync_data()?;
+        if self.sync.load(std::sync::atomic::Ordering::SeqCst) {
+            seg.file.sync_data()?;
+        }
         seg.len += buf.len() as u64;
         if seg.len >= SEGMENT_BYTES {
             let number = seg.number + 1;

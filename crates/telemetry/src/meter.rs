@@ -8,7 +8,7 @@ use std::path::Path;
 pub type MeterId = u32;
 
 /// What a meter measures at its facility.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything the facility draws (the utility-side meter of a data centre): PUE numerator.
