@@ -840,6 +840,118 @@ impl Store {
         self.inclusive_credit(id)?.ok_or_else(|| StoreError::NotFound(format!("credit {id}")))
     }
 
+    /// Claims credits as one offset of the internal market (`programme` = `market:REQUEST`): all of
+    /// them or none, in one transaction. Each must be within `path`, of the year `vintage`, and
+    /// claimable as an offset (not claimed as points or elsewhere: `already_claimed`); together
+    /// they must make `kg` (⌊Σ grams ⁄ 1000⌋, else `Invalid` naming the figure). Credits already
+    /// claimed by this same programme count as claimed (a repeated request). Answers the credits
+    /// and whether every one was claimed before (a replay). Audited `inclusive.offset`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inclusive_claim_market_offset(
+        &self,
+        actor: &str,
+        path: &str,
+        ids: &[i64],
+        programme: &str,
+        vintage: i32,
+        kg: i64,
+        now: i64,
+    ) -> Result<(Vec<CreditRow>, bool)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let mut rows = Vec::with_capacity(ids.len());
+            let mut ours = 0;
+            let mut grams = 0i64;
+            let mut seen = std::collections::HashSet::new();
+            for &id in ids {
+                if !seen.insert(id) {
+                    return Err(StoreError::Invalid(format!("credit {id} is listed twice")));
+                }
+                let row =
+                    c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()])?;
+                let r = row.first().ok_or_else(|| StoreError::NotFound(format!("credit {id}")))?;
+                let cr = credit_row(r);
+                if !in_subtree(c, &cr.org_code, path)? {
+                    return Err(StoreError::NotFound(format!("credit {id}")));
+                }
+                if cr.month.get(..4) != Some(vintage.to_string().as_str()) {
+                    return Err(StoreError::Invalid(format!(
+                        "credit {id} is a reduction of {}, not of the vintage {vintage}",
+                        cr.month
+                    )));
+                }
+                grams += cr.grams;
+                if cr.claim == Claim::Offset.code() && cr.claim_ref == programme {
+                    ours += 1;
+                } else {
+                    let claim = Claim::parse(&cr.claim).unwrap_or(Claim::None);
+                    rules::may_claim(&cr.status, claim, r.int(14), r.int(15), Claim::Offset, now)
+                        .map_err(|e| StoreError::Conflict(format!("{}: credit {id}: {}", e.code, e.message)))?;
+                    let n = c.exec(
+                        "UPDATE inclusive_credits SET status = $1, claim = 'offset', claim_ref = $2 WHERE id = $3 AND claim = 'none'",
+                        &[status::CLAIMED.into(), programme.into(), id.into()],
+                    )?;
+                    if n == 0 {
+                        return Err(StoreError::Conflict(format!("already_claimed: credit {id} is claimed already")));
+                    }
+                }
+                rows.push(cr);
+            }
+            if grams / 1000 != kg {
+                return Err(StoreError::Invalid(format!(
+                    "the credits make {grams} g = {} kg (rounded down), not {kg} kg",
+                    grams / 1000
+                )));
+            }
+            let replay = ours == ids.len();
+            if !replay {
+                audit(
+                    c,
+                    kind,
+                    actor,
+                    "inclusive.offset",
+                    format!("inclusive_offset/{programme}"),
+                    &rows.first().map(|r| r.org_code.clone()).unwrap_or_default(),
+                    json!({"programme": programme, "credits": ids, "grams": grams, "kg": kg}),
+                )?;
+            }
+            Ok((rows, replay))
+        })
+    }
+
+    /// Gives back the credits `ids` that `programme` claimed as an offset (the market refused the
+    /// offset after they were claimed): claimable again. Audited `inclusive.offset_release`.
+    pub fn inclusive_release_market_offset(&self, actor: &str, ids: &[i64], programme: &str, now: i64) -> Result<u64> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let mut n = 0;
+            let mut org = String::new();
+            for &id in ids {
+                let row = c.query("SELECT org_code FROM inclusive_credits WHERE id = $1", &[id.into()])?;
+                if let Some(r) = row.first() {
+                    org = r.text(0);
+                }
+                n += c.exec(
+                    "UPDATE inclusive_credits SET status = CASE WHEN expires_at <= $4 THEN $5 ELSE $1 END, claim = 'none', claim_ref = '' \
+                     WHERE id = $2 AND claim = 'offset' AND claim_ref = $3",
+                    &[status::CLAIMABLE.into(), id.into(), programme.into(), now.into(), status::EXPIRED.into()],
+                )?;
+            }
+            if n > 0 {
+                audit(
+                    c,
+                    kind,
+                    actor,
+                    "inclusive.offset_release",
+                    format!("inclusive_offset/{programme}"),
+                    &org,
+                    json!({"programme": programme, "credits": ids, "released": n}),
+                )?;
+            }
+            Ok(n)
+        })
+    }
+
     /// Reverses a claimed credit's points (found fraudulent afterwards): a `reverse` entry of its
     /// points, refused when the person has spent them; the credit becomes rejected; audited.
     pub fn inclusive_reverse(&self, actor: &str, path: &str, id: i64, note: &str) -> Result<Posted> {
