@@ -1434,10 +1434,23 @@ fn insert_chunks(n: usize) -> Vec<std::ops::Range<usize>> {
     out
 }
 
+thread_local! {
+    /// Statement texts of the batch-wide statements by (statement, rows): built once per thread.
+    static SQL_TEXTS: std::cell::RefCell<HashMap<(&'static str, usize), std::rc::Rc<str>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The text of statement `tag` for `n` rows or keys, built by `build` the first time.
+fn sql_text(tag: &'static str, n: usize, build: impl FnOnce() -> String) -> std::rc::Rc<str> {
+    SQL_TEXTS.with(|m| m.borrow_mut().entry((tag, n)).or_insert_with(|| build().into()).clone())
+}
+
 /// Runs `query(sql_params)` for the distinct `keys` in padded chunks; `sql(n)` is the statement
 /// for `n` keys of `width` parameters each, `params(key)` a key's parameters.
+#[allow(clippy::too_many_arguments)]
 fn lookup<K>(
     c: &mut dyn Conn,
+    tag: &'static str,
     keys: &[K],
     width: usize,
     lead: &[Value],
@@ -1456,7 +1469,7 @@ fn lookup<K>(
         for _ in chunk.len()..n {
             p.extend_from_slice(&last);
         }
-        for r in c.query(&sql(n), &p)? {
+        for r in c.query(&sql_text(tag, n, || sql(n)), &p)? {
             row(&r);
         }
     }
@@ -1504,6 +1517,7 @@ fn record_batch(
     let mut answered: HashMap<String, Answered> = HashMap::new();
     lookup(
         c,
+        "replay",
         &ids,
         1,
         &[client.client_id.as_str().into()],
@@ -1559,6 +1573,7 @@ fn record_batch(
     if client.audience == CUSTOMER {
         lookup(
             c,
+            "customers",
             &subjects,
             1,
             &[CUSTOMER.into()],
@@ -1576,6 +1591,7 @@ fn record_batch(
     } else {
         lookup(
             c,
+            "employees",
             &subjects,
             1,
             &[EMPLOYEE.into()],
@@ -1630,22 +1646,21 @@ fn record_batch(
     let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
     lookup(
         c,
+        "usage",
         &usage_keys,
         3,
         &[],
         |n| {
-            (0..n)
-                .map(|i| {
-                    format!(
-                        "SELECT account_id, action, period, grams, events FROM inclusive_usage \
-                         WHERE account_id = ${} AND action = ${} AND period = ${}",
-                        3 * i + 1,
-                        3 * i + 2,
-                        3 * i + 3
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ")
+            // One cursor over the primary key for the whole list (a UNION of lookups opened one
+            // cursor per key); the CAST types the list's first column on PostgreSQL.
+            format!(
+                "SELECT u.account_id, u.action, u.period, u.grams, u.events FROM inclusive_usage u \
+                 WHERE (u.account_id, u.action, u.period) IN (VALUES {})",
+                (0..n)
+                    .map(|i| format!("(CAST(${} AS BIGINT), ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         },
         |(a, k, p)| vec![(*a).into(), k.as_str().into(), p.as_str().into()],
         |r| {
@@ -1655,6 +1670,7 @@ fn record_batch(
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     lookup(
         c,
+        "dedup",
         &dedup_keys,
         1,
         &[],
@@ -1846,10 +1862,12 @@ fn record_batch(
     // 7. The writes, a few multi-row statements each.
     let mut inserted = 0;
     for r in insert_chunks(new_dedup.len()) {
-        let sql = format!(
-            "INSERT INTO inclusive_dedup (dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
-            values_rows(r.len(), 1)
-        );
+        let sql = sql_text("dedup_insert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_dedup (dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+                values_rows(r.len(), 1)
+            )
+        });
         let p: Vec<Value> = new_dedup[r].iter().map(|k| k.as_str().into()).collect();
         inserted += c.exec(&sql, &p)?;
     }
@@ -1857,12 +1875,14 @@ fn record_batch(
         return Err(StoreError::Conflict(DEDUP_RACE.into()));
     }
     for r in insert_chunks(usage_delta.len()) {
-        let sql = format!(
-            "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES {} \
-             ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, \
-             events = inclusive_usage.events + excluded.events",
-            values_rows(r.len(), 5)
-        );
+        let sql = sql_text("usage_upsert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES {} \
+                 ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, \
+                 events = inclusive_usage.events + excluded.events",
+                values_rows(r.len(), 5)
+            )
+        });
         let mut p = Vec::with_capacity(r.len() * 5);
         for key in &usage_delta[r] {
             let (g, n) = delta[key];
@@ -1871,7 +1891,8 @@ fn record_batch(
         c.exec(&sql, &p)?;
     }
     for r in insert_chunks(new_credits.len()) {
-        let sql = format!(
+        let sql = sql_text("credits_insert", r.len(), || {
+            format!(
             "INSERT INTO inclusive_credits (account_id, org_code, action, mode, occurred_at, month, grams, points, methodology, methodology_version, \
              status, claim, claim_ref, available_at, expires_at, risk, explanation, created_at) VALUES {} RETURNING id",
             (0..r.len())
@@ -1884,7 +1905,8 @@ fn record_batch(
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )
+        });
         let mut p = Vec::with_capacity(r.len() * 16);
         for n in &new_credits[r.clone()] {
             p.extend([
@@ -1915,10 +1937,12 @@ fn record_batch(
         }
     }
     for r in insert_chunks(new_events.len()) {
-        let sql = format!(
-            "INSERT INTO inclusive_events (client_id, event_id, org_code, account_id, action, mode, status, reason, message, credit_id, received_at) VALUES {}",
-            values_rows(r.len(), 11)
-        );
+        let sql = sql_text("events_insert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_events (client_id, event_id, org_code, account_id, action, mode, status, reason, message, credit_id, received_at) VALUES {}",
+                values_rows(r.len(), 11)
+            )
+        });
         let mut p = Vec::with_capacity(r.len() * 11);
         for n in &new_events[r] {
             let credit = match n.answer.credit {
