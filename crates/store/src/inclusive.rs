@@ -609,6 +609,11 @@ impl Store {
         loop {
             attempt += 1;
             let r = self.tx(|c| {
+            if kind == Kind::Postgres {
+                // The batch-wide lookups take lists of keys: planned for their values each time
+                // (a generic plan made while the tables were small scanned them whole later).
+                c.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
+            }
             let out = record_batch(c, client, org_path, lib, &events, now)?;
             let mut counts = BatchCounts::default();
             for v in &out {
