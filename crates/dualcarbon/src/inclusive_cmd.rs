@@ -78,7 +78,9 @@ pub fn describe(m: &Methodology) -> String {
         .flatten()
         .collect();
         let net = a.factors.iter().any(|f| f.name.ends_with(".reduction"));
-        let er = if net {
+        let er = if let Some(series) = &a.project_grid_series {
+            format!("BE {} (− metered kWh × {series} grid factor)", milli_text(a.baseline_mg))
+        } else if net {
             format!("ER {} (published as BE − PE)", milli_text(a.reduction_mg()))
         } else {
             format!(

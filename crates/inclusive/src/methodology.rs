@@ -111,6 +111,11 @@ pub struct ActionRule {
     /// Largest plausible quantity of one event, milli-units.
     pub max_quantity_milli: Option<i64>,
     pub dedup: Dedup,
+    /// Project emissions from the event's metered electricity (`wh`) × the grid emission factor of
+    /// the platform's factor library of this series (electric vehicles); `project_mg` is then 0.
+    pub project_grid_series: Option<String>,
+    /// Least plausible metered energy per km (milli-Wh per km) of such a trip.
+    pub min_wh_per_km_milli: Option<i64>,
     /// Every number above as written, with its source.
     pub factors: Vec<Factor>,
 }
@@ -332,9 +337,33 @@ pub fn parse(text: &str, shipped: bool) -> Result<Methodology, Vec<String>> {
         let reduction = sourced(t, "reduction", &at_full, &mut errors, &mut f);
         let baseline = sourced(t, "baseline", &at_full, &mut errors, &mut f);
         let project = sourced(t, "project", &at_full, &mut errors, &mut f);
+        // PE from metered electricity × the grid factor: `project_electricity = { series, source }`.
+        let project_grid_series = match t.get("project_electricity") {
+            None => None,
+            Some(v) => {
+                let tab = v.as_table();
+                let series = tab.and_then(|t| t.get("series")).and_then(|s| s.as_str()).unwrap_or("").trim();
+                let source = tab.and_then(|t| t.get("source")).and_then(|s| s.as_str()).unwrap_or("").trim();
+                if series.is_empty() || source.is_empty() {
+                    errors.push(format!(
+                        "{at}project_electricity: write {{ series = \"nbs_average\", source = \"...\" }} (the grid factor series of the factor library, and why)"
+                    ));
+                }
+                if kind.unit != Unit::Km {
+                    errors.push(format!("{at}project_electricity: only for trips counted in km"));
+                }
+                f.push(Factor {
+                    name: format!("{at_full}project_electricity"),
+                    value: format!("metered kWh × grid factor ({series})"),
+                    source: source.to_string(),
+                });
+                Some(series.to_string())
+            }
+        };
         let (baseline_mg, project_mg) = match (reduction, baseline, project) {
-            (Some(r), None, None) => (r, 0),
-            (None, Some(b), Some(p)) => (b, p),
+            (Some(r), None, None) if project_grid_series.is_none() => (r, 0),
+            (None, Some(b), None) if project_grid_series.is_some() => (b, 0),
+            (None, Some(b), Some(p)) if project_grid_series.is_none() => (b, p),
             _ => {
                 errors.push(format!("{at}: give baseline and project (g per {}), or reduction when a methodology publishes only BE − PE", kind.unit.code()));
                 (0, 0)
@@ -360,6 +389,10 @@ pub fn parse(text: &str, shipped: bool) -> Result<Methodology, Vec<String>> {
         let max_speed_milli_kmh = sourced(t, "max_speed_kmh", &at_full, &mut errors, &mut f);
         if kind.trip && max_speed_milli_kmh.is_none() {
             errors.push(format!("{at}max_speed_kmh: required for a trip (speed plausibility)"));
+        }
+        let min_wh_per_km_milli = sourced(t, "min_wh_per_km", &at_full, &mut errors, &mut f);
+        if project_grid_series.is_some() && min_wh_per_km_milli.is_none() {
+            errors.push(format!("{at}min_wh_per_km: required with project_electricity (energy plausibility)"));
         }
         let max_quantity_milli = sourced(t, "max_quantity", &at_full, &mut errors, &mut f);
         if max_quantity_milli.is_none() {
@@ -388,6 +421,8 @@ pub fn parse(text: &str, shipped: bool) -> Result<Methodology, Vec<String>> {
             max_speed_milli_kmh,
             max_quantity_milli,
             dedup,
+            project_grid_series,
+            min_wh_per_km_milli,
             factors: f,
         });
     }
@@ -420,6 +455,27 @@ pub fn parse(text: &str, shipped: bool) -> Result<Methodology, Vec<String>> {
 #[derive(Debug, Clone, Default)]
 pub struct Library {
     pub methodologies: Vec<std::sync::Arc<Methodology>>,
+    /// The factor library the grid emission factors come from (the accounting's: the shipped
+    /// versioned sets), for actions whose project emissions are metered electricity.
+    pub grid: Option<std::sync::Arc<factors::Library>>,
+}
+
+/// The grid emission factor used for one credit: its id and set version, for traceability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GridFactor {
+    pub id: String,
+    pub set: String,
+    pub set_version: String,
+    pub region: String,
+    pub year: Option<i32>,
+    /// As written in the factor library, and its unit.
+    pub value: String,
+    pub unit: String,
+    /// Milligrams CO2 per kWh.
+    #[serde(skip)]
+    pub mg_per_kwh: i64,
+    pub source: String,
+    pub url: String,
 }
 
 impl Library {
@@ -430,7 +486,48 @@ impl Library {
             let m = parse(text, true).unwrap_or_else(|e| panic!("shipped methodology {name}: {e:?}"));
             lib.methodologies.push(std::sync::Arc::new(m));
         }
+        lib.grid = Some(std::sync::Arc::new(factors::Library::shipped()));
         lib
+    }
+
+    /// The grid CO2 factor of `series` for `region` (a province code such as `CN-GD`, or `CN`) and
+    /// `year`, by the factor library's selection rules (the province, its grid, then national;
+    /// the nearest year at or before). `None` without a factor library or a factor.
+    pub fn grid_factor(&self, series: &str, region: &str, year: i32) -> Option<GridFactor> {
+        let lib = self.grid.as_ref()?;
+        let regions = match model::PROVINCES.iter().find(|p| p.region_code() == region) {
+            Some(p) => factors::region_chain(p),
+            None => vec!["CN".to_string(), "*".to_string()],
+        };
+        let q = factors::Query {
+            parameter: factors::Parameter::EmissionFactor,
+            carrier: "electricity",
+            series,
+            gas: Some("CO2"),
+            context: "",
+            regions: &regions,
+            year,
+        };
+        let choice = lib.select(&q, &[]).ok()?;
+        let f = &lib.factors[choice.factor];
+        let scale = match f.row.unit.as_str() {
+            "kgCO2/kWh" | "tCO2/MWh" => 1e6,
+            "gCO2/kWh" | "kgCO2/MWh" => 1e3,
+            _ => return None,
+        };
+        let set = lib.set_of(f);
+        Some(GridFactor {
+            id: f.row.id.clone(),
+            set: set.header.id.clone(),
+            set_version: set.header.version.clone(),
+            region: f.row.region.clone(),
+            year: f.row.year,
+            value: f.row.value.to_string(),
+            unit: f.row.unit.clone(),
+            mg_per_kwh: (f.row.value * scale).round() as i64,
+            source: f.row.source.clone(),
+            url: f.row.url.clone(),
+        })
     }
 
     /// Adds a user's version; an id and version that exist already is refused.

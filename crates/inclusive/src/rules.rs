@@ -121,6 +121,8 @@ pub struct Checked<'a> {
     pub day: i64,
     pub month: String,
     pub dedup_key: Option<String>,
+    /// Electric trips: the metered electricity (Wh) and the grid factor that made PE.
+    pub energy: Option<(i64, crate::methodology::GridFactor)>,
 }
 
 fn text_ok(s: &str) -> bool {
@@ -187,15 +189,26 @@ pub fn check<'a>(e: &EventIn, now: i64, lib: &'a Library) -> Result<Checked<'a>,
         };
         return Err(reason("bad_quantity", format!("{} needs {want}", kind.code)));
     };
-    if let Some((other, _)) = others.iter().find(|(n, v)| *n != field && v.is_some()) {
+    // An electric trip carries its metered electricity besides its distance (PE = kWh × grid factor).
+    let metered = kind.unit == Unit::Km && mode == "ev";
+    if let Some((other, _)) = others.iter().find(|(n, v)| *n != field && v.is_some() && !(metered && *n == "wh")) {
         return Err(reason("bad_quantity", format!("{other} is not a quantity of {}", kind.code)));
     }
     if given <= 0 {
         return Err(reason("bad_quantity", format!("{field} must be positive, not {given}")));
     }
+    if metered && e.wh.is_some_and(|w| w <= 0) {
+        return Err(reason("bad_quantity", format!("wh must be positive, not {}", e.wh.unwrap_or(0))));
+    }
     let day = time::cst_day(occurred);
     let region = e.region.clone().unwrap_or_else(|| "CN".into());
     let Some((m, rule)) = lib.select(kind.code, &mode, &region, day) else {
+        if kind.code == "video_meeting" && mode == "flight" {
+            return Err(reason(
+                "no_aviation_factor",
+                "a flight avoided by a video meeting is not credited: no sourced per-passenger-km aviation factor",
+            ));
+        }
         return Err(reason(
             "no_methodology",
             format!("no methodology in force on {} credits {} {}", time::day_text(day), kind.code, mode)
@@ -249,7 +262,44 @@ pub fn check<'a>(e: &EventIn, now: i64, lib: &'a Library) -> Result<Checked<'a>,
             Some(dedup_key(kind.code, r, scope))
         }
     };
-    let reduction_g = rule.reduction_g(quantity_milli);
+    let mut energy = None;
+    let reduction_g = match &rule.project_grid_series {
+        None => rule.reduction_g(quantity_milli),
+        Some(series) => {
+            let Some(wh) = e.wh else {
+                return Err(reason(
+                    "missing_energy",
+                    format!("{} {mode} needs wh: the trip's metered electricity (PE = kWh × grid factor)", kind.code),
+                ));
+            };
+            // Less energy than the least plausible per km (distance_m is milli-km): wh × 10⁶ < min × distance_m.
+            if let Some(min) = rule.min_wh_per_km_milli {
+                if i128::from(wh) * 1_000_000 < i128::from(min) * i128::from(quantity_milli) {
+                    return Err(reason(
+                        "implausible_quantity",
+                        format!(
+                            "wh = {wh} for {} km is less than the plausible {} Wh per km",
+                            crate::methodology::milli_text(quantity_milli),
+                            crate::methodology::milli_text(min)
+                        ),
+                    ));
+                }
+            }
+            let year = time::cst_month(occurred).get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+            let Some(grid) = lib.grid_factor(series, &region, year) else {
+                return Err(reason(
+                    "no_grid_factor",
+                    format!("no grid emission factor of series {series} for {region} in {year} in the factor library"),
+                ));
+            };
+            // ER (g) = ⌊(distance_m × BE mg/km − wh × EF mg/kWh) ⁄ 10⁶⌋, never negative.
+            let be = i128::from(quantity_milli) * i128::from(rule.baseline_mg);
+            let pe = i128::from(wh) * i128::from(grid.mg_per_kwh);
+            let er = ((be - pe) / 1_000_000).clamp(0, i128::from(i64::MAX)) as i64;
+            energy = Some((wh, grid));
+            er
+        }
+    };
     if reduction_g <= 0 {
         return Err(reason("no_reduction", "the reduction rounds down to nothing"));
     }
@@ -265,6 +315,7 @@ pub fn check<'a>(e: &EventIn, now: i64, lib: &'a Library) -> Result<Checked<'a>,
         day,
         month,
         dedup_key,
+        energy,
     })
 }
 
@@ -378,6 +429,17 @@ pub fn credit(c: &Checked, usage: Usage, source: Source, now: i64) -> Result<Cre
         "delay_days": delay,
         "claim_days": c.methodology.claim_days,
     });
+    let mut explanation = explanation;
+    if let Some((wh, grid)) = &c.energy {
+        // PE of an electric trip: its metered energy × the grid factor (id and set version kept).
+        let pe_mg = i128::from(*wh) * i128::from(grid.mg_per_kwh) / 1000;
+        explanation["project_g_per_unit"] = Value::Null;
+        explanation["energy_kwh"] = json!(crate::methodology::milli_text(*wh));
+        explanation["project_g"] = json!(crate::methodology::milli_text(pe_mg as i64));
+        let be_mg = i128::from(c.quantity_milli) * i128::from(r.baseline_mg) / 1000;
+        explanation["baseline_g"] = json!(crate::methodology::milli_text(be_mg as i64));
+        explanation["grid_factor"] = json!(grid);
+    }
     Ok(Credit { grams, points, risk, review, available_at, expires_at, explanation })
 }
 

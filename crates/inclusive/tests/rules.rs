@@ -102,7 +102,8 @@ fn bad_input_gets_a_reason_each() {
     let lib = Library::shipped();
     let code = |e: &EventIn| check(e, now(), &lib).err().map(|r| r.code);
     assert_eq!(code(&trip("rocket", 1000, 10)), Some("unknown_mode"));
-    assert_eq!(code(&trip("ev", 1000, 10)), Some("no_methodology"), "no sourced EV figure is shipped");
+    // EV trips are credited from their metered electricity (ev_trips_... below): without it, refused.
+    assert_eq!(code(&trip("ev", 1000, 10)), Some("missing_energy"), "an EV trip carries wh");
     let mut e = trip("metro", 1000, 10);
     e.action = "teleport".into();
     assert_eq!(code(&e), Some("unknown_action"));
@@ -287,4 +288,81 @@ max_quantity = { value = 1, source = "x" }
     assert_eq!(lib.select("commute", "metro", "CN", day).unwrap().0.version, 2);
     assert_eq!(lib.select("commute", "metro", "CN", day - 2).unwrap().0.version, 1);
     assert_eq!(lib.select("commute", "metro", "CN", day).unwrap().1.reduction_g(10_000), 400);
+}
+
+fn ev(metres: i64, minutes: i64, wh: Option<i64>) -> EventIn {
+    let mut e = trip("ev", metres, minutes);
+    e.wh = wh;
+    e
+}
+
+/// EV commute: ER = BE − PE, BE = km × 271.8 g (Beijing MaaS private car, research notes part C2),
+/// PE = metered kWh × the grid factor of the factor library (cn-grid, series nbs_average).
+#[test]
+fn ev_trips_credit_the_car_baseline_less_metered_electricity_times_the_grid_factor() {
+    let lib = Library::shipped();
+    // National: 20 km, 3.000 kWh, event in 2026 → the newest national factor at or before 2026,
+    // elec.nbs_average.CN.2023 = 0.5306 kg/kWh. BE = 20 × 271.8 = 5,436.0 g; PE = 3 × 530.6 =
+    // 1,591.8 g; ER = 3,844.2 → 3,844 g.
+    let c = check(&ev(20_000, 30, Some(3_000)), now(), &lib).unwrap();
+    assert_eq!(c.reduction_g, 3_844);
+    let (wh, grid) = c.energy.clone().unwrap();
+    assert_eq!(
+        (wh, grid.id.as_str(), grid.set.as_str(), grid.mg_per_kwh),
+        (3_000, "elec.nbs_average.CN.2023", "cn-grid", 530_600)
+    );
+    // The credit records the factor id, its set and version, the energy and PE.
+    let cr = credit(&c, Usage::default(), TRUSTED, now()).unwrap();
+    assert_eq!(cr.grams, 3_844);
+    assert_eq!(cr.explanation["grid_factor"]["id"], "elec.nbs_average.CN.2023");
+    assert_eq!(cr.explanation["grid_factor"]["set"], "cn-grid");
+    assert!(!cr.explanation["grid_factor"]["set_version"].as_str().unwrap().is_empty());
+    assert_eq!(cr.explanation["energy_kwh"], "3");
+    assert_eq!(cr.explanation["baseline_g"], "5436");
+    assert_eq!(cr.explanation["project_g"], "1591.8");
+    // Guangdong (region CN-GD): the province's newest factor, elec.nbs_average.CN-GD.2022 =
+    // 0.4403 kg/kWh. PE = 3 × 440.3 = 1,320.9 g; ER = 5,436 − 1,320.9 = 4,115.1 → 4,115 g.
+    let mut gd = ev(20_000, 30, Some(3_000));
+    gd.region = Some("CN-GD".into());
+    let c = check(&gd, now(), &lib).unwrap();
+    assert_eq!((c.reduction_g, c.energy.unwrap().1.id.as_str()), (4_115, "elec.nbs_average.CN-GD.2022"));
+    // 12.5 km with 2.250 kWh (180 Wh/km): BE = 3,397.5 g; PE = 2.25 × 530.6 = 1,193.85 g;
+    // ER = 2,203.65 → 2,203 g.
+    assert_eq!(check(&ev(12_500, 25, Some(2_250)), now(), &lib).unwrap().reduction_g, 2_203);
+    let code = |e: &EventIn| check(e, now(), &lib).err().map(|r| r.code);
+    // Never negative: 10 km with 6 kWh: BE 2,718 g < PE 3,183.6 g → nothing to credit.
+    assert_eq!(code(&ev(10_000, 20, Some(6_000))), Some("no_reduction"));
+    // Understated energy: 1 kWh for 20 km = 50 Wh/km, under the plausible 80 Wh/km.
+    assert_eq!(code(&ev(20_000, 30, Some(1_000))), Some("implausible_quantity"));
+    // 80 Wh/km exactly is plausible: 1.6 kWh for 20 km: ER = 5,436 − 848.96 = 4,587.04 → 4,587 g.
+    assert_eq!(check(&ev(20_000, 30, Some(1_600)), now(), &lib).unwrap().reduction_g, 4_587);
+    // No metered energy, a negative one, too fast, too far: refused with their reasons.
+    assert_eq!(code(&ev(20_000, 30, None)), Some("missing_energy"));
+    assert_eq!(code(&ev(20_000, 30, Some(-5))), Some("bad_quantity"));
+    assert_eq!(code(&ev(20_000, 5, Some(3_000))), Some("implausible_speed"), "240 km/h");
+    assert_eq!(code(&ev(250_000, 200, Some(40_000))), Some("implausible_quantity"), "over 200 km");
+    // wh is only a second quantity of EV trips.
+    let mut bike = trip("bike", 5_000, 20);
+    bike.wh = Some(100);
+    assert_eq!(code(&bike), Some("bad_quantity"));
+    // Caps as for the other car modes: two EV commutes a day.
+    let c = check(&ev(20_000, 30, Some(3_000)), now(), &lib).unwrap();
+    let used = Usage { day_events: 2, day_g: 7_688, month_events: 2, month_g: 7_688 };
+    assert_eq!(credit(&c, used, TRUSTED, now()).err().map(|r| r.code), Some("cap_reached"));
+    // A library without a factor library cannot compute PE: refused, not guessed.
+    let mut bare = Library::shipped();
+    bare.grid = None;
+    assert_eq!(check(&ev(20_000, 30, Some(3_000)), now(), &bare).err().map(|r| r.code), Some("no_grid_factor"));
+}
+
+/// A flight avoided by a video meeting: no sourced aviation factor in the research notes, so it is
+/// refused with its own reason; ground trips are credited.
+#[test]
+fn flights_avoided_by_video_meetings_are_refused_with_their_own_reason() {
+    let lib = Library::shipped();
+    let mut v = item("video_meeting", "distance_m", 1_200_000);
+    v.mode = Some("flight".into());
+    let r = check(&v, now(), &lib).unwrap_err();
+    assert_eq!(r.code, "no_aviation_factor");
+    assert!(r.message.contains("aviation factor"), "{}", r.message);
 }

@@ -288,8 +288,11 @@ pub fn methodologies(p: &Platform) -> Result<Value> {
                 "points_per_g": m.points_per_g, "claim_days": m.claim_days, "factors": m.factors,
                 "actions": m.actions.iter().map(|a| json!({
                     "action": a.action, "mode": a.mode, "unit": a.unit,
-                    "baseline_g": methodology::milli_text(a.baseline_mg), "project_g": methodology::milli_text(a.project_mg),
-                    "reduction_g": methodology::milli_text(a.reduction_mg()),
+                    "baseline_g": methodology::milli_text(a.baseline_mg),
+                    // PE of metered trips is their electricity × the grid factor, not a figure per km.
+                    "project_g": a.project_grid_series.is_none().then(|| methodology::milli_text(a.project_mg)),
+                    "reduction_g": a.project_grid_series.is_none().then(|| methodology::milli_text(a.reduction_mg())),
+                    "project_electricity": a.project_grid_series,
                     "daily_cap_g": a.daily_cap_g, "monthly_cap_g": a.monthly_cap_g,
                     "daily_count": a.daily_count, "monthly_count": a.monthly_count,
                     "max_speed_kmh": a.max_speed_milli_kmh.map(methodology::milli_text),

@@ -952,6 +952,12 @@ pub fn fund(platform: &Platform, actor: &Actor, rid: &str, org: &str, fen: i64) 
 /// Enters offset credits (CCER, green certificates, the group's own reduction projects) into a
 /// subsidiary's account, with their reference (group administrators). Usable at surrender up to
 /// the plan's offset cap.
+///
+/// `inclusive_credits`: the 碳普惠 reductions this offset is made of (kind `internal_project`).
+/// One claim status per reduction: they are claimed as this offset (`market:REQUEST`) first, all
+/// or none, and refused (`already_claimed`) when any was claimed as points or elsewhere; `kg` must
+/// be their grams ⌊⁄ 1000⌋ and `vintage` their year. Should the market refuse the offset, the
+/// claims are given back. A credit claimed by an offset is never claimable as points.
 #[allow(clippy::too_many_arguments)]
 pub fn issue_offset(
     platform: &Platform,
@@ -962,6 +968,7 @@ pub fn issue_offset(
     vintage: i32,
     kg: i64,
     reference: &str,
+    inclusive_credits: &[i64],
 ) -> Result<Value> {
     let rid = request_id(actor, rid)?;
     if reference.trim().is_empty() || reference.chars().count() > 200 {
@@ -972,11 +979,71 @@ pub fn issue_offset(
         )
         .with_detail(json!({"field": "reference"})));
     }
-    if platform.store.org(org)?.is_none() {
+    let Some(org_row) = platform.store.org(org)? else {
         return Err(
             Error::new(Kind::Invalid, "unknown_org", format!("no org {org}")).with_detail(json!({"field": "org"}))
         );
+    };
+    let mut reference = reference.trim().to_string();
+    let programme = format!("market:{rid}");
+    let mut claimed: Vec<i64> = Vec::new();
+    if !inclusive_credits.is_empty() {
+        let field = |code: &'static str, m: String, f: &str| {
+            Error::new(Kind::Invalid, code, m).with_detail(json!({"field": f}))
+        };
+        if kind != market::ledger::OffsetKind::InternalProject {
+            return Err(field(
+                "invalid_kind",
+                "碳普惠 credits enter the market as the group's own reductions: kind internal_project".into(),
+                "kind",
+            ));
+        }
+        if inclusive_credits.len() > 1000 {
+            return Err(field("invalid_field", "at most 1,000 credits per offset".into(), "inclusive_credits"));
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let (_, replay) = platform
+            .store
+            .inclusive_claim_market_offset(
+                &actor.username,
+                &org_row.path,
+                inclusive_credits,
+                &programme,
+                vintage,
+                kg,
+                now,
+            )
+            .map_err(|e| match e {
+                store::StoreError::Invalid(m) => field("invalid_field", m, "inclusive_credits"),
+                store::StoreError::NotFound(m) => {
+                    field("unknown_credit", format!("no {m} within {org}"), "inclusive_credits")
+                }
+                store::StoreError::Conflict(m) => {
+                    let code =
+                        ["already_claimed", "not_claimable"].into_iter().find(|c| m.starts_with(&format!("{c}: ")));
+                    match code {
+                        Some(code) => Error::new(Kind::Conflict, code, m[code.len() + 2..].to_string())
+                            .with_detail(json!({"field": "inclusive_credits"})),
+                        None => store::StoreError::Conflict(m).into(),
+                    }
+                }
+                e => e.into(),
+            })?;
+        if !replay {
+            claimed = inclusive_credits.to_vec();
+        }
+        let ids: Vec<String> = inclusive_credits.iter().map(i64::to_string).collect();
+        reference = format!("{reference} [碳普惠 credits {}]", ids.join(","));
     }
+    let give_back = |claimed: &[i64]| {
+        if !claimed.is_empty() {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            if let Err(e) = platform.store.inclusive_release_market_offset(&actor.username, claimed, &programme, now) {
+                tracing::error!(error = %e, programme, "碳普惠 credits claimed for a refused offset were not given back");
+            }
+        }
+    };
     let out = run(
         platform,
         actor,
@@ -985,12 +1052,23 @@ pub fn issue_offset(
             to: Account::org(org),
             asset: Asset::Offset { kind, vintage },
             amount: kg,
-            reason: Reason::Offset { reference: reference.trim().to_string() },
+            reason: Reason::Offset { reference },
         },
         Audit { action: "market.offset", entity: format!("market/offset/{org}"), org_code: org },
         None,
-    )?;
-    Ok(outcome_json(platform, &out))
+    );
+    match out {
+        // A request id used before answers its first outcome: credits newly claimed now are not its.
+        Ok(out) if out.repeated => {
+            give_back(&claimed);
+            Ok(outcome_json(platform, &out))
+        }
+        Ok(out) => Ok(outcome_json(platform, &out)),
+        Err(e) => {
+            give_back(&claimed);
+            Err(e)
+        }
+    }
 }
 
 /// Reverses a journal entry (a correction; group administrators).

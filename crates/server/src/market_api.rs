@@ -355,6 +355,9 @@ pub struct OffsetRequest {
     vintage: i32,
     kg: i64,
     reference: String,
+    /// 碳普惠 credits the offset is made of (kind internal_project): claimed as this offset.
+    #[serde(default)]
+    inclusive_credits: Vec<i64>,
 }
 
 /// POST /api/v1/market/offsets: enters offset credits into a subsidiary's account.
@@ -369,7 +372,17 @@ pub async fn offsets(
     let p = app.platform.clone();
     let actor = caller.actor();
     app.blocking(move || {
-        Ok(Json(platform::market::issue_offset(&p, &actor, &r.request_id, &org, r.kind, vintage, kg, &r.reference)?))
+        Ok(Json(platform::market::issue_offset(
+            &p,
+            &actor,
+            &r.request_id,
+            &org,
+            r.kind,
+            vintage,
+            kg,
+            &r.reference,
+            &r.inclusive_credits,
+        )?))
     })
     .await
 }

@@ -112,7 +112,7 @@ routes! {
     post "/api/v1/market/periods/{year}/settle" => market_api::settle, MarketAdmin, None, "" -> "json", "After the deadline: each short subsidiary pays its penalty from its budget, each compliant one with allowances left receives its reward; once";
     post "/api/v1/market/periods/{year}/borrow" => market_api::borrow, Trade, None, "json" -> "json", "Borrow from the next period's allocation by the plan's rule ({request_id, kg, org})";
     post "/api/v1/market/budget" => market_api::fund, MarketAdmin, None, "json" -> "json", "Grant a subsidiary internal budget to trade with ({request_id, org, fen})";
-    post "/api/v1/market/offsets" => market_api::offsets, MarketAdmin, None, "json" -> "json", "Enter offset credits into a subsidiary's account ({request_id, org, kind: ccer|green_certificate|internal_project, vintage, kg, reference})";
+    post "/api/v1/market/offsets" => market_api::offsets, MarketAdmin, None, "json" -> "json", "Enter offset credits into a subsidiary's account ({request_id, org, kind: ccer|green_certificate|internal_project, vintage, kg, reference, inclusive_credits?: 碳普惠 credit ids claimed as this offset})";
     post "/api/v1/market/corrections" => market_api::correct, MarketAdmin, None, "json" -> "json", "Reverse a journal entry ({request_id, entry}); retirements are not reversible";
     post "/api/v1/market/config" => market_api::configure, MarketAdmin, None, "json" -> "json", "Trading windows, position limit, tick and lot of new vintages ({request_id, config})";
     post "/api/v1/market/vintages/{vintage}/band" => market_api::band, MarketAdmin, None, "json" -> "json", "A vintage's daily price band ({request_id, low_fen, high_fen}; neither lifts it)";

@@ -605,26 +605,16 @@ impl Store {
         now: i64,
     ) -> Result<(Vec<Verdict>, BatchCounts)> {
         let kind = self.kind();
-        self.tx(|c| {
-            let mut out = Vec::with_capacity(events.len());
-            let mut accounts: HashMap<String, Option<(i64, String)>> = HashMap::new();
-            for (index, incoming) in events.into_iter().enumerate() {
-                let v = match incoming {
-                    Incoming::Refused { id, reason, keep } => {
-                        if keep {
-                            let event_id = (!id.is_empty() && id.len() <= rules::MAX_ID).then_some(id.as_str());
-                            if let Some(prev) = replay(c, client, event_id, index)? {
-                                out.push(prev);
-                                continue;
-                            }
-                            store_event(c, client, event_id, None, "", "", REJECTED, &reason, None, now)?;
-                        }
-                        rejected(index, &id, reason)
-                    }
-                    Incoming::Event(e) => record_one(c, client, org_path, lib, &mut accounts, index, e, now)?,
-                };
-                out.push(v);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = self.tx(|c| {
+            if kind == Kind::Postgres {
+                // The batch-wide lookups take lists of keys: planned for their values each time
+                // (a generic plan made while the tables were small scanned them whole later).
+                c.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
             }
+            let out = record_batch(c, client, org_path, lib, &events, now)?;
             let mut counts = BatchCounts::default();
             for v in &out {
                 match v.status {
@@ -643,7 +633,12 @@ impl Store {
                 json!({"events": out.len(), "accepted": counts.accepted, "pending": counts.pending, "rejected": counts.rejected}),
             )?;
             Ok((out, counts))
-        })
+            });
+            match r {
+                Err(StoreError::Conflict(m)) if m == DEDUP_RACE && attempt < 5 => continue,
+                r => return r,
+            }
+        }
     }
 
     /// Kept events within an org subtree, newest first (`status`: accepted, pending, rejected).
@@ -848,6 +843,118 @@ impl Store {
             audit(c, kind, actor, "inclusive.offset", format!("inclusive_credit/{id}"), &cr.org_code, json!({"programme": programme, "grams": cr.grams}))
         })?;
         self.inclusive_credit(id)?.ok_or_else(|| StoreError::NotFound(format!("credit {id}")))
+    }
+
+    /// Claims credits as one offset of the internal market (`programme` = `market:REQUEST`): all of
+    /// them or none, in one transaction. Each must be within `path`, of the year `vintage`, and
+    /// claimable as an offset (not claimed as points or elsewhere: `already_claimed`); together
+    /// they must make `kg` (⌊Σ grams ⁄ 1000⌋, else `Invalid` naming the figure). Credits already
+    /// claimed by this same programme count as claimed (a repeated request). Answers the credits
+    /// and whether every one was claimed before (a replay). Audited `inclusive.offset`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inclusive_claim_market_offset(
+        &self,
+        actor: &str,
+        path: &str,
+        ids: &[i64],
+        programme: &str,
+        vintage: i32,
+        kg: i64,
+        now: i64,
+    ) -> Result<(Vec<CreditRow>, bool)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let mut rows = Vec::with_capacity(ids.len());
+            let mut ours = 0;
+            let mut grams = 0i64;
+            let mut seen = std::collections::HashSet::new();
+            for &id in ids {
+                if !seen.insert(id) {
+                    return Err(StoreError::Invalid(format!("credit {id} is listed twice")));
+                }
+                let row =
+                    c.query(&format!("SELECT {CREDIT_COLS} FROM inclusive_credits c WHERE c.id = $1"), &[id.into()])?;
+                let r = row.first().ok_or_else(|| StoreError::NotFound(format!("credit {id}")))?;
+                let cr = credit_row(r);
+                if !in_subtree(c, &cr.org_code, path)? {
+                    return Err(StoreError::NotFound(format!("credit {id}")));
+                }
+                if cr.month.get(..4) != Some(vintage.to_string().as_str()) {
+                    return Err(StoreError::Invalid(format!(
+                        "credit {id} is a reduction of {}, not of the vintage {vintage}",
+                        cr.month
+                    )));
+                }
+                grams += cr.grams;
+                if cr.claim == Claim::Offset.code() && cr.claim_ref == programme {
+                    ours += 1;
+                } else {
+                    let claim = Claim::parse(&cr.claim).unwrap_or(Claim::None);
+                    rules::may_claim(&cr.status, claim, r.int(14), r.int(15), Claim::Offset, now)
+                        .map_err(|e| StoreError::Conflict(format!("{}: credit {id}: {}", e.code, e.message)))?;
+                    let n = c.exec(
+                        "UPDATE inclusive_credits SET status = $1, claim = 'offset', claim_ref = $2 WHERE id = $3 AND claim = 'none'",
+                        &[status::CLAIMED.into(), programme.into(), id.into()],
+                    )?;
+                    if n == 0 {
+                        return Err(StoreError::Conflict(format!("already_claimed: credit {id} is claimed already")));
+                    }
+                }
+                rows.push(cr);
+            }
+            if grams / 1000 != kg {
+                return Err(StoreError::Invalid(format!(
+                    "the credits make {grams} g = {} kg (rounded down), not {kg} kg",
+                    grams / 1000
+                )));
+            }
+            let replay = ours == ids.len();
+            if !replay {
+                audit(
+                    c,
+                    kind,
+                    actor,
+                    "inclusive.offset",
+                    format!("inclusive_offset/{programme}"),
+                    &rows.first().map(|r| r.org_code.clone()).unwrap_or_default(),
+                    json!({"programme": programme, "credits": ids, "grams": grams, "kg": kg}),
+                )?;
+            }
+            Ok((rows, replay))
+        })
+    }
+
+    /// Gives back the credits `ids` that `programme` claimed as an offset (the market refused the
+    /// offset after they were claimed): claimable again. Audited `inclusive.offset_release`.
+    pub fn inclusive_release_market_offset(&self, actor: &str, ids: &[i64], programme: &str, now: i64) -> Result<u64> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let mut n = 0;
+            let mut org = String::new();
+            for &id in ids {
+                let row = c.query("SELECT org_code FROM inclusive_credits WHERE id = $1", &[id.into()])?;
+                if let Some(r) = row.first() {
+                    org = r.text(0);
+                }
+                n += c.exec(
+                    "UPDATE inclusive_credits SET status = CASE WHEN expires_at <= $4 THEN $5 ELSE $1 END, claim = 'none', claim_ref = '' \
+                     WHERE id = $2 AND claim = 'offset' AND claim_ref = $3",
+                    &[status::CLAIMABLE.into(), id.into(), programme.into(), now.into(), status::EXPIRED.into()],
+                )?;
+            }
+            if n > 0 {
+                audit(
+                    c,
+                    kind,
+                    actor,
+                    "inclusive.offset_release",
+                    format!("inclusive_offset/{programme}"),
+                    &org,
+                    json!({"programme": programme, "credits": ids, "released": n}),
+                )?;
+            }
+            Ok(n)
+        })
     }
 
     /// Reverses a claimed credit's points (found fraudulent afterwards): a `reverse` entry of its
@@ -1240,236 +1347,686 @@ fn account_of_row(r: &Row) -> Account {
     account(r)
 }
 
-/// The stored answer of an event id sent before by the same client.
-fn replay(c: &mut dyn Conn, client: &Client, event_id: Option<&str>, index: usize) -> Result<Option<Verdict>> {
-    let Some(id) = event_id else { return Ok(None) };
-    let rows = c.query(
-        "SELECT e.status, e.reason, e.message, e.credit_id, c.grams, c.points, c.available_at FROM inclusive_events e \
-         LEFT JOIN inclusive_credits c ON c.id = e.credit_id WHERE e.client_id = $1 AND e.event_id = $2",
-        &[client.client_id.as_str().into(), id.into()],
-    )?;
-    Ok(rows.first().map(|r| {
-        let status = match r.text(0).as_str() {
-            ACCEPTED => ACCEPTED,
-            PENDING => PENDING,
-            _ => REJECTED,
-        };
-        let reason = r.text(1);
-        Verdict {
-            index,
-            id: id.to_string(),
-            status,
-            reason: (!reason.is_empty()).then_some(reason),
-            message: r.opt_text(2).filter(|m| !m.is_empty()),
-            credit_id: r.opt_int(3),
-            grams: r.opt_int(4),
-            points: r.opt_int(5),
-            available_at: r.opt_int(6).map(inclusive::time::format),
-            replay: true,
-        }
-    }))
+/// What an event id that was answered before says again (`"replay": true`).
+#[derive(Clone)]
+struct Answered {
+    status: &'static str,
+    reason: String,
+    message: String,
+    /// The credit: stored (id, grams, points, available_at), or one of this batch's new credits.
+    credit: Option<CreditRef>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn store_event(
-    c: &mut dyn Conn,
-    client: &Client,
-    event_id: Option<&str>,
+#[derive(Clone, Copy)]
+enum CreditRef {
+    /// A stored event's credit id and its row's grams, points and availability.
+    Stored(Option<i64>, Option<i64>, Option<i64>, Option<i64>),
+    /// One of this batch's new credits.
+    New(usize),
+}
+
+impl Answered {
+    /// The replayed verdict, and the batch's new credit it names (its id is set once inserted).
+    fn verdict(&self, index: usize, id: &str, new: &[NewCredit]) -> (Verdict, Option<usize>) {
+        let (credit_id, grams, points, available_at, slot) = match self.credit {
+            None => (None, None, None, None, None),
+            Some(CreditRef::Stored(id, g, p, a)) => (id, g, p, a, None),
+            Some(CreditRef::New(i)) => {
+                (None, Some(new[i].grams), Some(new[i].points), Some(new[i].available_at), Some(i))
+            }
+        };
+        let v = Verdict {
+            index,
+            id: id.to_string(),
+            status: self.status,
+            reason: (!self.reason.is_empty()).then(|| self.reason.clone()),
+            message: (!self.message.is_empty()).then(|| self.message.clone()),
+            credit_id,
+            grams,
+            points,
+            available_at: available_at.map(inclusive::time::format),
+            replay: true,
+        };
+        (v, slot)
+    }
+}
+
+/// A kept event row to insert.
+struct NewEvent {
+    event_id: Option<String>,
     account: Option<i64>,
-    action: &str,
-    mode: &str,
-    status: &str,
-    reason: &Reason,
-    credit: Option<i64>,
-    now: i64,
+    action: String,
+    mode: String,
+    answer: Answered,
+}
+
+/// A credit row to insert; `id` once inserted.
+struct NewCredit {
+    id: Option<i64>,
+    account: i64,
+    org: String,
+    action: String,
+    mode: String,
+    occurred: i64,
+    month: String,
+    grams: i64,
+    points: i64,
+    methodology: String,
+    version: i64,
+    status: &'static str,
+    available_at: i64,
+    expires_at: i64,
+    risk: i64,
+    explanation: String,
+}
+
+/// The error that sends a batch round again: a dedup key this batch read as new was inserted by a
+/// concurrent batch meanwhile (PostgreSQL; SQLite serialises writers). The transaction rolls back
+/// and the batch runs again, then reads that key as a duplicate.
+const DEDUP_RACE: &str = "inclusive dedup key inserted concurrently";
+
+/// Keys a batch-wide lookup sends at most per statement (SQLite allows 500 arms of a compound
+/// SELECT, and a few hundred parameters keep the statements small).
+const LOOKUP_CHUNK: usize = 128;
+
+/// A lookup of `n` keys is padded (its last key repeated) to one of a few sizes, so that a handful
+/// of statement texts serve every batch and each is prepared once per connection.
+fn padded(n: usize) -> usize {
+    [8, 16, 32, 64, LOOKUP_CHUNK].into_iter().find(|&p| p >= n).unwrap_or(n)
+}
+
+/// `$from, $from+1, ...` for `n` parameters.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A multi-row `VALUES` list of `rows` rows of `cols` parameters.
+fn values_rows(rows: usize, cols: usize) -> String {
+    (0..rows).map(|r| format!("({})", placeholders(1 + r * cols, cols))).collect::<Vec<_>>().join(", ")
+}
+
+/// Splits `n` rows of a multi-row insert into chunks of 64, 16, 4 and 1 rows: few statements, and
+/// few statement texts (each prepared once per connection).
+fn insert_chunks(n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for size in [64, 16, 4, 1] {
+        while n - at >= size {
+            out.push(at..at + size);
+            at += size;
+        }
+    }
+    out
+}
+
+thread_local! {
+    /// Statement texts of the batch-wide statements by (statement, rows): built once per thread.
+    static SQL_TEXTS: std::cell::RefCell<HashMap<(&'static str, usize), std::rc::Rc<str>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// The text of statement `tag` for `n` rows or keys, built by `build` the first time.
+fn sql_text(tag: &'static str, n: usize, build: impl FnOnce() -> String) -> std::rc::Rc<str> {
+    SQL_TEXTS.with(|m| m.borrow_mut().entry((tag, n)).or_insert_with(|| build().into()).clone())
+}
+
+/// Runs `query(sql_params)` for the distinct `keys` in padded chunks; `sql(n)` is the statement
+/// for `n` keys of `width` parameters each, `params(key)` a key's parameters.
+#[allow(clippy::too_many_arguments)]
+fn lookup<K>(
+    c: &mut dyn Conn,
+    tag: &'static str,
+    keys: &[K],
+    width: usize,
+    lead: &[Value],
+    sql: impl Fn(usize) -> String,
+    params: impl Fn(&K) -> Vec<Value>,
+    mut row: impl FnMut(&Row),
 ) -> Result<()> {
-    c.exec(
-        "INSERT INTO inclusive_events (client_id, event_id, org_code, account_id, action, mode, status, reason, message, credit_id, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        &[
-            client.client_id.as_str().into(),
-            event_id.into(),
-            client.org_code.as_str().into(),
-            account.into(),
-            action.into(),
-            mode.into(),
-            status.into(),
-            reason.code.into(),
-            reason.message.as_str().into(),
-            credit.into(),
-            now.into(),
-        ],
-    )?;
+    for chunk in keys.chunks(LOOKUP_CHUNK) {
+        let n = padded(chunk.len());
+        let mut p = Vec::with_capacity(lead.len() + n * width);
+        p.extend_from_slice(lead);
+        for k in chunk {
+            p.extend(params(k));
+        }
+        let last = params(&chunk[chunk.len() - 1]);
+        for _ in chunk.len()..n {
+            p.extend_from_slice(&last);
+        }
+        for r in c.query(&sql_text(tag, n, || sql(n)), &p)? {
+            row(&r);
+        }
+    }
     Ok(())
 }
 
-/// The account an event names, within the client's subtree: an enrolled employee (by username), or
-/// a customer (created on first sight under the client's org, by a hash of the pseudonym).
-fn resolve_account(
-    c: &mut dyn Conn,
-    client: &Client,
-    org_path: &str,
-    cache: &mut HashMap<String, Option<(i64, String)>>,
-    name: &str,
-) -> Result<std::result::Result<(i64, String), Reason>> {
-    if let Some(hit) = cache.get(name) {
-        return Ok(hit.clone().ok_or_else(|| {
-            rules::reason("unknown_account", "no enrolled account of this name within the app's organisation")
-        }));
-    }
-    let found = if client.audience == CUSTOMER {
-        let subject = customer_subject(&client.org_code, name);
-        let rows = c.query(
-            "SELECT id, org_code, erased_at FROM inclusive_accounts WHERE kind = $1 AND subject = $2",
-            &[CUSTOMER.into(), subject.as_str().into()],
-        )?;
-        match rows.first() {
-            Some(r) => Some((r.int(0), r.text(1))),
-            None => {
-                let id = c.query(
-                    "INSERT INTO inclusive_accounts (org_code, kind, subject, display_name, opt_in, created_at) VALUES ($1, $2, $3, NULL, 0, $4) RETURNING id",
-                    &[client.org_code.as_str().into(), CUSTOMER.into(), subject.into(), crate::now().into()],
-                )?[0]
-                    .int(0);
-                Some((id, client.org_code.clone()))
-            }
-        }
-    } else {
-        let rows = c.query(
-            "SELECT a.id, a.org_code, o.path FROM inclusive_accounts a JOIN orgs o ON o.code = a.org_code WHERE a.kind = $1 AND a.subject = $2",
-            &[EMPLOYEE.into(), name.into()],
-        )?;
-        rows.first().filter(|r| r.text(2).starts_with(org_path)).map(|r| (r.int(0), r.text(1)))
-    };
-    cache.insert(name.to_string(), found.clone());
-    Ok(found.ok_or_else(|| {
-        rules::reason("unknown_account", "no enrolled account of this name within the app's organisation")
-    }))
+fn unknown_account() -> Reason {
+    rules::reason("unknown_account", "no enrolled account of this name within the app's organisation")
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_one(
+/// Usage key: account, action type (and mode), period (`D2026-12-04`, `M2026-12`).
+type UsageKey = (i64, String, String);
+
+/// One batch through the rules with batch-wide statements: one query each for the batch's replayed
+/// event ids, its accounts, its cap usages and its dedup keys; then every event in order with what
+/// those answered (kept up to date in memory as the batch credits); then multi-row inserts of the
+/// dedup keys, the usage, the credits and the kept events. The same verdicts as one event at a
+/// time: an event sees the usage and dedup keys of the events before it in the batch.
+fn record_batch(
     c: &mut dyn Conn,
     client: &Client,
     org_path: &str,
     lib: &Library,
-    accounts: &mut HashMap<String, Option<(i64, String)>>,
-    index: usize,
-    e: EventIn,
+    events: &[Incoming],
     now: i64,
-) -> Result<Verdict> {
-    let id_ok = !e.id.is_empty() && e.id.len() <= rules::MAX_ID;
-    let event_id = id_ok.then_some(e.id.as_str());
-    if let Some(prev) = replay(c, client, event_id, index)? {
-        return Ok(prev);
-    }
-    let mode = e.mode.clone().unwrap_or_default();
-    let reject = |c: &mut dyn Conn, account: Option<i64>, r: Reason| -> Result<Verdict> {
-        store_event(c, client, event_id, account, &e.action, &mode, REJECTED, &r, None, now)?;
-        Ok(rejected(index, &e.id, r))
-    };
-    let checked = match rules::check(&e, now, lib) {
-        Ok(x) => x,
-        Err(r) => return reject(c, None, r),
-    };
-    let (account, org) = match resolve_account(c, client, org_path, accounts, &e.account)? {
-        Ok(a) => a,
-        Err(r) => return reject(c, None, r),
-    };
-    // Caps count per action type and mode (walking has its own daily cap, metro its own rides).
-    let kind_key =
-        if checked.mode.is_empty() { checked.action.clone() } else { format!("{}/{}", checked.action, checked.mode) };
-    let day = format!("D{}", inclusive::time::day_text(checked.day));
-    let month = format!("M{}", checked.month);
-    let used = c.query(
-        // Two primary-key lookups (SQLite answers `IN (…)` with a temporary table each time).
-        "SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $3 \
-         UNION ALL SELECT period, grams, events FROM inclusive_usage WHERE account_id = $1 AND action = $2 AND period = $4",
-        &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into()],
-    )?;
-    let mut usage = Usage::default();
-    for r in &used {
-        if r.text(0) == day {
-            (usage.day_g, usage.day_events) = (r.int(1), r.int(2));
-        } else {
-            (usage.month_g, usage.month_events) = (r.int(1), r.int(2));
+) -> Result<Vec<Verdict>> {
+    let valid_id = |id: &str| (!id.is_empty() && id.len() <= rules::MAX_ID).then(|| id.to_string());
+    // 1. Replays: the stored answers of the batch's event ids.
+    let mut ids: Vec<String> = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::new();
+        for inc in events {
+            let id = match inc {
+                Incoming::Refused { id, keep: true, .. } => id,
+                Incoming::Event(e) => &e.id,
+                Incoming::Refused { keep: false, .. } => continue,
+            };
+            if let Some(id) = valid_id(id) {
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                }
+            }
         }
     }
-    let cr = match rules::credit(&checked, usage, client.source(), now) {
-        Ok(x) => x,
-        Err(r) => return reject(c, Some(account), r),
-    };
-    if let Some(key) = &checked.dedup_key {
-        let n = c.exec(
-            "INSERT INTO inclusive_dedup (dedup_key, credit_id) VALUES ($1, NULL) ON CONFLICT (dedup_key) DO NOTHING",
-            &[key.as_str().into()],
-        )?;
-        if n == 0 {
-            return reject(
-                c,
-                Some(account),
-                rules::reason("duplicate", "this reduction was reported already (same reference)"),
-            );
-        }
-    }
-    // Both periods in one statement (the day's and the month's usage).
-    c.exec(
-        "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES ($1, $2, $3, $5, 1), ($1, $2, $4, $5, 1) \
-         ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, events = inclusive_usage.events + 1",
-        &[account.into(), kind_key.as_str().into(), day.as_str().into(), month.as_str().into(), cr.grams.into()],
-    )?;
-    let st = if cr.review { status::REVIEW } else { status::CLAIMABLE };
-    let credit_id = c.query(
-        "INSERT INTO inclusive_credits (account_id, org_code, action, mode, occurred_at, month, grams, points, methodology, methodology_version, \
-         status, claim, claim_ref, available_at, expires_at, risk, explanation, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'none', '', $12, $13, $14, $15, $16) RETURNING id",
-        &[
-            account.into(),
-            org.as_str().into(),
-            checked.action.as_str().into(),
-            checked.mode.as_str().into(),
-            checked.occurred.into(),
-            checked.month.as_str().into(),
-            cr.grams.into(),
-            cr.points.into(),
-            checked.methodology.id.as_str().into(),
-            checked.methodology.version.into(),
-            st.into(),
-            cr.available_at.into(),
-            cr.expires_at.into(),
-            cr.risk.into(),
-            Value::Text(cr.explanation.to_string()),
-            now.into(),
-        ],
-    )?[0]
-        .int(0);
-    let (vstatus, reason) = if cr.review {
-        (PENDING, rules::reason("review", format!("risk score {} ≥ {}: held for review", cr.risk, rules::REVIEW_AT)))
-    } else {
-        (ACCEPTED, rules::reason("", ""))
-    };
-    store_event(
+    let mut answered: HashMap<String, Answered> = HashMap::new();
+    // The events first, then their credits: a join in one statement was planned (PostgreSQL's
+    // generic plan) as a scan of all the credits.
+    let mut credit_of: Vec<(String, i64)> = Vec::new();
+    lookup(
         c,
-        client,
-        event_id,
-        Some(account),
-        &checked.action,
-        &checked.mode,
-        vstatus,
-        &reason,
-        Some(credit_id),
-        now,
+        "replay",
+        &ids,
+        1,
+        &[client.client_id.as_str().into()],
+        |n| {
+            format!(
+                "SELECT event_id, status, reason, message, credit_id FROM inclusive_events \
+                 WHERE client_id = $1 AND event_id IN ({})",
+                placeholders(2, n)
+            )
+        },
+        |id| vec![id.as_str().into()],
+        |r| {
+            let status = match r.text(1).as_str() {
+                ACCEPTED => ACCEPTED,
+                PENDING => PENDING,
+                _ => REJECTED,
+            };
+            let credit = r.opt_int(4).map(|id| CreditRef::Stored(Some(id), None, None, None));
+            if let Some(id) = r.opt_int(4) {
+                credit_of.push((r.text(0), id));
+            }
+            let a = Answered { status, reason: r.text(2), message: r.opt_text(3).unwrap_or_default(), credit };
+            answered.insert(r.text(0), a);
+        },
     )?;
-    Ok(Verdict {
-        index,
-        id: e.id.clone(),
-        status: vstatus,
-        reason: cr.review.then(|| "review".to_string()),
-        message: cr.review.then_some(reason.message),
-        credit_id: Some(credit_id),
-        grams: Some(cr.grams),
-        points: Some(cr.points),
-        available_at: Some(inclusive::time::format(cr.available_at)),
-        replay: false,
-    })
+    if !credit_of.is_empty() {
+        let wanted: Vec<i64> = credit_of.iter().map(|x| x.1).collect();
+        let mut found: HashMap<i64, (i64, i64, i64)> = HashMap::new();
+        lookup(
+            c,
+            "replay_credits",
+            &wanted,
+            1,
+            &[],
+            |n| {
+                format!(
+                    "SELECT id, grams, points, available_at FROM inclusive_credits WHERE id IN ({})",
+                    placeholders(1, n)
+                )
+            },
+            |id| vec![(*id).into()],
+            |r| {
+                found.insert(r.int(0), (r.int(1), r.int(2), r.int(3)));
+            },
+        )?;
+        for (event_id, id) in credit_of {
+            if let (Some(a), Some(&(g, p, at))) = (answered.get_mut(&event_id), found.get(&id)) {
+                a.credit = Some(CreditRef::Stored(Some(id), Some(g), Some(p), Some(at)));
+            }
+        }
+    }
+    // 2. The rules that need no database, for the events not answered before.
+    let checked: Vec<Option<std::result::Result<rules::Checked, Reason>>> = events
+        .iter()
+        .map(|inc| match inc {
+            Incoming::Event(e) if !answered.contains_key(&e.id) => Some(rules::check(e, now, lib)),
+            _ => None,
+        })
+        .collect();
+    // 3. Accounts: the batch's names, one query.
+    let subject_of = |name: &str| {
+        if client.audience == CUSTOMER {
+            customer_subject(&client.org_code, name)
+        } else {
+            name.to_string()
+        }
+    };
+    let mut subjects: Vec<String> = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::new();
+        for (inc, ch) in events.iter().zip(&checked) {
+            if let (Incoming::Event(e), Some(Ok(_))) = (inc, ch) {
+                if seen.insert(e.account.as_str()) {
+                    subjects.push(subject_of(&e.account));
+                }
+            }
+        }
+    }
+    // subject → (account id, org code), for accounts the app may credit.
+    let mut accounts: HashMap<String, Option<(i64, String)>> = HashMap::new();
+    if client.audience == CUSTOMER {
+        lookup(
+            c,
+            "customers",
+            &subjects,
+            1,
+            &[CUSTOMER.into()],
+            |n| {
+                format!(
+                    "SELECT subject, id, org_code FROM inclusive_accounts WHERE kind = $1 AND subject IN ({})",
+                    placeholders(2, n)
+                )
+            },
+            |s| vec![s.as_str().into()],
+            |r| {
+                accounts.insert(r.text(0), Some((r.int(1), r.text(2))));
+            },
+        )?;
+    } else {
+        lookup(
+            c,
+            "employees",
+            &subjects,
+            1,
+            &[EMPLOYEE.into()],
+            |n| {
+                format!(
+                    "SELECT a.subject, a.id, a.org_code, o.path FROM inclusive_accounts a JOIN orgs o ON o.code = a.org_code \
+                     WHERE a.kind = $1 AND a.subject IN ({})",
+                    placeholders(2, n)
+                )
+            },
+            |s| vec![s.as_str().into()],
+            |r| {
+                let ok = r.text(3).starts_with(org_path);
+                accounts.insert(r.text(0), ok.then(|| (r.int(1), r.text(2))));
+            },
+        )?;
+    }
+    // 4. Cap usage of the known accounts, and 5. the dedup keys already taken: one query each.
+    let kind_key = |ch: &rules::Checked| {
+        if ch.mode.is_empty() {
+            ch.action.clone()
+        } else {
+            format!("{}/{}", ch.action, ch.mode)
+        }
+    };
+    let day_key = |ch: &rules::Checked| format!("D{}", inclusive::time::day_text(ch.day));
+    let month_key = |ch: &rules::Checked| format!("M{}", ch.month);
+    let mut usage_keys: Vec<UsageKey> = Vec::new();
+    let mut dedup_keys: Vec<String> = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::new();
+        let mut seen_d = std::collections::HashSet::new();
+        for (inc, ch) in events.iter().zip(&checked) {
+            if let (Incoming::Event(e), Some(Ok(ch))) = (inc, ch) {
+                if let Some(key) = &ch.dedup_key {
+                    if seen_d.insert(key.clone()) {
+                        dedup_keys.push(key.clone());
+                    }
+                }
+                if let Some(Some((account, _))) = accounts.get(&subject_of(&e.account)) {
+                    let k = kind_key(ch);
+                    for period in [day_key(ch), month_key(ch)] {
+                        let key = (*account, k.clone(), period);
+                        if seen.insert(key.clone()) {
+                            usage_keys.push(key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut usage: HashMap<UsageKey, (i64, i64)> = HashMap::new();
+    lookup(
+        c,
+        "usage",
+        &usage_keys,
+        3,
+        &[],
+        |n| {
+            // One cursor over the primary key for the whole list (a UNION of lookups opened one
+            // cursor per key); the CAST types the list's first column on PostgreSQL.
+            format!(
+                "SELECT u.account_id, u.action, u.period, u.grams, u.events FROM inclusive_usage u \
+                 WHERE (u.account_id, u.action, u.period) IN (VALUES {})",
+                (0..n)
+                    .map(|i| format!("(CAST(${} AS BIGINT), ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        |(a, k, p)| vec![(*a).into(), k.as_str().into(), p.as_str().into()],
+        |r| {
+            usage.insert((r.int(0), r.text(1), r.text(2)), (r.int(3), r.int(4)));
+        },
+    )?;
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    lookup(
+        c,
+        "dedup",
+        &dedup_keys,
+        1,
+        &[],
+        |n| format!("SELECT dedup_key FROM inclusive_dedup WHERE dedup_key IN ({})", placeholders(1, n)),
+        |k| vec![k.as_str().into()],
+        |r| {
+            taken.insert(r.text(0));
+        },
+    )?;
+
+    // 6. Every event in order.
+    let mut out: Vec<Verdict> = Vec::with_capacity(events.len());
+    let mut new_events: Vec<NewEvent> = Vec::new();
+    let mut new_credits: Vec<NewCredit> = Vec::new();
+    let mut new_dedup: Vec<String> = Vec::new();
+    let mut usage_delta: Vec<UsageKey> = Vec::new();
+    let mut delta: HashMap<UsageKey, (i64, i64)> = HashMap::new();
+    // Event id → the answer given to it in this batch (a repeat in the same batch replays it).
+    let mut in_batch: HashMap<String, usize> = HashMap::new();
+    // Per verdict: the batch's new credit it names (credit ids are known once inserted).
+    let mut slots: Vec<Option<usize>> = Vec::with_capacity(events.len());
+    for (index, (inc, ch)) in events.iter().zip(checked).enumerate() {
+        let (id, event_id) = match inc {
+            Incoming::Refused { id, keep: false, reason } => {
+                out.push(rejected(index, id, reason.clone()));
+                slots.push(None);
+                continue;
+            }
+            Incoming::Refused { id, .. } => (id, valid_id(id)),
+            Incoming::Event(e) => (&e.id, valid_id(&e.id)),
+        };
+        if let Some(eid) = &event_id {
+            if let Some(a) = answered.get(eid) {
+                out.push(a.verdict(index, id, &new_credits).0);
+                slots.push(None);
+                continue;
+            }
+            if let Some(&n) = in_batch.get(eid) {
+                let (v, slot) = new_events[n].answer.verdict(index, id, &new_credits);
+                out.push(v);
+                slots.push(slot);
+                continue;
+            }
+            in_batch.insert(eid.clone(), new_events.len());
+        }
+        let mut reject = |account: Option<i64>, action: &str, mode: &str, r: Reason| {
+            new_events.push(NewEvent {
+                event_id: event_id.clone(),
+                account,
+                action: action.to_string(),
+                mode: mode.to_string(),
+                answer: Answered {
+                    status: REJECTED,
+                    reason: r.code.to_string(),
+                    message: r.message.clone(),
+                    credit: None,
+                },
+            });
+            rejected(index, id, r)
+        };
+        let e = match inc {
+            Incoming::Refused { reason, .. } => {
+                out.push(reject(None, "", "", reason.clone()));
+                slots.push(None);
+                continue;
+            }
+            Incoming::Event(e) => e,
+        };
+        let mode = e.mode.clone().unwrap_or_default();
+        let checked = match ch.expect("checked when not answered before") {
+            Ok(x) => x,
+            Err(r) => {
+                out.push(reject(None, &e.action, &mode, r));
+                slots.push(None);
+                continue;
+            }
+        };
+        let subject = subject_of(&e.account);
+        let found = match accounts.get(&subject) {
+            Some(hit) => hit.clone(),
+            None if client.audience == CUSTOMER => {
+                // A customer seen for the first time: created under the app's org.
+                let id = c.query(
+                    "INSERT INTO inclusive_accounts (org_code, kind, subject, display_name, opt_in, created_at) VALUES ($1, $2, $3, NULL, 0, $4) RETURNING id",
+                    &[client.org_code.as_str().into(), CUSTOMER.into(), subject.as_str().into(), crate::now().into()],
+                )?[0]
+                    .int(0);
+                let hit = Some((id, client.org_code.clone()));
+                accounts.insert(subject, hit.clone());
+                hit
+            }
+            None => None,
+        };
+        let Some((account, org)) = found else {
+            out.push(reject(None, &e.action, &mode, unknown_account()));
+            slots.push(None);
+            continue;
+        };
+        // Caps count per action type and mode (walking has its own daily cap, metro its own rides).
+        let k = kind_key(&checked);
+        let (dk, mk) = ((account, k.clone(), day_key(&checked)), (account, k, month_key(&checked)));
+        let (day_g, day_events) = usage.get(&dk).copied().unwrap_or_default();
+        let (month_g, month_events) = usage.get(&mk).copied().unwrap_or_default();
+        let cr = match rules::credit(&checked, Usage { day_g, day_events, month_g, month_events }, client.source(), now)
+        {
+            Ok(x) => x,
+            Err(r) => {
+                out.push(reject(Some(account), &checked.action, &checked.mode, r));
+                slots.push(None);
+                continue;
+            }
+        };
+        if let Some(key) = &checked.dedup_key {
+            if taken.contains(key) {
+                let r = rules::reason("duplicate", "this reduction was reported already (same reference)");
+                out.push(reject(Some(account), &checked.action, &checked.mode, r));
+                slots.push(None);
+                continue;
+            }
+            taken.insert(key.clone());
+            new_dedup.push(key.clone());
+        }
+        for key in [dk, mk] {
+            let u = usage.entry(key.clone()).or_default();
+            u.0 += cr.grams;
+            u.1 += 1;
+            let d = delta.entry(key.clone()).or_insert_with(|| {
+                usage_delta.push(key);
+                (0, 0)
+            });
+            d.0 += cr.grams;
+            d.1 += 1;
+        }
+        let st = if cr.review { status::REVIEW } else { status::CLAIMABLE };
+        let (vstatus, reason) = if cr.review {
+            (
+                PENDING,
+                rules::reason("review", format!("risk score {} ≥ {}: held for review", cr.risk, rules::REVIEW_AT)),
+            )
+        } else {
+            (ACCEPTED, rules::reason("", ""))
+        };
+        let slot = new_credits.len();
+        new_credits.push(NewCredit {
+            id: None,
+            account,
+            org,
+            action: checked.action.clone(),
+            mode: checked.mode.clone(),
+            occurred: checked.occurred,
+            month: checked.month.clone(),
+            grams: cr.grams,
+            points: cr.points,
+            methodology: checked.methodology.id.clone(),
+            version: checked.methodology.version,
+            status: st,
+            available_at: cr.available_at,
+            expires_at: cr.expires_at,
+            risk: cr.risk,
+            explanation: cr.explanation.to_string(),
+        });
+        new_events.push(NewEvent {
+            event_id: event_id.clone(),
+            account: Some(account),
+            action: checked.action.clone(),
+            mode: checked.mode.clone(),
+            answer: Answered {
+                status: vstatus,
+                reason: reason.code.to_string(),
+                message: reason.message.clone(),
+                credit: Some(CreditRef::New(slot)),
+            },
+        });
+        slots.push(Some(slot));
+        out.push(Verdict {
+            index,
+            id: e.id.clone(),
+            status: vstatus,
+            reason: cr.review.then(|| "review".to_string()),
+            message: cr.review.then_some(reason.message),
+            credit_id: None, // set once the credits are inserted
+            grams: Some(cr.grams),
+            points: Some(cr.points),
+            available_at: Some(inclusive::time::format(cr.available_at)),
+            replay: false,
+        });
+    }
+
+    // 7. The writes, a few multi-row statements each.
+    let mut inserted = 0;
+    for r in insert_chunks(new_dedup.len()) {
+        let sql = sql_text("dedup_insert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_dedup (dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+                values_rows(r.len(), 1)
+            )
+        });
+        let p: Vec<Value> = new_dedup[r].iter().map(|k| k.as_str().into()).collect();
+        inserted += c.exec(&sql, &p)?;
+    }
+    if inserted != new_dedup.len() as u64 {
+        return Err(StoreError::Conflict(DEDUP_RACE.into()));
+    }
+    for r in insert_chunks(usage_delta.len()) {
+        let sql = sql_text("usage_upsert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_usage (account_id, action, period, grams, events) VALUES {} \
+                 ON CONFLICT (account_id, action, period) DO UPDATE SET grams = inclusive_usage.grams + excluded.grams, \
+                 events = inclusive_usage.events + excluded.events",
+                values_rows(r.len(), 5)
+            )
+        });
+        let mut p = Vec::with_capacity(r.len() * 5);
+        for key in &usage_delta[r] {
+            let (g, n) = delta[key];
+            p.extend([key.0.into(), key.1.as_str().into(), key.2.as_str().into(), g.into(), n.into()]);
+        }
+        c.exec(&sql, &p)?;
+    }
+    for r in insert_chunks(new_credits.len()) {
+        let sql = sql_text("credits_insert", r.len(), || {
+            format!(
+            "INSERT INTO inclusive_credits (account_id, org_code, action, mode, occurred_at, month, grams, points, methodology, methodology_version, \
+             status, claim, claim_ref, available_at, expires_at, risk, explanation, created_at) VALUES {} RETURNING id",
+            (0..r.len())
+                .map(|i| {
+                    let b = i * 16;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 'none', '', ${}, ${}, ${}, ${}, ${})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11, b + 12, b + 13, b + 14, b + 15, b + 16
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        });
+        let mut p = Vec::with_capacity(r.len() * 16);
+        for n in &new_credits[r.clone()] {
+            p.extend([
+                n.account.into(),
+                n.org.as_str().into(),
+                n.action.as_str().into(),
+                n.mode.as_str().into(),
+                n.occurred.into(),
+                n.month.as_str().into(),
+                n.grams.into(),
+                n.points.into(),
+                n.methodology.as_str().into(),
+                n.version.into(),
+                n.status.into(),
+                n.available_at.into(),
+                n.expires_at.into(),
+                n.risk.into(),
+                n.explanation.as_str().into(),
+                now.into(),
+            ]);
+        }
+        // Ids are drawn in the order of the VALUES rows (SQLite's rowids, PostgreSQL's sequence):
+        // the ascending ids are the rows' in order.
+        let mut got: Vec<i64> = c.query(&sql, &p)?.iter().map(|row| row.int(0)).collect();
+        got.sort_unstable();
+        for (n, id) in new_credits[r].iter_mut().zip(got) {
+            n.id = Some(id);
+        }
+    }
+    for r in insert_chunks(new_events.len()) {
+        let sql = sql_text("events_insert", r.len(), || {
+            format!(
+                "INSERT INTO inclusive_events (client_id, event_id, org_code, account_id, action, mode, status, reason, message, credit_id, received_at) VALUES {}",
+                values_rows(r.len(), 11)
+            )
+        });
+        let mut p = Vec::with_capacity(r.len() * 11);
+        for n in &new_events[r] {
+            let credit = match n.answer.credit {
+                Some(CreditRef::New(i)) => new_credits[i].id,
+                Some(CreditRef::Stored(id, ..)) => id,
+                None => None,
+            };
+            p.extend([
+                client.client_id.as_str().into(),
+                n.event_id.as_deref().into(),
+                client.org_code.as_str().into(),
+                n.account.into(),
+                n.action.as_str().into(),
+                n.mode.as_str().into(),
+                n.answer.status.into(),
+                n.answer.reason.as_str().into(),
+                n.answer.message.as_str().into(),
+                credit.into(),
+                now.into(),
+            ]);
+        }
+        c.exec(&sql, &p)?;
+    }
+    // The verdicts of new credits (and of their repeats in the batch) take the credit ids now.
+    for (v, slot) in out.iter_mut().zip(slots) {
+        if let Some(i) = slot {
+            v.credit_id = new_credits[i].id;
+        }
+    }
+    Ok(out)
 }

@@ -310,3 +310,78 @@ fn concurrent_redemptions_cannot_overspend() {
         drop(s);
     }
 }
+
+/// A batch is read and written with batch-wide statements; its verdicts are those of its events
+/// sent one at a time: caps and dedup keys count the events before them in the same batch, and an
+/// event id repeated in the batch replays the first answer (with its credit id).
+#[test]
+fn one_batch_answers_as_its_events_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, s) in stores("inclusive_batch_equiv", dir.path()) {
+        seed(&s);
+        let lib = Library::shipped();
+        let client = s
+            .inclusive_create_client("admin", "app-b", "hash", "CT-GD", "app", "employee", Trust::Authoritative, 0)
+            .unwrap();
+        for who in ["ann", "bob"] {
+            s.inclusive_enrol("admin", who, "CT-GD", None, false).unwrap();
+        }
+        let gd = path(&s, "CT-GD");
+        // Per person: six metro rides (5 a day: 10 km × 46.7 = 467 g each), five walks of 3.4 km in
+        // 30 minutes (27.8 g/km → 94 g each; 296 g a day: 94, 94, 94, then 14 g of the fourth, then
+        // nothing), a bike ride reusing a metro ride's reference (duplicate) and a repeated event id.
+        let events = |who: &str| {
+            let mut v: Vec<Incoming> =
+                (1..=6).map(|i| trip(&format!("{who}-m{i}"), who, "metro", 10_000, &format!("{who}-rm{i}"))).collect();
+            for i in 1..=5 {
+                v.push(trip(&format!("{who}-w{i}"), who, "walking", 3_400, &format!("{who}-rw{i}")));
+            }
+            v.push(trip(&format!("{who}-d"), who, "bike", 5_000, &format!("{who}-rm1")));
+            v.push(trip(&format!("{who}-m1"), who, "metro", 10_000, &format!("{who}-rm1")));
+            v
+        };
+        let (batch, _) = s.inclusive_record_events(&client, &gd, &lib, events("ann"), now()).unwrap();
+        let mut single = Vec::new();
+        for e in events("bob") {
+            single.extend(s.inclusive_record_events(&client, &gd, &lib, vec![e], now()).unwrap().0);
+        }
+        let view = |v: &[store::inclusive::Verdict]| -> Vec<(&'static str, Option<String>, Option<i64>, bool)> {
+            v.iter().map(|v| (v.status, v.reason.clone(), v.grams, v.replay)).collect()
+        };
+        let metro = (ACCEPTED, None, Some(467), false);
+        let expected = vec![
+            metro.clone(),
+            metro.clone(),
+            metro.clone(),
+            metro.clone(),
+            metro.clone(),
+            (REJECTED, Some("cap_reached".to_string()), None, false),
+            (ACCEPTED, None, Some(94), false),
+            (ACCEPTED, None, Some(94), false),
+            (ACCEPTED, None, Some(94), false),
+            (ACCEPTED, None, Some(14), false),
+            (REJECTED, Some("cap_reached".to_string()), None, false),
+            (REJECTED, Some("duplicate".to_string()), None, false),
+            (ACCEPTED, None, Some(467), true),
+        ];
+        assert_eq!(view(&batch), expected, "{backend}: one batch");
+        assert_eq!(view(&single), expected, "{backend}: one at a time");
+        assert_eq!(batch[12].credit_id, batch[0].credit_id, "{backend}: the repeated id names the first credit");
+        assert!(batch.iter().enumerate().all(|(i, v)| v.index == i));
+        // Credit ids are the credits' own, in the batch's order.
+        let ids: Vec<i64> = batch.iter().take(12).filter_map(|v| v.credit_id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{backend}: {ids:?}");
+        for v in batch.iter().filter(|v| v.credit_id.is_some()) {
+            let c = s.inclusive_credit(v.credit_id.unwrap()).unwrap().unwrap();
+            assert_eq!(Some(c.grams), v.grams, "{backend}");
+        }
+        // The whole batch again: every answer replayed, nothing new stored.
+        let (again, counts) = s.inclusive_record_events(&client, &gd, &lib, events("ann"), now()).unwrap();
+        assert!(again.iter().all(|v| v.replay), "{backend}");
+        let strip = |v: &[store::inclusive::Verdict]| -> Vec<(&'static str, Option<String>, Option<i64>, Option<i64>)> {
+            v.iter().map(|v| (v.status, v.reason.clone(), v.credit_id, v.grams)).collect()
+        };
+        assert_eq!(strip(&again), strip(&batch), "{backend}");
+        assert_eq!(counts.accepted, 10, "{backend}");
+    }
+}

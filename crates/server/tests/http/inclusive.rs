@@ -456,3 +456,135 @@ fn another_orgs_programme_data_is_out_of_scope() {
         assert_eq!(h.get("/api/v1/inclusive/orders", &gd).await.json["orders"][0]["status"], "reserved");
     });
 }
+
+/// One claim status per reduction across the programme and the internal market: 碳普惠 credits
+/// entered as a market offset (kind internal_project) are claimed as that offset, all or none, and
+/// are then never points; credits claimed as points are refused as an offset. On both backends.
+#[test]
+fn market_offsets_claim_inclusive_reductions_once() {
+    platform("inclusive_market_offset").run(|h| async move {
+        let admin = h.login("admin").await;
+        let gd = h.login("gd-admin").await;
+        let employee = h.login("employee").await;
+        let r = h
+            .post(
+                "/api/v1/inclusive/accounts",
+                &gd,
+                json!({"username": "employee", "org_code": "CT-GD", "opt_in": false}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let auth = app(&h, &gd, "employee", "authoritative", 0).await;
+        // Two 20 km carpools (135.9 g/km × 20 = 2,718 g each) and a 5 km bike ride (139 g).
+        let r = post_events(
+            &h,
+            &auth,
+            json!([
+                trip("m1", "employee", "carpool", 20_000, 30),
+                trip("m2", "employee", "carpool", 20_000, 30),
+                trip("m3", "employee", "bike", 5_000, 20)
+            ]),
+        )
+        .await;
+        assert_eq!(r.json["counts"]["accepted"], 3, "{}", r.text);
+        let id = |i: usize| r.json["verdicts"][i]["credit_id"].as_i64().unwrap();
+        let (c1, c2, c3) = (id(0), id(1), id(2));
+        let year: i32 = inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4].parse().unwrap();
+        let offset = |rid: &str, kind: &str, kg: i64, credits: Vec<i64>| {
+            json!({"request_id": rid, "org": "CT-GD", "kind": kind, "vintage": year, "kg": kg,
+                   "reference": "碳普惠 commute 2026", "inclusive_credits": credits})
+        };
+        let claims = |hist: &Value| -> Vec<(i64, String, String)> {
+            let mut v: Vec<_> = hist["credits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["id"].as_i64().unwrap(),
+                        c["claim"].as_str().unwrap().to_string(),
+                        c["claim_ref"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let none = |c: i64| (c, "none".to_string(), String::new());
+        // Refused, nothing claimed: the wrong kind, the wrong kilograms (2,718 × 2 = 5,436 g → 5 kg).
+        for (body, code) in [
+            (offset("o0", "ccer", 5, vec![c1, c2]), "invalid_kind"),
+            (offset("o0", "internal_project", 6, vec![c1, c2]), "invalid_field"),
+            (offset("o0", "internal_project", 5, vec![c1, c1]), "invalid_field"),
+        ] {
+            let r = h.post("/api/v1/market/offsets", &admin, body).await;
+            assert_eq!(
+                (r.status, r.json["error"]["code"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+                "{}: {}",
+                h.backend,
+                r.text
+            );
+            assert_eq!(r.json["error"]["detail"]["field"].as_str().is_some(), true, "{}", r.text);
+        }
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
+        assert_eq!(claims(&hist.json), vec![none(c1), none(c2), none(c3)], "{}", hist.text);
+        // The offset of the two carpools: both claimed as this market offset, 5 kg in the account.
+        let r = h.post("/api/v1/market/offsets", &admin, offset("o1", "internal_project", 5, vec![c1, c2])).await;
+        assert_eq!(r.status, StatusCode::OK, "{}: {}", h.backend, r.text);
+        let programme = "market:admin:o1".to_string();
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
+        assert_eq!(
+            claims(&hist.json),
+            vec![(c1, "offset".into(), programme.clone()), (c2, "offset".into(), programme.clone()), none(c3)],
+            "{}",
+            hist.text
+        );
+        let acct = h.get("/api/v1/market/account?org=CT-GD", &admin).await;
+        let asset = json!({"asset": "offset", "kind": "internal_project", "vintage": year});
+        let held = |a: &Value| {
+            a["balances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["asset"] == asset)
+                .map_or(0, |b| b["available"].as_i64().unwrap())
+        };
+        assert_eq!(held(&acct.json), 5, "{}", acct.text);
+        // The same request again: its first answer, nothing claimed or issued twice.
+        let r = h.post("/api/v1/market/offsets", &admin, offset("o1", "internal_project", 5, vec![c1, c2])).await;
+        assert_eq!((r.status, r.json["repeated"].as_bool()), (StatusCode::OK, Some(true)), "{}", r.text);
+        assert_eq!(held(&h.get("/api/v1/market/account?org=CT-GD", &admin).await.json), 5);
+        // The person claims points: only the bike ride (139); the offset reductions are not points.
+        let c = h.post("/api/v1/inclusive/me/claim", &employee, json!({})).await;
+        assert_eq!(c.json["points"].as_i64(), Some(139), "{}", c.text);
+        // A reduction redeemed as points is refused as an offset (by the market and by the programme's
+        // own offset route), and nothing is issued.
+        let r = h.post("/api/v1/market/offsets", &admin, offset("o3", "internal_project", 2, vec![c1, c3])).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("already_claimed")),
+            "{}",
+            r.text
+        );
+        let r = h.post(&format!("/api/v1/inclusive/credits/{c1}/offset"), &admin, json!({"programme": "CCER-X"})).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("already_claimed")),
+            "{}",
+            r.text
+        );
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
+        assert_eq!(
+            claims(&hist.json),
+            vec![
+                (c1, "offset".into(), programme.clone()),
+                (c2, "offset".into(), programme),
+                (c3, "points".into(), claims(&hist.json)[2].2.clone())
+            ],
+            "{}",
+            hist.text
+        );
+        assert_eq!(held(&h.get("/api/v1/market/account?org=CT-GD", &admin).await.json), 5, "nothing more issued");
+    });
+}
