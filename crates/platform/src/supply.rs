@@ -459,7 +459,20 @@ pub fn add_secondary(p: &Platform, actor: &Actor, org_code: &str, toml: &str) ->
 /// The factors an org's Scope 3 uses: supplier footprints disclosed to the org or an org above it
 /// (newest version of each entry), the newest secondary data of the org or above, the shipped EEIO set.
 fn factors_for(p: &Platform, org: &store::reference::Org) -> Result<(Factors, Value)> {
-    let mut f = Factors::new(Some(supply::eeio::EeioSet::shipped()));
+    let eeio = current_eeio(p)?;
+    let eeio_key = eeio.key();
+    let mut f = Factors::new(Some(eeio));
+    let transport = match p.store.supply_factor_sets("transport")?.into_iter().next() {
+        Some(set) => {
+            let (key, _, modes) = scope3::parse_transport(&set.body)
+                .map_err(|pr| problems("invalid_factor_set", "a stored transport set", pr))?;
+            for m in modes {
+                f.add_mode(m);
+            }
+            json!(key)
+        }
+        None => Value::Null,
+    };
     let ancestors: Vec<String> =
         p.store.orgs()?.into_iter().filter(|o| org.path.starts_with(&o.path)).map(|o| o.code).collect();
     let all = p.store.supply_footprints(&FootprintQuery { current: true, limit: i64::MAX, ..Default::default() })?;
@@ -492,10 +505,7 @@ fn factors_for(p: &Platform, org: &store::reference::Org) -> Result<(Factors, Va
             }
         }
     }
-    Ok((
-        f,
-        json!({"supplier_footprints": used_fp, "secondary": secondary, "eeio": supply::eeio::EeioSet::shipped().key()}),
-    ))
+    Ok((f, json!({"supplier_footprints": used_fp, "secondary": secondary, "eeio": eeio_key, "transport": transport})))
 }
 
 #[derive(Deserialize)]
@@ -572,6 +582,182 @@ pub fn scope3_latest(p: &Platform, actor: &Actor, org_code: &str, year: i32) -> 
     let org = org_within(p, actor, org_code)?;
     let run = p.store.supply_latest_run(&org.code, i64::from(year))?;
     Ok(json!({"run": run}))
+}
+
+/// The EEIO set Scope 3 runs use: the newest uploaded version ([`add_factor_set`]), else the
+/// shipped one.
+fn current_eeio(p: &Platform) -> Result<supply::eeio::EeioSet> {
+    match p.store.supply_factor_sets("eeio")?.into_iter().next() {
+        Some(set) => supply::eeio::EeioSet::parse(&set.body)
+            .map_err(|pr| problems("invalid_factor_set", "a stored EEIO set", pr)),
+        None => Ok(supply::eeio::EeioSet::shipped()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {
+    /// Replace the run recorded before for the same org and year.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// Records Scope 3 run `id` into the group inventory for its org and year: inventories (snapshots)
+/// run from then on for that org, an org above it or within it include its lines in their Scope 3
+/// (categories 1, 2, 4) with their lineage (`snapshot::SUPPLY_RUNS`). Never twice: the same run
+/// again is refused (`scope3_already_recorded`), another run of the same org and year is refused
+/// (`scope3_recorded`) unless `replace`, and a run of an org above or within it recorded for the
+/// same year is refused (`scope3_overlaps`: their lines would be counted twice).
+pub fn record_scope3(p: &Platform, actor: &Actor, id: i64, req: RecordRequest) -> Result<Value> {
+    let run = p.store.supply_run(id)?.ok_or_else(|| Error::not_found(format!("no scope3 run {id}")))?;
+    let org = p.store.org(&run.org_code)?.ok_or_else(|| Error::internal("the run's org is missing"))?;
+    if !actor.within(&org.path) {
+        return Err(Error::new(Kind::NotFound, "not_found", format!("no scope3 run {id}")));
+    }
+    if !run.result["lines"].is_array() {
+        return Err(Error::new(Kind::Invalid, "scope3_without_lines", format!("scope3 run {id} kept no lines")));
+    }
+    let recorded = p.store.supply_recorded(run.year)?;
+    let mine = recorded.iter().find(|r| r.org_code == run.org_code);
+    if let Some(m) = mine {
+        if m.run_id == run.id {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_already_recorded",
+                format!("scope3 run {id} is already the Scope 3 of {} in {} in the inventory", run.org_code, run.year),
+            )
+            .with_detail(json!({"recorded_run": m.run_id})));
+        }
+        if !req.replace {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_recorded",
+                format!(
+                    "scope3 run {} is recorded for {} in {}; send replace: true to replace it with run {id}",
+                    m.run_id, run.org_code, run.year
+                ),
+            )
+            .with_detail(json!({"recorded_run": m.run_id})));
+        }
+    }
+    let paths: std::collections::HashMap<String, String> =
+        p.store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+    for r in recorded.iter().filter(|r| r.org_code != run.org_code) {
+        let other = paths.get(&r.org_code).map(String::as_str).unwrap_or_default();
+        if other.starts_with(&org.path) || org.path.starts_with(other) {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_overlaps",
+                format!(
+                    "scope3 run {} of {} is recorded for {}; its lines and those of run {id} of {} would be counted twice",
+                    r.run_id, r.org_code, run.year, run.org_code
+                ),
+            )
+            .with_detail(json!({"recorded_run": r.run_id, "org_code": r.org_code})));
+        }
+    }
+    let rec = p.store.supply_record_run(&actor.username, &run, mine.map(|m| m.run_id))?;
+    Ok(json!({"recorded": rec, "replaced": mine.map(|m| m.run_id)}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFactorSet {
+    /// `eeio` or `transport`.
+    pub kind: String,
+    pub toml: String,
+    pub reason: String,
+}
+
+/// Adds a version of an EEIO set (`[set] id, version, currency, price_year, …` with deflators,
+/// rates and factors, each sourced) or of a transport factor set (`[set] id, version` and
+/// `[[mode]]`): checked whole, each problem naming its key (422 `invalid_factor_set`); a version
+/// must be above the stored versions of the same set. Scope 3 runs from then on use the newest
+/// uploaded set of each kind; a stored run keeps the version it names.
+pub fn add_factor_set(p: &Platform, actor: &Actor, req: NewFactorSet) -> Result<Value> {
+    if !actor.org_path.is_empty() && actor.org_path.matches('/').count() > 2 {
+        return Err(Error::new(Kind::Forbidden, "group_only", "factor sets are the group's: upload from the root org"));
+    }
+    if req.reason.trim().is_empty() {
+        return Err(Error::invalid(
+            "invalid_factor_set",
+            "say why the factors change (reason)",
+            json!([{"field": "reason", "reason": "is empty"}]),
+        ));
+    }
+    let (name, version) = match req.kind.as_str() {
+        "eeio" => {
+            let set = supply::eeio::EeioSet::parse(&req.toml)
+                .map_err(|pr| problems("invalid_factor_set", "the EEIO set", pr))?;
+            (set.id, set.version)
+        }
+        "transport" => {
+            let (key, version, _) = scope3::parse_transport(&req.toml)
+                .map_err(|pr| problems("invalid_factor_set", "the transport factor set", pr))?;
+            (key.rsplit_once('@').map_or(key.clone(), |(n, _)| n.to_string()), version)
+        }
+        other => {
+            return Err(Error::invalid(
+                "invalid_factor_set",
+                format!("kind {other:?}: eeio or transport"),
+                json!([{"field": "kind", "reason": format!("{other:?} is not eeio or transport")}]),
+            ))
+        }
+    };
+    let newest = p.store.supply_factor_sets(&req.kind)?.into_iter().filter(|s| s.name == name).map(|s| s.version).max();
+    if req.kind == "eeio" && name == supply::eeio::EeioSet::shipped().id && newest.is_none() {
+        let shipped = supply::eeio::EeioSet::shipped().version;
+        if version <= shipped {
+            return Err(Error::new(
+                Kind::Conflict,
+                "factor_set_version",
+                format!("{name} version {version}: the shipped set is version {shipped}; a new version is above it"),
+            ));
+        }
+    }
+    if let Some(n) = newest {
+        if version <= n {
+            return Err(Error::new(
+                Kind::Conflict,
+                "factor_set_version",
+                format!("{} set {name} version {version}: version {n} is stored; a new version is above it", req.kind),
+            ));
+        }
+    }
+    let set = p.store.supply_add_factor_set(
+        &actor.username,
+        &actor.org_code,
+        &req.kind,
+        &name,
+        version,
+        &req.toml,
+        req.reason.trim(),
+    )?;
+    Ok(json!({"factor_set": {"id": set.id, "kind": set.kind, "name": set.name, "version": set.version,
+                             "reason": set.reason, "created_by": set.created_by, "created_at": set.created_at}}))
+}
+
+/// The EEIO and transport factor sets: the shipped EEIO set and every uploaded version, newest
+/// first, and which of each kind Scope 3 runs use now.
+pub fn factor_sets(p: &Platform) -> Result<Value> {
+    let list = |kind: &str| -> Result<Vec<Value>> {
+        Ok(p.store
+            .supply_factor_sets(kind)?
+            .into_iter()
+            .map(|s| {
+                json!({"id": s.id, "name": s.name, "version": s.version, "key": format!("{}@{}", s.name, s.version),
+                             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at})
+            })
+            .collect())
+    };
+    let eeio = list("eeio")?;
+    let transport = list("transport")?;
+    let shipped = supply::eeio::EeioSet::shipped().key();
+    Ok(json!({
+        "eeio": eeio, "transport": transport, "shipped_eeio": shipped,
+        "current": {"eeio": eeio.first().map_or(json!(shipped), |s| s["key"].clone()),
+                    "transport": transport.first().map_or(Value::Null, |s| s["key"].clone())},
+    }))
 }
 
 // ---- green procurement ----------------------------------------------------------------------------
@@ -920,7 +1106,8 @@ fn agent(ca_pem: Option<&str>) -> std::result::Result<ureq::Agent, String> {
 /// Delivers an event answer to a partner's events endpoint, three tries with back-off; the
 /// outcome is recorded with the event (`delivered` / `undelivered`).
 pub fn deliver(p: &Platform, url: &str, event: &Value) {
-    let Ok(a) = agent(None) else { return };
+    let ca = p.pact_ca.read().ok().and_then(|c| c.clone());
+    let Ok(a) = agent(ca.as_deref()) else { return };
     let mut wait = std::time::Duration::from_millis(200);
     let mut status = "undelivered";
     for _ in 0..3 {
@@ -934,6 +1121,52 @@ pub fn deliver(p: &Platform, url: &str, event: &Value) {
         wait *= 4;
     }
     let _ = p.store.supply_add_pact_event("(delivery)", event["id"].as_str().unwrap_or_default(), url, event, status);
+}
+
+/// Where the answer to a request event goes (PACT 3.0: to the request's validated `source`, the
+/// requester's events endpoint): the event's `source` when it is an `https` URL with a host and
+/// no user information, else the partner's registered callback, else nowhere.
+pub fn answer_destination(source: &str, callback: &str) -> Option<String> {
+    if valid_https_url(source) {
+        return Some(source.to_string());
+    }
+    (!callback.is_empty()).then(|| callback.to_string())
+}
+
+fn valid_https_url(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix("https://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty() {
+            h
+        } else {
+            ""
+        }
+    });
+    u.len() <= 2048
+        && !host.is_empty()
+        && !authority.contains('@')
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::answer_destination;
+
+    #[test]
+    fn answers_go_to_the_requests_https_source_else_the_callback() {
+        let cb = "https://partner.example/3/events";
+        assert_eq!(
+            answer_destination("https://buyer.example:8443/3/events", cb).as_deref(),
+            Some("https://buyer.example:8443/3/events")
+        );
+        assert_eq!(answer_destination("http://buyer.example/3/events", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("https://user@buyer.example/3/events", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("urn:buyer", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("https:///3/events", "").as_deref(), None);
+        assert_eq!(answer_destination("https://a b/3/events", "").as_deref(), None);
+    }
 }
 
 #[derive(Deserialize)]

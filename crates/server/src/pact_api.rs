@@ -281,13 +281,15 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let p = app.platform.clone();
     let source = format!("{}/3/events", base(&app, &headers));
     let c = client.clone();
+    let requester = svc::answer_destination(event["source"].as_str().unwrap_or_default(), &client.callback);
     let answer = app.blocking(move || Ok(svc::pact_event(&p, &c, &path, &event, &source)?)).await;
     match answer {
-        Ok(Some(ev)) if !client.callback.is_empty() => {
+        Ok(Some(ev)) if requester.is_some() => {
             // Answered asynchronously: the request is acknowledged now, the answer delivered to the
-            // partner's events endpoint (platform::supply::deliver retries with back-off).
+            // requester given by the event's `source` (else the partner's registered callback;
+            // platform::supply::deliver retries with back-off).
             let p = app.platform.clone();
-            let url = client.callback.clone();
+            let url = requester.unwrap_or_default();
             tokio::task::spawn_blocking(move || svc::deliver(&p, &url, &ev));
             StatusCode::OK.into_response()
         }

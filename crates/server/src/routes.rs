@@ -223,6 +223,9 @@ routes! {
     post "/api/v1/supply/pact/clients" => supply::create_pact_client, SupplyAdmin, None, "json" -> "json", "Credentials for a PACT partner ({name, org_code, callback?}): it reads the footprints of the org's subtree at /3/footprints; the secret is shown once";
     post "/api/v1/supply/pact/pull" => supply::pull, SupplyAdmin, None, "json" -> "json", "Pull footprints from a supplier's PACT host into the library ({base_url, client_id, client_secret, org_code, supplier_id?, ca_pem?, query?}): each checked against the PACT schema; stored, skipped or rejected with its problems";
     post "/api/v1/supply/portal/equipment" => supply::disclose_equipment, SupplierPortal, None, "json" -> "json", "Disclose an equipment energy specification; answered with the white paper's checks";
+    post "/api/v1/supply/scope3/{id}/record" => supply::record_scope3, Analyze, None, "json" -> "json", "Record a Scope 3 run into the group inventory for its org and year ({replace?}): snapshots from then on include its categories 1, 2, 4 with lineage; a second run is refused unless replace, an overlapping org's run is refused";
+    get "/api/v1/supply/factor-sets" => supply::factor_sets, Supply, None, "" -> "json", "EEIO and transport factor set versions (shipped and uploaded) and the ones Scope 3 runs use now";
+    post "/api/v1/supply/factor-sets" => supply::add_factor_set, ManageFactors, None, "json" -> "json", "Upload a version of an EEIO or transport factor set ({kind: eeio|transport, toml, reason}): every problem named by its key; runs keep the version they used";
 }
 
 /// Liveness; in cluster mode also the instance's name and whether PostgreSQL and NATS answer

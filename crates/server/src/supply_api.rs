@@ -216,3 +216,24 @@ pub async fn disclose_footprints_csv(
     let b = bytes(body).await?;
     run(app, c, move |p, a, user| svc::disclose_footprints_csv(p, a, user, &b)).await
 }
+
+pub async fn record_scope3(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<i64>,
+    Json(req): Json<svc::RecordRequest>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::record_scope3(p, a, id, req)).await
+}
+
+pub async fn factor_sets(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {
+    run(app, c, |p, _, _| svc::factor_sets(p)).await
+}
+
+pub async fn add_factor_set(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Json(req): Json<svc::NewFactorSet>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::add_factor_set(p, a, req)).await
+}

@@ -543,6 +543,29 @@ CREATE TABLE telemetry_quarters (
     PRIMARY KEY (facility_code, role, start_ms)
 );
 "#,
+    // 15 (issue 18): the Scope 3 run recorded into the group inventory per (org, year), and
+    // uploaded versions of EEIO and transport factor sets.
+    r#"
+CREATE TABLE supply_scope3_recorded (
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    year BIGINT NOT NULL,
+    run_id BIGINT NOT NULL REFERENCES supply_scope3_runs(id),
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (org_code, year)
+);
+CREATE TABLE supply_factor_sets (
+    id {pk},
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (kind, name, version)
+);
+"#,
 ];
 
 impl Store {

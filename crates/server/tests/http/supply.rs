@@ -502,3 +502,222 @@ fn footprints_are_pulled_from_a_suppliers_pact_host_over_tls() {
         let _ = served.await;
     });
 }
+
+// ---- Scope 3 into the group inventory, EEIO and transport factor set versions ------------------
+
+/// The scope3 test's data for CT-GD in 2024: a supplier footprint, secondary data and four lines
+/// (supplier-specific, average, spend, distance). Returns the group admin's and CT-GD admin's tokens.
+async fn scope3_data(h: &Harness) -> (String, String) {
+    let admin = h.login("admin").await;
+    let (_, t1) = supplier(h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    disclose(h, &t1, "AAU5613", "812.5").await;
+    let gd = h.login("gd-admin").await;
+    let filer = h.login("gd-filer").await;
+    let sec = "[set]\nid = \"test-secondary\"\nversion = 1\n[[product]]\nclass = \"aau\"\nunit = \"piece\"\nkg_per_unit = \"1000\"\nsource = \"test figure\"\n[[mode]]\nmode = \"road\"\nkg_per_tkm = \"0.1\"\nsource = \"test figure\"\n";
+    let r = h.post("/api/v1/supply/secondary", &admin, json!({"org_code": "CT", "toml": sec})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let csv = format!(
+        "line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\n\
+         L1,CT-GD,2,{HUAWEI},AAU5613,aau,4,台,400000,CNY,2024-03-01,334111\n\
+         L2,CT-GD-GZ,2,{OTHER},X,aau,3,piece,100,CNY,2024-03-01,334111\n\
+         L3,CT-GD,1,,,,,,100000,CNY,2024-06-30,334111\n"
+    );
+    let r = h.request("POST", "/api/v1/supply/procurement", Some(&filer), csv, "text/csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let legs = "line,org,tonnes,km,mode,date\nT1,CT-GD,2.5,1200,road,2024-03-01\n";
+    let r = h.request("POST", "/api/v1/supply/transport", Some(&filer), legs, "text/csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (admin, gd)
+}
+
+async fn scope3_run(h: &Harness, token: &str, org: &str) -> i64 {
+    let run = h.post("/api/v1/supply/scope3", token, json!({"org_code": org, "year": 2024})).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+    run.json["run"]["id"].as_i64().unwrap()
+}
+
+/// Grams of CO2e in a figure of tonnes (the inventory's floating-point tonnes, exact to the gram).
+fn g(t: &Value) -> i64 {
+    (t.as_f64().unwrap_or(f64::NAN) * 1e6).round() as i64
+}
+
+async fn snapshot(h: &Harness, token: &str, org: &str) -> Value {
+    let s = h.post("/api/v1/inventories", token, json!({"org_code": org, "year": 2024})).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
+    s.json
+}
+
+#[test]
+fn a_recorded_scope3_run_flows_into_the_inventory_by_category_with_explain_and_never_twice() {
+    platform("supply_scope3_inventory").run(|h| async move {
+        let (admin, gd) = scope3_data(&h).await;
+        // Before any run is recorded the inventory has no procurement Scope 3.
+        let before = snapshot(&h, &gd, "CT-GD").await;
+        let id0 = before["snapshot"]["id"].as_i64().or(before["id"].as_i64()).unwrap();
+        let s0 = h.get(&format!("/api/v1/snapshots/{id0}"), &gd).await;
+        assert_eq!(s0.json["snapshot"]["result"]["totals"]["scope3"], json!(0.0), "{}", s0.text);
+        assert!(s0.json["snapshot"]["result"]["scope3"].get("cat2_capital_goods").is_none());
+
+        let run1 = scope3_run(&h, &gd, "CT-GD").await;
+        let rec = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+        assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
+        assert_eq!(rec.json["recorded"]["run_id"], json!(run1));
+        // Never twice: the same run again, another run of the same org and year without replace,
+        // a run of an org above or within.
+        let again = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+        assert_eq!(
+            (again.status, again.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("scope3_already_recorded")),
+            "{}",
+            again.text
+        );
+        let run2 = scope3_run(&h, &gd, "CT-GD").await;
+        let second = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({})).await;
+        assert_eq!(
+            (second.status, second.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("scope3_recorded")),
+            "{}",
+            second.text
+        );
+        assert!(second.text.contains(&format!("run {run1}")), "{}", second.text);
+        let group_run = scope3_run(&h, &admin, "CT").await;
+        let over = h.post(&format!("/api/v1/supply/scope3/{group_run}/record"), &admin, json!({})).await;
+        assert_eq!(
+            (over.status, over.json["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("scope3_overlaps")),
+            "{}",
+            over.text
+        );
+        let city_run = scope3_run(&h, &gd, "CT-GD-GZ").await;
+        let over = h.post(&format!("/api/v1/supply/scope3/{city_run}/record"), &gd, json!({})).await;
+        assert_eq!(over.json["error"]["code"], json!("scope3_overlaps"), "{}", over.text);
+        // Another province cannot record Guangdong's run (not found outside the subtree).
+        let zj = h.login("zj-admin").await;
+        let r = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &zj, json!({"replace": true})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+        let replaced = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({"replace": true})).await;
+        assert_eq!(
+            (replaced.status, replaced.json["replaced"].as_i64()),
+            (StatusCode::OK, Some(run1)),
+            "{}",
+            replaced.text
+        );
+
+        // The inventory of CT-GD: L1 4 × 812.5 = 3,250 kg and L2 3 × 1,000 = 3,000 kg are
+        // category 2 (6.25 t); L3 908.979 kg by spend is category 1; T1 2.5 t × 1,200 km × 0.1 =
+        // 300 kg is category 4. Scope 3 = 7.458979 t, all of the total (no activity filed).
+        let snap = snapshot(&h, &gd, "CT-GD").await;
+        let id = snap["snapshot"]["id"].as_i64().or(snap["id"].as_i64()).unwrap();
+        let s = h.get(&format!("/api/v1/snapshots/{id}"), &gd).await;
+        let r = &s.json["snapshot"]["result"];
+        assert_eq!(g(&r["totals"]["scope3"]), 7_458_979, "{r}");
+        assert_eq!(g(&r["totals"]["total_location"]), 7458979);
+        assert_eq!(g(&r["totals"]["total_market"]), 7458979);
+        assert_eq!(g(&r["scope3"]["cat1_purchased_goods"]), 908979);
+        assert_eq!(g(&r["scope3"]["cat2_capital_goods"]), 6250000);
+        assert_eq!(g(&r["scope3"]["cat4_upstream_transport"]), 300000);
+        assert_eq!(g(&r["scope3"]["from_procurement"]["total"]), 7458979);
+        assert_eq!(r["supply_scope3"]["runs"], json!([run2]));
+        assert_eq!(s.json["snapshot"]["options"]["supply_scope3_runs"], json!([run2]));
+        // The rows by org: the city holds L2 only (3 t of category 2).
+        let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap();
+        assert_eq!(
+            (g(&gz["totals"]["scope3"]), g(&gz["scope3"]["cat2_capital_goods"])),
+            (3_000_000, 3_000_000),
+            "{gz}"
+        );
+        // The group's inventory includes the province's recorded run; another province's does not.
+        let group = snapshot(&h, &admin, "CT").await;
+        let gid = group["snapshot"]["id"].as_i64().unwrap();
+        let gs = h.get(&format!("/api/v1/snapshots/{gid}"), &admin).await;
+        assert_eq!(g(&gs.json["snapshot"]["result"]["totals"]["scope3"]), 7_458_979, "{}", gs.text);
+        let z = snapshot(&h, &zj, "CT-ZJ").await;
+        let zid = z["snapshot"]["id"].as_i64().or(z["id"].as_i64()).unwrap();
+        let zs = h.get(&format!("/api/v1/snapshots/{zid}"), &zj).await;
+        assert_eq!(g(&zs.json["snapshot"]["result"]["totals"]["scope3"]), 0);
+        assert!(zs.json["snapshot"]["options"].get("supply_scope3_runs").is_none());
+
+        // Explain traces the figure to the procurement lines, method and factor version.
+        let ex = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD&scope=3"), &gd).await;
+        assert_eq!(ex.status, StatusCode::OK, "{}", ex.text);
+        let sx = &ex.json["supply_scope3"];
+        assert_eq!(
+            (g(&sx["scope3"]), g(&sx["total"]), sx["lines_total"].clone()),
+            (7_458_979, 7_458_979, json!(4)),
+            "{sx}"
+        );
+        let cats = &sx["by_category"];
+        assert_eq!((g(&cats["1"]), g(&cats["2"]), g(&cats["4"])), (908_979, 6_250_000, 300_000), "{cats}");
+        let line = |l: &str| sx["lines"].as_array().unwrap().iter().find(|x| x["line"] == json!(l)).unwrap().clone();
+        assert_eq!(
+            (line("L1")["method"].clone(), line("L1")["kg"].clone(), line("L1")["run"].clone()),
+            (json!("supplier_specific"), json!(3250.0), json!(run2))
+        );
+        assert!(line("L1")["reference"].as_str().unwrap().starts_with("footprint "), "{}", line("L1"));
+        assert_eq!(line("L2")["method"], json!("average"));
+        assert!(line("L2")["reference"].as_str().unwrap().contains("test-secondary@1"), "{}", line("L2"));
+        assert_eq!(line("L3")["method"], json!("spend"));
+        assert!(line("L3")["reference"].as_str().unwrap().contains("useeio-v1.3@1"), "{}", line("L3"));
+        assert_eq!(line("T1")["method"], json!("distance"));
+        let city = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD-GZ&scope=3"), &gd).await;
+        assert_eq!(
+            (g(&city.json["supply_scope3"]["total"]), city.json["supply_scope3"]["lines_total"].clone()),
+            (3_000_000, json!(1))
+        );
+        // Recomputed from its recorded inputs: the same figures.
+        let rr = h.post(&format!("/api/v1/snapshots/{id}/rerun"), &gd, json!({})).await;
+        assert_eq!(rr.json["identical"], json!(true), "{}", rr.text);
+    });
+}
+
+#[test]
+fn eeio_and_transport_factor_set_versions_are_uploaded_checked_and_old_runs_keep_theirs() {
+    platform("supply_factor_sets").run(|h| async move {
+        let (admin, gd) = scope3_data(&h).await;
+        let run1 = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        assert_eq!(run1.json["run"]["result"]["inputs"]["eeio"], json!("useeio-v1.3@1"), "{}", run1.text);
+        // Every problem named by its key; nothing stored.
+        let bad = "[set]\nid = \"useeio-v1.3\"\nversion = 2\ntitle = \"t\"\ncurrency = \"usd\"\nprice_year = 2022\nprice_basis = \"purchaser\"\nsource = \"s\"\n[[factor]]\nsector = \"334111\"\nname = \"c\"\nkg_per_unit = \"-1\"\nsource = \"\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": bad, "reason": "CN factors"})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_factor_set")), "{}", r.text);
+        for field in ["set.currency", "factor[0].kg_per_unit", "factor[0].source"] {
+            assert!(r.text.contains(field), "{field}: {}", r.text);
+        }
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "other", "toml": "", "reason": "x"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        // Version 2 of the shipped set with the computer factor doubled (0.116).
+        let v2 = supply::eeio::SHIPPED.replace("version = 1", "version = 2").replace("kg_per_unit = \"0.058\"", "kg_per_unit = \"0.116\"");
+        let r = h.post("/api/v1/supply/factor-sets", &gd, json!({"kind": "eeio", "toml": v2, "reason": "test"})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "only the group uploads: {}", r.text);
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": v2, "reason": "doubled for the test"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": v2, "reason": "again"})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("factor_set_version")), "{}", r.text);
+        // A transport set: problems by key, then a good one.
+        let t_bad = "[set]\nid = \"cn-transport\"\nversion = 1\n[[mode]]\nmode = \"camel\"\nkg_per_tkm = \"x\"\nsource = \"\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "transport", "toml": t_bad, "reason": "r"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        for field in ["mode[0].mode", "mode[0].kg_per_tkm", "mode[0].source"] {
+            assert!(r.text.contains(field), "{field}: {}", r.text);
+        }
+        let t = "[set]\nid = \"cn-transport\"\nversion = 1\n[[mode]]\nmode = \"rail\"\nkg_per_tkm = \"0.02\"\nsource = \"test figure\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "transport", "toml": t, "reason": "rail"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let list = h.get("/api/v1/supply/factor-sets", &gd).await;
+        assert_eq!(list.json["current"], json!({"eeio": "useeio-v1.3@2", "transport": "cn-transport@1"}), "{}", list.text);
+        // A new run uses version 2: L3 = 100,000 × 100 / 94.866 / 6.7261 × 0.116 = 1,817.959 kg.
+        let run2 = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        let res = &run2.json["run"]["result"];
+        assert_eq!(res["inputs"]["eeio"], json!("useeio-v1.3@2"));
+        assert_eq!(res["inputs"]["transport"], json!("cn-transport@1"));
+        let l3 = res["lines"].as_array().unwrap().iter().find(|l| l["line"] == json!("L3")).unwrap();
+        assert_eq!(l3["kg"], json!(1817.959), "{l3}");
+        assert!(l3["reference"].as_str().unwrap().contains("useeio-v1.3@2"), "{l3}");
+        // The old run keeps its version and figure.
+        let id1 = run1.json["run"]["id"].as_i64().unwrap();
+        let store = h.app.store.clone();
+        let old = tokio::task::spawn_blocking(move || store.supply_run(id1)).await.unwrap().unwrap().unwrap();
+        let l3_old = old.result["lines"].as_array().unwrap().iter().find(|l| l["line"] == json!("L3")).unwrap().clone();
+        assert_eq!((l3_old["kg"].clone(), old.result["inputs"]["eeio"].clone()), (json!(908.979), json!("useeio-v1.3@1")));
+    });
+}
