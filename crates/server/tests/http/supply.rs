@@ -721,3 +721,110 @@ fn eeio_and_transport_factor_set_versions_are_uploaded_checked_and_old_runs_keep
         assert_eq!((l3_old["kg"].clone(), old.result["inputs"]["eeio"].clone()), (json!(908.979), json!("useeio-v1.3@1")));
     });
 }
+
+/// A requester's PACT events endpoint over TLS (its own self-signed certificate for `localhost`)
+/// that keeps every event it receives. (base URL, CA PEM, received events, stop).
+async fn events_receiver(
+    dir: &std::path::Path,
+) -> (String, String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>, tokio::sync::oneshot::Sender<()>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let files = server::transport::TlsFiles { cert: dir.join("rcv-cert.pem"), key: dir.join("rcv-key.pem") };
+    std::fs::write(&files.cert, ck.cert.pem()).unwrap();
+    std::fs::write(&files.key, ck.signing_key.serialize_pem()).unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server::transport::tls_config(&files).unwrap()));
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let keep = got.clone();
+    let router = axum::Router::new().route(
+        "/3/events",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let cfg = server::transport::Config::default();
+        server::transport::accept_loop(listener, router, &cfg, Some(tls), async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+    (format!("https://localhost:{port}"), ck.cert.pem(), got, stop_tx)
+}
+
+#[test]
+fn pact_answers_to_a_request_go_to_the_requester_named_by_the_events_source_over_tls() {
+    platform("supply_pact_source").sqlite_only().run(|_h| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, _) = pact_host(dir.path()).await;
+        let (requester, requester_ca, got, stop) = events_receiver(dir.path()).await;
+        // The host trusts the requester's certificate authority for its deliveries.
+        *app.platform.pact_ca.write().unwrap() = Some(requester_ca);
+        let host = Harness::on(app.clone(), "sqlite");
+        let form = "application/x-www-form-urlencoded";
+        let t = host
+            .raw(
+                "POST",
+                "/auth/token",
+                &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)],
+                "grant_type=client_credentials",
+            )
+            .await;
+        let auth = format!("Bearer {}", t.json["access_token"].as_str().unwrap());
+        let all = host.raw("GET", "/3/footprints", &[("authorization", &auth)], "").await;
+        let pid = all.json["data"][0]["productIds"][0].as_str().unwrap().to_string();
+        let source = format!("{requester}/3/events");
+        let ce = "application/cloudevents+json; charset=UTF-8";
+        let request = |id: &str, data: Value| {
+            json!({"type": "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", "specversion": "1.0", "id": id,
+                   "source": source, "time": "2025-01-01T00:00:00Z", "data": data})
+            .to_string()
+        };
+        // The partner registered no callback: the answers go to the events' source (#13, #14.B).
+        let r = host
+            .raw(
+                "POST",
+                "/3/events",
+                &[("content-type", ce), ("authorization", &auth)],
+                request("req-1", json!({"productId": [pid]})),
+            )
+            .await;
+        assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, ""));
+        let r = host
+            .raw(
+                "POST",
+                "/3/events",
+                &[("content-type", ce), ("authorization", &auth)],
+                request("req-2", json!({"productId": ["urn:null"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut waited = 0;
+        while got.lock().unwrap().len() < 2 && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        let events = got.lock().unwrap().clone();
+        assert_eq!(events.len(), 2, "{events:?}");
+        let by_request =
+            |rid: &str| events.iter().find(|e| e["data"]["requestEventId"] == json!(rid)).cloned().unwrap();
+        let fulfilled = by_request("req-1");
+        assert_eq!(fulfilled["type"], json!("org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3"));
+        assert_eq!(fulfilled["data"]["pfs"][0]["productIds"][0], json!(pid));
+        assert!(supply::pact::parse(&fulfilled["data"]["pfs"][0]).is_ok());
+        let rejected = by_request("req-2");
+        assert_eq!(rejected["type"], json!("org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3"));
+        assert_eq!(rejected["data"]["error"]["code"], json!("NotFound"));
+        // Each delivery is recorded with where it went.
+        let store = app.store.clone();
+        let deliveries =
+            tokio::task::spawn_blocking(move || store.supply_pact_events("(delivery)").unwrap()).await.unwrap();
+        assert_eq!(deliveries.iter().filter(|d| d.2 == source && d.3 == "delivered").count(), 2, "{deliveries:?}");
+        let _ = stop.send(());
+    });
+}
