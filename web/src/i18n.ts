@@ -728,6 +728,12 @@ const zh: Dict = {
   'comp.vehicle_count': '自有车辆数',
   'comp.ev_count': '电动车辆数',
   'comp.inclusive_reduction_kg': '碳普惠减排量',
+  // Green logistics (issue 18)
+  'comp.packages': '包装件数',
+  'comp.green_packages': '绿色包装件数',
+  'comp.nev_delivery_cities': '新能源配送覆盖城市数',
+  'feed.supply': '供应链（包装与配送记录）',
+  'src.supply': '供应链记录',
   // 碳普惠 (issue 17)
   'nav.inclusive': '碳普惠管理',
   'nav.myCarbon': '我的碳账户',
@@ -2028,6 +2034,12 @@ const en: Dict = {
   'comp.vehicle_count': 'Own vehicles',
   'comp.ev_count': 'Electric vehicles',
   'comp.inclusive_reduction_kg': 'Carbon-inclusive reductions',
+  // Green logistics (issue 18)
+  'comp.packages': 'Packages shipped',
+  'comp.green_packages': 'Packages in green packaging',
+  'comp.nev_delivery_cities': 'Cities with new-energy delivery',
+  'feed.supply': 'Supply chain (packaging and delivery records)',
+  'src.supply': 'supply records',
   // 碳普惠 (issue 17)
   'nav.inclusive': 'Carbon inclusive',
   'nav.myCarbon': 'My carbon account',

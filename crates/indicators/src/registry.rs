@@ -75,10 +75,16 @@ pub enum Component {
     /// Reductions credited by the 碳普惠 programme to the personal accounts of an org's people, kg
     /// CO2e (claimable, claimed as points or as an offset, or expired unclaimed).
     InclusiveReductionKg,
+    /// Packages shipped, and those in green packaging (supply: packaging records).
+    Packages,
+    GreenPackages,
+    /// Cities with new-energy delivery vehicles in the year (supply: delivery records; each city
+    /// counted once, at one org: see `platform::feeds`).
+    NevDeliveryCities,
 }
 
 impl Component {
-    pub const ALL: [Component; 37] = [
+    pub const ALL: [Component; 40] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,
@@ -116,6 +122,9 @@ impl Component {
         Component::VehicleCount,
         Component::EvCount,
         Component::InclusiveReductionKg,
+        Component::Packages,
+        Component::GreenPackages,
+        Component::NevDeliveryCities,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -156,6 +165,9 @@ impl Component {
             Component::VehicleCount => "vehicle_count",
             Component::EvCount => "ev_count",
             Component::InclusiveReductionKg => "inclusive_reduction_kg",
+            Component::Packages => "packages",
+            Component::GreenPackages => "green_packages",
+            Component::NevDeliveryCities => "nev_delivery_cities",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
@@ -181,6 +193,9 @@ pub enum Feed {
     SavingRuns,
     /// The 碳普惠 programme's credited reductions (personal carbon accounts).
     Inclusive,
+    /// Supply-chain green logistics: packaging and delivery records (`/api/v1/supply/packaging`,
+    /// `/api/v1/supply/deliveries`).
+    Supply,
     /// Entered by hand (`POST /api/v1/indicator-data`): nothing on the platform knows it.
     Manual,
 }
@@ -195,7 +210,8 @@ impl Component {
             | NewServerKwh | BsAiSavedKwh | BsAiReferenceKwh | PvSelfKwh => "kWh",
             DcCo2Kg | InclusiveReductionKg => "kg",
             DcWaterL => "L",
-            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
+            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits | Packages
+            | GreenPackages | NevDeliveryCities => "count",
             Bs5gTrafficGb => "GB",
             TrafficTb => "TB",
             EnergyTce => "tce",
@@ -222,6 +238,7 @@ impl Component {
             DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh => Feed::Meters,
             BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
             InclusiveReductionKg => Feed::Inclusive,
+            Packages | GreenPackages | NevDeliveryCities => Feed::Supply,
             DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
             | NewServerCompute => Feed::Manual,
         }
@@ -537,6 +554,32 @@ pub static INDICATORS: &[Indicator] = &[
         better: Better::Higher,
         formula: "base stations with AI energy saving enabled / base stations in service × 100 (facility attributes) \
                   (white paper: AI energy saving on base stations)",
+    },
+    Indicator {
+        code: "green_packaging_share",
+        name_zh: "绿色包装使用比例",
+        name_en: "Green packaging share",
+        numerator: C::GreenPackages,
+        denominator: Some(C::Packages),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "packages in green packaging / packages shipped × 100 (packaging records; white paper, 产业链供应指标: \
+                  '绿色包装使用比例 ≥ 90%' by 2025)",
+    },
+    Indicator {
+        code: "nev_delivery_cities",
+        name_zh: "新能源配送车辆覆盖城市数",
+        name_en: "Cities with new-energy delivery vehicles",
+        numerator: C::NevDeliveryCities,
+        denominator: None,
+        scale: 1.0,
+        unit: "count",
+        aggregation: Aggregation::Sum,
+        better: Better::Higher,
+        formula: "distinct cities with deliveries by new-energy vehicles in the year, each city counted once \
+                  (delivery records; white paper, 产业链供应指标: new-energy delivery vehicles in more than 100 cities by 2025)",
     },
 ];
 

@@ -445,6 +445,38 @@ pub fn add_transport(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
     Ok(json!({"stored": n}))
 }
 
+/// Packaging records from packaging.csv (green logistics): every problem of every row at once;
+/// nothing stored unless none. Stored as lines of kind `packaging` (reference `packaging:LINE`;
+/// the same reference again replaces the line); indicators read them (`feeds::logistics_rows`).
+pub fn add_packaging(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
+    let recs = supply::logistics::read_packaging(csv, "packaging.csv").map_err(line_problems)?;
+    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
+    let rows: Vec<(String, String, i64, Value)> = recs
+        .iter()
+        .map(|r| {
+            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
+            (r.org.clone(), format!("packaging:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
+        })
+        .collect();
+    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "packaging", &rows)?;
+    Ok(json!({"stored": n}))
+}
+
+/// Delivery records from deliveries.csv (green logistics), like [`add_packaging`].
+pub fn add_deliveries(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
+    let recs = supply::logistics::read_deliveries(csv, "deliveries.csv").map_err(line_problems)?;
+    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
+    let rows: Vec<(String, String, i64, Value)> = recs
+        .iter()
+        .map(|r| {
+            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
+            (r.org.clone(), format!("delivery:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
+        })
+        .collect();
+    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "delivery", &rows)?;
+    Ok(json!({"stored": n}))
+}
+
 /// A secondary-data file (average product data and transport mode factors, TOML with sources) for
 /// an org: checked whole, stored as a disclosure of kind `secondary`; the newest one visible to an
 /// org (its own or an ancestor's) is what its Scope 3 runs use.

@@ -237,3 +237,13 @@ pub async fn add_factor_set(
 ) -> Reply {
     run(app, c, move |p, a, _| svc::add_factor_set(p, a, req)).await
 }
+
+pub async fn packaging(State(app): State<Arc<App>>, Extension(c): Extension<Caller>, body: Body) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, _| svc::add_packaging(p, a, &b)).await
+}
+
+pub async fn deliveries(State(app): State<Arc<App>>, Extension(c): Extension<Caller>, body: Body) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, _| svc::add_deliveries(p, a, &b)).await
+}

@@ -1070,3 +1070,30 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Every stored line of a kind (`packaging`, `delivery`, ...) of every org: (org, year, body).
+    pub fn supply_lines_of_kind(&self, kind: &str) -> Result<Vec<(String, i64, Json)>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT org_code, year, body FROM supply_procurement WHERE kind = $1 ORDER BY id",
+                    &[kind.into()],
+                )
+            })?
+            .iter()
+            .map(|r| (r.text(0), r.int(1), serde_json::from_str(&r.text(2)).unwrap_or(Json::Null)))
+            .collect())
+    }
+
+    /// Changes whenever a packaging or delivery line is stored (the indicator feeds' cache key).
+    pub fn supply_logistics_fingerprint(&self) -> Result<String> {
+        let r = self.read(|c| {
+            c.query(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM supply_procurement WHERE kind IN ('packaging', 'delivery')",
+                &[],
+            )
+        })?;
+        Ok(format!("{}:{}", r[0].int(0), r[0].int(1)))
+    }
+}
