@@ -228,6 +228,8 @@ routes! {
     post "/api/v1/supply/factor-sets" => supply::add_factor_set, ManageFactors, None, "json" -> "json", "Upload a version of an EEIO or transport factor set ({kind: eeio|transport, toml, reason}): every problem named by its key; runs keep the version they used";
     post "/api/v1/supply/packaging" => supply::packaging, File, None, "csv" -> "json", "Packaging records from packaging.csv (line, org, period, packages, green_packages): the green-packaging share indicator; every problem at once, nothing stored unless none";
     post "/api/v1/supply/deliveries" => supply::deliveries, File, None, "csv" -> "json", "Delivery records from deliveries.csv (line, org, city, period, vehicle: new_energy|conventional, deliveries): the number of cities with new-energy delivery";
+    get "/api/v1/supply/portal/template.xlsx" => supply::disclosure_template_xlsx, SupplierPortal, None, "" -> "xlsx", "The disclosure workbook: sheets for product footprints, company emissions and equipment specifications with dropdowns, and instructions (zh, en)";
+    post "/api/v1/supply/portal/disclosures.xlsx" => supply::disclose_xlsx, SupplierPortal, None, "xlsx" -> "json", "Disclose from a filled workbook (footprints, company, equipment sheets): every problem named by sheet, line and column; nothing stored unless none";
 }
 
 /// Liveness; in cluster mode also the instance's name and whether PostgreSQL and NATS answer

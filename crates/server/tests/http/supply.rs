@@ -828,3 +828,164 @@ fn pact_answers_to_a_request_go_to_the_requester_named_by_the_events_source_over
         let _ = stop.send(());
     });
 }
+
+/// A workbook of (sheet, rows) as a spreadsheet program would save it (text cells).
+fn workbook(sheets: &[(&str, Vec<Vec<&str>>)]) -> Vec<u8> {
+    let owned: Vec<(String, Vec<Vec<String>>)> = sheets
+        .iter()
+        .map(|(n, rows)| (n.to_string(), rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()))
+        .collect();
+    let specs: Vec<platform::xlsx::SheetSpec<'_>> = owned
+        .iter()
+        .map(|(n, rows)| platform::xlsx::SheetSpec { name: n, rows, lists: Vec::new(), hidden: false })
+        .collect();
+    platform::xlsx::workbook_of(&specs).unwrap()
+}
+
+#[test]
+fn disclosures_from_the_xlsx_template_name_every_bad_cell_and_store_nothing_until_all_are_good() {
+    platform("supply_xlsx").run(|h| async move {
+        let admin = h.login("admin").await;
+        let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        // The template: the three sheets to fill, with their headers and dropdowns, and instructions.
+        let tpl =
+            h.raw("GET", "/api/v1/supply/portal/template.xlsx", &[("authorization", &format!("Bearer {t}"))], "").await;
+        assert_eq!(tpl.status, StatusCode::OK, "{}", tpl.text);
+        assert_eq!(tpl.content_type, platform::xlsx::MEDIA_TYPE);
+        let sheets = platform::xlsx::sheets_to_csv(
+            tpl.bytes.clone(),
+            &["footprints", "company", "equipment", "说明 instructions"],
+        )
+        .unwrap();
+        let text = |i: usize| String::from_utf8(sheets[i].clone().unwrap()).unwrap();
+        assert_eq!(text(0).trim_end(), supply::pact::FORM_COLUMNS.join(","));
+        assert_eq!(text(1).trim_end(), "year,scope1_t,scope2_t,scope3_t,verification,verifier");
+        assert!(text(2).starts_with("class,model,typical_w,compute,grade"), "{}", text(2));
+        assert!(text(3).contains("verification") && text(3).contains("核查"), "{}", text(3));
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(tpl.bytes.clone())).unwrap();
+        let mut sheet1 = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("xl/worksheets/sheet1.xml").unwrap(), &mut sheet1).unwrap();
+        assert!(
+            sheet1.contains("dataValidation") && sheet1.contains("GB/T 24067-2024") && sheet1.contains("server"),
+            "{sheet1}"
+        );
+        // The template itself holds nothing to disclose.
+        let up = |bytes: Vec<u8>| {
+            let (h, t) = (&h, t.clone());
+            async move {
+                h.request("POST", "/api/v1/supply/portal/disclosures.xlsx", Some(&t), bytes, platform::xlsx::MEDIA_TYPE)
+                    .await
+            }
+        };
+        let r = up(tpl.bytes.clone()).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_workbook")),
+            "{}",
+            r.text
+        );
+        let fp_head: Vec<&str> = supply::pact::FORM_COLUMNS.to_vec();
+        let good_fp = vec![
+            "AAU-1",
+            "AAU 64T64R",
+            "",
+            "aau",
+            "piece",
+            "812.5",
+            "",
+            "40",
+            "2024-01-01",
+            "2024-12-31",
+            "CN",
+            "GB/T 24067-2024",
+            "60",
+            "2",
+            "2",
+            "2",
+        ];
+        let bad_fp =
+            vec!["AAU-2", "AAU", "", "aau", "", "-1", "", "", "2024-01-01", "", "CN", "ISO14067", "", "", "", ""];
+        let co_head = vec!["year", "scope1_t", "scope2_t", "scope3_t", "verification", "verifier"];
+        let eq_head = vec![
+            "class",
+            "model",
+            "typical_w",
+            "compute",
+            "grade",
+            "reference",
+            "power_0_w",
+            "power_50_w",
+            "power_100_w",
+        ];
+        // Every bad cell of every sheet at once, by sheet, line and column; nothing stored.
+        let bad = workbook(&[
+            ("footprints", vec![fp_head.clone(), good_fp.clone(), bad_fp]),
+            ("company", vec![co_head.clone(), vec!["2024", "-5", "12.5", "", "limited", ""]]),
+            (
+                "equipment",
+                vec![
+                    eq_head.clone(),
+                    vec!["aau", "AAU5613", "abc", "", "7", "", "", "", ""],
+                    vec!["server", "S1", "400", "", "1", "", "", "", ""],
+                ],
+            ),
+        ]);
+        let r = up(bad).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_workbook")),
+            "{}",
+            r.text
+        );
+        let fields: Vec<String> = r.json["error"]["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["field"].as_str().unwrap().to_string())
+            .collect();
+        for f in [
+            "footprints: line 3: declared_unit",
+            "footprints: line 3: pcf_kg",
+            "footprints: line 3: period_end",
+            "company: line 2: scope1_t",
+            "company: line 2: verifier",
+            "equipment: line 2: typical_w",
+            "equipment: line 2: grade",
+            "equipment: line 3: compute",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f}: {fields:?}");
+        }
+        assert!(!fields.iter().any(|x| x.starts_with("footprints: line 2")), "the good row has no problem: {fields:?}");
+        let portal = h.get("/api/v1/supply/portal", &t).await;
+        assert_eq!(portal.json["footprints"].as_array().map(Vec::len), Some(0), "nothing stored: {}", portal.text);
+        // All good: stored, each as its form would be.
+        let good = workbook(&[
+            ("footprints", vec![fp_head, good_fp]),
+            ("company", vec![co_head, vec!["2024", "1200", "3400.5", "", "limited", "中国质量认证中心"]]),
+            ("equipment", vec![eq_head, vec!["aau", "AAU5613", "800", "", "1", "1000", "300", "600", "900"]]),
+        ]);
+        let r = up(good).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let s = &r.json["stored"];
+        assert_eq!(
+            (
+                s["footprints"].as_array().map(Vec::len),
+                s["company"].as_array().map(Vec::len),
+                s["equipment"].as_array().map(Vec::len)
+            ),
+            (Some(1), Some(1), Some(1)),
+            "{s}"
+        );
+        // 800 W against the reference's 1,000 W is −20 %: the −15 % check passes.
+        let checks = &s["equipment"][0]["checks"];
+        assert!(
+            checks.as_array().unwrap().iter().any(|c| c["rule"] == json!("radio_15") && c["pass"] == json!(true)),
+            "{checks}"
+        );
+        let portal = h.get("/api/v1/supply/portal", &t).await;
+        assert_eq!(portal.json["footprints"].as_array().map(Vec::len), Some(1), "{}", portal.text);
+        // Not a workbook at all.
+        let r = up(b"line,org\n".to_vec()).await;
+        assert_eq!(r.json["error"]["code"], json!("invalid_workbook"));
+    });
+}
