@@ -759,9 +759,7 @@ pub fn add_factor_set(p: &Platform, actor: &Actor, req: NewFactorSet) -> Result<
     let set = p.store.supply_add_factor_set(
         &actor.username,
         &actor.org_code,
-        &req.kind,
-        &name,
-        version,
+        (&req.kind, &name, version),
         &req.toml,
         req.reason.trim(),
     )?;

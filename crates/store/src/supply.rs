@@ -1006,16 +1006,16 @@ impl Store {
 
     /// Stores a factor set version (checked by the caller); the same (kind, name, version) twice
     /// is a conflict. One transaction, one audit entry (`supply.factor_set`).
+    /// `set` is (kind, name, version).
     pub fn supply_add_factor_set(
         &self,
         actor: &str,
         root: &str,
-        kind: &str,
-        name: &str,
-        version: i64,
+        set: (&str, &str, i64),
         body: &str,
         reason: &str,
     ) -> Result<FactorSet> {
+        let (kind, name, version) = set;
         let k = self.kind();
         let id = self.tx(|c| {
             let exists = c.query(
