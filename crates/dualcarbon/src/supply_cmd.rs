@@ -78,7 +78,13 @@ fn add_factors(db: &crate::platform_cmd::DatabaseArgs, kind: &str, reason: &str,
     match platform::supply::add_factor_set(&p, &actor, req) {
         Ok(v) => {
             let s = &v["factor_set"];
-            println!("stored {} set {}@{} (id {})", s["kind"].as_str().unwrap_or(""), s["name"].as_str().unwrap_or(""), s["version"], s["id"]);
+            println!(
+                "stored {} set {}@{} (id {})",
+                s["kind"].as_str().unwrap_or(""),
+                s["name"].as_str().unwrap_or(""),
+                s["version"],
+                s["id"]
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -14,11 +14,18 @@ fn factor_sets_are_checked_by_key_and_added_as_new_versions() {
     let o = run(&["supply", "check-factors", "--kind", "eeio", shipped]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let bad = dir.path().join("t.toml");
-    std::fs::write(&bad, "[set]\nid = \"cn\"\nversion = 1\n[[mode]]\nmode = \"camel\"\nkg_per_tkm = \"-1\"\nsource = \"\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[set]\nid = \"cn\"\nversion = 1\n[[mode]]\nmode = \"camel\"\nkg_per_tkm = \"-1\"\nsource = \"\"\n",
+    )
+    .unwrap();
     let o = run(&["supply", "check-factors", "--kind", "transport", bad.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("mode[0].mode") && out.contains("mode[0].kg_per_tkm") && out.contains("mode[0].source"), "{out}");
+    assert!(
+        out.contains("mode[0].mode") && out.contains("mode[0].kg_per_tkm") && out.contains("mode[0].source"),
+        "{out}"
+    );
     // Added to a database with an org tree: version 2 of the shipped set; the same version again is refused.
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -35,7 +42,17 @@ fn factor_sets_are_checked_by_key_and_added_as_new_versions() {
     let v2 = dir.path().join("v2.toml");
     std::fs::write(&v2, std::fs::read_to_string(shipped).unwrap().replace("version = 1", "version = 2")).unwrap();
     let add = || {
-        run(&["supply", "add-factors", "--data-dir", data.to_str().unwrap(), "--kind", "eeio", "--reason", "test", v2.to_str().unwrap()])
+        run(&[
+            "supply",
+            "add-factors",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--kind",
+            "eeio",
+            "--reason",
+            "test",
+            v2.to_str().unwrap(),
+        ])
     };
     let o = add();
     assert!(o.status.success(), "{} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));

@@ -86,9 +86,15 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                     )),
                     _ => json!({"org_code": "CT", "year": 2024, "bids": [], "uscc": own_code, "name": "x", "categories": ["other"], "username": "x", "password": PASSWORD, "toml": ""}),
                 };
-                let (body, ctype) = match body {
-                    Value::String(csv) => (csv, "text/csv"),
-                    b => (b.to_string(), "application/json"),
+                let (body, ctype): (Vec<u8>, &str) = match body {
+                    _ if r.path == "/api/v1/supply/portal/disclosures.xlsx" => {
+                        let mut row: Vec<String> = ["x", "AAU", "", "aau", "piece", "700", "", "", "2024-01-01", "2024-12-31", "CN", "ISO14067"].map(String::from).to_vec();
+                        row[0] = format!("{own_product}-xlsx");
+                        let head: Vec<&str> = supply::pact::FORM_COLUMNS.to_vec();
+                        (workbook(&[("footprints", vec![head, row.iter().map(String::as_str).collect()])]), platform::xlsx::MEDIA_TYPE)
+                    }
+                    Value::String(csv) => (csv.into_bytes(), "text/csv"),
+                    b => (b.to_string().into_bytes(), "application/json"),
                 };
                 let res = h.request(&method, &path, Some(token), body, ctype).await;
                 walked += 1;
@@ -105,7 +111,8 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                         let sid = res.json["disclosure"]["supplier_id"]
                             .as_i64()
                             .or(res.json["footprint"]["supplier_id"].as_i64())
-                            .or(res.json["stored"][0]["supplier_id"].as_i64());
+                            .or(res.json["stored"][0]["supplier_id"].as_i64())
+                            .or(res.json["stored"]["footprints"][0]["supplier_id"].as_i64());
                         assert_eq!(sid, Some(*own_s), "{backend}: {path}: {text}");
                     }
                 } else {
