@@ -543,6 +543,11 @@ async fn scope3_run(h: &Harness, token: &str, org: &str) -> i64 {
     run.json["run"]["id"].as_i64().unwrap()
 }
 
+/// Milligrams of CO2e in a figure of tonnes (the accounting core's exact unit).
+fn mg(t: &Value) -> i64 {
+    (t.as_f64().unwrap_or(f64::NAN) * 1e9).round() as i64
+}
+
 /// Grams of CO2e in a figure of tonnes (the inventory's floating-point tonnes, exact to the gram).
 fn g(t: &Value) -> i64 {
     (t.as_f64().unwrap_or(f64::NAN) * 1e6).round() as i64
@@ -556,125 +561,151 @@ async fn snapshot(h: &Harness, token: &str, org: &str) -> Value {
 
 #[test]
 fn a_recorded_scope3_run_flows_into_the_inventory_by_category_with_explain_and_never_twice() {
-    platform("supply_scope3_inventory").run(|h| async move {
-        let (admin, gd) = scope3_data(&h).await;
-        // Before any run is recorded the inventory has no procurement Scope 3.
-        let before = snapshot(&h, &gd, "CT-GD").await;
-        let id0 = before["snapshot"]["id"].as_i64().or(before["id"].as_i64()).unwrap();
-        let s0 = h.get(&format!("/api/v1/snapshots/{id0}"), &gd).await;
-        assert_eq!(s0.json["snapshot"]["result"]["totals"]["scope3"], json!(0.0), "{}", s0.text);
-        assert!(s0.json["snapshot"]["result"]["scope3"].get("cat2_capital_goods").is_none());
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("zj-admin", "org_admin", "CT-ZJ"),
+    ];
+    let facilities = vec![crate::harness::fac("GD-OFFICE", "office", "CT-GD", "广东")];
+    Platform::new("supply_scope3_inventory", Seed { orgs: group_orgs("CT-ZJ"), facilities, users }).run(
+        |h| async move {
+            let (admin, gd) = scope3_data(&h).await;
+            // Activity records with a Scope 3 carrier: 1,000 m³ of water at 0.176684547 kg/m³ (the
+            // shipped DESNZ 2023 factor) = 176.684547 kg in category 1, beside the procurement lines.
+            let filer = h.login("gd-filer").await;
+            h.file_approved(
+                &filer,
+                &admin,
+                "CT-GD",
+                "2024-03",
+                "facility_code,period,carrier,quantity,unit,source_document\nGD-OFFICE,2024-03,water,1000,m3,w1\n",
+            )
+            .await;
+            // Before any run is recorded the inventory has no procurement Scope 3.
+            let before = snapshot(&h, &gd, "CT-GD").await;
+            let id0 = before["snapshot"]["id"].as_i64().or(before["id"].as_i64()).unwrap();
+            let s0 = h.get(&format!("/api/v1/snapshots/{id0}"), &gd).await;
+            assert_eq!(mg(&s0.json["snapshot"]["result"]["totals"]["scope3"]), 176_684_547, "{}", s0.text);
+            assert!(s0.json["snapshot"]["result"]["scope3"].get("cat2_capital_goods").is_none());
 
-        let run1 = scope3_run(&h, &gd, "CT-GD").await;
-        let rec = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
-        assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
-        assert_eq!(rec.json["recorded"]["run_id"], json!(run1));
-        // Never twice: the same run again, another run of the same org and year without replace,
-        // a run of an org above or within.
-        let again = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
-        assert_eq!(
-            (again.status, again.json["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("scope3_already_recorded")),
-            "{}",
-            again.text
-        );
-        let run2 = scope3_run(&h, &gd, "CT-GD").await;
-        let second = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({})).await;
-        assert_eq!(
-            (second.status, second.json["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("scope3_recorded")),
-            "{}",
-            second.text
-        );
-        assert!(second.text.contains(&format!("run {run1}")), "{}", second.text);
-        let group_run = scope3_run(&h, &admin, "CT").await;
-        let over = h.post(&format!("/api/v1/supply/scope3/{group_run}/record"), &admin, json!({})).await;
-        assert_eq!(
-            (over.status, over.json["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("scope3_overlaps")),
-            "{}",
-            over.text
-        );
-        let city_run = scope3_run(&h, &gd, "CT-GD-GZ").await;
-        let over = h.post(&format!("/api/v1/supply/scope3/{city_run}/record"), &gd, json!({})).await;
-        assert_eq!(over.json["error"]["code"], json!("scope3_overlaps"), "{}", over.text);
-        // Another province cannot record Guangdong's run (not found outside the subtree).
-        let zj = h.login("zj-admin").await;
-        let r = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &zj, json!({"replace": true})).await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
-        let replaced = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({"replace": true})).await;
-        assert_eq!(
-            (replaced.status, replaced.json["replaced"].as_i64()),
-            (StatusCode::OK, Some(run1)),
-            "{}",
-            replaced.text
-        );
+            let run1 = scope3_run(&h, &gd, "CT-GD").await;
+            let rec = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+            assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
+            assert_eq!(rec.json["recorded"]["run_id"], json!(run1));
+            // Never twice: the same run again, another run of the same org and year without replace,
+            // a run of an org above or within.
+            let again = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+            assert_eq!(
+                (again.status, again.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_already_recorded")),
+                "{}",
+                again.text
+            );
+            let run2 = scope3_run(&h, &gd, "CT-GD").await;
+            let second = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({})).await;
+            assert_eq!(
+                (second.status, second.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_recorded")),
+                "{}",
+                second.text
+            );
+            assert!(second.text.contains(&format!("run {run1}")), "{}", second.text);
+            let group_run = scope3_run(&h, &admin, "CT").await;
+            let over = h.post(&format!("/api/v1/supply/scope3/{group_run}/record"), &admin, json!({})).await;
+            assert_eq!(
+                (over.status, over.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_overlaps")),
+                "{}",
+                over.text
+            );
+            let city_run = scope3_run(&h, &gd, "CT-GD-GZ").await;
+            let over = h.post(&format!("/api/v1/supply/scope3/{city_run}/record"), &gd, json!({})).await;
+            assert_eq!(over.json["error"]["code"], json!("scope3_overlaps"), "{}", over.text);
+            // Another province cannot record Guangdong's run (not found outside the subtree).
+            let zj = h.login("zj-admin").await;
+            let r = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &zj, json!({"replace": true})).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+            let replaced = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({"replace": true})).await;
+            assert_eq!(
+                (replaced.status, replaced.json["replaced"].as_i64()),
+                (StatusCode::OK, Some(run1)),
+                "{}",
+                replaced.text
+            );
 
-        // The inventory of CT-GD: L1 4 × 812.5 = 3,250 kg and L2 3 × 1,000 = 3,000 kg are
-        // category 2 (6.25 t); L3 908.979 kg by spend is category 1; T1 2.5 t × 1,200 km × 0.1 =
-        // 300 kg is category 4. Scope 3 = 7.458979 t, all of the total (no activity filed).
-        let snap = snapshot(&h, &gd, "CT-GD").await;
-        let id = snap["snapshot"]["id"].as_i64().or(snap["id"].as_i64()).unwrap();
-        let s = h.get(&format!("/api/v1/snapshots/{id}"), &gd).await;
-        let r = &s.json["snapshot"]["result"];
-        assert_eq!(g(&r["totals"]["scope3"]), 7_458_979, "{r}");
-        assert_eq!(g(&r["totals"]["total_location"]), 7458979);
-        assert_eq!(g(&r["totals"]["total_market"]), 7458979);
-        assert_eq!(g(&r["scope3"]["cat1_purchased_goods"]), 908979);
-        assert_eq!(g(&r["scope3"]["cat2_capital_goods"]), 6250000);
-        assert_eq!(g(&r["scope3"]["cat4_upstream_transport"]), 300000);
-        assert_eq!(g(&r["scope3"]["from_procurement"]["total"]), 7458979);
-        assert_eq!(r["supply_scope3"]["runs"], json!([run2]));
-        assert_eq!(s.json["snapshot"]["options"]["supply_scope3_runs"], json!([run2]));
-        // The rows by org: the city holds L2 only (3 t of category 2).
-        let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap();
-        assert_eq!(
-            (g(&gz["totals"]["scope3"]), g(&gz["scope3"]["cat2_capital_goods"])),
-            (3_000_000, 3_000_000),
-            "{gz}"
-        );
-        // The group's inventory includes the province's recorded run; another province's does not.
-        let group = snapshot(&h, &admin, "CT").await;
-        let gid = group["snapshot"]["id"].as_i64().unwrap();
-        let gs = h.get(&format!("/api/v1/snapshots/{gid}"), &admin).await;
-        assert_eq!(g(&gs.json["snapshot"]["result"]["totals"]["scope3"]), 7_458_979, "{}", gs.text);
-        let z = snapshot(&h, &zj, "CT-ZJ").await;
-        let zid = z["snapshot"]["id"].as_i64().or(z["id"].as_i64()).unwrap();
-        let zs = h.get(&format!("/api/v1/snapshots/{zid}"), &zj).await;
-        assert_eq!(g(&zs.json["snapshot"]["result"]["totals"]["scope3"]), 0);
-        assert!(zs.json["snapshot"]["options"].get("supply_scope3_runs").is_none());
+            // The inventory of CT-GD: L1 4 × 812.5 = 3,250 kg and L2 3 × 1,000 = 3,000 kg are
+            // category 2 (6.25 t); L3 908.979 kg by spend is category 1; T1 2.5 t × 1,200 km × 0.1 =
+            // 300 kg is category 4: 7.458979 t from procurement. With the water (0.176684547 t of
+            // category 1): Scope 3 = 7.635663547 t, category 1 = 1.085663547 t, and the whole total
+            // (no Scope 1 or 2 filed).
+            let snap = snapshot(&h, &gd, "CT-GD").await;
+            let id = snap["snapshot"]["id"].as_i64().or(snap["id"].as_i64()).unwrap();
+            let s = h.get(&format!("/api/v1/snapshots/{id}"), &gd).await;
+            let r = &s.json["snapshot"]["result"];
+            assert_eq!(mg(&r["totals"]["scope3"]), 7_635_663_547, "{r}");
+            assert_eq!(mg(&r["totals"]["total_location"]), 7_635_663_547);
+            assert_eq!(mg(&r["totals"]["total_market"]), 7_635_663_547);
+            assert_eq!(mg(&r["scope3"]["cat1_purchased_goods"]), 1_085_663_547);
+            assert_eq!(g(&r["scope3"]["from_procurement"]["cat1_purchased_goods"]), 908979);
+            assert_eq!(g(&r["scope3"]["cat2_capital_goods"]), 6250000);
+            assert_eq!(g(&r["scope3"]["cat4_upstream_transport"]), 300000);
+            assert_eq!(g(&r["scope3"]["from_procurement"]["total"]), 7458979);
+            assert_eq!(r["supply_scope3"]["runs"], json!([run2]));
+            assert_eq!(s.json["snapshot"]["options"]["supply_scope3_runs"], json!([run2]));
+            // The rows by org: the city holds L2 only (3 t of category 2).
+            let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap();
+            assert_eq!(
+                (g(&gz["totals"]["scope3"]), g(&gz["scope3"]["cat2_capital_goods"])),
+                (3_000_000, 3_000_000),
+                "{gz}"
+            );
+            // The group's inventory includes the province's recorded run; another province's does not.
+            let group = snapshot(&h, &admin, "CT").await;
+            let gid = group["snapshot"]["id"].as_i64().unwrap();
+            let gs = h.get(&format!("/api/v1/snapshots/{gid}"), &admin).await;
+            assert_eq!(mg(&gs.json["snapshot"]["result"]["totals"]["scope3"]), 7_635_663_547, "{}", gs.text);
+            let z = snapshot(&h, &zj, "CT-ZJ").await;
+            let zid = z["snapshot"]["id"].as_i64().or(z["id"].as_i64()).unwrap();
+            let zs = h.get(&format!("/api/v1/snapshots/{zid}"), &zj).await;
+            assert_eq!(g(&zs.json["snapshot"]["result"]["totals"]["scope3"]), 0);
+            assert!(zs.json["snapshot"]["options"].get("supply_scope3_runs").is_none());
 
-        // Explain traces the figure to the procurement lines, method and factor version.
-        let ex = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD&scope=3"), &gd).await;
-        assert_eq!(ex.status, StatusCode::OK, "{}", ex.text);
-        let sx = &ex.json["supply_scope3"];
-        assert_eq!(
-            (g(&sx["scope3"]), g(&sx["total"]), sx["lines_total"].clone()),
-            (7_458_979, 7_458_979, json!(4)),
-            "{sx}"
-        );
-        let cats = &sx["by_category"];
-        assert_eq!((g(&cats["1"]), g(&cats["2"]), g(&cats["4"])), (908_979, 6_250_000, 300_000), "{cats}");
-        let line = |l: &str| sx["lines"].as_array().unwrap().iter().find(|x| x["line"] == json!(l)).unwrap().clone();
-        assert_eq!(
-            (line("L1")["method"].clone(), line("L1")["kg"].clone(), line("L1")["run"].clone()),
-            (json!("supplier_specific"), json!(3250.0), json!(run2))
-        );
-        assert!(line("L1")["reference"].as_str().unwrap().starts_with("footprint "), "{}", line("L1"));
-        assert_eq!(line("L2")["method"], json!("average"));
-        assert!(line("L2")["reference"].as_str().unwrap().contains("test-secondary@1"), "{}", line("L2"));
-        assert_eq!(line("L3")["method"], json!("spend"));
-        assert!(line("L3")["reference"].as_str().unwrap().contains("useeio-v1.3@1"), "{}", line("L3"));
-        assert_eq!(line("T1")["method"], json!("distance"));
-        let city = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD-GZ&scope=3"), &gd).await;
-        assert_eq!(
-            (g(&city.json["supply_scope3"]["total"]), city.json["supply_scope3"]["lines_total"].clone()),
-            (3_000_000, json!(1))
-        );
-        // Recomputed from its recorded inputs: the same figures.
-        let rr = h.post(&format!("/api/v1/snapshots/{id}/rerun"), &gd, json!({})).await;
-        assert_eq!(rr.json["identical"], json!(true), "{}", rr.text);
-    });
+            // Explain traces the figure to the procurement lines, method and factor version.
+            let ex = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD&scope=3"), &gd).await;
+            assert_eq!(ex.status, StatusCode::OK, "{}", ex.text);
+            let sx = &ex.json["supply_scope3"];
+            assert_eq!(
+                (mg(&sx["scope3"]), mg(&sx["activity_scope3"]), g(&sx["total"]), sx["lines_total"].clone()),
+                (7_635_663_547, 176_684_547, 7_458_979, json!(4)),
+                "{sx}"
+            );
+            // The activity part is explained by its records as before.
+            assert_eq!(ex.json["explanation"]["lines"].as_array().map(Vec::len), Some(1), "{}", ex.text);
+            let cats = &sx["by_category"];
+            assert_eq!((g(&cats["1"]), g(&cats["2"]), g(&cats["4"])), (908_979, 6_250_000, 300_000), "{cats}");
+            let line =
+                |l: &str| sx["lines"].as_array().unwrap().iter().find(|x| x["line"] == json!(l)).unwrap().clone();
+            assert_eq!(
+                (line("L1")["method"].clone(), line("L1")["kg"].clone(), line("L1")["run"].clone()),
+                (json!("supplier_specific"), json!(3250.0), json!(run2))
+            );
+            assert!(line("L1")["reference"].as_str().unwrap().starts_with("footprint "), "{}", line("L1"));
+            assert_eq!(line("L2")["method"], json!("average"));
+            assert!(line("L2")["reference"].as_str().unwrap().contains("test-secondary@1"), "{}", line("L2"));
+            assert_eq!(line("L3")["method"], json!("spend"));
+            assert!(line("L3")["reference"].as_str().unwrap().contains("useeio-v1.3@1"), "{}", line("L3"));
+            assert_eq!(line("T1")["method"], json!("distance"));
+            let city = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD-GZ&scope=3"), &gd).await;
+            assert_eq!(
+                (g(&city.json["supply_scope3"]["total"]), city.json["supply_scope3"]["lines_total"].clone()),
+                (3_000_000, json!(1))
+            );
+            // Recomputed from its recorded inputs: the same figures.
+            let rr = h.post(&format!("/api/v1/snapshots/{id}/rerun"), &gd, json!({})).await;
+            assert_eq!(rr.json["identical"], json!(true), "{}", rr.text);
+        },
+    );
 }
 
 #[test]
