@@ -178,6 +178,42 @@ test('supplier portal (zh): the disclosure workbook, downloaded, refused cell by
   await page.context().close()
 })
 
+test('Scope 3 (zh): a run computed from procurement lines and recorded into the inventory once', { skip }, async () => {
+  const csv = 'line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\nW1,CT-GD,1,,,,,,100000,CNY,2024-06-30,334111\n'
+  const up = await api('gd-admin', 'POST', '/api/v1/supply/procurement', { body: csv, type: 'text/csv' })
+  assert.equal(up.status, 200, up.text)
+  const page = await login('gd-admin')
+  await page.click('[data-test=nav-supply]')
+  await page.waitForSelector('[data-test=tab-scope3]')
+  await page.click('[data-test=tab-scope3]')
+  await page.fill('[data-test=scope3-org]', 'CT-GD')
+  await page.fill('[data-test=scope3-year]', '2024')
+  await page.click('[data-test=scope3-run]')
+  await page.waitForSelector('[data-test=scope3-total]')
+  await page.click('[data-test=scope3-record]')
+  await page.waitForSelector('[data-test=scope3-recorded]')
+  const runId = (await api('gd-admin', 'GET', '/api/v1/supply/scope3?org=CT-GD&year=2024')).json.run.id
+  assert.match(await page.textContent('[data-test=scope3-recorded]'), new RegExp(`第 ${runId} 次计算结果已计入`))
+  // Never twice: the same run again is refused; a new run is refused until replaced.
+  await page.click('[data-test=scope3-record]')
+  await page.waitForSelector('[data-test=supply-error]')
+  assert.equal(await page.textContent('[data-test=supply-error]'), '该计算结果已计入盘查，不会重复计入')
+  await page.click('[data-test=scope3-run]')
+  for (let i = 0; i < 50 && (await api('gd-admin', 'GET', '/api/v1/supply/scope3?org=CT-GD&year=2024')).json.run.id === runId; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await page.click('[data-test=scope3-record]')
+  await page.waitForSelector('[data-test=scope3-replace]')
+  await page.click('[data-test=scope3-replace]')
+  await page.waitForSelector('[data-test=scope3-recorded]')
+  const snap = await api('gd-admin', 'POST', '/api/v1/inventories', { body: JSON.stringify({ org_code: 'CT-GD', year: 2024 }) })
+  assert.equal(snap.status, 201, snap.text)
+  assert.equal(snap.json.snapshot.options.supply_scope3_runs.length, 1, snap.text)
+  await shot(page, 'scope3-recorded')
+  assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
+  await page.context().close()
+})
+
 test('no page broke the Content Security Policy', { skip }, () => {
   assert.deepEqual(cspViolations, [])
 })
