@@ -17,9 +17,10 @@ export function unitLabel(u: string | null | undefined): string {
 }
 
 /** A unit as `unitLabel` prints it, with the words of a currency unit in the language ("10^4 yuan":
- * 万元, 10⁴ yuan); for figures not tied to an API value's unit by a data attribute. */
+ * 万元, 10⁴ yuan) and of a count ("count": 个); for figures not tied to an API value's unit by a
+ * data attribute. */
 export function unitWords(u: string | null | undefined): string {
-  return unitLabel(u).replace('10^4 yuan', t('unit.10k_yuan'))
+  return unitLabel(u).replace('10^4 yuan', t('unit.10k_yuan')).replace(/^count$/, t('unit.count'))
 }
 
 type Attrs = Record<string, string>

@@ -214,7 +214,7 @@ const at = (v, path) => path.split('.').reduce((x, k) => (x == null ? undefined 
 const printed = (u, lang) =>
   !u || u === '1' || u === 'ratio' || u === 'fraction'
     ? ''
-    : u.replace('CO2', 'CO₂').replace('10^4 yuan', lang === 'en' ? '10⁴ yuan' : '万元')
+    : u.replace('CO2', 'CO₂').replace('10^4 yuan', lang === 'en' ? '10⁴ yuan' : '万元').replace(/^count$/, lang === 'en' ? 'count' : '个')
 
 async function checkFigures(page, where) {
   await page.waitForTimeout(500) // the response bodies are read asynchronously

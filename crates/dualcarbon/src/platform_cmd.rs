@@ -201,6 +201,10 @@ pub struct TransportArgs {
     /// streamed to disk, so the cap is about disk space.
     #[arg(long, value_name = "BYTES", default_value_t = server::transport::DEFAULT_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Certificate authorities (PEM) trusted, instead of the WebPKI roots, when the PACT host
+    /// delivers event answers to requesters (docs/supply.md).
+    #[arg(long, value_name = "FILE")]
+    pub pact_ca: Option<PathBuf>,
 }
 
 impl TransportArgs {
@@ -434,6 +438,12 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     bootstrap(&store, &args.group_code)?;
     let app = server::App::new(store, args.db.data.data_dir.join("spool"));
     app.configure_transport(transport).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(f) = &args.transport.pact_ca {
+        let pem = std::fs::read_to_string(f).with_context(|| format!("cannot read --pact-ca {}", f.display()))?;
+        if let Ok(mut ca) = app.platform.pact_ca.write() {
+            *ca = Some(pem);
+        }
+    }
     let name = args.instance_name.clone().unwrap_or_else(platform::cluster::instance_name);
     if args.cluster.is_some() {
         server::cluster::start(&app, &name).map_err(|e| anyhow::anyhow!("cluster: {}: {}", e.code, e.message))?;

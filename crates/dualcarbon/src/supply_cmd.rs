@@ -34,6 +34,69 @@ pub enum SupplyCommand {
     /// Check PACT ProductFootprint JSON files (one footprint, a list, or {"data": [...]}) against
     /// the PACT 3.0 schema and rules: every problem with its field.
     CheckPact { files: Vec<PathBuf> },
+    /// Check an EEIO set or a transport factor set (TOML) before uploading it: every problem with
+    /// its key; exit code 1 if any.
+    CheckFactors {
+        /// `eeio` or `transport`.
+        #[arg(long)]
+        kind: String,
+        file: PathBuf,
+    },
+    /// Add a version of an EEIO or transport factor set to the platform's database (as
+    /// `POST /api/v1/supply/factor-sets` does): checked whole, a version above the stored ones;
+    /// Scope 3 runs from then on use it, stored runs keep theirs.
+    AddFactors {
+        #[command(flatten)]
+        db: crate::platform_cmd::DatabaseArgs,
+        /// `eeio` or `transport`.
+        #[arg(long)]
+        kind: String,
+        /// Why the factors change (kept with the version and in the audit log).
+        #[arg(long)]
+        reason: String,
+        file: PathBuf,
+    },
+}
+
+/// The problems of a factor set file of `kind`, each as `key: reason`.
+fn factor_problems(kind: &str, text: &str) -> Result<Vec<String>> {
+    let pr = match kind {
+        "eeio" => supply::eeio::EeioSet::parse(text).err(),
+        "transport" => scope3::parse_transport(text).err(),
+        other => anyhow::bail!("--kind {other:?}: eeio or transport"),
+    };
+    Ok(pr.unwrap_or_default().iter().map(ToString::to_string).collect())
+}
+
+fn add_factors(db: &crate::platform_cmd::DatabaseArgs, kind: &str, reason: &str, file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let store = crate::platform_cmd::prepare(crate::platform_cmd::open(db)?, &db.data.data_dir, &db.key_file())?;
+    let root = store.orgs()?.into_iter().find(|o| o.parent_code.is_none()).context("the database has no org tree")?;
+    let p = platform::Platform::new(store, db.data.data_dir.join("spool"));
+    let actor = platform::Actor { username: "cli".into(), org_code: root.code.clone(), org_path: root.path.clone() };
+    let req = platform::supply::NewFactorSet { kind: kind.to_string(), toml: text, reason: reason.to_string() };
+    match platform::supply::add_factor_set(&p, &actor, req) {
+        Ok(v) => {
+            let s = &v["factor_set"];
+            println!(
+                "stored {} set {}@{} (id {})",
+                s["kind"].as_str().unwrap_or(""),
+                s["name"].as_str().unwrap_or(""),
+                s["version"],
+                s["id"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: {}", e.code, e.message);
+            if let Some(d) = e.detail.as_ref().and_then(|d| d.as_array()) {
+                for x in d {
+                    eprintln!("  {}: {}", x["field"].as_str().unwrap_or(""), x["reason"].as_str().unwrap_or(""));
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn footprints_of(v: serde_json::Value) -> Vec<serde_json::Value> {
@@ -70,6 +133,20 @@ pub fn run(cmd: SupplyCommand) -> Result<ExitCode> {
     match cmd {
         SupplyCommand::Scope3 { data_dir, year, lines, json } => scope3_cmd(&data_dir, year, lines, json),
         SupplyCommand::Demo { out, lines } => demo(&out, lines).map(|()| ExitCode::SUCCESS),
+        SupplyCommand::CheckFactors { kind, file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let problems = factor_problems(&kind, &text)?;
+            for p in &problems {
+                println!("{}: {p}", file.display());
+            }
+            if problems.is_empty() {
+                println!("{}: ok", file.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(1))
+            }
+        }
+        SupplyCommand::AddFactors { db, kind, reason, file } => add_factors(&db, &kind, &reason, &file),
         SupplyCommand::CheckPact { files } => {
             let mut bad = 0;
             for f in files {

@@ -80,6 +80,12 @@ pub enum Component {
     WaterM3,
     WasteHazardousT,
     WasteNonHazardousT,
+    /// Packages shipped, and those in green packaging (supply: packaging records).
+    Packages,
+    GreenPackages,
+    /// Cities with new-energy delivery vehicles in the year (supply: delivery records; each city
+    /// counted once, at one org: see `platform::feeds`).
+    NevDeliveryCities,
 }
 
 impl Component {
@@ -124,6 +130,9 @@ impl Component {
         Component::WaterM3,
         Component::WasteHazardousT,
         Component::WasteNonHazardousT,
+        Component::Packages,
+        Component::GreenPackages,
+        Component::NevDeliveryCities,
     ];
     pub fn code(self) -> &'static str {
         match self {
@@ -167,6 +176,9 @@ impl Component {
             Component::WaterM3 => "water_m3",
             Component::WasteHazardousT => "waste_hazardous_t",
             Component::WasteNonHazardousT => "waste_non_hazardous_t",
+            Component::Packages => "packages",
+            Component::GreenPackages => "green_packages",
+            Component::NevDeliveryCities => "nev_delivery_cities",
         }
     }
     pub fn parse(text: &str) -> Option<Component> {
@@ -192,6 +204,9 @@ pub enum Feed {
     SavingRuns,
     /// The 碳普惠 programme's credited reductions (personal carbon accounts).
     Inclusive,
+    /// Supply-chain green logistics: packaging and delivery records (`/api/v1/supply/packaging`,
+    /// `/api/v1/supply/deliveries`).
+    Supply,
     /// Entered by hand (`POST /api/v1/indicator-data`): nothing on the platform knows it.
     Manual,
 }
@@ -206,7 +221,8 @@ impl Component {
             | NewServerKwh | BsAiSavedKwh | BsAiReferenceKwh | PvSelfKwh => "kWh",
             DcCo2Kg | InclusiveReductionKg => "kg",
             DcWaterL => "L",
-            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits => "count",
+            DcCount | LargeDcCount | BsCount | BsAiCount | VehicleCount | EvCount | NewRadio5gUnits | Packages
+            | GreenPackages | NevDeliveryCities => "count",
             Bs5gTrafficGb => "GB",
             TrafficTb => "TB",
             WaterM3 => "m3",
@@ -235,6 +251,7 @@ impl Component {
             DcTotalKwh | DcItKwh | NewLargeDcTotalKwh | NewLargeDcItKwh => Feed::Meters,
             BsAiSavedKwh | BsAiReferenceKwh | NewBs5gSavedKwh | NewBs5gReferenceKwh => Feed::SavingRuns,
             InclusiveReductionKg => Feed::Inclusive,
+            Packages | GreenPackages | NevDeliveryCities => Feed::Supply,
             DcCo2Kg | DcWaterL | SharingSavedKwh | NewRadio5gKwh | NewRadio5gUnits | NewServerKwh
             | NewServerCompute | WaterM3 | WasteHazardousT | WasteNonHazardousT => Feed::Manual,
         }
@@ -550,6 +567,32 @@ pub static INDICATORS: &[Indicator] = &[
         better: Better::Higher,
         formula: "base stations with AI energy saving enabled / base stations in service × 100 (facility attributes) \
                   (white paper: AI energy saving on base stations)",
+    },
+    Indicator {
+        code: "green_packaging_share",
+        name_zh: "绿色包装使用比例",
+        name_en: "Green packaging share",
+        numerator: C::GreenPackages,
+        denominator: Some(C::Packages),
+        scale: 100.0,
+        unit: "%",
+        aggregation: Aggregation::RatioOfSums,
+        better: Better::Higher,
+        formula: "packages in green packaging / packages shipped × 100 (packaging records; white paper, 产业链供应指标: \
+                  '绿色包装使用比例 ≥ 90%' by 2025)",
+    },
+    Indicator {
+        code: "nev_delivery_cities",
+        name_zh: "新能源配送车辆覆盖城市数",
+        name_en: "Cities with new-energy delivery vehicles",
+        numerator: C::NevDeliveryCities,
+        denominator: None,
+        scale: 1.0,
+        unit: "count",
+        aggregation: Aggregation::Sum,
+        better: Better::Higher,
+        formula: "distinct cities with deliveries by new-energy vehicles in the year, each city counted once \
+                  (delivery records; white paper, 产业链供应指标: new-energy delivery vehicles in more than 100 cities by 2025)",
     },
 ];
 

@@ -411,8 +411,15 @@ mod tests {
     fn shipped_set_loads_with_the_white_paper_targets() {
         let set = TargetSet::default_set();
         let find = |id: &str| set.targets.iter().find(|t| t.id == id).unwrap();
-        assert_eq!(set.targets.len(), 11);
+        assert_eq!(set.targets.len(), 13);
         assert_eq!(find("compute_efficiency_up").value, 0.20);
+        let pack = find("green_packaging_90");
+        assert_eq!(
+            (pack.indicator.as_str(), pack.value, pack.strict, pack.year),
+            ("green_packaging_share", 90.0, false, 2025)
+        );
+        let cities = find("nev_delivery_cities_100");
+        assert_eq!((cities.indicator.as_str(), cities.value, cities.strict), ("nev_delivery_cities", 100.0, true));
         assert_eq!(find("green_power_share_up").value, 0.0);
         assert_eq!((find("new_large_dc_pue").value, find("new_large_dc_pue").strict), (1.3, true));
         assert_eq!(find("energy_per_business_down").value, -0.23);

@@ -60,12 +60,13 @@ impl Fed {
 /// What the feeds read, as a text that changes whenever any of it changes.
 pub fn fingerprint(store: &Store) -> Result<String> {
     Ok(format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}",
         store.snapshots_fingerprint()?,
         store.business_fingerprint()?,
         store.attributes_fingerprint()?,
         store.facility_count()?,
-        store.inclusive_fingerprint()?
+        store.inclusive_fingerprint()?,
+        store.supply_logistics_fingerprint()?
     ))
 }
 
@@ -200,6 +201,7 @@ pub fn read(store: &Store, tree: &OrgTree) -> Result<Fed> {
             source: "inclusive".into(),
         });
     }
+    fed.rows.extend(logistics_rows(store, tree)?);
     // Facility attributes.
     let facilities = store.facilities_within("/")?;
     let kind: HashMap<&str, (FacilityType, &str)> = facilities
@@ -244,6 +246,53 @@ pub fn read(store: &Store, tree: &OrgTree) -> Result<Fed> {
         });
     }
     Ok(fed)
+}
+
+/// Green logistics from the supply module's packaging and delivery records (source `supply`): per
+/// org and year the packages and green packages it shipped, and the cities with new-energy
+/// deliveries. A city is counted once a year, at the org with the most new-energy deliveries there
+/// (a tie: the first in the tree's order), so the group's count is the number of distinct cities
+/// and no subtree counts a city twice.
+pub fn logistics_rows(store: &Store, tree: &OrgTree) -> Result<Vec<Observation>> {
+    let mut sums: BTreeMap<(u32, i32, Component), i128> = BTreeMap::new();
+    for (org_code, _, body) in store.supply_lines_of_kind("packaging")? {
+        let Ok(r) = serde_json::from_value::<supply::logistics::PackagingRecord>(body) else { continue };
+        let (Some(org), Some(year)) = (tree.get(&org_code), supply::logistics::period_year(&r.period)) else {
+            continue;
+        };
+        // Counts in millionths, like every component value.
+        *sums.entry((org, year, Component::Packages)).or_default() += i128::from(r.packages) * 1_000_000;
+        *sums.entry((org, year, Component::GreenPackages)).or_default() +=
+            i128::from(r.green_packages.min(r.packages)) * 1_000_000;
+    }
+    // (year, city) → org → new-energy deliveries.
+    let mut by_city: BTreeMap<(i32, String), BTreeMap<u32, u64>> = BTreeMap::new();
+    for (org_code, _, body) in store.supply_lines_of_kind("delivery")? {
+        let Ok(r) = serde_json::from_value::<supply::logistics::DeliveryRecord>(body) else { continue };
+        let (Some(org), Some(year)) = (tree.get(&org_code), supply::logistics::period_year(&r.period)) else {
+            continue;
+        };
+        if r.vehicle != "new_energy" || r.deliveries == 0 {
+            continue;
+        }
+        *by_city.entry((year, r.city.clone())).or_default().entry(org).or_default() += r.deliveries;
+    }
+    for ((year, _), orgs) in by_city {
+        // The org with the most new-energy deliveries in the city; a tie goes to the first org.
+        let Some((&org, _)) = orgs.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else { continue };
+        *sums.entry((org, year, Component::NevDeliveryCities)).or_default() += 1_000_000;
+    }
+    Ok(sums
+        .into_iter()
+        .map(|((org, year, component), value)| Observation {
+            org,
+            facility: None,
+            period: PeriodKey { year, month: 0 },
+            component,
+            value,
+            source: "supply".into(),
+        })
+        .collect())
 }
 
 /// Rows of `obs` (meter and saving-run values of facilities) copied to the components of their

@@ -87,6 +87,9 @@ pub struct Platform {
     pub inclusive: inclusive::State,
     /// Disclosure reports made by jobs, kept for their download.
     pub reports: reports::Kept,
+    /// Certificate authorities (PEM) trusted, beside the WebPKI roots' replacement, for delivering
+    /// PACT event answers to requesters (`serve --pact-ca`; a test's self-signed certificate).
+    pub pact_ca: std::sync::RwLock<Option<String>>,
 }
 
 /// Empties the spool directory of files a previous process left (an upload cut short by a crash
@@ -126,6 +129,7 @@ impl Platform {
             market: Default::default(),
             inclusive: Default::default(),
             reports: Default::default(),
+            pact_ca: Default::default(),
         }
     }
 

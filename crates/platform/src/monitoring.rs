@@ -1118,6 +1118,8 @@ fn source_json(s: &(String, i128, usize)) -> Value {
         ("attributes", None)
     } else if text == "inclusive" {
         ("inclusive", None)
+    } else if text == "supply" {
+        ("supply", None)
     } else {
         ("manual", None)
     };

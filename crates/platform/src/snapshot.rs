@@ -39,6 +39,101 @@ pub struct Computed {
     /// The filing each source of the dataset's rows is: `ds.files[i]` is filing `filings[i]`
     /// (and a row's line is its line in that filing's upload).
     pub filings: Vec<i64>,
+    /// Scope 3 from procurement: the lines of the supply runs the inputs record
+    /// ([`SUPPLY_RUNS`]) within the inventory's org subtree (docs/supply.md).
+    pub supply: SupplyScope3,
+}
+
+/// The key of a snapshot's options that records the Scope 3 runs from procurement it includes
+/// (`platform::supply::record_scope3`): their ids, read again by every recomputation.
+pub const SUPPLY_RUNS: &str = "supply_scope3_runs";
+
+/// The procurement Scope 3 lines an inventory includes.
+#[derive(Debug, Clone, Default)]
+pub struct SupplyScope3 {
+    pub runs: Vec<i64>,
+    pub lines: Vec<SupplyLine>,
+}
+
+/// One line of a Scope 3 run as the inventory books it: its org (index in the dataset's org
+/// tree), GHG Protocol category (1, 2 or 4), whole grams, and the run's line as stored (line
+/// reference, method, data quality, footprint or factor version, arithmetic).
+#[derive(Debug, Clone)]
+pub struct SupplyLine {
+    pub run: i64,
+    pub org: usize,
+    pub category: u8,
+    pub grams: i64,
+    pub stored: Value,
+}
+
+/// Index of a supported category in per-category sums: 1, 2, 4.
+fn category_slot(category: u8) -> Option<usize> {
+    match category {
+        1 => Some(0),
+        2 => Some(1),
+        4 => Some(2),
+        _ => None,
+    }
+}
+
+/// The Scope 3 runs recorded into the inventory (`supply_scope3_recorded`) that an inventory of
+/// `org` in `year` includes: those of the org, an org above it or an org within it (recording
+/// refuses overlapping runs, so no line is counted twice).
+pub fn current_supply_runs(store: &Store, org: &store::reference::Org, year: i32) -> Result<Vec<i64>> {
+    let recorded = store.supply_recorded(i64::from(year))?;
+    if recorded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let paths: HashMap<String, String> = store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+    Ok(recorded
+        .into_iter()
+        .filter(|r| {
+            paths.get(&r.org_code).is_some_and(|p| p.starts_with(&org.path) || org.path.starts_with(p.as_str()))
+        })
+        .map(|r| r.run_id)
+        .collect())
+}
+
+/// Sets the runs an inventory's options record (none: the key is removed).
+fn with_supply_runs(mut options: Value, runs: &[i64]) -> Value {
+    if runs.is_empty() {
+        if let Some(o) = options.as_object_mut() {
+            o.remove(SUPPLY_RUNS);
+        }
+        return options;
+    }
+    if !options.is_object() {
+        options = json!({});
+    }
+    options[SUPPLY_RUNS] = json!(runs);
+    options
+}
+
+/// The procurement Scope 3 lines of the runs `options` records, within `org`'s subtree.
+fn supply_lines(store: &Store, ds: &model::Dataset, org: u32, options: &Value) -> Result<SupplyScope3> {
+    let runs: Vec<i64> =
+        options[SUPPLY_RUNS].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    let mut out = SupplyScope3 { runs: runs.clone(), lines: Vec::new() };
+    for id in runs {
+        let run = store.supply_run(id)?.ok_or_else(|| Error::not_found(format!("scope3 run {id}")))?;
+        for l in run.result["lines"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let code = l["org_code"].as_str().unwrap_or_default();
+            let o = ds.orgs.get(code).ok_or_else(|| {
+                invalid("invalid_data", format!("scope3 run {id}: org {code} is not in the org tree"), json!([]))
+            })?;
+            if !ds.orgs.is_within(o, org) {
+                continue;
+            }
+            let category = l["category"].as_u64().unwrap_or(0) as u8;
+            if category_slot(category).is_none() {
+                return Err(invalid("invalid_data", format!("scope3 run {id}: category {category}"), json!([])));
+            }
+            let grams = (l["kg"].as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
+            out.lines.push(SupplyLine { run: id, org: o as usize, category, grams, stored: l.clone() });
+        }
+    }
+    Ok(out)
 }
 
 fn invalid(code: &'static str, message: String, detail: Value) -> Error {
@@ -131,7 +226,8 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Compute
         let list: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
         invalid("no_factor", format!("{} activity kind(s) have no applicable factor", errs.len()), json!(list))
     })?;
-    Ok(Computed { ds, lib, inventory, org_id, filings })
+    let supply = supply_lines(store, &ds, org_id, &inputs.options)?;
+    Ok(Computed { ds, lib, inventory, org_id, filings, supply })
 }
 
 /// The dataset of the stored reference data and the rows of the input filings, each row's
@@ -230,7 +326,65 @@ impl Computed {
             o.remove("units");
             o.remove("factor_vintages");
         }
+        if !self.supply.runs.is_empty() {
+            self.add_supply(&mut v);
+        }
         v
+    }
+
+    /// Per org of the tree: the procurement Scope 3 of its subtree in grams by category (1, 2, 4).
+    pub fn supply_subtree(&self) -> Vec<[i64; 3]> {
+        let n = self.ds.orgs.orgs.len();
+        let mut out = vec![[0i64; 3]; n];
+        for l in &self.supply.lines {
+            if let Some(i) = category_slot(l.category) {
+                out[l.org][i] += l.grams;
+            }
+        }
+        for o in (1..n).rev() {
+            if let Some(p) = self.ds.orgs.orgs[o].parent {
+                let child = out[o];
+                for (x, c) in out[p as usize].iter_mut().zip(child) {
+                    *x += c;
+                }
+            }
+        }
+        out
+    }
+
+    /// The figures with the procurement Scope 3 added, from the exact integers: Scope 3 and the
+    /// totals, category 1 and 4 (activity + procurement), category 2 (procurement), and the
+    /// procurement part by category (`scope3.from_procurement`).
+    fn add_supply(&self, v: &mut Value) {
+        use accounting::metrics::{to_thousands, S2_LOCATION, S2_MARKET, S3_CAT1, S3_CAT4};
+        let metrics = self.inventory.org_subtree(&self.ds);
+        let supply = self.supply_subtree();
+        let patch = |fig: &mut Value, o: usize| {
+            let (m, g) = (&metrics[o], supply[o]);
+            let mg = |grams: i64| i128::from(grams) * 1000;
+            let s = mg(g[0] + g[1] + g[2]);
+            fig["totals"]["scope3"] = json!(to_thousands(m.scope3() + s));
+            fig["totals"]["total_location"] = json!(to_thousands(m.scope1() + m.0[S2_LOCATION] + m.scope3() + s));
+            fig["totals"]["total_market"] = json!(to_thousands(m.scope1() + m.0[S2_MARKET] + m.scope3() + s));
+            fig["scope3"]["cat1_purchased_goods"] = json!(to_thousands(m.0[S3_CAT1] + mg(g[0])));
+            fig["scope3"]["cat2_capital_goods"] = json!(to_thousands(mg(g[1])));
+            fig["scope3"]["cat4_upstream_transport"] = json!(to_thousands(m.0[S3_CAT4] + mg(g[2])));
+            fig["scope3"]["from_procurement"] = json!({
+                "cat1_purchased_goods": to_thousands(mg(g[0])),
+                "cat2_capital_goods": to_thousands(mg(g[1])),
+                "cat4_upstream_transport": to_thousands(mg(g[2])),
+                "total": to_thousands(s),
+            });
+        };
+        patch(v, self.org_id as usize);
+        if let Some(rows) = v["rows"].as_array_mut() {
+            for r in rows {
+                if let Some(o) = r["key"].as_str().and_then(|k| self.ds.orgs.get(k)) {
+                    patch(r, o as usize);
+                }
+            }
+        }
+        v["supply_scope3"] = json!({"runs": self.supply.runs, "lines": self.supply.lines.len()});
     }
 }
 
@@ -294,6 +448,7 @@ pub fn run_blocking(
     let org = store.org(org_code)?.ok_or_else(|| Error::not_found(format!("org {org_code}")))?;
     let filings = store.current_filings(year, &org.path)?;
     let factor_sets = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let options = with_supply_runs(options, &current_supply_runs(store, &org, year)?);
     let inputs = Inputs { org_code: org.code.clone(), year, options, filings, factor_sets };
     let c = compute(store, &inputs, threads)?;
     Ok(store.add_snapshot(
@@ -390,7 +545,44 @@ pub fn explain(platform: &Platform, id: i64, code: &str, scope: ExplainScope, li
             }
         }
     }
-    Ok(json!({"snapshot": id, "explanation": v}))
+    let mut out = json!({"snapshot": id, "explanation": v});
+    if scope == ExplainScope::Scope3 && !c.supply.runs.is_empty() {
+        out["supply_scope3"] = supply_explanation(&c, target, limit);
+    }
+    Ok(out)
+}
+
+/// The procurement part of an org's Scope 3 in a snapshot: each line of the recorded runs within
+/// the org's subtree with its method, data quality, footprint or EEIO / transport factor version
+/// and arithmetic; the totals by category; and the org's Scope 3 (activity records + procurement)
+/// that the two parts add up to, from the exact integers.
+fn supply_explanation(c: &Computed, target: u32, limit: usize) -> Value {
+    use accounting::metrics::to_thousands;
+    let within: Vec<&SupplyLine> =
+        c.supply.lines.iter().filter(|l| c.ds.orgs.is_within(l.org as u32, target)).collect();
+    let g = c.supply_subtree()[target as usize];
+    let activity = c.inventory.org_subtree(&c.ds)[target as usize].scope3();
+    let mg = |grams: i64| i128::from(grams) * 1000;
+    let lines: Vec<Value> = within
+        .iter()
+        .take(limit)
+        .map(|l| {
+            json!({"run": l.run, "line": l.stored["line"], "org_code": l.stored["org_code"], "category": l.category,
+                   "method": l.stored["method"], "kg": l.stored["kg"], "dqr": l.stored["dqr"],
+                   "reference": l.stored["reference"], "explain": l.stored["explain"]})
+        })
+        .collect();
+    json!({
+        "runs": c.supply.runs,
+        "unit": "tCO2e",
+        "values_unit": "kgCO2e",
+        "by_category": {"1": to_thousands(mg(g[0])), "2": to_thousands(mg(g[1])), "4": to_thousands(mg(g[2]))},
+        "total": to_thousands(mg(g[0] + g[1] + g[2])),
+        "activity_scope3": to_thousands(activity),
+        "scope3": to_thousands(activity + mg(g[0] + g[1] + g[2])),
+        "lines_total": within.len(),
+        "lines": lines,
+    })
 }
 
 /// Adds a user factor set or a new version of one (same `[set] id`). It must load together with
@@ -444,6 +636,8 @@ pub fn recompute(store: &Store, actor: &str, id: i64, reason: &str, threads: usi
     let old = store.snapshot(id)?;
     let mut inputs = recorded_inputs(store, &old)?;
     inputs.factor_sets = store.current_factor_sets()?.into_iter().map(|f| f.id).collect();
+    let org = store.org(&old.org_code)?.ok_or_else(|| Error::not_found(format!("org {}", old.org_code)))?;
+    inputs.options = with_supply_runs(inputs.options, &current_supply_runs(store, &org, old.year as i32)?);
     let c = compute(store, &inputs, threads)?;
     let result = c.result();
     let diffs = differences(&old.result, &result);
@@ -454,7 +648,7 @@ pub fn recompute(store: &Store, actor: &str, id: i64, reason: &str, threads: usi
             year: old.year,
             supersedes: Some(id),
             reason: reason.to_string(),
-            options: old.options.clone(),
+            options: inputs.options.clone(),
             filings: old.filings.clone(),
             factor_sets: inputs.factor_sets,
             library_version: c.lib.version(),

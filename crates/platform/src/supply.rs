@@ -445,6 +445,38 @@ pub fn add_transport(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
     Ok(json!({"stored": n}))
 }
 
+/// Packaging records from packaging.csv (green logistics): every problem of every row at once;
+/// nothing stored unless none. Stored as lines of kind `packaging` (reference `packaging:LINE`;
+/// the same reference again replaces the line); indicators read them (`feeds::logistics_rows`).
+pub fn add_packaging(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
+    let recs = supply::logistics::read_packaging(csv, "packaging.csv").map_err(line_problems)?;
+    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
+    let rows: Vec<(String, String, i64, Value)> = recs
+        .iter()
+        .map(|r| {
+            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
+            (r.org.clone(), format!("packaging:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
+        })
+        .collect();
+    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "packaging", &rows)?;
+    Ok(json!({"stored": n}))
+}
+
+/// Delivery records from deliveries.csv (green logistics), like [`add_packaging`].
+pub fn add_deliveries(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
+    let recs = supply::logistics::read_deliveries(csv, "deliveries.csv").map_err(line_problems)?;
+    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
+    let rows: Vec<(String, String, i64, Value)> = recs
+        .iter()
+        .map(|r| {
+            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
+            (r.org.clone(), format!("delivery:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
+        })
+        .collect();
+    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "delivery", &rows)?;
+    Ok(json!({"stored": n}))
+}
+
 /// A secondary-data file (average product data and transport mode factors, TOML with sources) for
 /// an org: checked whole, stored as a disclosure of kind `secondary`; the newest one visible to an
 /// org (its own or an ancestor's) is what its Scope 3 runs use.
@@ -459,7 +491,20 @@ pub fn add_secondary(p: &Platform, actor: &Actor, org_code: &str, toml: &str) ->
 /// The factors an org's Scope 3 uses: supplier footprints disclosed to the org or an org above it
 /// (newest version of each entry), the newest secondary data of the org or above, the shipped EEIO set.
 fn factors_for(p: &Platform, org: &store::reference::Org) -> Result<(Factors, Value)> {
-    let mut f = Factors::new(Some(supply::eeio::EeioSet::shipped()));
+    let eeio = current_eeio(p)?;
+    let eeio_key = eeio.key();
+    let mut f = Factors::new(Some(eeio));
+    let transport = match p.store.supply_factor_sets("transport")?.into_iter().next() {
+        Some(set) => {
+            let (key, _, modes) = scope3::parse_transport(&set.body)
+                .map_err(|pr| problems("invalid_factor_set", "a stored transport set", pr))?;
+            for m in modes {
+                f.add_mode(m);
+            }
+            json!(key)
+        }
+        None => Value::Null,
+    };
     let ancestors: Vec<String> =
         p.store.orgs()?.into_iter().filter(|o| org.path.starts_with(&o.path)).map(|o| o.code).collect();
     let all = p.store.supply_footprints(&FootprintQuery { current: true, limit: i64::MAX, ..Default::default() })?;
@@ -492,10 +537,7 @@ fn factors_for(p: &Platform, org: &store::reference::Org) -> Result<(Factors, Va
             }
         }
     }
-    Ok((
-        f,
-        json!({"supplier_footprints": used_fp, "secondary": secondary, "eeio": supply::eeio::EeioSet::shipped().key()}),
-    ))
+    Ok((f, json!({"supplier_footprints": used_fp, "secondary": secondary, "eeio": eeio_key, "transport": transport})))
 }
 
 #[derive(Deserialize)]
@@ -572,6 +614,180 @@ pub fn scope3_latest(p: &Platform, actor: &Actor, org_code: &str, year: i32) -> 
     let org = org_within(p, actor, org_code)?;
     let run = p.store.supply_latest_run(&org.code, i64::from(year))?;
     Ok(json!({"run": run}))
+}
+
+/// The EEIO set Scope 3 runs use: the newest uploaded version ([`add_factor_set`]), else the
+/// shipped one.
+fn current_eeio(p: &Platform) -> Result<supply::eeio::EeioSet> {
+    match p.store.supply_factor_sets("eeio")?.into_iter().next() {
+        Some(set) => supply::eeio::EeioSet::parse(&set.body)
+            .map_err(|pr| problems("invalid_factor_set", "a stored EEIO set", pr)),
+        None => Ok(supply::eeio::EeioSet::shipped()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRequest {
+    /// Replace the run recorded before for the same org and year.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// Records Scope 3 run `id` into the group inventory for its org and year: inventories (snapshots)
+/// run from then on for that org, an org above it or within it include its lines in their Scope 3
+/// (categories 1, 2, 4) with their lineage (`snapshot::SUPPLY_RUNS`). Never twice: the same run
+/// again is refused (`scope3_already_recorded`), another run of the same org and year is refused
+/// (`scope3_recorded`) unless `replace`, and a run of an org above or within it recorded for the
+/// same year is refused (`scope3_overlaps`: their lines would be counted twice).
+pub fn record_scope3(p: &Platform, actor: &Actor, id: i64, req: RecordRequest) -> Result<Value> {
+    let run = p.store.supply_run(id)?.ok_or_else(|| Error::not_found(format!("no scope3 run {id}")))?;
+    let org = p.store.org(&run.org_code)?.ok_or_else(|| Error::internal("the run's org is missing"))?;
+    if !actor.within(&org.path) {
+        return Err(Error::new(Kind::NotFound, "not_found", format!("no scope3 run {id}")));
+    }
+    if !run.result["lines"].is_array() {
+        return Err(Error::new(Kind::Invalid, "scope3_without_lines", format!("scope3 run {id} kept no lines")));
+    }
+    let recorded = p.store.supply_recorded(run.year)?;
+    let mine = recorded.iter().find(|r| r.org_code == run.org_code);
+    if let Some(m) = mine {
+        if m.run_id == run.id {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_already_recorded",
+                format!("scope3 run {id} is already the Scope 3 of {} in {} in the inventory", run.org_code, run.year),
+            )
+            .with_detail(json!({"recorded_run": m.run_id})));
+        }
+        if !req.replace {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_recorded",
+                format!(
+                    "scope3 run {} is recorded for {} in {}; send replace: true to replace it with run {id}",
+                    m.run_id, run.org_code, run.year
+                ),
+            )
+            .with_detail(json!({"recorded_run": m.run_id})));
+        }
+    }
+    let paths: std::collections::HashMap<String, String> =
+        p.store.orgs()?.into_iter().map(|o| (o.code, o.path)).collect();
+    for r in recorded.iter().filter(|r| r.org_code != run.org_code) {
+        let other = paths.get(&r.org_code).map(String::as_str).unwrap_or_default();
+        if other.starts_with(&org.path) || org.path.starts_with(other) {
+            return Err(Error::new(
+                Kind::Conflict,
+                "scope3_overlaps",
+                format!(
+                    "scope3 run {} of {} is recorded for {}; its lines and those of run {id} of {} would be counted twice",
+                    r.run_id, r.org_code, run.year, run.org_code
+                ),
+            )
+            .with_detail(json!({"recorded_run": r.run_id, "org_code": r.org_code})));
+        }
+    }
+    let rec = p.store.supply_record_run(&actor.username, &run, mine.map(|m| m.run_id))?;
+    Ok(json!({"recorded": rec, "replaced": mine.map(|m| m.run_id)}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFactorSet {
+    /// `eeio` or `transport`.
+    pub kind: String,
+    pub toml: String,
+    pub reason: String,
+}
+
+/// Adds a version of an EEIO set (`[set] id, version, currency, price_year, …` with deflators,
+/// rates and factors, each sourced) or of a transport factor set (`[set] id, version` and
+/// `[[mode]]`): checked whole, each problem naming its key (422 `invalid_factor_set`); a version
+/// must be above the stored versions of the same set. Scope 3 runs from then on use the newest
+/// uploaded set of each kind; a stored run keeps the version it names.
+pub fn add_factor_set(p: &Platform, actor: &Actor, req: NewFactorSet) -> Result<Value> {
+    if !actor.org_path.is_empty() && actor.org_path.matches('/').count() > 2 {
+        return Err(Error::new(Kind::Forbidden, "group_only", "factor sets are the group's: upload from the root org"));
+    }
+    if req.reason.trim().is_empty() {
+        return Err(Error::invalid(
+            "invalid_factor_set",
+            "say why the factors change (reason)",
+            json!([{"field": "reason", "reason": "is empty"}]),
+        ));
+    }
+    let (name, version) = match req.kind.as_str() {
+        "eeio" => {
+            let set = supply::eeio::EeioSet::parse(&req.toml)
+                .map_err(|pr| problems("invalid_factor_set", "the EEIO set", pr))?;
+            (set.id, set.version)
+        }
+        "transport" => {
+            let (key, version, _) = scope3::parse_transport(&req.toml)
+                .map_err(|pr| problems("invalid_factor_set", "the transport factor set", pr))?;
+            (key.rsplit_once('@').map_or(key.clone(), |(n, _)| n.to_string()), version)
+        }
+        other => {
+            return Err(Error::invalid(
+                "invalid_factor_set",
+                format!("kind {other:?}: eeio or transport"),
+                json!([{"field": "kind", "reason": format!("{other:?} is not eeio or transport")}]),
+            ))
+        }
+    };
+    let newest = p.store.supply_factor_sets(&req.kind)?.into_iter().filter(|s| s.name == name).map(|s| s.version).max();
+    if req.kind == "eeio" && name == supply::eeio::EeioSet::shipped().id && newest.is_none() {
+        let shipped = supply::eeio::EeioSet::shipped().version;
+        if version <= shipped {
+            return Err(Error::new(
+                Kind::Conflict,
+                "factor_set_version",
+                format!("{name} version {version}: the shipped set is version {shipped}; a new version is above it"),
+            ));
+        }
+    }
+    if let Some(n) = newest {
+        if version <= n {
+            return Err(Error::new(
+                Kind::Conflict,
+                "factor_set_version",
+                format!("{} set {name} version {version}: version {n} is stored; a new version is above it", req.kind),
+            ));
+        }
+    }
+    let set = p.store.supply_add_factor_set(
+        &actor.username,
+        &actor.org_code,
+        (&req.kind, &name, version),
+        &req.toml,
+        req.reason.trim(),
+    )?;
+    Ok(json!({"factor_set": {"id": set.id, "kind": set.kind, "name": set.name, "version": set.version,
+                             "reason": set.reason, "created_by": set.created_by, "created_at": set.created_at}}))
+}
+
+/// The EEIO and transport factor sets: the shipped EEIO set and every uploaded version, newest
+/// first, and which of each kind Scope 3 runs use now.
+pub fn factor_sets(p: &Platform) -> Result<Value> {
+    let list = |kind: &str| -> Result<Vec<Value>> {
+        Ok(p.store
+            .supply_factor_sets(kind)?
+            .into_iter()
+            .map(|s| {
+                json!({"id": s.id, "name": s.name, "version": s.version, "key": format!("{}@{}", s.name, s.version),
+                             "reason": s.reason, "created_by": s.created_by, "created_at": s.created_at})
+            })
+            .collect())
+    };
+    let eeio = list("eeio")?;
+    let transport = list("transport")?;
+    let shipped = supply::eeio::EeioSet::shipped().key();
+    Ok(json!({
+        "eeio": eeio, "transport": transport, "shipped_eeio": shipped,
+        "current": {"eeio": eeio.first().map_or(json!(shipped), |s| s["key"].clone()),
+                    "transport": transport.first().map_or(Value::Null, |s| s["key"].clone())},
+    }))
 }
 
 // ---- green procurement ----------------------------------------------------------------------------
@@ -920,7 +1136,8 @@ fn agent(ca_pem: Option<&str>) -> std::result::Result<ureq::Agent, String> {
 /// Delivers an event answer to a partner's events endpoint, three tries with back-off; the
 /// outcome is recorded with the event (`delivered` / `undelivered`).
 pub fn deliver(p: &Platform, url: &str, event: &Value) {
-    let Ok(a) = agent(None) else { return };
+    let ca = p.pact_ca.read().ok().and_then(|c| c.clone());
+    let Ok(a) = agent(ca.as_deref()) else { return };
     let mut wait = std::time::Duration::from_millis(200);
     let mut status = "undelivered";
     for _ in 0..3 {
@@ -934,6 +1151,52 @@ pub fn deliver(p: &Platform, url: &str, event: &Value) {
         wait *= 4;
     }
     let _ = p.store.supply_add_pact_event("(delivery)", event["id"].as_str().unwrap_or_default(), url, event, status);
+}
+
+/// Where the answer to a request event goes (PACT 3.0: to the request's validated `source`, the
+/// requester's events endpoint): the event's `source` when it is an `https` URL with a host and
+/// no user information, else the partner's registered callback, else nowhere.
+pub fn answer_destination(source: &str, callback: &str) -> Option<String> {
+    if valid_https_url(source) {
+        return Some(source.to_string());
+    }
+    (!callback.is_empty()).then(|| callback.to_string())
+}
+
+fn valid_https_url(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix("https://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty() {
+            h
+        } else {
+            ""
+        }
+    });
+    u.len() <= 2048
+        && !host.is_empty()
+        && !authority.contains('@')
+        && !u.chars().any(|c| c.is_whitespace() || c.is_control())
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'))
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::answer_destination;
+
+    #[test]
+    fn answers_go_to_the_requests_https_source_else_the_callback() {
+        let cb = "https://partner.example/3/events";
+        assert_eq!(
+            answer_destination("https://buyer.example:8443/3/events", cb).as_deref(),
+            Some("https://buyer.example:8443/3/events")
+        );
+        assert_eq!(answer_destination("http://buyer.example/3/events", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("https://user@buyer.example/3/events", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("urn:buyer", cb).as_deref(), Some(cb));
+        assert_eq!(answer_destination("https:///3/events", "").as_deref(), None);
+        assert_eq!(answer_destination("https://a b/3/events", "").as_deref(), None);
+    }
 }
 
 #[derive(Deserialize)]
@@ -1118,4 +1381,281 @@ pub fn disclose_footprints_csv(p: &Platform, actor: &Actor, user_id: i64, csv: &
         stored.push(entry_json(&x));
     }
     Ok(json!({"stored": stored}))
+}
+
+// ---- the disclosure workbook (XLSX template: footprints, company, equipment) ----------------------
+
+/// The columns of the workbook's `company` sheet (annual company-level emissions).
+pub const COMPANY_COLUMNS: &[&str] = &["year", "scope1_t", "scope2_t", "scope3_t", "verification", "verifier"];
+/// The columns of the workbook's `equipment` sheet (energy specifications).
+pub const EQUIPMENT_COLUMNS: &[&str] =
+    &["class", "model", "typical_w", "compute", "grade", "reference", "power_0_w", "power_50_w", "power_100_w"];
+/// The sheets an upload reads, in this order.
+pub const WORKBOOK_SHEETS: [&str; 3] = ["footprints", "company", "equipment"];
+
+/// The disclosure template as a workbook: a sheet each for product footprints
+/// ([`pact::FORM_COLUMNS`]), the company's annual emissions ([`COMPANY_COLUMNS`]) and equipment
+/// specifications ([`EQUIPMENT_COLUMNS`]), their fixed values offered as dropdowns, and an
+/// instructions sheet in Chinese and English. Written with the filing templates' writer
+/// (`xlsx::workbook_of`).
+pub fn disclosure_template_xlsx() -> Result<Vec<u8>> {
+    use crate::xlsx::{workbook_of, Offered, SheetSpec};
+    let header = |cols: &[&str]| vec![cols.iter().map(|c| c.to_string()).collect::<Vec<_>>()];
+    let footprints = header(pact::FORM_COLUMNS);
+    let company = header(COMPANY_COLUMNS);
+    let equipment = header(EQUIPMENT_COLUMNS);
+    let row = |cells: [&str; 5]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let instructions = vec![
+        row(["工作表 / sheet", "列 / column", "必填 / required", "说明", "description"]),
+        row(["footprints", "product_id", "是 / yes", "产品编号（同一编号再次披露即为新版本）", "the product's id (the same id again is a new version)"]),
+        row(["footprints", "product_name", "是 / yes", "产品名称", "the product's name"]),
+        row(["footprints", "description", "否 / no", "说明", "a description"]),
+        row(["footprints", "class", "是 / yes", "产品类别：从下拉列表选择（aau、bbu、server 等）", "the product class: from the list (aau, bbu, server ...)"]),
+        row(["footprints", "declared_unit", "是 / yes", "声明单位（PACT）：从下拉列表选择，如 piece", "the PACT declared unit: from the list, e.g. piece"]),
+        row(["footprints", "pcf_kg", "是 / yes", "每声明单位的碳足迹，kg CO2e，摇篮到大门，不可为负", "kg CO2e per declared unit, cradle to gate, not negative"]),
+        row(["footprints", "fossil_kg", "否 / no", "其中化石来源，kg CO2e（缺省同 pcf_kg）", "of which fossil, kg CO2e (default: pcf_kg)"]),
+        row(["footprints", "mass_kg", "否 / no", "每声明单位的产品质量，kg", "product mass per declared unit, kg"]),
+        row(["footprints", "period_start / period_end", "是 / yes", "核算期起止，YYYY-MM-DD", "the reference period, YYYY-MM-DD"]),
+        row(["footprints", "geography", "是 / yes", "国家代码（ISO 3166-1，如 CN）", "the country (ISO 3166-1, e.g. CN)"]),
+        row(["footprints", "standard", "是 / yes", "核算标准：从下拉列表选择（ISO14067、GB/T 24067-2024、PACT-3.0 …）", "the standard: from the list (ISO14067, GB/T 24067-2024, PACT-3.0 ...)"]),
+        row(["footprints", "primary_data_share", "否 / no", "初级数据占比，%", "primary data share, %"]),
+        row(["footprints", "dqr_technological / dqr_geographical / dqr_temporal", "否 / no", "数据质量评级 1（最好）至 5", "data-quality ratings 1 (best) to 5"]),
+        row(["company", "year", "是 / yes", "年份", "the year"]),
+        row(["company", "scope1_t / scope2_t", "是 / yes", "范围一、范围二排放，吨 CO2e，不可为负", "Scope 1 and 2, t CO2e, not negative"]),
+        row(["company", "scope3_t", "否 / no", "范围三排放，吨 CO2e", "Scope 3, t CO2e"]),
+        row(["company", "verification", "是 / yes", "核查：none（无）、limited（有限保证）、reasonable（合理保证）", "verification: none, limited or reasonable assurance"]),
+        row(["company", "verifier", "核查时必填 / if verified", "核查机构名称", "the verifier's name"]),
+        row(["equipment", "class", "是 / yes", "设备类别：从下拉列表选择（aau、rru、server …）", "the class: from the list (aau, rru, server ...)"]),
+        row(["equipment", "model", "是 / yes", "型号", "the model"]),
+        row(["equipment", "typical_w", "是 / yes", "典型功耗，W", "typical power, W"]),
+        row(["equipment", "compute", "服务器必填 / servers", "典型功耗下提供的算力", "compute delivered at typical_w"]),
+        row(["equipment", "grade", "否 / no", "能效等级 1（一级，最好）至 5", "energy-efficiency grade 1 (best) to 5"]),
+        row(["equipment", "reference", "否 / no", "参照型号的典型功耗（无线）或单位算力功耗（服务器）", "the reference model's typical power (radio) or power per unit of compute (server)"]),
+        row(["equipment", "power_0_w / power_50_w / power_100_w", "否 / no", "0 %、50 %、100 % 负载下的功耗，W", "power at 0 %, 50 % and 100 % load, W"]),
+        row(["", "", "", "上传时读取 footprints、company、equipment 三个工作表；任一行有误则全部不保存，错误逐行逐列列出。", "An upload reads the sheets footprints, company and equipment; any problem stores nothing, and every problem is listed by sheet, line and column."]),
+    ];
+    let grades = vec!["1", "2", "3", "4", "5"];
+    workbook_of(&[
+        SheetSpec {
+            name: "footprints",
+            rows: &footprints,
+            lists: vec![
+                (3, Offered::Values(supply::library::CLASSES.to_vec())),
+                (4, Offered::Values(pact::DECLARED_UNITS.to_vec())),
+                (11, Offered::Values(pact::STANDARDS.to_vec())),
+                (13, Offered::Values(grades.clone())),
+                (14, Offered::Values(grades.clone())),
+                (15, Offered::Values(grades.clone())),
+            ],
+            hidden: false,
+        },
+        SheetSpec {
+            name: "company",
+            rows: &company,
+            lists: vec![(4, Offered::Values(supply::supplier::VERIFICATION.to_vec()))],
+            hidden: false,
+        },
+        SheetSpec {
+            name: "equipment",
+            rows: &equipment,
+            lists: vec![(0, Offered::Values(supply::library::CLASSES.to_vec())), (4, Offered::Values(grades.clone()))],
+            hidden: false,
+        },
+        SheetSpec { name: "说明 instructions", rows: &instructions, lists: Vec::new(), hidden: false },
+    ])
+    .map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The rows of a sheet's CSV by the given columns: (line, cells in column order); a missing
+/// column is a problem `<sheet>: line 1: <column>`.
+fn sheet_records(sheet: &str, csv: &[u8], cols: &[&str], p: &mut Vec<Problem>) -> Vec<(u64, Vec<String>)> {
+    let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(csv);
+    let Ok(headers) = r.headers().cloned() else {
+        p.push(Problem::new(format!("{sheet}: line 1"), "the header does not read"));
+        return Vec::new();
+    };
+    let mut ix = Vec::new();
+    for c in cols {
+        match headers.iter().position(|h| h.trim_start_matches('\u{feff}').trim() == *c) {
+            Some(i) => ix.push(i),
+            None => p.push(Problem::new(format!("{sheet}: line 1: {c}"), "missing column")),
+        }
+    }
+    if ix.len() != cols.len() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for rec in r.records() {
+        match rec {
+            Ok(rec) => {
+                let line = rec.position().map_or(0, |x| x.line());
+                let cells: Vec<String> = ix.iter().map(|&i| rec.get(i).unwrap_or("").trim().to_string()).collect();
+                if cells.iter().any(|c| !c.is_empty()) {
+                    out.push((line, cells));
+                }
+            }
+            Err(e) => {
+                p.push(Problem::new(format!("{sheet}: line {}", e.position().map_or(0, |x| x.line())), e.to_string()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn opt_number(p: &mut Vec<Problem>, at: &str, field: &str, v: &str) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    match supply::parse_decimal(v) {
+        Some(x) => Some(x),
+        None => {
+            p.push(Problem::new(format!("{at}: {field}"), format!("{v:?} is not a number")));
+            None
+        }
+    }
+}
+
+/// Disclosures from a filled workbook (the template of [`disclosure_template_xlsx`]): product
+/// footprints, company emissions and equipment specifications of the caller's company. Every
+/// problem of every row of every sheet is listed (`<sheet>: line N: <column>`) and nothing is
+/// stored unless there is none; then each row is stored as its form would be.
+pub fn disclose_xlsx(p: &Platform, actor: &Actor, user_id: i64, bytes: Vec<u8>) -> Result<Value> {
+    let s = supplier_of_user(p, user_id)?;
+    if !crate::xlsx::is_xlsx(&bytes) {
+        return Err(Error::new(Kind::Invalid, "invalid_workbook", "not an XLSX workbook"));
+    }
+    let sheets = crate::xlsx::sheets_to_csv(bytes, &WORKBOOK_SHEETS)
+        .map_err(|m| Error::new(Kind::Invalid, "invalid_workbook", m))?;
+    if sheets.iter().all(Option::is_none) {
+        return Err(Error::new(
+            Kind::Invalid,
+            "invalid_workbook",
+            format!("the workbook has none of the sheets {}", WORKBOOK_SHEETS.join(", ")),
+        ));
+    }
+    let mut pr: Vec<Problem> = Vec::new();
+    // Footprints: the template's reader, its problems prefixed with the sheet.
+    let mut forms = Vec::new();
+    if let Some(csv) = &sheets[0] {
+        let has_rows =
+            csv.split(|b| *b == b'\n').skip(1).any(|l| l.iter().any(|b| !b.is_ascii_whitespace() && *b != b','));
+        if has_rows {
+            match pact::read_forms(csv) {
+                Ok(f) => forms = f,
+                Err(e) => pr.extend(e.into_iter().map(|x| Problem::new(format!("footprints: {}", x.field), x.reason))),
+            }
+        }
+    }
+    let mut company = Vec::new();
+    if let Some(csv) = &sheets[1] {
+        for (line, c) in sheet_records("company", csv, COMPANY_COLUMNS, &mut pr) {
+            let at = format!("company: line {line}");
+            let year = match c[0].parse::<i32>() {
+                Ok(y) => y,
+                Err(_) => {
+                    pr.push(Problem::new(format!("{at}: year"), format!("{:?} is not a year", c[0])));
+                    0
+                }
+            };
+            let d = CompanyDisclosure {
+                year,
+                scope1_t: c[1].clone(),
+                scope2_t: c[2].clone(),
+                scope3_t: (!c[3].is_empty()).then(|| c[3].clone()),
+                verification: c[4].clone(),
+                verifier: c[5].clone(),
+            };
+            for x in d.problems() {
+                if !(x.field == "year" && year == 0) {
+                    pr.push(Problem::new(format!("{at}: {}", x.field), x.reason));
+                }
+            }
+            company.push(d);
+        }
+    }
+    let mut equipment = Vec::new();
+    if let Some(csv) = &sheets[2] {
+        for (line, c) in sheet_records("equipment", csv, EQUIPMENT_COLUMNS, &mut pr) {
+            let at = format!("equipment: line {line}");
+            let typical = opt_number(&mut pr, &at, "typical_w", &c[2]);
+            let grade = match c[4].as_str() {
+                "" => None,
+                g => match g.parse::<u8>() {
+                    Ok(g) => Some(g),
+                    Err(_) => {
+                        pr.push(Problem::new(format!("{at}: grade"), format!("{g:?} is not a grade 1 to 5")));
+                        None
+                    }
+                },
+            };
+            let mut power_w = Vec::new();
+            for (i, load) in [(6, 0u8), (7, 50), (8, 100)] {
+                if let Some(w) = opt_number(&mut pr, &at, EQUIPMENT_COLUMNS[i], &c[i]) {
+                    power_w.push(supply::equipment::LoadPower { load_percent: load, watts: w });
+                }
+            }
+            let e = supply::equipment::EquipmentSpec {
+                class: c[0].clone(),
+                model: c[1].clone(),
+                power_w,
+                typical_w: typical.unwrap_or(0.0),
+                compute: opt_number(&mut pr, &at, "compute", &c[3]),
+                grade,
+                reference: opt_number(&mut pr, &at, "reference", &c[5]),
+            };
+            for x in e.problems() {
+                let field = match x.field.strip_prefix("power_w[") {
+                    Some(_) => "power_w".to_string(),
+                    None => x.field.clone(),
+                };
+                if !(field == "typical_w" && typical.is_none() && !c[2].is_empty()) {
+                    pr.push(Problem::new(format!("{at}: {field}"), x.reason));
+                }
+            }
+            equipment.push(e);
+        }
+    }
+    if !pr.is_empty() {
+        return Err(problems("invalid_workbook", "the workbook", pr));
+    }
+    if forms.is_empty() && company.is_empty() && equipment.is_empty() {
+        return Err(Error::new(Kind::Invalid, "invalid_workbook", "the workbook holds no row to disclose"));
+    }
+    let (mut fps, mut cos, mut eqs) = (Vec::new(), Vec::new(), Vec::new());
+    for f in forms {
+        let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
+        let received = serde_json::to_value(&f).unwrap_or(Value::Null);
+        let x = store_footprint(
+            p,
+            actor,
+            Some(&s),
+            &s.org_code,
+            &s.uscc,
+            &pf,
+            &f.class,
+            &f.product_id,
+            "supplier",
+            ("footprint", received),
+        )?;
+        fps.push(entry_json(&x));
+    }
+    for d in company {
+        let body = serde_json::to_value(&d).map_err(|e| Error::internal(e.to_string()))?;
+        let x = p.store.supply_add_disclosure(&actor.username, &s, "company", i64::from(d.year), &body)?;
+        cos.push(json!(x.id));
+    }
+    let year = i64::from(
+        pact::civil_from_days(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+                / 86_400,
+        )
+        .0,
+    );
+    for e in equipment {
+        let body = serde_json::to_value(&e).map_err(|x| Error::internal(x.to_string()))?;
+        let x = p.store.supply_add_disclosure(&actor.username, &s, "equipment", year, &body)?;
+        eqs.push(json!({"disclosure": x.id, "checks": e.checks()}));
+    }
+    Ok(json!({"stored": {"footprints": fps, "company": cos, "equipment": eqs}}))
 }

@@ -195,45 +195,71 @@ fn cell_ref(row: u32, col: u32) -> String {
 /// of the sheet is line `n` of the CSV, an empty row a blank line). Numbers keep their shortest
 /// exact decimal form. The sheet is read cell by cell, never as a grid of its stated extent.
 pub fn first_sheet_to_csv(bytes: Vec<u8>, out: &std::path::Path) -> Result<(), String> {
-    use calamine::{DataRef, Reader};
+    use calamine::Reader;
     check_unpacked(&bytes)?;
     let mut book = calamine::Xlsx::new(Cursor::new(bytes)).map_err(|e| format!("not a readable XLSX file: {e}"))?;
     let name = book.sheet_names().first().cloned().ok_or("the workbook has no sheet")?;
-    let mut cells = book.worksheet_cells_reader(&name).map_err(|e| format!("the first sheet is not readable: {e}"))?;
     let file = std::fs::File::create(out).map_err(|e| e.to_string())?;
     let mut w = std::io::BufWriter::new(file);
+    sheet_csv(&mut book, &name, &mut w)?;
+    w.flush().map_err(|e| e.to_string())
+}
+
+/// The named sheets of an XLSX file as CSV text, in the same way as [`first_sheet_to_csv`] (row
+/// `n` of a sheet is line `n` of its CSV); `None` for a sheet the workbook does not have.
+pub fn sheets_to_csv(bytes: Vec<u8>, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    use calamine::Reader;
+    check_unpacked(&bytes)?;
+    let mut book = calamine::Xlsx::new(Cursor::new(bytes)).map_err(|e| format!("not a readable XLSX file: {e}"))?;
+    let present = book.sheet_names();
+    let mut out = Vec::new();
+    for name in names {
+        if !present.iter().any(|n| n == name) {
+            out.push(None);
+            continue;
+        }
+        let mut w = Vec::new();
+        sheet_csv(&mut book, name, &mut w).map_err(|e| format!("sheet {name}: {e}"))?;
+        out.push(Some(w));
+    }
+    Ok(out)
+}
+
+/// Writes sheet `name` as CSV to `w`.
+fn sheet_csv<W: Write>(book: &mut calamine::Xlsx<Cursor<Vec<u8>>>, name: &str, w: &mut W) -> Result<(), String> {
+    use calamine::DataRef;
+    let mut cells = book.worksheet_cells_reader(name).map_err(|e| format!("the first sheet is not readable: {e}"))?;
     let (mut row_no, mut written, mut count) = (0u32, 0u32, 0u64);
     let mut fields: Vec<String> = Vec::new();
     let mut line = Vec::new();
-    let mut flush =
-        |w: &mut std::io::BufWriter<std::fs::File>, fields: &mut Vec<String>, row: u32| -> Result<(), String> {
-            // Empty rows before this one are blank lines, so line numbers stay the sheet's rows.
-            while written < row {
-                w.write_all(b"\n").map_err(|e| e.to_string())?;
-                written += 1;
-            }
-            if !fields.is_empty() {
-                line.clear();
-                for (i, f) in fields.iter().enumerate() {
-                    if i > 0 {
-                        line.push(b',');
-                    }
-                    csv_field(f, &mut line);
+    let mut flush = |w: &mut W, fields: &mut Vec<String>, row: u32| -> Result<(), String> {
+        // Empty rows before this one are blank lines, so line numbers stay the sheet's rows.
+        while written < row {
+            w.write_all(b"\n").map_err(|e| e.to_string())?;
+            written += 1;
+        }
+        if !fields.is_empty() {
+            line.clear();
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    line.push(b',');
                 }
-                if line.len() > ingest::line::MAX_LINE_BYTES {
-                    return Err(format!(
-                        "row {} is longer than {} bytes: not an activity sheet",
-                        row + 1,
-                        ingest::line::MAX_LINE_BYTES
-                    ));
-                }
-                line.push(b'\n');
-                w.write_all(&line).map_err(|e| e.to_string())?;
-                written += 1;
+                csv_field(f, &mut line);
             }
-            fields.clear();
-            Ok(())
-        };
+            if line.len() > ingest::line::MAX_LINE_BYTES {
+                return Err(format!(
+                    "row {} is longer than {} bytes: not an activity sheet",
+                    row + 1,
+                    ingest::line::MAX_LINE_BYTES
+                ));
+            }
+            line.push(b'\n');
+            w.write_all(&line).map_err(|e| e.to_string())?;
+            written += 1;
+        }
+        fields.clear();
+        Ok(())
+    };
     while let Some(cell) = cells.next_cell().map_err(|e| format!("the first sheet is not readable: {e}"))? {
         let (row, col) = cell.get_position();
         count += 1;
@@ -251,7 +277,7 @@ pub fn first_sheet_to_csv(bytes: Vec<u8>, out: &std::path::Path) -> Result<(), S
             return Err(format!("cell {} is out of order in the sheet", cell_ref(row, col)));
         }
         if row > row_no {
-            flush(&mut w, &mut fields, row_no)?;
+            flush(w, &mut fields, row_no)?;
             row_no = row;
         }
         let text = match cell.get_value() {
@@ -271,8 +297,8 @@ pub fn first_sheet_to_csv(bytes: Vec<u8>, out: &std::path::Path) -> Result<(), S
         }
         fields[col as usize] = text;
     }
-    flush(&mut w, &mut fields, row_no)?;
-    w.flush().map_err(|e| e.to_string())
+    flush(w, &mut fields, row_no)?;
+    Ok(())
 }
 
 /// Appends a cell as a CSV field of ingest's dialect (quoted when it holds a comma, a quote or

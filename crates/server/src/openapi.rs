@@ -57,6 +57,12 @@ pub fn document(routes: &[RouteSpec]) -> Value {
                     json!({"required": true, "content": {"text/csv": {"schema": {"type": "string"}}}}),
                 );
             }
+            "xlsx" => {
+                op.insert(
+                    "requestBody".into(),
+                    json!({"required": true, "content": {XLSX_MEDIA: {"schema": {"type": "string", "format": "binary"}}}}),
+                );
+            }
             "csv_or_xlsx" => {
                 op.insert(
                     "requestBody".into(),

@@ -66,10 +66,22 @@ fn basic(h: &HeaderMap) -> Option<(String, String)> {
     Some((percent_decode(id), percent_decode(secret)))
 }
 
-async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+/// The throttle key of a partner's client id (the logins' throttle, `store::users`): wrong
+/// secrets for one client id, or from one address, lock further token requests for a while.
+fn throttle_name(client_id: &str) -> String {
+    format!("pact-client:{client_id}")
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    conn: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if !https(&app) {
         return refuse_http();
     }
+    let address = conn.map(|c| c.0 .0.ip().to_string());
     let body = axum::body::to_bytes(body, PACT_BODY_BYTES).await.unwrap_or_default();
     let form = String::from_utf8_lossy(&body).to_string();
     let grant = form
@@ -99,13 +111,35 @@ async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
     if id.len() > 64 || secret.len() > 256 {
         return invalid_client();
     }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (name, addr) = (throttle_name(&id), address.clone());
+    match app.db(move |s| s.login_locked(&name, addr.as_deref(), now)).await {
+        Ok(Some(wait)) => {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"error": "invalid_client", "error_description": format!("too many wrong credentials: token requests of this client or address are locked for {wait} s")})),
+            )
+                .into_response();
+            if let Ok(v) = wait.to_string().parse() {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Ok(None) => {}
+        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "could not check the client"),
+    }
     let p = app.platform.clone();
-    match app.blocking(move || Ok(svc::pact_token(&p, &id, &secret)?)).await {
+    let client = id.clone();
+    match app.blocking(move || Ok(svc::pact_token(&p, &client, &secret)?)).await {
         Ok(Some(t)) => {
             axum::Json(json!({"access_token": t, "token_type": "bearer", "expires_in": svc::PACT_TOKEN_SECONDS}))
                 .into_response()
         }
-        Ok(None) => invalid_client(),
+        Ok(None) => {
+            let (policy, name) = (app.login_policy, throttle_name(&id));
+            let _ = app.db(move |s| s.login_failed(&policy, &name, address.as_deref(), now)).await;
+            invalid_client()
+        }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "could not issue a token"),
     }
 }
@@ -281,13 +315,15 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let p = app.platform.clone();
     let source = format!("{}/3/events", base(&app, &headers));
     let c = client.clone();
+    let requester = svc::answer_destination(event["source"].as_str().unwrap_or_default(), &client.callback);
     let answer = app.blocking(move || Ok(svc::pact_event(&p, &c, &path, &event, &source)?)).await;
     match answer {
-        Ok(Some(ev)) if !client.callback.is_empty() => {
+        Ok(Some(ev)) if requester.is_some() => {
             // Answered asynchronously: the request is acknowledged now, the answer delivered to the
-            // partner's events endpoint (platform::supply::deliver retries with back-off).
+            // requester given by the event's `source` (else the partner's registered callback;
+            // platform::supply::deliver retries with back-off).
             let p = app.platform.clone();
-            let url = client.callback.clone();
+            let url = requester.unwrap_or_default();
             tokio::task::spawn_blocking(move || svc::deliver(&p, &url, &ev));
             StatusCode::OK.into_response()
         }

@@ -225,6 +225,13 @@ routes! {
     post "/api/v1/supply/pact/clients" => supply::create_pact_client, SupplyAdmin, None, "json" -> "json", "Credentials for a PACT partner ({name, org_code, callback?}): it reads the footprints of the org's subtree at /3/footprints; the secret is shown once";
     post "/api/v1/supply/pact/pull" => supply::pull, SupplyAdmin, None, "json" -> "json", "Pull footprints from a supplier's PACT host into the library ({base_url, client_id, client_secret, org_code, supplier_id?, ca_pem?, query?}): each checked against the PACT schema; stored, skipped or rejected with its problems";
     post "/api/v1/supply/portal/equipment" => supply::disclose_equipment, SupplierPortal, None, "json" -> "json", "Disclose an equipment energy specification; answered with the white paper's checks";
+    post "/api/v1/supply/scope3/{id}/record" => supply::record_scope3, Analyze, None, "json" -> "json", "Record a Scope 3 run into the group inventory for its org and year ({replace?}): snapshots from then on include its categories 1, 2, 4 with lineage; a second run is refused unless replace, an overlapping org's run is refused";
+    get "/api/v1/supply/factor-sets" => supply::factor_sets, Supply, None, "" -> "json", "EEIO and transport factor set versions (shipped and uploaded) and the ones Scope 3 runs use now";
+    post "/api/v1/supply/factor-sets" => supply::add_factor_set, ManageFactors, None, "json" -> "json", "Upload a version of an EEIO or transport factor set ({kind: eeio|transport, toml, reason}): every problem named by its key; runs keep the version they used";
+    post "/api/v1/supply/packaging" => supply::packaging, File, None, "csv" -> "json", "Packaging records from packaging.csv (line, org, period, packages, green_packages): the green-packaging share indicator; every problem at once, nothing stored unless none";
+    post "/api/v1/supply/deliveries" => supply::deliveries, File, None, "csv" -> "json", "Delivery records from deliveries.csv (line, org, city, period, vehicle: new_energy|conventional, deliveries): the number of cities with new-energy delivery";
+    get "/api/v1/supply/portal/template.xlsx" => supply::disclosure_template_xlsx, SupplierPortal, None, "" -> "xlsx", "The disclosure workbook: sheets for product footprints, company emissions and equipment specifications with dropdowns, and instructions (zh, en)";
+    post "/api/v1/supply/portal/disclosures.xlsx" => supply::disclose_xlsx, SupplierPortal, None, "xlsx" -> "json", "Disclose from a filled workbook (footprints, company, equipment sheets): every problem named by sheet, line and column; nothing stored unless none";
 }
 
 /// Liveness; in cluster mode also the instance's name and whether PostgreSQL and NATS answer

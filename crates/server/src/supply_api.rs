@@ -24,12 +24,13 @@ async fn run(
     app.blocking(move || Ok(Json(f(&p, &caller.actor(), caller.user.id)?))).await
 }
 
-/// The upload's bytes (its size is already bounded by the route's body limit).
+/// The most a supply upload (CSV lines, a disclosure workbook) holds: it is read into memory whole,
+/// so it is bounded below the streamed uploads' limit (413 `body_too_large` above it).
+pub const SUPPLY_UPLOAD_BYTES: usize = 256 * 1024 * 1024;
+
+/// The upload's bytes, at most [`SUPPLY_UPLOAD_BYTES`] (and the route's body limit).
 async fn bytes(body: Body) -> ApiResult<Vec<u8>> {
-    Ok(axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?
-        .to_vec())
+    Ok(axum::body::to_bytes(body, SUPPLY_UPLOAD_BYTES).await.map_err(crate::error::body_read_error)?.to_vec())
 }
 
 pub async fn suppliers(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {
@@ -215,4 +216,53 @@ pub async fn disclose_footprints_csv(
 ) -> Reply {
     let b = bytes(body).await?;
     run(app, c, move |p, a, user| svc::disclose_footprints_csv(p, a, user, &b)).await
+}
+
+pub async fn record_scope3(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<i64>,
+    Json(req): Json<svc::RecordRequest>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::record_scope3(p, a, id, req)).await
+}
+
+pub async fn factor_sets(State(app): State<Arc<App>>, Extension(c): Extension<Caller>) -> Reply {
+    run(app, c, |p, _, _| svc::factor_sets(p)).await
+}
+
+pub async fn add_factor_set(
+    State(app): State<Arc<App>>,
+    Extension(c): Extension<Caller>,
+    Json(req): Json<svc::NewFactorSet>,
+) -> Reply {
+    run(app, c, move |p, a, _| svc::add_factor_set(p, a, req)).await
+}
+
+pub async fn packaging(State(app): State<Arc<App>>, Extension(c): Extension<Caller>, body: Body) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, _| svc::add_packaging(p, a, &b)).await
+}
+
+pub async fn deliveries(State(app): State<Arc<App>>, Extension(c): Extension<Caller>, body: Body) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, _| svc::add_deliveries(p, a, &b)).await
+}
+
+pub async fn disclosure_template_xlsx(State(app): State<Arc<App>>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let bytes = app.blocking(|| Ok(svc::disclosure_template_xlsx()?)).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, platform::xlsx::MEDIA_TYPE),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"disclosures.xlsx\""),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub async fn disclose_xlsx(State(app): State<Arc<App>>, Extension(c): Extension<Caller>, body: Body) -> Reply {
+    let b = bytes(body).await?;
+    run(app, c, move |p, a, user| svc::disclose_xlsx(p, a, user, b)).await
 }

@@ -580,6 +580,29 @@ CREATE TABLE alert_deliveries (
     PRIMARY KEY (subject, rule, opened_ms, kind)
 );
 "#,
+    // 14 (issue 18): the Scope 3 run recorded into the group inventory per (org, year), and
+    // uploaded versions of EEIO and transport factor sets.
+    r#"
+CREATE TABLE supply_scope3_recorded (
+    org_code TEXT NOT NULL REFERENCES orgs(code),
+    year BIGINT NOT NULL,
+    run_id BIGINT NOT NULL REFERENCES supply_scope3_runs(id),
+    recorded_by TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (org_code, year)
+);
+CREATE TABLE supply_factor_sets (
+    id {pk},
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (kind, name, version)
+);
+"#,
 ];
 
 impl Store {

@@ -891,3 +891,209 @@ fn insert_disclosure(
     )?[0]
         .int(0))
 }
+
+/// The run recorded into the group inventory for an (org, year).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Recorded {
+    pub org_code: String,
+    pub year: i64,
+    pub run_id: i64,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+/// A stored EEIO or transport factor set version (TOML as uploaded).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FactorSet {
+    pub id: i64,
+    /// `eeio` or `transport`.
+    pub kind: String,
+    pub name: String,
+    pub version: i64,
+    pub body: String,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+const FACTOR_SET_COLS: &str = "id, kind, name, version, body, reason, created_by, created_at";
+
+fn factor_set(r: &Row) -> FactorSet {
+    FactorSet {
+        id: r.int(0),
+        kind: r.text(1),
+        name: r.text(2),
+        version: r.int(3),
+        body: r.text(4),
+        reason: r.text(5),
+        created_by: r.text(6),
+        created_at: r.text(7),
+    }
+}
+
+impl Store {
+    // ---- Scope 3 runs recorded into the group inventory ---------------------------------------
+
+    /// Records run `run_id` as its (org, year)'s Scope 3 in the group inventory, replacing
+    /// `replacing` (the run recorded before, checked by the caller; `None`: none may be). One
+    /// transaction, one audit entry (`supply.scope3_record`).
+    pub fn supply_record_run(&self, actor: &str, run: &Run, replacing: Option<i64>) -> Result<Recorded> {
+        let k = self.kind();
+        self.tx(|c| {
+            let now = crate::now();
+            let before = c.query(
+                "SELECT run_id FROM supply_scope3_recorded WHERE org_code = $1 AND year = $2",
+                &[run.org_code.as_str().into(), run.year.into()],
+            )?;
+            let before = before.first().map(|r| r.int(0));
+            if before != replacing {
+                return Err(StoreError::Conflict(format!(
+                    "the Scope 3 of {} in {} recorded in the inventory changed meanwhile",
+                    run.org_code, run.year
+                )));
+            }
+            c.exec(
+                "DELETE FROM supply_scope3_recorded WHERE org_code = $1 AND year = $2",
+                &[run.org_code.as_str().into(), run.year.into()],
+            )?;
+            c.exec(
+                "INSERT INTO supply_scope3_recorded (org_code, year, run_id, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+                &[run.org_code.as_str().into(), run.year.into(), run.id.into(), actor.into(), now.as_str().into()],
+            )?;
+            append(
+                c,
+                k,
+                Change {
+                    actor,
+                    action: "supply.scope3_record",
+                    entity: format!("scope3/{}", run.id),
+                    org_code: &run.org_code,
+                    before: before.map_or(Json::Null, |id| json!({"run": id})),
+                    after: json!({"run": run.id, "year": run.year, "total_grams": run.total_grams}),
+                },
+            )?;
+            Ok(Recorded {
+                org_code: run.org_code.clone(),
+                year: run.year,
+                run_id: run.id,
+                recorded_by: actor.to_string(),
+                recorded_at: now,
+            })
+        })
+    }
+
+    /// Every run recorded into the inventory of `year`, by org code.
+    pub fn supply_recorded(&self, year: i64) -> Result<Vec<Recorded>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT org_code, year, run_id, recorded_by, recorded_at FROM supply_scope3_recorded WHERE year = $1 ORDER BY org_code",
+                    &[year.into()],
+                )
+            })?
+            .iter()
+            .map(|r| Recorded {
+                org_code: r.text(0),
+                year: r.int(1),
+                run_id: r.int(2),
+                recorded_by: r.text(3),
+                recorded_at: r.text(4),
+            })
+            .collect())
+    }
+
+    // ---- EEIO and transport factor set versions -----------------------------------------------
+
+    /// Stores a factor set version (checked by the caller); the same (kind, name, version) twice
+    /// is a conflict. One transaction, one audit entry (`supply.factor_set`).
+    /// `set` is (kind, name, version).
+    pub fn supply_add_factor_set(
+        &self,
+        actor: &str,
+        root: &str,
+        set: (&str, &str, i64),
+        body: &str,
+        reason: &str,
+    ) -> Result<FactorSet> {
+        let (kind, name, version) = set;
+        let k = self.kind();
+        let id = self.tx(|c| {
+            let exists = c.query(
+                "SELECT id FROM supply_factor_sets WHERE kind = $1 AND name = $2 AND version = $3",
+                &[kind.into(), name.into(), version.into()],
+            )?;
+            if !exists.is_empty() {
+                return Err(StoreError::Conflict(format!("{kind} set {name} version {version} is stored already")));
+            }
+            let id = c.query(
+                "INSERT INTO supply_factor_sets (kind, name, version, body, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                &[kind.into(), name.into(), version.into(), body.into(), reason.into(), actor.into(), crate::now().into()],
+            )?[0]
+                .int(0);
+            append(
+                c,
+                k,
+                Change {
+                    actor,
+                    action: "supply.factor_set",
+                    entity: format!("{kind}/{name}@{version}"),
+                    org_code: root,
+                    before: Json::Null,
+                    after: json!({"id": id, "kind": kind, "name": name, "version": version, "reason": reason}),
+                },
+            )?;
+            Ok(id)
+        })?;
+        self.supply_factor_set(id)?.ok_or_else(|| StoreError::NotFound(format!("factor set {id}")))
+    }
+
+    pub fn supply_factor_set(&self, id: i64) -> Result<Option<FactorSet>> {
+        Ok(self
+            .read(|c| {
+                c.query(&format!("SELECT {FACTOR_SET_COLS} FROM supply_factor_sets WHERE id = $1"), &[id.into()])
+            })?
+            .first()
+            .map(factor_set))
+    }
+
+    /// Stored sets of a kind, newest upload first.
+    pub fn supply_factor_sets(&self, kind: &str) -> Result<Vec<FactorSet>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    &format!("SELECT {FACTOR_SET_COLS} FROM supply_factor_sets WHERE kind = $1 ORDER BY id DESC"),
+                    &[kind.into()],
+                )
+            })?
+            .iter()
+            .map(factor_set)
+            .collect())
+    }
+}
+
+impl Store {
+    /// Every stored line of a kind (`packaging`, `delivery`, ...) of every org: (org, year, body).
+    pub fn supply_lines_of_kind(&self, kind: &str) -> Result<Vec<(String, i64, Json)>> {
+        Ok(self
+            .read(|c| {
+                c.query(
+                    "SELECT org_code, year, body FROM supply_procurement WHERE kind = $1 ORDER BY id",
+                    &[kind.into()],
+                )
+            })?
+            .iter()
+            .map(|r| (r.text(0), r.int(1), serde_json::from_str(&r.text(2)).unwrap_or(Json::Null)))
+            .collect())
+    }
+
+    /// Changes whenever a packaging or delivery line is stored (the indicator feeds' cache key).
+    pub fn supply_logistics_fingerprint(&self) -> Result<String> {
+        let r = self.read(|c| {
+            c.query(
+                "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM supply_procurement WHERE kind IN ('packaging', 'delivery')",
+                &[],
+            )
+        })?;
+        Ok(format!("{}:{}", r[0].int(0), r[0].int(1)))
+    }
+}

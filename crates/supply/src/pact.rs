@@ -538,7 +538,7 @@ pub const FORM_COLUMNS: &[&str] = &[
 /// Footprint forms from a template (CSV with [`FORM_COLUMNS`]): every problem of every row, named
 /// `line N: field` (file lines), and no form unless there is none.
 pub fn read_forms(data: &[u8]) -> Result<Vec<FootprintForm>, Vec<Problem>> {
-    let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(data);
+    let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(data);
     let headers = r.headers().map_err(|e| vec![Problem::new("line 1", e.to_string())])?.clone();
     let mut ix = Vec::new();
     let mut p = Vec::new();

@@ -662,6 +662,56 @@ pub fn parse_secondary(text: &str) -> Result<(Vec<AverageFactor>, Vec<ModeFactor
     }
 }
 
+/// A transport factor set (TOML): `[set] id, version, title` and `[[mode]] mode, kg_per_tkm,
+/// source`, every factor with its source, at least one mode and no `[[product]]`. Returns the
+/// set's key (`id@version`), its version and its modes; every problem at once, each naming its key.
+pub fn parse_transport(text: &str) -> Result<(String, i64, Vec<ModeFactor>), Vec<Problem>> {
+    let f: AvgFile = toml::from_str(text).map_err(|e| {
+        vec![Problem::new(
+            e.span().map_or("(file)".to_string(), |s| format!("byte {}", s.start)),
+            e.message().to_string(),
+        )]
+    })?;
+    let mut p = match parse_secondary(text) {
+        Ok(_) => Vec::new(),
+        Err(p) => p,
+    };
+    if f.set.id.len() > 64 {
+        p.push(Problem::new("set.id", "1 to 64 characters"));
+    }
+    if !f.product.is_empty() {
+        p.push(Problem::new("product", "a transport factor set has no average product data ([[product]])"));
+    }
+    if f.mode.is_empty() {
+        p.push(Problem::new("mode", "at least one [[mode]]"));
+    }
+    if !p.is_empty() {
+        return Err(p);
+    }
+    let (_, modes) = parse_secondary(text)?;
+    Ok((format!("{}@{}", f.set.id, f.set.version), f.set.version, modes))
+}
+
+#[cfg(test)]
+mod transport_set_tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_set_names_every_bad_field() {
+        let bad = "[set]\nid = \"t\"\nversion = 0\n[[mode]]\nmode = \"camel\"\nkg_per_tkm = \"-1\"\nsource = \"\"\n";
+        let p = parse_transport(bad).unwrap_err();
+        let fields: Vec<&str> = p.iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(fields, ["set", "mode[0].mode", "mode[0].kg_per_tkm", "mode[0].source"], "{p:?}");
+        let good = "[set]\nid = \"cn-road\"\nversion = 2\n[[mode]]\nmode = \"road\"\nkg_per_tkm = \"0.1\"\nsource = \"a source\"\n";
+        let (key, version, modes) = parse_transport(good).unwrap();
+        assert_eq!((key.as_str(), version, modes.len()), ("cn-road@2", 2, 1));
+        assert_eq!(modes[0].reference, "cn-road@2#road");
+        let with_product =
+            format!("{good}[[product]]\nclass = \"aau\"\nunit = \"piece\"\nkg_per_unit = \"1\"\nsource = \"s\"\n");
+        assert_eq!(parse_transport(&with_product).unwrap_err()[0].field, "product");
+    }
+}
+
 // ---- CSV ---------------------------------------------------------------------------------------
 
 /// The columns of procurement.csv.

@@ -354,3 +354,58 @@ fn facility_attributes_give_counts_and_new_subsets_and_refuse_bad_changes() {
         assert_eq!(p["sources"][0]["sources"][0]["kind"].as_str(), Some("saving_run"));
     });
 }
+
+#[test]
+fn green_logistics_records_feed_the_packaging_share_and_new_energy_cities_with_their_2025_targets() {
+    platform("indicators_green_logistics").run(|h| async move {
+        let (gd, bj, admin) = (h.login("gd-filer").await, h.login("bj-filer").await, h.login("admin").await);
+        let csv = |token: &str, path: &str, body: &str| {
+            let (h, token, path, body) = (&h, token.to_string(), path.to_string(), body.to_string());
+            async move { h.request("POST", &path, Some(&token), body, "text/csv").await }
+        };
+        // Bad rows: each named by file line and field, nothing stored.
+        let bad = csv(&gd, "/api/v1/supply/packaging", "line,org,period,packages,green_packages\nP1,CT-GD,2025,10,11\nP2,CT-GD,25,1,1\n").await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+        assert!(bad.text.contains("packaging.csv:2: green_packages") && bad.text.contains("packaging.csv:3: period"), "{}", bad.text);
+        let bad = csv(&gd, "/api/v1/supply/deliveries", "line,org,city,period,vehicle,deliveries\nD1,CT-BJ,北京,2025,new_energy,1\n").await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "another province's org: {}", bad.text);
+        // Guangdong: 950 + 850 of 2,000 packages green (90 %); Beijing 10 of 100.
+        let r = csv(&gd, "/api/v1/supply/packaging", "line,org,period,packages,green_packages\nP1,CT-GD,2025,1000,950\nP2,CT-GD-GZ,2025-03,1000,850\n").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = csv(&bj, "/api/v1/supply/packaging", "line,org,period,packages,green_packages\nP1,CT-BJ,2025,100,10\n").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // New-energy deliveries: 广州 (5 at CT-GD, 3 at its city, 1 in Beijing: counted at CT-GD), 深圳
+        // (the city), 北京; 佛山 only by conventional vehicles, 珠海 with none.
+        let r = csv(&gd, "/api/v1/supply/deliveries", "line,org,city,period,vehicle,deliveries\nD1,CT-GD,广州,2025,new_energy,5\nD2,CT-GD-GZ,广州,2025-02,new_energy,3\nD3,CT-GD-GZ,深圳,2025,new_energy,2\nD4,CT-GD,佛山,2025,conventional,9\nD5,CT-GD,珠海,2025,new_energy,0\n").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = csv(&bj, "/api/v1/supply/deliveries", "line,org,city,period,vehicle,deliveries\nB1,CT-BJ,北京,2025,new_energy,1\nB2,CT-BJ,广州,2025,new_energy,1\n").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        // The group: (950 + 850 + 10) / 2,100 = 86.190476 %; three distinct cities.
+        let group = h.get("/api/v1/orgs/CT/indicators?year=2025", &admin).await;
+        assert!(close(indicator(&group, "green_packaging_share").unwrap(), 1810.0 / 2100.0 * 100.0), "{}", group.text);
+        assert_eq!(indicator(&group, "nev_delivery_cities"), Some(3.0), "{}", group.text);
+        // Guangdong: 90 %, two cities (广州 counted once, at CT-GD); its city: 85 %, one (深圳).
+        let g = h.get("/api/v1/orgs/CT-GD/indicators?year=2025", &admin).await;
+        assert_eq!((indicator(&g, "green_packaging_share"), indicator(&g, "nev_delivery_cities")), (Some(90.0), Some(2.0)), "{}", g.text);
+        let gz = h.get("/api/v1/orgs/CT-GD-GZ/indicators?year=2025", &admin).await;
+        assert_eq!((indicator(&gz, "green_packaging_share"), indicator(&gz, "nev_delivery_cities")), (Some(85.0), Some(1.0)));
+        let bjv = h.get("/api/v1/orgs/CT-BJ/indicators?year=2025", &admin).await;
+        assert_eq!((indicator(&bjv, "green_packaging_share"), indicator(&bjv, "nev_delivery_cities")), (Some(10.0), Some(1.0)));
+        let d = h.get("/api/v1/orgs/CT-GD/indicators/green_packaging_share?year=2025", &admin).await;
+        assert_eq!(component(&d.json, "green_packages")["feed"], json!("supply"), "{}", d.text);
+        // The scoreboard scores both provinces on the 2025 targets (≥ 90 %, more than 100 cities).
+        let board = h.get("/api/v1/orgs/CT/scoreboard?year=2025", &admin).await;
+        assert_eq!(board.status, StatusCode::OK, "{}", board.text);
+        let progress = |org: &str, target: &str| {
+            let row = board.json["rows"].as_array().unwrap().iter().find(|r| r["org"] == json!(org)).unwrap_or_else(|| panic!("{org}: {}", board.text));
+            row["progress"].as_array().unwrap().iter().find(|p| p["target"] == json!(target)).unwrap_or_else(|| panic!("{target}: {row}")).clone()
+        };
+        let p = progress("CT-GD", "green_packaging_90");
+        assert_eq!((p["current"].as_f64(), p["goal"].as_f64(), p["met"].as_bool()), (Some(90.0), Some(90.0), Some(true)), "{p}");
+        assert_eq!(p["sources"][0]["sources"][0]["kind"], json!("supply"), "{p}");
+        let b = progress("CT-BJ", "green_packaging_90");
+        assert_eq!((b["current"].as_f64(), b["met"].as_bool()), (Some(10.0), Some(false)));
+        let c = progress("CT-GD", "nev_delivery_cities_100");
+        assert_eq!((c["current"].as_f64(), c["goal"].as_f64(), c["met"].as_bool()), (Some(2.0), Some(100.0), Some(false)), "{c}");
+    });
+}

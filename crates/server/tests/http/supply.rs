@@ -86,9 +86,15 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                     )),
                     _ => json!({"org_code": "CT", "year": 2024, "bids": [], "uscc": own_code, "name": "x", "categories": ["other"], "username": "x", "password": PASSWORD, "toml": ""}),
                 };
-                let (body, ctype) = match body {
-                    Value::String(csv) => (csv, "text/csv"),
-                    b => (b.to_string(), "application/json"),
+                let (body, ctype): (Vec<u8>, &str) = match body {
+                    _ if r.path == "/api/v1/supply/portal/disclosures.xlsx" => {
+                        let mut row: Vec<String> = ["x", "AAU", "", "aau", "piece", "700", "", "", "2024-01-01", "2024-12-31", "CN", "ISO14067"].map(String::from).to_vec();
+                        row[0] = format!("{own_product}-xlsx");
+                        let head: Vec<&str> = supply::pact::FORM_COLUMNS.to_vec();
+                        (workbook(&[("footprints", vec![head, row.iter().map(String::as_str).collect()])]), platform::xlsx::MEDIA_TYPE)
+                    }
+                    Value::String(csv) => (csv.into_bytes(), "text/csv"),
+                    b => (b.to_string().into_bytes(), "application/json"),
                 };
                 let res = h.request(&method, &path, Some(token), body, ctype).await;
                 walked += 1;
@@ -105,7 +111,8 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
                         let sid = res.json["disclosure"]["supplier_id"]
                             .as_i64()
                             .or(res.json["footprint"]["supplier_id"].as_i64())
-                            .or(res.json["stored"][0]["supplier_id"].as_i64());
+                            .or(res.json["stored"][0]["supplier_id"].as_i64())
+                            .or(res.json["stored"]["footprints"][0]["supplier_id"].as_i64());
                         assert_eq!(sid, Some(*own_s), "{backend}: {path}: {text}");
                     }
                 } else {
@@ -500,5 +507,523 @@ fn footprints_are_pulled_from_a_suppliers_pact_host_over_tls() {
         );
         let _ = stop_tx.send(());
         let _ = served.await;
+    });
+}
+
+// ---- Scope 3 into the group inventory, EEIO and transport factor set versions ------------------
+
+/// The scope3 test's data for CT-GD in 2024: a supplier footprint, secondary data and four lines
+/// (supplier-specific, average, spend, distance). Returns the group admin's and CT-GD admin's tokens.
+async fn scope3_data(h: &Harness) -> (String, String) {
+    let admin = h.login("admin").await;
+    let (_, t1) = supplier(h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    disclose(h, &t1, "AAU5613", "812.5").await;
+    let gd = h.login("gd-admin").await;
+    let filer = h.login("gd-filer").await;
+    let sec = "[set]\nid = \"test-secondary\"\nversion = 1\n[[product]]\nclass = \"aau\"\nunit = \"piece\"\nkg_per_unit = \"1000\"\nsource = \"test figure\"\n[[mode]]\nmode = \"road\"\nkg_per_tkm = \"0.1\"\nsource = \"test figure\"\n";
+    let r = h.post("/api/v1/supply/secondary", &admin, json!({"org_code": "CT", "toml": sec})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let csv = format!(
+        "line,org,category,supplier,item,class,quantity,unit,spend,currency,date,sector\n\
+         L1,CT-GD,2,{HUAWEI},AAU5613,aau,4,台,400000,CNY,2024-03-01,334111\n\
+         L2,CT-GD-GZ,2,{OTHER},X,aau,3,piece,100,CNY,2024-03-01,334111\n\
+         L3,CT-GD,1,,,,,,100000,CNY,2024-06-30,334111\n"
+    );
+    let r = h.request("POST", "/api/v1/supply/procurement", Some(&filer), csv, "text/csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let legs = "line,org,tonnes,km,mode,date\nT1,CT-GD,2.5,1200,road,2024-03-01\n";
+    let r = h.request("POST", "/api/v1/supply/transport", Some(&filer), legs, "text/csv").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (admin, gd)
+}
+
+async fn scope3_run(h: &Harness, token: &str, org: &str) -> i64 {
+    let run = h.post("/api/v1/supply/scope3", token, json!({"org_code": org, "year": 2024})).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text);
+    run.json["run"]["id"].as_i64().unwrap()
+}
+
+/// Milligrams of CO2e in a figure of tonnes (the accounting core's exact unit).
+fn mg(t: &Value) -> i64 {
+    (t.as_f64().unwrap_or(f64::NAN) * 1e9).round() as i64
+}
+
+/// Grams of CO2e in a figure of tonnes (the inventory's floating-point tonnes, exact to the gram).
+fn g(t: &Value) -> i64 {
+    (t.as_f64().unwrap_or(f64::NAN) * 1e6).round() as i64
+}
+
+async fn snapshot(h: &Harness, token: &str, org: &str) -> Value {
+    let s = h.post("/api/v1/inventories", token, json!({"org_code": org, "year": 2024})).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.text);
+    s.json
+}
+
+#[test]
+fn a_recorded_scope3_run_flows_into_the_inventory_by_category_with_explain_and_never_twice() {
+    let users = vec![
+        ("admin", "group_admin", "CT"),
+        ("gd-admin", "org_admin", "CT-GD"),
+        ("gd-filer", "data_filer", "CT-GD"),
+        ("zj-admin", "org_admin", "CT-ZJ"),
+    ];
+    let facilities = vec![crate::harness::fac("GD-OFFICE", "office", "CT-GD", "广东")];
+    Platform::new("supply_scope3_inventory", Seed { orgs: group_orgs("CT-ZJ"), facilities, users }).run(
+        |h| async move {
+            let (admin, gd) = scope3_data(&h).await;
+            // Activity records with a Scope 3 carrier: 1,000 m³ of water at 0.176684547 kg/m³ (the
+            // shipped DESNZ 2023 factor) = 176.684547 kg in category 1, beside the procurement lines.
+            let filer = h.login("gd-filer").await;
+            h.file_approved(
+                &filer,
+                &admin,
+                "CT-GD",
+                "2024-03",
+                "facility_code,period,carrier,quantity,unit,source_document\nGD-OFFICE,2024-03,water,1000,m3,w1\n",
+            )
+            .await;
+            // Before any run is recorded the inventory has no procurement Scope 3.
+            let before = snapshot(&h, &gd, "CT-GD").await;
+            let id0 = before["snapshot"]["id"].as_i64().or(before["id"].as_i64()).unwrap();
+            let s0 = h.get(&format!("/api/v1/snapshots/{id0}"), &gd).await;
+            assert_eq!(mg(&s0.json["snapshot"]["result"]["totals"]["scope3"]), 176_684_547, "{}", s0.text);
+            assert!(s0.json["snapshot"]["result"]["scope3"].get("cat2_capital_goods").is_none());
+
+            let run1 = scope3_run(&h, &gd, "CT-GD").await;
+            let rec = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+            assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
+            assert_eq!(rec.json["recorded"]["run_id"], json!(run1));
+            // Never twice: the same run again, another run of the same org and year without replace,
+            // a run of an org above or within.
+            let again = h.post(&format!("/api/v1/supply/scope3/{run1}/record"), &gd, json!({})).await;
+            assert_eq!(
+                (again.status, again.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_already_recorded")),
+                "{}",
+                again.text
+            );
+            let run2 = scope3_run(&h, &gd, "CT-GD").await;
+            let second = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({})).await;
+            assert_eq!(
+                (second.status, second.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_recorded")),
+                "{}",
+                second.text
+            );
+            assert!(second.text.contains(&format!("run {run1}")), "{}", second.text);
+            let group_run = scope3_run(&h, &admin, "CT").await;
+            let over = h.post(&format!("/api/v1/supply/scope3/{group_run}/record"), &admin, json!({})).await;
+            assert_eq!(
+                (over.status, over.json["error"]["code"].as_str()),
+                (StatusCode::CONFLICT, Some("scope3_overlaps")),
+                "{}",
+                over.text
+            );
+            let city_run = scope3_run(&h, &gd, "CT-GD-GZ").await;
+            let over = h.post(&format!("/api/v1/supply/scope3/{city_run}/record"), &gd, json!({})).await;
+            assert_eq!(over.json["error"]["code"], json!("scope3_overlaps"), "{}", over.text);
+            // Another province cannot record Guangdong's run (not found outside the subtree).
+            let zj = h.login("zj-admin").await;
+            let r = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &zj, json!({"replace": true})).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+            let replaced = h.post(&format!("/api/v1/supply/scope3/{run2}/record"), &gd, json!({"replace": true})).await;
+            assert_eq!(
+                (replaced.status, replaced.json["replaced"].as_i64()),
+                (StatusCode::OK, Some(run1)),
+                "{}",
+                replaced.text
+            );
+
+            // The inventory of CT-GD: L1 4 × 812.5 = 3,250 kg and L2 3 × 1,000 = 3,000 kg are
+            // category 2 (6.25 t); L3 908.979 kg by spend is category 1; T1 2.5 t × 1,200 km × 0.1 =
+            // 300 kg is category 4: 7.458979 t from procurement. With the water (0.176684547 t of
+            // category 1): Scope 3 = 7.635663547 t, category 1 = 1.085663547 t, and the whole total
+            // (no Scope 1 or 2 filed).
+            let snap = snapshot(&h, &gd, "CT-GD").await;
+            let id = snap["snapshot"]["id"].as_i64().or(snap["id"].as_i64()).unwrap();
+            let s = h.get(&format!("/api/v1/snapshots/{id}"), &gd).await;
+            let r = &s.json["snapshot"]["result"];
+            assert_eq!(mg(&r["totals"]["scope3"]), 7_635_663_547, "{r}");
+            assert_eq!(mg(&r["totals"]["total_location"]), 7_635_663_547);
+            assert_eq!(mg(&r["totals"]["total_market"]), 7_635_663_547);
+            assert_eq!(mg(&r["scope3"]["cat1_purchased_goods"]), 1_085_663_547);
+            assert_eq!(g(&r["scope3"]["from_procurement"]["cat1_purchased_goods"]), 908979);
+            assert_eq!(g(&r["scope3"]["cat2_capital_goods"]), 6250000);
+            assert_eq!(g(&r["scope3"]["cat4_upstream_transport"]), 300000);
+            assert_eq!(g(&r["scope3"]["from_procurement"]["total"]), 7458979);
+            assert_eq!(r["supply_scope3"]["runs"], json!([run2]));
+            assert_eq!(s.json["snapshot"]["options"]["supply_scope3_runs"], json!([run2]));
+            // The rows by org: the city holds L2 only (3 t of category 2).
+            let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap();
+            assert_eq!(
+                (g(&gz["totals"]["scope3"]), g(&gz["scope3"]["cat2_capital_goods"])),
+                (3_000_000, 3_000_000),
+                "{gz}"
+            );
+            // The group's inventory includes the province's recorded run; another province's does not.
+            let group = snapshot(&h, &admin, "CT").await;
+            let gid = group["snapshot"]["id"].as_i64().unwrap();
+            let gs = h.get(&format!("/api/v1/snapshots/{gid}"), &admin).await;
+            assert_eq!(mg(&gs.json["snapshot"]["result"]["totals"]["scope3"]), 7_635_663_547, "{}", gs.text);
+            let z = snapshot(&h, &zj, "CT-ZJ").await;
+            let zid = z["snapshot"]["id"].as_i64().or(z["id"].as_i64()).unwrap();
+            let zs = h.get(&format!("/api/v1/snapshots/{zid}"), &zj).await;
+            assert_eq!(g(&zs.json["snapshot"]["result"]["totals"]["scope3"]), 0);
+            assert!(zs.json["snapshot"]["options"].get("supply_scope3_runs").is_none());
+
+            // Explain traces the figure to the procurement lines, method and factor version.
+            let ex = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD&scope=3"), &gd).await;
+            assert_eq!(ex.status, StatusCode::OK, "{}", ex.text);
+            let sx = &ex.json["supply_scope3"];
+            assert_eq!(
+                (mg(&sx["scope3"]), mg(&sx["activity_scope3"]), g(&sx["total"]), sx["lines_total"].clone()),
+                (7_635_663_547, 176_684_547, 7_458_979, json!(4)),
+                "{sx}"
+            );
+            // The activity part is explained by its records as before.
+            assert_eq!(ex.json["explanation"]["lines"].as_array().map(Vec::len), Some(1), "{}", ex.text);
+            let cats = &sx["by_category"];
+            assert_eq!((g(&cats["1"]), g(&cats["2"]), g(&cats["4"])), (908_979, 6_250_000, 300_000), "{cats}");
+            let line =
+                |l: &str| sx["lines"].as_array().unwrap().iter().find(|x| x["line"] == json!(l)).unwrap().clone();
+            assert_eq!(
+                (line("L1")["method"].clone(), line("L1")["kg"].clone(), line("L1")["run"].clone()),
+                (json!("supplier_specific"), json!(3250.0), json!(run2))
+            );
+            assert!(line("L1")["reference"].as_str().unwrap().starts_with("footprint "), "{}", line("L1"));
+            assert_eq!(line("L2")["method"], json!("average"));
+            assert!(line("L2")["reference"].as_str().unwrap().contains("test-secondary@1"), "{}", line("L2"));
+            assert_eq!(line("L3")["method"], json!("spend"));
+            assert!(line("L3")["reference"].as_str().unwrap().contains("useeio-v1.3@1"), "{}", line("L3"));
+            assert_eq!(line("T1")["method"], json!("distance"));
+            let city = h.get(&format!("/api/v1/snapshots/{id}/explain?org=CT-GD-GZ&scope=3"), &gd).await;
+            assert_eq!(
+                (g(&city.json["supply_scope3"]["total"]), city.json["supply_scope3"]["lines_total"].clone()),
+                (3_000_000, json!(1))
+            );
+            // Recomputed from its recorded inputs: the same figures.
+            let rr = h.post(&format!("/api/v1/snapshots/{id}/rerun"), &gd, json!({})).await;
+            assert_eq!(rr.json["identical"], json!(true), "{}", rr.text);
+        },
+    );
+}
+
+#[test]
+fn eeio_and_transport_factor_set_versions_are_uploaded_checked_and_old_runs_keep_theirs() {
+    platform("supply_factor_sets").run(|h| async move {
+        let (admin, gd) = scope3_data(&h).await;
+        let run1 = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        assert_eq!(run1.json["run"]["result"]["inputs"]["eeio"], json!("useeio-v1.3@1"), "{}", run1.text);
+        // Every problem named by its key; nothing stored.
+        let bad = "[set]\nid = \"useeio-v1.3\"\nversion = 2\ntitle = \"t\"\ncurrency = \"usd\"\nprice_year = 2022\nprice_basis = \"purchaser\"\nsource = \"s\"\n[[factor]]\nsector = \"334111\"\nname = \"c\"\nkg_per_unit = \"-1\"\nsource = \"\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": bad, "reason": "CN factors"})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_factor_set")), "{}", r.text);
+        for field in ["set.currency", "factor[0].kg_per_unit", "factor[0].source"] {
+            assert!(r.text.contains(field), "{field}: {}", r.text);
+        }
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "other", "toml": "", "reason": "x"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        // Version 2 of the shipped set with the computer factor doubled (0.116).
+        let v2 = supply::eeio::SHIPPED.replace("version = 1", "version = 2").replace("kg_per_unit = \"0.058\"", "kg_per_unit = \"0.116\"");
+        let r = h.post("/api/v1/supply/factor-sets", &gd, json!({"kind": "eeio", "toml": v2, "reason": "test"})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "only the group uploads: {}", r.text);
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": v2, "reason": "doubled for the test"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "eeio", "toml": v2, "reason": "again"})).await;
+        assert_eq!((r.status, r.json["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("factor_set_version")), "{}", r.text);
+        // A transport set: problems by key, then a good one.
+        let t_bad = "[set]\nid = \"cn-transport\"\nversion = 1\n[[mode]]\nmode = \"camel\"\nkg_per_tkm = \"x\"\nsource = \"\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "transport", "toml": t_bad, "reason": "r"})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        for field in ["mode[0].mode", "mode[0].kg_per_tkm", "mode[0].source"] {
+            assert!(r.text.contains(field), "{field}: {}", r.text);
+        }
+        let t = "[set]\nid = \"cn-transport\"\nversion = 1\n[[mode]]\nmode = \"rail\"\nkg_per_tkm = \"0.02\"\nsource = \"test figure\"\n";
+        let r = h.post("/api/v1/supply/factor-sets", &admin, json!({"kind": "transport", "toml": t, "reason": "rail"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let list = h.get("/api/v1/supply/factor-sets", &gd).await;
+        assert_eq!(list.json["current"], json!({"eeio": "useeio-v1.3@2", "transport": "cn-transport@1"}), "{}", list.text);
+        // A new run uses version 2: L3 = 100,000 × 100 / 94.866 / 6.7261 × 0.116 = 1,817.959 kg.
+        let run2 = h.post("/api/v1/supply/scope3", &gd, json!({"org_code": "CT-GD", "year": 2024})).await;
+        let res = &run2.json["run"]["result"];
+        assert_eq!(res["inputs"]["eeio"], json!("useeio-v1.3@2"));
+        assert_eq!(res["inputs"]["transport"], json!("cn-transport@1"));
+        let l3 = res["lines"].as_array().unwrap().iter().find(|l| l["line"] == json!("L3")).unwrap();
+        assert_eq!(l3["kg"], json!(1817.959), "{l3}");
+        assert!(l3["reference"].as_str().unwrap().contains("useeio-v1.3@2"), "{l3}");
+        // The old run keeps its version and figure.
+        let id1 = run1.json["run"]["id"].as_i64().unwrap();
+        let store = h.app.store.clone();
+        let old = tokio::task::spawn_blocking(move || store.supply_run(id1)).await.unwrap().unwrap().unwrap();
+        let l3_old = old.result["lines"].as_array().unwrap().iter().find(|l| l["line"] == json!("L3")).unwrap().clone();
+        assert_eq!((l3_old["kg"].clone(), old.result["inputs"]["eeio"].clone()), (json!(908.979), json!("useeio-v1.3@1")));
+    });
+}
+
+/// A requester's PACT events endpoint over TLS (its own self-signed certificate for `localhost`)
+/// that keeps every event it receives. (base URL, CA PEM, received events, stop).
+async fn events_receiver(
+    dir: &std::path::Path,
+) -> (String, String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>, tokio::sync::oneshot::Sender<()>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let files = server::transport::TlsFiles { cert: dir.join("rcv-cert.pem"), key: dir.join("rcv-key.pem") };
+    std::fs::write(&files.cert, ck.cert.pem()).unwrap();
+    std::fs::write(&files.key, ck.signing_key.serialize_pem()).unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server::transport::tls_config(&files).unwrap()));
+    let got: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let keep = got.clone();
+    let router = axum::Router::new().route(
+        "/3/events",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let cfg = server::transport::Config::default();
+        server::transport::accept_loop(listener, router, &cfg, Some(tls), async move {
+            let _ = stop_rx.await;
+        })
+        .await;
+    });
+    (format!("https://localhost:{port}"), ck.cert.pem(), got, stop_tx)
+}
+
+#[test]
+fn pact_answers_to_a_request_go_to_the_requester_named_by_the_events_source_over_tls() {
+    platform("supply_pact_source").sqlite_only().run(|_h| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, id, secret, _) = pact_host(dir.path()).await;
+        let (requester, requester_ca, got, stop) = events_receiver(dir.path()).await;
+        // The host trusts the requester's certificate authority for its deliveries.
+        *app.platform.pact_ca.write().unwrap() = Some(requester_ca);
+        let host = Harness::on(app.clone(), "sqlite");
+        let form = "application/x-www-form-urlencoded";
+        let t = host
+            .raw(
+                "POST",
+                "/auth/token",
+                &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)],
+                "grant_type=client_credentials",
+            )
+            .await;
+        let auth = format!("Bearer {}", t.json["access_token"].as_str().unwrap());
+        let all = host.raw("GET", "/3/footprints", &[("authorization", &auth)], "").await;
+        let pid = all.json["data"][0]["productIds"][0].as_str().unwrap().to_string();
+        let source = format!("{requester}/3/events");
+        let ce = "application/cloudevents+json; charset=UTF-8";
+        let request = |id: &str, data: Value| {
+            json!({"type": "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3", "specversion": "1.0", "id": id,
+                   "source": source, "time": "2025-01-01T00:00:00Z", "data": data})
+            .to_string()
+        };
+        // The partner registered no callback: the answers go to the events' source (#13, #14.B).
+        let r = host
+            .raw(
+                "POST",
+                "/3/events",
+                &[("content-type", ce), ("authorization", &auth)],
+                request("req-1", json!({"productId": [pid]})),
+            )
+            .await;
+        assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, ""));
+        let r = host
+            .raw(
+                "POST",
+                "/3/events",
+                &[("content-type", ce), ("authorization", &auth)],
+                request("req-2", json!({"productId": ["urn:null"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut waited = 0;
+        while got.lock().unwrap().len() < 2 && waited < 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        let events = got.lock().unwrap().clone();
+        assert_eq!(events.len(), 2, "{events:?}");
+        let by_request =
+            |rid: &str| events.iter().find(|e| e["data"]["requestEventId"] == json!(rid)).cloned().unwrap();
+        let fulfilled = by_request("req-1");
+        assert_eq!(fulfilled["type"], json!("org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3"));
+        assert_eq!(fulfilled["data"]["pfs"][0]["productIds"][0], json!(pid));
+        assert!(supply::pact::parse(&fulfilled["data"]["pfs"][0]).is_ok());
+        let rejected = by_request("req-2");
+        assert_eq!(rejected["type"], json!("org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3"));
+        assert_eq!(rejected["data"]["error"]["code"], json!("NotFound"));
+        // Each delivery is recorded with where it went.
+        let store = app.store.clone();
+        let deliveries =
+            tokio::task::spawn_blocking(move || store.supply_pact_events("(delivery)").unwrap()).await.unwrap();
+        assert_eq!(deliveries.iter().filter(|d| d.2 == source && d.3 == "delivered").count(), 2, "{deliveries:?}");
+        let _ = stop.send(());
+    });
+}
+
+/// A workbook of (sheet, rows) as a spreadsheet program would save it (text cells).
+fn workbook(sheets: &[(&str, Vec<Vec<&str>>)]) -> Vec<u8> {
+    let owned: Vec<(String, Vec<Vec<String>>)> = sheets
+        .iter()
+        .map(|(n, rows)| (n.to_string(), rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()))
+        .collect();
+    let specs: Vec<platform::xlsx::SheetSpec<'_>> = owned
+        .iter()
+        .map(|(n, rows)| platform::xlsx::SheetSpec { name: n, rows, lists: Vec::new(), hidden: false })
+        .collect();
+    platform::xlsx::workbook_of(&specs).unwrap()
+}
+
+#[test]
+fn disclosures_from_the_xlsx_template_name_every_bad_cell_and_store_nothing_until_all_are_good() {
+    platform("supply_xlsx").run(|h| async move {
+        let admin = h.login("admin").await;
+        let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        // The template: the three sheets to fill, with their headers and dropdowns, and instructions.
+        let tpl =
+            h.raw("GET", "/api/v1/supply/portal/template.xlsx", &[("authorization", &format!("Bearer {t}"))], "").await;
+        assert_eq!(tpl.status, StatusCode::OK, "{}", tpl.text);
+        assert_eq!(tpl.content_type, platform::xlsx::MEDIA_TYPE);
+        let sheets = platform::xlsx::sheets_to_csv(
+            tpl.bytes.clone(),
+            &["footprints", "company", "equipment", "说明 instructions"],
+        )
+        .unwrap();
+        let text = |i: usize| String::from_utf8(sheets[i].clone().unwrap()).unwrap();
+        assert_eq!(text(0).trim_end(), supply::pact::FORM_COLUMNS.join(","));
+        assert_eq!(text(1).trim_end(), "year,scope1_t,scope2_t,scope3_t,verification,verifier");
+        assert!(text(2).starts_with("class,model,typical_w,compute,grade"), "{}", text(2));
+        assert!(text(3).contains("verification") && text(3).contains("核查"), "{}", text(3));
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(tpl.bytes.clone())).unwrap();
+        let mut sheet1 = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("xl/worksheets/sheet1.xml").unwrap(), &mut sheet1).unwrap();
+        assert!(
+            sheet1.contains("dataValidation") && sheet1.contains("GB/T 24067-2024") && sheet1.contains("server"),
+            "{sheet1}"
+        );
+        // The template itself holds nothing to disclose.
+        let up = |bytes: Vec<u8>| {
+            let (h, t) = (&h, t.clone());
+            async move {
+                h.request("POST", "/api/v1/supply/portal/disclosures.xlsx", Some(&t), bytes, platform::xlsx::MEDIA_TYPE)
+                    .await
+            }
+        };
+        let r = up(tpl.bytes.clone()).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_workbook")),
+            "{}",
+            r.text
+        );
+        let fp_head: Vec<&str> = supply::pact::FORM_COLUMNS.to_vec();
+        let good_fp = vec![
+            "AAU-1",
+            "AAU 64T64R",
+            "",
+            "aau",
+            "piece",
+            "812.5",
+            "",
+            "40",
+            "2024-01-01",
+            "2024-12-31",
+            "CN",
+            "GB/T 24067-2024",
+            "60",
+            "2",
+            "2",
+            "2",
+        ];
+        let bad_fp =
+            vec!["AAU-2", "AAU", "", "aau", "", "-1", "", "", "2024-01-01", "", "CN", "ISO14067", "", "", "", ""];
+        let co_head = vec!["year", "scope1_t", "scope2_t", "scope3_t", "verification", "verifier"];
+        let eq_head = vec![
+            "class",
+            "model",
+            "typical_w",
+            "compute",
+            "grade",
+            "reference",
+            "power_0_w",
+            "power_50_w",
+            "power_100_w",
+        ];
+        // Every bad cell of every sheet at once, by sheet, line and column; nothing stored.
+        let bad = workbook(&[
+            ("footprints", vec![fp_head.clone(), good_fp.clone(), bad_fp]),
+            ("company", vec![co_head.clone(), vec!["2024", "-5", "12.5", "", "limited", ""]]),
+            (
+                "equipment",
+                vec![
+                    eq_head.clone(),
+                    vec!["aau", "AAU5613", "abc", "", "7", "", "", "", ""],
+                    vec!["server", "S1", "400", "", "1", "", "", "", ""],
+                ],
+            ),
+        ]);
+        let r = up(bad).await;
+        assert_eq!(
+            (r.status, r.json["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_workbook")),
+            "{}",
+            r.text
+        );
+        let fields: Vec<String> = r.json["error"]["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["field"].as_str().unwrap().to_string())
+            .collect();
+        for f in [
+            "footprints: line 3: declared_unit",
+            "footprints: line 3: pcf_kg",
+            "footprints: line 3: period_end",
+            "company: line 2: scope1_t",
+            "company: line 2: verifier",
+            "equipment: line 2: typical_w",
+            "equipment: line 2: grade",
+            "equipment: line 3: compute",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f}: {fields:?}");
+        }
+        assert!(!fields.iter().any(|x| x.starts_with("footprints: line 2")), "the good row has no problem: {fields:?}");
+        let portal = h.get("/api/v1/supply/portal", &t).await;
+        assert_eq!(portal.json["footprints"].as_array().map(Vec::len), Some(0), "nothing stored: {}", portal.text);
+        // All good: stored, each as its form would be.
+        let good = workbook(&[
+            ("footprints", vec![fp_head, good_fp]),
+            ("company", vec![co_head, vec!["2024", "1200", "3400.5", "", "limited", "中国质量认证中心"]]),
+            ("equipment", vec![eq_head, vec!["aau", "AAU5613", "800", "", "1", "1000", "300", "600", "900"]]),
+        ]);
+        let r = up(good).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let s = &r.json["stored"];
+        assert_eq!(
+            (
+                s["footprints"].as_array().map(Vec::len),
+                s["company"].as_array().map(Vec::len),
+                s["equipment"].as_array().map(Vec::len)
+            ),
+            (Some(1), Some(1), Some(1)),
+            "{s}"
+        );
+        // 800 W against the reference's 1,000 W is −20 %: the −15 % check passes.
+        let checks = &s["equipment"][0]["checks"];
+        assert!(
+            checks.as_array().unwrap().iter().any(|c| c["rule"] == json!("radio_15") && c["pass"] == json!(true)),
+            "{checks}"
+        );
+        let portal = h.get("/api/v1/supply/portal", &t).await;
+        assert_eq!(portal.json["footprints"].as_array().map(Vec::len), Some(1), "{}", portal.text);
+        // Not a workbook at all.
+        let r = up(b"line,org\n".to_vec()).await;
+        assert_eq!(r.json["error"]["code"], json!("invalid_workbook"));
     });
 }

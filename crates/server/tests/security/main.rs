@@ -14,6 +14,7 @@ mod audit_log;
 mod auth;
 mod bounds;
 mod filing;
+mod supply;
 mod web;
 mod xlsx;
 
