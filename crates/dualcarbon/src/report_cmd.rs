@@ -84,13 +84,13 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         };
         let fail = |e: platform::Error| anyhow::anyhow!("{} ({})", e.message, e.code);
         let checked = platform::reports::check(&store, &actor, &req).map_err(fail)?;
-        // What the platform holds besides the snapshot, from the store (no monitoring here: the
-        // indicator data as stored, no targets).
-        let org = store.org(&checked.snapshot.org_code)?.context("the snapshot's org")?;
+        // What the platform holds besides the snapshot: the copy the snapshot's first report on
+        // the platform kept, else from the store (no monitoring here: the indicator data as
+        // stored, no targets, nothing kept).
         let spool = std::env::temp_dir().join(format!("dualcarbon-report-{}", std::process::id()));
         let p = platform::Platform::new(store, spool);
         let data =
-            platform::reports::platform_data(&p, &org, checked.snapshot.year as i32, checked.lang).map_err(fail)?;
+            platform::reports::platform_data(&p, &actor, &checked.snapshot, checked.lang).map_err(fail)?;
         let store = &p.store;
         let g =
             platform::reports::generate(store, &checked, Some(data), font_ref, threads, &|_, _| {}).map_err(fail)?;

@@ -89,7 +89,7 @@ pub enum Component {
 }
 
 impl Component {
-    pub const ALL: [Component; 40] = [
+    pub const ALL: [Component; 43] = [
         Component::DcTotalKwh,
         Component::DcItKwh,
         Component::DcCo2Kg,

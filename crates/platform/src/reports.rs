@@ -4,9 +4,9 @@
 //! and renders it as PDF, XLSX or CSV. A report is never made from a snapshot that is not
 //! approved, has errors, or does not reproduce, nor for a period with months without records.
 //!
-//! Reports are not stored: the same snapshot gives the same bytes, so a report is made again
-//! whenever it is asked for; the newest ones are kept in memory for their download
-//! ([`Kept`]).
+//! A report made on the platform is stored (migration 12, [`store_generated`]); the same snapshot
+//! gives the same bytes, also for the platform's records besides the snapshot, which the
+//! snapshot's first report keeps ([`platform_data`]).
 
 use crate::error::{Error, Kind, Result};
 use crate::{snapshot, Actor};
@@ -188,26 +188,118 @@ fn totals_of(v: &Value) -> Option<accounting::Totals> {
     })
 }
 
-/// What the platform holds about org `code`'s subtree in `year` besides the snapshot, for a
-/// report: its targets and progress (through monitoring), water and waste and the measured
-/// base-station savings per run (indicator data: through monitoring, else as stored), and the
-/// 碳普惠 credits by action type and month. Without monitoring (the command line) the targets are
-/// absent (`targets` None).
+/// The audit action of a snapshot's platform data kept for its reports.
+pub const PLATFORM_DATA_ACTION: &str = "report.platform_data";
+
+/// The name of the platform document that keeps snapshot `id`'s platform data for its reports.
+pub fn platform_data_document(id: i64) -> String {
+    format!("report-data/snapshot-{id}.json")
+}
+
+/// What a report of a snapshot carries besides the snapshot ([`platform_data`]).
+pub struct PlatformInputs {
+    pub data: report::PlatformData,
+    pub projects: Vec<report::SavingProject>,
+    /// The approved, current snapshot of the org's first year before the snapshot's (the base
+    /// year) and of the year before it (the change and its LMDI), when the data was kept.
+    pub base_snapshot: Option<i64>,
+    pub previous_snapshot: Option<i64>,
+}
+
+/// The approved snapshots of `s`'s org that are current now: of its first earlier year (the
+/// base year) and of the year before `s`'s.
+fn year_snapshots(store: &Store, s: &Snapshot) -> Result<(Option<i64>, Option<i64>)> {
+    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
+    let superseded: HashSet<i64> = store.superseded_snapshots()?.into_iter().collect();
+    let mut same_org: Vec<Snapshot> = store
+        .snapshot_list()?
+        .into_iter()
+        .filter(|x| {
+            x.org_code == s.org_code && approved.contains(&x.id) && !superseded.contains(&x.id) && x.year < s.year
+        })
+        .collect();
+    same_org.sort_by_key(|x| (x.year, x.id));
+    let base = same_org.first().map(|b| b.id);
+    let previous = same_org.iter().rev().find(|x| x.year == s.year - 1).map(|p| p.id);
+    Ok((base, previous))
+}
+
+/// An org's target and progress as kept: both names, so one kept copy serves both languages.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptTarget {
+    name_zh: String,
+    name_en: String,
+    progress: report::TargetProgress,
+}
+
+/// What the platform holds about a snapshot's org besides the snapshot, in no language: what a
+/// report of the snapshot carries, kept once ([`platform_data`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptData {
+    targets: Option<Vec<KeptTarget>>,
+    data: report::PlatformData,
+    projects: Vec<report::SavingProject>,
+    base_snapshot: Option<i64>,
+    previous_snapshot: Option<i64>,
+}
+
+impl KeptData {
+    fn for_lang(self, lang: Lang) -> PlatformInputs {
+        let mut data = self.data;
+        data.targets = self.targets.map(|list| {
+            list.into_iter()
+                .map(|k| report::TargetProgress { name: lang.t(k.name_zh, k.name_en), ..k.progress })
+                .collect()
+        });
+        PlatformInputs {
+            data,
+            projects: self.projects,
+            base_snapshot: self.base_snapshot,
+            previous_snapshot: self.previous_snapshot,
+        }
+    }
+}
+
+/// What the platform holds about snapshot `s`'s org subtree in its year besides the snapshot, for
+/// its reports: the org's targets and progress (through monitoring), water and waste and the
+/// measured base-station savings per run (indicator data), the 碳普惠 credits by action type
+/// and month, and which approved snapshots are the base year and the previous year.
+///
+/// These records change after a snapshot is approved, so they are kept: the first report of a
+/// snapshot made on the running platform keeps them as the platform document
+/// [`platform_data_document`] (audited `report.platform_data`), and every later report of that
+/// snapshot, in either language, on any instance or from the command line, carries the kept
+/// copy: the same snapshot gives the same bytes. Newer records go into the report of a newer
+/// snapshot. Without monitoring (the command line) and with nothing kept, the records are read
+/// as stored and not kept, and the targets are absent (`targets` None).
 pub fn platform_data(
     platform: &crate::Platform,
-    org: &store::reference::Org,
-    year: i32,
+    actor: &Actor,
+    s: &Snapshot,
     lang: Lang,
-) -> Result<(report::PlatformData, Vec<report::SavingProject>)> {
-    let mut d = report::PlatformData::default();
-    let projects = if let Ok(m) = crate::monitoring::mon(platform) {
+) -> Result<PlatformInputs> {
+    let name = platform_data_document(s.id);
+    let parse = |body: &str| {
+        serde_json::from_str::<KeptData>(body)
+            .map_err(|e| Error::internal(format!("kept platform data of snapshot {}: {e}", s.id)))
+    };
+    if let Some(body) = platform.store.document(&name)? {
+        return Ok(parse(&body)?.for_lang(lang));
+    }
+    let org = platform.store.org(&s.org_code)?.ok_or_else(|| Error::not_found(format!("org {}", s.org_code)))?;
+    let year = s.year as i32;
+    let monitoring = crate::monitoring::mon(platform).ok();
+    let mut data = report::PlatformData::default();
+    let (targets, projects) = if let Some(m) = &monitoring {
         let (targets, rows) = m.report_inputs(&org.code, year)?;
-        d.targets = Some(
-            targets
-                .into_iter()
-                .map(|(t, p)| report::TargetProgress {
+        let targets = targets
+            .into_iter()
+            .map(|(t, p)| KeptTarget {
+                name_zh: t.name_zh.clone(),
+                name_en: t.name_en.clone(),
+                progress: report::TargetProgress {
                     id: t.id.clone(),
-                    name: lang.t(t.name_zh.clone(), t.name_en.clone()),
+                    name: String::new(),
                     indicator: t.indicator.clone(),
                     unit: p.unit.clone(),
                     base_year: t.base_year,
@@ -218,14 +310,14 @@ pub fn platform_data(
                     progress: p.progress,
                     on_track: p.on_track,
                     met: p.met,
-                })
-                .collect(),
-        );
-        indicator_figures(&mut d, &rows)
+                },
+            })
+            .collect();
+        (Some(targets), indicator_figures(&mut data, &rows))
     } else {
-        indicator_figures(&mut d, &stored_indicator_rows(&platform.store, org, year)?)
+        (None, indicator_figures(&mut data, &stored_indicator_rows(&platform.store, &org, year)?))
     };
-    d.inclusive = platform
+    data.inclusive = platform
         .store
         .inclusive_by_action_month(&org.path, year)?
         .into_iter()
@@ -236,7 +328,16 @@ pub fn platform_data(
             kg: grams as f64 / 1000.0,
         })
         .collect();
-    Ok((d, projects))
+    let (base_snapshot, previous_snapshot) = year_snapshots(&platform.store, s)?;
+    let kept = KeptData { targets, data, projects, base_snapshot, previous_snapshot };
+    if monitoring.is_none() {
+        return Ok(kept.for_lang(lang));
+    }
+    let body = serde_json::to_string(&kept).map_err(|e| Error::internal(e.to_string()))?;
+    // A concurrent first report may have kept its copy first: every report carries the kept one.
+    let (body, _) =
+        platform.store.keep_document_once(&name, &body, &actor.username, PLATFORM_DATA_ACTION, &s.org_code)?;
+    Ok(parse(&body)?.for_lang(lang))
 }
 
 /// The indicator data stored (`POST /api/v1/indicator-data`, saving runs) of `org`'s subtree in
@@ -309,7 +410,7 @@ fn indicator_figures(d: &mut report::PlatformData, rows: &[indicators::Observati
 pub fn generate(
     store: &Store,
     c: &Checked,
-    platform_data: Option<(report::PlatformData, Vec<report::SavingProject>)>,
+    platform_data: Option<PlatformInputs>,
     font: Option<(&[u8], u32)>,
     threads: usize,
     progress: &dyn Fn(&'static str, u32),
@@ -337,29 +438,28 @@ pub fn generate(
         });
         cur = store.snapshot(prev)?;
     }
-    // Approved, current snapshots of the same org: the previous year and the base year.
-    let approved: HashSet<i64> = store.snapshot_approvals()?.into_iter().map(|a| a.snapshot_id).collect();
-    let superseded: HashSet<i64> = store.superseded_snapshots()?.into_iter().collect();
-    let mut same_org: Vec<Snapshot> = store
-        .snapshot_list()?
-        .into_iter()
-        .filter(|x| {
-            x.org_code == s.org_code && approved.contains(&x.id) && !superseded.contains(&x.id) && x.year < s.year
-        })
-        .collect();
-    same_org.sort_by_key(|x| (x.year, x.id));
-    // The list holds no results: the two snapshots used are read whole.
-    let base_year = match same_org.first() {
-        Some(b) => totals_of(&store.snapshot(b.id)?.result).map(|t| (b.year as i32, t)),
+    // The previous year and the base year: as kept with the platform data, else chosen now.
+    let (base_id, previous_id) = match &platform_data {
+        Some(p) => (p.base_snapshot, p.previous_snapshot),
+        None => year_snapshots(store, s)?,
+    };
+    let base_year = match base_id {
+        Some(id) => {
+            let b = store.snapshot(id)?;
+            totals_of(&b.result).map(|t| (b.year as i32, t))
+        }
         None => None,
     };
-    let previous = match same_org.iter().rev().find(|x| x.year == s.year - 1) {
-        Some(p) => totals_of(&store.snapshot(p.id)?.result).map(|totals| report::Previous {
-            year: p.year as i32,
-            totals,
-            snapshot: Some(p.id),
-            lmdi: crate::scenario::lmdi(store, p.id, s.id, threads).ok(),
-        }),
+    let previous = match previous_id {
+        Some(id) => {
+            let p = store.snapshot(id)?;
+            totals_of(&p.result).map(|totals| report::Previous {
+                year: p.year as i32,
+                totals,
+                snapshot: Some(p.id),
+                lmdi: crate::scenario::lmdi(store, p.id, s.id, threads).ok(),
+            })
+        }
         None => None,
     };
     // The transition path: the scenarios' baseline calibrated on this snapshot (none when the
@@ -374,7 +474,7 @@ pub fn generate(
         scenario::optimise::least_cost_plan(m, &scenario::Scenario::baseline("plan"), &opts).ok()
     });
     let (platform, projects) = match platform_data {
-        Some((d, p)) => (Some(d), p),
+        Some(p) => (Some(p.data), p.projects),
         None => (None, Vec::new()),
     };
     let input = report::Input {

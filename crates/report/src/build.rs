@@ -8,7 +8,7 @@ use accounting::metrics::*;
 use accounting::{Figures, Inventory, Totals};
 use factors::Library;
 use model::{CarrierKind, Dataset, Dimension, ElectricitySource, FacilityType, PROVINCES};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +44,7 @@ pub struct Previous {
 /// An energy-saving project with its measured savings (表10 节能技改项目): on the platform, a
 /// recorded base-station saving run (indicator components `bs_ai_saved_kwh`,
 /// `bs_ai_reference_kwh` of its stations, the run named by their `source`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavingProject {
     /// The run (its source: traffic file hash, power model, baseline).
     pub name: String,
@@ -57,7 +57,7 @@ pub struct SavingProject {
 
 /// An org's own target (考核) and its progress in the reporting year, as the platform evaluates it
 /// (crates/indicators targets, `GET /api/v1/orgs/{code}/targets`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetProgress {
     pub id: String,
     pub name: String,
@@ -76,7 +76,7 @@ pub struct TargetProgress {
 
 /// The 碳普惠 (inclusive) programme's credited reductions of the org's people in the year, by
 /// action type and month (claimable, claimed or expired unclaimed credits).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InclusiveRow {
     pub action: String,
     /// `YYYY-MM`.
@@ -87,7 +87,7 @@ pub struct InclusiveRow {
 
 /// What the platform holds about the org besides the snapshot. A report from a data directory has
 /// none ([`Input::platform`] None), and says so.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlatformData {
     /// The org's own targets and progress (None: the platform keeps no targets for it).
     pub targets: Option<Vec<TargetProgress>>,

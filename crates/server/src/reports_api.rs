@@ -62,11 +62,8 @@ pub async fn start(
         let font = if checked.format == reports::Format::Pdf { reports::font(None).map(Some) } else { Ok(None) };
         let out = font.and_then(|font| {
             let f = font.as_ref().map(|(data, index)| (data.as_slice(), *index));
-            let org = app2
-                .store
-                .org(&checked.snapshot.org_code)?
-                .ok_or_else(|| platform::Error::not_found(format!("org {}", checked.snapshot.org_code)))?;
-            let data = reports::platform_data(&app2.platform, &org, checked.snapshot.year as i32, checked.lang)?;
+            // The platform's records besides the snapshot, kept by the snapshot's first report.
+            let data = reports::platform_data(&app2.platform, &maker, &checked.snapshot, checked.lang)?;
             reports::generate(&app2.store, &checked, Some(data), f, app2.threads, &progress)
         });
         // Stored (migration 12): the download survives a restart and any instance serves it.

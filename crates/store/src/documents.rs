@@ -78,4 +78,42 @@ impl Store {
     pub fn put_state_document(&self, name: &str, body: &str) -> Result<()> {
         self.tx(|c| put(c, name, body))
     }
+
+    /// Keeps document `name` once: the first body written stays (a later call, or a concurrent
+    /// one, gets the kept body back and writes nothing), with its audit entry (`action`, by
+    /// `actor`, in `org_code`'s log: the body's size and SHA-256) in the same transaction.
+    /// Returns the kept body and whether this call wrote it.
+    pub fn keep_document_once(
+        &self,
+        name: &str,
+        body: &str,
+        actor: &str,
+        action: &str,
+        org_code: &str,
+    ) -> Result<(String, bool)> {
+        let kind = self.kind();
+        self.tx(|c| {
+            let inserted = c.exec(
+                "INSERT INTO platform_documents (name, body, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                &[name.into(), body.into(), crate::now().into()],
+            )?;
+            if inserted == 0 {
+                let kept = get(c, name)?.unwrap_or_default();
+                return Ok((kept, false));
+            }
+            audit::append(
+                c,
+                kind,
+                audit::Change {
+                    actor,
+                    action,
+                    entity: format!("document:{name}"),
+                    org_code,
+                    before: serde_json::Value::Null,
+                    after: serde_json::json!({"document": name, "bytes": body.len(), "sha256": crate::sha256_hex(body.as_bytes())}),
+                },
+            )?;
+            Ok((body.to_string(), true))
+        })
+    }
 }

@@ -125,6 +125,7 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
             make(&h, &gd_admin, json!({"snapshot": s2024, "template": "inventory", "lang": "en", "format": "csv"}))
                 .await;
         assert_eq!(j["result"]["snapshot"], json!(s2024), "{backend}: {j}");
+        let csv_hash = j["result"]["hash"].clone();
         let csv = String::from_utf8(file.unwrap()).unwrap();
         for (row, key) in [(1, "scope1"), (2, "scope2_location"), (3, "scope2_market"), (7, "energy_tce")] {
             let v = totals[key].as_f64().unwrap();
@@ -159,6 +160,19 @@ fn reports_from_approved_snapshots_only_with_the_snapshots_figures() {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(a.starts_with(b"%PDF-1.7"), "{backend}");
         assert!(a == b, "{backend}: the same snapshot gives the same bytes");
+        // Waste entered after the snapshot's first report: its reports keep carrying what that
+        // report kept (the same hash and bytes, A1.4 still not recorded); a newer snapshot would
+        // carry it.
+        let later = "org_code,period,component,value,source\nCT-GD,2024,waste_non_hazardous_t,3,manifest 9\n";
+        let added = h.request("POST", "/api/v1/indicator-data", Some(&gd_admin), later, "text/csv").await;
+        assert_eq!(added.status, StatusCode::OK, "{backend}: {}", added.text);
+        let (j2, again) =
+            make(&h, &gd_admin, json!({"snapshot": s2024, "template": "inventory", "lang": "en", "format": "csv"}))
+                .await;
+        assert_eq!(j2["result"]["hash"], csv_hash, "{backend}: {j2}");
+        assert!(again.unwrap() == csv.as_bytes(), "{backend}: the kept platform data gives the same bytes");
+        let (_, c) = make(&h, &gd_admin, json!({"snapshot": s2024, "lang": "zh", "format": "pdf"})).await;
+        assert!(c.unwrap() == a, "{backend}: the same PDF after the later waste entry");
         // Its text (pdftotext) prints the snapshot's stored figures.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.pdf");
@@ -220,8 +234,9 @@ async fn stored_reports_survive_a_restart(h: &Harness, job: &Value, pdf: &[u8]) 
         "{backend}: {row}"
     );
     assert_eq!((&row["sha256"], &row["size"]), (&json!(sha), &json!(pdf.len())), "{backend}");
-    // Three reports were made (a CSV, the PDF twice); the refused one was not stored.
-    assert_eq!(list.json["reports"].as_array().unwrap().len(), 3, "{backend}: {}", list.text);
+    // Five reports were made (a CSV, the PDF twice, the CSV and the PDF again after a later
+    // waste entry); the refused one was not stored.
+    assert_eq!(list.json["reports"].as_array().unwrap().len(), 5, "{backend}: {}", list.text);
     let f = h2.get(&format!("/api/v1/reports/{id}/file"), &gd_admin).await;
     assert_eq!(f.status, StatusCode::OK, "{backend}: {}", f.text);
     assert!(f.bytes == pdf, "{backend}: the stored file is the file made");
