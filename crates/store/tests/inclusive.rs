@@ -311,6 +311,9 @@ fn concurrent_redemptions_cannot_overspend() {
     }
 }
 
+/// What a verdict says: status, reason, credit id, grams.
+type Seen = (&'static str, Option<String>, Option<i64>, Option<i64>);
+
 /// A batch is read and written with batch-wide statements; its verdicts are those of its events
 /// sent one at a time: caps and dedup keys count the events before them in the same batch, and an
 /// event id repeated in the batch replays the first answer (with its credit id).
@@ -378,7 +381,7 @@ fn one_batch_answers_as_its_events_one_at_a_time() {
         // The whole batch again: every answer replayed, nothing new stored.
         let (again, counts) = s.inclusive_record_events(&client, &gd, &lib, events("ann"), now()).unwrap();
         assert!(again.iter().all(|v| v.replay), "{backend}");
-        let strip = |v: &[store::inclusive::Verdict]| -> Vec<(&'static str, Option<String>, Option<i64>, Option<i64>)> {
+        let strip = |v: &[store::inclusive::Verdict]| -> Vec<Seen> {
             v.iter().map(|v| (v.status, v.reason.clone(), v.credit_id, v.grams)).collect()
         };
         assert_eq!(strip(&again), strip(&batch), "{backend}");

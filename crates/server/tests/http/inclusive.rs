@@ -512,10 +512,10 @@ fn market_offsets_claim_inclusive_reductions_once() {
         };
         let none = |c: i64| (c, "none".to_string(), String::new());
         // Refused, nothing claimed: the wrong kind, the wrong kilograms (2,718 × 2 = 5,436 g → 5 kg).
-        for (body, code) in [
-            (offset("o0", "ccer", 5, vec![c1, c2]), "invalid_kind"),
-            (offset("o0", "internal_project", 6, vec![c1, c2]), "invalid_field"),
-            (offset("o0", "internal_project", 5, vec![c1, c1]), "invalid_field"),
+        for (body, code, field) in [
+            (offset("o0", "ccer", 5, vec![c1, c2]), "invalid_kind", "kind"),
+            (offset("o0", "internal_project", 6, vec![c1, c2]), "invalid_field", "inclusive_credits"),
+            (offset("o0", "internal_project", 5, vec![c1, c1]), "invalid_field", "inclusive_credits"),
         ] {
             let r = h.post("/api/v1/market/offsets", &admin, body).await;
             assert_eq!(
@@ -525,7 +525,7 @@ fn market_offsets_claim_inclusive_reductions_once() {
                 h.backend,
                 r.text
             );
-            assert_eq!(r.json["error"]["detail"]["field"].as_str().is_some(), true, "{}", r.text);
+            assert_eq!(r.json["error"]["detail"]["field"], field, "{}", r.text);
         }
         let hist = h.get("/api/v1/inclusive/me/history", &employee).await;
         assert_eq!(claims(&hist.json), vec![none(c1), none(c2), none(c3)], "{}", hist.text);
