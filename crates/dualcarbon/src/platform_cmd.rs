@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use store::Store;
 
+// The serve flags make one variant large; the enum is parsed once at start, so its size is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum PlatformCommand {
     /// Run the platform (HTTP API) on the embedded SQLite database, or on PostgreSQL.

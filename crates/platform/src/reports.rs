@@ -272,12 +272,7 @@ impl KeptData {
 /// copy: the same snapshot gives the same bytes. Newer records go into the report of a newer
 /// snapshot. Without monitoring (the command line) and with nothing kept, the records are read
 /// as stored and not kept, and the targets are absent (`targets` None).
-pub fn platform_data(
-    platform: &crate::Platform,
-    actor: &Actor,
-    s: &Snapshot,
-    lang: Lang,
-) -> Result<PlatformInputs> {
+pub fn platform_data(platform: &crate::Platform, actor: &Actor, s: &Snapshot, lang: Lang) -> Result<PlatformInputs> {
     let name = platform_data_document(s.id);
     let parse = |body: &str| {
         serde_json::from_str::<KeptData>(body)
