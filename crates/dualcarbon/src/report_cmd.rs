@@ -89,8 +89,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         // stored, no targets, nothing kept).
         let spool = std::env::temp_dir().join(format!("dualcarbon-report-{}", std::process::id()));
         let p = platform::Platform::new(store, spool);
-        let data =
-            platform::reports::platform_data(&p, &actor, &checked.snapshot, checked.lang).map_err(fail)?;
+        let data = platform::reports::platform_data(&p, &actor, &checked.snapshot, checked.lang).map_err(fail)?;
         let store = &p.store;
         let g =
             platform::reports::generate(store, &checked, Some(data), font_ref, threads, &|_, _| {}).map_err(fail)?;
@@ -153,6 +152,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         platform: None,
         transition: None,
         breakdown: breakdown.as_ref(),
+        procurement: None,
     };
     let computed = started.elapsed().as_secs_f64();
     let t = std::time::Instant::now();
