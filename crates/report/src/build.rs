@@ -742,9 +742,13 @@ fn references(b: &mut Builder<'_>) {
             .iter()
             .map(|(m, g)| format!("{} {} t", method_name(l, m), crate::format_number(Builder::pt(*g), 6)))
             .collect();
+        // The share of the procurement Scope 3 covered by supplier-specific data.
+        let all: i64 = pr.by_method.values().sum();
+        let coverage = pr.by_method.get("supplier_specific").copied().unwrap_or(0) as f64 / all.max(1) as f64 * 100.0;
+        let coverage = crate::format_number(coverage, 2);
         let method = l.t(
-            format!("范围三（采购）：供应链模块记录的采购核算运行 {}，按类别 1（外购商品与服务）、2（资本货物）、4（上游运输）计入；方法优先级：供应商特定产品碳足迹 > 行业平均产品数据 > 支出法（环境扩展投入产出因子，人民币，按价格年份平减），运输按吨公里 × 运输方式因子（GHG Protocol 范围三标准、范围三计算指南）；按方法：{}", runs.join("、"), split.join("；")),
-            format!("Scope 3 (procurement): the supply module's procurement runs {} recorded into the inventory, booked in category 1 (purchased goods and services), 2 (capital goods) and 4 (upstream transport); method hierarchy: supplier-specific product footprint > average product data > spend-based (environmentally-extended input-output factors, CNY, deflated to their price year), transport by tonne-km × mode factor (GHG Protocol Scope 3 Standard and Technical Guidance); by method: {}", runs.join(", "), split.join("; ")),
+            format!("范围三（采购）：供应链模块记录的采购核算运行 {}，按类别 1（外购商品与服务）、2（资本货物）、4（上游运输）计入；方法优先级：供应商特定产品碳足迹 > 行业平均产品数据 > 支出法（环境扩展投入产出因子，人民币，按价格年份平减），运输按吨公里 × 运输方式因子（GHG Protocol 范围三标准、范围三计算指南）；按方法：{}；供应商特定数据覆盖 {coverage}%", runs.join("、"), split.join("；")),
+            format!("Scope 3 (procurement): the supply module's procurement runs {} recorded into the inventory, booked in category 1 (purchased goods and services), 2 (capital goods) and 4 (upstream transport); method hierarchy: supplier-specific product footprint > average product data > spend-based (environmentally-extended input-output factors, CNY, deflated to their price year), transport by tonne-km × mode factor (GHG Protocol Scope 3 Standard and Technical Guidance); by method: {}; covered by supplier-specific data: {coverage} %", runs.join(", "), split.join("; ")),
         );
         b.reference(id, method, pr.references.clone());
         b.proc_ref = id;
@@ -2085,7 +2089,7 @@ fn government(b: &Builder<'_>) -> Section {
         ],
         rows,
     ));
-    let rows = lines
+    let mut rows: Vec<Vec<Cell>> = lines
         .iter()
         .filter(|l| l.4 != 0.0)
         .map(|(name, _, _, _, co2e, r, kind)| {
@@ -2097,6 +2101,21 @@ fn government(b: &Builder<'_>) -> Section {
             vec![Cell::text(name.clone()), Cell::text(scope), Cell::num(*co2e, 2, Some(*r))]
         })
         .collect();
+    // Procurement (not by carrier): one row per category, so the rows still sum to the total.
+    let names = [
+        ("采购：外购商品与服务（类别 1）", "Procurement: purchased goods and services (cat. 1)"),
+        ("采购：资本货物（类别 2）", "Procurement: capital goods (cat. 2)"),
+        ("采购：上游运输（类别 4）", "Procurement: upstream transport (cat. 4)"),
+    ];
+    for ((zh, en), grams) in names.into_iter().zip(b.sup) {
+        if grams != 0 {
+            rows.push(vec![
+                Cell::text(b.s(zh, en)),
+                Cell::text("Scope 3"),
+                Cell::num(Builder::pt(grams), 2, Some(b.proc_ref)),
+            ]);
+        }
+    }
     s.tables.push(b.table(
         "emissions_by_source",
         b.s("按排放源的排放（基于位置）", "Emissions by source (location-based)"),

@@ -502,6 +502,8 @@ fn procurement_scope3_is_in_the_totals_categories_org_rows_and_uncertainty() {
     assert!(pref.method.contains("supplier-specific product footprint > average product data > spend-based"));
     assert!(pref.method.contains("runs 42"), "{}", pref.method);
     assert!(pref.method.contains("spend-based 0.908979 t"), "{}", pref.method);
+    // 3,250,000 / 7,458,979 = 43.57 % covered by supplier-specific data.
+    assert!(pref.method.contains("covered by supplier-specific data: 43.57 %"), "{}", pref.method);
     assert_eq!(pref.factors, vec!["useeio-v1.3@1".to_string(), "test-secondary@1".to_string()]);
     let row2 = cats.rows.iter().find(|row| row[1] == Cell::text("Scope 3 cat. 2")).unwrap();
     assert_eq!(row2[3], Cell::num(6.25, 2, Some(pref.id)));
@@ -554,6 +556,13 @@ fn procurement_scope3_is_in_the_totals_categories_org_rows_and_uncertainty() {
     let ex = r.table("exclusions").unwrap();
     assert!(ex.rows.iter().any(|row| row[0] == Cell::text("Scope 3 categories 3, 5, 8–15")));
     assert!(r.sections.iter().any(|s| s.paragraphs.iter().any(|p| p.contains("category 2 capital goods"))));
+    // Emissions by source (location-based) sum to the location-based total with a row per
+    // procurement category.
+    let src = r.table("emissions_by_source").unwrap();
+    let total: f64 =
+        src.rows.iter().filter_map(|row| if let Cell::Num { v, .. } = row[2] { Some(v) } else { None }).sum();
+    assert!((total - tl).abs() < 1e-6 * tl, "{total} vs {tl}");
+    assert_eq!(r.figure("emissions_by_source", "Procurement: capital goods (cat. 2)", "tco2e"), Some(6.25));
     // The same input gives the same bytes, in Chinese too.
     let mut z = input(f, Lang::Zh, Template::Inventory);
     z.procurement = Some(procurement.clone());

@@ -788,6 +788,18 @@ fn a_report_of_a_snapshot_with_a_recorded_scope3_run_prints_its_stored_scope3() 
             "{backend}"
         );
         assert!(csv.contains("references,21,,factor,factor,useeio-v1.3@1,"), "{backend}: {csv}");
+        // L1's 3,250 kg by supplier footprint of 7,458.979 kg: 43.57 % covered.
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with("references,21,,method,")
+                    && l.contains("covered by supplier-specific data: 43.57 %")),
+            "{backend}"
+        );
+        assert!(
+            csv.lines().any(|l| l.starts_with("emissions_by_source,")
+                && l.ends_with(",Procurement: capital goods (cat. 2),tco2e,Emissions,6.25,tCO2e,6.25,21")),
+            "{backend}: {csv}"
+        );
         assert!(csv.contains("ifrs_s2,5,29(a)(vi),value,Value,\"1, 2, 4\","), "{backend}");
         // The org rows: the province's own row is the stored total; the city holds L2's 3 t.
         let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap().clone();
