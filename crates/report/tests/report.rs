@@ -570,6 +570,12 @@ fn procurement_scope3_is_in_the_totals_categories_org_rows_and_uncertainty() {
     let b = report::build(&z).unwrap();
     assert_eq!(report::render(&a, Format::Csv, None).unwrap(), report::render(&b, Format::Csv, None).unwrap());
     assert!(a.table("by_province").unwrap().rows.iter().any(|row| row[0] == Cell::text("采购（供应链，不分设施）")));
+    // Every format renders it, twice the same bytes.
+    let (font, index) = font();
+    for format in [Format::Pdf, Format::Xlsx] {
+        let x = report::render(&a, format, Some((&font, index))).unwrap();
+        assert!(x == report::render(&b, format, Some((&font, index))).unwrap(), "{format:?}");
+    }
     // Without procurement: the report is the one it was (same hash as before the field existed).
     let mut none = input(f, Lang::En, Template::Inventory);
     none.procurement = Some(report::Procurement::default());
