@@ -563,6 +563,12 @@ fn procurement_scope3_is_in_the_totals_categories_org_rows_and_uncertainty() {
         src.rows.iter().filter_map(|row| if let Cell::Num { v, .. } = row[2] { Some(v) } else { None }).sum();
     assert!((total - tl).abs() < 1e-6 * tl, "{total} vs {tl}");
     assert_eq!(r.figure("emissions_by_source", "Procurement: capital goods (cat. 2)", "tco2e"), Some(6.25));
+    // The methods section: by method, and the supplier-specific coverage.
+    assert_eq!(r.figure("procurement_by_method", "supplier-specific", "tco2e"), Some(3.25));
+    let spend = r.figure("procurement_by_method", "spend-based", "tco2e").unwrap();
+    assert_eq!((spend * 1e6).round(), 908_979.0);
+    let cov = r.figure("procurement_by_method", "Covered by supplier-specific data (%)", "tco2e").unwrap();
+    assert!((cov - 43.5716).abs() < 1e-4, "{cov}");
     // The same input gives the same bytes, in Chinese too.
     let mut z = input(f, Lang::Zh, Template::Inventory);
     z.procurement = Some(procurement.clone());
