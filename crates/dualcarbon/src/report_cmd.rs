@@ -152,6 +152,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         platform: None,
         transition: None,
         breakdown: breakdown.as_ref(),
+        procurement: None,
     };
     let computed = started.elapsed().as_secs_f64();
     let t = std::time::Instant::now();

@@ -494,6 +494,7 @@ pub fn generate(
         platform,
         transition,
         breakdown: None,
+        procurement: procurement_of(&computed),
     };
     progress("building", 2);
     let r = report::build(&input).map_err(report_error)?;
@@ -507,6 +508,40 @@ pub fn generate(
         snapshot: s.id,
         org_code: s.org_code.clone(),
         preview: preview(&r),
+    })
+}
+
+/// The procurement Scope 3 a snapshot includes (its recorded supply runs), for the report: grams
+/// by category per org subtree, the runs, the reported org's grams by method and the footprint
+/// and factor set versions its lines name. None without recorded runs.
+fn procurement_of(c: &snapshot::Computed) -> Option<report::Procurement> {
+    if c.supply.runs.is_empty() {
+        return None;
+    }
+    let mut by_method = std::collections::BTreeMap::new();
+    let mut references = std::collections::BTreeSet::new();
+    let mut footprints = 0usize;
+    for l in c.supply.lines.iter().filter(|l| c.ds.orgs.is_within(l.org as u32, c.org_id)) {
+        let method = l.stored["method"].as_str().unwrap_or("unknown").to_string();
+        *by_method.entry(method).or_insert(0i64) += l.grams;
+        // The set and version a line names (`set@version#sector`, class or mode), or the
+        // supplier footprint (`footprint PF v1 (id)`), counted.
+        match l.stored["reference"].as_str() {
+            Some(r) if r.contains('@') => {
+                references.insert(r.split('#').next().unwrap_or(r).to_string());
+            }
+            Some(r) if r.starts_with("footprint ") => footprints += 1,
+            _ => {}
+        }
+    }
+    if footprints > 0 {
+        references.insert(format!("supplier-specific product footprints (PACT / ISO 14067): {footprints} line(s)"));
+    }
+    Some(report::Procurement {
+        subtree: c.supply_subtree(),
+        runs: c.supply.runs.clone(),
+        by_method,
+        references: references.into_iter().collect(),
     })
 }
 

@@ -100,6 +100,47 @@ pub struct PlatformData {
     pub inclusive: Vec<InclusiveRow>,
 }
 
+/// Scope 3 from procurement (the supply module's recorded runs, `platform::snapshot` adds it to a
+/// snapshot's stored result): exact whole grams by GHG Protocol category 1, 2 and 4, per org of
+/// the dataset's tree for its subtree, with the runs and their method split. A report from a data
+/// directory has none ([`Input::procurement`] None).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Procurement {
+    /// Per org of `ds.orgs` (by index): grams of its subtree for categories 1, 2 and 4.
+    pub subtree: Vec<[i64; 3]>,
+    /// The recorded runs included.
+    pub runs: Vec<i64>,
+    /// Grams of the reported org's subtree by method (`supplier_specific`, `average`, `spend`,
+    /// `distance`), in method-name order.
+    pub by_method: BTreeMap<String, i64>,
+    /// The footprint, secondary-data, EEIO and transport factor sets with versions the lines used.
+    pub references: Vec<String>,
+}
+
+impl Procurement {
+    /// Grams of `org`'s subtree by category 1, 2, 4 (zero when the org is not listed).
+    pub fn of(&self, org: u32) -> [i64; 3] {
+        self.subtree.get(org as usize).copied().unwrap_or_default()
+    }
+}
+
+/// Figures of `m` with procurement grams `g` (categories 1, 2, 4) added to Scope 3 and the totals
+/// from the exact integers, as the snapshot's stored result adds them.
+pub fn figures_with(m: &Metrics, g: [i64; 3]) -> Figures {
+    let mut f = Figures::from_metrics(m);
+    if g == [0; 3] {
+        return f;
+    }
+    let mg = |grams: i64| i128::from(grams) * 1000;
+    let s = mg(g[0] + g[1] + g[2]);
+    f.totals.scope3 = to_thousands(m.scope3() + s);
+    f.totals.total_location = to_thousands(m.scope1() + m.0[S2_LOCATION] + m.scope3() + s);
+    f.totals.total_market = to_thousands(m.scope1() + m.0[S2_MARKET] + m.scope3() + s);
+    f.scope3.cat1_purchased_goods = to_thousands(m.0[S3_CAT1] + mg(g[0]));
+    f.scope3.cat4_upstream_transport = to_thousands(m.0[S3_CAT4] + mg(g[2]));
+    f
+}
+
 pub struct Input<'a> {
     pub ds: &'a Dataset,
     pub lib: &'a Library,
@@ -129,6 +170,8 @@ pub struct Input<'a> {
     /// with [`breakdown_request`]'s facilities): the report reads these cells instead of passing
     /// over the records again. None: the report makes its own pass.
     pub breakdown: Option<&'a accounting::Breakdown>,
+    /// Scope 3 from procurement recorded into the snapshot (None: none, or a data directory).
+    pub procurement: Option<Procurement>,
 }
 
 /// Per facility, whether it is in `org`'s subtree, and per string, whether it names a meter
@@ -424,6 +467,11 @@ struct Builder<'a> {
     used_plans: Vec<bool>,
     refs: Vec<Reference>,
     carrier_refs: BTreeMap<(u16, u8), u32>,
+    /// The reported org's procurement Scope 3 in grams by category 1, 2, 4.
+    sup: [i64; 3],
+    /// The reference of the procurement figures: numbered after the carriers' (so a report
+    /// without procurement keeps its numbers), present only with procurement.
+    proc_ref: u32,
 }
 
 fn t(v: i128) -> f64 {
@@ -431,6 +479,33 @@ fn t(v: i128) -> f64 {
 }
 
 impl Builder<'_> {
+    /// The org's figures with the procurement Scope 3 (what the snapshot stores).
+    fn figures(&self) -> Figures {
+        figures_with(&self.pass.total, self.sup)
+    }
+    fn has_procurement(&self) -> bool {
+        self.sup != [0; 3]
+    }
+    /// Tonnes of procurement grams.
+    fn pt(grams: i64) -> f64 {
+        to_thousands(i128::from(grams) * 1000)
+    }
+    /// The row that keeps breakdowns not by facility (province, facility type) summing to the
+    /// totals: the procurement Scope 3, in the figure columns.
+    fn procurement_row(&self) -> Option<Vec<Cell>> {
+        if !self.has_procurement() {
+            return None;
+        }
+        let g = self.sup;
+        Some(vec![
+            Cell::text(self.s("采购（供应链，不分设施）", "procurement (supply chain, not by facility)")),
+            Cell::num(0.0, 2, Some(R_S1_STATIONARY)),
+            Cell::num(0.0, 2, Some(R_S2_LOCATION)),
+            Cell::num(0.0, 2, Some(R_S2_MARKET)),
+            Cell::num(Self::pt(g[0] + g[1] + g[2]), 2, Some(self.proc_ref)),
+            Cell::num(0.0, 2, Some(R_ENERGY)),
+        ])
+    }
     fn s(&self, zh: &str, en: &str) -> String {
         self.lang.t(zh, en).to_string()
     }
@@ -514,8 +589,17 @@ pub fn build(input: &Input<'_>) -> Result<Report, ReportError> {
         .iter()
         .map(|pl| carriers_used.contains(&pl.key.carrier) && provinces_used.contains(&pl.key.province))
         .collect();
-    let mut b =
-        Builder { lang: input.lang, input, pass: p, used_plans, refs: Vec::new(), carrier_refs: BTreeMap::new() };
+    let sup = input.procurement.as_ref().map_or([0; 3], |pr| pr.of(input.org));
+    let mut b = Builder {
+        lang: input.lang,
+        input,
+        pass: p,
+        used_plans,
+        refs: Vec::new(),
+        carrier_refs: BTreeMap::new(),
+        sup,
+        proc_ref: 0,
+    };
     references(&mut b);
     let mut sections = vec![about(&b)];
     match input.template {
@@ -649,6 +733,37 @@ fn references(b: &mut Builder<'_>) {
         b.reference(id, method, factors);
         b.carrier_refs.insert(key, id);
     }
+    if b.has_procurement() {
+        let id = R_CARRIER0 + b.carrier_refs.len() as u32;
+        let pr = b.input.procurement.clone().unwrap_or_default();
+        let runs: Vec<String> = pr.runs.iter().map(i64::to_string).collect();
+        let split: Vec<String> = pr
+            .by_method
+            .iter()
+            .map(|(m, g)| format!("{} {} t", method_name(l, m), crate::format_number(Builder::pt(*g), 6)))
+            .collect();
+        // The share of the procurement Scope 3 covered by supplier-specific data.
+        let all: i64 = pr.by_method.values().sum();
+        let coverage = pr.by_method.get("supplier_specific").copied().unwrap_or(0) as f64 / all.max(1) as f64 * 100.0;
+        let coverage = crate::format_number(coverage, 2);
+        let method = l.t(
+            format!("范围三（采购）：供应链模块记录的采购核算运行 {}，按类别 1（外购商品与服务）、2（资本货物）、4（上游运输）计入；方法优先级：供应商特定产品碳足迹 > 行业平均产品数据 > 支出法（环境扩展投入产出因子，人民币，按价格年份平减），运输按吨公里 × 运输方式因子（GHG Protocol 范围三标准、范围三计算指南）；按方法：{}；供应商特定数据覆盖 {coverage}%", runs.join("、"), split.join("；")),
+            format!("Scope 3 (procurement): the supply module's procurement runs {} recorded into the inventory, booked in category 1 (purchased goods and services), 2 (capital goods) and 4 (upstream transport); method hierarchy: supplier-specific product footprint > average product data > spend-based (environmentally-extended input-output factors, CNY, deflated to their price year), transport by tonne-km × mode factor (GHG Protocol Scope 3 Standard and Technical Guidance); by method: {}; covered by supplier-specific data: {coverage} %", runs.join(", "), split.join("; ")),
+        );
+        b.reference(id, method, pr.references.clone());
+        b.proc_ref = id;
+    }
+}
+
+fn method_name(l: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "supplier_specific" => ("供应商特定", "supplier-specific"),
+        "average" => ("行业平均", "average"),
+        "spend" => ("支出法", "spend-based"),
+        "distance" => ("运输距离法", "distance-based"),
+        _ => (code, code),
+    };
+    l.t(zh, en).to_string()
 }
 
 fn about(b: &Builder<'_>) -> Section {
@@ -664,7 +779,7 @@ fn about(b: &Builder<'_>) -> Section {
         format!("GWP：IPCC {}。电力折标煤口径：{}。核查状态：平台未记录第三方核查。", o.gwp, if o.electricity_tce == "calorific" { "当量值 0.1229 kgce/kWh" } else { "等价值（发电煤耗）" }),
         format!("GWP: IPCC {}. Electricity in standard coal: {}. Verification: no third-party verification is recorded on the platform.", o.gwp, if o.electricity_tce == "calorific" { "calorific value 0.1229 kgce/kWh" } else { "coal equivalent of generation" }),
     ));
-    let f = Figures::from_metrics(&b.pass.total);
+    let f = b.figures();
     let tt = &f.totals;
     let rows = vec![
         vec![Cell::text(b.s("范围一", "Scope 1")), Cell::num(tt.scope1, 2, Some(R_S1_STATIONARY)), Cell::text("tCO2e")],
@@ -734,6 +849,13 @@ fn boundary(b: &Builder<'_>) -> Section {
         format!("合并方法：{approach}。共建共享站点按分摊比例计入，另一方承担的部分列于排除项。运营边界：范围一、范围二（双重报告），范围三类别 1、4、6、7（有数据时）。"),
         format!("Consolidation approach: {approach}. Shared sites (共建共享) are booked at their allocation share; the other party's part is listed under exclusions. Operational boundary: Scope 1, Scope 2 (dual reporting), Scope 3 categories 1, 4, 6 and 7 where data exist."),
     ));
+    if b.has_procurement() {
+        let r = b.proc_ref;
+        s.paragraphs.push(b.lang.t(
+            format!("范围三另含供应链模块记录的采购核算（类别 1 外购商品与服务、类别 2 资本货物、类别 4 上游运输），按组织子树计入，不分设施 [{r}]。"),
+            format!("Scope 3 also includes the procurement runs recorded by the supply module (category 1 purchased goods and services, category 2 capital goods, category 4 upstream transport), booked by org subtree, not by facility [{r}]."),
+        ));
+    }
     let rows = vec![
         vec![Cell::text(b.s("合并方法", "Consolidation approach")), Cell::text(approach), Cell::text("")],
         vec![
@@ -776,7 +898,8 @@ fn boundary(b: &Builder<'_>) -> Section {
         if !own && o.parent != Some(inp.org) {
             continue;
         }
-        let mut cells = figure_cells(format!("{} {}", o.code, o.name), &subtree[i]);
+        let g = inp.procurement.as_ref().map_or([0; 3], |pr| pr.of(i as u32));
+        let mut cells = figure_cells_with(format!("{} {}", o.code, o.name), &subtree[i], g);
         cells.insert(
             1,
             Cell::text(if own {
@@ -829,7 +952,7 @@ fn base_year(b: &Builder<'_>) -> Section {
     let mut s = section("base_year", b.s("基准年与重新计算", "Base year and recalculation"));
     let (year, totals) = match &inp.base_year {
         Some((y, t)) => (*y, t.clone()),
-        None => (inp.ds.year, Figures::from_metrics(&b.pass.total).totals),
+        None => (inp.ds.year, b.figures().totals),
     };
     s.paragraphs.push(b.lang.t(
         format!("基准年：{year}。重新计算政策：组织结构变化、方法或排放因子变化、发现对结果有显著影响的错误时重新计算基准年及其后各年；更正以重述方式进行（附理由的新报送版本或新快照版本），旧版本保持可读。"),
@@ -882,7 +1005,12 @@ fn figure_columns(b: &Builder<'_>, first: Column) -> Vec<Column> {
 }
 
 fn figure_cells(name: String, m: &Metrics) -> Vec<Cell> {
-    let f = Figures::from_metrics(m);
+    figure_cells_with(name, m, [0; 3])
+}
+
+/// [`figure_cells`] with procurement grams (categories 1, 2, 4) in Scope 3.
+fn figure_cells_with(name: String, m: &Metrics, g: [i64; 3]) -> Vec<Cell> {
+    let f = figures_with(m, g);
     vec![
         Cell::text(name),
         Cell::num(f.totals.scope1, 2, Some(R_S1_STATIONARY)),
@@ -951,7 +1079,7 @@ fn emissions(b: &Builder<'_>) -> Section {
             "Scope 3 cat. 1",
             "外购商品与服务",
             "purchased goods and services",
-            m.0[S3_CAT1],
+            m.0[S3_CAT1] + i128::from(b.sup[0]) * 1000,
             R_S3,
         ),
         cat(
@@ -960,7 +1088,7 @@ fn emissions(b: &Builder<'_>) -> Section {
             "Scope 3 cat. 4",
             "上游运输",
             "upstream transport",
-            m.0[S3_CAT4],
+            m.0[S3_CAT4] + i128::from(b.sup[2]) * 1000,
             R_S3,
         ),
         cat(
@@ -982,7 +1110,23 @@ fn emissions(b: &Builder<'_>) -> Section {
             R_S3,
         ),
     ];
-    s.tables.push(b.table(
+    let mut rows = rows;
+    if b.has_procurement() {
+        // Category 2 (capital goods) comes from procurement only: its own row, after category 1.
+        rows.insert(
+            6,
+            cat(
+                "类别 4 外购产品",
+                "Category 4 products used",
+                "Scope 3 cat. 2",
+                "资本货物（采购）",
+                "capital goods (procurement)",
+                i128::from(b.sup[1]) * 1000,
+                b.proc_ref,
+            ),
+        );
+    }
+    let mut by_category = b.table(
         "by_category",
         b.s("按 ISO 14064-1 类别与范围", "By ISO 14064-1 category and scope"),
         vec![
@@ -992,7 +1136,16 @@ fn emissions(b: &Builder<'_>) -> Section {
             b.col("tco2e", "排放量", "Emissions", "tCO2e"),
         ],
         rows,
-    ));
+    );
+    if b.has_procurement() {
+        let g = b.sup;
+        let n = |grams: i64| crate::format_number(Builder::pt(grams), 6);
+        by_category.notes.push(b.lang.t(
+            format!("范围三类别 1 含采购核算 {} t、类别 4 含采购核算 {} t，类别 2 全部来自采购核算 [{}]。", n(g[0]), n(g[2]), b.proc_ref),
+            format!("Scope 3 category 1 includes {} t and category 4 {} t from procurement; category 2 is procurement only [{}].", n(g[0]), n(g[2]), b.proc_ref),
+        ));
+    }
+    s.tables.push(by_category);
     let gases = [
         ("CO2", GAS_CO2_KG, CO2E_CO2),
         ("CH4", GAS_CH4_KG, CO2E_CH4),
@@ -1033,6 +1186,7 @@ fn emissions(b: &Builder<'_>) -> Section {
         bars.push((name.clone(), t(pm.scope1() + pm.0[S2_LOCATION] + pm.scope3())));
         prov_rows.push(figure_cells(name, pm));
     }
+    prov_rows.extend(b.procurement_row());
     s.tables.push(b.table(
         "by_province",
         b.s("按省份", "By province"),
@@ -1046,11 +1200,12 @@ fn emissions(b: &Builder<'_>) -> Section {
         unit: "tCO2e".into(),
         bars,
     });
-    let rows = FacilityType::ALL
+    let mut rows: Vec<Vec<Cell>> = FacilityType::ALL
         .iter()
         .filter(|ft| b.pass.types[**ft as usize] != Metrics::default())
         .map(|ft| figure_cells(type_name(b.lang, *ft), &b.pass.types[*ft as usize]))
         .collect();
+    rows.extend(b.procurement_row());
     s.tables.push(b.table(
         "by_facility_type",
         b.s("按设施类型", "By facility type"),
@@ -1174,6 +1329,30 @@ fn methods(b: &Builder<'_>) -> Section {
         ],
         rows,
     ));
+    let split = b.input.procurement.as_ref().map(|p| &p.by_method).filter(|m| b.has_procurement() && !m.is_empty());
+    if let Some(split) = split {
+        let r = b.proc_ref;
+        s.paragraphs.push(b.lang.t(
+            format!("范围三采购核算（类别 1、2、4）按供应商特定产品碳足迹 > 行业平均产品数据 > 支出法的优先级逐行计算，运输按吨公里；下表按方法列出，所用足迹与因子集版本见 [{r}]。"),
+            format!("Scope 3 from procurement (categories 1, 2, 4) is computed line by line with the hierarchy supplier-specific product footprint > average product data > spend-based, transport by tonne-km; the table below gives it by method, the footprints and factor set versions used are under [{r}]."),
+        ));
+        let all: i64 = split.values().sum();
+        let mut rows: Vec<Vec<Cell>> = split
+            .iter()
+            .map(|(m, g)| vec![Cell::text(method_name(b.lang, m)), Cell::num(Builder::pt(*g), 6, Some(r))])
+            .collect();
+        let ss = split.get("supplier_specific").copied().unwrap_or(0);
+        rows.push(vec![
+            Cell::text(b.s("供应商特定数据覆盖率（%）", "Covered by supplier-specific data (%)")),
+            Cell::num(ss as f64 / all.max(1) as f64 * 100.0, 2, Some(r)),
+        ]);
+        s.tables.push(b.table(
+            "procurement_by_method",
+            b.s("范围三采购核算按方法", "Scope 3 from procurement by method"),
+            vec![b.col("method", "方法", "Method", ""), b.col("tco2e", "排放量", "Emissions", "tCO2e / %")],
+            rows,
+        ));
+    }
     s
 }
 
@@ -1197,7 +1376,11 @@ fn exclusions(b: &Builder<'_>) -> Section {
             Cell::text(b.s("合并方法之外", "outside the consolidation approach")),
         ],
         vec![
-            Cell::text(b.s("范围三类别 2、3、5、8–15", "Scope 3 categories 2, 3, 5, 8–15")),
+            Cell::text(if b.sup[1] != 0 {
+                b.s("范围三类别 3、5、8–15", "Scope 3 categories 3, 5, 8–15")
+            } else {
+                b.s("范围三类别 2、3、5、8–15", "Scope 3 categories 2, 3, 5, 8–15")
+            }),
             Cell::text(b.s("未量化", "not quantified")),
             Cell::text(b.s("无活动数据", "no activity data")),
         ],
@@ -1240,6 +1423,61 @@ fn uncertainty_section(b: &Builder<'_>) -> Section {
         ]);
         sources.push(src);
     }
+    let mut procurement_note = None;
+    if b.has_procurement() {
+        // The procurement part: the spend-based lines at the spend-based defaults (±5 % spend,
+        // ±50 % EEIO factor), the rest (supplier-specific, average, distance) at the other
+        // Scope 3 defaults (±10 %, ±30 %); without a method split, all of it at the spend-based.
+        let all = b.sup[0] + b.sup[1] + b.sup[2];
+        let split = b.input.procurement.as_ref().map(|p| &p.by_method).filter(|m| !m.is_empty());
+        let parts: Vec<(String, i64, f64, f64)> = match split {
+            Some(m) => {
+                let spend = m.get("spend").copied().unwrap_or(0);
+                vec![
+                    (b.s("采购：支出法", "Procurement: spend-based"), spend, 5.0, 50.0),
+                    (
+                        b.s(
+                            "采购：供应商特定、平均数据与运输",
+                            "Procurement: supplier-specific, average and transport",
+                        ),
+                        all - spend,
+                        10.0,
+                        30.0,
+                    ),
+                ]
+            }
+            None => vec![(
+                b.s("采购（全部按支出法缺省值）", "Procurement (all at the spend-based defaults)"),
+                all,
+                5.0,
+                50.0,
+            )],
+        };
+        for (name, grams, ad, ef) in parts {
+            if grams == 0 {
+                continue;
+            }
+            let src = uncertainty::Source { emissions: Builder::pt(grams), activity_pct: ad, factor_pct: ef };
+            rows.push(vec![
+                Cell::text(name),
+                Cell::num(src.emissions, 2, Some(R_UNCERTAINTY)),
+                Cell::num(ad, 1, Some(R_UNCERTAINTY)),
+                Cell::num(ef, 1, Some(R_UNCERTAINTY)),
+                Cell::num(src.combined_pct(), 2, Some(R_UNCERTAINTY)),
+            ]);
+            sources.push(src);
+        }
+        procurement_note = Some(match split {
+            Some(_) => b.s(
+                "采购核算：支出法部分按支出法缺省值（支出 ±5%、投入产出因子 ±50%），其余（供应商特定、平均数据、运输）按其他范围三缺省值（±10%、±30%）。",
+                "Procurement: the spend-based part at the spend-based defaults (spend ±5 %, input-output factors ±50 %), the rest (supplier-specific, average data, transport) at the other Scope 3 defaults (±10 %, ±30 %).",
+            ),
+            None => b.s(
+                "采购核算：无按方法的拆分，全部按支出法缺省值（±5%、±50%）计，偏保守。",
+                "Procurement: no split by method is available, so all of it is taken at the spend-based defaults (±5 %, ±50 %), which is conservative.",
+            ),
+        });
+    }
     let total: f64 = sources.iter().map(|x| x.emissions).sum();
     rows.push(vec![
         Cell::text(b.s("合计（基于位置）", "Total (location-based)")),
@@ -1268,6 +1506,7 @@ fn uncertainty_section(b: &Builder<'_>) -> Section {
         "缺省值：电表计量 ±2%，燃料统计 ±5%，燃料排放因子 ±5%，电网平均因子 ±10%，制冷剂 ±10%，支出法因子 ±50%，其他范围三 ±30%。",
         "Defaults: electricity meters ±2 %, fuel statistics ±5 %, fuel factors ±5 %, grid average factors ±10 %, refrigerants ±10 %, spend-based factors ±50 %, other Scope 3 ±30 %.",
     ));
+    table.notes.extend(procurement_note);
     s.tables.push(table);
     s
 }
@@ -1333,7 +1572,7 @@ fn change(b: &Builder<'_>) -> Section {
         ));
         return s;
     };
-    let cur = Figures::from_metrics(&b.pass.total).totals;
+    let cur = b.figures().totals;
     let pairs = [
         (b.s("范围一", "Scope 1"), prev.totals.scope1, cur.scope1, R_S1_STATIONARY),
         (
@@ -1380,6 +1619,14 @@ fn change(b: &Builder<'_>) -> Section {
             rows,
         ),
     );
+    if b.has_procurement() {
+        if let Some(t) = s.tables.last_mut() {
+            t.notes.push(b.lang.t(
+                format!("本年范围三含采购核算 {} t [{}]；上年数值取上年快照存储的结果（含其记录的采购核算）。", crate::format_number(Builder::pt(b.sup[0] + b.sup[1] + b.sup[2]), 6), b.proc_ref),
+                format!("This year's Scope 3 includes {} t from procurement [{}]; the previous year's figures are its snapshot's stored result (with any procurement it recorded).", crate::format_number(Builder::pt(b.sup[0] + b.sup[1] + b.sup[2]), 6), b.proc_ref),
+            ));
+        }
+    }
     if let Some(d) = &prev.lmdi {
         let e = &d.total;
         let rows = [
@@ -1468,7 +1715,7 @@ fn green_power(b: &Builder<'_>) -> Section {
 const MJ_PER_KGCE: f64 = 29.3076;
 
 fn capital_market(b: &Builder<'_>) -> Section {
-    let f = Figures::from_metrics(&b.pass.total);
+    let f = b.figures();
     let tt = &f.totals;
     let mut s = section("capital_market", b.s("资本市场披露", "Capital-market disclosures"));
     let facilities = b.pass.facilities_with_data.max(1) as f64;
@@ -1574,11 +1821,13 @@ fn capital_market(b: &Builder<'_>) -> Section {
         .sum();
     let renewable = f.memo.green_certified_mwh + f.memo.pv_self_mwh;
     let share = |x: f64| if elec_mwh + fuel_mwh > 0.0 { x / (elec_mwh + fuel_mwh) * 100.0 } else { 0.0 };
-    let cats: Vec<&str> = [(S3_CAT1, "1"), (S3_CAT4, "4"), (S3_CAT6, "6"), (S3_CAT7, "7")]
-        .iter()
-        .filter(|(m, _)| b.pass.total.0[*m] != 0)
-        .map(|(_, c)| *c)
-        .collect();
+    let g = b.sup;
+    let cats: Vec<&str> =
+        [(S3_CAT1, "1", g[0]), (usize::MAX, "2", g[1]), (S3_CAT4, "4", g[2]), (S3_CAT6, "6", 0), (S3_CAT7, "7", 0)]
+            .iter()
+            .filter(|(m, _, g)| *g != 0 || (*m != usize::MAX && b.pass.total.0[*m] != 0))
+            .map(|(_, c, _)| *c)
+            .collect();
     let rows = vec![
         vec![
             Cell::text("29(a)(i)"),
@@ -1864,7 +2113,7 @@ fn government(b: &Builder<'_>) -> Section {
         ],
         rows,
     ));
-    let rows = lines
+    let mut rows: Vec<Vec<Cell>> = lines
         .iter()
         .filter(|l| l.4 != 0.0)
         .map(|(name, _, _, _, co2e, r, kind)| {
@@ -1876,6 +2125,21 @@ fn government(b: &Builder<'_>) -> Section {
             vec![Cell::text(name.clone()), Cell::text(scope), Cell::num(*co2e, 2, Some(*r))]
         })
         .collect();
+    // Procurement (not by carrier): one row per category, so the rows still sum to the total.
+    let names = [
+        ("采购：外购商品与服务（类别 1）", "Procurement: purchased goods and services (cat. 1)"),
+        ("采购：资本货物（类别 2）", "Procurement: capital goods (cat. 2)"),
+        ("采购：上游运输（类别 4）", "Procurement: upstream transport (cat. 4)"),
+    ];
+    for ((zh, en), grams) in names.into_iter().zip(b.sup) {
+        if grams != 0 {
+            rows.push(vec![
+                Cell::text(b.s(zh, en)),
+                Cell::text("Scope 3"),
+                Cell::num(Builder::pt(grams), 2, Some(b.proc_ref)),
+            ]);
+        }
+    }
     s.tables.push(b.table(
         "emissions_by_source",
         b.s("按排放源的排放（基于位置）", "Emissions by source (location-based)"),

@@ -14,8 +14,8 @@ pub mod uncertainty;
 pub mod xlsx;
 
 pub use build::{
-    breakdown_masks, build, InclusiveRow, Input, PlatformData, Previous, Restatement, SavingProject, Source,
-    TargetProgress,
+    breakdown_masks, build, figures_with, InclusiveRow, Input, PlatformData, Previous, Procurement, Restatement,
+    SavingProject, Source, TargetProgress,
 };
 use serde::Serialize;
 

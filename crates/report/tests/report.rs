@@ -57,6 +57,7 @@ fn input(f: &Fixture, lang: Lang, template: Template) -> report::Input<'_> {
         platform: None,
         transition: None,
         breakdown: None,
+        procurement: None,
     }
 }
 
@@ -442,4 +443,147 @@ fn platform_figures_targets_savings_water_waste_inclusive_facilities() {
     assert!(a13.starts_with("not available"), "{a13}");
     let g = report::build(&input(f, Lang::En, Template::Government)).unwrap();
     assert!(g.table("saving_projects").unwrap().rows[0][0].printed().starts_with("not available"));
+}
+
+/// Scope 3 from procurement (hand-written grams: category 1 908,979 g by spend, category 2
+/// 6,250,000 g = 3,250,000 g supplier-specific + 3,000,000 g average, category 4 300,000 g by
+/// distance; 7,458,979 g in all, 3,000,000 g of category 2 in one province) is in every Scope 3
+/// and total of the report, as its own row where breakdowns are by facility, and nowhere twice.
+#[test]
+fn procurement_scope3_is_in_the_totals_categories_org_rows_and_uncertainty() {
+    let f = fixture();
+    let root = f.ds.orgs.root();
+    let child = (0..f.ds.orgs.orgs.len()).find(|i| f.ds.orgs.orgs[*i].parent == Some(root)).unwrap();
+    let mut subtree = vec![[0i64; 3]; f.ds.orgs.orgs.len()];
+    subtree[root as usize] = [908_979, 6_250_000, 300_000];
+    subtree[child] = [0, 3_000_000, 0];
+    let procurement = report::Procurement {
+        subtree,
+        runs: vec![42],
+        by_method: [
+            ("average", 3_000_000),
+            ("distance", 300_000),
+            ("spend", 908_979),
+            ("supplier_specific", 3_250_000),
+        ]
+        .into_iter()
+        .map(|(m, g)| (m.to_string(), g))
+        .collect(),
+        references: vec!["useeio-v1.3@1".into(), "test-secondary@1".into()],
+    };
+    let mut i = input(f, Lang::En, Template::Inventory);
+    i.procurement = Some(procurement.clone());
+    let r = report::build(&i).unwrap();
+    let plain = report::build(&input(f, Lang::En, Template::Inventory)).unwrap();
+    let inv = f.inv.report(&f.ds, &f.lib, None, None);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.abs().max(1.0);
+    let s3 = r.figure("summary", "Scope 3", "value").unwrap();
+    assert!(close(s3 - inv.totals.scope3, 7.458979), "{s3} vs {}", inv.totals.scope3);
+    let tl = r.figure("summary", "Total (location-based)", "value").unwrap();
+    assert!(close(tl - inv.totals.total_location, 7.458979));
+    let tm = r.figure("summary", "Total (market-based)", "value").unwrap();
+    assert!(close(tm - inv.totals.total_market, 7.458979));
+    assert_eq!(r.figure("summary", "Scope 1", "value"), Some(inv.totals.scope1));
+    // The category table: category 2 its own row (6.25 t), categories 1 and 4 with procurement.
+    let cats = r.table("by_category").unwrap();
+    let by_scope = |scope: &str| -> f64 {
+        let row = cats.rows.iter().find(|row| row[1] == Cell::text(scope)).unwrap();
+        match row[3] {
+            Cell::Num { v, .. } => v,
+            _ => panic!(),
+        }
+    };
+    assert_eq!(by_scope("Scope 3 cat. 2"), 6.25);
+    assert!(close(by_scope("Scope 3 cat. 1") - inv.scope3.cat1_purchased_goods, 0.908979));
+    assert!(close(by_scope("Scope 3 cat. 4") - inv.scope3.cat4_upstream_transport, 0.3));
+    // The procurement reference: numbered after the carriers', with the method and the sets.
+    let pref = r.references.iter().max_by_key(|x| x.id).unwrap();
+    assert_eq!(pref.id as usize, plain.references.len() + 1, "after every existing reference");
+    assert!(pref.method.contains("supplier-specific product footprint > average product data > spend-based"));
+    assert!(pref.method.contains("runs 42"), "{}", pref.method);
+    assert!(pref.method.contains("spend-based 0.908979 t"), "{}", pref.method);
+    // 3,250,000 / 7,458,979 = 43.57 % covered by supplier-specific data.
+    assert!(pref.method.contains("covered by supplier-specific data: 43.57 %"), "{}", pref.method);
+    assert_eq!(pref.factors, vec!["useeio-v1.3@1".to_string(), "test-secondary@1".to_string()]);
+    let row2 = cats.rows.iter().find(|row| row[1] == Cell::text("Scope 3 cat. 2")).unwrap();
+    assert_eq!(row2[3], Cell::num(6.25, 2, Some(pref.id)));
+    // Breakdowns by facility keep summing to the totals with the explicit procurement row.
+    let sum = |id: &str, col: &str| -> f64 {
+        let t = r.table(id).unwrap();
+        let c = t.columns.iter().position(|c| c.key == col).unwrap();
+        t.rows.iter().filter_map(|row| if let Cell::Num { v, .. } = row[c] { Some(v) } else { None }).sum()
+    };
+    for id in ["by_province", "by_facility_type"] {
+        assert!((sum(id, "scope3") - s3).abs() < 1e-6 * s3.max(1.0), "{id}: {} vs {s3}", sum(id, "scope3"));
+        assert!((sum(id, "scope1") - inv.totals.scope1).abs() < 1e-6 * inv.totals.scope1, "{id}");
+        assert_eq!(
+            r.figure(id, "procurement (supply chain, not by facility)", "scope3").map(|v| (v * 1e6).round()),
+            Some(7_458_979.0)
+        );
+    }
+    // The org rows: the group's own row and the child's with its 3 t.
+    let tree = r.table("org_tree").unwrap();
+    let sc = tree.columns.iter().position(|c| c.key == "scope3").unwrap();
+    let own = tree.rows.iter().find(|row| row[1] == Cell::text("this org (total)")).unwrap();
+    assert_eq!(own[sc], Cell::num(s3, 2, Some(6)));
+    let code = &f.ds.orgs.orgs[child].code;
+    let num = |t: &report::Table, code: &str| -> f64 {
+        let row =
+            t.rows.iter().find(|row| matches!(&row[0], Cell::Text(s) if s.starts_with(&format!("{code} ")))).unwrap();
+        match row[sc] {
+            Cell::Num { v, .. } => v,
+            _ => panic!(),
+        }
+    };
+    assert!(close(num(tree, code) - num(plain.table("org_tree").unwrap(), code), 3.0));
+    // Capital-market tables: Scope 3 and its categories.
+    let ifrs = r.table("ifrs_s2").unwrap();
+    let s3row = ifrs.rows.iter().find(|row| row[1] == Cell::text("Scope 3")).unwrap();
+    assert_eq!(s3row[2], Cell::num(s3, 2, Some(6)));
+    let cats_row = ifrs.rows.iter().find(|row| row[1] == Cell::text("Scope 3 categories included")).unwrap();
+    assert!(matches!(&cats_row[2], Cell::Text(t) if t.contains("1, 2, 4")), "{:?}", cats_row[2]);
+    // Uncertainty: the spend part at ±5 % / ±50 % (√(5² + 50²) = 50.2494 %), the rest at
+    // ±10 % / ±30 % (√(10² + 30²) = 31.6228 %).
+    let u = r.table("uncertainty").unwrap();
+    let urow = |name: &str| u.rows.iter().find(|row| row[0] == Cell::text(name)).unwrap().clone();
+    let spend = urow("Procurement: spend-based");
+    assert!(matches!(spend[1], Cell::Num { v, .. } if close(v, 0.908979)));
+    assert!(matches!(spend[4], Cell::Num { v, .. } if (v - 50.2494).abs() < 1e-4), "{:?}", spend[4]);
+    let rest = urow("Procurement: supplier-specific, average and transport");
+    assert!(matches!(rest[1], Cell::Num { v, .. } if close(v, 6.55)));
+    assert!(matches!(rest[4], Cell::Num { v, .. } if (v - 31.6228).abs() < 1e-4), "{:?}", rest[4]);
+    // Category 2 is no longer listed as excluded; the boundary says procurement is included.
+    let ex = r.table("exclusions").unwrap();
+    assert!(ex.rows.iter().any(|row| row[0] == Cell::text("Scope 3 categories 3, 5, 8–15")));
+    assert!(r.sections.iter().any(|s| s.paragraphs.iter().any(|p| p.contains("category 2 capital goods"))));
+    // Emissions by source (location-based) sum to the location-based total with a row per
+    // procurement category.
+    let src = r.table("emissions_by_source").unwrap();
+    let total: f64 =
+        src.rows.iter().filter_map(|row| if let Cell::Num { v, .. } = row[2] { Some(v) } else { None }).sum();
+    assert!((total - tl).abs() < 1e-6 * tl, "{total} vs {tl}");
+    assert_eq!(r.figure("emissions_by_source", "Procurement: capital goods (cat. 2)", "tco2e"), Some(6.25));
+    // The methods section: by method, and the supplier-specific coverage.
+    assert_eq!(r.figure("procurement_by_method", "supplier-specific", "tco2e"), Some(3.25));
+    let spend = r.figure("procurement_by_method", "spend-based", "tco2e").unwrap();
+    assert_eq!((spend * 1e6).round(), 908_979.0);
+    let cov = r.figure("procurement_by_method", "Covered by supplier-specific data (%)", "tco2e").unwrap();
+    assert!((cov - 43.5716).abs() < 1e-4, "{cov}");
+    // The same input gives the same bytes, in Chinese too.
+    let mut z = input(f, Lang::Zh, Template::Inventory);
+    z.procurement = Some(procurement.clone());
+    let a = report::build(&z).unwrap();
+    let b = report::build(&z).unwrap();
+    assert_eq!(report::render(&a, Format::Csv, None).unwrap(), report::render(&b, Format::Csv, None).unwrap());
+    assert!(a.table("by_province").unwrap().rows.iter().any(|row| row[0] == Cell::text("采购（供应链，不分设施）")));
+    // Every format renders it, twice the same bytes.
+    let (font, index) = font();
+    for format in [Format::Pdf, Format::Xlsx] {
+        let x = report::render(&a, format, Some((&font, index))).unwrap();
+        assert!(x == report::render(&b, format, Some((&font, index))).unwrap(), "{format:?}");
+    }
+    // Without procurement: the report is the one it was (same hash as before the field existed).
+    let mut none = input(f, Lang::En, Template::Inventory);
+    none.procurement = Some(report::Procurement::default());
+    assert_eq!(report::build(&none).unwrap().hash, plain.hash);
 }

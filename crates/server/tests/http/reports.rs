@@ -34,7 +34,7 @@ async fn finished(h: &Harness, token: &str, job: i64) -> Value {
     panic!("report job {job} did not finish");
 }
 
-async fn make(h: &Harness, token: &str, body: Value) -> (Value, Option<Vec<u8>>) {
+pub(crate) async fn make(h: &Harness, token: &str, body: Value) -> (Value, Option<Vec<u8>>) {
     let r = h.post("/api/v1/reports", token, body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let id = r.json["job"]["id"].as_i64().unwrap();

@@ -708,6 +708,123 @@ fn a_recorded_scope3_run_flows_into_the_inventory_by_category_with_explain_and_n
     );
 }
 
+/// A report of an approved snapshot with a recorded Scope 3 run prints the snapshot's stored
+/// Scope 3, totals and categories exactly (issue 18: the report builds from the same figures).
+#[test]
+fn a_report_of_a_snapshot_with_a_recorded_scope3_run_prints_its_stored_scope3() {
+    let users =
+        vec![("admin", "group_admin", "CT"), ("gd-admin", "org_admin", "CT-GD"), ("gd-filer", "data_filer", "CT-GD")];
+    let facilities = vec![crate::harness::fac("GD-OFFICE", "office", "CT-GD", "广东")];
+    Platform::new("supply_scope3_report", Seed { orgs: group_orgs("CT-ZJ"), facilities, users }).run(|h| async move {
+        let backend = h.backend.clone();
+        let (admin, gd) = scope3_data(&h).await;
+        // A report needs every month: 1,000 m³ of water a month at 0.176684547 kg/m³ = 12 ×
+        // 176.684547 kg = 2.120214564 t of category 1 from activity records.
+        let filer = h.login("gd-filer").await;
+        for m in 1..=12 {
+            let csv = format!(
+                "facility_code,period,carrier,quantity,unit,source_document\nGD-OFFICE,2024-{m:02},water,1000,m3,w{m}\n"
+            );
+            h.file_approved(&filer, &admin, "CT-GD", &format!("2024-{m:02}"), &csv).await;
+        }
+        let run = scope3_run(&h, &gd, "CT-GD").await;
+        let rec = h.post(&format!("/api/v1/supply/scope3/{run}/record"), &gd, json!({})).await;
+        assert_eq!(rec.status, StatusCode::OK, "{backend}: {}", rec.text);
+        let snap = snapshot(&h, &gd, "CT-GD").await;
+        let id = snap["snapshot"]["id"].as_i64().or(snap["id"].as_i64()).unwrap();
+        let a = h.post(&format!("/api/v1/snapshots/{id}/approve"), &gd, json!({"note": "checked"})).await;
+        assert_eq!(a.status, StatusCode::OK, "{backend}: {}", a.text);
+        let s = h.get(&format!("/api/v1/snapshots/{id}"), &gd).await;
+        let r = s.json["snapshot"]["result"].clone();
+        // Procurement 7.458979 t (category 1 0.908979 t by spend, category 2 6.25 t, category 4
+        // 0.3 t) + water 2.120214564 t: Scope 3 = the totals = 9.579193564 t; category 1 =
+        // 3.029193564 t.
+        assert_eq!(mg(&r["totals"]["scope3"]), 9_579_193_564, "{backend}: {r}");
+        assert_eq!(mg(&r["totals"]["total_location"]), 9_579_193_564, "{backend}");
+        assert_eq!(mg(&r["scope3"]["cat1_purchased_goods"]), 3_029_193_564, "{backend}");
+        let (j, file) = crate::reports::make(
+            &h,
+            &gd,
+            json!({"snapshot": id, "template": "inventory", "lang": "en", "format": "csv"}),
+        )
+        .await;
+        let csv = String::from_utf8(file.unwrap_or_else(|| panic!("{backend}: {j}"))).unwrap();
+        // The figure of a CSV line (its `value` column), found by its start and column key.
+        let value = |start: &str, col: &str| -> f64 {
+            let line = csv
+                .lines()
+                .find(|l| l.starts_with(start) && l.contains(&format!(",{col},")))
+                .unwrap_or_else(|| panic!("{backend}: no line {start}…{col} in {csv}"));
+            let fields: Vec<&str> = line.split(',').collect();
+            let at = fields.iter().position(|f| *f == col).unwrap();
+            fields[at + 2].parse().unwrap()
+        };
+        let stored = |v: &Value| v.as_f64().unwrap();
+        // Exactly the stored figures (the same f64), and the hand-checked grams.
+        for (start, col, v) in [
+            ("summary,4,Scope 3,", "value", &r["totals"]["scope3"]),
+            ("summary,5,Total (location-based),", "value", &r["totals"]["total_location"]),
+            ("summary,6,Total (market-based),", "value", &r["totals"]["total_market"]),
+            ("by_category,6,", "tco2e", &r["scope3"]["cat1_purchased_goods"]),
+            ("by_category,7,", "tco2e", &r["scope3"]["cat2_capital_goods"]),
+            ("by_category,8,", "tco2e", &r["scope3"]["cat4_upstream_transport"]),
+            ("ifrs_s2,4,29(a)(i),", "value", &r["totals"]["scope3"]),
+        ] {
+            assert_eq!(value(start, col), stored(v), "{backend}: {start}{col}");
+        }
+        assert_eq!((value("summary,4,Scope 3,", "value") * 1e9).round() as i64, 9_579_193_564, "{backend}");
+        assert_eq!((value("by_category,7,", "tco2e") * 1e6).round() as i64, 6_250_000, "{backend}");
+        assert_eq!((value("by_category,6,", "tco2e") * 1e9).round() as i64, 3_029_193_564, "{backend}");
+        assert_eq!((value("by_category,8,", "tco2e") * 1e6).round() as i64, 300_000, "{backend}");
+        // Category 2 names the procurement reference (after the one carrier's: [21]), whose
+        // method names the run and the hierarchy, and whose factors the EEIO set version.
+        assert!(csv.contains("by_category,7,Category 4 products used,scope,Scope,Scope 3 cat. 2,"), "{backend}");
+        assert!(
+            csv.contains("by_category,7,Category 4 products used,tco2e,Emissions,6.25,tCO2e,6.25,21"),
+            "{backend}: {csv}"
+        );
+        assert!(
+            csv.lines().any(|l| l.starts_with("references,21,,method,") && l.contains(&format!("runs {run} "))),
+            "{backend}"
+        );
+        assert!(csv.contains("references,21,,factor,factor,useeio-v1.3@1,"), "{backend}: {csv}");
+        // L1's 3,250 kg by supplier footprint of 7,458.979 kg: 43.57 % covered.
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with("references,21,,method,")
+                    && l.contains("covered by supplier-specific data: 43.57 %")),
+            "{backend}"
+        );
+        assert!(
+            csv.lines().any(|l| l.starts_with("emissions_by_source,")
+                && l.ends_with(",Procurement: capital goods (cat. 2),tco2e,Emissions,6.25,tCO2e,6.25,21")),
+            "{backend}: {csv}"
+        );
+        assert!(csv.contains("ifrs_s2,5,29(a)(vi),value,Value,\"1, 2, 4\","), "{backend}");
+        // The org rows: the province's own row is the stored total; the city holds L2's 3 t.
+        let gz = r["rows"].as_array().unwrap().iter().find(|x| x["key"] == json!("CT-GD-GZ")).unwrap().clone();
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with("org_tree,") && l.contains(",CT-GD-GZ ") && l.contains(",scope3,"))
+            .unwrap_or_else(|| panic!("{backend}: {csv}"));
+        let v: f64 = line.split(',').nth(5).unwrap().parse().unwrap();
+        assert_eq!((v, (v * 1e6).round() as i64), (stored(&gz["totals"]["scope3"]), 3_000_000), "{backend}: {line}");
+        // Breakdowns by facility: the procurement row (7.458979 t) beside the office's water.
+        let p = value("by_province,2,\"procurement (supply chain, not by facility)\",", "scope3");
+        assert_eq!((p * 1e6).round() as i64, 7_458_979, "{backend}");
+        let p = value("by_facility_type,2,\"procurement (supply chain, not by facility)\",", "scope3");
+        assert_eq!((p * 1e6).round() as i64, 7_458_979, "{backend}");
+        // The same snapshot gives the same bytes again.
+        let (_, again) = crate::reports::make(
+            &h,
+            &gd,
+            json!({"snapshot": id, "template": "inventory", "lang": "en", "format": "csv"}),
+        )
+        .await;
+        assert!(again.unwrap() == csv.as_bytes(), "{backend}");
+    });
+}
+
 #[test]
 fn eeio_and_transport_factor_set_versions_are_uploaded_checked_and_old_runs_keep_theirs() {
     platform("supply_factor_sets").run(|h| async move {
