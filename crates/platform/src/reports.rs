@@ -412,7 +412,8 @@ pub fn generate(
 ) -> Result<Generated> {
     let s = &c.snapshot;
     progress("computing", 0);
-    let computed = snapshot::compute(store, &snapshot::recorded_inputs(store, s)?, threads)?;
+    // The inventory's pass keeps the report's cells: the report reads them, not the records.
+    let (computed, cells) = snapshot::compute_for_report(store, &snapshot::recorded_inputs(store, s)?, threads)?;
     if computed.result() != s.result {
         return Err(Error::new(
             Kind::Conflict,
@@ -493,7 +494,7 @@ pub fn generate(
         plan,
         platform,
         transition,
-        breakdown: None,
+        breakdown: Some(&cells),
         procurement: procurement_of(&computed),
     };
     progress("building", 2);

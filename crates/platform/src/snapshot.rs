@@ -212,6 +212,24 @@ pub fn library(store: &Store, factor_sets: &[i64]) -> Result<Library> {
 /// Computes an inventory from `inputs`: the stored orgs, facilities and rows of the filings go to
 /// `ingest` as they are read from the store (no files), checked as a data directory would be.
 pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Computed> {
+    Ok(compute_keeping(store, inputs, threads, false)?.0)
+}
+
+/// [`compute`], keeping in the inventory's own pass the cells a disclosure report of the
+/// snapshot's org reads (`report::breakdown_masks`), so the report makes no second pass over the
+/// records.
+pub fn compute_for_report(store: &Store, inputs: &Inputs, threads: usize) -> Result<(Computed, accounting::Breakdown)> {
+    let (c, b) = compute_keeping(store, inputs, threads, true)?;
+    let b = b.ok_or_else(|| Error::internal("the inventory's pass kept no report cells"))?;
+    Ok((c, b))
+}
+
+fn compute_keeping(
+    store: &Store,
+    inputs: &Inputs,
+    threads: usize,
+    keep_report_cells: bool,
+) -> Result<(Computed, Option<accounting::Breakdown>)> {
     let lib = library(store, &inputs.factor_sets)?;
     let mut opts = parse_options(inputs.year, &inputs.options)?;
     opts.threads = threads;
@@ -222,12 +240,14 @@ pub fn compute(store: &Store, inputs: &Inputs, threads: usize) -> Result<Compute
             return Err(Error::bad_request(format!("pinned factor {} is not in the library", p.factor_id)));
         }
     }
-    let inventory = accounting::compute(&ds, &lib, &opts).map_err(|errs| {
+    let masks = keep_report_cells.then(|| report::breakdown_masks(&ds, org_id));
+    let request = masks.as_ref().map(|(within, meter)| accounting::BreakdownRequest { within, meter_documents: meter });
+    let (inventory, breakdown) = accounting::compute_with_breakdown(&ds, &lib, &opts, request).map_err(|errs| {
         let list: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
         invalid("no_factor", format!("{} activity kind(s) have no applicable factor", errs.len()), json!(list))
     })?;
     let supply = supply_lines(store, &ds, org_id, &inputs.options)?;
-    Ok(Computed { ds, lib, inventory, org_id, filings, supply })
+    Ok((Computed { ds, lib, inventory, org_id, filings, supply }, breakdown))
 }
 
 /// The dataset of the stored reference data and the rows of the input filings, each row's
