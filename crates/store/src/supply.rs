@@ -941,6 +941,31 @@ impl Store {
         let k = self.kind();
         self.tx(|c| {
             let now = crate::now();
+            // Recordings of one year are serialised (SQLite: BEGIN IMMEDIATE already is): two
+            // concurrent recordings for an org and its parent cannot both pass the check below.
+            if k == crate::Kind::Postgres {
+                c.batch("LOCK TABLE supply_scope3_recorded IN SHARE ROW EXCLUSIVE MODE")?;
+            }
+            // A run of an org above or within this one recorded for the year: their lines would
+            // be counted twice (the platform checks first and words it; this is the check that holds
+            // under concurrency).
+            let overlapping = c.query(
+                "SELECT r.org_code, r.run_id FROM supply_scope3_recorded r JOIN orgs o ON o.code = r.org_code \
+                 JOIN orgs me ON me.code = $1 \
+                 WHERE r.year = $2 AND r.org_code <> $1 \
+                 AND (substr(o.path, 1, length(me.path)) = me.path OR substr(me.path, 1, length(o.path)) = o.path)",
+                &[run.org_code.as_str().into(), run.year.into()],
+            )?;
+            if let Some(r) = overlapping.first() {
+                return Err(StoreError::Conflict(format!(
+                    "scope3 run {} of {} is recorded for {}; its lines and those of run {} of {} would be counted twice",
+                    r.int(1),
+                    r.text(0),
+                    run.year,
+                    run.id,
+                    run.org_code
+                )));
+            }
             let before = c.query(
                 "SELECT run_id FROM supply_scope3_recorded WHERE org_code = $1 AND year = $2",
                 &[run.org_code.as_str().into(), run.year.into()],

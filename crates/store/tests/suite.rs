@@ -565,3 +565,45 @@ fn business_filings_and_versioned_facility_attributes() {
         assert_eq!(s.facility_attributes_within("/CT/CTXGD/").unwrap().len(), 0, "{name}");
     }
 }
+
+/// A Scope 3 run recorded into the inventory of a year excludes runs of the orgs above and within
+/// it for that year (their lines would be counted twice), also when two recordings race; a
+/// sibling whose code begins like the org's (CTXGD beside CT_GD) is not within it.
+#[test]
+fn a_recorded_scope3_run_excludes_the_orgs_above_and_within_even_when_racing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("supply_record_overlap", dir.path()) {
+        seed(&s);
+        let result = serde_json::json!({"lines": []});
+        let run = |org: &str, year: i64| s.supply_add_run("alice", org, year, 1_000, &result).unwrap();
+        let record = |r: &store::supply::Run| s.supply_record_run("alice", r, None);
+        assert!(record(&run("CT_GD", 2024)).is_ok(), "{name}");
+        for org in ["CT_GD_GZ", "CT"] {
+            match record(&run(org, 2024)) {
+                Err(StoreError::Conflict(m)) => {
+                    assert!(m.contains("counted twice") && m.contains("CT_GD"), "{name}: {m}")
+                }
+                other => panic!("{name}: {org} within or above CT_GD recorded: {other:?}"),
+            }
+        }
+        assert!(record(&run("CTXGD", 2024)).is_ok(), "{name}: a sibling is not within CT_GD");
+        assert!(record(&run("CT_GD_GZ", 2023)).is_ok(), "{name}: another year");
+        // Racing: a parent and its child recorded at once, year after year: one of each pair.
+        for year in 2030..2040 {
+            let (parent, child) = (run("CT_GD", year), run("CT_GD_GZ", year));
+            let barrier = std::sync::Barrier::new(2);
+            let outcomes: Vec<bool> = std::thread::scope(|t| {
+                let a = t.spawn(|| {
+                    barrier.wait();
+                    s.supply_record_run("alice", &parent, None).is_ok()
+                });
+                let b = t.spawn(|| {
+                    barrier.wait();
+                    s.supply_record_run("bob", &child, None).is_ok()
+                });
+                vec![a.join().unwrap(), b.join().unwrap()]
+            });
+            assert_eq!(outcomes.iter().filter(|&&ok| ok).count(), 1, "{name} {year}: {outcomes:?}");
+        }
+    }
+}
