@@ -143,7 +143,8 @@ test('administrators: points expiry by age from the console, worded with its res
   const todayCst = new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10)
   await page.fill('[data-test=inc-expire-date]', todayCst)
   await page.click('[data-test=inc-expire-run]')
-  await page.waitForSelector('[data-test=inc-message]')
+  // The message says the action is running until the answer comes: wait for the result's words.
+  await page.waitForSelector('[data-test=inc-message] >> text=积分到期清零')
   // First in, first out: issued through today 3,681, less the 500 that left (reserved) = 3,181.
   assert.match(await page.textContent('[data-test=inc-message]'), /1 个账户共 3,181 积分到期清零/)
   assert.match(await page.textContent('[data-test=inc-message]'), new RegExp('积分发放截至 ' + todayCst))
