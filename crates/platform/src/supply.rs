@@ -167,9 +167,58 @@ pub fn disclose_company(p: &Platform, actor: &Actor, user_id: i64, d: CompanyDis
     if !pr.is_empty() {
         return Err(problems("invalid_disclosure", "the disclosure", pr));
     }
-    let body = serde_json::to_value(&d).map_err(|e| Error::internal(e.to_string()))?;
-    let stored = p.store.supply_add_disclosure(&actor.username, &s, "company", i64::from(d.year), &body)?;
+    let stored = store_company(p, actor, &s, &d)?;
     Ok(json!({"disclosure": stored}))
+}
+
+/// A checked company disclosure stored for its year.
+fn store_company(
+    p: &Platform,
+    actor: &Actor,
+    s: &Supplier,
+    d: &CompanyDisclosure,
+) -> Result<store::supply::Disclosure> {
+    let body = serde_json::to_value(d).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(p.store.supply_add_disclosure(&actor.username, s, "company", i64::from(d.year), &body)?)
+}
+
+/// A checked equipment specification stored for the current year (a specification has no year
+/// of its own).
+fn store_equipment(
+    p: &Platform,
+    actor: &Actor,
+    s: &Supplier,
+    e: &supply::equipment::EquipmentSpec,
+) -> Result<store::supply::Disclosure> {
+    let body = serde_json::to_value(e).map_err(|x| Error::internal(x.to_string()))?;
+    let year = i64::from(
+        pact::civil_from_days(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+                / 86_400,
+        )
+        .0,
+    );
+    Ok(p.store.supply_add_disclosure(&actor.username, s, "equipment", year, &body)?)
+}
+
+/// A checked footprint form stored as the next version of its library entry (its disclosure is
+/// the form as received).
+fn store_form(p: &Platform, actor: &Actor, s: &Supplier, f: &FootprintForm) -> Result<Value> {
+    let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
+    let received = serde_json::to_value(f).unwrap_or(Value::Null);
+    let x = store_footprint(
+        p,
+        actor,
+        Some(s),
+        &s.org_code,
+        &s.uscc,
+        &pf,
+        &f.class,
+        &f.product_id,
+        "supplier",
+        ("footprint", received),
+    )?;
+    Ok(entry_json(&x))
 }
 
 pub fn disclose_equipment(
@@ -183,15 +232,7 @@ pub fn disclose_equipment(
     if !pr.is_empty() {
         return Err(problems("invalid_equipment", "the equipment specification", pr));
     }
-    let body = serde_json::to_value(&e).map_err(|x| Error::internal(x.to_string()))?;
-    let year = i64::from(
-        pact::civil_from_days(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-                / 86_400,
-        )
-        .0,
-    );
-    let stored = p.store.supply_add_disclosure(&actor.username, &s, "equipment", year, &body)?;
+    let stored = store_equipment(p, actor, &s, &e)?;
     Ok(json!({"disclosure": stored, "checks": e.checks()}))
 }
 
@@ -1362,24 +1403,7 @@ pub fn footprint_template() -> String {
 pub fn disclose_footprints_csv(p: &Platform, actor: &Actor, user_id: i64, csv: &[u8]) -> Result<Value> {
     let s = supplier_of_user(p, user_id)?;
     let forms = pact::read_forms(csv).map_err(|pr| problems("invalid_footprint", "the template", pr))?;
-    let mut stored = Vec::new();
-    for f in forms {
-        let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
-        let received = serde_json::to_value(&f).unwrap_or(Value::Null);
-        let x = store_footprint(
-            p,
-            actor,
-            Some(&s),
-            &s.org_code,
-            &s.uscc,
-            &pf,
-            &f.class,
-            &f.product_id,
-            "supplier",
-            ("footprint", received),
-        )?;
-        stored.push(entry_json(&x));
-    }
+    let stored = forms.iter().map(|f| store_form(p, actor, &s, f)).collect::<Result<Vec<_>>>()?;
     Ok(json!({"stored": stored}))
 }
 
@@ -1622,40 +1646,14 @@ pub fn disclose_xlsx(p: &Platform, actor: &Actor, user_id: i64, bytes: Vec<u8>) 
     if forms.is_empty() && company.is_empty() && equipment.is_empty() {
         return Err(Error::new(Kind::Invalid, "invalid_workbook", "the workbook holds no row to disclose"));
     }
-    let (mut fps, mut cos, mut eqs) = (Vec::new(), Vec::new(), Vec::new());
-    for f in forms {
-        let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
-        let received = serde_json::to_value(&f).unwrap_or(Value::Null);
-        let x = store_footprint(
-            p,
-            actor,
-            Some(&s),
-            &s.org_code,
-            &s.uscc,
-            &pf,
-            &f.class,
-            &f.product_id,
-            "supplier",
-            ("footprint", received),
-        )?;
-        fps.push(entry_json(&x));
+    let fps = forms.iter().map(|f| store_form(p, actor, &s, f)).collect::<Result<Vec<_>>>()?;
+    let mut cos = Vec::new();
+    for d in &company {
+        cos.push(json!(store_company(p, actor, &s, d)?.id));
     }
-    for d in company {
-        let body = serde_json::to_value(&d).map_err(|e| Error::internal(e.to_string()))?;
-        let x = p.store.supply_add_disclosure(&actor.username, &s, "company", i64::from(d.year), &body)?;
-        cos.push(json!(x.id));
-    }
-    let year = i64::from(
-        pact::civil_from_days(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-                / 86_400,
-        )
-        .0,
-    );
-    for e in equipment {
-        let body = serde_json::to_value(&e).map_err(|x| Error::internal(x.to_string()))?;
-        let x = p.store.supply_add_disclosure(&actor.username, &s, "equipment", year, &body)?;
-        eqs.push(json!({"disclosure": x.id, "checks": e.checks()}));
+    let mut eqs = Vec::new();
+    for e in &equipment {
+        eqs.push(json!({"disclosure": store_equipment(p, actor, &s, e)?.id, "checks": e.checks()}));
     }
     Ok(json!({"stored": {"footprints": fps, "company": cos, "equipment": eqs}}))
 }
