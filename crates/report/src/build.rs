@@ -2062,9 +2062,7 @@ fn government(b: &Builder<'_>) -> Section {
         ],
         rows,
     ));
-    let empty = |text: String| {
-        vec![vec![Cell::text(text), Cell::text(""), Cell::text(""), Cell::text(""), Cell::text(""), Cell::text("")]]
-    };
+    let empty = |text: String| vec![text_row(text, 6)];
     let rows = if b.input.platform.is_none() {
         empty(b.s(
             "不可得：无平台数据（由数据目录生成）",
@@ -2167,6 +2165,14 @@ fn recorded(b: &Builder<'_>, kpi: &str, item: (&str, &str), v: Option<f64>, unit
     vec![Cell::text(kpi), Cell::text(b.s(item.0, item.1)), value, Cell::text(unit)]
 }
 
+/// A row of `columns` cells saying `text` in the first, the others blank (a table's "not
+/// available" / "none recorded" / outcome row).
+fn text_row(text: String, columns: usize) -> Vec<Cell> {
+    let mut row = vec![Cell::text(text)];
+    row.resize_with(columns.max(1), || Cell::text(""));
+    row
+}
+
 /// IFRS S2 paragraphs 33–36 / HKEX Part D: the org's own targets (考核) and its progress.
 fn targets_table(b: &Builder<'_>) -> Table {
     let cols = vec![
@@ -2180,11 +2186,7 @@ fn targets_table(b: &Builder<'_>) -> Table {
         b.col("progress", "进展", "Progress", "%"),
         b.col("status", "状态", "Status", ""),
     ];
-    let blank = |text: String| {
-        let mut row = vec![Cell::text(text)];
-        row.extend((0..8).map(|_| Cell::text("")));
-        vec![row]
-    };
+    let blank = |text: String| vec![text_row(text, cols.len())];
     let opt = |v: Option<f64>, dp: u8| v.map_or_else(|| Cell::text("-"), |v| Cell::num(v, dp, Some(R_TARGETS)));
     let rows = match b.input.platform.as_ref().map(|d| d.targets.as_ref()) {
         None => blank(b.s(
@@ -2244,7 +2246,7 @@ fn inclusive_table(b: &Builder<'_>) -> Table {
         b.col("credits", "入账笔数", "Credits", ""),
         b.col("tco2e", "减排量", "Reductions", "tCO2e"),
     ];
-    let blank = |text: String| vec![vec![Cell::text(text), Cell::text(""), Cell::text(""), Cell::text("")]];
+    let blank = |text: String| vec![text_row(text, cols.len())];
     let rows = match b.input.platform.as_ref() {
         None => blank(b.s(
             "不可得：无平台碳普惠数据（由数据目录生成）",
@@ -2351,11 +2353,7 @@ fn plan_table(b: &Builder<'_>) -> Option<Table> {
         b.col("net_cost", "净成本", "Net cost", "yuan"),
         b.col("present_value", "现值", "Present value", "yuan"),
     ];
-    let outcome = |text: String| {
-        let mut row = vec![Cell::text(text)];
-        row.extend((0..6).map(|_| Cell::text("")));
-        row
-    };
+    let outcome = |text: String| text_row(text, cols.len());
     let mut rows = Vec::new();
     let run_measures = plan.run.as_ref().map(|r| r.measures.as_slice()).unwrap_or(&[]);
     for sel in &plan.chosen {
