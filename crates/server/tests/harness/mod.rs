@@ -182,6 +182,22 @@ fn write_meters(data: &std::path::Path, meters_csv: &str) -> PathBuf {
     data.to_path_buf()
 }
 
+/// An HTTP Basic authorization header value for a machine client (RFC 7617: base64 of
+/// `id:secret`), as apps and PACT partners send it.
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{id}:{secret}").into_bytes();
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    format!("Basic {s}")
+}
+
 /// An activity file of electricity rows `(facility, period, kWh)`, each with its bill as source.
 pub fn electricity_csv<F: std::fmt::Display, P: std::fmt::Display, Q: std::fmt::Display>(rows: &[(F, P, Q)]) -> String {
     let mut s = String::from("facility_code,period,carrier,quantity,unit,source_document\n");

@@ -3,7 +3,7 @@
 //! settlement, history explained, leaderboards with opt-in names, totals, methodology versions,
 //! export and erasure.
 
-use crate::harness::{group_orgs, Harness, Platform, Seed};
+use crate::harness::{basic_auth, group_orgs, Harness, Platform, Seed};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -19,24 +19,6 @@ fn platform(name: &str) -> Platform {
     // Monitoring with no meters: the indicators (fed by the programme's credits) are served by it.
     Platform::new(name, Seed { orgs: group_orgs("CT-ZJ"), facilities: vec![], users })
         .meters("meter_code,facility_code,role,kind\n")
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = format!("{id}:{secret}").into_bytes();
-    let mut s = String::new();
-    for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    format!("Basic {s}")
 }
 
 fn iso(secs_ago: i64) -> String {
@@ -68,7 +50,7 @@ async fn app(h: &Harness, admin: &str, audience: &str, trust: &str, delay: i64) 
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    basic(r.json["client"]["client_id"].as_str().unwrap(), r.json["secret"].as_str().unwrap())
+    basic_auth(r.json["client"]["client_id"].as_str().unwrap(), r.json["secret"].as_str().unwrap())
 }
 
 #[test]
@@ -108,7 +90,7 @@ fn machine_credentials_are_their_own_door_in_the_access_guard() {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
         let id = listed.json["clients"][0]["client_id"].as_str().unwrap().to_string();
-        let r = post_events(&h, &basic(&id, "wrong"), json!([])).await;
+        let r = post_events(&h, &basic_auth(&id, "wrong"), json!([])).await;
         assert_eq!(
             (r.status, r.json["error"]["code"].as_str()),
             (StatusCode::UNAUTHORIZED, Some("bad_client_credentials"))

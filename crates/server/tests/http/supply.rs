@@ -3,7 +3,7 @@
 //! portal's disclosures with every problem named by its field, the footprint library with versions,
 //! lineage and class comparison, and Scope 3 from uploaded lines with hand-checked figures.
 
-use crate::harness::{group_orgs, Harness, Platform, Seed, PASSWORD};
+use crate::harness::{basic_auth, group_orgs, Harness, Platform, Seed, PASSWORD};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use server::routes::ROUTES;
@@ -307,20 +307,6 @@ fn scope3_from_uploaded_lines_by_hand() {
 
 // ---- PACT host and client ----------------------------------------------------------------------
 
-fn pact_basic(id: &str, secret: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = format!("{id}:{secret}").into_bytes();
-    let mut s = String::new();
-    for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    format!("Basic {s}")
-}
-
 /// A supplier's PACT host: its own platform on SQLite serving TLS with a self-signed certificate
 /// for `localhost`, with three footprints and a partner's credentials. (app, client id, secret, CA PEM).
 async fn pact_host(dir: &std::path::Path) -> (std::sync::Arc<server::App>, String, String, String) {
@@ -364,10 +350,10 @@ fn the_pact_host_answers_a_client_token_list_filters_pages_get_events_and_errors
         let d = host.raw("GET", "/.well-known/openid-configuration", &[("host", "pact.test")], "").await;
         assert_eq!(d.json["token_endpoint"], json!("https://pact.test/auth/token"), "{}", d.text);
         let form = "application/x-www-form-urlencoded";
-        let t = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)], "grant_type=client_credentials").await;
+        let t = host.raw("POST", "/auth/token", &[("authorization", &basic_auth(&id, &secret)), ("content-type", form)], "grant_type=client_credentials").await;
         assert_eq!(t.status, StatusCode::OK, "{}", t.text);
         assert_eq!(t.json["token_type"], json!("bearer"));
-        let bad = host.raw("POST", "/auth/token", &[("authorization", &pact_basic(&id, "wrong")), ("content-type", form)], "grant_type=client_credentials").await;
+        let bad = host.raw("POST", "/auth/token", &[("authorization", &basic_auth(&id, "wrong")), ("content-type", form)], "grant_type=client_credentials").await;
         assert_eq!((bad.status, bad.json["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
         let auth = format!("Bearer {}", t.json["access_token"].as_str().unwrap());
         let get = |path: String| {
@@ -926,7 +912,7 @@ fn pact_answers_to_a_request_go_to_the_requester_named_by_the_events_source_over
             .raw(
                 "POST",
                 "/auth/token",
-                &[("authorization", &pact_basic(&id, &secret)), ("content-type", form)],
+                &[("authorization", &basic_auth(&id, &secret)), ("content-type", form)],
                 "grant_type=client_credentials",
             )
             .await;

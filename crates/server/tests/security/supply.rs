@@ -48,26 +48,12 @@ async fn footprint(h: &Harness, token: &str, product: &str) -> i64 {
     r.json["footprint"]["id"].as_i64().unwrap()
 }
 
-fn basic(id: &str, secret: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = format!("{id}:{secret}").into_bytes();
-    let mut s = String::new();
-    for c in b.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            s.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    format!("Basic {s}")
-}
-
 /// A token request with the client's id and secret, from `from` (a client address).
 async fn token_request(h: &Harness, id: &str, secret: &str, from: &str) -> Reply {
     let mut req = Request::builder()
         .method("POST")
         .uri("/auth/token")
-        .header("authorization", basic(id, secret))
+        .header("authorization", basic_auth(id, secret))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from("grant_type=client_credentials"))
         .unwrap();
@@ -180,7 +166,7 @@ fn pact_tokens_are_scoped_expire_and_open_no_other_door() {
             format!("Bearer {expired}"),
             "Bearer nope".to_string(),
             format!("Bearer {long}"),
-            basic(&gd_id, &gd_secret),
+            basic_auth(&gd_id, &gd_secret),
             "Bearer ".into(),
         ] {
             for path in ["/3/footprints", &format!("/3/footprints/{pf}")] {
