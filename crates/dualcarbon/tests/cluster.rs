@@ -228,21 +228,22 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     }
 
     // The 16 partitions of facilities are shared out: each owned by exactly one instance, every
-    // instance owning some (⌈16 ÷ 3⌉ = 6 at most).
+    // instance owning some (⌈16 ÷ 3⌉ = 6 at most), and each applied (its facilities' live state
+    // and alert rules run) on its owner only, once caught up.
     let spread = |bases: &[&String]| -> Option<Vec<Vec<u64>>> {
-        let owned: Vec<Vec<u64>> = bases
-            .iter()
-            .map(|b| {
-                call(b, "GET", "/api/v1/health", None, None).1["partitions"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let mut all: Vec<u64> = owned.iter().flatten().copied().collect();
+        let list = |v: &Value| -> Vec<u64> {
+            v.as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+        };
+        let health: Vec<Value> = bases.iter().map(|b| call(b, "GET", "/api/v1/health", None, None).1).collect();
+        let owned: Vec<Vec<u64>> = health.iter().map(|h| list(&h["partitions"])).collect();
+        let applying: Vec<Vec<u64>> = health.iter().map(|h| list(&h["applying"])).collect();
+        let mut all: Vec<u64> = applying.iter().flatten().copied().collect();
         all.sort_unstable();
         let max = 16usize.div_ceil(bases.len());
-        (all == (0..16).collect::<Vec<u64>>() && owned.iter().all(|o| !o.is_empty() && o.len() <= max)).then_some(owned)
+        (all == (0..16).collect::<Vec<u64>>()
+            && owned == applying
+            && owned.iter().all(|o| !o.is_empty() && o.len() <= max))
+        .then_some(owned)
     };
     assert!(
         within(Duration::from_secs(10), || spread(&all).is_some()).is_some(),

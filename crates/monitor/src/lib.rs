@@ -31,7 +31,7 @@ pub struct Live {
     pub pue_1h: Option<f64>,
     /// Newest value of each gauge role the facility meters (an off-grid site's state of charge,
     /// tank level, mode codes), with its time (ms). Never summed over orgs: a state does not add up.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gauges: BTreeMap<Role, Gauge>,
 }
 
@@ -580,12 +580,17 @@ impl Monitor {
 
     /// Runs the silence rules at `now_ms` and publishes what opens; sends pending org events.
     pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+        self.tick_where(now_ms, &|_| true)
+    }
+
+    /// `tick` for the alert subjects `applies` to (cluster mode: one partition's).
+    pub fn tick_where(&self, now_ms: i64, applies: &dyn Fn(&str) -> bool) -> Vec<AlertEvent> {
         let _gate = self.gate.read().unwrap();
         if let Some(next) = self.next.get() {
-            return next.tick(now_ms);
+            return next.tick_where(now_ms, applies);
         }
         self.publish_orgs(BTreeSet::new(), true);
-        let events = self.alerts.lock().unwrap().tick(now_ms);
+        let events = self.alerts.lock().unwrap().tick_where(now_ms, applies);
         for e in &events {
             self.publish(LiveEvent::Alert { event: e.clone() });
         }
@@ -608,6 +613,15 @@ impl Monitor {
         let e = self.alerts.lock().unwrap().resolve_by_hand(id, by, at_ms)?;
         self.publish(LiveEvent::Alert { event: e.clone() });
         Ok(e)
+    }
+
+    /// Numbers alerts by what identifies them from now on ([`alerts::Engine::set_ids_by_identity`]:
+    /// cluster mode, where each partition's alerts are evaluated wherever it is owned).
+    pub fn set_ids_by_identity(&self, on: bool) {
+        if let Some(next) = self.next.get() {
+            return next.set_ids_by_identity(on);
+        }
+        self.alerts.lock().unwrap().set_ids_by_identity(on);
     }
 
     /// Takes back the alerts kept from an earlier run ([`alerts::Engine::restore`]).
@@ -664,6 +678,18 @@ pub struct Recovered {
 }
 
 /// Adds a facility's live state to an org's sum; PUE parts only from facilities metering both.
+/// The live state of a set of facilities (`org_live`'s sum, for lives gathered elsewhere: a
+/// cluster's partitions), given in facility code order; `None` for none.
+pub fn sum_live<'a>(lives: impl IntoIterator<Item = &'a Live>) -> Option<Live> {
+    let (mut sum, mut pue_total, mut pue_it, mut any) = (Live::default(), 0.0, 0.0, false);
+    for l in lives {
+        any = true;
+        add_live(&mut sum, &mut pue_total, &mut pue_it, l);
+    }
+    sum.pue_1h = (pue_it > 0.0).then(|| pue_total / pue_it);
+    any.then_some(sum)
+}
+
 fn add_live(sum: &mut Live, pue_total: &mut f64, pue_it: &mut f64, l: &Live) {
     sum.at_ms = sum.at_ms.max(l.at_ms);
     for (r, p) in &l.power_kw {
