@@ -458,6 +458,47 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     let acks = hooks.try_iter().filter(|e| e["kind"] == json!("acknowledged")).count();
     assert_eq!(acks, 1);
 
+    // An instance that claimed an event and died before delivering it (made so by hand: DC2's
+    // "opened" claimed a minute ago by a dead instance, never delivered): the owner of DC2's
+    // partition delivers it, once, and the ledger says so.
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let stale_at = platform::cluster::now_ms() - 120_000;
+    let changed = pg
+        .execute(
+            "UPDATE alert_deliveries SET delivered_ms = NULL, instance = 'dead-instance', at_ms = $1 \
+             WHERE subject = 'facility:DC2' AND kind = 'opened'",
+            &[&stale_at],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let redelivered = || {
+        hooks
+            .try_iter()
+            .filter(|e| e["kind"] == json!("opened") && e["alert"]["subject"] == json!("facility:DC2"))
+            .count()
+    };
+    let mut count = 0;
+    assert!(
+        within(Duration::from_secs(15), || {
+            count += redelivered();
+            count >= 1
+        })
+        .is_some(),
+        "DC2's undelivered claim was not delivered"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    count += redelivered();
+    assert_eq!(count, 1, "delivered once");
+    let row = pg
+        .query_one(
+            "SELECT instance, delivered_ms FROM alert_deliveries WHERE subject = 'facility:DC2' AND kind = 'opened'",
+            &[],
+        )
+        .unwrap();
+    assert_ne!(row.get::<_, String>(0), "dead-instance");
+    assert!(row.get::<_, Option<i64>>(1).is_some());
+    drop(pg);
+
     // kill -9 during an import job: the upload is stored whole or not at all; the same file sent
     // again is recognised by its hash.
     let (s, v) =

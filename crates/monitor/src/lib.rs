@@ -117,12 +117,16 @@ pub struct Monitor {
     /// In a cluster: claims the delivery of an alert event (true: deliver it here; false: it was
     /// delivered); shared with the successors. Unset: every event is delivered.
     claim: Arc<RwLock<Option<Claim>>>,
+    /// In a cluster: records a delivery in the ledger; shared with the successors.
+    delivered: Arc<RwLock<Option<Delivered>>>,
 }
 
 /// Whether this instance acts for an alert subject (see `Monitor::set_owner`).
 pub type Owner = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Claims the delivery of an alert event (see `Monitor::set_claim`).
 pub type Claim = Arc<dyn Fn(&AlertEvent) -> bool + Send + Sync>;
+/// Records that an alert event claimed here was delivered (see `Monitor::set_delivered`).
+pub type Delivered = Arc<dyn Fn(&AlertEvent) + Send + Sync>;
 
 /// What decides whether a monitor acts for an alert (webhooks, the stored alert state); held by the
 /// threads that act, shared with the monitor and its successors.
@@ -131,9 +135,18 @@ pub struct Acting {
     effects: Arc<std::sync::atomic::AtomicBool>,
     owner: Arc<RwLock<Option<Owner>>>,
     claim: Arc<RwLock<Option<Claim>>>,
+    delivered: Arc<RwLock<Option<Delivered>>>,
 }
 
 impl Acting {
+    /// An event this instance delivered (attempted to every webhook): recorded, in a cluster, so
+    /// that it is not delivered again.
+    pub fn done(&self, event: &AlertEvent) {
+        if let Some(d) = self.delivered.read().unwrap().as_ref() {
+            d(event);
+        }
+    }
+
     /// Acts for alerts of `subject`: its owner's answer when an owner is set, else the effects flag.
     pub fn acts_on(&self, subject: &str) -> bool {
         match self.owner.read().unwrap().as_ref() {
@@ -235,6 +248,7 @@ impl Monitor {
             effects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             owner: Arc::new(RwLock::new(None)),
             claim: Arc::new(RwLock::new(None)),
+            delivered: Arc::new(RwLock::new(None)),
         };
         monitor.refresh(&all, false);
         Ok((
@@ -303,6 +317,7 @@ impl Monitor {
             effects: self.effects.clone(),
             owner: self.owner.clone(),
             claim: self.claim.clone(),
+            delivered: self.delivered.clone(),
         });
         next.refresh(&all, false);
         let _ = self.next.set(next.clone());
@@ -338,9 +353,18 @@ impl Monitor {
     pub fn set_claim(&self, claim: Claim) {
         *self.claim.write().unwrap() = Some(claim);
     }
+    /// Sets how a delivery is recorded (a cluster's ledger of deliveries); shared with the successors.
+    pub fn set_delivered(&self, delivered: Delivered) {
+        *self.delivered.write().unwrap() = Some(delivered);
+    }
     /// The handle the acting threads hold (webhooks, the stored alert state).
     pub fn acting(&self) -> Acting {
-        Acting { effects: self.effects.clone(), owner: self.owner.clone(), claim: self.claim.clone() }
+        Acting {
+            effects: self.effects.clone(),
+            owner: self.owner.clone(),
+            claim: self.claim.clone(),
+            delivered: self.delivered.clone(),
+        }
     }
     /// Publishes an alert event again (a cluster instance that took over a partition: the events
     /// its last owner may not have delivered).

@@ -438,7 +438,8 @@ impl Monitoring {
             Some(s) => {
                 let q = crate::stream::Query::MeterComponents { from_year: *years.start(), to_year: *years.end() };
                 for part in s.gather(&q, &all_partitions())? {
-                    let rows: Vec<MeterRow> = serde_json::from_value(part).map_err(|e| Error::internal(e.to_string()))?;
+                    let rows: Vec<MeterRow> =
+                        serde_json::from_value(part).map_err(|e| Error::internal(e.to_string()))?;
                     for r in rows {
                         let component = indicators::Component::parse(&r.component)
                             .ok_or_else(|| Error::internal(format!("component {:?}", r.component)))?;
@@ -540,7 +541,8 @@ pub fn alert_action(
     let e = match crate::stream::current() {
         Some(s) => {
             let facility = m.monitor.facility_of_subject(&alert.subject);
-            let code = facility.as_deref().unwrap_or(alert.subject.split_once(':').map_or(alert.subject.as_str(), |x| x.1));
+            let code =
+                facility.as_deref().unwrap_or(alert.subject.split_once(':').map_or(alert.subject.as_str(), |x| x.1));
             let partition = crate::stream::partition_of(code);
             s.alert_action(alert.id, partition, &actor.username, now_ms(), audit_action.ends_with("resolve"))?
         }
@@ -1097,7 +1099,8 @@ impl Monitoring {
                 json!(lives)
             }
             Query::Rollup { facility, role, period, from, to } => {
-                let (Some(role), Some(period)) = (telemetry::Role::parse(role), telemetry::Period::parse(period)) else {
+                let (Some(role), Some(period)) = (telemetry::Role::parse(role), telemetry::Period::parse(period))
+                else {
                     return Value::Null;
                 };
                 if !mine(facility) {

@@ -378,7 +378,8 @@ pub fn sites_within(m: &Monitoring, org_code: &str) -> crate::Result<Vec<Value>>
             let q = crate::stream::Query::Sites { org: org_code.to_string() };
             let mut all = Vec::new();
             for part in s.gather(&q, &(0..crate::stream::PARTITIONS).collect::<Vec<_>>())? {
-                let list: Vec<Value> = serde_json::from_value(part).map_err(|e| crate::Error::internal(e.to_string()))?;
+                let list: Vec<Value> =
+                    serde_json::from_value(part).map_err(|e| crate::Error::internal(e.to_string()))?;
                 all.extend(list);
             }
             all.sort_by(|a, b| a["facility"].as_str().cmp(&b["facility"].as_str()));

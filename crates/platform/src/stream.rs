@@ -499,6 +499,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                     m.monitor.set_effects(lead);
                     m.monitor.set_owner(owner(&p, &me3));
                     m.monitor.set_claim(claim(&p, &me3));
+                    m.monitor.set_delivered(delivered(&p));
                 }
                 if lead && last_tick.elapsed() >= Duration::from_secs(30) {
                     last_tick = std::time::Instant::now();
@@ -513,6 +514,7 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
             }
         });
         route_devices(platform, &me);
+        redeliver_stale_claims(platform, &me);
     }
     keep_quarters(platform, &me);
     relay(platform, &me);
@@ -582,7 +584,9 @@ impl Applier {
                             std::thread::spawn(move || take_over_alerts(&p2, &m.monitor, &gained));
                         }
                     }
-                    Err(e) => tracing::warn!(partition = part, error = %e, "telemetry stream: catching up failed; trying again"),
+                    Err(e) => {
+                        tracing::warn!(partition = part, error = %e, "telemetry stream: catching up failed; trying again")
+                    }
                 }
             } else if !owned && applying {
                 me.applying[part].store(false, Ordering::SeqCst);
@@ -593,7 +597,12 @@ impl Applier {
 
     /// Replays partition `part`'s entries after the last one applied here, up to the last entry
     /// this thread was passed (the later ones come through the consumer); how many.
-    fn catch_up(&mut self, p: &Arc<crate::Platform>, me: &Arc<Stream>, part: usize) -> std::result::Result<u64, String> {
+    fn catch_up(
+        &mut self,
+        p: &Arc<crate::Platform>,
+        me: &Arc<Stream>,
+        part: usize,
+    ) -> std::result::Result<u64, String> {
         use async_nats::jetstream::consumer;
         let (from, upto) = (self.applied[part] + 1, self.last_seq);
         if from > upto {
@@ -788,7 +797,8 @@ fn answer_queries(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
             match me.client.subscribe(QUERY_SUBJECT).await {
                 Ok(mut sub) => {
                     while let Some(m) = sub.next().await {
-                        let (Some(reply), Ok(q)) = (m.reply.clone(), serde_json::from_slice::<Query>(&m.payload)) else {
+                        let (Some(reply), Ok(q)) = (m.reply.clone(), serde_json::from_slice::<Query>(&m.payload))
+                        else {
                             continue;
                         };
                         let Some(p) = p.upgrade() else { return };
@@ -863,8 +873,10 @@ fn route_devices(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
                         if !errors.is_empty() {
                             tracing::warn!(subject = %message.subject, problems = errors.len(), "telemetry stream: a device message had bad lines");
                         }
-                        let source =
-                            format!("mqtt:{}", message.subject.trim_start_matches("dualcarbon.devices.").replace('.', "/"));
+                        let source = format!(
+                            "mqtt:{}",
+                            message.subject.trim_start_matches("dualcarbon.devices.").replace('.', "/")
+                        );
                         let mut shares: std::collections::BTreeMap<usize, Vec<(String, i64, f64)>> = Default::default();
                         for r in raw {
                             let facility = monitoring.as_ref().and_then(|m| m.monitor.facility_of_meter(&r.meter));
@@ -925,14 +937,23 @@ fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
     Arc::new(move |e: &alerts::Event| {
         let Some(p) = p.upgrade() else { return false };
         let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        match p.store.claim_alert_delivery(
-            &e.alert.subject,
-            &e.alert.rule,
-            e.alert.opened_ms,
-            &kind,
-            &instance,
-            crate::monitoring::now_ms(),
-        ) {
+        let (a, now) = (&e.alert, crate::monitoring::now_ms());
+        // Claimed by nobody yet, or claimed long ago by an instance that never delivered it (it
+        // died in between): delivered here.
+        let claimed =
+            p.store.claim_alert_delivery(&a.subject, &a.rule, a.opened_ms, &kind, &instance, now).and_then(|fresh| {
+                Ok(fresh
+                    || p.store.reclaim_alert_delivery(
+                        &a.subject,
+                        &a.rule,
+                        a.opened_ms,
+                        &kind,
+                        &instance,
+                        now,
+                        now - STALE_CLAIM_MS,
+                    )?)
+            });
+        match claimed {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::error!(error = %err, alert = e.alert.id, "alerts: the delivery could not be claimed; not delivered");
@@ -940,6 +961,59 @@ fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
             }
         }
     })
+}
+
+/// A claim of an alert event older than this and not delivered is taken again (its instance died
+/// between claiming and delivering); longer than a delivery's retries take.
+const STALE_CLAIM_MS: i64 = 60_000;
+
+/// Records a delivery made here in the ledger.
+fn delivered(p: &Arc<crate::Platform>) -> monitor::Delivered {
+    let p = Arc::downgrade(p);
+    Arc::new(move |e: &alerts::Event| {
+        let Some(p) = p.upgrade() else { return };
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let a = &e.alert;
+        if let Err(err) =
+            p.store.alert_delivery_done(&a.subject, &a.rule, a.opened_ms, &kind, crate::monitoring::now_ms())
+        {
+            tracing::warn!(error = %err, alert = a.id, "alerts: the delivery could not be recorded; it may be delivered again");
+        }
+    })
+}
+
+/// Every 5 s, the alert events of the partitions applied here that were claimed over a minute ago
+/// and never delivered (the claiming instance died in between) are published again: the webhook
+/// thread takes the stale claim over and delivers them.
+fn redeliver_stale_claims(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    let _ = std::thread::Builder::new().name("alert-redelivery".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(5));
+        let Some(p) = p.upgrade() else { return };
+        let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else { continue };
+        let stale = match p.store.undelivered_alert_events(crate::monitoring::now_ms() - STALE_CLAIM_MS) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "alerts: cannot read the undelivered claims");
+                continue;
+            }
+        };
+        for (subject, rule, opened_ms, kind) in stale {
+            if !me.applies(alert_partition(&m.monitor, &subject)) {
+                continue;
+            }
+            let alert = m
+                .monitor
+                .alerts(None)
+                .into_iter()
+                .find(|a| a.subject == subject && a.rule == rule && a.opened_ms == opened_ms);
+            let kind: Option<alerts::EventKind> = serde_json::from_value(serde_json::json!(kind)).ok();
+            if let (Some(alert), Some(kind)) = (alert, kind) {
+                tracing::info!(alert = alert.id, ?kind, "alerts: delivering an event whose claimer never delivered it");
+                m.monitor.republish_alert(alerts::Event { kind, alert });
+            }
+        }
+    });
 }
 
 /// An instance that took partitions over publishes again the alert events of their facilities
