@@ -944,10 +944,7 @@ fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
             p.store.claim_alert_delivery(&a.subject, &a.rule, a.opened_ms, &kind, &instance, now).and_then(|fresh| {
                 Ok(fresh
                     || p.store.reclaim_alert_delivery(
-                        &a.subject,
-                        &a.rule,
-                        a.opened_ms,
-                        &kind,
+                        (&a.subject, &a.rule, a.opened_ms, &kind),
                         &instance,
                         now,
                         now - STALE_CLAIM_MS,

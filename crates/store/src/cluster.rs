@@ -499,15 +499,12 @@ impl Store {
         })
     }
 
-    /// Claims again, for `instance`, an alert event claimed before `stale_before_ms` and never
+    /// Claims again, for `instance`, an alert event (subject, rule, opening time, kind) claimed before `stale_before_ms` and never
     /// delivered (its instance died between the claim and the delivery): true when this call took
     /// it (of several instances trying, one does).
     pub fn reclaim_alert_delivery(
         &self,
-        subject: &str,
-        rule: &str,
-        opened_ms: i64,
-        kind: &str,
+        (subject, rule, opened_ms, kind): (&str, &str, i64, &str),
         instance: &str,
         now_ms: i64,
         stale_before_ms: i64,

@@ -233,12 +233,12 @@ fn a_claim_never_delivered_is_taken_again_once_it_is_stale() {
         // B and C both try: one takes it.
         let took: Vec<bool> = ["B", "C"]
             .iter()
-            .map(|i| s.reclaim_alert_delivery(subject, rule, opened, "opened", i, 61_000, 60_000).unwrap())
+            .map(|i| s.reclaim_alert_delivery((subject, rule, opened, "opened"), i, 61_000, 60_000).unwrap())
             .collect();
         assert_eq!(took, [true, false], "{name}");
         // A delivered one is never taken again; a fresh claim is not stale.
-        assert!(!s.reclaim_alert_delivery(subject, rule, opened, "resolved", "B", 61_000, 60_000).unwrap(), "{name}");
-        assert!(!s.reclaim_alert_delivery(subject, rule, opened, "opened", "C", 61_500, 60_000).unwrap(), "{name}");
+        assert!(!s.reclaim_alert_delivery((subject, rule, opened, "resolved"), "B", 61_000, 60_000).unwrap(), "{name}");
+        assert!(!s.reclaim_alert_delivery((subject, rule, opened, "opened"), "C", 61_500, 60_000).unwrap(), "{name}");
         s.alert_delivery_done(subject, rule, opened, "opened", 61_200).unwrap();
         let left: Vec<String> = s.undelivered_alert_events(200_000).unwrap().into_iter().map(|e| e.3).collect();
         assert_eq!(left, ["acknowledged"], "{name}");
