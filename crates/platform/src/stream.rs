@@ -562,8 +562,8 @@ struct Applier {
     applied: [u64; PARTITIONS],
 }
 
-/// How long a partition taken over waits for the next replayed entry before it counts as caught up.
-const REPLAY_IDLE: Duration = Duration::from_millis(500);
+/// How long a partition taken over waits for its next replayed entry (known to be in the stream).
+const REPLAY_WAIT: Duration = Duration::from_secs(5);
 
 impl Applier {
     /// Partitions this instance now owns but does not apply yet are caught up (their entries
@@ -613,6 +613,21 @@ impl Applier {
         // dropped there).
         let outcome = me.runtime.block_on(async {
             let s = me.js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
+            // The partition's last entry: the replay stops there (or at `upto`), without waiting
+            // for entries that will not come.
+            let last = match s.get_last_raw_message_by_subject(&partition_subject(part)).await {
+                Ok(m) => m.sequence,
+                Err(e)
+                    if matches!(e.kind(), async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound) =>
+                {
+                    return Ok(0);
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            let target = last.min(upto);
+            if target < from {
+                return Ok(0);
+            }
             let c = s
                 .create_consumer(consumer::pull::OrderedConfig {
                     filter_subject: partition_subject(part),
@@ -624,19 +639,21 @@ impl Applier {
             let mut messages = c.messages().await.map_err(|e| e.to_string())?;
             let mut n = 0;
             loop {
-                let m = match tokio::time::timeout(REPLAY_IDLE, messages.next()).await {
+                let m = match tokio::time::timeout(REPLAY_WAIT, messages.next()).await {
                     Ok(Some(Ok(m))) => m,
                     Ok(Some(Err(e))) => return Err(e.to_string()),
-                    Ok(None) | Err(_) => return Ok(n),
+                    Ok(None) => return Err("the replay ended early".into()),
+                    // Entries older than the stream's window were removed meanwhile: what is
+                    // left was replayed.
+                    Err(_) => return Ok(n),
                 };
-                let pending = m.info().map(|i| i.pending).unwrap_or(0);
                 let Some(message) = Message::of(&m) else { continue };
                 if message.seq > upto {
                     return Ok(n);
                 }
                 self.apply(p, me, &message, true);
                 n += 1;
-                if pending == 0 {
+                if message.seq >= target {
                     return Ok(n);
                 }
             }
