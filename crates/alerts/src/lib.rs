@@ -247,6 +247,20 @@ struct Subject {
     last_seen: Option<i64>,
 }
 
+/// Ids by identity fit in 53 bits: exact as JSON numbers in a browser.
+const ID_MASK: u64 = (1 << 53) - 1;
+
+/// The id of the alert of `rule` on `subject` opened at `opened_ms`: FNV-1a (64-bit) of the three,
+/// in 53 bits, never 0.
+pub fn identity_id(subject: &str, rule: &str, opened_ms: i64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in subject.bytes().chain([0]).chain(rule.bytes()).chain([0]).chain(opened_ms.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h & ID_MASK).max(1)
+}
+
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Rule>,
@@ -263,6 +277,10 @@ pub struct Engine {
     by_name: Vec<SubjectId>,
     by_name_stale: bool,
     next_id: u64,
+    /// Ids from what identifies an alert (subject, rule, opening time) instead of a counter: the
+    /// same alert gets the same id on every instance that evaluates its subject's entries, in
+    /// whatever order it sees other subjects' (cluster mode: partitions move between instances).
+    ids_by_identity: bool,
 }
 
 impl Engine {
@@ -272,6 +290,11 @@ impl Engine {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Numbers alerts by what identifies them (see `ids_by_identity`); from now on.
+    pub fn set_ids_by_identity(&mut self, on: bool) {
+        self.ids_by_identity = on;
     }
 
     /// The id of `subject`, interning it (and the rules that match it) on first use.
@@ -325,8 +348,18 @@ impl Engine {
         if self.active.contains_key(&key) {
             return None;
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = if self.ids_by_identity {
+            let mut id = identity_id(&self.subjects[subject as usize].name, &rule_id, at);
+            // A collision of 53-bit hashes: the next free id (the same on every instance, which
+            // holds the same alerts of this subject's partition).
+            while self.alerts.contains_key(&id) {
+                id = (id + 1) & ID_MASK;
+            }
+            id
+        } else {
+            self.next_id += 1;
+            self.next_id - 1
+        };
         let alert = Alert {
             id,
             rule: rule_id,
@@ -501,6 +534,11 @@ impl Engine {
 
     /// The clock moved to `now_ms`: opens silence alerts for subjects quiet for too long.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Event> {
+        self.tick_where(now_ms, &|_| true)
+    }
+
+    /// `tick` for the subjects `applies` to only (cluster mode: the subjects of one partition).
+    pub fn tick_where(&mut self, now_ms: i64, applies: &dyn Fn(&str) -> bool) -> Vec<Event> {
         if self.by_name_stale {
             let mut ids: Vec<SubjectId> = (0..self.subjects.len() as SubjectId)
                 .filter(|&i| self.subjects[i as usize].last_seen.is_some())
@@ -516,6 +554,9 @@ impl Engine {
             for &id in &by_name {
                 let s = &self.subjects[id as usize];
                 let Some(last) = s.last_seen else { continue };
+                if !applies(&s.name) {
+                    continue;
+                }
                 let quiet = now_ms - last;
                 if quiet as f64 >= minutes * MINUTE_MS as f64
                     && self.rule_sets[s.rules as usize].binary_search(&i).is_ok()
@@ -596,7 +637,12 @@ impl Engine {
 
     /// Alerts, newest first, optionally only those in `state`.
     pub fn alerts(&self, state: Option<State>) -> Vec<&Alert> {
-        self.alerts.values().rev().filter(|a| state.is_none_or(|s| a.state == s)).collect()
+        let mut list: Vec<&Alert> = self.alerts.values().rev().filter(|a| state.is_none_or(|s| a.state == s)).collect();
+        if self.ids_by_identity {
+            // Ids say nothing of order here: newest opening first.
+            list.sort_by(|a, b| b.opened_ms.cmp(&a.opened_ms).then(b.id.cmp(&a.id)));
+        }
+        list
     }
 }
 
@@ -629,6 +675,42 @@ mod tests {
     }
 
     const H: i64 = 60 * MINUTE_MS;
+
+    #[test]
+    fn ids_by_identity_are_the_same_whatever_else_an_engine_saw() {
+        // Two instances: one evaluates DC1 alone, the other DC2's alerts first; DC1's alert gets
+        // the same id on both, and the id is the hash of what identifies it.
+        let (mut a, mut b) = (engine(), engine());
+        a.set_ids_by_identity(true);
+        b.set_ids_by_identity(true);
+        b.observe("facility:DC2", "pue", 0, 2.0);
+        let other = b.observe("facility:DC2", "pue", H, 2.0);
+        assert_eq!(other.len(), 1);
+        let mut opened = Vec::new();
+        for e in [&mut a, &mut b] {
+            e.observe("facility:DC1", "pue", 2 * H, 2.0);
+            opened.push(e.observe("facility:DC1", "pue", 3 * H, 2.0)[0].alert.clone());
+        }
+        assert_eq!(opened[0].id, opened[1].id);
+        assert_eq!(opened[0].id, identity_id("facility:DC1", "pue_above_1_5_for_1h", 3 * H));
+        assert_ne!(opened[0].id, other[0].alert.id);
+        assert!(opened[0].id < 1 << 53);
+        // Acknowledged by that id on either; newest opening first in the list.
+        assert!(b.acknowledge(opened[0].id, "ops", 4 * H).is_ok());
+        let order: Vec<&str> = b.alerts(None).iter().map(|a| a.subject.as_str()).collect();
+        assert_eq!(order, ["facility:DC1", "facility:DC2"]);
+    }
+
+    #[test]
+    fn a_tick_where_opens_silence_alerts_of_its_subjects_only() {
+        let mut e = engine();
+        e.watch("meter:A-1", 0);
+        e.watch("meter:B-1", 0);
+        let opened = e.tick_where(10 * H, &|s| s.starts_with("meter:A"));
+        assert_eq!(opened.iter().map(|x| x.alert.subject.as_str()).collect::<Vec<_>>(), ["meter:A-1"]);
+        let rest = e.tick(10 * H);
+        assert_eq!(rest.iter().map(|x| x.alert.subject.as_str()).collect::<Vec<_>>(), ["meter:B-1"]);
+    }
 
     fn engine() -> Engine {
         Engine::new(parse_rules(DEFAULT_RULES).unwrap())

@@ -228,21 +228,22 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     }
 
     // The 16 partitions of facilities are shared out: each owned by exactly one instance, every
-    // instance owning some (⌈16 ÷ 3⌉ = 6 at most).
+    // instance owning some (⌈16 ÷ 3⌉ = 6 at most), and each applied (its facilities' live state
+    // and alert rules run) on its owner only, once caught up.
     let spread = |bases: &[&String]| -> Option<Vec<Vec<u64>>> {
-        let owned: Vec<Vec<u64>> = bases
-            .iter()
-            .map(|b| {
-                call(b, "GET", "/api/v1/health", None, None).1["partitions"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let mut all: Vec<u64> = owned.iter().flatten().copied().collect();
+        let list = |v: &Value| -> Vec<u64> {
+            v.as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default()
+        };
+        let health: Vec<Value> = bases.iter().map(|b| call(b, "GET", "/api/v1/health", None, None).1).collect();
+        let owned: Vec<Vec<u64>> = health.iter().map(|h| list(&h["partitions"])).collect();
+        let applying: Vec<Vec<u64>> = health.iter().map(|h| list(&h["applying"])).collect();
+        let mut all: Vec<u64> = applying.iter().flatten().copied().collect();
         all.sort_unstable();
         let max = 16usize.div_ceil(bases.len());
-        (all == (0..16).collect::<Vec<u64>>() && owned.iter().all(|o| !o.is_empty() && o.len() <= max)).then_some(owned)
+        (all == (0..16).collect::<Vec<u64>>()
+            && owned == applying
+            && owned.iter().all(|o| !o.is_empty() && o.len() <= max))
+        .then_some(owned)
     };
     assert!(
         within(Duration::from_secs(10), || spread(&all).is_some()).is_some(),
@@ -457,6 +458,47 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
     let acks = hooks.try_iter().filter(|e| e["kind"] == json!("acknowledged")).count();
     assert_eq!(acks, 1);
 
+    // An instance that claimed an event and died before delivering it (made so by hand: DC2's
+    // "opened" claimed a minute ago by a dead instance, never delivered): the owner of DC2's
+    // partition delivers it, once, and the ledger says so.
+    let mut pg = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+    let stale_at = platform::cluster::now_ms() - 120_000;
+    let changed = pg
+        .execute(
+            "UPDATE alert_deliveries SET delivered_ms = NULL, instance = 'dead-instance', at_ms = $1 \
+             WHERE subject = 'facility:DC2' AND kind = 'opened'",
+            &[&stale_at],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let redelivered = || {
+        hooks
+            .try_iter()
+            .filter(|e| e["kind"] == json!("opened") && e["alert"]["subject"] == json!("facility:DC2"))
+            .count()
+    };
+    let mut count = 0;
+    assert!(
+        within(Duration::from_secs(15), || {
+            count += redelivered();
+            count >= 1
+        })
+        .is_some(),
+        "DC2's undelivered claim was not delivered"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    count += redelivered();
+    assert_eq!(count, 1, "delivered once");
+    let row = pg
+        .query_one(
+            "SELECT instance, delivered_ms FROM alert_deliveries WHERE subject = 'facility:DC2' AND kind = 'opened'",
+            &[],
+        )
+        .unwrap();
+    assert_ne!(row.get::<_, String>(0), "dead-instance");
+    assert!(row.get::<_, Option<i64>>(1).is_some());
+    drop(pg);
+
     // kill -9 during an import job: the upload is stored whole or not at all; the same file sent
     // again is recognised by its hash.
     let (s, v) =
@@ -660,8 +702,14 @@ fn without_nats_or_postgresql_requests_fail_with_503_and_nothing_acknowledged_is
     // NATS back (same storage): the client reconnects; what was acknowledged is still there.
     let (nats, _) = nats_on(&js, nats_port).unwrap();
     assert!(within(Duration::from_secs(15), || post("/api/v1/telemetry/readings", &batch(1)).0 == 200).is_some());
-    let realtime = call(&a.base, "GET", "/api/v1/orgs/GD/realtime", Some(&admin), None).1;
-    assert!(realtime.to_string().contains("\"pue_1h\":1.25"), "{realtime}");
+    // (A read right after the reconnection may still get 503 while the instance's subscriptions
+    // come back: asked again for up to 5 s.)
+    let realtime = || call(&a.base, "GET", "/api/v1/orgs/GD/realtime", Some(&admin), None).1;
+    assert!(
+        within(Duration::from_secs(5), || realtime().to_string().contains("\"pue_1h\":1.25")).is_some(),
+        "{}",
+        realtime()
+    );
 
     // PostgreSQL down: requests that need it fail with 503 `database`; health says so.
     relay.cut();

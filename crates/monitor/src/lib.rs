@@ -31,7 +31,7 @@ pub struct Live {
     pub pue_1h: Option<f64>,
     /// Newest value of each gauge role the facility meters (an off-grid site's state of charge,
     /// tank level, mode codes), with its time (ms). Never summed over orgs: a state does not add up.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub gauges: BTreeMap<Role, Gauge>,
 }
 
@@ -117,12 +117,16 @@ pub struct Monitor {
     /// In a cluster: claims the delivery of an alert event (true: deliver it here; false: it was
     /// delivered); shared with the successors. Unset: every event is delivered.
     claim: Arc<RwLock<Option<Claim>>>,
+    /// In a cluster: records a delivery in the ledger; shared with the successors.
+    delivered: Arc<RwLock<Option<Delivered>>>,
 }
 
 /// Whether this instance acts for an alert subject (see `Monitor::set_owner`).
 pub type Owner = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// Claims the delivery of an alert event (see `Monitor::set_claim`).
 pub type Claim = Arc<dyn Fn(&AlertEvent) -> bool + Send + Sync>;
+/// Records that an alert event claimed here was delivered (see `Monitor::set_delivered`).
+pub type Delivered = Arc<dyn Fn(&AlertEvent) + Send + Sync>;
 
 /// What decides whether a monitor acts for an alert (webhooks, the stored alert state); held by the
 /// threads that act, shared with the monitor and its successors.
@@ -131,9 +135,18 @@ pub struct Acting {
     effects: Arc<std::sync::atomic::AtomicBool>,
     owner: Arc<RwLock<Option<Owner>>>,
     claim: Arc<RwLock<Option<Claim>>>,
+    delivered: Arc<RwLock<Option<Delivered>>>,
 }
 
 impl Acting {
+    /// An event this instance delivered (attempted to every webhook): recorded, in a cluster, so
+    /// that it is not delivered again.
+    pub fn done(&self, event: &AlertEvent) {
+        if let Some(d) = self.delivered.read().unwrap().as_ref() {
+            d(event);
+        }
+    }
+
     /// Acts for alerts of `subject`: its owner's answer when an owner is set, else the effects flag.
     pub fn acts_on(&self, subject: &str) -> bool {
         match self.owner.read().unwrap().as_ref() {
@@ -235,6 +248,7 @@ impl Monitor {
             effects: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             owner: Arc::new(RwLock::new(None)),
             claim: Arc::new(RwLock::new(None)),
+            delivered: Arc::new(RwLock::new(None)),
         };
         monitor.refresh(&all, false);
         Ok((
@@ -303,6 +317,7 @@ impl Monitor {
             effects: self.effects.clone(),
             owner: self.owner.clone(),
             claim: self.claim.clone(),
+            delivered: self.delivered.clone(),
         });
         next.refresh(&all, false);
         let _ = self.next.set(next.clone());
@@ -338,9 +353,18 @@ impl Monitor {
     pub fn set_claim(&self, claim: Claim) {
         *self.claim.write().unwrap() = Some(claim);
     }
+    /// Sets how a delivery is recorded (a cluster's ledger of deliveries); shared with the successors.
+    pub fn set_delivered(&self, delivered: Delivered) {
+        *self.delivered.write().unwrap() = Some(delivered);
+    }
     /// The handle the acting threads hold (webhooks, the stored alert state).
     pub fn acting(&self) -> Acting {
-        Acting { effects: self.effects.clone(), owner: self.owner.clone(), claim: self.claim.clone() }
+        Acting {
+            effects: self.effects.clone(),
+            owner: self.owner.clone(),
+            claim: self.claim.clone(),
+            delivered: self.delivered.clone(),
+        }
     }
     /// Publishes an alert event again (a cluster instance that took over a partition: the events
     /// its last owner may not have delivered).
@@ -580,12 +604,17 @@ impl Monitor {
 
     /// Runs the silence rules at `now_ms` and publishes what opens; sends pending org events.
     pub fn tick(&self, now_ms: i64) -> Vec<AlertEvent> {
+        self.tick_where(now_ms, &|_| true)
+    }
+
+    /// `tick` for the alert subjects `applies` to (cluster mode: one partition's).
+    pub fn tick_where(&self, now_ms: i64, applies: &dyn Fn(&str) -> bool) -> Vec<AlertEvent> {
         let _gate = self.gate.read().unwrap();
         if let Some(next) = self.next.get() {
-            return next.tick(now_ms);
+            return next.tick_where(now_ms, applies);
         }
         self.publish_orgs(BTreeSet::new(), true);
-        let events = self.alerts.lock().unwrap().tick(now_ms);
+        let events = self.alerts.lock().unwrap().tick_where(now_ms, applies);
         for e in &events {
             self.publish(LiveEvent::Alert { event: e.clone() });
         }
@@ -608,6 +637,15 @@ impl Monitor {
         let e = self.alerts.lock().unwrap().resolve_by_hand(id, by, at_ms)?;
         self.publish(LiveEvent::Alert { event: e.clone() });
         Ok(e)
+    }
+
+    /// Numbers alerts by what identifies them from now on ([`alerts::Engine::set_ids_by_identity`]:
+    /// cluster mode, where each partition's alerts are evaluated wherever it is owned).
+    pub fn set_ids_by_identity(&self, on: bool) {
+        if let Some(next) = self.next.get() {
+            return next.set_ids_by_identity(on);
+        }
+        self.alerts.lock().unwrap().set_ids_by_identity(on);
     }
 
     /// Takes back the alerts kept from an earlier run ([`alerts::Engine::restore`]).
@@ -664,6 +702,18 @@ pub struct Recovered {
 }
 
 /// Adds a facility's live state to an org's sum; PUE parts only from facilities metering both.
+/// The live state of a set of facilities (`org_live`'s sum, for lives gathered elsewhere: a
+/// cluster's partitions), given in facility code order; `None` for none.
+pub fn sum_live<'a>(lives: impl IntoIterator<Item = &'a Live>) -> Option<Live> {
+    let (mut sum, mut pue_total, mut pue_it, mut any) = (Live::default(), 0.0, 0.0, false);
+    for l in lives {
+        any = true;
+        add_live(&mut sum, &mut pue_total, &mut pue_it, l);
+    }
+    sum.pue_1h = (pue_it > 0.0).then(|| pue_total / pue_it);
+    any.then_some(sum)
+}
+
 fn add_live(sum: &mut Live, pue_total: &mut f64, pue_it: &mut f64, l: &Live) {
     sum.at_ms = sum.at_ms.max(l.at_ms);
     for (r, p) in &l.power_kw {

@@ -112,6 +112,7 @@ pub fn spawn(monitor: &crate::Monitor, urls: Vec<WebhookUrl>) -> Arc<Mutex<Vec<D
                         r.remove(0);
                     }
                 }
+                acting.done(&event);
             }
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

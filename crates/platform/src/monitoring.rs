@@ -9,6 +9,7 @@ use crate::error::{Error, Kind, Result};
 use crate::{Actor, Platform};
 use indicators::{Observations, Override, TargetSet};
 use monitor::{LiveEvent, Monitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -214,6 +215,8 @@ pub fn attach(
         monitor.set_effects(false);
         // The local log is a copy emptied at start; JetStream is the durable log: no sync per entry.
         monitor.set_log_sync(false);
+        // A partition's alerts are evaluated wherever it is applied: the same alert, the same id.
+        monitor.set_ids_by_identity(true);
     }
     // The alerts of the last run (open, acknowledged, resolved), kept in the database.
     // (In a cluster the alerts come from the telemetry stream, the same on every instance.)
@@ -247,7 +250,8 @@ pub fn attach(
                         Ok(LiveEvent::Alert { event }) => acting.acts_on(&event.alert.subject),
                         _ => monitor.effects(),
                     };
-                    if !acts {
+                    // In a cluster no instance holds every alert: the stream keeps them.
+                    if !acts || CLUSTER_READINGS.get().is_some() {
                         continue;
                     }
                     if let Err(e) = save_alert_state(&store, &monitor, &lock, None) {
@@ -429,11 +433,36 @@ impl Monitoring {
         years: std::ops::RangeInclusive<i32>,
     ) -> Result<(Observations, Vec<indicators::Observation>)> {
         let mut obs = self.observations.read().unwrap().clone();
-        self.monitor.with_telemetry(|t| {
-            for year in years.clone() {
-                monitor::add_meter_components(t, year, |f| self.data_centres.get(f).copied(), &mut obs);
+        match crate::stream::current() {
+            // In a cluster each partition's metered energy is with the instance that applies it.
+            Some(s) => {
+                let q = crate::stream::Query::MeterComponents { from_year: *years.start(), to_year: *years.end() };
+                for part in s.gather(&q, &all_partitions())? {
+                    let rows: Vec<MeterRow> =
+                        serde_json::from_value(part).map_err(|e| Error::internal(e.to_string()))?;
+                    for r in rows {
+                        let component = indicators::Component::parse(&r.component)
+                            .ok_or_else(|| Error::internal(format!("component {:?}", r.component)))?;
+                        let value = r.value.parse().map_err(|_| Error::internal(format!("value {:?}", r.value)))?;
+                        let o = indicators::Observation {
+                            org: r.org,
+                            facility: Some(r.facility),
+                            period: indicators::PeriodKey { year: r.year, month: r.month },
+                            component,
+                            value,
+                            source: r.source,
+                        };
+                        // A reported value of the same facility and year wins, as in one process.
+                        let _ = obs.add_derived(o);
+                    }
+                }
             }
-        });
+            None => self.monitor.with_telemetry(|t| {
+                for year in years.clone() {
+                    monitor::add_meter_components(t, year, |f| self.data_centres.get(f).copied(), &mut obs);
+                }
+            }),
+        }
         let fed = self.fed()?;
         let mut rows: Vec<indicators::Observation> =
             fed.rows.iter().filter(|o| years.contains(&o.period.year)).cloned().collect();
@@ -503,14 +532,20 @@ pub fn alert_action(
 ) -> Result<Value> {
     let m = mon(platform)?;
     let alert = m
-        .monitor
-        .alerts(None)
+        .all_alerts(None)?
         .into_iter()
         .find(|a| a.id == id && m.subject_within(actor, &a.subject))
         .ok_or_else(|| Error::not_found(format!("no alert {id} in your subtree")))?;
-    // In a cluster the change goes through the telemetry stream, so every instance applies it.
+    // In a cluster the change is an entry of its subject's partition, applied where the partition
+    // is (now and by whoever takes it over).
     let e = match crate::stream::current() {
-        Some(s) => s.alert_action(alert.id, &actor.username, now_ms(), audit_action.ends_with("resolve"))?,
+        Some(s) => {
+            let facility = m.monitor.facility_of_subject(&alert.subject);
+            let code =
+                facility.as_deref().unwrap_or(alert.subject.split_once(':').map_or(alert.subject.as_str(), |x| x.1));
+            let partition = crate::stream::partition_of(code);
+            s.alert_action(alert.id, partition, &actor.username, now_ms(), audit_action.ends_with("resolve"))?
+        }
         None => action(&m.monitor, alert.id, &actor.username, now_ms()),
     }
     .map_err(|e| Error::new(Kind::Conflict, "conflict", e))?;
@@ -522,7 +557,13 @@ pub fn alert_action(
         before: json!({"state": alert.state}),
         after: json!({"state": e.alert.state, "rule": e.alert.rule, "subject": e.alert.subject}),
     };
-    save_alert_state(&platform.store, &m.monitor, &m.alert_state, Some(change))?;
+    if crate::stream::current().is_some() {
+        // In a cluster the alerts' state is the telemetry stream's (no instance holds them all).
+        let kind = platform.store.kind();
+        platform.store.tx(|c| store::audit::append(c, kind, change).map(|_| ()))?;
+    } else {
+        save_alert_state(&platform.store, &m.monitor, &m.alert_state, Some(change))?;
+    }
     Ok(json!({"alert": e.alert}))
 }
 
@@ -543,6 +584,24 @@ fn save_alert_state(
         }
         store::documents::put(c, store::documents::ALERT_STATE, &text)
     })?)
+}
+
+/// A data centre's metered energy of a month as it travels between cluster instances.
+#[derive(Serialize, Deserialize)]
+struct MeterRow {
+    org: u32,
+    facility: String,
+    year: i32,
+    month: u8,
+    component: String,
+    /// Micro-units as decimal text (an `i128`).
+    value: String,
+    source: String,
+}
+
+/// Every partition of facilities.
+fn all_partitions() -> Vec<usize> {
+    (0..crate::stream::PARTITIONS).collect()
 }
 
 /// A batch into monitoring: through the reading log of this process, or in a cluster through the
@@ -936,9 +995,23 @@ impl Monitoring {
         Ok(report)
     }
 
-    /// Live power and PUE of org `code` and of each metered facility below it.
+    /// Live power and PUE of org `code` and of each metered facility below it. Blocking.
     pub fn realtime(&self, code: &str) -> Result<Value> {
         let org = self.monitor.orgs.get(code).ok_or_else(|| Error::not_found(format!("no org {code:?}")))?;
+        if let Some(s) = crate::stream::current() {
+            // Each facility's live state is with the instance that applies its partition; the org's
+            // sum is taken here, over the facilities in code order (as `Monitor::org_live`).
+            let mut facilities: Vec<(String, monitor::Live)> = Vec::new();
+            for part in s.gather(&crate::stream::Query::Live { org: code.to_string() }, &all_partitions())? {
+                let lives: Vec<(String, monitor::Live)> =
+                    serde_json::from_value(part).map_err(|e| Error::internal(e.to_string()))?;
+                facilities.extend(lives);
+            }
+            facilities.sort_by(|a, b| a.0.cmp(&b.0));
+            let live = monitor::sum_live(facilities.iter().map(|(_, l)| l));
+            let facilities: Vec<Value> = facilities.iter().map(|(f, l)| json!({"facility": f, "live": l})).collect();
+            return Ok(json!({"org": code, "live": live, "facilities": facilities}));
+        }
         let facilities: Vec<Value> = self
             .monitor
             .with_telemetry(|t| t.by_facility.keys().cloned().collect::<Vec<_>>())
@@ -951,10 +1024,9 @@ impl Monitoring {
 
     /// The alerts (in `state`, or all) whose subject is within the actor's subtree, with the
     /// webhook deliveries and the MQTT subscription's counters.
-    pub fn alerts_within(&self, actor: &Actor, state: Option<alerts::State>) -> Value {
+    pub fn alerts_within(&self, actor: &Actor, state: Option<alerts::State>) -> Result<Value> {
         let list: Vec<Value> = self
-            .monitor
-            .alerts(state)
+            .all_alerts(state)?
             .into_iter()
             .filter(|a| self.subject_within(actor, &a.subject))
             .map(|a| {
@@ -967,7 +1039,125 @@ impl Monitoring {
             .collect();
         let deliveries = self.webhooks.as_ref().map(|w| w.lock().map(|d| d.clone()).unwrap_or_default());
         let mqtt = self.mqtt.as_ref().map(|s| s.stats.lock().map(|x| x.clone()).unwrap_or_default());
-        json!({"alerts": list, "webhook_deliveries": deliveries, "mqtt": mqtt})
+        Ok(json!({"alerts": list, "webhook_deliveries": deliveries, "mqtt": mqtt}))
+    }
+
+    /// Every alert (in `state`), newest first: in a cluster gathered from the instances that
+    /// apply the partitions of their subjects. Blocking.
+    pub fn all_alerts(&self, state: Option<alerts::State>) -> Result<Vec<alerts::Alert>> {
+        let Some(s) = crate::stream::current() else { return Ok(self.monitor.alerts(state)) };
+        let mut all: Vec<alerts::Alert> = Vec::new();
+        for part in s.gather(&crate::stream::Query::Alerts, &all_partitions())? {
+            let list: Vec<alerts::Alert> = serde_json::from_value(part).map_err(|e| Error::internal(e.to_string()))?;
+            all.extend(list.into_iter().filter(|a| state.is_none_or(|st| a.state == st)));
+        }
+        all.sort_by(|a, b| b.opened_ms.cmp(&a.opened_ms).then(b.id.cmp(&a.id)));
+        Ok(all)
+    }
+
+    /// Energy roll-up of a facility's meters with `role` (rows as the API shows them), `None`
+    /// when it meters no such role; in a cluster from the instance that applies its partition.
+    /// Blocking.
+    pub fn rollup(
+        &self,
+        facility: &str,
+        role: telemetry::Role,
+        period: telemetry::Period,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Value>> {
+        match crate::stream::current() {
+            Some(s) => {
+                let q = crate::stream::Query::Rollup {
+                    facility: facility.to_string(),
+                    role: role.code().to_string(),
+                    period: period.code().to_string(),
+                    from,
+                    to,
+                };
+                let part = s.gather(&q, &[crate::stream::partition_of(facility)])?;
+                Ok(part.into_iter().next().filter(|v| !v.is_null()))
+            }
+            None => Ok(self.monitor.rollup(facility, role, period, from, to).map(|rows| json!(rows))),
+        }
+    }
+
+    /// The answer to a cluster's question (`stream::Query`) for the facilities `mine` selects
+    /// (one partition applied here).
+    pub(crate) fn answer(&self, q: &crate::stream::Query, mine: &dyn Fn(&str) -> bool) -> Value {
+        use crate::stream::Query;
+        match q {
+            Query::Live { org } => {
+                let Some(org) = self.monitor.orgs.get(org) else { return json!([]) };
+                let lives: Vec<(String, monitor::Live)> = self
+                    .monitor
+                    .with_telemetry(|t| t.by_facility.keys().filter(|f| mine(f)).cloned().collect::<Vec<_>>())
+                    .into_iter()
+                    .filter(|f| self.monitor.facility_org(f).is_some_and(|o| self.monitor.orgs.is_within(o, org)))
+                    .filter_map(|f| self.monitor.facility_live(&f).map(|l| (f, l)))
+                    .collect();
+                json!(lives)
+            }
+            Query::Rollup { facility, role, period, from, to } => {
+                let (Some(role), Some(period)) = (telemetry::Role::parse(role), telemetry::Period::parse(period))
+                else {
+                    return Value::Null;
+                };
+                if !mine(facility) {
+                    return Value::Null;
+                }
+                self.monitor.rollup(facility, role, period, *from, *to).map_or(Value::Null, |rows| json!(rows))
+            }
+            Query::Alerts => {
+                let list: Vec<alerts::Alert> = self
+                    .monitor
+                    .alerts(None)
+                    .into_iter()
+                    .filter(|a| {
+                        let f = self.monitor.facility_of_subject(&a.subject);
+                        mine(f.as_deref().unwrap_or(a.subject.split_once(':').map_or(a.subject.as_str(), |x| x.1)))
+                    })
+                    .collect();
+                json!(list)
+            }
+            Query::Site { facility, hours } => {
+                if mine(facility) {
+                    crate::site::state_here(self, facility, *hours)
+                } else {
+                    Value::Null
+                }
+            }
+            Query::Sites { org } => json!(crate::site::sites_here(self, org, mine)),
+            Query::MeterComponents { from_year, to_year } => {
+                let mut obs = indicators::Observations::default();
+                self.monitor.with_telemetry(|t| {
+                    for year in *from_year..=*to_year {
+                        monitor::add_meter_components(
+                            t,
+                            year,
+                            |f| self.data_centres.get(f).copied().filter(|_| mine(f)),
+                            &mut obs,
+                        );
+                    }
+                });
+                let rows: Vec<MeterRow> = obs
+                    .rows
+                    .into_iter()
+                    .filter_map(|o| {
+                        Some(MeterRow {
+                            org: o.org,
+                            facility: o.facility?,
+                            year: o.period.year,
+                            month: o.period.month,
+                            component: o.component.code().to_string(),
+                            value: o.value.to_string(),
+                            source: o.source,
+                        })
+                    })
+                    .collect();
+                json!(rows)
+            }
+        }
     }
 
     /// Every indicator of org `code`'s subtree in `year` (ratios of sums).

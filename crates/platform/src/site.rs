@@ -313,7 +313,20 @@ const MAX_HISTORY_POINTS: usize = 1000;
 /// The site's newest state, rebuilt from the newest reading of each of its meters (so it survives
 /// restarts and reads the same whether it came through a state report, the readings endpoint or
 /// MQTT), when it came, and `hours` of history per meter for the charts.
-pub fn state(m: &Monitoring, code: &str, hours: i64) -> Value {
+/// Blocking (in a cluster the state is with the instance that applies the site's partition).
+pub fn state(m: &Monitoring, code: &str, hours: i64) -> crate::Result<Value> {
+    match crate::stream::current() {
+        Some(s) => {
+            let q = crate::stream::Query::Site { facility: code.to_string(), hours };
+            let part = s.gather(&q, &[crate::stream::partition_of(code)])?;
+            Ok(part.into_iter().next().unwrap_or(Value::Null))
+        }
+        None => Ok(state_here(m, code, hours)),
+    }
+}
+
+/// `state` from this instance's monitor.
+pub(crate) fn state_here(m: &Monitoring, code: &str, hours: i64) -> Value {
     m.monitor.with_telemetry(|t| {
         let mut newest: Option<i64> = None;
         let mut last: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
@@ -358,13 +371,33 @@ pub fn state(m: &Monitoring, code: &str, hours: i64) -> Value {
 
 /// The off-grid sites within org `org_code`'s subtree (facilities whose site meters are registered:
 /// a `supply_mode` gauge) with a summary of each one's newest state.
-pub fn sites_within(m: &Monitoring, org_code: &str) -> Vec<Value> {
+/// Blocking (in a cluster gathered from the instances that apply the sites' partitions).
+pub fn sites_within(m: &Monitoring, org_code: &str) -> crate::Result<Vec<Value>> {
+    match crate::stream::current() {
+        Some(s) => {
+            let q = crate::stream::Query::Sites { org: org_code.to_string() };
+            let mut all = Vec::new();
+            for part in s.gather(&q, &(0..crate::stream::PARTITIONS).collect::<Vec<_>>())? {
+                let list: Vec<Value> =
+                    serde_json::from_value(part).map_err(|e| crate::Error::internal(e.to_string()))?;
+                all.extend(list);
+            }
+            all.sort_by(|a, b| a["facility"].as_str().cmp(&b["facility"].as_str()));
+            Ok(all)
+        }
+        None => Ok(sites_here(m, org_code, &|_| true)),
+    }
+}
+
+/// `sites_within` from this instance's monitor, for the facilities `mine` selects (in facility
+/// code order).
+pub(crate) fn sites_here(m: &Monitoring, org_code: &str, mine: &dyn Fn(&str) -> bool) -> Vec<Value> {
     let root = m.monitor.orgs.get(org_code);
     m.monitor.with_telemetry(|t| {
         t.registry
             .meters
             .iter()
-            .filter(|meter| meter.role == telemetry::Role::SupplyMode)
+            .filter(|meter| meter.role == telemetry::Role::SupplyMode && mine(&meter.facility))
             .filter(|meter| {
                 let fo = m.monitor.facility_org(&meter.facility);
                 matches!((fo, root), (Some(fo), Some(root)) if m.monitor.orgs.is_within(fo, root))

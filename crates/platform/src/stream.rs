@@ -82,8 +82,12 @@ pub enum Entry {
     /// A batch of readings (meter, time in ms, value) received at `now_ms` from `source` by the
     /// instance `origin`.
     Batch { origin: String, source: String, now_ms: i64, readings: Vec<(String, i64, f64)> },
-    /// The silence check at `now_ms`.
-    Tick { now_ms: i64 },
+    /// The silence check at `now_ms` of one partition's subjects (published on its subject).
+    Tick {
+        now_ms: i64,
+        #[serde(default)]
+        partition: Option<usize>,
+    },
     /// A user acknowledged (or resolved by hand) alert `id` through the instance `origin`.
     Alert { origin: String, id: u64, by: String, at_ms: i64, resolve: bool },
 }
@@ -111,12 +115,20 @@ pub struct Config {
 pub struct Stream {
     js: async_nats::jetstream::Context,
     instance: String,
-    /// The stream sequence applied last here.
-    applied: tokio::sync::watch::Sender<u64>,
+    /// Bumped whenever a report or an action's outcome arrives (from this instance's own apply or
+    /// from the instance that applied it), for the publishers waiting on them.
+    arrived: tokio::sync::watch::Sender<u64>,
     /// Reports of batches this instance published, by sequence, until their publisher takes them.
     reports: Mutex<HashMap<u64, std::result::Result<telemetry::IngestReport, String>>>,
     /// The same for alert actions.
     actions: Mutex<HashMap<u64, std::result::Result<alerts::Event, String>>>,
+    /// The partitions whose entries are applied here now: owned, and caught up with the stream
+    /// (each facility's live state and alert rules run in exactly one place at a time).
+    pub applying: Arc<Vec<AtomicBool>>,
+    /// While a partition taken over is being caught up: its replayed events are not live news.
+    catching_up: AtomicBool,
+    /// The runtime the stream's tasks run on (blocking callers wait on it).
+    runtime: tokio::runtime::Handle,
     /// Whether this instance is the leader now.
     pub leader: Arc<AtomicBool>,
     /// The partitions this instance owns now.
@@ -250,7 +262,7 @@ impl Stream {
             });
             shares.entry(p).or_default().push(i);
         }
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::internal(e.to_string()))?;
+        let handle = self.runtime.clone();
         let entries: Vec<(usize, Entry)> = shares
             .iter()
             .map(|(&p, idx)| {
@@ -259,9 +271,19 @@ impl Stream {
             })
             .collect();
         let seqs: Vec<u64> = handle.block_on(self.publish_shares(&entries))?;
-        let last = seqs.iter().copied().max().unwrap_or(0);
-        let mut applied = self.applied.subscribe();
-        let _ = handle.block_on(async { tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= last)).await });
+        // Each share's report comes from the instance that applies its partition (this one or
+        // another, over NATS).
+        let mut arrived = self.arrived.subscribe();
+        let _ = handle.block_on(async {
+            tokio::time::timeout(
+                APPLY_WAIT,
+                arrived.wait_for(|_| {
+                    let reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+                    seqs.iter().all(|s| reports.contains_key(s))
+                }),
+            )
+            .await
+        });
         let mut report = telemetry::IngestReport::default();
         for (seq, idx) in seqs.iter().zip(shares.values()) {
             match self.reports.lock().unwrap_or_else(|e| e.into_inner()).remove(seq) {
@@ -275,8 +297,9 @@ impl Stream {
                     report.merge(&r);
                 }
                 Some(Err(e)) => return Err(Error::internal(format!("applying the batch: {e}"))),
-                // Stored (acknowledged by JetStream) but not applied here in time: every reading
-                // counted as received and appended; the live state follows when it is applied.
+                // Stored (acknowledged by JetStream) but no report in time (its partition is
+                // moving between instances): every reading counted as received and appended; the
+                // live state follows when the partition's new owner has applied it.
                 None => report.merge(&telemetry::IngestReport {
                     received: idx.len(),
                     appended: idx.len(),
@@ -296,15 +319,22 @@ impl Stream {
     pub fn alert_action(
         &self,
         id: u64,
+        partition: usize,
         by: &str,
         at_ms: i64,
         resolve: bool,
     ) -> Result<std::result::Result<alerts::Event, String>> {
         let entry = Entry::Alert { origin: self.instance.clone(), id, by: by.to_string(), at_ms, resolve };
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| Error::internal(e.to_string()))?;
-        let seq = handle.block_on(self.publish(&entry))?;
-        let mut applied = self.applied.subscribe();
-        let _ = handle.block_on(async { tokio::time::timeout(APPLY_WAIT, applied.wait_for(|a| *a >= seq)).await });
+        let handle = self.runtime.clone();
+        let seq = handle.block_on(self.publish_on(&partition_subject(partition), &entry))?;
+        let mut arrived = self.arrived.subscribe();
+        let _ = handle.block_on(async {
+            tokio::time::timeout(
+                APPLY_WAIT,
+                arrived.wait_for(|_| self.actions.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&seq)),
+            )
+            .await
+        });
         self.actions.lock().unwrap_or_else(|e| e.into_inner()).remove(&seq).ok_or_else(|| {
             Error::new(
                 Kind::Unavailable,
@@ -342,15 +372,17 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
     .map_err(|_| unavailable("JetStream did not answer within 30 s"))?
     .map_err(unavailable)?;
     let last_at_start = s.state.last_sequence;
-    let (applied, _) = tokio::sync::watch::channel(0u64);
     let me = Arc::new(Stream {
         js,
         instance: instance.to_string(),
-        applied,
+        arrived: tokio::sync::watch::channel(0u64).0,
         reports: Mutex::new(HashMap::new()),
         actions: Mutex::new(HashMap::new()),
         leader: Arc::new(AtomicBool::new(false)),
         owned: Arc::new((0..PARTITIONS).map(|_| AtomicBool::new(false)).collect()),
+        applying: Arc::new((0..PARTITIONS).map(|_| AtomicBool::new(false)).collect()),
+        catching_up: AtomicBool::new(false),
+        runtime: tokio::runtime::Handle::current(),
         relayed: tokio::sync::broadcast::channel(4096).0,
         forward: cfg.victoria_metrics.as_deref().map(crate::victoria::Forwarder::start),
         relays: AtomicU64::new(0),
@@ -358,22 +390,22 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
         client,
     });
     let _ = STREAM_OF_PROCESS.set(me.clone());
-    // Entries go to the applying thread in stream order. The consumer is made again (from the
-    // entry after the last one passed on) whenever it fails: NATS restarted, connection lost.
+    // Entries go to the applying thread in stream order, from the first one stored after this
+    // instance started (what was stored before is replayed partition by partition when this
+    // instance takes a partition over). The consumer is made again (from the entry after the last
+    // one passed on) whenever it fails: NATS restarted, connection lost.
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let js = me.js.clone();
     tokio::spawn(async move {
-        let mut sent = 0u64;
+        let mut sent = last_at_start;
         loop {
             let run = async {
                 let s = js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
-                let deliver_policy = if sent == 0 {
-                    consumer::DeliverPolicy::All
-                } else {
-                    consumer::DeliverPolicy::ByStartSequence { start_sequence: sent + 1 }
-                };
                 let c = s
-                    .create_consumer(consumer::pull::OrderedConfig { deliver_policy, ..Default::default() })
+                    .create_consumer(consumer::pull::OrderedConfig {
+                        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: sent + 1 },
+                        ..Default::default()
+                    })
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut messages = c.messages().await.map_err(|e| e.to_string())?;
@@ -392,14 +424,11 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                         }
                     };
                     let m = m.map_err(|e| e.to_string())?;
-                    let info = m.info().map_err(|e| e.to_string())?;
-                    let (seq, at_ms) =
-                        (info.stream_sequence, (info.published.unix_timestamp_nanos() / 1_000_000) as i64);
-                    if seq <= sent {
+                    let Some(message) = Message::of(&m) else { continue };
+                    if message.seq <= sent {
                         continue;
                     }
-                    sent = seq;
-                    let message = Message { seq, subject: m.subject.to_string(), at_ms, payload: m.payload.to_vec() };
+                    sent = message.seq;
                     if tx.send(message).is_err() {
                         return Ok(true);
                     }
@@ -418,44 +447,50 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
     std::thread::Builder::new()
         .name("telemetry-apply".into())
         .spawn(move || {
-            while let Ok(Message { seq, subject, at_ms, payload }) = rx.recv() {
+            let mut applier = Applier { last_seq: last_at_start, applied: [0; PARTITIONS] };
+            loop {
+                let next = rx.recv_timeout(Duration::from_millis(100));
                 let Some(p) = p.upgrade() else { return };
-                let (origin, outcome) = apply(&p, &me2, &subject, at_ms, &payload);
-                if origin.as_deref() == Some(me2.instance.as_str()) {
-                    match outcome {
-                        Applied::Batch(r) => {
-                            me2.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, r);
-                        }
-                        Applied::Alert(r) => {
-                            me2.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, *r);
-                        }
-                        Applied::Other => {}
+                // Partitions taken over are caught up before the next entry; partitions given up
+                // are no longer applied here.
+                applier.follow_ownership(&p, &me2);
+                match next {
+                    Ok(message) => {
+                        applier.last_seq = message.seq;
+                        applier.apply(&p, &me2, &message, false);
                     }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 }
-                me2.applied.send_replace(seq);
             }
         })
         .map_err(|e| Error::internal(e.to_string()))?;
-    // The leader: once caught up with the stream as it was at start.
+    // Results of entries this instance published, applied by the owners of their partitions.
+    let me2 = me.clone();
+    tokio::spawn(async move {
+        loop {
+            match me2.client.subscribe(result_subject(&me2.instance)).await {
+                Ok(mut sub) => {
+                    while let Some(m) = sub.next().await {
+                        if let Ok(r) = serde_json::from_slice::<Outcome>(&m.payload) {
+                            me2.take_outcome(r);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "telemetry stream: cannot subscribe to results"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    answer_queries(platform, &me);
     if let Some(url) = platform.store.postgres_url() {
-        let (leader, mut caught_up) = (me.leader.clone(), me.applied.subscribe());
-        let ready = Arc::new(AtomicBool::new(last_at_start == 0));
-        let r2 = ready.clone();
-        tokio::spawn(async move {
-            let _ = caught_up.wait_for(|a| *a >= last_at_start).await;
-            r2.store(true, Ordering::SeqCst);
-        });
-        let r3 = ready.clone();
-        store::cluster::hold_lock(url, LEADER_LOCK, leader.clone(), move || ready.load(Ordering::SeqCst));
+        store::cluster::hold_lock(url, LEADER_LOCK, me.leader.clone(), || true);
         let offset = partition_of(instance);
-        store::cluster::hold_partitions(url, PARTITION_LOCKS, offset, me.owned.clone(), move || {
-            r3.load(Ordering::SeqCst)
-        });
+        store::cluster::hold_partitions(url, PARTITION_LOCKS, offset, me.owned.clone(), || true);
         let (p, me3) = (Arc::downgrade(platform), me.clone());
         // The monitor's effects follow leadership; the leader publishes the silence check.
         tokio::spawn(async move {
             let mut last_tick = std::time::Instant::now();
-            let mut had = vec![false; PARTITIONS];
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let Some(p) = p.upgrade() else { return };
@@ -464,22 +499,22 @@ pub async fn start(platform: &Arc<crate::Platform>, instance: &str, cfg: &Config
                     m.monitor.set_effects(lead);
                     m.monitor.set_owner(owner(&p, &me3));
                     m.monitor.set_claim(claim(&p, &me3));
-                    let now: Vec<bool> = (0..PARTITIONS).map(|i| me3.owns(i)).collect();
-                    let gained: Vec<bool> = (0..PARTITIONS).map(|i| now[i] && !had[i]).collect();
-                    had = now;
-                    if gained.iter().any(|&g| g) {
-                        let (p2, m2) = (p.clone(), m.clone());
-                        tokio::task::spawn_blocking(move || take_over_alerts(&p2, &m2.monitor, &gained));
-                    }
+                    m.monitor.set_delivered(delivered(&p));
                 }
                 if lead && last_tick.elapsed() >= Duration::from_secs(30) {
                     last_tick = std::time::Instant::now();
-                    if let Err(e) = me3.publish(&Entry::Tick { now_ms: crate::monitoring::now_ms() }).await {
-                        tracing::warn!(error = %e.message, "telemetry stream: the silence check could not be published");
+                    let now_ms = crate::monitoring::now_ms();
+                    for partition in 0..PARTITIONS {
+                        let tick = Entry::Tick { now_ms, partition: Some(partition) };
+                        if let Err(e) = me3.publish_on(&partition_subject(partition), &tick).await {
+                            tracing::warn!(error = %e.message, "telemetry stream: the silence check could not be published");
+                        }
                     }
                 }
             }
         });
+        route_devices(platform, &me);
+        redeliver_stale_claims(platform, &me);
     }
     keep_quarters(platform, &me);
     relay(platform, &me);
@@ -494,6 +529,407 @@ struct Message {
     payload: Vec<u8>,
 }
 
+impl Message {
+    fn of(m: &async_nats::jetstream::Message) -> Option<Message> {
+        let info = m.info().ok()?;
+        Some(Message {
+            seq: info.stream_sequence,
+            subject: m.subject.to_string(),
+            at_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
+            payload: m.payload.to_vec(),
+        })
+    }
+}
+
+/// The partition of a partition subject (`dualcarbon.telemetry.p<N>`).
+fn partition_of_subject(subject: &str) -> Option<usize> {
+    subject.strip_prefix(SUBJECT)?.strip_prefix(".p")?.parse().ok().filter(|&p| p < PARTITIONS)
+}
+
+/// The partition an alert subject (`facility:CODE`, `meter:CODE`) belongs to: its facility's.
+fn alert_partition(monitor: &monitor::Monitor, subject: &str) -> usize {
+    match monitor.facility_of_subject(subject) {
+        Some(f) => partition_of(&f),
+        None => partition_of(subject.split_once(':').map_or(subject, |(_, code)| code)),
+    }
+}
+
+/// What the applying thread keeps: the last stream sequence it was passed, and for each partition
+/// the last sequence of that partition applied here (a partition's state is the fold of its
+/// entries up to there; taking it over again continues from there).
+struct Applier {
+    last_seq: u64,
+    applied: [u64; PARTITIONS],
+}
+
+/// How long a partition taken over waits for its next replayed entry (known to be in the stream).
+const REPLAY_WAIT: Duration = Duration::from_secs(5);
+
+impl Applier {
+    /// Partitions this instance now owns but does not apply yet are caught up (their entries
+    /// since they were last applied here, replayed from the stream) and then applied; partitions it
+    /// no longer owns are no longer applied.
+    fn follow_ownership(&mut self, p: &Arc<crate::Platform>, me: &Arc<Stream>) {
+        for part in 0..PARTITIONS {
+            let (owned, applying) = (me.owns(part), me.applies(part));
+            if owned && !applying {
+                match self.catch_up(p, me, part) {
+                    Ok(n) => {
+                        me.applying[part].store(true, Ordering::SeqCst);
+                        tracing::info!(partition = part, replayed = n, "telemetry stream: partition taken over");
+                        if let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) {
+                            let p2 = p.clone();
+                            let mut gained = vec![false; PARTITIONS];
+                            gained[part] = true;
+                            std::thread::spawn(move || take_over_alerts(&p2, &m.monitor, &gained));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = part, error = %e, "telemetry stream: catching up failed; trying again")
+                    }
+                }
+            } else if !owned && applying {
+                me.applying[part].store(false, Ordering::SeqCst);
+                tracing::info!(partition = part, "telemetry stream: partition given up");
+            }
+        }
+    }
+
+    /// Replays partition `part`'s entries after the last one applied here, up to the last entry
+    /// this thread was passed (the later ones come through the consumer); how many.
+    fn catch_up(
+        &mut self,
+        p: &Arc<crate::Platform>,
+        me: &Arc<Stream>,
+        part: usize,
+    ) -> std::result::Result<u64, String> {
+        use async_nats::jetstream::consumer;
+        let (from, upto) = (self.applied[part] + 1, self.last_seq);
+        if from > upto {
+            return Ok(0);
+        }
+        me.catching_up.store(true, Ordering::SeqCst);
+        // The replay runs on this thread inside the runtime (its consumer is made, read and
+        // dropped there).
+        let outcome = me.runtime.block_on(async {
+            let s = me.js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
+            // The partition's last entry: the replay stops there (or at `upto`), without waiting
+            // for entries that will not come.
+            let last = match s.get_last_raw_message_by_subject(&partition_subject(part)).await {
+                Ok(m) => m.sequence,
+                Err(e)
+                    if matches!(e.kind(), async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound) =>
+                {
+                    return Ok(0);
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            let target = last.min(upto);
+            if target < from {
+                return Ok(0);
+            }
+            let c = s
+                .create_consumer(consumer::pull::OrderedConfig {
+                    filter_subject: partition_subject(part),
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut messages = c.messages().await.map_err(|e| e.to_string())?;
+            let mut n = 0;
+            loop {
+                let m = match tokio::time::timeout(REPLAY_WAIT, messages.next()).await {
+                    Ok(Some(Ok(m))) => m,
+                    Ok(Some(Err(e))) => return Err(e.to_string()),
+                    Ok(None) => return Err("the replay ended early".into()),
+                    // Entries older than the stream's window were removed meanwhile: what is
+                    // left was replayed.
+                    Err(_) => return Ok(n),
+                };
+                let Some(message) = Message::of(&m) else { continue };
+                if message.seq > upto {
+                    return Ok(n);
+                }
+                self.apply(p, me, &message, true);
+                n += 1;
+                if message.seq >= target {
+                    return Ok(n);
+                }
+            }
+        });
+        me.catching_up.store(false, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Applies one entry if its partition is applied here (or is being caught up), once.
+    fn apply(&mut self, p: &crate::Platform, me: &Stream, message: &Message, replay: bool) {
+        // Devices' messages are split into partition entries by the leader (`route_devices`).
+        let Some(part) = partition_of_subject(&message.subject) else { return };
+        if !(replay || me.applies(part)) || message.seq <= self.applied[part] {
+            return;
+        }
+        self.applied[part] = message.seq;
+        let (origin, applied) = apply(p, me, part, &message.payload, replay);
+        // The outcome goes to the instance that published the entry, if it may still be waiting.
+        let fresh = message.at_ms >= crate::monitoring::now_ms() - APPLY_WAIT.as_millis() as i64;
+        if let (Some(origin), true) = (origin, fresh) {
+            let outcome = match applied {
+                Applied::Batch(r) => Outcome { seq: message.seq, report: Some(r), action: None },
+                Applied::Alert(r) => Outcome { seq: message.seq, report: None, action: Some(*r) },
+                Applied::Other => return,
+            };
+            me.send_outcome(&origin, outcome);
+        }
+    }
+}
+
+/// What applying an entry gave, for the instance that published it (over NATS unless it is this one).
+#[derive(Serialize, Deserialize)]
+struct Outcome {
+    seq: u64,
+    report: Option<std::result::Result<telemetry::IngestReport, String>>,
+    action: Option<std::result::Result<alerts::Event, String>>,
+}
+
+/// Where the outcomes of `instance`'s entries are sent.
+fn result_subject(instance: &str) -> String {
+    let token: String =
+        instance.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    format!("dualcarbon.result.{token}")
+}
+
+impl Stream {
+    /// Whether this instance applies partition `p`'s entries now.
+    pub fn applies(&self, p: usize) -> bool {
+        self.applying.get(p).is_some_and(|o| o.load(Ordering::SeqCst))
+    }
+
+    /// The partitions applied here now.
+    pub fn applied_partitions(&self) -> Vec<usize> {
+        (0..PARTITIONS).filter(|&p| self.applies(p)).collect()
+    }
+
+    /// Whether the live state and alert rules of facility `code` run here now.
+    pub fn applies_facility(&self, code: &str) -> bool {
+        self.applies(partition_of(code))
+    }
+
+    fn take_outcome(&self, o: Outcome) {
+        if let Some(r) = o.report {
+            self.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(o.seq, r);
+        }
+        if let Some(a) = o.action {
+            self.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(o.seq, a);
+        }
+        self.arrived.send_modify(|n| *n += 1);
+    }
+
+    fn send_outcome(&self, origin: &str, o: Outcome) {
+        if origin == self.instance {
+            return self.take_outcome(o);
+        }
+        let Ok(payload) = serde_json::to_vec(&o) else { return };
+        let (client, subject) = (self.client.clone(), result_subject(origin));
+        self.runtime.spawn(async move {
+            let _ = client.publish(subject, payload.into()).await;
+        });
+    }
+}
+
+/// Questions about live state, asked of every instance: each answers for the partitions it
+/// applies (`Stream::gather`).
+pub const QUERY_SUBJECT: &str = "dualcarbon.query";
+/// How long a question waits for every partition's answer.
+const GATHER_WAIT: Duration = Duration::from_secs(3);
+
+/// A question about the live state of facilities (cluster mode: it lives with the owners of their
+/// partitions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Query {
+    /// The live state of the metered facilities within an org.
+    Live { org: String },
+    /// A facility's energy roll-up.
+    Rollup { facility: String, role: String, period: String, from: i64, to: i64 },
+    /// Every alert.
+    Alerts,
+    /// An off-grid site's newest state and history.
+    Site { facility: String, hours: i64 },
+    /// The off-grid sites within an org.
+    Sites { org: String },
+    /// The data centres' metered energy by month of these years.
+    MeterComponents { from_year: i32, to_year: i32 },
+}
+
+/// One instance's answer: a value for each partition it applies.
+#[derive(Serialize, Deserialize)]
+struct Answer {
+    parts: Vec<(usize, serde_json::Value)>,
+}
+
+impl Stream {
+    /// Asks every instance `q` and returns the answer for each partition in `wanted` (in
+    /// partition order), each from the one instance that applies it; 503 when some partition
+    /// has no answer within [`GATHER_WAIT`] (it is moving between instances: ask again). Blocking.
+    pub fn gather(&self, q: &Query, wanted: &[usize]) -> Result<Vec<serde_json::Value>> {
+        let payload = serde_json::to_vec(q).map_err(|e| Error::internal(e.to_string()))?;
+        let client = self.client.clone();
+        let got = self.runtime.block_on(async move {
+            let inbox = client.new_inbox();
+            let mut sub = client.subscribe(inbox.clone()).await.map_err(unavailable)?;
+            client.publish_with_reply(QUERY_SUBJECT, inbox, payload.into()).await.map_err(unavailable)?;
+            let mut got: std::collections::BTreeMap<usize, serde_json::Value> = std::collections::BTreeMap::new();
+            let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+            while !wanted.iter().all(|p| got.contains_key(p)) {
+                match tokio::time::timeout_at(deadline, sub.next()).await {
+                    Ok(Some(m)) => {
+                        if let Ok(a) = serde_json::from_slice::<Answer>(&m.payload) {
+                            for (p, v) in a.parts {
+                                got.entry(p).or_insert(v);
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Ok::<_, Error>(got)
+        })?;
+        let missing: Vec<String> = wanted.iter().filter(|p| !got.contains_key(p)).map(|p| p.to_string()).collect();
+        if !missing.is_empty() {
+            return Err(unavailable(format!(
+                "partitions {} of the facilities did not answer (taken over just now?); ask again",
+                missing.join(", ")
+            )));
+        }
+        Ok(wanted.iter().filter_map(|p| got.get(p).cloned()).collect())
+    }
+}
+
+/// Answers the questions of every instance (`Stream::gather`) for the partitions applied here.
+fn answer_queries(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    tokio::spawn(async move {
+        loop {
+            match me.client.subscribe(QUERY_SUBJECT).await {
+                Ok(mut sub) => {
+                    while let Some(m) = sub.next().await {
+                        let (Some(reply), Ok(q)) = (m.reply.clone(), serde_json::from_slice::<Query>(&m.payload))
+                        else {
+                            continue;
+                        };
+                        let Some(p) = p.upgrade() else { return };
+                        let me2 = me.clone();
+                        let answered = tokio::task::spawn_blocking(move || {
+                            let m = p.monitoring.read().ok().and_then(|m| m.clone())?;
+                            let parts = me2
+                                .applied_partitions()
+                                .into_iter()
+                                .map(|part| (part, m.answer(&q, &|f: &str| partition_of(f) == part)))
+                                .collect();
+                            serde_json::to_vec(&Answer { parts }).ok()
+                        })
+                        .await;
+                        if let Ok(Some(payload)) = answered {
+                            let _ = me.client.publish(reply, payload.into()).await;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "telemetry stream: cannot subscribe to questions"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// The durable consumer of devices' messages.
+const DEVICES_CONSUMER: &str = "dualcarbon-devices";
+
+/// The leader splits each device message (MQTT through the NATS server) into partition entries,
+/// published with a message id (JetStream drops a repeat within its duplicate window, so a
+/// message routed again after the leader died half-way is not applied twice), and acknowledges
+/// the device message once every share is stored.
+fn route_devices(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    use async_nats::jetstream::consumer;
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if !me.leader.load(Ordering::SeqCst) {
+                continue;
+            }
+            let run = async {
+                let s = me.js.get_stream(STREAM).await.map_err(|e| e.to_string())?;
+                let c: consumer::PullConsumer = s
+                    .get_or_create_consumer(
+                        DEVICES_CONSUMER,
+                        consumer::pull::Config {
+                            durable_name: Some(DEVICES_CONSUMER.into()),
+                            filter_subject: DEVICE_SUBJECTS.into(),
+                            ack_policy: consumer::AckPolicy::Explicit,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                while me.leader.load(Ordering::SeqCst) {
+                    let mut batch = c
+                        .fetch()
+                        .max_messages(100)
+                        .expires(Duration::from_secs(1))
+                        .messages()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    while let Some(m) = batch.next().await {
+                        let m = m.map_err(|e| e.to_string())?;
+                        let Some(message) = Message::of(&m) else { continue };
+                        let Some(platform) = p.upgrade() else { return Ok(()) };
+                        let monitoring = platform.monitoring.read().ok().and_then(|m| m.clone());
+                        drop(platform);
+                        let (raw, errors) = monitor::mqtt::parse_payload(&message.payload);
+                        if !errors.is_empty() {
+                            tracing::warn!(subject = %message.subject, problems = errors.len(), "telemetry stream: a device message had bad lines");
+                        }
+                        let source = format!(
+                            "mqtt:{}",
+                            message.subject.trim_start_matches("dualcarbon.devices.").replace('.', "/")
+                        );
+                        let mut shares: std::collections::BTreeMap<usize, Vec<(String, i64, f64)>> = Default::default();
+                        for r in raw {
+                            let facility = monitoring.as_ref().and_then(|m| m.monitor.facility_of_meter(&r.meter));
+                            let part = partition_of(facility.as_deref().unwrap_or(&r.meter));
+                            shares.entry(part).or_default().push((r.meter, r.ts_ms, r.value));
+                        }
+                        for (part, readings) in shares {
+                            let entry = Entry::Batch {
+                                origin: "devices".into(),
+                                source: source.clone(),
+                                now_ms: message.at_ms,
+                                readings,
+                            };
+                            let payload = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+                            let mut headers = async_nats::HeaderMap::new();
+                            headers.insert("Nats-Msg-Id", format!("device-{}-p{part}", message.seq).as_str());
+                            me.js
+                                .publish_with_headers(partition_subject(part), headers, payload.into())
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .await
+                                .map_err(|e| e.to_string())?;
+                        }
+                        m.ack().await.map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok::<(), String>(())
+            };
+            if let Err(e) = run.await {
+                tracing::warn!(error = %e, "telemetry stream: routing devices' messages failed; again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+}
+
 /// Who acts for an alert subject: the owner of its facility's partition; a subject of no facility,
 /// the leader.
 fn owner(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Owner {
@@ -504,7 +940,7 @@ fn owner(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Owner {
             .and_then(|p| p.monitoring.read().ok().and_then(|m| m.clone()))
             .and_then(|m| m.monitor.facility_of_subject(subject));
         match facility {
-            Some(f) => me.owns_facility(&f),
+            Some(f) => me.applies_facility(&f),
             None => me.leader.load(Ordering::SeqCst),
         }
     })
@@ -518,14 +954,20 @@ fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
     Arc::new(move |e: &alerts::Event| {
         let Some(p) = p.upgrade() else { return false };
         let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        match p.store.claim_alert_delivery(
-            &e.alert.subject,
-            &e.alert.rule,
-            e.alert.opened_ms,
-            &kind,
-            &instance,
-            crate::monitoring::now_ms(),
-        ) {
+        let (a, now) = (&e.alert, crate::monitoring::now_ms());
+        // Claimed by nobody yet, or claimed long ago by an instance that never delivered it (it
+        // died in between): delivered here.
+        let claimed =
+            p.store.claim_alert_delivery(&a.subject, &a.rule, a.opened_ms, &kind, &instance, now).and_then(|fresh| {
+                Ok(fresh
+                    || p.store.reclaim_alert_delivery(
+                        (&a.subject, &a.rule, a.opened_ms, &kind),
+                        &instance,
+                        now,
+                        now - STALE_CLAIM_MS,
+                    )?)
+            });
+        match claimed {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::error!(error = %err, alert = e.alert.id, "alerts: the delivery could not be claimed; not delivered");
@@ -533,6 +975,59 @@ fn claim(p: &Arc<crate::Platform>, me: &Arc<Stream>) -> monitor::Claim {
             }
         }
     })
+}
+
+/// A claim of an alert event older than this and not delivered is taken again (its instance died
+/// between claiming and delivering); longer than a delivery's retries take.
+const STALE_CLAIM_MS: i64 = 60_000;
+
+/// Records a delivery made here in the ledger.
+fn delivered(p: &Arc<crate::Platform>) -> monitor::Delivered {
+    let p = Arc::downgrade(p);
+    Arc::new(move |e: &alerts::Event| {
+        let Some(p) = p.upgrade() else { return };
+        let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let a = &e.alert;
+        if let Err(err) =
+            p.store.alert_delivery_done(&a.subject, &a.rule, a.opened_ms, &kind, crate::monitoring::now_ms())
+        {
+            tracing::warn!(error = %err, alert = a.id, "alerts: the delivery could not be recorded; it may be delivered again");
+        }
+    })
+}
+
+/// Every 5 s, the alert events of the partitions applied here that were claimed over a minute ago
+/// and never delivered (the claiming instance died in between) are published again: the webhook
+/// thread takes the stale claim over and delivers them.
+fn redeliver_stale_claims(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
+    let (p, me) = (Arc::downgrade(platform), me.clone());
+    let _ = std::thread::Builder::new().name("alert-redelivery".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(5));
+        let Some(p) = p.upgrade() else { return };
+        let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else { continue };
+        let stale = match p.store.undelivered_alert_events(crate::monitoring::now_ms() - STALE_CLAIM_MS) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "alerts: cannot read the undelivered claims");
+                continue;
+            }
+        };
+        for (subject, rule, opened_ms, kind) in stale {
+            if !me.applies(alert_partition(&m.monitor, &subject)) {
+                continue;
+            }
+            let alert = m
+                .monitor
+                .alerts(None)
+                .into_iter()
+                .find(|a| a.subject == subject && a.rule == rule && a.opened_ms == opened_ms);
+            let kind: Option<alerts::EventKind> = serde_json::from_value(serde_json::json!(kind)).ok();
+            if let (Some(alert), Some(kind)) = (alert, kind) {
+                tracing::info!(alert = alert.id, ?kind, "alerts: delivering an event whose claimer never delivered it");
+                m.monitor.republish_alert(alerts::Event { kind, alert });
+            }
+        }
+    });
 }
 
 /// An instance that took partitions over publishes again the alert events of their facilities
@@ -570,10 +1065,16 @@ fn take_over_alerts(p: &crate::Platform, monitor: &monitor::Monitor, gained: &[b
 /// the leader for an org's (a sum over partitions) and for what concerns no facility.
 fn relays(p: &crate::Platform, me: &Stream, e: &monitor::LiveEvent) -> bool {
     use monitor::LiveEvent as E;
+    if me.catching_up.load(Ordering::SeqCst) {
+        // Replayed state of a partition taken over: not news.
+        return false;
+    }
     let facility = match e {
         E::Batch { facility, .. } => facility.clone(),
         E::Facility { facility, .. } => Some(facility.clone()),
-        E::Org { .. } => None,
+        // An org's sum spans partitions applied in different places: `/orgs/{org}/realtime`
+        // gathers it; no instance has it to publish.
+        E::Org { .. } => return false,
         E::Alert { event } => p
             .monitoring
             .read()
@@ -582,7 +1083,7 @@ fn relays(p: &crate::Platform, me: &Stream, e: &monitor::LiveEvent) -> bool {
             .and_then(|m| m.monitor.facility_of_subject(&event.alert.subject)),
     };
     match facility {
-        Some(f) => me.owns_facility(&f),
+        Some(f) => me.applies_facility(&f),
         None => me.leader.load(Ordering::SeqCst),
     }
 }
@@ -679,7 +1180,7 @@ fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
             std::thread::sleep(Duration::from_secs(5));
             let Some(p) = p.upgrade() else { return };
             let Some(m) = p.monitoring.read().ok().and_then(|m| m.clone()) else { continue };
-            let now: Vec<bool> = (0..PARTITIONS).map(|i| me.owns(i)).collect();
+            let now: Vec<bool> = (0..PARTITIONS).map(|i| me.applies(i)).collect();
             let gained: Vec<bool> = (0..PARTITIONS).map(|i| now[i] && !had[i]).collect();
             had = now;
             if !had.iter().any(|&o| o) {
@@ -700,7 +1201,7 @@ fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
             let rx = events.get_or_insert_with(|| m.monitor.subscribe());
             loop {
                 match rx.try_recv() {
-                    Ok(monitor::LiveEvent::Facility { facility, live, .. }) if me.owns_facility(&facility) => {
+                    Ok(monitor::LiveEvent::Facility { facility, live, .. }) if me.applies_facility(&facility) => {
                         let roles = live.energy_1h_kwh.keys().copied().collect();
                         touched.insert(facility, (live.at_ms, roles));
                     }
@@ -735,26 +1236,11 @@ fn keep_quarters(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
     });
 }
 
-/// Applies one entry to the platform's monitor (none attached: nothing to apply to); the entry's
-/// origin and what applying it gave.
-fn apply(p: &crate::Platform, me: &Stream, subject: &str, at_ms: i64, payload: &[u8]) -> (Option<String>, Applied) {
+/// Applies one entry of partition `part` to the platform's monitor (none attached: nothing to
+/// apply to); the entry's origin and what applying it gave. `replay`: a partition being caught up.
+fn apply(p: &crate::Platform, me: &Stream, part: usize, payload: &[u8], replay: bool) -> (Option<String>, Applied) {
     let m = p.monitoring.read().ok().and_then(|m| m.clone());
     const OFF: &str = "monitoring is not set up on this instance (no meters)";
-    if subject.starts_with("dualcarbon.devices.") {
-        // A device's message (MQTT through the NATS server): the payloads of the MQTT subscription.
-        let (raw, errors) = monitor::mqtt::parse_payload(payload);
-        if !errors.is_empty() {
-            tracing::warn!(subject, problems = errors.len(), "telemetry stream: a device message had bad lines");
-        }
-        if let Some(m) = m {
-            let source = format!("mqtt:{}", subject.trim_start_matches("dualcarbon.devices.").replace('.', "/"));
-            if let Err(e) = m.monitor.ingest(&raw, at_ms, &source) {
-                tracing::warn!(error = %e, "telemetry stream: a device message could not be applied");
-            }
-            forward(me, &m.monitor, &raw);
-        }
-        return (None, Applied::Other);
-    }
     let entry: Entry = match serde_json::from_slice(payload) {
         Ok(e) => e,
         Err(e) => {
@@ -771,16 +1257,19 @@ fn apply(p: &crate::Platform, me: &Stream, subject: &str, at_ms: i64, payload: &
             let r = match m {
                 Some(m) => {
                     let r = m.monitor.ingest(&raw, now_ms, &source).map_err(|e| format!("reading log: {e}"));
-                    forward(me, &m.monitor, &raw);
+                    if !replay {
+                        forward(me, &m.monitor, &raw);
+                    }
                     r
                 }
                 None => Err(OFF.into()),
             };
             (Some(origin), Applied::Batch(r))
         }
-        Entry::Tick { now_ms } => {
+        Entry::Tick { now_ms, partition } => {
             if let Some(m) = m {
-                m.monitor.tick(now_ms);
+                let part = partition.unwrap_or(part);
+                m.monitor.tick_where(now_ms, &|subject| alert_partition(&m.monitor, subject) == part);
             }
             (None, Applied::Other)
         }
@@ -802,7 +1291,7 @@ fn forward(me: &Stream, monitor: &monitor::Monitor, raw: &[telemetry::RawReading
     let mut facility_of: HashMap<&str, Option<String>> = HashMap::new();
     for r in raw {
         let facility = facility_of.entry(r.meter.as_str()).or_insert_with(|| monitor.facility_of_meter(&r.meter));
-        if let Some(fac) = facility.as_deref().filter(|f| me.owns_facility(f)) {
+        if let Some(fac) = facility.as_deref().filter(|f| me.applies_facility(f)) {
             f.send(&r.meter, fac, r.ts_ms, r.value);
         }
     }
@@ -819,5 +1308,11 @@ mod tests {
         assert_eq!(super::partition_of("DC6"), 2);
         assert_eq!(super::partition_of("DC4"), 12);
         assert_eq!(super::partition_subject(3), "dualcarbon.telemetry.p3");
+        assert_eq!(super::partition_of_subject("dualcarbon.telemetry.p3"), Some(3));
+        assert_eq!(super::partition_of_subject("dualcarbon.telemetry.p16"), None);
+        assert_eq!(super::partition_of_subject("dualcarbon.telemetry"), None);
+        assert_eq!(super::partition_of_subject("dualcarbon.devices.gw1"), None);
+        // Instance names become one subject token.
+        assert_eq!(super::result_subject("host.a b*"), "dualcarbon.result.host_a_b_");
     }
 }

@@ -67,7 +67,8 @@ pub async fn ingest(
 
 /// GET /api/v1/orgs/{code}/realtime: live power and PUE of the org and of each metered facility below it.
 pub async fn realtime(State(app): State<Arc<App>>, Path(code): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(mon(&app)?.realtime(&code)?))
+    let m = mon(&app)?;
+    app.blocking(move || Ok(Json(m.realtime(&code)?))).await
 }
 
 /// GET /api/v1/alerts?state=open|acknowledged|resolved
@@ -84,7 +85,7 @@ pub async fn list_alerts(
         Some("resolved") => Some(alerts::State::Resolved),
         Some(s) => return Err(ApiError::bad_request(format!("state {s:?}: open, acknowledged or resolved"))),
     };
-    Ok(Json(m.alerts_within(&caller.actor(), state)))
+    app.blocking(move || Ok(Json(m.alerts_within(&caller.actor(), state)?))).await
 }
 
 /// POST /api/v1/alerts/acknowledge: acknowledge an open alert (audited `alerts.acknowledge`).
@@ -284,9 +285,10 @@ pub async fn rollup(
         return Err(ApiError::bad_request(format!("from {} is after to {}", q.from, q.to)));
     }
     let (from, to) = (period.start(from), to);
-    let rows = m
-        .monitor
-        .rollup(&q.facility, role, period, from, to)
+    let facility = q.facility.clone();
+    let rows = app
+        .blocking(move || Ok(m.rollup(&facility, role, period, from, to)?))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("facility {} has no {} meter", q.facility, role.code())))?;
     Ok(Json(json!({"facility": q.facility, "role": role, "period": period.code(), "rows": rows})))
 }

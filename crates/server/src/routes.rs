@@ -250,6 +250,7 @@ async fn health(State(app): State<Arc<App>>) -> axum::response::Response {
         );
         if let Some(s) = platform::stream::current() {
             body["partitions"] = serde_json::json!(s.owned_partitions());
+            body["applying"] = serde_json::json!(s.applied_partitions());
             if let Some((sent, dropped)) = s.forwarded() {
                 body["victoria_metrics"] = serde_json::json!({"sent": sent, "dropped": dropped});
             }

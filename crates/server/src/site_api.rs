@@ -145,7 +145,8 @@ pub async fn get_state(
 ) -> ApiResult<Json<Value>> {
     let hours = crate::bounds::count("hours", q.hours, 24, crate::bounds::HOURS)? as i64;
     let f = site_of(&app, &org, facility).await?;
-    Ok(Json(service::state(&*mon(&app)?, &f.code, hours)))
+    let m = mon(&app)?;
+    app.blocking(move || Ok(Json(service::state(&m, &f.code, hours)?))).await
 }
 
 /// GET /api/v1/orgs/{code}/sites: the off-grid sites of an org's subtree — facilities whose site
@@ -154,6 +155,8 @@ pub async fn list_sites(
     State(app): State<Arc<App>>,
     Extension(org): Extension<store::reference::Org>,
 ) -> ApiResult<Json<Value>> {
-    let sites = service::sites_within(&*mon(&app)?, &org.code);
+    let m = mon(&app)?;
+    let code = org.code.clone();
+    let sites = app.blocking(move || Ok(service::sites_within(&m, &code)?)).await?;
     Ok(Json(json!({"org": org.code, "sites": sites})))
 }

@@ -481,6 +481,67 @@ impl Store {
         })
     }
 
+    /// Records that a claimed alert event was delivered (attempted to every webhook).
+    pub fn alert_delivery_done(
+        &self,
+        subject: &str,
+        rule: &str,
+        opened_ms: i64,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.tx(|c| {
+            c.exec(
+                "UPDATE alert_deliveries SET delivered_ms = $5 WHERE subject = $1 AND rule = $2 AND opened_ms = $3 AND kind = $4",
+                &[subject.into(), rule.into(), opened_ms.into(), kind.into(), now_ms.into()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Claims again, for `instance`, an alert event (subject, rule, opening time, kind) claimed before `stale_before_ms` and never
+    /// delivered (its instance died between the claim and the delivery): true when this call took
+    /// it (of several instances trying, one does).
+    pub fn reclaim_alert_delivery(
+        &self,
+        (subject, rule, opened_ms, kind): (&str, &str, i64, &str),
+        instance: &str,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.tx(|c| {
+            Ok(c.exec(
+                "UPDATE alert_deliveries SET instance = $5, at_ms = $6 \
+                 WHERE subject = $1 AND rule = $2 AND opened_ms = $3 AND kind = $4 AND delivered_ms IS NULL AND at_ms < $7",
+                &[
+                    subject.into(),
+                    rule.into(),
+                    opened_ms.into(),
+                    kind.into(),
+                    instance.into(),
+                    now_ms.into(),
+                    stale_before_ms.into(),
+                ],
+            )? == 1)
+        })
+    }
+
+    /// The alert events claimed before `stale_before_ms` and never delivered: (subject, rule,
+    /// opened_ms, kind), oldest claim first.
+    pub fn undelivered_alert_events(
+        &self,
+        stale_before_ms: i64,
+    ) -> Result<Vec<(String, String, i64, String)>, StoreError> {
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT subject, rule, opened_ms, kind FROM alert_deliveries WHERE delivered_ms IS NULL AND at_ms < $1 \
+                 ORDER BY at_ms, subject, rule, opened_ms, kind LIMIT 1000",
+                &[stale_before_ms.into()],
+            )
+        })?;
+        Ok(rows.iter().map(|r| (r.text(0), r.text(1), r.int(2), r.text(3))).collect())
+    }
+
     /// Whether an alert event was claimed (delivered) already.
     pub fn alert_delivered(&self, subject: &str, rule: &str, opened_ms: i64, kind: &str) -> Result<bool, StoreError> {
         Ok(!self

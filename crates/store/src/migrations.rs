@@ -603,6 +603,12 @@ CREATE TABLE supply_factor_sets (
     UNIQUE (kind, name, version)
 );
 "#,
+    // 15 (issue 20): when a claimed alert event was delivered (attempted to every webhook), so that
+    // a claim whose instance died before delivering is delivered by the partition's next owner.
+    r#"
+ALTER TABLE alert_deliveries ADD COLUMN delivered_ms BIGINT;
+CREATE INDEX alert_deliveries_undelivered ON alert_deliveries(at_ms) WHERE delivered_ms IS NULL;
+"#,
 ];
 
 impl Store {

@@ -212,3 +212,35 @@ fn an_alert_event_is_claimed_once() {
         assert!(claim("opened", "C"), "{name}: forgotten, claimed again");
     }
 }
+
+#[test]
+fn a_claim_never_delivered_is_taken_again_once_it_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, s) in stores("cluster_redeliveries", dir.path()) {
+        let (subject, rule, opened) = ("facility:DC1", "pue_above_1_5_for_1h", 1_714_497_300_000);
+        // A claimed "opened" at 1,000 and "acknowledged" at 1,000 and died; "resolved" was claimed
+        // and delivered.
+        for kind in ["opened", "acknowledged", "resolved"] {
+            assert!(s.claim_alert_delivery(subject, rule, opened, kind, "A", 1_000).unwrap(), "{name}");
+        }
+        s.alert_delivery_done(subject, rule, opened, "resolved", 1_100).unwrap();
+        // Not stale yet at 1,000: nothing to take.
+        assert!(s.undelivered_alert_events(1_000).unwrap().is_empty(), "{name}");
+        let stale = s.undelivered_alert_events(61_000).unwrap();
+        let kinds: Vec<&str> = stale.iter().map(|e| e.3.as_str()).collect();
+        assert_eq!(kinds, ["acknowledged", "opened"], "{name}: the undelivered ones only, in key order");
+        assert_eq!((stale[0].0.as_str(), stale[0].1.as_str(), stale[0].2), (subject, rule, opened), "{name}");
+        // B and C both try: one takes it.
+        let took: Vec<bool> = ["B", "C"]
+            .iter()
+            .map(|i| s.reclaim_alert_delivery((subject, rule, opened, "opened"), i, 61_000, 60_000).unwrap())
+            .collect();
+        assert_eq!(took, [true, false], "{name}");
+        // A delivered one is never taken again; a fresh claim is not stale.
+        assert!(!s.reclaim_alert_delivery((subject, rule, opened, "resolved"), "B", 61_000, 60_000).unwrap(), "{name}");
+        assert!(!s.reclaim_alert_delivery((subject, rule, opened, "opened"), "C", 61_500, 60_000).unwrap(), "{name}");
+        s.alert_delivery_done(subject, rule, opened, "opened", 61_200).unwrap();
+        let left: Vec<String> = s.undelivered_alert_events(200_000).unwrap().into_iter().map(|e| e.3).collect();
+        assert_eq!(left, ["acknowledged"], "{name}");
+    }
+}

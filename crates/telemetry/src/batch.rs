@@ -12,7 +12,7 @@ pub struct RawReading {
     pub value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct BatchError {
     /// 1-based line of a CSV batch, or 1-based position in a JSON array.
     pub line: usize,

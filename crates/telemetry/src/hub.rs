@@ -17,7 +17,7 @@ pub struct Reading {
 }
 
 /// What happened to a batch: counts, and every reading not stored with its reason.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct IngestReport {
     pub received: usize,
     pub appended: usize,
