@@ -352,10 +352,6 @@ test('alerts: rule and subject worded, a link to the facility, the open count as
   }
 })
 
-test('no page of these tests broke the Content Security Policy (downloads included)', { skip }, () => {
-  assert.deepEqual(cspViolations, [])
-})
-
 // ---- The newer pages (indicators, carbon market, 碳普惠, reports, supply chain): their tables
 // export too, CSV and XLSX holding what the page shows. ----
 
@@ -451,6 +447,23 @@ async function exportsAsShown(page, test, label) {
   return { header, body, sheet }
 }
 
+/**
+ * The page printed (A4 print media): no sidebar, top bar or buttons, and every table under the
+ * print rules (whole, rows not cut across pages); back to the screen after.
+ */
+async function printsBare(page, label) {
+  await page.emulateMedia({ media: 'print' })
+  const found = await page.evaluate(() => ({
+    shown: ['.sidebar', '.topbar', '[data-test=export]', '[data-test=export-png]', '.content button']
+      .filter((s) => Array.from(document.querySelectorAll(s)).some((e) => getComputedStyle(e).display !== 'none')),
+    tables: Array.from(document.querySelectorAll('.content table')).filter((t) => !t.querySelector('tbody input'))
+      .filter((t) => { const r = t.tBodies[0]?.rows[0]; return getComputedStyle(t).overflowX !== 'visible' || (r && getComputedStyle(r).breakInside !== 'avoid') })
+      .map((t) => t.dataset.test ?? t.tHead?.innerText.slice(0, 40)),
+  }))
+  await page.emulateMedia({ media: 'screen' })
+  assert.deepEqual(found, { shown: [], tables: [] }, `${label}: printed without navigation or buttons, tables whole`)
+}
+
 /** The sum of column `c` of the page's rows and of the sheet's (plain numbers only). */
 function columnSums(body, sheet, headerRows, c) {
   let page = 0, file = 0, n = 0
@@ -477,6 +490,7 @@ for (const lang of ['zh-CN', 'en']) {
     await exportsAsShown(page, 'components', `${label} indicator`)
     // (the trend has a row per year the indicator has a value for)
     if (await page.locator('[data-test=trend] tbody tr').count()) await exportsAsShown(page, 'trend', `${label} indicator`)
+    await printsBare(page, `${label} indicators`)
 
     // The carbon market: the allocations (every province, their sum the API's) and compliance.
     await page.click('[data-test=nav-market]')
@@ -497,6 +511,7 @@ for (const lang of ['zh-CN', 'en']) {
       assert.ok(s.n > 0 && Math.abs(s.file - s.page) < 1e-6, `compliance column ${comp.header[0][c]}: ${s.file} / ${s.page}`)
     }
     if (await page.locator('[data-test=balances] tbody tr:not([data-export=skip])').count()) await exportsAsShown(page, 'balances', `${label} market`)
+    await printsBare(page, `${label} market`)
 
     // 碳普惠: the shipped methodologies (the demo records no events: its statistics are empty).
     await page.click('[data-test=nav-inclusive]')
@@ -512,6 +527,7 @@ for (const lang of ['zh-CN', 'en']) {
     await meth.locator('table').evaluate((t) => { t.dataset.test = 'methodology-under-test' })
     const m = await exportsAsShown(page, 'methodology-under-test', `${label} 碳普惠`)
     assert.ok(m.sheet.slice(1).every((r) => typeof r[1] === 'number'), `the baselines are number cells: ${JSON.stringify(m.sheet)}`)
+    await printsBare(page, `${label} 碳普惠`)
 
     // Reports: the demo stores none; one made here from the approved group snapshot, then its
     // summary (the snapshot's totals) and the list of stored reports.
@@ -531,6 +547,7 @@ for (const lang of ['zh-CN', 'en']) {
     const two = (v) => number(new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v))
     assert.equal(summary.sheet[1][1], two(totals.scope1), `the sheet's Scope 1 is the snapshot's: ${JSON.stringify(summary.sheet[1])}`)
     await exportsAsShown(page, 'report-stored-table', `${label} reports`)
+    await printsBare(page, `${label} reports`)
 
     // Supply chain: the demo has no suppliers or footprints (their tables are empty); a tender
     // scored on the page, and its ranking.
@@ -547,6 +564,7 @@ for (const lang of ['zh-CN', 'en']) {
     const ranking = await exportsAsShown(page, 'tender-ranking', `${label} tender`)
     assert.deepEqual(ranking.sheet.slice(1).map((r) => r[0]), ranking.body.map((_, i) => i + 1), 'the ranks as number cells')
     assert.ok(ranking.sheet.slice(1).every((r) => typeof r[2] === 'number'), 'the scores as number cells')
+    await printsBare(page, `${label} supply`)
 
     // Pages without tables (their figures are cards, charts or lists): nothing left unexported.
     for (const nav of ['overview', 'jobs', 'my-carbon']) {
@@ -554,8 +572,14 @@ for (const lang of ['zh-CN', 'en']) {
       await page.click(`[data-test=nav-${nav}]`)
       await page.waitForTimeout(1000)
       assert.deepEqual(await markExports(page), [], `${label} ${nav}: every table can be exported`)
+      await printsBare(page, `${label} ${nav}`)
     }
     assert.deepEqual(page.messages.filter((x) => x.startsWith('PAGE ERROR')), [])
     await page.context().close()
   })
 }
+
+// Last: every page the tests above opened.
+test('no page of these tests broke the Content Security Policy (downloads included)', { skip }, () => {
+  assert.deepEqual(cspViolations, [])
+})
