@@ -16,6 +16,8 @@ function cellText(el: Element): string {
   const c = el.cloneNode(true) as Element
   // A figure printed as a button (explain it) is kept; other controls are not the table's content.
   c.querySelectorAll('button:not(.number-link), input, select, .no-export').forEach((x) => x.remove())
+  // Items of a list or paragraphs in a cell are read apart, as the page shows them, not run together.
+  c.querySelectorAll('li, p, div, br').forEach((x) => x.after(' '))
   return (c.textContent ?? '').replace(/\s+/g, ' ').trim()
 }
 

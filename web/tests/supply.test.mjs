@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import zlib from 'node:zlib'
-import { api, base, cspViolations, login, PASSWORD, shot, skip, startPlatform } from './harness.mjs'
+import { api, base, cspViolations, download, login, PASSWORD, shot, skip, startPlatform } from './harness.mjs'
 
 startPlatform({ name: 'supply', sites: 200, year: 2024, viewport: { width: 1440, height: 1000 }, fullPage: true })
 
@@ -50,6 +50,8 @@ test('supplier portal (zh): own company only, a bad footprint named field by fie
   await page.waitForSelector('[data-test=supplier-error]')
   assert.match(await page.textContent('[data-test=supplier-error]'), /提交内容有 3 处问题/)
   for (const f of ['pcf_kg', 'period_start', 'period_end']) assert.ok(await page.$(`[data-test=problem-${f}]`), f)
+  // Each refused field named by its label on the form, not by its code.
+  assert.equal((await page.textContent('[data-test=problem-pcf_kg]')).trim(), '每单位碳足迹（千克二氧化碳当量）')
   assert.equal((await rows(page, '[data-test=my-footprints]')).length, 2)
   await page.fill('[data-test=fp-pcf]', '800')
   await page.fill('[data-test=fp-start]', '2024-01-01')
@@ -67,10 +69,19 @@ test('supplier portal (zh): own company only, a bad footprint named field by fie
   await page.click('[data-test=eq-submit]')
   await page.waitForSelector('[data-test=eq-checks]')
   assert.deepEqual((await rows(page, '[data-test=eq-checks]'))[0], ['5G 设备能耗较基准降低 15%', '950.00', '918.00', '未达标'])
+  // The checks exported as shown: a CSV with a BOM (Excel reads Chinese), the figures as numbers.
+  const checksCsv = await download(page, '[data-test=export]:has(+ [data-test=eq-checks]) >> [data-test=export-csv]')
+  assert.deepEqual([...checksCsv.bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf])
+  assert.deepEqual(checksCsv.bytes.toString('utf8').slice(1).split('\r\n').slice(0, 2), ['规则,数值,限值,结果', '5G 设备能耗较基准降低 15%,950,918,未达标'])
   await shot(page, 'supplier-zh')
   await page.click('[data-test=lang-switch]')
   await page.waitForSelector('text=Supplier portal')
   await shot(page, 'supplier-en')
+  const fpCsv = await download(page, '[data-test=export]:has(+ [data-test=my-footprints]) >> [data-test=export-csv]')
+  const fpLines = fpCsv.bytes.toString('utf8').slice(1).trim().split('\r\n')
+  assert.equal(fpLines.length, 4, 'a header and the three footprints')
+  assert.match(fpLines[0], /^Product/)
+  assert.ok(fpLines.some((l) => l.startsWith('AAU-800,') && l.includes('800.00 kgCO2e')), fpLines.join(' | '))
   assert.deepEqual(page.messages.filter((m) => m.startsWith('PAGE ERROR')), [])
   await page.context().close()
 })

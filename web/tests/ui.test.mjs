@@ -352,6 +352,234 @@ test('alerts: rule and subject worded, a link to the facility, the open count as
   }
 })
 
+// ---- The newer pages (indicators, carbon market, 碳普惠, reports, supply chain): their tables
+// export too, CSV and XLSX holding what the page shows. ----
+
+/** A printed plain number ("1,234.5", "−3"), as the console's export reads one. */
+const PLAIN_NUMBER = /^[-−]?\d{1,3}(,\d{3})*(\.\d+)?$|^[-−]?\d+(\.\d+)?$/
+
+/** RFC 4180 CSV text (after its BOM) as rows of fields. */
+function parseCsv(text) {
+  const rows = []
+  let row = [], field = '', quoted = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++ } else if (c === '"') quoted = false
+      else field += c
+    } else if (c === '"') quoted = true
+    else if (c === ',') { row.push(field); field = '' }
+    else if (c === '\r' && text[i + 1] === '\n') { row.push(field); rows.push(row); row = []; field = ''; i++ }
+    else field += c
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row) }
+  return rows
+}
+
+/**
+ * Each export's buttons marked with the table they export (`data-exports`: the table's
+ * data-test, or its position), found as the component finds it: the first table after the
+ * buttons or after one of their ancestors. Returns the tables of the page that no export reaches.
+ */
+const markExports = (page) => page.evaluate(() => {
+  const tables = Array.from(document.querySelectorAll('.content table'))
+  const key = (t) => t.dataset.test ?? `table-${tables.indexOf(t)}`
+  const reached = new Set()
+  for (const span of document.querySelectorAll('[data-test=export]')) {
+    let found = null
+    for (let node = span; node && node !== document.body && !found; node = node.parentElement) {
+      for (let sib = node.nextElementSibling; sib && !found; sib = sib.nextElementSibling) {
+        found = sib instanceof HTMLTableElement ? sib : sib.querySelector('table')
+      }
+    }
+    if (found) { span.dataset.exports = key(found); reached.add(found) }
+  }
+  return tables.filter((t) => !reached.has(t) && !t.closest('.no-export'))
+    // A table of inputs (the tender's bids) is a form, not figures to take out.
+    .filter((t) => !t.querySelector('tbody input'))
+    .map((t) => `${key(t)}: ${t.tHead?.innerText.replace(/\s+/g, ' ').slice(0, 60) ?? ''}`)
+})
+
+/** The header and body rows of table `sel` as the page shows them (columns and rows marked
+ * data-export="skip", the action buttons, left out). */
+const shownRows = (page, sel) => page.locator(sel).evaluate((t) => {
+  const skip = new Set()
+  Array.from(t.tHead?.rows[0]?.cells ?? []).forEach((c, i) => { if (c.dataset.export === 'skip') skip.add(i) })
+  const text = (c) => c.innerText.replace(/\s+/g, ' ').trim()
+  const rows = (trs) => trs.filter((r) => r.dataset.export !== 'skip').map((r) => Array.from(r.cells).filter((_, i) => !skip.has(i)).map(text))
+    .filter((r) => r.some((v) => v !== ''))
+  return { header: rows(Array.from(t.tHead?.rows ?? [])), body: rows(Array.from(t.tBodies).flatMap((b) => Array.from(b.rows))) }
+})
+
+/**
+ * Exports table `sel` (data-test `test`) as CSV and XLSX and checks both hold the page's rows: the
+ * CSV starts with a BOM, the XLSX's cells are the page's (a plain number as a number cell), and the
+ * CSV's fields are the XLSX's. Returns the sheet's rows.
+ */
+async function exportsAsShown(page, test, label) {
+  const sel = `[data-test=${test}]`
+  await page.waitForSelector(`${sel} tbody tr`)
+  assert.deepEqual(await markExports(page), [], `${label}: every table can be exported`)
+  const { header, body } = await shownRows(page, sel)
+  assert.ok(body.length > 0, `${label}: the demo shows rows in ${test}`)
+  const buttons = `[data-exports="${test}"]`
+  assert.equal(await page.locator(buttons).count(), 1, `${label}: one export for ${test}`)
+
+  const csv = await download(page, `${buttons} >> [data-test=export-csv]`)
+  assert.match(csv.name, /\.csv$/)
+  assert.deepEqual([...csv.bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], `${label}: the CSV starts with a UTF-8 byte order mark`)
+  const csvRows = parseCsv(csv.bytes.toString('utf8').slice(1))
+
+  const xlsx = await download(page, `${buttons} >> [data-test=export-xlsx]`)
+  assert.match(xlsx.name, /\.xlsx$/)
+  const sheet = readXlsx(xlsx.path)
+  assert.equal(sheet.length, header.length + body.length, `${label}: ${test}'s header and every row in the sheet`)
+  assert.deepEqual(sheet.slice(0, header.length), header, `${label}: ${test}'s header as shown`)
+  body.forEach((row, i) => {
+    const cells = sheet[header.length + i]
+    assert.equal(cells.length, row.length, `${label}: ${test} row ${i + 1}: ${JSON.stringify(cells)} against ${JSON.stringify(row)}`)
+    row.forEach((text, c) => {
+      if (PLAIN_NUMBER.test(text)) assert.equal(cells[c], Number(text.replace(/,/g, '').replace('−', '-')), `${label}: ${test} row ${i + 1} column ${c + 1}: the page shows ${text}`)
+      else assert.equal(cells[c], text, `${label}: ${test} row ${i + 1} column ${c + 1}`)
+    })
+  })
+  assert.deepEqual(csvRows, sheet.map((r) => r.map(String)), `${label}: the CSV holds the sheet's fields`)
+  return { header, body, sheet }
+}
+
+/**
+ * The page printed (A4 print media): no sidebar, top bar or buttons, and every table under the
+ * print rules (whole, rows not cut across pages); back to the screen after.
+ */
+async function printsBare(page, label) {
+  await page.emulateMedia({ media: 'print' })
+  const found = await page.evaluate(() => ({
+    shown: ['.sidebar', '.topbar', '[data-test=export]', '[data-test=export-png]', '.content button']
+      .filter((s) => Array.from(document.querySelectorAll(s)).some((e) => getComputedStyle(e).display !== 'none')),
+    tables: Array.from(document.querySelectorAll('.content table')).filter((t) => !t.querySelector('tbody input'))
+      .filter((t) => { const r = t.tBodies[0]?.rows[0]; return getComputedStyle(t).overflowX !== 'visible' || (r && getComputedStyle(r).breakInside !== 'avoid') })
+      .map((t) => t.dataset.test ?? t.tHead?.innerText.slice(0, 40)),
+  }))
+  await page.emulateMedia({ media: 'screen' })
+  assert.deepEqual(found, { shown: [], tables: [] }, `${label}: printed without navigation or buttons, tables whole`)
+}
+
+/** The sum of column `c` of the page's rows and of the sheet's (plain numbers only). */
+function columnSums(body, sheet, headerRows, c) {
+  let page = 0, file = 0, n = 0
+  body.forEach((r, i) => {
+    if (!PLAIN_NUMBER.test(r[c])) return
+    n++
+    page += number(r[c])
+    file += sheet[headerRows + i][c]
+  })
+  return { page, file, n }
+}
+
+for (const lang of ['zh-CN', 'en']) {
+  const label = lang === 'en' ? 'en' : 'zh'
+  test(`export (${lang}): the newer pages' tables (indicators, market, 碳普惠, reports, supply chain) to CSV with a BOM and XLSX as shown`, { skip, timeout: 600_000 }, async () => {
+    const page = await login('admin', lang)
+    await page.waitForSelector('[data-test=overview]')
+
+    // Indicators: the list, and an indicator's components and trend.
+    await page.click('[data-test=nav-indicators]')
+    await exportsAsShown(page, 'indicator-list', `${label} indicators`)
+    await page.locator('[data-test=indicator-link]').first().click()
+    await page.waitForSelector('[data-test=indicator-detail]')
+    await exportsAsShown(page, 'components', `${label} indicator`)
+    // (the trend has a row per year the indicator has a value for)
+    if (await page.locator('[data-test=trend] tbody tr').count()) await exportsAsShown(page, 'trend', `${label} indicator`)
+    await printsBare(page, `${label} indicators`)
+
+    // The carbon market: the allocations (every province, their sum the API's) and compliance.
+    await page.click('[data-test=nav-market]')
+    await page.waitForSelector('[data-test=allocation-table] tbody tr')
+    await page.waitForSelector('[data-test=compliance-table] tbody tr')
+    const alloc = await exportsAsShown(page, 'allocation-table', `${label} market`)
+    const allocated = columnSums(alloc.body, alloc.sheet, alloc.header.length, 3)
+    const api = (await (await page.request.get(`${base}/api/v1/market/periods/${YEAR}/allocations`, {
+      headers: { authorization: `Bearer ${await apiToken('admin')}` },
+    })).json()).allocations
+    assert.equal(allocated.n, api.length, 'every allocation is a number cell')
+    assert.ok(Math.abs(allocated.file - allocated.page) < 1e-6, `the sheet's allocations sum to the page's: ${allocated.file} / ${allocated.page}`)
+    const apiTonnes = api.reduce((s, a) => s + a.kg, 0) / 1000
+    assert.ok(Math.abs(allocated.file - apiTonnes) <= api.length * 0.0005 + 1e-6, `and to the API's: ${allocated.file} / ${apiTonnes}`)
+    const comp = await exportsAsShown(page, 'compliance-table', `${label} market`)
+    for (let c = 1; c <= 5; c++) {
+      const s = columnSums(comp.body, comp.sheet, comp.header.length, c)
+      assert.ok(s.n > 0 && Math.abs(s.file - s.page) < 1e-6, `compliance column ${comp.header[0][c]}: ${s.file} / ${s.page}`)
+    }
+    if (await page.locator('[data-test=balances] tbody tr:not([data-export=skip])').count()) await exportsAsShown(page, 'balances', `${label} market`)
+    await printsBare(page, `${label} market`)
+
+    // 碳普惠: the shipped methodologies (the demo records no events: its statistics are empty).
+    await page.click('[data-test=nav-inclusive]')
+    await page.waitForSelector('[data-test=inc-stats]')
+    for (const tab of ['stats', 'review', 'catalogue', 'apps', 'accounts']) {
+      await page.click(`[data-test=inc-tab-${tab}]`)
+      await page.waitForSelector(`[data-test=inc-${tab}]`)
+      assert.deepEqual(await markExports(page), [], `${label} 碳普惠 ${tab}: every table can be exported`)
+    }
+    await page.click('[data-test=inc-tab-methodologies]')
+    await page.waitForSelector('[data-test=inc-methodology]')
+    const meth = page.locator('[data-test=inc-methodology]').first()
+    await meth.locator('table').evaluate((t) => { t.dataset.test = 'methodology-under-test' })
+    const m = await exportsAsShown(page, 'methodology-under-test', `${label} 碳普惠`)
+    assert.ok(m.sheet.slice(1).every((r) => typeof r[1] === 'number'), `the baselines are number cells: ${JSON.stringify(m.sheet)}`)
+    await printsBare(page, `${label} 碳普惠`)
+
+    // Reports: the demo stores none; one made here from the approved group snapshot, then its
+    // summary (the snapshot's totals) and the list of stored reports.
+    await page.click('[data-test=nav-reports]')
+    await page.waitForSelector('[data-test=report-form]')
+    const token = await apiToken('admin')
+    const get = async (path) => (await page.request.get(base + path, { headers: { authorization: `Bearer ${token}` } })).json()
+    const approvals = (await get('/api/v1/snapshots/approvals')).approvals.map((a) => a.snapshot_id)
+    const snap = (await get('/api/v1/snapshots')).snapshots.find((s) => s.org_code === 'CT' && s.year === YEAR && !s.superseded && approvals.includes(s.id))
+    assert.ok(snap, 'the demo approved the group snapshot')
+    await page.selectOption('[data-test=report-snapshot]', String(snap.id))
+    await page.selectOption('[data-test=report-format]', 'csv')
+    await page.click('[data-test=report-generate]')
+    await page.waitForSelector('[data-test=report-result]', { timeout: 300_000 })
+    const summary = await exportsAsShown(page, 'report-summary', `${label} report`)
+    const totals = (await get(`/api/v1/snapshots/${snap.id}`)).snapshot.result.totals
+    const two = (v) => number(new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(v))
+    assert.equal(summary.sheet[1][1], two(totals.scope1), `the sheet's Scope 1 is the snapshot's: ${JSON.stringify(summary.sheet[1])}`)
+    await exportsAsShown(page, 'report-stored-table', `${label} reports`)
+    await printsBare(page, `${label} reports`)
+
+    // Supply chain: the demo has no suppliers or footprints (their tables are empty); a tender
+    // scored on the page, and its ranking.
+    await page.click('[data-test=nav-supply]')
+    await page.waitForSelector('[data-test=library]')
+    assert.deepEqual(await markExports(page), [], `${label} supply library: every table can be exported`)
+    await page.click('[data-test=tab-tender]')
+    for (const [i, who, price, carbon] of [[0, 'A', '100', '1000'], [1, 'B', '120', '600']]) {
+      await page.fill(`[data-test=bid-supplier-${i}]`, who)
+      await page.fill(`[data-test=bid-price-${i}]`, price)
+      await page.fill(`[data-test=bid-carbon-${i}]`, carbon)
+    }
+    await page.click('[data-test=tender-score]')
+    const ranking = await exportsAsShown(page, 'tender-ranking', `${label} tender`)
+    assert.deepEqual(ranking.sheet.slice(1).map((r) => r[0]), ranking.body.map((_, i) => i + 1), 'the ranks as number cells')
+    assert.ok(ranking.sheet.slice(1).every((r) => typeof r[2] === 'number'), 'the scores as number cells')
+    await printsBare(page, `${label} supply`)
+
+    // Pages without tables (their figures are cards, charts or lists): nothing left unexported.
+    for (const nav of ['overview', 'jobs', 'my-carbon']) {
+      if (!(await page.locator(`[data-test=nav-${nav}]`).count())) continue
+      await page.click(`[data-test=nav-${nav}]`)
+      await page.waitForTimeout(1000)
+      assert.deepEqual(await markExports(page), [], `${label} ${nav}: every table can be exported`)
+      await printsBare(page, `${label} ${nav}`)
+    }
+    assert.deepEqual(page.messages.filter((x) => x.startsWith('PAGE ERROR')), [])
+    await page.context().close()
+  })
+}
+
+// Last: every page the tests above opened.
 test('no page of these tests broke the Content Security Policy (downloads included)', { skip }, () => {
   assert.deepEqual(cspViolations, [])
 })
