@@ -30,15 +30,18 @@ pub struct ShippedWeather {
     pub producers_zh: &'static str,
     pub producers_en: &'static str,
     /// The printed publication of the data set.
-    pub publication: &'static str,
+    pub publication_zh: &'static str,
+    pub publication_en: &'static str,
     /// Who turned it into this file's format and hands it out.
-    pub converted_by: &'static str,
+    pub converted_by_zh: &'static str,
+    pub converted_by_en: &'static str,
     pub distributed_at: &'static str,
     /// Where this copy was taken from: repository, commit and path.
     pub copied_from: &'static str,
     /// SHA-256 of the shipped bytes (a test checks it).
     pub sha256: &'static str,
-    /// `none_stated`: the data set names no licence; `licence_note` gives what is known.
+    /// `none_stated`: the data set names no licence; `licence_note` gives what is known (the console
+    /// words the code in the user's language).
     pub licence: &'static str,
     pub licence_note: &'static str,
     /// The attribution to show wherever results from this year are shown.
@@ -70,8 +73,10 @@ pub const SHIPPED: &[ShippedWeather] = &[ShippedWeather {
     data_set_code: "CSWD",
     producers_zh: "中国气象局气象信息中心气象资料室；清华大学建筑技术科学系",
     producers_en: "China Meteorological Bureau, Climate Information Center, Climate Data Office; Tsinghua University, Department of Building Science and Technology",
-    publication: "China Building Industry Press, 2005, ISBN 7-112-07273-3",
-    converted_by: "U.S. Department of Energy (EnergyPlus weather data, EPW)",
+    publication_zh: "中国建筑工业出版社，2005 年，ISBN 7-112-07273-3",
+    publication_en: "China Building Industry Press, 2005, ISBN 7-112-07273-3",
+    converted_by_zh: "美国能源部（EnergyPlus 气象数据格式 EPW）",
+    converted_by_en: "U.S. Department of Energy (EnergyPlus weather format, EPW)",
     distributed_at: "https://energyplus.net/weather (asia_wmo_region_2/CHN)",
     copied_from: "github.com/gwyxjtu/eppy_for_power_load_generation, commit f52597b20ff0192f119e01a8da1b80b379d52b0e, weathers/spyder/CHN_Guangxi.Zhuang.Qinzhou.596320_CSWD/CHN_Guangxi.Zhuang.Qinzhou.596320_CSWD.epw",
     sha256: "dec4721a3e0884d25e0a93841a0f838009e1a1b1293ff440576b20b56bd0a63e",
@@ -117,9 +122,17 @@ mod tests {
         for s in SHIPPED {
             let w = s.weather(2023).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!(w.records.len(), 8760);
-            assert_eq!((w.latitude, w.longitude, w.elevation_m, w.tz_hours), (s.latitude, s.longitude, s.elevation_m, s.tz_hours));
+            assert_eq!(
+                (w.latitude, w.longitude, w.elevation_m, w.tz_hours),
+                (s.latitude, s.longitude, s.elevation_m, s.tz_hours)
+            );
             let ghi: f64 = w.records.iter().map(|r| r.ghi).sum::<f64>() / 1000.0;
-            assert!((ghi - s.ghi_kwh_m2).abs() <= 0.1, "{}: GHI {ghi} kWh/m2, source fields say {}", s.id, s.ghi_kwh_m2);
+            assert!(
+                (ghi - s.ghi_kwh_m2).abs() <= 0.1,
+                "{}: GHI {ghi} kWh/m2, source fields say {}",
+                s.id,
+                s.ghi_kwh_m2
+            );
             assert_eq!(find(s.id).map(|f| f.file), Some(s.file));
         }
         assert!(find("nowhere").is_none());
@@ -138,6 +151,13 @@ mod tests {
     fn qinzhou_is_58_km_from_the_example_site() {
         let d = find("cswd-qinzhou-596320").unwrap().example_site_distance_km();
         assert!((d - 58.0).abs() < 1.0, "{d} km");
+        let example = crate::sim::SiteConfig::from_toml(include_str!("../data/island-site.toml")).unwrap();
+        let l = example.location.unwrap();
+        assert_eq!(
+            (l.latitude, l.longitude),
+            EXAMPLE_SITE,
+            "the distance is measured to the example site file's place"
+        );
         // A degree of latitude is 111.2 km on the mean sphere.
         assert!((distance_km(0.0, 0.0, 1.0, 0.0) - 111.19).abs() < 0.01);
     }

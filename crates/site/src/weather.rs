@@ -495,8 +495,16 @@ mod tests {
     fn epw_reports_every_bad_field_by_line_and_field() {
         // Line 9 is 1/1 hour 1; line 9 + 24·59 + 7 is 1 March hour 8 (after 31 + 28 days).
         let bad = epw_text()
-            .replacen("LOCATION,Testville,Guangxi,CHN,CSWD,596320,21.95,108.62,8.0", "LOCATION,Testville,Guangxi,CHN,CSWD,596320,91,108.62,x", 1)
-            .replacen("1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,100,200", "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,9999,-2", 1)
+            .replacen(
+                "LOCATION,Testville,Guangxi,CHN,CSWD,596320,21.95,108.62,8.0",
+                "LOCATION,Testville,Guangxi,CHN,CSWD,596320,91,108.62,x",
+                1,
+            )
+            .replacen(
+                "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,100,200",
+                "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,9999,-2",
+                1,
+            )
             .replacen("1990,3,1,8,0,?9?9,10.5", "1990,3,1,9,0,?9?9,abc", 1)
             .replacen(",68,3,1,1,999.0", ",68,999,1,1,999.0", 1);
         let errors = parse_epw("w.epw", &bad, 2023).unwrap_err();
@@ -504,7 +512,11 @@ mod tests {
         assert_eq!(found, [(1, "LOCATION latitude (field 7)"), (1, "LOCATION time zone (field 9)")], "{errors:?}");
 
         let bad = epw_text()
-            .replacen("1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,100,200", "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,9999,-2", 1)
+            .replacen(
+                "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,100,200",
+                "1990,1,1,1,0,?9?9,10.5,9.4,59,102070,9999,9999,335,9999,-2",
+                1,
+            )
             .replacen("1990,3,1,8,0,?9?9,10.5", "1990,3,1,9,0,?9?9,abc", 1)
             .replacen(",68,3,1,1,999.0", ",68,999,1,1,999.0", 1);
         let errors = parse_epw("w.epw", &bad, 2023).unwrap_err();
