@@ -10,8 +10,8 @@ import { base, chartPoints, cspViolations, login as harnessLogin, shot, skip, st
 startPlatform({ name: 'siteweather', sites: 200, year: 2024, collectApi: true })
 
 const WORDS = {
-  'zh-CN': { dataSet: /中国建筑热环境分析专用气象数据集/, producers: /清华大学建筑技术科学系/, station: /钦州.*WMO 59632.*58(\.\d)? km/, licence: /未声明明确的许可/, solar: /光伏供电\s*([\d,]+) h/, choice: /平台自带典型气象年：广西钦州（CSWD），距示例站点 58 km/ },
-  en: { dataSet: /China Standard Weather Data for Analyzing Building Thermal Conditions/, producers: /Tsinghua University, Department of Building Science and Technology/, station: /Qinzhou, Guangxi, WMO 59632.*58(\.\d)? km from the example site/, licence: /No explicit licence/, solar: /PV\s*([\d,]+) h/, choice: /Shipped typical weather year: Qinzhou, Guangxi \(CSWD\), 58 km from the example site/ },
+  'zh-CN': { dataSet: /中国建筑热环境分析专用气象数据集/, producers: /清华大学建筑技术科学系/, station: /钦州.*WMO 59632.*58\.6 km/, licence: /未声明明确的许可/, solar: /光伏供电\s*([\d,]+) h/, choice: /平台自带典型气象年：广西钦州（CSWD），距示例站点 58\.6 km/ },
+  en: { dataSet: /China Standard Weather Data for Analyzing Building Thermal Conditions/, producers: /Tsinghua University, Department of Building Science and Technology/, station: /Qinzhou, Guangxi, WMO 59632.*58\.6 km from the example site/, licence: /No explicit licence/, solar: /PV\s*([\d,]+) h/, choice: /Shipped typical weather year: Qinzhou, Guangxi \(CSWD\), 58\.6 km from the example site/ },
 }
 
 for (const [lang, viewport] of [['zh-CN', { width: 1440, height: 900 }], ['en', { width: 390, height: 844 }]]) {

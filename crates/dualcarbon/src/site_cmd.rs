@@ -44,7 +44,7 @@ pub struct SimulateArgs {
     /// Site file (TOML).
     site: PathBuf,
     /// Weather: a TMY3 file, an EPW file, a CSV time,ghi,dni,dhi,temp_air,wind_speed, or shipped:ID for a
-    /// shipped typical year (shipped:cswd-qinzhou-596320, Qinzhou, 58 km from the example site).
+    /// shipped typical year (shipped:cswd-qinzhou-596320, Qinzhou, 58.6 km from the example site).
     #[arg(long)]
     weather: PathBuf,
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
