@@ -49,7 +49,7 @@ for (const [lang, viewport] of [['zh-CN', { width: 1440, height: 900 }], ['en', 
     const pv = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 }).format(answer.report.energy_kwh.pv_available)
     assert.ok((await page.textContent('.kpis')).includes(`${pv} kWh`), `PV ${pv} kWh shown`)
     assert.equal(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth), 0)
-    await shot(page, `site-weather-${lang === 'en' ? 'en' : 'zh'}`)
+    await shot(page, `site-weather-${lang === 'en' ? 'en' : 'zh'}`, { fullPage: true })
 
     // The upload stays possible: choosing it hides the source and needs a file before simulating.
     await page.check('[data-test=weather-upload]')
