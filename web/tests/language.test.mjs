@@ -39,6 +39,10 @@ const ALLOWED = new Set([
   'PUE', 'CUE', 'WUE', 'LMDI', 'MACC', 'MAPE', 'sMAPE', 'SoC', 'GWP', 'IPCC', 'GHG', 'AR', 'HFC', 'HCFC', 'PFC', 'SF',
   'NCV', 'CSV', 'XLSX', 'PNG', 'PDF', 'TOML', 'API', 'ID', 'BOM', 'UTF', 'Excel', 'PV', 'MQTT', 'SSE', 'IT', 'TMY', 'GEC', 'Kaya',
   'GB', 'DESNZ', 'ITU', 'TR', 'EARTH', 'Monte', 'Carlo', 'MILP', 'AI', 'TMY3',
+  // the shipped weather year's source, cited as such: its data set (CSWD), station number (WMO), file
+  // format (EPW) and checksum (SHA-256), the book's ISBN, the software that converts and ships it and
+  // that software's licence (EnergyPlus, OpenStudio, BSD)
+  'CSWD', 'WMO', 'EPW', 'SHA', 'ISBN', 'EnergyPlus', 'OpenStudio', 'BSD',
   // a standard's own name, cited as such in Chinese ("GHG Protocol 范围二指南", "ISO 14064-1 类别")
   'Protocol', 'ISO',
   // the product's and the demo operator's own names

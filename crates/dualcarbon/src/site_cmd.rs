@@ -43,7 +43,8 @@ pub enum OutFormat {
 pub struct SimulateArgs {
     /// Site file (TOML).
     site: PathBuf,
-    /// Weather: a TMY3 file or a CSV time,ghi,dni,dhi,temp_air,wind_speed.
+    /// Weather: a TMY3 file, an EPW file, a CSV time,ghi,dni,dhi,temp_air,wind_speed, or shipped:ID for a
+    /// shipped typical year (shipped:cswd-qinzhou-596320, Qinzhou, 58.6 km from the example site).
     #[arg(long)]
     weather: PathBuf,
     #[arg(long, value_enum, default_value_t = OutFormat::Table)]
@@ -176,7 +177,19 @@ fn load_site(site: &Path, weather: &Path) -> Result<std::result::Result<(SiteCon
         }
     };
     let place = config.location.map(|l| l.place());
-    match read_weather(weather, place, config.simulation.weather_year) {
+    let year = config.simulation.weather_year;
+    let read = match weather.to_str().and_then(|w| w.strip_prefix("shipped:")) {
+        Some(id) => match site::shipped_weather::find(id) {
+            Some(shipped) => shipped.weather(year),
+            None => {
+                let known: Vec<&str> = site::shipped_weather::SHIPPED.iter().map(|w| w.id).collect();
+                eprintln!("no shipped weather year {id:?} (shipped: {})", known.join(", "));
+                return Ok(Err(ExitCode::from(1)));
+            }
+        },
+        None => read_weather(weather, place, year),
+    };
+    match read {
         Ok(w) => Ok(Ok((config, w))),
         Err(errors) => {
             for e in errors.iter().take(50) {

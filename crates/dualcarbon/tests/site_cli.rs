@@ -85,6 +85,41 @@ fn simulate_prints_report_json_and_hourly_csv() {
     assert!((load_kwh - load).abs() < 1e-3, "{load_kwh} vs {load}");
 }
 
+/// An EPW file is read like the other formats, and `shipped:ID` names the typical year the binary
+/// ships (the same file): both give the same year on the example site.
+#[test]
+fn simulate_reads_an_epw_file_and_the_shipped_year() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.toml");
+    let epw = dir.path().join("qinzhou.epw");
+    fs::write(&site, SITE).unwrap();
+    fs::write(&epw, include_str!("../../site/data/weather/CHN_Guangxi.Zhuang.Qinzhou.596320_CSWD.epw")).unwrap();
+    let json = |weather: &str| {
+        let o = run(&["site", "simulate", site.to_str().unwrap(), "--weather", weather, "--format", "json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let file = json(epw.to_str().unwrap());
+    let shipped = json("shipped:cswd-qinzhou-596320");
+    assert_eq!(file["steps"], 8760);
+    assert_eq!(file["weather"], "Qinzhou (CSWD 596320)");
+    assert_eq!(file["latitude"], 21.95);
+    assert!(file["energy_kwh"]["pv_available"].as_f64().unwrap() > 1000.0, "{}", file["energy_kwh"]);
+    assert_eq!(file["energy_kwh"], shipped["energy_kwh"]);
+
+    let o = run(&["site", "simulate", site.to_str().unwrap(), "--weather", "shipped:nowhere"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cswd-qinzhou-596320"));
+    // Every bad field of the EPW, by line and field.
+    let text = fs::read_to_string(&epw).unwrap();
+    let broken = text.replacen(",21.95,108.62,8.0,4.5", ",21.95,108.62,x,4.5", 1);
+    fs::write(&epw, broken).unwrap();
+    let o = run(&["site", "simulate", site.to_str().unwrap(), "--weather", epw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("qinzhou.epw:1: LOCATION time zone (field 9): 'x' is not a number"), "{err}");
+}
+
 #[test]
 fn bad_site_and_weather_files_list_every_problem() {
     let dir = tempfile::tempdir().unwrap();

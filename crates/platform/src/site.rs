@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use site::bs::{schedule, SavingReport, SchedulerPolicy};
 use site::controller::Setpoints;
 use site::sim::SiteConfig;
-use site::weather::Weather;
+use site::weather::{Weather, WeatherFormat};
 
 /// The audit action of a set-point change.
 pub const SETPOINTS_ACTION: &str = "site.setpoints";
@@ -23,38 +23,69 @@ pub const SETPOINTS_ACTION: &str = "site.setpoints";
 /// The grid factor base-station savings are converted with unless the request names another.
 pub const DEFAULT_GRID_FACTOR: &str = "elec.nbs_average.CN.2022";
 
-/// A site file and its weather, as a request carries them.
+/// A site file and its weather, as a request carries them: the weather as a file's text, or the id of
+/// a typical year the platform ships (`site::shipped_weather`), not both.
 #[derive(Deserialize)]
 pub struct SiteRequest {
     /// The site file (`site.toml`) as text.
     pub site_toml: String,
-    /// A TMY3 file or a plain weather CSV (`time,ghi,dni,dhi,temp_air,wind_speed`) as text.
+    /// A TMY3 file, an EPW file or a plain weather CSV (`time,ghi,dni,dhi,temp_air,wind_speed`) as text.
+    #[serde(default)]
     pub weather_csv: String,
     #[serde(default)]
     pub weather_name: Option<String>,
+    /// The id of a shipped typical year (`GET /api/v1/site/weather`) instead of a file.
+    #[serde(default)]
+    pub shipped_weather: Option<String>,
+}
+
+/// The shipped typical years with their sources and their distance to the example site.
+pub fn shipped_weather() -> Value {
+    let years: Vec<Value> = site::shipped_weather::SHIPPED
+        .iter()
+        .map(|w| {
+            let mut v = serde_json::to_value(w).unwrap_or(Value::Null);
+            v["example_site_distance_km"] = json!((w.example_site_distance_km() * 10.0).round() / 10.0);
+            v
+        })
+        .collect();
+    let (lat, lon) = site::shipped_weather::EXAMPLE_SITE;
+    json!({"weather_years": years, "example_site": {"latitude": lat, "longitude": lon}})
 }
 
 /// Parses the site file and its weather; every problem of both at once.
 pub fn load(req: &SiteRequest) -> Result<(SiteConfig, Weather)> {
-    let name = req.weather_name.clone().unwrap_or_else(|| "weather.csv".into());
+    let name = req.weather_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "weather.csv".into());
     let config = SiteConfig::from_toml(&req.site_toml);
     let mut errors: Vec<String> = match &config {
         Ok(_) => Vec::new(),
         Err(list) => list.iter().map(|e| format!("site.toml: {e}")).collect(),
     };
-    let tmy3 = req.weather_csv.lines().nth(1).is_some_and(|l| l.starts_with("Date (MM/DD/YYYY)"));
-    let weather = match (&config, tmy3) {
-        (_, true) => {
-            let year = config.as_ref().map_or(2023, |c| c.simulation.weather_year);
-            site::weather::parse_tmy3(&name, &req.weather_csv, year)
-                .map_err(|e| e.iter().map(|e| e.to_string()).collect())
+    let year = config.as_ref().map_or(2023, |c| c.simulation.weather_year);
+    let as_strings = |e: Vec<site::weather::WeatherError>| e.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+    let weather = match req.shipped_weather.as_deref().filter(|id| !id.is_empty()) {
+        Some(_) if !req.weather_csv.is_empty() => {
+            Err(vec!["weather: give a weather file or shipped_weather, not both".to_string()])
         }
-        (Ok(c), false) => match c.location {
-            Some(l) => site::weather::parse_plain(&name, &req.weather_csv, l.place())
-                .map_err(|e| e.iter().map(|e| e.to_string()).collect()),
-            None => Err(vec![format!("{name}: a plain weather CSV needs [location] in the site file")]),
+        Some(id) => match site::shipped_weather::find(id) {
+            Some(w) => w.weather(year).map_err(as_strings),
+            None => {
+                let known: Vec<&str> = site::shipped_weather::SHIPPED.iter().map(|w| w.id).collect();
+                Err(vec![format!("shipped_weather: no shipped weather year {id:?} (shipped: {})", known.join(", "))])
+            }
         },
-        (Err(_), false) => Err(vec![]),
+        None if req.weather_csv.trim().is_empty() => {
+            Err(vec!["weather: a weather file or shipped_weather is needed".to_string()])
+        }
+        None => match (&config, WeatherFormat::of(&req.weather_csv).has_location()) {
+            (_, true) => site::weather::parse_weather(&name, &req.weather_csv, None, year).map_err(as_strings),
+            (Ok(c), false) => match c.location {
+                Some(l) => site::weather::parse_plain(&name, &req.weather_csv, l.place()).map_err(as_strings),
+                None => Err(vec![format!("{name}: a plain weather CSV needs [location] in the site file")]),
+            },
+            // The site file's own problems are reported; a plain CSV cannot be read without its location.
+            (Err(_), false) => Err(vec![]),
+        },
     };
     if let Err(list) = &weather {
         errors.extend(list.iter().cloned());

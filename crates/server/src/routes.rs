@@ -153,8 +153,9 @@ routes! {
     post "/api/v1/scenario/compare" => scenario_api::compare, Read, None, "json" -> "json", "Several scenarios on one baseline, side by side";
     post "/api/v1/scenario/macc" => scenario_api::macc, Read, None, "json" -> "json", "Marginal abatement cost curve of the measure catalogue, cheapest first";
     post "/api/v1/scenario/plan" => scenario_api::plan, Read, None, "json" -> "json", "Least-cost plan meeting the scenario's targets (MILP), explained in plain words";
-    post "/api/v1/site/simulate" => site_api::simulate, Read, None, "json" -> "json", "Simulate a PV + battery + fuel-cell site (site_toml, weather_csv): energy by source, hours by state, methanol, emissions avoided, daily series";
-    post "/api/v1/site/size" => site_api::size, Read, None, "json" -> "json", "Cheapest PV / battery / fuel-cell size with zero unserved load over the weather";
+    get "/api/v1/site/weather" => site_api::weather_years, Read, None, "" -> "json", "The typical weather years the platform ships (shipped_weather ids for simulate and size) with their sources: data set, producers, station, copy's origin and SHA-256, licence status, annual GHI, distance to the example site";
+    post "/api/v1/site/simulate" => site_api::simulate, Read, None, "json" -> "json", "Simulate a PV + battery + fuel-cell site (site_toml, and weather_csv (TMY3, EPW or plain CSV) or shipped_weather): energy by source, hours by state, methanol, emissions avoided, daily series";
+    post "/api/v1/site/size" => site_api::size, Read, None, "json" -> "json", "Cheapest PV / battery / fuel-cell size with zero unserved load over the weather (weather_csv or shipped_weather)";
     post "/api/v1/site/bs-saving" => site_api::bs_saving, Read, None, "json" -> "json", "Base-station saving report from per-cell traffic (cells_csv, policy, grid_factor): kWh and tCO2 per station";
     get "/api/v1/orgs/{code}/sites" => site_api::list_sites, Read, Org, "" -> "json", "The off-grid sites of an org's subtree (facilities with registered site meters) and each one's newest state";
     get "/api/v1/orgs/{code}/sites/{facility}/setpoints" => site_api::get_setpoints, Read, Org, "" -> "json", "A site's current set points and every change (from the audit log)";

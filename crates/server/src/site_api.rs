@@ -17,6 +17,13 @@ use std::sync::Arc;
 
 pub use platform::site::{SiteRequest, DEFAULT_GRID_FACTOR, SETPOINTS_ACTION};
 
+/// GET /api/v1/site/weather: the typical weather years the platform ships, each with its source
+/// fields, so a site can be simulated without uploading weather (`shipped_weather` in the body of
+/// simulate and size).
+pub async fn weather_years() -> Json<Value> {
+    Json(service::shipped_weather())
+}
+
 /// POST /api/v1/site/simulate: a year (or the weather's span) of the controller with PV, battery
 /// and fuel cell; the report plus daily energy by source and SoC range for the charts.
 pub async fn simulate(State(app): State<Arc<App>>, Json(req): Json<SiteRequest>) -> ApiResult<Json<Value>> {

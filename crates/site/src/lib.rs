@@ -11,6 +11,7 @@ pub mod bs;
 pub mod controller;
 pub mod itu;
 pub mod meters;
+pub mod shipped_weather;
 pub mod sim;
 #[allow(clippy::approx_constant)]
 mod spa_terms;

@@ -1,7 +1,9 @@
-//! The PV chain against its peer, pvlib (PyPI), on the TMY3 file pvlib ships (Greensboro, NC).
-//! tests/pvlib/pvwatts_chain.py computes pvlib's chain; this test reads the same TMY3 file with the Rust
+//! The PV chain against its peer, pvlib (PyPI), on the TMY3 file pvlib ships (Greensboro, NC) and on
+//! the EPW typical year the platform ships (Qinzhou, Guangxi; read by pvlib's own `read_epw`).
+//! tests/pvlib/pvwatts_chain.py computes pvlib's chain; this test reads the same file with the Rust
 //! reader, runs the Rust chain and compares: solar angles within 0.01°, hourly DC power within 1 %,
-//! annual AC energy within 0.5 %.
+//! annual AC energy within 0.5 %. The same instants on both sides also check that the two readers
+//! place every hour alike.
 //!
 //! The Python comes from DUALCARBON_PVLIB_PYTHON (set by .ci/run) or the workspace's .venv-pvlib. When
 //! CI=true and neither works, the test fails; outside CI it says why and passes without comparing.
@@ -25,14 +27,31 @@ fn in_ci() -> bool {
 
 #[test]
 fn pvwatts_chain_matches_pvlib() {
+    compare_with_pvlib(None);
+}
+
+#[test]
+fn pvwatts_chain_matches_pvlib_on_the_shipped_epw_year() {
+    let epw = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/weather/CHN_Guangxi.Zhuang.Qinzhou.596320_CSWD.epw");
+    compare_with_pvlib(Some(&epw));
+}
+
+/// pvlib's chain on `epw` (else pvlib's own TMY3 file) against the Rust chain on the same file.
+fn compare_with_pvlib(epw: Option<&Path>) {
     let Some(python) = python() else {
         assert!(!in_ci(), "CI=true but no pvlib python: set DUALCARBON_PVLIB_PYTHON (.ci/run installs it)");
         eprintln!("SKIPPED: no pvlib python (set DUALCARBON_PVLIB_PYTHON or create .venv-pvlib); CI fails here");
         return;
     };
-    let out = std::env::temp_dir().join(format!("dualcarbon-pvlib-{}.csv", std::process::id()));
+    let tag = if epw.is_some() { "epw" } else { "tmy3" };
+    let out = std::env::temp_dir().join(format!("dualcarbon-pvlib-{tag}-{}.csv", std::process::id()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pvlib/pvwatts_chain.py");
-    let run = Command::new(&python).arg(&script).arg(&out).output();
+    let mut command = Command::new(&python);
+    command.arg(&script).arg(&out);
+    if let Some(epw) = epw {
+        command.arg(epw);
+    }
+    let run = command.output();
     let run = match run {
         Ok(r) if r.status.success() => r,
         Ok(r) => panic!("pvlib script failed: {}", String::from_utf8_lossy(&r.stderr)),
@@ -87,7 +106,7 @@ fn pvwatts_chain_matches_pvlib() {
     }
     let annual = (ac_rust - ac_pvlib).abs() / ac_pvlib;
     eprintln!(
-        "pvlib comparison: max |Δzenith| {worst_zenith:.2e}°, max |Δazimuth| {worst_azimuth:.2e}°, max hourly DC \
+        "pvlib comparison ({tag}): max |Δzenith| {worst_zenith:.2e}°, max |Δazimuth| {worst_azimuth:.2e}°, max hourly DC \
          error {:.2e} % over {compared_dc} h, annual AC {:.1} kWh vs {:.1} kWh ({:.2e} %)",
         worst_dc * 100.0,
         ac_rust / 1000.0,

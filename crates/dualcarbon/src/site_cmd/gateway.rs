@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub struct GatewayArgs {
     /// Site file (TOML): hardware, initial SoC, set points until the platform answers.
     site: PathBuf,
-    /// Weather of a typical year (TMY3 or plain CSV); its interval is the step length.
+    /// Weather of a typical year (TMY3, EPW, plain CSV or shipped:ID); its interval is the step length.
     #[arg(long)]
     weather: PathBuf,
     /// The platform, http://HOST:PORT.

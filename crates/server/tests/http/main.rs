@@ -19,4 +19,5 @@ mod overview_yoy;
 mod platform_data;
 mod reports;
 mod savings;
+mod site_weather;
 mod supply;

@@ -1,8 +1,11 @@
-"""Peer computation for tests/pvlib_validation.rs: pvlib's PVWatts chain on the TMY3 file pvlib ships.
+"""Peer computation for tests/pvlib_validation.rs: pvlib's PVWatts chain on the TMY3 file pvlib ships,
+or on an EPW file (the typical year the platform ships, crates/site/data/weather/).
 
-Usage: python pvwatts_chain.py OUT.csv  -> writes one row per hour, prints the TMY3 path it read.
+Usage: python pvwatts_chain.py OUT.csv [FILE.epw]  -> writes one row per hour, prints the path it read.
 The chain (mirrored exactly by crates/site/src/pv.rs; documented in docs/site-energy.md):
-  times       read_tmy3(coerce_year=2023) end-of-hour stamps, sun placed at the middle of the hour
+  times       read_tmy3(coerce_year=2023) end-of-hour stamps, or read_epw(coerce_year=2023), whose
+              index is the start of each hour (EPW hour 1 = 00:00-01:00): one hour added to get the
+              end; the sun placed at the middle of the hour
   sun         solarposition.get_solarposition(method='nrel_numpy', altitude=file elevation)
               (pressure from altitude, temperature 12 C, delta_t from the Espenak-Meeus polynomials)
   POA         irradiance.get_total_irradiance(model='isotropic', albedo=0.25) with apparent zenith
@@ -17,14 +20,19 @@ import sys
 import pandas as pd
 import pvlib
 from pvlib import inverter, irradiance, pvsystem, solarposition, temperature
-from pvlib.iotools import read_tmy3
+from pvlib.iotools import read_epw, read_tmy3
 
 TILT, AZIMUTH, ALBEDO = 30.0, 180.0, 0.25
 PDC0, GAMMA, PAC0, ETA_NOM = 5000.0, -0.0047, 4000.0, 0.96
 
 out = sys.argv[1]
-path = os.path.join(os.path.dirname(pvlib.__file__), "data", "723170TYA.CSV")
-data, meta = read_tmy3(path, coerce_year=2023, map_variables=True)
+if len(sys.argv) > 2:
+    path = sys.argv[2]
+    data, meta = read_epw(path, coerce_year=2023)
+    data.index = data.index + pd.Timedelta(hours=1)  # pvlib stamps the start of the hour
+else:
+    path = os.path.join(os.path.dirname(pvlib.__file__), "data", "723170TYA.CSV")
+    data, meta = read_tmy3(path, coerce_year=2023, map_variables=True)
 mid = data.index - pd.Timedelta(minutes=30)
 sun = solarposition.get_solarposition(mid, meta["latitude"], meta["longitude"], altitude=meta["altitude"])
 sun.index = data.index  # align the mid-hour sun with the end-of-hour weather rows
