@@ -716,11 +716,21 @@ impl Stream {
     }
 
     fn take_outcome(&self, o: Outcome) {
+        // Outcomes that came after their publisher stopped waiting are never taken: dropped once
+        // far behind the newest (a waiting publisher's entries are among the newest).
+        fn keep<T>(map: &mut HashMap<u64, T>, seq: u64, value: T) {
+            if map.len() >= ORPHANS {
+                map.retain(|&k, _| k + ORPHAN_DISTANCE > seq);
+            }
+            map.insert(seq, value);
+        }
+        const ORPHANS: usize = 4096;
+        const ORPHAN_DISTANCE: u64 = 100_000;
         if let Some(r) = o.report {
-            self.reports.lock().unwrap_or_else(|e| e.into_inner()).insert(o.seq, r);
+            keep(&mut self.reports.lock().unwrap_or_else(|e| e.into_inner()), o.seq, r);
         }
         if let Some(a) = o.action {
-            self.actions.lock().unwrap_or_else(|e| e.into_inner()).insert(o.seq, a);
+            keep(&mut self.actions.lock().unwrap_or_else(|e| e.into_inner()), o.seq, a);
         }
         self.arrived.send_modify(|n| *n += 1);
     }
@@ -820,19 +830,23 @@ fn answer_queries(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
                         };
                         let Some(p) = p.upgrade() else { return };
                         let me2 = me.clone();
-                        let answered = tokio::task::spawn_blocking(move || {
-                            let m = p.monitoring.read().ok().and_then(|m| m.clone())?;
-                            let parts = me2
-                                .applied_partitions()
-                                .into_iter()
-                                .map(|part| (part, m.answer(&q, &|f: &str| partition_of(f) == part)))
-                                .collect();
-                            serde_json::to_vec(&Answer { parts }).ok()
-                        })
-                        .await;
-                        if let Ok(Some(payload)) = answered {
-                            let _ = me.client.publish(reply, payload.into()).await;
-                        }
+                        // Questions are answered side by side (a slow one does not hold the others).
+                        tokio::spawn(async move {
+                            let client = me2.client.clone();
+                            let answered = tokio::task::spawn_blocking(move || {
+                                let m = p.monitoring.read().ok().and_then(|m| m.clone())?;
+                                let parts = me2
+                                    .applied_partitions()
+                                    .into_iter()
+                                    .map(|part| (part, m.answer(&q, &|f: &str| partition_of(f) == part)))
+                                    .collect();
+                                serde_json::to_vec(&Answer { parts }).ok()
+                            })
+                            .await;
+                            if let Ok(Some(payload)) = answered {
+                                let _ = client.publish(reply, payload.into()).await;
+                            }
+                        });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "telemetry stream: cannot subscribe to questions"),
