@@ -191,34 +191,32 @@ fn store_equipment(
     e: &supply::equipment::EquipmentSpec,
 ) -> Result<store::supply::Disclosure> {
     let body = serde_json::to_value(e).map_err(|x| Error::internal(x.to_string()))?;
-    let year = i64::from(
+    Ok(p.store.supply_add_disclosure(&actor.username, s, "equipment", equipment_year(), &body)?)
+}
+
+/// The year an equipment specification is filed under: the current one.
+fn equipment_year() -> i64 {
+    i64::from(
         pact::civil_from_days(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
                 / 86_400,
         )
         .0,
-    );
-    Ok(p.store.supply_add_disclosure(&actor.username, s, "equipment", year, &body)?)
+    )
 }
 
 /// A checked footprint form stored as the next version of its library entry (its disclosure is
 /// the form as received).
 fn store_form(p: &Platform, actor: &Actor, s: &Supplier, f: &FootprintForm) -> Result<Value> {
+    let x = p.store.supply_add_footprint(&actor.username, form_footprint(s, f)?).map_err(err)?;
+    Ok(entry_json(&x))
+}
+
+/// A checked footprint form as the library stores it (its disclosure is the form as received).
+fn form_footprint(s: &Supplier, f: &FootprintForm) -> Result<NewFootprint> {
     let pf = f.to_pact(&uuid_v4(), &now_rfc3339(), &s.name, &s.uscc);
     let received = serde_json::to_value(f).unwrap_or(Value::Null);
-    let x = store_footprint(
-        p,
-        actor,
-        Some(s),
-        &s.org_code,
-        &s.uscc,
-        &pf,
-        &f.class,
-        &f.product_id,
-        "supplier",
-        ("footprint", received),
-    )?;
-    Ok(entry_json(&x))
+    new_footprint(Some(s), &s.org_code, &s.uscc, &pf, &f.class, &f.product_id, "supplier", ("footprint", received))
 }
 
 pub fn disclose_equipment(
@@ -284,8 +282,24 @@ fn store_footprint(
     class: &str,
     product_id: &str,
     source: &str,
-    (kind, received): (&str, Value),
+    received: (&str, Value),
 ) -> Result<Footprint> {
+    let new = new_footprint(s, org_code, uscc, pf, class, product_id, source, received)?;
+    p.store.supply_add_footprint(&actor.username, new).map_err(err)
+}
+
+/// A footprint as the library stores it, with its disclosure `(kind, as received)`.
+#[allow(clippy::too_many_arguments)]
+fn new_footprint(
+    s: Option<&Supplier>,
+    org_code: &str,
+    uscc: &str,
+    pf: &ProductFootprint,
+    class: &str,
+    product_id: &str,
+    source: &str,
+    (kind, received): (&str, Value),
+) -> Result<NewFootprint> {
     let body = serde_json::to_value(pf).map_err(|e| Error::internal(e.to_string()))?;
     let year = supply::parse_datetime(&pf.pcf.reference_period_end)
         .map_or(0, |t| i64::from(pact::civil_from_days((t - 1).div_euclid(86_400)).0));
@@ -305,7 +319,7 @@ fn store_footprint(
         body,
         disclosure: (kind.to_string(), year, received),
     };
-    p.store.supply_add_footprint(&actor.username, new).map_err(err)
+    Ok(new)
 }
 
 fn entry_json(f: &Footprint) -> Value {
@@ -1646,14 +1660,28 @@ pub fn disclose_xlsx(p: &Platform, actor: &Actor, user_id: i64, bytes: Vec<u8>) 
     if forms.is_empty() && company.is_empty() && equipment.is_empty() {
         return Err(Error::new(Kind::Invalid, "invalid_workbook", "the workbook holds no row to disclose"));
     }
-    let fps = forms.iter().map(|f| store_form(p, actor, &s, f)).collect::<Result<Vec<_>>>()?;
-    let mut cos = Vec::new();
+    // The whole workbook in one transaction: stored whole or, should the database fail part-way,
+    // not at all (the same file can be sent again).
+    let footprints = forms.iter().map(|f| form_footprint(&s, f)).collect::<Result<Vec<_>>>()?;
+    let mut disclosures = Vec::with_capacity(company.len() + equipment.len());
     for d in &company {
-        cos.push(json!(store_company(p, actor, &s, d)?.id));
+        disclosures.push((
+            "company".to_string(),
+            i64::from(d.year),
+            serde_json::to_value(d).map_err(|e| Error::internal(e.to_string()))?,
+        ));
     }
-    let mut eqs = Vec::new();
     for e in &equipment {
-        eqs.push(json!({"disclosure": store_equipment(p, actor, &s, e)?.id, "checks": e.checks()}));
+        disclosures.push((
+            "equipment".to_string(),
+            equipment_year(),
+            serde_json::to_value(e).map_err(|x| Error::internal(x.to_string()))?,
+        ));
     }
+    let (fps, ids) = p.store.supply_add_workbook(&actor.username, &s, &footprints, &disclosures).map_err(err)?;
+    let fps: Vec<Value> = fps.iter().map(entry_json).collect();
+    let (cos, eq_ids) = ids.split_at(company.len());
+    let eqs: Vec<Value> =
+        eq_ids.iter().zip(&equipment).map(|(id, e)| json!({"disclosure": id, "checks": e.checks()})).collect();
     Ok(json!({"stored": {"footprints": fps, "company": cos, "equipment": eqs}}))
 }

@@ -383,23 +383,38 @@ impl Store {
         body: &Json,
     ) -> Result<Disclosure> {
         let k = self.kind();
-        let id = self.tx(|c| {
-            let id = insert_disclosure(c, actor, Some(s.id), &s.org_code, kind, year, body)?;
-            append(
-                c,
-                k,
-                Change {
-                    actor,
-                    action: "supply.disclosure",
-                    entity: format!("disclosure/{id}"),
-                    org_code: &s.org_code,
-                    before: Json::Null,
-                    after: json!({"supplier": s.id, "kind": kind, "year": year}),
-                },
-            )?;
-            Ok(id)
-        })?;
+        let id = self.tx(|c| add_supplier_disclosure(c, k, actor, s, kind, year, body))?;
         self.supply_disclosure(id)?.ok_or_else(|| StoreError::NotFound(format!("disclosure {id}")))
+    }
+
+    /// A supplier's whole workbook in one transaction: each footprint as the next version of its
+    /// entry (as `supply_add_footprint`), then each disclosure (as `supply_add_disclosure`,
+    /// `(kind, year, body)`), all audited; all stored or, on any failure, none. The footprints and
+    /// the disclosures' ids, in the order given.
+    pub fn supply_add_workbook(
+        &self,
+        actor: &str,
+        s: &Supplier,
+        footprints: &[NewFootprint],
+        disclosures: &[(String, i64, Json)],
+    ) -> Result<(Vec<Footprint>, Vec<i64>)> {
+        let k = self.kind();
+        let (fp_ids, d_ids) = self.tx(|c| {
+            let mut fp_ids = Vec::with_capacity(footprints.len());
+            for f in footprints {
+                fp_ids.push(add_footprint(c, k, actor, f)?);
+            }
+            let mut d_ids = Vec::with_capacity(disclosures.len());
+            for (kind, year, body) in disclosures {
+                d_ids.push(add_supplier_disclosure(c, k, actor, s, kind, *year, body)?);
+            }
+            Ok((fp_ids, d_ids))
+        })?;
+        let fps = fp_ids
+            .into_iter()
+            .map(|id| self.supply_footprint(id)?.ok_or_else(|| StoreError::NotFound(format!("footprint {id}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((fps, d_ids))
     }
 
     /// Stores an org's own disclosure (no supplier: e.g. a secondary-data file), audited.
@@ -488,68 +503,7 @@ impl Store {
     /// becomes `Deprecated` (PACT: only the status of a footprint changes). One transaction.
     pub fn supply_add_footprint(&self, actor: &str, f: NewFootprint) -> Result<Footprint> {
         let k = self.kind();
-        let entry = format!("{}/{}/{}", f.org_code, f.company_uscc, f.product_id);
-        let id = self.tx(|c| {
-            if !c.query("SELECT id FROM supply_footprints WHERE pf_id = $1", &[f.pf_id.as_str().into()])?.is_empty() {
-                return Err(StoreError::Conflict(format!("footprint_exists: footprint {} is stored already", f.pf_id)));
-            }
-            let (dkind, year, dbody) = &f.disclosure;
-            let disclosure = insert_disclosure(c, actor, f.supplier_id, &f.org_code, dkind, *year, dbody)?;
-            let prev = c.query(
-                "SELECT version, pf_id FROM supply_footprints WHERE entry = $1 ORDER BY version DESC LIMIT 1",
-                &[entry.as_str().into()],
-            )?;
-            let version = prev.first().map_or(1, |r| r.int(0) + 1);
-            let mut body = f.body.clone();
-            if let Some(p) = prev.first() {
-                c.exec("UPDATE supply_footprints SET status = 'Deprecated' WHERE entry = $1", &[entry.as_str().into()])?;
-                if let Some(o) = body.as_object_mut() {
-                    let list = o.entry("precedingPfIds").or_insert_with(|| json!([]));
-                    if let Some(a) = list.as_array_mut() {
-                        if !a.iter().any(|x| x == &Json::String(p.text(1))) {
-                            a.push(Json::String(p.text(1)));
-                        }
-                    }
-                }
-            }
-            let id = c.query(
-                "INSERT INTO supply_footprints (pf_id, entry, version, supplier_id, org_code, company_uscc, product_id, class, unit, \
-                 kg_per_unit, dqr, source, disclosure_id, status, created, ref_end, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'Active', $14, $15, $16) RETURNING id",
-                &[
-                    f.pf_id.as_str().into(),
-                    entry.as_str().into(),
-                    version.into(),
-                    f.supplier_id.into(),
-                    f.org_code.as_str().into(),
-                    f.company_uscc.as_str().into(),
-                    f.product_id.as_str().into(),
-                    f.class.as_str().into(),
-                    f.unit.as_str().into(),
-                    f.kg_per_unit.as_str().into(),
-                    f.dqr.clone().into(),
-                    f.source.as_str().into(),
-                    disclosure.into(),
-                    f.created.as_str().into(),
-                    f.ref_end.as_str().into(),
-                    body.to_string().into(),
-                ],
-            )?[0]
-                .int(0);
-            append(
-                c,
-                k,
-                Change {
-                    actor,
-                    action: "supply.footprint",
-                    entity: format!("footprint/{id}"),
-                    org_code: &f.org_code,
-                    before: Json::Null,
-                    after: json!({"pf_id": f.pf_id, "entry": entry, "version": version, "source": f.source, "disclosure": disclosure, "kg_per_unit": f.kg_per_unit}),
-                },
-            )?;
-            Ok(id)
-        })?;
+        let id = self.tx(|c| add_footprint(c, k, actor, &f))?;
         self.supply_footprint(id)?.ok_or_else(|| StoreError::NotFound(format!("footprint {id}")))
     }
 
@@ -874,6 +828,96 @@ fn run(r: &Row) -> Run {
         created_by: r.text(5),
         created_at: r.text(6),
     }
+}
+
+/// `supply_add_footprint` inside a transaction: the new footprint's id.
+fn add_footprint(c: &mut dyn crate::Conn, k: crate::Kind, actor: &str, f: &NewFootprint) -> Result<i64> {
+    let entry = format!("{}/{}/{}", f.org_code, f.company_uscc, f.product_id);
+    if !c.query("SELECT id FROM supply_footprints WHERE pf_id = $1", &[f.pf_id.as_str().into()])?.is_empty() {
+        return Err(StoreError::Conflict(format!("footprint_exists: footprint {} is stored already", f.pf_id)));
+    }
+    let (dkind, year, dbody) = &f.disclosure;
+    let disclosure = insert_disclosure(c, actor, f.supplier_id, &f.org_code, dkind, *year, dbody)?;
+    let prev = c.query(
+        "SELECT version, pf_id FROM supply_footprints WHERE entry = $1 ORDER BY version DESC LIMIT 1",
+        &[entry.as_str().into()],
+    )?;
+    let version = prev.first().map_or(1, |r| r.int(0) + 1);
+    let mut body = f.body.clone();
+    if let Some(p) = prev.first() {
+        c.exec("UPDATE supply_footprints SET status = 'Deprecated' WHERE entry = $1", &[entry.as_str().into()])?;
+        if let Some(o) = body.as_object_mut() {
+            let list = o.entry("precedingPfIds").or_insert_with(|| json!([]));
+            if let Some(a) = list.as_array_mut() {
+                if !a.iter().any(|x| x == &Json::String(p.text(1))) {
+                    a.push(Json::String(p.text(1)));
+                }
+            }
+        }
+    }
+    let id = c.query(
+            "INSERT INTO supply_footprints (pf_id, entry, version, supplier_id, org_code, company_uscc, product_id, class, unit, \
+             kg_per_unit, dqr, source, disclosure_id, status, created, ref_end, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'Active', $14, $15, $16) RETURNING id",
+            &[
+                f.pf_id.as_str().into(),
+                entry.as_str().into(),
+                version.into(),
+                f.supplier_id.into(),
+                f.org_code.as_str().into(),
+                f.company_uscc.as_str().into(),
+                f.product_id.as_str().into(),
+                f.class.as_str().into(),
+                f.unit.as_str().into(),
+                f.kg_per_unit.as_str().into(),
+                f.dqr.clone().into(),
+                f.source.as_str().into(),
+                disclosure.into(),
+                f.created.as_str().into(),
+                f.ref_end.as_str().into(),
+                body.to_string().into(),
+            ],
+        )?[0]
+            .int(0);
+    append(
+        c,
+        k,
+        Change {
+            actor,
+            action: "supply.footprint",
+            entity: format!("footprint/{id}"),
+            org_code: &f.org_code,
+            before: Json::Null,
+            after: json!({"pf_id": f.pf_id, "entry": entry, "version": version, "source": f.source, "disclosure": disclosure, "kg_per_unit": f.kg_per_unit}),
+        },
+    )?;
+    Ok(id)
+}
+
+/// `supply_add_disclosure` inside a transaction: the disclosure's id.
+fn add_supplier_disclosure(
+    c: &mut dyn crate::Conn,
+    k: crate::Kind,
+    actor: &str,
+    s: &Supplier,
+    kind: &str,
+    year: i64,
+    body: &Json,
+) -> Result<i64> {
+    let id = insert_disclosure(c, actor, Some(s.id), &s.org_code, kind, year, body)?;
+    append(
+        c,
+        k,
+        Change {
+            actor,
+            action: "supply.disclosure",
+            entity: format!("disclosure/{id}"),
+            org_code: &s.org_code,
+            before: Json::Null,
+            after: json!({"supplier": s.id, "kind": kind, "year": year}),
+        },
+    )?;
+    Ok(id)
 }
 
 fn insert_disclosure(
