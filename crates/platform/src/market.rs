@@ -1071,6 +1071,53 @@ pub fn issue_offset(
     }
 }
 
+/// 碳普惠 credits claimed as a market offset whose offset never entered the market: the claim
+/// and the market's issue are two commits (the market commits through its own command log), so a
+/// process that dies between them leaves credits claimed for nothing. Such claims older than
+/// `min_age_s` (a request in flight is never that old) are given back (audited
+/// `inclusive.offset_release` by `system:reconcile`); a client that sends the request again
+/// later claims them again. The programmes given back, with their credits.
+pub fn reconcile_offset_claims(platform: &Platform, min_age_s: i64, now_s: i64) -> Result<Vec<Value>> {
+    let mut released = Vec::new();
+    for (programme, ids, claimed_at) in platform.store.inclusive_market_offset_claims()? {
+        let Some(rid) = programme.strip_prefix("market:") else { continue };
+        if platform.store.market_request_entered(rid)? {
+            continue;
+        }
+        // A claim whose audit entry cannot be read counts as old (the credits are stuck either way).
+        let claimed_s = claimed_at.as_deref().and_then(inclusive::time::parse).unwrap_or(i64::MIN / 2);
+        if now_s - claimed_s < min_age_s {
+            continue;
+        }
+        let n = platform.store.inclusive_release_market_offset("system:reconcile", &ids, &programme, now_s)?;
+        tracing::warn!(programme, credits = ?ids, released = n, "碳普惠 credits claimed for an offset that never entered the market were given back");
+        released.push(json!({"programme": programme, "credits": ids, "released": n}));
+    }
+    Ok(released)
+}
+
+/// How old an unmatched offset claim must be before it is given back, and how often it is looked for.
+pub const OFFSET_CLAIM_GRACE_S: i64 = 600;
+
+/// Looks for offset claims that never entered the market every [`OFFSET_CLAIM_GRACE_S`] (the
+/// first time a minute after start): `reconcile_offset_claims`.
+pub fn watch_offset_claims(platform: &std::sync::Arc<Platform>) {
+    let p = std::sync::Arc::downgrade(platform);
+    let _ = std::thread::Builder::new().name("offset-claims".into()).spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        loop {
+            let Some(p) = p.upgrade() else { return };
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            if let Err(e) = reconcile_offset_claims(&p, OFFSET_CLAIM_GRACE_S, now) {
+                tracing::warn!(error = %e.message, "market: looking for unmatched offset claims failed");
+            }
+            drop(p);
+            std::thread::sleep(std::time::Duration::from_secs(OFFSET_CLAIM_GRACE_S as u64));
+        }
+    });
+}
+
 /// Reverses a journal entry (a correction; group administrators).
 pub fn correct(platform: &Platform, actor: &Actor, rid: &str, entry: u64) -> Result<Value> {
     let rid = request_id(actor, rid)?;

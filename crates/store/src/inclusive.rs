@@ -924,6 +924,36 @@ impl Store {
         })
     }
 
+    /// The credits claimed as internal-market offsets, by programme (`market:REQUEST`): the
+    /// programme, its credit ids, and when the claim was audited (RFC 3339), programmes in order.
+    pub fn inclusive_market_offset_claims(&self) -> Result<Vec<(String, Vec<i64>, Option<String>)>> {
+        self.read(|c| {
+            let rows = c.query(
+                "SELECT claim_ref, id FROM inclusive_credits WHERE claim = 'offset' AND claim_ref LIKE 'market:%' \
+                 ORDER BY claim_ref, id",
+                &[],
+            )?;
+            let mut out: Vec<(String, Vec<i64>, Option<String>)> = Vec::new();
+            for r in &rows {
+                let programme = r.text(0);
+                match out.last_mut() {
+                    Some(last) if last.0 == programme => last.1.push(r.int(1)),
+                    _ => out.push((programme, vec![r.int(1)], None)),
+                }
+            }
+            for (programme, _, at) in &mut out {
+                *at = c
+                    .query(
+                        "SELECT at FROM audit WHERE entity = $1 AND action = 'inclusive.offset' ORDER BY seq DESC LIMIT 1",
+                        &[format!("inclusive_offset/{programme}").into()],
+                    )?
+                    .first()
+                    .map(|r| r.text(0));
+            }
+            Ok(out)
+        })
+    }
+
     /// Gives back the credits `ids` that `programme` claimed as an offset (the market refused the
     /// offset after they were claimed): claimable again. Audited `inclusive.offset_release`.
     pub fn inclusive_release_market_offset(&self, actor: &str, ids: &[i64], programme: &str, now: i64) -> Result<u64> {

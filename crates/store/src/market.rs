@@ -96,6 +96,20 @@ fn plan(r: &crate::backend::Row) -> MarketPlan {
 const PLAN_COLS: &str = "id, year, version, body, sha256, created_by, created_at";
 
 impl Store {
+    /// Whether the market stored a command with request id `rid` that made journal entries (an
+    /// issue that went through, as opposed to none or a refusal).
+    pub fn market_request_entered(&self, rid: &str) -> Result<bool> {
+        Ok(!self
+            .read(|c| {
+                c.query(
+                    "SELECT 1 FROM market_commands mc JOIN market_entries me ON me.command_seq = mc.seq \
+                     WHERE mc.request_id = $1 LIMIT 1",
+                    &[rid.into()],
+                )
+            })?
+            .is_empty())
+    }
+
     /// Stores a new version of period `year`'s plan file (already checked by the caller) with its
     /// audit entry (`market.plan`), on the root org.
     pub fn add_market_plan(&self, actor: &str, org_code: &str, year: i64, body: &str) -> Result<MarketPlan> {

@@ -570,3 +570,86 @@ fn market_offsets_claim_inclusive_reductions_once() {
         assert_eq!(held(&h.get("/api/v1/market/account?org=CT-GD", &admin).await.json), 5, "nothing more issued");
     });
 }
+
+/// A process that dies between claiming 碳普惠 credits for a market offset and the market's issue
+/// leaves the credits claimed for nothing: once the claim is older than the grace period they are
+/// given back (audited), an offset that entered the market never is, and the request sent again
+/// claims and issues them. On both backends.
+#[test]
+fn an_offset_claim_that_never_entered_the_market_is_given_back() {
+    platform("inclusive_offset_reconcile").run(|h| async move {
+        let admin = h.login("admin").await;
+        let gd = h.login("gd-admin").await;
+        let employee = h.login("employee").await;
+        let r = h
+            .post(
+                "/api/v1/inclusive/accounts",
+                &gd,
+                json!({"username": "employee", "org_code": "CT-GD", "opt_in": false}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let auth = app(&h, &gd, "employee", "authoritative", 0).await;
+        // Two 20 km carpools, 2,718 g each: an offset of 5 kg.
+        let r = post_events(
+            &h,
+            &auth,
+            json!([trip("k1", "employee", "carpool", 20_000, 30), trip("k2", "employee", "carpool", 20_000, 30)]),
+        )
+        .await;
+        assert_eq!(r.json["counts"]["accepted"], 2, "{}", r.text);
+        let id = |i: usize| r.json["verdicts"][i]["credit_id"].as_i64().unwrap();
+        let (c1, c2) = (id(0), id(1));
+        let year: i32 = inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4].parse().unwrap();
+        let offset = |rid: &str, credits: Vec<i64>| {
+            json!({"request_id": rid, "org": "CT-GD", "kind": "internal_project", "vintage": year, "kg": 5,
+                   "reference": "碳普惠 commute", "inclusive_credits": credits})
+        };
+        // A claim whose process died before the market's issue (made so through the store).
+        let p = h.app.platform.clone();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        tokio::task::block_in_place(|| {
+            let path = p.store.org("CT-GD").unwrap().unwrap().path;
+            p.store
+                .inclusive_claim_market_offset("admin", &path, &[c1, c2], "market:admin:crash1", year, 5, now)
+                .unwrap();
+        });
+        let claim_of = |hist: &Value, c: i64| -> (String, String) {
+            let x = hist["credits"].as_array().unwrap().iter().find(|x| x["id"] == json!(c)).unwrap().clone();
+            (x["claim"].as_str().unwrap().to_string(), x["claim_ref"].as_str().unwrap().to_string())
+        };
+        let offset_of = |rid: &str| ("offset".to_string(), format!("market:admin:{rid}"));
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await.json;
+        assert_eq!(claim_of(&hist, c1), offset_of("crash1"));
+        // Within the grace period nothing is given back (the request may be in flight).
+        let grace = platform::market::OFFSET_CLAIM_GRACE_S;
+        let released =
+            tokio::task::block_in_place(|| platform::market::reconcile_offset_claims(&p, grace, now)).unwrap();
+        assert!(released.is_empty(), "{}: {released:?}", h.backend);
+        // After it, the unmatched claim is given back.
+        let released =
+            tokio::task::block_in_place(|| platform::market::reconcile_offset_claims(&p, grace, now + grace + 1))
+                .unwrap();
+        assert_eq!(
+            released,
+            vec![json!({"programme": "market:admin:crash1", "credits": [c1, c2], "released": 2})],
+            "{}",
+            h.backend
+        );
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await.json;
+        assert_eq!(claim_of(&hist, c1), ("none".to_string(), String::new()));
+        assert_eq!(claim_of(&hist, c2), ("none".to_string(), String::new()));
+        let audit = h.get("/api/v1/audit?action=inclusive.offset_release", &admin).await;
+        assert!(audit.text.contains("system:reconcile"), "{}", audit.text);
+        // The request sent again claims and issues them; an offset that entered the market is never
+        // given back.
+        let r = h.post("/api/v1/market/offsets", &admin, offset("crash1", vec![c1, c2])).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let hist = h.get("/api/v1/inclusive/me/history", &employee).await.json;
+        assert_eq!(claim_of(&hist, c1), offset_of("crash1"));
+        let released =
+            tokio::task::block_in_place(|| platform::market::reconcile_offset_claims(&p, grace, now + 10 * grace))
+                .unwrap();
+        assert!(released.is_empty(), "{}: {released:?}", h.backend);
+    });
+}
