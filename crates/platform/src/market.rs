@@ -1079,7 +1079,9 @@ pub fn issue_offset(
 /// later claims them again. The programmes given back, with their credits.
 pub fn reconcile_offset_claims(platform: &Platform, min_age_s: i64, now_s: i64) -> Result<Vec<Value>> {
     let mut released = Vec::new();
-    for (programme, ids, claimed_at) in platform.store.inclusive_market_offset_claims()? {
+    for store::inclusive::OffsetClaim { programme, credits: ids, claimed_at } in
+        platform.store.inclusive_market_offset_claims()?
+    {
         let Some(rid) = programme.strip_prefix("market:") else { continue };
         if platform.store.market_request_entered(rid)? {
             continue;

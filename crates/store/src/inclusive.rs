@@ -366,6 +366,16 @@ impl JournalCheck {
     }
 }
 
+/// Credits claimed as one internal-market offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffsetClaim {
+    /// `market:USER:REQUEST`.
+    pub programme: String,
+    pub credits: Vec<i64>,
+    /// When the claim was audited (RFC 3339); `None` when no audit entry says.
+    pub claimed_at: Option<String>,
+}
+
 impl Store {
     // ---- machine credentials -------------------------------------------------------------
 
@@ -924,24 +934,24 @@ impl Store {
         })
     }
 
-    /// The credits claimed as internal-market offsets, by programme (`market:REQUEST`): the
-    /// programme, its credit ids, and when the claim was audited (RFC 3339), programmes in order.
-    pub fn inclusive_market_offset_claims(&self) -> Result<Vec<(String, Vec<i64>, Option<String>)>> {
+    /// The credits claimed as internal-market offsets, by programme (`market:REQUEST`), programmes
+    /// in order.
+    pub fn inclusive_market_offset_claims(&self) -> Result<Vec<OffsetClaim>> {
         self.read(|c| {
             let rows = c.query(
                 "SELECT claim_ref, id FROM inclusive_credits WHERE claim = 'offset' AND claim_ref LIKE 'market:%' \
                  ORDER BY claim_ref, id",
                 &[],
             )?;
-            let mut out: Vec<(String, Vec<i64>, Option<String>)> = Vec::new();
+            let mut out: Vec<OffsetClaim> = Vec::new();
             for r in &rows {
                 let programme = r.text(0);
                 match out.last_mut() {
-                    Some(last) if last.0 == programme => last.1.push(r.int(1)),
-                    _ => out.push((programme, vec![r.int(1)], None)),
+                    Some(last) if last.programme == programme => last.credits.push(r.int(1)),
+                    _ => out.push(OffsetClaim { programme, credits: vec![r.int(1)], claimed_at: None }),
                 }
             }
-            for (programme, _, at) in &mut out {
+            for OffsetClaim { programme, claimed_at: at, .. } in &mut out {
                 *at = c
                     .query(
                         "SELECT at FROM audit WHERE entity = $1 AND action = 'inclusive.offset' ORDER BY seq DESC LIMIT 1",
