@@ -930,3 +930,91 @@ fn devices_publish_over_mqtt_into_jetstream_and_raw_readings_reach_victoria_metr
     assert_eq!(h["victoria_metrics"], json!({"sent": 4, "dropped": 0}), "{h}");
     drop((a, nats, vm_server));
 }
+
+/// The reference deployment (`scripts/cluster`, docs/cluster.md) as a user starts it: PostgreSQL
+/// (here the test's database), nats-server, three instances and HAProxy from one script. Through
+/// the load balancer, requests reach all three instances round-robin, and a login made through it
+/// works whichever instance answers; stopping the script (SIGTERM) stops everything it started.
+/// Needs `haproxy` (Debian package; installed by scripts/test-all).
+#[test]
+fn the_reference_deployment_script_serves_through_haproxy() {
+    let Some(db) = store::testing::fresh_postgres("cluster_script") else { return };
+    let haproxy = ["/usr/sbin/haproxy", "/usr/bin/haproxy"].into_iter().any(|p| std::path::Path::new(p).is_file());
+    let nats = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].into_iter().any(|p| std::path::Path::new(p).is_file());
+    if !(haproxy && nats) {
+        assert!(!ci(), "haproxy and nats-server must be installed under CI");
+        eprintln!("note: reference deployment test skipped: haproxy or nats-server not found");
+        return;
+    }
+    struct Script(Child);
+    impl Drop for Script {
+        fn drop(&mut self) {
+            // SIGTERM: the script's trap stops what it started.
+            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.0.kill();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster");
+    let mut child = Command::new("bash")
+        .arg(&script)
+        .args(["--port", &port.to_string(), "--dir", dir.path().to_str().unwrap()])
+        .args(["--bin", env!("CARGO_BIN_EXE_dualcarbon")])
+        .env("DUALCARBON_DATABASE_URL", &db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let script_run = Script(child);
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut said = Vec::new();
+    let password = loop {
+        let l = lines.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| panic!("the script said {said:?}"));
+        said.push(l.clone());
+        if let Some(p) = l.split("with password ").nth(1) {
+            break p.trim().to_string();
+        }
+    };
+    assert!(
+        said.iter().any(|l| l.starts_with("DualCarbon cluster: ") && l.contains("3 instances behind HAProxy")),
+        "{said:?}"
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    // Round-robin: the three instances answer through the one address.
+    let mut seen = std::collections::BTreeSet::new();
+    assert!(
+        within(Duration::from_secs(20), || {
+            let (s, v) = call(&base, "GET", "/api/v1/health", None, None);
+            if s == 200 {
+                seen.insert(v["instance"].as_str().unwrap_or_default().to_string());
+            }
+            seen.len() == 3
+        })
+        .is_some(),
+        "instances seen through HAProxy: {seen:?}"
+    );
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["instance-1", "instance-2", "instance-3"]);
+    // A login through the load balancer works on whichever instance answers next.
+    let token = common::login(&base, "admin", &password);
+    for _ in 0..6 {
+        assert_eq!(status(&base, "/api/v1/me", &token), 200);
+    }
+    // Stopped by SIGTERM: nothing it started keeps the address.
+    drop(script_run);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "HAProxy still listens after the script stopped");
+}
