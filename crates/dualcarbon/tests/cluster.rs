@@ -420,7 +420,41 @@ fn three_instances_share_logins_jobs_telemetry_and_survive_kill_9() {
         kept()
     );
     assert_eq!(kept()[0].start_ms, t0);
+    // Quarter-hours older than the owner's raw readings (as if they had aged out of the stream's
+    // window) come from PostgreSQL: two hours kept there before t0, 100 kWh a quarter, then the
+    // live hour (4 × 125 kWh).
+    let older: Vec<store::cluster::Quarter> = (1..=8)
+        .map(|k| store::cluster::Quarter {
+            facility_code: "DC1".into(),
+            role: "total_facility".into(),
+            start_ms: t0 - k * 900_000,
+            energy_kwh: "100".into(),
+            coverage: "1".into(),
+            flags: String::new(),
+        })
+        .collect();
+    s.put_quarters(&older).unwrap();
     drop(s);
+    let hours = |base: &str| {
+        let path = format!(
+            "/api/v1/telemetry/rollup?facility=DC1&role=total_facility&period=hour&from={}&to={}",
+            t0 - 2 * 3_600_000,
+            t0 + 3_600_000 - 1
+        );
+        call(base, "GET", &path, Some(&admin), None).1["rows"].clone()
+    };
+    let figures = |rows: &Value| -> Vec<(i64, f64, f64)> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (r["start_ms"].as_i64().unwrap(), r["energy_kwh"].as_f64().unwrap(), r["coverage"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    let want = vec![(t0 - 2 * 3_600_000, 400.0, 1.0), (t0 - 3_600_000, 400.0, 1.0), (t0, 500.0, 1.0)];
+    assert_eq!(figures(&hours(&b.base)), want, "{}", hours(&b.base));
+    assert_eq!(figures(&hours(&a.base)), want);
     // Each PUE alert was delivered once, by the owner of its facility's partition (DC1's and DC2's
     // opened before A was killed, DC4's and DC6's after: DC6's by the instance that took
     // partition 2 from A).

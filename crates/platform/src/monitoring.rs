@@ -599,6 +599,30 @@ struct MeterRow {
     source: String,
 }
 
+/// A quarter-hour kept in PostgreSQL as a cell (its energy in mWh, its known share in ms, its
+/// flags), as the live series gives it.
+fn kept_cell(k: &store::cluster::Quarter) -> telemetry::series::Cell {
+    use telemetry::series::flag;
+    let kwh: f64 = k.energy_kwh.parse().unwrap_or(0.0);
+    let coverage: f64 = k.coverage.parse().unwrap_or(0.0);
+    let flags = k.flags.split(',').fold(0u8, |f, name| {
+        f | match name {
+            "split" => flag::SPLIT,
+            "gap" => flag::GAP,
+            "rollover" => flag::ROLLOVER,
+            "reset" => flag::RESET,
+            "missing" => flag::MISSING,
+            _ => 0,
+        }
+    });
+    telemetry::series::Cell {
+        energy_mwh: (kwh * telemetry::series::MWH_PER_KWH).round() as i64,
+        covered_ms: (coverage * telemetry::time::QUARTER_MS as f64).round() as i64,
+        missing_ms: 0,
+        flags,
+    }
+}
+
 /// Every partition of facilities.
 fn all_partitions() -> Vec<usize> {
     (0..crate::stream::PARTITIONS).collect()
@@ -1076,7 +1100,23 @@ impl Monitoring {
                     to,
                 };
                 let part = s.gather(&q, &[crate::stream::partition_of(facility)])?;
-                Ok(part.into_iter().next().filter(|v| !v.is_null()))
+                let Some(live) = part.into_iter().next().filter(|v| !v.is_null()) else { return Ok(None) };
+                let live: Vec<(i64, i64, i64, i64, u8)> =
+                    serde_json::from_value(live).map_err(|e| Error::internal(e.to_string()))?;
+                let mut quarters: std::collections::BTreeMap<i64, telemetry::series::Cell> = live
+                    .into_iter()
+                    .map(|(start, energy_mwh, covered_ms, missing_ms, flags)| {
+                        (start, telemetry::series::Cell { energy_mwh, covered_ms, missing_ms, flags })
+                    })
+                    .collect();
+                // Before the owner's raw readings begin (older than the stream's window), the
+                // quarter-hours kept in PostgreSQL.
+                let first_live = quarters.keys().next().copied().unwrap_or(i64::MAX);
+                for k in self.store.quarters_between(facility, role.code(), from, first_live.min(to))? {
+                    quarters.insert(k.start_ms, kept_cell(&k));
+                }
+                let cells = telemetry::rollup::roll(&quarters, period);
+                Ok(Some(json!(telemetry::rollup::rows(&cells, period))))
             }
             None => Ok(self.monitor.rollup(facility, role, period, from, to).map(|rows| json!(rows))),
         }
@@ -1098,15 +1138,20 @@ impl Monitoring {
                     .collect();
                 json!(lives)
             }
-            Query::Rollup { facility, role, period, from, to } => {
-                let (Some(role), Some(period)) = (telemetry::Role::parse(role), telemetry::Period::parse(period))
-                else {
-                    return Value::Null;
-                };
+            // The facility's quarter cells (the asker adds the kept ones and rolls them up).
+            Query::Rollup { facility, role, from, to, .. } => {
+                let Some(role) = telemetry::Role::parse(role) else { return Value::Null };
                 if !mine(facility) {
                     return Value::Null;
                 }
-                self.monitor.rollup(facility, role, period, *from, *to).map_or(Value::Null, |rows| json!(rows))
+                self.monitor
+                    .with_telemetry(|t| t.facility_energy(facility, role, telemetry::Period::Quarter, *from, *to))
+                    .map_or(Value::Null, |cells| {
+                        json!(cells
+                            .iter()
+                            .map(|(s, c)| (s, c.energy_mwh, c.covered_ms, c.missing_ms, c.flags))
+                            .collect::<Vec<_>>())
+                    })
             }
             Query::Alerts => {
                 let list: Vec<alerts::Alert> = self

@@ -582,11 +582,17 @@ impl Store {
 
     /// The kept quarter-hour rows of a facility's role, oldest first.
     pub fn quarters(&self, facility: &str, role: &str) -> Result<Vec<Quarter>, StoreError> {
+        self.quarters_between(facility, role, i64::MIN, i64::MAX)
+    }
+
+    /// The kept quarter-hours of a facility and role starting in `[from, to)`, in time order.
+    pub fn quarters_between(&self, facility: &str, role: &str, from: i64, to: i64) -> Result<Vec<Quarter>, StoreError> {
         Ok(self
             .read(|c| {
                 c.query(
-                    "SELECT facility_code, role, start_ms, energy_kwh, coverage, flags FROM telemetry_quarters WHERE facility_code = $1 AND role = $2 ORDER BY start_ms",
-                    &[facility.into(), role.into()],
+                    "SELECT facility_code, role, start_ms, energy_kwh, coverage, flags FROM telemetry_quarters \
+                     WHERE facility_code = $1 AND role = $2 AND start_ms >= $3 AND start_ms < $4 ORDER BY start_ms",
+                    &[facility.into(), role.into(), from.into(), to.into()],
                 )
             })?
             .iter()
