@@ -540,10 +540,7 @@ pub fn alert_action(
     // is (now and by whoever takes it over).
     let e = match crate::stream::current() {
         Some(s) => {
-            let facility = m.monitor.facility_of_subject(&alert.subject);
-            let code =
-                facility.as_deref().unwrap_or(alert.subject.split_once(':').map_or(alert.subject.as_str(), |x| x.1));
-            let partition = crate::stream::partition_of(code);
+            let partition = crate::stream::alert_partition(&m.monitor, &alert.subject);
             s.alert_action(alert.id, partition, &actor.username, now_ms(), audit_action.ends_with("resolve"))?
         }
         None => action(&m.monitor, alert.id, &actor.username, now_ms()),
@@ -1122,57 +1119,70 @@ impl Monitoring {
         }
     }
 
-    /// The answer to a cluster's question (`stream::Query`) for the facilities `mine` selects
-    /// (one partition applied here).
-    pub(crate) fn answer(&self, q: &crate::stream::Query, mine: &dyn Fn(&str) -> bool) -> Value {
-        use crate::stream::Query;
+    /// The answers to a cluster's question (`stream::Query`) for the partitions `parts` applied
+    /// here, one per partition (empty or null where it has nothing), computed in one pass.
+    pub(crate) fn answer(&self, q: &crate::stream::Query, parts: &[usize]) -> Vec<(usize, Value)> {
+        use crate::stream::{alert_partition, partition_of, Query};
+        let ours = |f: &str| parts.contains(&partition_of(f));
+        // Items of one partition each, grouped: every partition asked answers, empty when it has none.
+        let grouped = |items: Vec<(usize, Value)>| -> Vec<(usize, Value)> {
+            let mut by: std::collections::BTreeMap<usize, Vec<Value>> =
+                parts.iter().map(|&p| (p, Vec::new())).collect();
+            for (p, v) in items {
+                if let Some(list) = by.get_mut(&p) {
+                    list.push(v);
+                }
+            }
+            by.into_iter().map(|(p, list)| (p, Value::Array(list))).collect()
+        };
+        // One facility's answer, from its partition; the others answer null.
+        let single = |facility: &str, value: Value| -> Vec<(usize, Value)> {
+            let own = partition_of(facility);
+            parts.iter().map(|&p| (p, if p == own { value.clone() } else { Value::Null })).collect()
+        };
         match q {
             Query::Live { org } => {
-                let Some(org) = self.monitor.orgs.get(org) else { return json!([]) };
-                let lives: Vec<(String, monitor::Live)> = self
+                let Some(org) = self.monitor.orgs.get(org) else { return grouped(Vec::new()) };
+                let lives = self
                     .monitor
-                    .with_telemetry(|t| t.by_facility.keys().filter(|f| mine(f)).cloned().collect::<Vec<_>>())
+                    .with_telemetry(|t| t.by_facility.keys().filter(|f| ours(f)).cloned().collect::<Vec<_>>())
                     .into_iter()
                     .filter(|f| self.monitor.facility_org(f).is_some_and(|o| self.monitor.orgs.is_within(o, org)))
-                    .filter_map(|f| self.monitor.facility_live(&f).map(|l| (f, l)))
+                    .filter_map(|f| self.monitor.facility_live(&f).map(|l| (partition_of(&f), json!((f, l)))))
                     .collect();
-                json!(lives)
+                grouped(lives)
             }
             // The facility's quarter cells (the asker adds the kept ones and rolls them up).
             Query::Rollup { facility, role, from, to, .. } => {
-                let Some(role) = telemetry::Role::parse(role) else { return Value::Null };
-                if !mine(facility) {
-                    return Value::Null;
-                }
-                self.monitor
-                    .with_telemetry(|t| t.facility_energy(facility, role, telemetry::Period::Quarter, *from, *to))
-                    .map_or(Value::Null, |cells| {
-                        json!(cells
-                            .iter()
-                            .map(|(s, c)| (s, c.energy_mwh, c.covered_ms, c.missing_ms, c.flags))
-                            .collect::<Vec<_>>())
-                    })
+                let cells = telemetry::Role::parse(role).filter(|_| ours(facility)).and_then(|role| {
+                    self.monitor
+                        .with_telemetry(|t| t.facility_energy(facility, role, telemetry::Period::Quarter, *from, *to))
+                });
+                let value = cells.map_or(Value::Null, |cells| {
+                    json!(cells
+                        .iter()
+                        .map(|(s, c)| (s, c.energy_mwh, c.covered_ms, c.missing_ms, c.flags))
+                        .collect::<Vec<_>>())
+                });
+                single(facility, value)
             }
-            Query::Alerts => {
-                let list: Vec<alerts::Alert> = self
-                    .monitor
+            Query::Alerts => grouped(
+                self.monitor
                     .alerts(None)
                     .into_iter()
-                    .filter(|a| {
-                        let f = self.monitor.facility_of_subject(&a.subject);
-                        mine(f.as_deref().unwrap_or(a.subject.split_once(':').map_or(a.subject.as_str(), |x| x.1)))
-                    })
-                    .collect();
-                json!(list)
-            }
+                    .map(|a| (alert_partition(&self.monitor, &a.subject), json!(a)))
+                    .collect(),
+            ),
             Query::Site { facility, hours } => {
-                if mine(facility) {
-                    crate::site::state_here(self, facility, *hours)
-                } else {
-                    Value::Null
-                }
+                let value = if ours(facility) { crate::site::state_here(self, facility, *hours) } else { Value::Null };
+                single(facility, value)
             }
-            Query::Sites { org } => json!(crate::site::sites_here(self, org, mine)),
+            Query::Sites { org } => grouped(
+                crate::site::sites_here(self, org, &ours)
+                    .into_iter()
+                    .map(|v| (partition_of(v["facility"].as_str().unwrap_or_default()), v))
+                    .collect(),
+            ),
             Query::MeterComponents { from_year, to_year } => {
                 let mut obs = indicators::Observations::default();
                 self.monitor.with_telemetry(|t| {
@@ -1180,27 +1190,30 @@ impl Monitoring {
                         monitor::add_meter_components(
                             t,
                             year,
-                            |f| self.data_centres.get(f).copied().filter(|_| mine(f)),
+                            |f| self.data_centres.get(f).copied().filter(|_| ours(f)),
                             &mut obs,
                         );
                     }
                 });
-                let rows: Vec<MeterRow> = obs
+                let rows = obs
                     .rows
                     .into_iter()
                     .filter_map(|o| {
-                        Some(MeterRow {
+                        let facility = o.facility?;
+                        let part = partition_of(&facility);
+                        let row = MeterRow {
                             org: o.org,
-                            facility: o.facility?,
+                            facility,
                             year: o.period.year,
                             month: o.period.month,
                             component: o.component.code().to_string(),
                             value: o.value.to_string(),
                             source: o.source,
-                        })
+                        };
+                        Some((part, json!(row)))
                     })
                     .collect();
-                json!(rows)
+                grouped(rows)
             }
         }
     }

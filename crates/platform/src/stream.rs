@@ -236,11 +236,6 @@ impl Stream {
         (0..PARTITIONS).filter(|&p| self.owns(p)).collect()
     }
 
-    /// Whether this instance acts for the facility `code` (owns its partition).
-    pub fn owns_facility(&self, code: &str) -> bool {
-        self.owns(partition_of(code))
-    }
-
     /// A batch through the stream, split by partition of the readings' facilities (`monitor`
     /// knows the meters; an unknown meter goes by its own code and is rejected when applied): each
     /// share stored by JetStream on its partition's subject (else an error; the shares stored
@@ -547,7 +542,7 @@ fn partition_of_subject(subject: &str) -> Option<usize> {
 }
 
 /// The partition an alert subject (`facility:CODE`, `meter:CODE`) belongs to: its facility's.
-fn alert_partition(monitor: &monitor::Monitor, subject: &str) -> usize {
+pub(crate) fn alert_partition(monitor: &monitor::Monitor, subject: &str) -> usize {
     match monitor.facility_of_subject(subject) {
         Some(f) => partition_of(&f),
         None => partition_of(subject.split_once(':').map_or(subject, |(_, code)| code)),
@@ -835,11 +830,7 @@ fn answer_queries(platform: &Arc<crate::Platform>, me: &Arc<Stream>) {
                             let client = me2.client.clone();
                             let answered = tokio::task::spawn_blocking(move || {
                                 let m = p.monitoring.read().ok().and_then(|m| m.clone())?;
-                                let parts = me2
-                                    .applied_partitions()
-                                    .into_iter()
-                                    .map(|part| (part, m.answer(&q, &|f: &str| partition_of(f) == part)))
-                                    .collect();
+                                let parts = m.answer(&q, &me2.applied_partitions());
                                 serde_json::to_vec(&Answer { parts }).ok()
                             })
                             .await;
