@@ -505,30 +505,35 @@ pub fn add_transport(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
 /// the same reference again replaces the line); indicators read them (`feeds::logistics_rows`).
 pub fn add_packaging(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
     let recs = supply::logistics::read_packaging(csv, "packaging.csv").map_err(line_problems)?;
-    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
-    let rows: Vec<(String, String, i64, Value)> = recs
-        .iter()
-        .map(|r| {
-            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
-            (r.org.clone(), format!("packaging:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
-        })
-        .collect();
-    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "packaging", &rows)?;
-    Ok(json!({"stored": n}))
+    store_logistics(p, actor, "packaging", &recs, |r| (&r.line, &r.org, &r.period))
 }
 
 /// Delivery records from deliveries.csv (green logistics), like [`add_packaging`].
 pub fn add_deliveries(p: &Platform, actor: &Actor, csv: &[u8]) -> Result<Value> {
     let recs = supply::logistics::read_deliveries(csv, "deliveries.csv").map_err(line_problems)?;
-    check_orgs(p, actor, recs.iter().map(|r| (r.line.clone(), r.org.clone())))?;
+    store_logistics(p, actor, "delivery", &recs, |r| (&r.line, &r.org, &r.period))
+}
+
+/// Checked green-logistics records stored as lines of `kind` (reference `KIND:LINE`, year of
+/// their period), each record's `(line, org, period)` given by `key`, once their orgs are in the
+/// actor's subtree.
+fn store_logistics<R: serde::Serialize>(
+    p: &Platform,
+    actor: &Actor,
+    kind: &str,
+    recs: &[R],
+    key: impl Fn(&R) -> (&String, &String, &String),
+) -> Result<Value> {
+    check_orgs(p, actor, recs.iter().map(|r| (key(r).0.clone(), key(r).1.clone())))?;
     let rows: Vec<(String, String, i64, Value)> = recs
         .iter()
         .map(|r| {
-            let y = supply::logistics::period_year(&r.period).map_or(0, i64::from);
-            (r.org.clone(), format!("delivery:{}", r.line), y, serde_json::to_value(r).unwrap_or(Value::Null))
+            let (line, org, period) = key(r);
+            let y = supply::logistics::period_year(period).map_or(0, i64::from);
+            (org.clone(), format!("{kind}:{line}"), y, serde_json::to_value(r).unwrap_or(Value::Null))
         })
         .collect();
-    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, "delivery", &rows)?;
+    let n = p.store.supply_add_lines(&actor.username, &actor.org_code, kind, &rows)?;
     Ok(json!({"stored": n}))
 }
 
