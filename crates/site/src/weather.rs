@@ -234,13 +234,11 @@ pub fn parse_tmy3(file: &str, text: &str, year: i32) -> Result<Weather, Vec<Weat
         let wind_speed = errors.number(line, "Wspd", f.get(c_wind).copied(), 0.0, 100.0);
         records.push(WeatherRecord { unix_end: expected_end, ghi, dni, dhi, temp_air, wind_speed });
     }
-    if records.len() != 8760 {
-        errors.push(0, "rows", format!("{} hourly rows, a TMY3 year has 8760", records.len()));
-    }
-    if !errors.list.is_empty() {
-        return Err(errors.list);
-    }
-    Ok(Weather { name, latitude, longitude, elevation_m, tz_hours, interval_s: 3600, records })
+    hourly_year(
+        errors,
+        "a TMY3",
+        Weather { name, latitude, longitude, elevation_m, tz_hours, interval_s: 3600, records },
+    )
 }
 
 /// EnergyPlus weather (EPW): line 1 is `LOCATION,city,state,country,source,WMO,latitude,longitude,
@@ -307,13 +305,23 @@ pub fn parse_epw(file: &str, text: &str, year: i32) -> Result<Weather, Vec<Weath
         let wind_speed = errors.epw_number(line, "wind speed (field 22)", f.get(21).copied(), 0.0, 100.0, 999.0);
         records.push(WeatherRecord { unix_end: expected_end, ghi, dni, dhi, temp_air, wind_speed });
     }
-    if records.len() != 8760 {
-        errors.push(0, "rows", format!("{} hourly rows, a typical EPW year has 8760", records.len()));
+    hourly_year(
+        errors,
+        "a typical EPW",
+        Weather { name, latitude, longitude, elevation_m, tz_hours, interval_s: 3600, records },
+    )
+}
+
+/// A typical year read hour by hour (TMY3, EPW): 8760 records, or the problem said with the
+/// others; every problem, or the year.
+fn hourly_year(mut errors: Errors, what: &str, w: Weather) -> Result<Weather, Vec<WeatherError>> {
+    if w.records.len() != 8760 {
+        errors.push(0, "rows", format!("{} hourly rows, {what} year has 8760", w.records.len()));
     }
     if !errors.list.is_empty() {
         return Err(errors.list);
     }
-    Ok(Weather { name, latitude, longitude, elevation_m, tz_hours, interval_s: 3600, records })
+    Ok(w)
 }
 
 /// Plain CSV: header `time,ghi,dni,dhi,temp_air,wind_speed`; `time` is `YYYY-MM-DDTHH:MM` (or with a
