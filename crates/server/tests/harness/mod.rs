@@ -116,6 +116,30 @@ impl Harness {
         assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text);
         r.json["token"].as_str().unwrap_or_else(|| panic!("login {user}: {}", r.text)).to_string()
     }
+    /// Registers a supplier `name` (code `uscc`) for `org` as `admin`, with a login `user` (role
+    /// `supplier`); (supplier id, the login's token).
+    pub async fn supplier(&self, admin: &str, org: &str, uscc: &str, name: &str, user: &str) -> (i64, String) {
+        let r = self
+            .post(
+                "/api/v1/supply/suppliers",
+                admin,
+                json!({"org_code": org, "uscc": uscc, "name": name, "categories": ["network_equipment"],
+                       "contacts": [{"name": "王工", "email": "wang@example.com", "phone": "+86 755 0000"}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let id = r.json["supplier"]["id"].as_i64().unwrap();
+        let u = self
+            .post(
+                &format!("/api/v1/supply/suppliers/{id}/users"),
+                admin,
+                json!({"username": user, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(u.status, StatusCode::OK, "{}", u.text);
+        assert_eq!(u.json["user"]["role"], json!("supplier"));
+        (id, self.login(user).await)
+    }
     /// Opens a draft filing for `org` and `period` as `token`'s user; its id.
     pub async fn open_filing(&self, token: &str, org: &str, period: &str) -> i64 {
         let r = self.post("/api/v1/filings", token, json!({"org_code": org, "period": period})).await;

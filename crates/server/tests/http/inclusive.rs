@@ -439,6 +439,25 @@ fn another_orgs_programme_data_is_out_of_scope() {
     });
 }
 
+/// The employee's account in CT-GD (opted out of rankings), an authoritative app of the GD admin,
+/// and `events` through it: their credit ids, every event accepted.
+async fn employee_credits(h: &Harness, gd: &str, events: Value) -> Vec<i64> {
+    let r = h
+        .post("/api/v1/inclusive/accounts", gd, json!({"username": "employee", "org_code": "CT-GD", "opt_in": false}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let auth = app(h, gd, "employee", "authoritative", 0).await;
+    let n = events.as_array().map_or(0, Vec::len);
+    let r = post_events(h, &auth, events).await;
+    assert_eq!(r.json["counts"]["accepted"], n, "{}", r.text);
+    r.json["verdicts"].as_array().unwrap().iter().map(|v| v["credit_id"].as_i64().unwrap()).collect()
+}
+
+/// The year of the credits of trips ending an hour ago (China Standard Time).
+fn credit_year() -> i32 {
+    inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4].parse().unwrap()
+}
+
 /// One claim status per reduction across the programme and the internal market: 碳普惠 credits
 /// entered as a market offset (kind internal_project) are claimed as that offset, all or none, and
 /// are then never points; credits claimed as points are refused as an offset. On both backends.
@@ -448,19 +467,10 @@ fn market_offsets_claim_inclusive_reductions_once() {
         let admin = h.login("admin").await;
         let gd = h.login("gd-admin").await;
         let employee = h.login("employee").await;
-        let r = h
-            .post(
-                "/api/v1/inclusive/accounts",
-                &gd,
-                json!({"username": "employee", "org_code": "CT-GD", "opt_in": false}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        let auth = app(&h, &gd, "employee", "authoritative", 0).await;
         // Two 20 km carpools (135.9 g/km × 20 = 2,718 g each) and a 5 km bike ride (139 g).
-        let r = post_events(
+        let credits = employee_credits(
             &h,
-            &auth,
+            &gd,
             json!([
                 trip("m1", "employee", "carpool", 20_000, 30),
                 trip("m2", "employee", "carpool", 20_000, 30),
@@ -468,10 +478,8 @@ fn market_offsets_claim_inclusive_reductions_once() {
             ]),
         )
         .await;
-        assert_eq!(r.json["counts"]["accepted"], 3, "{}", r.text);
-        let id = |i: usize| r.json["verdicts"][i]["credit_id"].as_i64().unwrap();
-        let (c1, c2, c3) = (id(0), id(1), id(2));
-        let year: i32 = inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4].parse().unwrap();
+        let (c1, c2, c3) = (credits[0], credits[1], credits[2]);
+        let year = credit_year();
         let offset = |rid: &str, kind: &str, kg: i64, credits: Vec<i64>| {
             json!({"request_id": rid, "org": "CT-GD", "kind": kind, "vintage": year, "kg": kg,
                    "reference": "碳普惠 commute 2026", "inclusive_credits": credits})
@@ -581,26 +589,15 @@ fn an_offset_claim_that_never_entered_the_market_is_given_back() {
         let admin = h.login("admin").await;
         let gd = h.login("gd-admin").await;
         let employee = h.login("employee").await;
-        let r = h
-            .post(
-                "/api/v1/inclusive/accounts",
-                &gd,
-                json!({"username": "employee", "org_code": "CT-GD", "opt_in": false}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        let auth = app(&h, &gd, "employee", "authoritative", 0).await;
         // Two 20 km carpools, 2,718 g each: an offset of 5 kg.
-        let r = post_events(
+        let credits = employee_credits(
             &h,
-            &auth,
+            &gd,
             json!([trip("k1", "employee", "carpool", 20_000, 30), trip("k2", "employee", "carpool", 20_000, 30)]),
         )
         .await;
-        assert_eq!(r.json["counts"]["accepted"], 2, "{}", r.text);
-        let id = |i: usize| r.json["verdicts"][i]["credit_id"].as_i64().unwrap();
-        let (c1, c2) = (id(0), id(1));
-        let year: i32 = inclusive::time::cst_month(inclusive::time::parse(&iso(3600)).unwrap())[..4].parse().unwrap();
+        let (c1, c2) = (credits[0], credits[1]);
+        let year = credit_year();
         let offset = |rid: &str, credits: Vec<i64>| {
             json!({"request_id": rid, "org": "CT-GD", "kind": "internal_project", "vintage": year, "kg": 5,
                    "reference": "碳普惠 commute", "inclusive_credits": credits})

@@ -28,26 +28,6 @@ fn form(product: &str, pcf: &str) -> Value {
         "standard": "GB/T 24067-2024", "primary_data_share": "60", "dqr": ["2", "2", "2"]})
 }
 
-/// Registers a supplier for `org` as `admin` with a login `user`; (supplier id, user's token).
-async fn supplier(h: &Harness, admin: &str, org: &str, uscc: &str, name: &str, user: &str) -> (i64, String) {
-    let r = h
-        .post(
-            "/api/v1/supply/suppliers",
-            admin,
-            json!({"org_code": org, "uscc": uscc, "name": name, "categories": ["network_equipment"],
-                   "contacts": [{"name": "王工", "email": "wang@example.com", "phone": "+86 755 0000"}]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let id = r.json["supplier"]["id"].as_i64().unwrap();
-    let u = h
-        .post(&format!("/api/v1/supply/suppliers/{id}/users"), admin, json!({"username": user, "password": PASSWORD}))
-        .await;
-    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
-    assert_eq!(u.json["user"]["role"], json!("supplier"));
-    (id, h.login(user).await)
-}
-
 /// Each supplier's footprint id after disclosing one AAU.
 async fn disclose(h: &Harness, token: &str, product: &str, pcf: &str) -> i64 {
     let r = h.post("/api/v1/supply/portal/footprints", token, json!({"form": form(product, pcf)})).await;
@@ -60,8 +40,8 @@ fn a_supplier_sees_only_its_own_company_on_every_supply_route() {
     platform("supply_isolation").run(|h| async move {
         let backend = h.backend.clone();
         let admin = h.login("admin").await;
-        let (s1, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
-        let (s2, t2) = supplier(&h, &admin, "CT-ZJ", OTHER, "上海某通信设备有限公司", "s2").await;
+        let (s1, t1) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        let (s2, t2) = h.supplier(&admin, "CT-ZJ", OTHER, "上海某通信设备有限公司", "s2").await;
         let f1 = disclose(&h, &t1, "AAU-A", "812.5").await;
         let f2 = disclose(&h, &t2, "AAU-B", "950").await;
         let me = [(s1, f1, t1.clone(), HUAWEI, "AAU-A"), (s2, f2, t2.clone(), OTHER, "AAU-B")];
@@ -168,7 +148,7 @@ fn disclosures_name_every_bad_field_and_the_library_keeps_versions_and_lineage()
             r.text
         );
         assert_eq!(r.json["error"]["detail"][0]["field"], json!("uscc"), "{}", r.text);
-        let (_, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        let (_, t1) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
         // A footprint without unit or period and with a negative value: each field named, nothing stored.
         let mut bad = form("AAU-A", "-1");
         bad["declared_unit"] = json!("");
@@ -241,7 +221,7 @@ fn disclosures_name_every_bad_field_and_the_library_keeps_versions_and_lineage()
 fn scope3_from_uploaded_lines_by_hand() {
     platform("supply_scope3").run(|h| async move {
         let admin = h.login("admin").await;
-        let (_, t1) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        let (_, t1) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
         disclose(&h, &t1, "AAU5613", "812.5").await;
         let gd = h.login("gd-admin").await;
         let filer = h.login("gd-filer").await;
@@ -320,7 +300,7 @@ async fn pact_host(dir: &std::path::Path) -> (std::sync::Arc<server::App>, Strin
     app.configure_transport(server::transport::Config { tls: Some(files), ..Default::default() }).unwrap();
     let h = Harness::on(app.clone(), "sqlite");
     let admin = h.login("admin").await;
-    let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    let (_, t) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
     disclose(&h, &t, "AAU-A", "812.5").await;
     disclose(&h, &t, "AAU-B", "950").await;
     let mut bbu = form("BBU-1", "120");
@@ -502,7 +482,7 @@ fn footprints_are_pulled_from_a_suppliers_pact_host_over_tls() {
 /// (supplier-specific, average, spend, distance). Returns the group admin's and CT-GD admin's tokens.
 async fn scope3_data(h: &Harness) -> (String, String) {
     let admin = h.login("admin").await;
-    let (_, t1) = supplier(h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+    let (_, t1) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
     disclose(h, &t1, "AAU5613", "812.5").await;
     let gd = h.login("gd-admin").await;
     let filer = h.login("gd-filer").await;
@@ -987,7 +967,7 @@ fn workbook(sheets: &[(&str, Vec<Vec<&str>>)]) -> Vec<u8> {
 fn disclosures_from_the_xlsx_template_name_every_bad_cell_and_store_nothing_until_all_are_good() {
     platform("supply_xlsx").run(|h| async move {
         let admin = h.login("admin").await;
-        let (_, t) = supplier(&h, &admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
+        let (_, t) = h.supplier(&admin, "CT-GD", HUAWEI, "华为技术有限公司", "s1").await;
         // The template: the three sheets to fill, with their headers and dropdowns, and instructions.
         let tpl =
             h.raw("GET", "/api/v1/supply/portal/template.xlsx", &[("authorization", &format!("Bearer {t}"))], "").await;

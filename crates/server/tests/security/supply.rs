@@ -21,24 +21,6 @@ fn https(h: &Harness) {
         .expect("the transport is configured once, before any request");
 }
 
-/// A supplier of `org` with a login; (supplier id, the login's token).
-async fn supplier(h: &Harness, admin: &str, org: &str, uscc: &str, user: &str) -> (i64, String) {
-    let r = h
-        .post(
-            "/api/v1/supply/suppliers",
-            admin,
-            json!({"org_code": org, "uscc": uscc, "name": format!("supplier {user}"), "categories": ["network_equipment"], "contacts": []}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let id = r.json["supplier"]["id"].as_i64().unwrap();
-    let u = h
-        .post(&format!("/api/v1/supply/suppliers/{id}/users"), admin, json!({"username": user, "password": PASSWORD}))
-        .await;
-    assert_eq!(u.status, StatusCode::OK, "{}", u.text);
-    (id, h.login(user).await)
-}
-
 async fn footprint(h: &Harness, token: &str, product: &str) -> i64 {
     let form = json!({"product_id": product, "product_name": product, "class": "aau", "declared_unit": "piece",
         "pcf_kg": "812.5", "period_start": "2024-01-01", "period_end": "2024-12-31", "geography": "CN",
@@ -75,8 +57,8 @@ fn a_suppliers_session_opens_its_own_portal_only() {
     both("sec_supply_supplier_door", |h| async move {
         https(&h);
         let admin = h.login("admin").await;
-        let (_, a) = supplier(&h, &admin, "CT-GD", HUAWEI, "sup-a").await;
-        let (_, b) = supplier(&h, &admin, "CT-ZJ", OTHER, "sup-b").await;
+        let (_, a) = h.supplier(&admin, "CT-GD", HUAWEI, "supplier sup-a", "sup-a").await;
+        let (_, b) = h.supplier(&admin, "CT-ZJ", OTHER, "supplier sup-b", "sup-b").await;
         let fa = footprint(&h, &a, "AAU-A").await;
         let fb = footprint(&h, &b, "AAU-B").await;
         // Another supplier's footprint looks like one that does not exist.
@@ -128,7 +110,7 @@ fn pact_tokens_are_scoped_expire_and_open_no_other_door() {
     both("sec_supply_pact_tokens", |h| async move {
         https(&h);
         let admin = h.login("admin").await;
-        let (_, a) = supplier(&h, &admin, "CT-GD", HUAWEI, "sup-a").await;
+        let (_, a) = h.supplier(&admin, "CT-GD", HUAWEI, "supplier sup-a", "sup-a").await;
         footprint(&h, &a, "AAU-A").await;
         let (gd_id, gd_secret) = partner(&h, &admin, "CT-GD").await;
         let (zj_id, zj_secret) = partner(&h, &admin, "CT-ZJ").await;
@@ -209,7 +191,7 @@ fn oversized_pact_and_supply_bodies_are_refused() {
             .await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {}", h.backend, &r.text[..r.text.len().min(200)]);
         // A JSON body above the JSON routes' 8 MiB, on a supply route.
-        let (_, a) = supplier(&h, &admin, "CT-GD", HUAWEI, "sup-a").await;
+        let (_, a) = h.supplier(&admin, "CT-GD", HUAWEI, "supplier sup-a", "sup-a").await;
         let huge = json!({"form": {"product_id": "x".repeat(9 * 1024 * 1024)}}).to_string();
         let r = h.request("POST", "/api/v1/supply/portal/footprints", Some(&a), huge, "application/json").await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}: {}", h.backend, &r.text[..r.text.len().min(200)]);
