@@ -4,30 +4,27 @@
 //! acknowledgement); a batch that cannot be stored (NATS unavailable) is refused with 503
 //! `telemetry_unavailable`, nothing acknowledged.
 //!
-//! Every instance applies the stream's entries in the stream's order to its monitor (an ordered
-//! consumer from the first entry kept): the same entries in the same order give every instance the
-//! same live state and the same alerts, so an SSE client on any instance sees the readings posted
-//! to any other, and an instance that dies loses nothing (the next one replays the stream). The
-//! silence check is an entry too ([`Entry::Tick`], published by the leader), so it is applied in
-//! the same place of the order everywhere. What goes outside happens once: only the leader (the
-//! holder of a PostgreSQL advisory lock, which moves when its holder's connection dies) delivers
-//! alert webhooks and stores the alert state; an instance takes the lock only once it has applied
-//! every entry that was in the stream when it started, so a replay does not fire alerts again.
-//!
 //! Partitions of facilities: a facility belongs to one of [`PARTITIONS`] partitions (a hash of its
 //! code); a batch is split by partition and each share published on the partition's subject
 //! (`dualcarbon.telemetry.p<N>`). Each partition is owned by one instance at a time (a PostgreSQL
 //! advisory lock, `store::cluster::hold_partitions`: a fair share per live instance, moved when an
-//! instance dies or joins). The owner of a facility's partition is the one place that acts for it:
-//! it delivers and stores its alerts, keeps its quarter-hours in PostgreSQL, forwards its raw
-//! readings to VictoriaMetrics and publishes its live events on [`LIVE_SUBJECT`] (while some
-//! instance has SSE clients: [`DEMAND_SUBJECT`]), which every instance relays to its SSE clients
-//! ([`Stream::relayed`]). Every instance still applies every
-//! entry (a read copy that answers the live and roll-up routes anywhere): see docs/cluster.md.
+//! instance dies or joins), and only its owner applies its entries, in stream order (`Applier`):
+//! a facility's live state and alert rules run in one place. An instance that takes a partition
+//! over first catches it up from the stream (its entries since it last applied them here). The
+//! owner sends each entry's outcome (a batch's report, an alert action's event) back to the
+//! instance that published it, delivers and records its alerts (claimed once in
+//! `alert_deliveries`), keeps its quarter-hours in PostgreSQL, forwards its raw readings to
+//! VictoriaMetrics and publishes its live events on [`LIVE_SUBJECT`] (while some instance has SSE
+//! clients: [`DEMAND_SUBJECT`]), which every instance relays to its SSE clients
+//! ([`Stream::relayed`]). Reads of live state ask every instance ([`Stream::gather`]; each answers
+//! for the partitions it applies). The silence check is an entry on each partition's subject
+//! ([`Entry::Tick`], published by the leader, the holder of another advisory lock), so it is
+//! applied in the same place of each partition's order, also when replayed. See docs/cluster.md.
 //!
 //! Devices may publish straight into the stream on `dualcarbon.devices.<anything>` (the NATS
 //! server's MQTT listener maps the MQTT topic `dualcarbon/devices/<anything>` to it), with the
-//! payloads of the MQTT subscription (CSV lines or JSON readings).
+//! payloads of the MQTT subscription (CSV lines or JSON readings); the leader splits them into
+//! partition entries (`route_devices`).
 //!
 //! One stream per process (a `static`): cluster mode runs one platform per process.
 
@@ -39,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// The JetStream stream of telemetry entries and its subject.
+/// The JetStream stream of telemetry entries and the stem of its partition subjects (`SUBJECT.p<N>`).
 pub const STREAM: &str = "DUALCARBON_TELEMETRY";
 pub const SUBJECT: &str = "dualcarbon.telemetry";
 /// Devices publish here (`dualcarbon.devices.<anything>`; MQTT `dualcarbon/devices/<anything>`).
@@ -167,12 +164,8 @@ impl Stream {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Publishes `entry` and waits for JetStream's acknowledgement: its stream sequence.
-    pub async fn publish(&self, entry: &Entry) -> Result<u64> {
-        self.publish_on(SUBJECT, entry).await
-    }
-
-    /// The same on `subject`.
+    /// Publishes `entry` on `subject` (a partition's) and waits for JetStream's acknowledgement:
+    /// its stream sequence.
     async fn publish_on(&self, subject: &str, entry: &Entry) -> Result<u64> {
         if !self.connected() {
             return Err(unavailable("not connected to NATS"));
