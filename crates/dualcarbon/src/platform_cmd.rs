@@ -462,7 +462,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             args.db.data.data_dir.join("readings").display()
         );
     }
-    platform::market::watch_offset_claims(&app.platform);
     let rt = runtime()?;
     if let Some(url) = &args.cluster {
         let cfg = platform::stream::Config {

@@ -146,6 +146,8 @@ pub async fn serve(app: Arc<App>, listen: SocketAddr, on_ready: impl FnOnce(Sock
     // The signals are taken before the platform says it is ready: a SIGTERM sent as soon as the
     // address is printed stops it cleanly instead of killing it.
     let shutdown = shutdown_signal()?;
+    // Every serving process (serve, demo) looks for 碳普惠 offset claims a crash left unmatched.
+    platform::market::watch_offset_claims(&app.platform);
     serve_until(app, listen, on_ready, shutdown).await
 }
 
